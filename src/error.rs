@@ -1,0 +1,449 @@
+//! The one error type of keyward, and the stable numeric codes its variants map to.
+//!
+//! Every variant says what went wrong and, where there is one, what to do about it. The numeric
+//! codes ([`ErrorCode`]) are shared with the C ABI (`kw_status`) and the bindings: they are
+//! never renumbered, only added to.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// A keyward result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Stable numeric code of an error (and of the C ABI's `kw_status`).
+///
+/// Values are explicit and never renumbered; new codes are only appended.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// Success (never carried by an [`Error`]; reserved for the C ABI).
+    Ok = 0,
+    /// An argument is invalid (empty where required, wrong charset, out of range).
+    InvalidArgument = 1,
+    /// A required pointer argument was NULL (C ABI only).
+    NullArgument = 2,
+    /// Text that must be UTF-8 was not (C ABI only).
+    InvalidUtf8 = 3,
+    /// An input is longer than its documented limit.
+    TooLong = 4,
+    /// The caller's output buffer is too small (C ABI only).
+    BufferTooSmall = 5,
+    /// A panic was caught at the C ABI boundary.
+    Panic = 6,
+    /// The handle was already closed (C ABI only).
+    Closed = 7,
+    /// No key with that id exists.
+    NotFound = 10,
+    /// The owner already has the maximum number of active keys.
+    PolicyMaxActiveKeys = 20,
+    /// The operation would leave the owner without an active key.
+    PolicyLastActiveKey = 21,
+    /// The expiry is missing or beyond the store's maximum key lifetime.
+    PolicyMaxLifetime = 22,
+    /// The directory that should hold the database does not exist.
+    DirectoryMissing = 30,
+    /// The database is locked by another process in an incompatible mode.
+    Locked = 31,
+    /// The database (or its directory) is read-only for this process.
+    ReadOnly = 32,
+    /// The database file is damaged or is not a keyward/redb database.
+    Corrupt = 33,
+    /// The pepper does not match the one the store was created with.
+    WrongPepper = 34,
+    /// The store was written by a newer keyward format.
+    NewerFormat = 35,
+    /// The pepper file of an existing store is missing.
+    PepperMissing = 36,
+    /// The pepper (file or bytes) has the wrong length or encoding.
+    PepperInvalid = 37,
+    /// The pepper file is readable by other users.
+    PepperPermissions = 38,
+    /// The options conflict with how the store was created (e.g. another key prefix).
+    ConfigMismatch = 39,
+    /// Any other storage or I/O failure.
+    Storage = 40,
+    /// The store has no free usage-credit slot left.
+    CreditSlotsExhausted = 42,
+    /// No credential was found in the request headers.
+    CredentialMissing = 50,
+    /// The `Authorization` header uses a scheme keyward does not accept.
+    UnsupportedScheme = 51,
+    /// The `Authorization: Basic` value is not valid base64 (or not UTF-8).
+    BadBase64 = 52,
+    /// Only one of `X-Api-Token-Id` / `X-Api-Token-Secret-Key` was sent.
+    HalfPair = 53,
+    /// The text is not a well-formed keyward key (see [`crate::KeyFormatError`]).
+    MalformedKey = 54,
+    /// Several different credentials were sent in one request.
+    AmbiguousCredential = 55,
+}
+
+impl ErrorCode {
+    /// The numeric value.
+    pub fn as_u32(self) -> u32 {
+        self as u32
+    }
+
+    /// Stable upper-case name, e.g. `"WRONG_PEPPER"`.
+    pub fn name(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            Ok => "OK",
+            InvalidArgument => "INVALID_ARGUMENT",
+            NullArgument => "NULL_ARGUMENT",
+            InvalidUtf8 => "INVALID_UTF8",
+            TooLong => "TOO_LONG",
+            BufferTooSmall => "BUFFER_TOO_SMALL",
+            Panic => "PANIC",
+            Closed => "CLOSED",
+            NotFound => "NOT_FOUND",
+            PolicyMaxActiveKeys => "POLICY_MAX_ACTIVE_KEYS",
+            PolicyLastActiveKey => "POLICY_LAST_ACTIVE_KEY",
+            PolicyMaxLifetime => "POLICY_MAX_LIFETIME",
+            DirectoryMissing => "DIRECTORY_MISSING",
+            Locked => "LOCKED",
+            ReadOnly => "READ_ONLY",
+            Corrupt => "CORRUPT",
+            WrongPepper => "WRONG_PEPPER",
+            NewerFormat => "NEWER_FORMAT",
+            PepperMissing => "PEPPER_MISSING",
+            PepperInvalid => "PEPPER_INVALID",
+            PepperPermissions => "PEPPER_PERMISSIONS",
+            ConfigMismatch => "CONFIG_MISMATCH",
+            Storage => "STORAGE",
+            CreditSlotsExhausted => "CREDIT_SLOTS_EXHAUSTED",
+            CredentialMissing => "CREDENTIAL_MISSING",
+            UnsupportedScheme => "UNSUPPORTED_SCHEME",
+            BadBase64 => "BAD_BASE64",
+            HalfPair => "HALF_PAIR",
+            MalformedKey => "MALFORMED_KEY",
+            AmbiguousCredential => "AMBIGUOUS_CREDENTIAL",
+        }
+    }
+
+    /// Every code, in numeric order (for tests and bindings).
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::Ok,
+        ErrorCode::InvalidArgument,
+        ErrorCode::NullArgument,
+        ErrorCode::InvalidUtf8,
+        ErrorCode::TooLong,
+        ErrorCode::BufferTooSmall,
+        ErrorCode::Panic,
+        ErrorCode::Closed,
+        ErrorCode::NotFound,
+        ErrorCode::PolicyMaxActiveKeys,
+        ErrorCode::PolicyLastActiveKey,
+        ErrorCode::PolicyMaxLifetime,
+        ErrorCode::DirectoryMissing,
+        ErrorCode::Locked,
+        ErrorCode::ReadOnly,
+        ErrorCode::Corrupt,
+        ErrorCode::WrongPepper,
+        ErrorCode::NewerFormat,
+        ErrorCode::PepperMissing,
+        ErrorCode::PepperInvalid,
+        ErrorCode::PepperPermissions,
+        ErrorCode::ConfigMismatch,
+        ErrorCode::Storage,
+        ErrorCode::CreditSlotsExhausted,
+        ErrorCode::CredentialMissing,
+        ErrorCode::UnsupportedScheme,
+        ErrorCode::BadBase64,
+        ErrorCode::HalfPair,
+        ErrorCode::MalformedKey,
+        ErrorCode::AmbiguousCredential,
+    ];
+}
+
+/// Everything that can go wrong in keyward.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// An argument is invalid; `field` names it, `reason` says why.
+    InvalidArgument {
+        /// The argument.
+        field: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// An input exceeds its documented limit.
+    TooLong {
+        /// The argument.
+        field: &'static str,
+        /// The limit in bytes (or items).
+        limit: usize,
+    },
+    /// No key with this public id exists.
+    NotFound {
+        /// The public key id asked for.
+        key_id: String,
+    },
+    /// Creating the key would give the owner more than `limit` active keys.
+    PolicyMaxActiveKeys {
+        /// The owner.
+        owner: String,
+        /// The store's limit.
+        limit: u32,
+    },
+    /// Revoking or deleting this key would leave its owner without an active key.
+    PolicyLastActiveKey {
+        /// The owner.
+        owner: String,
+    },
+    /// The expiry is missing or too far away for the store's maximum lifetime.
+    PolicyMaxLifetime {
+        /// The maximum lifetime in seconds.
+        max_lifetime_secs: u64,
+    },
+    /// The directory of the database path does not exist.
+    DirectoryMissing {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// Another process holds the database in an incompatible mode.
+    Locked {
+        /// The database path.
+        path: PathBuf,
+    },
+    /// The database or its directory cannot be written by this process.
+    ReadOnly {
+        /// The path that could not be written.
+        path: PathBuf,
+        /// The underlying error.
+        detail: String,
+    },
+    /// The database file is damaged or not a keyward store.
+    Corrupt {
+        /// The database path.
+        path: PathBuf,
+        /// What redb or keyward found.
+        detail: String,
+    },
+    /// The pepper does not match the store's check value.
+    WrongPepper,
+    /// The store was written by a newer format version.
+    NewerFormat {
+        /// Version found in the file.
+        found: u32,
+        /// Highest version this build reads.
+        supported: u32,
+    },
+    /// The store exists but its pepper file does not.
+    PepperMissing {
+        /// Where the pepper file was expected.
+        path: PathBuf,
+    },
+    /// The pepper has the wrong length or encoding.
+    PepperInvalid {
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The pepper file can be read by group or others.
+    PepperPermissions {
+        /// The pepper file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The options contradict the store's stored configuration.
+    ConfigMismatch {
+        /// What differs.
+        detail: String,
+    },
+    /// Any other storage or I/O failure.
+    Storage {
+        /// What failed.
+        detail: String,
+    },
+    /// Every usage-credit slot of the store is in use.
+    CreditSlotsExhausted {
+        /// The number of slots.
+        slots: u32,
+    },
+    /// No credential header was present.
+    CredentialMissing,
+    /// An `Authorization` header with a scheme other than Bearer or Basic.
+    UnsupportedScheme {
+        /// The scheme that was sent (truncated).
+        scheme: String,
+    },
+    /// `Authorization: Basic` carried invalid base64 or non-UTF-8 text.
+    BadBase64,
+    /// One header of the id/secret pair was sent without the other.
+    HalfPair {
+        /// The header that is missing.
+        missing: &'static str,
+    },
+    /// The text is not a well-formed key.
+    MalformedKey(crate::key_format::KeyFormatError),
+    /// Several different credentials were sent in one request.
+    AmbiguousCredential,
+}
+
+impl Error {
+    /// The stable numeric code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::InvalidArgument { .. } => ErrorCode::InvalidArgument,
+            Error::TooLong { .. } => ErrorCode::TooLong,
+            Error::NotFound { .. } => ErrorCode::NotFound,
+            Error::PolicyMaxActiveKeys { .. } => ErrorCode::PolicyMaxActiveKeys,
+            Error::PolicyLastActiveKey { .. } => ErrorCode::PolicyLastActiveKey,
+            Error::PolicyMaxLifetime { .. } => ErrorCode::PolicyMaxLifetime,
+            Error::DirectoryMissing { .. } => ErrorCode::DirectoryMissing,
+            Error::Locked { .. } => ErrorCode::Locked,
+            Error::ReadOnly { .. } => ErrorCode::ReadOnly,
+            Error::Corrupt { .. } => ErrorCode::Corrupt,
+            Error::WrongPepper => ErrorCode::WrongPepper,
+            Error::NewerFormat { .. } => ErrorCode::NewerFormat,
+            Error::PepperMissing { .. } => ErrorCode::PepperMissing,
+            Error::PepperInvalid { .. } => ErrorCode::PepperInvalid,
+            Error::PepperPermissions { .. } => ErrorCode::PepperPermissions,
+            Error::ConfigMismatch { .. } => ErrorCode::ConfigMismatch,
+            Error::Storage { .. } => ErrorCode::Storage,
+            Error::CreditSlotsExhausted { .. } => ErrorCode::CreditSlotsExhausted,
+            Error::CredentialMissing => ErrorCode::CredentialMissing,
+            Error::UnsupportedScheme { .. } => ErrorCode::UnsupportedScheme,
+            Error::BadBase64 => ErrorCode::BadBase64,
+            Error::HalfPair { .. } => ErrorCode::HalfPair,
+            Error::MalformedKey(_) => ErrorCode::MalformedKey,
+            Error::AmbiguousCredential => ErrorCode::AmbiguousCredential,
+        }
+    }
+
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Error {
+        Error::InvalidArgument {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn storage(detail: impl fmt::Display) -> Error {
+        Error::Storage {
+            detail: detail.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidArgument { field, reason } => write!(f, "invalid {field}: {reason}"),
+            Error::TooLong { field, limit } => {
+                write!(f, "{field} is too long: the limit is {limit}")
+            }
+            Error::NotFound { key_id } => write!(f, "no key with id {key_id:?} exists"),
+            Error::PolicyMaxActiveKeys { owner, limit } => write!(
+                f,
+                "owner {owner:?} already has {limit} active keys, the store's maximum; revoke one first"
+            ),
+            Error::PolicyLastActiveKey { owner } => write!(
+                f,
+                "refused: this is the last active key of owner {owner:?} (keep-last-key policy); create a new key first"
+            ),
+            Error::PolicyMaxLifetime { max_lifetime_secs } => write!(
+                f,
+                "the key needs an expiry at most {max_lifetime_secs} s from now (max-lifetime policy)"
+            ),
+            Error::DirectoryMissing { dir } => write!(
+                f,
+                "the directory {} does not exist; create it or choose another database path",
+                dir.display()
+            ),
+            Error::Locked { path } => write!(
+                f,
+                "{} is locked by another process in an incompatible mode; open every process in multi-process mode, or stop the other process",
+                path.display()
+            ),
+            Error::ReadOnly { path, detail } => write!(
+                f,
+                "{} cannot be written ({detail}); give this process write access to the file and its directory",
+                path.display()
+            ),
+            Error::Corrupt { path, detail } => write!(
+                f,
+                "{} is damaged or not a keyward store ({detail}); restore it from a backup",
+                path.display()
+            ),
+            Error::WrongPepper => write!(
+                f,
+                "wrong pepper: it does not match the one this store was created with; pass the store's original pepper"
+            ),
+            Error::NewerFormat { found, supported } => write!(
+                f,
+                "the store has format version {found}, but this keyward reads up to version {supported}; upgrade keyward"
+            ),
+            Error::PepperMissing { path } => write!(
+                f,
+                "the store exists but its pepper file {} is missing; restore it, or pass the pepper explicitly",
+                path.display()
+            ),
+            Error::PepperInvalid { detail } => write!(f, "invalid pepper: {detail}"),
+            Error::PepperPermissions { path, mode } => write!(
+                f,
+                "pepper file {} has mode {mode:o} and is readable by others; run `chmod 600` on it",
+                path.display()
+            ),
+            Error::ConfigMismatch { detail } => write!(f, "options do not match the store: {detail}"),
+            Error::Storage { detail } => write!(f, "storage error: {detail}"),
+            Error::CreditSlotsExhausted { slots } => write!(
+                f,
+                "all {slots} usage-credit slots are in use; delete unused limited keys"
+            ),
+            Error::CredentialMissing => write!(
+                f,
+                "no API key in the request: send `x-api-key`, `Authorization: Bearer`, `Authorization: Basic` or the X-Api-Token-Id/X-Api-Token-Secret-Key pair"
+            ),
+            Error::UnsupportedScheme { scheme } => write!(
+                f,
+                "unsupported Authorization scheme {scheme:?}; use Bearer or Basic"
+            ),
+            Error::BadBase64 => write!(f, "the Basic credential is not valid base64 of UTF-8 text"),
+            Error::HalfPair { missing } => {
+                write!(f, "half of the token pair was sent: header {missing} is missing")
+            }
+            Error::MalformedKey(e) => write!(f, "malformed key: {e}"),
+            Error::AmbiguousCredential => write!(
+                f,
+                "the request carries several different credentials; send exactly one"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<crate::key_format::KeyFormatError> for Error {
+    fn from(e: crate::key_format::KeyFormatError) -> Self {
+        Error::MalformedKey(e)
+    }
+}
+
+impl From<redb::Error> for Error {
+    fn from(e: redb::Error) -> Self {
+        match e {
+            redb::Error::Corrupted(detail) => Error::Corrupt {
+                path: PathBuf::new(),
+                detail,
+            },
+            other => Error::storage(other),
+        }
+    }
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Error {
+            fn from(e: $t) -> Self {
+                Error::from(redb::Error::from(e))
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);

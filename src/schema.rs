@@ -1,0 +1,178 @@
+//! The storage schema: redb table definitions, the stored key record, and the format version.
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `meta` | name | bytes: `format_version`, `pepper_check`, `prefix`, `change_seq`, `serial`, `next_slot` |
+//! | `keys` | public id | JSON [`StoredKey`] (never the secret; the keyed digest only) |
+//! | `owner_keys` | (owner, serial) | public id — listing by owner in creation order |
+//! | `changes` | change sequence | public id — the cross-process change log |
+//! | `usage` | public id | (uses, refused, last used ms) |
+//! | `usage_days` | (public id, UTC day) | uses that day |
+//! | `credits` | public id | (credits left in the database, refill period, shared slot) |
+//! | `free_slots` | slot | () — credit slots freed by deleted keys |
+
+use redb::TableDefinition;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The format version this build writes; a store with a higher one is refused.
+pub const FORMAT_VERSION: u32 = 1;
+
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+pub(crate) const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
+pub(crate) const OWNER_KEYS: TableDefinition<(&str, u64), &str> = TableDefinition::new("owner_keys");
+pub(crate) const CHANGES: TableDefinition<u64, &str> = TableDefinition::new("changes");
+pub(crate) const USAGE: TableDefinition<&str, (u64, u64, i64)> = TableDefinition::new("usage");
+pub(crate) const USAGE_DAYS: TableDefinition<(&str, i32), u64> = TableDefinition::new("usage_days");
+pub(crate) const CREDITS: TableDefinition<&str, (u64, i32, u32)> = TableDefinition::new("credits");
+pub(crate) const FREE_SLOTS: TableDefinition<u32, ()> = TableDefinition::new("free_slots");
+
+pub(crate) const META_FORMAT_VERSION: &str = "format_version";
+pub(crate) const META_PEPPER_CHECK: &str = "pepper_check";
+pub(crate) const META_PREFIX: &str = "prefix";
+pub(crate) const META_CHANGE_SEQ: &str = "change_seq";
+pub(crate) const META_SERIAL: &str = "serial";
+pub(crate) const META_NEXT_SLOT: &str = "next_slot";
+
+/// How many change-log entries are kept; a process that falls further behind reloads fully.
+pub(crate) const CHANGE_LOG_KEEP: u64 = 10_000;
+
+/// How often usage credits are refilled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RefillInterval {
+    /// At the start of every UTC day.
+    Daily,
+    /// At the start of every UTC month.
+    Monthly,
+}
+
+impl RefillInterval {
+    /// Stable numeric code (C ABI).
+    pub fn code(self) -> u32 {
+        match self {
+            RefillInterval::Daily => 1,
+            RefillInterval::Monthly => 2,
+        }
+    }
+}
+
+/// A refill: every interval the key's credits are reset to `amount`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refill {
+    /// Credits after each refill.
+    pub amount: u64,
+    /// How often.
+    pub interval: RefillInterval,
+}
+
+/// The usage-credit terms of a limited key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditTerms {
+    /// Optional periodic refill.
+    pub refill: Option<Refill>,
+    /// Credits a verify costs when the caller does not say (default 1).
+    pub cost: u32,
+}
+
+/// The public description of a key: everything but its secret and digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    /// Public key id (safe to log).
+    pub id: String,
+    /// Owner (account or workspace id).
+    pub owner: String,
+    /// Human name.
+    pub name: String,
+    /// Scopes, sorted and without duplicates.
+    pub scopes: Vec<String>,
+    /// Environment tag (e.g. `live`, `test`).
+    pub env: Option<String>,
+    /// Creation time, ms since the epoch.
+    pub created_at: i64,
+    /// Expiry, ms since the epoch.
+    pub expires_at: Option<i64>,
+    /// Host-defined metadata (bytes, often JSON).
+    #[serde(with = "base64_bytes")]
+    pub metadata: Vec<u8>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<i64>,
+    /// Why it was revoked.
+    pub revoke_reason: Option<String>,
+    /// The key this one replaced by rotation.
+    pub rotated_from: Option<String>,
+    /// The key that replaced this one by rotation.
+    pub rotated_to: Option<String>,
+    /// Usage-credit terms, for limited keys.
+    pub credits: Option<CreditTerms>,
+    /// Creation order within the store.
+    pub serial: u64,
+}
+
+impl KeyInfo {
+    /// Whether the key is revoked or expired at `now_ms`.
+    pub fn is_active_at(&self, now_ms: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| now_ms < e)
+    }
+
+    /// Whether the key holds every scope in `required`.
+    pub fn has_scopes<S: AsRef<str>>(&self, required: &[S]) -> bool {
+        required
+            .iter()
+            .all(|r| self.scopes.binary_search_by(|s| s.as_str().cmp(r.as_ref())).is_ok())
+    }
+}
+
+/// What is stored per key: the public record and the keyed digest of its secret.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct StoredKey {
+    #[serde(flatten)]
+    pub info: KeyInfo,
+    /// Hex of `blake3::keyed_hash(pepper, id ‖ secret)`.
+    pub digest: String,
+}
+
+impl StoredKey {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("key records always serialize")
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<StoredKey> {
+        serde_json::from_slice(bytes).map_err(|e| Error::Corrupt {
+            path: Default::default(),
+            detail: format!("unreadable key record: {e}"),
+        })
+    }
+
+    pub(crate) fn digest_hash(&self) -> Result<blake3::Hash> {
+        blake3::Hash::from_hex(&self.digest).map_err(|e| Error::Corrupt {
+            path: Default::default(),
+            detail: format!("bad digest in key record {}: {e}", self.info.id),
+        })
+    }
+}
+
+pub(crate) fn u64_from_meta(bytes: &[u8]) -> Result<u64> {
+    let arr: [u8; 8] = bytes.try_into().map_err(|_| Error::Corrupt {
+        path: Default::default(),
+        detail: "bad integer in meta table".into(),
+    })?;
+    Ok(u64::from_le_bytes(arr))
+}
+
+mod base64_bytes {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(serde::de::Error::custom)
+    }
+}

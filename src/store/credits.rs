@@ -1,0 +1,186 @@
+//! Usage credits, exact across processes and never over-spent.
+//!
+//! A limited key's credits live in two places: the database row (`credits` table: credits
+//! not yet handed out, the refill period, the key's slot) and a shared pool in the sync file
+//! (one 64-bit word per slot: `period << 40 | credits`). A verify spends from the pool with
+//! one compare-and-swap on shared memory, so every process draws from the same pool. When
+//! the pool runs dry, one process moves a batch from the database into the pool inside a
+//! write transaction (which serialises such top-ups across processes) and adds it to the pool
+//! only after the commit returns. A crash can therefore forfeit credits sitting in a pool or
+//! in flight (a process killed between commit and add, or the machine losing the sync file),
+//! but it can never create them: credits are never over-spent.
+
+use std::sync::atomic::Ordering;
+
+use redb::{ReadableTable, WriteTransaction};
+
+use super::engine::Engine;
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::key_format::KeyId;
+use crate::schema::{CREDITS, CreditTerms, RefillInterval};
+
+/// Credits moved from the database into the shared pool per top-up (at most).
+pub(crate) const TOP_UP_BATCH: u64 = 100;
+const CREDIT_BITS: u32 = 40;
+const CREDIT_MASK: u64 = (1 << CREDIT_BITS) - 1;
+const PERIOD_MASK: u64 = (1 << (64 - CREDIT_BITS)) - 1;
+
+/// The refill period `now` falls in (0 for keys without refill).
+pub(crate) fn period_of(interval: Option<RefillInterval>, now: Timestamp) -> i32 {
+    match interval {
+        None => 0,
+        Some(RefillInterval::Daily) => now.day().0,
+        Some(RefillInterval::Monthly) => now.month(),
+    }
+}
+
+/// Packs a pool word.
+pub(crate) fn pack(period: i32, credits: u64) -> u64 {
+    ((period as u32 as u64 & PERIOD_MASK) << CREDIT_BITS) | (credits & CREDIT_MASK)
+}
+
+fn unpack(word: u64) -> (u64, u64) {
+    (word >> CREDIT_BITS, word & CREDIT_MASK)
+}
+
+impl Engine {
+    /// Spends `cost` credits of a limited key. Returns false when they are exhausted.
+    pub(super) fn spend_credits(
+        &self,
+        id: &KeyId,
+        slot: u32,
+        terms: &CreditTerms,
+        cost: u32,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let cost = cost as u64;
+        let period = period_of(terms.refill.map(|r| r.interval), now);
+        let tag = pack(period, 0) >> CREDIT_BITS;
+        let pool = self.sync.credit_pool(slot);
+        // A handful of rounds: each top-up either adds credits or proves there are none.
+        for _ in 0..8 {
+            let mut word = pool.load(Ordering::Acquire);
+            loop {
+                let (word_tag, available) = unpack(word);
+                if word_tag != tag || available < cost {
+                    break;
+                }
+                match pool.compare_exchange_weak(word, word - cost, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => return Ok(true),
+                    Err(current) => word = current,
+                }
+            }
+            if !self.top_up(id, slot, terms, cost, period)? {
+                return Ok(false);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Moves credits from the database into the shared pool (applying a due refill first).
+    /// Returns false when there are not enough credits for `cost`.
+    fn top_up(&self, id: &KeyId, slot: u32, terms: &CreditTerms, cost: u64, period: i32) -> Result<bool> {
+        let pool = self.sync.credit_pool(slot);
+        let tag = pack(period, 0) >> CREDIT_BITS;
+        let txn = self.db.begin_write()?;
+        let taken = {
+            let mut table = txn.open_table(CREDITS)?;
+            let Some(row) = table.get(id.as_str())? else {
+                return Ok(false);
+            };
+            let (mut remaining, mut stored_period, stored_slot) = row.value();
+            drop(row);
+            if stored_slot != slot {
+                return Ok(false);
+            }
+            let mut changed = false;
+            if let Some(refill) = terms.refill
+                && period > stored_period
+            {
+                remaining = refill.amount;
+                stored_period = period;
+                changed = true;
+                // Credits of the past period lapse.
+                pool.store(pack(period, 0), Ordering::Release);
+            }
+            let (word_tag, available) = unpack(pool.load(Ordering::Acquire));
+            if word_tag != tag {
+                // A stale or reset pool: whatever it held is forfeited, never reused.
+                pool.store(pack(period, 0), Ordering::Release);
+            } else if available >= cost {
+                // Another process topped up while this one waited for the write lock.
+                if changed {
+                    table.insert(id.as_str(), (remaining, stored_period, slot))?;
+                    drop(table);
+                    txn.commit()?;
+                    self.commits.fetch_add(1, Ordering::Relaxed);
+                }
+                return Ok(true);
+            }
+            let available = if word_tag == tag { available } else { 0 };
+            let needed = cost - available.min(cost);
+            let take = remaining.min(needed.max(TOP_UP_BATCH.max(cost)));
+            if available + take < cost {
+                if changed {
+                    table.insert(id.as_str(), (remaining, stored_period, slot))?;
+                    drop(table);
+                    txn.commit()?;
+                    self.commits.fetch_add(1, Ordering::Relaxed);
+                }
+                return Ok(false);
+            }
+            table.insert(id.as_str(), (remaining - take, stored_period, slot))?;
+            take
+        };
+        txn.commit()?;
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        // Only after the commit: credits reach the pool once the database no longer has them.
+        let mut word = pool.load(Ordering::Acquire);
+        loop {
+            let (word_tag, available) = unpack(word);
+            if word_tag != tag {
+                // The period rolled over meanwhile: these credits belonged to the old one.
+                return Ok(true);
+            }
+            match pool.compare_exchange_weak(
+                word,
+                pack(period, available + taken),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Ok(true),
+                Err(current) => word = current,
+            }
+        }
+    }
+
+    /// Credits left for a key: in the database plus in its shared pool (for queries).
+    pub(super) fn credits_left(&self, db_remaining: u64, stored_period: i32, slot: u32, terms: &CreditTerms, now: Timestamp) -> u64 {
+        let period = period_of(terms.refill.map(|r| r.interval), now);
+        if let Some(refill) = terms.refill
+            && period > stored_period
+        {
+            return refill.amount;
+        }
+        let (word_tag, available) = unpack(self.sync.credit_pool(slot).load(Ordering::Acquire));
+        let pooled = if word_tag == pack(period, 0) >> CREDIT_BITS { available } else { 0 };
+        db_remaining + pooled
+    }
+
+    /// Empties a key's credits (database and pool) and returns how many there were (rotation
+    /// hands them to the successor).
+    pub(super) fn take_all_credits(&self, txn: &WriteTransaction, id: &KeyId) -> Result<u64> {
+        let mut table = txn.open_table(CREDITS)?;
+        let Some(row) = table.get(id.as_str())? else {
+            return Ok(0);
+        };
+        let (remaining, period, slot) = row.value();
+        drop(row);
+        let word = self.sync.credit_pool(slot).swap(pack(period, 0), Ordering::AcqRel);
+        let (word_tag, pooled) = unpack(word);
+        let pooled = if word_tag == pack(period, 0) >> CREDIT_BITS { pooled } else { 0 };
+        table.insert(id.as_str(), (0, period, slot))?;
+        Ok(remaining + pooled)
+    }
+}

@@ -1,0 +1,250 @@
+//! The state of one open store in one process, its background flusher, and the write path
+//! shared by every change (commit, then log, then signal).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+
+use super::StoreStats;
+use super::open::{StoreOptions, sync_file_path};
+use crate::clock::Clock;
+use crate::digest::Pepper;
+use crate::error::Result;
+use crate::key_format::KeyId;
+use crate::policy::Policies;
+use crate::schema::{CHANGE_LOG_KEEP, CHANGES, CREDITS, KeyInfo, META, META_CHANGE_SEQ, StoredKey, u64_from_meta};
+use crate::sys::fork;
+use crate::sys::shared_memory::SyncFile;
+use crate::usage::UsageCell;
+use crate::verify_index::{IndexEntry, VerifyIndex};
+
+/// One open store in one process.
+pub(crate) struct Engine {
+    pub(super) db: redb::Database,
+    pub(super) sync: SyncFile,
+    pub(super) pepper: Pepper,
+    pub(super) prefix: String,
+    pub(super) policies: Policies,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) index: VerifyIndex,
+    /// Highest change sequence this process's index reflects.
+    pub(super) seen_seq: AtomicU64,
+    /// Serialises index refreshes.
+    pub(super) refresh_lock: Mutex<()>,
+    /// Keys whose usage cell holds unflushed counts.
+    pub(super) dirty: Mutex<Vec<(KeyId, Arc<UsageCell>)>>,
+    pub(super) commits: AtomicU64,
+    pub(super) refreshes: AtomicU64,
+    fork_generation: u64,
+    flusher: Mutex<Option<Flusher>>,
+}
+
+struct Flusher {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: JoinHandle<()>,
+}
+
+impl Engine {
+    /// Finishes opening: sync file, initial index, background flusher.
+    pub(super) fn start(
+        path: &Path,
+        db: redb::Database,
+        pepper: Pepper,
+        prefix: String,
+        options: &StoreOptions,
+    ) -> Result<Engine> {
+        fork::install();
+        let sync = SyncFile::open(&sync_file_path(path))?;
+        let engine = Engine {
+            db,
+            sync,
+            pepper,
+            prefix,
+            policies: options.policies.clone(),
+            clock: options.clock.clone(),
+            index: VerifyIndex::new(options.index_capacity),
+            seen_seq: AtomicU64::new(0),
+            refresh_lock: Mutex::new(()),
+            dirty: Mutex::new(Vec::new()),
+            commits: AtomicU64::new(0),
+            refreshes: AtomicU64::new(0),
+            fork_generation: fork::generation(),
+            flusher: Mutex::new(None),
+        };
+        let db_seq = engine.reload_all()?;
+        let counter = engine.sync.change_counter();
+        let shared = counter.load(Ordering::Acquire);
+        if shared > db_seq {
+            // A sync file left from another database at this path: its counter means nothing.
+            let _ = counter.compare_exchange(shared, db_seq, Ordering::AcqRel, Ordering::Acquire);
+        } else {
+            // Repairs a counter left behind by a process that died between commit and signal.
+            counter.fetch_max(db_seq, Ordering::AcqRel);
+        }
+        Ok(engine)
+    }
+
+    /// Starts the background flusher (needs the engine behind an `Arc`).
+    pub(super) fn spawn_flusher(self: &Arc<Engine>, interval: Duration) {
+        if interval.is_zero() {
+            return;
+        }
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let weak: Weak<Engine> = Arc::downgrade(self);
+        let stop_in_thread = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("keyward-flush".into())
+            .spawn(move || flusher_loop(weak, stop_in_thread, interval))
+            .expect("cannot spawn the keyward flush thread");
+        *self.flusher.lock() = Some(Flusher { stop, thread });
+    }
+
+    pub(crate) fn fork_generation(&self) -> u64 {
+        self.fork_generation
+    }
+
+    pub(super) fn now(&self) -> crate::clock::Timestamp {
+        self.clock.now()
+    }
+
+    pub(super) fn stats(&self) -> StoreStats {
+        let (indexed_keys, index_complete) = self.index.stats();
+        StoreStats {
+            commits: self.commits.load(Ordering::Relaxed),
+            refreshes: self.refreshes.load(Ordering::Relaxed),
+            indexed_keys,
+            index_complete,
+            dirty_keys: self.dirty.lock().len(),
+        }
+    }
+
+    /// Runs `body` in one write transaction, appends the ids it reports changed to the change
+    /// log, commits, then signals other processes and refreshes this one's index. The signal
+    /// comes strictly after the commit returns: a reader that reloads on the new counter must
+    /// find the change.
+    pub(super) fn write_change<T>(
+        &self,
+        body: impl FnOnce(&WriteTransaction) -> Result<(T, Vec<KeyId>)>,
+    ) -> Result<T> {
+        let txn = self.db.begin_write()?;
+        let (value, changed) = body(&txn)?;
+        let mut new_seq = None;
+        if !changed.is_empty() {
+            let mut meta = txn.open_table(META)?;
+            let mut seq = match meta.get(META_CHANGE_SEQ)? {
+                Some(v) => u64_from_meta(v.value())?,
+                None => 0,
+            };
+            let mut log = txn.open_table(CHANGES)?;
+            for id in &changed {
+                seq += 1;
+                log.insert(seq, id.as_str())?;
+            }
+            meta.insert(META_CHANGE_SEQ, seq.to_le_bytes().as_slice())?;
+            if seq > CHANGE_LOG_KEEP && seq % 256 < changed.len() as u64 {
+                log.retain_in(..seq - CHANGE_LOG_KEEP, |_, _| false)?;
+            }
+            new_seq = Some(seq);
+        }
+        txn.commit()?;
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        if let Some(seq) = new_seq {
+            self.sync.change_counter().fetch_max(seq, Ordering::AcqRel);
+            self.refresh()?;
+        }
+        Ok(value)
+    }
+
+    /// Builds the index entry of a stored key.
+    pub(super) fn entry_for(&self, stored: &StoredKey, credit_slot: Option<u32>) -> Result<IndexEntry> {
+        Ok(IndexEntry {
+            digest: stored.digest_hash()?,
+            info: Arc::new(stored.info.clone()),
+            usage: Arc::new(UsageCell::default()),
+            credit_slot,
+        })
+    }
+
+    /// Reads one key and its credit slot in a read transaction.
+    pub(super) fn read_key(&self, id: &KeyId) -> Result<Option<(StoredKey, Option<u32>)>> {
+        let txn = self.db.begin_read()?;
+        let keys = txn.open_table(crate::schema::KEYS)?;
+        let Some(bytes) = keys.get(id.as_str())? else {
+            return Ok(None);
+        };
+        let stored = StoredKey::decode(bytes.value())?;
+        let slot = match txn.open_table(CREDITS) {
+            Ok(credits) => credits.get(id.as_str())?.map(|row| row.value().2),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Some((stored, slot)))
+    }
+
+    /// Public info of a key, from the index when it is there.
+    pub(super) fn info(&self, id: &KeyId) -> Result<Option<KeyInfo>> {
+        self.ensure_fresh()?;
+        if let (Some(entry), _) = self.index.get(id) {
+            return Ok(Some((*entry.info).clone()));
+        }
+        Ok(self.read_key(id)?.map(|(stored, _)| stored.info))
+    }
+
+    pub(super) fn database(&self) -> &redb::Database {
+        &self.db
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some(flusher) = self.flusher.lock().take() {
+            *flusher.stop.0.lock() = true;
+            flusher.stop.1.notify_all();
+            if flusher.thread.thread().id() != std::thread::current().id() {
+                let _ = flusher.thread.join();
+            }
+        }
+        // Best effort: a failure here loses at most this interval's counts (documented).
+        let _ = self.flush();
+    }
+}
+
+fn flusher_loop(engine: Weak<Engine>, stop: Arc<(Mutex<bool>, Condvar)>, interval: Duration) {
+    loop {
+        {
+            let mut stopped = stop.0.lock();
+            if *stopped {
+                return;
+            }
+            stop.1.wait_for(&mut stopped, interval);
+            if *stopped {
+                return;
+            }
+        }
+        let Some(engine) = engine.upgrade() else {
+            return;
+        };
+        // Errors are retried next interval; the counts stay pending meanwhile.
+        let _ = engine.flush();
+        // Re-derive the shared counter from the database now and then, so a process that
+        // died between a commit and its signal cannot leave the others stale for long.
+        let _ = engine.repair_change_counter();
+    }
+}
+
+impl Engine {
+    fn repair_change_counter(&self) -> Result<()> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        if let Some(v) = meta.get(META_CHANGE_SEQ)? {
+            let seq = u64_from_meta(v.value())?;
+            self.sync.change_counter().fetch_max(seq, Ordering::AcqRel);
+        }
+        Ok(())
+    }
+}

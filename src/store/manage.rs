@@ -1,0 +1,652 @@
+//! Management: create, get, list, update, revoke, delete and rotate keys, with the store's
+//! policies enforced inside the same write transaction as the change.
+
+use std::time::Duration;
+
+use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use super::engine::Engine;
+use super::{Store, not_found};
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::key_format::{KeyId, Secret, format_key, is_valid_tag};
+use crate::schema::{
+    CREDITS, CreditTerms, FREE_SLOTS, KEYS, KeyInfo, META, META_NEXT_SLOT, META_SERIAL, OWNER_KEYS, Refill,
+    StoredKey, USAGE, USAGE_DAYS, u64_from_meta,
+};
+use crate::sys::shared_memory::CREDIT_SLOTS;
+
+/// Longest owner id, in bytes.
+pub const MAX_OWNER_LEN: usize = 128;
+/// Longest key name, in bytes.
+pub const MAX_NAME_LEN: usize = 256;
+/// Longest scope, in bytes.
+pub const MAX_SCOPE_LEN: usize = 64;
+/// Most scopes per key.
+pub const MAX_SCOPES: usize = 64;
+/// Largest metadata, in bytes.
+pub const MAX_METADATA_LEN: usize = 4096;
+/// Longest revoke reason, in bytes.
+pub const MAX_REASON_LEN: usize = 512;
+/// Largest page of a listing.
+pub const MAX_PAGE_SIZE: usize = 1000;
+/// Default grace period of a rotation.
+pub const DEFAULT_ROTATION_GRACE: Duration = Duration::from_secs(24 * 3600);
+
+/// Usage credits for a new (or updated) key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewCredits {
+    /// Credits available now.
+    pub remaining: u64,
+    /// Optional periodic refill.
+    pub refill: Option<Refill>,
+    /// Default cost of one verify (≥ 1).
+    pub cost: u32,
+}
+
+/// What to create.
+#[derive(Debug, Clone, Default)]
+pub struct NewKey {
+    /// Owner (account or workspace id), required.
+    pub owner: String,
+    /// Human name.
+    pub name: String,
+    /// Scopes granted.
+    pub scopes: Vec<String>,
+    /// Env tag written into the key (`[a-z0-9]{1,16}`, e.g. `live`).
+    pub env: Option<String>,
+    /// Expiry.
+    pub expires_at: Option<Timestamp>,
+    /// Metadata bytes (often JSON), at most [`MAX_METADATA_LEN`].
+    pub metadata: Vec<u8>,
+    /// Usage credits, for a limited key.
+    pub credits: Option<NewCredits>,
+}
+
+/// A freshly created key. The full key is available here and nowhere else, ever.
+pub struct CreatedKey {
+    key: Zeroizing<String>,
+    /// The stored record.
+    pub info: KeyInfo,
+}
+
+impl CreatedKey {
+    /// The full key, to hand to the customer once.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The public id.
+    pub fn id(&self) -> &str {
+        &self.info.id
+    }
+
+    /// The secret part alone (for the `X-Api-Token-Secret-Key` style).
+    pub fn secret(&self) -> &str {
+        let body_start = self.key.len() - crate::key_format::BODY_LEN;
+        let start = body_start + crate::key_format::ID_LEN;
+        &self.key[start..start + crate::key_format::SECRET_LEN]
+    }
+}
+
+impl std::fmt::Debug for CreatedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedKey")
+            .field("key", &"<redacted>")
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+/// Changes to a key; `None` fields are left as they are.
+#[derive(Debug, Clone, Default)]
+pub struct KeyUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New scope set.
+    pub scopes: Option<Vec<String>>,
+    /// New metadata.
+    pub metadata: Option<Vec<u8>>,
+    /// New expiry (`Some(None)` removes it).
+    pub expires_at: Option<Option<Timestamp>>,
+    /// New credits (`Some(None)` makes the key unlimited).
+    pub credits: Option<Option<NewCredits>>,
+}
+
+/// Which keys a listing returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateFilter {
+    /// Every key.
+    #[default]
+    All,
+    /// Not revoked and not expired.
+    Active,
+    /// Revoked.
+    Revoked,
+    /// Expired and not revoked.
+    Expired,
+}
+
+/// Paging and filtering of [`Store::list`].
+#[derive(Debug, Clone, Copy)]
+pub struct ListOptions {
+    /// Return keys created after this serial (the previous page's `next`).
+    pub after: Option<u64>,
+    /// Page size (1..=[`MAX_PAGE_SIZE`]).
+    pub limit: usize,
+    /// Which keys.
+    pub state: StateFilter,
+}
+
+impl Default for ListOptions {
+    fn default() -> Self {
+        ListOptions {
+            after: None,
+            limit: 100,
+            state: StateFilter::All,
+        }
+    }
+}
+
+/// One page of a listing, in creation order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page {
+    /// The keys.
+    pub keys: Vec<KeyInfo>,
+    /// Cursor for the next page, if there may be one.
+    pub next: Option<u64>,
+}
+
+fn check_len(field: &'static str, value: &str, limit: usize) -> Result<()> {
+    if value.len() > limit {
+        return Err(Error::TooLong { field, limit });
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Error::invalid(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+fn normalize_scopes(scopes: &[String]) -> Result<Vec<String>> {
+    if scopes.len() > MAX_SCOPES {
+        return Err(Error::TooLong {
+            field: "scopes",
+            limit: MAX_SCOPES,
+        });
+    }
+    let mut out = Vec::with_capacity(scopes.len());
+    for scope in scopes {
+        if scope.is_empty() {
+            return Err(Error::invalid("scope", "must not be empty"));
+        }
+        check_len("scope", scope, MAX_SCOPE_LEN)?;
+        if scope.chars().any(char::is_whitespace) {
+            return Err(Error::invalid("scope", "must not contain whitespace"));
+        }
+        out.push(scope.clone());
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn check_credits(credits: &NewCredits) -> Result<()> {
+    if credits.cost == 0 {
+        return Err(Error::invalid("credits.cost", "must be at least 1"));
+    }
+    if credits.remaining >= 1 << 40 || credits.refill.is_some_and(|r| r.amount >= 1 << 40) {
+        return Err(Error::invalid("credits", "at most 2^40 - 1 credits"));
+    }
+    Ok(())
+}
+
+impl Engine {
+    fn check_lifetime(&self, expires_at: Option<Timestamp>, now: Timestamp) -> Result<()> {
+        let Some(max) = self.policies.max_lifetime else {
+            return Ok(());
+        };
+        match expires_at {
+            Some(e) if e <= now.plus(max) => Ok(()),
+            _ => Err(Error::PolicyMaxLifetime {
+                max_lifetime_secs: max.as_secs(),
+            }),
+        }
+    }
+
+    /// Active keys of `owner` at `now`, read inside the write transaction.
+    fn active_keys_of(&self, txn: &WriteTransaction, owner: &str, now: Timestamp) -> Result<Vec<KeyInfo>> {
+        let owner_keys = txn.open_table(OWNER_KEYS)?;
+        let keys = txn.open_table(KEYS)?;
+        let mut active = Vec::new();
+        for item in owner_keys.range((owner, 0)..=(owner, u64::MAX))? {
+            let (_, id) = item?;
+            if let Some(bytes) = keys.get(id.value())? {
+                let stored = StoredKey::decode(bytes.value())?;
+                if stored.info.is_active_at(now.as_millis()) {
+                    active.push(stored.info);
+                }
+            }
+        }
+        Ok(active)
+    }
+
+    fn next_counter(txn: &WriteTransaction, name: &str) -> Result<u64> {
+        let mut meta = txn.open_table(META)?;
+        let next = match meta.get(name)? {
+            Some(v) => u64_from_meta(v.value())? + 1,
+            None => 1,
+        };
+        meta.insert(name, next.to_le_bytes().as_slice())?;
+        Ok(next)
+    }
+
+    fn allocate_slot(&self, txn: &WriteTransaction) -> Result<u32> {
+        let mut free = txn.open_table(FREE_SLOTS)?;
+        if let Some(slot) = free.pop_first()? {
+            return Ok(slot.0.value());
+        }
+        drop(free);
+        let next = Self::next_counter(txn, META_NEXT_SLOT)? - 1;
+        if next >= CREDIT_SLOTS as u64 {
+            return Err(Error::CreditSlotsExhausted { slots: CREDIT_SLOTS });
+        }
+        Ok(next as u32)
+    }
+
+    /// Writes the credit row of a key and resets its shared pool (before the commit: until
+    /// the commit lands no other process knows the slot belongs to this key).
+    fn set_credits(&self, txn: &WriteTransaction, id: &KeyId, credits: &NewCredits, now: Timestamp) -> Result<()> {
+        let mut table = txn.open_table(CREDITS)?;
+        let slot = match table.get(id.as_str())? {
+            Some(row) => row.value().2,
+            None => self.allocate_slot(txn)?,
+        };
+        let period = super::credits::period_of(credits.refill.map(|r| r.interval), now);
+        table.insert(id.as_str(), (credits.remaining, period, slot))?;
+        self.sync
+            .credit_pool(slot)
+            .store(super::credits::pack(period, 0), std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+
+    fn clear_credits(&self, txn: &WriteTransaction, id: &KeyId) -> Result<()> {
+        let mut table = txn.open_table(CREDITS)?;
+        if let Some(row) = table.remove(id.as_str())? {
+            let slot = row.value().2;
+            drop(row);
+            txn.open_table(FREE_SLOTS)?.insert(slot, ())?;
+            self.sync.credit_pool(slot).store(0, std::sync::atomic::Ordering::Release);
+        }
+        Ok(())
+    }
+
+    fn insert_new_key(&self, txn: &WriteTransaction, new: &NewKey, now: Timestamp) -> Result<(CreatedKey, KeyId)> {
+        let keys = txn.open_table(KEYS)?;
+        let mut id = KeyId::generate();
+        while keys.get(id.as_str())?.is_some() {
+            id = KeyId::generate();
+        }
+        drop(keys);
+        let secret = Secret::generate();
+        let key = format_key(&self.prefix, new.env.as_deref(), &id, &secret);
+        let digest = self.pepper.digest(&id, &secret);
+        drop(secret);
+        let serial = Self::next_counter(txn, META_SERIAL)?;
+        let info = KeyInfo {
+            id: id.as_str().to_owned(),
+            owner: new.owner.clone(),
+            name: new.name.clone(),
+            scopes: normalize_scopes(&new.scopes)?,
+            env: new.env.clone(),
+            created_at: now.as_millis(),
+            expires_at: new.expires_at.map(Timestamp::as_millis),
+            metadata: new.metadata.clone(),
+            revoked_at: None,
+            revoke_reason: None,
+            rotated_from: None,
+            rotated_to: None,
+            credits: new.credits.map(|c| CreditTerms {
+                refill: c.refill,
+                cost: c.cost,
+            }),
+            serial,
+        };
+        let stored = StoredKey {
+            info: info.clone(),
+            digest: digest.to_hex().to_string(),
+        };
+        txn.open_table(KEYS)?.insert(id.as_str(), stored.encode().as_slice())?;
+        txn.open_table(OWNER_KEYS)?.insert((new.owner.as_str(), serial), id.as_str())?;
+        if let Some(credits) = &new.credits {
+            self.set_credits(txn, &id, credits, now)?;
+        }
+        Ok((CreatedKey { key, info }, id))
+    }
+
+    fn validate_new(&self, new: &NewKey, now: Timestamp) -> Result<()> {
+        if new.owner.trim().is_empty() {
+            return Err(Error::invalid("owner", "must not be empty"));
+        }
+        check_len("owner", &new.owner, MAX_OWNER_LEN)?;
+        check_len("name", &new.name, MAX_NAME_LEN)?;
+        normalize_scopes(&new.scopes)?;
+        if let Some(env) = &new.env
+            && !is_valid_tag(env)
+        {
+            return Err(Error::invalid("env", "must be 1-16 characters a-z, 0-9"));
+        }
+        if new.metadata.len() > MAX_METADATA_LEN {
+            return Err(Error::TooLong {
+                field: "metadata",
+                limit: MAX_METADATA_LEN,
+            });
+        }
+        if let Some(credits) = &new.credits {
+            check_credits(credits)?;
+        }
+        self.check_lifetime(new.expires_at, now)
+    }
+
+    fn load_stored(txn: &WriteTransaction, id: &KeyId) -> Result<StoredKey> {
+        let keys = txn.open_table(KEYS)?;
+        let bytes = keys.get(id.as_str())?.ok_or_else(|| not_found(id.as_str()))?;
+        StoredKey::decode(bytes.value())
+    }
+
+    fn save_stored(txn: &WriteTransaction, stored: &StoredKey) -> Result<()> {
+        txn.open_table(KEYS)?
+            .insert(stored.info.id.as_str(), stored.encode().as_slice())?;
+        Ok(())
+    }
+
+    /// Refuses to remove `info` from service if it is its owner's last active key.
+    fn check_keep_last(&self, txn: &WriteTransaction, info: &KeyInfo, now: Timestamp) -> Result<()> {
+        if !self.policies.keep_last_key || !info.is_active_at(now.as_millis()) {
+            return Ok(());
+        }
+        let others = self
+            .active_keys_of(txn, &info.owner, now)?
+            .into_iter()
+            .filter(|k| k.id != info.id)
+            .count();
+        if others == 0 {
+            return Err(Error::PolicyLastActiveKey {
+                owner: info.owner.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn parse_id(id: &str) -> Result<KeyId> {
+    KeyId::parse(id).map_err(|_| not_found(id))
+}
+
+impl Store {
+    /// Creates a key. The full key is in the result and nowhere else.
+    pub fn create(&self, new: NewKey) -> Result<CreatedKey> {
+        let engine = self.engine()?;
+        let now = engine.now();
+        engine.validate_new(&new, now)?;
+        engine.write_change(|txn| {
+            if let Some(limit) = engine.policies.max_active_keys_per_owner
+                && engine.active_keys_of(txn, &new.owner, now)?.len() >= limit as usize
+            {
+                return Err(Error::PolicyMaxActiveKeys {
+                    owner: new.owner.clone(),
+                    limit,
+                });
+            }
+            let (created, id) = engine.insert_new_key(txn, &new, now)?;
+            Ok((created, vec![id]))
+        })
+    }
+
+    /// Creates many keys in one durable transaction (bulk import, benchmarks).
+    pub fn create_many(&self, batch: Vec<NewKey>) -> Result<Vec<CreatedKey>> {
+        let engine = self.engine()?;
+        let now = engine.now();
+        for new in &batch {
+            engine.validate_new(new, now)?;
+        }
+        engine.write_change(|txn| {
+            let mut created = Vec::with_capacity(batch.len());
+            let mut ids = Vec::with_capacity(batch.len());
+            for new in &batch {
+                if let Some(limit) = engine.policies.max_active_keys_per_owner
+                    && engine.active_keys_of(txn, &new.owner, now)?.len() >= limit as usize
+                {
+                    return Err(Error::PolicyMaxActiveKeys {
+                        owner: new.owner.clone(),
+                        limit,
+                    });
+                }
+                let (key, id) = engine.insert_new_key(txn, new, now)?;
+                created.push(key);
+                ids.push(id);
+            }
+            Ok((created, ids))
+        })
+    }
+
+    /// The public record of a key.
+    pub fn get(&self, id: &str) -> Result<KeyInfo> {
+        let engine = self.engine()?;
+        let key_id = parse_id(id)?;
+        engine.info(&key_id)?.ok_or_else(|| not_found(id))
+    }
+
+    /// Lists an owner's keys in creation order, a page at a time.
+    pub fn list(&self, owner: &str, options: ListOptions) -> Result<Page> {
+        if options.limit == 0 || options.limit > MAX_PAGE_SIZE {
+            return Err(Error::invalid("limit", format!("must be 1..={MAX_PAGE_SIZE}")));
+        }
+        check_len("owner", owner, MAX_OWNER_LEN)?;
+        let engine = self.engine()?;
+        let now = engine.now().as_millis();
+        let txn = engine.database().begin_read()?;
+        let owner_keys = match txn.open_table(OWNER_KEYS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Page { keys: vec![], next: None }),
+            Err(e) => return Err(e.into()),
+        };
+        let keys = txn.open_table(KEYS)?;
+        let start = options.after.map_or(0, |s| s.saturating_add(1));
+        let mut page = Vec::new();
+        let mut last_serial = None;
+        let mut more = false;
+        for item in owner_keys.range((owner, start)..=(owner, u64::MAX))? {
+            let (k, id) = item?;
+            if page.len() == options.limit {
+                more = true;
+                break;
+            }
+            last_serial = Some(k.value().1);
+            let Some(bytes) = keys.get(id.value())? else {
+                continue;
+            };
+            let info = StoredKey::decode(bytes.value())?.info;
+            let keep = match options.state {
+                StateFilter::All => true,
+                StateFilter::Active => info.is_active_at(now),
+                StateFilter::Revoked => info.revoked_at.is_some(),
+                StateFilter::Expired => info.revoked_at.is_none() && !info.is_active_at(now),
+            };
+            if keep {
+                page.push(info);
+            }
+        }
+        Ok(Page {
+            keys: page,
+            next: if more { last_serial } else { None },
+        })
+    }
+
+    /// Every key of the store, in creation order (for export and operators).
+    pub fn all_keys(&self) -> Result<Vec<KeyInfo>> {
+        let engine = self.engine()?;
+        let txn = engine.database().begin_read()?;
+        let keys = match txn.open_table(KEYS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(vec![]),
+            Err(e) => return Err(e.into()),
+        };
+        let mut all = Vec::new();
+        for item in keys.iter()? {
+            let (_, bytes) = item?;
+            all.push(StoredKey::decode(bytes.value())?.info);
+        }
+        all.sort_by_key(|k| k.serial);
+        Ok(all)
+    }
+
+    /// Updates a key's name, scopes, metadata, expiry or credits.
+    pub fn update(&self, id: &str, update: KeyUpdate) -> Result<KeyInfo> {
+        let engine = self.engine()?;
+        let key_id = parse_id(id)?;
+        let now = engine.now();
+        if let Some(name) = &update.name {
+            check_len("name", name, MAX_NAME_LEN)?;
+        }
+        let scopes = update.scopes.as_deref().map(normalize_scopes).transpose()?;
+        if update.metadata.as_ref().is_some_and(|m| m.len() > MAX_METADATA_LEN) {
+            return Err(Error::TooLong {
+                field: "metadata",
+                limit: MAX_METADATA_LEN,
+            });
+        }
+        if let Some(expiry) = update.expires_at {
+            engine.check_lifetime(expiry, now)?;
+        }
+        if let Some(Some(credits)) = &update.credits {
+            check_credits(credits)?;
+        }
+        engine.write_change(|txn| {
+            let mut stored = Engine::load_stored(txn, &key_id)?;
+            if let Some(name) = update.name {
+                stored.info.name = name;
+            }
+            if let Some(scopes) = scopes {
+                stored.info.scopes = scopes;
+            }
+            if let Some(metadata) = update.metadata {
+                stored.info.metadata = metadata;
+            }
+            if let Some(expiry) = update.expires_at {
+                stored.info.expires_at = expiry.map(Timestamp::as_millis);
+            }
+            match update.credits {
+                Some(Some(credits)) => {
+                    engine.set_credits(txn, &key_id, &credits, now)?;
+                    stored.info.credits = Some(CreditTerms {
+                        refill: credits.refill,
+                        cost: credits.cost,
+                    });
+                }
+                Some(None) => {
+                    engine.clear_credits(txn, &key_id)?;
+                    stored.info.credits = None;
+                }
+                None => {}
+            }
+            Engine::save_stored(txn, &stored)?;
+            Ok((stored.info, vec![key_id]))
+        })
+    }
+
+    /// Revokes a key, for good. Revoking a revoked key changes nothing and returns its record.
+    pub fn revoke(&self, id: &str, reason: Option<&str>) -> Result<KeyInfo> {
+        if let Some(reason) = reason {
+            check_len("reason", reason, MAX_REASON_LEN)?;
+        }
+        let engine = self.engine()?;
+        let key_id = parse_id(id)?;
+        let now = engine.now();
+        engine.write_change(|txn| {
+            let mut stored = Engine::load_stored(txn, &key_id)?;
+            if stored.info.revoked_at.is_some() {
+                return Ok((stored.info, vec![]));
+            }
+            engine.check_keep_last(txn, &stored.info, now)?;
+            stored.info.revoked_at = Some(now.as_millis());
+            stored.info.revoke_reason = reason.map(str::to_owned);
+            Engine::save_stored(txn, &stored)?;
+            Ok((stored.info, vec![key_id]))
+        })
+    }
+
+    /// Deletes a key and its usage history.
+    pub fn delete(&self, id: &str) -> Result<()> {
+        let engine = self.engine()?;
+        let key_id = parse_id(id)?;
+        let now = engine.now();
+        engine.write_change(|txn| {
+            let stored = Engine::load_stored(txn, &key_id)?;
+            engine.check_keep_last(txn, &stored.info, now)?;
+            txn.open_table(KEYS)?.remove(key_id.as_str())?;
+            txn.open_table(OWNER_KEYS)?
+                .remove((stored.info.owner.as_str(), stored.info.serial))?;
+            txn.open_table(USAGE)?.remove(key_id.as_str())?;
+            txn.open_table(USAGE_DAYS)?
+                .retain_in((key_id.as_str(), i32::MIN)..=(key_id.as_str(), i32::MAX), |_, _| false)?;
+            engine.clear_credits(txn, &key_id)?;
+            Ok(((), vec![key_id]))
+        })
+    }
+
+    /// Replaces a key with a new one that inherits owner, name, scopes, env, metadata, the
+    /// same lifetime length and the credits left. The old key stays valid for `grace`
+    /// (zero = refused at once) and records its successor. Returns the new key, once.
+    pub fn rotate(&self, id: &str, grace: Duration) -> Result<CreatedKey> {
+        let engine = self.engine()?;
+        let key_id = parse_id(id)?;
+        let now = engine.now();
+        engine.write_change(|txn| {
+            let mut old = Engine::load_stored(txn, &key_id)?;
+            if old.info.revoked_at.is_some() {
+                return Err(Error::invalid("key", "a revoked key cannot be rotated"));
+            }
+            let lifetime = old.info.expires_at.map(|e| e - old.info.created_at);
+            let mut expires_at = lifetime.map(|l| Timestamp::from_millis(now.as_millis().saturating_add(l)));
+            if let Some(max) = engine.policies.max_lifetime {
+                let cap = now.plus(max);
+                expires_at = Some(expires_at.map_or(cap, |e| e.min(cap)));
+            }
+            let credits = match old.info.credits {
+                Some(terms) => Some(NewCredits {
+                    remaining: engine.take_all_credits(txn, &key_id)?,
+                    refill: terms.refill,
+                    cost: terms.cost,
+                }),
+                None => None,
+            };
+            let new = NewKey {
+                owner: old.info.owner.clone(),
+                name: old.info.name.clone(),
+                scopes: old.info.scopes.clone(),
+                env: old.info.env.clone(),
+                expires_at,
+                metadata: old.info.metadata.clone(),
+                credits,
+            };
+            let (mut created, new_id) = engine.insert_new_key(txn, &new, now)?;
+            created.info.rotated_from = Some(old.info.id.clone());
+            let stored_new = {
+                let keys = txn.open_table(KEYS)?;
+                let bytes = keys.get(new_id.as_str())?.ok_or_else(|| not_found(new_id.as_str()))?;
+                let mut s = StoredKey::decode(bytes.value())?;
+                s.info.rotated_from = Some(old.info.id.clone());
+                s
+            };
+            Engine::save_stored(txn, &stored_new)?;
+            let grace_end = now.plus(grace).as_millis();
+            old.info.expires_at = Some(old.info.expires_at.map_or(grace_end, |e| e.min(grace_end)));
+            old.info.rotated_to = Some(new_id.as_str().to_owned());
+            Engine::save_stored(txn, &old)?;
+            Ok((created, vec![key_id, new_id]))
+        })
+    }
+}

@@ -1,0 +1,183 @@
+//! The store: a redb file shared by many processes, a per-process verify index in front of it,
+//! and usage counters flushed in batches.
+//!
+//! Split by job: [`open`] (opening, options, the process-wide registry, fork handling),
+//! `engine` (the state of one open store), `refresh` (cross-process invalidation), `verify`
+//! (the hot path), `manage` (create, update, revoke, delete, rotate, queries), `usage`
+//! (flushing and usage queries) and `credits` (usage credits shared across processes).
+
+mod credits;
+mod engine;
+pub mod manage;
+pub mod open;
+mod refresh;
+mod registry;
+pub mod usage;
+mod verify;
+/// Verify request types (re-exported at the crate root).
+pub mod verify_api {
+    pub use super::verify::{MAX_PRESENTED_LEN, Presented, VerifyRequest};
+}
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arc_swap::{ArcSwap, Guard};
+use parking_lot::Mutex;
+
+pub use self::manage::{CreatedKey, KeyUpdate, ListOptions, NewCredits, NewKey, Page, StateFilter};
+pub use self::open::{Concurrency, PepperSource, StoreOptions};
+pub use self::usage::CreditBalance;
+use self::engine::Engine;
+use crate::error::{Error, Result};
+use crate::sys::fork;
+
+/// Counters describing one process's view of a store (for tests, benchmarks and operators).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Write transactions this process committed on the store.
+    pub commits: u64,
+    /// Times this process reloaded changes committed elsewhere.
+    pub refreshes: u64,
+    /// Keys in this process's verify index.
+    pub indexed_keys: usize,
+    /// Whether the index holds every key (a miss is then answered from memory).
+    pub index_complete: bool,
+    /// Keys with usage not yet flushed.
+    pub dirty_keys: usize,
+}
+
+/// An open key store. Cheap to clone; safe to share between threads.
+///
+/// Opening a path this process already has open hands back the same store (see
+/// [`Store::open`]). The last clone to go flushes pending usage and closes the database.
+#[derive(Clone)]
+pub struct Store {
+    handle: Arc<Handle>,
+}
+
+/// The shared state behind every clone of a [`Store`].
+pub(crate) struct Handle {
+    path: PathBuf,
+    options: StoreOptions,
+    engine: ArcSwap<Engine>,
+    reopen_lock: Mutex<()>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let engine = self.engine.load_full();
+        if engine.fork_generation() != fork::generation() {
+            // Opened by a parent before fork(): its redb state and locks belong to the
+            // parent. Dropping it here could release the parent's locks, so leak it.
+            std::mem::forget(engine);
+        }
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.handle.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`. If this process already has that path
+    /// open, returns the same store (sharing its warm verify index), provided the options
+    /// agree on mode, pepper and policies.
+    pub fn open(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        registry::open(path.as_ref(), options)
+    }
+
+    /// Opens a store that is not shared through the process-wide registry (mostly for tests
+    /// that want two independent views of one file in one process).
+    pub fn open_unshared(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let path = path.as_ref().to_owned();
+        let engine = Engine::open(&path, &options)?;
+        Ok(Store::from_engine(path, options, engine))
+    }
+
+    fn from_engine(path: PathBuf, options: StoreOptions, engine: Engine) -> Store {
+        let engine = Arc::new(engine);
+        engine.spawn_flusher(options.flush_interval);
+        Store {
+            handle: Arc::new(Handle {
+                path,
+                options,
+                engine: ArcSwap::new(engine),
+                reopen_lock: Mutex::new(()),
+            }),
+        }
+    }
+
+    /// The database path.
+    pub fn path(&self) -> &Path {
+        &self.handle.path
+    }
+
+    /// The current engine, reopened first if this process is a fork child of the one that
+    /// opened the store.
+    #[inline]
+    fn engine(&self) -> Result<Guard<Arc<Engine>>> {
+        let engine = self.handle.engine.load();
+        if engine.fork_generation() == fork::generation() {
+            return Ok(engine);
+        }
+        drop(engine);
+        self.reopen_after_fork()?;
+        Ok(self.handle.engine.load())
+    }
+
+    #[cold]
+    fn reopen_after_fork(&self) -> Result<()> {
+        let _guard = self.handle.reopen_lock.lock();
+        if self.handle.engine.load().fork_generation() == fork::generation() {
+            return Ok(());
+        }
+        let fresh = Arc::new(Engine::open(&self.handle.path, &self.handle.options)?);
+        fresh.spawn_flusher(self.handle.options.flush_interval);
+        let inherited = self.handle.engine.swap(fresh);
+        // The inherited engine's redb handle and locks belong to the parent: never drop it
+        // in the child (see `Handle::drop`). Its unflushed usage is the parent's to write.
+        std::mem::forget(inherited);
+        Ok(())
+    }
+
+    /// Writes all pending usage now. Returns the number of keys written.
+    pub fn flush(&self) -> Result<usize> {
+        self.engine()?.flush()
+    }
+
+    /// Flushes pending usage and releases this handle. The database closes when the last
+    /// handle onto it is gone.
+    pub fn close(self) -> Result<()> {
+        self.flush().map(|_| ())
+    }
+
+    /// This process's counters for the store.
+    pub fn stats(&self) -> Result<StoreStats> {
+        Ok(self.engine()?.stats())
+    }
+
+    /// Whether two handles share one underlying store.
+    pub fn same_store(&self, other: &Store) -> bool {
+        Arc::ptr_eq(&self.handle, &other.handle)
+    }
+
+    /// Runs redb's integrity check on the file (needs exclusive use of the store in this
+    /// process; used by the reliability suite and the CLI).
+    pub fn check_integrity(path: impl AsRef<Path>) -> Result<bool> {
+        let mut db = redb::Database::builder()
+            .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
+            .open(path.as_ref())
+            .map_err(|e| open::map_open_error(path.as_ref(), e))?;
+        db.check_integrity()
+            .map_err(|e| open::map_open_error(path.as_ref(), e))
+    }
+}
+
+pub(crate) fn not_found(id: &str) -> Error {
+    Error::NotFound {
+        key_id: id.to_owned(),
+    }
+}

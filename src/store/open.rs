@@ -1,0 +1,345 @@
+//! Opening a store: options, the pepper, the redb file, its meta records, the sync file and
+//! the initial verify index.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use redb::{ReadableDatabase, ReadableTable};
+
+use super::engine::Engine;
+use crate::clock::{Clock, SystemClock};
+use crate::digest::Pepper;
+use crate::error::{Error, Result};
+use crate::key_format::is_valid_tag;
+use crate::policy::Policies;
+use crate::schema::{
+    FORMAT_VERSION, META, META_CHANGE_SEQ, META_FORMAT_VERSION, META_PEPPER_CHECK, META_PREFIX,
+};
+
+/// Default key prefix.
+pub const DEFAULT_PREFIX: &str = "kw";
+/// Default interval between usage flushes.
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// Default verify-index capacity (keys).
+pub const DEFAULT_INDEX_CAPACITY: usize = 1_000_000;
+
+/// How processes share the database file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Concurrency {
+    /// Any number of processes open the store at once (redb `MultiWriter`). The default.
+    #[default]
+    MultiProcess,
+    /// This process is the only one (redb `ExclusiveWriter`): faster commits, and any other
+    /// process opening the file is refused with [`Error::Locked`].
+    SingleProcess,
+}
+
+/// Where the pepper comes from.
+#[derive(Clone, Default)]
+pub enum PepperSource {
+    /// A file beside the database, `<database>.pepper`, generated (mode 0600) when the
+    /// store is created. The default.
+    #[default]
+    DefaultFile,
+    /// A pepper file at this path (64 hex characters or 32 raw bytes, mode 0600).
+    File(PathBuf),
+    /// 32 bytes supplied by the host (from an environment variable or a secret manager).
+    Bytes(Pepper),
+}
+
+impl std::fmt::Debug for PepperSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PepperSource::DefaultFile => f.write_str("DefaultFile"),
+            PepperSource::File(p) => f.debug_tuple("File").field(p).finish(),
+            PepperSource::Bytes(_) => f.write_str("Bytes(<redacted>)"),
+        }
+    }
+}
+
+impl PepperSource {
+    /// Whether two sources name the same pepper (constant-time for bytes).
+    pub(crate) fn same_as(&self, other: &PepperSource) -> bool {
+        match (self, other) {
+            (PepperSource::DefaultFile, PepperSource::DefaultFile) => true,
+            (PepperSource::File(a), PepperSource::File(b)) => a == b,
+            (PepperSource::Bytes(a), PepperSource::Bytes(b)) => a.same_as(b),
+            _ => false,
+        }
+    }
+}
+
+/// Options for [`crate::Store::open`].
+#[derive(Clone)]
+pub struct StoreOptions {
+    /// Multi-process (default) or single-process.
+    pub concurrency: Concurrency,
+    /// Where the pepper comes from.
+    pub pepper: PepperSource,
+    /// Key prefix for a new store (`[a-z0-9]{1,16}`); `None` = the stored one, or `kw`.
+    pub prefix: Option<String>,
+    /// Management policies.
+    pub policies: Policies,
+    /// Interval of the background usage flush; zero = flush only on `flush()` and close.
+    pub flush_interval: Duration,
+    /// Most keys held in the verify index.
+    pub index_capacity: usize,
+    /// The clock (tests inject a [`crate::ManualClock`]).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            concurrency: Concurrency::MultiProcess,
+            pepper: PepperSource::DefaultFile,
+            prefix: None,
+            policies: Policies::default(),
+            flush_interval: DEFAULT_FLUSH_INTERVAL,
+            index_capacity: DEFAULT_INDEX_CAPACITY,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("concurrency", &self.concurrency)
+            .field("pepper", &self.pepper)
+            .field("prefix", &self.prefix)
+            .field("policies", &self.policies)
+            .field("flush_interval", &self.flush_interval)
+            .field("index_capacity", &self.index_capacity)
+            .finish()
+    }
+}
+
+impl StoreOptions {
+    /// Whether a second open with `other` may share a store opened with `self`.
+    pub(crate) fn compatible_with(&self, other: &StoreOptions) -> Result<()> {
+        let mismatch = |what: &str| {
+            Err(Error::ConfigMismatch {
+                detail: format!("this process already has the store open with another {what}"),
+            })
+        };
+        if self.concurrency != other.concurrency {
+            return mismatch("concurrency mode");
+        }
+        if !self.pepper.same_as(&other.pepper) {
+            return mismatch("pepper");
+        }
+        if self.policies != other.policies {
+            return mismatch("policy set");
+        }
+        if other.prefix.is_some() && self.prefix != other.prefix {
+            return mismatch("key prefix");
+        }
+        Ok(())
+    }
+}
+
+/// The default pepper file of a database: `<database>.pepper`.
+pub fn default_pepper_path(db: &Path) -> PathBuf {
+    sibling(db, ".pepper")
+}
+
+/// The sync file of a database: `<database>.kwsync`.
+pub fn sync_file_path(db: &Path) -> PathBuf {
+    sibling(db, ".kwsync")
+}
+
+fn sibling(db: &Path, suffix: &str) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Maps a redb open error to keyward's typed errors.
+pub(crate) fn map_open_error(path: &Path, error: impl Into<redb::Error>) -> Error {
+    let error: redb::Error = error.into();
+    match error {
+        redb::Error::DatabaseAlreadyOpen | redb::Error::LockProtocolMismatch => Error::Locked {
+            path: path.to_owned(),
+        },
+        redb::Error::Io(e) => match e.kind() {
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => Error::ReadOnly {
+                path: path.to_owned(),
+                detail: e.to_string(),
+            },
+            std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => Error::Corrupt {
+                path: path.to_owned(),
+                detail: e.to_string(),
+            },
+            std::io::ErrorKind::NotFound => Error::DirectoryMissing {
+                dir: path.parent().map(Path::to_owned).unwrap_or_default(),
+            },
+            _ => Error::storage(format!("{}: {e}", path.display())),
+        },
+        redb::Error::Corrupted(detail) => Error::Corrupt {
+            path: path.to_owned(),
+            detail,
+        },
+        redb::Error::RepairAborted | redb::Error::UpgradeRequired(_) => Error::Corrupt {
+            path: path.to_owned(),
+            detail: error.to_string(),
+        },
+        other => Error::storage(format!("{}: {other}", path.display())),
+    }
+}
+
+/// Fills in the path of a `Corrupt` error raised below the open.
+fn with_path(path: &Path, error: Error) -> Error {
+    match error {
+        Error::Corrupt { detail, .. } => Error::Corrupt {
+            path: path.to_owned(),
+            detail,
+        },
+        other => other,
+    }
+}
+
+impl Engine {
+    /// Opens the store at `path` (see [`crate::Store::open`]).
+    pub(crate) fn open(path: &Path, options: &StoreOptions) -> Result<Engine> {
+        if let Some(prefix) = &options.prefix
+            && !is_valid_tag(prefix)
+        {
+            return Err(Error::invalid("prefix", "must be 1-16 characters a-z, 0-9"));
+        }
+        let dir = match path.parent() {
+            Some(d) if d.as_os_str().is_empty() => Path::new("."),
+            Some(d) => d,
+            None => Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(Error::DirectoryMissing { dir: dir.to_owned() });
+        }
+        let is_new = std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true);
+        let pepper = resolve_pepper(path, &options.pepper, is_new)?;
+
+        // A damaged file can make redb panic in places (debug assertions); turn any panic
+        // during the open into a Corrupt error rather than unwinding into the host.
+        let opened = catch_unwind(AssertUnwindSafe(|| open_database(path, options, pepper)));
+        match opened {
+            Ok(result) => result.map_err(|e| with_path(path, e)),
+            Err(panic) => Err(Error::Corrupt {
+                path: path.to_owned(),
+                detail: format!("redb failed while reading the file: {}", panic_message(&panic)),
+            }),
+        }
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic".to_owned()
+    }
+}
+
+fn resolve_pepper(db: &Path, source: &PepperSource, is_new: bool) -> Result<Pepper> {
+    match source {
+        PepperSource::Bytes(p) => Ok(p.clone()),
+        PepperSource::File(file) => Pepper::read_file(file),
+        PepperSource::DefaultFile => {
+            let file = default_pepper_path(db);
+            match Pepper::read_file(&file) {
+                Err(Error::PepperMissing { .. }) if is_new => Pepper::create_file(&file),
+                other => other,
+            }
+        }
+    }
+}
+
+fn open_database(path: &Path, options: &StoreOptions, pepper: Pepper) -> Result<Engine> {
+    let mode = match options.concurrency {
+        Concurrency::MultiProcess => redb::ConcurrencyMode::MultiWriter,
+        Concurrency::SingleProcess => redb::ConcurrencyMode::ExclusiveWriter,
+    };
+    let db = redb::Database::builder()
+        .set_concurrency_mode(mode)
+        .set_cache_size(64 * 1024 * 1024)
+        .create(path)
+        .map_err(|e| map_open_error(path, e))?;
+
+    let prefix = init_or_check_meta(path, &db, options, &pepper)?;
+    Engine::start(path, db, pepper, prefix, options)
+}
+
+/// Creates the meta records of a new store, or checks those of an existing one. Returns the
+/// store's key prefix.
+fn init_or_check_meta(path: &Path, db: &redb::Database, options: &StoreOptions, pepper: &Pepper) -> Result<String> {
+    let read_meta = || -> Result<Option<(u32, Vec<u8>, String)>> {
+        let txn = db.begin_read()?;
+        let meta = match txn.open_table(META) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let Some(version) = meta.get(META_FORMAT_VERSION)? else {
+            return Ok(None);
+        };
+        let version = u32::from_le_bytes(version.value().try_into().map_err(|_| Error::Corrupt {
+            path: path.to_owned(),
+            detail: "bad format version record".into(),
+        })?);
+        let check = meta.get(META_PEPPER_CHECK)?.map(|v| v.value().to_vec()).unwrap_or_default();
+        let prefix = meta
+            .get(META_PREFIX)?
+            .map(|v| String::from_utf8_lossy(v.value()).into_owned())
+            .unwrap_or_else(|| DEFAULT_PREFIX.to_owned());
+        Ok(Some((version, check, prefix)))
+    };
+
+    let existing = match read_meta()? {
+        Some(found) => found,
+        None => {
+            let txn = db.begin_write()?;
+            {
+                let mut meta = txn.open_table(META)?;
+                if meta.get(META_FORMAT_VERSION)?.is_none() {
+                    let prefix = options.prefix.as_deref().unwrap_or(DEFAULT_PREFIX);
+                    meta.insert(META_FORMAT_VERSION, FORMAT_VERSION.to_le_bytes().as_slice())?;
+                    meta.insert(META_PEPPER_CHECK, pepper.check_value().as_bytes().as_slice())?;
+                    meta.insert(META_PREFIX, prefix.as_bytes())?;
+                    meta.insert(META_CHANGE_SEQ, 0u64.to_le_bytes().as_slice())?;
+                }
+            }
+            txn.commit()?;
+            read_meta()?.ok_or_else(|| Error::Corrupt {
+                path: path.to_owned(),
+                detail: "meta records vanished after creation".into(),
+            })?
+        }
+    };
+
+    let (version, check, prefix) = existing;
+    if version > FORMAT_VERSION {
+        return Err(Error::NewerFormat {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let stored_check: [u8; 32] = check.as_slice().try_into().map_err(|_| Error::Corrupt {
+        path: path.to_owned(),
+        detail: "bad pepper check record".into(),
+    })?;
+    // blake3::Hash equality is constant-time.
+    if blake3::Hash::from_bytes(stored_check) != pepper.check_value() {
+        return Err(Error::WrongPepper);
+    }
+    if let Some(wanted) = &options.prefix
+        && *wanted != prefix
+    {
+        return Err(Error::ConfigMismatch {
+            detail: format!("the store's key prefix is {prefix:?}, not {wanted:?}"),
+        });
+    }
+    Ok(prefix)
+}

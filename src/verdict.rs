@@ -1,0 +1,98 @@
+//! The answer to a verify: a reason code and, when the key is known, its public fields.
+
+use std::sync::Arc;
+
+use crate::schema::KeyInfo;
+
+/// Why a key was accepted or refused. Numeric values are stable (C ABI `kw_reason`).
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// The key is valid for this request.
+    Valid = 0,
+    /// The text is not a well-formed key (refused before any lookup).
+    Malformed = 1,
+    /// No key matches (unknown id or wrong secret: the two are not told apart).
+    NotFound = 2,
+    /// The key was revoked.
+    Revoked = 3,
+    /// The key has expired (including a rotated key past its grace period).
+    Expired = 4,
+    /// The key lacks a scope the route requires.
+    InsufficientScope = 5,
+    /// The key's usage credits are exhausted.
+    UsageExceeded = 6,
+}
+
+impl Reason {
+    /// Stable upper-case code, e.g. `"INSUFFICIENT_SCOPE"`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::Valid => "VALID",
+            Reason::Malformed => "MALFORMED",
+            Reason::NotFound => "NOT_FOUND",
+            Reason::Revoked => "REVOKED",
+            Reason::Expired => "EXPIRED",
+            Reason::InsufficientScope => "INSUFFICIENT_SCOPE",
+            Reason::UsageExceeded => "USAGE_EXCEEDED",
+        }
+    }
+
+    /// Parses a code produced by [`Reason::code`].
+    pub fn from_code(code: &str) -> Option<Reason> {
+        Reason::ALL.iter().copied().find(|r| r.code() == code)
+    }
+
+    /// The HTTP status a server should answer: 200, 401 or 403.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Reason::Valid => 200,
+            Reason::Malformed | Reason::NotFound | Reason::Revoked | Reason::Expired => 401,
+            Reason::InsufficientScope | Reason::UsageExceeded => 403,
+        }
+    }
+
+    /// A short human message.
+    pub fn message(self) -> &'static str {
+        match self {
+            Reason::Valid => "the API key is valid",
+            Reason::Malformed => "the API key is malformed",
+            Reason::NotFound => "the API key is not recognised",
+            Reason::Revoked => "the API key has been revoked",
+            Reason::Expired => "the API key has expired",
+            Reason::InsufficientScope => "the API key lacks a scope this route requires",
+            Reason::UsageExceeded => "the API key has used up its credits",
+        }
+    }
+
+    /// Every reason, in numeric order.
+    pub const ALL: &'static [Reason] = &[
+        Reason::Valid,
+        Reason::Malformed,
+        Reason::NotFound,
+        Reason::Revoked,
+        Reason::Expired,
+        Reason::InsufficientScope,
+        Reason::UsageExceeded,
+    ];
+}
+
+/// The result of a verify.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// Accepted, or why not.
+    pub reason: Reason,
+    /// The key's public fields, when its secret was right (never for `NOT_FOUND`/`MALFORMED`).
+    pub key: Option<Arc<KeyInfo>>,
+}
+
+impl Verdict {
+    /// Whether the key was accepted.
+    pub fn is_valid(&self) -> bool {
+        self.reason == Reason::Valid
+    }
+
+    pub(crate) fn refused(reason: Reason) -> Verdict {
+        Verdict { reason, key: None }
+    }
+}
