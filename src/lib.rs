@@ -29,6 +29,7 @@ pub mod clock;
 pub mod credential;
 pub mod digest;
 pub mod error;
+pub mod ffi;
 pub mod key_format;
 pub mod policy;
 pub mod schema;
