@@ -208,7 +208,12 @@ pub fn is_valid_tag(tag: &str) -> bool {
 }
 
 /// Builds a full key text. The returned string is zeroized on drop.
-pub fn format_key(prefix: &str, env: Option<&str>, id: &KeyId, secret: &Secret) -> Zeroizing<String> {
+pub fn format_key(
+    prefix: &str,
+    env: Option<&str>,
+    id: &KeyId,
+    secret: &Secret,
+) -> Zeroizing<String> {
     let mut key = Zeroizing::new(String::with_capacity(MAX_KEY_LEN));
     key.push_str(prefix);
     key.push('_');

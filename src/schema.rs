@@ -21,7 +21,8 @@ pub const FORMAT_VERSION: u32 = 1;
 
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub(crate) const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
-pub(crate) const OWNER_KEYS: TableDefinition<(&str, u64), &str> = TableDefinition::new("owner_keys");
+pub(crate) const OWNER_KEYS: TableDefinition<(&str, u64), &str> =
+    TableDefinition::new("owner_keys");
 pub(crate) const CHANGES: TableDefinition<u64, &str> = TableDefinition::new("changes");
 pub(crate) const USAGE: TableDefinition<&str, (u64, u64, i64)> = TableDefinition::new("usage");
 pub(crate) const USAGE_DAYS: TableDefinition<(&str, i32), u64> = TableDefinition::new("usage_days");
@@ -118,9 +119,11 @@ impl KeyInfo {
 
     /// Whether the key holds every scope in `required`.
     pub fn has_scopes<S: AsRef<str>>(&self, required: &[S]) -> bool {
-        required
-            .iter()
-            .all(|r| self.scopes.binary_search_by(|s| s.as_str().cmp(r.as_ref())).is_ok())
+        required.iter().all(|r| {
+            self.scopes
+                .binary_search_by(|s| s.as_str().cmp(r.as_ref()))
+                .is_ok()
+        })
     }
 }
 

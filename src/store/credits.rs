@@ -66,7 +66,12 @@ impl Engine {
                 if word_tag != tag || available < cost {
                     break;
                 }
-                match pool.compare_exchange_weak(word, word - cost, Ordering::AcqRel, Ordering::Acquire) {
+                match pool.compare_exchange_weak(
+                    word,
+                    word - cost,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
                     Ok(_) => return Ok(true),
                     Err(current) => word = current,
                 }
@@ -80,7 +85,14 @@ impl Engine {
 
     /// Moves credits from the database into the shared pool (applying a due refill first).
     /// Returns false when there are not enough credits for `cost`.
-    fn top_up(&self, id: &KeyId, slot: u32, terms: &CreditTerms, cost: u64, period: i32) -> Result<bool> {
+    fn top_up(
+        &self,
+        id: &KeyId,
+        slot: u32,
+        terms: &CreditTerms,
+        cost: u64,
+        period: i32,
+    ) -> Result<bool> {
         let pool = self.sync.credit_pool(slot);
         let tag = pack(period, 0) >> CREDIT_BITS;
         let txn = self.db.begin_write()?;
@@ -156,7 +168,14 @@ impl Engine {
     }
 
     /// Credits left for a key: in the database plus in its shared pool (for queries).
-    pub(super) fn credits_left(&self, db_remaining: u64, stored_period: i32, slot: u32, terms: &CreditTerms, now: Timestamp) -> u64 {
+    pub(super) fn credits_left(
+        &self,
+        db_remaining: u64,
+        stored_period: i32,
+        slot: u32,
+        terms: &CreditTerms,
+        now: Timestamp,
+    ) -> u64 {
         let period = period_of(terms.refill.map(|r| r.interval), now);
         if let Some(refill) = terms.refill
             && period > stored_period
@@ -164,23 +183,35 @@ impl Engine {
             return refill.amount;
         }
         let (word_tag, available) = unpack(self.sync.credit_pool(slot).load(Ordering::Acquire));
-        let pooled = if word_tag == pack(period, 0) >> CREDIT_BITS { available } else { 0 };
+        let pooled = if word_tag == pack(period, 0) >> CREDIT_BITS {
+            available
+        } else {
+            0
+        };
         db_remaining + pooled
     }
 
-    /// Empties a key's credits (database and pool) and returns how many there were (rotation
-    /// hands them to the successor).
-    pub(super) fn take_all_credits(&self, txn: &WriteTransaction, id: &KeyId) -> Result<u64> {
+    /// Empties a key's credits (database and pool, after any refill that is due) and returns
+    /// how many there were: rotation hands them to the successor. The emptied key never
+    /// refills again.
+    pub(super) fn take_all_credits(
+        &self,
+        txn: &WriteTransaction,
+        id: &KeyId,
+        terms: &CreditTerms,
+        now: Timestamp,
+    ) -> Result<u64> {
         let mut table = txn.open_table(CREDITS)?;
         let Some(row) = table.get(id.as_str())? else {
             return Ok(0);
         };
-        let (remaining, period, slot) = row.value();
+        let (remaining, stored_period, slot) = row.value();
         drop(row);
-        let word = self.sync.credit_pool(slot).swap(pack(period, 0), Ordering::AcqRel);
-        let (word_tag, pooled) = unpack(word);
-        let pooled = if word_tag == pack(period, 0) >> CREDIT_BITS { pooled } else { 0 };
-        table.insert(id.as_str(), (0, period, slot))?;
-        Ok(remaining + pooled)
+        let left = self.credits_left(remaining, stored_period, slot, terms, now);
+        self.sync
+            .credit_pool(slot)
+            .store(pack(i32::MAX, 0), Ordering::Release);
+        table.insert(id.as_str(), (0, i32::MAX, slot))?;
+        Ok(left)
     }
 }

@@ -17,7 +17,9 @@ use crate::digest::Pepper;
 use crate::error::Result;
 use crate::key_format::KeyId;
 use crate::policy::Policies;
-use crate::schema::{CHANGE_LOG_KEEP, CHANGES, CREDITS, KeyInfo, META, META_CHANGE_SEQ, StoredKey, u64_from_meta};
+use crate::schema::{
+    CHANGE_LOG_KEEP, CHANGES, CREDITS, KeyInfo, META, META_CHANGE_SEQ, StoredKey, u64_from_meta,
+};
 use crate::sys::fork;
 use crate::sys::shared_memory::SyncFile;
 use crate::usage::UsageCell;
@@ -161,7 +163,11 @@ impl Engine {
     }
 
     /// Builds the index entry of a stored key.
-    pub(super) fn entry_for(&self, stored: &StoredKey, credit_slot: Option<u32>) -> Result<IndexEntry> {
+    pub(super) fn entry_for(
+        &self,
+        stored: &StoredKey,
+        credit_slot: Option<u32>,
+    ) -> Result<IndexEntry> {
         Ok(IndexEntry {
             digest: stored.digest_hash()?,
             info: Arc::new(stored.info.clone()),

@@ -25,10 +25,10 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, Guard};
 use parking_lot::Mutex;
 
+use self::engine::Engine;
 pub use self::manage::{CreatedKey, KeyUpdate, ListOptions, NewCredits, NewKey, Page, StateFilter};
 pub use self::open::{Concurrency, PepperSource, StoreOptions};
 pub use self::usage::CreditBalance;
-use self::engine::Engine;
 use crate::error::{Error, Result};
 use crate::sys::fork;
 
@@ -77,7 +77,9 @@ impl Drop for Handle {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.handle.path).finish()
+        f.debug_struct("Store")
+            .field("path", &self.handle.path)
+            .finish()
     }
 }
 

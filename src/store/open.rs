@@ -165,10 +165,12 @@ pub(crate) fn map_open_error(path: &Path, error: impl Into<redb::Error>) -> Erro
             path: path.to_owned(),
         },
         redb::Error::Io(e) => match e.kind() {
-            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => Error::ReadOnly {
-                path: path.to_owned(),
-                detail: e.to_string(),
-            },
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                Error::ReadOnly {
+                    path: path.to_owned(),
+                    detail: e.to_string(),
+                }
+            }
             std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => Error::Corrupt {
                 path: path.to_owned(),
                 detail: e.to_string(),
@@ -215,9 +217,13 @@ impl Engine {
             None => Path::new("."),
         };
         if !dir.is_dir() {
-            return Err(Error::DirectoryMissing { dir: dir.to_owned() });
+            return Err(Error::DirectoryMissing {
+                dir: dir.to_owned(),
+            });
         }
-        let is_new = std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true);
+        let is_new = std::fs::metadata(path)
+            .map(|m| m.len() == 0)
+            .unwrap_or(true);
         let pepper = resolve_pepper(path, &options.pepper, is_new)?;
 
         // A damaged file can make redb panic in places (debug assertions); turn any panic
@@ -227,7 +233,10 @@ impl Engine {
             Ok(result) => result.map_err(|e| with_path(path, e)),
             Err(panic) => Err(Error::Corrupt {
                 path: path.to_owned(),
-                detail: format!("redb failed while reading the file: {}", panic_message(&panic)),
+                detail: format!(
+                    "redb failed while reading the file: {}",
+                    panic_message(&panic)
+                ),
             }),
         }
     }
@@ -274,7 +283,12 @@ fn open_database(path: &Path, options: &StoreOptions, pepper: Pepper) -> Result<
 
 /// Creates the meta records of a new store, or checks those of an existing one. Returns the
 /// store's key prefix.
-fn init_or_check_meta(path: &Path, db: &redb::Database, options: &StoreOptions, pepper: &Pepper) -> Result<String> {
+fn init_or_check_meta(
+    path: &Path,
+    db: &redb::Database,
+    options: &StoreOptions,
+    pepper: &Pepper,
+) -> Result<String> {
     let read_meta = || -> Result<Option<(u32, Vec<u8>, String)>> {
         let txn = db.begin_read()?;
         let meta = match txn.open_table(META) {
@@ -285,11 +299,15 @@ fn init_or_check_meta(path: &Path, db: &redb::Database, options: &StoreOptions, 
         let Some(version) = meta.get(META_FORMAT_VERSION)? else {
             return Ok(None);
         };
-        let version = u32::from_le_bytes(version.value().try_into().map_err(|_| Error::Corrupt {
-            path: path.to_owned(),
-            detail: "bad format version record".into(),
-        })?);
-        let check = meta.get(META_PEPPER_CHECK)?.map(|v| v.value().to_vec()).unwrap_or_default();
+        let version =
+            u32::from_le_bytes(version.value().try_into().map_err(|_| Error::Corrupt {
+                path: path.to_owned(),
+                detail: "bad format version record".into(),
+            })?);
+        let check = meta
+            .get(META_PEPPER_CHECK)?
+            .map(|v| v.value().to_vec())
+            .unwrap_or_default();
         let prefix = meta
             .get(META_PREFIX)?
             .map(|v| String::from_utf8_lossy(v.value()).into_owned())
@@ -306,7 +324,10 @@ fn init_or_check_meta(path: &Path, db: &redb::Database, options: &StoreOptions, 
                 if meta.get(META_FORMAT_VERSION)?.is_none() {
                     let prefix = options.prefix.as_deref().unwrap_or(DEFAULT_PREFIX);
                     meta.insert(META_FORMAT_VERSION, FORMAT_VERSION.to_le_bytes().as_slice())?;
-                    meta.insert(META_PEPPER_CHECK, pepper.check_value().as_bytes().as_slice())?;
+                    meta.insert(
+                        META_PEPPER_CHECK,
+                        pepper.check_value().as_bytes().as_slice(),
+                    )?;
                     meta.insert(META_PREFIX, prefix.as_bytes())?;
                     meta.insert(META_CHANGE_SEQ, 0u64.to_le_bytes().as_slice())?;
                 }

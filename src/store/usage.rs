@@ -10,7 +10,9 @@ use super::{Store, not_found};
 use crate::clock::{Day, Timestamp};
 use crate::error::{Error, Result};
 use crate::key_format::KeyId;
-use crate::schema::{CREDITS, CreditTerms, KEYS, KeyInfo, OWNER_KEYS, StoredKey, USAGE, USAGE_DAYS};
+use crate::schema::{
+    CREDITS, CreditTerms, KEYS, KeyInfo, OWNER_KEYS, StoredKey, USAGE, USAGE_DAYS,
+};
 use crate::usage::{DailyUsage, UsageStats};
 
 /// Longest range of days a usage query may span.
@@ -53,14 +55,24 @@ impl Engine {
                     if keys.get(id.as_str())?.is_none() {
                         continue; // deleted meanwhile: its history went with it
                     }
-                    let (uses, refused, last) = usage.get(id.as_str())?.map(|v| v.value()).unwrap_or((0, 0, 0));
+                    let (uses, refused, last) = usage
+                        .get(id.as_str())?
+                        .map(|v| v.value())
+                        .unwrap_or((0, 0, 0));
                     let added: u64 = pending.uses_by_day.iter().map(|(_, n)| n).sum();
                     usage.insert(
                         id.as_str(),
-                        (uses + added, refused + pending.refused, last.max(pending.last_used)),
+                        (
+                            uses + added,
+                            refused + pending.refused,
+                            last.max(pending.last_used),
+                        ),
                     )?;
                     for (day, n) in &pending.uses_by_day {
-                        let before = days.get((id.as_str(), day.0))?.map(|v| v.value()).unwrap_or(0);
+                        let before = days
+                            .get((id.as_str(), day.0))?
+                            .map(|v| v.value())
+                            .unwrap_or(0);
                         days.insert((id.as_str(), day.0), before + n)?;
                     }
                 }
@@ -126,7 +138,10 @@ impl Store {
     /// [`Store::flush`] first for this process's latest). Days without use are omitted.
     pub fn usage_by_day(&self, id: &str, from: Day, to: Day) -> Result<Vec<DailyUsage>> {
         if to < from || to.0 - from.0 > MAX_USAGE_DAYS {
-            return Err(Error::invalid("date range", format!("must be ordered and span at most {MAX_USAGE_DAYS} days")));
+            return Err(Error::invalid(
+                "date range",
+                format!("must be ordered and span at most {MAX_USAGE_DAYS} days"),
+            ));
         }
         let engine = self.engine()?;
         let key_id = KeyId::parse(id).map_err(|_| not_found(id))?;
@@ -194,7 +209,10 @@ impl Store {
             return Ok(None);
         };
         let txn = engine.database().begin_read()?;
-        let row = txn.open_table(CREDITS)?.get(key_id.as_str())?.map(|v| v.value());
+        let row = txn
+            .open_table(CREDITS)?
+            .get(key_id.as_str())?
+            .map(|v| v.value());
         let Some((remaining, period, slot)) = row else {
             return Ok(None);
         };

@@ -37,7 +37,9 @@ impl std::fmt::Debug for Presented<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Presented::Key(_) => f.write_str("Presented::Key(<redacted>)"),
-            Presented::Pair { id, .. } => write!(f, "Presented::Pair {{ id: {id:?}, secret: <redacted> }}"),
+            Presented::Pair { id, .. } => {
+                write!(f, "Presented::Pair {{ id: {id:?}, secret: <redacted> }}")
+            }
         }
     }
 }
@@ -122,7 +124,10 @@ impl Store {
 }
 
 impl Engine {
-    fn parse_presented(&self, presented: Presented<'_>) -> Option<(KeyId, Secret, Option<ParsedKey>)> {
+    fn parse_presented(
+        &self,
+        presented: Presented<'_>,
+    ) -> Option<(KeyId, Secret, Option<ParsedKey>)> {
         match presented {
             Presented::Key(text) => {
                 if text.len() > MAX_PRESENTED_LEN {
