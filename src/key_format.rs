@@ -230,9 +230,29 @@ pub fn format_key(
 }
 
 /// Parses and checks a full key. `expected_prefix`, when given, must match.
-///
-/// Never allocates for the secret outside zeroizing storage.
 pub fn parse_key(text: &str, expected_prefix: Option<&str>) -> Result<ParsedKey, KeyFormatError> {
+    let parts = parse_key_parts(text, expected_prefix)?;
+    Ok(ParsedKey {
+        prefix: parts.prefix.to_owned(),
+        env: parts.env.map(str::to_owned),
+        id: parts.id,
+        secret: parts.secret,
+    })
+}
+
+/// A parsed key borrowing its text: what the verify path uses (no heap allocation).
+pub(crate) struct KeyParts<'a> {
+    pub prefix: &'a str,
+    pub env: Option<&'a str>,
+    pub id: KeyId,
+    pub secret: Secret,
+}
+
+/// [`parse_key`] without allocating.
+pub(crate) fn parse_key_parts<'a>(
+    text: &'a str,
+    expected_prefix: Option<&str>,
+) -> Result<KeyParts<'a>, KeyFormatError> {
     if text.is_empty() {
         return Err(KeyFormatError::Empty);
     }
@@ -276,9 +296,9 @@ pub fn parse_key(text: &str, expected_prefix: Option<&str>) -> Result<ParsedKey,
     }
     let id = KeyId::parse(&body[..ID_LEN])?;
     let secret = Secret::parse(&body[ID_LEN..ID_LEN + SECRET_LEN])?;
-    Ok(ParsedKey {
-        prefix: prefix.to_owned(),
-        env: env.map(str::to_owned),
+    Ok(KeyParts {
+        prefix,
+        env,
         id,
         secret,
     })

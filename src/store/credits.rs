@@ -20,8 +20,10 @@ use crate::error::Result;
 use crate::key_format::KeyId;
 use crate::schema::{CREDITS, CreditTerms, RefillInterval};
 
-/// Credits moved from the database into the shared pool per top-up (at most).
-pub(crate) const TOP_UP_BATCH: u64 = 100;
+/// Most credits moved from the database into the shared pool per top-up.
+pub(crate) const MAX_TOP_UP: u64 = 1000;
+/// Fewest credits moved per top-up (when that many are left).
+pub(crate) const MIN_TOP_UP: u64 = 16;
 const CREDIT_BITS: u32 = 40;
 const CREDIT_MASK: u64 = (1 << CREDIT_BITS) - 1;
 const PERIOD_MASK: u64 = (1 << (64 - CREDIT_BITS)) - 1;
@@ -132,7 +134,10 @@ impl Engine {
             }
             let available = if word_tag == tag { available } else { 0 };
             let needed = cost - available.min(cost);
-            let take = remaining.min(needed.max(TOP_UP_BATCH.max(cost)));
+            // A quarter of what is left, within [MIN_TOP_UP, MAX_TOP_UP]: few commits for large
+            // balances, little forfeited if this process dies between commit and pool.
+            let batch = (remaining / 4).clamp(MIN_TOP_UP, MAX_TOP_UP).max(cost);
+            let take = remaining.min(needed.max(batch));
             if available + take < cost {
                 if changed {
                     table.insert(id.as_str(), (remaining, stored_period, slot))?;
