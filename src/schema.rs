@@ -137,15 +137,38 @@ pub(crate) struct StoredKey {
 }
 
 impl StoredKey {
+    /// JSON followed by the CRC32 of the JSON (4 bytes, little-endian): redb does not
+    /// checksum pages on ordinary reads, so a damaged record is caught here instead of
+    /// turning into a wrong verdict.
     pub(crate) fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("key records always serialize")
+        let mut bytes = serde_json::to_vec(self).expect("key records always serialize");
+        let crc = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        bytes
     }
 
-    pub(crate) fn decode(bytes: &[u8]) -> Result<StoredKey> {
-        serde_json::from_slice(bytes).map_err(|e| Error::Corrupt {
+    /// Decodes a record stored under `key_id`, checking its CRC and that it names that id.
+    pub(crate) fn decode(key_id: &str, bytes: &[u8]) -> Result<StoredKey> {
+        let corrupt = |detail: String| Error::Corrupt {
             path: Default::default(),
-            detail: format!("unreadable key record: {e}"),
-        })
+            detail,
+        };
+        if bytes.len() < 4 {
+            return Err(corrupt(format!("key record {key_id} is truncated")));
+        }
+        let (json, crc) = bytes.split_at(bytes.len() - 4);
+        if crc32fast::hash(json).to_le_bytes() != crc {
+            return Err(corrupt(format!("key record {key_id} fails its checksum")));
+        }
+        let stored: StoredKey = serde_json::from_slice(json)
+            .map_err(|e| corrupt(format!("unreadable key record {key_id}: {e}")))?;
+        if stored.info.id != key_id {
+            return Err(corrupt(format!(
+                "key record under {key_id} names {}",
+                stored.info.id
+            )));
+        }
+        Ok(stored)
     }
 
     pub(crate) fn digest_hash(&self) -> Result<blake3::Hash> {

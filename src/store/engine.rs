@@ -183,7 +183,7 @@ impl Engine {
         let Some(bytes) = keys.get(id.as_str())? else {
             return Ok(None);
         };
-        let stored = StoredKey::decode(bytes.value())?;
+        let stored = StoredKey::decode(id.as_str(), bytes.value())?;
         let slot = match txn.open_table(CREDITS) {
             Ok(credits) => credits.get(id.as_str())?.map(|row| row.value().2),
             Err(redb::TableError::TableDoesNotExist(_)) => None,

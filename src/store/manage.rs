@@ -229,7 +229,7 @@ impl Engine {
         for item in owner_keys.range((owner, 0)..=(owner, u64::MAX))? {
             let (_, id) = item?;
             if let Some(bytes) = keys.get(id.value())? {
-                let stored = StoredKey::decode(bytes.value())?;
+                let stored = StoredKey::decode(id.value(), bytes.value())?;
                 if stored.info.is_active_at(now.as_millis()) {
                     active.push(stored.info);
                 }
@@ -378,7 +378,7 @@ impl Engine {
         let bytes = keys
             .get(id.as_str())?
             .ok_or_else(|| not_found(id.as_str()))?;
-        StoredKey::decode(bytes.value())
+        StoredKey::decode(id.as_str(), bytes.value())
     }
 
     fn save_stored(txn: &WriteTransaction, stored: &StoredKey) -> Result<()> {
@@ -506,7 +506,7 @@ impl Store {
             let Some(bytes) = keys.get(id.value())? else {
                 continue;
             };
-            let info = StoredKey::decode(bytes.value())?.info;
+            let info = StoredKey::decode(id.value(), bytes.value())?.info;
             let keep = match options.state {
                 StateFilter::All => true,
                 StateFilter::Active => info.is_active_at(now),
@@ -534,8 +534,8 @@ impl Store {
         };
         let mut all = Vec::new();
         for item in keys.iter()? {
-            let (_, bytes) = item?;
-            all.push(StoredKey::decode(bytes.value())?.info);
+            let (id, bytes) = item?;
+            all.push(StoredKey::decode(id.value(), bytes.value())?.info);
         }
         all.sort_by_key(|k| k.serial);
         Ok(all)
@@ -684,7 +684,7 @@ impl Store {
                 let bytes = keys
                     .get(new_id.as_str())?
                     .ok_or_else(|| not_found(new_id.as_str()))?;
-                let mut s = StoredKey::decode(bytes.value())?;
+                let mut s = StoredKey::decode(new_id.as_str(), bytes.value())?;
                 s.info.rotated_from = Some(old.info.id.clone());
                 s
             };

@@ -99,6 +99,19 @@ impl Store {
         Ok(Store::from_engine(path, options, engine))
     }
 
+    /// Opens a store over a custom redb storage backend, outside the registry. For the
+    /// reliability suite's fault injection; `path` only names the sync and pepper files.
+    #[doc(hidden)]
+    pub fn open_with_backend(
+        path: impl AsRef<Path>,
+        backend: impl redb::StorageBackend,
+        options: StoreOptions,
+    ) -> Result<Store> {
+        let path = path.as_ref().to_owned();
+        let engine = Engine::open_with_backend(&path, backend, &options)?;
+        Ok(Store::from_engine(path, options, engine))
+    }
+
     fn from_engine(path: PathBuf, options: StoreOptions, engine: Engine) -> Store {
         let engine = Arc::new(engine);
         engine.spawn_flusher(options.flush_interval);

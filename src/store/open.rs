@@ -242,6 +242,46 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// Opens a store over a custom redb storage backend (fault-injection tests). `path` names
+    /// the sync file and the default pepper file; the backend must support the locks of the
+    /// requested concurrency mode (an in-memory backend only supports `SingleProcess`).
+    pub(crate) fn open_with_backend(
+        path: &Path,
+        backend: impl redb::StorageBackend,
+        options: &StoreOptions,
+    ) -> Result<Engine> {
+        let is_new = backend.len().map(|len| len == 0).unwrap_or(false);
+        let pepper = resolve_pepper(path, &options.pepper, is_new)?;
+        let opened = catch_unwind(AssertUnwindSafe(|| {
+            let db = redb::Database::builder()
+                .set_concurrency_mode(redb_mode(options.concurrency))
+                .set_cache_size(16 * 1024 * 1024)
+                .create_with_backend(backend)
+                .map_err(|e| map_open_error(path, e))?;
+            let prefix = init_or_check_meta(path, &db, options, &pepper)?;
+            Engine::start(path, db, pepper, prefix, options)
+        }));
+        match opened {
+            Ok(result) => result.map_err(|e| with_path(path, e)),
+            Err(panic) => Err(Error::Corrupt {
+                path: path.to_owned(),
+                detail: format!(
+                    "redb failed while reading the storage: {}",
+                    panic_message(&panic)
+                ),
+            }),
+        }
+    }
+}
+
+fn redb_mode(concurrency: Concurrency) -> redb::ConcurrencyMode {
+    match concurrency {
+        Concurrency::MultiProcess => redb::ConcurrencyMode::MultiWriter,
+        Concurrency::SingleProcess => redb::ConcurrencyMode::ExclusiveWriter,
+    }
+}
+
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_owned()
@@ -267,12 +307,8 @@ fn resolve_pepper(db: &Path, source: &PepperSource, is_new: bool) -> Result<Pepp
 }
 
 fn open_database(path: &Path, options: &StoreOptions, pepper: Pepper) -> Result<Engine> {
-    let mode = match options.concurrency {
-        Concurrency::MultiProcess => redb::ConcurrencyMode::MultiWriter,
-        Concurrency::SingleProcess => redb::ConcurrencyMode::ExclusiveWriter,
-    };
     let db = redb::Database::builder()
-        .set_concurrency_mode(mode)
+        .set_concurrency_mode(redb_mode(options.concurrency))
         .set_cache_size(64 * 1024 * 1024)
         .create(path)
         .map_err(|e| map_open_error(path, e))?;

@@ -58,7 +58,7 @@ impl Engine {
         for id in changed {
             match keys.get(id.as_str())? {
                 Some(bytes) => {
-                    let stored = StoredKey::decode(bytes.value())?;
+                    let stored = StoredKey::decode(id.as_str(), bytes.value())?;
                     let slot = match &credits {
                         Some(t) => t.get(id.as_str())?.map(|row| row.value().2),
                         None => None,
@@ -96,10 +96,13 @@ impl Engine {
             entries.reserve(count);
             for item in keys.iter()? {
                 let (id, bytes) = item?;
+                let stored = StoredKey::decode(id.value(), bytes.value())?;
                 let Ok(id) = KeyId::parse(id.value()) else {
-                    continue;
+                    return Err(crate::error::Error::Corrupt {
+                        path: Default::default(),
+                        detail: format!("bad key id {:?} in the keys table", id.value()),
+                    });
                 };
-                let stored = StoredKey::decode(bytes.value())?;
                 let slot = match &credits {
                     Some(t) => t.get(id.as_str())?.map(|row| row.value().2),
                     None => None,

@@ -183,7 +183,7 @@ impl Store {
             let Some(bytes) = keys.get(id.value())? else {
                 continue;
             };
-            let info = StoredKey::decode(bytes.value())?.info;
+            let info = StoredKey::decode(id.value(), bytes.value())?.info;
             let mut last = match &usage {
                 Some(t) => t.get(id.value())?.map(|v| v.value().2).unwrap_or(0),
                 None => 0,
