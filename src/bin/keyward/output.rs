@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::error::{CliError, Exit};
 
 /// Shown before and after a full key, so nobody mistakes it for ordinary output.
-pub const SECRET_RULE: &str = "----------------------------------------------------------------------";
+pub const SECRET_RULE: &str = "======================================================================";
 
 /// What a command produced: text for stdout and the exit status.
 pub struct Outcome {
@@ -187,15 +187,19 @@ impl<'a> KeyView<'a> {
     }
 }
 
-/// The one-time block showing a full key, for human output.
+/// The one-time block showing a full key, for human output: the key alone on its line, easy
+/// to select, between two marked rules.
 pub fn secret_block(out: &mut String, key: &str) {
     let _ = writeln!(out, "{SECRET_RULE}");
-    let _ = writeln!(out, "FULL KEY (shown once, never again): {key}");
-    let _ = writeln!(out, "{SECRET_RULE}");
+    let _ = writeln!(out, "FULL KEY, shown once and never again:");
+    let _ = writeln!(out);
+    let _ = writeln!(out, "    {key}");
+    let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "keyward keeps only a keyed hash of it: copy it now into the client's secret store."
+        "Copy it now into the client's secret store: keyward keeps only a keyed hash of it."
     );
+    let _ = writeln!(out, "{SECRET_RULE}");
 }
 
 /// Progress bars below this many items are not worth drawing.

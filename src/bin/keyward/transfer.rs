@@ -142,10 +142,10 @@ pub fn export(args: ExportArgs, top: &Common) -> Result<Outcome, CliError> {
                 file: path.display().to_string(),
             })
         }
-        Some(path) => Ok(Outcome::ok(format!("Exported {count} keys to {}\n", path.display()))),
+        Some(path) => Ok(Outcome::ok(format!("Exported {} to {}\n", plural(count, "key"), path.display()))),
         None => {
             if !json {
-                eprintln!("exported {count} keys");
+                eprintln!("exported {}", plural(count, "key"));
             }
             Ok(Outcome::ok(String::new()))
         }
@@ -340,9 +340,9 @@ pub fn import(args: ImportArgs, top: &Common) -> Result<Outcome, CliError> {
             });
         }
         let mut out = format!(
-            "Dry run: would create {} new keys, skip {} records. Nothing was changed.\n",
-            pending.len(),
-            skipped.len()
+            "Dry run: would create {} and skip {}. Nothing was changed.\n",
+            plural(pending.len(), "new key"),
+            plural(skipped.len(), "record")
         );
         out.push_str(&skipped_table(&skipped));
         return Ok(Outcome::ok(out));
@@ -458,8 +458,8 @@ fn skipped_table(skipped: &[Skipped]) -> String {
 
 fn import_text(imported: &[Imported], skipped: &[Skipped], failed: &[Failed], keys_file: Option<&str>) -> String {
     let mut out = format!(
-        "Imported {} keys as new keys ({} skipped, {} refused).\n",
-        imported.len(),
+        "Imported {}, each as a new key ({} skipped, {} refused).\n",
+        plural(imported.len(), "key"),
         skipped.len(),
         failed.len()
     );
@@ -508,4 +508,9 @@ fn import_text(imported: &[Imported], skipped: &[Skipped], failed: &[Failed], ke
         out.push_str(&table.render());
     }
     out
+}
+
+/// `1 key`, `2 keys`.
+fn plural(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
