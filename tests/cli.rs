@@ -56,7 +56,13 @@ impl Env {
     /// Runs and expects exit status 0; returns stdout.
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert_eq!(out.status.code(), Some(0), "keyward {args:?}\nstdout: {}\nstderr: {}", text(&out.stdout), text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "keyward {args:?}\nstdout: {}\nstderr: {}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
         text(&out.stdout)
     }
 
@@ -65,8 +71,15 @@ impl Env {
         let mut all = args.to_vec();
         all.push("--json");
         let out = self.run(&all);
-        assert_eq!(out.status.code(), Some(code), "keyward {all:?}\nstdout: {}\nstderr: {}", text(&out.stdout), text(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{all:?}: not JSON ({e}): {}", text(&out.stdout)))
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "keyward {all:?}\nstdout: {}\nstderr: {}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{all:?}: not JSON ({e}): {}", text(&out.stdout)))
     }
 
     fn json(&self, args: &[&str]) -> Value {
@@ -76,8 +89,18 @@ impl Env {
     /// Runs and expects a failure with exit status `code`; returns stderr.
     fn fails(&self, args: &[&str], code: i32) -> String {
         let out = self.run(args);
-        assert_eq!(out.status.code(), Some(code), "keyward {args:?}\nstdout: {}\nstderr: {}", text(&out.stdout), text(&out.stderr));
-        assert!(out.stdout.is_empty(), "a failure printed on stdout: {}", text(&out.stdout));
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "keyward {args:?}\nstdout: {}\nstderr: {}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "a failure printed on stdout: {}",
+            text(&out.stdout)
+        );
         let stderr = text(&out.stderr);
         assert!(stderr.starts_with("error: "), "stderr: {stderr}");
         stderr
@@ -89,7 +112,12 @@ impl Env {
         let mut all = args.to_vec();
         all.push("--json");
         let out = self.run(&all);
-        assert_eq!(out.status.code(), Some(code), "keyward {all:?}\nstderr: {}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "keyward {all:?}\nstderr: {}",
+            text(&out.stderr)
+        );
         let error: Value = serde_json::from_slice(&out.stderr).unwrap();
         assert_eq!(error["error"]["exit_code"], code);
         error["error"].clone()
@@ -100,7 +128,10 @@ impl Env {
         let mut all = vec!["create"];
         all.extend_from_slice(args);
         let created = self.json(&all);
-        (created["key"].as_str().unwrap().to_owned(), created["id"].as_str().unwrap().to_owned())
+        (
+            created["key"].as_str().unwrap().to_owned(),
+            created["id"].as_str().unwrap().to_owned(),
+        )
     }
 }
 
@@ -118,10 +149,16 @@ fn init_creates_the_store_and_its_pepper_once() {
     let out = env.ok(&["init"]);
     assert!(out.contains("Created key store"), "{out}");
     let pepper = env.path("keys.redb.pepper");
-    assert_eq!(std::fs::metadata(&pepper).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&pepper).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 
     let again = env.ok(&["init"]);
-    assert!(again.contains("already exists (0 keys); nothing changed"), "{again}");
+    assert!(
+        again.contains("already exists (0 keys); nothing changed"),
+        "{again}"
+    );
     let report = env.json(&["init"]);
     assert_eq!(report["created"], false);
     assert_eq!(report["pepper_created"], false);
@@ -143,7 +180,14 @@ fn init_creates_the_store_and_its_pepper_once() {
     ]);
     assert_eq!(report["created"], true);
     assert_eq!(report["pepper_created"], true);
-    assert_eq!(std::fs::metadata(&other_pepper).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&other_pepper)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
     assert!(!env.path("other.redb.pepper").exists());
     let key = env.ok(&[
         "create",
@@ -162,10 +206,24 @@ fn init_creates_the_store_and_its_pepper_once() {
 fn create_shows_the_full_key_once_and_never_again() {
     let env = Env::new();
     let out = env.ok(&[
-        "create", "--owner", "acct_42", "--name", "CI deploy", "--scope", "read,deploy", "--env", "live",
-        "--expires", "90d", "--metadata", r#"{"team":"ops"}"#,
+        "create",
+        "--owner",
+        "acct_42",
+        "--name",
+        "CI deploy",
+        "--scope",
+        "read,deploy",
+        "--env",
+        "live",
+        "--expires",
+        "90d",
+        "--metadata",
+        r#"{"team":"ops"}"#,
     ]);
-    assert!(out.contains("FULL KEY, shown once and never again"), "{out}");
+    assert!(
+        out.contains("FULL KEY, shown once and never again"),
+        "{out}"
+    );
     let key = out
         .lines()
         .map(str::trim)
@@ -198,8 +256,28 @@ fn create_shows_the_full_key_once_and_never_again() {
 fn create_in_json_and_key_only_modes() {
     let env = Env::new();
     let created = env.json(&[
-        "create", "--owner", "acct_1", "--name", "n", "--scope", "b", "--scope", "a", "--env", "test", "--expires",
-        "2099-01-01", "--metadata", "hello", "--credits", "5", "--refill", "10", "--refill-every", "daily", "--cost",
+        "create",
+        "--owner",
+        "acct_1",
+        "--name",
+        "n",
+        "--scope",
+        "b",
+        "--scope",
+        "a",
+        "--env",
+        "test",
+        "--expires",
+        "2099-01-01",
+        "--metadata",
+        "hello",
+        "--credits",
+        "5",
+        "--refill",
+        "10",
+        "--refill-every",
+        "daily",
+        "--cost",
         "2",
     ]);
     let key = created["key"].as_str().unwrap();
@@ -239,37 +317,71 @@ fn list_filters_by_owner_state_and_idleness() {
             .create(NewKey {
                 owner: "alice".into(),
                 name: "old".into(),
-                expires_at: Some(Timestamp::from_millis(Timestamp::now().as_millis() - 60_000)),
+                expires_at: Some(Timestamp::from_millis(
+                    Timestamp::now().as_millis() - 60_000,
+                )),
                 ..NewKey::default()
             })
             .unwrap();
         created.id().to_owned()
     };
     let ids = |v: &Value| -> Vec<String> {
-        v["keys"].as_array().unwrap().iter().map(|k| k["id"].as_str().unwrap().to_owned()).collect()
+        v["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["id"].as_str().unwrap().to_owned())
+            .collect()
     };
 
     let all = env.json(&["list"]);
     assert_eq!(all["count"], 4);
-    assert_eq!(ids(&env.json(&["list", "--owner", "alice"])), [id_a.as_str(), id_a2.as_str(), expired.as_str()]);
-    assert_eq!(ids(&env.json(&["list", "--owner", "alice", "--state", "active"])), [id_a.as_str()]);
-    assert_eq!(ids(&env.json(&["list", "--state", "revoked"])), [id_a2.as_str()]);
-    assert_eq!(ids(&env.json(&["list", "--owner", "alice", "--state", "expired"])), [expired.as_str()]);
-    assert_eq!(ids(&env.json(&["list", "--state", "active"])), [id_a.as_str(), id_b.as_str()]);
+    assert_eq!(
+        ids(&env.json(&["list", "--owner", "alice"])),
+        [id_a.as_str(), id_a2.as_str(), expired.as_str()]
+    );
+    assert_eq!(
+        ids(&env.json(&["list", "--owner", "alice", "--state", "active"])),
+        [id_a.as_str()]
+    );
+    assert_eq!(
+        ids(&env.json(&["list", "--state", "revoked"])),
+        [id_a2.as_str()]
+    );
+    assert_eq!(
+        ids(&env.json(&["list", "--owner", "alice", "--state", "expired"])),
+        [expired.as_str()]
+    );
+    assert_eq!(
+        ids(&env.json(&["list", "--state", "active"])),
+        [id_a.as_str(), id_b.as_str()]
+    );
     assert_eq!(env.json(&["list", "--limit", "1"])["count"], 1);
     assert_eq!(env.json(&["list", "--owner", "nobody"])["count"], 0);
 
     // Idle since a day ago: every key so far; once a_1 is used, not that one.
     assert_eq!(env.json(&["list", "--idle-since", "1d"])["count"], 4);
     env.ok(&["verify", &key_a]);
-    assert_eq!(ids(&env.json(&["list", "--owner", "alice", "--idle-since", "1d"])), [id_a2.as_str(), expired.as_str()]);
+    assert_eq!(
+        ids(&env.json(&["list", "--owner", "alice", "--idle-since", "1d"])),
+        [id_a2.as_str(), expired.as_str()]
+    );
     assert!(!ids(&env.json(&["list", "--idle-since", "1d"])).contains(&id_a));
-    assert_eq!(env.json(&["list", "--idle-since", "2000-01-01"])["count"], 3);
+    assert_eq!(
+        env.json(&["list", "--idle-since", "2000-01-01"])["count"],
+        3
+    );
 
     let table = env.ok(&["list", "--owner", "alice"]);
     let header = table.lines().next().unwrap();
-    assert!(header.starts_with("ID") && header.contains("STATE") && header.contains("LAST USED"), "{table}");
-    assert!(table.contains("revoked") && table.contains("expired") && table.contains("3 keys"), "{table}");
+    assert!(
+        header.starts_with("ID") && header.contains("STATE") && header.contains("LAST USED"),
+        "{table}"
+    );
+    assert!(
+        table.contains("revoked") && table.contains("expired") && table.contains("3 keys"),
+        "{table}"
+    );
     assert_eq!(env.ok(&["list", "--owner", "nobody"]), "no keys match\n");
     env.fails(&["list", "--idle-since", "yesterday"], 2);
 }
@@ -277,17 +389,49 @@ fn list_filters_by_owner_state_and_idleness() {
 #[test]
 fn show_and_update() {
     let env = Env::new();
-    let (key, id) = env.create(&["--owner", "o", "--name", "first", "--scope", "read", "--metadata", "m1"]);
+    let (key, id) = env.create(&[
+        "--owner",
+        "o",
+        "--name",
+        "first",
+        "--scope",
+        "read",
+        "--metadata",
+        "m1",
+    ]);
     let shown = env.ok(&["show", &id]);
-    for expected in ["id:", "owner:", "o", "state:", "active", "scopes:", "read", "metadata:", "m1", "0 accepted"] {
+    for expected in [
+        "id:",
+        "owner:",
+        "o",
+        "state:",
+        "active",
+        "scopes:",
+        "read",
+        "metadata:",
+        "m1",
+        "0 accepted",
+    ] {
         assert!(shown.contains(expected), "{expected} missing in {shown}");
     }
     // A full key names its key too.
     assert_eq!(env.json(&["show", &key])["id"], id.as_str());
 
     let updated = env.json(&[
-        "update", &id, "--name", "second", "--add-scope", "write", "--remove-scope", "read", "--metadata", "m2",
-        "--expires", "30d", "--credits", "2",
+        "update",
+        &id,
+        "--name",
+        "second",
+        "--add-scope",
+        "write",
+        "--remove-scope",
+        "read",
+        "--metadata",
+        "m2",
+        "--expires",
+        "30d",
+        "--credits",
+        "2",
     ]);
     assert_eq!(updated["name"], "second");
     assert_eq!(updated["scopes"], serde_json::json!(["write"]));
@@ -303,8 +447,18 @@ fn show_and_update() {
     assert_eq!(refused["reason"], "USAGE_EXCEEDED");
     assert_eq!(refused["http_status"], 403);
 
-    let text = env.ok(&["update", &id, "--unlimited", "--expires", "never", "--no-scopes"]);
-    assert!(text.contains("Updated key") && text.contains("expires: never"), "{text}");
+    let text = env.ok(&[
+        "update",
+        &id,
+        "--unlimited",
+        "--expires",
+        "never",
+        "--no-scopes",
+    ]);
+    assert!(
+        text.contains("Updated key") && text.contains("expires: never"),
+        "{text}"
+    );
     let shown = env.json(&["show", &id]);
     assert_eq!(shown["credits"], Value::Null);
     assert_eq!(shown["expires_at"], Value::Null);
@@ -352,8 +506,16 @@ fn rotate_with_and_without_grace() {
     let (old_key, old_id) = env.create(&["--owner", "o", "--name", "svc", "--scope", "read"]);
     let out = env.ok(&["rotate", &old_id, "--grace", "1h"]);
     assert!(out.contains("keeps working until"), "{out}");
-    assert!(out.contains("FULL KEY, shown once and never again"), "{out}");
-    let new_key = out.lines().map(str::trim).find(|l| l.starts_with("kw_")).unwrap().to_owned();
+    assert!(
+        out.contains("FULL KEY, shown once and never again"),
+        "{out}"
+    );
+    let new_key = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("kw_"))
+        .unwrap()
+        .to_owned();
     // During the grace period both work; the new one inherits the scopes.
     env.ok(&["verify", &old_key, "--scope", "read"]);
     env.ok(&["verify", &new_key, "--scope", "read"]);
@@ -391,7 +553,11 @@ fn verify_keys_and_header_lines() {
     let scope = env.run(&["verify", &key, "--scope", "read,admin"]);
     assert_eq!(scope.status.code(), Some(1));
     let stdout = text(&scope.stdout);
-    assert!(stdout.contains("INSUFFICIENT_SCOPE (HTTP 403)") && stdout.contains("missing scopes: admin"), "{stdout}");
+    assert!(
+        stdout.contains("INSUFFICIENT_SCOPE (HTTP 403)")
+            && stdout.contains("missing scopes: admin"),
+        "{stdout}"
+    );
 
     let malformed = env.json_with(&["verify", "kw_not_a_key"], 1);
     assert_eq!(malformed["reason"], "MALFORMED");
@@ -413,7 +579,10 @@ fn verify_keys_and_header_lines() {
         vec![format!("x-api-key: {key}")],
         vec![format!("Authorization: Bearer {key}")],
         vec![format!("Authorization: Basic {basic}")],
-        vec![format!("X-Api-Token-Id: {id}"), format!("X-Api-Token-Secret-Key: {secret}")],
+        vec![
+            format!("X-Api-Token-Id: {id}"),
+            format!("X-Api-Token-Secret-Key: {secret}"),
+        ],
     ] {
         let mut args = vec!["verify"];
         for h in &headers {
@@ -462,9 +631,20 @@ fn usage_per_day_for_a_key_and_an_owner() {
     assert_eq!(k["days"], serde_json::json!([{ "day": today, "uses": 3 }]));
 
     let text = env.ok(&["usage", &id, "--days", "7"]);
-    assert!(text.contains("DAY") && text.contains(&today) && text.contains("3 accepted, 1 refused"), "{text}");
+    assert!(
+        text.contains("DAY") && text.contains(&today) && text.contains("3 accepted, 1 refused"),
+        "{text}"
+    );
 
-    let owner = env.json(&["usage", "--owner", "o", "--from", "2020-01-01", "--to", &today]);
+    let owner = env.json(&[
+        "usage",
+        "--owner",
+        "o",
+        "--from",
+        "2020-01-01",
+        "--to",
+        &today,
+    ]);
     assert_eq!(owner["owner"], "o");
     assert_eq!(owner["from"], "2020-01-01");
     assert_eq!(owner["uses_in_range"], 3);
@@ -472,10 +652,16 @@ fn usage_per_day_for_a_key_and_an_owner() {
     assert_eq!(owner["keys"][1]["id"], idle.as_str());
     assert_eq!(owner["keys"][1]["uses_in_range"], 0);
     let table = env.ok(&["usage", "--owner", "o"]);
-    assert!(table.contains("USES IN RANGE") && table.contains("busy") && table.contains("idle"), "{table}");
+    assert!(
+        table.contains("USES IN RANGE") && table.contains("busy") && table.contains("idle"),
+        "{table}"
+    );
 
     assert!(env.ok(&["usage", &idle]).contains("No uses in this period"));
-    env.fails(&["usage", &id, "--from", "2030-01-02", "--to", "2030-01-01"], 2);
+    env.fails(
+        &["usage", &id, "--from", "2030-01-02", "--to", "2030-01-01"],
+        2,
+    );
     let err = env.json_error(&["usage", &id, "--from", "2030-02-30"], 2);
     assert_eq!(err["code"], "BAD_DATE");
     env.fails(&["usage"], 2);
@@ -485,14 +671,27 @@ fn usage_per_day_for_a_key_and_an_owner() {
 fn export_then_import_recreates_keys_as_new_ones() {
     let source = Env::new();
     let (old_key, old_id) = source.create(&[
-        "--owner", "acct", "--name", "main", "--scope", "read", "--env", "live", "--metadata", "meta",
-        "--credits", "7",
+        "--owner",
+        "acct",
+        "--name",
+        "main",
+        "--scope",
+        "read",
+        "--env",
+        "live",
+        "--metadata",
+        "meta",
+        "--credits",
+        "7",
     ]);
     let (_, revoked) = source.create(&["--owner", "acct", "--name", "gone"]);
     source.ok(&["revoke", &revoked]);
 
     let export = source.ok(&["export"]);
-    let records: Vec<KeyInfo> = export.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let records: Vec<KeyInfo> = export
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(records.len(), 2);
     assert!(!export.contains("digest"), "{export}");
     let first: Value = serde_json::from_str(export.lines().next().unwrap()).unwrap();
@@ -504,7 +703,14 @@ fn export_then_import_recreates_keys_as_new_ones() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), export);
     let err = source.json_error(&["export", "--out", file.to_str().unwrap()], 2);
     assert_eq!(err["code"], "FILE_EXISTS");
-    source.ok(&["export", "--out", file.to_str().unwrap(), "--force", "--owner", "acct"]);
+    source.ok(&[
+        "export",
+        "--out",
+        file.to_str().unwrap(),
+        "--force",
+        "--owner",
+        "acct",
+    ]);
 
     let target = Env::new();
     let dry = target.json(&["import", file.to_str().unwrap(), "--dry-run"]);
@@ -527,28 +733,58 @@ fn export_then_import_recreates_keys_as_new_ones() {
     assert_eq!(shown["metadata"], "bWV0YQ==");
     assert_eq!(shown["credits_remaining"], 7);
     target.ok(&["verify", new_key, "--scope", "read"]);
-    assert_eq!(target.json_with(&["verify", &old_key], 1)["reason"], "NOT_FOUND");
+    assert_eq!(
+        target.json_with(&["verify", &old_key], 1)["reason"],
+        "NOT_FOUND"
+    );
 
     // Text mode prints the new keys clearly marked; --keys-out writes them to a 0600 file.
     let text = target.ok(&["import", file.to_str().unwrap()]);
-    assert!(text.contains("NEW FULL KEYS") && text.contains("kw_live_") && text.contains("revoked"), "{text}");
+    assert!(
+        text.contains("NEW FULL KEYS") && text.contains("kw_live_") && text.contains("revoked"),
+        "{text}"
+    );
     let keys_out = target.path("new-keys.jsonl");
-    let text = target.ok(&["import", file.to_str().unwrap(), "--keys-out", keys_out.to_str().unwrap()]);
+    let text = target.ok(&[
+        "import",
+        file.to_str().unwrap(),
+        "--keys-out",
+        keys_out.to_str().unwrap(),
+    ]);
     assert!(!text.contains("kw_live_"), "{text}");
-    assert_eq!(std::fs::metadata(&keys_out).unwrap().permissions().mode() & 0o777, 0o600);
-    let saved: Value = serde_json::from_str(std::fs::read_to_string(&keys_out).unwrap().trim()).unwrap();
+    assert_eq!(
+        std::fs::metadata(&keys_out).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let saved: Value =
+        serde_json::from_str(std::fs::read_to_string(&keys_out).unwrap().trim()).unwrap();
     target.ok(&["verify", saved["key"].as_str().unwrap()]);
-    target.fails(&["import", file.to_str().unwrap(), "--keys-out", keys_out.to_str().unwrap()], 2);
+    target.fails(
+        &[
+            "import",
+            file.to_str().unwrap(),
+            "--keys-out",
+            keys_out.to_str().unwrap(),
+        ],
+        2,
+    );
 
     // A file that is not an export: nothing is imported.
     let bad = target.path("bad.jsonl");
-    std::fs::write(&bad, format!("{}\nnot json\n", export.lines().next().unwrap())).unwrap();
+    std::fs::write(
+        &bad,
+        format!("{}\nnot json\n", export.lines().next().unwrap()),
+    )
+    .unwrap();
     let before = target.json(&["list"])["count"].clone();
     let err = target.json_error(&["import", bad.to_str().unwrap()], 2);
     assert_eq!(err["code"], "BAD_RECORD");
     assert!(err["message"].as_str().unwrap().contains("line 2"));
     assert_eq!(target.json(&["list"])["count"], before);
-    target.fails(&["import", target.path("missing.jsonl").to_str().unwrap()], 2);
+    target.fails(
+        &["import", target.path("missing.jsonl").to_str().unwrap()],
+        2,
+    );
 }
 
 #[test]
@@ -576,13 +812,19 @@ fn bad_input_says_what_is_wrong_and_what_to_do() {
 
     // Unknown key.
     let err = env.fails(&["show", "AAAAAAAAAAAAAAAA"], 3);
-    assert!(err.contains("no key with id") && err.contains("hint: "), "{err}");
+    assert!(
+        err.contains("no key with id") && err.contains("hint: "),
+        "{err}"
+    );
     env.fails(&["revoke", "AAAAAAAAAAAAAAAA"], 3);
     env.fails(&["usage", "AAAAAAAAAAAAAAAA"], 3);
 
     // Bad durations.
     let err = env.fails(&["create", "--owner", "o", "--expires", "90x"], 2);
-    assert!(err.contains("invalid duration \"90x\"") && err.contains("unknown unit"), "{err}");
+    assert!(
+        err.contains("invalid duration \"90x\"") && err.contains("unknown unit"),
+        "{err}"
+    );
     let err = env.fails(&["create", "--owner", "o", "--expires", "90"], 2);
     assert!(err.contains("did you mean 90d?"), "{err}");
     let err = env.json_error(&["rotate", &id, "--grace=-1h"], 2);
@@ -596,9 +838,18 @@ fn bad_input_says_what_is_wrong_and_what_to_do() {
     assert_eq!(err["code"], "BAD_KEY_ID");
 
     // Missing store, no store given.
-    let err = env.fails(&["list", "--db", env.path("typo.redb").to_str().unwrap()], 5);
-    assert!(err.contains("no key store at") && err.contains("keyward init"), "{err}");
-    assert!(!env.path("typo.redb").exists(), "a mistyped --db must not create a store");
+    let err = env.fails(
+        &["list", "--db", env.path("typo.redb").to_str().unwrap()],
+        5,
+    );
+    assert!(
+        err.contains("no key store at") && err.contains("keyward init"),
+        "{err}"
+    );
+    assert!(
+        !env.path("typo.redb").exists(),
+        "a mistyped --db must not create a store"
+    );
     let out = assert_cmd::cargo::cargo_bin_cmd!("keyward")
         .args(["list"])
         .env_remove("KEYWARD_DB")
@@ -616,14 +867,23 @@ fn bad_input_says_what_is_wrong_and_what_to_do() {
     std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o644)).unwrap();
     let err = env.json_error(&["list", "--pepper-file", wrong.to_str().unwrap()], 6);
     assert_eq!(err["code"], "PEPPER_PERMISSIONS");
-    let err = env.json_error(&["list", "--pepper-file", env.path("nope").to_str().unwrap()], 6);
+    let err = env.json_error(
+        &["list", "--pepper-file", env.path("nope").to_str().unwrap()],
+        6,
+    );
     assert_eq!(err["code"], "PEPPER_MISSING");
     std::fs::remove_file(env.path("keys.redb.pepper")).unwrap();
     let err = env.fails(&["verify", &key], 6);
-    assert!(err.contains("pepper file") && err.contains("--pepper-file"), "{err}");
+    assert!(
+        err.contains("pepper file") && err.contains("--pepper-file"),
+        "{err}"
+    );
 
     // clap's own usage errors exit with 2 as well.
-    assert_eq!(env.run(&["list", "--state", "sleeping"]).status.code(), Some(2));
+    assert_eq!(
+        env.run(&["list", "--state", "sleeping"]).status.code(),
+        Some(2)
+    );
     assert_eq!(env.run(&["frobnicate"]).status.code(), Some(2));
 }
 
@@ -644,7 +904,15 @@ fn policies_refuse_with_their_own_exit_status() {
         .unwrap();
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("--expires"));
-    env.ok(&["create", "--owner", "o", "--max-lifetime", "30d", "--expires", "7d"]);
+    env.ok(&[
+        "create",
+        "--owner",
+        "o",
+        "--max-lifetime",
+        "30d",
+        "--expires",
+        "7d",
+    ]);
 }
 
 /// The acceptance test: the CLI revokes a key while this process holds the store open, and
@@ -656,21 +924,35 @@ fn a_revoke_from_the_shell_is_refused_by_a_process_holding_the_store_open() {
     let (key, id) = env.create(&["--owner", "o", "--scope", "read"]);
 
     // A key created by the CLI is visible at once.
-    assert_eq!(worker.verify(&key, &["read"]).unwrap().reason, Reason::Valid);
-    assert_eq!(worker.verify(&key, &["read"]).unwrap().reason, Reason::Valid);
+    assert_eq!(
+        worker.verify(&key, &["read"]).unwrap().reason,
+        Reason::Valid
+    );
+    assert_eq!(
+        worker.verify(&key, &["read"]).unwrap().reason,
+        Reason::Valid
+    );
 
     let out = env.ok(&["revoke", &id, "--reason", "incident 42"]);
     assert!(out.contains("Revoked key"), "{out}");
     let verdict = worker.verify(&key, &["read"]).unwrap();
     assert_eq!(verdict.reason, Reason::Revoked);
-    assert_eq!(verdict.key.unwrap().revoke_reason.as_deref(), Some("incident 42"));
+    assert_eq!(
+        verdict.key.unwrap().revoke_reason.as_deref(),
+        Some("incident 42")
+    );
 
     // And a rotation with no grace from the shell: the old key is refused at once.
     let (key2, id2) = env.create(&["--owner", "o"]);
     assert!(worker.verify(&key2, &[]).unwrap().is_valid());
     let rotated = env.json(&["rotate", &id2, "--grace", "0"]);
     assert_eq!(worker.verify(&key2, &[]).unwrap().reason, Reason::Expired);
-    assert!(worker.verify(rotated["key"].as_str().unwrap(), &[]).unwrap().is_valid());
+    assert!(
+        worker
+            .verify(rotated["key"].as_str().unwrap(), &[])
+            .unwrap()
+            .is_valid()
+    );
 
     // The worker's usage, once flushed, is what the CLI reports.
     worker.flush().unwrap();
@@ -683,10 +965,20 @@ fn a_revoke_from_the_shell_is_refused_by_a_process_holding_the_store_open() {
 fn help_documents_exit_codes() {
     let env = Env::empty();
     let help = env.ok(&["--help"]);
-    for expected in ["Exit status:", "not found", "policy", "storage", "pepper", "90d"] {
+    for expected in [
+        "Exit status:",
+        "not found",
+        "policy",
+        "storage",
+        "pepper",
+        "90d",
+    ] {
         assert!(help.contains(expected), "{expected} missing in {help}");
     }
-    for sub in ["init", "create", "list", "show", "update", "revoke", "delete", "rotate", "verify", "usage", "export", "import", "bench"] {
+    for sub in [
+        "init", "create", "list", "show", "update", "revoke", "delete", "rotate", "verify",
+        "usage", "export", "import", "bench",
+    ] {
         assert!(help.contains(sub), "{sub} missing in help");
         env.ok(&[sub, "--help"]);
     }

@@ -36,7 +36,10 @@ pub struct VerifyArgs {
 fn read_stdin_lines() -> Result<Vec<Zeroizing<String>>, CliError> {
     let mut lines = Vec::new();
     for line in std::io::stdin().lock().lines() {
-        let line = Zeroizing::new(line.map_err(|e| CliError::bad_input("BAD_INPUT", format!("cannot read stdin: {e}")))?);
+        let line =
+            Zeroizing::new(line.map_err(|e| {
+                CliError::bad_input("BAD_INPUT", format!("cannot read stdin: {e}"))
+            })?);
         if !line.trim().is_empty() {
             lines.push(line);
         }
@@ -52,7 +55,10 @@ fn credential(args: &VerifyArgs) -> Result<Result<Credential, keyward::Error>, C
             if lines.len() != 1 {
                 return Err(CliError::bad_input(
                     "BAD_INPUT",
-                    format!("expected exactly one key on stdin, got {} lines", lines.len()),
+                    format!(
+                        "expected exactly one key on stdin, got {} lines",
+                        lines.len()
+                    ),
                 ));
             }
             lines.pop().expect("one line")
@@ -62,8 +68,9 @@ fn credential(args: &VerifyArgs) -> Result<Result<Credential, keyward::Error>, C
         return Ok(Ok(Credential::Key(Zeroizing::new(key.trim().to_owned()))));
     }
     if args.headers.is_empty() {
-        return Err(CliError::bad_input("BAD_INPUT", "nothing to verify")
-            .hint("give a key, `-` to read it from stdin, or --header \"Authorization: Bearer KEY\""));
+        return Err(CliError::bad_input("BAD_INPUT", "nothing to verify").hint(
+            "give a key, `-` to read it from stdin, or --header \"Authorization: Bearer KEY\"",
+        ));
     }
     let mut lines: Vec<Zeroizing<String>> = Vec::new();
     for header in &args.headers {
@@ -76,7 +83,11 @@ fn credential(args: &VerifyArgs) -> Result<Result<Credential, keyward::Error>, C
     let mut pairs = Vec::with_capacity(lines.len());
     for line in &lines {
         let Some((name, value)) = line.split_once(':') else {
-            let name: String = line.chars().take_while(|c| !c.is_whitespace()).take(40).collect();
+            let name: String = line
+                .chars()
+                .take_while(|c| !c.is_whitespace())
+                .take(40)
+                .collect();
             return Err(CliError::bad_input(
                 "BAD_HEADER",
                 format!("header line starting {name:?} has no colon"),
@@ -161,7 +172,10 @@ pub fn verify(args: VerifyArgs, top: &Common) -> Result<Outcome, CliError> {
             if !info.scopes.is_empty() {
                 let _ = writeln!(out, "  scopes: {}", info.scopes.join(", "));
             }
-            if verdict.as_ref().is_ok_and(|v| v.reason == Reason::InsufficientScope) {
+            if verdict
+                .as_ref()
+                .is_ok_and(|v| v.reason == Reason::InsufficientScope)
+            {
                 let missing: Vec<&str> = scopes
                     .iter()
                     .copied()

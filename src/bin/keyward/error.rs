@@ -128,13 +128,14 @@ pub fn exit_for(code: ErrorCode) -> Exit {
     use ErrorCode::*;
     match code {
         Ok => Exit::Ok,
-        InvalidArgument | NullArgument | InvalidUtf8 | TooLong | MalformedKey | ConfigMismatch | CredentialMissing
-        | UnsupportedScheme | BadBase64 | HalfPair | AmbiguousCredential => Exit::BadInput,
+        InvalidArgument | NullArgument | InvalidUtf8 | TooLong | MalformedKey | ConfigMismatch
+        | CredentialMissing | UnsupportedScheme | BadBase64 | HalfPair | AmbiguousCredential => {
+            Exit::BadInput
+        }
         NotFound => Exit::NotFound,
         PolicyMaxActiveKeys | PolicyLastActiveKey | PolicyMaxLifetime => Exit::Policy,
-        DirectoryMissing | Locked | ReadOnly | Corrupt | NewerFormat | Storage | CreditSlotsExhausted | Closed => {
-            Exit::Storage
-        }
+        DirectoryMissing | Locked | ReadOnly | Corrupt | NewerFormat | Storage
+        | CreditSlotsExhausted | Closed => Exit::Storage,
         WrongPepper | PepperMissing | PepperInvalid | PepperPermissions => Exit::Pepper,
         BufferTooSmall | Panic => Exit::Internal,
     }

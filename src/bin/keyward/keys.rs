@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 
 use keyward::store::manage::{DEFAULT_ROTATION_GRACE, MAX_PAGE_SIZE};
 use keyward::{
-    CreatedKey, KeyInfo, KeyUpdate, ListOptions, NewCredits, NewKey, Pepper, Policies, Refill, RefillInterval,
-    StateFilter, Store, Timestamp, UsageStats,
+    CreatedKey, KeyInfo, KeyUpdate, ListOptions, NewCredits, NewKey, Pepper, Policies, Refill,
+    RefillInterval, StateFilter, Store, Timestamp, UsageStats,
 };
 use serde::Serialize;
 
@@ -65,7 +65,10 @@ impl CreditArgs {
             return Ok(None);
         };
         if self.refill_every.is_some() && self.refill.is_none() {
-            return Err(CliError::bad_input("BAD_CREDITS", "--refill-every needs --refill N"));
+            return Err(CliError::bad_input(
+                "BAD_CREDITS",
+                "--refill-every needs --refill N",
+            ));
         }
         let interval = match self.refill_every.unwrap_or(Period::Monthly) {
             Period::Daily => RefillInterval::Daily,
@@ -79,7 +82,10 @@ impl CreditArgs {
     }
 
     fn given(&self) -> bool {
-        self.credits.is_some() || self.refill.is_some() || self.refill_every.is_some() || self.cost.is_some()
+        self.credits.is_some()
+            || self.refill.is_some()
+            || self.refill_every.is_some()
+            || self.cost.is_some()
     }
 }
 
@@ -318,7 +324,11 @@ pub fn init(args: InitArgs, top: &Common) -> Result<Outcome, CliError> {
             out,
             "Pepper: {}{}",
             report.pepper_file,
-            if report.pepper_created { " (new, mode 0600)" } else { "" }
+            if report.pepper_created {
+                " (new, mode 0600)"
+            } else {
+                ""
+            }
         );
         let _ = writeln!(out);
         let _ = writeln!(
@@ -331,7 +341,9 @@ pub fn init(args: InitArgs, top: &Common) -> Result<Outcome, CliError> {
 }
 
 fn metadata_bytes(text: &Option<String>) -> Vec<u8> {
-    text.as_ref().map(|t| t.as_bytes().to_vec()).unwrap_or_default()
+    text.as_ref()
+        .map(|t| t.as_bytes().to_vec())
+        .unwrap_or_default()
 }
 
 /// JSON of a freshly created key: the only output that ever holds a full key.
@@ -348,7 +360,12 @@ struct CreatedView<'a> {
     old: Option<KeyView<'a>>,
 }
 
-fn created_outcome(created: &CreatedKey, now: Timestamp, json: bool, key_only: bool) -> Result<Outcome, CliError> {
+fn created_outcome(
+    created: &CreatedKey,
+    now: Timestamp,
+    json: bool,
+    key_only: bool,
+) -> Result<Outcome, CliError> {
     let mut outcome = if key_only {
         Outcome::ok(format!("{}\n", created.key()))
     } else if json {
@@ -384,7 +401,13 @@ fn key_details(out: &mut String, info: &KeyInfo) {
     if let Some(env) = &info.env {
         let _ = writeln!(out, "  env:     {env}");
     }
-    let _ = writeln!(out, "  expires: {}", info.expires_at.map(output::iso_time).unwrap_or("never".into()));
+    let _ = writeln!(
+        out,
+        "  expires: {}",
+        info.expires_at
+            .map(output::iso_time)
+            .unwrap_or("never".into())
+    );
     if let Some(terms) = info.credits {
         let _ = writeln!(out, "  credits: {}", credit_terms(&terms));
     }
@@ -408,7 +431,11 @@ fn credit_terms(terms: &keyward::CreditTerms) -> String {
 pub fn create(args: CreateArgs, top: &Common) -> Result<Outcome, CliError> {
     let json = args.common.json || top.json;
     let now = Timestamp::now();
-    let expires_at = args.expires.as_deref().map(|e| parse::expiry(e, now)).transpose()?;
+    let expires_at = args
+        .expires
+        .as_deref()
+        .map(|e| parse::expiry(e, now))
+        .transpose()?;
     let credits = args.credits.new_credits()?;
     let store = Location::resolve(&args.common, top)?.open_existing(args.policy.policies()?)?;
     let created = store.create(NewKey {
@@ -426,7 +453,11 @@ pub fn create(args: CreateArgs, top: &Common) -> Result<Outcome, CliError> {
 }
 
 /// Every key of `owner` in `state`, in creation order.
-pub fn owner_keys(store: &Store, owner: &str, state: StateFilter) -> Result<Vec<KeyInfo>, CliError> {
+pub fn owner_keys(
+    store: &Store,
+    owner: &str,
+    state: StateFilter,
+) -> Result<Vec<KeyInfo>, CliError> {
     let mut keys = Vec::new();
     let mut after = None;
     loop {
@@ -456,7 +487,10 @@ pub fn list(args: ListArgs, top: &Common) -> Result<Outcome, CliError> {
         .map(|t| parse::time(t, now, -1))
         .transpose()?;
     if args.limit == Some(0) {
-        return Err(CliError::bad_input("BAD_LIMIT", "--limit must be at least 1"));
+        return Err(CliError::bad_input(
+            "BAD_LIMIT",
+            "--limit must be at least 1",
+        ));
     }
     let store = Location::resolve(&args.common, top)?.open_existing(Policies::default())?;
     let mut keys = match &args.owner {
@@ -468,7 +502,11 @@ pub fn list(args: ListArgs, top: &Common) -> Result<Outcome, CliError> {
         }
     };
     if let (Some(since), Some(owner)) = (idle_since, &args.owner) {
-        let idle: HashSet<String> = store.unused_since(owner, since)?.into_iter().map(|k| k.id).collect();
+        let idle: HashSet<String> = store
+            .unused_since(owner, since)?
+            .into_iter()
+            .map(|k| k.id)
+            .collect();
         keys.retain(|k| idle.contains(&k.id));
     }
     let bar = output::progress(keys.len() as u64, "reading usage", json);
@@ -518,7 +556,14 @@ pub fn list(args: ListArgs, top: &Common) -> Result<Outcome, CliError> {
         return Ok(Outcome::ok("no keys match\n".to_owned()));
     }
     let mut table = Table::new(&[
-        "ID", "OWNER", "NAME", "STATE", "SCOPES", "EXPIRES", "LAST USED", ">USES",
+        "ID",
+        "OWNER",
+        "NAME",
+        "STATE",
+        "SCOPES",
+        "EXPIRES",
+        "LAST USED",
+        ">USES",
     ]);
     for (info, usage) in &rows {
         table.row(vec![
@@ -533,7 +578,12 @@ pub fn list(args: ListArgs, top: &Common) -> Result<Outcome, CliError> {
         ]);
     }
     let mut out = table.render();
-    let _ = writeln!(out, "{} key{}", rows.len(), if rows.len() == 1 { "" } else { "s" });
+    let _ = writeln!(
+        out,
+        "{} key{}",
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" }
+    );
     Ok(Outcome::ok(out))
 }
 
@@ -568,12 +618,27 @@ pub fn show(args: ShowArgs, top: &Common) -> Result<Outcome, CliError> {
     field("name", info.name.clone());
     field("state", output::state(&info, now).to_owned());
     field("env", info.env.clone().unwrap_or_else(|| "-".into()));
-    field("scopes", if info.scopes.is_empty() { "-".into() } else { info.scopes.join(", ") });
+    field(
+        "scopes",
+        if info.scopes.is_empty() {
+            "-".into()
+        } else {
+            info.scopes.join(", ")
+        },
+    );
     field("created", output::iso_time(info.created_at));
-    field("expires", info.expires_at.map(output::iso_time).unwrap_or_else(|| "never".into()));
+    field(
+        "expires",
+        info.expires_at
+            .map(output::iso_time)
+            .unwrap_or_else(|| "never".into()),
+    );
     if let Some(revoked) = info.revoked_at {
         let reason = info.revoke_reason.as_deref().unwrap_or("no reason given");
-        field("revoked", format!("{} ({reason})", output::iso_time(revoked)));
+        field(
+            "revoked",
+            format!("{} ({reason})", output::iso_time(revoked)),
+        );
     }
     if let Some(to) = &info.rotated_to {
         field("rotated to", to.clone());
@@ -585,7 +650,14 @@ pub fn show(args: ShowArgs, top: &Common) -> Result<Outcome, CliError> {
         field("metadata", output::metadata_text(&info));
     }
     if let Some(balance) = credits {
-        field("credits", format!("{} left, {}", balance.remaining, credit_terms(&balance.terms)));
+        field(
+            "credits",
+            format!(
+                "{} left, {}",
+                balance.remaining,
+                credit_terms(&balance.terms)
+            ),
+        );
     }
     field(
         "uses",
@@ -593,12 +665,18 @@ pub fn show(args: ShowArgs, top: &Common) -> Result<Outcome, CliError> {
             "{} accepted, {} refused, last used {}",
             usage.uses,
             usage.refused,
-            usage.last_used.map(output::iso_time).unwrap_or_else(|| "never".into())
+            usage
+                .last_used
+                .map(output::iso_time)
+                .unwrap_or_else(|| "never".into())
         ),
     );
     // Drop the header row: a key/value listing reads better without it.
     let rendered = table.render();
-    let out = rendered.split_once('\n').map(|(_, rest)| rest.to_owned()).unwrap_or_default();
+    let out = rendered
+        .split_once('\n')
+        .map(|(_, rest)| rest.to_owned())
+        .unwrap_or_default();
     Ok(Outcome::ok(out))
 }
 
@@ -622,9 +700,16 @@ pub fn update(args: UpdateArgs, top: &Common) -> Result<Outcome, CliError> {
     } else {
         None
     };
-    let touches_scopes =
-        !args.scopes.is_empty() || args.no_scopes || !args.add_scope.is_empty() || !args.remove_scope.is_empty();
-    if args.name.is_none() && !touches_scopes && args.metadata.is_none() && expires_at.is_none() && credits.is_none() {
+    let touches_scopes = !args.scopes.is_empty()
+        || args.no_scopes
+        || !args.add_scope.is_empty()
+        || !args.remove_scope.is_empty();
+    if args.name.is_none()
+        && !touches_scopes
+        && args.metadata.is_none()
+        && expires_at.is_none()
+        && credits.is_none()
+    {
         return Err(CliError::bad_input("NOTHING_TO_UPDATE", "nothing to update")
             .hint("give at least one of --name, --scope, --add-scope, --remove-scope, --no-scopes, --metadata, --expires, --credits, --unlimited"));
     }
@@ -772,7 +857,10 @@ pub fn rotate(args: RotateArgs, top: &Common) -> Result<Outcome, CliError> {
                 .and_then(|o| o.expires_at)
                 .map(short_time)
                 .unwrap_or_else(|| "the end of its grace period".into());
-            let _ = writeln!(head, "The old key keeps working until {until} UTC, then is refused.");
+            let _ = writeln!(
+                head,
+                "The old key keeps working until {until} UTC, then is refused."
+            );
         }
         outcome.stdout = head + &outcome.stdout;
     }

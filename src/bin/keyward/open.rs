@@ -56,7 +56,10 @@ impl PolicyArgs {
             None => None,
         };
         if max_lifetime == Some(Duration::ZERO) {
-            return Err(CliError::bad_input("BAD_DURATION", "--max-lifetime must be longer than 0"));
+            return Err(CliError::bad_input(
+                "BAD_DURATION",
+                "--max-lifetime must be longer than 0",
+            ));
         }
         Ok(Policies {
             max_active_keys_per_owner: self.max_active_keys,
@@ -79,7 +82,11 @@ pub struct Location {
 impl Location {
     /// Resolves the location; `sub` wins over `top`, which wins over the environment.
     pub fn resolve(sub: &Common, top: &Common) -> Result<Location, CliError> {
-        let from_env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let from_env = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         let db = sub
             .db
             .clone()
@@ -143,6 +150,8 @@ fn missing_store(db: &Path) -> CliError {
         exit: Exit::Storage,
         code: "NO_STORE",
         message,
-        hint: Some("check --db / KEYWARD_DB, or create the store with `keyward init --db PATH`".to_owned()),
+        hint: Some(
+            "check --db / KEYWARD_DB, or create the store with `keyward init --db PATH`".to_owned(),
+        ),
     }
 }

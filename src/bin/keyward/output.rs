@@ -11,7 +11,8 @@ use serde::Serialize;
 use crate::error::{CliError, Exit};
 
 /// Shown before and after a full key, so nobody mistakes it for ordinary output.
-pub const SECRET_RULE: &str = "======================================================================";
+pub const SECRET_RULE: &str =
+    "======================================================================";
 
 /// What a command produced: text for stdout and the exit status.
 pub struct Outcome {

@@ -8,13 +8,16 @@ use keyward::{Day, KeyId, Timestamp, parse_key};
 
 use crate::error::CliError;
 
-const DURATION_HELP: &str = "use a number followed by a unit (s, m, h, d or w), e.g. 90d, 24h, 30m or 1h30m";
-const TIME_HELP: &str = "use a duration from now such as 90d, or a UTC date such as 2027-01-31 or 2027-01-31T12:00Z";
+const DURATION_HELP: &str =
+    "use a number followed by a unit (s, m, h, d or w), e.g. 90d, 24h, 30m or 1h30m";
+const TIME_HELP: &str =
+    "use a duration from now such as 90d, or a UTC date such as 2027-01-31 or 2027-01-31T12:00Z";
 
 /// Parses a duration such as `90d`, `24h`, `30m`, `45s`, `2w` or `1d12h`; `0` alone is zero.
 pub fn duration(text: &str) -> Result<Duration, CliError> {
     let bad = |why: String| {
-        CliError::bad_input("BAD_DURATION", format!("invalid duration {text:?}: {why}")).hint(DURATION_HELP)
+        CliError::bad_input("BAD_DURATION", format!("invalid duration {text:?}: {why}"))
+            .hint(DURATION_HELP)
     };
     let trimmed = text.trim();
     if trimmed.is_empty() {
@@ -43,7 +46,11 @@ pub fn duration(text: &str) -> Result<Duration, CliError> {
             "h" => 3600,
             "d" => 86_400,
             "w" => 7 * 86_400,
-            "" => return Err(bad(format!("{number} has no unit (did you mean {number}d?)"))),
+            "" => {
+                return Err(bad(format!(
+                    "{number} has no unit (did you mean {number}d?)"
+                )));
+            }
             other => return Err(bad(format!("unknown unit {other:?}"))),
         };
         total = number
@@ -58,7 +65,8 @@ pub fn duration(text: &str) -> Result<Duration, CliError> {
 /// Parses a UTC date `YYYY-MM-DD`.
 pub fn day(text: &str) -> Result<Day, CliError> {
     Day::parse(text).ok_or_else(|| {
-        CliError::bad_input("BAD_DATE", format!("invalid date {text:?}")).hint("use a UTC date such as 2027-01-31")
+        CliError::bad_input("BAD_DATE", format!("invalid date {text:?}"))
+            .hint("use a UTC date such as 2027-01-31")
     })
 }
 
@@ -71,7 +79,9 @@ pub fn time(text: &str, now: Timestamp, sign: i64) -> Result<Timestamp, CliError
     if !looks_like_date {
         let d = duration(text).map_err(|e| e.hint(TIME_HELP))?;
         let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-        return Ok(Timestamp::from_millis(now.as_millis().saturating_add(sign * ms)));
+        return Ok(Timestamp::from_millis(
+            now.as_millis().saturating_add(sign * ms),
+        ));
     }
     let bad = || CliError::bad_input("BAD_TIME", format!("invalid time {text:?}")).hint(TIME_HELP);
     let (date, clock) = match text.split_once(['T', ' ']) {
@@ -90,7 +100,10 @@ pub fn time(text: &str, now: Timestamp, sign: i64) -> Result<Timestamp, CliError
             if s.len() != 2 {
                 return Err(bad());
             }
-            s.parse::<i64>().ok().filter(|v| (0..=max).contains(v)).ok_or_else(bad)
+            s.parse::<i64>()
+                .ok()
+                .filter(|v| (0..=max).contains(v))
+                .ok_or_else(bad)
         };
         let h = field(parts[0], 23)?;
         let m = field(parts[1], 59)?;
@@ -151,11 +164,26 @@ mod tests {
         assert_eq!(duration("1h30m").unwrap(), Duration::from_secs(5400));
         assert_eq!(duration("0").unwrap(), Duration::ZERO);
         assert_eq!(duration("0s").unwrap(), Duration::ZERO);
-        for bad in ["", "90", "d", "90x", "1.5h", "-3d", "h1", "999999999999999999999d", "40000d"] {
+        for bad in [
+            "",
+            "90",
+            "d",
+            "90x",
+            "1.5h",
+            "-3d",
+            "h1",
+            "999999999999999999999d",
+            "40000d",
+        ] {
             let err = duration(bad).unwrap_err();
             assert_eq!(err.code, "BAD_DURATION", "{bad}");
         }
-        assert!(duration("90").unwrap_err().message.contains("did you mean 90d"));
+        assert!(
+            duration("90")
+                .unwrap_err()
+                .message
+                .contains("did you mean 90d")
+        );
     }
 
     #[test]
@@ -165,9 +193,20 @@ mod tests {
         assert_eq!(time("1h", now, -1).unwrap().as_millis(), 999_996_400_000);
         let day = Day::parse("2027-01-31").unwrap().start().as_millis();
         assert_eq!(time("2027-01-31", now, 1).unwrap().as_millis(), day);
-        assert_eq!(time("2027-01-31T12:30Z", now, 1).unwrap().as_millis(), day + 45_000_000);
-        assert_eq!(time("2027-01-31T12:30:05Z", now, 1).unwrap().as_millis(), day + 45_005_000);
-        for bad in ["2027-02-30", "2027-01-31T25:00Z", "2027-01-31T12:00", "2027-01-31T1:00Z"] {
+        assert_eq!(
+            time("2027-01-31T12:30Z", now, 1).unwrap().as_millis(),
+            day + 45_000_000
+        );
+        assert_eq!(
+            time("2027-01-31T12:30:05Z", now, 1).unwrap().as_millis(),
+            day + 45_005_000
+        );
+        for bad in [
+            "2027-02-30",
+            "2027-01-31T25:00Z",
+            "2027-01-31T12:00",
+            "2027-01-31T1:00Z",
+        ] {
             assert!(time(bad, now, 1).is_err(), "{bad}");
         }
         assert!(expiry("2001-01-01", now).is_err());

@@ -96,7 +96,8 @@ pub fn export(args: ExportArgs, top: &Common) -> Result<Outcome, CliError> {
             let file = options.mode(0o600).open(path).map_err(|e| {
                 let error = io_error(&format!("cannot create {}", path.display()), e);
                 if path.exists() && !args.force {
-                    CliError::bad_input("FILE_EXISTS", error.message).hint("add --force to replace it")
+                    CliError::bad_input("FILE_EXISTS", error.message)
+                        .hint("add --force to replace it")
                 } else {
                     error
                 }
@@ -116,8 +117,11 @@ pub fn export(args: ExportArgs, top: &Common) -> Result<Outcome, CliError> {
             info,
             credits_remaining,
         };
-        let line = serde_json::to_string(&record).map_err(|e| CliError::storage(format!("cannot encode: {e}")))?;
-        let written = sink.write_all(line.as_bytes()).and_then(|()| sink.write_all(b"\n"));
+        let line = serde_json::to_string(&record)
+            .map_err(|e| CliError::storage(format!("cannot encode: {e}")))?;
+        let written = sink
+            .write_all(line.as_bytes())
+            .and_then(|()| sink.write_all(b"\n"));
         if let Err(e) = written {
             if e.kind() == std::io::ErrorKind::BrokenPipe {
                 return Ok(Outcome::ok(String::new()));
@@ -127,7 +131,8 @@ pub fn export(args: ExportArgs, top: &Common) -> Result<Outcome, CliError> {
         bar.inc(1);
     }
     bar.finish_and_clear();
-    sink.flush().map_err(|e| io_error("cannot write the export", e))?;
+    sink.flush()
+        .map_err(|e| io_error("cannot write the export", e))?;
     drop(sink);
     store.close()?;
     match &args.out {
@@ -142,7 +147,11 @@ pub fn export(args: ExportArgs, top: &Common) -> Result<Outcome, CliError> {
                 file: path.display().to_string(),
             })
         }
-        Some(path) => Ok(Outcome::ok(format!("Exported {} to {}\n", plural(count, "key"), path.display()))),
+        Some(path) => Ok(Outcome::ok(format!(
+            "Exported {} to {}\n",
+            plural(count, "key"),
+            path.display()
+        ))),
         None => {
             if !json {
                 eprintln!("exported {}", plural(count, "key"));
@@ -190,25 +199,35 @@ struct Failed {
     exit: Exit,
 }
 
-fn read_records(args: &ImportArgs, now: Timestamp) -> Result<(Vec<Pending>, Vec<Skipped>), CliError> {
+fn read_records(
+    args: &ImportArgs,
+    now: Timestamp,
+) -> Result<(Vec<Pending>, Vec<Skipped>), CliError> {
     let reader: Box<dyn Read> = if args.file.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
         Box::new(File::open(&args.file).map_err(|e| {
-            CliError::bad_input("BAD_FILE", format!("cannot read {}: {e}", args.file.display()))
+            CliError::bad_input(
+                "BAD_FILE",
+                format!("cannot read {}: {e}", args.file.display()),
+            )
         })?)
     };
     let mut pending = Vec::new();
     let mut skipped = Vec::new();
     for (index, line) in BufReader::new(reader).lines().enumerate() {
         let number = index + 1;
-        let line = line.map_err(|e| CliError::bad_input("BAD_FILE", format!("line {number}: {e}")))?;
+        let line =
+            line.map_err(|e| CliError::bad_input("BAD_FILE", format!("line {number}: {e}")))?;
         if line.trim().is_empty() {
             continue;
         }
         let record: Record = serde_json::from_str(&line).map_err(|e| {
-            CliError::bad_input("BAD_RECORD", format!("line {number} is not a key record: {e}"))
-                .hint("import reads the JSON lines written by `keyward export`; nothing was imported")
+            CliError::bad_input(
+                "BAD_RECORD",
+                format!("line {number} is not a key record: {e}"),
+            )
+            .hint("import reads the JSON lines written by `keyward export`; nothing was imported")
         })?;
         let info = record.info;
         let skip = |reason: String| Skipped {
@@ -283,7 +302,8 @@ impl KeySink {
             None => imported.key = Some(created.key().to_owned()),
             Some((path, file)) => {
                 imported.key = Some(created.key().to_owned());
-                let line = serde_json::to_string(&*imported).map_err(|e| CliError::storage(e.to_string()))?;
+                let line = serde_json::to_string(&*imported)
+                    .map_err(|e| CliError::storage(e.to_string()))?;
                 imported.key = None;
                 file.write_all(line.as_bytes())
                     .and_then(|()| file.write_all(b"\n"))
@@ -297,7 +317,10 @@ impl KeySink {
 
 /// Creates one batch; on a refusal of the whole batch, falls back to one key at a time so
 /// every valid record is imported and each invalid one is reported with its line.
-fn create_batch(store: &Store, batch: Vec<Pending>) -> Result<Vec<(Pending, Result<CreatedKey, keyward::Error>)>, CliError> {
+fn create_batch(
+    store: &Store,
+    batch: Vec<Pending>,
+) -> Result<Vec<(Pending, Result<CreatedKey, keyward::Error>)>, CliError> {
     let news: Vec<NewKey> = batch.iter().map(|p| p.new.clone()).collect();
     match store.create_many(news) {
         Ok(created) => Ok(batch.into_iter().zip(created.into_iter().map(Ok)).collect()),
@@ -306,7 +329,9 @@ fn create_batch(store: &Store, batch: Vec<Pending>) -> Result<Vec<(Pending, Resu
             let mut out = Vec::with_capacity(batch.len());
             for pending in batch {
                 match store.create(pending.new.clone()) {
-                    Err(e) if crate::error::exit_for(e.code()) == Exit::Storage => return Err(e.into()),
+                    Err(e) if crate::error::exit_for(e.code()) == Exit::Storage => {
+                        return Err(e.into());
+                    }
                     result => out.push((pending, result)),
                 }
             }
@@ -417,7 +442,12 @@ pub fn import(args: ImportArgs, top: &Common) -> Result<Outcome, CliError> {
             complete: abort.is_none(),
         })?
     } else {
-        Outcome::ok(import_text(&imported, &skipped, &failed, keys_file.as_deref()))
+        Outcome::ok(import_text(
+            &imported,
+            &skipped,
+            &failed,
+            keys_file.as_deref(),
+        ))
     };
     if imported.iter().any(|i| i.key.is_some()) {
         outcome.lost_output_note = Some(format!(
@@ -426,7 +456,10 @@ pub fn import(args: ImportArgs, top: &Common) -> Result<Outcome, CliError> {
         ));
     }
     if let Some(mut error) = abort {
-        error.message = format!("{} (import stopped; the keys listed were created)", error.message);
+        error.message = format!(
+            "{} (import stopped; the keys listed were created)",
+            error.message
+        );
         outcome.trailing_error = Some(error);
     } else if let Some(first) = failed.first() {
         outcome.trailing_error = Some(CliError {
@@ -456,7 +489,12 @@ fn skipped_table(skipped: &[Skipped]) -> String {
     format!("\n{}", table.render())
 }
 
-fn import_text(imported: &[Imported], skipped: &[Skipped], failed: &[Failed], keys_file: Option<&str>) -> String {
+fn import_text(
+    imported: &[Imported],
+    skipped: &[Skipped],
+    failed: &[Failed],
+    keys_file: Option<&str>,
+) -> String {
     let mut out = format!(
         "Imported {}, each as a new key ({} skipped, {} refused).\n",
         plural(imported.len(), "key"),
@@ -502,7 +540,12 @@ fn import_text(imported: &[Imported], skipped: &[Skipped], failed: &[Failed], ke
     if !failed.is_empty() {
         let mut table = Table::new(&[">LINE", "OLD ID", "REFUSED", "WHY"]);
         for f in failed {
-            table.row(vec![f.line.to_string(), f.old_id.clone(), f.code.to_owned(), f.message.clone()]);
+            table.row(vec![
+                f.line.to_string(),
+                f.old_id.clone(),
+                f.code.to_owned(),
+                f.message.clone(),
+            ]);
         }
         out.push('\n');
         out.push_str(&table.render());

@@ -62,7 +62,12 @@ fn range(args: &UsageArgs, now: Timestamp) -> Result<(Day, Day), CliError> {
     };
     let from = match (&args.from, args.days) {
         (Some(text), _) => parse::day(text)?,
-        (None, Some(0)) => return Err(CliError::bad_input("BAD_RANGE", "--days must be at least 1")),
+        (None, Some(0)) => {
+            return Err(CliError::bad_input(
+                "BAD_RANGE",
+                "--days must be at least 1",
+            ));
+        }
         (None, days) => Day(to.0 - (days.unwrap_or(DEFAULT_DAYS) as i32 - 1)),
     };
     if from > to {
@@ -74,8 +79,16 @@ fn range(args: &UsageArgs, now: Timestamp) -> Result<(Day, Day), CliError> {
     Ok((from, to))
 }
 
-fn gather(store: &Store, info: &KeyInfo, from: Day, to: Day) -> Result<(UsageStats, Vec<DailyUsage>), CliError> {
-    Ok((store.usage(&info.id)?, store.usage_by_day(&info.id, from, to)?))
+fn gather(
+    store: &Store,
+    info: &KeyInfo,
+    from: Day,
+    to: Day,
+) -> Result<(UsageStats, Vec<DailyUsage>), CliError> {
+    Ok((
+        store.usage(&info.id)?,
+        store.usage_by_day(&info.id, from, to)?,
+    ))
 }
 
 /// Runs `keyward usage`.
@@ -88,7 +101,12 @@ pub fn usage(args: UsageArgs, top: &Common) -> Result<Outcome, CliError> {
     let keys = match (&key_id, &args.owner) {
         (Some(id), _) => vec![store.get(id)?],
         (None, Some(owner)) => owner_keys(&store, owner, StateFilter::All)?,
-        (None, None) => return Err(CliError::bad_input("BAD_INPUT", "give a key id or --owner OWNER")),
+        (None, None) => {
+            return Err(CliError::bad_input(
+                "BAD_INPUT",
+                "give a key id or --owner OWNER",
+            ));
+        }
     };
     let bar = output::progress(keys.len() as u64, "reading usage", json);
     let mut rows = Vec::with_capacity(keys.len());
@@ -135,7 +153,11 @@ pub fn usage(args: UsageArgs, top: &Common) -> Result<Outcome, CliError> {
     let mut out = String::new();
     match (&args.owner, rows.first()) {
         (Some(owner), _) => {
-            let _ = writeln!(out, "Usage of owner {owner}'s {} keys, {from} to {to} (UTC)", rows.len());
+            let _ = writeln!(
+                out,
+                "Usage of owner {owner}'s {} keys, {from} to {to} (UTC)",
+                rows.len()
+            );
         }
         (None, Some((info, total, _))) => {
             let _ = writeln!(out, "Usage of key {}, {from} to {to} (UTC)", describe(info));
@@ -144,7 +166,10 @@ pub fn usage(args: UsageArgs, top: &Common) -> Result<Outcome, CliError> {
                 "All time: {} accepted, {} refused, last used {}",
                 total.uses,
                 total.refused,
-                total.last_used.map(output::iso_time).unwrap_or_else(|| "never".into())
+                total
+                    .last_used
+                    .map(output::iso_time)
+                    .unwrap_or_else(|| "never".into())
             );
         }
         (None, None) => {}
@@ -169,7 +194,12 @@ pub fn usage(args: UsageArgs, top: &Common) -> Result<Outcome, CliError> {
                 uses.to_string(),
             ]);
         }
-        table.row(vec!["total".into(), String::new(), String::new(), in_range.to_string()]);
+        table.row(vec![
+            "total".into(),
+            String::new(),
+            String::new(),
+            in_range.to_string(),
+        ]);
         out.push_str(&table.render());
     } else {
         let mut table = Table::new(&["DAY", ">USES"]);
