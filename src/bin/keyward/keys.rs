@@ -693,10 +693,7 @@ pub fn update(args: UpdateArgs, top: &Common) -> Result<Outcome, CliError> {
     let credits = if args.unlimited {
         Some(None)
     } else if args.credits.given() {
-        match args.credits.new_credits()? {
-            Some(c) => Some(Some(c)),
-            None => None,
-        }
+        args.credits.new_credits()?.map(Some)
     } else {
         None
     };

@@ -315,12 +315,12 @@ impl KeySink {
     }
 }
 
+/// One record of a batch and what the store made of it.
+type BatchResult = (Pending, Result<CreatedKey, keyward::Error>);
+
 /// Creates one batch; on a refusal of the whole batch, falls back to one key at a time so
 /// every valid record is imported and each invalid one is reported with its line.
-fn create_batch(
-    store: &Store,
-    batch: Vec<Pending>,
-) -> Result<Vec<(Pending, Result<CreatedKey, keyward::Error>)>, CliError> {
+fn create_batch(store: &Store, batch: Vec<Pending>) -> Result<Vec<BatchResult>, CliError> {
     let news: Vec<NewKey> = batch.iter().map(|p| p.new.clone()).collect();
     match store.create_many(news) {
         Ok(created) => Ok(batch.into_iter().zip(created.into_iter().map(Ok)).collect()),
