@@ -852,11 +852,11 @@ pub fn rotate(args: RotateArgs, top: &Common) -> Result<Outcome, CliError> {
             let until = old
                 .as_ref()
                 .and_then(|o| o.expires_at)
-                .map(short_time)
+                .map(|t| format!("{} UTC", short_time(t)))
                 .unwrap_or_else(|| "the end of its grace period".into());
             let _ = writeln!(
                 head,
-                "The old key keeps working until {until} UTC, then is refused."
+                "The old key keeps working until {until}, then is refused."
             );
         }
         outcome.stdout = head + &outcome.stdout;
