@@ -51,17 +51,17 @@ fn read_stdin_lines() -> Result<Vec<Zeroizing<String>>, CliError> {
 fn credential(args: &VerifyArgs) -> Result<Result<Credential, keyward::Error>, CliError> {
     if let Some(key) = &args.key {
         let key = if key == "-" {
-            let mut lines = read_stdin_lines()?;
-            if lines.len() != 1 {
-                return Err(CliError::bad_input(
-                    "BAD_INPUT",
-                    format!(
-                        "expected exactly one key on stdin, got {} lines",
-                        lines.len()
-                    ),
-                ));
+            // One line, so a key typed at a terminal needs only Enter.
+            let mut line = Zeroizing::new(String::new());
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| CliError::bad_input("BAD_INPUT", format!("cannot read stdin: {e}")))?;
+            if line.trim().is_empty() {
+                return Err(CliError::bad_input("BAD_INPUT", "no key on stdin")
+                    .hint("pipe the key in: `keyward verify - < key.txt`"));
             }
-            lines.pop().expect("one line")
+            line
         } else {
             Zeroizing::new(key.clone())
         };

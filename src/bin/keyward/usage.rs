@@ -6,6 +6,7 @@
 
 use std::fmt::Write as _;
 
+use keyward::store::usage::MAX_USAGE_DAYS;
 use keyward::{DailyUsage, Day, KeyInfo, Policies, StateFilter, Store, Timestamp, UsageStats};
 use serde::Serialize;
 
@@ -62,10 +63,10 @@ fn range(args: &UsageArgs, now: Timestamp) -> Result<(Day, Day), CliError> {
     };
     let from = match (&args.from, args.days) {
         (Some(text), _) => parse::day(text)?,
-        (None, Some(0)) => {
+        (None, Some(days)) if days == 0 || days > MAX_USAGE_DAYS as u32 => {
             return Err(CliError::bad_input(
                 "BAD_RANGE",
-                "--days must be at least 1",
+                format!("--days must be 1..={MAX_USAGE_DAYS}"),
             ));
         }
         (None, days) => Day(to.0 - (days.unwrap_or(DEFAULT_DAYS) as i32 - 1)),
@@ -75,6 +76,13 @@ fn range(args: &UsageArgs, now: Timestamp) -> Result<(Day, Day), CliError> {
             "BAD_RANGE",
             format!("the range starts ({from}) after it ends ({to})"),
         ));
+    }
+    if to.0 - from.0 >= MAX_USAGE_DAYS {
+        return Err(CliError::bad_input(
+            "BAD_RANGE",
+            format!("the range spans more than {MAX_USAGE_DAYS} days"),
+        )
+        .hint("narrow it with --from and --to"));
     }
     Ok((from, to))
 }
