@@ -983,3 +983,46 @@ fn help_documents_exit_codes() {
         env.ok(&[sub, "--help"]);
     }
 }
+
+#[test]
+fn import_of_more_than_one_batch_and_options_before_the_subcommand() {
+    let source = Env::new();
+    {
+        let store = open(&source.db);
+        let batch = (0..520)
+            .map(|i| NewKey {
+                owner: format!("owner{}", i % 7),
+                name: format!("key {i}"),
+                ..NewKey::default()
+            })
+            .collect();
+        store.create_many(batch).unwrap();
+        store.close().unwrap();
+    }
+    let file = source.path("all.jsonl");
+    let db = source.db.to_str().unwrap();
+    // --db and --json given before the subcommand.
+    let report = source.json(&["--db", db, "--json", "export", "-o", file.to_str().unwrap()]);
+    assert_eq!(report["exported"], 520);
+
+    let target = Env::new();
+    let keys_out = target.path("keys.jsonl");
+    let report = target.json(&[
+        "import",
+        file.to_str().unwrap(),
+        "--keys-out",
+        keys_out.to_str().unwrap(),
+    ]);
+    assert_eq!(report["imported"].as_array().unwrap().len(), 520);
+    assert_eq!(report["imported"][519]["name"], "key 519");
+    let lines = std::fs::read_to_string(&keys_out).unwrap();
+    assert_eq!(lines.lines().count(), 520);
+    assert_eq!(target.json(&["list", "--owner", "owner3"])["count"], 74);
+    let last: Value = serde_json::from_str(lines.lines().last().unwrap()).unwrap();
+    target.ok(&["verify", last["key"].as_str().unwrap()]);
+
+    // `verify -` with nothing on stdin is bad input, not a refusal.
+    let out = target.run_with_stdin(&["verify", "-"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no key on stdin"));
+}
