@@ -859,7 +859,7 @@ pub fn rotate(args: RotateArgs, top: &Common) -> Result<Outcome, CliError> {
                 "The old key keeps working until {until}, then is refused."
             );
         }
-        outcome.stdout = head + &outcome.stdout;
+        outcome.stdout.insert_str(0, &head);
     }
     Ok(outcome)
 }

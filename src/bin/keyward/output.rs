@@ -7,6 +7,7 @@ use std::io::IsTerminal;
 use indicatif::{ProgressBar, ProgressStyle};
 use keyward::{KeyInfo, Timestamp};
 use serde::Serialize;
+use zeroize::Zeroizing;
 
 use crate::error::{CliError, Exit};
 
@@ -16,8 +17,8 @@ pub const SECRET_RULE: &str =
 
 /// What a command produced: text for stdout and the exit status.
 pub struct Outcome {
-    /// Everything for stdout.
-    pub stdout: String,
+    /// Everything for stdout (zeroized when dropped: it may hold a new full key).
+    pub stdout: Zeroizing<String>,
     /// The exit status (`Ok`, or `Refused` for a refused `verify`).
     pub exit: Exit,
     /// Said on stderr if stdout cannot be written (e.g. a key was created but not shown).
@@ -31,7 +32,7 @@ impl Outcome {
     /// A successful outcome printing `stdout`.
     pub fn ok(stdout: String) -> Outcome {
         Outcome {
-            stdout,
+            stdout: Zeroizing::new(stdout),
             exit: Exit::Ok,
             lost_output_note: None,
             trailing_error: None,

@@ -20,6 +20,7 @@ use std::path::PathBuf;
 
 use keyward::{CreatedKey, KeyInfo, NewCredits, NewKey, Policies, Store, Timestamp};
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 use crate::error::{CliError, Exit};
 use crate::keys::owner_keys;
@@ -176,8 +177,21 @@ struct Imported {
     id: String,
     owner: String,
     name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    key: Option<String>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_secret"
+    )]
+    key: Option<Zeroizing<String>>,
+}
+
+fn serialize_secret<S: serde::Serializer>(
+    key: &Option<Zeroizing<String>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match key {
+        Some(key) => s.serialize_str(key),
+        None => s.serialize_none(),
+    }
 }
 
 /// A record left out, and why.
@@ -296,14 +310,17 @@ impl KeySink {
         })
     }
 
-    /// Records a new key; returns the key to print on stdout when there is no file.
+    /// Records a new key: in the file (and then not in `imported`), or in `imported`, for
+    /// stdout, when there is no file.
     fn take(&mut self, imported: &mut Imported, created: &CreatedKey) -> Result<(), CliError> {
         match &mut self.file {
-            None => imported.key = Some(created.key().to_owned()),
+            None => imported.key = Some(Zeroizing::new(created.key().to_owned())),
             Some((path, file)) => {
-                imported.key = Some(created.key().to_owned());
-                let line = serde_json::to_string(&*imported)
-                    .map_err(|e| CliError::storage(e.to_string()))?;
+                imported.key = Some(Zeroizing::new(created.key().to_owned()));
+                let line = Zeroizing::new(
+                    serde_json::to_string(&*imported)
+                        .map_err(|e| CliError::storage(e.to_string()))?,
+                );
                 imported.key = None;
                 file.write_all(line.as_bytes())
                     .and_then(|()| file.write_all(b"\n"))
@@ -403,7 +420,7 @@ pub fn import(args: ImportArgs, top: &Common) -> Result<Outcome, CliError> {
                     if let Err(e) = sink.take(&mut entry, &created) {
                         abort.get_or_insert(e);
                         // Keep the key for stdout: it exists in the store now.
-                        entry.key = Some(created.key().to_owned());
+                        entry.key = Some(Zeroizing::new(created.key().to_owned()));
                     }
                     imported.push(entry);
                 }
@@ -530,7 +547,7 @@ fn import_text(
                 output::truncate(&i.name, 24),
             ];
             if with_keys {
-                row.push(i.key.clone().unwrap_or_default());
+                row.push(i.key.as_deref().cloned().unwrap_or_default());
             }
             table.row(row);
         }
