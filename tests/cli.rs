@@ -164,6 +164,14 @@ fn init_creates_the_store_and_its_pepper_once() {
     assert_eq!(report["pepper_created"], false);
     assert_eq!(report["keys"], 0);
 
+    let bad = env.path("bad.redb");
+    let err = env.fails(
+        &["init", "--db", bad.to_str().unwrap(), "--prefix", "ACME"],
+        2,
+    );
+    assert!(err.contains("invalid prefix"), "{err}");
+    assert!(!bad.exists());
+
     // A new store with an explicit pepper file that does not exist yet; --db before the
     // subcommand works as well as after it.
     let other = env.path("other.redb");

@@ -277,6 +277,14 @@ pub fn describe(info: &KeyInfo) -> String {
 
 /// Runs `keyward init`.
 pub fn init(args: InitArgs, top: &Common) -> Result<Outcome, CliError> {
+    if let Some(prefix) = &args.prefix
+        && !keyward::key_format::is_valid_tag(prefix)
+    {
+        return Err(CliError::bad_input(
+            "BAD_PREFIX",
+            format!("invalid prefix {prefix:?}: use 1-16 characters a-z, 0-9"),
+        ));
+    }
     let location = Location::resolve(&args.common, top)?;
     let existed = location.exists();
     let pepper_path = location.pepper_path();
