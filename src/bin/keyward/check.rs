@@ -19,8 +19,6 @@ use crate::output::{KeyView, Outcome};
 /// Options of `keyward verify`.
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
-    #[command(flatten)]
-    pub common: Common,
     /// The full key to check; `-` reads it from stdin (keeps it out of shell history)
     #[arg(conflicts_with = "headers")]
     pub key: Option<String>,
@@ -31,6 +29,8 @@ pub struct VerifyArgs {
     /// A scope the route requires (repeat, or separate with commas)
     #[arg(long = "scope", value_name = "SCOPE", value_delimiter = ',')]
     pub scopes: Vec<String>,
+    #[command(flatten)]
+    pub common: Common,
 }
 
 fn read_stdin_lines() -> Result<Vec<Zeroizing<String>>, CliError> {

@@ -18,11 +18,11 @@ use crate::parse;
 /// Options of `keyward init`.
 #[derive(clap::Args, Debug)]
 pub struct InitArgs {
-    #[command(flatten)]
-    pub common: Common,
     /// Key prefix of a new store, `[a-z0-9]{1,16}` (default `kw`); keys look like `<prefix>_<env>_...`
     #[arg(long)]
     pub prefix: Option<String>,
+    #[command(flatten)]
+    pub common: Common,
 }
 
 /// Usage-credit options of `create` and `update`.
@@ -92,10 +92,6 @@ impl CreditArgs {
 /// Options of `keyward create`.
 #[derive(clap::Args, Debug)]
 pub struct CreateArgs {
-    #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub policy: PolicyArgs,
     /// Owner of the key (your customer's account or workspace id)
     #[arg(long)]
     pub owner: String,
@@ -119,6 +115,10 @@ pub struct CreateArgs {
     /// Print only the full key, for scripts: KEY=$(keyward create ... --key-only)
     #[arg(long, conflicts_with = "json")]
     pub key_only: bool,
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 /// Which keys `list` shows.
@@ -159,8 +159,6 @@ impl StateArg {
 /// Options of `keyward list`.
 #[derive(clap::Args, Debug)]
 pub struct ListArgs {
-    #[command(flatten)]
-    pub common: Common,
     /// Only this owner's keys
     #[arg(long)]
     pub owner: Option<String>,
@@ -173,24 +171,22 @@ pub struct ListArgs {
     /// Show at most N keys
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+    #[command(flatten)]
+    pub common: Common,
 }
 
 /// Options of `keyward show`.
 #[derive(clap::Args, Debug)]
 pub struct ShowArgs {
-    #[command(flatten)]
-    pub common: Common,
     /// The key's public id (or the full key)
     pub key: String,
+    #[command(flatten)]
+    pub common: Common,
 }
 
 /// Options of `keyward update`.
 #[derive(clap::Args, Debug)]
 pub struct UpdateArgs {
-    #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub policy: PolicyArgs,
     /// The key's public id (or the full key)
     pub key: String,
     /// New name
@@ -219,43 +215,43 @@ pub struct UpdateArgs {
     /// Remove the usage limit
     #[arg(long, conflicts_with_all = ["credits", "refill", "refill_every", "cost"])]
     pub unlimited: bool,
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 /// Options of `keyward revoke`.
 #[derive(clap::Args, Debug)]
 pub struct RevokeArgs {
-    #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub policy: PolicyArgs,
     /// The key's public id (or the full key, e.g. one found leaked)
     pub key: String,
     /// Why (kept with the key, shown by `show`)
     #[arg(long)]
     pub reason: Option<String>,
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 /// Options of `keyward delete`.
 #[derive(clap::Args, Debug)]
 pub struct DeleteArgs {
-    #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub policy: PolicyArgs,
     /// The key's public id (or the full key)
     pub key: String,
     /// Confirm: the key and its usage history are erased for good (revoke keeps them)
     #[arg(long)]
     pub yes: bool,
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 /// Options of `keyward rotate`.
 #[derive(clap::Args, Debug)]
 pub struct RotateArgs {
-    #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub policy: PolicyArgs,
     /// The key's public id (or the full key)
     pub key: String,
     /// How long the old key keeps working (e.g. 24h, 7d; 0 = refused at once) [default: 24h]
@@ -264,6 +260,10 @@ pub struct RotateArgs {
     /// Print only the new full key
     #[arg(long, conflicts_with = "json")]
     pub key_only: bool,
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 /// `id (owner X, "name")`.

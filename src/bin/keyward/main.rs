@@ -40,7 +40,7 @@ Times: a duration from now (--expires 90d) or ago (--idle-since 30d), or a UTC d
 
 /// keyward: manage API keys and measure verification from a shell.
 #[derive(Parser)]
-#[command(name = "keyward", version, about, after_help = AFTER_HELP)]
+#[command(name = "keyward", version, after_help = AFTER_HELP)]
 struct Cli {
     #[command(flatten)]
     top: Common,

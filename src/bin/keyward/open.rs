@@ -21,6 +21,7 @@ pub const ENV_PEPPER_FILE: &str = "KEYWARD_PEPPER_FILE";
 
 /// Options every store subcommand takes (they may also be given before the subcommand).
 #[derive(clap::Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Store options")]
 pub struct Common {
     /// The key store (redb file) [env: KEYWARD_DB]
     #[arg(long, value_name = "PATH")]
@@ -36,6 +37,7 @@ pub struct Common {
 /// The store policies to enforce, matching the ones the application opens the store with
 /// (policies are options of each open, not stored in the file).
 #[derive(clap::Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Policy options (use the same as your application)")]
 pub struct PolicyArgs {
     /// Refuse to give an owner more than N active keys
     #[arg(long, value_name = "N", env = "KEYWARD_MAX_ACTIVE_KEYS")]

@@ -43,8 +43,6 @@ struct Record {
 /// Options of `keyward export`.
 #[derive(clap::Args, Debug)]
 pub struct ExportArgs {
-    #[command(flatten)]
-    pub common: Common,
     /// Write to this file instead of stdout
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -54,15 +52,13 @@ pub struct ExportArgs {
     /// Only this owner's keys
     #[arg(long)]
     pub owner: Option<String>,
+    #[command(flatten)]
+    pub common: Common,
 }
 
 /// Options of `keyward import`.
 #[derive(clap::Args, Debug)]
 pub struct ImportArgs {
-    #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub policy: PolicyArgs,
     /// A JSON-lines file written by `keyward export` (`-` = stdin)
     pub file: PathBuf,
     /// Write the new full keys to this file (JSON lines, mode 0600, must not exist) instead of stdout
@@ -71,6 +67,10 @@ pub struct ImportArgs {
     /// Check the file and say what would be imported, without creating anything
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 fn io_error(what: &str, e: std::io::Error) -> CliError {

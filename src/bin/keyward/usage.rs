@@ -22,8 +22,6 @@ const DEFAULT_DAYS: u32 = 30;
 /// Options of `keyward usage`.
 #[derive(clap::Args, Debug)]
 pub struct UsageArgs {
-    #[command(flatten)]
-    pub common: Common,
     /// The key's public id (or the full key); or use --owner
     #[arg(required_unless_present = "owner", conflicts_with = "owner")]
     pub key: Option<String>,
@@ -39,6 +37,8 @@ pub struct UsageArgs {
     /// Number of days up to --to [default: 30]
     #[arg(long, value_name = "N")]
     pub days: Option<u32>,
+    #[command(flatten)]
+    pub common: Common,
 }
 
 /// One key's usage in the JSON output.
