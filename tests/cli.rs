@@ -1034,3 +1034,21 @@ fn import_of_more_than_one_batch_and_options_before_the_subcommand() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no key on stdin"));
 }
+
+#[test]
+fn a_store_held_in_single_process_mode_is_reported_as_locked() {
+    let env = Env::new();
+    let holder = Store::open_unshared(
+        &env.db,
+        StoreOptions {
+            concurrency: keyward::Concurrency::SingleProcess,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    let err = env.json_error(&["list"], 5);
+    assert_eq!(err["code"], "LOCKED");
+    assert!(err["message"].as_str().unwrap().contains("multi-process"));
+    drop(holder);
+    env.ok(&["list"]);
+}
