@@ -135,10 +135,12 @@ impl Env {
     }
 }
 
+/// Bytes as (lossy) UTF-8 text.
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// Opens the store in this test process, as an application worker would.
 fn open(db: &Path) -> Store {
     Store::open(db, StoreOptions::default()).unwrap()
 }

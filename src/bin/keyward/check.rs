@@ -33,6 +33,7 @@ pub struct VerifyArgs {
     pub common: Common,
 }
 
+/// The non-blank lines of stdin, each zeroized when dropped.
 fn read_stdin_lines() -> Result<Vec<Zeroizing<String>>, CliError> {
     let mut lines = Vec::new();
     for line in std::io::stdin().lock().lines() {

@@ -348,6 +348,7 @@ pub fn init(args: InitArgs, top: &Common) -> Result<Outcome, CliError> {
     Ok(Outcome::ok(out))
 }
 
+/// The metadata bytes of `--metadata TEXT` (empty without it).
 fn metadata_bytes(text: &Option<String>) -> Vec<u8> {
     text.as_ref()
         .map(|t| t.as_bytes().to_vec())
@@ -368,6 +369,8 @@ struct CreatedView<'a> {
     old: Option<KeyView<'a>>,
 }
 
+/// The output of a new key (`create`, `rotate`): text with the marked key block, JSON, or the
+/// key alone.
 fn created_outcome(
     created: &CreatedKey,
     now: Timestamp,
@@ -396,12 +399,14 @@ fn created_outcome(
     Ok(outcome)
 }
 
+/// What to do when a new key was created but could not be printed.
 fn lost_key_note(id: &str) -> String {
     format!(
         "key {id} was created but its full key could not be printed; revoke it with `keyward revoke {id}` and create another"
     )
 }
 
+/// The indented scopes / env / expiry / credits lines under a key's heading.
 fn key_details(out: &mut String, info: &KeyInfo) {
     if !info.scopes.is_empty() {
         let _ = writeln!(out, "  scopes:  {}", info.scopes.join(", "));
@@ -421,6 +426,7 @@ fn key_details(out: &mut String, info: &KeyInfo) {
     }
 }
 
+/// `refilled to 100 daily, 1 per verify`.
 fn credit_terms(terms: &keyward::CreditTerms) -> String {
     let refill = match terms.refill {
         Some(Refill { amount, interval }) => format!(

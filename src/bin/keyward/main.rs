@@ -24,6 +24,7 @@ use crate::error::{CliError, Exit};
 use crate::open::Common;
 use crate::output::Outcome;
 
+/// The end of `keyward --help`: exit statuses and value formats.
 const AFTER_HELP: &str = "\
 Exit status:
   0   success; for `verify`, the key is valid
@@ -99,6 +100,7 @@ impl Command {
     }
 }
 
+/// Runs a store subcommand.
 fn run(command: Command, top: &Common) -> Result<Outcome, CliError> {
     match command {
         Command::Init(a) => keys::init(a, top),
@@ -151,6 +153,7 @@ fn finish(outcome: Outcome, json: bool) -> ExitCode {
     outcome.exit.code()
 }
 
+/// Parses the command line, runs it, prints the outcome and exits with its status.
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Bench(args) = cli.command {

@@ -142,6 +142,7 @@ impl Location {
     }
 }
 
+/// The error for a `--db` path with no store.
 fn missing_store(db: &Path) -> CliError {
     let message = if db.is_dir() {
         format!("{} is a directory, not a key store", db.display())

@@ -8,8 +8,10 @@ use keyward::{Day, KeyId, Timestamp, parse_key};
 
 use crate::error::CliError;
 
+/// Hint shown with a bad duration.
 const DURATION_HELP: &str =
     "use a number followed by a unit (s, m, h, d or w), e.g. 90d, 24h, 30m or 1h30m";
+/// Hint shown with a bad point in time.
 const TIME_HELP: &str =
     "use a duration from now such as 90d, or a UTC date such as 2027-01-31 or 2027-01-31T12:00Z";
 

@@ -73,6 +73,7 @@ pub struct ImportArgs {
     pub policy: PolicyArgs,
 }
 
+/// An I/O failure, as a storage error.
 fn io_error(what: &str, e: std::io::Error) -> CliError {
     CliError::storage(format!("{what}: {e}"))
 }
@@ -184,6 +185,7 @@ struct Imported {
     key: Option<Zeroizing<String>>,
 }
 
+/// Serialises a zeroizing key as a plain string.
 fn serialize_secret<S: serde::Serializer>(
     key: &Option<Zeroizing<String>>,
     s: S,
@@ -213,6 +215,8 @@ struct Failed {
     exit: Exit,
 }
 
+/// Reads and checks the whole export file before anything is created: the records to
+/// import and the ones skipped (revoked, expired, rotated away).
 fn read_records(
     args: &ImportArgs,
     now: Timestamp,
@@ -495,6 +499,7 @@ pub fn import(args: ImportArgs, top: &Common) -> Result<Outcome, CliError> {
     Ok(outcome)
 }
 
+/// The table of skipped records (empty when none).
 fn skipped_table(skipped: &[Skipped]) -> String {
     if skipped.is_empty() {
         return String::new();
@@ -506,6 +511,7 @@ fn skipped_table(skipped: &[Skipped]) -> String {
     format!("\n{}", table.render())
 }
 
+/// The text report of an import.
 fn import_text(
     imported: &[Imported],
     skipped: &[Skipped],

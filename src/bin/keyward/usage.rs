@@ -56,6 +56,7 @@ struct KeyUsage<'a> {
     days: &'a [DailyUsage],
 }
 
+/// The UTC day range asked for: `--from`/`--to`, or `--days` up to `--to` (default today).
 fn range(args: &UsageArgs, now: Timestamp) -> Result<(Day, Day), CliError> {
     let to = match &args.to {
         Some(text) => parse::day(text)?,
@@ -87,6 +88,7 @@ fn range(args: &UsageArgs, now: Timestamp) -> Result<(Day, Day), CliError> {
     Ok((from, to))
 }
 
+/// A key's all-time totals and its uses per day in the range.
 fn gather(
     store: &Store,
     info: &KeyInfo,
