@@ -540,14 +540,14 @@ proptest! {
                         k.state = Reason::Revoked;
                     }
                 },
-                Action::Rotate(n) => if let Some(i) = pick(n, &model) {
-                    if model[i].state == Reason::Valid {
-                        let c = via.rotate(&model[i].id, Duration::ZERO).unwrap();
-                        model[i].state = Reason::Expired;
-                        let scoped = model[i].scoped;
-                        model.push(ModelKey { key: c.key().into(), id: c.id().into(), scoped, state: Reason::Valid, uses: 0 });
-                        t.clock.advance(Duration::from_millis(1));
-                    }
+                Action::Rotate(n) => if let Some(i) = pick(n, &model)
+                    && model[i].state == Reason::Valid
+                {
+                    let c = via.rotate(&model[i].id, Duration::ZERO).unwrap();
+                    model[i].state = Reason::Expired;
+                    let scoped = model[i].scoped;
+                    model.push(ModelKey { key: c.key().into(), id: c.id().into(), scoped, state: Reason::Valid, uses: 0 });
+                    t.clock.advance(Duration::from_millis(1));
                 },
                 Action::Rescope(n) => if let Some(i) = pick(n, &model) {
                     let k = &mut model[i];
