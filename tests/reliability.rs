@@ -437,8 +437,13 @@ fn a_file_that_is_not_a_database_is_refused() {
 
 // ------------------------------------------------------------------ property tests
 
+/// Cases per property: `PROPTEST_CASES` when set (the long runs), else `default`.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(cases(256)))]
 
     /// The key parser never panics, and what it accepts re-formats to the same text.
     #[test]
@@ -504,7 +509,7 @@ struct ModelKey {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(ProptestConfig::with_cases(cases(24)))]
 
     /// Random sequences of store operations, through two stores on one file, agree with a
     /// simple in-memory model — verdicts and use counts.
