@@ -831,6 +831,28 @@ fn verify_headers_covers_every_style() {
     assert_eq!(err.code(), ErrorCode::HalfPair);
 }
 
+#[test]
+fn a_storage_failure_reopens_the_store_and_keeps_pending_usage() {
+    let t = temp_store();
+    let created = t.store.create(new_key("acct", &[])).unwrap();
+    for _ in 0..5 {
+        t.store.verify(created.key(), &[]).unwrap();
+    }
+    let commits_before = t.store.stats().unwrap().commits;
+    t.store.simulate_storage_failure().unwrap();
+    // The next call runs on a freshly opened engine (its commit counter starts again).
+    assert!(t.store.verify(created.key(), &[]).unwrap().is_valid());
+    assert!(t.store.stats().unwrap().commits < commits_before);
+    let second = t.store.create(new_key("acct", &[])).unwrap();
+    assert!(t.store.verify(second.key(), &[]).unwrap().is_valid());
+    t.store.flush().unwrap();
+    assert_eq!(
+        t.store.usage(created.id()).unwrap().uses,
+        6,
+        "usage pending before the failure survives"
+    );
+}
+
 // ---------------------------------------------------------------- usage and credits
 
 #[test]

@@ -439,7 +439,10 @@ fn a_file_that_is_not_a_database_is_refused() {
 
 /// Cases per property: `PROPTEST_CASES` when set (the long runs), else `default`.
 fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 proptest! {

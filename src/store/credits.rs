@@ -78,7 +78,8 @@ impl Engine {
                     Err(current) => word = current,
                 }
             }
-            if !self.top_up(id, slot, terms, cost, period)? {
+            let topped_up = self.top_up(id, slot, terms, cost, period);
+            if !self.note_write_failure(topped_up)? {
                 return Ok(false);
             }
         }

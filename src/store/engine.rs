@@ -2,7 +2,7 @@
 //! shared by every change (commit, then log, then signal).
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use super::StoreStats;
 use super::open::{StoreOptions, sync_file_path};
 use crate::clock::Clock;
 use crate::digest::Pepper;
-use crate::error::Result;
+use crate::error::{ErrorCode, Result};
 use crate::key_format::KeyId;
 use crate::policy::Policies;
 use crate::schema::{
@@ -43,6 +43,9 @@ pub(crate) struct Engine {
     pub(super) commits: AtomicU64,
     pub(super) refreshes: AtomicU64,
     fork_generation: u64,
+    /// Set when a write failed in the storage layer: redb then refuses further writes until
+    /// the database is reopened, which the store does on its next call (multi-process mode).
+    poisoned: AtomicBool,
     flusher: Mutex<Option<Flusher>>,
 }
 
@@ -76,6 +79,7 @@ impl Engine {
             commits: AtomicU64::new(0),
             refreshes: AtomicU64::new(0),
             fork_generation: fork::generation(),
+            poisoned: AtomicBool::new(false),
             flusher: Mutex::new(None),
         };
         let db_seq = engine.reload_all()?;
@@ -110,6 +114,28 @@ impl Engine {
         self.fork_generation
     }
 
+    /// Whether a storage failure left the database needing a reopen.
+    #[inline]
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Relaxed)
+    }
+
+    /// Records a failed write: storage-level errors poison the engine.
+    pub(crate) fn note_write_failure<T>(&self, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result
+            && matches!(e.code(), ErrorCode::Storage | ErrorCode::Corrupt)
+        {
+            self.poisoned.store(true, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// Moves this engine's unflushed usage to `successor` (a reopen in the same process).
+    pub(super) fn hand_over_usage(&self, successor: &Engine) {
+        let queued = std::mem::take(&mut *self.dirty.lock());
+        successor.dirty.lock().extend(queued);
+    }
+
     pub(super) fn now(&self) -> crate::clock::Timestamp {
         self.clock.now()
     }
@@ -130,6 +156,14 @@ impl Engine {
     /// comes strictly after the commit returns: a reader that reloads on the new counter must
     /// find the change.
     pub(super) fn write_change<T>(
+        &self,
+        body: impl FnOnce(&WriteTransaction) -> Result<(T, Vec<KeyId>)>,
+    ) -> Result<T> {
+        let result = self.write_change_inner(body);
+        self.note_write_failure(result)
+    }
+
+    fn write_change_inner<T>(
         &self,
         body: impl FnOnce(&WriteTransaction) -> Result<(T, Vec<KeyId>)>,
     ) -> Result<T> {

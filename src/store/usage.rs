@@ -86,6 +86,7 @@ impl Engine {
                 Ok(batch.len())
             }
             Err(e) => {
+                let e = self.note_write_failure::<()>(Err(e)).unwrap_err();
                 // Nothing is lost: the counts go back to their cells for the next flush.
                 let mut dirty = self.dirty.lock();
                 for (id, cell, pending) in batch {
