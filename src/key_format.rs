@@ -94,15 +94,8 @@ pub struct KeyId([u8; ID_LEN]);
 impl KeyId {
     /// Parses a public id (exactly [`ID_LEN`] base62 characters).
     pub fn parse(text: &str) -> Result<KeyId, KeyFormatError> {
-        let bytes = text.as_bytes();
-        if bytes.len() != ID_LEN {
-            return Err(KeyFormatError::BadLength);
-        }
-        if !bytes.iter().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(KeyFormatError::NotBase62);
-        }
         let mut id = [0u8; ID_LEN];
-        id.copy_from_slice(bytes);
+        copy_base62(text, &mut id)?;
         Ok(KeyId(id))
     }
 
@@ -144,15 +137,8 @@ pub struct Secret(Zeroizing<[u8; SECRET_LEN]>);
 impl Secret {
     /// Parses a bare secret (exactly [`SECRET_LEN`] base62 characters).
     pub fn parse(text: &str) -> Result<Secret, KeyFormatError> {
-        let bytes = text.as_bytes();
-        if bytes.len() != SECRET_LEN {
-            return Err(KeyFormatError::BadLength);
-        }
-        if !bytes.iter().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(KeyFormatError::NotBase62);
-        }
         let mut secret = Zeroizing::new([0u8; SECRET_LEN]);
-        secret.copy_from_slice(bytes);
+        copy_base62(text, &mut secret[..])?;
         Ok(Secret(secret))
     }
 
@@ -321,6 +307,19 @@ fn decode_checksum(text: &str) -> Option<u32> {
         value = value * 62 + base62_value(b)? as u64;
     }
     u32::try_from(value).ok()
+}
+
+/// Copies `text` into `out` if it is exactly `out.len()` base62 characters.
+fn copy_base62(text: &str, out: &mut [u8]) -> Result<(), KeyFormatError> {
+    let bytes = text.as_bytes();
+    if bytes.len() != out.len() {
+        return Err(KeyFormatError::BadLength);
+    }
+    if !bytes.iter().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(KeyFormatError::NotBase62);
+    }
+    out.copy_from_slice(bytes);
+    Ok(())
 }
 
 fn base62_value(b: u8) -> Option<u8> {

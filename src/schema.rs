@@ -179,6 +179,19 @@ impl StoredKey {
     }
 }
 
+/// Creates every table (in the transaction that initialises a store), so readers never meet
+/// a missing table.
+pub(crate) fn create_tables(txn: &redb::WriteTransaction) -> Result<()> {
+    txn.open_table(KEYS)?;
+    txn.open_table(OWNER_KEYS)?;
+    txn.open_table(CHANGES)?;
+    txn.open_table(USAGE)?;
+    txn.open_table(USAGE_DAYS)?;
+    txn.open_table(CREDITS)?;
+    txn.open_table(FREE_SLOTS)?;
+    Ok(())
+}
+
 pub(crate) fn u64_from_meta(bytes: &[u8]) -> Result<u64> {
     let arr: [u8; 8] = bytes.try_into().map_err(|_| Error::Corrupt {
         path: Default::default(),

@@ -853,6 +853,33 @@ fn a_storage_failure_reopens_the_store_and_keeps_pending_usage() {
     );
 }
 
+#[test]
+fn close_waits_for_a_background_flush_in_flight() {
+    // A 1 ms flusher is often mid-commit when close() runs; close must still return only
+    // after every count recorded before it is durable.
+    let t = temp_store_with(|o| o.flush_interval = Duration::from_millis(1));
+    let created = t.store.create(new_key("acct", &[])).unwrap();
+    drop(t.store);
+    let mut expected = 0;
+    for _ in 0..30 {
+        let store = Store::open_unshared(
+            &t.path,
+            StoreOptions {
+                flush_interval: Duration::from_millis(1),
+                ..common::options(&t.clock)
+            },
+        )
+        .unwrap();
+        for _ in 0..200 {
+            assert!(store.verify(created.key(), &[]).unwrap().is_valid());
+        }
+        expected += 200;
+        store.close().unwrap();
+        let reader = Store::open_unshared(&t.path, common::options(&t.clock)).unwrap();
+        assert_eq!(reader.usage(created.id()).unwrap().uses, expected);
+    }
+}
+
 // ---------------------------------------------------------------- usage and credits
 
 #[test]

@@ -40,6 +40,9 @@ pub(crate) struct Engine {
     pub(super) refresh_lock: Mutex<()>,
     /// Keys whose usage cell holds unflushed counts.
     pub(super) dirty: Mutex<Vec<(KeyId, Arc<UsageCell>)>>,
+    /// Held for a whole flush, so `flush()` returns only once every count recorded before it
+    /// is written — including a batch the background flusher had already taken.
+    pub(super) flush_lock: Mutex<()>,
     pub(super) commits: AtomicU64,
     pub(super) refreshes: AtomicU64,
     fork_generation: u64,
@@ -76,6 +79,7 @@ impl Engine {
             seen_seq: AtomicU64::new(0),
             refresh_lock: Mutex::new(()),
             dirty: Mutex::new(Vec::new()),
+            flush_lock: Mutex::new(()),
             commits: AtomicU64::new(0),
             refreshes: AtomicU64::new(0),
             fork_generation: fork::generation(),
@@ -218,11 +222,10 @@ impl Engine {
             return Ok(None);
         };
         let stored = StoredKey::decode(id.as_str(), bytes.value())?;
-        let slot = match txn.open_table(CREDITS) {
-            Ok(credits) => credits.get(id.as_str())?.map(|row| row.value().2),
-            Err(redb::TableError::TableDoesNotExist(_)) => None,
-            Err(e) => return Err(e.into()),
-        };
+        let slot = txn
+            .open_table(CREDITS)?
+            .get(id.as_str())?
+            .map(|row| row.value().2);
         Ok(Some((stored, slot)))
     }
 

@@ -481,16 +481,7 @@ impl Store {
         let engine = self.engine()?;
         let now = engine.now().as_millis();
         let txn = engine.database().begin_read()?;
-        let owner_keys = match txn.open_table(OWNER_KEYS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => {
-                return Ok(Page {
-                    keys: vec![],
-                    next: None,
-                });
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let owner_keys = txn.open_table(OWNER_KEYS)?;
         let keys = txn.open_table(KEYS)?;
         let start = options.after.map_or(0, |s| s.saturating_add(1));
         let mut page = Vec::new();
@@ -527,11 +518,7 @@ impl Store {
     pub fn all_keys(&self) -> Result<Vec<KeyInfo>> {
         let engine = self.engine()?;
         let txn = engine.database().begin_read()?;
-        let keys = match txn.open_table(KEYS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(vec![]),
-            Err(e) => return Err(e.into()),
-        };
+        let keys = txn.open_table(KEYS)?;
         let mut all = Vec::new();
         for item in keys.iter()? {
             let (id, bytes) = item?;

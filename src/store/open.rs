@@ -226,23 +226,9 @@ impl Engine {
             .unwrap_or(true);
         let pepper = resolve_pepper(path, &options.pepper, is_new)?;
 
-        // A damaged file can make redb panic in places (debug assertions); turn any panic
-        // during the open into a Corrupt error rather than unwinding into the host.
-        let opened = catch_unwind(AssertUnwindSafe(|| open_database(path, options, pepper)));
-        match opened {
-            Ok(result) => result.map_err(|e| with_path(path, e)),
-            Err(panic) => Err(Error::Corrupt {
-                path: path.to_owned(),
-                detail: format!(
-                    "redb failed while reading the file: {}",
-                    panic_message(&panic)
-                ),
-            }),
-        }
+        guarded(path, || open_database(path, options, pepper))
     }
-}
 
-impl Engine {
     /// Opens a store over a custom redb storage backend (fault-injection tests). `path` names
     /// the sync file and the default pepper file; the backend must support the locks of the
     /// requested concurrency mode (an in-memory backend only supports `SingleProcess`).
@@ -253,7 +239,7 @@ impl Engine {
     ) -> Result<Engine> {
         let is_new = backend.len().map(|len| len == 0).unwrap_or(false);
         let pepper = resolve_pepper(path, &options.pepper, is_new)?;
-        let opened = catch_unwind(AssertUnwindSafe(|| {
+        guarded(path, || {
             let db = redb::Database::builder()
                 .set_concurrency_mode(redb_mode(options.concurrency))
                 .set_cache_size(16 * 1024 * 1024)
@@ -261,17 +247,23 @@ impl Engine {
                 .map_err(|e| map_open_error(path, e))?;
             let prefix = init_or_check_meta(path, &db, options, &pepper)?;
             Engine::start(path, db, pepper, prefix, options)
-        }));
-        match opened {
-            Ok(result) => result.map_err(|e| with_path(path, e)),
-            Err(panic) => Err(Error::Corrupt {
-                path: path.to_owned(),
-                detail: format!(
-                    "redb failed while reading the storage: {}",
-                    panic_message(&panic)
-                ),
-            }),
-        }
+        })
+    }
+}
+
+/// Runs an open so that a panic inside redb (its debug assertions can fire on a damaged
+/// file) becomes a `Corrupt` error instead of unwinding into the host, and fills in the path
+/// of `Corrupt` errors raised below.
+fn guarded(path: &Path, open: impl FnOnce() -> Result<Engine>) -> Result<Engine> {
+    match catch_unwind(AssertUnwindSafe(open)) {
+        Ok(result) => result.map_err(|e| with_path(path, e)),
+        Err(panic) => Err(Error::Corrupt {
+            path: path.to_owned(),
+            detail: format!(
+                "redb failed while reading the file: {}",
+                panic_message(&panic)
+            ),
+        }),
     }
 }
 
@@ -358,6 +350,7 @@ fn init_or_check_meta(
             {
                 let mut meta = txn.open_table(META)?;
                 if meta.get(META_FORMAT_VERSION)?.is_none() {
+                    crate::schema::create_tables(&txn)?;
                     let prefix = options.prefix.as_deref().unwrap_or(DEFAULT_PREFIX);
                     meta.insert(META_FORMAT_VERSION, FORMAT_VERSION.to_le_bytes().as_slice())?;
                     meta.insert(

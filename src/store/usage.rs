@@ -30,6 +30,7 @@ pub struct CreditBalance {
 impl Engine {
     /// Writes every pending count in one transaction. Returns the number of keys written.
     pub(super) fn flush(&self) -> Result<usize> {
+        let _serialised = self.flush_lock.lock();
         let queued = std::mem::take(&mut *self.dirty.lock());
         if queued.is_empty() {
             return Ok(0);
@@ -101,11 +102,7 @@ impl Engine {
 
     fn stored_usage(&self, id: &KeyId) -> Result<UsageStats> {
         let txn = self.db.begin_read()?;
-        let row = match txn.open_table(USAGE) {
-            Ok(t) => t.get(id.as_str())?.map(|v| v.value()),
-            Err(redb::TableError::TableDoesNotExist(_)) => None,
-            Err(e) => return Err(e.into()),
-        };
+        let row = txn.open_table(USAGE)?.get(id.as_str())?.map(|v| v.value());
         let (uses, refused, last) = row.unwrap_or((0, 0, 0));
         Ok(UsageStats {
             uses,
@@ -150,11 +147,7 @@ impl Store {
             return Err(not_found(id));
         }
         let txn = engine.database().begin_read()?;
-        let days = match txn.open_table(USAGE_DAYS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(vec![]),
-            Err(e) => return Err(e.into()),
-        };
+        let days = txn.open_table(USAGE_DAYS)?;
         let mut out = Vec::new();
         for item in days.range((key_id.as_str(), from.0)..=(key_id.as_str(), to.0))? {
             let (k, v) = item?;
@@ -171,13 +164,9 @@ impl Store {
     pub fn unused_since(&self, owner: &str, since: Timestamp) -> Result<Vec<KeyInfo>> {
         let engine = self.engine()?;
         let txn = engine.database().begin_read()?;
-        let owner_keys = match txn.open_table(OWNER_KEYS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(vec![]),
-            Err(e) => return Err(e.into()),
-        };
+        let owner_keys = txn.open_table(OWNER_KEYS)?;
         let keys = txn.open_table(KEYS)?;
-        let usage = txn.open_table(USAGE).ok();
+        let usage = txn.open_table(USAGE)?;
         let mut out = Vec::new();
         for item in owner_keys.range((owner, 0)..=(owner, u64::MAX))? {
             let (_, id) = item?;
@@ -185,10 +174,7 @@ impl Store {
                 continue;
             };
             let info = StoredKey::decode(id.value(), bytes.value())?.info;
-            let mut last = match &usage {
-                Some(t) => t.get(id.value())?.map(|v| v.value().2).unwrap_or(0),
-                None => 0,
-            };
+            let mut last = usage.get(id.value())?.map(|v| v.value().2).unwrap_or(0);
             if let Ok(key_id) = KeyId::parse(&info.id)
                 && let Some(cell) = engine.index.usage_cell(&key_id)
             {
