@@ -855,29 +855,24 @@ fn a_storage_failure_reopens_the_store_and_keeps_pending_usage() {
 
 #[test]
 fn close_waits_for_a_background_flush_in_flight() {
-    // A 1 ms flusher is often mid-commit when close() runs; close must still return only
-    // after every count recorded before it is durable.
     let t = temp_store_with(|o| o.flush_interval = Duration::from_millis(1));
     let created = t.store.create(new_key("acct", &[])).unwrap();
-    drop(t.store);
-    let mut expected = 0;
-    for _ in 0..30 {
-        let store = Store::open_unshared(
-            &t.path,
-            StoreOptions {
-                flush_interval: Duration::from_millis(1),
-                ..common::options(&t.clock)
-            },
-        )
+    let reader = Store::open_unshared(&t.path, common::options(&t.clock)).unwrap();
+    // Each flush now holds its batch for 50 ms before writing it.
+    t.store
+        .pause_flushes_for_test(Duration::from_millis(50))
         .unwrap();
-        for _ in 0..200 {
-            assert!(store.verify(created.key(), &[]).unwrap().is_valid());
-        }
-        expected += 200;
-        store.close().unwrap();
-        let reader = Store::open_unshared(&t.path, common::options(&t.clock)).unwrap();
-        assert_eq!(reader.usage(created.id()).unwrap().uses, expected);
+    for _ in 0..100 {
+        assert!(t.store.verify(created.key(), &[]).unwrap().is_valid());
     }
+    // Let the background flusher take the batch and sit in its pause.
+    std::thread::sleep(Duration::from_millis(20));
+    t.store.close().unwrap();
+    assert_eq!(
+        reader.usage(created.id()).unwrap().uses,
+        100,
+        "close returned before the batch was durable"
+    );
 }
 
 // ---------------------------------------------------------------- usage and credits

@@ -43,6 +43,8 @@ pub(crate) struct Engine {
     /// Held for a whole flush, so `flush()` returns only once every count recorded before it
     /// is written — including a batch the background flusher had already taken.
     pub(super) flush_lock: Mutex<()>,
+    /// Test hook: a pause (µs) inside each flush between taking the batch and writing it.
+    pub(super) flush_pause_micros: AtomicU64,
     pub(super) commits: AtomicU64,
     pub(super) refreshes: AtomicU64,
     fork_generation: u64,
@@ -80,6 +82,7 @@ impl Engine {
             refresh_lock: Mutex::new(()),
             dirty: Mutex::new(Vec::new()),
             flush_lock: Mutex::new(()),
+            flush_pause_micros: AtomicU64::new(0),
             commits: AtomicU64::new(0),
             refreshes: AtomicU64::new(0),
             fork_generation: fork::generation(),

@@ -209,6 +209,17 @@ impl Store {
         Ok(())
     }
 
+    /// Makes every flush pause between taking its batch and writing it (tests of the races
+    /// around the background flusher).
+    #[doc(hidden)]
+    pub fn pause_flushes_for_test(&self, pause: std::time::Duration) -> Result<()> {
+        self.engine()?.flush_pause_micros.store(
+            pause.as_micros() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        Ok(())
+    }
+
     /// Whether two handles share one underlying store.
     pub fn same_store(&self, other: &Store) -> bool {
         Arc::ptr_eq(&self.handle, &other.handle)

@@ -46,6 +46,10 @@ impl Engine {
         if batch.is_empty() {
             return Ok(0);
         }
+        let pause = self.flush_pause_micros.load(Ordering::Relaxed);
+        if pause > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(pause));
+        }
         let write = || -> Result<()> {
             let txn = self.db.begin_write()?;
             {
