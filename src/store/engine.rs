@@ -25,6 +25,10 @@ use crate::sys::shared_memory::SyncFile;
 use crate::usage::UsageCell;
 use crate::verify_index::{IndexEntry, VerifyIndex};
 
+/// Most unmatched presentations queued between two flushes; past that they are not counted
+/// (a flood of garbage must not grow memory).
+pub(crate) const MAX_QUEUED_REFUSALS: usize = 65_536;
+
 /// One open store in one process.
 pub(crate) struct Engine {
     pub(super) db: redb::Database,
@@ -40,6 +44,10 @@ pub(crate) struct Engine {
     pub(super) refresh_lock: Mutex<()>,
     /// Keys whose usage cell holds unflushed counts.
     pub(super) dirty: Mutex<Vec<(KeyId, Arc<UsageCell>)>>,
+    /// Ids presented with a secret that matched no key (unknown id or wrong secret: the
+    /// verify path cannot tell them apart, by design). The flush counts a refusal for those
+    /// that exist. Bounded by [`MAX_QUEUED_REFUSALS`].
+    pub(super) unmatched: Mutex<Vec<KeyId>>,
     /// Held for a whole flush, so `flush()` returns only once every count recorded before it
     /// is written — including a batch the background flusher had already taken.
     pub(super) flush_lock: Mutex<()>,
@@ -81,6 +89,7 @@ impl Engine {
             seen_seq: AtomicU64::new(0),
             refresh_lock: Mutex::new(()),
             dirty: Mutex::new(Vec::new()),
+            unmatched: Mutex::new(Vec::new()),
             flush_lock: Mutex::new(()),
             flush_pause_micros: AtomicU64::new(0),
             commits: AtomicU64::new(0),
@@ -203,18 +212,25 @@ impl Engine {
         Ok(value)
     }
 
-    /// Builds the index entry of a stored key.
+    /// Builds the index entry of a stored key, with the digest it is found under.
     pub(super) fn entry_for(
         &self,
         stored: &StoredKey,
         credit_slot: Option<u32>,
-    ) -> Result<IndexEntry> {
-        Ok(IndexEntry {
-            digest: stored.digest_hash()?,
+    ) -> Result<(blake3::Hash, IndexEntry)> {
+        let id = KeyId::parse(&stored.info.id).map_err(|_| crate::error::Error::Corrupt {
+            path: Default::default(),
+            detail: format!("bad key id {:?} in a key record", stored.info.id),
+        })?;
+        let entry = IndexEntry {
+            id,
+            revoked: stored.info.revoked_at.is_some(),
+            expires_at: stored.info.expires_at,
+            credit_slot,
             info: Arc::new(stored.info.clone()),
             usage: Arc::new(UsageCell::default()),
-            credit_slot,
-        })
+        };
+        Ok((stored.digest_hash()?, entry))
     }
 
     /// Reads one key and its credit slot in a read transaction.
@@ -235,8 +251,8 @@ impl Engine {
     /// Public info of a key, from the index when it is there.
     pub(super) fn info(&self, id: &KeyId) -> Result<Option<KeyInfo>> {
         self.ensure_fresh()?;
-        if let (Some(entry), _) = self.index.get(id) {
-            return Ok(Some((*entry.info).clone()));
+        if let Some(info) = self.index.info(id) {
+            return Ok(Some((*info).clone()));
         }
         Ok(self.read_key(id)?.map(|(stored, _)| stored.info))
     }

@@ -60,8 +60,8 @@ impl Engine {
                 Some(bytes) => {
                     let stored = StoredKey::decode(id.as_str(), bytes.value())?;
                     let slot = credits.get(id.as_str())?.map(|row| row.value().2);
-                    let entry = self.entry_for(&stored, slot)?;
-                    self.index.upsert(id, entry, false);
+                    let (digest, entry) = self.entry_for(&stored, slot)?;
+                    self.index.upsert(digest, entry, false);
                 }
                 None => self.index.remove(&id),
             }
@@ -87,14 +87,8 @@ impl Engine {
             for item in keys.iter()? {
                 let (id, bytes) = item?;
                 let stored = StoredKey::decode(id.value(), bytes.value())?;
-                let Ok(id) = KeyId::parse(id.value()) else {
-                    return Err(crate::error::Error::Corrupt {
-                        path: Default::default(),
-                        detail: format!("bad key id {:?} in the keys table", id.value()),
-                    });
-                };
-                let slot = credits.get(id.as_str())?.map(|row| row.value().2);
-                entries.push((id, self.entry_for(&stored, slot)?));
+                let slot = credits.get(id.value())?.map(|row| row.value().2);
+                entries.push(self.entry_for(&stored, slot)?);
             }
         }
         self.index.replace_all(entries, complete);

@@ -5,7 +5,9 @@ use std::sync::atomic::Ordering;
 use redb::{ReadableDatabase, ReadableTable};
 use serde::Serialize;
 
-use super::engine::Engine;
+use std::collections::BTreeMap;
+
+use super::engine::{Engine, MAX_QUEUED_REFUSALS};
 use super::{Store, not_found};
 use crate::clock::{Day, Timestamp};
 use crate::error::{Error, Result};
@@ -32,10 +34,8 @@ impl Engine {
     pub(super) fn flush(&self) -> Result<usize> {
         let _serialised = self.flush_lock.lock();
         let queued = std::mem::take(&mut *self.dirty.lock());
-        if queued.is_empty() {
-            return Ok(0);
-        }
-        let batch: Vec<_> = queued
+        let unmatched_ids = std::mem::take(&mut *self.unmatched.lock());
+        let mut batch: Vec<_> = queued
             .into_iter()
             .map(|(id, cell)| {
                 let pending = cell.take();
@@ -43,9 +43,16 @@ impl Engine {
             })
             .filter(|(_, _, pending)| !pending.is_empty())
             .collect();
-        if batch.is_empty() {
+        // Refusals of presentations that matched no key, per id (most ids are unknown).
+        let mut unmatched: BTreeMap<KeyId, u64> = BTreeMap::new();
+        for id in &unmatched_ids {
+            *unmatched.entry(*id).or_default() += 1;
+        }
+        if batch.is_empty() && unmatched.is_empty() {
             return Ok(0);
         }
+        // Key order: neighbouring rows share B-tree pages.
+        batch.sort_unstable_by_key(|(id, _, _)| *id);
         let pause = self.flush_pause_micros.load(Ordering::Relaxed);
         if pause > 0 {
             std::thread::sleep(std::time::Duration::from_micros(pause));
@@ -81,6 +88,16 @@ impl Engine {
                         days.insert((id.as_str(), day.0), before + n)?;
                     }
                 }
+                for (id, n) in &unmatched {
+                    if keys.get(id.as_str())?.is_none() {
+                        continue; // an unknown id: nothing to count it against
+                    }
+                    let (uses, refused, last) = usage
+                        .get(id.as_str())?
+                        .map(|v| v.value())
+                        .unwrap_or((0, 0, 0));
+                    usage.insert(id.as_str(), (uses, refused + n, last))?;
+                }
             }
             txn.commit()?;
             Ok(())
@@ -88,7 +105,7 @@ impl Engine {
         match write() {
             Ok(()) => {
                 self.commits.fetch_add(1, Ordering::Relaxed);
-                Ok(batch.len())
+                Ok(batch.len() + unmatched.len())
             }
             Err(e) => {
                 let e = self.note_write_failure::<()>(Err(e)).unwrap_err();
@@ -99,6 +116,9 @@ impl Engine {
                         dirty.push((id, cell));
                     }
                 }
+                let mut queue = self.unmatched.lock();
+                let room = MAX_QUEUED_REFUSALS.saturating_sub(queue.len());
+                queue.extend(unmatched_ids.into_iter().take(room));
                 Err(e)
             }
         }

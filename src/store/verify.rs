@@ -2,18 +2,21 @@
 //! of the id and secret, one hash-map lookup under a read lock, a constant-time digest
 //! compare, and a usage count in memory. No redb transaction, no system call, no commit.
 //!
-//! An unknown id costs the same hash and compare as a wrong secret: the digest is computed
-//! before the lookup and compared against a dummy when nothing is found.
+//! The index is keyed by the digest of id and secret, so an unknown id and a wrong secret are
+//! the same miss, doing the same work: they cannot be told apart by timing.
 
 use std::sync::Arc;
 
 use super::Store;
-use super::engine::Engine;
+use super::engine::{Engine, MAX_QUEUED_REFUSALS};
 use crate::clock::Timestamp;
 use crate::credential::{Credential, extract_credential};
 use crate::error::Result;
 use crate::key_format::{KeyId, KeyParts, Secret, parse_key_parts};
+use crate::schema::KeyInfo;
+use crate::usage::UsageCell;
 use crate::verdict::{Reason, Verdict};
+use crate::verify_index::IndexEntry;
 
 /// Longest text accepted as a key or secret before it is refused as malformed without
 /// further parsing.
@@ -68,8 +71,6 @@ impl<'a> VerifyRequest<'a> {
         }
     }
 }
-
-static DUMMY_DIGEST: [u8; 32] = [0u8; 32];
 
 impl Store {
     /// Verifies a full key against the scopes a route requires.
@@ -165,69 +166,143 @@ impl Engine {
         self.ensure_fresh()?;
         let digest = self.pepper.digest(&id, &secret);
         drop(secret);
-
-        let entry = match self.index.get(&id) {
-            (Some(entry), _) => Some(entry),
-            (None, true) => None,
-            (None, false) => self.load_into_index(&id)?,
-        };
-        let Some(entry) = entry else {
-            // Same constant-time compare as a wrong secret costs.
-            let _ = std::hint::black_box(digest == blake3::Hash::from_bytes(DUMMY_DIGEST));
-            return Ok(Verdict::refused(Reason::NotFound));
-        };
-        let env_matches = presented_env.is_none_or(|env| env == entry.info.env.as_deref());
-        if digest != entry.digest || !env_matches {
-            self.note_refusal(&id, &entry.usage);
-            return Ok(Verdict::refused(Reason::NotFound));
-        }
-
-        let info = &entry.info;
         let now = request.at.unwrap_or_else(|| self.now());
-        let reason = if info.revoked_at.is_some() {
+
+        let judged = self
+            .index
+            .with_entry(&digest, |entry, complete| match entry {
+                Some(entry) => Lookup::Hit(self.judge(entry, presented_env, request, now)),
+                None => Lookup::Miss {
+                    definitive: complete,
+                },
+            });
+        let judgement = match judged {
+            Lookup::Hit(judgement) => judgement,
+            Lookup::Miss { definitive: true } => return Ok(self.unmatched(id)),
+            Lookup::Miss { definitive: false } => {
+                // Cache mode: the key may exist but not be cached.
+                if !self.load_into_index(&id)? {
+                    return Ok(self.unmatched(id));
+                }
+                match self.index.with_entry(&digest, |entry, _| {
+                    entry.map(|entry| self.judge(entry, presented_env, request, now))
+                }) {
+                    Some(judgement) => judgement,
+                    None => return Ok(self.unmatched(id)),
+                }
+            }
+        };
+        match judgement {
+            Judgement::Done(verdict) => Ok(verdict),
+            Judgement::SpendCredits {
+                info,
+                usage,
+                slot,
+                cost,
+            } => {
+                let terms = info.credits.expect("limited keys have credit terms");
+                let reason = if self.spend_credits(&id, slot, &terms, cost, now)? {
+                    if usage.record_use(now) {
+                        self.dirty.lock().push((id, usage));
+                    }
+                    Reason::Valid
+                } else {
+                    if usage.record_refusal() {
+                        self.dirty.lock().push((id, usage));
+                    }
+                    Reason::UsageExceeded
+                };
+                Ok(Verdict {
+                    reason,
+                    key: Some(info),
+                })
+            }
+        }
+    }
+
+    /// Judges a key whose id and secret are right (runs under the index's read lock: only
+    /// in-memory work).
+    #[inline]
+    fn judge(
+        &self,
+        entry: &IndexEntry,
+        presented_env: Option<Option<&str>>,
+        request: &VerifyRequest<'_>,
+        now: Timestamp,
+    ) -> Judgement {
+        let info = &entry.info;
+        let reason = if presented_env.is_some_and(|env| env != info.env.as_deref()) {
+            // Right id and secret under another env tag: not this key.
+            if entry.usage.record_refusal() {
+                self.dirty.lock().push((entry.id, entry.usage.clone()));
+            }
+            return Judgement::Done(Verdict::refused(Reason::NotFound));
+        } else if entry.revoked {
             Reason::Revoked
-        } else if info.expires_at.is_some_and(|e| now.as_millis() >= e) {
+        } else if entry.expires_at.is_some_and(|e| now.as_millis() >= e) {
             Reason::Expired
-        } else if !info.has_scopes(request.scopes) {
+        } else if !request.scopes.is_empty() && !info.has_scopes(request.scopes) {
             Reason::InsufficientScope
         } else if let (Some(slot), Some(terms)) = (entry.credit_slot, info.credits) {
-            let cost = request.cost.unwrap_or(terms.cost);
-            if self.spend_credits(&id, slot, &terms, cost, now)? {
-                Reason::Valid
-            } else {
-                Reason::UsageExceeded
-            }
+            return Judgement::SpendCredits {
+                info: Arc::clone(info),
+                usage: Arc::clone(&entry.usage),
+                slot,
+                cost: request.cost.unwrap_or(terms.cost),
+            };
         } else {
             Reason::Valid
         };
-
-        if reason == Reason::Valid {
-            if entry.usage.record_use(now) {
-                self.dirty.lock().push((id, entry.usage.clone()));
-            }
+        let dirtied = if reason == Reason::Valid {
+            entry.usage.record_use(now)
         } else {
-            self.note_refusal(&id, &entry.usage);
+            entry.usage.record_refusal()
+        };
+        if dirtied {
+            self.dirty.lock().push((entry.id, entry.usage.clone()));
         }
-        Ok(Verdict {
+        Judgement::Done(Verdict {
             reason,
-            key: Some(Arc::clone(&entry.info)),
+            key: Some(Arc::clone(info)),
         })
     }
 
-    fn note_refusal(&self, id: &KeyId, usage: &Arc<crate::usage::UsageCell>) {
-        if usage.record_refusal() {
-            self.dirty.lock().push((*id, usage.clone()));
+    /// An id whose presented secret matched no key: `NOT_FOUND`, and the id is queued so
+    /// the flush can count a refusal if the key exists. The same work whether the id is
+    /// unknown or its secret wrong.
+    #[inline]
+    fn unmatched(&self, id: KeyId) -> Verdict {
+        let mut queue = self.unmatched.lock();
+        if queue.len() < MAX_QUEUED_REFUSALS {
+            queue.push(id);
         }
+        Verdict::refused(Reason::NotFound)
     }
 
-    /// Cache mode only: looks a key up in the database after an index miss.
+    /// Cache mode only: reads a key after an index miss and caches it. Returns whether the
+    /// key exists.
     #[cold]
-    fn load_into_index(&self, id: &KeyId) -> Result<Option<Arc<crate::verify_index::IndexEntry>>> {
+    fn load_into_index(&self, id: &KeyId) -> Result<bool> {
         let Some((stored, slot)) = self.read_key(id)? else {
-            return Ok(None);
+            return Ok(false);
         };
-        let entry = self.entry_for(&stored, slot)?;
-        self.index.upsert(*id, entry, true);
-        Ok(self.index.get(id).0)
+        let (digest, entry) = self.entry_for(&stored, slot)?;
+        self.index.upsert(digest, entry, true);
+        Ok(true)
     }
+}
+
+enum Lookup {
+    Hit(Judgement),
+    Miss { definitive: bool },
+}
+
+enum Judgement {
+    Done(Verdict),
+    SpendCredits {
+        info: Arc<KeyInfo>,
+        usage: Arc<UsageCell>,
+        slot: u32,
+        cost: u32,
+    },
 }
