@@ -64,24 +64,9 @@
 #include <stdint.h>
 
 /**
- * Longest accepted header value, in bytes.
- */
-#define MAX_HEADER_VALUE_LEN 8192
-
-/**
- * Longest accepted header name, in bytes.
- */
-#define MAX_HEADER_NAME_LEN 256
-
-/**
- * Length of a pepper in bytes.
- */
-#define PEPPER_LEN 32
-
-/**
  * Version of the C ABI. Bumped on every incompatible change of `include/keyward.h`
  * (removed or changed function, struct layout, constant value); bindings compare it with
- * [`kw_abi_version`] and refuse to load a mismatching library.
+ * `kw_abi_version` and refuse to load a mismatching library.
  */
 #define KW_ABI_VERSION 1
 
@@ -187,97 +172,6 @@
  * only by `kw_flush` and `kw_close`).
  */
 #define KW_FLUSH_MANUAL UINT64_MAX
-
-/**
- * Length of the public key id, in base62 characters.
- */
-#define ID_LEN 16
-
-/**
- * Length of the secret, in base62 characters (32 × log2(62) ≈ 190 bits).
- */
-#define SECRET_LEN 32
-
-/**
- * Length of the CRC32 checksum, in base62 characters.
- */
-#define CHECKSUM_LEN 6
-
-/**
- * Length of the body after the last underscore.
- */
-#define BODY_LEN ((ID_LEN + SECRET_LEN) + CHECKSUM_LEN)
-
-/**
- * Maximum length of a prefix or an env tag.
- */
-#define MAX_TAG_LEN 16
-
-/**
- * Longest well-formed key: prefix, env, two underscores and the body.
- */
-#define MAX_KEY_LEN (((MAX_TAG_LEN * 2) + 2) + BODY_LEN)
-
-/**
- * The format version this build writes; a store with a higher one is refused.
- */
-#define FORMAT_VERSION 1
-
-/**
- * Longest owner id, in bytes.
- */
-#define MAX_OWNER_LEN 128
-
-/**
- * Longest key name, in bytes.
- */
-#define MAX_NAME_LEN 256
-
-/**
- * Longest scope, in bytes.
- */
-#define MAX_SCOPE_LEN 64
-
-/**
- * Most scopes per key.
- */
-#define MAX_SCOPES 64
-
-/**
- * Largest metadata, in bytes.
- */
-#define MAX_METADATA_LEN 4096
-
-/**
- * Longest revoke reason, in bytes.
- */
-#define MAX_REASON_LEN 512
-
-/**
- * Largest page of a listing.
- */
-#define MAX_PAGE_SIZE 1000
-
-/**
- * Default verify-index capacity (keys).
- */
-#define DEFAULT_INDEX_CAPACITY 1000000
-
-/**
- * Longest range of days a usage query may span.
- */
-#define MAX_USAGE_DAYS 3660
-
-/**
- * Longest text accepted as a key or secret before it is refused as malformed without
- * further parsing.
- */
-#define MAX_PRESENTED_LEN 1024
-
-/**
- * Number of usage-credit slots, i.e. of keys with credits a store can hold at once.
- */
-#define CREDIT_SLOTS 65536
 
 /**
  * Result of a `kw_` call. `KW_OK` (0) is success; every other value says what failed.
@@ -1094,7 +988,7 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * The ABI version of the loaded library ([`KW_ABI_VERSION`] of the build).
+ * The ABI version of the loaded library (`KW_ABI_VERSION` of the build).
  *
  * Never fails; bindings call it first and refuse a library whose value differs from the
  * `KW_ABI_VERSION` they were written against.

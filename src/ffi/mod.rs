@@ -33,10 +33,10 @@ pub use self::types::*;
 
 /// Version of the C ABI. Bumped on every incompatible change of `include/keyward.h`
 /// (removed or changed function, struct layout, constant value); bindings compare it with
-/// [`kw_abi_version`] and refuse to load a mismatching library.
+/// `kw_abi_version` and refuse to load a mismatching library.
 pub const KW_ABI_VERSION: u32 = 1;
 
-/// The ABI version of the loaded library ([`KW_ABI_VERSION`] of the build).
+/// The ABI version of the loaded library (`KW_ABI_VERSION` of the build).
 ///
 /// Never fails; bindings call it first and refuse a library whose value differs from the
 /// `KW_ABI_VERSION` they were written against.
