@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -469,11 +470,7 @@ static void test_open_and_registry(void) {
     f = fopen(pepper_path, "w");
     fputs(hex, f);
     fclose(f);
-    {
-      char cmd[700];
-      snprintf(cmd, sizeof cmd, "chmod 600 '%s'", pepper_path);
-      CHECK(system(cmd) == 0);
-    }
+    CHECK(chmod(pepper_path, 0600) == 0);
     db_path(path, sizeof path, "pepper.redb");
     o = options_for(path);
     o.pepper_file = pepper_path;
