@@ -100,10 +100,10 @@ compile c11-shared gcc $CFLAGS_C "$SRC" -o "$OUT/c11-shared" -L"$LIB" -lkeyward 
 compile c11-static gcc $CFLAGS_C "$SRC" -o "$OUT/c11-static" "$LIB/libkeyward.a" $STATIC_LIBS &&
   run c11-static "$OUT/c11-static" "$VECTORS"
 # shellcheck disable=SC2086
-compile cxx17-shared g++ $CFLAGS_CXX "$SRC" -o "$OUT/cxx17-shared" -L"$LIB" -lkeyward -Wl,-rpath,"$LIB" &&
+compile cxx17-shared g++ $CFLAGS_CXX "$SRC" -x none -o "$OUT/cxx17-shared" -L"$LIB" -lkeyward -Wl,-rpath,"$LIB" &&
   run cxx17-shared "$OUT/cxx17-shared" "$VECTORS"
 # shellcheck disable=SC2086
-compile cxx17-static g++ $CFLAGS_CXX "$SRC" -o "$OUT/cxx17-static" "$LIB/libkeyward.a" $STATIC_LIBS &&
+compile cxx17-static g++ $CFLAGS_CXX "$SRC" -x none -o "$OUT/cxx17-static" "$LIB/libkeyward.a" $STATIC_LIBS &&
   run cxx17-static "$OUT/cxx17-static" "$VECTORS"
 
 # AddressSanitizer + UndefinedBehaviorSanitizer (the C side instrumented; Rust's own
