@@ -47,13 +47,21 @@ fn open(o: &kw_options) -> kw_store {
 fn stats(handle: kw_store) -> kw_store_stats {
     let mut out = kw_store_stats::default();
     // SAFETY: `out` is writable.
-    assert_eq!(unsafe { store::kw_stats(handle, &mut out) }, kw_status::KW_OK);
+    assert_eq!(
+        unsafe { store::kw_stats(handle, &mut out) },
+        kw_status::KW_OK
+    );
     out
 }
 
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let path = dir.path().join("bench.redb").to_str().expect("UTF-8 path").to_owned();
+    let path = dir
+        .path()
+        .join("bench.redb")
+        .to_str()
+        .expect("UTF-8 path")
+        .to_owned();
     let o = options(&path, 0);
     let keeper = open(&o);
 
@@ -92,7 +100,10 @@ fn bench(c: &mut Criterion) {
     let before = stats(keeper);
     let again = open(&o);
     let after = stats(again);
-    assert_eq!((before.indexed_keys, before.commits), (after.indexed_keys, after.commits));
+    assert_eq!(
+        (before.indexed_keys, before.commits),
+        (after.indexed_keys, after.commits)
+    );
     assert_eq!(store::kw_close(again), kw_status::KW_OK);
 
     c.bench_function("reopen_close_warm", |b| {
@@ -102,8 +113,16 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let persistent_path = dir.path().join("persistent.redb").to_str().expect("UTF-8").to_owned();
-    let p = options(&persistent_path, keyward::ffi::kw_open_flags::KW_OPEN_PERSISTENT as u32);
+    let persistent_path = dir
+        .path()
+        .join("persistent.redb")
+        .to_str()
+        .expect("UTF-8")
+        .to_owned();
+    let p = options(
+        &persistent_path,
+        keyward::ffi::kw_open_flags::KW_OPEN_PERSISTENT as u32,
+    );
     assert_eq!(store::kw_close(open(&p)), kw_status::KW_OK);
     c.bench_function("reopen_close_persistent", |b| {
         b.iter(|| {
@@ -112,7 +131,9 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    c.bench_function("verify_ffi", |b| b.iter(|| black_box(ffi_verify(keeper, &mut verdict))));
+    c.bench_function("verify_ffi", |b| {
+        b.iter(|| black_box(ffi_verify(keeper, &mut verdict)))
+    });
     c.bench_function("verify_rust", |b| {
         b.iter(|| black_box(rust.verify(black_box(&key), &[]).expect("verify").reason))
     });

@@ -34,7 +34,11 @@ pub unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8], kw_statu
 #[inline]
 pub unsafe fn opt_bytes<'a>(ptr: *const u8, len: usize) -> Result<Option<&'a [u8]>, kw_status> {
     if ptr.is_null() {
-        return if len == 0 { Ok(None) } else { Err(kw_status::KW_NULL_ARGUMENT) };
+        return if len == 0 {
+            Ok(None)
+        } else {
+            Err(kw_status::KW_NULL_ARGUMENT)
+        };
     }
     // SAFETY: forwarded contract.
     unsafe { bytes(ptr, len) }.map(Some)
@@ -60,7 +64,9 @@ pub unsafe fn opt_text<'a>(ptr: *const c_char, len: usize) -> Result<Option<&'a 
     // SAFETY: forwarded contract.
     match unsafe { opt_bytes(ptr.cast(), len) }? {
         None => Ok(None),
-        Some(raw) => std::str::from_utf8(raw).map(Some).map_err(|_| kw_status::KW_INVALID_UTF8),
+        Some(raw) => std::str::from_utf8(raw)
+            .map(Some)
+            .map_err(|_| kw_status::KW_INVALID_UTF8),
     }
 }
 
@@ -91,7 +97,11 @@ pub unsafe fn opt_str_field<'a>(s: &kw_str) -> Result<Option<&'a str>, kw_status
 #[inline]
 pub unsafe fn str_array<'a>(ptr: *const kw_str, len: usize) -> Result<&'a [kw_str], kw_status> {
     if ptr.is_null() {
-        return if len == 0 { Ok(&[]) } else { Err(kw_status::KW_NULL_ARGUMENT) };
+        return if len == 0 {
+            Ok(&[])
+        } else {
+            Err(kw_status::KW_NULL_ARGUMENT)
+        };
     }
     if len > MAX_SLICE_LEN / std::mem::size_of::<kw_str>() {
         return Err(kw_status::KW_INVALID_ARGUMENT);
@@ -104,7 +114,11 @@ pub unsafe fn str_array<'a>(ptr: *const kw_str, len: usize) -> Result<&'a [kw_st
 ///
 /// # Safety
 /// Every element's `ptr` as in [`bytes`].
-pub unsafe fn owned_strings(items: &[kw_str], max_count: usize, max_len: usize) -> Result<Vec<String>, kw_status> {
+pub unsafe fn owned_strings(
+    items: &[kw_str],
+    max_count: usize,
+    max_len: usize,
+) -> Result<Vec<String>, kw_status> {
     if items.len() > max_count {
         return Err(kw_status::KW_TOO_LONG);
     }
@@ -123,7 +137,11 @@ pub unsafe fn owned_strings(items: &[kw_str], max_count: usize, max_len: usize) 
 /// Checks that a required out-pointer is not NULL (before any work is done).
 #[inline]
 pub fn out_ptr<T>(ptr: *mut T) -> Result<*mut T, kw_status> {
-    if ptr.is_null() { Err(kw_status::KW_NULL_ARGUMENT) } else { Ok(ptr) }
+    if ptr.is_null() {
+        Err(kw_status::KW_NULL_ARGUMENT)
+    } else {
+        Ok(ptr)
+    }
 }
 
 /// Writes an out-value (only ever called on success).
@@ -156,7 +174,11 @@ impl OutBuf {
     }
 
     /// An optional buffer: `buf` NULL and `cap` 0 → `None` (`out_len` may then be NULL too).
-    pub fn optional(buf: *mut u8, cap: usize, out_len: *mut usize) -> Result<Option<OutBuf>, kw_status> {
+    pub fn optional(
+        buf: *mut u8,
+        cap: usize,
+        out_len: *mut usize,
+    ) -> Result<Option<OutBuf>, kw_status> {
         if buf.is_null() && cap == 0 {
             return Ok(None);
         }
@@ -200,7 +222,10 @@ impl OutBuf {
     ///
     /// # Safety
     /// As [`OutBuf::write`].
-    pub unsafe fn write_json<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<(), kw_status> {
+    pub unsafe fn write_json<T: serde::Serialize + ?Sized>(
+        &self,
+        value: &T,
+    ) -> Result<(), kw_status> {
         let json = serde_json::to_vec(value).map_err(|_| kw_status::KW_STORAGE)?;
         // SAFETY: forwarded contract.
         unsafe { self.write(&json) }

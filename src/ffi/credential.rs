@@ -126,7 +126,8 @@ pub unsafe extern "C" fn kw_parse_key(
                 args::fill_cstr(&mut parsed.env, key.env.as_deref().unwrap_or(""));
                 args::fill_cstr(&mut parsed.id, key.id.as_str());
                 // The secret is ASCII base62.
-                let secret = std::str::from_utf8(key.secret.expose()).map_err(|_| kw_status::KW_MALFORMED_KEY)?;
+                let secret = std::str::from_utf8(key.secret.expose())
+                    .map_err(|_| kw_status::KW_MALFORMED_KEY)?;
                 args::fill_cstr(&mut parsed.secret, secret);
             }
             Err(e) => parsed.error = key_error_code(e) as u32,

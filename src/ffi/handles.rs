@@ -91,7 +91,10 @@ pub(crate) fn remove(handle: kw_store) -> Result<Store, kw_status> {
 /// Runs `f` on the store of a live handle (under the table's read lock, so a concurrent
 /// `kw_close` waits for it). `0` → `KW_NULL_ARGUMENT`; stale or forged → `KW_CLOSED`.
 #[inline]
-pub(crate) fn with<R>(handle: kw_store, f: impl FnOnce(&Store) -> Result<R, kw_status>) -> Result<R, kw_status> {
+pub(crate) fn with<R>(
+    handle: kw_store,
+    f: impl FnOnce(&Store) -> Result<R, kw_status>,
+) -> Result<R, kw_status> {
     if handle == KW_STORE_NONE {
         return Err(kw_status::KW_NULL_ARGUMENT);
     }

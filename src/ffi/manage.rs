@@ -12,8 +12,8 @@ use super::handles::{self, kw_store};
 use super::panic::guard;
 use super::status::kw_status;
 use super::types::{
-    KW_KEY_INFO_MAX_LEN, KW_MAX_KEY_LEN, KW_MAX_METADATA_LEN, KW_MAX_SCOPE_LEN, KW_MAX_SCOPES, kw_credits,
-    kw_key_update, kw_new_key, kw_refill_interval, kw_state_filter, kw_update_field,
+    KW_KEY_INFO_MAX_LEN, KW_MAX_KEY_LEN, KW_MAX_METADATA_LEN, KW_MAX_SCOPE_LEN, KW_MAX_SCOPES,
+    kw_credits, kw_key_update, kw_new_key, kw_refill_interval, kw_state_filter, kw_update_field,
 };
 use crate::clock::Timestamp;
 use crate::schema::{Refill, RefillInterval};
@@ -58,7 +58,9 @@ unsafe fn metadata_of(ptr: *const u8, len: usize) -> Result<Vec<u8>, kw_status> 
         return Err(kw_status::KW_TOO_LONG);
     }
     // SAFETY: forwarded contract.
-    Ok(unsafe { args::opt_bytes(ptr, len) }?.unwrap_or_default().to_vec())
+    Ok(unsafe { args::opt_bytes(ptr, len) }?
+        .unwrap_or_default()
+        .to_vec())
 }
 
 /// The checked key and record buffers of create and rotate.
@@ -138,7 +140,14 @@ pub unsafe extern "C" fn kw_create(
         }
         // SAFETY: caller's contract on every pointer.
         unsafe {
-            let out = KeyOut::new(key_buf, key_cap, out_key_len, info_buf, info_cap, out_info_len)?;
+            let out = KeyOut::new(
+                key_buf,
+                key_cap,
+                out_key_len,
+                info_buf,
+                info_cap,
+                out_info_len,
+            )?;
             let n = &*new_key;
             let new = NewKey {
                 owner: args::str_field(&n.owner)?.to_owned(),
@@ -240,7 +249,12 @@ pub unsafe extern "C" fn kw_list(
 /// # Safety
 /// Outputs writable for their stated sizes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn kw_all_keys(store: kw_store, buf: *mut u8, cap: usize, out_len: *mut usize) -> kw_status {
+pub unsafe extern "C" fn kw_all_keys(
+    store: kw_store,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> kw_status {
     guard(|| {
         let out = OutBuf::new(buf, cap, out_len)?;
         let all = handles::with(store, |s| Ok(s.all_keys()?))?;
@@ -404,9 +418,20 @@ pub unsafe extern "C" fn kw_rotate(
     guard(|| {
         // SAFETY: caller's contract on every pointer.
         unsafe {
-            let out = KeyOut::new(key_buf, key_cap, out_key_len, info_buf, info_cap, out_info_len)?;
+            let out = KeyOut::new(
+                key_buf,
+                key_cap,
+                out_key_len,
+                info_buf,
+                info_cap,
+                out_info_len,
+            )?;
             let id = args::text(id, id_len)?;
-            let created = handles::with(store, |s| Ok(s.rotate(id, Duration::from_millis(grace_ms))?))?;
+            let created =
+                handles::with(
+                    store,
+                    |s| Ok(s.rotate(id, Duration::from_millis(grace_ms))?),
+                )?;
             out.write(&created)
         }
     })

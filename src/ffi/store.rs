@@ -50,7 +50,9 @@ unsafe fn convert_options(o: &kw_options) -> Result<(PathBuf, StoreOptions, bool
     let prefix = unsafe { args::opt_text(o.prefix, o.prefix_len) }?;
     let concurrency = match o.concurrency {
         x if x == kw_concurrency::KW_CONCURRENCY_MULTI_PROCESS as u32 => Concurrency::MultiProcess,
-        x if x == kw_concurrency::KW_CONCURRENCY_SINGLE_PROCESS as u32 => Concurrency::SingleProcess,
+        x if x == kw_concurrency::KW_CONCURRENCY_SINGLE_PROCESS as u32 => {
+            Concurrency::SingleProcess
+        }
         _ => return Err(kw_status::KW_INVALID_ARGUMENT),
     };
     let known_flags = kw_open_flags::KW_OPEN_PERSISTENT as u32;
@@ -59,7 +61,9 @@ unsafe fn convert_options(o: &kw_options) -> Result<(PathBuf, StoreOptions, bool
     }
     let pepper = match (pepper, pepper_file) {
         (Some(_), Some(_)) => return Err(kw_status::KW_INVALID_ARGUMENT),
-        (Some(bytes), None) if bytes.len() == PEPPER_LEN => PepperSource::Bytes(Pepper::from_bytes(bytes)?),
+        (Some(bytes), None) if bytes.len() == PEPPER_LEN => {
+            PepperSource::Bytes(Pepper::from_bytes(bytes)?)
+        }
         (Some(bytes), None) => {
             let hex = std::str::from_utf8(bytes).map_err(|_| kw_status::KW_PEPPER_INVALID)?;
             PepperSource::Bytes(Pepper::from_hex(hex)?)
@@ -81,15 +85,21 @@ unsafe fn convert_options(o: &kw_options) -> Result<(PathBuf, StoreOptions, bool
         pepper,
         prefix: prefix.map(str::to_owned),
         policies: Policies {
-            max_active_keys_per_owner: (o.max_active_keys_per_owner != 0).then_some(o.max_active_keys_per_owner),
+            max_active_keys_per_owner: (o.max_active_keys_per_owner != 0)
+                .then_some(o.max_active_keys_per_owner),
             keep_last_key: o.keep_last_key != 0,
-            max_lifetime: (o.max_lifetime_ms != 0).then(|| Duration::from_millis(o.max_lifetime_ms)),
+            max_lifetime: (o.max_lifetime_ms != 0)
+                .then(|| Duration::from_millis(o.max_lifetime_ms)),
         },
         flush_interval,
         index_capacity,
         ..StoreOptions::default()
     };
-    Ok((path, options, o.flags & kw_open_flags::KW_OPEN_PERSISTENT as u32 != 0))
+    Ok((
+        path,
+        options,
+        o.flags & kw_open_flags::KW_OPEN_PERSISTENT as u32 != 0,
+    ))
 }
 
 /// Opens (creating if needed) the store at `options->path` and writes a new handle to
@@ -111,7 +121,10 @@ unsafe fn convert_options(o: &kw_options) -> Result<(PathBuf, StoreOptions, bool
 /// `options` must be NULL or point to a valid `kw_options` whose pointers follow the
 /// (pointer, length) rules; `out_store` must be NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn kw_open(options: *const kw_options, out_store: *mut kw_store) -> kw_status {
+pub unsafe extern "C" fn kw_open(
+    options: *const kw_options,
+    out_store: *mut kw_store,
+) -> kw_status {
     guard(|| {
         let out = out_ptr(out_store)?;
         if options.is_null() {

@@ -7,7 +7,8 @@ use std::ffi::c_char;
 use crate::credential::{MAX_HEADER_NAME_LEN, MAX_HEADER_VALUE_LEN};
 use crate::key_format::{ID_LEN, MAX_KEY_LEN, MAX_TAG_LEN, SECRET_LEN};
 use crate::store::manage::{
-    MAX_METADATA_LEN, MAX_NAME_LEN, MAX_OWNER_LEN, MAX_PAGE_SIZE, MAX_REASON_LEN, MAX_SCOPE_LEN, MAX_SCOPES,
+    MAX_METADATA_LEN, MAX_NAME_LEN, MAX_OWNER_LEN, MAX_PAGE_SIZE, MAX_REASON_LEN, MAX_SCOPE_LEN,
+    MAX_SCOPES,
 };
 use crate::store::usage::MAX_USAGE_DAYS;
 use crate::store::verify_api::MAX_PRESENTED_LEN;
@@ -434,4 +435,43 @@ pub struct kw_parsed_key {
     pub id: [c_char; 24],
     /// Secret, NUL-terminated.
     pub secret: [c_char; 40],
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{CreditTerms, KeyInfo, Refill, RefillInterval};
+
+    /// `KW_KEY_INFO_MAX_LEN` holds the largest record the limits allow: every text field at
+    /// its limit and made of characters JSON escapes to two bytes.
+    #[test]
+    fn key_info_max_len_bounds_every_record() {
+        let worst = |n: usize| "\"".repeat(n);
+        let info = KeyInfo {
+            id: "A".repeat(KW_KEY_ID_LEN),
+            owner: worst(KW_MAX_OWNER_LEN),
+            name: worst(KW_MAX_NAME_LEN),
+            scopes: (0..KW_MAX_SCOPES)
+                .map(|_| worst(KW_MAX_SCOPE_LEN))
+                .collect(),
+            env: Some("e".repeat(KW_MAX_TAG_LEN)),
+            created_at: i64::MIN,
+            expires_at: Some(i64::MIN),
+            metadata: vec![0xff; KW_MAX_METADATA_LEN],
+            revoked_at: Some(i64::MIN),
+            revoke_reason: Some(worst(KW_MAX_REASON_LEN)),
+            rotated_from: Some("A".repeat(KW_KEY_ID_LEN)),
+            rotated_to: Some("A".repeat(KW_KEY_ID_LEN)),
+            credits: Some(CreditTerms {
+                refill: Some(Refill {
+                    amount: u64::MAX,
+                    interval: RefillInterval::Monthly,
+                }),
+                cost: u32::MAX,
+            }),
+            serial: u64::MAX,
+        };
+        let len = serde_json::to_vec(&info).unwrap().len();
+        assert!(len <= KW_KEY_INFO_MAX_LEN, "{len} > {KW_KEY_INFO_MAX_LEN}");
+    }
 }

@@ -61,7 +61,9 @@ pub unsafe extern "C" fn kw_usage_by_day(
         let out = OutBuf::new(buf, cap, out_len)?;
         // SAFETY: caller's contract.
         let id = unsafe { args::text(id, id_len) }?;
-        let days = handles::with(store, |s| Ok(s.usage_by_day(id, Day(from_day), Day(to_day))?))?;
+        let days = handles::with(store, |s| {
+            Ok(s.usage_by_day(id, Day(from_day), Day(to_day))?)
+        })?;
         // SAFETY: caller's contract on the buffer.
         unsafe { out.write_json(&days) }
     })
@@ -94,7 +96,9 @@ pub unsafe extern "C" fn kw_unused_since(
         if since_ms < 0 {
             return Err(kw_status::KW_INVALID_ARGUMENT);
         }
-        let keys = handles::with(store, |s| Ok(s.unused_since(owner, Timestamp::from_millis(since_ms))?))?;
+        let keys = handles::with(store, |s| {
+            Ok(s.unused_since(owner, Timestamp::from_millis(since_ms))?)
+        })?;
         // SAFETY: caller's contract on the buffer.
         unsafe { out.write_json(&keys) }
     })

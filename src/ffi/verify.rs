@@ -222,7 +222,10 @@ pub unsafe extern "C" fn kw_verify_pair(
 ///
 /// # Safety
 /// `headers` must be NULL or point to `len` valid `kw_header`s.
-pub(crate) unsafe fn extract(headers: *const kw_header, len: usize) -> Result<Credential, kw_status> {
+pub(crate) unsafe fn extract(
+    headers: *const kw_header,
+    len: usize,
+) -> Result<Credential, kw_status> {
     if headers.is_null() && len != 0 {
         return Err(kw_status::KW_NULL_ARGUMENT);
     }
@@ -270,7 +273,11 @@ pub(crate) unsafe fn extract(headers: *const kw_header, len: usize) -> Result<Cr
         }
         count += 1;
     }
-    let list: &[(&str, &str)] = if spill.is_empty() { &pairs[..count] } else { &spill };
+    let list: &[(&str, &str)] = if spill.is_empty() {
+        &pairs[..count]
+    } else {
+        &spill
+    };
     Ok(extract_credential(list.iter().copied())?)
 }
 
