@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1036,6 +1037,70 @@ static void test_persistent(void) {
   CHECK_STATUS(kw_close(b), KW_OK);
 }
 
+/* ------------------------------------------------------------------ threads */
+
+typedef struct {
+  kw_store store;
+  const char *key;
+  int iterations;     /* > 0: verify this many times; 0: verify until KW_CLOSED */
+  int valid, closed, other;
+} verifier;
+
+static void *verify_loop(void *arg) {
+  verifier *w = (verifier *)arg;
+  kw_verdict v;
+  int i;
+  for (i = 0; w->iterations == 0 || i < w->iterations; i++) {
+    kw_status st = kw_verify(w->store, w->key, strlen(w->key), NULL, 0, 0, 0, &v, NULL, 0, NULL);
+    if (st == KW_OK && v.reason == KW_REASON_VALID) w->valid++;
+    else if (st == KW_CLOSED) { w->closed++; break; }
+    else w->other++;
+  }
+  return NULL;
+}
+
+static void test_threads(void) {
+  /* One handle shared by several threads, while others open and close handles on the same
+   * path; then a handle closed under a thread that is using it: KW_CLOSED, never a crash. */
+  char key[KW_MAX_KEY_LEN + 1];
+  kw_store s = open_store("threads.redb"), victim;
+  pthread_t threads[4];
+  verifier work[4];
+  struct timespec pause;
+  int i;
+  CHECK_STATUS(create_key(s, "acct_t", NULL, 0, NULL, 0, NULL, key), KW_OK);
+  for (i = 0; i < 4; i++) {
+    memset(&work[i], 0, sizeof work[i]);
+    work[i].store = s;
+    work[i].key = key;
+    work[i].iterations = 200;
+    CHECK(pthread_create(&threads[i], NULL, verify_loop, &work[i]) == 0);
+  }
+  for (i = 0; i < 50; i++) {
+    kw_store extra = open_store("threads.redb");
+    CHECK_STATUS(kw_close(extra), KW_OK);
+  }
+  for (i = 0; i < 4; i++) {
+    CHECK(pthread_join(threads[i], NULL) == 0);
+    CHECK(work[i].valid == 200 && work[i].other == 0 && work[i].closed == 0);
+  }
+
+  victim = open_store("threads.redb");
+  memset(&work[0], 0, sizeof work[0]);
+  work[0].store = victim;
+  work[0].key = key;
+  work[0].iterations = 0;
+  CHECK(pthread_create(&threads[0], NULL, verify_loop, &work[0]) == 0);
+  pause.tv_sec = 0;
+  pause.tv_nsec = 20 * 1000 * 1000;
+  nanosleep(&pause, NULL);
+  CHECK_STATUS(kw_close(victim), KW_OK);
+  CHECK(pthread_join(threads[0], NULL) == 0);
+  CHECK(work[0].closed == 1 && work[0].other == 0);
+  CHECK_STATUS(kw_close(s), KW_OK);
+  remove_store("threads.redb");
+}
+
 int main(int argc, char **argv) {
   const char *vectors = argc > 1 ? argv[1] : "tests/vectors";
   snprintf(tmpdir, sizeof tmpdir, "/tmp/keyward-c-test-XXXXXX");
@@ -1051,6 +1116,7 @@ int main(int argc, char **argv) {
   test_open_and_registry();
   test_management();
   test_persistent();
+  test_threads();
   test_panic_boundary();
   {
     char cmd[400];
