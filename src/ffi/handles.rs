@@ -88,8 +88,9 @@ pub(crate) fn remove(handle: kw_store) -> Result<Store, kw_status> {
     Ok(store)
 }
 
-/// Runs `f` on the store of a live handle (under the table's read lock, so a concurrent
-/// `kw_close` waits for it). `0` → `KW_NULL_ARGUMENT`; stale or forged → `KW_CLOSED`.
+/// Runs `f` on the store of a live handle under the table's read lock (so a concurrent
+/// `kw_close` waits for it). Used by verify, which is short and must not pay for a
+/// reference-count round trip. `0` → `KW_NULL_ARGUMENT`; stale or forged → `KW_CLOSED`.
 #[inline]
 pub(crate) fn with<R>(
     handle: kw_store,
@@ -107,6 +108,14 @@ pub(crate) fn with<R>(
         }) if *g == generation => f(store),
         _ => Err(kw_status::KW_CLOSED),
     }
+}
+
+/// A clone of the store of a live handle, for calls that may take long (management,
+/// queries, flush): the table lock is released before the call, so a long call never holds
+/// up `kw_open`/`kw_close` (nor, behind a waiting writer, other threads' verifies).
+#[inline]
+pub(crate) fn cloned(handle: kw_store) -> Result<Store, kw_status> {
+    with(handle, |store| Ok(store.clone()))
 }
 
 /// Keeps one reference to `store` for the life of the process (once per store).

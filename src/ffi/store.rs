@@ -152,8 +152,9 @@ pub unsafe extern "C" fn kw_open(
 /// `kw_close(KW_STORE_NONE)` (0) is a no-op returning `KW_OK`. Closing an already closed
 /// (or never issued) handle returns `KW_CLOSED` and does nothing else.
 ///
-/// Thread safety: a close waits for calls in flight on the same handle; calls that start
-/// after it get `KW_CLOSED`.
+/// Thread safety: a close waits for verifies in flight on the same handle; other calls in
+/// flight finish normally (they keep the store alive until they return); calls that start
+/// after the close get `KW_CLOSED`.
 #[unsafe(no_mangle)]
 pub extern "C" fn kw_close(store: kw_store) -> kw_status {
     guard(|| {
@@ -176,7 +177,7 @@ pub extern "C" fn kw_close(store: kw_store) -> kw_status {
 pub unsafe extern "C" fn kw_flush(store: kw_store, out_written: *mut usize) -> kw_status {
     guard(|| {
         let out = out_ptr(out_written)?;
-        let written = handles::with(store, |s| Ok(s.flush()?))?;
+        let written = handles::cloned(store)?.flush()?;
         // SAFETY: checked non-NULL; writable by contract.
         unsafe { put(out, written) };
         Ok(())
@@ -191,7 +192,7 @@ pub unsafe extern "C" fn kw_flush(store: kw_store, out_written: *mut usize) -> k
 pub unsafe extern "C" fn kw_stats(store: kw_store, out_stats: *mut kw_store_stats) -> kw_status {
     guard(|| {
         let out = out_ptr(out_stats)?;
-        let stats = handles::with(store, |s| Ok(s.stats()?))?;
+        let stats = handles::cloned(store)?.stats()?;
         let value = kw_store_stats {
             commits: stats.commits,
             refreshes: stats.refreshes,
@@ -215,7 +216,7 @@ pub unsafe extern "C" fn kw_stats(store: kw_store, out_stats: *mut kw_store_stat
 pub unsafe extern "C" fn kw_same_store(a: kw_store, b: kw_store, out_same: *mut u32) -> kw_status {
     guard(|| {
         let out = out_ptr(out_same)?;
-        let first = handles::with(a, |s| Ok(s.clone()))?;
+        let first = handles::cloned(a)?;
         let same = handles::with(b, |s| Ok(s.same_store(&first)))?;
         // SAFETY: checked non-NULL; writable by contract.
         unsafe { put(out, same as u32) };
