@@ -12,8 +12,8 @@
  * THREAD SAFETY
  *   - Every function may be called from any thread, concurrently.
  *   - A kw_store handle may be shared between threads: verify, management and query calls
- *     on one handle run in parallel. kw_close waits for calls in flight on that handle;
- *     calls after it get KW_CLOSED.
+ *     on one handle run in parallel. kw_close waits for verifies in flight on that handle
+ *     (other calls in flight finish normally); calls that start after it get KW_CLOSED.
  *   - There is no global "last error": every failure is the returned kw_status.
  *   - After fork(), a child may keep using handles opened by the parent: the store is
  *     reopened in the child on first use (the parent's database locks are never touched).
@@ -1268,8 +1268,9 @@ kw_status kw_open(const struct kw_options *options, kw_store *out_store);
  * `kw_close(KW_STORE_NONE)` (0) is a no-op returning `KW_OK`. Closing an already closed
  * (or never issued) handle returns `KW_CLOSED` and does nothing else.
  *
- * Thread safety: a close waits for calls in flight on the same handle; calls that start
- * after it get `KW_CLOSED`.
+ * Thread safety: a close waits for verifies in flight on the same handle; other calls in
+ * flight finish normally (they keep the store alive until they return); calls that start
+ * after the close get `KW_CLOSED`.
  */
 kw_status kw_close(kw_store store);
 
