@@ -1261,8 +1261,10 @@ const char *kw_status_name(uint32_t status);
 kw_status kw_open(const struct kw_options *options, kw_store *out_store);
 
 /**
- * Closes a handle: flushes pending usage, then releases the handle (the store itself
- * closes with its last handle). The handle is released even when the flush fails (the
+ * Closes a handle. Closing the store's last handle (of a store not pinned by
+ * `KW_OPEN_PERSISTENT`) flushes pending usage and closes the store; closing any other handle
+ * only releases it (pending usage is left to the background flush, so a per-request
+ * open/close costs no disk write). The handle is released even when the flush fails (the
  * flush's status is then returned; the counts stay queued for the store's next flush).
  *
  * `kw_close(KW_STORE_NONE)` (0) is a no-op returning `KW_OK`. Closing an already closed

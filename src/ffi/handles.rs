@@ -72,8 +72,9 @@ pub(crate) fn insert(store: Store) -> Result<kw_store, kw_status> {
     Ok(encode(table.slots.len() - 1, 1))
 }
 
-/// Unregisters a handle and returns its store. A stale or forged handle → `KW_CLOSED`.
-pub(crate) fn remove(handle: kw_store) -> Result<Store, kw_status> {
+/// Unregisters a handle and returns its store, and whether it was the store's last handle
+/// in the table (and the store is not pinned). A stale or forged handle → `KW_CLOSED`.
+pub(crate) fn remove(handle: kw_store) -> Result<(Store, bool), kw_status> {
     let (index, generation) = decode(handle).ok_or(kw_status::KW_CLOSED)?;
     let mut table = TABLE.write();
     let slot = table
@@ -85,7 +86,14 @@ pub(crate) fn remove(handle: kw_store) -> Result<Store, kw_status> {
     // Skip 0 on wrap-around: generation 0 is never valid.
     slot.generation = (slot.generation % GENERATION_MASK) + 1;
     table.free.push(index as u32);
-    Ok(store)
+    let shared = table.slots.iter().any(|s| {
+        s.store
+            .as_ref()
+            .is_some_and(|other| other.same_store(&store))
+    });
+    drop(table);
+    let last = !shared && !PINNED.lock().iter().any(|p| p.same_store(&store));
+    Ok((store, last))
 }
 
 /// Runs `f` on the store of a live handle under the table's read lock (so a concurrent

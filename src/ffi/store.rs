@@ -145,8 +145,10 @@ pub unsafe extern "C" fn kw_open(
     })
 }
 
-/// Closes a handle: flushes pending usage, then releases the handle (the store itself
-/// closes with its last handle). The handle is released even when the flush fails (the
+/// Closes a handle. Closing the store's last handle (of a store not pinned by
+/// `KW_OPEN_PERSISTENT`) flushes pending usage and closes the store; closing any other handle
+/// only releases it (pending usage is left to the background flush, so a per-request
+/// open/close costs no disk write). The handle is released even when the flush fails (the
 /// flush's status is then returned; the counts stay queued for the store's next flush).
 ///
 /// `kw_close(KW_STORE_NONE)` (0) is a no-op returning `KW_OK`. Closing an already closed
@@ -161,8 +163,12 @@ pub extern "C" fn kw_close(store: kw_store) -> kw_status {
         if store == handles::KW_STORE_NONE {
             return Ok(());
         }
-        let store = handles::remove(store)?;
-        store.close()?;
+        let (store, last) = handles::remove(store)?;
+        if last {
+            store.close()?;
+        }
+        // Otherwise the store stays open behind other handles (or pinned): its pending usage
+        // is flushed by the background flush, so a per-request close never costs a commit.
         Ok(())
     })
 }

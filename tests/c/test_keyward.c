@@ -1015,6 +1015,28 @@ static void test_management(void) {
   remove_store("manage.redb");
 }
 
+static void test_close_flushes_only_the_last_handle(void) {
+  char key[KW_MAX_KEY_LEN + 1], id[32], secret[64];
+  kw_store a = open_store("lastclose.redb"), b = open_store("lastclose.redb");
+  kw_store_stats st;
+  kw_usage_stats us;
+  kw_verdict v;
+  CHECK_STATUS(create_key(a, "acct_l", NULL, 0, NULL, 0, NULL, key), KW_OK);
+  key_parts(key, id, secret);
+  CHECK_STATUS(kw_verify(b, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_OK);
+  CHECK_STATUS(kw_close(b), KW_OK); /* not the last handle: no flush, no commit */
+  CHECK_STATUS(kw_stats(a, &st), KW_OK);
+  CHECK(st.dirty_keys == 1);
+  CHECK_STATUS(kw_close(a), KW_OK); /* the last: flushes */
+  a = open_store("lastclose.redb");
+  CHECK_STATUS(kw_stats(a, &st), KW_OK);
+  CHECK(st.dirty_keys == 0);
+  CHECK_STATUS(kw_usage(a, id, strlen(id), &us), KW_OK);
+  CHECK(us.uses == 1);
+  CHECK_STATUS(kw_close(a), KW_OK);
+  remove_store("lastclose.redb");
+}
+
 static void test_persistent(void) {
   /* KW_OPEN_PERSISTENT keeps the store (and its warm index) after the last close. */
   char path[512], key[KW_MAX_KEY_LEN + 1];
@@ -1115,6 +1137,7 @@ int main(int argc, char **argv) {
   replay_verify(vectors);
   test_open_and_registry();
   test_management();
+  test_close_flushes_only_the_last_handle();
   test_persistent();
   test_threads();
   test_panic_boundary();
