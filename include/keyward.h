@@ -1250,7 +1250,8 @@ const char *kw_status_name(uint32_t status);
  *
  * Errors: `KW_NULL_ARGUMENT` (`options`, `options->path` or `out_store` NULL),
  * `KW_INVALID_ARGUMENT` (empty path, NUL in it, unknown flag or concurrency, both pepper
- * and pepper file), `KW_TOO_LONG` (path), `KW_INVALID_UTF8` (prefix), the pepper errors,
+ * and pepper file, prefix not `[a-z0-9]{1,16}`), `KW_TOO_LONG` (path or pepper-file path
+ * past `KW_MAX_PATH_LEN`), `KW_INVALID_UTF8` (prefix), the pepper errors,
  * `KW_DIRECTORY_MISSING`, `KW_LOCKED`, `KW_READ_ONLY`, `KW_CORRUPT`, `KW_WRONG_PEPPER`,
  * `KW_NEWER_FORMAT`, `KW_CONFIG_MISMATCH`, `KW_STORAGE`.
  *

@@ -400,6 +400,14 @@ static void test_open_and_registry(void) {
   o.prefix_len = 2;
   CHECK_STATUS(kw_open(&o, &a), KW_INVALID_UTF8);
   o = options_for(path);
+  o.prefix = "abcdefghijklmnopq"; /* KW_MAX_TAG_LEN + 1 */
+  o.prefix_len = KW_MAX_TAG_LEN + 1;
+  CHECK_STATUS(kw_open(&o, &a), KW_INVALID_ARGUMENT);
+  o = options_for(path);
+  o.pepper_file = long_path;
+  o.pepper_file_len = KW_MAX_PATH_LEN + 1;
+  CHECK_STATUS(kw_open(&o, &a), KW_TOO_LONG);
+  o = options_for(path);
   o.concurrency = 7;
   CHECK_STATUS(kw_open(&o, &a), KW_INVALID_ARGUMENT);
   o = options_for(path);
@@ -595,6 +603,8 @@ static void test_management(void) {
     }
     bad = nk; bad.env.ptr = NULL; bad.env.len = 4;
     CHECK_STATUS(kw_create(s, &bad, (uint8_t *)tmp, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_NULL_ARGUMENT);
+    bad = nk; bad.env = S("abcdefghijklmnopq"); /* KW_MAX_TAG_LEN + 1 */
+    CHECK_STATUS(kw_create(s, &bad, (uint8_t *)tmp, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_INVALID_ARGUMENT);
     bad = nk; bad.env = S("LIVE");
     CHECK_STATUS(kw_create(s, &bad, (uint8_t *)tmp, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_INVALID_ARGUMENT);
     bad = nk; bad.env.ptr = BAD_UTF8; bad.env.len = 2;
