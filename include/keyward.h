@@ -1305,6 +1305,15 @@ kw_status kw_stats(kw_store store, struct kw_store_stats *out_stats);
 kw_status kw_same_store(kw_store a, kw_store b, uint32_t *out_same);
 
 /**
+ * Releases every store pinned by `KW_OPEN_PERSISTENT`: a pinned store with no open handle
+ * is flushed and closed now; one with open handles closes with its last `kw_close`. For
+ * hosts with an orderly shutdown (an `atexit` hook, a test harness); a PHP-FPM worker may
+ * simply exit (losing at most one flush interval of usage counts). Returns the first flush
+ * error, if any (every store is released regardless). Never fails otherwise.
+ */
+kw_status kw_release_persistent(void);
+
+/**
  * A key's usage: what is stored plus what this process has not flushed yet.
  * Errors: `KW_NULL_ARGUMENT`, `KW_INVALID_UTF8`, `KW_NOT_FOUND`, `KW_CLOSED`, `KW_STORAGE`.
  *

@@ -1068,6 +1068,13 @@ static void test_persistent(void) {
   CHECK_STATUS(kw_verify(b, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_OK);
   CHECK(v.reason == KW_REASON_VALID);
   CHECK_STATUS(kw_close(b), KW_OK);
+  CHECK_STATUS(kw_release_persistent(), KW_OK); /* flushes and closes it for real */
+  CHECK_STATUS(kw_release_persistent(), KW_OK); /* nothing left: a no-op */
+  b = open_store("persistent.redb");
+  CHECK_STATUS(kw_stats(b, &st), KW_OK);
+  CHECK(st.commits == 0 && st.dirty_keys == 0); /* a fresh engine: the old one was closed */
+  CHECK_STATUS(kw_close(b), KW_OK);
+  remove_store("persistent.redb");
 }
 
 /* ------------------------------------------------------------------ threads */
