@@ -25,7 +25,7 @@
  *   Re-opening a path this process has open returns a new handle onto the same store (warm
  *   verify index, no disk access); the store closes with its last handle, or stays open for
  *   the life of the process with KW_OPEN_PERSISTENT (for PHP-FPM, whose objects die with
- *   every request).
+ *   every request) until kw_release_persistent().
  *
  * CONVENTIONS
  *   - Every fallible function returns a kw_status (KW_OK = 0; values never renumbered).
@@ -394,7 +394,8 @@ enum kw_open_flags
    * Keep the store open (warm verify index) for the life of the process, even after its
    * last handle is closed. For hosts whose objects die with every request (PHP-FPM): each
    * request then re-opens in well under a microsecond. Usage still flushes every
-   * `flush_interval_ms`; at process exit at most one interval of counts is lost.
+   * `flush_interval_ms`; at process exit at most one interval of counts is lost, unless
+   * the host calls `kw_release_persistent` first.
    */
   KW_OPEN_PERSISTENT = 1,
 };
