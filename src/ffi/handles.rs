@@ -1,0 +1,168 @@
+//! The handle table: a `kw_store` is an opaque 64-bit value naming a slot of a process-wide
+//! table and the slot's generation. Closing bumps the generation, so a closed (or forged)
+//! handle is recognised and refused with `KW_CLOSED` instead of touching freed memory.
+//!
+//! Handle values stay below 2^53 (exact in a JavaScript number): the low 24 bits are the
+//! slot index + 1, the next 29 bits the generation. `0` is never a valid handle.
+
+use parking_lot::{Mutex, RwLock};
+
+use super::status::kw_status;
+use crate::store::Store;
+
+/// An open store, as seen from C: an opaque handle returned by `kw_open`. `0` is never a
+/// valid handle (`KW_STORE_NONE`).
+pub type kw_store = u64;
+
+/// The handle value that never names a store (`kw_close(KW_STORE_NONE)` is a no-op).
+pub const KW_STORE_NONE: kw_store = 0;
+
+const INDEX_BITS: u32 = 24;
+const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
+const GENERATION_BITS: u32 = 29;
+const GENERATION_MASK: u32 = (1 << GENERATION_BITS) - 1;
+const MAX_SLOTS: usize = (1 << INDEX_BITS) - 1;
+
+struct Slot {
+    generation: u32,
+    store: Option<Store>,
+}
+
+struct Table {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+static TABLE: RwLock<Table> = RwLock::new(Table {
+    slots: Vec::new(),
+    free: Vec::new(),
+});
+
+/// Stores pinned by `KW_OPEN_PERSISTENT`: kept open for the life of the process.
+static PINNED: Mutex<Vec<Store>> = Mutex::new(Vec::new());
+
+fn encode(index: usize, generation: u32) -> kw_store {
+    ((generation as u64) << INDEX_BITS) | (index as u64 + 1)
+}
+
+fn decode(handle: kw_store) -> Option<(usize, u32)> {
+    let index = handle & INDEX_MASK;
+    let generation = handle >> INDEX_BITS;
+    if index == 0 || generation == 0 || generation > GENERATION_MASK as u64 {
+        return None;
+    }
+    Some((index as usize - 1, generation as u32))
+}
+
+/// Registers an open store and returns its new handle.
+pub(crate) fn insert(store: Store) -> Result<kw_store, kw_status> {
+    let mut table = TABLE.write();
+    if let Some(index) = table.free.pop() {
+        let slot = &mut table.slots[index as usize];
+        slot.store = Some(store);
+        return Ok(encode(index as usize, slot.generation));
+    }
+    if table.slots.len() >= MAX_SLOTS {
+        return Err(kw_status::KW_STORAGE);
+    }
+    table.slots.push(Slot {
+        generation: 1,
+        store: Some(store),
+    });
+    Ok(encode(table.slots.len() - 1, 1))
+}
+
+/// Unregisters a handle and returns its store, and whether it was the store's last handle
+/// in the table (and the store is not pinned). A stale or forged handle → `KW_CLOSED`.
+pub(crate) fn remove(handle: kw_store) -> Result<(Store, bool), kw_status> {
+    let (index, generation) = decode(handle).ok_or(kw_status::KW_CLOSED)?;
+    let mut table = TABLE.write();
+    let slot = table
+        .slots
+        .get_mut(index)
+        .filter(|s| s.generation == generation && s.store.is_some())
+        .ok_or(kw_status::KW_CLOSED)?;
+    let store = slot.store.take().ok_or(kw_status::KW_CLOSED)?;
+    // Skip 0 on wrap-around: generation 0 is never valid.
+    slot.generation = (slot.generation % GENERATION_MASK) + 1;
+    table.free.push(index as u32);
+    let shared = table.slots.iter().any(|s| {
+        s.store
+            .as_ref()
+            .is_some_and(|other| other.same_store(&store))
+    });
+    drop(table);
+    let last = !shared && !PINNED.lock().iter().any(|p| p.same_store(&store));
+    Ok((store, last))
+}
+
+/// Runs `f` on the store of a live handle under the table's read lock (so a concurrent
+/// `kw_close` waits for it). Used by verify, which is short and must not pay for a
+/// reference-count round trip. `0` → `KW_NULL_ARGUMENT`; stale or forged → `KW_CLOSED`.
+#[inline]
+pub(crate) fn with<R>(
+    handle: kw_store,
+    f: impl FnOnce(&Store) -> Result<R, kw_status>,
+) -> Result<R, kw_status> {
+    if handle == KW_STORE_NONE {
+        return Err(kw_status::KW_NULL_ARGUMENT);
+    }
+    let (index, generation) = decode(handle).ok_or(kw_status::KW_CLOSED)?;
+    let table = TABLE.read();
+    match table.slots.get(index) {
+        Some(Slot {
+            generation: g,
+            store: Some(store),
+        }) if *g == generation => f(store),
+        _ => Err(kw_status::KW_CLOSED),
+    }
+}
+
+/// A clone of the store of a live handle, for calls that may take long (management,
+/// queries, flush): the table lock is released before the call, so a long call never holds
+/// up `kw_open`/`kw_close` (nor, behind a waiting writer, other threads' verifies).
+#[inline]
+pub(crate) fn cloned(handle: kw_store) -> Result<Store, kw_status> {
+    with(handle, |store| Ok(store.clone()))
+}
+
+/// Keeps one reference to `store` for the life of the process (once per store).
+pub(crate) fn pin(store: &Store) {
+    let mut pinned = PINNED.lock();
+    if !pinned.iter().any(|s| s.same_store(store)) {
+        pinned.push(store.clone());
+    }
+}
+
+/// Unpins every store pinned by `KW_OPEN_PERSISTENT`; returns each with whether no open
+/// handle still refers to it (its last reference from C is then gone).
+pub(crate) fn unpin_all() -> Vec<(Store, bool)> {
+    let pinned = std::mem::take(&mut *PINNED.lock());
+    let table = TABLE.read();
+    pinned
+        .into_iter()
+        .map(|store| {
+            let open = table.slots.iter().any(|s| {
+                s.store
+                    .as_ref()
+                    .is_some_and(|other| other.same_store(&store))
+            });
+            (store, !open)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_round_trip_and_stay_below_2_pow_53() {
+        let top = encode(MAX_SLOTS - 1, GENERATION_MASK);
+        assert!(top < 1 << 53);
+        assert_eq!(decode(top), Some((MAX_SLOTS - 1, GENERATION_MASK)));
+        assert_eq!(decode(0), None);
+        assert_eq!(decode(1), None, "generation 0 is never valid");
+        assert_eq!(decode(u64::MAX), None);
+    }
+}

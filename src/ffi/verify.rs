@@ -1,0 +1,354 @@
+//! The hot path: verify a full key, an id + secret pair, or the credential in request
+//! headers, into a fixed-size `kw_verdict` with no allocation and no JSON (the key's full
+//! record as JSON is optional, into a caller buffer).
+
+use std::ffi::c_char;
+
+use super::args::{self, OutBuf, out_ptr, put};
+use super::handles::{self, kw_store};
+use super::panic::guard;
+use super::status::kw_status;
+use super::types::{
+    KW_KEY_INFO_MAX_LEN, KW_MAX_HEADERS, KW_MAX_SCOPES, kw_header, kw_key_flag, kw_str, kw_verdict,
+};
+use crate::clock::Timestamp;
+use crate::credential::{Credential, extract_credential};
+use crate::store::verify_api::{Presented, VerifyRequest};
+use crate::verdict::Verdict;
+
+/// Required scopes as `&str`s: up to [`INLINE_SCOPES`] in a stack array (no allocation on
+/// the hot path), more in a vector.
+enum Scopes<'a> {
+    Inline([&'a str; INLINE_SCOPES], usize),
+    Spilled(Vec<&'a str>),
+}
+
+/// Required scopes held without allocation.
+const INLINE_SCOPES: usize = 8;
+
+impl<'a> Scopes<'a> {
+    /// # Safety
+    /// `ptr` must be NULL or point to `len` valid `kw_str`s whose bytes stay valid for `'a`.
+    #[inline]
+    unsafe fn new(ptr: *const kw_str, len: usize) -> Result<Scopes<'a>, kw_status> {
+        // SAFETY: forwarded contract.
+        let raw = unsafe { args::str_array(ptr, len) }?;
+        if raw.len() > KW_MAX_SCOPES {
+            return Err(kw_status::KW_TOO_LONG);
+        }
+        if raw.len() <= INLINE_SCOPES {
+            let mut items = [""; INLINE_SCOPES];
+            for (slot, s) in items.iter_mut().zip(raw) {
+                // SAFETY: forwarded contract.
+                *slot = unsafe { args::str_field(s) }?;
+            }
+            return Ok(Scopes::Inline(items, raw.len()));
+        }
+        let mut items = Vec::with_capacity(raw.len());
+        for s in raw {
+            // SAFETY: forwarded contract.
+            items.push(unsafe { args::str_field(s) }?);
+        }
+        Ok(Scopes::Spilled(items))
+    }
+
+    #[inline]
+    fn as_slice(&self) -> &[&'a str] {
+        match self {
+            Scopes::Inline(items, len) => &items[..*len],
+            Scopes::Spilled(items) => items,
+        }
+    }
+}
+
+/// The verify options shared by the three verify functions.
+fn at_of(at_ms: i64) -> Result<Option<Timestamp>, kw_status> {
+    match at_ms {
+        0 => Ok(None),
+        ms if ms < 0 => Err(kw_status::KW_INVALID_ARGUMENT),
+        ms => Ok(Some(Timestamp::from_millis(ms))),
+    }
+}
+
+/// Checked output pointers of a verify (before anything is verified).
+struct VerifyOut {
+    verdict: *mut kw_verdict,
+    info: Option<OutBuf>,
+}
+
+impl VerifyOut {
+    /// # Safety
+    /// `info_len` must be writable if not NULL.
+    unsafe fn new(
+        verdict: *mut kw_verdict,
+        info_buf: *mut u8,
+        info_cap: usize,
+        info_len: *mut usize,
+    ) -> Result<VerifyOut, kw_status> {
+        let verdict = out_ptr(verdict)?;
+        let info = OutBuf::optional(info_buf, info_cap, info_len)?;
+        if let Some(info) = &info {
+            // Before verifying: a verify counts usage and may spend credits, so it must not
+            // be repeated because of a short buffer.
+            // SAFETY: forwarded contract.
+            unsafe { info.require(KW_KEY_INFO_MAX_LEN) }?;
+        }
+        Ok(VerifyOut { verdict, info })
+    }
+
+    /// Writes the verdict (and the record JSON if asked for).
+    ///
+    /// # Safety
+    /// The pointers must be writable (the caller's contract).
+    unsafe fn write(&self, verdict: &Verdict) -> Result<(), kw_status> {
+        let mut out = kw_verdict::zeroed();
+        out.reason = verdict.reason as u32;
+        out.http_status = verdict.reason.http_status() as u32;
+        if let Some(info) = &verdict.key {
+            out.key_found = 1;
+            let mut flags = 0;
+            if info.credits.is_some() {
+                flags |= kw_key_flag::KW_KEY_LIMITED as u32;
+            }
+            if info.revoked_at.is_some() {
+                flags |= kw_key_flag::KW_KEY_REVOKED_FLAG as u32;
+            }
+            if info.rotated_to.is_some() {
+                flags |= kw_key_flag::KW_KEY_ROTATED as u32;
+            }
+            out.key_flags = flags;
+            out.created_at_ms = info.created_at;
+            out.expires_at_ms = info.expires_at.unwrap_or(0);
+            args::fill_cstr(&mut out.key_id, &info.id);
+            args::fill_cstr(&mut out.env, info.env.as_deref().unwrap_or(""));
+            args::fill_cstr(&mut out.owner, &info.owner);
+        }
+        if let Some(buf) = &self.info {
+            match &verdict.key {
+                // SAFETY: caller's contract on the buffer.
+                Some(info) => unsafe { buf.write_json(&**info) }?,
+                // SAFETY: as above.
+                None => unsafe { buf.write(&[]) }?,
+            }
+        }
+        // SAFETY: checked non-NULL in `new`; writable by contract.
+        unsafe { put(self.verdict, out) };
+        Ok(())
+    }
+}
+
+/// Verifies a full key against the scopes a route requires.
+///
+/// - `key`, `key_len`: the key as sent (required; text longer than `KW_MAX_PRESENTED_LEN`
+///   or not a well-formed key is answered `KW_REASON_MALFORMED`, not an error);
+/// - `scopes`, `scopes_len`: required scopes, all needed (NULL when 0; at most
+///   `KW_MAX_SCOPES`, else `KW_TOO_LONG`);
+/// - `cost`: credits to spend if the key is limited; 0 = the key's own cost;
+/// - `at_ms`: the time to judge expiry at, ms since the epoch; 0 = now;
+/// - `out_verdict`: required; receives the verdict;
+/// - `info_buf`, `info_cap`, `out_info_len`: optional (`NULL, 0, NULL` on the hot path);
+///   when given, `info_cap` must be at least `KW_KEY_INFO_MAX_LEN` (else
+///   `KW_BUFFER_TOO_SMALL` with `*out_info_len = KW_KEY_INFO_MAX_LEN`, checked before
+///   anything is verified) and the key's full public record is written as JSON (0 bytes
+///   when the key is unknown).
+///
+/// A refused key is `KW_OK` with a non-zero `reason`; a non-`KW_OK` status means the call
+/// itself failed (`KW_NULL_ARGUMENT`, `KW_INVALID_UTF8`, `KW_TOO_LONG`, `KW_INVALID_ARGUMENT`
+/// for a negative `at_ms`, `KW_CLOSED`, `KW_STORAGE`).
+///
+/// # Safety
+/// Every pointer must be NULL or valid for its stated length; outputs writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kw_verify(
+    store: kw_store,
+    key: *const c_char,
+    key_len: usize,
+    scopes: *const kw_str,
+    scopes_len: usize,
+    cost: u32,
+    at_ms: i64,
+    out_verdict: *mut kw_verdict,
+    info_buf: *mut u8,
+    info_cap: usize,
+    out_info_len: *mut usize,
+) -> kw_status {
+    guard(|| {
+        // SAFETY: caller's contract on every pointer.
+        unsafe {
+            let out = VerifyOut::new(out_verdict, info_buf, info_cap, out_info_len)?;
+            let key = args::text(key, key_len)?;
+            let scopes = Scopes::new(scopes, scopes_len)?;
+            let request = VerifyRequest {
+                credential: Presented::Key(key),
+                scopes: scopes.as_slice(),
+                cost: (cost != 0).then_some(cost),
+                at: at_of(at_ms)?,
+            };
+            let verdict = handles::with(store, |s| Ok(s.verify_request(&request)?))?;
+            out.write(&verdict)
+        }
+    })
+}
+
+/// Verifies a (public id, secret) pair, as sent in `X-Api-Token-Id` /
+/// `X-Api-Token-Secret-Key` (the full key is also accepted as the secret if its id matches).
+/// Arguments, outputs and errors as `kw_verify`.
+///
+/// # Safety
+/// As `kw_verify`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kw_verify_pair(
+    store: kw_store,
+    id: *const c_char,
+    id_len: usize,
+    secret: *const c_char,
+    secret_len: usize,
+    scopes: *const kw_str,
+    scopes_len: usize,
+    cost: u32,
+    at_ms: i64,
+    out_verdict: *mut kw_verdict,
+    info_buf: *mut u8,
+    info_cap: usize,
+    out_info_len: *mut usize,
+) -> kw_status {
+    guard(|| {
+        // SAFETY: caller's contract on every pointer.
+        unsafe {
+            let out = VerifyOut::new(out_verdict, info_buf, info_cap, out_info_len)?;
+            let id = args::text(id, id_len)?;
+            let secret = args::text(secret, secret_len)?;
+            let scopes = Scopes::new(scopes, scopes_len)?;
+            let request = VerifyRequest {
+                credential: Presented::Pair { id, secret },
+                scopes: scopes.as_slice(),
+                cost: (cost != 0).then_some(cost),
+                at: at_of(at_ms)?,
+            };
+            let verdict = handles::with(store, |s| Ok(s.verify_request(&request)?))?;
+            out.write(&verdict)
+        }
+    })
+}
+
+/// Extracts the credential from C headers. Names that are not UTF-8 cannot be credential
+/// headers and are skipped; only the credential headers (usually one or two) are passed on,
+/// from a stack array, so a request with many headers costs no allocation; their values
+/// must be UTF-8.
+///
+/// # Safety
+/// `headers` must be NULL or point to `len` valid `kw_header`s.
+pub(crate) unsafe fn extract(
+    headers: *const kw_header,
+    len: usize,
+) -> Result<Credential, kw_status> {
+    if headers.is_null() && len != 0 {
+        return Err(kw_status::KW_NULL_ARGUMENT);
+    }
+    if len > KW_MAX_HEADERS {
+        return Err(kw_status::KW_TOO_LONG);
+    }
+    let raw: &[kw_header] = if len == 0 {
+        &[]
+    } else {
+        // SAFETY: non-NULL, `len` elements by contract.
+        unsafe { std::slice::from_raw_parts(headers, len) }
+    };
+    let mut pairs: [(&str, &str); 8] = [("", ""); 8];
+    let mut spill: Vec<(&str, &str)> = Vec::new();
+    let mut count = 0;
+    for h in raw {
+        // SAFETY: caller's contract on each header's pointers.
+        let name = unsafe { args::bytes(h.name.cast(), h.name_len) }?;
+        // SAFETY: as above.
+        let value = unsafe { args::bytes(h.value.cast(), h.value_len) }?;
+        let Ok(name) = std::str::from_utf8(name) else {
+            continue;
+        };
+        let trimmed = name.trim();
+        let is_credential = [
+            crate::credential::HEADER_API_KEY,
+            crate::credential::HEADER_AUTHORIZATION,
+            crate::credential::HEADER_TOKEN_ID,
+            crate::credential::HEADER_TOKEN_SECRET,
+        ]
+        .iter()
+        .any(|c| trimmed.eq_ignore_ascii_case(c));
+        if !is_credential {
+            // Only the credential headers matter to extraction, which also refuses an
+            // overlong name of any header: keep that rule, skip the rest.
+            if trimmed.len() > crate::credential::MAX_HEADER_NAME_LEN {
+                return Err(kw_status::KW_TOO_LONG);
+            }
+            continue;
+        }
+        let value = std::str::from_utf8(value).map_err(|_| kw_status::KW_INVALID_UTF8)?;
+        if count < pairs.len() {
+            pairs[count] = (name, value);
+        } else {
+            if spill.is_empty() {
+                spill.extend_from_slice(&pairs);
+            }
+            spill.push((name, value));
+        }
+        count += 1;
+    }
+    let list: &[(&str, &str)] = if spill.is_empty() {
+        &pairs[..count]
+    } else {
+        &spill
+    };
+    Ok(extract_credential(list.iter().copied())?)
+}
+
+/// Extracts the credential from request headers (`x-api-key`, `Authorization: Bearer` /
+/// `Basic`, or the `X-Api-Token-Id` + `X-Api-Token-Secret-Key` pair) and verifies it.
+///
+/// - `headers`, `headers_len`: every request header, or just the credential ones (NULL
+///   when 0; at most `KW_MAX_HEADERS`). Names and values are byte strings; a header whose
+///   name is not UTF-8 is ignored, and so is a non-UTF-8 value of a non-credential header.
+/// - the rest as `kw_verify`.
+///
+/// Header problems are statuses, each meaning HTTP 401: `KW_CREDENTIAL_MISSING`,
+/// `KW_UNSUPPORTED_SCHEME`, `KW_BAD_BASE64`, `KW_HALF_PAIR`, `KW_AMBIGUOUS_CREDENTIAL`,
+/// `KW_TOO_LONG` (a name past `KW_MAX_HEADER_NAME_LEN` or a credential value past
+/// `KW_MAX_HEADER_VALUE_LEN`), `KW_INVALID_UTF8` (a credential header's value).
+///
+/// # Safety
+/// As `kw_verify`; every header's pointers valid for their lengths.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kw_verify_headers(
+    store: kw_store,
+    headers: *const kw_header,
+    headers_len: usize,
+    scopes: *const kw_str,
+    scopes_len: usize,
+    cost: u32,
+    at_ms: i64,
+    out_verdict: *mut kw_verdict,
+    info_buf: *mut u8,
+    info_cap: usize,
+    out_info_len: *mut usize,
+) -> kw_status {
+    guard(|| {
+        // SAFETY: caller's contract on every pointer.
+        unsafe {
+            let out = VerifyOut::new(out_verdict, info_buf, info_cap, out_info_len)?;
+            let scopes = Scopes::new(scopes, scopes_len)?;
+            let at = at_of(at_ms)?;
+            let credential = extract(headers, headers_len)?;
+            let presented = match &credential {
+                Credential::Key(key) => Presented::Key(key),
+                Credential::Pair { id, secret } => Presented::Pair { id, secret },
+            };
+            let request = VerifyRequest {
+                credential: presented,
+                scopes: scopes.as_slice(),
+                cost: (cost != 0).then_some(cost),
+                at,
+            };
+            let verdict = handles::with(store, |s| Ok(s.verify_request(&request)?))?;
+            out.write(&verdict)
+        }
+    })
+}

@@ -1,0 +1,1204 @@
+/* C tests of the keyward C ABI: every exported function, hostile input for each (NULL in
+ * every pointer argument, invalid UTF-8, inputs past each limit, buffers one byte too
+ * small, double close, use after close), the panic boundary, and a replay of the shared
+ * vectors tests/vectors/{keys,headers,verify}.json.
+ *
+ * Compiled as C11 (-std=c11 -Wall -Wextra -Werror -pedantic) and as C++17, linked against
+ * libkeyward.so and libkeyward.a, run under ASan+UBSan and valgrind by scripts/test-c.sh.
+ * Usage: test_keyward <tests/vectors directory>
+ *
+ * Verify scenarios use a frozen scenario clock: "the time the scenario started" is taken at
+ * the scenario's first verify, after the keys it needs were created or rotated (the Rust
+ * replay uses a manual clock; with the wall clock a rotation without grace is only expired
+ * from the moment it was committed). */
+#define _POSIX_C_SOURCE 200809L
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "keyward.h"
+#include "json.h"
+
+static int passed, failed;
+
+#define CHECK(cond)                                                              \
+  do {                                                                           \
+    if (cond) passed++;                                                          \
+    else { failed++; fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); } \
+  } while (0)
+
+#define CHECK_STATUS(call, expected)                                             \
+  do {                                                                           \
+    kw_status got_ = (call);                                                     \
+    if (got_ == (kw_status)(expected)) passed++;                                 \
+    else {                                                                       \
+      failed++;                                                                  \
+      fprintf(stderr, "FAIL %s:%d: %s -> %s, expected %s\n", __FILE__, __LINE__, #call, \
+              kw_status_name(got_), kw_status_name(expected));                   \
+    }                                                                            \
+  } while (0)
+
+static char tmpdir[256];
+static const char BAD_UTF8[] = "\xff\xfe";
+static kw_str S(const char *s) { kw_str r; r.ptr = s; r.len = s ? strlen(s) : 0; return r; }
+static kw_str NONE_STR(void) { kw_str r; r.ptr = NULL; r.len = 0; return r; }
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void db_path(char *out, size_t cap, const char *name) {
+  snprintf(out, cap, "%s/%s", tmpdir, name);
+}
+
+static void remove_store(const char *name) {
+  char p[512];
+  const char *suffixes[] = {"", ".pepper", ".kwsync"};
+  size_t i;
+  for (i = 0; i < 3; i++) {
+    snprintf(p, sizeof p, "%s/%s%s", tmpdir, name, suffixes[i]);
+    unlink(p);
+  }
+}
+
+static kw_options options_for(const char *path) {
+  kw_options o;
+  memset(&o, 0, sizeof o);
+  o.path = path;
+  o.path_len = strlen(path);
+  o.flush_interval_ms = KW_FLUSH_MANUAL;
+  return o;
+}
+
+static kw_store open_store(const char *name) {
+  static char paths[16][512];
+  static int next;
+  char *path = paths[next++ % 16];
+  kw_options o;
+  kw_store s = KW_STORE_NONE;
+  db_path(path, 512, name);
+  o = options_for(path);
+  CHECK_STATUS(kw_open(&o, &s), KW_OK);
+  return s;
+}
+
+/* Creates a key; writes it (NUL-terminated) into key[KW_MAX_KEY_LEN + 1]. */
+static kw_status create_key(kw_store s, const char *owner, const kw_str *scopes, size_t n, const char *env,
+                            int64_t expires_at_ms, const kw_credits *credits, char *key) {
+  kw_new_key nk;
+  size_t key_len = 0;
+  kw_status st;
+  memset(&nk, 0, sizeof nk);
+  nk.owner = S(owner);
+  nk.scopes = scopes;
+  nk.scopes_len = n;
+  nk.env = env ? S(env) : NONE_STR();
+  nk.expires_at_ms = expires_at_ms;
+  nk.credits = credits;
+  st = kw_create(s, &nk, (uint8_t *)key, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL);
+  key[st == KW_OK ? key_len : 0] = 0;
+  return st;
+}
+
+static void key_parts(const char *key, char *id, char *secret) {
+  kw_parsed_key p;
+  CHECK_STATUS(kw_parse_key(key, strlen(key), NULL, 0, &p), KW_OK);
+  CHECK(p.valid == 1);
+  strcpy(id, p.id);
+  strcpy(secret, p.secret);
+}
+
+/* ------------------------------------------------------------------ statics and panics */
+
+static void test_static_helpers(void) {
+  uint32_t i;
+  CHECK(kw_abi_version() == KW_ABI_VERSION);
+  CHECK(strlen(kw_version()) > 0);
+  CHECK(strcmp(kw_status_name(KW_OK), "OK") == 0);
+  CHECK(strcmp(kw_status_name(KW_NOT_FOUND), "NOT_FOUND") == 0);
+  CHECK(strcmp(kw_status_name(9999), "UNKNOWN") == 0);
+  CHECK(strcmp(kw_status_message(9999), "unknown status") == 0);
+  for (i = 0; i < 64; i++) {
+    CHECK(kw_status_message(i) != NULL && strlen(kw_status_message(i)) > 0);
+    CHECK(kw_status_name(i) != NULL);
+  }
+  CHECK(KW_OK == 0 && KW_BUFFER_TOO_SMALL == 5 && KW_PANIC == 6 && KW_CLOSED == 7 && KW_NOT_FOUND == 10);
+  CHECK(strcmp(kw_reason_code(KW_REASON_INSUFFICIENT_SCOPE), "INSUFFICIENT_SCOPE") == 0);
+  CHECK(strcmp(kw_reason_code(77), "UNKNOWN") == 0);
+  CHECK(strcmp(kw_reason_message(77), "unknown reason") == 0);
+  CHECK(strlen(kw_reason_message(KW_REASON_VALID)) > 0);
+  CHECK(kw_reason_http_status(KW_REASON_VALID) == 200);
+  CHECK(kw_reason_http_status(KW_REASON_EXPIRED) == 401);
+  CHECK(kw_reason_http_status(KW_REASON_USAGE_EXCEEDED) == 403);
+  CHECK(kw_reason_http_status(77) == 0);
+  CHECK(strcmp(kw_key_error_name(KW_KEY_BAD_CHECKSUM), "bad_checksum") == 0);
+  CHECK(strcmp(kw_key_error_name(KW_KEY_OK), "ok") == 0);
+  CHECK(strcmp(kw_key_error_name(99), "unknown") == 0);
+}
+
+static void test_panic_boundary(void) {
+  /* A panic inside a kw_ call comes back as KW_PANIC, and the process goes on. */
+  CHECK_STATUS(kw_test_panic(), KW_PANIC);
+  CHECK_STATUS(kw_test_panic(), KW_PANIC);
+  CHECK(kw_abi_version() == KW_ABI_VERSION);
+}
+
+/* ------------------------------------------------------------------ vectors */
+
+static void replay_keys(const char *dir) {
+  char path[512];
+  size_t len, i;
+  char *text;
+  jval root;
+  const jval *cases;
+  snprintf(path, sizeof path, "%s/keys.json", dir);
+  text = read_file(path, &len);
+  CHECK(text != NULL);
+  if (!text) return;
+  CHECK(json_parse(text, len, &root));
+  cases = json_get(&root, "cases");
+  CHECK(cases && cases->len > 10);
+  for (i = 0; cases && i < cases->len; i++) {
+    const jval *c = &cases->items[i];
+    const jval *key = json_get(c, "key");
+    const char *prefix = json_str(&root, "prefix");
+    kw_parsed_key p;
+    CHECK_STATUS(kw_parse_key(key->str, key->len, prefix, strlen(prefix), &p), KW_OK);
+    if (json_num(c, "valid", 0) != 0) {
+      const char *env = json_str(c, "env");
+      CHECK(p.valid == 1);
+      CHECK(strcmp(p.id, json_str(c, "id")) == 0);
+      CHECK(strcmp(p.secret, json_str(c, "secret")) == 0);
+      CHECK(strcmp(p.env, env ? env : "") == 0);
+      CHECK(strcmp(p.prefix, prefix) == 0);
+    } else {
+      CHECK(p.valid == 0);
+      if (strcmp(kw_key_error_name(p.error), json_str(c, "error")) != 0) {
+        failed++;
+        fprintf(stderr, "FAIL keys.json %s: %s, expected %s\n", json_str(c, "name"), kw_key_error_name(p.error),
+                json_str(c, "error"));
+      } else {
+        passed++;
+      }
+    }
+  }
+  json_free(&root);
+  free(text);
+}
+
+static void replay_headers(const char *dir) {
+  char path[512];
+  size_t len, i, j;
+  char *text;
+  jval root;
+  const jval *cases;
+  snprintf(path, sizeof path, "%s/headers.json", dir);
+  text = read_file(path, &len);
+  CHECK(text != NULL);
+  if (!text) return;
+  CHECK(json_parse(text, len, &root));
+  cases = json_get(&root, "cases");
+  CHECK(cases && cases->len > 10);
+  for (i = 0; cases && i < cases->len; i++) {
+    const jval *c = &cases->items[i];
+    const jval *hs = json_get(c, "headers");
+    const jval *expect = json_get(c, "expect");
+    kw_header headers[16];
+    uint8_t secret[10000], id[64];
+    size_t secret_len = 0, id_len = 0;
+    uint32_t kind = 0;
+    kw_status st;
+    for (j = 0; j < hs->len && j < 16; j++) {
+      headers[j].name = hs->items[j].items[0].str;
+      headers[j].name_len = hs->items[j].items[0].len;
+      headers[j].value = hs->items[j].items[1].str;
+      headers[j].value_len = hs->items[j].items[1].len;
+    }
+    st = kw_extract_credential(hs->len ? headers : NULL, hs->len, &kind, secret, sizeof secret, &secret_len, id,
+                               sizeof id, &id_len);
+    if (json_get(expect, "error")) {
+      if (strcmp(kw_status_name(st), json_str(expect, "error")) == 0) passed++;
+      else { failed++; fprintf(stderr, "FAIL headers.json %s: %s\n", json_str(c, "name"), kw_status_name(st)); }
+    } else if (json_get(expect, "key")) {
+      const char *k = json_str(expect, "key");
+      CHECK(st == KW_OK && kind == KW_CREDENTIAL_KEY && secret_len == strlen(k) && memcmp(secret, k, secret_len) == 0);
+      CHECK(id_len == 0);
+    } else {
+      const jval *pair = json_get(expect, "pair");
+      const char *pid = json_str(pair, "id"), *psec = json_str(pair, "secret");
+      CHECK(st == KW_OK && kind == KW_CREDENTIAL_PAIR);
+      CHECK(id_len == strlen(pid) && memcmp(id, pid, id_len) == 0);
+      CHECK(secret_len == strlen(psec) && memcmp(secret, psec, secret_len) == 0);
+    }
+  }
+  json_free(&root);
+  free(text);
+}
+
+typedef struct { char as[16]; char key[KW_MAX_KEY_LEN + 1]; } named_key;
+
+static const char *find_key(named_key *keys, size_t n, const char *as) {
+  size_t i;
+  for (i = 0; i < n; i++)
+    if (strcmp(keys[i].as, as) == 0) return keys[i].key;
+  return NULL;
+}
+
+static void replay_verify(const char *dir) {
+  char path[512];
+  size_t len, i, j, k;
+  char *text;
+  jval root;
+  const jval *scenarios;
+  snprintf(path, sizeof path, "%s/verify.json", dir);
+  text = read_file(path, &len);
+  CHECK(text != NULL);
+  if (!text) return;
+  CHECK(json_parse(text, len, &root));
+  scenarios = json_get(&root, "scenarios");
+  CHECK(scenarios && scenarios->len >= 5);
+  for (i = 0; scenarios && i < scenarios->len; i++) {
+    const jval *sc = &scenarios->items[i];
+    const jval *steps = json_get(sc, "steps");
+    named_key keys[8];
+    size_t nkeys = 0;
+    int64_t start = 0;
+    char name[64];
+    kw_store s;
+    snprintf(name, sizeof name, "verify-%u.redb", (unsigned)i);
+    s = open_store(name);
+    for (j = 0; j < steps->len; j++) {
+      const jval *st = &steps->items[j];
+      const char *op = json_str(st, "op");
+      const jval *scopes_j = json_get(st, "scopes");
+      kw_str scopes[16];
+      size_t nscopes = 0;
+      if (scopes_j)
+        for (k = 0; k < scopes_j->len && k < 16; k++) {
+          scopes[k].ptr = scopes_j->items[k].str;
+          scopes[k].len = scopes_j->items[k].len;
+          nscopes++;
+        }
+      if (strcmp(op, "create") == 0) {
+        const jval *cr = json_get(st, "credits");
+        kw_credits credits;
+        double expires_in = json_num(st, "expires_in_ms", 0);
+        memset(&credits, 0, sizeof credits);
+        if (cr) {
+          credits.remaining = (uint64_t)json_num(cr, "remaining", 0);
+          credits.cost = (uint32_t)json_num(cr, "cost", 1);
+        }
+        strcpy(keys[nkeys].as, json_str(st, "as"));
+        CHECK_STATUS(create_key(s, json_str(st, "owner"), nscopes ? scopes : NULL, nscopes, json_str(st, "env"),
+                                expires_in > 0 ? now_ms() + (int64_t)expires_in : 0, cr ? &credits : NULL,
+                                keys[nkeys].key),
+                     KW_OK);
+        nkeys++;
+      } else if (strcmp(op, "revoke") == 0) {
+        char id[32], secret[64];
+        key_parts(find_key(keys, nkeys, json_str(st, "key")), id, secret);
+        CHECK_STATUS(kw_revoke(s, id, strlen(id), NULL, 0, NULL, 0, NULL), KW_OK);
+      } else if (strcmp(op, "rotate") == 0) {
+        char id[32], secret[64];
+        size_t key_len = 0;
+        key_parts(find_key(keys, nkeys, json_str(st, "key")), id, secret);
+        strcpy(keys[nkeys].as, json_str(st, "as"));
+        CHECK_STATUS(kw_rotate(s, id, strlen(id), (uint64_t)json_num(st, "grace_ms", 0), (uint8_t *)keys[nkeys].key,
+                               KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL),
+                     KW_OK);
+        keys[nkeys].key[key_len] = 0;
+        nkeys++;
+      } else {
+        kw_verdict v;
+        kw_status status;
+        const char *expect = json_str(st, "expect");
+        int64_t at;
+        if (start == 0) start = now_ms();
+        at = start + (int64_t)json_num(st, "at_offset_ms", 0);
+        memset(&v, 0, sizeof v);
+        if (strcmp(op, "verify_text") == 0) {
+          const jval *t = json_get(st, "text");
+          status = kw_verify(s, t->str, t->len, scopes, nscopes, 0, at, &v, NULL, 0, NULL);
+        } else if (strcmp(op, "verify") == 0) {
+          const char *key = find_key(keys, nkeys, json_str(st, "key"));
+          status = kw_verify(s, key, strlen(key), scopes, nscopes, (uint32_t)json_num(st, "cost", 0), at, &v, NULL, 0,
+                             NULL);
+        } else {
+          char id[32], secret[64];
+          const char *mutate = json_str(st, "mutate");
+          key_parts(find_key(keys, nkeys, json_str(st, "key")), id, secret);
+          if (mutate && strcmp(mutate, "wrong_secret_first") == 0) secret[0] = secret[0] == 'a' ? 'b' : 'a';
+          if (mutate && strcmp(mutate, "wrong_secret_last") == 0)
+            secret[KW_SECRET_LEN - 1] = secret[KW_SECRET_LEN - 1] == 'a' ? 'b' : 'a';
+          if (mutate && strcmp(mutate, "unknown_id") == 0) memcpy(id, "ZZZZzzzz00009999", KW_KEY_ID_LEN);
+          status = kw_verify_pair(s, id, strlen(id), secret, strlen(secret), scopes, nscopes, 0, at, &v, NULL, 0,
+                                  NULL);
+        }
+        CHECK_STATUS(status, KW_OK);
+        if (strcmp(kw_reason_code(v.reason), expect) == 0) passed++;
+        else {
+          failed++;
+          fprintf(stderr, "FAIL verify.json %s step %u: %s, expected %s\n", json_str(sc, "name"), (unsigned)j,
+                  kw_reason_code(v.reason), expect);
+        }
+        CHECK(v.http_status == kw_reason_http_status(v.reason));
+      }
+    }
+    CHECK_STATUS(kw_close(s), KW_OK);
+    remove_store(name);
+  }
+  json_free(&root);
+  free(text);
+}
+
+/* ------------------------------------------------------------------ the full surface */
+
+static void test_open_and_registry(void) {
+  char path[512], long_path[KW_MAX_PATH_LEN + 2];
+  kw_options o;
+  kw_store a = KW_STORE_NONE, b = KW_STORE_NONE, c = KW_STORE_NONE;
+  uint32_t same = 0;
+  uint8_t pepper[32];
+  kw_store_stats st;
+  db_path(path, sizeof path, "registry.redb");
+  o = options_for(path);
+
+  /* NULL per pointer argument, then bad values. */
+  CHECK_STATUS(kw_open(NULL, &a), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_open(&o, NULL), KW_NULL_ARGUMENT);
+  o.path = NULL;
+  CHECK_STATUS(kw_open(&o, &a), KW_NULL_ARGUMENT);
+  o = options_for(path);
+  o.path_len = 0;
+  CHECK_STATUS(kw_open(&o, &a), KW_INVALID_ARGUMENT);
+  memset(long_path, 'a', sizeof long_path);
+  o = options_for(path);
+  o.path = long_path;
+  o.path_len = KW_MAX_PATH_LEN + 1;
+  CHECK_STATUS(kw_open(&o, &a), KW_TOO_LONG);
+  o = options_for(path);
+  o.pepper = NULL;
+  o.pepper_len = 32;
+  CHECK_STATUS(kw_open(&o, &a), KW_NULL_ARGUMENT);
+  o = options_for(path);
+  o.pepper_file = NULL;
+  o.pepper_file_len = 4;
+  CHECK_STATUS(kw_open(&o, &a), KW_NULL_ARGUMENT);
+  o = options_for(path);
+  o.prefix = NULL;
+  o.prefix_len = 2;
+  CHECK_STATUS(kw_open(&o, &a), KW_NULL_ARGUMENT);
+  o = options_for(path);
+  o.prefix = BAD_UTF8;
+  o.prefix_len = 2;
+  CHECK_STATUS(kw_open(&o, &a), KW_INVALID_UTF8);
+  o = options_for(path);
+  o.prefix = "abcdefghijklmnopq"; /* KW_MAX_TAG_LEN + 1 */
+  o.prefix_len = KW_MAX_TAG_LEN + 1;
+  CHECK_STATUS(kw_open(&o, &a), KW_INVALID_ARGUMENT);
+  o = options_for(path);
+  o.pepper_file = long_path;
+  o.pepper_file_len = KW_MAX_PATH_LEN + 1;
+  CHECK_STATUS(kw_open(&o, &a), KW_TOO_LONG);
+  o = options_for(path);
+  o.concurrency = 7;
+  CHECK_STATUS(kw_open(&o, &a), KW_INVALID_ARGUMENT);
+  o = options_for(path);
+  o.flags = 0x80;
+  CHECK_STATUS(kw_open(&o, &a), KW_INVALID_ARGUMENT);
+  o = options_for(path);
+  memset(pepper, 7, sizeof pepper);
+  o.pepper = pepper;
+  o.pepper_len = 31;
+  CHECK_STATUS(kw_open(&o, &a), KW_PEPPER_INVALID);
+  o.pepper_len = 32;
+  o.pepper_file = "x";
+  o.pepper_file_len = 1;
+  CHECK_STATUS(kw_open(&o, &a), KW_INVALID_ARGUMENT);
+  {
+    char missing[600];
+    snprintf(missing, sizeof missing, "%s/no/such/dir/x.redb", tmpdir);
+    o = options_for(missing);
+    CHECK_STATUS(kw_open(&o, &a), KW_DIRECTORY_MISSING);
+  }
+  CHECK(a == KW_STORE_NONE); /* never written on failure */
+
+  /* Open, re-open: the same store, warm. */
+  o = options_for(path);
+  o.prefix = "kw";
+  o.prefix_len = 2;
+  CHECK_STATUS(kw_open(&o, &a), KW_OK);
+  CHECK(a != KW_STORE_NONE && a < ((uint64_t)1 << 53));
+  o.prefix = NULL;
+  o.prefix_len = 0;
+  CHECK_STATUS(kw_open(&o, &b), KW_OK);
+  CHECK(a != b);
+  CHECK_STATUS(kw_same_store(a, b, &same), KW_OK);
+  CHECK(same == 1);
+  CHECK_STATUS(kw_same_store(a, b, NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_same_store(KW_STORE_NONE, b, &same), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_same_store(a, KW_STORE_NONE, &same), KW_NULL_ARGUMENT);
+  o.concurrency = KW_CONCURRENCY_SINGLE_PROCESS;
+  CHECK_STATUS(kw_open(&o, &c), KW_CONFIG_MISMATCH);
+  o.concurrency = KW_CONCURRENCY_MULTI_PROCESS;
+  o.pepper = pepper;
+  o.pepper_len = 32;
+  CHECK_STATUS(kw_open(&o, &c), KW_CONFIG_MISMATCH);
+
+  CHECK_STATUS(kw_stats(a, &st), KW_OK);
+  CHECK_STATUS(kw_stats(a, NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_stats(KW_STORE_NONE, &st), KW_NULL_ARGUMENT);
+
+  /* Close twice; use after close; forged handles. */
+  CHECK_STATUS(kw_close(b), KW_OK);
+  CHECK_STATUS(kw_close(b), KW_CLOSED);
+  CHECK_STATUS(kw_stats(b, &st), KW_CLOSED);
+  CHECK_STATUS(kw_stats(a, &st), KW_OK); /* a still open */
+  CHECK_STATUS(kw_close(KW_STORE_NONE), KW_OK);
+  CHECK_STATUS(kw_close(0x123456789ULL), KW_CLOSED);
+  CHECK_STATUS(kw_close(UINT64_MAX), KW_CLOSED);
+  CHECK_STATUS(kw_stats(UINT64_MAX, &st), KW_CLOSED);
+  CHECK_STATUS(kw_close(a), KW_OK);
+  CHECK_STATUS(kw_close(a), KW_CLOSED);
+  remove_store("registry.redb");
+
+  /* Explicit pepper (hex) and pepper file. */
+  {
+    char pepper_path[600];
+    FILE *f;
+    const char *hex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    kw_store d = KW_STORE_NONE;
+    snprintf(pepper_path, sizeof pepper_path, "%s/pepper.hex", tmpdir);
+    f = fopen(pepper_path, "w");
+    fputs(hex, f);
+    fclose(f);
+    CHECK(chmod(pepper_path, 0600) == 0);
+    db_path(path, sizeof path, "pepper.redb");
+    o = options_for(path);
+    o.pepper_file = pepper_path;
+    o.pepper_file_len = strlen(pepper_path);
+    CHECK_STATUS(kw_open(&o, &d), KW_OK);
+    CHECK_STATUS(kw_close(d), KW_OK);
+    o = options_for(path);
+    o.pepper = (const uint8_t *)hex;
+    o.pepper_len = 64;
+    CHECK_STATUS(kw_open(&o, &d), KW_OK); /* same pepper, given as hex bytes */
+    CHECK_STATUS(kw_close(d), KW_OK);
+    o.pepper = pepper;
+    o.pepper_len = 32;
+    CHECK_STATUS(kw_open(&o, &d), KW_WRONG_PEPPER);
+    remove_store("pepper.redb");
+    unlink(pepper_path);
+  }
+}
+
+/* Checks that `json` (len bytes) parses and holds `"field":"value"`. */
+static int json_has(const uint8_t *json, size_t len, const char *field, const char *value) {
+  jval v;
+  const char *got;
+  int ok;
+  if (!json_parse((const char *)json, len, &v)) return 0;
+  got = json_str(&v, field);
+  ok = got && strcmp(got, value) == 0;
+  json_free(&v);
+  return ok;
+}
+
+static void test_management(void) {
+  kw_store s = open_store("manage.redb");
+  kw_store closed = open_store("closed.redb");
+  static uint8_t info[KW_KEY_INFO_MAX_LEN], buf[1 << 16];
+  char key[KW_MAX_KEY_LEN + 1], id[32], secret[64], long_text[10000];
+  size_t key_len = 0, info_len = 0, len = 0, n = 0;
+  kw_str scopes[KW_MAX_SCOPES + 1];
+  kw_new_key nk;
+  kw_credits credits;
+  kw_key_update up;
+  kw_verdict v;
+  kw_usage_stats us;
+  kw_credit_balance cb;
+  kw_store_stats st;
+  size_t i;
+  memset(long_text, 'a', sizeof long_text);
+  for (i = 0; i <= KW_MAX_SCOPES; i++) scopes[i] = S("read");
+  CHECK_STATUS(kw_close(closed), KW_OK);
+  remove_store("closed.redb");
+
+  /* ---- create: every field, then hostile input */
+  memset(&nk, 0, sizeof nk);
+  memset(&credits, 0, sizeof credits);
+  credits.remaining = 5;
+  credits.refill_amount = 10;
+  credits.refill_interval = KW_REFILL_DAILY;
+  nk.owner = S("acct_1");
+  nk.name = S("CI deploy");
+  nk.scopes = scopes;
+  nk.scopes_len = 1;
+  nk.env = S("live");
+  nk.metadata = (const uint8_t *)"{\"plan\":\"pro\"}";
+  nk.metadata_len = 14;
+  nk.expires_at_ms = now_ms() + 3600000;
+  nk.credits = &credits;
+  CHECK_STATUS(kw_create(s, &nk, (uint8_t *)key, KW_MAX_KEY_LEN, &key_len, info, sizeof info, &info_len), KW_OK);
+  key[key_len] = 0;
+  CHECK(strncmp(key, "kw_live_", 8) == 0);
+  CHECK(json_has(info, info_len, "owner", "acct_1"));
+  CHECK(json_has(info, info_len, "name", "CI deploy"));
+  key_parts(key, id, secret);
+  CHECK(json_has(info, info_len, "id", id));
+
+  CHECK_STATUS(kw_create(s, NULL, (uint8_t *)key, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_create(s, &nk, NULL, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_create(s, &nk, (uint8_t *)key, KW_MAX_KEY_LEN, NULL, NULL, 0, NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_create(s, &nk, (uint8_t *)key, KW_MAX_KEY_LEN, &key_len, NULL, 10, &info_len), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_create(s, &nk, (uint8_t *)key, KW_MAX_KEY_LEN, &key_len, info, sizeof info, NULL), KW_NULL_ARGUMENT);
+  key_len = 0;
+  CHECK_STATUS(kw_create(s, &nk, (uint8_t *)key, KW_MAX_KEY_LEN - 1, &key_len, NULL, 0, NULL), KW_BUFFER_TOO_SMALL);
+  CHECK(key_len == KW_MAX_KEY_LEN);
+  info_len = 0;
+  CHECK_STATUS(kw_create(s, &nk, (uint8_t *)key, KW_MAX_KEY_LEN, &key_len, info, KW_KEY_INFO_MAX_LEN - 1, &info_len),
+               KW_BUFFER_TOO_SMALL);
+  CHECK(info_len == KW_KEY_INFO_MAX_LEN);
+  CHECK_STATUS(kw_create(KW_STORE_NONE, &nk, (uint8_t *)key, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL),
+               KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_create(closed, &nk, (uint8_t *)key, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_CLOSED);
+  {
+    kw_new_key bad = nk;
+    char tmp[KW_MAX_KEY_LEN + 1];
+    bad.owner = NONE_STR();
+    CHECK_STATUS(create_key(s, NULL, NULL, 0, NULL, 0, NULL, tmp), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_create(s, &bad, (uint8_t *)tmp, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_NULL_ARGUMENT);
+    bad = nk; bad.owner.ptr = BAD_UTF8; bad.owner.len = 2;
+    CHECK_STATUS(kw_create(s, &bad, (uint8_t *)tmp, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_INVALID_UTF8);
+    bad = nk; bad.owner.ptr = long_text; bad.owner.len = KW_MAX_OWNER_LEN + 1;
+    CHECK_STATUS(kw_create(s, &bad, (uint8_t *)tmp, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_TOO_LONG);
+    bad = nk; bad.owner = S("   ");
+    CHECK_STATUS(kw_create(s, &bad, (uint8_t *)tmp, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_INVALID_ARGUMENT);
+    bad = nk; bad.name.ptr = NULL; bad.name.len = 3;
+    CHECK_STATUS(kw_create(s, &bad, (uint8_t *)tmp, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_NULL_ARGUMENT);
+    bad = nk; bad.name.ptr = BAD_UTF8; bad.name.len = 2;
+    CHECK_STATUS(kw_create(s, &bad, (uint8_t *)tmp, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_INVALID_UTF8);
+    bad = nk; bad.name.ptr = long_text; bad.name.len = KW_MAX_NAME_LEN + 1;
+    CHECK_STATUS(kw_create(s, &bad, (uint8_t *)tmp, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_TOO_LONG);
+    bad = nk; bad.scopes = NULL; bad.scopes_len = 1;
+    CHECK_STATUS(kw_create(s, &bad, (uint8_t *)tmp, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_NULL_ARGUMENT);
+    bad = nk; bad.scopes_len = KW_MAX_SCOPES + 1;
+    CHECK_STATUS(kw_create(s, &bad, (uint8_t *)tmp, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_TOO_LONG);
+    {
+      kw_str one[1];
+      one[0].ptr = long_text; one[0].len = KW_MAX_SCOPE_LEN + 1;
+      bad = nk; bad.scopes = one; bad.scopes_len = 1;
+      CHECK_STATUS(kw_create(s, &bad, (uint8_t *)tmp, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_TOO_LONG);
+      one[0].ptr = BAD_UTF8; one[0].len = 2;
+      CHECK_STATUS(kw_create(s, &bad, (uint8_t *)tmp, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_INVALID_UTF8);
+      one[0].ptr = NULL; one[0].len = 0;
+      CHECK_STATUS(kw_create(s, &bad, (uint8_t *)tmp, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_NULL_ARGUMENT);
+    }
+    bad = nk; bad.env.ptr = NULL; bad.env.len = 4;
+    CHECK_STATUS(kw_create(s, &bad, (uint8_t *)tmp, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_NULL_ARGUMENT);
+    bad = nk; bad.env = S("abcdefghijklmnopq"); /* KW_MAX_TAG_LEN + 1 */
+    CHECK_STATUS(kw_create(s, &bad, (uint8_t *)tmp, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_INVALID_ARGUMENT);
+    bad = nk; bad.env = S("LIVE");
+    CHECK_STATUS(kw_create(s, &bad, (uint8_t *)tmp, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_INVALID_ARGUMENT);
+    bad = nk; bad.env.ptr = BAD_UTF8; bad.env.len = 2;
+    CHECK_STATUS(kw_create(s, &bad, (uint8_t *)tmp, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_INVALID_UTF8);
+    bad = nk; bad.metadata = NULL; bad.metadata_len = 5;
+    CHECK_STATUS(kw_create(s, &bad, (uint8_t *)tmp, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_NULL_ARGUMENT);
+    bad = nk; bad.metadata = (const uint8_t *)long_text; bad.metadata_len = KW_MAX_METADATA_LEN + 1;
+    CHECK_STATUS(kw_create(s, &bad, (uint8_t *)tmp, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_TOO_LONG);
+    bad = nk; bad.expires_at_ms = -5;
+    CHECK_STATUS(kw_create(s, &bad, (uint8_t *)tmp, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_INVALID_ARGUMENT);
+    {
+      kw_credits bc = credits;
+      bc.refill_interval = 9;
+      bad = nk; bad.credits = &bc;
+      CHECK_STATUS(kw_create(s, &bad, (uint8_t *)tmp, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_INVALID_ARGUMENT);
+    }
+  }
+
+  /* ---- verify: hot path, info JSON, hostile input */
+  memset(&v, 0, sizeof v);
+  CHECK_STATUS(kw_verify(s, key, strlen(key), scopes, 1, 0, 0, &v, NULL, 0, NULL), KW_OK);
+  CHECK(v.reason == KW_REASON_VALID && v.http_status == 200 && v.key_found == 1);
+  CHECK(strcmp(v.key_id, id) == 0 && strcmp(v.owner, "acct_1") == 0 && strcmp(v.env, "live") == 0);
+  CHECK((v.key_flags & KW_KEY_LIMITED) != 0 && v.expires_at_ms > 0 && v.created_at_ms > 0);
+  CHECK_STATUS(kw_verify(s, key, strlen(key), NULL, 0, 0, 0, &v, info, sizeof info, &info_len), KW_OK);
+  CHECK(json_has(info, info_len, "owner", "acct_1"));
+  info_len = 0;
+  CHECK_STATUS(kw_verify(s, key, strlen(key), NULL, 0, 0, 0, &v, info, KW_KEY_INFO_MAX_LEN - 1, &info_len),
+               KW_BUFFER_TOO_SMALL);
+  CHECK(info_len == KW_KEY_INFO_MAX_LEN);
+  CHECK_STATUS(kw_verify(s, "nope", 4, NULL, 0, 0, 0, &v, info, sizeof info, &info_len), KW_OK);
+  CHECK(v.reason == KW_REASON_MALFORMED && v.http_status == 401 && v.key_found == 0 && info_len == 0);
+  CHECK_STATUS(kw_verify(s, long_text, KW_MAX_PRESENTED_LEN + 1, NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_OK);
+  CHECK(v.reason == KW_REASON_MALFORMED);
+  CHECK_STATUS(kw_verify(s, NULL, 10, NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_verify(s, NULL, 0, NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_verify(s, key, strlen(key), NULL, 1, 0, 0, &v, NULL, 0, NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_verify(s, key, strlen(key), NULL, 0, 0, 0, NULL, NULL, 0, NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_verify(s, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 8, &info_len), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_verify(s, key, strlen(key), NULL, 0, 0, 0, &v, info, sizeof info, NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_verify(s, BAD_UTF8, 2, NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_INVALID_UTF8);
+  CHECK_STATUS(kw_verify(s, key, strlen(key), scopes, KW_MAX_SCOPES + 1, 0, 0, &v, NULL, 0, NULL), KW_TOO_LONG);
+  CHECK_STATUS(kw_verify(s, key, strlen(key), NULL, 0, 0, -1, &v, NULL, 0, NULL), KW_INVALID_ARGUMENT);
+  CHECK_STATUS(kw_verify(KW_STORE_NONE, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_verify(closed, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_CLOSED);
+  {
+    kw_str bad_scope[1];
+    bad_scope[0].ptr = BAD_UTF8; bad_scope[0].len = 2;
+    CHECK_STATUS(kw_verify(s, key, strlen(key), bad_scope, 1, 0, 0, &v, NULL, 0, NULL), KW_INVALID_UTF8);
+  }
+
+  /* ---- verify_pair */
+  CHECK_STATUS(kw_verify_pair(s, id, strlen(id), secret, strlen(secret), NULL, 0, 1, 0, &v, NULL, 0, NULL), KW_OK);
+  CHECK(v.reason == KW_REASON_VALID);
+  CHECK_STATUS(kw_verify_pair(s, NULL, 16, secret, strlen(secret), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_verify_pair(s, id, strlen(id), NULL, 32, NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_verify_pair(s, id, strlen(id), secret, strlen(secret), NULL, 3, 0, 0, &v, NULL, 0, NULL),
+               KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_verify_pair(s, id, strlen(id), secret, strlen(secret), NULL, 0, 0, 0, NULL, NULL, 0, NULL),
+               KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_verify_pair(s, id, strlen(id), secret, strlen(secret), NULL, 0, 0, 0, &v, NULL, 4, &info_len),
+               KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_verify_pair(s, BAD_UTF8, 2, secret, strlen(secret), NULL, 0, 0, 0, &v, NULL, 0, NULL),
+               KW_INVALID_UTF8);
+  CHECK_STATUS(kw_verify_pair(s, id, strlen(id), BAD_UTF8, 2, NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_INVALID_UTF8);
+  CHECK_STATUS(kw_verify_pair(s, id, strlen(id), long_text, KW_MAX_PRESENTED_LEN + 1, NULL, 0, 0, 0, &v, NULL, 0,
+                              NULL),
+               KW_OK);
+  CHECK(v.reason == KW_REASON_MALFORMED);
+  CHECK_STATUS(kw_verify_pair(s, id, strlen(id), secret, strlen(secret), scopes, KW_MAX_SCOPES + 1, 0, 0, &v, NULL, 0,
+                              NULL),
+               KW_TOO_LONG);
+  info_len = 0;
+  CHECK_STATUS(kw_verify_pair(s, id, strlen(id), secret, strlen(secret), NULL, 0, 0, 0, &v, info,
+                              KW_KEY_INFO_MAX_LEN - 1, &info_len),
+               KW_BUFFER_TOO_SMALL);
+  CHECK(info_len == KW_KEY_INFO_MAX_LEN);
+  CHECK_STATUS(kw_verify_pair(closed, id, strlen(id), secret, strlen(secret), NULL, 0, 0, 0, &v, NULL, 0, NULL),
+               KW_CLOSED);
+
+  /* ---- verify_headers */
+  {
+    kw_header h[3];
+    char bearer[200];
+    snprintf(bearer, sizeof bearer, "Bearer %s", key);
+    h[0].name = "Accept"; h[0].name_len = 6; h[0].value = BAD_UTF8; h[0].value_len = 2; /* ignored */
+    h[1].name = "Authorization"; h[1].name_len = 13; h[1].value = bearer; h[1].value_len = strlen(bearer);
+    h[2].name = BAD_UTF8; h[2].name_len = 2; h[2].value = "x"; h[2].value_len = 1; /* ignored */
+    CHECK_STATUS(kw_verify_headers(s, h, 3, scopes, 1, 0, 0, &v, info, sizeof info, &info_len), KW_OK);
+    CHECK(v.reason == KW_REASON_VALID && json_has(info, info_len, "id", id));
+    CHECK_STATUS(kw_verify_headers(s, NULL, 1, NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_verify_headers(s, NULL, 0, NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_CREDENTIAL_MISSING);
+    CHECK_STATUS(kw_verify_headers(s, h, 3, NULL, 2, 0, 0, &v, NULL, 0, NULL), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_verify_headers(s, h, 3, NULL, 0, 0, 0, NULL, NULL, 0, NULL), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_verify_headers(s, h, 3, NULL, 0, 0, 0, &v, NULL, 1, &info_len), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_verify_headers(s, h, 3, scopes, KW_MAX_SCOPES + 1, 0, 0, &v, NULL, 0, NULL), KW_TOO_LONG);
+    CHECK_STATUS(kw_verify_headers(s, h, KW_MAX_HEADERS + 1, NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_TOO_LONG);
+    info_len = 0;
+    CHECK_STATUS(kw_verify_headers(s, h, 3, NULL, 0, 0, 0, &v, info, KW_KEY_INFO_MAX_LEN - 1, &info_len),
+                 KW_BUFFER_TOO_SMALL);
+    CHECK(info_len == KW_KEY_INFO_MAX_LEN);
+    CHECK_STATUS(kw_verify_headers(closed, h, 3, NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_CLOSED);
+    h[1].name = NULL;
+    CHECK_STATUS(kw_verify_headers(s, h, 3, NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_NULL_ARGUMENT);
+    h[1].name = "Authorization"; h[1].value = NULL;
+    CHECK_STATUS(kw_verify_headers(s, h, 3, NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_NULL_ARGUMENT);
+    h[1].value = BAD_UTF8; h[1].value_len = 2;
+    CHECK_STATUS(kw_verify_headers(s, h, 3, NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_INVALID_UTF8);
+    h[1].value = long_text; h[1].value_len = KW_MAX_HEADER_VALUE_LEN + 1;
+    CHECK_STATUS(kw_verify_headers(s, h, 3, NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_TOO_LONG);
+    h[1].name = long_text; h[1].name_len = KW_MAX_HEADER_NAME_LEN + 1; h[1].value = "x"; h[1].value_len = 1;
+    CHECK_STATUS(kw_verify_headers(s, h, 3, NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_TOO_LONG);
+  }
+
+  /* ---- extract_credential, hostile */
+  {
+    kw_header h[2];
+    uint8_t sec[200], idb[32];
+    size_t sec_len = 0, id_len = 0;
+    uint32_t kind = 0;
+    h[0].name = "X-Api-Token-Id"; h[0].name_len = 14; h[0].value = id; h[0].value_len = strlen(id);
+    h[1].name = "X-Api-Token-Secret-Key"; h[1].name_len = 22; h[1].value = secret; h[1].value_len = strlen(secret);
+    CHECK_STATUS(kw_extract_credential(h, 2, &kind, sec, sizeof sec, &sec_len, idb, sizeof idb, &id_len), KW_OK);
+    CHECK(kind == KW_CREDENTIAL_PAIR && id_len == KW_KEY_ID_LEN && sec_len == KW_SECRET_LEN);
+    CHECK_STATUS(kw_extract_credential(h, 2, &kind, sec, KW_SECRET_LEN - 1, &sec_len, idb, sizeof idb, &id_len),
+                 KW_BUFFER_TOO_SMALL);
+    CHECK(sec_len == KW_SECRET_LEN && id_len == KW_KEY_ID_LEN);
+    CHECK_STATUS(kw_extract_credential(h, 2, &kind, sec, sizeof sec, &sec_len, idb, KW_KEY_ID_LEN - 1, &id_len),
+                 KW_BUFFER_TOO_SMALL);
+    CHECK_STATUS(kw_extract_credential(h, 2, &kind, NULL, 0, &sec_len, NULL, 0, &id_len), KW_BUFFER_TOO_SMALL);
+    CHECK(sec_len == KW_SECRET_LEN && id_len == KW_KEY_ID_LEN);
+    CHECK_STATUS(kw_extract_credential(NULL, 2, &kind, sec, sizeof sec, &sec_len, idb, sizeof idb, &id_len),
+                 KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_extract_credential(h, 2, NULL, sec, sizeof sec, &sec_len, idb, sizeof idb, &id_len),
+                 KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_extract_credential(h, 2, &kind, NULL, 5, &sec_len, idb, sizeof idb, &id_len), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_extract_credential(h, 2, &kind, sec, sizeof sec, NULL, idb, sizeof idb, &id_len),
+                 KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_extract_credential(h, 2, &kind, sec, sizeof sec, &sec_len, NULL, 5, &id_len), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_extract_credential(h, 2, &kind, sec, sizeof sec, &sec_len, idb, sizeof idb, NULL),
+                 KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_extract_credential(h, KW_MAX_HEADERS + 1, &kind, sec, sizeof sec, &sec_len, idb, sizeof idb,
+                                       &id_len),
+                 KW_TOO_LONG);
+    h[1].value = BAD_UTF8; h[1].value_len = 2;
+    CHECK_STATUS(kw_extract_credential(h, 2, &kind, sec, sizeof sec, &sec_len, idb, sizeof idb, &id_len),
+                 KW_INVALID_UTF8);
+  }
+
+  /* ---- parse_key, hostile */
+  {
+    kw_parsed_key p;
+    CHECK_STATUS(kw_parse_key(key, strlen(key), "kw", 2, &p), KW_OK);
+    CHECK(p.valid == 1 && strcmp(p.id, id) == 0 && strcmp(p.env, "live") == 0 && strcmp(p.prefix, "kw") == 0);
+    CHECK_STATUS(kw_parse_key(key, strlen(key), "zz", 2, &p), KW_OK);
+    CHECK(p.valid == 0 && p.error == KW_KEY_BAD_PREFIX);
+    CHECK_STATUS(kw_parse_key(BAD_UTF8, 2, NULL, 0, &p), KW_OK);
+    CHECK(p.valid == 0 && p.error == KW_KEY_NOT_BASE62);
+    CHECK_STATUS(kw_parse_key(long_text, 5000, NULL, 0, &p), KW_OK);
+    CHECK(p.valid == 0 && p.error == KW_KEY_TOO_LONG);
+    CHECK_STATUS(kw_parse_key(NULL, 5, NULL, 0, &p), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_parse_key(key, strlen(key), NULL, 2, &p), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_parse_key(key, strlen(key), BAD_UTF8, 2, &p), KW_INVALID_UTF8);
+    CHECK_STATUS(kw_parse_key(key, strlen(key), NULL, 0, NULL), KW_NULL_ARGUMENT);
+  }
+
+  /* ---- get */
+  CHECK_STATUS(kw_get(s, id, strlen(id), buf, sizeof buf, &len), KW_OK);
+  CHECK(json_has(buf, len, "owner", "acct_1"));
+  n = len;
+  len = 0;
+  CHECK_STATUS(kw_get(s, id, strlen(id), buf, n - 1, &len), KW_BUFFER_TOO_SMALL);
+  CHECK(len == n);
+  CHECK_STATUS(kw_get(s, id, strlen(id), NULL, 0, &len), KW_BUFFER_TOO_SMALL);
+  CHECK(len == n);
+  CHECK_STATUS(kw_get(s, id, strlen(id), buf, n, &len), KW_OK);
+  CHECK_STATUS(kw_get(s, NULL, 16, buf, sizeof buf, &len), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_get(s, id, strlen(id), NULL, 10, &len), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_get(s, id, strlen(id), buf, sizeof buf, NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_get(s, BAD_UTF8, 2, buf, sizeof buf, &len), KW_INVALID_UTF8);
+  CHECK_STATUS(kw_get(s, long_text, 5000, buf, sizeof buf, &len), KW_NOT_FOUND);
+  CHECK_STATUS(kw_get(s, "0000000000000000", 16, buf, sizeof buf, &len), KW_NOT_FOUND);
+  CHECK_STATUS(kw_get(KW_STORE_NONE, id, strlen(id), buf, sizeof buf, &len), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_get(closed, id, strlen(id), buf, sizeof buf, &len), KW_CLOSED);
+
+  /* ---- list (paged), all_keys */
+  {
+    char k2[KW_MAX_KEY_LEN + 1], k3[KW_MAX_KEY_LEN + 1];
+    jval page;
+    const jval *next;
+    uint64_t cursor;
+    CHECK_STATUS(create_key(s, "acct_1", NULL, 0, NULL, 0, NULL, k2), KW_OK);
+    CHECK_STATUS(create_key(s, "acct_1", NULL, 0, "test", 0, NULL, k3), KW_OK);
+    CHECK_STATUS(kw_list(s, "acct_1", 6, 0, 2, KW_STATE_ALL, buf, sizeof buf, &len), KW_OK);
+    CHECK(json_parse((const char *)buf, len, &page));
+    CHECK(json_get(&page, "keys")->len == 2);
+    next = json_get(&page, "next");
+    CHECK(next && next->type == J_NUM);
+    cursor = next ? (uint64_t)next->num : 0;
+    json_free(&page);
+    CHECK_STATUS(kw_list(s, "acct_1", 6, cursor, 2, KW_STATE_ACTIVE, buf, sizeof buf, &len), KW_OK);
+    CHECK(json_parse((const char *)buf, len, &page));
+    CHECK(json_get(&page, "keys")->len == 1 && json_get(&page, "next")->type == J_NULL);
+    json_free(&page);
+    n = len;
+    CHECK_STATUS(kw_list(s, "acct_1", 6, cursor, 2, KW_STATE_ACTIVE, buf, n - 1, &len), KW_BUFFER_TOO_SMALL);
+    CHECK(len == n);
+    CHECK_STATUS(kw_list(s, NULL, 6, 0, 2, 0, buf, sizeof buf, &len), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_list(s, "acct_1", 6, 0, 2, 0, NULL, 5, &len), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_list(s, "acct_1", 6, 0, 2, 0, buf, sizeof buf, NULL), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_list(s, BAD_UTF8, 2, 0, 2, 0, buf, sizeof buf, &len), KW_INVALID_UTF8);
+    CHECK_STATUS(kw_list(s, long_text, KW_MAX_OWNER_LEN + 1, 0, 2, 0, buf, sizeof buf, &len), KW_TOO_LONG);
+    CHECK_STATUS(kw_list(s, "acct_1", 6, 0, KW_MAX_PAGE_SIZE + 1, 0, buf, sizeof buf, &len), KW_INVALID_ARGUMENT);
+    CHECK_STATUS(kw_list(s, "acct_1", 6, 0, 2, 42, buf, sizeof buf, &len), KW_INVALID_ARGUMENT);
+    CHECK_STATUS(kw_list(closed, "acct_1", 6, 0, 2, 0, buf, sizeof buf, &len), KW_CLOSED);
+
+    CHECK_STATUS(kw_all_keys(s, buf, sizeof buf, &len), KW_OK);
+    CHECK(json_parse((const char *)buf, len, &page));
+    CHECK(page.type == J_ARR && page.len == 3);
+    json_free(&page);
+    n = len;
+    CHECK_STATUS(kw_all_keys(s, buf, n - 1, &len), KW_BUFFER_TOO_SMALL);
+    CHECK(len == n);
+    CHECK_STATUS(kw_all_keys(s, NULL, 5, &len), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_all_keys(s, buf, sizeof buf, NULL), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_all_keys(closed, buf, sizeof buf, &len), KW_CLOSED);
+
+    /* ---- delete */
+    {
+      char id2[32], sec2[64];
+      key_parts(k2, id2, sec2);
+      CHECK_STATUS(kw_delete(s, id2, strlen(id2)), KW_OK);
+      CHECK_STATUS(kw_delete(s, id2, strlen(id2)), KW_NOT_FOUND);
+      CHECK_STATUS(kw_verify(s, k2, strlen(k2), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_OK);
+      CHECK(v.reason == KW_REASON_NOT_FOUND);
+      CHECK_STATUS(kw_delete(s, NULL, 16), KW_NULL_ARGUMENT);
+      CHECK_STATUS(kw_delete(s, BAD_UTF8, 2), KW_INVALID_UTF8);
+      CHECK_STATUS(kw_delete(KW_STORE_NONE, id2, strlen(id2)), KW_NULL_ARGUMENT);
+      CHECK_STATUS(kw_delete(closed, id2, strlen(id2)), KW_CLOSED);
+    }
+  }
+
+  /* ---- update */
+  memset(&up, 0, sizeof up);
+  up.fields = KW_UPDATE_NAME | KW_UPDATE_SCOPES | KW_UPDATE_METADATA | KW_UPDATE_EXPIRES_AT | KW_UPDATE_CREDITS;
+  up.name = S("renamed");
+  up.scopes = scopes;
+  up.scopes_len = 2;
+  up.metadata = (const uint8_t *)"m";
+  up.metadata_len = 1;
+  up.expires_at_ms = 0;
+  up.credits = NULL;
+  CHECK_STATUS(kw_update(s, id, strlen(id), &up, info, sizeof info, &info_len), KW_OK);
+  CHECK(json_has(info, info_len, "name", "renamed"));
+  CHECK_STATUS(kw_update(s, id, strlen(id), &up, NULL, 0, NULL), KW_OK);
+  info_len = 0;
+  CHECK_STATUS(kw_update(s, id, strlen(id), &up, info, KW_KEY_INFO_MAX_LEN - 1, &info_len), KW_BUFFER_TOO_SMALL);
+  CHECK(info_len == KW_KEY_INFO_MAX_LEN);
+  CHECK_STATUS(kw_update(s, NULL, 16, &up, NULL, 0, NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_update(s, id, strlen(id), NULL, NULL, 0, NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_update(s, id, strlen(id), &up, NULL, 5, &info_len), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_update(s, id, strlen(id), &up, info, sizeof info, NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_update(s, BAD_UTF8, 2, &up, NULL, 0, NULL), KW_INVALID_UTF8);
+  CHECK_STATUS(kw_update(s, "0000000000000000", 16, &up, NULL, 0, NULL), KW_NOT_FOUND);
+  CHECK_STATUS(kw_update(closed, id, strlen(id), &up, NULL, 0, NULL), KW_CLOSED);
+  {
+    kw_key_update bad = up;
+    bad.fields = 1u << 20;
+    CHECK_STATUS(kw_update(s, id, strlen(id), &bad, NULL, 0, NULL), KW_INVALID_ARGUMENT);
+    bad = up; bad.name.ptr = BAD_UTF8; bad.name.len = 2;
+    CHECK_STATUS(kw_update(s, id, strlen(id), &bad, NULL, 0, NULL), KW_INVALID_UTF8);
+    bad = up; bad.name.ptr = NULL; bad.name.len = 2;
+    CHECK_STATUS(kw_update(s, id, strlen(id), &bad, NULL, 0, NULL), KW_NULL_ARGUMENT);
+    bad = up; bad.name.ptr = long_text; bad.name.len = KW_MAX_NAME_LEN + 1;
+    CHECK_STATUS(kw_update(s, id, strlen(id), &bad, NULL, 0, NULL), KW_TOO_LONG);
+    bad = up; bad.scopes = NULL;
+    CHECK_STATUS(kw_update(s, id, strlen(id), &bad, NULL, 0, NULL), KW_NULL_ARGUMENT);
+    bad = up; bad.scopes_len = KW_MAX_SCOPES + 1;
+    CHECK_STATUS(kw_update(s, id, strlen(id), &bad, NULL, 0, NULL), KW_TOO_LONG);
+    bad = up; bad.metadata = NULL;
+    CHECK_STATUS(kw_update(s, id, strlen(id), &bad, NULL, 0, NULL), KW_NULL_ARGUMENT);
+    bad = up; bad.metadata = (const uint8_t *)long_text; bad.metadata_len = KW_MAX_METADATA_LEN + 1;
+    CHECK_STATUS(kw_update(s, id, strlen(id), &bad, NULL, 0, NULL), KW_TOO_LONG);
+    bad = up; bad.expires_at_ms = -1;
+    CHECK_STATUS(kw_update(s, id, strlen(id), &bad, NULL, 0, NULL), KW_INVALID_ARGUMENT);
+  }
+  /* credits back on, and the balance */
+  memset(&up, 0, sizeof up);
+  up.fields = KW_UPDATE_CREDITS;
+  credits.remaining = 7;
+  credits.refill_interval = KW_REFILL_MONTHLY;
+  credits.cost = 2;
+  up.credits = &credits;
+  CHECK_STATUS(kw_update(s, id, strlen(id), &up, NULL, 0, NULL), KW_OK);
+  CHECK_STATUS(kw_key_credits(s, id, strlen(id), &cb), KW_OK);
+  CHECK(cb.limited == 1 && cb.remaining == 7 && cb.cost == 2 && cb.refill_interval == KW_REFILL_MONTHLY);
+  CHECK_STATUS(kw_verify(s, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_OK);
+  CHECK_STATUS(kw_key_credits(s, id, strlen(id), &cb), KW_OK);
+  CHECK(cb.remaining == 5);
+  CHECK_STATUS(kw_key_credits(s, NULL, 16, &cb), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_key_credits(s, id, strlen(id), NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_key_credits(s, BAD_UTF8, 2, &cb), KW_INVALID_UTF8);
+  CHECK_STATUS(kw_key_credits(s, "0000000000000000", 16, &cb), KW_NOT_FOUND);
+  CHECK_STATUS(kw_key_credits(closed, id, strlen(id), &cb), KW_CLOSED);
+
+  /* ---- usage, flush, usage_by_day, unused_since, stats */
+  CHECK_STATUS(kw_usage(s, id, strlen(id), &us), KW_OK);
+  CHECK(us.uses >= 4 && us.last_used_ms > 0);
+  CHECK_STATUS(kw_usage(s, NULL, 16, &us), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_usage(s, id, strlen(id), NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_usage(s, BAD_UTF8, 2, &us), KW_INVALID_UTF8);
+  CHECK_STATUS(kw_usage(s, "0000000000000000", 16, &us), KW_NOT_FOUND);
+  CHECK_STATUS(kw_usage(closed, id, strlen(id), &us), KW_CLOSED);
+  CHECK_STATUS(kw_stats(s, &st), KW_OK);
+  CHECK(st.dirty_keys >= 1 && st.indexed_keys >= 2);
+  CHECK_STATUS(kw_flush(s, &n), KW_OK);
+  CHECK(n >= 1);
+  CHECK_STATUS(kw_flush(s, NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_flush(KW_STORE_NONE, &n), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_flush(closed, &n), KW_CLOSED);
+  {
+    int32_t today = (int32_t)(now_ms() / 86400000);
+    jval days;
+    CHECK_STATUS(kw_usage_by_day(s, id, strlen(id), today - 1, today, buf, sizeof buf, &len), KW_OK);
+    CHECK(json_parse((const char *)buf, len, &days));
+    CHECK(days.type == J_ARR && days.len == 1 && json_num(&days.items[0], "uses", 0) >= 4);
+    json_free(&days);
+    n = len;
+    CHECK_STATUS(kw_usage_by_day(s, id, strlen(id), today - 1, today, buf, n - 1, &len), KW_BUFFER_TOO_SMALL);
+    CHECK(len == n);
+    CHECK_STATUS(kw_usage_by_day(s, id, strlen(id), today, today - 1, buf, sizeof buf, &len), KW_INVALID_ARGUMENT);
+    CHECK_STATUS(kw_usage_by_day(s, id, strlen(id), today - KW_MAX_USAGE_DAYS - 1, today, buf, sizeof buf, &len),
+                 KW_INVALID_ARGUMENT);
+    CHECK_STATUS(kw_usage_by_day(s, NULL, 16, today, today, buf, sizeof buf, &len), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_usage_by_day(s, id, strlen(id), today, today, NULL, 5, &len), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_usage_by_day(s, id, strlen(id), today, today, buf, sizeof buf, NULL), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_usage_by_day(s, BAD_UTF8, 2, today, today, buf, sizeof buf, &len), KW_INVALID_UTF8);
+    CHECK_STATUS(kw_usage_by_day(s, "0000000000000000", 16, today, today, buf, sizeof buf, &len), KW_NOT_FOUND);
+    CHECK_STATUS(kw_usage_by_day(closed, id, strlen(id), today, today, buf, sizeof buf, &len), KW_CLOSED);
+  }
+  {
+    jval arr;
+    CHECK_STATUS(kw_unused_since(s, "acct_1", 6, now_ms() - 60000, buf, sizeof buf, &len), KW_OK);
+    CHECK(json_parse((const char *)buf, len, &arr));
+    CHECK(arr.type == J_ARR && arr.len == 1); /* k3: never used */
+    json_free(&arr);
+    n = len;
+    CHECK_STATUS(kw_unused_since(s, "acct_1", 6, now_ms() - 60000, buf, n - 1, &len), KW_BUFFER_TOO_SMALL);
+    CHECK(len == n);
+    CHECK_STATUS(kw_unused_since(s, NULL, 6, 0, buf, sizeof buf, &len), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_unused_since(s, "acct_1", 6, 0, NULL, 5, &len), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_unused_since(s, "acct_1", 6, 0, buf, sizeof buf, NULL), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_unused_since(s, BAD_UTF8, 2, 0, buf, sizeof buf, &len), KW_INVALID_UTF8);
+    CHECK_STATUS(kw_unused_since(s, long_text, KW_MAX_OWNER_LEN + 1, 0, buf, sizeof buf, &len), KW_TOO_LONG);
+    CHECK_STATUS(kw_unused_since(s, "acct_1", 6, -1, buf, sizeof buf, &len), KW_INVALID_ARGUMENT);
+    CHECK_STATUS(kw_unused_since(closed, "acct_1", 6, 0, buf, sizeof buf, &len), KW_CLOSED);
+  }
+
+  /* ---- rotate */
+  {
+    char newkey[KW_MAX_KEY_LEN + 1];
+    CHECK_STATUS(kw_rotate(s, id, strlen(id), KW_DEFAULT_ROTATION_GRACE_MS, (uint8_t *)newkey, KW_MAX_KEY_LEN - 1,
+                           &key_len, NULL, 0, NULL),
+                 KW_BUFFER_TOO_SMALL);
+    CHECK(key_len == KW_MAX_KEY_LEN);
+    info_len = 0;
+    CHECK_STATUS(kw_rotate(s, id, strlen(id), 0, (uint8_t *)newkey, KW_MAX_KEY_LEN, &key_len, info,
+                           KW_KEY_INFO_MAX_LEN - 1, &info_len),
+                 KW_BUFFER_TOO_SMALL);
+    CHECK(info_len == KW_KEY_INFO_MAX_LEN);
+    CHECK_STATUS(kw_rotate(s, NULL, 16, 0, (uint8_t *)newkey, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL),
+                 KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_rotate(s, id, strlen(id), 0, NULL, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_rotate(s, id, strlen(id), 0, (uint8_t *)newkey, KW_MAX_KEY_LEN, NULL, NULL, 0, NULL),
+                 KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_rotate(s, id, strlen(id), 0, (uint8_t *)newkey, KW_MAX_KEY_LEN, &key_len, NULL, 4, &info_len),
+                 KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_rotate(s, id, strlen(id), 0, (uint8_t *)newkey, KW_MAX_KEY_LEN, &key_len, info, sizeof info, NULL),
+                 KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_rotate(s, BAD_UTF8, 2, 0, (uint8_t *)newkey, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL),
+                 KW_INVALID_UTF8);
+    CHECK_STATUS(kw_rotate(closed, id, strlen(id), 0, (uint8_t *)newkey, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL),
+                 KW_CLOSED);
+    CHECK_STATUS(kw_rotate(s, id, strlen(id), KW_DEFAULT_ROTATION_GRACE_MS, (uint8_t *)newkey, KW_MAX_KEY_LEN,
+                           &key_len, info, sizeof info, &info_len),
+                 KW_OK);
+    newkey[key_len] = 0;
+    CHECK(json_has(info, info_len, "rotated_from", id));
+    CHECK_STATUS(kw_verify(s, newkey, strlen(newkey), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_OK);
+    CHECK(v.reason == KW_REASON_VALID);
+    CHECK_STATUS(kw_verify(s, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_OK);
+    /* within grace, but its credits moved to the new key */
+    CHECK(v.reason == KW_REASON_USAGE_EXCEEDED && v.http_status == 403 && (v.key_flags & KW_KEY_ROTATED) != 0);
+  }
+
+  /* ---- revoke */
+  CHECK_STATUS(kw_revoke(s, id, strlen(id), long_text, KW_MAX_REASON_LEN + 1, NULL, 0, NULL), KW_TOO_LONG);
+  info_len = 0;
+  CHECK_STATUS(kw_revoke(s, id, strlen(id), "leaked", 6, info, KW_KEY_INFO_MAX_LEN - 1, &info_len),
+               KW_BUFFER_TOO_SMALL);
+  CHECK(info_len == KW_KEY_INFO_MAX_LEN);
+  CHECK_STATUS(kw_revoke(s, NULL, 16, NULL, 0, NULL, 0, NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_revoke(s, id, strlen(id), NULL, 6, NULL, 0, NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_revoke(s, id, strlen(id), "x", 1, NULL, 6, &info_len), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_revoke(s, id, strlen(id), "x", 1, info, sizeof info, NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_revoke(s, BAD_UTF8, 2, NULL, 0, NULL, 0, NULL), KW_INVALID_UTF8);
+  CHECK_STATUS(kw_revoke(s, id, strlen(id), BAD_UTF8, 2, NULL, 0, NULL), KW_INVALID_UTF8);
+  CHECK_STATUS(kw_revoke(s, "0000000000000000", 16, NULL, 0, NULL, 0, NULL), KW_NOT_FOUND);
+  CHECK_STATUS(kw_revoke(closed, id, strlen(id), NULL, 0, NULL, 0, NULL), KW_CLOSED);
+  CHECK_STATUS(kw_revoke(s, id, strlen(id), "leaked", 6, info, sizeof info, &info_len), KW_OK);
+  CHECK(json_has(info, info_len, "revoke_reason", "leaked"));
+  CHECK_STATUS(kw_verify(s, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_OK);
+  CHECK(v.reason == KW_REASON_REVOKED && v.http_status == 401 && (v.key_flags & KW_KEY_REVOKED_FLAG) != 0);
+
+  CHECK_STATUS(kw_close(s), KW_OK);
+  CHECK_STATUS(kw_close(s), KW_CLOSED);
+  CHECK_STATUS(kw_verify(s, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_CLOSED);
+  remove_store("manage.redb");
+}
+
+static void test_close_flushes_only_the_last_handle(void) {
+  char key[KW_MAX_KEY_LEN + 1], id[32], secret[64];
+  kw_store a = open_store("lastclose.redb"), b = open_store("lastclose.redb");
+  kw_store_stats st;
+  kw_usage_stats us;
+  kw_verdict v;
+  CHECK_STATUS(create_key(a, "acct_l", NULL, 0, NULL, 0, NULL, key), KW_OK);
+  key_parts(key, id, secret);
+  CHECK_STATUS(kw_verify(b, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_OK);
+  CHECK_STATUS(kw_close(b), KW_OK); /* not the last handle: no flush, no commit */
+  CHECK_STATUS(kw_stats(a, &st), KW_OK);
+  CHECK(st.dirty_keys == 1);
+  CHECK_STATUS(kw_close(a), KW_OK); /* the last: flushes */
+  a = open_store("lastclose.redb");
+  CHECK_STATUS(kw_stats(a, &st), KW_OK);
+  CHECK(st.dirty_keys == 0);
+  CHECK_STATUS(kw_usage(a, id, strlen(id), &us), KW_OK);
+  CHECK(us.uses == 1);
+  CHECK_STATUS(kw_close(a), KW_OK);
+  remove_store("lastclose.redb");
+}
+
+static void test_persistent(void) {
+  /* KW_OPEN_PERSISTENT keeps the store (and its warm index) after the last close. */
+  char path[512], key[KW_MAX_KEY_LEN + 1];
+  kw_options o;
+  kw_store a = KW_STORE_NONE, b = KW_STORE_NONE;
+  kw_store_stats st;
+  kw_verdict v;
+  db_path(path, sizeof path, "persistent.redb");
+  o = options_for(path);
+  o.flags = KW_OPEN_PERSISTENT;
+  CHECK_STATUS(kw_open(&o, &a), KW_OK);
+  CHECK_STATUS(create_key(a, "acct_p", NULL, 0, NULL, 0, NULL, key), KW_OK);
+  CHECK_STATUS(kw_verify(a, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_OK);
+  CHECK_STATUS(kw_close(a), KW_OK);
+  CHECK_STATUS(kw_open(&o, &b), KW_OK);
+  CHECK_STATUS(kw_stats(b, &st), KW_OK);
+  CHECK(st.commits >= 1); /* the same engine: its commit counter survived the close */
+  CHECK_STATUS(kw_verify(b, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_OK);
+  CHECK(v.reason == KW_REASON_VALID);
+  CHECK_STATUS(kw_close(b), KW_OK);
+  CHECK_STATUS(kw_release_persistent(), KW_OK); /* flushes and closes it for real */
+  CHECK_STATUS(kw_release_persistent(), KW_OK); /* nothing left: a no-op */
+  b = open_store("persistent.redb");
+  CHECK_STATUS(kw_stats(b, &st), KW_OK);
+  CHECK(st.commits == 0 && st.dirty_keys == 0); /* a fresh engine: the old one was closed */
+  CHECK_STATUS(kw_close(b), KW_OK);
+  remove_store("persistent.redb");
+}
+
+/* ------------------------------------------------------------------ threads */
+
+typedef struct {
+  kw_store store;
+  const char *key;
+  int iterations;     /* > 0: verify this many times; 0: verify until KW_CLOSED */
+  int valid, closed, other;
+} verifier;
+
+static void *verify_loop(void *arg) {
+  verifier *w = (verifier *)arg;
+  kw_verdict v;
+  int i;
+  for (i = 0; w->iterations == 0 || i < w->iterations; i++) {
+    kw_status st = kw_verify(w->store, w->key, strlen(w->key), NULL, 0, 0, 0, &v, NULL, 0, NULL);
+    if (st == KW_OK && v.reason == KW_REASON_VALID) w->valid++;
+    else if (st == KW_CLOSED) { w->closed++; break; }
+    else w->other++;
+  }
+  return NULL;
+}
+
+static void test_threads(void) {
+  /* One handle shared by several threads, while others open and close handles on the same
+   * path; then a handle closed under a thread that is using it: KW_CLOSED, never a crash. */
+  char key[KW_MAX_KEY_LEN + 1];
+  kw_store s = open_store("threads.redb"), victim;
+  pthread_t threads[4];
+  verifier work[4];
+  struct timespec pause;
+  int i;
+  CHECK_STATUS(create_key(s, "acct_t", NULL, 0, NULL, 0, NULL, key), KW_OK);
+  for (i = 0; i < 4; i++) {
+    memset(&work[i], 0, sizeof work[i]);
+    work[i].store = s;
+    work[i].key = key;
+    work[i].iterations = 200;
+    CHECK(pthread_create(&threads[i], NULL, verify_loop, &work[i]) == 0);
+  }
+  for (i = 0; i < 50; i++) {
+    kw_store extra = open_store("threads.redb");
+    CHECK_STATUS(kw_close(extra), KW_OK);
+  }
+  for (i = 0; i < 4; i++) {
+    CHECK(pthread_join(threads[i], NULL) == 0);
+    CHECK(work[i].valid == 200 && work[i].other == 0 && work[i].closed == 0);
+  }
+
+  victim = open_store("threads.redb");
+  memset(&work[0], 0, sizeof work[0]);
+  work[0].store = victim;
+  work[0].key = key;
+  work[0].iterations = 0;
+  CHECK(pthread_create(&threads[0], NULL, verify_loop, &work[0]) == 0);
+  pause.tv_sec = 0;
+  pause.tv_nsec = 20 * 1000 * 1000;
+  nanosleep(&pause, NULL);
+  CHECK_STATUS(kw_close(victim), KW_OK);
+  CHECK(pthread_join(threads[0], NULL) == 0);
+  CHECK(work[0].closed == 1 && work[0].other == 0);
+  CHECK_STATUS(kw_close(s), KW_OK);
+  remove_store("threads.redb");
+}
+
+static void test_fork(void) {
+  /* A handle opened before fork() keeps working in the child (the store reopens itself
+   * there), and in the parent. The child reports through a pipe, not its exit status: under
+   * valgrind the child's exit also reports the parent's engine, which the child deliberately
+   * never frees (its database locks belong to the parent). */
+  char key[KW_MAX_KEY_LEN + 1];
+  kw_store s = open_store("fork.redb");
+  kw_verdict v;
+  pid_t child;
+  int status = 0, fds[2];
+  char answer = 'N';
+  CHECK_STATUS(create_key(s, "acct_f", NULL, 0, NULL, 0, NULL, key), KW_OK);
+  CHECK_STATUS(kw_verify(s, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_OK);
+  CHECK(pipe(fds) == 0);
+  fflush(NULL);
+  child = fork();
+  if (child == 0) {
+    int ok = kw_verify(s, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL) == KW_OK && v.reason == KW_REASON_VALID;
+    char reply = (ok && kw_close(s) == KW_OK) ? 'Y' : 'N';
+    if (write(fds[1], &reply, 1) != 1) _exit(2);
+    _exit(0);
+  }
+  CHECK(child > 0);
+  close(fds[1]);
+  CHECK(read(fds[0], &answer, 1) == 1);
+  close(fds[0]);
+  CHECK(answer == 'Y');
+  CHECK(waitpid(child, &status, 0) == child);
+  CHECK_STATUS(kw_verify(s, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_OK);
+  CHECK(v.reason == KW_REASON_VALID);
+  CHECK_STATUS(kw_close(s), KW_OK);
+  remove_store("fork.redb");
+}
+
+int main(int argc, char **argv) {
+  const char *vectors = argc > 1 ? argv[1] : "tests/vectors";
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/keyward-c-test-XXXXXX");
+  if (!mkdtemp(tmpdir)) {
+    perror("mkdtemp");
+    return 2;
+  }
+  test_static_helpers();
+  test_panic_boundary();
+  replay_keys(vectors);
+  replay_headers(vectors);
+  replay_verify(vectors);
+  test_open_and_registry();
+  test_management();
+  test_close_flushes_only_the_last_handle();
+  test_persistent();
+  test_threads();
+  test_fork();
+  test_panic_boundary();
+  {
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", tmpdir);
+  }
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed == 0 ? 0 : 1;
+}
