@@ -1,18 +1,586 @@
-//! `keyward bench`: the headline comparison (placeholder until the benchmarks land).
+//! `keyward bench`: the headline comparison, on a temporary store, in well under 30 s.
+//!
+//! It creates a store of `--keys` keys (100 000 by default), then verifies those same keys with
+//! keyward (multi-process and single-process mode) and with each baseline of
+//! [`baselines`] — the in-memory floor, SQLite + SHA-256 as Sanctum and DRF do it, and a redb
+//! read transaction per verify in both redb modes — in interleaved rounds, and reports the
+//! median ns per verify and each one's ratio to `keyward_multi`. Then it starts 1, 2 and 4
+//! copies of this executable (`--worker`) verifying against one store file and reports their
+//! aggregate verifies per second.
+//!
+//! Progress goes to stderr, only when stderr is a terminal; the table goes to stdout; `--json`
+//! writes the machine-readable results to a file.
 
-use std::path::PathBuf;
-use std::process::ExitCode;
+#[path = "bench_baselines.rs"]
+mod baselines;
+
+use std::fs;
+use std::hint::black_box;
+use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use keyward::{Concurrency, NewKey, Store, StoreOptions};
+use serde_json::json;
+
+use self::baselines::{Floor, RedbTxn, SqliteSha256};
 
 /// Options of `keyward bench`.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
     /// Write the results as JSON to this path.
-    #[arg(long)]
+    #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
+    /// Number of keys in the temporary store (and in every baseline).
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub keys: usize,
+    /// A fast smoke run (2 000 keys, short windows): checks the machinery, not the figures.
+    #[arg(long)]
+    pub quick: bool,
+    /// Internal: run as one verifying worker process of the process-scaling measurement.
+    #[arg(long, hide = true)]
+    pub worker: bool,
+    /// Internal (worker): the store to open.
+    #[arg(long, hide = true, value_name = "PATH")]
+    pub store: Option<PathBuf>,
+    /// Internal (worker): file with one key per line.
+    #[arg(long, hide = true, value_name = "PATH")]
+    pub keys_file: Option<PathBuf>,
+    /// Internal (worker): how long to verify, in milliseconds.
+    #[arg(long, hide = true, default_value_t = 2000)]
+    pub millis: u64,
 }
 
-/// Runs the benchmark.
-pub fn run(_args: BenchArgs) -> ExitCode {
-    eprintln!("keyward bench is not implemented yet");
-    ExitCode::FAILURE
+type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// The scopes every benchmark key holds and every verify asks for.
+const SCOPES: &[&str] = &["read"];
+
+/// Contenders of the per-verify comparison, in table order. `keyward_multi` comes first:
+/// every ratio is against it.
+const CONTENDERS: [&str; 6] = [
+    "keyward_multi",
+    "keyward_exclusive",
+    "floor",
+    "sqlite_sha256",
+    "redb_txn_multiwriter",
+    "redb_txn_exclusive",
+];
+
+/// Process counts of the scaling measurement.
+const PROCESS_COUNTS: [usize; 3] = [1, 2, 4];
+
+/// Verifies between two clock reads while measuring.
+const BATCH: usize = 256;
+
+/// Runs `keyward bench` (or one worker of it).
+pub fn run(args: BenchArgs) -> ExitCode {
+    let result = if args.worker { worker(&args) } else { headline(&args) };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("keyward bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Sizes and durations of one run.
+struct Plan {
+    keys: usize,
+    warmup: Duration,
+    window: Duration,
+    rounds: usize,
+    process_millis: u64,
+}
+
+impl Plan {
+    fn from_args(args: &BenchArgs) -> Plan {
+        if args.quick {
+            Plan {
+                keys: args.keys.min(2_000),
+                warmup: Duration::from_millis(10),
+                window: Duration::from_millis(40),
+                rounds: 2,
+                process_millis: 150,
+            }
+        } else {
+            Plan {
+                keys: args.keys.max(1),
+                warmup: Duration::from_millis(100),
+                window: Duration::from_millis(500),
+                rounds: 3,
+                process_millis: 2000,
+            }
+        }
+    }
+}
+
+/// A private temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> BenchResult<TempDir> {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let base = std::env::temp_dir();
+        for attempt in 0..100 {
+            let dir = base.join(format!("keyward-bench-{}-{nanos}-{attempt}", std::process::id()));
+            match fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => return Ok(TempDir(dir)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(format!("cannot create a directory in {}: {e}", base.display()).into()),
+            }
+        }
+        Err("cannot create a unique temporary directory".into())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Progress on stderr, drawn only when stderr is a terminal.
+fn progress() -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} {elapsed:>3} {msg}").expect("valid template"));
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}
+
+/// A deterministic permutation of `0..n` (xorshift Fisher-Yates): every contender visits the
+/// keys in the same scattered order, so none of them profits from locality.
+pub fn scattered_order(n: usize, seed: u64) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    let mut state = seed | 1;
+    for i in (1..n).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        order.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    order
+}
+
+/// Options of the benchmark stores: default flush interval, the given mode.
+fn store_options(concurrency: Concurrency) -> StoreOptions {
+    StoreOptions {
+        concurrency,
+        ..StoreOptions::default()
+    }
+}
+
+/// Creates `n` keys in `store` (bulk transactions) and returns their texts.
+fn create_keys(store: &Store, n: usize, bar: &ProgressBar) -> BenchResult<Vec<String>> {
+    const CHUNK: usize = 20_000;
+    let mut keys = Vec::with_capacity(n);
+    while keys.len() < n {
+        let batch: Vec<NewKey> = (keys.len()..n.min(keys.len() + CHUNK))
+            .map(|i| NewKey {
+                owner: format!("acct_{}", i % 1000),
+                name: format!("bench key {i}"),
+                scopes: vec!["read".into()],
+                env: None,
+                ..NewKey::default()
+            })
+            .collect();
+        for created in store.create_many(batch)? {
+            keys.push(created.key().to_owned());
+        }
+        bar.set_message(format!("creating keys: {}/{n}", keys.len()));
+    }
+    Ok(keys)
+}
+
+/// Verifies keys in `order` (continuing at `*cursor`) for `window`; returns ns per verify.
+/// Fails if any valid key is refused (the contender would be measuring the wrong thing).
+fn measure(
+    name: &str,
+    keys: &[String],
+    order: &[u32],
+    cursor: &mut usize,
+    window: Duration,
+    mut verify: impl FnMut(&str) -> bool,
+) -> BenchResult<f64> {
+    let mut ops = 0u64;
+    let mut refused = 0u64;
+    let begin = Instant::now();
+    loop {
+        for _ in 0..BATCH {
+            let key = &keys[order[*cursor] as usize];
+            *cursor += 1;
+            if *cursor == order.len() {
+                *cursor = 0;
+            }
+            if !black_box(verify(black_box(key))) {
+                refused += 1;
+            }
+        }
+        ops += BATCH as u64;
+        let elapsed = begin.elapsed();
+        if elapsed >= window {
+            if refused > 0 {
+                return Err(format!("{name} refused {refused} of {ops} valid keys").into());
+            }
+            return Ok(elapsed.as_nanos() as f64 / ops as f64);
+        }
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+/// Copies a closed store (database and pepper file) to `to`.
+fn copy_store(from: &Path, to: &Path) -> BenchResult<()> {
+    fs::copy(from, to)?;
+    fs::copy(keyward::default_pepper_path(from), keyward::default_pepper_path(to))?;
+    Ok(())
+}
+
+fn headline(args: &BenchArgs) -> BenchResult<()> {
+    let plan = Plan::from_args(args);
+    let dir = TempDir::new()?;
+    let bar = progress();
+    let started = Instant::now();
+    if cfg!(debug_assertions) && !args.quick {
+        eprintln!("keyward bench: this is a debug build; run `cargo run --release -- bench` for real figures");
+    }
+
+    // One store of `keys` keys; the exclusive-mode store is a byte copy of it.
+    let multi_path = dir.0.join("keys.redb");
+    let exclusive_path = dir.0.join("keys-exclusive.redb");
+    let keys = {
+        let store = Store::open_unshared(&multi_path, store_options(Concurrency::MultiProcess))?;
+        let keys = create_keys(&store, plan.keys, &bar)?;
+        store.close()?;
+        keys
+    };
+    copy_store(&multi_path, &exclusive_path)?;
+
+    bar.set_message("building the baselines (SQLite, redb)");
+    let floor = Floor::new(&keys);
+    let sqlite = SqliteSha256::create(&dir.0.join("sanctum.sqlite"), &keys)?;
+    let redb_multi_path = dir.0.join("baseline.redb");
+    let redb_exclusive_path = dir.0.join("baseline-exclusive.redb");
+    RedbTxn::create(&redb_multi_path, &keys)?;
+    fs::copy(&redb_multi_path, &redb_exclusive_path)?;
+    let redb_multi = RedbTxn::open(&redb_multi_path, false)?;
+    let redb_exclusive = RedbTxn::open(&redb_exclusive_path, true)?;
+
+    let keyward_multi = Store::open_unshared(&multi_path, store_options(Concurrency::MultiProcess))?;
+    let keyward_exclusive = Store::open_unshared(&exclusive_path, store_options(Concurrency::SingleProcess))?;
+    let accept = |store: &Store, key: &str| store.verify(key, SCOPES).is_ok_and(|v| v.is_valid());
+
+    let order = scattered_order(keys.len(), 0x9e37_79b9_7f4a_7c15);
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); CONTENDERS.len()];
+    let mut cursors = vec![0usize; CONTENDERS.len()];
+    for round in 0..=plan.rounds {
+        // Round 0 is the warm-up; its figures are dropped.
+        let window = if round == 0 { plan.warmup } else { plan.window };
+        for (i, name) in CONTENDERS.iter().enumerate() {
+            bar.set_message(format!("round {round}/{}: {name}", plan.rounds));
+            let cursor = &mut cursors[i];
+            let ns = match i {
+                0 => measure(name, &keys, &order, cursor, window, |k| accept(&keyward_multi, k))?,
+                1 => measure(name, &keys, &order, cursor, window, |k| accept(&keyward_exclusive, k))?,
+                2 => measure(name, &keys, &order, cursor, window, |k| floor.verify(k))?,
+                3 => measure(name, &keys, &order, cursor, window, |k| sqlite.verify(k))?,
+                4 => measure(name, &keys, &order, cursor, window, |k| redb_multi.verify(k))?,
+                _ => measure(name, &keys, &order, cursor, window, |k| redb_exclusive.verify(k))?,
+            };
+            if round > 0 {
+                samples[i].push(ns);
+            }
+        }
+    }
+    let per_verify: Vec<f64> = samples.iter_mut().map(|s| median(s)).collect();
+    drop((keyward_multi, keyward_exclusive, redb_multi, redb_exclusive, sqlite, floor));
+
+    // Process scaling: N copies of this executable verifying against one store file.
+    let keys_file = dir.0.join("keys.txt");
+    {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&keys_file)?;
+        for key in &keys {
+            writeln!(file, "{key}")?;
+        }
+    }
+    let mut scaling = Vec::new();
+    for processes in PROCESS_COUNTS {
+        bar.set_message(format!("{processes} verifying processes on one store"));
+        let rate = run_workers(processes, &multi_path, &keys_file, plan.process_millis)?;
+        scaling.push((processes, rate));
+    }
+    bar.finish_and_clear();
+
+    let report = Report {
+        keys: keys.len(),
+        per_verify,
+        scaling,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    print!("{}", report.table());
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report.json())?;
+        fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// One started worker process and its pipes.
+struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Worker {
+    fn read_line(&mut self) -> BenchResult<String> {
+        let mut line = String::new();
+        if self.stdout.read_line(&mut line)? == 0 {
+            let status = self.child.wait()?;
+            return Err(format!("a worker process exited early ({status})").into());
+        }
+        Ok(line)
+    }
+}
+
+/// Starts `processes` workers, waits until each has opened the store and touched every key,
+/// lets them all go at once, and returns their aggregate verifies per second.
+fn run_workers(processes: usize, store: &Path, keys_file: &Path, millis: u64) -> BenchResult<f64> {
+    let exe = std::env::current_exe()?;
+    let mut workers = Vec::with_capacity(processes);
+    for _ in 0..processes {
+        let mut child = Command::new(&exe)
+            .arg("bench")
+            .arg("--worker")
+            .arg("--store")
+            .arg(store)
+            .arg("--keys-file")
+            .arg(keys_file)
+            .arg("--millis")
+            .arg(millis.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdin = child.stdin.take().ok_or("worker stdin")?;
+        let stdout = BufReader::new(child.stdout.take().ok_or("worker stdout")?);
+        workers.push(Worker { child, stdin, stdout });
+    }
+    for worker in &mut workers {
+        let line = worker.read_line()?;
+        if line.trim() != "ready" {
+            return Err(format!("unexpected worker message: {line:?}").into());
+        }
+    }
+    for worker in &mut workers {
+        worker.stdin.write_all(b"go\n")?;
+        worker.stdin.flush()?;
+    }
+    let mut total = 0.0;
+    for worker in &mut workers {
+        let line = worker.read_line()?;
+        let value: serde_json::Value = serde_json::from_str(line.trim())?;
+        let verifies = value["verifies"].as_f64().ok_or("worker result without verifies")?;
+        let seconds = value["seconds"].as_f64().ok_or("worker result without seconds")?;
+        if value["refused"].as_u64() != Some(0) {
+            return Err(format!("a worker process saw valid keys refused: {line}").into());
+        }
+        total += verifies / seconds;
+    }
+    for mut worker in workers {
+        let status = worker.child.wait()?;
+        if !status.success() {
+            return Err(format!("a worker process failed ({status})").into());
+        }
+    }
+    Ok(total)
+}
+
+/// `keyward bench --worker`: open the store, touch every key, say `ready`, wait for `go`,
+/// verify for `--millis`, print `{"verifies", "seconds", "refused"}`.
+fn worker(args: &BenchArgs) -> BenchResult<()> {
+    let store_path = args.store.as_ref().ok_or("--worker needs --store")?;
+    let keys_path = args.keys_file.as_ref().ok_or("--worker needs --keys-file")?;
+    let store = Store::open(store_path, store_options(Concurrency::MultiProcess))?;
+    let keys: Vec<String> = fs::read_to_string(keys_path)?.lines().map(str::to_owned).collect();
+    if keys.is_empty() {
+        return Err("no keys to verify".into());
+    }
+    let mut refused = 0u64;
+    for key in &keys {
+        if !store.verify(key, SCOPES)?.is_valid() {
+            refused += 1;
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ready")?;
+    out.flush()?;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+
+    let order = scattered_order(keys.len(), u64::from(std::process::id()).wrapping_mul(0x9e37_79b9));
+    let window = Duration::from_millis(args.millis);
+    let mut cursor = 0usize;
+    let mut verifies = 0u64;
+    let begin = Instant::now();
+    let elapsed = loop {
+        for _ in 0..BATCH {
+            let key = &keys[order[cursor] as usize];
+            cursor = (cursor + 1) % order.len();
+            if !black_box(store.verify(black_box(key), SCOPES)?.is_valid()) {
+                refused += 1;
+            }
+        }
+        verifies += BATCH as u64;
+        let elapsed = begin.elapsed();
+        if elapsed >= window {
+            break elapsed;
+        }
+    };
+    let result = json!({"verifies": verifies, "seconds": elapsed.as_secs_f64(), "refused": refused});
+    writeln!(out, "{result}")?;
+    out.flush()?;
+    drop(out);
+    store.close()?;
+    Ok(())
+}
+
+/// The figures of one run.
+struct Report {
+    keys: usize,
+    /// Median ns per verify, in [`CONTENDERS`] order.
+    per_verify: Vec<f64>,
+    /// (processes, aggregate verifies per second).
+    scaling: Vec<(usize, f64)>,
+    seconds: f64,
+}
+
+/// One target of issue 8: a name, the measured ratio, the bound and its direction.
+struct Target {
+    what: &'static str,
+    ratio: f64,
+    bound: f64,
+    at_most: bool,
+}
+
+impl Target {
+    fn met(&self) -> bool {
+        if self.at_most { self.ratio <= self.bound } else { self.ratio >= self.bound }
+    }
+}
+
+impl Report {
+    fn ns(&self, name: &str) -> f64 {
+        let i = CONTENDERS.iter().position(|c| *c == name).expect("known contender");
+        self.per_verify[i]
+    }
+
+    fn rate(&self, processes: usize) -> f64 {
+        self.scaling.iter().find(|(p, _)| *p == processes).map_or(0.0, |(_, r)| *r)
+    }
+
+    fn targets(&self) -> Vec<Target> {
+        let multi = self.ns("keyward_multi");
+        vec![
+            Target {
+                what: "keyward_multi <= 2.0 x floor",
+                ratio: multi / self.ns("floor"),
+                bound: 2.0,
+                at_most: true,
+            },
+            Target {
+                what: "sqlite_sha256 >= 25 x keyward_multi",
+                ratio: self.ns("sqlite_sha256") / multi,
+                bound: 25.0,
+                at_most: false,
+            },
+            Target {
+                what: "redb_txn_multiwriter >= 30 x keyward_multi",
+                ratio: self.ns("redb_txn_multiwriter") / multi,
+                bound: 30.0,
+                at_most: false,
+            },
+            Target {
+                what: "4 processes >= 1.6 x 1 process (verifies/s)",
+                ratio: self.rate(4) / self.rate(1).max(f64::MIN_POSITIVE),
+                bound: 1.6,
+                at_most: false,
+            },
+        ]
+    }
+
+    fn table(&self) -> String {
+        use std::fmt::Write as _;
+        let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+        let multi = self.ns("keyward_multi");
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "keyward bench: {} keys, {cpus} CPUs, {} build, {:.1} s\n",
+            self.keys,
+            if cfg!(debug_assertions) { "debug" } else { "release" },
+            self.seconds
+        );
+        let _ = writeln!(out, "{:<22} {:>12} {:>16}", "verify", "ns/verify", "x keyward_multi");
+        for (name, ns) in CONTENDERS.iter().zip(&self.per_verify) {
+            let _ = writeln!(out, "{name:<22} {ns:>12.0} {:>16.2}", ns / multi);
+        }
+        let _ = writeln!(out, "\n{:<22} {:>12} {:>16}", "processes, one store", "verifies/s", "x 1 process");
+        let one = self.rate(1);
+        for (processes, rate) in &self.scaling {
+            let _ = writeln!(out, "{processes:<22} {rate:>12.0} {:>16.2}", rate / one);
+        }
+        let _ = writeln!(out, "\ntargets (issue 8):");
+        for target in self.targets() {
+            let verdict = if target.met() { "met" } else { "MISSED" };
+            let _ = writeln!(out, "  {:<46} {:>7.2}  {verdict}", target.what, target.ratio);
+        }
+        out
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let results: Vec<_> = CONTENDERS
+            .iter()
+            .zip(&self.per_verify)
+            .map(|(name, ns)| json!({"name": name, "keys": self.keys, "ns_per_op": ns}))
+            .collect();
+        let processes: Vec<_> = self
+            .scaling
+            .iter()
+            .map(|(p, rate)| json!({"processes": p, "verifies_per_sec": rate}))
+            .collect();
+        let targets: Vec<_> = self
+            .targets()
+            .iter()
+            .map(|t| json!({"target": t.what, "ratio": t.ratio, "bound": t.bound, "met": t.met()}))
+            .collect();
+        json!({
+            "keys": self.keys,
+            "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
+            "release_build": !cfg!(debug_assertions),
+            "seconds": self.seconds,
+            "results": results,
+            "processes": processes,
+            "targets": targets,
+        })
+    }
 }
