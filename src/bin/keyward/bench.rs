@@ -23,7 +23,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use keyward::{Concurrency, NewKey, Store, StoreOptions};
+use keyward::{Concurrency, DEFAULT_FLUSH_INTERVAL, NewKey, Store, StoreOptions};
 use serde_json::json;
 
 use self::baselines::{Floor, RedbTxn, SqliteSha256};
@@ -169,10 +169,11 @@ pub fn scattered_order(n: usize, seed: u64) -> Vec<u32> {
     order
 }
 
-/// Options of the benchmark stores: default flush interval, the given mode.
-fn store_options(concurrency: Concurrency) -> StoreOptions {
+/// Options of the benchmark stores: the given mode and usage-flush interval.
+fn store_options(concurrency: Concurrency, flush_interval: Duration) -> StoreOptions {
     StoreOptions {
         concurrency,
+        flush_interval,
         ..StoreOptions::default()
     }
 }
@@ -199,7 +200,8 @@ fn create_keys(store: &Store, n: usize, bar: &ProgressBar) -> BenchResult<Vec<St
     Ok(keys)
 }
 
-/// Verifies keys in `order` (continuing at `*cursor`) for `window`; returns ns per verify.
+/// Verifies keys in `order` (continuing at `*cursor`) for `window`; returns ns per verify and
+/// the number of verifies.
 /// Fails if any valid key is refused (the contender would be measuring the wrong thing).
 fn measure(
     name: &str,
@@ -208,7 +210,7 @@ fn measure(
     cursor: &mut usize,
     window: Duration,
     mut verify: impl FnMut(&str) -> bool,
-) -> BenchResult<f64> {
+) -> BenchResult<(f64, u64)> {
     let mut ops = 0u64;
     let mut refused = 0u64;
     let begin = Instant::now();
@@ -229,7 +231,7 @@ fn measure(
             if refused > 0 {
                 return Err(format!("{name} refused {refused} of {ops} valid keys").into());
             }
-            return Ok(elapsed.as_nanos() as f64 / ops as f64);
+            return Ok((elapsed.as_nanos() as f64 / ops as f64, ops));
         }
     }
 }
@@ -242,6 +244,13 @@ fn median(values: &mut [f64]) -> f64 {
     } else {
         (values[mid - 1] + values[mid]) / 2.0
     }
+}
+
+/// Writes a store's pending usage and returns how long it took.
+fn timed_flush(store: &Store) -> BenchResult<Duration> {
+    let begin = Instant::now();
+    store.flush()?;
+    Ok(begin.elapsed())
 }
 
 /// Copies a closed store (database and pepper file) to `to`.
@@ -264,7 +273,7 @@ fn headline(args: &BenchArgs) -> BenchResult<()> {
     let multi_path = dir.0.join("keys.redb");
     let exclusive_path = dir.0.join("keys-exclusive.redb");
     let keys = {
-        let store = Store::open_unshared(&multi_path, store_options(Concurrency::MultiProcess))?;
+        let store = Store::open_unshared(&multi_path, store_options(Concurrency::MultiProcess, Duration::ZERO))?;
         let keys = create_keys(&store, plan.keys, &bar)?;
         store.close()?;
         keys
@@ -281,12 +290,17 @@ fn headline(args: &BenchArgs) -> BenchResult<()> {
     let redb_multi = RedbTxn::open(&redb_multi_path, false)?;
     let redb_exclusive = RedbTxn::open(&redb_exclusive_path, true)?;
 
-    let keyward_multi = Store::open_unshared(&multi_path, store_options(Concurrency::MultiProcess))?;
-    let keyward_exclusive = Store::open_unshared(&exclusive_path, store_options(Concurrency::SingleProcess))?;
+    // No background flush while measuring: each keyward window is followed by an explicit
+    // flush, timed separately, so the flusher's work on the other core neither slows the
+    // baselines' windows nor hides inside keyward's.
+    let keyward_multi = Store::open_unshared(&multi_path, store_options(Concurrency::MultiProcess, Duration::ZERO))?;
+    let keyward_exclusive =
+        Store::open_unshared(&exclusive_path, store_options(Concurrency::SingleProcess, Duration::ZERO))?;
     let accept = |store: &Store, key: &str| store.verify(key, SCOPES).is_ok_and(|v| v.is_valid());
 
     let order = scattered_order(keys.len(), 0x9e37_79b9_7f4a_7c15);
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); CONTENDERS.len()];
+    let mut flush_samples: Vec<Vec<f64>> = vec![Vec::new(); 2];
     let mut cursors = vec![0usize; CONTENDERS.len()];
     for round in 0..=plan.rounds {
         // Round 0 is the warm-up; its figures are dropped.
@@ -294,7 +308,7 @@ fn headline(args: &BenchArgs) -> BenchResult<()> {
         for (i, name) in CONTENDERS.iter().enumerate() {
             bar.set_message(format!("round {round}/{}: {name}", plan.rounds));
             let cursor = &mut cursors[i];
-            let ns = match i {
+            let (ns, ops) = match i {
                 0 => measure(name, &keys, &order, cursor, window, |k| accept(&keyward_multi, k))?,
                 1 => measure(name, &keys, &order, cursor, window, |k| accept(&keyward_exclusive, k))?,
                 2 => measure(name, &keys, &order, cursor, window, |k| floor.verify(k))?,
@@ -302,12 +316,22 @@ fn headline(args: &BenchArgs) -> BenchResult<()> {
                 4 => measure(name, &keys, &order, cursor, window, |k| redb_multi.verify(k))?,
                 _ => measure(name, &keys, &order, cursor, window, |k| redb_exclusive.verify(k))?,
             };
+            // The usage these verifies left pending, written as the background flush would.
+            let flush = match i {
+                0 => Some(timed_flush(&keyward_multi)?),
+                1 => Some(timed_flush(&keyward_exclusive)?),
+                _ => None,
+            };
             if round > 0 {
                 samples[i].push(ns);
+                if let Some(flush) = flush {
+                    flush_samples[i].push(flush.as_nanos() as f64 / ops as f64);
+                }
             }
         }
     }
     let per_verify: Vec<f64> = samples.iter_mut().map(|s| median(s)).collect();
+    let flush_per_verify: Vec<f64> = flush_samples.iter_mut().map(|s| median(s)).collect();
     drop((keyward_multi, keyward_exclusive, redb_multi, redb_exclusive, sqlite, floor));
 
     // Process scaling: N copies of this executable verifying against one store file.
@@ -333,6 +357,7 @@ fn headline(args: &BenchArgs) -> BenchResult<()> {
     let report = Report {
         keys: keys.len(),
         per_verify,
+        flush_per_verify,
         scaling,
         seconds: started.elapsed().as_secs_f64(),
     };
@@ -420,7 +445,7 @@ fn run_workers(processes: usize, store: &Path, keys_file: &Path, millis: u64) ->
 fn worker(args: &BenchArgs) -> BenchResult<()> {
     let store_path = args.store.as_ref().ok_or("--worker needs --store")?;
     let keys_path = args.keys_file.as_ref().ok_or("--worker needs --keys-file")?;
-    let store = Store::open(store_path, store_options(Concurrency::MultiProcess))?;
+    let store = Store::open(store_path, store_options(Concurrency::MultiProcess, DEFAULT_FLUSH_INTERVAL))?;
     let keys: Vec<String> = fs::read_to_string(keys_path)?.lines().map(str::to_owned).collect();
     if keys.is_empty() {
         return Err("no keys to verify".into());
@@ -469,6 +494,8 @@ struct Report {
     keys: usize,
     /// Median ns per verify, in [`CONTENDERS`] order.
     per_verify: Vec<f64>,
+    /// Median usage-flush cost per verify (ns, amortized) of keyward_multi and _exclusive.
+    flush_per_verify: Vec<f64>,
     /// (processes, aggregate verifies per second).
     scaling: Vec<(usize, f64)>,
     seconds: f64,
@@ -544,6 +571,11 @@ impl Report {
         for (name, ns) in CONTENDERS.iter().zip(&self.per_verify) {
             let _ = writeln!(out, "{name:<22} {ns:>12.0} {:>16.2}", ns / multi);
         }
+        let _ = writeln!(
+            out,
+            "\nusage flush after each window, amortized: {:.0} ns/verify (multi), {:.0} ns/verify (exclusive)",
+            self.flush_per_verify[0], self.flush_per_verify[1]
+        );
         let _ = writeln!(out, "\n{:<22} {:>12} {:>16}", "processes, one store", "verifies/s", "x 1 process");
         let one = self.rate(1);
         for (processes, rate) in &self.scaling {
@@ -579,6 +611,7 @@ impl Report {
             "release_build": !cfg!(debug_assertions),
             "seconds": self.seconds,
             "results": results,
+            "flush_ns_per_verify": {"keyward_multi": self.flush_per_verify[0], "keyward_exclusive": self.flush_per_verify[1]},
             "processes": processes,
             "targets": targets,
         })
