@@ -23,7 +23,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use dudect_bencher::rand::RngExt;
-use dudect_bencher::{BenchRng, Class, CtRunner, ctbench_main};
+use dudect_bencher::ctbench::{BenchMetadata, BenchName, BenchOpts, run_benches_console};
+use dudect_bencher::{BenchRng, Class, CtRunner};
 use keyward::key_format::{Secret, format_key};
 use keyward::{Concurrency, KeyId, Reason, Store, parse_key};
 
@@ -149,4 +150,32 @@ fn valid_vs_first(runner: &mut CtRunner, rng: &mut BenchRng) {
     compare(runner, rng, &s.valid, &s.first);
 }
 
-ctbench_main!(first_vs_last, first_vs_unknown, last_vs_unknown, valid_vs_first);
+/// `ctbench_main!` would refuse the `--bench` flag cargo passes, so the options are read here:
+/// `--filter NAME` and `--continuous NAME` as in dudect-bencher. Without `--bench` (as under
+/// `cargo test --benches`) nothing runs.
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if !args.iter().any(|a| a == "--bench") {
+        println!("timing_leak: run with `cargo bench --bench timing_leak`");
+        return;
+    }
+    let value_of = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let mut opts = BenchOpts::default();
+    opts.continuous = value_of("--continuous").is_some();
+    opts.filter = value_of("--continuous").or_else(|| value_of("--filter"));
+    let benches: [(&'static str, fn(&mut CtRunner, &mut BenchRng)); 4] = [
+        ("first_vs_last", first_vs_last),
+        ("first_vs_unknown", first_vs_unknown),
+        ("last_vs_unknown", last_vs_unknown),
+        ("valid_vs_first", valid_vs_first),
+    ];
+    let benches = benches
+        .into_iter()
+        .map(|(name, benchfn)| BenchMetadata {
+            name: BenchName(name),
+            seed: None,
+            benchfn,
+        })
+        .collect();
+    run_benches_console(opts, benches).expect("write the results");
+}
