@@ -111,9 +111,9 @@ impl Plan {
             Plan {
                 keys: args.keys.max(1),
                 warmup: Duration::from_millis(100),
-                window: Duration::from_millis(500),
+                window: Duration::from_millis(400),
                 rounds: 3,
-                process_millis: 2000,
+                process_millis: 1500,
             }
         }
     }
@@ -260,6 +260,13 @@ fn copy_store(from: &Path, to: &Path) -> BenchResult<()> {
     Ok(())
 }
 
+/// Prints how long each phase took when `KEYWARD_BENCH_TRACE` is set (tuning the time budget).
+fn trace(started: Instant, what: &str) {
+    if std::env::var_os("KEYWARD_BENCH_TRACE").is_some() {
+        eprintln!("[{:6.2} s] {what}", started.elapsed().as_secs_f64());
+    }
+}
+
 fn headline(args: &BenchArgs) -> BenchResult<()> {
     let plan = Plan::from_args(args);
     let dir = TempDir::new()?;
@@ -279,6 +286,7 @@ fn headline(args: &BenchArgs) -> BenchResult<()> {
         keys
     };
     copy_store(&multi_path, &exclusive_path)?;
+    trace(started, "keys created");
 
     bar.set_message("building the baselines (SQLite, redb)");
     let floor = Floor::new(&keys);
@@ -290,17 +298,20 @@ fn headline(args: &BenchArgs) -> BenchResult<()> {
     let redb_multi = RedbTxn::open(&redb_multi_path, false)?;
     let redb_exclusive = RedbTxn::open(&redb_exclusive_path, true)?;
 
-    // No background flush while measuring: each keyward window is followed by an explicit
-    // flush, timed separately, so the flusher's work on the other core neither slows the
+    // No background flush while measuring: the usage all windows left pending is written by
+    // one explicit flush at the end, timed separately, so the flusher's work on the other
+    // core neither slows the
     // baselines' windows nor hides inside keyward's.
+    trace(started, "baselines built");
     let keyward_multi = Store::open_unshared(&multi_path, store_options(Concurrency::MultiProcess, Duration::ZERO))?;
     let keyward_exclusive =
         Store::open_unshared(&exclusive_path, store_options(Concurrency::SingleProcess, Duration::ZERO))?;
     let accept = |store: &Store, key: &str| store.verify(key, SCOPES).is_ok_and(|v| v.is_valid());
 
+    trace(started, "keyward stores opened");
     let order = scattered_order(keys.len(), 0x9e37_79b9_7f4a_7c15);
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); CONTENDERS.len()];
-    let mut flush_samples: Vec<Vec<f64>> = vec![Vec::new(); 2];
+    let mut verifies = [0u64; 2];
     let mut cursors = vec![0usize; CONTENDERS.len()];
     for round in 0..=plan.rounds {
         // Round 0 is the warm-up; its figures are dropped.
@@ -316,23 +327,23 @@ fn headline(args: &BenchArgs) -> BenchResult<()> {
                 4 => measure(name, &keys, &order, cursor, window, |k| redb_multi.verify(k))?,
                 _ => measure(name, &keys, &order, cursor, window, |k| redb_exclusive.verify(k))?,
             };
-            // The usage these verifies left pending, written as the background flush would.
-            let flush = match i {
-                0 => Some(timed_flush(&keyward_multi)?),
-                1 => Some(timed_flush(&keyward_exclusive)?),
-                _ => None,
-            };
+            if i < 2 {
+                verifies[i] += ops;
+            }
             if round > 0 {
                 samples[i].push(ns);
-                if let Some(flush) = flush {
-                    flush_samples[i].push(flush.as_nanos() as f64 / ops as f64);
-                }
             }
         }
     }
     let per_verify: Vec<f64> = samples.iter_mut().map(|s| median(s)).collect();
-    let flush_per_verify: Vec<f64> = flush_samples.iter_mut().map(|s| median(s)).collect();
+    // The pending usage of every key verified above, written as the background flush would.
+    bar.set_message("flushing usage counts");
+    let flush_per_verify = vec![
+        timed_flush(&keyward_multi)?.as_nanos() as f64 / verifies[0] as f64,
+        timed_flush(&keyward_exclusive)?.as_nanos() as f64 / verifies[1] as f64,
+    ];
     drop((keyward_multi, keyward_exclusive, redb_multi, redb_exclusive, sqlite, floor));
+    trace(started, "per-verify rounds measured");
 
     // Process scaling: N copies of this executable verifying against one store file.
     let keys_file = dir.0.join("keys.txt");
@@ -349,8 +360,9 @@ fn headline(args: &BenchArgs) -> BenchResult<()> {
     let mut scaling = Vec::new();
     for processes in PROCESS_COUNTS {
         bar.set_message(format!("{processes} verifying processes on one store"));
-        let rate = run_workers(processes, &multi_path, &keys_file, plan.process_millis)?;
-        scaling.push((processes, rate));
+        let (rate, flusher_share) = run_workers(processes, &multi_path, &keys_file, plan.process_millis)?;
+        scaling.push((processes, rate, flusher_share));
+        trace(started, &format!("{processes} processes measured"));
     }
     bar.finish_and_clear();
 
@@ -387,9 +399,10 @@ impl Worker {
     }
 }
 
-/// Starts `processes` workers, waits until each has opened the store and touched every key,
-/// lets them all go at once, and returns their aggregate verifies per second.
-fn run_workers(processes: usize, store: &Path, keys_file: &Path, millis: u64) -> BenchResult<f64> {
+/// Starts `processes` workers, waits until each has opened the store (filling its index),
+/// lets them all go at once, and returns their aggregate verifies per second and the share of
+/// their CPU time spent in the background usage flush.
+fn run_workers(processes: usize, store: &Path, keys_file: &Path, millis: u64) -> BenchResult<(f64, f64)> {
     let exe = std::env::current_exe()?;
     let mut workers = Vec::with_capacity(processes);
     for _ in 0..processes {
@@ -421,6 +434,7 @@ fn run_workers(processes: usize, store: &Path, keys_file: &Path, millis: u64) ->
         worker.stdin.flush()?;
     }
     let mut total = 0.0;
+    let (mut cpu, mut flusher_cpu) = (0.0, 0.0);
     for worker in &mut workers {
         let line = worker.read_line()?;
         let value: serde_json::Value = serde_json::from_str(line.trim())?;
@@ -430,6 +444,8 @@ fn run_workers(processes: usize, store: &Path, keys_file: &Path, millis: u64) ->
             return Err(format!("a worker process saw valid keys refused: {line}").into());
         }
         total += verifies / seconds;
+        cpu += value["cpu_ticks"].as_f64().unwrap_or(0.0);
+        flusher_cpu += value["flusher_cpu_ticks"].as_f64().unwrap_or(0.0);
     }
     for mut worker in workers {
         let status = worker.child.wait()?;
@@ -437,10 +453,10 @@ fn run_workers(processes: usize, store: &Path, keys_file: &Path, millis: u64) ->
             return Err(format!("a worker process failed ({status})").into());
         }
     }
-    Ok(total)
+    Ok((total, if cpu > 0.0 { flusher_cpu / cpu } else { 0.0 }))
 }
 
-/// `keyward bench --worker`: open the store, touch every key, say `ready`, wait for `go`,
+/// `keyward bench --worker`: open the store, say `ready`, wait for `go`,
 /// verify for `--millis`, print `{"verifies", "seconds", "refused"}`.
 fn worker(args: &BenchArgs) -> BenchResult<()> {
     let store_path = args.store.as_ref().ok_or("--worker needs --store")?;
@@ -450,12 +466,11 @@ fn worker(args: &BenchArgs) -> BenchResult<()> {
     if keys.is_empty() {
         return Err("no keys to verify".into());
     }
-    let mut refused = 0u64;
-    for key in &keys {
-        if !store.verify(key, SCOPES)?.is_valid() {
-            refused += 1;
-        }
+    // Opening filled the verify index; one verify checks the worker sees the parent's keys.
+    if !store.verify(&keys[0], SCOPES)?.is_valid() {
+        return Err("the worker's store refuses a valid key".into());
     }
+    let mut refused = 0u64;
     let mut out = std::io::stdout().lock();
     writeln!(out, "ready")?;
     out.flush()?;
@@ -481,12 +496,46 @@ fn worker(args: &BenchArgs) -> BenchResult<()> {
             break elapsed;
         }
     };
-    let result = json!({"verifies": verifies, "seconds": elapsed.as_secs_f64(), "refused": refused});
+    let (cpu_total, cpu_flusher) = thread_cpu_ticks();
+    let result = json!({
+        "verifies": verifies,
+        "seconds": elapsed.as_secs_f64(),
+        "refused": refused,
+        "cpu_ticks": cpu_total,
+        "flusher_cpu_ticks": cpu_flusher,
+    });
     writeln!(out, "{result}")?;
     out.flush()?;
-    drop(out);
-    store.close()?;
-    Ok(())
+    // The temporary store is thrown away: skip the final usage flush (up to every key's
+    // counts) so the next measurement does not wait for it.
+    std::process::exit(0)
+}
+
+/// CPU time (user + system, clock ticks) this process has used so far, in all its threads and
+/// in its usage-flush thread alone, from `/proc/self/task/*/stat` (zeros where unavailable).
+fn thread_cpu_ticks() -> (u64, u64) {
+    let mut total = 0;
+    let mut flusher = 0;
+    let Ok(tasks) = fs::read_dir("/proc/self/task") else {
+        return (0, 0);
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`: utime and stime are the 12th and 13th fields after comm.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = &stat[open + 1..close];
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let ticks: u64 = fields.get(11..13).map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
+        total += ticks;
+        if comm == "keyward-flush" {
+            flusher += ticks;
+        }
+    }
+    (total, flusher)
 }
 
 /// The figures of one run.
@@ -494,10 +543,10 @@ struct Report {
     keys: usize,
     /// Median ns per verify, in [`CONTENDERS`] order.
     per_verify: Vec<f64>,
-    /// Median usage-flush cost per verify (ns, amortized) of keyward_multi and _exclusive.
+    /// Usage-flush cost per verify (ns, amortized) of keyward_multi and keyward_exclusive.
     flush_per_verify: Vec<f64>,
-    /// (processes, aggregate verifies per second).
-    scaling: Vec<(usize, f64)>,
+    /// (processes, aggregate verifies per second, share of their CPU spent flushing usage).
+    scaling: Vec<(usize, f64, f64)>,
     seconds: f64,
 }
 
@@ -522,7 +571,7 @@ impl Report {
     }
 
     fn rate(&self, processes: usize) -> f64 {
-        self.scaling.iter().find(|(p, _)| *p == processes).map_or(0.0, |(_, r)| *r)
+        self.scaling.iter().find(|(p, _, _)| *p == processes).map_or(0.0, |(_, r, _)| *r)
     }
 
     fn targets(&self) -> Vec<Target> {
@@ -573,13 +622,22 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "\nusage flush after each window, amortized: {:.0} ns/verify (multi), {:.0} ns/verify (exclusive)",
+            "\nusage flush of every verified key, amortized: {:.0} ns/verify (multi), {:.0} ns/verify (exclusive)",
             self.flush_per_verify[0], self.flush_per_verify[1]
         );
-        let _ = writeln!(out, "\n{:<22} {:>12} {:>16}", "processes, one store", "verifies/s", "x 1 process");
+        let _ = writeln!(
+            out,
+            "\n{:<22} {:>12} {:>16} {:>14}",
+            "processes, one store", "verifies/s", "x 1 process", "CPU in flush"
+        );
         let one = self.rate(1);
-        for (processes, rate) in &self.scaling {
-            let _ = writeln!(out, "{processes:<22} {rate:>12.0} {:>16.2}", rate / one);
+        for (processes, rate, flusher_share) in &self.scaling {
+            let _ = writeln!(
+                out,
+                "{processes:<22} {rate:>12.0} {:>16.2} {:>13.0}%",
+                rate / one,
+                flusher_share * 100.0
+            );
         }
         let _ = writeln!(out, "\ntargets (issue 8):");
         for target in self.targets() {
@@ -598,7 +656,7 @@ impl Report {
         let processes: Vec<_> = self
             .scaling
             .iter()
-            .map(|(p, rate)| json!({"processes": p, "verifies_per_sec": rate}))
+            .map(|(p, rate, share)| json!({"processes": p, "verifies_per_sec": rate, "flush_cpu_share": share}))
             .collect();
         let targets: Vec<_> = self
             .targets()
