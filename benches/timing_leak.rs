@@ -22,8 +22,8 @@ mod common;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use dudect_bencher::ctbench::{BenchFn, BenchMetadata, BenchName, BenchOpts, run_benches_console};
 use dudect_bencher::rand::RngExt;
-use dudect_bencher::ctbench::{BenchMetadata, BenchName, BenchOpts, run_benches_console};
 use dudect_bencher::{BenchRng, Class, CtRunner};
 use keyward::key_format::{Secret, format_key};
 use keyward::{Concurrency, KeyId, Reason, Store, parse_key};
@@ -77,9 +77,18 @@ fn setup() -> &'static Setup {
         let store = fixture.open(Concurrency::MultiProcess, Duration::ZERO);
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
         let valid = fixture.keys.clone();
-        let first = valid.iter().map(|k| with_secret_char_changed(k, 0)).collect();
-        let last = valid.iter().map(|k| with_secret_char_changed(k, 31)).collect();
-        let unknown = valid.iter().map(|k| with_unknown_id(k, &mut state)).collect();
+        let first = valid
+            .iter()
+            .map(|k| with_secret_char_changed(k, 0))
+            .collect();
+        let last = valid
+            .iter()
+            .map(|k| with_secret_char_changed(k, 31))
+            .collect();
+        let unknown = valid
+            .iter()
+            .map(|k| with_unknown_id(k, &mut state))
+            .collect();
         let setup = Setup {
             _fixture: fixture,
             store,
@@ -96,7 +105,10 @@ fn setup() -> &'static Setup {
             (&setup.unknown, Reason::NotFound),
         ] {
             for key in set.iter().take(1000) {
-                assert_eq!(setup.store.verify(key, SCOPES).expect("verify").reason, expected);
+                assert_eq!(
+                    setup.store.verify(key, SCOPES).expect("verify").reason,
+                    expected
+                );
             }
         }
         setup
@@ -159,11 +171,18 @@ fn main() {
         println!("timing_leak: run with `cargo bench --bench timing_leak`");
         return;
     }
-    let value_of = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
-    let mut opts = BenchOpts::default();
-    opts.continuous = value_of("--continuous").is_some();
-    opts.filter = value_of("--continuous").or_else(|| value_of("--filter"));
-    let benches: [(&'static str, fn(&mut CtRunner, &mut BenchRng)); 4] = [
+    let value_of = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let opts = BenchOpts {
+        continuous: value_of("--continuous").is_some(),
+        filter: value_of("--continuous").or_else(|| value_of("--filter")),
+        ..BenchOpts::default()
+    };
+    let benches: [(&'static str, BenchFn); 4] = [
         ("first_vs_last", first_vs_last),
         ("first_vs_unknown", first_vs_unknown),
         ("last_vs_unknown", last_vs_unknown),

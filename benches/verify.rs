@@ -29,7 +29,11 @@ fn accept(store: &Store, key: &str) -> bool {
 fn copy_store(fixture: &Fixture, name: &str) -> std::path::PathBuf {
     let to = fixture.file(name);
     std::fs::copy(&fixture.path, &to).expect("copy the database");
-    std::fs::copy(keyward::default_pepper_path(&fixture.path), keyward::default_pepper_path(&to)).expect("copy the pepper");
+    std::fs::copy(
+        keyward::default_pepper_path(&fixture.path),
+        keyward::default_pepper_path(&to),
+    )
+    .expect("copy the pepper");
     to
 }
 
@@ -39,7 +43,9 @@ fn components(c: &mut Criterion) {
     let key = fixture.keys[0].clone();
     let parsed = parse_key(&key, Some("kw")).expect("well formed");
     let mut group = c.benchmark_group("components");
-    group.bench_function("parse_key", |b| b.iter(|| parse_key(black_box(&key), Some("kw")).is_ok()));
+    group.bench_function("parse_key", |b| {
+        b.iter(|| parse_key(black_box(&key), Some("kw")).is_ok())
+    });
     group.bench_function("keyed_blake3_id_secret", |b| {
         b.iter(|| {
             let mut hasher = blake3::Hasher::new_keyed(&[7u8; 32]);
@@ -61,7 +67,9 @@ fn verify_hit(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for n in common::sizes() {
         if n >= 1_000_000 {
-            group.sample_size(20).measurement_time(Duration::from_secs(4));
+            group
+                .sample_size(20)
+                .measurement_time(Duration::from_secs(4));
         }
         let fixture = Fixture::new(n);
         let keys = &fixture.keys;
@@ -74,8 +82,11 @@ fn verify_hit(c: &mut Criterion) {
         }
         {
             let path = copy_store(&fixture, "exclusive.redb");
-            let store = Store::open_unshared(&path, common::options(Concurrency::SingleProcess, Duration::ZERO))
-                .expect("open exclusive");
+            let store = Store::open_unshared(
+                &path,
+                common::options(Concurrency::SingleProcess, Duration::ZERO),
+            )
+            .expect("open exclusive");
             let mut cycle = Cycle::new(keys);
             group.bench_function(BenchmarkId::new("keyward_exclusive", n), |b| {
                 b.iter(|| accept(&store, cycle.next_key()))
@@ -84,10 +95,13 @@ fn verify_hit(c: &mut Criterion) {
         {
             let floor = Floor::new(keys);
             let mut cycle = Cycle::new(keys);
-            group.bench_function(BenchmarkId::new("floor", n), |b| b.iter(|| floor.verify(cycle.next_key())));
+            group.bench_function(BenchmarkId::new("floor", n), |b| {
+                b.iter(|| floor.verify(cycle.next_key()))
+            });
         }
         {
-            let sqlite = SqliteSha256::create(&fixture.file("sanctum.sqlite"), keys).expect("sqlite baseline");
+            let sqlite = SqliteSha256::create(&fixture.file("sanctum.sqlite"), keys)
+                .expect("sqlite baseline");
             let mut cycle = Cycle::new(keys);
             group.bench_function(BenchmarkId::new("sqlite_sha256", n), |b| {
                 b.iter(|| sqlite.verify(cycle.next_key()))
@@ -96,10 +110,15 @@ fn verify_hit(c: &mut Criterion) {
         {
             let path = fixture.file("baseline.redb");
             RedbTxn::create(&path, keys).expect("redb baseline");
-            for (name, exclusive) in [("redb_txn_multiwriter", false), ("redb_txn_exclusive", true)] {
+            for (name, exclusive) in [
+                ("redb_txn_multiwriter", false),
+                ("redb_txn_exclusive", true),
+            ] {
                 let redb = RedbTxn::open(&path, exclusive).expect("open redb baseline");
                 let mut cycle = Cycle::new(keys);
-                group.bench_function(BenchmarkId::new(name, n), |b| b.iter(|| redb.verify(cycle.next_key())));
+                group.bench_function(BenchmarkId::new(name, n), |b| {
+                    b.iter(|| redb.verify(cycle.next_key()))
+                });
             }
         }
     }
@@ -137,15 +156,20 @@ impl Refusals {
             let mut id = *parsed.id.as_bytes();
             for byte in id.iter_mut() {
                 state = xorshift(state);
-                *byte = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"[(state % 62) as usize];
+                *byte = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                    [(state % 62) as usize];
             }
             let id = KeyId::parse(std::str::from_utf8(&id).expect("ASCII")).expect("base62");
-            unknown_id.push(format_key("kw", parsed.env.as_deref(), &id, &parsed.secret).to_string());
+            unknown_id
+                .push(format_key("kw", parsed.env.as_deref(), &id, &parsed.secret).to_string());
 
             let mut secret = *parsed.secret.expose();
             secret[0] = other_char(secret[0]);
-            let secret = keyward::key_format::Secret::parse(std::str::from_utf8(&secret).expect("ASCII")).expect("base62");
-            wrong_secret.push(format_key("kw", parsed.env.as_deref(), &parsed.id, &secret).to_string());
+            let secret =
+                keyward::key_format::Secret::parse(std::str::from_utf8(&secret).expect("ASCII"))
+                    .expect("base62");
+            wrong_secret
+                .push(format_key("kw", parsed.env.as_deref(), &parsed.id, &secret).to_string());
         }
         Refusals {
             malformed,
@@ -171,7 +195,9 @@ fn verify_refused(c: &mut Criterion) {
     ];
     for (name, keys) in sets {
         let mut cycle = Cycle::new(keys);
-        group.bench_function(name, |b| b.iter(|| store.verify(cycle.next_key(), SCOPES).map(|v| v.reason)));
+        group.bench_function(name, |b| {
+            b.iter(|| store.verify(cycle.next_key(), SCOPES).map(|v| v.reason))
+        });
     }
     group.finish();
 }
@@ -193,7 +219,9 @@ fn verify_during_flush(c: &mut Criterion) {
                 }
             }
         });
-        group.bench_function("flushing_back_to_back", |b| b.iter(|| accept(&store, cycle.next_key())));
+        group.bench_function("flushing_back_to_back", |b| {
+            b.iter(|| accept(&store, cycle.next_key()))
+        });
         stop.store(true, Ordering::Relaxed);
     });
     group.finish();
@@ -217,7 +245,11 @@ fn threads(c: &mut Criterion) {
                         for t in 0..n_threads {
                             let (store, keys, barrier) = (&store, &fixture.keys, &barrier);
                             scope.spawn(move || {
-                                let slice = if hot { &keys[..1] } else { &keys[t * 20_000..(t + 1) * 20_000] };
+                                let slice = if hot {
+                                    &keys[..1]
+                                } else {
+                                    &keys[t * 20_000..(t + 1) * 20_000]
+                                };
                                 let mut cycle = Cycle::new(slice);
                                 barrier.wait();
                                 for _ in 0..per_thread {
@@ -238,5 +270,12 @@ fn threads(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, components, verify_hit, verify_refused, verify_during_flush, threads);
+criterion_group!(
+    benches,
+    components,
+    verify_hit,
+    verify_refused,
+    verify_during_flush,
+    threads
+);
 criterion_main!(benches);

@@ -25,8 +25,13 @@ const WATCHER_ENV: &str = "KEYWARD_BENCH_WATCHER";
 /// A durable create (one transaction per key) in each mode, and 1 000 keys in one transaction.
 fn create(c: &mut Criterion) {
     let mut group = c.benchmark_group("create");
-    group.sample_size(20).measurement_time(Duration::from_secs(5));
-    for (name, concurrency) in [("durable_one_multi", Concurrency::MultiProcess), ("durable_one_exclusive", Concurrency::SingleProcess)] {
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(5));
+    for (name, concurrency) in [
+        ("durable_one_multi", Concurrency::MultiProcess),
+        ("durable_one_exclusive", Concurrency::SingleProcess),
+    ] {
         let fixture = Fixture::new(1_000);
         let store = fixture.open(concurrency, Duration::ZERO);
         let mut i = 0;
@@ -41,7 +46,11 @@ fn create(c: &mut Criterion) {
     let store = fixture.open(Concurrency::MultiProcess, Duration::ZERO);
     group.throughput(Throughput::Elements(1_000));
     group.bench_function("bulk_1000_multi", |b| {
-        b.iter(|| store.create_many((0..1_000).map(new_key).collect()).expect("create_many"))
+        b.iter(|| {
+            store
+                .create_many((0..1_000).map(new_key).collect())
+                .expect("create_many")
+        })
     });
     group.finish();
 }
@@ -51,7 +60,9 @@ fn flush(c: &mut Criterion) {
     let fixture = Fixture::new(10_000);
     let store = fixture.open(Concurrency::MultiProcess, Duration::ZERO);
     let mut group = c.benchmark_group("flush_pending_keys");
-    group.sample_size(20).measurement_time(Duration::from_secs(5));
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(5));
     for n in [1usize, 100, 1_000, 10_000] {
         group.throughput(Throughput::Elements(n as u64));
         group.bench_function(BenchmarkId::from_parameter(n), |b| {
@@ -74,7 +85,10 @@ fn flush(c: &mut Criterion) {
 }
 
 fn unix_nanos() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_nanos()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos()
 }
 
 /// Revoke in this process → refused in another. Measured from the start of `revoke()` to the
@@ -100,7 +114,9 @@ fn revoke_propagation(c: &mut Criterion) {
     assert_eq!(line.trim(), "ready");
 
     let mut group = c.benchmark_group("revoke");
-    group.sample_size(20).measurement_time(Duration::from_secs(8));
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(8));
     let mut i = 0;
     group.bench_function("until_other_process_refuses", |b| {
         b.iter_custom(|iters| {
@@ -142,13 +158,21 @@ fn revoke_propagation(c: &mut Criterion) {
 /// The watching process: for each key read from stdin, verify until it is accepted (creation
 /// must be visible at once), say `armed`, then verify until it is refused and print the time.
 fn watch(path: &str) {
-    let store = Store::open(path, common::options(Concurrency::MultiProcess, Duration::ZERO)).expect("open the store");
+    let store = Store::open(
+        path,
+        common::options(Concurrency::MultiProcess, Duration::ZERO),
+    )
+    .expect("open the store");
     let mut out = std::io::stdout().lock();
-    writeln!(out, "ready").and_then(|()| out.flush()).expect("stdout");
+    writeln!(out, "ready")
+        .and_then(|()| out.flush())
+        .expect("stdout");
     for key in std::io::stdin().lock().lines() {
         let key = key.expect("stdin");
         while !store.verify(&key, SCOPES).expect("verify").is_valid() {}
-        writeln!(out, "armed").and_then(|()| out.flush()).expect("stdout");
+        writeln!(out, "armed")
+            .and_then(|()| out.flush())
+            .expect("stdout");
         loop {
             let verdict = store.verify(&key, SCOPES).expect("verify");
             if verdict.reason == Reason::Revoked {
@@ -156,7 +180,9 @@ fn watch(path: &str) {
             }
         }
         let at = unix_nanos();
-        writeln!(out, "{at}").and_then(|()| out.flush()).expect("stdout");
+        writeln!(out, "{at}")
+            .and_then(|()| out.flush())
+            .expect("stdout");
     }
 }
 
@@ -168,5 +194,7 @@ fn main() {
         return;
     }
     benches();
-    criterion::Criterion::default().configure_from_args().final_summary();
+    criterion::Criterion::default()
+        .configure_from_args()
+        .final_summary();
 }

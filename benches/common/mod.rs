@@ -21,7 +21,11 @@ pub fn full_run() -> bool {
 
 /// Key counts of the size-dependent benchmarks: 1 k, 100 k, and 1 M in a full run.
 pub fn sizes() -> Vec<usize> {
-    if full_run() { vec![1_000, 100_000, 1_000_000] } else { vec![1_000, 100_000] }
+    if full_run() {
+        vec![1_000, 100_000, 1_000_000]
+    } else {
+        vec![1_000, 100_000]
+    }
 }
 
 /// Options of a benchmark store: the given mode, no background flush unless asked for.
@@ -48,7 +52,9 @@ pub fn new_key(i: usize) -> NewKey {
 pub fn fill(store: &Store, n: usize) -> Vec<String> {
     let mut keys = Vec::with_capacity(n);
     while keys.len() < n {
-        let batch = (keys.len()..n.min(keys.len() + 50_000)).map(new_key).collect();
+        let batch = (keys.len()..n.min(keys.len() + 50_000))
+            .map(new_key)
+            .collect();
         for created in store.create_many(batch).expect("create keys") {
             keys.push(created.key().to_owned());
         }
@@ -68,7 +74,8 @@ impl Fixture {
     pub fn new(n: usize) -> Fixture {
         let dir = tempfile::tempdir().expect("temporary directory");
         let path = dir.path().join("keys.redb");
-        let store = Store::open_unshared(&path, options(Concurrency::MultiProcess, Duration::ZERO)).expect("open");
+        let store = Store::open_unshared(&path, options(Concurrency::MultiProcess, Duration::ZERO))
+            .expect("open");
         let keys = fill(&store, n);
         store.close().expect("close");
         Fixture { dir, path, keys }
@@ -76,7 +83,8 @@ impl Fixture {
 
     /// Opens the store (unshared) in `concurrency` mode.
     pub fn open(&self, concurrency: Concurrency, flush_interval: Duration) -> Store {
-        Store::open_unshared(&self.path, options(concurrency, flush_interval)).expect("open the store")
+        Store::open_unshared(&self.path, options(concurrency, flush_interval))
+            .expect("open the store")
     }
 
     /// A path for a baseline's own file.

@@ -78,7 +78,11 @@ const BATCH: usize = 256;
 
 /// Runs `keyward bench` (or one worker of it).
 pub fn run(args: BenchArgs) -> ExitCode {
-    let result = if args.worker { worker(&args) } else { headline(&args) };
+    let result = if args.worker {
+        worker(&args)
+    } else {
+        headline(&args)
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -124,14 +128,24 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new() -> BenchResult<TempDir> {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         let base = std::env::temp_dir();
         for attempt in 0..100 {
-            let dir = base.join(format!("keyward-bench-{}-{nanos}-{attempt}", std::process::id()));
+            let dir = base.join(format!(
+                "keyward-bench-{}-{nanos}-{attempt}",
+                std::process::id()
+            ));
             match fs::DirBuilder::new().mode(0o700).create(&dir) {
                 Ok(()) => return Ok(TempDir(dir)),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(format!("cannot create a directory in {}: {e}", base.display()).into()),
+                Err(e) => {
+                    return Err(
+                        format!("cannot create a directory in {}: {e}", base.display()).into(),
+                    );
+                }
             }
         }
         Err("cannot create a unique temporary directory".into())
@@ -150,7 +164,9 @@ fn progress() -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} {elapsed:>3} {msg}").expect("valid template"));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed:>3} {msg}").expect("valid template"),
+    );
     bar.enable_steady_tick(Duration::from_millis(100));
     bar
 }
@@ -256,7 +272,10 @@ fn timed_flush(store: &Store) -> BenchResult<Duration> {
 /// Copies a closed store (database and pepper file) to `to`.
 fn copy_store(from: &Path, to: &Path) -> BenchResult<()> {
     fs::copy(from, to)?;
-    fs::copy(keyward::default_pepper_path(from), keyward::default_pepper_path(to))?;
+    fs::copy(
+        keyward::default_pepper_path(from),
+        keyward::default_pepper_path(to),
+    )?;
     Ok(())
 }
 
@@ -273,14 +292,19 @@ fn headline(args: &BenchArgs) -> BenchResult<()> {
     let bar = progress();
     let started = Instant::now();
     if cfg!(debug_assertions) && !args.quick {
-        eprintln!("keyward bench: this is a debug build; run `cargo run --release -- bench` for real figures");
+        eprintln!(
+            "keyward bench: this is a debug build; run `cargo run --release -- bench` for real figures"
+        );
     }
 
     // One store of `keys` keys; the exclusive-mode store is a byte copy of it.
     let multi_path = dir.0.join("keys.redb");
     let exclusive_path = dir.0.join("keys-exclusive.redb");
     let keys = {
-        let store = Store::open_unshared(&multi_path, store_options(Concurrency::MultiProcess, Duration::ZERO))?;
+        let store = Store::open_unshared(
+            &multi_path,
+            store_options(Concurrency::MultiProcess, Duration::ZERO),
+        )?;
         let keys = create_keys(&store, plan.keys, &bar)?;
         store.close()?;
         keys
@@ -303,9 +327,14 @@ fn headline(args: &BenchArgs) -> BenchResult<()> {
     // core neither slows the
     // baselines' windows nor hides inside keyward's.
     trace(started, "baselines built");
-    let keyward_multi = Store::open_unshared(&multi_path, store_options(Concurrency::MultiProcess, Duration::ZERO))?;
-    let keyward_exclusive =
-        Store::open_unshared(&exclusive_path, store_options(Concurrency::SingleProcess, Duration::ZERO))?;
+    let keyward_multi = Store::open_unshared(
+        &multi_path,
+        store_options(Concurrency::MultiProcess, Duration::ZERO),
+    )?;
+    let keyward_exclusive = Store::open_unshared(
+        &exclusive_path,
+        store_options(Concurrency::SingleProcess, Duration::ZERO),
+    )?;
     let accept = |store: &Store, key: &str| store.verify(key, SCOPES).is_ok_and(|v| v.is_valid());
 
     trace(started, "keyward stores opened");
@@ -320,12 +349,20 @@ fn headline(args: &BenchArgs) -> BenchResult<()> {
             bar.set_message(format!("round {round}/{}: {name}", plan.rounds));
             let cursor = &mut cursors[i];
             let (ns, ops) = match i {
-                0 => measure(name, &keys, &order, cursor, window, |k| accept(&keyward_multi, k))?,
-                1 => measure(name, &keys, &order, cursor, window, |k| accept(&keyward_exclusive, k))?,
+                0 => measure(name, &keys, &order, cursor, window, |k| {
+                    accept(&keyward_multi, k)
+                })?,
+                1 => measure(name, &keys, &order, cursor, window, |k| {
+                    accept(&keyward_exclusive, k)
+                })?,
                 2 => measure(name, &keys, &order, cursor, window, |k| floor.verify(k))?,
                 3 => measure(name, &keys, &order, cursor, window, |k| sqlite.verify(k))?,
-                4 => measure(name, &keys, &order, cursor, window, |k| redb_multi.verify(k))?,
-                _ => measure(name, &keys, &order, cursor, window, |k| redb_exclusive.verify(k))?,
+                4 => measure(name, &keys, &order, cursor, window, |k| {
+                    redb_multi.verify(k)
+                })?,
+                _ => measure(name, &keys, &order, cursor, window, |k| {
+                    redb_exclusive.verify(k)
+                })?,
             };
             if i < 2 {
                 verifies[i] += ops;
@@ -342,7 +379,14 @@ fn headline(args: &BenchArgs) -> BenchResult<()> {
         timed_flush(&keyward_multi)?.as_nanos() as f64 / verifies[0] as f64,
         timed_flush(&keyward_exclusive)?.as_nanos() as f64 / verifies[1] as f64,
     ];
-    drop((keyward_multi, keyward_exclusive, redb_multi, redb_exclusive, sqlite, floor));
+    drop((
+        keyward_multi,
+        keyward_exclusive,
+        redb_multi,
+        redb_exclusive,
+        sqlite,
+        floor,
+    ));
     trace(started, "per-verify rounds measured");
 
     // Process scaling: N copies of this executable verifying against one store file.
@@ -360,7 +404,8 @@ fn headline(args: &BenchArgs) -> BenchResult<()> {
     let mut scaling = Vec::new();
     for processes in PROCESS_COUNTS {
         bar.set_message(format!("{processes} verifying processes on one store"));
-        let (rate, flusher_share) = run_workers(processes, &multi_path, &keys_file, plan.process_millis)?;
+        let (rate, flusher_share) =
+            run_workers(processes, &multi_path, &keys_file, plan.process_millis)?;
         scaling.push((processes, rate, flusher_share));
         trace(started, &format!("{processes} processes measured"));
     }
@@ -376,7 +421,8 @@ fn headline(args: &BenchArgs) -> BenchResult<()> {
     print!("{}", report.table());
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report.json())?;
-        fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        fs::write(path, text + "\n")
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(())
 }
@@ -402,7 +448,12 @@ impl Worker {
 /// Starts `processes` workers, waits until each has opened the store (filling its index),
 /// lets them all go at once, and returns their aggregate verifies per second and the share of
 /// their CPU time spent in the background usage flush.
-fn run_workers(processes: usize, store: &Path, keys_file: &Path, millis: u64) -> BenchResult<(f64, f64)> {
+fn run_workers(
+    processes: usize,
+    store: &Path,
+    keys_file: &Path,
+    millis: u64,
+) -> BenchResult<(f64, f64)> {
     let exe = std::env::current_exe()?;
     let mut workers = Vec::with_capacity(processes);
     for _ in 0..processes {
@@ -421,7 +472,11 @@ fn run_workers(processes: usize, store: &Path, keys_file: &Path, millis: u64) ->
             .spawn()?;
         let stdin = child.stdin.take().ok_or("worker stdin")?;
         let stdout = BufReader::new(child.stdout.take().ok_or("worker stdout")?);
-        workers.push(Worker { child, stdin, stdout });
+        workers.push(Worker {
+            child,
+            stdin,
+            stdout,
+        });
     }
     for worker in &mut workers {
         let line = worker.read_line()?;
@@ -438,8 +493,12 @@ fn run_workers(processes: usize, store: &Path, keys_file: &Path, millis: u64) ->
     for worker in &mut workers {
         let line = worker.read_line()?;
         let value: serde_json::Value = serde_json::from_str(line.trim())?;
-        let verifies = value["verifies"].as_f64().ok_or("worker result without verifies")?;
-        let seconds = value["seconds"].as_f64().ok_or("worker result without seconds")?;
+        let verifies = value["verifies"]
+            .as_f64()
+            .ok_or("worker result without verifies")?;
+        let seconds = value["seconds"]
+            .as_f64()
+            .ok_or("worker result without seconds")?;
         if value["refused"].as_u64() != Some(0) {
             return Err(format!("a worker process saw valid keys refused: {line}").into());
         }
@@ -460,9 +519,18 @@ fn run_workers(processes: usize, store: &Path, keys_file: &Path, millis: u64) ->
 /// verify for `--millis`, print `{"verifies", "seconds", "refused"}`.
 fn worker(args: &BenchArgs) -> BenchResult<()> {
     let store_path = args.store.as_ref().ok_or("--worker needs --store")?;
-    let keys_path = args.keys_file.as_ref().ok_or("--worker needs --keys-file")?;
-    let store = Store::open(store_path, store_options(Concurrency::MultiProcess, DEFAULT_FLUSH_INTERVAL))?;
-    let keys: Vec<String> = fs::read_to_string(keys_path)?.lines().map(str::to_owned).collect();
+    let keys_path = args
+        .keys_file
+        .as_ref()
+        .ok_or("--worker needs --keys-file")?;
+    let store = Store::open(
+        store_path,
+        store_options(Concurrency::MultiProcess, DEFAULT_FLUSH_INTERVAL),
+    )?;
+    let keys: Vec<String> = fs::read_to_string(keys_path)?
+        .lines()
+        .map(str::to_owned)
+        .collect();
     if keys.is_empty() {
         return Err("no keys to verify".into());
     }
@@ -477,7 +545,10 @@ fn worker(args: &BenchArgs) -> BenchResult<()> {
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
 
-    let order = scattered_order(keys.len(), u64::from(std::process::id()).wrapping_mul(0x9e37_79b9));
+    let order = scattered_order(
+        keys.len(),
+        u64::from(std::process::id()).wrapping_mul(0x9e37_79b9),
+    );
     let window = Duration::from_millis(args.millis);
     let mut cursor = 0usize;
     let mut verifies = 0u64;
@@ -529,7 +600,9 @@ fn thread_cpu_ticks() -> (u64, u64) {
         };
         let comm = &stat[open + 1..close];
         let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        let ticks: u64 = fields.get(11..13).map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
+        let ticks: u64 = fields
+            .get(11..13)
+            .map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
         total += ticks;
         if comm == "keyward-flush" {
             flusher += ticks;
@@ -560,18 +633,28 @@ struct Target {
 
 impl Target {
     fn met(&self) -> bool {
-        if self.at_most { self.ratio <= self.bound } else { self.ratio >= self.bound }
+        if self.at_most {
+            self.ratio <= self.bound
+        } else {
+            self.ratio >= self.bound
+        }
     }
 }
 
 impl Report {
     fn ns(&self, name: &str) -> f64 {
-        let i = CONTENDERS.iter().position(|c| *c == name).expect("known contender");
+        let i = CONTENDERS
+            .iter()
+            .position(|c| *c == name)
+            .expect("known contender");
         self.per_verify[i]
     }
 
     fn rate(&self, processes: usize) -> f64 {
-        self.scaling.iter().find(|(p, _, _)| *p == processes).map_or(0.0, |(_, r, _)| *r)
+        self.scaling
+            .iter()
+            .find(|(p, _, _)| *p == processes)
+            .map_or(0.0, |(_, r, _)| *r)
     }
 
     fn targets(&self) -> Vec<Target> {
@@ -613,10 +696,18 @@ impl Report {
             out,
             "keyward bench: {} keys, {cpus} CPUs, {} build, {:.1} s\n",
             self.keys,
-            if cfg!(debug_assertions) { "debug" } else { "release" },
+            if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            },
             self.seconds
         );
-        let _ = writeln!(out, "{:<22} {:>12} {:>16}", "verify", "ns/verify", "x keyward_multi");
+        let _ = writeln!(
+            out,
+            "{:<22} {:>12} {:>16}",
+            "verify", "ns/verify", "x keyward_multi"
+        );
         for (name, ns) in CONTENDERS.iter().zip(&self.per_verify) {
             let _ = writeln!(out, "{name:<22} {ns:>12.0} {:>16.2}", ns / multi);
         }
@@ -642,7 +733,11 @@ impl Report {
         let _ = writeln!(out, "\ntargets (issue 8):");
         for target in self.targets() {
             let verdict = if target.met() { "met" } else { "MISSED" };
-            let _ = writeln!(out, "  {:<46} {:>7.2}  {verdict}", target.what, target.ratio);
+            let _ = writeln!(
+                out,
+                "  {:<46} {:>7.2}  {verdict}",
+                target.what, target.ratio
+            );
         }
         out
     }

@@ -136,7 +136,9 @@ impl SqliteSha256 {
         let hex = std::str::from_utf8(&hex).expect("hex is ASCII");
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT id, abilities, expires_at FROM personal_access_tokens WHERE token = ?1")
+            .prepare_cached(
+                "SELECT id, abilities, expires_at FROM personal_access_tokens WHERE token = ?1",
+            )
             .expect("prepare the lookup");
         let mut rows = stmt.query([hex]).expect("run the lookup");
         matches!(rows.next(), Ok(Some(_)))
@@ -174,7 +176,9 @@ impl RedbTxn {
         } else {
             redb::ConcurrencyMode::MultiWriter
         };
-        let db = redb::Database::builder().set_concurrency_mode(mode).create(path)?;
+        let db = redb::Database::builder()
+            .set_concurrency_mode(mode)
+            .create(path)?;
         Ok(RedbTxn { db })
     }
 
