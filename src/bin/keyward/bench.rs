@@ -216,8 +216,25 @@ fn create_keys(store: &Store, n: usize, bar: &ProgressBar) -> BenchResult<Vec<St
     Ok(keys)
 }
 
-/// Verifies keys in `order` (continuing at `*cursor`) for `window`; returns ns per verify and
-/// the number of verifies.
+/// One measured window.
+struct Sample {
+    /// Wall-clock ns per verify.
+    wall_ns: f64,
+    /// On-CPU ns per verify (this thread's run time), when the kernel exposes it.
+    cpu_ns: Option<f64>,
+    /// Verifies done.
+    ops: u64,
+}
+
+/// This thread's time on a CPU so far, in ns (`/proc/thread-self/schedstat`, first field). On
+/// a loaded machine it excludes the time the thread waited to be scheduled, which wall-clock
+/// figures silently include. Updated by the kernel at least every scheduler tick.
+fn thread_cpu_ns() -> Option<u64> {
+    let text = fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// Verifies keys in `order` (continuing at `*cursor`) for `window`.
 /// Fails if any valid key is refused (the contender would be measuring the wrong thing).
 fn measure(
     name: &str,
@@ -226,9 +243,10 @@ fn measure(
     cursor: &mut usize,
     window: Duration,
     mut verify: impl FnMut(&str) -> bool,
-) -> BenchResult<(f64, u64)> {
+) -> BenchResult<Sample> {
     let mut ops = 0u64;
     let mut refused = 0u64;
+    let cpu_begin = thread_cpu_ns();
     let begin = Instant::now();
     loop {
         for _ in 0..BATCH {
@@ -247,7 +265,15 @@ fn measure(
             if refused > 0 {
                 return Err(format!("{name} refused {refused} of {ops} valid keys").into());
             }
-            return Ok((elapsed.as_nanos() as f64 / ops as f64, ops));
+            let cpu_ns = match (cpu_begin, thread_cpu_ns()) {
+                (Some(a), Some(b)) if b > a => Some((b - a) as f64 / ops as f64),
+                _ => None,
+            };
+            return Ok(Sample {
+                wall_ns: elapsed.as_nanos() as f64 / ops as f64,
+                cpu_ns,
+                ops,
+            });
         }
     }
 }
@@ -339,7 +365,8 @@ fn headline(args: &BenchArgs) -> BenchResult<()> {
 
     trace(started, "keyward stores opened");
     let order = scattered_order(keys.len(), 0x9e37_79b9_7f4a_7c15);
-    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); CONTENDERS.len()];
+    let mut wall_samples: Vec<Vec<f64>> = vec![Vec::new(); CONTENDERS.len()];
+    let mut cpu_samples: Vec<Vec<f64>> = vec![Vec::new(); CONTENDERS.len()];
     let mut verifies = [0u64; 2];
     let mut cursors = vec![0usize; CONTENDERS.len()];
     for round in 0..=plan.rounds {
@@ -348,7 +375,7 @@ fn headline(args: &BenchArgs) -> BenchResult<()> {
         for (i, name) in CONTENDERS.iter().enumerate() {
             bar.set_message(format!("round {round}/{}: {name}", plan.rounds));
             let cursor = &mut cursors[i];
-            let (ns, ops) = match i {
+            let sample = match i {
                 0 => measure(name, &keys, &order, cursor, window, |k| {
                     accept(&keyward_multi, k)
                 })?,
@@ -365,14 +392,21 @@ fn headline(args: &BenchArgs) -> BenchResult<()> {
                 })?,
             };
             if i < 2 {
-                verifies[i] += ops;
+                verifies[i] += sample.ops;
             }
             if round > 0 {
-                samples[i].push(ns);
+                wall_samples[i].push(sample.wall_ns);
+                cpu_samples[i].extend(sample.cpu_ns);
             }
         }
     }
-    let per_verify: Vec<f64> = samples.iter_mut().map(|s| median(s)).collect();
+    let wall_per_verify: Vec<f64> = wall_samples.iter_mut().map(|s| median(s)).collect();
+    let on_cpu = cpu_samples.iter().all(|s| s.len() == plan.rounds);
+    let per_verify: Vec<f64> = if on_cpu {
+        cpu_samples.iter_mut().map(|s| median(s)).collect()
+    } else {
+        wall_per_verify.clone()
+    };
     // The pending usage of every key verified above, written as the background flush would.
     bar.set_message("flushing usage counts");
     let flush_per_verify = vec![
@@ -404,9 +438,12 @@ fn headline(args: &BenchArgs) -> BenchResult<()> {
     let mut scaling = Vec::new();
     for processes in PROCESS_COUNTS {
         bar.set_message(format!("{processes} verifying processes on one store"));
-        let (rate, flusher_share) =
-            run_workers(processes, &multi_path, &keys_file, plan.process_millis)?;
-        scaling.push((processes, rate, flusher_share));
+        scaling.push(run_workers(
+            processes,
+            &multi_path,
+            &keys_file,
+            plan.process_millis,
+        )?);
         trace(started, &format!("{processes} processes measured"));
     }
     bar.finish_and_clear();
@@ -414,6 +451,8 @@ fn headline(args: &BenchArgs) -> BenchResult<()> {
     let report = Report {
         keys: keys.len(),
         per_verify,
+        wall_per_verify,
+        on_cpu,
         flush_per_verify,
         scaling,
         seconds: started.elapsed().as_secs_f64(),
@@ -446,14 +485,14 @@ impl Worker {
 }
 
 /// Starts `processes` workers, waits until each has opened the store (filling its index),
-/// lets them all go at once, and returns their aggregate verifies per second and the share of
-/// their CPU time spent in the background usage flush.
+/// lets them all go at once, and returns their aggregate verifies per second, the CPU cores
+/// they got between them, and the share of their CPU time spent in the background usage flush.
 fn run_workers(
     processes: usize,
     store: &Path,
     keys_file: &Path,
     millis: u64,
-) -> BenchResult<(f64, f64)> {
+) -> BenchResult<Scaling> {
     let exe = std::env::current_exe()?;
     let mut workers = Vec::with_capacity(processes);
     for _ in 0..processes {
@@ -489,7 +528,7 @@ fn run_workers(
         worker.stdin.flush()?;
     }
     let mut total = 0.0;
-    let (mut cpu, mut flusher_cpu) = (0.0, 0.0);
+    let (mut cores, mut cpu, mut flusher_cpu) = (0.0, 0.0, 0.0);
     for worker in &mut workers {
         let line = worker.read_line()?;
         let value: serde_json::Value = serde_json::from_str(line.trim())?;
@@ -503,8 +542,10 @@ fn run_workers(
             return Err(format!("a worker process saw valid keys refused: {line}").into());
         }
         total += verifies / seconds;
-        cpu += value["cpu_ticks"].as_f64().unwrap_or(0.0);
-        flusher_cpu += value["flusher_cpu_ticks"].as_f64().unwrap_or(0.0);
+        let worker_cpu = value["cpu_ns"].as_f64().unwrap_or(0.0);
+        cores += worker_cpu / 1e9 / seconds;
+        cpu += worker_cpu;
+        flusher_cpu += value["flusher_cpu_ns"].as_f64().unwrap_or(0.0);
     }
     for mut worker in workers {
         let status = worker.child.wait()?;
@@ -512,7 +553,12 @@ fn run_workers(
             return Err(format!("a worker process failed ({status})").into());
         }
     }
-    Ok((total, if cpu > 0.0 { flusher_cpu / cpu } else { 0.0 }))
+    Ok(Scaling {
+        processes,
+        verifies_per_sec: total,
+        cores,
+        flush_share: if cpu > 0.0 { flusher_cpu / cpu } else { 0.0 },
+    })
 }
 
 /// `keyward bench --worker`: open the store, say `ready`, wait for `go`,
@@ -552,6 +598,7 @@ fn worker(args: &BenchArgs) -> BenchResult<()> {
     let window = Duration::from_millis(args.millis);
     let mut cursor = 0usize;
     let mut verifies = 0u64;
+    let (cpu_begin, flusher_begin) = process_cpu_ns();
     let begin = Instant::now();
     let elapsed = loop {
         for _ in 0..BATCH {
@@ -567,13 +614,13 @@ fn worker(args: &BenchArgs) -> BenchResult<()> {
             break elapsed;
         }
     };
-    let (cpu_total, cpu_flusher) = thread_cpu_ticks();
+    let (cpu_end, flusher_end) = process_cpu_ns();
     let result = json!({
         "verifies": verifies,
         "seconds": elapsed.as_secs_f64(),
         "refused": refused,
-        "cpu_ticks": cpu_total,
-        "flusher_cpu_ticks": cpu_flusher,
+        "cpu_ns": cpu_end.saturating_sub(cpu_begin),
+        "flusher_cpu_ns": flusher_end.saturating_sub(flusher_begin),
     });
     writeln!(out, "{result}")?;
     out.flush()?;
@@ -582,30 +629,27 @@ fn worker(args: &BenchArgs) -> BenchResult<()> {
     std::process::exit(0)
 }
 
-/// CPU time (user + system, clock ticks) this process has used so far, in all its threads and
-/// in its usage-flush thread alone, from `/proc/self/task/*/stat` (zeros where unavailable).
-fn thread_cpu_ticks() -> (u64, u64) {
+/// On-CPU time of this process so far, in ns, in all its threads and in its usage-flush
+/// thread alone (`/proc/self/task/*/schedstat`; zeros where unavailable).
+fn process_cpu_ns() -> (u64, u64) {
     let mut total = 0;
     let mut flusher = 0;
     let Ok(tasks) = fs::read_dir("/proc/self/task") else {
         return (0, 0);
     };
     for task in tasks.flatten() {
-        let Ok(stat) = fs::read_to_string(task.path().join("stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid …`: utime and stime are the 12th and 13th fields after comm.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let comm = &stat[open + 1..close];
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        let ticks: u64 = fields
-            .get(11..13)
-            .map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
-        total += ticks;
-        if comm == "keyward-flush" {
-            flusher += ticks;
+        let ns = fs::read_to_string(task.path().join("schedstat"))
+            .ok()
+            .and_then(|t| {
+                t.split_whitespace()
+                    .next()
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+            .unwrap_or(0);
+        total += ns;
+        let comm = fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() == "keyward-flush" {
+            flusher += ns;
         }
     }
     (total, flusher)
@@ -614,13 +658,30 @@ fn thread_cpu_ticks() -> (u64, u64) {
 /// The figures of one run.
 struct Report {
     keys: usize,
-    /// Median ns per verify, in [`CONTENDERS`] order.
+    /// Median ns per verify, in [`CONTENDERS`] order: on-CPU time when available (see
+    /// [`thread_cpu_ns`]), else wall-clock time.
     per_verify: Vec<f64>,
     /// Usage-flush cost per verify (ns, amortized) of keyward_multi and keyward_exclusive.
     flush_per_verify: Vec<f64>,
-    /// (processes, aggregate verifies per second, share of their CPU spent flushing usage).
-    scaling: Vec<(usize, f64, f64)>,
+    /// Median wall-clock ns per verify, in [`CONTENDERS`] order.
+    wall_per_verify: Vec<f64>,
+    /// Whether `per_verify` is on-CPU time (else wall-clock time).
+    on_cpu: bool,
+    /// The process-scaling measurements.
+    scaling: Vec<Scaling>,
     seconds: f64,
+}
+
+/// One process-scaling measurement.
+struct Scaling {
+    processes: usize,
+    /// Aggregate verifies per second (wall clock).
+    verifies_per_sec: f64,
+    /// CPU cores the workers got between them during the window (on a loaded machine, fewer
+    /// than the machine has).
+    cores: f64,
+    /// Share of the workers' CPU time spent in their background usage flush.
+    flush_share: f64,
 }
 
 /// One target of issue 8: a name, the measured ratio, the bound and its direction.
@@ -653,8 +714,8 @@ impl Report {
     fn rate(&self, processes: usize) -> f64 {
         self.scaling
             .iter()
-            .find(|(p, _, _)| *p == processes)
-            .map_or(0.0, |(_, r, _)| *r)
+            .find(|s| s.processes == processes)
+            .map_or(0.0, |s| s.verifies_per_sec)
     }
 
     fn targets(&self) -> Vec<Target> {
@@ -703,13 +764,25 @@ impl Report {
             },
             self.seconds
         );
+        let clock = if self.on_cpu { "on-CPU" } else { "wall" };
         let _ = writeln!(
             out,
-            "{:<22} {:>12} {:>16}",
-            "verify", "ns/verify", "x keyward_multi"
+            "{:<22} {:>12} {:>16} {:>12}",
+            "verify",
+            format!("ns ({clock})"),
+            "x keyward_multi",
+            "ns (wall)"
         );
-        for (name, ns) in CONTENDERS.iter().zip(&self.per_verify) {
-            let _ = writeln!(out, "{name:<22} {ns:>12.0} {:>16.2}", ns / multi);
+        for ((name, ns), wall) in CONTENDERS
+            .iter()
+            .zip(&self.per_verify)
+            .zip(&self.wall_per_verify)
+        {
+            let _ = writeln!(
+                out,
+                "{name:<22} {ns:>12.0} {:>16.2} {wall:>12.0}",
+                ns / multi
+            );
         }
         let _ = writeln!(
             out,
@@ -718,16 +791,19 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "\n{:<22} {:>12} {:>16} {:>14}",
-            "processes, one store", "verifies/s", "x 1 process", "CPU in flush"
+            "\n{:<22} {:>12} {:>16} {:>10} {:>13}",
+            "processes, one store", "verifies/s", "x 1 process", "cores got", "CPU in flush"
         );
         let one = self.rate(1);
-        for (processes, rate, flusher_share) in &self.scaling {
+        for s in &self.scaling {
             let _ = writeln!(
                 out,
-                "{processes:<22} {rate:>12.0} {:>16.2} {:>13.0}%",
-                rate / one,
-                flusher_share * 100.0
+                "{:<22} {:>12.0} {:>16.2} {:>10.2} {:>12.0}%",
+                s.processes,
+                s.verifies_per_sec,
+                s.verifies_per_sec / one,
+                s.cores,
+                s.flush_share * 100.0
             );
         }
         let _ = writeln!(out, "\ntargets (issue 8):");
@@ -746,12 +822,20 @@ impl Report {
         let results: Vec<_> = CONTENDERS
             .iter()
             .zip(&self.per_verify)
-            .map(|(name, ns)| json!({"name": name, "keys": self.keys, "ns_per_op": ns}))
+            .zip(&self.wall_per_verify)
+            .map(|((name, ns), wall)| json!({"name": name, "keys": self.keys, "ns_per_op": ns, "wall_ns_per_op": wall}))
             .collect();
         let processes: Vec<_> = self
             .scaling
             .iter()
-            .map(|(p, rate, share)| json!({"processes": p, "verifies_per_sec": rate, "flush_cpu_share": share}))
+            .map(|s| {
+                json!({
+                    "processes": s.processes,
+                    "verifies_per_sec": s.verifies_per_sec,
+                    "cores": s.cores,
+                    "flush_cpu_share": s.flush_share,
+                })
+            })
             .collect();
         let targets: Vec<_> = self
             .targets()
@@ -763,6 +847,7 @@ impl Report {
             "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
             "release_build": !cfg!(debug_assertions),
             "seconds": self.seconds,
+            "ns_per_op_clock": if self.on_cpu { "thread_cpu" } else { "wall" },
             "results": results,
             "flush_ns_per_verify": {"keyward_multi": self.flush_per_verify[0], "keyward_exclusive": self.flush_per_verify[1]},
             "processes": processes,
