@@ -115,9 +115,9 @@ impl Plan {
             Plan {
                 keys: args.keys.max(1),
                 warmup: Duration::from_millis(100),
-                window: Duration::from_millis(400),
+                window: Duration::from_millis(350),
                 rounds: 3,
-                process_millis: 1500,
+                process_millis: 1200,
             }
         }
     }
