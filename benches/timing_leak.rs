@@ -13,8 +13,9 @@
 //! - `last`: the same, wrong in its last character;
 //! - `unknown`: a well-formed key whose id is not in the store.
 //!
-//! Pairs: `first_vs_last`, `first_vs_unknown`, `last_vs_unknown`; and `valid_vs_first`, for
-//! reference only (a valid key legitimately does more work). Each pair takes 10^6 samples per
+//! Pairs: `first_vs_last`, `first_vs_unknown`, `last_vs_unknown`; `valid_vs_first`, for
+//! reference only (a valid key legitimately does more work); and `control_first_vs_first`,
+//! two separately allocated copies of one class, whose |t| is the harness's noise floor. Each pair takes 10^6 samples per
 //! class; the line `max t = …` of each bench is its |t|.
 
 mod common;
@@ -43,6 +44,7 @@ struct Setup {
     store: Store,
     valid: Vec<String>,
     first: Vec<String>,
+    first_copy: Vec<String>,
     last: Vec<String>,
     unknown: Vec<String>,
 }
@@ -79,7 +81,8 @@ fn setup() -> &'static Setup {
         // The inputs of every class are allocated interleaved, key by key, so no class gets
         // a systematically different heap layout (which dudect would pick up as a difference).
         let n = fixture.keys.len();
-        let (mut valid, mut first, mut last, mut unknown) = (
+        let (mut valid, mut first, mut first_copy, mut last, mut unknown) = (
+            Vec::with_capacity(n),
             Vec::with_capacity(n),
             Vec::with_capacity(n),
             Vec::with_capacity(n),
@@ -88,6 +91,7 @@ fn setup() -> &'static Setup {
         for key in &fixture.keys {
             valid.push(key.clone());
             first.push(with_secret_char_changed(key, 0));
+            first_copy.push(with_secret_char_changed(key, 0));
             last.push(with_secret_char_changed(key, 31));
             unknown.push(with_unknown_id(key, &mut state));
         }
@@ -96,6 +100,7 @@ fn setup() -> &'static Setup {
             store,
             valid,
             first,
+            first_copy,
             last,
             unknown,
         };
@@ -159,6 +164,13 @@ fn last_vs_unknown(runner: &mut CtRunner, rng: &mut BenchRng) {
     compare(runner, rng, &s.last, &s.unknown);
 }
 
+/// Control: two copies of the same class. Whatever |t| it shows is the harness's own noise
+/// floor on this machine (heap layout, load), not a property of verify.
+fn control_first_vs_first(runner: &mut CtRunner, rng: &mut BenchRng) {
+    let s = setup();
+    compare(runner, rng, &s.first, &s.first_copy);
+}
+
 fn valid_vs_first(runner: &mut CtRunner, rng: &mut BenchRng) {
     let s = setup();
     compare(runner, rng, &s.valid, &s.first);
@@ -184,7 +196,8 @@ fn main() {
         filter: value_of("--continuous").or_else(|| value_of("--filter")),
         ..BenchOpts::default()
     };
-    let benches: [(&'static str, BenchFn); 4] = [
+    let benches: [(&'static str, BenchFn); 5] = [
+        ("control_first_vs_first", control_first_vs_first),
         ("first_vs_last", first_vs_last),
         ("first_vs_unknown", first_vs_unknown),
         ("last_vs_unknown", last_vs_unknown),
