@@ -38,7 +38,10 @@ impl Timestamp {
 
     /// This time plus a duration (saturating).
     pub fn plus(self, d: std::time::Duration) -> Timestamp {
-        Timestamp(self.0.saturating_add(d.as_millis().min(i64::MAX as u128) as i64))
+        Timestamp(
+            self.0
+                .saturating_add(d.as_millis().min(i64::MAX as u128) as i64),
+        )
     }
 
     /// The UTC day number (days since 1970-01-01).
@@ -139,6 +142,11 @@ impl ManualClock {
     /// Sets the time.
     pub fn set(&self, t: Timestamp) {
         self.0.store(t.0, Ordering::SeqCst);
+    }
+
+    /// The current time in ms since the epoch.
+    pub fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
     }
 
     /// Moves the time forward.

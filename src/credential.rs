@@ -49,7 +49,9 @@ impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Credential::Key(_) => f.write_str("Credential::Key(<redacted>)"),
-            Credential::Pair { id, .. } => write!(f, "Credential::Pair {{ id: {id:?}, secret: <redacted> }}"),
+            Credential::Pair { id, .. } => {
+                write!(f, "Credential::Pair {{ id: {id:?}, secret: <redacted> }}")
+            }
         }
     }
 }
@@ -73,7 +75,11 @@ where
             });
         }
         let is = |wanted: &str| name.eq_ignore_ascii_case(wanted);
-        if !(is(HEADER_API_KEY) || is(HEADER_AUTHORIZATION) || is(HEADER_TOKEN_ID) || is(HEADER_TOKEN_SECRET)) {
+        if !(is(HEADER_API_KEY)
+            || is(HEADER_AUTHORIZATION)
+            || is(HEADER_TOKEN_ID)
+            || is(HEADER_TOKEN_SECRET))
+        {
             continue;
         }
         if value.len() > MAX_HEADER_VALUE_LEN {
@@ -87,7 +93,10 @@ where
             continue;
         }
         if is(HEADER_API_KEY) {
-            merge(&mut found, Credential::Key(Zeroizing::new(value.to_owned())))?;
+            merge(
+                &mut found,
+                Credential::Key(Zeroizing::new(value.to_owned())),
+            )?;
         } else if is(HEADER_AUTHORIZATION) {
             match parse_authorization(value) {
                 Ok(credential) => merge(&mut found, credential)?,
@@ -191,13 +200,15 @@ mod tests {
 
     #[test]
     fn unrelated_authorization_does_not_hide_x_api_key() {
-        let got = extract_credential([("Authorization", "Digest abc"), ("X-API-KEY", " k ")]).unwrap();
+        let got =
+            extract_credential([("Authorization", "Digest abc"), ("X-API-KEY", " k ")]).unwrap();
         assert_eq!(got, Credential::Key(Zeroizing::new("k".into())));
     }
 
     #[test]
     fn conflicting_credentials_are_ambiguous() {
-        let err = extract_credential([("x-api-key", "a"), ("authorization", "Bearer b")]).unwrap_err();
+        let err =
+            extract_credential([("x-api-key", "a"), ("authorization", "Bearer b")]).unwrap_err();
         assert!(matches!(err, Error::AmbiguousCredential));
     }
 

@@ -80,10 +80,9 @@ impl Pepper {
                 mode,
             });
         }
-        let bytes = Zeroizing::new(
-            fs::read(path)
-                .map_err(|e| Error::storage(format!("cannot read pepper file {}: {e}", path.display())))?,
-        );
+        let bytes = Zeroizing::new(fs::read(path).map_err(|e| {
+            Error::storage(format!("cannot read pepper file {}: {e}", path.display()))
+        })?);
         if bytes.len() == PEPPER_LEN {
             return Pepper::from_bytes(&bytes);
         }
@@ -111,7 +110,9 @@ impl Pepper {
         let dir = path.parent().unwrap_or(Path::new("."));
         let temp = dir.join(format!(
             ".{}.{}.tmp",
-            path.file_name().and_then(|n| n.to_str()).unwrap_or("pepper"),
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("pepper"),
             std::process::id()
         ));
         let write = || -> std::io::Result<()> {
@@ -133,10 +134,12 @@ impl Pepper {
             Ok(()) => Ok(pepper),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Pepper::read_file(path),
             Err(e) => Err(match e.kind() {
-                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => Error::ReadOnly {
-                    path: path.to_owned(),
-                    detail: e.to_string(),
-                },
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                    Error::ReadOnly {
+                        path: path.to_owned(),
+                        detail: e.to_string(),
+                    }
+                }
                 _ => Error::storage(format!("cannot write pepper file {}: {e}", path.display())),
             }),
         }

@@ -385,7 +385,9 @@ impl fmt::Display for Error {
                 "pepper file {} has mode {mode:o} and is readable by others; run `chmod 600` on it",
                 path.display()
             ),
-            Error::ConfigMismatch { detail } => write!(f, "options do not match the store: {detail}"),
+            Error::ConfigMismatch { detail } => {
+                write!(f, "options do not match the store: {detail}")
+            }
             Error::Storage { detail } => write!(f, "storage error: {detail}"),
             Error::CreditSlotsExhausted { slots } => write!(
                 f,
@@ -401,7 +403,10 @@ impl fmt::Display for Error {
             ),
             Error::BadBase64 => write!(f, "the Basic credential is not valid base64 of UTF-8 text"),
             Error::HalfPair { missing } => {
-                write!(f, "half of the token pair was sent: header {missing} is missing")
+                write!(
+                    f,
+                    "half of the token pair was sent: header {missing} is missing"
+                )
             }
             Error::MalformedKey(e) => write!(f, "malformed key: {e}"),
             Error::AmbiguousCredential => write!(

@@ -94,15 +94,8 @@ pub struct KeyId([u8; ID_LEN]);
 impl KeyId {
     /// Parses a public id (exactly [`ID_LEN`] base62 characters).
     pub fn parse(text: &str) -> Result<KeyId, KeyFormatError> {
-        let bytes = text.as_bytes();
-        if bytes.len() != ID_LEN {
-            return Err(KeyFormatError::BadLength);
-        }
-        if !bytes.iter().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(KeyFormatError::NotBase62);
-        }
         let mut id = [0u8; ID_LEN];
-        id.copy_from_slice(bytes);
+        copy_base62(text, &mut id)?;
         Ok(KeyId(id))
     }
 
@@ -144,15 +137,8 @@ pub struct Secret(Zeroizing<[u8; SECRET_LEN]>);
 impl Secret {
     /// Parses a bare secret (exactly [`SECRET_LEN`] base62 characters).
     pub fn parse(text: &str) -> Result<Secret, KeyFormatError> {
-        let bytes = text.as_bytes();
-        if bytes.len() != SECRET_LEN {
-            return Err(KeyFormatError::BadLength);
-        }
-        if !bytes.iter().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(KeyFormatError::NotBase62);
-        }
         let mut secret = Zeroizing::new([0u8; SECRET_LEN]);
-        secret.copy_from_slice(bytes);
+        copy_base62(text, &mut secret[..])?;
         Ok(Secret(secret))
     }
 
@@ -208,7 +194,12 @@ pub fn is_valid_tag(tag: &str) -> bool {
 }
 
 /// Builds a full key text. The returned string is zeroized on drop.
-pub fn format_key(prefix: &str, env: Option<&str>, id: &KeyId, secret: &Secret) -> Zeroizing<String> {
+pub fn format_key(
+    prefix: &str,
+    env: Option<&str>,
+    id: &KeyId,
+    secret: &Secret,
+) -> Zeroizing<String> {
     let mut key = Zeroizing::new(String::with_capacity(MAX_KEY_LEN));
     key.push_str(prefix);
     key.push('_');
@@ -225,9 +216,29 @@ pub fn format_key(prefix: &str, env: Option<&str>, id: &KeyId, secret: &Secret) 
 }
 
 /// Parses and checks a full key. `expected_prefix`, when given, must match.
-///
-/// Never allocates for the secret outside zeroizing storage.
 pub fn parse_key(text: &str, expected_prefix: Option<&str>) -> Result<ParsedKey, KeyFormatError> {
+    let parts = parse_key_parts(text, expected_prefix)?;
+    Ok(ParsedKey {
+        prefix: parts.prefix.to_owned(),
+        env: parts.env.map(str::to_owned),
+        id: parts.id,
+        secret: parts.secret,
+    })
+}
+
+/// A parsed key borrowing its text: what the verify path uses (no heap allocation).
+pub(crate) struct KeyParts<'a> {
+    pub prefix: &'a str,
+    pub env: Option<&'a str>,
+    pub id: KeyId,
+    pub secret: Secret,
+}
+
+/// [`parse_key`] without allocating.
+pub(crate) fn parse_key_parts<'a>(
+    text: &'a str,
+    expected_prefix: Option<&str>,
+) -> Result<KeyParts<'a>, KeyFormatError> {
     if text.is_empty() {
         return Err(KeyFormatError::Empty);
     }
@@ -271,9 +282,9 @@ pub fn parse_key(text: &str, expected_prefix: Option<&str>) -> Result<ParsedKey,
     }
     let id = KeyId::parse(&body[..ID_LEN])?;
     let secret = Secret::parse(&body[ID_LEN..ID_LEN + SECRET_LEN])?;
-    Ok(ParsedKey {
-        prefix: prefix.to_owned(),
-        env: env.map(str::to_owned),
+    Ok(KeyParts {
+        prefix,
+        env,
         id,
         secret,
     })
@@ -296,6 +307,19 @@ fn decode_checksum(text: &str) -> Option<u32> {
         value = value * 62 + base62_value(b)? as u64;
     }
     u32::try_from(value).ok()
+}
+
+/// Copies `text` into `out` if it is exactly `out.len()` base62 characters.
+fn copy_base62(text: &str, out: &mut [u8]) -> Result<(), KeyFormatError> {
+    let bytes = text.as_bytes();
+    if bytes.len() != out.len() {
+        return Err(KeyFormatError::BadLength);
+    }
+    if !bytes.iter().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(KeyFormatError::NotBase62);
+    }
+    out.copy_from_slice(bytes);
+    Ok(())
 }
 
 fn base62_value(b: u8) -> Option<u8> {

@@ -47,12 +47,14 @@ pub use error::{Error, ErrorCode, Result};
 pub use key_format::{KeyFormatError, KeyId, ParsedKey, parse_key};
 pub use policy::Policies;
 pub use schema::{CreditTerms, FORMAT_VERSION, KeyInfo, Refill, RefillInterval};
-pub use store::open::{DEFAULT_FLUSH_INTERVAL, DEFAULT_INDEX_CAPACITY, DEFAULT_PREFIX, default_pepper_path};
-pub use store::{
-    Concurrency, CreatedKey, CreditBalance, KeyUpdate, ListOptions, NewCredits, NewKey, Page, PepperSource,
-    StateFilter, Store, StoreOptions, StoreStats,
+pub use store::open::{
+    DEFAULT_FLUSH_INTERVAL, DEFAULT_INDEX_CAPACITY, DEFAULT_PREFIX, default_pepper_path,
 };
 pub use store::verify_api::{MAX_PRESENTED_LEN, Presented, VerifyRequest};
+pub use store::{
+    Concurrency, CreatedKey, CreditBalance, KeyUpdate, ListOptions, NewCredits, NewKey, Page,
+    PepperSource, StateFilter, Store, StoreOptions, StoreStats,
+};
 pub use sys::shared_memory::CREDIT_SLOTS;
 pub use usage::{DailyUsage, UsageStats};
 pub use verdict::{Reason, Verdict};

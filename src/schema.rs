@@ -21,7 +21,8 @@ pub const FORMAT_VERSION: u32 = 1;
 
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub(crate) const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
-pub(crate) const OWNER_KEYS: TableDefinition<(&str, u64), &str> = TableDefinition::new("owner_keys");
+pub(crate) const OWNER_KEYS: TableDefinition<(&str, u64), &str> =
+    TableDefinition::new("owner_keys");
 pub(crate) const CHANGES: TableDefinition<u64, &str> = TableDefinition::new("changes");
 pub(crate) const USAGE: TableDefinition<&str, (u64, u64, i64)> = TableDefinition::new("usage");
 pub(crate) const USAGE_DAYS: TableDefinition<(&str, i32), u64> = TableDefinition::new("usage_days");
@@ -118,9 +119,11 @@ impl KeyInfo {
 
     /// Whether the key holds every scope in `required`.
     pub fn has_scopes<S: AsRef<str>>(&self, required: &[S]) -> bool {
-        required
-            .iter()
-            .all(|r| self.scopes.binary_search_by(|s| s.as_str().cmp(r.as_ref())).is_ok())
+        required.iter().all(|r| {
+            self.scopes
+                .binary_search_by(|s| s.as_str().cmp(r.as_ref()))
+                .is_ok()
+        })
     }
 }
 
@@ -134,15 +137,38 @@ pub(crate) struct StoredKey {
 }
 
 impl StoredKey {
+    /// JSON followed by the CRC32 of the JSON (4 bytes, little-endian): redb does not
+    /// checksum pages on ordinary reads, so a damaged record is caught here instead of
+    /// turning into a wrong verdict.
     pub(crate) fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("key records always serialize")
+        let mut bytes = serde_json::to_vec(self).expect("key records always serialize");
+        let crc = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        bytes
     }
 
-    pub(crate) fn decode(bytes: &[u8]) -> Result<StoredKey> {
-        serde_json::from_slice(bytes).map_err(|e| Error::Corrupt {
+    /// Decodes a record stored under `key_id`, checking its CRC and that it names that id.
+    pub(crate) fn decode(key_id: &str, bytes: &[u8]) -> Result<StoredKey> {
+        let corrupt = |detail: String| Error::Corrupt {
             path: Default::default(),
-            detail: format!("unreadable key record: {e}"),
-        })
+            detail,
+        };
+        if bytes.len() < 4 {
+            return Err(corrupt(format!("key record {key_id} is truncated")));
+        }
+        let (json, crc) = bytes.split_at(bytes.len() - 4);
+        if crc32fast::hash(json).to_le_bytes() != crc {
+            return Err(corrupt(format!("key record {key_id} fails its checksum")));
+        }
+        let stored: StoredKey = serde_json::from_slice(json)
+            .map_err(|e| corrupt(format!("unreadable key record {key_id}: {e}")))?;
+        if stored.info.id != key_id {
+            return Err(corrupt(format!(
+                "key record under {key_id} names {}",
+                stored.info.id
+            )));
+        }
+        Ok(stored)
     }
 
     pub(crate) fn digest_hash(&self) -> Result<blake3::Hash> {
@@ -151,6 +177,19 @@ impl StoredKey {
             detail: format!("bad digest in key record {}: {e}", self.info.id),
         })
     }
+}
+
+/// Creates every table (in the transaction that initialises a store), so readers never meet
+/// a missing table.
+pub(crate) fn create_tables(txn: &redb::WriteTransaction) -> Result<()> {
+    txn.open_table(KEYS)?;
+    txn.open_table(OWNER_KEYS)?;
+    txn.open_table(CHANGES)?;
+    txn.open_table(USAGE)?;
+    txn.open_table(USAGE_DAYS)?;
+    txn.open_table(CREDITS)?;
+    txn.open_table(FREE_SLOTS)?;
+    Ok(())
 }
 
 pub(crate) fn u64_from_meta(bytes: &[u8]) -> Result<u64> {

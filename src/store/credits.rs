@@ -20,8 +20,10 @@ use crate::error::Result;
 use crate::key_format::KeyId;
 use crate::schema::{CREDITS, CreditTerms, RefillInterval};
 
-/// Credits moved from the database into the shared pool per top-up (at most).
-pub(crate) const TOP_UP_BATCH: u64 = 100;
+/// Most credits moved from the database into the shared pool per top-up.
+pub(crate) const MAX_TOP_UP: u64 = 1000;
+/// Fewest credits moved per top-up (when that many are left).
+pub(crate) const MIN_TOP_UP: u64 = 16;
 const CREDIT_BITS: u32 = 40;
 const CREDIT_MASK: u64 = (1 << CREDIT_BITS) - 1;
 const PERIOD_MASK: u64 = (1 << (64 - CREDIT_BITS)) - 1;
@@ -66,12 +68,18 @@ impl Engine {
                 if word_tag != tag || available < cost {
                     break;
                 }
-                match pool.compare_exchange_weak(word, word - cost, Ordering::AcqRel, Ordering::Acquire) {
+                match pool.compare_exchange_weak(
+                    word,
+                    word - cost,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
                     Ok(_) => return Ok(true),
                     Err(current) => word = current,
                 }
             }
-            if !self.top_up(id, slot, terms, cost, period)? {
+            let topped_up = self.top_up(id, slot, terms, cost, period);
+            if !self.note_write_failure(topped_up)? {
                 return Ok(false);
             }
         }
@@ -80,7 +88,14 @@ impl Engine {
 
     /// Moves credits from the database into the shared pool (applying a due refill first).
     /// Returns false when there are not enough credits for `cost`.
-    fn top_up(&self, id: &KeyId, slot: u32, terms: &CreditTerms, cost: u64, period: i32) -> Result<bool> {
+    fn top_up(
+        &self,
+        id: &KeyId,
+        slot: u32,
+        terms: &CreditTerms,
+        cost: u64,
+        period: i32,
+    ) -> Result<bool> {
         let pool = self.sync.credit_pool(slot);
         let tag = pack(period, 0) >> CREDIT_BITS;
         let txn = self.db.begin_write()?;
@@ -120,7 +135,10 @@ impl Engine {
             }
             let available = if word_tag == tag { available } else { 0 };
             let needed = cost - available.min(cost);
-            let take = remaining.min(needed.max(TOP_UP_BATCH.max(cost)));
+            // A quarter of what is left, within [MIN_TOP_UP, MAX_TOP_UP]: few commits for large
+            // balances, little forfeited if this process dies between commit and pool.
+            let batch = (remaining / 4).clamp(MIN_TOP_UP, MAX_TOP_UP).max(cost);
+            let take = remaining.min(needed.max(batch));
             if available + take < cost {
                 if changed {
                     table.insert(id.as_str(), (remaining, stored_period, slot))?;
@@ -156,7 +174,14 @@ impl Engine {
     }
 
     /// Credits left for a key: in the database plus in its shared pool (for queries).
-    pub(super) fn credits_left(&self, db_remaining: u64, stored_period: i32, slot: u32, terms: &CreditTerms, now: Timestamp) -> u64 {
+    pub(super) fn credits_left(
+        &self,
+        db_remaining: u64,
+        stored_period: i32,
+        slot: u32,
+        terms: &CreditTerms,
+        now: Timestamp,
+    ) -> u64 {
         let period = period_of(terms.refill.map(|r| r.interval), now);
         if let Some(refill) = terms.refill
             && period > stored_period
@@ -164,23 +189,35 @@ impl Engine {
             return refill.amount;
         }
         let (word_tag, available) = unpack(self.sync.credit_pool(slot).load(Ordering::Acquire));
-        let pooled = if word_tag == pack(period, 0) >> CREDIT_BITS { available } else { 0 };
+        let pooled = if word_tag == pack(period, 0) >> CREDIT_BITS {
+            available
+        } else {
+            0
+        };
         db_remaining + pooled
     }
 
-    /// Empties a key's credits (database and pool) and returns how many there were (rotation
-    /// hands them to the successor).
-    pub(super) fn take_all_credits(&self, txn: &WriteTransaction, id: &KeyId) -> Result<u64> {
+    /// Empties a key's credits (database and pool, after any refill that is due) and returns
+    /// how many there were: rotation hands them to the successor. The emptied key never
+    /// refills again.
+    pub(super) fn take_all_credits(
+        &self,
+        txn: &WriteTransaction,
+        id: &KeyId,
+        terms: &CreditTerms,
+        now: Timestamp,
+    ) -> Result<u64> {
         let mut table = txn.open_table(CREDITS)?;
         let Some(row) = table.get(id.as_str())? else {
             return Ok(0);
         };
-        let (remaining, period, slot) = row.value();
+        let (remaining, stored_period, slot) = row.value();
         drop(row);
-        let word = self.sync.credit_pool(slot).swap(pack(period, 0), Ordering::AcqRel);
-        let (word_tag, pooled) = unpack(word);
-        let pooled = if word_tag == pack(period, 0) >> CREDIT_BITS { pooled } else { 0 };
-        table.insert(id.as_str(), (0, period, slot))?;
-        Ok(remaining + pooled)
+        let left = self.credits_left(remaining, stored_period, slot, terms, now);
+        self.sync
+            .credit_pool(slot)
+            .store(pack(i32::MAX, 0), Ordering::Release);
+        table.insert(id.as_str(), (0, i32::MAX, slot))?;
+        Ok(left)
     }
 }

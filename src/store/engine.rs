@@ -2,7 +2,7 @@
 //! shared by every change (commit, then log, then signal).
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -14,10 +14,12 @@ use super::StoreStats;
 use super::open::{StoreOptions, sync_file_path};
 use crate::clock::Clock;
 use crate::digest::Pepper;
-use crate::error::Result;
+use crate::error::{ErrorCode, Result};
 use crate::key_format::KeyId;
 use crate::policy::Policies;
-use crate::schema::{CHANGE_LOG_KEEP, CHANGES, CREDITS, KeyInfo, META, META_CHANGE_SEQ, StoredKey, u64_from_meta};
+use crate::schema::{
+    CHANGE_LOG_KEEP, CHANGES, CREDITS, KeyInfo, META, META_CHANGE_SEQ, StoredKey, u64_from_meta,
+};
 use crate::sys::fork;
 use crate::sys::shared_memory::SyncFile;
 use crate::usage::UsageCell;
@@ -38,9 +40,17 @@ pub(crate) struct Engine {
     pub(super) refresh_lock: Mutex<()>,
     /// Keys whose usage cell holds unflushed counts.
     pub(super) dirty: Mutex<Vec<(KeyId, Arc<UsageCell>)>>,
+    /// Held for a whole flush, so `flush()` returns only once every count recorded before it
+    /// is written — including a batch the background flusher had already taken.
+    pub(super) flush_lock: Mutex<()>,
+    /// Test hook: a pause (µs) inside each flush between taking the batch and writing it.
+    pub(super) flush_pause_micros: AtomicU64,
     pub(super) commits: AtomicU64,
     pub(super) refreshes: AtomicU64,
     fork_generation: u64,
+    /// Set when a write failed in the storage layer: redb then refuses further writes until
+    /// the database is reopened, which the store does on its next call (multi-process mode).
+    poisoned: AtomicBool,
     flusher: Mutex<Option<Flusher>>,
 }
 
@@ -71,9 +81,12 @@ impl Engine {
             seen_seq: AtomicU64::new(0),
             refresh_lock: Mutex::new(()),
             dirty: Mutex::new(Vec::new()),
+            flush_lock: Mutex::new(()),
+            flush_pause_micros: AtomicU64::new(0),
             commits: AtomicU64::new(0),
             refreshes: AtomicU64::new(0),
             fork_generation: fork::generation(),
+            poisoned: AtomicBool::new(false),
             flusher: Mutex::new(None),
         };
         let db_seq = engine.reload_all()?;
@@ -108,6 +121,28 @@ impl Engine {
         self.fork_generation
     }
 
+    /// Whether a storage failure left the database needing a reopen.
+    #[inline]
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Relaxed)
+    }
+
+    /// Records a failed write: storage-level errors poison the engine.
+    pub(crate) fn note_write_failure<T>(&self, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result
+            && matches!(e.code(), ErrorCode::Storage | ErrorCode::Corrupt)
+        {
+            self.poisoned.store(true, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// Moves this engine's unflushed usage to `successor` (a reopen in the same process).
+    pub(super) fn hand_over_usage(&self, successor: &Engine) {
+        let queued = std::mem::take(&mut *self.dirty.lock());
+        successor.dirty.lock().extend(queued);
+    }
+
     pub(super) fn now(&self) -> crate::clock::Timestamp {
         self.clock.now()
     }
@@ -128,6 +163,14 @@ impl Engine {
     /// comes strictly after the commit returns: a reader that reloads on the new counter must
     /// find the change.
     pub(super) fn write_change<T>(
+        &self,
+        body: impl FnOnce(&WriteTransaction) -> Result<(T, Vec<KeyId>)>,
+    ) -> Result<T> {
+        let result = self.write_change_inner(body);
+        self.note_write_failure(result)
+    }
+
+    fn write_change_inner<T>(
         &self,
         body: impl FnOnce(&WriteTransaction) -> Result<(T, Vec<KeyId>)>,
     ) -> Result<T> {
@@ -161,7 +204,11 @@ impl Engine {
     }
 
     /// Builds the index entry of a stored key.
-    pub(super) fn entry_for(&self, stored: &StoredKey, credit_slot: Option<u32>) -> Result<IndexEntry> {
+    pub(super) fn entry_for(
+        &self,
+        stored: &StoredKey,
+        credit_slot: Option<u32>,
+    ) -> Result<IndexEntry> {
         Ok(IndexEntry {
             digest: stored.digest_hash()?,
             info: Arc::new(stored.info.clone()),
@@ -177,12 +224,11 @@ impl Engine {
         let Some(bytes) = keys.get(id.as_str())? else {
             return Ok(None);
         };
-        let stored = StoredKey::decode(bytes.value())?;
-        let slot = match txn.open_table(CREDITS) {
-            Ok(credits) => credits.get(id.as_str())?.map(|row| row.value().2),
-            Err(redb::TableError::TableDoesNotExist(_)) => None,
-            Err(e) => return Err(e.into()),
-        };
+        let stored = StoredKey::decode(id.as_str(), bytes.value())?;
+        let slot = txn
+            .open_table(CREDITS)?
+            .get(id.as_str())?
+            .map(|row| row.value().2);
         Ok(Some((stored, slot)))
     }
 

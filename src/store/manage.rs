@@ -13,8 +13,8 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::key_format::{KeyId, Secret, format_key, is_valid_tag};
 use crate::schema::{
-    CREDITS, CreditTerms, FREE_SLOTS, KEYS, KeyInfo, META, META_NEXT_SLOT, META_SERIAL, OWNER_KEYS, Refill,
-    StoredKey, USAGE, USAGE_DAYS, u64_from_meta,
+    CREDITS, CreditTerms, FREE_SLOTS, KEYS, KeyInfo, META, META_NEXT_SLOT, META_SERIAL, OWNER_KEYS,
+    Refill, StoredKey, USAGE, USAGE_DAYS, u64_from_meta,
 };
 use crate::sys::shared_memory::CREDIT_SLOTS;
 
@@ -217,14 +217,19 @@ impl Engine {
     }
 
     /// Active keys of `owner` at `now`, read inside the write transaction.
-    fn active_keys_of(&self, txn: &WriteTransaction, owner: &str, now: Timestamp) -> Result<Vec<KeyInfo>> {
+    fn active_keys_of(
+        &self,
+        txn: &WriteTransaction,
+        owner: &str,
+        now: Timestamp,
+    ) -> Result<Vec<KeyInfo>> {
         let owner_keys = txn.open_table(OWNER_KEYS)?;
         let keys = txn.open_table(KEYS)?;
         let mut active = Vec::new();
         for item in owner_keys.range((owner, 0)..=(owner, u64::MAX))? {
             let (_, id) = item?;
             if let Some(bytes) = keys.get(id.value())? {
-                let stored = StoredKey::decode(bytes.value())?;
+                let stored = StoredKey::decode(id.value(), bytes.value())?;
                 if stored.info.is_active_at(now.as_millis()) {
                     active.push(stored.info);
                 }
@@ -251,14 +256,22 @@ impl Engine {
         drop(free);
         let next = Self::next_counter(txn, META_NEXT_SLOT)? - 1;
         if next >= CREDIT_SLOTS as u64 {
-            return Err(Error::CreditSlotsExhausted { slots: CREDIT_SLOTS });
+            return Err(Error::CreditSlotsExhausted {
+                slots: CREDIT_SLOTS,
+            });
         }
         Ok(next as u32)
     }
 
     /// Writes the credit row of a key and resets its shared pool (before the commit: until
     /// the commit lands no other process knows the slot belongs to this key).
-    fn set_credits(&self, txn: &WriteTransaction, id: &KeyId, credits: &NewCredits, now: Timestamp) -> Result<()> {
+    fn set_credits(
+        &self,
+        txn: &WriteTransaction,
+        id: &KeyId,
+        credits: &NewCredits,
+        now: Timestamp,
+    ) -> Result<()> {
         let mut table = txn.open_table(CREDITS)?;
         let slot = match table.get(id.as_str())? {
             Some(row) => row.value().2,
@@ -266,9 +279,10 @@ impl Engine {
         };
         let period = super::credits::period_of(credits.refill.map(|r| r.interval), now);
         table.insert(id.as_str(), (credits.remaining, period, slot))?;
-        self.sync
-            .credit_pool(slot)
-            .store(super::credits::pack(period, 0), std::sync::atomic::Ordering::Release);
+        self.sync.credit_pool(slot).store(
+            super::credits::pack(period, 0),
+            std::sync::atomic::Ordering::Release,
+        );
         Ok(())
     }
 
@@ -278,12 +292,19 @@ impl Engine {
             let slot = row.value().2;
             drop(row);
             txn.open_table(FREE_SLOTS)?.insert(slot, ())?;
-            self.sync.credit_pool(slot).store(0, std::sync::atomic::Ordering::Release);
+            self.sync
+                .credit_pool(slot)
+                .store(0, std::sync::atomic::Ordering::Release);
         }
         Ok(())
     }
 
-    fn insert_new_key(&self, txn: &WriteTransaction, new: &NewKey, now: Timestamp) -> Result<(CreatedKey, KeyId)> {
+    fn insert_new_key(
+        &self,
+        txn: &WriteTransaction,
+        new: &NewKey,
+        now: Timestamp,
+    ) -> Result<(CreatedKey, KeyId)> {
         let keys = txn.open_table(KEYS)?;
         let mut id = KeyId::generate();
         while keys.get(id.as_str())?.is_some() {
@@ -318,8 +339,10 @@ impl Engine {
             info: info.clone(),
             digest: digest.to_hex().to_string(),
         };
-        txn.open_table(KEYS)?.insert(id.as_str(), stored.encode().as_slice())?;
-        txn.open_table(OWNER_KEYS)?.insert((new.owner.as_str(), serial), id.as_str())?;
+        txn.open_table(KEYS)?
+            .insert(id.as_str(), stored.encode().as_slice())?;
+        txn.open_table(OWNER_KEYS)?
+            .insert((new.owner.as_str(), serial), id.as_str())?;
         if let Some(credits) = &new.credits {
             self.set_credits(txn, &id, credits, now)?;
         }
@@ -352,8 +375,10 @@ impl Engine {
 
     fn load_stored(txn: &WriteTransaction, id: &KeyId) -> Result<StoredKey> {
         let keys = txn.open_table(KEYS)?;
-        let bytes = keys.get(id.as_str())?.ok_or_else(|| not_found(id.as_str()))?;
-        StoredKey::decode(bytes.value())
+        let bytes = keys
+            .get(id.as_str())?
+            .ok_or_else(|| not_found(id.as_str()))?;
+        StoredKey::decode(id.as_str(), bytes.value())
     }
 
     fn save_stored(txn: &WriteTransaction, stored: &StoredKey) -> Result<()> {
@@ -363,7 +388,12 @@ impl Engine {
     }
 
     /// Refuses to remove `info` from service if it is its owner's last active key.
-    fn check_keep_last(&self, txn: &WriteTransaction, info: &KeyInfo, now: Timestamp) -> Result<()> {
+    fn check_keep_last(
+        &self,
+        txn: &WriteTransaction,
+        info: &KeyInfo,
+        now: Timestamp,
+    ) -> Result<()> {
         if !self.policies.keep_last_key || !info.is_active_at(now.as_millis()) {
             return Ok(());
         }
@@ -442,17 +472,16 @@ impl Store {
     /// Lists an owner's keys in creation order, a page at a time.
     pub fn list(&self, owner: &str, options: ListOptions) -> Result<Page> {
         if options.limit == 0 || options.limit > MAX_PAGE_SIZE {
-            return Err(Error::invalid("limit", format!("must be 1..={MAX_PAGE_SIZE}")));
+            return Err(Error::invalid(
+                "limit",
+                format!("must be 1..={MAX_PAGE_SIZE}"),
+            ));
         }
         check_len("owner", owner, MAX_OWNER_LEN)?;
         let engine = self.engine()?;
         let now = engine.now().as_millis();
         let txn = engine.database().begin_read()?;
-        let owner_keys = match txn.open_table(OWNER_KEYS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Page { keys: vec![], next: None }),
-            Err(e) => return Err(e.into()),
-        };
+        let owner_keys = txn.open_table(OWNER_KEYS)?;
         let keys = txn.open_table(KEYS)?;
         let start = options.after.map_or(0, |s| s.saturating_add(1));
         let mut page = Vec::new();
@@ -468,7 +497,7 @@ impl Store {
             let Some(bytes) = keys.get(id.value())? else {
                 continue;
             };
-            let info = StoredKey::decode(bytes.value())?.info;
+            let info = StoredKey::decode(id.value(), bytes.value())?.info;
             let keep = match options.state {
                 StateFilter::All => true,
                 StateFilter::Active => info.is_active_at(now),
@@ -489,15 +518,11 @@ impl Store {
     pub fn all_keys(&self) -> Result<Vec<KeyInfo>> {
         let engine = self.engine()?;
         let txn = engine.database().begin_read()?;
-        let keys = match txn.open_table(KEYS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(vec![]),
-            Err(e) => return Err(e.into()),
-        };
+        let keys = txn.open_table(KEYS)?;
         let mut all = Vec::new();
         for item in keys.iter()? {
-            let (_, bytes) = item?;
-            all.push(StoredKey::decode(bytes.value())?.info);
+            let (id, bytes) = item?;
+            all.push(StoredKey::decode(id.value(), bytes.value())?.info);
         }
         all.sort_by_key(|k| k.serial);
         Ok(all)
@@ -512,7 +537,11 @@ impl Store {
             check_len("name", name, MAX_NAME_LEN)?;
         }
         let scopes = update.scopes.as_deref().map(normalize_scopes).transpose()?;
-        if update.metadata.as_ref().is_some_and(|m| m.len() > MAX_METADATA_LEN) {
+        if update
+            .metadata
+            .as_ref()
+            .is_some_and(|m| m.len() > MAX_METADATA_LEN)
+        {
             return Err(Error::TooLong {
                 field: "metadata",
                 limit: MAX_METADATA_LEN,
@@ -590,8 +619,10 @@ impl Store {
             txn.open_table(OWNER_KEYS)?
                 .remove((stored.info.owner.as_str(), stored.info.serial))?;
             txn.open_table(USAGE)?.remove(key_id.as_str())?;
-            txn.open_table(USAGE_DAYS)?
-                .retain_in((key_id.as_str(), i32::MIN)..=(key_id.as_str(), i32::MAX), |_, _| false)?;
+            txn.open_table(USAGE_DAYS)?.retain_in(
+                (key_id.as_str(), i32::MIN)..=(key_id.as_str(), i32::MAX),
+                |_, _| false,
+            )?;
             engine.clear_credits(txn, &key_id)?;
             Ok(((), vec![key_id]))
         })
@@ -610,14 +641,15 @@ impl Store {
                 return Err(Error::invalid("key", "a revoked key cannot be rotated"));
             }
             let lifetime = old.info.expires_at.map(|e| e - old.info.created_at);
-            let mut expires_at = lifetime.map(|l| Timestamp::from_millis(now.as_millis().saturating_add(l)));
+            let mut expires_at =
+                lifetime.map(|l| Timestamp::from_millis(now.as_millis().saturating_add(l)));
             if let Some(max) = engine.policies.max_lifetime {
                 let cap = now.plus(max);
                 expires_at = Some(expires_at.map_or(cap, |e| e.min(cap)));
             }
             let credits = match old.info.credits {
                 Some(terms) => Some(NewCredits {
-                    remaining: engine.take_all_credits(txn, &key_id)?,
+                    remaining: engine.take_all_credits(txn, &key_id, &terms, now)?,
                     refill: terms.refill,
                     cost: terms.cost,
                 }),
@@ -636,8 +668,10 @@ impl Store {
             created.info.rotated_from = Some(old.info.id.clone());
             let stored_new = {
                 let keys = txn.open_table(KEYS)?;
-                let bytes = keys.get(new_id.as_str())?.ok_or_else(|| not_found(new_id.as_str()))?;
-                let mut s = StoredKey::decode(bytes.value())?;
+                let bytes = keys
+                    .get(new_id.as_str())?
+                    .ok_or_else(|| not_found(new_id.as_str()))?;
+                let mut s = StoredKey::decode(new_id.as_str(), bytes.value())?;
                 s.info.rotated_from = Some(old.info.id.clone());
                 s
             };

@@ -25,10 +25,10 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, Guard};
 use parking_lot::Mutex;
 
+use self::engine::Engine;
 pub use self::manage::{CreatedKey, KeyUpdate, ListOptions, NewCredits, NewKey, Page, StateFilter};
 pub use self::open::{Concurrency, PepperSource, StoreOptions};
 pub use self::usage::CreditBalance;
-use self::engine::Engine;
 use crate::error::{Error, Result};
 use crate::sys::fork;
 
@@ -62,6 +62,8 @@ pub(crate) struct Handle {
     options: StoreOptions,
     engine: ArcSwap<Engine>,
     reopen_lock: Mutex<()>,
+    /// False for stores over a custom backend: the path cannot reopen them.
+    reopenable: bool,
 }
 
 impl Drop for Handle {
@@ -77,7 +79,9 @@ impl Drop for Handle {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.handle.path).finish()
+        f.debug_struct("Store")
+            .field("path", &self.handle.path)
+            .finish()
     }
 }
 
@@ -94,10 +98,28 @@ impl Store {
     pub fn open_unshared(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let path = path.as_ref().to_owned();
         let engine = Engine::open(&path, &options)?;
-        Ok(Store::from_engine(path, options, engine))
+        Ok(Store::from_engine(path, options, engine, true))
     }
 
-    fn from_engine(path: PathBuf, options: StoreOptions, engine: Engine) -> Store {
+    /// Opens a store over a custom redb storage backend, outside the registry. For the
+    /// reliability suite's fault injection; `path` only names the sync and pepper files.
+    #[doc(hidden)]
+    pub fn open_with_backend(
+        path: impl AsRef<Path>,
+        backend: impl redb::StorageBackend,
+        options: StoreOptions,
+    ) -> Result<Store> {
+        let path = path.as_ref().to_owned();
+        let engine = Engine::open_with_backend(&path, backend, &options)?;
+        Ok(Store::from_engine(path, options, engine, false))
+    }
+
+    fn from_engine(
+        path: PathBuf,
+        options: StoreOptions,
+        engine: Engine,
+        reopenable: bool,
+    ) -> Store {
         let engine = Arc::new(engine);
         engine.spawn_flusher(options.flush_interval);
         Store {
@@ -106,6 +128,7 @@ impl Store {
                 options,
                 engine: ArcSwap::new(engine),
                 reopen_lock: Mutex::new(()),
+                reopenable,
             }),
         }
     }
@@ -117,29 +140,48 @@ impl Store {
 
     /// The current engine, reopened first if this process is a fork child of the one that
     /// opened the store.
+    ///
+    /// Also reopens, in multi-process mode, after a storage failure that left redb refusing
+    /// writes (a full disk, say), so a long-lived worker recovers by itself.
     #[inline]
     fn engine(&self) -> Result<Guard<Arc<Engine>>> {
         let engine = self.handle.engine.load();
-        if engine.fork_generation() == fork::generation() {
+        if engine.fork_generation() == fork::generation() && !engine.is_poisoned() {
             return Ok(engine);
         }
         drop(engine);
-        self.reopen_after_fork()?;
+        self.reopen()?;
         Ok(self.handle.engine.load())
     }
 
     #[cold]
-    fn reopen_after_fork(&self) -> Result<()> {
+    fn reopen(&self) -> Result<()> {
         let _guard = self.handle.reopen_lock.lock();
-        if self.handle.engine.load().fork_generation() == fork::generation() {
+        let current = self.handle.engine.load_full();
+        let forked = current.fork_generation() != fork::generation();
+        if !forked && !current.is_poisoned() {
+            return Ok(());
+        }
+        if !forked
+            && (self.handle.options.concurrency == Concurrency::SingleProcess
+                || !self.handle.reopenable)
+        {
+            // An exclusive lock cannot be taken twice: keep reporting the failure. The host
+            // must close and reopen the store.
             return Ok(());
         }
         let fresh = Arc::new(Engine::open(&self.handle.path, &self.handle.options)?);
         fresh.spawn_flusher(self.handle.options.flush_interval);
-        let inherited = self.handle.engine.swap(fresh);
-        // The inherited engine's redb handle and locks belong to the parent: never drop it
-        // in the child (see `Handle::drop`). Its unflushed usage is the parent's to write.
-        std::mem::forget(inherited);
+        if !forked {
+            current.hand_over_usage(&fresh);
+        }
+        let previous = self.handle.engine.swap(fresh);
+        drop(current);
+        if forked {
+            // The inherited engine's redb handle and locks belong to the parent: never drop it
+            // in the child (see `Handle::drop`). Its unflushed usage is the parent's to write.
+            std::mem::forget(previous);
+        }
         Ok(())
     }
 
@@ -157,6 +199,25 @@ impl Store {
     /// This process's counters for the store.
     pub fn stats(&self) -> Result<StoreStats> {
         Ok(self.engine()?.stats())
+    }
+
+    /// Marks the store as if a write had failed in the storage layer (tests of the recovery).
+    #[doc(hidden)]
+    pub fn simulate_storage_failure(&self) -> Result<()> {
+        let engine = self.engine()?;
+        let _ = engine.note_write_failure::<()>(Err(Error::storage("simulated failure")));
+        Ok(())
+    }
+
+    /// Makes every flush pause between taking its batch and writing it (tests of the races
+    /// around the background flusher).
+    #[doc(hidden)]
+    pub fn pause_flushes_for_test(&self, pause: std::time::Duration) -> Result<()> {
+        self.engine()?.flush_pause_micros.store(
+            pause.as_micros() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        Ok(())
     }
 
     /// Whether two handles share one underlying store.

@@ -165,10 +165,12 @@ pub(crate) fn map_open_error(path: &Path, error: impl Into<redb::Error>) -> Erro
             path: path.to_owned(),
         },
         redb::Error::Io(e) => match e.kind() {
-            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => Error::ReadOnly {
-                path: path.to_owned(),
-                detail: e.to_string(),
-            },
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                Error::ReadOnly {
+                    path: path.to_owned(),
+                    detail: e.to_string(),
+                }
+            }
             std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => Error::Corrupt {
                 path: path.to_owned(),
                 detail: e.to_string(),
@@ -215,21 +217,60 @@ impl Engine {
             None => Path::new("."),
         };
         if !dir.is_dir() {
-            return Err(Error::DirectoryMissing { dir: dir.to_owned() });
+            return Err(Error::DirectoryMissing {
+                dir: dir.to_owned(),
+            });
         }
-        let is_new = std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true);
+        let is_new = std::fs::metadata(path)
+            .map(|m| m.len() == 0)
+            .unwrap_or(true);
         let pepper = resolve_pepper(path, &options.pepper, is_new)?;
 
-        // A damaged file can make redb panic in places (debug assertions); turn any panic
-        // during the open into a Corrupt error rather than unwinding into the host.
-        let opened = catch_unwind(AssertUnwindSafe(|| open_database(path, options, pepper)));
-        match opened {
-            Ok(result) => result.map_err(|e| with_path(path, e)),
-            Err(panic) => Err(Error::Corrupt {
-                path: path.to_owned(),
-                detail: format!("redb failed while reading the file: {}", panic_message(&panic)),
-            }),
-        }
+        guarded(path, || open_database(path, options, pepper))
+    }
+
+    /// Opens a store over a custom redb storage backend (fault-injection tests). `path` names
+    /// the sync file and the default pepper file; the backend must support the locks of the
+    /// requested concurrency mode (an in-memory backend only supports `SingleProcess`).
+    pub(crate) fn open_with_backend(
+        path: &Path,
+        backend: impl redb::StorageBackend,
+        options: &StoreOptions,
+    ) -> Result<Engine> {
+        let is_new = backend.len().map(|len| len == 0).unwrap_or(false);
+        let pepper = resolve_pepper(path, &options.pepper, is_new)?;
+        guarded(path, || {
+            let db = redb::Database::builder()
+                .set_concurrency_mode(redb_mode(options.concurrency))
+                .set_cache_size(16 * 1024 * 1024)
+                .create_with_backend(backend)
+                .map_err(|e| map_open_error(path, e))?;
+            let prefix = init_or_check_meta(path, &db, options, &pepper)?;
+            Engine::start(path, db, pepper, prefix, options)
+        })
+    }
+}
+
+/// Runs an open so that a panic inside redb (its debug assertions can fire on a damaged
+/// file) becomes a `Corrupt` error instead of unwinding into the host, and fills in the path
+/// of `Corrupt` errors raised below.
+fn guarded(path: &Path, open: impl FnOnce() -> Result<Engine>) -> Result<Engine> {
+    match catch_unwind(AssertUnwindSafe(open)) {
+        Ok(result) => result.map_err(|e| with_path(path, e)),
+        Err(panic) => Err(Error::Corrupt {
+            path: path.to_owned(),
+            detail: format!(
+                "redb failed while reading the file: {}",
+                panic_message(&panic)
+            ),
+        }),
+    }
+}
+
+fn redb_mode(concurrency: Concurrency) -> redb::ConcurrencyMode {
+    match concurrency {
+        Concurrency::MultiProcess => redb::ConcurrencyMode::MultiWriter,
+        Concurrency::SingleProcess => redb::ConcurrencyMode::ExclusiveWriter,
     }
 }
 
@@ -258,12 +299,8 @@ fn resolve_pepper(db: &Path, source: &PepperSource, is_new: bool) -> Result<Pepp
 }
 
 fn open_database(path: &Path, options: &StoreOptions, pepper: Pepper) -> Result<Engine> {
-    let mode = match options.concurrency {
-        Concurrency::MultiProcess => redb::ConcurrencyMode::MultiWriter,
-        Concurrency::SingleProcess => redb::ConcurrencyMode::ExclusiveWriter,
-    };
     let db = redb::Database::builder()
-        .set_concurrency_mode(mode)
+        .set_concurrency_mode(redb_mode(options.concurrency))
         .set_cache_size(64 * 1024 * 1024)
         .create(path)
         .map_err(|e| map_open_error(path, e))?;
@@ -274,7 +311,12 @@ fn open_database(path: &Path, options: &StoreOptions, pepper: Pepper) -> Result<
 
 /// Creates the meta records of a new store, or checks those of an existing one. Returns the
 /// store's key prefix.
-fn init_or_check_meta(path: &Path, db: &redb::Database, options: &StoreOptions, pepper: &Pepper) -> Result<String> {
+fn init_or_check_meta(
+    path: &Path,
+    db: &redb::Database,
+    options: &StoreOptions,
+    pepper: &Pepper,
+) -> Result<String> {
     let read_meta = || -> Result<Option<(u32, Vec<u8>, String)>> {
         let txn = db.begin_read()?;
         let meta = match txn.open_table(META) {
@@ -285,11 +327,15 @@ fn init_or_check_meta(path: &Path, db: &redb::Database, options: &StoreOptions, 
         let Some(version) = meta.get(META_FORMAT_VERSION)? else {
             return Ok(None);
         };
-        let version = u32::from_le_bytes(version.value().try_into().map_err(|_| Error::Corrupt {
-            path: path.to_owned(),
-            detail: "bad format version record".into(),
-        })?);
-        let check = meta.get(META_PEPPER_CHECK)?.map(|v| v.value().to_vec()).unwrap_or_default();
+        let version =
+            u32::from_le_bytes(version.value().try_into().map_err(|_| Error::Corrupt {
+                path: path.to_owned(),
+                detail: "bad format version record".into(),
+            })?);
+        let check = meta
+            .get(META_PEPPER_CHECK)?
+            .map(|v| v.value().to_vec())
+            .unwrap_or_default();
         let prefix = meta
             .get(META_PREFIX)?
             .map(|v| String::from_utf8_lossy(v.value()).into_owned())
@@ -304,9 +350,13 @@ fn init_or_check_meta(path: &Path, db: &redb::Database, options: &StoreOptions, 
             {
                 let mut meta = txn.open_table(META)?;
                 if meta.get(META_FORMAT_VERSION)?.is_none() {
+                    crate::schema::create_tables(&txn)?;
                     let prefix = options.prefix.as_deref().unwrap_or(DEFAULT_PREFIX);
                     meta.insert(META_FORMAT_VERSION, FORMAT_VERSION.to_le_bytes().as_slice())?;
-                    meta.insert(META_PEPPER_CHECK, pepper.check_value().as_bytes().as_slice())?;
+                    meta.insert(
+                        META_PEPPER_CHECK,
+                        pepper.check_value().as_bytes().as_slice(),
+                    )?;
                     meta.insert(META_PREFIX, prefix.as_bytes())?;
                     meta.insert(META_CHANGE_SEQ, 0u64.to_le_bytes().as_slice())?;
                 }

@@ -54,15 +54,12 @@ impl Engine {
             }
         }
         let keys = txn.open_table(KEYS)?;
-        let credits = txn.open_table(CREDITS).ok();
+        let credits = txn.open_table(CREDITS)?;
         for id in changed {
             match keys.get(id.as_str())? {
                 Some(bytes) => {
-                    let stored = StoredKey::decode(bytes.value())?;
-                    let slot = match &credits {
-                        Some(t) => t.get(id.as_str())?.map(|row| row.value().2),
-                        None => None,
-                    };
+                    let stored = StoredKey::decode(id.as_str(), bytes.value())?;
+                    let slot = credits.get(id.as_str())?.map(|row| row.value().2);
                     let entry = self.entry_for(&stored, slot)?;
                     self.index.upsert(id, entry, false);
                 }
@@ -80,30 +77,23 @@ impl Engine {
         let _guard = self.refresh_lock.lock();
         let txn = self.db.begin_read()?;
         let db_seq = read_change_seq(&txn)?;
-        let keys = match txn.open_table(KEYS) {
-            Ok(t) => Some(t),
-            Err(redb::TableError::TableDoesNotExist(_)) => None,
-            Err(e) => return Err(e.into()),
-        };
-        let count = match &keys {
-            Some(t) => t.len()? as usize,
-            None => 0,
-        };
+        let keys = txn.open_table(KEYS)?;
+        let count = keys.len()? as usize;
         let complete = count <= self.index.capacity();
         let mut entries = Vec::new();
-        if let (Some(keys), true) = (&keys, complete) {
-            let credits = txn.open_table(CREDITS).ok();
+        if complete {
+            let credits = txn.open_table(CREDITS)?;
             entries.reserve(count);
             for item in keys.iter()? {
                 let (id, bytes) = item?;
+                let stored = StoredKey::decode(id.value(), bytes.value())?;
                 let Ok(id) = KeyId::parse(id.value()) else {
-                    continue;
+                    return Err(crate::error::Error::Corrupt {
+                        path: Default::default(),
+                        detail: format!("bad key id {:?} in the keys table", id.value()),
+                    });
                 };
-                let stored = StoredKey::decode(bytes.value())?;
-                let slot = match &credits {
-                    Some(t) => t.get(id.as_str())?.map(|row| row.value().2),
-                    None => None,
-                };
+                let slot = credits.get(id.as_str())?.map(|row| row.value().2);
                 entries.push((id, self.entry_for(&stored, slot)?));
             }
         }

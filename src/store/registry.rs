@@ -42,10 +42,15 @@ fn canonical_path(path: &Path) -> PathBuf {
     }
     match (path.parent(), path.file_name()) {
         (Some(dir), Some(name)) => {
-            let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
-            dir.canonicalize().map(|d| d.join(name)).unwrap_or_else(|_| path.to_owned())
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            dir.canonicalize()
+                .map(|d| d.join(name))
+                .unwrap_or_else(|_| path.to_owned())
         }
         _ => path.to_owned(),
     }
 }
-

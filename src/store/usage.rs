@@ -10,7 +10,9 @@ use super::{Store, not_found};
 use crate::clock::{Day, Timestamp};
 use crate::error::{Error, Result};
 use crate::key_format::KeyId;
-use crate::schema::{CREDITS, CreditTerms, KEYS, KeyInfo, OWNER_KEYS, StoredKey, USAGE, USAGE_DAYS};
+use crate::schema::{
+    CREDITS, CreditTerms, KEYS, KeyInfo, OWNER_KEYS, StoredKey, USAGE, USAGE_DAYS,
+};
 use crate::usage::{DailyUsage, UsageStats};
 
 /// Longest range of days a usage query may span.
@@ -28,6 +30,7 @@ pub struct CreditBalance {
 impl Engine {
     /// Writes every pending count in one transaction. Returns the number of keys written.
     pub(super) fn flush(&self) -> Result<usize> {
+        let _serialised = self.flush_lock.lock();
         let queued = std::mem::take(&mut *self.dirty.lock());
         if queued.is_empty() {
             return Ok(0);
@@ -43,6 +46,10 @@ impl Engine {
         if batch.is_empty() {
             return Ok(0);
         }
+        let pause = self.flush_pause_micros.load(Ordering::Relaxed);
+        if pause > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(pause));
+        }
         let write = || -> Result<()> {
             let txn = self.db.begin_write()?;
             {
@@ -53,14 +60,24 @@ impl Engine {
                     if keys.get(id.as_str())?.is_none() {
                         continue; // deleted meanwhile: its history went with it
                     }
-                    let (uses, refused, last) = usage.get(id.as_str())?.map(|v| v.value()).unwrap_or((0, 0, 0));
+                    let (uses, refused, last) = usage
+                        .get(id.as_str())?
+                        .map(|v| v.value())
+                        .unwrap_or((0, 0, 0));
                     let added: u64 = pending.uses_by_day.iter().map(|(_, n)| n).sum();
                     usage.insert(
                         id.as_str(),
-                        (uses + added, refused + pending.refused, last.max(pending.last_used)),
+                        (
+                            uses + added,
+                            refused + pending.refused,
+                            last.max(pending.last_used),
+                        ),
                     )?;
                     for (day, n) in &pending.uses_by_day {
-                        let before = days.get((id.as_str(), day.0))?.map(|v| v.value()).unwrap_or(0);
+                        let before = days
+                            .get((id.as_str(), day.0))?
+                            .map(|v| v.value())
+                            .unwrap_or(0);
                         days.insert((id.as_str(), day.0), before + n)?;
                     }
                 }
@@ -74,6 +91,7 @@ impl Engine {
                 Ok(batch.len())
             }
             Err(e) => {
+                let e = self.note_write_failure::<()>(Err(e)).unwrap_err();
                 // Nothing is lost: the counts go back to their cells for the next flush.
                 let mut dirty = self.dirty.lock();
                 for (id, cell, pending) in batch {
@@ -88,11 +106,7 @@ impl Engine {
 
     fn stored_usage(&self, id: &KeyId) -> Result<UsageStats> {
         let txn = self.db.begin_read()?;
-        let row = match txn.open_table(USAGE) {
-            Ok(t) => t.get(id.as_str())?.map(|v| v.value()),
-            Err(redb::TableError::TableDoesNotExist(_)) => None,
-            Err(e) => return Err(e.into()),
-        };
+        let row = txn.open_table(USAGE)?.get(id.as_str())?.map(|v| v.value());
         let (uses, refused, last) = row.unwrap_or((0, 0, 0));
         Ok(UsageStats {
             uses,
@@ -126,7 +140,10 @@ impl Store {
     /// [`Store::flush`] first for this process's latest). Days without use are omitted.
     pub fn usage_by_day(&self, id: &str, from: Day, to: Day) -> Result<Vec<DailyUsage>> {
         if to < from || to.0 - from.0 > MAX_USAGE_DAYS {
-            return Err(Error::invalid("date range", format!("must be ordered and span at most {MAX_USAGE_DAYS} days")));
+            return Err(Error::invalid(
+                "date range",
+                format!("must be ordered and span at most {MAX_USAGE_DAYS} days"),
+            ));
         }
         let engine = self.engine()?;
         let key_id = KeyId::parse(id).map_err(|_| not_found(id))?;
@@ -134,11 +151,7 @@ impl Store {
             return Err(not_found(id));
         }
         let txn = engine.database().begin_read()?;
-        let days = match txn.open_table(USAGE_DAYS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(vec![]),
-            Err(e) => return Err(e.into()),
-        };
+        let days = txn.open_table(USAGE_DAYS)?;
         let mut out = Vec::new();
         for item in days.range((key_id.as_str(), from.0)..=(key_id.as_str(), to.0))? {
             let (k, v) = item?;
@@ -155,24 +168,17 @@ impl Store {
     pub fn unused_since(&self, owner: &str, since: Timestamp) -> Result<Vec<KeyInfo>> {
         let engine = self.engine()?;
         let txn = engine.database().begin_read()?;
-        let owner_keys = match txn.open_table(OWNER_KEYS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(vec![]),
-            Err(e) => return Err(e.into()),
-        };
+        let owner_keys = txn.open_table(OWNER_KEYS)?;
         let keys = txn.open_table(KEYS)?;
-        let usage = txn.open_table(USAGE).ok();
+        let usage = txn.open_table(USAGE)?;
         let mut out = Vec::new();
         for item in owner_keys.range((owner, 0)..=(owner, u64::MAX))? {
             let (_, id) = item?;
             let Some(bytes) = keys.get(id.value())? else {
                 continue;
             };
-            let info = StoredKey::decode(bytes.value())?.info;
-            let mut last = match &usage {
-                Some(t) => t.get(id.value())?.map(|v| v.value().2).unwrap_or(0),
-                None => 0,
-            };
+            let info = StoredKey::decode(id.value(), bytes.value())?.info;
+            let mut last = usage.get(id.value())?.map(|v| v.value().2).unwrap_or(0);
             if let Ok(key_id) = KeyId::parse(&info.id)
                 && let Some(cell) = engine.index.usage_cell(&key_id)
             {
@@ -194,7 +200,10 @@ impl Store {
             return Ok(None);
         };
         let txn = engine.database().begin_read()?;
-        let row = txn.open_table(CREDITS)?.get(key_id.as_str())?.map(|v| v.value());
+        let row = txn
+            .open_table(CREDITS)?
+            .get(key_id.as_str())?
+            .map(|v| v.value());
         let Some((remaining, period, slot)) = row else {
             return Ok(None);
         };

@@ -12,7 +12,7 @@ use super::engine::Engine;
 use crate::clock::Timestamp;
 use crate::credential::{Credential, extract_credential};
 use crate::error::Result;
-use crate::key_format::{KeyId, ParsedKey, Secret, parse_key};
+use crate::key_format::{KeyId, KeyParts, Secret, parse_key_parts};
 use crate::verdict::{Reason, Verdict};
 
 /// Longest text accepted as a key or secret before it is refused as malformed without
@@ -37,7 +37,9 @@ impl std::fmt::Debug for Presented<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Presented::Key(_) => f.write_str("Presented::Key(<redacted>)"),
-            Presented::Pair { id, .. } => write!(f, "Presented::Pair {{ id: {id:?}, secret: <redacted> }}"),
+            Presented::Pair { id, .. } => {
+                write!(f, "Presented::Pair {{ id: {id:?}, secret: <redacted> }}")
+            }
         }
     }
 }
@@ -122,14 +124,21 @@ impl Store {
 }
 
 impl Engine {
-    fn parse_presented(&self, presented: Presented<'_>) -> Option<(KeyId, Secret, Option<ParsedKey>)> {
+    /// The id, the secret, and the env tag when a full key was presented (`Some(None)` for a
+    /// key without env; `None` for a bare pair, which carries no env).
+    fn parse_presented<'a>(
+        &self,
+        presented: Presented<'a>,
+    ) -> Option<(KeyId, Secret, Option<Option<&'a str>>)> {
         match presented {
             Presented::Key(text) => {
                 if text.len() > MAX_PRESENTED_LEN {
                     return None;
                 }
-                let parsed = parse_key(text, Some(&self.prefix)).ok()?;
-                Some((parsed.id, parsed.secret.clone(), Some(parsed)))
+                let KeyParts {
+                    id, secret, env, ..
+                } = parse_key_parts(text, Some(&self.prefix)).ok()?;
+                Some((id, secret, Some(env)))
             }
             Presented::Pair { id, secret } => {
                 if id.len() > MAX_PRESENTED_LEN || secret.len() > MAX_PRESENTED_LEN {
@@ -141,8 +150,8 @@ impl Engine {
                     Ok(secret) => Some((id, secret, None)),
                     Err(_) => {
                         // The full key sent as the secret: its id must be the one named.
-                        let parsed = parse_key(secret_text, Some(&self.prefix)).ok()?;
-                        (parsed.id == id).then(|| (id, parsed.secret.clone(), Some(parsed)))
+                        let parts = parse_key_parts(secret_text, Some(&self.prefix)).ok()?;
+                        (parts.id == id).then_some((id, parts.secret, Some(parts.env)))
                     }
                 }
             }
@@ -150,7 +159,7 @@ impl Engine {
     }
 
     pub(super) fn verify(&self, request: &VerifyRequest<'_>) -> Result<Verdict> {
-        let Some((id, secret, parsed)) = self.parse_presented(request.credential) else {
+        let Some((id, secret, presented_env)) = self.parse_presented(request.credential) else {
             return Ok(Verdict::refused(Reason::Malformed));
         };
         self.ensure_fresh()?;
@@ -167,7 +176,7 @@ impl Engine {
             let _ = std::hint::black_box(digest == blake3::Hash::from_bytes(DUMMY_DIGEST));
             return Ok(Verdict::refused(Reason::NotFound));
         };
-        let env_matches = parsed.as_ref().is_none_or(|p| p.env == entry.info.env);
+        let env_matches = presented_env.is_none_or(|env| env == entry.info.env.as_deref());
         if digest != entry.digest || !env_matches {
             self.note_refusal(&id, &entry.usage);
             return Ok(Verdict::refused(Reason::NotFound));

@@ -43,10 +43,12 @@ impl SyncFile {
             .truncate(false)
             .open(path)
             .map_err(|e| match e.kind() {
-                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => Error::ReadOnly {
-                    path: path.to_owned(),
-                    detail: e.to_string(),
-                },
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                    Error::ReadOnly {
+                        path: path.to_owned(),
+                        detail: e.to_string(),
+                    }
+                }
                 _ => Error::storage(format!("cannot open sync file {}: {e}", path.display())),
             })?;
         let len = file
@@ -55,8 +57,9 @@ impl SyncFile {
             .len();
         if len < FILE_LEN as u64 {
             // Growing with zeros is idempotent: racing processes all set the same length.
-            file.set_len(FILE_LEN as u64)
-                .map_err(|e| Error::storage(format!("cannot size sync file {}: {e}", path.display())))?;
+            file.set_len(FILE_LEN as u64).map_err(|e| {
+                Error::storage(format!("cannot size sync file {}: {e}", path.display()))
+            })?;
         }
         // SAFETY: the mapping is MAP_SHARED over a file only keyward writes, and every access
         // to it goes through `AtomicU64` (see `word`), so concurrent writers in other
@@ -65,7 +68,10 @@ impl SyncFile {
         let map = unsafe { MmapMut::map_mut(&file) }
             .map_err(|e| Error::storage(format!("cannot map sync file {}: {e}", path.display())))?;
         if map.len() < FILE_LEN {
-            return Err(Error::storage(format!("sync file {} is too short", path.display())));
+            return Err(Error::storage(format!(
+                "sync file {} is too short",
+                path.display()
+            )));
         }
         let sync = SyncFile { map };
         let magic = sync.word(0);

@@ -1,0 +1,1056 @@
+//! The `keyward` command line, run as a separate process (assert_cmd) through every
+//! subcommand, in text and `--json` modes, with bad input, and against a store this test
+//! process holds open at the same time.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use keyward::{KeyInfo, NewKey, Reason, Store, StoreOptions, Timestamp};
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// A fresh store in a temporary directory, and a way to run `keyward` on it.
+struct Env {
+    dir: TempDir,
+    db: PathBuf,
+}
+
+impl Env {
+    /// A new, initialised store.
+    fn new() -> Env {
+        let env = Env::empty();
+        env.ok(&["init"]);
+        env
+    }
+
+    /// A directory without a store yet.
+    fn empty() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("keys.redb");
+        Env { dir, db }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs `keyward args...` on this store (through `KEYWARD_DB`), with `stdin`.
+    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        assert_cmd::cargo::cargo_bin_cmd!("keyward")
+            .args(args)
+            .env("KEYWARD_DB", &self.db)
+            .env_remove("KEYWARD_PEPPER_FILE")
+            .env_remove("KEYWARD_MAX_ACTIVE_KEYS")
+            .env_remove("KEYWARD_KEEP_LAST_KEY")
+            .env_remove("KEYWARD_MAX_LIFETIME")
+            .write_stdin(stdin)
+            .output()
+            .unwrap()
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_with_stdin(args, "")
+    }
+
+    /// Runs and expects exit status 0; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "keyward {args:?}\nstdout: {}\nstderr: {}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    /// Runs with `--json`, expects `code`, and parses stdout.
+    fn json_with(&self, args: &[&str], code: i32) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.run(&all);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "keyward {all:?}\nstdout: {}\nstderr: {}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{all:?}: not JSON ({e}): {}", text(&out.stdout)))
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        self.json_with(args, 0)
+    }
+
+    /// Runs and expects a failure with exit status `code`; returns stderr.
+    fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "keyward {args:?}\nstdout: {}\nstderr: {}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "a failure printed on stdout: {}",
+            text(&out.stdout)
+        );
+        let stderr = text(&out.stderr);
+        assert!(stderr.starts_with("error: "), "stderr: {stderr}");
+        stderr
+    }
+
+    /// Runs with `--json`, expects a failure with `code`, and returns the error object
+    /// printed on stderr.
+    fn json_error(&self, args: &[&str], code: i32) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.run(&all);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "keyward {all:?}\nstderr: {}",
+            text(&out.stderr)
+        );
+        let error: Value = serde_json::from_slice(&out.stderr).unwrap();
+        assert_eq!(error["error"]["exit_code"], code);
+        error["error"].clone()
+    }
+
+    /// Creates a key through the CLI; returns (full key, id).
+    fn create(&self, args: &[&str]) -> (String, String) {
+        let mut all = vec!["create"];
+        all.extend_from_slice(args);
+        let created = self.json(&all);
+        (
+            created["key"].as_str().unwrap().to_owned(),
+            created["id"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+/// Bytes as (lossy) UTF-8 text.
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Opens the store in this test process, as an application worker would.
+fn open(db: &Path) -> Store {
+    Store::open(db, StoreOptions::default()).unwrap()
+}
+
+#[test]
+fn init_creates_the_store_and_its_pepper_once() {
+    let env = Env::empty();
+    let out = env.ok(&["init"]);
+    assert!(out.contains("Created key store"), "{out}");
+    let pepper = env.path("keys.redb.pepper");
+    assert_eq!(
+        std::fs::metadata(&pepper).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let again = env.ok(&["init"]);
+    assert!(
+        again.contains("already exists (0 keys); nothing changed"),
+        "{again}"
+    );
+    let report = env.json(&["init"]);
+    assert_eq!(report["created"], false);
+    assert_eq!(report["pepper_created"], false);
+    assert_eq!(report["keys"], 0);
+
+    let bad = env.path("bad.redb");
+    let err = env.fails(
+        &["init", "--db", bad.to_str().unwrap(), "--prefix", "ACME"],
+        2,
+    );
+    assert!(err.contains("invalid prefix"), "{err}");
+    assert!(!bad.exists());
+
+    // A new store with an explicit pepper file that does not exist yet; --db before the
+    // subcommand works as well as after it.
+    let other = env.path("other.redb");
+    let other_pepper = env.path("secrets/pepper");
+    std::fs::create_dir(env.path("secrets")).unwrap();
+    let report = env.json(&[
+        "--db",
+        other.to_str().unwrap(),
+        "init",
+        "--pepper-file",
+        other_pepper.to_str().unwrap(),
+        "--prefix",
+        "acme",
+    ]);
+    assert_eq!(report["created"], true);
+    assert_eq!(report["pepper_created"], true);
+    assert_eq!(
+        std::fs::metadata(&other_pepper)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    assert!(!env.path("other.redb.pepper").exists());
+    let key = env.ok(&[
+        "create",
+        "--db",
+        other.to_str().unwrap(),
+        "--pepper-file",
+        other_pepper.to_str().unwrap(),
+        "--owner",
+        "o",
+        "--key-only",
+    ]);
+    assert!(key.starts_with("acme_"), "{key}");
+}
+
+#[test]
+fn create_shows_the_full_key_once_and_never_again() {
+    let env = Env::new();
+    let out = env.ok(&[
+        "create",
+        "--owner",
+        "acct_42",
+        "--name",
+        "CI deploy",
+        "--scope",
+        "read,deploy",
+        "--env",
+        "live",
+        "--expires",
+        "90d",
+        "--metadata",
+        r#"{"team":"ops"}"#,
+    ]);
+    assert!(
+        out.contains("FULL KEY, shown once and never again"),
+        "{out}"
+    );
+    let key = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("kw_live_"))
+        .expect("the key is on its own line")
+        .to_owned();
+    let id = out.split_whitespace().nth(2).unwrap().to_owned();
+    assert!(key.contains(&id));
+    let secret = &key[key.len() - 38..key.len() - 6];
+
+    // No other output ever holds the key or its secret.
+    let others = [
+        env.ok(&["list"]),
+        env.ok(&["list", "--json"]),
+        env.ok(&["show", &id]),
+        env.ok(&["show", &id, "--json"]),
+        env.ok(&["export"]),
+        env.ok(&["usage", &id]),
+        env.ok(&["verify", &key]),
+        env.ok(&["verify", &key, "--json"]),
+        env.ok(&["update", &id, "--name", "renamed", "--json"]),
+        env.ok(&["revoke", &id]),
+    ];
+    for output in &others {
+        assert!(!output.contains(secret), "secret leaked in: {output}");
+    }
+}
+
+#[test]
+fn create_in_json_and_key_only_modes() {
+    let env = Env::new();
+    let created = env.json(&[
+        "create",
+        "--owner",
+        "acct_1",
+        "--name",
+        "n",
+        "--scope",
+        "b",
+        "--scope",
+        "a",
+        "--env",
+        "test",
+        "--expires",
+        "2099-01-01",
+        "--metadata",
+        "hello",
+        "--credits",
+        "5",
+        "--refill",
+        "10",
+        "--refill-every",
+        "daily",
+        "--cost",
+        "2",
+    ]);
+    let key = created["key"].as_str().unwrap();
+    assert!(key.starts_with("kw_test_"));
+    assert!(key.contains(created["id"].as_str().unwrap()));
+    assert!(key.contains(created["secret"].as_str().unwrap()));
+    let info = &created["info"];
+    assert_eq!(info["owner"], "acct_1");
+    assert_eq!(info["scopes"], serde_json::json!(["a", "b"]));
+    assert_eq!(info["state"], "active");
+    assert_eq!(info["expires_at"], 4_070_908_800_000i64);
+    assert_eq!(info["metadata"], "aGVsbG8="); // base64 of "hello"
+    assert_eq!(info["credits"]["refill"]["interval"], "daily");
+    assert_eq!(info["credits"]["cost"], 2);
+
+    let only = env.ok(&["create", "--owner", "acct_1", "--key-only"]);
+    assert_eq!(only.lines().count(), 1);
+    assert!(only.starts_with("kw_") && only.ends_with('\n'));
+    env.fails(&["create", "--owner", "acct_1", "--key-only", "--json"], 2);
+    let err = env.fails(&["create", "--owner", "acct_1", "--cost", "3"], 2);
+    assert!(err.contains("--credits"), "{err}");
+    let err = env.json_error(&["create", "--owner", "acct_1", "--env", "Live!"], 2);
+    assert_eq!(err["code"], "INVALID_ARGUMENT");
+}
+
+#[test]
+fn list_filters_by_owner_state_and_idleness() {
+    let env = Env::new();
+    let (key_a, id_a) = env.create(&["--owner", "alice", "--name", "a1"]);
+    let (_, id_a2) = env.create(&["--owner", "alice", "--name", "a2"]);
+    let (_, id_b) = env.create(&["--owner", "bob", "--name", "b1"]);
+    env.ok(&["revoke", &id_a2]);
+    // An expired key, made through the library (the CLI only accepts future expiries).
+    let expired = {
+        let store = open(&env.db);
+        let created = store
+            .create(NewKey {
+                owner: "alice".into(),
+                name: "old".into(),
+                expires_at: Some(Timestamp::from_millis(
+                    Timestamp::now().as_millis() - 60_000,
+                )),
+                ..NewKey::default()
+            })
+            .unwrap();
+        created.id().to_owned()
+    };
+    let ids = |v: &Value| -> Vec<String> {
+        v["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let all = env.json(&["list"]);
+    assert_eq!(all["count"], 4);
+    assert_eq!(
+        ids(&env.json(&["list", "--owner", "alice"])),
+        [id_a.as_str(), id_a2.as_str(), expired.as_str()]
+    );
+    assert_eq!(
+        ids(&env.json(&["list", "--owner", "alice", "--state", "active"])),
+        [id_a.as_str()]
+    );
+    assert_eq!(
+        ids(&env.json(&["list", "--state", "revoked"])),
+        [id_a2.as_str()]
+    );
+    assert_eq!(
+        ids(&env.json(&["list", "--owner", "alice", "--state", "expired"])),
+        [expired.as_str()]
+    );
+    assert_eq!(
+        ids(&env.json(&["list", "--state", "active"])),
+        [id_a.as_str(), id_b.as_str()]
+    );
+    assert_eq!(env.json(&["list", "--limit", "1"])["count"], 1);
+    assert_eq!(env.json(&["list", "--owner", "nobody"])["count"], 0);
+
+    // Idle since a day ago: every key so far; once a_1 is used, not that one.
+    assert_eq!(env.json(&["list", "--idle-since", "1d"])["count"], 4);
+    env.ok(&["verify", &key_a]);
+    assert_eq!(
+        ids(&env.json(&["list", "--owner", "alice", "--idle-since", "1d"])),
+        [id_a2.as_str(), expired.as_str()]
+    );
+    assert!(!ids(&env.json(&["list", "--idle-since", "1d"])).contains(&id_a));
+    assert_eq!(
+        env.json(&["list", "--idle-since", "2000-01-01"])["count"],
+        3
+    );
+
+    let table = env.ok(&["list", "--owner", "alice"]);
+    let header = table.lines().next().unwrap();
+    assert!(
+        header.starts_with("ID") && header.contains("STATE") && header.contains("LAST USED"),
+        "{table}"
+    );
+    assert!(
+        table.contains("revoked") && table.contains("expired") && table.contains("3 keys"),
+        "{table}"
+    );
+    assert_eq!(env.ok(&["list", "--owner", "nobody"]), "no keys match\n");
+    env.fails(&["list", "--idle-since", "yesterday"], 2);
+}
+
+#[test]
+fn show_and_update() {
+    let env = Env::new();
+    let (key, id) = env.create(&[
+        "--owner",
+        "o",
+        "--name",
+        "first",
+        "--scope",
+        "read",
+        "--metadata",
+        "m1",
+    ]);
+    let shown = env.ok(&["show", &id]);
+    for expected in [
+        "id:",
+        "owner:",
+        "o",
+        "state:",
+        "active",
+        "scopes:",
+        "read",
+        "metadata:",
+        "m1",
+        "0 accepted",
+    ] {
+        assert!(shown.contains(expected), "{expected} missing in {shown}");
+    }
+    // A full key names its key too.
+    assert_eq!(env.json(&["show", &key])["id"], id.as_str());
+
+    let updated = env.json(&[
+        "update",
+        &id,
+        "--name",
+        "second",
+        "--add-scope",
+        "write",
+        "--remove-scope",
+        "read",
+        "--metadata",
+        "m2",
+        "--expires",
+        "30d",
+        "--credits",
+        "2",
+    ]);
+    assert_eq!(updated["name"], "second");
+    assert_eq!(updated["scopes"], serde_json::json!(["write"]));
+    assert!(updated["expires_at"].as_i64().unwrap() > Timestamp::now().as_millis());
+    let shown = env.json(&["show", &id]);
+    assert_eq!(shown["credits_remaining"], 2);
+    assert_eq!(shown["metadata"], "bTI="); // base64 of "m2"
+
+    // Credits are spent by verify, across processes.
+    env.ok(&["verify", &key]);
+    env.ok(&["verify", &key]);
+    let refused = env.json_with(&["verify", &key], 1);
+    assert_eq!(refused["reason"], "USAGE_EXCEEDED");
+    assert_eq!(refused["http_status"], 403);
+
+    let text = env.ok(&[
+        "update",
+        &id,
+        "--unlimited",
+        "--expires",
+        "never",
+        "--no-scopes",
+    ]);
+    assert!(
+        text.contains("Updated key") && text.contains("expires: never"),
+        "{text}"
+    );
+    let shown = env.json(&["show", &id]);
+    assert_eq!(shown["credits"], Value::Null);
+    assert_eq!(shown["expires_at"], Value::Null);
+    assert_eq!(shown["scopes"], serde_json::json!([]));
+    assert_eq!(shown["usage"]["uses"], 2);
+    assert_eq!(shown["usage"]["refused"], 1);
+    env.ok(&["verify", &key]);
+
+    let err = env.json_error(&["update", &id], 2);
+    assert_eq!(err["code"], "NOTHING_TO_UPDATE");
+    env.fails(&["update", &id, "--expires", "2001-01-01"], 2);
+}
+
+#[test]
+fn revoke_and_delete() {
+    let env = Env::new();
+    let (key, id) = env.create(&["--owner", "o"]);
+    let revoked = env.json(&["revoke", &id, "--reason", "leaked in CI logs"]);
+    assert_eq!(revoked["state"], "revoked");
+    assert_eq!(revoked["revoke_reason"], "leaked in CI logs");
+    assert_eq!(revoked["already_revoked"], false);
+    assert_eq!(env.json(&["revoke", &id])["already_revoked"], true);
+    assert!(env.ok(&["revoke", &id]).contains("already revoked"));
+    assert!(env.ok(&["show", &id]).contains("leaked in CI logs"));
+    assert_eq!(env.json_with(&["verify", &key], 1)["reason"], "REVOKED");
+
+    // Revoking by the full key (e.g. one found leaked).
+    let (key2, id2) = env.create(&["--owner", "o"]);
+    let text = env.ok(&["revoke", &key2]);
+    assert!(text.contains(&format!("Revoked key {id2}")), "{text}");
+
+    let err = env.fails(&["delete", &id], 2);
+    assert!(err.contains("--yes"), "{err}");
+    assert_eq!(env.json(&["delete", &id, "--yes"])["deleted"], id.as_str());
+    assert!(env.ok(&["delete", &id2, "--yes"]).contains("Deleted key"));
+    let err = env.json_error(&["show", &id], 3);
+    assert_eq!(err["code"], "NOT_FOUND");
+    env.fails(&["delete", &id, "--yes"], 3);
+    assert_eq!(env.json_with(&["verify", &key], 1)["reason"], "NOT_FOUND");
+}
+
+#[test]
+fn rotate_with_and_without_grace() {
+    let env = Env::new();
+    let (old_key, old_id) = env.create(&["--owner", "o", "--name", "svc", "--scope", "read"]);
+    let out = env.ok(&["rotate", &old_id, "--grace", "1h"]);
+    assert!(out.contains("keeps working until"), "{out}");
+    assert!(
+        out.contains("FULL KEY, shown once and never again"),
+        "{out}"
+    );
+    let new_key = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("kw_"))
+        .unwrap()
+        .to_owned();
+    // During the grace period both work; the new one inherits the scopes.
+    env.ok(&["verify", &old_key, "--scope", "read"]);
+    env.ok(&["verify", &new_key, "--scope", "read"]);
+
+    let rotated = env.json(&["rotate", &new_key, "--grace", "0"]);
+    let newest = rotated["key"].as_str().unwrap();
+    assert_eq!(rotated["old"]["rotated_to"], rotated["id"]);
+    assert_eq!(rotated["info"]["rotated_from"], rotated["old"]["id"]);
+    assert_eq!(rotated["info"]["name"], "svc");
+    assert_eq!(env.json_with(&["verify", &new_key], 1)["reason"], "EXPIRED");
+    env.ok(&["verify", newest]);
+
+    let only = env.ok(&["rotate", &old_id, "--key-only"]);
+    assert_eq!(only.lines().count(), 1);
+    env.fails(&["rotate", &old_id, "--grace", "1 hour"], 2);
+    env.ok(&["revoke", newest]);
+    let err = env.json_error(&["rotate", newest], 2);
+    assert_eq!(err["code"], "INVALID_ARGUMENT");
+}
+
+#[test]
+fn verify_keys_and_header_lines() {
+    let env = Env::new();
+    let (key, id) = env.create(&["--owner", "o", "--name", "api", "--scope", "read"]);
+
+    let out = env.run(&["verify", &key]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).starts_with("VALID"));
+    let valid = env.json(&["verify", &key, "--scope", "read"]);
+    assert_eq!(valid["valid"], true);
+    assert_eq!(valid["reason"], "VALID");
+    assert_eq!(valid["http_status"], 200);
+    assert_eq!(valid["key"]["id"], id.as_str());
+
+    let scope = env.run(&["verify", &key, "--scope", "read,admin"]);
+    assert_eq!(scope.status.code(), Some(1));
+    let stdout = text(&scope.stdout);
+    assert!(
+        stdout.contains("INSUFFICIENT_SCOPE (HTTP 403)")
+            && stdout.contains("missing scopes: admin"),
+        "{stdout}"
+    );
+
+    let malformed = env.json_with(&["verify", "kw_not_a_key"], 1);
+    assert_eq!(malformed["reason"], "MALFORMED");
+    assert_eq!(malformed["key"], Value::Null);
+    let mut typo = key.clone();
+    typo.pop();
+    typo.push(if key.ends_with('A') { 'B' } else { 'A' });
+    assert_eq!(env.json_with(&["verify", &typo], 1)["reason"], "MALFORMED");
+
+    // The key from stdin keeps it out of shell history.
+    let piped = env.run_with_stdin(&["verify", "-", "--json"], &format!("{key}\n"));
+    assert_eq!(piped.status.code(), Some(0), "{}", text(&piped.stderr));
+
+    // Header lines, in each style.
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{key}:"));
+    let secret = &key[key.len() - 38..key.len() - 6];
+    for headers in [
+        vec![format!("x-api-key: {key}")],
+        vec![format!("Authorization: Bearer {key}")],
+        vec![format!("Authorization: Basic {basic}")],
+        vec![
+            format!("X-Api-Token-Id: {id}"),
+            format!("X-Api-Token-Secret-Key: {secret}"),
+        ],
+    ] {
+        let mut args = vec!["verify"];
+        for h in &headers {
+            args.extend(["--header", h.as_str()]);
+        }
+        assert_eq!(env.json(&args)["reason"], "VALID", "{headers:?}");
+    }
+    let piped = env.run_with_stdin(
+        &["verify", "--header", "-"],
+        &format!("X-Api-Token-Id: {id}\nX-Api-Token-Secret-Key: {secret}\n"),
+    );
+    assert_eq!(piped.status.code(), Some(0), "{}", text(&piped.stderr));
+
+    // Header problems are refusals (HTTP 401), not usage errors.
+    for (header, reason) in [
+        ("Authorization: Digest abc", "UNSUPPORTED_SCHEME"),
+        ("X-Api-Token-Id: AAAAAAAAAAAAAAAA", "HALF_PAIR"),
+        ("Authorization: Basic !!!", "BAD_BASE64"),
+        ("Accept: */*", "CREDENTIAL_MISSING"),
+    ] {
+        let refused = env.json_with(&["verify", "--header", header], 1);
+        assert_eq!(refused["reason"], reason, "{header}");
+        assert_eq!(refused["http_status"], 401);
+    }
+    let err = env.fails(&["verify", "--header", "no colon here"], 2);
+    assert!(err.contains("Name: value"), "{err}");
+    env.fails(&["verify"], 2);
+}
+
+#[test]
+fn usage_per_day_for_a_key_and_an_owner() {
+    let env = Env::new();
+    let (key, id) = env.create(&["--owner", "o", "--name", "busy"]);
+    let (_, idle) = env.create(&["--owner", "o", "--name", "idle"]);
+    for _ in 0..3 {
+        env.ok(&["verify", &key]);
+    }
+    env.run(&["verify", &key, "--scope", "missing"]);
+    let today = Timestamp::now().day().to_string();
+
+    let one = env.json(&["usage", &id]);
+    assert_eq!(one["uses_in_range"], 3);
+    let k = &one["keys"][0];
+    assert_eq!(k["total"]["uses"], 3);
+    assert_eq!(k["total"]["refused"], 1);
+    assert_eq!(k["days"], serde_json::json!([{ "day": today, "uses": 3 }]));
+
+    let text = env.ok(&["usage", &id, "--days", "7"]);
+    assert!(
+        text.contains("DAY") && text.contains(&today) && text.contains("3 accepted, 1 refused"),
+        "{text}"
+    );
+
+    let owner = env.json(&[
+        "usage",
+        "--owner",
+        "o",
+        "--from",
+        "2020-01-01",
+        "--to",
+        &today,
+    ]);
+    assert_eq!(owner["owner"], "o");
+    assert_eq!(owner["from"], "2020-01-01");
+    assert_eq!(owner["uses_in_range"], 3);
+    assert_eq!(owner["keys"].as_array().unwrap().len(), 2);
+    assert_eq!(owner["keys"][1]["id"], idle.as_str());
+    assert_eq!(owner["keys"][1]["uses_in_range"], 0);
+    let table = env.ok(&["usage", "--owner", "o"]);
+    assert!(
+        table.contains("USES IN RANGE") && table.contains("busy") && table.contains("idle"),
+        "{table}"
+    );
+
+    assert!(env.ok(&["usage", &idle]).contains("No uses in this period"));
+    env.fails(
+        &["usage", &id, "--from", "2030-01-02", "--to", "2030-01-01"],
+        2,
+    );
+    let err = env.json_error(&["usage", &id, "--from", "2030-02-30"], 2);
+    assert_eq!(err["code"], "BAD_DATE");
+    env.fails(&["usage"], 2);
+}
+
+#[test]
+fn export_then_import_recreates_keys_as_new_ones() {
+    let source = Env::new();
+    let (old_key, old_id) = source.create(&[
+        "--owner",
+        "acct",
+        "--name",
+        "main",
+        "--scope",
+        "read",
+        "--env",
+        "live",
+        "--metadata",
+        "meta",
+        "--credits",
+        "7",
+    ]);
+    let (_, revoked) = source.create(&["--owner", "acct", "--name", "gone"]);
+    source.ok(&["revoke", &revoked]);
+
+    let export = source.ok(&["export"]);
+    let records: Vec<KeyInfo> = export
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2);
+    assert!(!export.contains("digest"), "{export}");
+    let first: Value = serde_json::from_str(export.lines().next().unwrap()).unwrap();
+    assert_eq!(first["credits_remaining"], 7);
+
+    let file = source.path("export.jsonl");
+    let report = source.json(&["export", "--out", file.to_str().unwrap()]);
+    assert_eq!(report["exported"], 2);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), export);
+    let err = source.json_error(&["export", "--out", file.to_str().unwrap()], 2);
+    assert_eq!(err["code"], "FILE_EXISTS");
+    source.ok(&[
+        "export",
+        "--out",
+        file.to_str().unwrap(),
+        "--force",
+        "--owner",
+        "acct",
+    ]);
+
+    let target = Env::new();
+    let dry = target.json(&["import", file.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(dry["would_import"], 1);
+    assert_eq!(dry["skipped"][0]["reason"], "revoked");
+    assert_eq!(target.json(&["list"])["count"], 0);
+
+    let imported = target.json(&["import", file.to_str().unwrap()]);
+    assert_eq!(imported["complete"], true);
+    let entry = &imported["imported"][0];
+    assert_eq!(entry["old_id"], old_id.as_str());
+    let new_key = entry["key"].as_str().unwrap();
+    let new_id = entry["id"].as_str().unwrap();
+    assert_ne!(new_id, old_id);
+    assert!(new_key.starts_with("kw_live_"));
+    let shown = target.json(&["show", new_id]);
+    assert_eq!(shown["owner"], "acct");
+    assert_eq!(shown["name"], "main");
+    assert_eq!(shown["scopes"], serde_json::json!(["read"]));
+    assert_eq!(shown["metadata"], "bWV0YQ==");
+    assert_eq!(shown["credits_remaining"], 7);
+    target.ok(&["verify", new_key, "--scope", "read"]);
+    assert_eq!(
+        target.json_with(&["verify", &old_key], 1)["reason"],
+        "NOT_FOUND"
+    );
+
+    // Text mode prints the new keys clearly marked; --keys-out writes them to a 0600 file.
+    let text = target.ok(&["import", file.to_str().unwrap()]);
+    assert!(
+        text.contains("NEW FULL KEYS") && text.contains("kw_live_") && text.contains("revoked"),
+        "{text}"
+    );
+    let keys_out = target.path("new-keys.jsonl");
+    let text = target.ok(&[
+        "import",
+        file.to_str().unwrap(),
+        "--keys-out",
+        keys_out.to_str().unwrap(),
+    ]);
+    assert!(!text.contains("kw_live_"), "{text}");
+    assert_eq!(
+        std::fs::metadata(&keys_out).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let saved: Value =
+        serde_json::from_str(std::fs::read_to_string(&keys_out).unwrap().trim()).unwrap();
+    target.ok(&["verify", saved["key"].as_str().unwrap()]);
+    target.fails(
+        &[
+            "import",
+            file.to_str().unwrap(),
+            "--keys-out",
+            keys_out.to_str().unwrap(),
+        ],
+        2,
+    );
+
+    // A file that is not an export: nothing is imported.
+    let bad = target.path("bad.jsonl");
+    std::fs::write(
+        &bad,
+        format!("{}\nnot json\n", export.lines().next().unwrap()),
+    )
+    .unwrap();
+    let before = target.json(&["list"])["count"].clone();
+    let err = target.json_error(&["import", bad.to_str().unwrap()], 2);
+    assert_eq!(err["code"], "BAD_RECORD");
+    assert!(err["message"].as_str().unwrap().contains("line 2"));
+    assert_eq!(target.json(&["list"])["count"], before);
+    target.fails(
+        &["import", target.path("missing.jsonl").to_str().unwrap()],
+        2,
+    );
+}
+
+#[test]
+fn import_reports_records_the_store_refuses_and_imports_the_rest() {
+    let env = Env::new();
+    let (_, id) = env.create(&["--owner", "o", "--name", "good"]);
+    let line = env.ok(&["export"]);
+    let mut bad: Value = serde_json::from_str(line.trim()).unwrap();
+    bad["owner"] = Value::from("");
+    let file = env.path("mixed.jsonl");
+    std::fs::write(&file, format!("{bad}\n{line}")).unwrap();
+    let out = env.run(&["import", file.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["imported"][0]["old_id"], id.as_str());
+    assert_eq!(report["failed"][0]["line"], 1);
+    assert_eq!(report["failed"][0]["code"], "INVALID_ARGUMENT");
+    assert!(text(&out.stderr).contains("1 of 2 records were refused"));
+}
+
+#[test]
+fn bad_input_says_what_is_wrong_and_what_to_do() {
+    let env = Env::new();
+    let (key, id) = env.create(&["--owner", "o"]);
+
+    // Unknown key.
+    let err = env.fails(&["show", "AAAAAAAAAAAAAAAA"], 3);
+    assert!(
+        err.contains("no key with id") && err.contains("hint: "),
+        "{err}"
+    );
+    env.fails(&["revoke", "AAAAAAAAAAAAAAAA"], 3);
+    env.fails(&["usage", "AAAAAAAAAAAAAAAA"], 3);
+
+    // Bad durations.
+    let err = env.fails(&["create", "--owner", "o", "--expires", "90x"], 2);
+    assert!(
+        err.contains("invalid duration \"90x\"") && err.contains("unknown unit"),
+        "{err}"
+    );
+    let err = env.fails(&["create", "--owner", "o", "--expires", "90"], 2);
+    assert!(err.contains("did you mean 90d?"), "{err}");
+    let err = env.json_error(&["rotate", &id, "--grace=-1h"], 2);
+    assert_eq!(err["code"], "BAD_DURATION");
+    assert!(err["hint"].as_str().unwrap().contains("90d"));
+
+    // Malformed keys and ids.
+    let err = env.json_error(&["show", "kw_live_tooShort"], 2);
+    assert_eq!(err["code"], "MALFORMED_KEY");
+    let err = env.json_error(&["revoke", "not-an-id"], 2);
+    assert_eq!(err["code"], "BAD_KEY_ID");
+
+    // Missing store, no store given.
+    let err = env.fails(
+        &["list", "--db", env.path("typo.redb").to_str().unwrap()],
+        5,
+    );
+    assert!(
+        err.contains("no key store at") && err.contains("keyward init"),
+        "{err}"
+    );
+    assert!(
+        !env.path("typo.redb").exists(),
+        "a mistyped --db must not create a store"
+    );
+    let out = assert_cmd::cargo::cargo_bin_cmd!("keyward")
+        .args(["list"])
+        .env_remove("KEYWARD_DB")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--db PATH or set KEYWARD_DB"));
+
+    // Pepper: a wrong file, a missing explicit file, then the default file gone.
+    let wrong = env.path("wrong.pepper");
+    std::fs::write(&wrong, format!("{}\n", "ab".repeat(32))).unwrap();
+    std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let err = env.json_error(&["list", "--pepper-file", wrong.to_str().unwrap()], 6);
+    assert_eq!(err["code"], "WRONG_PEPPER");
+    std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = env.json_error(&["list", "--pepper-file", wrong.to_str().unwrap()], 6);
+    assert_eq!(err["code"], "PEPPER_PERMISSIONS");
+    let err = env.json_error(
+        &["list", "--pepper-file", env.path("nope").to_str().unwrap()],
+        6,
+    );
+    assert_eq!(err["code"], "PEPPER_MISSING");
+    std::fs::remove_file(env.path("keys.redb.pepper")).unwrap();
+    let err = env.fails(&["verify", &key], 6);
+    assert!(
+        err.contains("pepper file") && err.contains("--pepper-file"),
+        "{err}"
+    );
+
+    // clap's own usage errors exit with 2 as well.
+    assert_eq!(
+        env.run(&["list", "--state", "sleeping"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(env.run(&["frobnicate"]).status.code(), Some(2));
+}
+
+#[test]
+fn policies_refuse_with_their_own_exit_status() {
+    let env = Env::new();
+    let (_, id) = env.create(&["--owner", "o"]);
+    let err = env.json_error(&["revoke", &id, "--keep-last-key"], 4);
+    assert_eq!(err["code"], "POLICY_LAST_ACTIVE_KEY");
+    env.fails(&["delete", &id, "--yes", "--keep-last-key"], 4);
+    let err = env.json_error(&["create", "--owner", "o", "--max-active-keys", "1"], 4);
+    assert_eq!(err["code"], "POLICY_MAX_ACTIVE_KEYS");
+    let out = assert_cmd::cargo::cargo_bin_cmd!("keyward")
+        .args(["create", "--owner", "o"])
+        .env("KEYWARD_DB", &env.db)
+        .env("KEYWARD_MAX_LIFETIME", "30d")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--expires"));
+    env.ok(&[
+        "create",
+        "--owner",
+        "o",
+        "--max-lifetime",
+        "30d",
+        "--expires",
+        "7d",
+    ]);
+}
+
+/// The acceptance test: the CLI revokes a key while this process holds the store open, and
+/// this process refuses the key on its very next verify.
+#[test]
+fn a_revoke_from_the_shell_is_refused_by_a_process_holding_the_store_open() {
+    let env = Env::new();
+    let worker = open(&env.db);
+    let (key, id) = env.create(&["--owner", "o", "--scope", "read"]);
+
+    // A key created by the CLI is visible at once.
+    assert_eq!(
+        worker.verify(&key, &["read"]).unwrap().reason,
+        Reason::Valid
+    );
+    assert_eq!(
+        worker.verify(&key, &["read"]).unwrap().reason,
+        Reason::Valid
+    );
+
+    let out = env.ok(&["revoke", &id, "--reason", "incident 42"]);
+    assert!(out.contains("Revoked key"), "{out}");
+    let verdict = worker.verify(&key, &["read"]).unwrap();
+    assert_eq!(verdict.reason, Reason::Revoked);
+    assert_eq!(
+        verdict.key.unwrap().revoke_reason.as_deref(),
+        Some("incident 42")
+    );
+
+    // And a rotation with no grace from the shell: the old key is refused at once.
+    let (key2, id2) = env.create(&["--owner", "o"]);
+    assert!(worker.verify(&key2, &[]).unwrap().is_valid());
+    let rotated = env.json(&["rotate", &id2, "--grace", "0"]);
+    assert_eq!(worker.verify(&key2, &[]).unwrap().reason, Reason::Expired);
+    assert!(
+        worker
+            .verify(rotated["key"].as_str().unwrap(), &[])
+            .unwrap()
+            .is_valid()
+    );
+
+    // The worker's usage, once flushed, is what the CLI reports.
+    worker.flush().unwrap();
+    let usage = env.json(&["usage", &id]);
+    assert_eq!(usage["keys"][0]["total"]["uses"], 2);
+    assert_eq!(usage["keys"][0]["total"]["refused"], 1);
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    let env = Env::empty();
+    let help = env.ok(&["--help"]);
+    for expected in [
+        "Exit status:",
+        "not found",
+        "policy",
+        "storage",
+        "pepper",
+        "90d",
+    ] {
+        assert!(help.contains(expected), "{expected} missing in {help}");
+    }
+    for sub in [
+        "init", "create", "list", "show", "update", "revoke", "delete", "rotate", "verify",
+        "usage", "export", "import", "bench",
+    ] {
+        assert!(help.contains(sub), "{sub} missing in help");
+        env.ok(&[sub, "--help"]);
+    }
+}
+
+#[test]
+fn import_of_more_than_one_batch_and_options_before_the_subcommand() {
+    let source = Env::new();
+    {
+        let store = open(&source.db);
+        let batch = (0..520)
+            .map(|i| NewKey {
+                owner: format!("owner{}", i % 7),
+                name: format!("key {i}"),
+                ..NewKey::default()
+            })
+            .collect();
+        store.create_many(batch).unwrap();
+        store.close().unwrap();
+    }
+    let file = source.path("all.jsonl");
+    let db = source.db.to_str().unwrap();
+    // --db and --json given before the subcommand.
+    let report = source.json(&["--db", db, "--json", "export", "-o", file.to_str().unwrap()]);
+    assert_eq!(report["exported"], 520);
+
+    let target = Env::new();
+    let keys_out = target.path("keys.jsonl");
+    let report = target.json(&[
+        "import",
+        file.to_str().unwrap(),
+        "--keys-out",
+        keys_out.to_str().unwrap(),
+    ]);
+    assert_eq!(report["imported"].as_array().unwrap().len(), 520);
+    assert_eq!(report["imported"][519]["name"], "key 519");
+    let lines = std::fs::read_to_string(&keys_out).unwrap();
+    assert_eq!(lines.lines().count(), 520);
+    assert_eq!(target.json(&["list", "--owner", "owner3"])["count"], 74);
+    let last: Value = serde_json::from_str(lines.lines().last().unwrap()).unwrap();
+    target.ok(&["verify", last["key"].as_str().unwrap()]);
+
+    // `verify -` with nothing on stdin is bad input, not a refusal.
+    let out = target.run_with_stdin(&["verify", "-"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no key on stdin"));
+}
+
+#[test]
+fn a_store_held_in_single_process_mode_is_reported_as_locked() {
+    let env = Env::new();
+    let holder = Store::open_unshared(
+        &env.db,
+        StoreOptions {
+            concurrency: keyward::Concurrency::SingleProcess,
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    let err = env.json_error(&["list"], 5);
+    assert_eq!(err["code"], "LOCKED");
+    assert!(err["message"].as_str().unwrap().contains("multi-process"));
+    drop(holder);
+    env.ok(&["list"]);
+}
