@@ -123,7 +123,8 @@ headers = {
 H = 3600 * 1000
 verify = {
     "note": "Replay against a fresh store opened with prefix kw. 'key' names a key created earlier in the "
-            "scenario; 'at_offset_ms' is added to the time the scenario started (default 0); "
+            "scenario; 'at_offset_ms' is added to the time the scenario started, taken before its first step "
+            "(default 0; offsets leave a minute for the steps' own commits, so a real clock works); "
             "'pair' verifies (public id, secret) and 'mutate' alters what is sent: wrong_secret_first / "
             "wrong_secret_last change the first / last secret character, unknown_id sends a fresh id.",
     "scenarios": [
@@ -165,15 +166,15 @@ verify = {
         {"name": "rotation without grace", "steps": [
             {"op": "create", "as": "old", "owner": "acct_4", "scopes": ["read"]},
             {"op": "rotate", "key": "old", "as": "new", "grace_ms": 0},
-            {"op": "verify", "key": "old", "scopes": ["read"], "at_offset_ms": 1, "expect": "EXPIRED"},
+            {"op": "verify", "key": "old", "scopes": ["read"], "at_offset_ms": 60_000, "expect": "EXPIRED"},
             {"op": "verify", "key": "new", "scopes": ["read"], "expect": "VALID"},
         ]},
         {"name": "rotation with grace", "steps": [
             {"op": "create", "as": "old", "owner": "acct_5", "scopes": ["read"]},
             {"op": "rotate", "key": "old", "as": "new", "grace_ms": H},
             {"op": "verify", "key": "old", "scopes": ["read"], "at_offset_ms": H - 1000, "expect": "VALID"},
-            {"op": "verify", "key": "old", "scopes": ["read"], "at_offset_ms": H + 1000, "expect": "EXPIRED"},
-            {"op": "verify", "key": "new", "scopes": ["read"], "at_offset_ms": H + 1000, "expect": "VALID"},
+            {"op": "verify", "key": "old", "scopes": ["read"], "at_offset_ms": H + 60_000, "expect": "EXPIRED"},
+            {"op": "verify", "key": "new", "scopes": ["read"], "at_offset_ms": H + 60_000, "expect": "VALID"},
         ]},
         {"name": "usage credits", "steps": [
             {"op": "create", "as": "k", "owner": "acct_6", "scopes": [], "credits": {"remaining": 3, "cost": 1}},
