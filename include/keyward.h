@@ -2,7 +2,7 @@
  * keyward.h -- the C ABI of keyward, an embedded API-key engine.
  *
  * Link: -lkeyward (pkg-config --libs keyward); static: libkeyward.a plus
- * -lpthread -ldl -lm (pkg-config --static --libs keyward). See docs/README-c.md.
+ * -lpthread -ldl -lm (pkg-config --static --libs keyward). See README.md, "Use from C".
  *
  * ABI VERSION
  *   KW_ABI_VERSION is the version of this header; kw_abi_version() that of the loaded

@@ -160,10 +160,10 @@ fi
 
 # The README section shows the example verbatim.
 if python3 -c 'import sys; sys.exit(open(sys.argv[2]).read() not in open(sys.argv[1]).read())' \
-  docs/README-c.md examples/c/quickstart.c; then
-  ok "docs/README-c.md shows examples/c/quickstart.c verbatim"
+  README.md examples/c/quickstart.c; then
+  ok "README.md (Use from C) shows examples/c/quickstart.c verbatim"
 else
-  ko "docs/README-c.md is out of sync with examples/c/quickstart.c"
+  ko "README.md (Use from C) is out of sync with examples/c/quickstart.c"
 fi
 
 # --- ABI stability ---------------------------------------------------------------------------
