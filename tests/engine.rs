@@ -572,6 +572,16 @@ fn rotate_inherits_and_links_both_keys() {
         t.store.verify(rotated.key(), &["read"]).unwrap().reason,
         Reason::Valid
     );
+    // A rotated key is not rotated again (found by the C-ABI fuzzer: the second successor
+    // inherited the grace period as its lifetime); its successor is.
+    let err = t.store.rotate(old.id(), Duration::ZERO).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidArgument);
+    assert!(err.to_string().contains(rotated.id()));
+    let next = t.store.rotate(rotated.id(), Duration::ZERO).unwrap();
+    assert_eq!(
+        t.store.get(next.id()).unwrap().expires_at,
+        Some(t.clock.now_ms() + 10 * 86_400_000)
+    );
 }
 
 #[test]

@@ -640,6 +640,14 @@ impl Store {
             if old.info.revoked_at.is_some() {
                 return Err(Error::invalid("key", "a revoked key cannot be rotated"));
             }
+            if let Some(successor) = &old.info.rotated_to {
+                // Its expiry is now the end of the grace period, not its lifetime: a second
+                // successor would inherit that. Rotation chains go on from the newest key.
+                return Err(Error::invalid(
+                    "key",
+                    format!("this key was already rotated to {successor}; rotate that key instead"),
+                ));
+            }
             let lifetime = old.info.expires_at.map(|e| e - old.info.created_at);
             let mut expires_at =
                 lifetime.map(|l| Timestamp::from_millis(now.as_millis().saturating_add(l)));
