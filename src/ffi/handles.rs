@@ -126,12 +126,33 @@ pub(crate) fn cloned(handle: kw_store) -> Result<Store, kw_status> {
     with(handle, |store| Ok(store.clone()))
 }
 
-/// Keeps one reference to `store` for the life of the process (once per store).
+/// Keeps one reference to `store` for the life of the process (once per store), and makes
+/// sure pinned stores are flushed when the process exits normally.
 pub(crate) fn pin(store: &Store) {
+    static FLUSH_AT_EXIT: std::sync::Once = std::sync::Once::new();
+    FLUSH_AT_EXIT.call_once(|| {
+        // SAFETY: registers a plain `extern "C"` function without captured state; it runs
+        // during `exit()`, catches every panic and only flushes.
+        unsafe { libc::atexit(flush_pinned_at_exit) };
+    });
     let mut pinned = PINNED.lock();
     if !pinned.iter().any(|s| s.same_store(store)) {
         pinned.push(store.clone());
     }
+}
+
+/// `atexit` hook: writes the usage counted by pinned stores (a PHP-FPM worker that exits
+/// keeps its last interval of counts). Never unwinds into `exit()`.
+extern "C" fn flush_pinned_at_exit() {
+    let _ = std::panic::catch_unwind(|| {
+        // try_lock: a thread that died holding the lock must not hang the exit.
+        let Some(pinned) = PINNED.try_lock() else {
+            return;
+        };
+        for store in pinned.iter() {
+            let _ = store.flush();
+        }
+    });
 }
 
 /// Unpins every store pinned by `KW_OPEN_PERSISTENT`; returns each with whether no open
