@@ -54,6 +54,8 @@ from .types import (
     Verdict,
 )
 
+from . import middleware  # noqa: E402  (after Store, which it uses)
+
 __version__ = "0.1.0"
 
 #: Limits of the C ABI (``KW_MAX_*``), for callers validating input early.
@@ -124,5 +126,6 @@ __all__ = [
     "extract_credential",
     "library_path",
     "library_version",
+    "middleware",
     "parse_key",
 ]

@@ -48,7 +48,8 @@ def _candidates() -> list[str]:
     return out
 
 
-def _load() -> tuple[cffi.FFI, Any, str]:
+def _load(expected: int = ABI_VERSION) -> tuple[cffi.FFI, Any, str]:
+    """Declares the ABI, opens the library and checks its version against ``expected``."""
     ffi = cffi.FFI()
     ffi.cdef(resources.files(__package__).joinpath("_cdef.h").read_text(encoding="utf-8"))
     errors = []
@@ -59,10 +60,11 @@ def _load() -> tuple[cffi.FFI, Any, str]:
             errors.append(f"  {candidate}: {exc}")
             continue
         found = lib.kw_abi_version()
-        if found != ABI_VERSION:
+        if found != expected:
+            ffi.dlclose(lib)
             raise LibraryError(
                 f"keyward: {candidate} has C ABI version {found}, but this Python binding was "
-                f"written for version {ABI_VERSION}; install the keyward package that matches "
+                f"written for version {expected}; install the keyward package that matches "
                 f"the library (or point KEYWARD_LIB at a matching libkeyward)"
             )
         return ffi, lib, candidate

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The Python binding suite (run by `make test` via scripts/test.sh): creates a virtualenv in
+# target/python-venv if missing, installs cffi, pytest, gunicorn and the package itself
+# (pip install ./bindings/python), builds libkeyward (debug) if missing, and runs pytest
+# over bindings/python/tests with KEYWARD_LIB pointing at the library.
+#
+#   scripts/test-python.sh               run the suite
+#   scripts/test-python.sh -k vectors    extra arguments go to pytest
+#
+# Non-interactive (CI=true, no stdin). pytest's exit status is this script's: "no tests
+# collected" (5) is a failure too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CI="${CI:-true}" CARGO_TERM_COLOR=never PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+exec </dev/null
+
+ROOT="$PWD"
+VENV="$ROOT/target/python-venv"
+PY="$VENV/bin/python"
+
+step() { printf '%s\n' "-- $*"; }
+
+# --- library -----------------------------------------------------------------------------
+LIB="${KEYWARD_LIB:-$ROOT/target/debug/libkeyward.so}"
+if [ ! -e "$LIB" ]; then
+  step "building libkeyward (debug)"
+  cargo build --lib --quiet
+fi
+export KEYWARD_LIB="$LIB"
+
+# --- virtualenv --------------------------------------------------------------------------
+if [ ! -x "$PY" ]; then
+  step "creating $VENV"
+  python3 -m venv "$VENV"
+fi
+if ! "$PY" -c 'import cffi, pytest, gunicorn' 2>/dev/null; then
+  step "installing test dependencies"
+  "$PY" -m pip install --quiet "cffi>=1.15" "pytest>=7" "gunicorn>=21"
+fi
+# Always reinstall the package so the tests see the working tree (no compiler involved).
+step "pip install ./bindings/python"
+"$PY" -m pip install --quiet --no-deps --force-reinstall --no-build-isolation ./bindings/python 2>/dev/null ||
+  "$PY" -m pip install --quiet --no-deps --force-reinstall ./bindings/python
+
+# --- tests -------------------------------------------------------------------------------
+step "pytest (KEYWARD_LIB=$KEYWARD_LIB)"
+cd "$ROOT/bindings/python"
+# -p no:cacheprovider: leave no .pytest_cache in the source tree.
+# The pytest script (not `python -m pytest`) keeps the source tree off sys.path, so the
+# tests import the installed package.
+export KEYWARD_EXPECT_INSTALLED=1
+"$VENV/bin/pytest" -p no:cacheprovider -q "$@"
