@@ -492,6 +492,20 @@ class Store:
         if status != _OK:
             _raise(status)
 
+    def _check_by_id(self, status: int) -> None:
+        """``_check`` for reads of one key by id.
+
+        Works around a library bug (keyward 0.1.0, ABI 1): on a store where no key was ever
+        created, the keys table does not exist yet and reads by id answer ``KW_STORAGE``
+        instead of ``KW_NOT_FOUND``. A storage error while this process's index is complete
+        and empty can only be that, so it becomes :class:`KeyNotFoundError`.
+        """
+        if status == lib.KW_STORAGE:
+            stats = ffi.new("kw_store_stats *")
+            if lib.kw_stats(self._handle, stats) == _OK and stats.index_complete and stats.indexed_keys == 0:
+                status = lib.KW_NOT_FOUND
+        self._check(status)
+
     def flush(self) -> int:
         """Writes this process's pending usage counts now; returns how many keys were written."""
         out = ffi.new("size_t *")
@@ -700,7 +714,7 @@ class Store:
             lambda *out: lib.kw_rotate(self._handle, raw_id, len(raw_id), grace_ms, *out)
         )
 
-    def _read_json(self, call: Any, initial: int = 16384) -> Any:
+    def _read_json(self, call: Any, initial: int = 16384, by_id: bool = False) -> Any:
         """Runs a call with a (buf, cap, out_len) output, growing the buffer as told."""
         cap = initial
         out_len = ffi.new("size_t *")
@@ -710,14 +724,17 @@ class Store:
             if status == _BUFFER_TOO_SMALL:
                 cap = max(int(out_len[0]), cap * 2)
                 continue
-            self._check(status)
+            if by_id:
+                self._check_by_id(status)
+            else:
+                self._check(status)
             return json.loads(ffi.buffer(buf, out_len[0])[:])
         raise InternalError(_BUFFER_TOO_SMALL, "output kept growing")
 
     def get(self, key_id: str) -> KeyInfo:
         """The record of a key. Raises :class:`KeyNotFoundError`."""
         raw = _text(key_id, "key_id")
-        return KeyInfo.from_json(self._read_json(lambda b, c, n: lib.kw_get(self._handle, raw, len(raw), b, c, n), 4096))
+        return KeyInfo.from_json(self._read_json(lambda b, c, n: lib.kw_get(self._handle, raw, len(raw), b, c, n), 4096, by_id=True))
 
     def list_keys(
         self,
@@ -833,7 +850,7 @@ class Store:
         """A key's usage: what is stored plus what this process has not flushed yet."""
         raw = _text(key_id, "key_id")
         out = ffi.new("kw_usage_stats *")
-        self._check(lib.kw_usage(self._handle, raw, len(raw), out))
+        self._check_by_id(lib.kw_usage(self._handle, raw, len(raw), out))
         return UsageStats(uses=out.uses, refused=out.refused, last_used_at=out.last_used_ms or None)
 
     def usage_by_day(self, key_id: str, start: Day, end: Day) -> list[DayUsage]:
@@ -848,7 +865,7 @@ class Store:
                 f"day range must be ordered and span at most {lib.KW_MAX_USAGE_DAYS} days",
             )
         rows = self._read_json(
-            lambda buf, cap, n: lib.kw_usage_by_day(self._handle, raw, len(raw), a, b, buf, cap, n), 4096
+            lambda buf, cap, n: lib.kw_usage_by_day(self._handle, raw, len(raw), a, b, buf, cap, n), 4096, by_id=True
         )
         return [DayUsage(day=_dt.date.fromisoformat(r["day"]), uses=r["uses"]) for r in rows]
 
@@ -866,7 +883,7 @@ class Store:
         """A limited key's credits now, or ``None`` for an unlimited key."""
         raw = _text(key_id, "key_id")
         out = ffi.new("kw_credit_balance *")
-        self._check(lib.kw_key_credits(self._handle, raw, len(raw), out))
+        self._check_by_id(lib.kw_key_credits(self._handle, raw, len(raw), out))
         if not out.limited:
             return None
         return CreditBalance(
