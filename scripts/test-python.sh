@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Python binding suite (run by `make test` via scripts/test.sh): creates a virtualenv in
-# target/python-venv if missing, installs cffi, pytest, gunicorn and the package itself
-# (pip install ./bindings/python), builds libkeyward (debug) if missing, and runs pytest
+# target/python-venv if missing, installs cffi, pytest, gunicorn, uvicorn and the package
+# itself (pip install ./bindings/python), builds libkeyward (debug) if missing, and runs pytest
 # over bindings/python/tests with KEYWARD_LIB pointing at the library.
 #
 #   scripts/test-python.sh               run the suite
@@ -21,21 +21,24 @@ PY="$VENV/bin/python"
 step() { printf '%s\n' "-- $*"; }
 
 # --- library -----------------------------------------------------------------------------
-LIB="${KEYWARD_LIB:-$ROOT/target/debug/libkeyward.so}"
-if [ ! -e "$LIB" ]; then
-  step "building libkeyward (debug)"
+# KEYWARD_LIB given: test that library as is. Otherwise build (or just check, when fresh)
+# target/debug/libkeyward.so, so the tests never run against a stale copy.
+if [ -z "${KEYWARD_LIB:-}" ]; then
+  step "cargo build --lib (debug)"
   cargo build --lib --quiet
+  KEYWARD_LIB="$ROOT/target/debug/libkeyward.so"
 fi
-export KEYWARD_LIB="$LIB"
+[ -e "$KEYWARD_LIB" ] || { echo "KEYWARD_LIB=$KEYWARD_LIB does not exist" >&2; exit 1; }
+export KEYWARD_LIB
 
 # --- virtualenv --------------------------------------------------------------------------
 if [ ! -x "$PY" ]; then
   step "creating $VENV"
   python3 -m venv "$VENV"
 fi
-if ! "$PY" -c 'import cffi, pytest, gunicorn' 2>/dev/null; then
+if ! "$PY" -c "import cffi, pytest, gunicorn, uvicorn" 2>/dev/null; then
   step "installing test dependencies"
-  "$PY" -m pip install --quiet "cffi>=1.15" "pytest>=7" "gunicorn>=21"
+  "$PY" -m pip install --quiet "cffi>=1.15" "pytest>=7" "gunicorn>=21" "uvicorn>=0.20"
 fi
 # Always reinstall the package so the tests see the working tree (no compiler involved).
 step "pip install ./bindings/python"

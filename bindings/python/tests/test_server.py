@@ -1,4 +1,5 @@
-"""A real server: gunicorn with 4 workers on 127.0.0.1, one store file, the WSGI middleware.
+"""Real servers: gunicorn (WSGI) and uvicorn (ASGI), 4 worker processes each on 127.0.0.1,
+one store file, keyward's middleware.
 
 Requests with a valid key, a revoked key (revoked while the server runs, by this process),
 a key lacking the scope and no key get 200/401/403/401; after a graceful stop the use counts
@@ -11,6 +12,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,36 +27,56 @@ HERE = Path(__file__).resolve().parent
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 40.0
 
-pytest.importorskip("gunicorn")
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class Server:
-    def __init__(self, store_path: str, log: Path, preload: bool) -> None:
+    """gunicorn or uvicorn with 4 workers, logging to ``log``; stopped by :meth:`stop`."""
+
+    def __init__(self, kind: str, store_path: str, log: Path, preload: bool = False) -> None:
         self.log = log
         env = dict(os.environ, KEYWARD_TEST_STORE=store_path, PYTHONUNBUFFERED="1")
-        args = [
-            sys.executable, "-m", "gunicorn",
-            "-c", str(HERE / "gunicorn_conf.py"),
-            "--pythonpath", str(HERE),
-            "-b", "127.0.0.1:0",  # a free port, read back from the log: no race
-            "--log-level", "info",
-        ]
-        if preload:
-            args.append("--preload")
-        args.append("server_app:app")
+        self.port = 0
+        if kind == "gunicorn":
+            args = [
+                sys.executable, "-m", "gunicorn",
+                "-c", str(HERE / "gunicorn_conf.py"),
+                "--pythonpath", str(HERE),
+                "-b", "127.0.0.1:0",  # a free port, read back from the log: no race
+                "--log-level", "info",
+            ]
+            if preload:
+                args.append("--preload")
+            args.append("server_app:app")
+            self._ready = ("Booting worker", 4)
+        else:
+            self.port = _free_port()
+            args = [
+                sys.executable, "-m", "uvicorn", "asgi_server_app:app",
+                "--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(self.port),
+                "--workers", "4", "--log-level", "info", "--no-access-log",
+            ]
+            self._ready = ("Application startup complete", 4)
         self._log_file = open(log, "wb")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT, env=env, cwd=str(HERE))
-        self.port = 0
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
+        marker, count = self._ready
         while time.monotonic() < deadline:
             text = self.log.read_text(errors="replace")
             m = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", text)
             if m:
                 self.port = int(m.group(1))
-            if self.port and text.count("Booting worker") >= 4:
+            if self.port and text.count(marker) >= count:
                 try:
                     if self.request("/health")[0] == 200:
                         return
@@ -63,7 +85,7 @@ class Server:
             if self.proc.poll() is not None:
                 break
             time.sleep(0.1)
-        raise AssertionError(f"gunicorn did not start:\n{self.log.read_text(errors='replace')}")
+        raise AssertionError(f"the server did not start:\n{self.log.read_text(errors='replace')}")
 
     def request(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
@@ -90,15 +112,20 @@ class Server:
             self._log_file.close()
 
 
-@pytest.mark.parametrize("preload", [True, False], ids=["preload", "post-fork-open"])
-def test_gunicorn_four_workers(tmp_path: Path, preload: bool) -> None:
+@pytest.mark.parametrize(
+    "kind, preload",
+    [("gunicorn", True), ("gunicorn", False), ("uvicorn", False)],
+    ids=["gunicorn-preload", "gunicorn", "uvicorn"],
+)
+def test_four_workers(tmp_path: Path, kind: str, preload: bool) -> None:
+    pytest.importorskip(kind)
     path = str(tmp_path / "server.redb")
     store = keyward.Store(path)
     valid = store.create("acct_valid", scopes=["read"])
     revoked = store.create("acct_revoked", scopes=["read"])
     lacking = store.create("acct_lacking", scopes=["write"])
 
-    server = Server(path, tmp_path / "gunicorn.log", preload)
+    server = Server(kind, path, tmp_path / "server.log", preload)
     counts = {"valid": 0, "revoked_before": 0, "revoked_after": 0, "lacking": 0}
     pids: set[int] = set()
     try:
@@ -129,7 +156,7 @@ def test_gunicorn_four_workers(tmp_path: Path, preload: bool) -> None:
     finally:
         exit_code = server.stop()
         store.close()
-    log = (tmp_path / "gunicorn.log").read_text(errors="replace")
+    log = (tmp_path / "server.log").read_text(errors="replace")
     assert exit_code == 0, log
     assert "Traceback" not in log, log
     for secret in (valid.key, revoked.key, lacking.key):

@@ -202,11 +202,24 @@ class ASGIMiddleware:
         store: the open :class:`~keyward.Store`.
         scopes: a :data:`ScopeRule`.
         cost: credits a request spends on a limited key (0 = the key's own cost).
+        close_on_shutdown: close the store (flushing its usage counts) when the server's
+            lifespan shutdown completes. uvicorn workers end with ``os._exit``, which skips
+            interpreter-exit handlers, so set this (or close the store in your own lifespan
+            handler) to keep the last second of counts.
     """
 
-    def __init__(self, app: ASGIApp, store: Store, scopes: ScopeRule = None, *, cost: int = 0) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        store: Store,
+        scopes: ScopeRule = None,
+        *,
+        cost: int = 0,
+        close_on_shutdown: bool = False,
+    ) -> None:
         self.app = app
         self.guard = Guard(store, scopes, cost=cost)
+        self.close_on_shutdown = close_on_shutdown
 
     async def __call__(
         self,
@@ -215,6 +228,9 @@ class ASGIMiddleware:
         send: Callable[[Any], Awaitable[None]],
     ) -> None:
         kind = scope.get("type")
+        if kind == "lifespan" and self.close_on_shutdown:
+            await self._lifespan(scope, receive, send)
+            return
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
@@ -241,6 +257,20 @@ class ASGIMiddleware:
         state["keyward"] = outcome.verdict
         scope["state"] = state
         await self.app(scope, receive, send)
+
+
+    async def _lifespan(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        async def send_then_close(message: Any) -> None:
+            if message.get("type") in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                self.guard.store.close()
+            await send(message)
+
+        await self.app(scope, receive, send_then_close)
 
 
 class WSGIMiddleware:

@@ -52,6 +52,11 @@ Day = Union[int, _dt.date]
 Scopes = Union[Sequence[str], Iterable[str]]
 
 _OK = 0
+# Hot-path bindings (module globals, looked up once).
+_NULL = ffi.NULL
+_new = ffi.new
+_VERDICT_PTR = ffi.typeof("kw_verdict *")
+_kw_verify = lib.kw_verify
 _BUFFER_TOO_SMALL = lib.KW_BUFFER_TOO_SMALL
 _KEY_INFO_MAX = lib.KW_KEY_INFO_MAX_LEN
 _MAX_KEY = lib.KW_MAX_KEY_LEN
@@ -257,7 +262,7 @@ def _header_array(source: HeaderSource) -> tuple[Any, int, list[Any]]:
 
 
 def _verdict_out(with_info: bool) -> tuple[Any, Any, int, Any]:
-    raw = ffi.new("kw_verdict *")
+    raw = _new(_VERDICT_PTR)
     if not with_info:
         return raw, ffi.NULL, 0, ffi.NULL
     return raw, ffi.new("uint8_t[]", _KEY_INFO_MAX), _KEY_INFO_MAX, ffi.new("size_t *")
@@ -564,22 +569,22 @@ class Store:
                 raise ArgumentError(lib.KW_INVALID_UTF8, "key is not valid Unicode text") from None
         else:
             raw = _key_text(key, "key")
-        if not scopes and (type(scopes) is tuple or type(scopes) is list):
-            sp, sn, _keep = ffi.NULL, 0, None
-        else:
+        if scopes or not (type(scopes) is tuple or type(scopes) is list):
             sp, sn, _keep = _required_scopes(scopes)
-        if cost:
+        else:
+            sp, sn = _NULL, 0
+        if cost or at is not None or with_info:
             cost = _int(cost, "cost", 0, _U32)
-        at_ms = 0 if at is None else _time_ms(at, "at")
-        if with_info:
-            out, info_buf, info_cap, info_len = _verdict_out(True)
-            status = lib.kw_verify(self._handle, raw, len(raw), sp, sn, cost, at_ms, out, info_buf, info_cap, info_len)
-            if status != _OK:
+            at_ms = 0 if at is None else _time_ms(at, "at")
+            out, info_buf, info_cap, info_len = _verdict_out(with_info)
+            status = _kw_verify(self._handle, raw, len(raw), sp, sn, cost, at_ms, out, info_buf, info_cap, info_len)
+            if status:
                 _raise(status)
             return _finish_verdict(out, info_buf, info_len)
-        out = ffi.new("kw_verdict *")
-        status = lib.kw_verify(self._handle, raw, len(raw), sp, sn, cost, at_ms, out, ffi.NULL, 0, ffi.NULL)
-        if status != _OK:
+        # The hot path: no info, default cost, now.
+        out = _new(_VERDICT_PTR)
+        status = _kw_verify(self._handle, raw, len(raw), sp, sn, 0, 0, out, _NULL, 0, _NULL)
+        if status:
             _raise(status)
         return Verdict(out)
 
