@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Python binding suite (run by `make test` via scripts/test.sh): creates a virtualenv in
-# target/python-venv if missing, installs cffi, pytest, gunicorn, uvicorn and the package
+# target/python-venv if missing, installs cffi, pytest, gunicorn, uvicorn, mypy and the package
 # itself (pip install ./bindings/python), builds libkeyward (debug) if missing, and runs pytest
 # over bindings/python/tests with KEYWARD_LIB pointing at the library.
 #
@@ -36,9 +36,9 @@ if [ ! -x "$PY" ]; then
   step "creating $VENV"
   python3 -m venv "$VENV"
 fi
-if ! "$PY" -c "import cffi, pytest, gunicorn, uvicorn" 2>/dev/null; then
+if ! "$PY" -c "import cffi, pytest, gunicorn, uvicorn, mypy" 2>/dev/null; then
   step "installing test dependencies"
-  "$PY" -m pip install --quiet "cffi>=1.15" "pytest>=7" "gunicorn>=21" "uvicorn>=0.20"
+  "$PY" -m pip install --quiet "cffi>=1.15" "pytest>=7" "gunicorn>=21" "uvicorn>=0.20" "mypy>=1.5"
 fi
 # Always reinstall the package so the tests see the working tree (no compiler involved).
 step "pip install ./bindings/python"

@@ -78,7 +78,7 @@ def abi_version() -> int:
 
 def library_version() -> str:
     """The crate version of the loaded ``libkeyward``, e.g. ``"0.1.0"``."""
-    return ffi.string(lib.kw_version()).decode("ascii")
+    return str(ffi.string(lib.kw_version()).decode("ascii"))
 
 
 __all__ = [

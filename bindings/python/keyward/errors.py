@@ -32,12 +32,12 @@ __all__ = [
 
 def status_code(status: int) -> str:
     """The stable name of a ``kw_status`` without the ``KW_`` prefix (``"UNKNOWN"`` if unknown)."""
-    return ffi.string(lib.kw_status_name(status)).decode("ascii")
+    return str(ffi.string(lib.kw_status_name(status)).decode("ascii"))
 
 
 def status_message(status: int) -> str:
     """The English message of a ``kw_status``."""
-    return ffi.string(lib.kw_status_message(status)).decode("utf-8")
+    return str(ffi.string(lib.kw_status_message(status)).decode("utf-8"))
 
 
 class KeywardError(Exception):

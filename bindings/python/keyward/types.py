@@ -84,7 +84,7 @@ class KeyState(enum.IntEnum):
 
 
 def _str_field(raw: Any) -> str:
-    return ffi.string(raw).decode("utf-8", "replace")
+    return str(ffi.string(raw).decode("utf-8", "replace"))
 
 
 class Verdict:

@@ -13,7 +13,7 @@ import sys
 from importlib import resources
 from typing import Any
 
-import cffi
+import cffi  # type: ignore[import-untyped,unused-ignore]
 
 __all__ = ["ABI_VERSION", "LibraryError", "ffi", "lib", "library_path"]
 
@@ -74,4 +74,7 @@ def _load(expected: int = ABI_VERSION) -> tuple[cffi.FFI, Any, str]:
     )
 
 
+ffi: Any
+lib: Any
+library_path: str
 ffi, lib, library_path = _load()

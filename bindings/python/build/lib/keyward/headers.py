@@ -90,7 +90,7 @@ def credential_headers(source: HeaderSource) -> list[tuple[bytes, bytes]]:
                     for key, name in _WSGI_KEYS.items()
                     if key in source
                 ]
-        items = source.items()  # type: ignore[union-attr]
+        items = source.items()
         return _pairs(items)
     if isinstance(source, (str, bytes)):
         raise TypeError("headers must be a mapping or (name, value) pairs, not a string")
