@@ -32,6 +32,7 @@ from .types import (
     UsageStats,
     Verdict,
 )
+from .types import _REASON_HTTP, _REASONS
 
 __all__ = [
     "DEFAULT_ROTATION_GRACE_MS",
@@ -57,6 +58,8 @@ _NULL = ffi.NULL
 _new = ffi.new
 _VERDICT_PTR = ffi.typeof("kw_verdict *")
 _kw_verify = lib.kw_verify
+_new_uncleared = ffi.new_allocator(should_clear_after_alloc=False)
+_object_new = object.__new__
 _BUFFER_TOO_SMALL = lib.KW_BUFFER_TOO_SMALL
 _KEY_INFO_MAX = lib.KW_KEY_INFO_MAX_LEN
 _MAX_KEY = lib.KW_MAX_KEY_LEN
@@ -581,12 +584,19 @@ class Store:
             if status:
                 _raise(status)
             return _finish_verdict(out, info_buf, info_len)
-        # The hot path: no info, default cost, now.
-        out = _new(_VERDICT_PTR)
+        # The hot path: no info, default cost, now; the Verdict is built inline (no Python
+        # __new__ frame), its HTTP status taken from the reason table.
+        out = _new_uncleared(_VERDICT_PTR)  # kw_verify writes the whole struct on success
         status = _kw_verify(self._handle, raw, len(raw), sp, sn, 0, 0, out, _NULL, 0, _NULL)
         if status:
             _raise(status)
-        return Verdict(out)
+        r = out.reason
+        verdict: Any = _object_new(Verdict)
+        verdict._raw = out
+        verdict.reason = _REASONS[r]
+        verdict.http_status = _REASON_HTTP[r]
+        verdict.ok = r == 0
+        return verdict  # type: ignore[no-any-return]
 
     def verify_pair(
         self,

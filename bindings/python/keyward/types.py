@@ -96,19 +96,23 @@ class Verdict:
     usage exceeded).
     """
 
-    __slots__ = ("_raw", "_info", "reason", "http_status", "ok")
+    __slots__ = ("_raw", "reason", "http_status", "ok")
 
+    _raw: Any
     reason: Reason
     http_status: int
     ok: bool
 
-    def __init__(self, raw: Any, info: KeyInfo | None = None) -> None:
+    def __new__(cls, raw: Any, info: KeyInfo | None = None) -> Verdict:
+        self = object.__new__(_VerdictWithInfo if info is not None else cls)
         r = raw.reason
         self._raw = raw
-        self._info = info
         self.reason = _REASONS[r] if r < 7 else Reason(r)
         self.http_status = raw.http_status
         self.ok = r == 0
+        if info is not None:
+            self._info = info  # type: ignore[attr-defined]
+        return self
 
     @property
     def code(self) -> str:
@@ -169,7 +173,7 @@ class Verdict:
     def info(self) -> KeyInfo | None:
         """The key's full record, when the verify was asked for it (``with_info=True``)
         and the key is known; else ``None``."""
-        return self._info
+        return None
 
     def as_dict(self) -> dict[str, Any]:
         """The verdict as a JSON-ready dict (no secret in it)."""
@@ -190,6 +194,18 @@ class Verdict:
             f"Verdict(code={self.code!r}, http_status={self.http_status}, "
             f"key_id={self.key_id!r}, owner={self.owner!r})"
         )
+
+
+class _VerdictWithInfo(Verdict):
+    """A verdict that carries the key's record (``with_info=True``)."""
+
+    __slots__ = ("_info",)
+
+    _info: KeyInfo
+
+    @property
+    def info(self) -> KeyInfo | None:
+        return self._info
 
 
 @dataclass(frozen=True, slots=True)
