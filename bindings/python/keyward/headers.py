@@ -38,6 +38,14 @@ HeaderSource = Union[
 
 
 def _bytes(value: Any, what: str) -> bytes:
+    t = type(value)
+    if t is str:
+        try:
+            return value.encode("latin-1")  # type: ignore[no-any-return]
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape")  # type: ignore[no-any-return]
+    if t is bytes:
+        return value  # type: ignore[no-any-return]
     if isinstance(value, bytes):
         return value
     if isinstance(value, str):
@@ -80,6 +88,9 @@ def credential_headers(source: HeaderSource) -> list[tuple[bytes, bytes]]:
 
     Raises ``TypeError`` for anything that is not one of the accepted shapes.
     """
+    if type(source) is dict and "headers" not in source and "REQUEST_METHOD" not in source \
+            and "wsgi.version" not in source:
+        return _pairs(source.items())  # a plain dict of headers: the common case, no ABC checks
     if isinstance(source, Mapping) or hasattr(source, "items"):
         if isinstance(source, Mapping):
             if "headers" in source and "type" in source:  # ASGI scope

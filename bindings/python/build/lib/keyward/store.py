@@ -59,6 +59,8 @@ _new = ffi.new
 _VERDICT_PTR = ffi.typeof("kw_verdict *")
 _kw_verify = lib.kw_verify
 _new_uncleared = ffi.new_allocator(should_clear_after_alloc=False)
+_HEADER_ARRAY_T = ffi.typeof("kw_header[]")
+_from_buffer = ffi.from_buffer
 _object_new = object.__new__
 _BUFFER_TOO_SMALL = lib.KW_BUFFER_TOO_SMALL
 _KEY_INFO_MAX = lib.KW_KEY_INFO_MAX_LEN
@@ -177,8 +179,8 @@ _SCOPE_CACHE_MAX = 1024
 def _required_scopes(scopes: Any) -> tuple[Any, int, Any]:
     """``(kw_str *, count, keepalive)`` of required scopes; tuples are cached. The caller
     must hold ``keepalive`` for the duration of the C call."""
-    if scopes is None:
-        return ffi.NULL, 0, None
+    if scopes is None or (not scopes and (type(scopes) is tuple or type(scopes) is list)):
+        return _NULL, 0, None
     key = scopes if type(scopes) is tuple else None
     if key is not None:
         try:
@@ -248,20 +250,16 @@ def _wipe(buf: Any, n: int) -> None:
 def _header_array(source: HeaderSource) -> tuple[Any, int, list[Any]]:
     pairs = credential_headers(source)
     if not pairs:
-        return ffi.NULL, 0, []
-    array = ffi.new("kw_header[]", len(pairs))
+        return _NULL, 0, []
     keep: list[Any] = []
-    for i, (name, value) in enumerate(pairs):
-        n = ffi.from_buffer(name)
-        v = ffi.from_buffer(value)
+    rows = []
+    for name, value in pairs:
+        n = _from_buffer(name)
+        v = _from_buffer(value)
         keep.append(n)
         keep.append(v)
-        h = array[i]
-        h.name = n
-        h.name_len = len(name)
-        h.value = v
-        h.value_len = len(value)
-    return array, len(pairs), keep
+        rows.append((n, len(name), v, len(value)))
+    return _new(_HEADER_ARRAY_T, rows), len(rows), keep
 
 
 def _verdict_out(with_info: bool) -> tuple[Any, Any, int, Any]:
@@ -645,7 +643,8 @@ class Store:
         """
         array, n, _keep = _header_array(headers)
         sp, sn, _keep_scopes = _required_scopes(scopes)
-        cost = _int(cost, "cost", 0, _U32)
+        if cost:
+            cost = _int(cost, "cost", 0, _U32)
         at_ms = 0 if at is None else _time_ms(at, "at")
         out, info_buf, info_cap, info_len = _verdict_out(with_info)
         status = lib.kw_verify_headers(
