@@ -44,6 +44,7 @@ fi
 step "pip install ./bindings/python"
 "$PY" -m pip install --quiet --no-deps --force-reinstall --no-build-isolation ./bindings/python 2>/dev/null ||
   "$PY" -m pip install --quiet --no-deps --force-reinstall ./bindings/python
+rm -rf bindings/python/build bindings/python/keyward.egg-info # setuptools' in-tree leftovers
 
 # --- tests -------------------------------------------------------------------------------
 step "pytest (KEYWARD_LIB=$KEYWARD_LIB)"

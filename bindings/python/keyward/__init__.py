@@ -35,6 +35,7 @@ from .store import (
     Store,
     extract_credential,
     parse_key,
+    release_persistent,
 )
 from .types import (
     CreatedKey,
@@ -128,4 +129,5 @@ __all__ = [
     "library_version",
     "middleware",
     "parse_key",
+    "release_persistent",
 ]

@@ -1,6 +1,7 @@
 """The :class:`Store`: one keyward key store, opened through the C ABI."""
 from __future__ import annotations
 
+import atexit
 import datetime as _dt
 import json
 import os
@@ -40,6 +41,7 @@ __all__ = [
     "Store",
     "extract_credential",
     "parse_key",
+    "release_persistent",
 ]
 
 #: Default grace period of :meth:`Store.rotate` (24 hours), in ms.
@@ -342,6 +344,25 @@ def extract_credential(headers: HeaderSource) -> Credential:
     raise InternalError(_BUFFER_TOO_SMALL, "credential buffer kept growing")
 
 
+def release_persistent() -> None:
+    """Releases every store opened with ``persistent=True``: one without open handles is
+    flushed and closed now, one with open handles closes with its last :meth:`Store.close`.
+
+    Called automatically at interpreter exit once a persistent store was opened. Raises
+    :class:`StorageError` with the first flush failure (every store is released regardless).
+    """
+    status = lib.kw_release_persistent()
+    if status != _OK:
+        _raise(status, "releasing persistent stores")
+
+
+_release_registered = False
+
+
+def _release_at_exit() -> None:
+    lib.kw_release_persistent()
+
+
 def _header_error(status: int) -> KeywardError:
     # Header problems are 401s; TOO_LONG / INVALID_UTF8 here concern the headers (the
     # binding checks scopes itself), so they are credential errors too.
@@ -455,6 +476,11 @@ class Store:
             _raise(status, f"opening {self._path}")
         self._handle = int(out[0])
         self._finalizer = weakref.finalize(self, _close_handle, self._handle)
+        if persistent:
+            global _release_registered
+            if not _release_registered:
+                _release_registered = True
+                atexit.register(_release_at_exit)  # flush pinned stores at an orderly exit
 
     # --- life cycle ------------------------------------------------------------------------
 
@@ -474,11 +500,13 @@ class Store:
         return not self._finalizer.alive
 
     def close(self) -> None:
-        """Flushes pending usage counts and closes this handle. Closing twice is a no-op.
+        """Closes this handle. Closing twice is a no-op.
 
-        Calls in flight on other threads finish first; calls started afterwards raise
-        :class:`StoreClosedError`. Raises :class:`StorageError` if the final flush failed
-        (the handle is closed all the same).
+        Closing the last handle onto the store (of a store not opened ``persistent``)
+        flushes pending usage counts and closes the store; closing another handle only
+        releases it. Verifies in flight on other threads finish first; calls started
+        afterwards raise :class:`StoreClosedError`. Raises :class:`StorageError` if the final
+        flush failed (the handle is closed all the same).
         """
         status = self._finalizer()
         if status:  # None when already closed

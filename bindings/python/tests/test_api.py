@@ -226,8 +226,13 @@ def test_different_stores_are_not_the_same(tmp_path: Path) -> None:
 def test_persistent_and_single_process(tmp_path: Path) -> None:
     with keyward.Store(tmp_path / "p.redb", persistent=True) as store:
         key = store.create("acct").key
+        key_id = store.get(keyward.parse_key(key).id or "").id
     with keyward.Store(tmp_path / "p.redb", persistent=True) as again:
         assert again.verify(key).ok
+        assert again.stats().dirty_keys == 1  # pinned: no flush at close
+    keyward.release_persistent()  # flushes and closes the pinned store
+    with keyward.Store(tmp_path / "p.redb") as fresh:
+        assert fresh.usage(key_id).uses == 1
     with keyward.Store(tmp_path / "s.redb", single_process=True, flush_interval_ms=keyward.FLUSH_MANUAL,
                        index_capacity=1000) as store:
         key = store.create("acct").key
