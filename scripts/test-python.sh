@@ -34,7 +34,15 @@ export KEYWARD_LIB
 # --- virtualenv --------------------------------------------------------------------------
 if [ ! -x "$PY" ]; then
   step "creating $VENV"
-  python3 -m venv "$VENV"
+  if ! python3 -m venv "$VENV" 2>/dev/null; then
+    # Debian/Ubuntu ship venv (ensurepip) separately.
+    rm -rf "$VENV"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv "$VENV"
+  fi
 fi
 if ! "$PY" -c "import cffi, pytest, gunicorn, uvicorn, mypy" 2>/dev/null; then
   step "installing test dependencies"

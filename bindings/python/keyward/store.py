@@ -827,8 +827,8 @@ class Store:
     ) -> KeyInfo:
         """Changes the given fields of a key and returns its new record.
 
-        Only the arguments passed are changed; ``expires_at=None`` removes the expiry and
-        ``credits=None`` makes the key unlimited. Raises :class:`KeyNotFoundError`,
+        Only the arguments passed are changed; ``expires_at=None`` removes the expiry,
+        ``credits=None`` makes the key unlimited and ``metadata=None`` empties the metadata. Raises :class:`KeyNotFoundError`,
         :class:`ArgumentError`, :class:`PolicyError`.
         """
         raw_id = _text(key_id, "key_id")
