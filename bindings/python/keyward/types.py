@@ -1,0 +1,384 @@
+"""Value types returned by keyward: verdicts, key records, usage figures.
+
+Times are integers in milliseconds since the Unix epoch (UTC), exactly as the C ABI and
+the JSON records carry them; ``None`` means absent (no expiry, never revoked, ...).
+"""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._ffi import ffi, lib
+
+__all__ = [
+    "CreatedKey",
+    "Credential",
+    "CreditBalance",
+    "CreditTerms",
+    "Credits",
+    "DayUsage",
+    "KeyInfo",
+    "KeyPage",
+    "KeyState",
+    "ParsedKey",
+    "Reason",
+    "Refill",
+    "StoreStats",
+    "UsageStats",
+    "Verdict",
+]
+
+
+class Reason(enum.IntEnum):
+    """Why a key was accepted or refused (``kw_reason``); stable numbers."""
+
+    VALID = 0
+    MALFORMED = 1
+    NOT_FOUND = 2
+    REVOKED = 3
+    EXPIRED = 4
+    INSUFFICIENT_SCOPE = 5
+    USAGE_EXCEEDED = 6
+
+    @property
+    def code(self) -> str:
+        """The stable code, e.g. ``"INSUFFICIENT_SCOPE"``."""
+        return _REASON_CODES[self]
+
+    @property
+    def message(self) -> str:
+        """A short English message."""
+        return _REASON_MESSAGES[self]
+
+    @property
+    def http_status(self) -> int:
+        """The HTTP status to answer: 200, 401 or 403."""
+        return _REASON_HTTP[self]
+
+
+# Static strings of the library, read once (the hot path indexes these tuples).
+_REASON_CODES: tuple[str, ...] = tuple(ffi.string(lib.kw_reason_code(r)).decode() for r in range(len(Reason)))
+_REASON_MESSAGES: tuple[str, ...] = tuple(ffi.string(lib.kw_reason_message(r)).decode() for r in range(len(Reason)))
+_REASON_HTTP: tuple[int, ...] = tuple(lib.kw_reason_http_status(r) for r in range(len(Reason)))
+_REASONS: tuple[Reason, ...] = tuple(Reason)
+
+
+class Refill(enum.IntEnum):
+    """How often a limited key's credits refill (``kw_refill_interval``)."""
+
+    NONE = 0
+    DAILY = 1
+    MONTHLY = 2
+
+
+class KeyState(enum.IntEnum):
+    """Which keys :meth:`Store.list_keys` returns (``kw_state_filter``)."""
+
+    ALL = 0
+    ACTIVE = 1
+    REVOKED = 2
+    EXPIRED = 3
+
+
+def _str_field(raw: Any) -> str:
+    return str(ffi.string(raw).decode("utf-8", "replace"))
+
+
+class Verdict:
+    """The result of a verify. A refused key is a verdict, not an exception.
+
+    ``ok``, ``reason`` and ``http_status`` are read eagerly; the key fields are decoded on
+    first access. ``key_found`` is true when the key exists and its secret was right: the
+    key fields are then set even for a refused key (revoked, expired, insufficient scope,
+    usage exceeded).
+    """
+
+    __slots__ = ("_raw", "reason", "http_status", "ok")
+
+    _raw: Any
+    reason: Reason
+    http_status: int
+    ok: bool
+
+    def __new__(cls, raw: Any, info: KeyInfo | None = None) -> Verdict:
+        self = object.__new__(_VerdictWithInfo if info is not None else cls)
+        r = raw.reason
+        self._raw = raw
+        self.reason = _REASONS[r] if r < 7 else Reason(r)
+        self.http_status = raw.http_status
+        self.ok = r == 0
+        if info is not None:
+            self._info = info  # type: ignore[attr-defined]
+        return self
+
+    @property
+    def code(self) -> str:
+        """The reason's stable code, e.g. ``"VALID"``, ``"REVOKED"``."""
+        return _REASON_CODES[self.reason]
+
+    @property
+    def message(self) -> str:
+        """A short English message for the reason."""
+        return _REASON_MESSAGES[self.reason]
+
+    @property
+    def key_found(self) -> bool:
+        """Whether the key is known and its secret was right."""
+        return bool(self._raw.key_found)
+
+    @property
+    def key_id(self) -> str | None:
+        """The public key id (safe to log), or ``None`` when the key was not found."""
+        return _str_field(self._raw.key_id) if self._raw.key_found else None
+
+    @property
+    def owner(self) -> str | None:
+        """The key's owner, or ``None`` when the key was not found."""
+        return _str_field(self._raw.owner) if self._raw.key_found else None
+
+    @property
+    def env(self) -> str | None:
+        """The key's env tag (``"live"``, ...), or ``None``."""
+        return (_str_field(self._raw.env) or None) if self._raw.key_found else None
+
+    @property
+    def created_at(self) -> int | None:
+        """Creation time in ms since the epoch, or ``None`` when the key was not found."""
+        return self._raw.created_at_ms if self._raw.key_found else None
+
+    @property
+    def expires_at(self) -> int | None:
+        """Expiry in ms since the epoch, or ``None`` (never, or key not found)."""
+        return (self._raw.expires_at_ms or None) if self._raw.key_found else None
+
+    @property
+    def limited(self) -> bool:
+        """Whether the key has usage credits."""
+        return bool(self._raw.key_flags & lib.KW_KEY_LIMITED)
+
+    @property
+    def revoked(self) -> bool:
+        """Whether the key has been revoked."""
+        return bool(self._raw.key_flags & lib.KW_KEY_REVOKED_FLAG)
+
+    @property
+    def rotated(self) -> bool:
+        """Whether the key was replaced by rotation."""
+        return bool(self._raw.key_flags & lib.KW_KEY_ROTATED)
+
+    @property
+    def info(self) -> KeyInfo | None:
+        """The key's full record, when the verify was asked for it (``with_info=True``)
+        and the key is known; else ``None``."""
+        return None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The verdict as a JSON-ready dict (no secret in it)."""
+        return {
+            "ok": self.ok,
+            "code": self.code,
+            "message": self.message,
+            "http_status": self.http_status,
+            "key_id": self.key_id,
+            "owner": self.owner,
+            "env": self.env,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"Verdict(code={self.code!r}, http_status={self.http_status}, "
+            f"key_id={self.key_id!r}, owner={self.owner!r})"
+        )
+
+
+class _VerdictWithInfo(Verdict):
+    """A verdict that carries the key's record (``with_info=True``)."""
+
+    __slots__ = ("_info",)
+
+    _info: KeyInfo
+
+    @property
+    def info(self) -> KeyInfo | None:
+        return self._info
+
+
+@dataclass(frozen=True, slots=True)
+class Credits:
+    """Usage credits of a new or updated key (a limited key).
+
+    Attributes:
+        remaining: credits available now (below 2**40).
+        refill_amount: credits after each refill (with ``refill_interval``).
+        refill_interval: :class:`Refill` (``NONE``, ``DAILY``, ``MONTHLY``).
+        cost: default cost of one verify (0 means 1).
+    """
+
+    remaining: int
+    refill_amount: int = 0
+    refill_interval: Refill = Refill.NONE
+    cost: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class CreditTerms:
+    """A limited key's credit terms, as recorded (:attr:`KeyInfo.credits`)."""
+
+    cost: int
+    refill_amount: int | None = None
+    refill_interval: Refill = Refill.NONE
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """The public record of a key: everything but its secret. Times in ms since the epoch."""
+
+    id: str
+    owner: str
+    name: str
+    scopes: tuple[str, ...]
+    env: str | None
+    created_at: int
+    expires_at: int | None
+    metadata: bytes
+    revoked_at: int | None
+    revoke_reason: str | None
+    rotated_from: str | None
+    rotated_to: str | None
+    credits: CreditTerms | None
+    serial: int
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> KeyInfo:
+        """Builds a record from the library's JSON object."""
+        credits = record.get("credits")
+        terms = None
+        if credits is not None:
+            refill = credits.get("refill")
+            terms = CreditTerms(
+                cost=credits.get("cost", 1),
+                refill_amount=refill["amount"] if refill else None,
+                refill_interval=Refill[refill["interval"].upper()] if refill else Refill.NONE,
+            )
+        return cls(
+            id=record["id"],
+            owner=record["owner"],
+            name=record.get("name") or "",
+            scopes=tuple(record.get("scopes") or ()),
+            env=record.get("env"),
+            created_at=record["created_at"],
+            expires_at=record.get("expires_at"),
+            metadata=base64.b64decode(record.get("metadata") or ""),
+            revoked_at=record.get("revoked_at"),
+            revoke_reason=record.get("revoke_reason"),
+            rotated_from=record.get("rotated_from"),
+            rotated_to=record.get("rotated_to"),
+            credits=terms,
+            serial=record.get("serial", 0),
+        )
+
+    @property
+    def revoked(self) -> bool:
+        """Whether the key was revoked."""
+        return self.revoked_at is not None
+
+    def active_at(self, at_ms: int) -> bool:
+        """Whether the key is neither revoked nor expired at ``at_ms``."""
+        return self.revoked_at is None and (self.expires_at is None or at_ms < self.expires_at)
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedKey:
+    """A key just created or rotated. ``key`` is the full secret key: it is returned this
+    once and exists nowhere else; hand it to the customer and drop it. It never appears in
+    ``repr()``."""
+
+    key: str = field(repr=False)
+    info: KeyInfo
+
+    @property
+    def id(self) -> str:
+        """The public key id."""
+        return self.info.id
+
+    def __repr__(self) -> str:
+        return f"CreatedKey(id={self.info.id!r}, owner={self.info.owner!r}, key=<hidden>)"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPage:
+    """One page of :meth:`Store.list_keys`; pass ``next`` as ``after`` for the next page."""
+
+    keys: tuple[KeyInfo, ...]
+    next: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedKey:
+    """A key split into its parts by :func:`keyward.parse_key` (no store involved).
+
+    ``error`` is ``"ok"`` for a well-formed key, else the name of the problem
+    (``"bad_checksum"``, ``"bad_prefix"``, ...). ``secret`` is hidden from ``repr()``."""
+
+    valid: bool
+    error: str
+    prefix: str | None = None
+    env: str | None = None
+    id: str | None = None
+    secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """A credential found in request headers by :func:`keyward.extract_credential`.
+
+    ``kind`` is ``"key"`` (a full key: ``key`` is set) or ``"pair"`` (``id`` + ``secret``).
+    Secrets are hidden from ``repr()``."""
+
+    kind: str
+    key: str | None = field(default=None, repr=False)
+    id: str | None = None
+    secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """This process's counters for a store (:meth:`Store.stats`)."""
+
+    commits: int
+    refreshes: int
+    indexed_keys: int
+    dirty_keys: int
+    index_complete: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UsageStats:
+    """A key's usage (:meth:`Store.usage`): stored plus this process's unflushed counts."""
+
+    uses: int
+    refused: int
+    last_used_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CreditBalance:
+    """A limited key's credits (:meth:`Store.credits`)."""
+
+    remaining: int
+    cost: int
+    refill_amount: int
+    refill_interval: Refill
+
+
+@dataclass(frozen=True, slots=True)
+class DayUsage:
+    """Uses of a key on one UTC day (:meth:`Store.usage_by_day`)."""
+
+    day: _dt.date
+    uses: int

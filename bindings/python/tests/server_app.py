@@ -1,0 +1,32 @@
+"""The WSGI app test_server.py serves with gunicorn (4 workers): one protected endpoint
+behind keyward's middleware. The store path comes from $KEYWARD_TEST_STORE.
+
+The store is opened at import: in the gunicorn master with --preload (each forked worker
+then reopens it on first use), or in each worker without it. gunicorn_conf.py closes it when
+a worker exits, which flushes that worker's usage counts.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Callable, Iterable
+
+import keyward
+from keyward.middleware import WSGIMiddleware, get_verdict
+
+store = keyward.Store(os.environ["KEYWARD_TEST_STORE"])
+
+
+def hello(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    verdict = get_verdict(environ)
+    body = json.dumps({
+        "ok": True,
+        "owner": verdict.owner if verdict else None,
+        "key_id": verdict.key_id if verdict else None,
+        "pid": os.getpid(),
+    }).encode()
+    start_response("200 OK", [("content-type", "application/json"), ("content-length", str(len(body)))])
+    return [body]
+
+
+app = WSGIMiddleware(hello, store, scopes={"/data": ["read"], "/health": None})

@@ -1,0 +1,125 @@
+"""Replays the shared test vectors (tests/vectors/*.json), as the Rust and C suites do."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import keyward
+
+from conftest import load_vectors
+
+KEYS = load_vectors("keys.json")
+HEADERS = load_vectors("headers.json")
+VERIFY = load_vectors("verify.json")
+
+
+@pytest.mark.parametrize("case", KEYS["cases"], ids=[c["name"] for c in KEYS["cases"]])
+def test_key_vectors(case: dict[str, Any]) -> None:
+    parsed = keyward.parse_key(case["key"], KEYS["prefix"])
+    assert parsed.valid is case["valid"]
+    if case["valid"]:
+        assert parsed.error == "ok"
+        assert parsed.prefix == KEYS["prefix"]
+        assert parsed.env == case["env"]
+        assert parsed.id == case["id"]
+        assert parsed.secret == case["secret"]
+    else:
+        assert parsed.error == case["error"]
+        assert parsed.id is None and parsed.secret is None
+
+
+@pytest.mark.parametrize("case", KEYS["cases"], ids=[c["name"] for c in KEYS["cases"]])
+def test_key_vectors_as_bytes_and_any_prefix(case: dict[str, Any]) -> None:
+    parsed = keyward.parse_key(case["key"].encode("utf-8"))
+    if case["valid"]:
+        assert parsed.valid and parsed.id == case["id"]
+    elif case["error"] != "bad_prefix":
+        assert parsed.error == case["error"]
+
+
+def _shapes(pairs: list[list[str]]) -> list[Any]:
+    """The same headers as a list of str pairs, of bytes pairs and (when names are unique
+    case-insensitively) as a dict."""
+    shapes: list[Any] = [[tuple(p) for p in pairs], [(n.encode(), v.encode()) for n, v in pairs]]
+    if len({n.strip().lower() for n, _ in pairs}) == len(pairs):
+        shapes.append(dict(pairs))
+    return shapes
+
+
+@pytest.mark.parametrize("case", HEADERS["cases"], ids=[c["name"] for c in HEADERS["cases"]])
+def test_header_vectors(case: dict[str, Any]) -> None:
+    expect = case["expect"]
+    for headers in _shapes(case["headers"]):
+        if "error" in expect:
+            with pytest.raises(keyward.CredentialError) as info:
+                keyward.extract_credential(headers)
+            assert info.value.code == expect["error"]
+            assert info.value.http_status == 401
+        elif "key" in expect:
+            cred = keyward.extract_credential(headers)
+            assert (cred.kind, cred.key, cred.id, cred.secret) == ("key", expect["key"], None, None)
+        else:
+            cred = keyward.extract_credential(headers)
+            assert (cred.kind, cred.id, cred.secret) == ("pair", expect["pair"]["id"], expect["pair"]["secret"])
+
+
+def _mutate(secret: str, key_id: str, how: str | None) -> tuple[str, str]:
+    flip = lambda c: "b" if c == "a" else "a"  # noqa: E731 - as the C test does
+    if how == "wrong_secret_first":
+        secret = flip(secret[0]) + secret[1:]
+    elif how == "wrong_secret_last":
+        secret = secret[:-1] + flip(secret[-1])
+    elif how == "unknown_id":
+        key_id = "ZZZZzzzz00009999"
+    elif how is not None:
+        raise AssertionError(f"unknown mutation {how}")
+    return key_id, secret
+
+
+@pytest.mark.parametrize("scenario", VERIFY["scenarios"], ids=[s["name"] for s in VERIFY["scenarios"]])
+def test_verify_vectors(scenario: dict[str, Any], tmp_path: Path) -> None:
+    keys: dict[str, str] = {}
+    start = 0  # the scenario's clock starts at its first verify, as in the C replay
+    with keyward.Store(str(tmp_path / "v.redb"), prefix="kw") as store:
+        for step in scenario["steps"]:
+            op = step["op"]
+            if op == "create":
+                credits = step.get("credits")
+                expires = step.get("expires_in_ms")
+                created = store.create(
+                    step["owner"],
+                    scopes=step["scopes"],
+                    env=step.get("env"),
+                    expires_at=int(time.time() * 1000) + expires if expires else None,
+                    credits=keyward.Credits(remaining=credits["remaining"], cost=credits.get("cost", 1))
+                    if credits else None,
+                )
+                keys[step["as"]] = created.key
+            elif op == "revoke":
+                store.revoke(keyward.parse_key(keys[step["key"]]).id or "")
+            elif op == "rotate":
+                old = keyward.parse_key(keys[step["key"]]).id or ""
+                keys[step["as"]] = store.rotate(old, step["grace_ms"]).key
+            elif op in ("verify", "verify_text", "pair"):
+                if not start:
+                    start = int(time.time() * 1000)
+                at = start + step.get("at_offset_ms", 0)
+                scopes = tuple(step["scopes"])
+                cost = step.get("cost", 0)
+                if op == "verify":
+                    verdict = store.verify(keys[step["key"]], scopes, cost=cost, at=at)
+                elif op == "verify_text":
+                    verdict = store.verify(step["text"], scopes, cost=cost, at=at)
+                else:
+                    parsed = keyward.parse_key(keys[step["key"]])
+                    key_id, secret = _mutate(parsed.secret or "", parsed.id or "", step.get("mutate"))
+                    verdict = store.verify_pair(key_id, secret, scopes, cost=cost, at=at)
+                assert verdict.code == step["expect"], f"step {step}"
+                assert verdict.reason == keyward.Reason[step["expect"]]
+                assert verdict.ok is (step["expect"] == "VALID")
+                assert verdict.http_status == keyward.Reason[step["expect"]].http_status
+            else:
+                raise AssertionError(f"unknown op {op}")
