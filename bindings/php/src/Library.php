@@ -1,0 +1,203 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Keyward;
+
+use FFI;
+use Keyward\Exception\LibraryException;
+
+/**
+ * Loads libkeyward through FFI, once per request (CLI: once per script).
+ *
+ * Where the library comes from, first match wins:
+ *  1. the FFI scope "KEYWARD" that opcache.preload created with FFI::load() (see preload.php:
+ *     the production set-up under PHP-FPM, loaded once per pool, nothing parsed per request);
+ *  2. FFI::cdef() of the package's directive-free header copy (keyward.h) over the library
+ *     named by the KEYWARD_LIB environment variable, else Library::$path when set, else
+ *     "libkeyward.so" (found by the dynamic linker: LD_LIBRARY_PATH, ld.so.conf).
+ *
+ * Either way kw_abi_version() is compared with Abi::KW_ABI_VERSION first, and a mismatch is a
+ * LibraryException: the binding never talks to a library it was not written for.
+ */
+final class Library
+{
+    /** FFI scope name of the preloaded library (FFI_SCOPE of keyward.preload.h). */
+    public const SCOPE = 'KEYWARD';
+
+    /** FFI scope name of the preloaded libc declarations (see preload.php). */
+    public const LIBC_SCOPE = 'KEYWARD_LIBC';
+
+    /** Library name used when neither KEYWARD_LIB nor Library::$path is set. */
+    public const DEFAULT_PATH = 'libkeyward.so';
+
+    /**
+     * The few libc functions the binding needs: the process environment (where a PHP-FPM
+     * worker remembers its persistent store handle between requests: PHP's own putenv() is
+     * undone at the end of each request) and dlopen (to keep the library mapped for the life
+     * of the process when it was loaded with FFI::cdef, which unloads it with the FFI object).
+     */
+    public const LIBC_DECLARATIONS = <<<'C'
+        char *getenv(const char *name);
+        int setenv(const char *name, const char *value, int overwrite);
+        int unsetenv(const char *name);
+        void *dlopen(const char *filename, int flags);
+        C;
+
+    private const RTLD_NOW = 0x2;
+    private const RTLD_NODELETE = 0x1000;
+
+    /** Library path to use when KEYWARD_LIB is not set (null: DEFAULT_PATH). */
+    public static ?string $path = null;
+
+    private static ?FFI $ffi = null;
+    private static ?FFI $libc = null;
+    private static string $source = '';
+
+    /**
+     * The loaded library (loading and checking it on first use).
+     *
+     * @throws LibraryException when the library cannot be loaded or its ABI version differs
+     */
+    public static function ffi(): FFI
+    {
+        return self::$ffi ?? self::load();
+    }
+
+    /** Where the library in use came from ("" before the first load), for messages. */
+    public static function source(): string
+    {
+        return self::$source;
+    }
+
+    /** The library path FFI::cdef() would load: KEYWARD_LIB, else Library::$path, else DEFAULT_PATH. */
+    public static function configuredPath(): string
+    {
+        $env = getenv('KEYWARD_LIB', true); // the process environment only, never FastCGI parameters
+        if (is_string($env) && $env !== '') {
+            return $env;
+        }
+        return self::$path ?? self::DEFAULT_PATH;
+    }
+
+    /** Path of the directive-free header copy given to FFI::cdef(). */
+    public static function headerPath(): string
+    {
+        return dirname(__DIR__) . '/keyward.h';
+    }
+
+    /**
+     * Loads the library now: the preloaded scope when there is one (and $path is null), else
+     * FFI::cdef() of $path (default: configuredPath()). Replaces the library in use.
+     *
+     * @throws LibraryException
+     */
+    public static function load(?string $path = null): FFI
+    {
+        if (!extension_loaded('ffi')) {
+            throw new LibraryException('keyward needs the FFI extension: install php-ffi / enable '
+                . 'extension=ffi, with ffi.enable=preload (PHP-FPM, see preload.php) or ffi.enable=true');
+        }
+        $ffi = null;
+        $source = '';
+        if ($path === null) {
+            try {
+                $ffi = FFI::scope(self::SCOPE);
+                $source = 'the FFI scope "' . self::SCOPE . '" created by opcache.preload';
+            } catch (\FFI\Exception) {
+                $ffi = null; // not preloaded: fall back to FFI::cdef
+            }
+        }
+        if ($ffi === null) {
+            $path ??= self::configuredPath();
+            $source = "'$path'";
+            $declarations = @file_get_contents(self::headerPath());
+            if ($declarations === false) {
+                throw new LibraryException('cannot read the header copy ' . self::headerPath());
+            }
+            try {
+                $ffi = FFI::cdef($declarations, $path);
+            } catch (\FFI\Exception $e) {
+                $hint = str_contains($e->getMessage(), 'restricted')
+                    ? 'with ffi.enable=preload, load keyward through opcache.preload=' . dirname(__DIR__) . '/preload.php'
+                    : 'set KEYWARD_LIB to the full path of libkeyward.so (cargo build --release: target/release/libkeyward.so)';
+                throw new LibraryException("cannot load libkeyward from '$path': {$e->getMessage()}; $hint", $e);
+            }
+            self::keepMapped($path);
+        }
+        self::checkAbi($ffi, $source);
+        self::$ffi = $ffi;
+        self::$source = $source;
+        return $ffi;
+    }
+
+    /**
+     * Refuses a library whose ABI version is not the one of the header copy (Abi::KW_ABI_VERSION).
+     *
+     * @throws LibraryException
+     */
+    public static function checkAbi(FFI $ffi, string $source): void
+    {
+        $version = $ffi->kw_abi_version();
+        if ($version !== Abi::KW_ABI_VERSION) {
+            throw new LibraryException(sprintf(
+                'libkeyward from %s has ABI version %d, but this PHP binding was written for ABI version %d: '
+                    . 'install the library and the keyward/keyward package from the same release',
+                $source,
+                $version,
+                Abi::KW_ABI_VERSION,
+            ));
+        }
+    }
+
+    /**
+     * A variable of this process's environment, as set by setProcessEnv() (not by a request's
+     * FastCGI parameters, which a client could influence).
+     */
+    public static function processEnv(string $name): ?string
+    {
+        $value = getenv($name, true);
+        return is_string($value) ? $value : null;
+    }
+
+    /**
+     * Sets (or, with null, removes) a variable of this process's environment. Unlike PHP's
+     * putenv(), the change outlives the request: a PHP-FPM worker keeps it until it exits.
+     */
+    public static function setProcessEnv(string $name, ?string $value): void
+    {
+        $libc = self::libc();
+        $status = $value === null ? $libc->unsetenv($name) : $libc->setenv($name, $value, 1);
+        if ($status !== 0) {
+            throw new LibraryException("cannot set the process environment variable $name");
+        }
+    }
+
+    /** The libc functions of LIBC_DECLARATIONS (preloaded scope, else FFI::cdef). */
+    private static function libc(): FFI
+    {
+        if (self::$libc !== null) {
+            return self::$libc;
+        }
+        try {
+            self::$libc = FFI::scope(self::LIBC_SCOPE);
+        } catch (\FFI\Exception) {
+            self::$libc = FFI::cdef(self::LIBC_DECLARATIONS);
+        }
+        return self::$libc;
+    }
+
+    /**
+     * Keeps the library mapped until the process exits. FFI::cdef() unloads its library when the
+     * FFI object is freed (at the end of every request without preloading), while the library
+     * keeps a background flush thread and stores opened with KW_OPEN_PERSISTENT: unmapping it
+     * under them would crash the process. dlopen(RTLD_NODELETE) pins it.
+     */
+    private static function keepMapped(string $path): void
+    {
+        $handle = self::libc()->dlopen($path, self::RTLD_NOW | self::RTLD_NODELETE);
+        if ($handle === null) {
+            throw new LibraryException("cannot pin libkeyward '$path' in memory (dlopen failed)");
+        }
+    }
+}
