@@ -35,13 +35,16 @@ final class Library
      * The few libc functions the binding needs: the process environment (where a PHP-FPM
      * worker remembers its persistent store handle between requests: PHP's own putenv() is
      * undone at the end of each request) and dlopen (to keep the library mapped for the life
-     * of the process when it was loaded with FFI::cdef, which unloads it with the FFI object).
+     * of the process when it was loaded with FFI::cdef, which unloads it with the FFI object)
+     * and __cxa_atexit (to close persistent stores, flushing their usage, when the process exits).
+     * Keep keyward-libc.preload.h in sync (a test checks it).
      */
     public const LIBC_DECLARATIONS = <<<'C'
         char *getenv(const char *name);
         int setenv(const char *name, const char *value, int overwrite);
         int unsetenv(const char *name);
         void *dlopen(const char *filename, int flags);
+        int __cxa_atexit(void (*func)(void *), void *arg, void *dso_handle);
         C;
 
     private const RTLD_NOW = 0x2;
@@ -170,6 +173,28 @@ final class Library
         $status = $value === null ? $libc->unsetenv($name) : $libc->setenv($name, $value, 1);
         if ($status !== 0) {
             throw new LibraryException("cannot set the process environment variable $name");
+        }
+    }
+
+    /**
+     * Makes the process close a store handle when it exits normally (exit() or the end of
+     * main(): a PHP-FPM worker stopping gracefully or recycled by pm.max_requests, a CLI script
+     * ending), which flushes the usage counted since the last background flush. Without it a
+     * KW_OPEN_PERSISTENT store is never closed and up to one flush interval of counts is lost
+     * at every worker exit.
+     *
+     * The C ABI has no exit hook, so this registers kw_close itself with libc's
+     * __cxa_atexit(func, arg): func(arg) is kw_close(handle), the 64-bit handle passed as the
+     * pointer argument (same register on the LP64 ABIs keyward supports: x86-64 and AArch64).
+     * The library stays mapped until then (preloaded, or pinned by keepMapped()). A handle
+     * closed earlier makes the call a harmless KW_CLOSED.
+     */
+    public static function closeAtExit(int $handle): void
+    {
+        $libc = self::libc();
+        $close = $libc->cast('void (*)(void *)', self::ffi()->kw_close);
+        if ($libc->__cxa_atexit($close, $libc->cast('void *', $handle), null) !== 0) {
+            throw new LibraryException('cannot register the exit handler that flushes the persistent store');
         }
     }
 

@@ -112,8 +112,10 @@ final class Store
      * and options> = "<pid>:<handle>"), which PHP does not reset between requests; a forked
      * child (other pid) opens its own handle onto the store the parent had.
      *
-     * Usage is flushed every $flushIntervalMs by a background thread: when the process exits,
-     * at most one interval of counts can be lost (see docs/README-php.md).
+     * Usage is flushed every $flushIntervalMs by a background thread, and when the process
+     * exits normally (the handle is closed by an exit handler: a PHP-FPM worker stopping
+     * gracefully or recycled by pm.max_requests loses no counts). A crash or SIGKILL loses at
+     * most one interval of counts.
      *
      * Options as open(); calls with different options for one path are different stores to
      * this cache, and the library refuses conflicting ones (StorageException CONFIG_MISMATCH).
@@ -146,6 +148,7 @@ final class Store
         $handle = self::openHandle($ffi, $path, true, $pepper, $pepperFile, $prefix, $singleProcess,
             $maxActiveKeysPerOwner, $keepLastKey, $maxLifetimeMs, $flushIntervalMs, $indexCapacity);
         Library::setProcessEnv($envName, $pid . ':' . $handle);
+        Library::closeAtExit($handle);
         return new self($ffi, $handle, $path, $envName);
     }
 
