@@ -338,6 +338,9 @@ final class Store
             $status = $ffi->kw_verify($this->handle, $key, strlen($key), $scopePtr, $scopeCount, $cost, $atMs, FFI::addr($v), null, 0, null);
         }
         if ($status !== Abi::KW_OK) {
+            if ($status === Abi::KW_INVALID_UTF8 && !self::utf8($key) && self::utf8(...$scopes)) {
+                return Verdict::malformed($ffi); // the client's text, not the caller's mistake
+            }
             $this->fail($status, 'kw_verify');
         }
         return Verdict::fromNative($ffi, $v, $withRecord ? $this->record('kw_verify') : null);
@@ -365,6 +368,9 @@ final class Store
         $status = $ffi->kw_verify_pair($this->handle, $id, strlen($id), $secret, strlen($secret), $scopePtr, $scopeCount,
             Native::u32($cost, 'cost'), Native::ms($at), FFI::addr($v), $info, $cap, $infoLen);
         if ($status !== Abi::KW_OK) {
+            if ($status === Abi::KW_INVALID_UTF8 && !self::utf8($id, $secret) && self::utf8(...$scopes)) {
+                return Verdict::malformed($ffi);
+            }
             $this->fail($status, 'kw_verify_pair');
         }
         return Verdict::fromNative($ffi, $v, $withRecord ? $this->record('kw_verify_pair') : null);
@@ -403,8 +409,9 @@ final class Store
             return Verdict::fromNative($ffi, $v, $withRecord ? $this->record('kw_verify_headers') : null);
         }
         if (($status >= Abi::KW_CREDENTIAL_MISSING && $status <= Abi::KW_AMBIGUOUS_CREDENTIAL)
-            || $status === Abi::KW_TOO_LONG || $status === Abi::KW_INVALID_UTF8) {
-            // Scopes were checked above, so TOO_LONG / INVALID_UTF8 are the headers' (the client's).
+            || $status === Abi::KW_TOO_LONG || ($status === Abi::KW_INVALID_UTF8 && self::utf8(...$scopes))) {
+            // The scope count was checked above and the scopes are UTF-8, so TOO_LONG and
+            // INVALID_UTF8 are about the headers: the client's problem, not the caller's.
             return Verdict::credentialProblem($ffi, $status);
         }
         $this->fail($status, 'kw_verify_headers');
@@ -491,7 +498,7 @@ final class Store
         [$info, $cap, $infoLen] = $this->infoBuffer();
         $status = $ffi->kw_create($this->live(), FFI::addr($n), $key, Abi::KW_MAX_KEY_LEN, FFI::addr($keyLen), $info, $cap, $infoLen);
         if ($status !== Abi::KW_OK) {
-            $this->fail($status, "kw_create for owner '$owner'");
+            $this->fail($status, self::ctxOwner('kw_create', $owner));
         }
         $full = FFI::string($key, $keyLen->cdata);
         FFI::memset($key, 0, Abi::KW_MAX_KEY_LEN);
@@ -528,7 +535,7 @@ final class Store
         Native::u32($limit, 'limit');
         Native::u32($state, 'state');
         $json = Native::json($ffi, fn (CData $buf, int $cap, CData $len): int =>
-            $ffi->kw_list($handle, $owner, strlen($owner), $after, $limit, $state, $buf, $cap, $len), self::ctx('kw_list', $owner));
+            $ffi->kw_list($handle, $owner, strlen($owner), $after, $limit, $state, $buf, $cap, $len), self::ctxOwner('kw_list', $owner));
         return new Page(array_map(KeyRecord::fromArray(...), $json['keys']), $json['next']);
     }
 
@@ -721,7 +728,7 @@ final class Store
         $handle = $this->live();
         $sinceMs = Native::ms($since);
         $json = Native::json($ffi, fn (CData $buf, int $cap, CData $len): int =>
-            $ffi->kw_unused_since($handle, $owner, strlen($owner), $sinceMs, $buf, $cap, $len), self::ctx('kw_unused_since', $owner));
+            $ffi->kw_unused_since($handle, $owner, strlen($owner), $sinceMs, $buf, $cap, $len), self::ctxOwner('kw_unused_since', $owner));
         return array_map(KeyRecord::fromArray(...), $json);
     }
 
@@ -772,11 +779,33 @@ final class Store
         Native::fail($this->ffi, $status, $context);
     }
 
-    /** "kw_get('id')" with the id shortened and made printable: context for messages. */
-    private static function ctx(string $call, string $arg): string
+    /**
+     * "kw_get('3hZ0bq9XcV1mT7pK')": context for messages. An id is shown only when it looks
+     * like one (base62, at most 32 characters); anything else, such as a full key passed by
+     * mistake, is shown as its length only, so a secret never reaches a log through an
+     * exception message.
+     */
+    private static function ctx(string $call, string $id): string
     {
-        $shown = preg_replace('/[^\x20-\x7e]/', '?', strlen($arg) > 40 ? substr($arg, 0, 40) . '...' : $arg);
+        return preg_match('/^[0-9A-Za-z]{1,32}$/D', $id) === 1 ? "$call('$id')" : sprintf('%s(<%d bytes>)', $call, strlen($id));
+    }
+
+    /** "kw_list('acct_42')": an owner (not a secret) in a message, shortened and printable. */
+    private static function ctxOwner(string $call, string $owner): string
+    {
+        $shown = preg_replace('/[^\x20-\x7e]/', '?', strlen($owner) > 40 ? substr($owner, 0, 40) . '...' : $owner);
         return "$call('$shown')";
+    }
+
+    /** Whether every string is valid UTF-8 (non-strings count as valid: they fail elsewhere). */
+    private static function utf8(mixed ...$values): bool
+    {
+        foreach ($values as $value) {
+            if (is_string($value) && preg_match('//u', $value) !== 1) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**

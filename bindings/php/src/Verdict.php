@@ -98,6 +98,18 @@ final class Verdict implements \JsonSerializable
     }
 
     /**
+     * The MALFORMED verdict (HTTP 401) for key text that is not even UTF-8.
+     *
+     * @internal
+     */
+    public static function malformed(FFI $ffi): self
+    {
+        $reason = Abi::KW_REASON_MALFORMED;
+        return new self(false, $ffi->kw_reason_http_status($reason), Native::reasonCode($ffi, $reason),
+            Native::reasonMessage($ffi, $reason), $reason);
+    }
+
+    /**
      * The verdict for a request whose credential headers cannot be read (HTTP 401).
      *
      * @internal
