@@ -80,10 +80,11 @@ final class Guard
     public static function deny(Verdict $verdict): void
     {
         if (!headers_sent()) {
-            http_response_code($verdict->httpStatus);
             foreach (self::headers($verdict) as $name => $value) {
                 header("$name: $value");
             }
+            // After the headers: PHP turns the status into 401 on a WWW-Authenticate header.
+            http_response_code($verdict->httpStatus);
         }
         echo self::body($verdict);
     }

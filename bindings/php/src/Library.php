@@ -83,6 +83,24 @@ final class Library
         return self::$path ?? self::DEFAULT_PATH;
     }
 
+    /**
+     * The preload header (keyward.preload.h) with FFI_LIB naming $libraryPath instead of
+     * "libkeyward.so": for FFI::load() or the ffi.preload ini setting, which take a file whose
+     * FFI_LIB must name the library (bin/preload-header.php writes it).
+     */
+    public static function preloadHeader(string $libraryPath): string
+    {
+        $file = dirname(__DIR__) . '/keyward.preload.h';
+        $text = @file_get_contents($file);
+        if ($text === false) {
+            throw new LibraryException("cannot read $file");
+        }
+        if (str_contains($libraryPath, '"') || str_contains($libraryPath, "\n")) {
+            throw new LibraryException('the library path cannot contain a double quote or a newline');
+        }
+        return str_replace('#define FFI_LIB "libkeyward.so"', '#define FFI_LIB "' . $libraryPath . '"', $text);
+    }
+
     /** Path of the directive-free header copy given to FFI::cdef(). */
     public static function headerPath(): string
     {
