@@ -50,6 +50,7 @@ final class Store
     private FFI $ffi;
     private int $handle;
     private ?CData $verdict = null;
+    private ?CData $verdictPtr = null;
     private ?CData $info = null;
     private ?CData $infoLen = null;
     /** @var array<string, array{0: ?CData, 1: int, 2: list<CData>}> scope arrays by joined names */
@@ -325,7 +326,11 @@ final class Store
         bool $withRecord = false,
     ): Verdict {
         $ffi = $this->ffi;
-        $v = $this->verdict ??= $ffi->new('kw_verdict');
+        if ($this->verdictPtr === null) {
+            $this->verdict = $ffi->new('kw_verdict');
+            $this->verdictPtr = FFI::addr($this->verdict);
+        }
+        $v = $this->verdict;
         [$scopePtr, $scopeCount] = $scopes === [] ? [null, 0] : $this->scopes($scopes);
         if ($cost !== 0) {
             Native::u32($cost, 'cost');
@@ -333,9 +338,9 @@ final class Store
         $atMs = $at === 0 ? 0 : Native::ms($at);
         if ($withRecord) {
             [$info, $cap, $infoLen] = $this->infoBuffer();
-            $status = $ffi->kw_verify($this->handle, $key, strlen($key), $scopePtr, $scopeCount, $cost, $atMs, FFI::addr($v), $info, $cap, $infoLen);
+            $status = $ffi->kw_verify($this->handle, $key, strlen($key), $scopePtr, $scopeCount, $cost, $atMs, $this->verdictPtr, $info, $cap, $infoLen);
         } else {
-            $status = $ffi->kw_verify($this->handle, $key, strlen($key), $scopePtr, $scopeCount, $cost, $atMs, FFI::addr($v), null, 0, null);
+            $status = $ffi->kw_verify($this->handle, $key, strlen($key), $scopePtr, $scopeCount, $cost, $atMs, $this->verdictPtr, null, 0, null);
         }
         if ($status !== Abi::KW_OK) {
             if ($status === Abi::KW_INVALID_UTF8 && !self::utf8($key) && self::utf8(...$scopes)) {

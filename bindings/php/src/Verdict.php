@@ -22,6 +22,9 @@ use FFI\CData;
  */
 final class Verdict implements \JsonSerializable
 {
+    /** @var array<int, array{0: string, 1: string}> code and message by kw_reason, per request */
+    private static array $texts = [];
+
     /**
      * @param bool $valid whether the request may go on (HTTP 200)
      * @param int $httpStatus 200, 401 or 403
@@ -66,23 +69,18 @@ final class Verdict implements \JsonSerializable
     public static function fromNative(FFI $ffi, CData $v, ?KeyRecord $record = null): self
     {
         $reason = $v->reason;
+        [$code, $message] = self::$texts[$reason] ??= [Native::reasonCode($ffi, $reason), Native::reasonMessage($ffi, $reason)];
         if ($v->key_found === 0) {
-            return new self(
-                $reason === Abi::KW_REASON_VALID,
-                $v->http_status,
-                Native::reasonCode($ffi, $reason),
-                Native::reasonMessage($ffi, $reason),
-                $reason,
-            );
+            return new self($reason === 0, $v->http_status, $code, $message, $reason);
         }
         $flags = $v->key_flags;
         $env = FFI::string($v->env);
         $expires = $v->expires_at_ms;
         return new self(
-            $reason === Abi::KW_REASON_VALID,
+            $reason === 0,
             $v->http_status,
-            Native::reasonCode($ffi, $reason),
-            Native::reasonMessage($ffi, $reason),
+            $code,
+            $message,
             $reason,
             null,
             FFI::string($v->key_id),
