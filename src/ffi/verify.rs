@@ -16,34 +16,48 @@ use crate::credential::{Credential, extract_credential};
 use crate::store::verify_api::{Presented, VerifyRequest};
 use crate::verdict::Verdict;
 
-/// Required scopes as `&str`s in a stack array (no allocation).
-struct Scopes<'a> {
-    items: [&'a str; KW_MAX_SCOPES],
-    len: usize,
+/// Required scopes as `&str`s: up to [`INLINE_SCOPES`] in a stack array (no allocation on
+/// the hot path), more in a vector.
+enum Scopes<'a> {
+    Inline([&'a str; INLINE_SCOPES], usize),
+    Spilled(Vec<&'a str>),
 }
+
+/// Required scopes held without allocation.
+const INLINE_SCOPES: usize = 8;
 
 impl<'a> Scopes<'a> {
     /// # Safety
     /// `ptr` must be NULL or point to `len` valid `kw_str`s whose bytes stay valid for `'a`.
+    #[inline]
     unsafe fn new(ptr: *const kw_str, len: usize) -> Result<Scopes<'a>, kw_status> {
         // SAFETY: forwarded contract.
         let raw = unsafe { args::str_array(ptr, len) }?;
         if raw.len() > KW_MAX_SCOPES {
             return Err(kw_status::KW_TOO_LONG);
         }
-        let mut scopes = Scopes {
-            items: [""; KW_MAX_SCOPES],
-            len: raw.len(),
-        };
-        for (slot, s) in scopes.items.iter_mut().zip(raw) {
-            // SAFETY: forwarded contract.
-            *slot = unsafe { args::str_field(s) }?;
+        if raw.len() <= INLINE_SCOPES {
+            let mut items = [""; INLINE_SCOPES];
+            for (slot, s) in items.iter_mut().zip(raw) {
+                // SAFETY: forwarded contract.
+                *slot = unsafe { args::str_field(s) }?;
+            }
+            return Ok(Scopes::Inline(items, raw.len()));
         }
-        Ok(scopes)
+        let mut items = Vec::with_capacity(raw.len());
+        for s in raw {
+            // SAFETY: forwarded contract.
+            items.push(unsafe { args::str_field(s) }?);
+        }
+        Ok(Scopes::Spilled(items))
     }
 
+    #[inline]
     fn as_slice(&self) -> &[&'a str] {
-        &self.items[..self.len]
+        match self {
+            Scopes::Inline(items, len) => &items[..*len],
+            Scopes::Spilled(items) => items,
+        }
     }
 }
 
