@@ -197,9 +197,9 @@ final class Library
     /**
      * Makes the process close a store handle when it exits normally (exit() or the end of
      * main(): a PHP-FPM worker stopping gracefully or recycled by pm.max_requests, a CLI script
-     * ending), which flushes the usage counted since the last background flush. Without it a
-     * KW_OPEN_PERSISTENT store is never closed and up to one flush interval of counts is lost
-     * at every worker exit.
+     * ending). When it is the store's last handle, kw_close flushes the usage counted since the
+     * last background flush; without it up to one flush interval of counts is lost at every
+     * worker exit.
      *
      * The C ABI has no exit hook, so this registers kw_close itself with libc's
      * __cxa_atexit(func, arg): func(arg) is kw_close(handle), the 64-bit handle passed as the

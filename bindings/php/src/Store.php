@@ -104,19 +104,23 @@ final class Store
     }
 
     /**
-     * The store of this process at $path: opened with KW_OPEN_PERSISTENT on the first call in
-     * the process and kept open, with its warm verify index, until the process exits. Every
-     * later call (every request of a PHP-FPM worker) returns it without touching the disk.
-     * Destroying the object (at the end of the request) closes nothing; close() does.
+     * The store of this process at $path, for web requests: opened on the first call in the
+     * process and kept open, with its warm verify index, until the process exits. Every later
+     * call (every request of a PHP-FPM worker) returns it without touching the disk or even
+     * calling into the library. Destroying the object (at the end of the request) closes
+     * nothing; close() does.
      *
      * The handle is remembered in this process's environment (KEYWARD_PHP_STORE_<hash of path
      * and options> = "<pid>:<handle>"), which PHP does not reset between requests; a forked
      * child (other pid) opens its own handle onto the store the parent had.
      *
      * Usage is flushed every $flushIntervalMs by a background thread, and when the process
-     * exits normally (the handle is closed by an exit handler: a PHP-FPM worker stopping
-     * gracefully or recycled by pm.max_requests loses no counts). A crash or SIGKILL loses at
-     * most one interval of counts.
+     * exits normally: an exit handler closes the handle, which as the store's last handle
+     * flushes what was counted since (a PHP-FPM worker stopping gracefully, or recycled by
+     * pm.max_requests, loses no counts). A crash or SIGKILL loses at most one interval.
+     *
+     * The handle is deliberately not opened with KW_OPEN_PERSISTENT: a pinned store is never
+     * closed, so nothing would flush it at exit. Kept open, the handle does the pinning.
      *
      * Options as open(); calls with different options for one path are different stores to
      * this cache, and the library refuses conflicting ones (StorageException CONFIG_MISMATCH).
@@ -146,13 +150,14 @@ final class Store
         if ($saved !== null && str_starts_with($saved, $pid . ':')) {
             return new self($ffi, (int) substr($saved, strlen($pid) + 1), $path, $envName);
         }
-        $handle = self::openHandle($ffi, $path, true, $pepper, $pepperFile, $prefix, $singleProcess,
+        $handle = self::openHandle($ffi, $path, false, $pepper, $pepperFile, $prefix, $singleProcess,
             $maxActiveKeysPerOwner, $keepLastKey, $maxLifetimeMs, $flushIntervalMs, $indexCapacity);
         Library::setProcessEnv($envName, $pid . ':' . $handle);
         Library::closeAtExit($handle);
         return new self($ffi, $handle, $path, $envName);
     }
 
+    /** kw_open; $persistent sets KW_OPEN_PERSISTENT (kept for completeness of the ABI). */
     private static function openHandle(
         FFI $ffi,
         string $path,
@@ -222,10 +227,11 @@ final class Store
     }
 
     /**
-     * Flushes pending usage and closes this handle (the store itself closes with its last
-     * handle). For a persistent store, also forgets the process's handle: the next
-     * persistent() call opens a new one onto the still-open store. Closing twice is a no-op;
-     * any other call after close() throws ClosedException.
+     * Closes this handle; closing the store's last handle in this process flushes pending
+     * usage and closes the store (other handles leave the flush to the background thread).
+     * For a persistent store, also forgets the process's handle: the next persistent() call
+     * opens a new one. Closing twice is a no-op; any other call after close() throws
+     * ClosedException.
      *
      * @throws KeywardException when the final flush fails (the handle is closed anyway)
      */

@@ -202,7 +202,7 @@ final class StoreTest extends TestCase
         self::assertTrue($own->sameStore($again));
         $own->close();
 
-        $again->close(); // forgets the handle; the store stays pinned for the process
+        $again->close(); // forgets the handle (the last one: the store closes)
         self::assertNull(Library::processEnv(Store::HANDLE_ENV_PREFIX . self::envSuffix($path)));
         $fresh = Store::persistent($path);
         self::assertNotSame($handle, $fresh->handle());
@@ -217,6 +217,30 @@ final class StoreTest extends TestCase
     private static function envSuffix(string $path): string
     {
         return hash('md5', implode("\0", [$path, '-', '-', '-', 0, 0, 0, 0, 0, 0]));
+    }
+
+    /**
+     * A process that exits without closing its persistent store (a PHP-FPM worker) still
+     * writes its usage: the exit handler closes the handle. The background flush is off here,
+     * so nothing else could have written the counts.
+     */
+    public function testAPersistentStoreIsFlushedWhenTheProcessExits(): void
+    {
+        $path = self::newPath('exit');
+        $store = Store::open($path, flushIntervalMs: Store::FLUSH_MANUAL);
+        $created = $store->create('acct');
+        $script = sprintf(
+            '<?php require %s; Keyward\Library::$path = %s; $s = Keyward\Store::persistent(%s, flushIntervalMs: Keyward\Store::FLUSH_MANUAL);'
+                . ' for ($i = 0; $i < 7; $i++) { $s->verify(%s); } echo $s->stats()->dirtyKeys;',
+            var_export(dirname(__DIR__) . '/autoload.php', true), var_export(Library::configuredPath(), true),
+            var_export($path, true), var_export($created->key, true),
+        );
+        $file = self::newPath('exit-script') . '.php';
+        file_put_contents($file, $script);
+        exec(escapeshellarg(PHP_BINARY) . ' ' . escapeshellarg($file) . ' 2>&1', $out, $status);
+        self::assertSame([0, ['1']], [$status, $out], 'the child verified 7 times, left 1 key dirty and exited');
+        self::assertSame(7, $store->usage($created->id())->uses);
+        $store->close();
     }
 
     public function testAPersistentHandleFromAnotherProcessIsNotUsed(): void
