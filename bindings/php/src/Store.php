@@ -18,8 +18,8 @@ use Psr\Http\Message\MessageInterface;
  * Two ways to get one:
  *
  *  - Store::persistent($path): the store of this process, for web requests. Opened once per
- *    process (PHP-FPM worker) with KW_OPEN_PERSISTENT and kept, warm, for the life of the
- *    worker; every later request gets it back in well under a microsecond. Letting the object
+ *    process (PHP-FPM worker) and kept, warm, for the life of the worker (flushed when it
+ *    exits); every later request gets it back in well under a microsecond. Letting the object
  *    go (at the end of the request) does not close anything.
  *  - Store::open($path): a handle of its own, closed (and its usage flushed) by close() or when
  *    the object is destroyed. For CLI scripts and tools.
@@ -83,6 +83,11 @@ final class Store
      * @param int $maxLifetimeMs policy: longest key lifetime in ms (0 = unlimited; else every key needs an expiry)
      * @param int $flushIntervalMs background usage flush interval (0 = default 1000 ms; FLUSH_MANUAL = off)
      * @param int $indexCapacity most keys in the in-memory verify index (0 = default 1 000 000)
+     * @param bool $pin KW_OPEN_PERSISTENT: keep the store open (warm) for the life of the
+     *     process even after its last handle is closed, e.g. when a framework opens and closes
+     *     a Store per request. A pinned store is flushed only by its background thread (and
+     *     flush()): at process exit up to one flush interval of counts is lost. persistent()
+     *     is usually the better choice.
      * @throws KeywardException (StorageException for the file, the pepper and locks; ArgumentException)
      */
     public static function open(
@@ -96,9 +101,10 @@ final class Store
         int $maxLifetimeMs = 0,
         int $flushIntervalMs = 0,
         int $indexCapacity = 0,
+        bool $pin = false,
     ): self {
         $ffi = Library::ffi();
-        $handle = self::openHandle($ffi, $path, false, $pepper, $pepperFile, $prefix, $singleProcess,
+        $handle = self::openHandle($ffi, $path, $pin, $pepper, $pepperFile, $prefix, $singleProcess,
             $maxActiveKeysPerOwner, $keepLastKey, $maxLifetimeMs, $flushIntervalMs, $indexCapacity);
         return new self($ffi, $handle, $path, null);
     }
@@ -157,7 +163,7 @@ final class Store
         return new self($ffi, $handle, $path, $envName);
     }
 
-    /** kw_open; $persistent sets KW_OPEN_PERSISTENT (kept for completeness of the ABI). */
+    /** kw_open; $persistent sets KW_OPEN_PERSISTENT. */
     private static function openHandle(
         FFI $ffi,
         string $path,

@@ -133,6 +133,19 @@ final class StoreTest extends TestCase
         self::assertStringContainsString('(KW_DIRECTORY_MISSING)', $e->getMessage());
     }
 
+    public function testAPinnedStoreStaysOpenAfterItsLastHandle(): void
+    {
+        $path = self::newPath();
+        $store = Store::open($path, pin: true, flushIntervalMs: Store::FLUSH_MANUAL);
+        $created = $store->create('acct');
+        $store->verify($created->key);
+        $store->close(); // not flushed: the store stays open, pinned
+        $again = Store::open($path, pin: true, flushIntervalMs: Store::FLUSH_MANUAL);
+        self::assertSame(1, $again->stats()->dirtyKeys, 'the same store, its pending usage still in memory');
+        self::assertSame(1, $again->flush());
+        $again->close();
+    }
+
     public function testConflictingOptionsForAnOpenPathAreRefused(): void
     {
         $path = self::newPath();
