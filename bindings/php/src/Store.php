@@ -360,7 +360,7 @@ final class Store
             }
             $this->fail($status, 'kw_verify');
         }
-        return Verdict::fromNative($ffi, $v, $withRecord ? $this->record('kw_verify') : null);
+        return Verdict::fromNative($ffi, $v, $withRecord ? $this->record('kw_verify') : null, $this->verdictPtr);
     }
 
     /**
