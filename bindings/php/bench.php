@@ -10,7 +10,8 @@
  *   PDO-SQLite+SHA-256   what Laravel Sanctum / DRF API Key do: hash the key, one indexed
  *                        SELECT on a SQLite file (WAL), hash_equals, decode the scopes
  *
- * on the same N keys (verified round-robin). Prints calls/s and ns/call.
+ * on the same N keys (verified round-robin). Prints calls/s and ns/call (median of 21
+ * interleaved rounds, so that load from other processes hits every candidate alike).
  *
  *   KEYWARD_LIB=target/release/libkeyward.so php bindings/php/bench.php [--keys N] [--seconds S] [--json FILE]
  *
@@ -59,26 +60,37 @@ $pdo->commit();
 $store->flush();
 
 /**
- * Runs $fn(i) for about $seconds (in batches, checking the clock between them) and returns
- * ns per call (the median of 5 runs).
+ * ns per call of each candidate: 21 rounds; in each round every candidate runs for
+ * $seconds / 21 (in batches of 500 calls, checking the clock between batches), in turn, so
+ * that load from other processes hits them alike; the figure is the median round.
+ *
+ * @param array<string, callable(int): void> $candidates
+ * @return array<string, float>
  */
-$measure = static function (callable $fn) use ($seconds): float {
-    $runs = [];
-    for ($run = 0; $run < 5; $run++) {
-        $calls = 0;
-        $start = hrtime(true);
-        $deadline = $start + (int) ($seconds / 5 * 1e9);
-        do {
-            for ($i = 0; $i < 1000; $i++) {
-                $fn($calls + $i);
-            }
-            $calls += 1000;
-            $now = hrtime(true);
-        } while ($now < $deadline);
-        $runs[] = ($now - $start) / $calls;
+$measure = static function (array $candidates) use ($seconds): array {
+    $rounds = 21;
+    $samples = array_fill_keys(array_keys($candidates), []);
+    for ($round = 0; $round < $rounds; $round++) {
+        foreach ($candidates as $name => $fn) {
+            $calls = 0;
+            $start = hrtime(true);
+            $deadline = $start + (int) ($seconds / $rounds * 1e9);
+            do {
+                for ($i = 0; $i < 500; $i++) {
+                    $fn($calls + $i);
+                }
+                $calls += 500;
+                $now = hrtime(true);
+            } while ($now < $deadline);
+            $samples[$name][] = ($now - $start) / $calls;
+        }
     }
-    sort($runs);
-    return $runs[2];
+    $medians = [];
+    foreach ($samples as $name => $ns) {
+        sort($ns);
+        $medians[$name] = $ns[intdiv($rounds, 2)];
+    }
+    return $medians;
 };
 
 $ffi = Library::ffi();
@@ -104,30 +116,34 @@ foreach ($keys as $key) {
     }
 }
 
-$results = [];
-$results['noop FFI call (kw_abi_version)'] = $measure(static function (int $i) use ($ffi): void {
-    $ffi->kw_abi_version();
-});
-$results['kw_verify (raw FFI call)'] = $measure(static function (int $i) use ($ffi, $keys, $n, $handle, $verdictPtr): void {
-    $key = $keys[$i % $n];
-    $ffi->kw_verify($handle, $key, strlen($key), null, 0, 0, 0, $verdictPtr, null, 0, null);
-});
-$results['Store::verify($key)'] = $measure(static function (int $i) use ($store, $keys, $n): void {
-    $store->verify($keys[$i % $n]);
-});
-$results["Store::verify(\$key, ['read'])"] = $measure(static function (int $i) use ($store, $keys, $n): void {
-    $store->verify($keys[$i % $n], ['read']);
-});
-$results['PDO-SQLite + SHA-256 lookup'] = $measure(static function (int $i) use ($select, $keys, $n): void {
-    $key = $keys[$i % $n];
-    $hash = hash('sha256', $key);
-    $select->execute([$hash]);
-    $row = $select->fetch(PDO::FETCH_ASSOC);
-    if ($row === false || !hash_equals($row['token'], $hash) || !in_array('read', json_decode($row['abilities'], true), true)) {
-        throw new RuntimeException('refused');
-    }
-    $select->closeCursor();
-});
+$results = $measure([
+    'noop FFI call (kw_abi_version)' => static function (int $i) use ($ffi): void {
+        $ffi->kw_abi_version();
+    },
+    'kw_verify (raw FFI call)' => static function (int $i) use ($ffi, $keys, $n, $handle, $verdictPtr): void {
+        $key = $keys[$i % $n];
+        $ffi->kw_verify($handle, $key, strlen($key), null, 0, 0, 0, $verdictPtr, null, 0, null);
+    },
+    'Store::verify($key)' => static function (int $i) use ($store, $keys, $n): void {
+        $store->verify($keys[$i % $n]);
+    },
+    "Store::verify(\$key, ['read'])" => static function (int $i) use ($store, $keys, $n): void {
+        $store->verify($keys[$i % $n], ['read']);
+    },
+    'Store::verify + ->owner' => static function (int $i) use ($store, $keys, $n): void {
+        $store->verify($keys[$i % $n])->owner();
+    },
+    'PDO-SQLite + SHA-256 lookup' => static function (int $i) use ($select, $keys, $n): void {
+        $key = $keys[$i % $n];
+        $hash = hash('sha256', $key);
+        $select->execute([$hash]);
+        $row = $select->fetch(PDO::FETCH_ASSOC);
+        if ($row === false || !hash_equals($row['token'], $hash) || !in_array('read', json_decode($row['abilities'], true), true)) {
+            throw new RuntimeException('refused');
+        }
+        $select->closeCursor();
+    },
+]);
 
 printf("keyward %s, PHP %s (%s), %d keys, library %s\n", Keyward\Keyward::version(), PHP_VERSION,
     ini_get('opcache.jit') && ini_get('opcache.enable_cli') ? 'JIT' : 'no JIT', $keyCount, Library::configuredPath());

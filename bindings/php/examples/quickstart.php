@@ -3,4 +3,4 @@ require __DIR__ . '/../vendor/autoload.php';
 $store = Keyward\Store::open($argv[1] ?? 'keys.redb');
 $created = $store->create('acct_42', scopes: ['invoices:read'], env: 'live'); // $created->key: shown once
 $verdict = $store->verifyHeaders(['Authorization' => "Bearer $created->key"], ['invoices:read']);
-echo $verdict->valid ? "hello $verdict->owner\n" : "$verdict->httpStatus $verdict->code\n";
+echo $verdict->valid ? "hello {$verdict->owner()}\n" : "$verdict->httpStatus $verdict->code\n";

@@ -12,7 +12,7 @@ use Keyward\Exception\LibraryException;
  *
  *     require 'vendor/autoload.php';
  *     $verdict = Keyward\Guard::require(['invoices:read']);   // 401/403 + exit when refused
- *     echo "hello {$verdict->owner}";
+ *     echo "hello {$verdict->owner()}";
  *
  * The store is the worker's persistent store (Store::persistent()) at the path in the
  * KEYWARD_STORE environment variable (PHP-FPM pool: env[KEYWARD_STORE] = /var/lib/app/keys.redb),

@@ -17,38 +17,15 @@ use FFI\CData;
  * CREDENTIAL_MISSING, UNSUPPORTED_SCHEME, BAD_BASE64, HALF_PAIR, AMBIGUOUS_CREDENTIAL,
  * TOO_LONG, INVALID_UTF8; $reason is then null.
  *
- * The key fields ($keyId, $owner, ...) are set whenever the key was recognised (right id and
- * secret), even when it is refused (revoked, expired, scope, credits); null otherwise.
+ * The key's details (keyId(), owner(), env(), createdAt(), expiresAt(), limited(), revoked(),
+ * rotated()) are known whenever the key was recognised (right id and secret), even when it is
+ * refused (revoked, expired, scope, credits); null (false) otherwise. They are methods, read
+ * from one copy of the C verdict when asked: the hot path builds a small object.
  */
 final class Verdict implements \JsonSerializable
 {
     /** @var array<int, array{0: string, 1: string}> code and message by kw_reason, per request */
     private static array $texts = [];
-
-    /** unpack() format of a kw_verdict (216 bytes, LP64 little-endian layout, checked by HeaderTest). */
-    private const LAYOUT = 'Vreason/Vhttp/Vfound/Vflags/qcreated/qexpires/Z24keyId/Z24env/Z136owner';
-
-    private static ?self $blank = null;
-
-    /** @var ?string the kw_verdict bytes the key fields are decoded from, on first access */
-    private ?string $raw = null;
-
-    /** @var ?string public id of the recognised key */
-    public readonly ?string $keyId;
-    /** @var ?string its owner */
-    public readonly ?string $owner;
-    /** @var ?string its env tag (null when none) */
-    public readonly ?string $env;
-    /** @var ?int its creation time (ms) */
-    public readonly ?int $createdAt;
-    /** @var ?int its expiry (ms), null when never */
-    public readonly ?int $expiresAt;
-    /** @var bool whether it has usage credits */
-    public readonly bool $limited;
-    /** @var bool whether it was revoked */
-    public readonly bool $revoked;
-    /** @var bool whether it was replaced by rotation */
-    public readonly bool $rotated;
 
     /**
      * @param bool $valid whether the request may go on (HTTP 200)
@@ -57,15 +34,8 @@ final class Verdict implements \JsonSerializable
      * @param string $message English message for the client
      * @param ?int $reason the kw_reason value (Abi::KW_REASON_*), null for a header problem
      * @param ?int $credentialStatus the kw_status of a header problem (Abi::KW_CREDENTIAL_MISSING...), else null
-     * @param ?string $keyId public id of the recognised key
-     * @param ?string $owner its owner
-     * @param ?string $env its env tag (null when none)
-     * @param ?int $createdAt its creation time (ms)
-     * @param ?int $expiresAt its expiry (ms), null when never
-     * @param bool $limited whether it has usage credits
-     * @param bool $revoked whether it was revoked
-     * @param bool $rotated whether it was replaced by rotation
-     * @param ?KeyRecord $record its full record, when asked for (withRecord: true)
+     * @param ?KeyRecord $record the key's full record, when asked for (withRecord: true)
+     * @param ?string $native the 216 bytes of the C kw_verdict of a recognised key (internal)
      */
     public function __construct(
         public readonly bool $valid,
@@ -74,29 +44,13 @@ final class Verdict implements \JsonSerializable
         public readonly string $message,
         public readonly ?int $reason,
         public readonly ?int $credentialStatus = null,
-        ?string $keyId = null,
-        ?string $owner = null,
-        ?string $env = null,
-        ?int $createdAt = null,
-        ?int $expiresAt = null,
-        bool $limited = false,
-        bool $revoked = false,
-        bool $rotated = false,
         public readonly ?KeyRecord $record = null,
+        private readonly ?string $native = null,
     ) {
-        $this->keyId = $keyId;
-        $this->owner = $owner;
-        $this->env = $env;
-        $this->createdAt = $createdAt;
-        $this->expiresAt = $expiresAt;
-        $this->limited = $limited;
-        $this->revoked = $revoked;
-        $this->rotated = $rotated;
     }
 
     /**
-     * A verdict from a filled kw_verdict. The key fields are decoded from a copy of its bytes
-     * when first read: the hot path (valid? then owner) pays one FFI call for all of them.
+     * A verdict from a filled kw_verdict.
      *
      * @internal
      */
@@ -104,52 +58,72 @@ final class Verdict implements \JsonSerializable
     {
         $reason = $v->reason;
         [$code, $message] = self::$texts[$reason] ??= [Native::reasonCode($ffi, $reason), Native::reasonMessage($ffi, $reason)];
-        if ($v->key_found === 0) {
-            return new self($reason === 0, $v->http_status, $code, $message, $reason, null, null, null, null, null, null,
-                false, false, false, $record);
-        }
-        // A blank instance (no constructor: the key fields stay uninitialised), then unset()
-        // so that their first read goes through __get().
-        $verdict = clone (self::$blank ??= (new \ReflectionClass(self::class))->newInstanceWithoutConstructor());
-        $verdict->valid = $reason === 0;
-        $verdict->httpStatus = $v->http_status;
-        $verdict->code = $code;
-        $verdict->message = $message;
-        $verdict->reason = $reason;
-        $verdict->credentialStatus = null;
-        $verdict->record = $record;
-        $verdict->raw = FFI::string($ptr ?? FFI::addr($v), 216);
-        unset($verdict->keyId, $verdict->owner, $verdict->env, $verdict->createdAt, $verdict->expiresAt,
-            $verdict->limited, $verdict->revoked, $verdict->rotated);
-        return $verdict;
+        return new self($reason === 0, $v->http_status, $code, $message, $reason, null, $record,
+            $v->key_found === 0 ? null : FFI::string($ptr ?? FFI::addr($v), 216));
     }
 
-    /** Decodes the key fields on first access (see fromNative()). */
-    public function __get(string $name): mixed
+    /** Public id of the recognised key (safe to log), null when the key was not recognised. */
+    public function keyId(): ?string
     {
-        if ($this->raw === null) {
-            throw new \Error('Undefined property: ' . self::class . "::\$$name");
-        }
-        $f = unpack(self::LAYOUT, $this->raw);
-        $this->raw = null;
-        $this->keyId = $f['keyId'];
-        $this->owner = $f['owner'];
-        $this->env = $f['env'] === '' ? null : $f['env'];
-        $this->createdAt = $f['created'];
-        $this->expiresAt = $f['expires'] === 0 ? null : $f['expires'];
-        $this->limited = ($f['flags'] & Abi::KW_KEY_LIMITED) !== 0;
-        $this->revoked = ($f['flags'] & Abi::KW_KEY_REVOKED_FLAG) !== 0;
-        $this->rotated = ($f['flags'] & Abi::KW_KEY_ROTATED) !== 0;
-        return $this->$name;
+        return $this->native === null ? null : strstr(substr($this->native, 32, 24), "\0", true);
     }
 
-    /** @return array<string, mixed> every field, decoded */
+    /** Owner of the recognised key. */
+    public function owner(): ?string
+    {
+        return $this->native === null ? null : strstr(substr($this->native, 80, 136), "\0", true);
+    }
+
+    /** Env tag of the recognised key (e.g. "live"), null when it has none. */
+    public function env(): ?string
+    {
+        $env = $this->native === null ? '' : strstr(substr($this->native, 56, 24), "\0", true);
+        return $env === '' ? null : $env;
+    }
+
+    /** Creation time of the recognised key (ms since the epoch). */
+    public function createdAt(): ?int
+    {
+        return $this->native === null ? null : unpack('q', $this->native, 16)[1];
+    }
+
+    /** Expiry of the recognised key (ms since the epoch), null when it never expires. */
+    public function expiresAt(): ?int
+    {
+        $expires = $this->native === null ? 0 : unpack('q', $this->native, 24)[1];
+        return $expires === 0 ? null : $expires;
+    }
+
+    /** Whether the recognised key has usage credits. */
+    public function limited(): bool
+    {
+        return ($this->flags() & Abi::KW_KEY_LIMITED) !== 0;
+    }
+
+    /** Whether the recognised key was revoked. */
+    public function revoked(): bool
+    {
+        return ($this->flags() & Abi::KW_KEY_REVOKED_FLAG) !== 0;
+    }
+
+    /** Whether the recognised key was replaced by rotation. */
+    public function rotated(): bool
+    {
+        return ($this->flags() & Abi::KW_KEY_ROTATED) !== 0;
+    }
+
+    private function flags(): int
+    {
+        return $this->native === null ? 0 : unpack('V', $this->native, 12)[1];
+    }
+
+    /** @return array<string, mixed> every field, for var_dump()/print_r() */
     public function __debugInfo(): array
     {
         return ['valid' => $this->valid, 'httpStatus' => $this->httpStatus, 'code' => $this->code, 'message' => $this->message,
-            'reason' => $this->reason, 'credentialStatus' => $this->credentialStatus, 'keyId' => $this->keyId,
-            'owner' => $this->owner, 'env' => $this->env, 'createdAt' => $this->createdAt, 'expiresAt' => $this->expiresAt,
-            'limited' => $this->limited, 'revoked' => $this->revoked, 'rotated' => $this->rotated, 'record' => $this->record];
+            'reason' => $this->reason, 'credentialStatus' => $this->credentialStatus, 'keyId' => $this->keyId(),
+            'owner' => $this->owner(), 'env' => $this->env(), 'createdAt' => $this->createdAt(), 'expiresAt' => $this->expiresAt(),
+            'limited' => $this->limited(), 'revoked' => $this->revoked(), 'rotated' => $this->rotated(), 'record' => $this->record];
     }
 
     /**

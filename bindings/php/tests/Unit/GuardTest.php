@@ -52,7 +52,7 @@ final class GuardTest extends TestCase
             putenv("KEYWARD_STORE=$path");
             $store = Guard::store();
             self::assertTrue($store->isPersistent());
-            self::assertSame('acct_env', Guard::check([], null, ['HTTP_X_API_KEY' => $key])->owner);
+            self::assertSame('acct_env', Guard::check([], null, ['HTTP_X_API_KEY' => $key])->owner());
         } finally {
             putenv($previous === false ? 'KEYWARD_STORE' : "KEYWARD_STORE=$previous");
         }
@@ -63,7 +63,7 @@ final class GuardTest extends TestCase
         $path = self::newPath('guard-cli');
         $key = Store::open($path)->create('acct_cli', scopes: ['read'])->key;
         $script = sprintf(
-            '<?php require %s; Keyward\Library::$path = %s; $v = Keyward\Guard::require(["read"]); echo "reached ", $v->owner, "\n";',
+            '<?php require %s; Keyward\Library::$path = %s; $v = Keyward\Guard::require(["read"]); echo "reached ", $v->owner(), "\n";',
             var_export(dirname(__DIR__) . '/autoload.php', true),
             var_export(\Keyward\Library::configuredPath(), true),
         );

@@ -64,7 +64,7 @@ final class MiddlewareTest extends TestCase
             {
                 $this->seen = $request;
                 $verdict = $request->getAttribute(Middleware::ATTRIBUTE);
-                return $this->psr17->createResponse(200)->withBody($this->psr17->createStream('hello ' . $verdict->owner));
+                return $this->psr17->createResponse(200)->withBody($this->psr17->createStream('hello ' . $verdict->owner()));
             }
         };
     }
@@ -95,7 +95,7 @@ final class MiddlewareTest extends TestCase
         $verdict = $seen->getAttribute('keyward.verdict');
         self::assertInstanceOf(Verdict::class, $verdict);
         self::assertTrue($verdict->valid);
-        self::assertSame('acct_9', $verdict->owner);
+        self::assertSame('acct_9', $verdict->owner());
     }
 
     public function testRefusalsAreJson401And403(): void
@@ -150,7 +150,7 @@ final class MiddlewareTest extends TestCase
         $seen = null;
         $ok = $middleware->process($this->request(['x-api-key' => self::$key]), $this->handler2($seen));
         self::assertSame(200, $ok->getStatusCode());
-        self::assertSame('acct_9', $seen->getAttribute('apiKey')->owner);
+        self::assertSame('acct_9', $seen->getAttribute('apiKey')->owner());
         $denied = $middleware->process(new ServerRequest('DELETE', '/invoices/1', ['x-api-key' => self::$key]), $this->handler2($seen));
         self::assertSame(403, $denied->getStatusCode());
         self::assertSame(2, $opened, 'the closure is called per request');

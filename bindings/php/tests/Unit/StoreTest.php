@@ -465,7 +465,7 @@ final class StoreTest extends TestCase
         $verdict = $store->verify($created->key);
         self::assertSame('REVOKED', $verdict->code);
         self::assertSame(401, $verdict->httpStatus);
-        self::assertTrue($verdict->revoked);
+        self::assertTrue($verdict->revoked());
         self::failure(fn () => $store->revoke($id, str_repeat('r', Abi::KW_MAX_REASON_LEN + 1)), ArgumentException::class, 'TOO_LONG');
         $store->delete($id);
         foreach (['get' => fn () => $store->get($id), 'revoke' => fn () => $store->revoke($id), 'delete' => fn () => $store->delete($id),
@@ -494,7 +494,7 @@ final class StoreTest extends TestCase
         self::assertTrue($store->verify($new->key, ['read'])->valid);
         $stale = $store->verify($old->key, at: self::nowMs() + 10);
         self::assertSame('EXPIRED', $stale->code);
-        self::assertTrue($stale->rotated);
+        self::assertTrue($stale->rotated());
         $graced = $store->rotate($new->id());
         self::assertTrue($store->verify($new->key)->valid, 'the default grace period is 24 hours');
         self::assertSame('EXPIRED', $store->verify($new->key, at: self::nowMs() + Abi::KW_DEFAULT_ROTATION_GRACE_MS + 1000)->code);
@@ -535,14 +535,14 @@ final class StoreTest extends TestCase
         self::assertSame(Abi::KW_REASON_VALID, $v->reason);
         self::assertNull($v->credentialStatus);
         self::assertSame('the API key is valid', $v->message);
-        self::assertSame($created->id(), $v->keyId);
-        self::assertSame('acct_7', $v->owner);
-        self::assertSame('live', $v->env);
-        self::assertSame($created->record->createdAt, $v->createdAt);
-        self::assertSame($expires, $v->expiresAt);
-        self::assertTrue($v->limited);
-        self::assertFalse($v->revoked);
-        self::assertFalse($v->rotated);
+        self::assertSame($created->id(), $v->keyId());
+        self::assertSame('acct_7', $v->owner());
+        self::assertSame('live', $v->env());
+        self::assertSame($created->record->createdAt, $v->createdAt());
+        self::assertSame($expires, $v->expiresAt());
+        self::assertTrue($v->limited());
+        self::assertFalse($v->revoked());
+        self::assertFalse($v->rotated());
         self::assertNull($v->record);
         self::assertSame(['ok' => true, 'code' => 'VALID', 'message' => 'the API key is valid'], $v->jsonSerialize());
 
@@ -553,12 +553,12 @@ final class StoreTest extends TestCase
         self::assertFalse($scope->valid);
         self::assertSame(403, $scope->httpStatus);
         self::assertSame('INSUFFICIENT_SCOPE', $scope->code);
-        self::assertSame($created->id(), $scope->keyId, 'a refused but recognised key still names itself');
+        self::assertSame($created->id(), $scope->keyId(), 'a refused but recognised key still names itself');
 
         $unknown = $store->verify('kw_live_garbage');
         self::assertSame('MALFORMED', $unknown->code);
-        self::assertNull($unknown->keyId);
-        self::assertNull($unknown->owner);
+        self::assertNull($unknown->keyId());
+        self::assertNull($unknown->owner());
         self::assertNull($store->verify('kw_live_garbage', withRecord: true)->record);
         $store->close();
     }

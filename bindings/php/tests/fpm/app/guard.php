@@ -13,4 +13,4 @@ if (isset($_GET['sleep_ms'])) {
     usleep(1000 * (int) $_GET['sleep_ms']);
 }
 header('Content-Type: application/json');
-echo json_encode(['ok' => true, 'owner' => $verdict->owner, 'key_id' => $verdict->keyId, 'pid' => getmypid()]), "\n";
+echo json_encode(['ok' => true, 'owner' => $verdict->owner(), 'key_id' => $verdict->keyId(), 'pid' => getmypid()]), "\n";

@@ -34,7 +34,7 @@ $handler = new class ($psr17) implements RequestHandlerInterface {
     {
         $verdict = $request->getAttribute(Middleware::ATTRIBUTE);
         return $this->psr17->createResponse(200)->withHeader('Content-Type', 'application/json')
-            ->withBody($this->psr17->createStream(json_encode(['ok' => true, 'owner' => $verdict->owner, 'pid' => getmypid()]) . "\n"));
+            ->withBody($this->psr17->createStream(json_encode(['ok' => true, 'owner' => $verdict->owner(), 'pid' => getmypid()]) . "\n"));
     }
 };
 $response = $middleware->process($request, $handler);
