@@ -28,6 +28,9 @@ final class Library
     /** FFI scope name of the preloaded libc declarations (see preload.php). */
     public const LIBC_SCOPE = 'KEYWARD_LIBC';
 
+    /** Process environment variable set once the preloaded library's ABI version was checked. */
+    public const ABI_CHECKED_ENV = 'KEYWARD_PHP_ABI_CHECKED';
+
     /** Library name used when neither KEYWARD_LIB nor Library::$path is set. */
     public const DEFAULT_PATH = 'libkeyward.so';
 
@@ -127,6 +130,18 @@ final class Library
                 $source = 'the FFI scope "' . self::SCOPE . '" created by opcache.preload';
             } catch (\FFI\Exception) {
                 $ffi = null; // not preloaded: fall back to FFI::cdef
+            }
+            // A preloaded library cannot change under the process: check its ABI version in
+            // the first request of each process only (remembered in the process environment,
+            // which outlives requests), not in every request.
+            if ($ffi !== null && self::processEnv(self::ABI_CHECKED_ENV) !== (string) Abi::KW_ABI_VERSION) {
+                self::checkAbi($ffi, $source);
+                self::setProcessEnv(self::ABI_CHECKED_ENV, (string) Abi::KW_ABI_VERSION);
+            }
+            if ($ffi !== null) {
+                self::$ffi = $ffi;
+                self::$source = $source;
+                return $ffi;
             }
         }
         if ($ffi === null) {

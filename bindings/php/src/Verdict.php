@@ -24,8 +24,20 @@ use FFI\CData;
  */
 final class Verdict implements \JsonSerializable
 {
-    /** @var array<int, array{0: string, 1: string}> code and message by kw_reason, per request */
-    private static array $texts = [];
+    /**
+     * Code and message of each kw_reason, as kw_reason_code() / kw_reason_message() return them
+     * (LibraryTest checks that they agree with the loaded library): a constant, so a request
+     * pays no FFI call for them. An unknown reason is asked of the library.
+     */
+    public const REASONS = [
+        0 => ['VALID', 'the API key is valid'],
+        1 => ['MALFORMED', 'the API key is malformed'],
+        2 => ['NOT_FOUND', 'the API key is not recognised'],
+        3 => ['REVOKED', 'the API key has been revoked'],
+        4 => ['EXPIRED', 'the API key has expired'],
+        5 => ['INSUFFICIENT_SCOPE', 'the API key lacks a scope this route requires'],
+        6 => ['USAGE_EXCEEDED', 'the API key has used up its credits'],
+    ];
 
     /**
      * @param bool $valid whether the request may go on (HTTP 200)
@@ -57,7 +69,7 @@ final class Verdict implements \JsonSerializable
     public static function fromNative(FFI $ffi, CData $v, ?KeyRecord $record = null, ?CData $ptr = null): self
     {
         $reason = $v->reason;
-        [$code, $message] = self::$texts[$reason] ??= [Native::reasonCode($ffi, $reason), Native::reasonMessage($ffi, $reason)];
+        [$code, $message] = self::REASONS[$reason] ?? [Native::reasonCode($ffi, $reason), Native::reasonMessage($ffi, $reason)];
         return new self($reason === 0, $v->http_status, $code, $message, $reason, null, $record,
             $v->key_found === 0 ? null : FFI::string($ptr ?? FFI::addr($v), 216));
     }
@@ -134,8 +146,7 @@ final class Verdict implements \JsonSerializable
     public static function malformed(FFI $ffi): self
     {
         $reason = Abi::KW_REASON_MALFORMED;
-        return new self(false, $ffi->kw_reason_http_status($reason), Native::reasonCode($ffi, $reason),
-            Native::reasonMessage($ffi, $reason), $reason);
+        return new self(false, $ffi->kw_reason_http_status($reason), self::REASONS[$reason][0], self::REASONS[$reason][1], $reason);
     }
 
     /**

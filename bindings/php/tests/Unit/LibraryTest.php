@@ -102,6 +102,17 @@ final class LibraryTest extends TestCase
         Keyward::statusName(-1);
     }
 
+    public function testVerdictReasonTextsAgreeWithTheLibrary(): void
+    {
+        $reasons = array_filter((new \ReflectionClass(Abi::class))->getConstants(),
+            fn (string $name): bool => str_starts_with($name, 'KW_REASON_'), ARRAY_FILTER_USE_KEY);
+        self::assertSame(array_values($reasons), array_keys(\Keyward\Verdict::REASONS), 'one entry per kw_reason');
+        foreach (\Keyward\Verdict::REASONS as $reason => [$code, $message]) {
+            self::assertSame(Keyward::reasonCode($reason), $code);
+            self::assertSame(Keyward::reasonMessage($reason), $message);
+        }
+    }
+
     public function testEveryStatusMapsToItsFamily(): void
     {
         $families = [
