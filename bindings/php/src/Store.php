@@ -19,7 +19,7 @@ use Psr\Http\Message\MessageInterface;
  *
  *  - Store::persistent($path): the store of this process, for web requests. Opened once per
  *    process (PHP-FPM worker) and kept, warm, for the life of the worker (flushed when it
- *    exits); every later request gets it back in well under a microsecond. Letting the object
+ *    exits); every later request gets it back without touching the disk. Letting the object
  *    go (at the end of the request) does not close anything.
  *  - Store::open($path): a handle of its own, closed (and its usage flushed) by close() or when
  *    the object is destroyed. For CLI scripts and tools.
