@@ -213,25 +213,9 @@ abstract class PoolTestCase extends TestCase
      */
     private static function fetch(array $requests): array
     {
-        $app = dirname(__DIR__) . '/fpm/app';
         $running = [];
         foreach ($requests as $i => $request) {
-            [$script, $headers, $query] = $request + [1 => [], 2 => ''];
-            $env = [
-                'GATEWAY_INTERFACE' => 'CGI/1.1',
-                'SERVER_PROTOCOL' => 'HTTP/1.1',
-                'REQUEST_METHOD' => 'GET',
-                'SCRIPT_FILENAME' => "$app/$script",
-                'SCRIPT_NAME' => "/$script",
-                'REQUEST_URI' => "/$script" . ($query === '' ? '' : "?$query"),
-                'QUERY_STRING' => $query,
-                'DOCUMENT_ROOT' => $app,
-                'SERVER_NAME' => 'localhost',
-                'REMOTE_ADDR' => '127.0.0.1',
-            ];
-            foreach ($headers as $name => $value) {
-                $env['HTTP_' . strtoupper(str_replace('-', '_', $name))] = $value;
-            }
+            $env = self::params(...($request + [1 => [], 2 => '']));
             $proc = proc_open(['cgi-fcgi', '-bind', '-connect', self::$socket], [0 => ['file', '/dev/null', 'r'], 1 => ['pipe', 'w'],
                 2 => ['pipe', 'w']], $pipes, null, $env + ['PATH' => (string) getenv('PATH')]);
             $running[$i] = [$proc, $pipes];
@@ -256,6 +240,33 @@ abstract class PoolTestCase extends TestCase
                 'pid' => (int) ($headers['x-worker-pid'] ?? ($json['pid'] ?? 0))];
         }
         return $responses;
+    }
+
+    /**
+     * The CGI parameters of a GET request for an app script.
+     *
+     * @param array<string, string> $headers
+     * @return array<string, string>
+     */
+    private static function params(string $script, array $headers = [], string $query = ''): array
+    {
+        $app = dirname(__DIR__) . '/fpm/app';
+        $env = [
+            'GATEWAY_INTERFACE' => 'CGI/1.1',
+            'SERVER_PROTOCOL' => 'HTTP/1.1',
+            'REQUEST_METHOD' => 'GET',
+            'SCRIPT_FILENAME' => "$app/$script",
+            'SCRIPT_NAME' => "/$script",
+            'REQUEST_URI' => "/$script" . ($query === '' ? '' : "?$query"),
+            'QUERY_STRING' => $query,
+            'DOCUMENT_ROOT' => $app,
+            'SERVER_NAME' => 'localhost',
+            'REMOTE_ADDR' => '127.0.0.1',
+        ];
+        foreach ($headers as $name => $value) {
+            $env['HTTP_' . strtoupper(str_replace('-', '_', $name))] = $value;
+        }
+        return $env;
     }
 
     private function tally(string $key, array $response): void
@@ -372,9 +383,15 @@ abstract class PoolTestCase extends TestCase
     {
         $samples = [];
         foreach (['key', 'server'] as $mode) {
-            // Two at a time (the test machine has two cores): measuring, not load testing.
-            for ($round = 0; $round < 100; $round++) {
-                foreach (self::fetch(array_fill(0, 2, ['timing.php', ['X-Api-Key' => self::$keys['timing']], "mode=$mode"])) as $r) {
+            // One request at a time, back to back, with an in-process FastCGI client: no
+            // process is spawned per request (that would disturb what is measured).
+            $params = self::params('timing.php', ['X-Api-Key' => self::$keys['timing']], "mode=$mode");
+            for ($round = 0; $round < 220; $round++) {
+                $raw = FastCgi::request(self::$socket, $params);
+                [, $body] = explode("\r\n\r\n", $raw, 2) + [1 => ''];
+                $json = json_decode($body, true);
+                self::assertIsArray($json, $raw);
+                foreach ([['status' => str_contains($raw, 'Status:') ? 500 : 200, 'json' => $json, 'body' => $body]] as $r) {
                     self::assertSame(200, $r['status'], $r['body']);
                     self::assertSame('VALID', $r['json']['code']);
                     self::$expected['timing']['uses'] += 2;
