@@ -231,8 +231,10 @@ pub unsafe extern "C" fn kw_verify_pair(
     })
 }
 
-/// Validated headers: names that are not UTF-8 cannot be credential headers and are
-/// skipped; values must be UTF-8 only for the credential headers.
+/// Extracts the credential from C headers. Names that are not UTF-8 cannot be credential
+/// headers and are skipped; only the credential headers (usually one or two) are passed on,
+/// from a stack array, so a request with many headers costs no allocation; their values
+/// must be UTF-8.
 ///
 /// # Safety
 /// `headers` must be NULL or point to `len` valid `kw_header`s.
@@ -272,11 +274,15 @@ pub(crate) unsafe fn extract(
         ]
         .iter()
         .any(|c| trimmed.eq_ignore_ascii_case(c));
-        let value = match std::str::from_utf8(value) {
-            Ok(v) => v,
-            Err(_) if is_credential => return Err(kw_status::KW_INVALID_UTF8),
-            Err(_) => "",
-        };
+        if !is_credential {
+            // Only the credential headers matter to extraction, which also refuses an
+            // overlong name of any header: keep that rule, skip the rest.
+            if trimmed.len() > crate::credential::MAX_HEADER_NAME_LEN {
+                return Err(kw_status::KW_TOO_LONG);
+            }
+            continue;
+        }
+        let value = std::str::from_utf8(value).map_err(|_| kw_status::KW_INVALID_UTF8)?;
         if count < pairs.len() {
             pairs[count] = (name, value);
         } else {
