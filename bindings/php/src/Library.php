@@ -31,6 +31,9 @@ final class Library
     /** Process environment variable set once the preloaded library's ABI version was checked. */
     public const ABI_CHECKED_ENV = 'KEYWARD_PHP_ABI_CHECKED';
 
+    /** Process environment variable: pid of the process that registered kw_release_persistent at exit. */
+    public const RELEASE_AT_EXIT_ENV = 'KEYWARD_PHP_RELEASE_AT_EXIT';
+
     /** Library name used when neither KEYWARD_LIB nor Library::$path is set. */
     public const DEFAULT_PATH = 'libkeyward.so';
 
@@ -39,7 +42,8 @@ final class Library
      * worker remembers its persistent store handle between requests: PHP's own putenv() is
      * undone at the end of each request) and dlopen (to keep the library mapped for the life
      * of the process when it was loaded with FFI::cdef, which unloads it with the FFI object)
-     * and __cxa_atexit (to close persistent stores, flushing their usage, when the process exits).
+     * and __cxa_atexit (to close stores, flushing their usage, when the process exits; glibc's
+     * atexit() itself is not an exported symbol).
      * Keep keyward-libc.preload.h in sync (a test checks it).
      */
     public const LIBC_DECLARATIONS = <<<'C'
@@ -229,6 +233,26 @@ final class Library
         if ($libc->__cxa_atexit($close, $libc->cast('void *', $handle), null) !== 0) {
             throw new LibraryException('cannot register the exit handler that flushes the persistent store');
         }
+    }
+
+    /**
+     * Registers kw_release_persistent() to run at exit (libc __cxa_atexit), once per process: stores pinned with
+     * KW_OPEN_PERSISTENT (Store::open(pin: true)) are then flushed and closed when the process
+     * exits normally, instead of losing up to one flush interval of usage counts.
+     */
+    public static function releasePersistentAtExit(): void
+    {
+        $pid = (string) getmypid();
+        if (self::processEnv(self::RELEASE_AT_EXIT_ENV) === $pid) {
+            return;
+        }
+        $libc = self::libc();
+        // kw_release_persistent(void) called as func(NULL): the argument is ignored.
+        $release = $libc->cast('void (*)(void *)', self::ffi()->kw_release_persistent);
+        if ($libc->__cxa_atexit($release, null, null) !== 0) {
+            throw new LibraryException('cannot register kw_release_persistent() with atexit()');
+        }
+        self::setProcessEnv(self::RELEASE_AT_EXIT_ENV, $pid);
     }
 
     /** The libc functions of LIBC_DECLARATIONS (preloaded scope, else FFI::cdef). */

@@ -85,9 +85,10 @@ final class Store
      * @param int $indexCapacity most keys in the in-memory verify index (0 = default 1 000 000)
      * @param bool $pin KW_OPEN_PERSISTENT: keep the store open (warm) for the life of the
      *     process even after its last handle is closed, e.g. when a framework opens and closes
-     *     a Store per request. A pinned store is flushed only by its background thread (and
-     *     flush()): at process exit up to one flush interval of counts is lost. persistent()
-     *     is usually the better choice.
+     *     a Store per request. Closing a handle then never writes; usage is flushed by the
+     *     background thread and, at a normal process exit, by kw_release_persistent()
+     *     (registered to run at exit on the first pinned open). persistent() is usually the
+     *     better choice for PHP-FPM (no kw_open per request).
      * @throws KeywardException (StorageException for the file, the pepper and locks; ArgumentException)
      */
     public static function open(
@@ -106,6 +107,9 @@ final class Store
         $ffi = Library::ffi();
         $handle = self::openHandle($ffi, $path, $pin, $pepper, $pepperFile, $prefix, $singleProcess,
             $maxActiveKeysPerOwner, $keepLastKey, $maxLifetimeMs, $flushIntervalMs, $indexCapacity);
+        if ($pin) {
+            Library::releasePersistentAtExit();
+        }
         return new self($ffi, $handle, $path, null);
     }
 
@@ -759,6 +763,23 @@ final class Store
         $b = $this->ffi->new('kw_credit_balance');
         $this->check($this->ffi->kw_key_credits($this->live(), $id, strlen($id), FFI::addr($b)), self::ctx('kw_key_credits', $id));
         return new CreditBalance($b->limited !== 0, $b->remaining, $b->cost, $b->refill_amount, $b->refill_interval);
+    }
+
+    /**
+     * kw_release_persistent(): releases every store this process pinned (open(pin: true)):
+     * a pinned store without open handles is flushed and closed now, one with open handles
+     * closes with its last close(). Registered at exit automatically; call it for an orderly
+     * shutdown of your own.
+     *
+     * @throws KeywardException the first flush error (every store is released regardless)
+     */
+    public static function releasePersistent(): void
+    {
+        $ffi = Library::ffi();
+        $status = $ffi->kw_release_persistent();
+        if ($status !== Abi::KW_OK) {
+            Native::fail($ffi, $status, 'kw_release_persistent');
+        }
     }
 
     /** Days since 1970-01-01 (UTC) of a date; an int is taken as a day number already. */

@@ -146,6 +146,42 @@ final class StoreTest extends TestCase
         $again->close();
     }
 
+    public function testReleasePersistentFlushesAndClosesPinnedStores(): void
+    {
+        $path = self::newPath();
+        $store = Store::open($path, pin: true, flushIntervalMs: Store::FLUSH_MANUAL);
+        $created = $store->create('acct');
+        $store->verify($created->key);
+        $store->verify($created->key);
+        $store->close(); // pinned: nothing written
+        Store::releasePersistent(); // no handle left: flushed and closed
+        $fresh = Store::open($path, flushIntervalMs: Store::FLUSH_MANUAL);
+        self::assertSame(0, $fresh->stats()->dirtyKeys, 'a fresh open, not the pinned store');
+        self::assertSame(2, $fresh->usage($created->id())->uses);
+        $fresh->close();
+        Store::releasePersistent(); // nothing pinned: a no-op
+    }
+
+    /** A process that pinned a store and exits without closing it still writes its usage. */
+    public function testAPinnedStoreIsFlushedWhenTheProcessExits(): void
+    {
+        $path = self::newPath('pin-exit');
+        $store = Store::open($path, flushIntervalMs: Store::FLUSH_MANUAL);
+        $created = $store->create('acct');
+        $script = sprintf(
+            '<?php require %s; Keyward\Library::$path = %s; $s = Keyward\Store::open(%s, pin: true, flushIntervalMs: Keyward\Store::FLUSH_MANUAL);'
+                . ' for ($i = 0; $i < 5; $i++) { $s->verify(%s); } $s->close(); echo "closed";',
+            var_export(dirname(__DIR__) . '/autoload.php', true), var_export(Library::configuredPath(), true),
+            var_export($path, true), var_export($created->key, true),
+        );
+        $file = self::newPath('pin-exit-script') . '.php';
+        file_put_contents($file, $script);
+        exec(escapeshellarg(PHP_BINARY) . ' ' . escapeshellarg($file) . ' 2>&1', $out, $status);
+        self::assertSame([0, ['closed']], [$status, $out]);
+        self::assertSame(5, $store->usage($created->id())->uses, 'flushed by kw_release_persistent at exit');
+        $store->close();
+    }
+
     public function testConflictingOptionsForAnOpenPathAreRefused(): void
     {
         $path = self::newPath();
