@@ -15,7 +15,7 @@
 # php-nyholm-psr7, php-sqlite3, gcc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CI="${CI:-true}" CARGO_TERM_COLOR=never RUST_BACKTRACE=0
+export CI="${CI:-true}" CARGO_TERM_COLOR=never RUST_BACKTRACE=0 COLUMNS="${COLUMNS:-100}"
 exec </dev/null
 
 ROOT="$PWD"
