@@ -1,0 +1,76 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Keyward\Exception;
+
+use Keyward\Abi;
+
+/**
+ * Base class of every exception thrown by keyward. getCode() is the C ABI's kw_status
+ * (an Abi::KW_* value; -1 for LibraryException, which has no status); getStatusName()
+ * its stable name without the KW_ prefix, e.g. "NOT_FOUND".
+ *
+ * Use fromStatus() to get the subclass of a status family:
+ *
+ * | status                                              | class               |
+ * |-----------------------------------------------------|---------------------|
+ * | INVALID_ARGUMENT, NULL_ARGUMENT, INVALID_UTF8, TOO_LONG | ArgumentException |
+ * | BUFFER_TOO_SMALL, PANIC (and unknown values)        | InternalException   |
+ * | CLOSED                                              | ClosedException     |
+ * | NOT_FOUND                                           | NotFoundException   |
+ * | POLICY_*                                            | PolicyException     |
+ * | DIRECTORY_MISSING ... STORAGE, CREDIT_SLOTS_EXHAUSTED | StorageException  |
+ * | CREDENTIAL_MISSING ... AMBIGUOUS_CREDENTIAL         | CredentialException |
+ */
+class KeywardException extends \RuntimeException
+{
+    private string $statusName;
+
+    /**
+     * @param int    $status     the kw_status value (-1 when there is none)
+     * @param string $statusName its name without the KW_ prefix
+     * @param string $message    full, human-readable message
+     */
+    public function __construct(int $status, string $statusName, string $message, ?\Throwable $previous = null)
+    {
+        parent::__construct($message, $status, $previous);
+        $this->statusName = $statusName;
+    }
+
+    /** The kw_status value (same as getCode()). */
+    public function getStatus(): int
+    {
+        return $this->getCode();
+    }
+
+    /** The status name without the KW_ prefix, e.g. "NOT_FOUND". */
+    public function getStatusName(): string
+    {
+        return $this->statusName;
+    }
+
+    /**
+     * The exception for a failed call: the class of the status's family, with a message
+     * naming the operation, the library's message for the status and the status name.
+     *
+     * @param int    $status  a non-zero kw_status
+     * @param string $name    kw_status_name() of it
+     * @param string $message kw_status_message() of it
+     * @param string $context what failed, e.g. "kw_get('3hZ0bq9XcV1mT7pK')"
+     */
+    public static function fromStatus(int $status, string $name, string $message, string $context): self
+    {
+        $class = match (true) {
+            $status === Abi::KW_INVALID_ARGUMENT, $status === Abi::KW_NULL_ARGUMENT,
+            $status === Abi::KW_INVALID_UTF8, $status === Abi::KW_TOO_LONG => ArgumentException::class,
+            $status === Abi::KW_CLOSED => ClosedException::class,
+            $status === Abi::KW_NOT_FOUND => NotFoundException::class,
+            $status >= 20 && $status < 30 => PolicyException::class,
+            $status >= 30 && $status < 50 => StorageException::class,
+            $status >= 50 && $status < 60 => CredentialException::class,
+            default => InternalException::class,
+        };
+        return new $class($status, $name, "$context: $message (KW_$name)");
+    }
+}

@@ -1,0 +1,914 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Keyward;
+
+use FFI;
+use FFI\CData;
+use Keyward\Exception\ArgumentException;
+use Keyward\Exception\ClosedException;
+use Keyward\Exception\InternalException;
+use Keyward\Exception\KeywardException;
+use Psr\Http\Message\MessageInterface;
+
+/**
+ * A keyward key store: issue, verify, revoke, rotate and count API keys, in-process.
+ *
+ * Two ways to get one:
+ *
+ *  - Store::persistent($path): the store of this process, for web requests. Opened once per
+ *    process (PHP-FPM worker) and kept, warm, for the life of the worker (flushed when it
+ *    exits); every later request gets it back without touching the disk. Letting the object
+ *    go (at the end of the request) does not close anything.
+ *  - Store::open($path): a handle of its own, closed (and its usage flushed) by close() or when
+ *    the object is destroyed. For CLI scripts and tools.
+ *
+ * Both accept the same options. Several processes may use one store file at once
+ * (multi-process mode is the default); a revoke in one is seen by every other on its next
+ * verify. Verify never writes to disk: usage counts are flushed every $flushIntervalMs
+ * (default 1 s) by a background thread, on flush() and on close().
+ *
+ * Every method throws a subclass of KeywardException on failure (ArgumentException,
+ * ClosedException, NotFoundException, PolicyException, StorageException...). A refused key is
+ * not a failure: verify() returns a Verdict.
+ */
+final class Store
+{
+    /** $flushIntervalMs value that turns the background flush off (flush() and close() only). */
+    public const FLUSH_MANUAL = Abi::KW_FLUSH_MANUAL;
+
+    /** Key states for list(). */
+    public const STATE_ALL = Abi::KW_STATE_ALL;
+    public const STATE_ACTIVE = Abi::KW_STATE_ACTIVE;
+    public const STATE_REVOKED = Abi::KW_STATE_REVOKED;
+    public const STATE_EXPIRED = Abi::KW_STATE_EXPIRED;
+
+    /** Prefix of the process environment variables that remember persistent handles. */
+    public const HANDLE_ENV_PREFIX = 'KEYWARD_PHP_STORE_';
+
+    private FFI $ffi;
+    private int $handle;
+    private ?CData $verdict = null;
+    private ?CData $verdictPtr = null;
+    private ?CData $info = null;
+    private ?CData $infoLen = null;
+    /** @var array<string, array{0: ?CData, 1: int, 2: list<CData>}> scope arrays by joined names */
+    private array $scopeCache = [];
+
+    private function __construct(
+        FFI $ffi,
+        int $handle,
+        private readonly string $path,
+        private readonly ?string $envName,
+    ) {
+        $this->ffi = $ffi;
+        $this->handle = $handle;
+    }
+
+    /**
+     * Opens (creating if needed) the store at $path with a handle of its own, closed by close()
+     * or when this object is destroyed. Opening a path this process already has open returns a
+     * handle onto the same store (same warm index, no disk access); the options must then agree.
+     *
+     * @param string $path database file (its directory must exist)
+     * @param ?string $pepper the pepper: 32 raw bytes or 64 hex characters (e.g. from a secret
+     *     manager); null: $pepperFile, else "<path>.pepper" (created with mode 0600 for a new store)
+     * @param ?string $pepperFile path of a pepper file (mode 0600)
+     * @param ?string $prefix key prefix of a new store ([a-z0-9]{1,16}); null: the stored one, or "kw"
+     * @param bool $singleProcess true only when no other process ever opens the file (faster
+     *     commits; others then get KW_LOCKED). Default: multi-process (PHP-FPM, several pools, CLI)
+     * @param int $maxActiveKeysPerOwner policy: most active keys per owner (0 = unlimited)
+     * @param bool $keepLastKey policy: refuse to revoke or delete an owner's last active key
+     * @param int $maxLifetimeMs policy: longest key lifetime in ms (0 = unlimited; else every key needs an expiry)
+     * @param int $flushIntervalMs background usage flush interval (0 = default 1000 ms; FLUSH_MANUAL = off)
+     * @param int $indexCapacity most keys in the in-memory verify index (0 = default 1 000 000)
+     * @param bool $pin KW_OPEN_PERSISTENT: keep the store open (warm) for the life of the
+     *     process even after its last handle is closed, e.g. when a framework opens and closes
+     *     a Store per request. Closing a handle then never writes; usage is flushed by the
+     *     background thread and, at a normal process exit, by kw_release_persistent()
+     *     (registered to run at exit on the first pinned open). persistent() is usually the
+     *     better choice for PHP-FPM (no kw_open per request).
+     * @throws KeywardException (StorageException for the file, the pepper and locks; ArgumentException)
+     */
+    public static function open(
+        string $path,
+        #[\SensitiveParameter] ?string $pepper = null,
+        ?string $pepperFile = null,
+        ?string $prefix = null,
+        bool $singleProcess = false,
+        int $maxActiveKeysPerOwner = 0,
+        bool $keepLastKey = false,
+        int $maxLifetimeMs = 0,
+        int $flushIntervalMs = 0,
+        int $indexCapacity = 0,
+        bool $pin = false,
+    ): self {
+        $ffi = Library::ffi();
+        $handle = self::openHandle($ffi, $path, $pin, $pepper, $pepperFile, $prefix, $singleProcess,
+            $maxActiveKeysPerOwner, $keepLastKey, $maxLifetimeMs, $flushIntervalMs, $indexCapacity);
+        if ($pin) {
+            Library::releasePersistentAtExit();
+        }
+        return new self($ffi, $handle, $path, null);
+    }
+
+    /**
+     * The store of this process at $path, for web requests: opened on the first call in the
+     * process and kept open, with its warm verify index, until the process exits. Every later
+     * call (every request of a PHP-FPM worker) returns it without touching the disk or even
+     * calling into the library. Destroying the object (at the end of the request) closes
+     * nothing; close() does.
+     *
+     * The handle is remembered in this process's environment (KEYWARD_PHP_STORE_<hash of path
+     * and options> = "<pid>:<handle>"), which PHP does not reset between requests; a forked
+     * child (other pid) opens its own handle onto the store the parent had.
+     *
+     * Usage is flushed every $flushIntervalMs by a background thread, and when the process
+     * exits normally: an exit handler closes the handle, which as the store's last handle
+     * flushes what was counted since (a PHP-FPM worker stopping gracefully, or recycled by
+     * pm.max_requests, loses no counts). A crash or SIGKILL loses at most one interval.
+     *
+     * The handle is deliberately not opened with KW_OPEN_PERSISTENT: a pinned store is never
+     * closed, so nothing would flush it at exit. Kept open, the handle does the pinning.
+     *
+     * Options as open(); calls with different options for one path are different stores to
+     * this cache, and the library refuses conflicting ones (StorageException CONFIG_MISMATCH).
+     *
+     * @throws KeywardException
+     */
+    public static function persistent(
+        string $path,
+        #[\SensitiveParameter] ?string $pepper = null,
+        ?string $pepperFile = null,
+        ?string $prefix = null,
+        bool $singleProcess = false,
+        int $maxActiveKeysPerOwner = 0,
+        bool $keepLastKey = false,
+        int $maxLifetimeMs = 0,
+        int $flushIntervalMs = 0,
+        int $indexCapacity = 0,
+    ): self {
+        $ffi = Library::ffi();
+        $envName = self::HANDLE_ENV_PREFIX . hash('md5', implode("\0", [
+            $path, $pepper === null ? '-' : hash('sha256', $pepper), $pepperFile ?? '-', $prefix ?? '-',
+            (int) $singleProcess, $maxActiveKeysPerOwner, (int) $keepLastKey, $maxLifetimeMs,
+            $flushIntervalMs, $indexCapacity,
+        ]));
+        $pid = (string) getmypid();
+        $saved = Library::processEnv($envName);
+        if ($saved !== null && str_starts_with($saved, $pid . ':')) {
+            return new self($ffi, (int) substr($saved, strlen($pid) + 1), $path, $envName);
+        }
+        $handle = self::openHandle($ffi, $path, false, $pepper, $pepperFile, $prefix, $singleProcess,
+            $maxActiveKeysPerOwner, $keepLastKey, $maxLifetimeMs, $flushIntervalMs, $indexCapacity);
+        Library::setProcessEnv($envName, $pid . ':' . $handle);
+        Library::closeAtExit($handle);
+        return new self($ffi, $handle, $path, $envName);
+    }
+
+    /** kw_open; $persistent sets KW_OPEN_PERSISTENT. */
+    private static function openHandle(
+        FFI $ffi,
+        string $path,
+        bool $persistent,
+        #[\SensitiveParameter] ?string $pepper,
+        ?string $pepperFile,
+        ?string $prefix,
+        bool $singleProcess,
+        int $maxActiveKeysPerOwner,
+        bool $keepLastKey,
+        int $maxLifetimeMs,
+        int $flushIntervalMs,
+        int $indexCapacity,
+    ): int {
+        if ($flushIntervalMs < 0 && $flushIntervalMs !== self::FLUSH_MANUAL) {
+            throw Native::argument("flushIntervalMs must be positive, 0 (default) or Store::FLUSH_MANUAL, got $flushIntervalMs");
+        }
+        $keep = [];
+        $o = $ffi->new('kw_options');
+        [$buf, $ptr] = Native::bytes($ffi, $path);
+        $keep[] = $buf;
+        $o->path = $ptr;
+        $o->path_len = strlen($path);
+        if ($pepper !== null) {
+            [$buf, $ptr] = Native::bytes($ffi, $pepper);
+            $keep[] = $buf;
+            $o->pepper = $ffi->cast('uint8_t *', $ptr);
+            $o->pepper_len = strlen($pepper);
+        }
+        if ($pepperFile !== null) {
+            [$buf, $ptr] = Native::bytes($ffi, $pepperFile);
+            $keep[] = $buf;
+            $o->pepper_file = $ptr;
+            $o->pepper_file_len = strlen($pepperFile);
+        }
+        if ($prefix !== null) {
+            [$buf, $ptr] = Native::bytes($ffi, $prefix);
+            $keep[] = $buf;
+            $o->prefix = $ptr;
+            $o->prefix_len = strlen($prefix);
+        }
+        $o->concurrency = $singleProcess ? Abi::KW_CONCURRENCY_SINGLE_PROCESS : Abi::KW_CONCURRENCY_MULTI_PROCESS;
+        $o->flags = $persistent ? Abi::KW_OPEN_PERSISTENT : 0;
+        $o->max_active_keys_per_owner = Native::u32($maxActiveKeysPerOwner, 'maxActiveKeysPerOwner');
+        $o->keep_last_key = $keepLastKey ? 1 : 0;
+        $o->max_lifetime_ms = Native::nonNegative($maxLifetimeMs, 'maxLifetimeMs');
+        $o->flush_interval_ms = $flushIntervalMs;
+        $o->index_capacity = Native::nonNegative($indexCapacity, 'indexCapacity');
+        $handle = $ffi->new('kw_store');
+        $status = $ffi->kw_open(FFI::addr($o), FFI::addr($handle));
+        if ($pepper !== null) {
+            FFI::memset($keep[1], 0, strlen($pepper)); // wipe the C copy of the pepper
+        }
+        if ($status !== Abi::KW_OK) {
+            Native::fail($ffi, $status, "cannot open the key store '$path'");
+        }
+        return $handle->cdata;
+    }
+
+    /** Closes a handle of its own (open()); a persistent store's object closes nothing. */
+    public function __destruct()
+    {
+        if ($this->envName === null && $this->handle !== 0) {
+            $this->ffi->kw_close($this->handle); // errors cannot be reported from a destructor: call close()
+            $this->handle = 0;
+        }
+    }
+
+    /**
+     * Closes this handle; closing the store's last handle in this process flushes pending
+     * usage and closes the store (other handles leave the flush to the background thread).
+     * For a persistent store, also forgets the process's handle: the next persistent() call
+     * opens a new one. Closing twice is a no-op; any other call after close() throws
+     * ClosedException.
+     *
+     * @throws KeywardException when the final flush fails (the handle is closed anyway)
+     */
+    public function close(): void
+    {
+        if ($this->handle === 0) {
+            return;
+        }
+        $handle = $this->handle;
+        $this->handle = 0;
+        if ($this->envName !== null) {
+            Library::setProcessEnv($this->envName, null);
+        }
+        $status = $this->ffi->kw_close($handle);
+        if ($status !== Abi::KW_OK && $status !== Abi::KW_CLOSED) {
+            Native::fail($this->ffi, $status, "closing the key store '{$this->path}'");
+        }
+    }
+
+    /** Whether close() was called. */
+    public function isClosed(): bool
+    {
+        return $this->handle === 0;
+    }
+
+    /** Whether this is the process's persistent store (persistent()). */
+    public function isPersistent(): bool
+    {
+        return $this->envName !== null;
+    }
+
+    /** The database path. */
+    public function path(): string
+    {
+        return $this->path;
+    }
+
+    /** The C ABI handle (an opaque 64-bit value; 0 once closed). */
+    public function handle(): int
+    {
+        return $this->handle;
+    }
+
+    /**
+     * Writes all pending usage now.
+     *
+     * @return int the number of keys written
+     * @throws KeywardException
+     */
+    public function flush(): int
+    {
+        $written = $this->ffi->new('size_t');
+        $this->check($this->ffi->kw_flush($this->live(), FFI::addr($written)), 'kw_flush');
+        return $written->cdata;
+    }
+
+    /**
+     * This process's counters for the store.
+     *
+     * @throws KeywardException
+     */
+    public function stats(): StoreStats
+    {
+        $s = $this->ffi->new('kw_store_stats');
+        $this->check($this->ffi->kw_stats($this->live(), FFI::addr($s)), 'kw_stats');
+        return new StoreStats($s->commits, $s->refreshes, $s->indexed_keys, $s->dirty_keys, $s->index_complete !== 0);
+    }
+
+    /**
+     * Whether two open stores share one underlying store (same path opened in this process).
+     *
+     * @throws KeywardException
+     */
+    public function sameStore(Store $other): bool
+    {
+        $same = $this->ffi->new('uint32_t');
+        $this->check($this->ffi->kw_same_store($this->live(), $other->live(), FFI::addr($same)), 'kw_same_store');
+        return $same->cdata === 1;
+    }
+
+    // --- verify ---------------------------------------------------------------------------
+
+    /**
+     * Verifies a full key against the scopes a route requires (all needed).
+     *
+     * @param string $key the key as sent by the client (any text: garbage is MALFORMED)
+     * @param list<string> $scopes required scopes (at most Abi::KW_MAX_SCOPES)
+     * @param int $cost credits to spend if the key is limited (0 = the key's own cost)
+     * @param int|\DateTimeInterface $at time to judge expiry at (ms since the epoch; 0 = now)
+     * @param bool $withRecord also return the key's full record (Verdict::$record); slower
+     * @throws KeywardException when the call itself fails (closed store, bad scopes, storage)
+     */
+    public function verify(
+        #[\SensitiveParameter] string $key,
+        array $scopes = [],
+        int $cost = 0,
+        int|\DateTimeInterface $at = 0,
+        bool $withRecord = false,
+    ): Verdict {
+        $ffi = $this->ffi;
+        if ($this->verdictPtr === null) {
+            $this->verdict = $ffi->new('kw_verdict');
+            $this->verdictPtr = FFI::addr($this->verdict);
+        }
+        $v = $this->verdict;
+        [$scopePtr, $scopeCount] = $scopes === [] ? [null, 0] : $this->scopes($scopes);
+        if ($cost !== 0) {
+            Native::u32($cost, 'cost');
+        }
+        $atMs = $at === 0 ? 0 : Native::ms($at);
+        if ($withRecord) {
+            [$info, $cap, $infoLen] = $this->infoBuffer();
+            $status = $ffi->kw_verify($this->handle, $key, strlen($key), $scopePtr, $scopeCount, $cost, $atMs, $this->verdictPtr, $info, $cap, $infoLen);
+        } else {
+            $status = $ffi->kw_verify($this->handle, $key, strlen($key), $scopePtr, $scopeCount, $cost, $atMs, $this->verdictPtr, null, 0, null);
+        }
+        if ($status !== Abi::KW_OK) {
+            if ($status === Abi::KW_INVALID_UTF8 && !self::utf8($key) && self::utf8(...$scopes)) {
+                return Verdict::malformed($ffi); // the client's text, not the caller's mistake
+            }
+            $this->fail($status, 'kw_verify');
+        }
+        return Verdict::fromNative($ffi, $v, $withRecord ? $this->record('kw_verify') : null, $this->verdictPtr);
+    }
+
+    /**
+     * Verifies a (public id, secret) pair, as sent in X-Api-Token-Id / X-Api-Token-Secret-Key
+     * (the full key is also accepted as the secret when its id matches). Arguments as verify().
+     *
+     * @param list<string> $scopes
+     * @throws KeywardException
+     */
+    public function verifyPair(
+        string $id,
+        #[\SensitiveParameter] string $secret,
+        array $scopes = [],
+        int $cost = 0,
+        int|\DateTimeInterface $at = 0,
+        bool $withRecord = false,
+    ): Verdict {
+        $ffi = $this->ffi;
+        $v = $this->verdict ??= $ffi->new('kw_verdict');
+        [$scopePtr, $scopeCount] = $scopes === [] ? [null, 0] : $this->scopes($scopes);
+        [$info, $cap, $infoLen] = $withRecord ? $this->infoBuffer() : [null, 0, null];
+        $status = $ffi->kw_verify_pair($this->handle, $id, strlen($id), $secret, strlen($secret), $scopePtr, $scopeCount,
+            Native::u32($cost, 'cost'), Native::ms($at), FFI::addr($v), $info, $cap, $infoLen);
+        if ($status !== Abi::KW_OK) {
+            if ($status === Abi::KW_INVALID_UTF8 && !self::utf8($id, $secret) && self::utf8(...$scopes)) {
+                return Verdict::malformed($ffi);
+            }
+            $this->fail($status, 'kw_verify_pair');
+        }
+        return Verdict::fromNative($ffi, $v, $withRecord ? $this->record('kw_verify_pair') : null);
+    }
+
+    /**
+     * Finds the credential in request headers (x-api-key, Authorization: Bearer / Basic, or
+     * the X-Api-Token-Id + X-Api-Token-Secret-Key pair) and verifies it. Whatever the client
+     * sent, the answer is a Verdict: unreadable credentials (none, unsupported scheme, bad
+     * base64, half a pair, several different keys, oversize) are a 401 verdict whose code is
+     * the status name, e.g. CREDENTIAL_MISSING. Exceptions are for the server's problems only.
+     *
+     * @param array<mixed> $headers list of [name, value] pairs, or name => value (or list of values)
+     * @param list<string> $scopes
+     * @throws KeywardException
+     */
+    public function verifyHeaders(
+        #[\SensitiveParameter] array $headers,
+        array $scopes = [],
+        int $cost = 0,
+        int|\DateTimeInterface $at = 0,
+        bool $withRecord = false,
+    ): Verdict {
+        $ffi = $this->ffi;
+        $v = $this->verdict ??= $ffi->new('kw_verdict');
+        [$scopePtr, $scopeCount] = $scopes === [] ? [null, 0] : $this->scopes($scopes);
+        $keep = [];
+        [$headerPtr, $headerCount] = Native::headers($ffi, Native::headerPairs($headers), $keep);
+        [$info, $cap, $infoLen] = $withRecord ? $this->infoBuffer() : [null, 0, null];
+        $status = $ffi->kw_verify_headers($this->live(), $headerPtr, $headerCount, $scopePtr, $scopeCount,
+            Native::u32($cost, 'cost'), Native::ms($at), FFI::addr($v), $info, $cap, $infoLen);
+        if ($keep !== []) {
+            FFI::memset($keep[0], 0, FFI::sizeof($keep[0])); // the C copy held the secret
+        }
+        if ($status === Abi::KW_OK) {
+            return Verdict::fromNative($ffi, $v, $withRecord ? $this->record('kw_verify_headers') : null);
+        }
+        if (($status >= Abi::KW_CREDENTIAL_MISSING && $status <= Abi::KW_AMBIGUOUS_CREDENTIAL)
+            || $status === Abi::KW_TOO_LONG || ($status === Abi::KW_INVALID_UTF8 && self::utf8(...$scopes))) {
+            // The scope count was checked above and the scopes are UTF-8, so TOO_LONG and
+            // INVALID_UTF8 are about the headers: the client's problem, not the caller's.
+            return Verdict::credentialProblem($ffi, $status);
+        }
+        $this->fail($status, 'kw_verify_headers');
+    }
+
+    /**
+     * verifyHeaders() on the credential headers of a PHP server array (default: $_SERVER),
+     * as PHP-FPM, mod_php or the built-in server fill it (see Credentials::fromServer()).
+     *
+     * @param ?array<string, mixed> $server
+     * @param list<string> $scopes
+     * @throws KeywardException
+     */
+    public function verifyServer(
+        #[\SensitiveParameter] ?array $server = null,
+        array $scopes = [],
+        int $cost = 0,
+        int|\DateTimeInterface $at = 0,
+        bool $withRecord = false,
+    ): Verdict {
+        return $this->verifyHeaders(Credentials::fromServer($server ?? $_SERVER), $scopes, $cost, $at, $withRecord);
+    }
+
+    /**
+     * verifyHeaders() on the credential headers of a PSR-7 request or message.
+     *
+     * @param list<string> $scopes
+     * @throws KeywardException
+     */
+    public function verifyRequest(
+        MessageInterface $request,
+        array $scopes = [],
+        int $cost = 0,
+        int|\DateTimeInterface $at = 0,
+        bool $withRecord = false,
+    ): Verdict {
+        return $this->verifyHeaders(Credentials::fromRequest($request), $scopes, $cost, $at, $withRecord);
+    }
+
+    // --- management -----------------------------------------------------------------------
+
+    /**
+     * Creates a key. The full key is in the result, once: it is stored nowhere.
+     *
+     * @param string $owner account or workspace id (required, at most 128 bytes)
+     * @param string $name human name
+     * @param list<string> $scopes scopes granted
+     * @param ?string $env env tag written into the key ([a-z0-9]{1,16}, e.g. "live"), null for none
+     * @param string $metadata metadata bytes (often JSON, at most 4096 bytes)
+     * @param int|\DateTimeInterface|null $expiresAt expiry (ms since the epoch or a date), null for never
+     * @param ?Credits $credits usage credits, null for unlimited
+     * @throws KeywardException (PolicyException when a store policy refuses it)
+     */
+    public function create(
+        string $owner,
+        string $name = '',
+        array $scopes = [],
+        ?string $env = null,
+        string $metadata = '',
+        int|\DateTimeInterface|null $expiresAt = null,
+        ?Credits $credits = null,
+    ): CreatedKey {
+        $ffi = $this->ffi;
+        $keep = [];
+        $n = $ffi->new('kw_new_key');
+        Native::setStr($ffi, $n->owner, $owner, $keep);
+        Native::setStr($ffi, $n->name, $name === '' ? null : $name, $keep);
+        [$n->scopes, $n->scopes_len] = Native::strings($ffi, $scopes, 'scopes', $keep);
+        Native::setStr($ffi, $n->env, $env, $keep);
+        if ($metadata !== '') {
+            [$buf, $ptr] = Native::bytes($ffi, $metadata);
+            $keep[] = $buf;
+            $n->metadata = $ffi->cast('uint8_t *', $ptr);
+            $n->metadata_len = strlen($metadata);
+        }
+        $n->expires_at_ms = $expiresAt === null ? 0 : Native::ms($expiresAt);
+        if ($credits !== null) {
+            $c = $this->creditsStruct($credits);
+            $keep[] = $c;
+            $n->credits = FFI::addr($c);
+        }
+        $key = $ffi->new('uint8_t[' . Abi::KW_MAX_KEY_LEN . ']');
+        $keyLen = $ffi->new('size_t');
+        [$info, $cap, $infoLen] = $this->infoBuffer();
+        $status = $ffi->kw_create($this->live(), FFI::addr($n), $key, Abi::KW_MAX_KEY_LEN, FFI::addr($keyLen), $info, $cap, $infoLen);
+        if ($status !== Abi::KW_OK) {
+            $this->fail($status, self::ctxOwner('kw_create', $owner));
+        }
+        $full = FFI::string($key, $keyLen->cdata);
+        FFI::memset($key, 0, Abi::KW_MAX_KEY_LEN);
+        return new CreatedKey($full, $this->requireRecord('kw_create'));
+    }
+
+    /**
+     * The public record of a key.
+     *
+     * @throws KeywardException (NotFoundException for an unknown id)
+     */
+    public function get(string $id): KeyRecord
+    {
+        $ffi = $this->ffi;
+        $handle = $this->live();
+        $json = Native::json($ffi, fn (CData $buf, int $cap, CData $len): int =>
+            $ffi->kw_get($handle, $id, strlen($id), $buf, $cap, $len), self::ctx('kw_get', $id), Abi::KW_KEY_INFO_MAX_LEN);
+        return KeyRecord::fromArray($json);
+    }
+
+    /**
+     * One page of an owner's keys, in creation order.
+     *
+     * @param int $after the previous page's $next (0 for the first page)
+     * @param int $limit page size 1..1000 (0 = 100)
+     * @param int $state STATE_ALL, STATE_ACTIVE, STATE_REVOKED or STATE_EXPIRED
+     * @throws KeywardException
+     */
+    public function list(string $owner, int $after = 0, int $limit = 0, int $state = self::STATE_ALL): Page
+    {
+        $ffi = $this->ffi;
+        $handle = $this->live();
+        Native::nonNegative($after, 'after');
+        Native::u32($limit, 'limit');
+        Native::u32($state, 'state');
+        $json = Native::json($ffi, fn (CData $buf, int $cap, CData $len): int =>
+            $ffi->kw_list($handle, $owner, strlen($owner), $after, $limit, $state, $buf, $cap, $len), self::ctxOwner('kw_list', $owner));
+        return new Page(array_map(KeyRecord::fromArray(...), $json['keys']), $json['next']);
+    }
+
+    /**
+     * Every key of an owner, page after page.
+     *
+     * @return \Generator<int, KeyRecord>
+     * @throws KeywardException
+     */
+    public function listAll(string $owner, int $state = self::STATE_ALL): \Generator
+    {
+        $after = 0;
+        do {
+            $page = $this->list($owner, $after, Abi::KW_MAX_PAGE_SIZE, $state);
+            yield from $page->keys;
+            $after = $page->next ?? 0;
+        } while ($page->next !== null);
+    }
+
+    /**
+     * Every key of the store, in creation order (export).
+     *
+     * @return list<KeyRecord>
+     * @throws KeywardException
+     */
+    public function allKeys(): array
+    {
+        $ffi = $this->ffi;
+        $handle = $this->live();
+        $json = Native::json($ffi, fn (CData $buf, int $cap, CData $len): int =>
+            $ffi->kw_all_keys($handle, $buf, $cap, $len), 'kw_all_keys');
+        return array_map(KeyRecord::fromArray(...), $json);
+    }
+
+    /**
+     * Changes the given fields of a key (null = unchanged) and returns the new record.
+     *
+     * @param ?list<string> $scopes new scope set
+     * @param int|\DateTimeInterface|null $expiresAt new expiry; 0 removes it
+     * @param Credits|false|null $credits new credits; false makes the key unlimited
+     * @throws KeywardException
+     */
+    public function update(
+        string $id,
+        ?string $name = null,
+        ?array $scopes = null,
+        ?string $metadata = null,
+        int|\DateTimeInterface|null $expiresAt = null,
+        Credits|false|null $credits = null,
+    ): KeyRecord {
+        $ffi = $this->ffi;
+        $keep = [];
+        $u = $ffi->new('kw_key_update');
+        $fields = 0;
+        if ($name !== null) {
+            $fields |= Abi::KW_UPDATE_NAME;
+            Native::setStr($ffi, $u->name, $name, $keep);
+        }
+        if ($scopes !== null) {
+            $fields |= Abi::KW_UPDATE_SCOPES;
+            [$u->scopes, $u->scopes_len] = Native::strings($ffi, $scopes, 'scopes', $keep);
+        }
+        if ($metadata !== null) {
+            $fields |= Abi::KW_UPDATE_METADATA;
+            if ($metadata !== '') {
+                [$buf, $ptr] = Native::bytes($ffi, $metadata);
+                $keep[] = $buf;
+                $u->metadata = $ffi->cast('uint8_t *', $ptr);
+                $u->metadata_len = strlen($metadata);
+            }
+        }
+        if ($expiresAt !== null) {
+            $fields |= Abi::KW_UPDATE_EXPIRES_AT;
+            $u->expires_at_ms = Native::ms($expiresAt);
+        }
+        if ($credits !== null) {
+            $fields |= Abi::KW_UPDATE_CREDITS;
+            if ($credits !== false) {
+                $c = $this->creditsStruct($credits);
+                $keep[] = $c;
+                $u->credits = FFI::addr($c);
+            }
+        }
+        $u->fields = $fields;
+        [$info, $cap, $infoLen] = $this->infoBuffer();
+        $status = $ffi->kw_update($this->live(), $id, strlen($id), FFI::addr($u), $info, $cap, $infoLen);
+        if ($status !== Abi::KW_OK) {
+            $this->fail($status, self::ctx('kw_update', $id));
+        }
+        return $this->requireRecord('kw_update');
+    }
+
+    /**
+     * Revokes a key for good: every process refuses it from its next verify on. Revoking a
+     * revoked key changes nothing.
+     *
+     * @param ?string $reason optional note (at most 512 bytes), kept in the record
+     * @throws KeywardException (NotFoundException; PolicyException with keepLastKey)
+     */
+    public function revoke(string $id, ?string $reason = null): KeyRecord
+    {
+        $ffi = $this->ffi;
+        [$info, $cap, $infoLen] = $this->infoBuffer();
+        $status = $ffi->kw_revoke($this->live(), $id, strlen($id), $reason, $reason === null ? 0 : strlen($reason), $info, $cap, $infoLen);
+        if ($status !== Abi::KW_OK) {
+            $this->fail($status, self::ctx('kw_revoke', $id));
+        }
+        return $this->requireRecord('kw_revoke');
+    }
+
+    /**
+     * Deletes a key and its usage history.
+     *
+     * @throws KeywardException (NotFoundException; PolicyException with keepLastKey)
+     */
+    public function delete(string $id): void
+    {
+        $this->check($this->ffi->kw_delete($this->live(), $id, strlen($id)), self::ctx('kw_delete', $id));
+    }
+
+    /**
+     * Replaces a key with a new one (same owner, name, scopes, env, metadata, lifetime length,
+     * remaining credits). The old key stays valid for $graceMs (0: refused at once).
+     *
+     * @throws KeywardException (NotFoundException; ArgumentException for a revoked key)
+     */
+    public function rotate(string $id, int $graceMs = Abi::KW_DEFAULT_ROTATION_GRACE_MS): CreatedKey
+    {
+        $ffi = $this->ffi;
+        Native::nonNegative($graceMs, 'graceMs');
+        $key = $ffi->new('uint8_t[' . Abi::KW_MAX_KEY_LEN . ']');
+        $keyLen = $ffi->new('size_t');
+        [$info, $cap, $infoLen] = $this->infoBuffer();
+        $status = $ffi->kw_rotate($this->live(), $id, strlen($id), $graceMs, $key, Abi::KW_MAX_KEY_LEN, FFI::addr($keyLen), $info, $cap, $infoLen);
+        if ($status !== Abi::KW_OK) {
+            $this->fail($status, self::ctx('kw_rotate', $id));
+        }
+        $full = FFI::string($key, $keyLen->cdata);
+        FFI::memset($key, 0, Abi::KW_MAX_KEY_LEN);
+        return new CreatedKey($full, $this->requireRecord('kw_rotate'));
+    }
+
+    // --- usage ----------------------------------------------------------------------------
+
+    /**
+     * A key's usage: what is stored plus what this process has not flushed yet.
+     *
+     * @throws KeywardException
+     */
+    public function usage(string $id): UsageStats
+    {
+        $u = $this->ffi->new('kw_usage_stats');
+        $this->check($this->ffi->kw_usage($this->live(), $id, strlen($id), FFI::addr($u)), self::ctx('kw_usage', $id));
+        return new UsageStats($u->uses, $u->refused, $u->last_used_ms === 0 ? null : $u->last_used_ms);
+    }
+
+    /**
+     * Uses per UTC day from $from to $to inclusive (days without use omitted). Flushed counts
+     * only: call flush() first for this process's latest.
+     *
+     * @param int|\DateTimeInterface $from first day: a date, or days since 1970-01-01
+     * @param int|\DateTimeInterface $to last day (at most 3660 days after $from)
+     * @return array<string, int> "YYYY-MM-DD" => uses
+     * @throws KeywardException
+     */
+    public function usageByDay(string $id, int|\DateTimeInterface $from, int|\DateTimeInterface $to): array
+    {
+        $ffi = $this->ffi;
+        $handle = $this->live();
+        $fromDay = self::day($from);
+        $toDay = self::day($to);
+        $json = Native::json($ffi, fn (CData $buf, int $cap, CData $len): int =>
+            $ffi->kw_usage_by_day($handle, $id, strlen($id), $fromDay, $toDay, $buf, $cap, $len), self::ctx('kw_usage_by_day', $id), 4096);
+        $days = [];
+        foreach ($json as $row) {
+            $days[$row['day']] = $row['uses'];
+        }
+        return $days;
+    }
+
+    /**
+     * An owner's keys not used since $since (never used, or last used before it), oldest first.
+     *
+     * @return list<KeyRecord>
+     * @throws KeywardException
+     */
+    public function unusedSince(string $owner, int|\DateTimeInterface $since): array
+    {
+        $ffi = $this->ffi;
+        $handle = $this->live();
+        $sinceMs = Native::ms($since);
+        $json = Native::json($ffi, fn (CData $buf, int $cap, CData $len): int =>
+            $ffi->kw_unused_since($handle, $owner, strlen($owner), $sinceMs, $buf, $cap, $len), self::ctxOwner('kw_unused_since', $owner));
+        return array_map(KeyRecord::fromArray(...), $json);
+    }
+
+    /**
+     * A key's usage credits now.
+     *
+     * @throws KeywardException
+     */
+    public function credits(string $id): CreditBalance
+    {
+        $b = $this->ffi->new('kw_credit_balance');
+        $this->check($this->ffi->kw_key_credits($this->live(), $id, strlen($id), FFI::addr($b)), self::ctx('kw_key_credits', $id));
+        return new CreditBalance($b->limited !== 0, $b->remaining, $b->cost, $b->refill_amount, $b->refill_interval);
+    }
+
+    /**
+     * kw_release_persistent(): releases every store this process pinned (open(pin: true)):
+     * a pinned store without open handles is flushed and closed now, one with open handles
+     * closes with its last close(). Registered at exit automatically; call it for an orderly
+     * shutdown of your own.
+     *
+     * @throws KeywardException the first flush error (every store is released regardless)
+     */
+    public static function releasePersistent(): void
+    {
+        $ffi = Library::ffi();
+        $status = $ffi->kw_release_persistent();
+        if ($status !== Abi::KW_OK) {
+            Native::fail($ffi, $status, 'kw_release_persistent');
+        }
+    }
+
+    /** Days since 1970-01-01 (UTC) of a date; an int is taken as a day number already. */
+    public static function day(int|\DateTimeInterface $day): int
+    {
+        if (is_int($day)) {
+            return $day;
+        }
+        return (int) floor(Native::ms($day) / 86_400_000);
+    }
+
+    // --- internals ------------------------------------------------------------------------
+
+    /** The handle, or ClosedException after close(). */
+    private function live(): int
+    {
+        if ($this->handle === 0) {
+            throw new ClosedException(Abi::KW_CLOSED, 'CLOSED', "the key store '{$this->path}' is closed");
+        }
+        return $this->handle;
+    }
+
+    private function check(int $status, string $context): void
+    {
+        if ($status !== Abi::KW_OK) {
+            $this->fail($status, $context);
+        }
+    }
+
+    private function fail(int $status, string $context): never
+    {
+        if ($this->handle === 0) {
+            $this->live(); // a clearer message than the library's for a closed store
+        }
+        Native::fail($this->ffi, $status, $context);
+    }
+
+    /**
+     * "kw_get('3hZ0bq9XcV1mT7pK')": context for messages. An id is shown only when it looks
+     * like one (base62, at most 32 characters); anything else, such as a full key passed by
+     * mistake, is shown as its length only, so a secret never reaches a log through an
+     * exception message.
+     */
+    private static function ctx(string $call, string $id): string
+    {
+        return preg_match('/^[0-9A-Za-z]{1,32}$/D', $id) === 1 ? "$call('$id')" : sprintf('%s(<%d bytes>)', $call, strlen($id));
+    }
+
+    /** "kw_list('acct_42')": an owner (not a secret) in a message, shortened and printable. */
+    private static function ctxOwner(string $call, string $owner): string
+    {
+        $shown = preg_replace('/[^\x20-\x7e]/', '?', strlen($owner) > 40 ? substr($owner, 0, 40) . '...' : $owner);
+        return "$call('$shown')";
+    }
+
+    /** Whether every string is valid UTF-8 (non-strings count as valid: they fail elsewhere). */
+    private static function utf8(mixed ...$values): bool
+    {
+        foreach ($values as $value) {
+            if (is_string($value) && preg_match('//u', $value) !== 1) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Scope arrays are cached per Store object: a route verifies with the same scopes again
+     * and again, and building the C array is most of the cost of passing them.
+     *
+     * @param array<mixed> $scopes
+     * @return array{0: ?CData, 1: int}
+     */
+    private function scopes(array $scopes): array
+    {
+        $cacheKey = '';
+        foreach ($scopes as $scope) {
+            if (!is_string($scope)) {
+                $cacheKey = null;
+                break;
+            }
+            $cacheKey .= $scope . "\0";
+        }
+        if ($cacheKey !== null && isset($this->scopeCache[$cacheKey])) {
+            $hit = $this->scopeCache[$cacheKey];
+            return [$hit[0], $hit[1]];
+        }
+        $keep = [];
+        [$ptr, $count] = Native::strings($this->ffi, $scopes, 'scopes', $keep);
+        if (count($this->scopeCache) >= 64) {
+            $this->scopeCache = [];
+        }
+        $this->scopeCache[(string) $cacheKey] = [$ptr, $count, $keep];
+        return [$ptr, $count];
+    }
+
+    /** @return array{0: CData, 1: int, 2: CData} the record buffer, its capacity, its length pointer */
+    private function infoBuffer(): array
+    {
+        $this->info ??= $this->ffi->new('uint8_t[' . Abi::KW_KEY_INFO_MAX_LEN . ']');
+        $this->infoLen ??= $this->ffi->new('size_t');
+        return [$this->info, Abi::KW_KEY_INFO_MAX_LEN, FFI::addr($this->infoLen)];
+    }
+
+    /** The record the last call wrote to the info buffer, or null when it wrote none. */
+    private function record(string $context): ?KeyRecord
+    {
+        $len = $this->infoLen?->cdata ?? 0;
+        if ($len === 0) {
+            return null;
+        }
+        $this->infoLen->cdata = 0;
+        return KeyRecord::fromArray(Native::decode(FFI::string($this->info, $len), $context));
+    }
+
+    /** The record the last management call wrote (it always writes one). */
+    private function requireRecord(string $context): KeyRecord
+    {
+        return $this->record($context)
+            ?? throw new InternalException(Abi::KW_PANIC, 'PANIC', "$context: the library wrote no key record");
+    }
+
+    private function creditsStruct(Credits $credits): CData
+    {
+        $c = $this->ffi->new('kw_credits');
+        $c->remaining = $credits->remaining;
+        $c->refill_amount = $credits->refillAmount;
+        $c->refill_interval = $credits->refillInterval;
+        $c->cost = $credits->cost;
+        return $c;
+    }
+}

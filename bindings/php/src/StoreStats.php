@@ -1,0 +1,27 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Keyward;
+
+/**
+ * This process's counters for a store (Store::stats()).
+ */
+final class StoreStats
+{
+    /**
+     * @param int $commits write transactions this process committed on the store
+     * @param int $refreshes times this process reloaded changes committed by other processes
+     * @param int $indexedKeys keys in this process's verify index
+     * @param int $dirtyKeys keys with usage not yet flushed
+     * @param bool $indexComplete whether the index holds every key (misses answered from memory)
+     */
+    public function __construct(
+        public readonly int $commits,
+        public readonly int $refreshes,
+        public readonly int $indexedKeys,
+        public readonly int $dirtyKeys,
+        public readonly bool $indexComplete,
+    ) {
+    }
+}

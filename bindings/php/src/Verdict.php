@@ -1,0 +1,172 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Keyward;
+
+use FFI;
+use FFI\CData;
+
+/**
+ * The answer of a verify: whether the key may be used for this request and, if not, the HTTP
+ * status to answer (401 or 403) with a stable code and an English message.
+ *
+ * Codes: VALID (200); MALFORMED, NOT_FOUND, REVOKED, EXPIRED (401); INSUFFICIENT_SCOPE,
+ * USAGE_EXCEEDED (403). When the credential could not even be read from the request headers
+ * (Store::verifyHeaders() and friends) the code is the status name, HTTP 401:
+ * CREDENTIAL_MISSING, UNSUPPORTED_SCHEME, BAD_BASE64, HALF_PAIR, AMBIGUOUS_CREDENTIAL,
+ * TOO_LONG, INVALID_UTF8; $reason is then null.
+ *
+ * The key's details (keyId(), owner(), env(), createdAt(), expiresAt(), limited(), revoked(),
+ * rotated()) are known whenever the key was recognised (right id and secret), even when it is
+ * refused (revoked, expired, scope, credits); null (false) otherwise. They are methods, read
+ * from one copy of the C verdict when asked: the hot path builds a small object.
+ */
+final class Verdict implements \JsonSerializable
+{
+    /**
+     * Code and message of each kw_reason, as kw_reason_code() / kw_reason_message() return them
+     * (LibraryTest checks that they agree with the loaded library): a constant, so a request
+     * pays no FFI call for them. An unknown reason is asked of the library.
+     */
+    public const REASONS = [
+        0 => ['VALID', 'the API key is valid'],
+        1 => ['MALFORMED', 'the API key is malformed'],
+        2 => ['NOT_FOUND', 'the API key is not recognised'],
+        3 => ['REVOKED', 'the API key has been revoked'],
+        4 => ['EXPIRED', 'the API key has expired'],
+        5 => ['INSUFFICIENT_SCOPE', 'the API key lacks a scope this route requires'],
+        6 => ['USAGE_EXCEEDED', 'the API key has used up its credits'],
+    ];
+
+    /**
+     * @param bool $valid whether the request may go on (HTTP 200)
+     * @param int $httpStatus 200, 401 or 403
+     * @param string $code stable code (see the class comment)
+     * @param string $message English message for the client
+     * @param ?int $reason the kw_reason value (Abi::KW_REASON_*), null for a header problem
+     * @param ?int $credentialStatus the kw_status of a header problem (Abi::KW_CREDENTIAL_MISSING...), else null
+     * @param ?KeyRecord $record the key's full record, when asked for (withRecord: true)
+     * @param ?string $native the 216 bytes of the C kw_verdict of a recognised key (internal)
+     */
+    public function __construct(
+        public readonly bool $valid,
+        public readonly int $httpStatus,
+        public readonly string $code,
+        public readonly string $message,
+        public readonly ?int $reason,
+        public readonly ?int $credentialStatus = null,
+        public readonly ?KeyRecord $record = null,
+        private readonly ?string $native = null,
+    ) {
+    }
+
+    /**
+     * A verdict from a filled kw_verdict.
+     *
+     * @internal
+     */
+    public static function fromNative(FFI $ffi, CData $v, ?KeyRecord $record = null, ?CData $ptr = null): self
+    {
+        $reason = $v->reason;
+        [$code, $message] = self::REASONS[$reason] ?? [Native::reasonCode($ffi, $reason), Native::reasonMessage($ffi, $reason)];
+        return new self($reason === 0, $v->http_status, $code, $message, $reason, null, $record,
+            $v->key_found === 0 ? null : FFI::string($ptr ?? FFI::addr($v), 216));
+    }
+
+    /** Public id of the recognised key (safe to log), null when the key was not recognised. */
+    public function keyId(): ?string
+    {
+        return $this->native === null ? null : strstr(substr($this->native, 32, 24), "\0", true);
+    }
+
+    /** Owner of the recognised key. */
+    public function owner(): ?string
+    {
+        return $this->native === null ? null : strstr(substr($this->native, 80, 136), "\0", true);
+    }
+
+    /** Env tag of the recognised key (e.g. "live"), null when it has none. */
+    public function env(): ?string
+    {
+        $env = $this->native === null ? '' : strstr(substr($this->native, 56, 24), "\0", true);
+        return $env === '' ? null : $env;
+    }
+
+    /** Creation time of the recognised key (ms since the epoch). */
+    public function createdAt(): ?int
+    {
+        return $this->native === null ? null : unpack('q', $this->native, 16)[1];
+    }
+
+    /** Expiry of the recognised key (ms since the epoch), null when it never expires. */
+    public function expiresAt(): ?int
+    {
+        $expires = $this->native === null ? 0 : unpack('q', $this->native, 24)[1];
+        return $expires === 0 ? null : $expires;
+    }
+
+    /** Whether the recognised key has usage credits. */
+    public function limited(): bool
+    {
+        return ($this->flags() & Abi::KW_KEY_LIMITED) !== 0;
+    }
+
+    /** Whether the recognised key was revoked. */
+    public function revoked(): bool
+    {
+        return ($this->flags() & Abi::KW_KEY_REVOKED_FLAG) !== 0;
+    }
+
+    /** Whether the recognised key was replaced by rotation. */
+    public function rotated(): bool
+    {
+        return ($this->flags() & Abi::KW_KEY_ROTATED) !== 0;
+    }
+
+    private function flags(): int
+    {
+        return $this->native === null ? 0 : unpack('V', $this->native, 12)[1];
+    }
+
+    /** @return array<string, mixed> every field, for var_dump()/print_r() */
+    public function __debugInfo(): array
+    {
+        return ['valid' => $this->valid, 'httpStatus' => $this->httpStatus, 'code' => $this->code, 'message' => $this->message,
+            'reason' => $this->reason, 'credentialStatus' => $this->credentialStatus, 'keyId' => $this->keyId(),
+            'owner' => $this->owner(), 'env' => $this->env(), 'createdAt' => $this->createdAt(), 'expiresAt' => $this->expiresAt(),
+            'limited' => $this->limited(), 'revoked' => $this->revoked(), 'rotated' => $this->rotated(), 'record' => $this->record];
+    }
+
+    /**
+     * The MALFORMED verdict (HTTP 401) for key text that is not even UTF-8.
+     *
+     * @internal
+     */
+    public static function malformed(FFI $ffi): self
+    {
+        $reason = Abi::KW_REASON_MALFORMED;
+        return new self(false, $ffi->kw_reason_http_status($reason), self::REASONS[$reason][0], self::REASONS[$reason][1], $reason);
+    }
+
+    /**
+     * The verdict for a request whose credential headers cannot be read (HTTP 401).
+     *
+     * @internal
+     */
+    public static function credentialProblem(FFI $ffi, int $status): self
+    {
+        return new self(false, 401, $ffi->kw_status_name($status), $ffi->kw_status_message($status), null, $status);
+    }
+
+    /**
+     * The JSON body to answer a refused request with: {"ok": false, "code": ..., "message": ...}
+     * ({"ok": true, ...} for a valid key).
+     *
+     * @return array{ok: bool, code: string, message: string}
+     */
+    public function jsonSerialize(): array
+    {
+        return ['ok' => $this->valid, 'code' => $this->code, 'message' => $this->message];
+    }
+}
