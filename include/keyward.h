@@ -1409,6 +1409,26 @@ kw_status kw_verify(kw_store store,
                     size_t *out_info_len);
 
 /**
+ * The hot path in six arguments, for FFI layers that pay per argument (PHP FFI, cffi):
+ * verifies a full key against the required scopes, now, at the key's own cost, without
+ * the JSON record. Arguments as `kw_verify`, except that key text which is not UTF-8 is
+ * client input like any other malformed key: it is answered `KW_REASON_MALFORMED` (status
+ * `KW_OK`), not `KW_INVALID_UTF8`.
+ *
+ * Errors: `KW_NULL_ARGUMENT`, `KW_INVALID_UTF8` (a scope), `KW_TOO_LONG`, `KW_CLOSED`,
+ * `KW_STORAGE`.
+ *
+ * # Safety
+ * Every pointer must be NULL or valid for its stated length; `out_verdict` writable.
+ */
+kw_status kw_verify_key(kw_store store,
+                        const char *key,
+                        size_t key_len,
+                        const struct kw_str *scopes,
+                        size_t scopes_len,
+                        struct kw_verdict *out_verdict);
+
+/**
  * Verifies a (public id, secret) pair, as sent in `X-Api-Token-Id` /
  * `X-Api-Token-Secret-Key` (the full key is also accepted as the secret if its id matches).
  * Arguments, outputs and errors as `kw_verify`.

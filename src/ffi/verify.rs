@@ -190,6 +190,49 @@ pub unsafe extern "C" fn kw_verify(
     })
 }
 
+/// The hot path in six arguments, for FFI layers that pay per argument (PHP FFI, cffi):
+/// verifies a full key against the required scopes, now, at the key's own cost, without
+/// the JSON record. Arguments as `kw_verify`, except that key text which is not UTF-8 is
+/// client input like any other malformed key: it is answered `KW_REASON_MALFORMED` (status
+/// `KW_OK`), not `KW_INVALID_UTF8`.
+///
+/// Errors: `KW_NULL_ARGUMENT`, `KW_INVALID_UTF8` (a scope), `KW_TOO_LONG`, `KW_CLOSED`,
+/// `KW_STORAGE`.
+///
+/// # Safety
+/// Every pointer must be NULL or valid for its stated length; `out_verdict` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kw_verify_key(
+    store: kw_store,
+    key: *const c_char,
+    key_len: usize,
+    scopes: *const kw_str,
+    scopes_len: usize,
+    out_verdict: *mut kw_verdict,
+) -> kw_status {
+    guard(|| {
+        // SAFETY: caller's contract on every pointer.
+        unsafe {
+            let out = VerifyOut::new(out_verdict, std::ptr::null_mut(), 0, std::ptr::null_mut())?;
+            let key = args::bytes(key.cast(), key_len)?;
+            let scopes = Scopes::new(scopes, scopes_len)?;
+            let verdict = handles::with(store, |s| match std::str::from_utf8(key) {
+                Ok(text) => Ok(s.verify(text, scopes.as_slice())?),
+                Err(_) => Ok(malformed_verdict()),
+            })?;
+            out.write(&verdict)
+        }
+    })
+}
+
+/// The verdict for text that cannot be a key.
+fn malformed_verdict() -> Verdict {
+    Verdict {
+        reason: crate::verdict::Reason::Malformed,
+        key: None,
+    }
+}
+
 /// Verifies a (public id, secret) pair, as sent in `X-Api-Token-Id` /
 /// `X-Api-Token-Secret-Key` (the full key is also accepted as the secret if its id matches).
 /// Arguments, outputs and errors as `kw_verify`.

@@ -657,6 +657,29 @@ static void test_management(void) {
     CHECK_STATUS(kw_verify(s, key, strlen(key), bad_scope, 1, 0, 0, &v, NULL, 0, NULL), KW_INVALID_UTF8);
   }
 
+  /* ---- verify_key: the six-argument hot path */
+  {
+    kw_str read_scope[1];
+    read_scope[0].ptr = "absent-scope"; read_scope[0].len = 12;
+    memset(&v, 0, sizeof v);
+    CHECK_STATUS(kw_verify_key(s, key, strlen(key), NULL, 0, &v), KW_OK);
+    CHECK(v.reason == KW_REASON_VALID && v.http_status == 200 && strcmp(v.key_id, id) == 0);
+    CHECK_STATUS(kw_verify_key(s, key, strlen(key), read_scope, 1, &v), KW_OK);
+    CHECK(v.reason == KW_REASON_INSUFFICIENT_SCOPE && v.http_status == 403);
+    /* Non-UTF-8 key text is client input: MALFORMED, not an error. */
+    CHECK_STATUS(kw_verify_key(s, BAD_UTF8, 2, NULL, 0, &v), KW_OK);
+    CHECK(v.reason == KW_REASON_MALFORMED && v.key_found == 0);
+    CHECK_STATUS(kw_verify_key(s, "nope", 4, NULL, 0, &v), KW_OK);
+    CHECK(v.reason == KW_REASON_MALFORMED);
+    CHECK_STATUS(kw_verify_key(s, NULL, 4, NULL, 0, &v), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_verify_key(s, key, strlen(key), NULL, 1, &v), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_verify_key(s, key, strlen(key), NULL, 0, NULL), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_verify_key(s, key, strlen(key), scopes, KW_MAX_SCOPES + 1, &v), KW_TOO_LONG);
+    CHECK_STATUS(kw_verify_key(KW_STORE_NONE, key, strlen(key), NULL, 0, &v), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_verify_key(closed, key, strlen(key), NULL, 0, &v), KW_CLOSED);
+    CHECK_STATUS(kw_verify_key(closed, BAD_UTF8, 2, NULL, 0, &v), KW_CLOSED);
+  }
+
   /* ---- verify_pair */
   CHECK_STATUS(kw_verify_pair(s, id, strlen(id), secret, strlen(secret), NULL, 0, 1, 0, &v, NULL, 0, NULL), KW_OK);
   CHECK(v.reason == KW_REASON_VALID);
