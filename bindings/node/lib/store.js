@@ -470,7 +470,11 @@ function encodeHeaders(headers, operation, extra = 0) {
     } else {
       throw typeError(operation, 'headers', 'an object, an array or a Map', headers);
     }
-    if (pending > DEFINES.KW_MAX_HEADERS) return pending; // the ABI answers TOO_LONG
+    if (pending > DEFINES.KW_MAX_HEADERS) {
+      // What the ABI answers (TOO_LONG), without handing it more headers than it takes.
+      pendingBytes = 0;
+      return -1;
+    }
     HEADERS.reserve(pending * KW_HEADER);
     BYTES.reserve(pendingBytes + extra);
     let at = 0;
@@ -751,6 +755,7 @@ class Store {
       }
     }
     const n = encodeHeaders(headers, 'verifyHeaders', sb > 0 ? sb : 0);
+    if (n < 0) return credentialVerdict(ENUMS.kw_status.KW_TOO_LONG);
     let used = pendingBytes;
     if (pScopes === P_SCOPES) used = encodeScopes(scopes, used);
     const st = info
@@ -1057,6 +1062,7 @@ function verifyOptions(opts, operation) {
 function extractCredential(headers) {
   const op = 'extractCredential';
   const n = encodeHeaders(headers, op);
+  if (n < 0) throw failure(ENUMS.kw_status.KW_TOO_LONG, op);
   const used = pendingBytes;
   const st = fn.kw_extract_credential(n ? HEADERS.ptr : null, n, P_U32, SECRET_BUF, SECRET_BUF.length, P_LEN_A, ID_BUF, ID_BUF.length, P_LEN_B);
   BYTES.buf.fill(0, 0, used);
