@@ -12,7 +12,7 @@
  */
 
 const store = require('./lib/store');
-const errors = require('./lib/errors');
+const { classOf, ...errors } = require('./lib/errors');
 const abi = require('./lib/abi');
 const middleware = require('./lib/middleware');
 
