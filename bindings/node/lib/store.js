@@ -87,6 +87,8 @@ const P_STRUCT = at(F_STRUCT);
 const P_KEY = at(F_KEY);
 const P_SCOPES = at(F_SCOPES);
 const KW_STR = S.kw_str.size;
+/** NULL as koffi takes it fastest: a BigInt 0 (a JS null costs more per argument). */
+const NULL = 0n;
 const KW_HEADER = S.kw_header.size;
 
 /** Output buffer of key records (verify with info, create, update, revoke, rotate). */
@@ -115,6 +117,16 @@ function typeError(operation, what, expected, value) {
 function text(value, operation, what) {
   if (typeof value === 'string' || isBytes(value)) return value;
   throw typeError(operation, what, 'a string', value);
+}
+
+/**
+ * The byte length of a text argument passed to koffi as it is: a string (koffi writes its
+ * UTF-8) or bytes.
+ */
+function argLength(value, operation, what) {
+  if (typeof value === 'string') return Buffer.byteLength(value, 'utf8');
+  if (isBytes(value)) return value.byteLength;
+  throw typeError(operation, what, 'a string or a Buffer', value);
 }
 
 /** Bytes for a `const char *` argument of a management call. */
@@ -297,10 +309,50 @@ function cString(buf, start, end, encoding) {
   return buf.toString(encoding, start, z);
 }
 
+// The identity of the last key verified (id, owner, env never change for a key id), so
+// that verifying the same key again decodes no string: the id's bytes are compared as
+// 32-bit words instead.
+const ID_WORDS = (V.env - V.keyId) >>> 2; // key_id[24]: 6 words
+const lastId = new Uint32Array(ID_WORDS);
+let lastKeyId = null;
+let lastOwner = null;
+let lastEnv = null;
+const identities = new Map(); // key id -> [owner, env], bounded
+const IDENTITIES_MAX = 4096;
+
+function sameAsLast(w) {
+  const base = V.keyId >>> 2;
+  for (let i = 0; i < ID_WORDS; i++) if (w[base + i] !== lastId[i]) return false;
+  return lastKeyId !== null;
+}
+
+/** Decodes key id, owner and env of the verdict in the fixed block into lastKeyId/... */
+function decodeIdentity(w, b) {
+  if (sameAsLast(w)) return;
+  const keyId = b.latin1Slice(V.keyId, nul(b, V.keyId, V.env));
+  let known = identities.get(keyId);
+  if (known === undefined) {
+    const env = b.latin1Slice(V.env, nul(b, V.env, V.owner));
+    known = [b.utf8Slice(V.owner, nul(b, V.owner, V.end)), env === '' ? null : env];
+    if (identities.size >= IDENTITIES_MAX) identities.clear();
+    identities.set(keyId, known);
+  }
+  const base = V.keyId >>> 2;
+  for (let i = 0; i < ID_WORDS; i++) lastId[i] = w[base + i];
+  lastKeyId = keyId;
+  lastOwner = known[0];
+  lastEnv = known[1];
+}
+
+/** The index of the first NUL byte in [start, end), or end. */
+function nul(b, start, end) {
+  for (let i = start; i < end; i++) if (b[i] === 0) return i;
+  return end;
+}
+
 /** Reads the verdict the last verify wrote into the fixed block. */
 function readVerdict(withInfo) {
   const w = FIXED.u32;
-  const b = FIXED.buf;
   const reason = w[V.reason];
   const found = w[V.found] !== 0;
   let keyId = null;
@@ -309,10 +361,10 @@ function readVerdict(withInfo) {
   let createdAt = null;
   let expiresAt = null;
   if (found) {
-    keyId = cString(b, V.keyId, V.env, 'latin1');
-    const e = cString(b, V.env, V.owner, 'latin1');
-    env = e === '' ? null : e;
-    owner = cString(b, V.owner, V.end, 'utf8');
+    decodeIdentity(w, FIXED.buf);
+    keyId = lastKeyId;
+    owner = lastOwner;
+    env = lastEnv;
     createdAt = FIXED.getI64(V.created);
     const x = FIXED.getI64(V.expires);
     expiresAt = x === 0 ? null : x;
@@ -322,7 +374,7 @@ function readVerdict(withInfo) {
     const n = FIXED.get64(F_LEN_A);
     if (n > 0) info = keyInfo(parseJson(INFO_BUF, n));
   }
-  const r = reasonInfo(reason);
+  const r = REASONS[reason] || reasonInfo(reason);
   return new Verdict(reason, r.code, w[V.http], r.message, found, keyId, owner, env, createdAt, expiresAt, w[V.flags], info);
 }
 
@@ -330,7 +382,7 @@ function readVerdict(withInfo) {
 const CREDENTIAL_STATUSES = new Set([3, 4, 50, 51, 52, 53, 54, 55]);
 
 function credentialVerdict(status) {
-  return new Verdict(null, statusName(status), 401, statusMessage(status), false, null, null, null, null, null, 0, null);
+  return new Verdict(null, statusName(status), 401, statusMessage(status), false, null, null, null, null, NULL, 0, NULL);
 }
 
 // --- prepared scopes -------------------------------------------------------------------------
@@ -361,7 +413,7 @@ class Scopes {
     /** @type {number} */
     this.length = list.length;
     /** @internal */
-    this.ptr = list.length ? block.ptr : null;
+    this.ptr = list.length ? block.ptr : NULL;
     /** @internal */
     this.block = block;
     freeBlock.register(this, block);
@@ -369,30 +421,36 @@ class Scopes {
   }
 }
 
+const SCOPE_BYTES = new Block(4096); // the text of one call's scopes
+let scopeCount = 0;
+
 /**
- * Writes scopes (array or Scopes) for a verify; `bytesAt` is where their text may go in
- * BYTES (already reserved). Returns [pointer, count].
+ * The `scopes` argument of a verify: NULL, a prepared Scopes' array, or the array written
+ * into the fixed block (its text in SCOPE_BYTES). Sets `scopeCount`.
  */
-function encodeScopes(scopes, bytesAt) {
+function scopeArg(scopes, operation) {
+  scopeCount = 0;
+  if (scopes === undefined) return NULL;
+  if (scopes instanceof Scopes) {
+    scopeCount = scopes.length;
+    return scopes.ptr;
+  }
+  scopeList(scopes, operation);
   const n = scopes.length;
-  let at = bytesAt;
+  if (n > DEFINES.KW_MAX_SCOPES) throw tooManyScopes(operation);
+  if (n === 0) return NULL;
+  let bound = 0;
+  for (let i = 0; i < n; i++) bound += scopes[i].length * 3;
+  SCOPE_BYTES.reserve(bound);
+  let at = 0;
   for (let i = 0; i < n; i++) {
-    const len = BYTES.buf.write(scopes[i], at, 'utf8');
-    FIXED.put64(F_SCOPES + i * KW_STR, BYTES.addr + at);
+    const len = SCOPE_BYTES.buf.utf8Write(scopes[i], at);
+    FIXED.put64(F_SCOPES + i * KW_STR, SCOPE_BYTES.addr + at);
     FIXED.put64(F_SCOPES + i * KW_STR + 8, len);
     at += len;
   }
-  return at;
-}
-
-/** Validates the scopes option and returns an upper bound of its bytes (-1 for Scopes). */
-function scopesBound(scopes, operation) {
-  if (scopes instanceof Scopes) return -1;
-  scopeList(scopes, operation);
-  if (scopes.length > DEFINES.KW_MAX_SCOPES) throw tooManyScopes(operation);
-  let bound = 0;
-  for (let i = 0; i < scopes.length; i++) bound += scopes[i].length * 3;
-  return bound;
+  scopeCount = n;
+  return P_SCOPES;
 }
 
 // --- headers ---------------------------------------------------------------------------------
@@ -445,7 +503,7 @@ function addHeader(name, value, operation) {
  * of [name, value] pairs, a flat rawHeaders array, a Map or a fetch Headers) and writes them
  * as a kw_header array. Returns the count.
  */
-function encodeHeaders(headers, operation, extra = 0) {
+function encodeHeaders(headers, operation) {
   pending = 0;
   pendingBytes = 0;
   try {
@@ -476,7 +534,7 @@ function encodeHeaders(headers, operation, extra = 0) {
       return -1;
     }
     HEADERS.reserve(pending * KW_HEADER);
-    BYTES.reserve(pendingBytes + extra);
+    BYTES.reserve(pendingBytes);
     let at = 0;
     for (let i = 0; i < pending; i++) {
       const name = PENDING_NAMES[i];
@@ -647,39 +705,22 @@ class Store {
     let atMs = 0;
     let info = false;
     if (opts !== undefined) ({ scopes, cost, atMs, info } = verifyOptions(opts, 'verify'));
-    let keyArg;
+    // A string key goes to koffi as it is (koffi writes its UTF-8 into its own call
+    // memory, which costs less than writing it into a Buffer here); Buffer.byteLength is
+    // the length of exactly those bytes.
+    let keyArg = key;
     let keyLen;
-    let bound = 0;
-    const inline = typeof key === 'string' && key.length <= INLINE;
-    if (inline) bound = key.length * 3;
-    else if (typeof key === 'string') keyArg = Buffer.from(key, 'utf8');
-    else if (isBytes(key)) keyArg = key;
-    else throw typeError('verify', 'key', 'a string or a Buffer', key);
-    let nScopes = 0;
-    let pScopes = null;
-    let sb = 0;
-    if (scopes !== undefined) {
-      sb = scopesBound(scopes, 'verify');
-      if (sb < 0) {
-        pScopes = scopes.ptr;
-        nScopes = scopes.length;
-      } else if (scopes.length > 0) {
-        pScopes = P_SCOPES;
-        nScopes = scopes.length;
-      }
-    }
-    if (bound + sb > BYTES.size) BYTES.reserve(bound + sb);
-    let used = 0;
-    if (inline) {
-      keyLen = BYTES.buf.write(key, 0, 'utf8');
-      keyArg = BYTES.ptr;
-      used = keyLen;
-    } else keyLen = keyArg.byteLength;
-    if (pScopes === P_SCOPES) used = encodeScopes(scopes, used);
+    if (typeof key === 'string') {
+      if (key.length <= INLINE) keyLen = Buffer.byteLength(key, 'utf8');
+      else keyLen = (keyArg = Buffer.from(key, 'utf8')).byteLength;
+    } else if (isBytes(key)) {
+      if ((keyLen = key.byteLength) === 0) keyArg = ''; // koffi passes an empty Buffer as NULL
+    } else throw typeError('verify', 'key', 'a string or a Buffer', key);
+    const pScopes = scopeArg(scopes, 'verify');
+    const nScopes = scopeCount;
     const st = info
       ? fn.kw_verify(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
-      : fn.kw_verify(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, P_VERDICT, null, 0, null);
-    if (inline) BYTES.buf.fill(0, 0, keyLen);
+      : fn.kw_verify(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, P_VERDICT, NULL, 0, NULL);
     if (st !== 0) throw failure(st, 'verify');
     return readVerdict(info);
   }
@@ -697,31 +738,15 @@ class Store {
     let atMs = 0;
     let info = false;
     if (opts !== undefined) ({ scopes, cost, atMs, info } = verifyOptions(opts, 'verifyPair'));
-    text(id, 'verifyPair', 'id');
-    text(secret, 'verifyPair', 'secret');
-    let nScopes = 0;
-    let pScopes = null;
-    let sb = 0;
-    if (scopes !== undefined) {
-      sb = scopesBound(scopes, 'verifyPair');
-      if (sb < 0) {
-        pScopes = scopes.ptr;
-        nScopes = scopes.length;
-      } else if (scopes.length > 0) {
-        pScopes = P_SCOPES;
-        nScopes = scopes.length;
-      }
-    }
-    BYTES.reserve(textBound(id) + textBound(secret) + Math.max(sb, 0) + 16);
-    const idLen = writeText(BYTES, 0, id, false);
-    const secretLen = writeText(BYTES, idLen, secret, false);
-    const pSecret = BYTES.ptr + BigInt(idLen);
-    let used = idLen + secretLen;
-    if (pScopes === P_SCOPES) used = encodeScopes(scopes, used);
+    const idLen = argLength(id, 'verifyPair', 'id');
+    const secretLen = argLength(secret, 'verifyPair', 'secret');
+    const pScopes = scopeArg(scopes, 'verifyPair');
+    const nScopes = scopeCount;
+    const idArg = idLen === 0 ? '' : id;
+    const secretArg = secretLen === 0 ? '' : secret;
     const st = info
-      ? fn.kw_verify_pair(this._h, BYTES.ptr, idLen, pSecret, secretLen, pScopes, nScopes, cost, atMs, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
-      : fn.kw_verify_pair(this._h, BYTES.ptr, idLen, pSecret, secretLen, pScopes, nScopes, cost, atMs, P_VERDICT, null, 0, null);
-    BYTES.buf.fill(0, 0, idLen + secretLen);
+      ? fn.kw_verify_pair(this._h, idArg, idLen, secretArg, secretLen, pScopes, nScopes, cost, atMs, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
+      : fn.kw_verify_pair(this._h, idArg, idLen, secretArg, secretLen, pScopes, nScopes, cost, atMs, P_VERDICT, NULL, 0, NULL);
     if (st !== 0) throw failure(st, 'verifyPair');
     return readVerdict(info);
   }
@@ -741,26 +766,14 @@ class Store {
     let atMs = 0;
     let info = false;
     if (opts !== undefined) ({ scopes, cost, atMs, info } = verifyOptions(opts, 'verifyHeaders'));
-    let nScopes = 0;
-    let pScopes = null;
-    let sb = -1;
-    if (scopes !== undefined) {
-      sb = scopesBound(scopes, 'verifyHeaders');
-      if (sb < 0) {
-        pScopes = scopes.ptr;
-        nScopes = scopes.length;
-      } else if (scopes.length > 0) {
-        pScopes = P_SCOPES;
-        nScopes = scopes.length;
-      }
-    }
-    const n = encodeHeaders(headers, 'verifyHeaders', sb > 0 ? sb : 0);
+    const pScopes = scopeArg(scopes, 'verifyHeaders');
+    const nScopes = scopeCount;
+    const n = encodeHeaders(headers, 'verifyHeaders');
     if (n < 0) return credentialVerdict(ENUMS.kw_status.KW_TOO_LONG);
-    let used = pendingBytes;
-    if (pScopes === P_SCOPES) used = encodeScopes(scopes, used);
+    const used = pendingBytes;
     const st = info
-      ? fn.kw_verify_headers(this._h, n ? HEADERS.ptr : null, n, pScopes, nScopes, cost, atMs, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
-      : fn.kw_verify_headers(this._h, n ? HEADERS.ptr : null, n, pScopes, nScopes, cost, atMs, P_VERDICT, null, 0, null);
+      ? fn.kw_verify_headers(this._h, n ? HEADERS.ptr : NULL, n, pScopes, nScopes, cost, atMs, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
+      : fn.kw_verify_headers(this._h, n ? HEADERS.ptr : NULL, n, pScopes, nScopes, cost, atMs, P_VERDICT, NULL, 0, NULL);
     BYTES.buf.fill(0, 0, used);
     if (st === 0) return readVerdict(info);
     if (CREDENTIAL_STATUSES.has(st)) return credentialVerdict(st);
@@ -1064,7 +1077,7 @@ function extractCredential(headers) {
   const n = encodeHeaders(headers, op);
   if (n < 0) throw failure(ENUMS.kw_status.KW_TOO_LONG, op);
   const used = pendingBytes;
-  const st = fn.kw_extract_credential(n ? HEADERS.ptr : null, n, P_U32, SECRET_BUF, SECRET_BUF.length, P_LEN_A, ID_BUF, ID_BUF.length, P_LEN_B);
+  const st = fn.kw_extract_credential(n ? HEADERS.ptr : NULL, n, P_U32, SECRET_BUF, SECRET_BUF.length, P_LEN_A, ID_BUF, ID_BUF.length, P_LEN_B);
   BYTES.buf.fill(0, 0, used);
   if (st !== 0) throw failure(st, op);
   const secretLen = FIXED.get64(F_LEN_A);

@@ -352,6 +352,11 @@ test('verify: oversize keys and wrong types', (t) => {
     assert.equal(v.httpStatus, 401);
   }
   assert.equal(store.verify('').code, 'MALFORMED');
+  assert.equal(store.verify(Buffer.alloc(0)).code, 'MALFORMED');
+  // Strings reach the ABI as exactly their UTF-8 bytes (embedded NULs, surrogates, long ones).
+  for (const s of [key, `${key}\0`, `\0${key}`, key.replace('_', '\0'), `${key.slice(0, 20)}\ud800${key.slice(21)}`, 'é'.repeat(340)]) {
+    assert.deepEqual({ ...store.verify(s) }, { ...store.verify(Buffer.from(s, 'utf8')) }, JSON.stringify(s));
+  }
   assert.equal(store.verify('\ud800').code, 'MALFORMED', 'a lone surrogate');
   // Bytes that are not UTF-8 are a failed call in the ABI (a string key never is).
   assert.throws(() => store.verify(Buffer.from([0xff, 0xfe])), { name: 'InvalidArgumentError', code: 'INVALID_UTF8' });
