@@ -79,8 +79,11 @@ class Block {
  */
 function writeText(block, offset, value, latin1) {
   if (typeof value === 'string') {
-    if (latin1 && !ABOVE_LATIN1.test(value)) return block.buf.write(value, offset, 'latin1');
-    return block.buf.write(value, offset, 'utf8');
+    // ASCII (the usual case) is the same in both encodings: no need to look further.
+    if (latin1 && (value.length === Buffer.byteLength(value, 'utf8') || !ABOVE_LATIN1.test(value))) {
+      return block.buf.latin1Write(value, offset);
+    }
+    return block.buf.utf8Write(value, offset);
   }
   block.buf.set(value, offset);
   return value.byteLength;

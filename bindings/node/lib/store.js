@@ -472,13 +472,31 @@ function maybeCredential(name) {
     case 'x-api-token-id':
     case 'x-api-token-secret-key':
       return true;
-    default:
+    default: {
+      // Trimmed, a credential name starts with an x or an a: any other letter, digit or
+      // dash first (most header names) rules it out at once.
+      const c = name.charCodeAt(0);
+      const lower = c | 0x20;
+      if (lower !== 0x78 && lower !== 0x61 && ((lower >= 0x61 && lower <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d)) return false;
       if (PLAIN_NAME.test(name)) return false;
       name = name.toLowerCase();
       return name.includes('x-api-key') || name.includes('authorization') || name.includes('x-api-token-');
+    }
   }
 }
 const PLAIN_NAME = /^[a-z0-9-]*$/;
+
+// The four credential header names as node:http gives them, written once: a header with
+// one of these names points at this copy instead of having its name written per call.
+const CANONICAL = new Map();
+const NAMES = new Block(64);
+{
+  let at = 0;
+  for (const name of ['x-api-key', 'authorization', 'x-api-token-id', 'x-api-token-secret-key']) {
+    CANONICAL.set(name, NAMES.addr + at);
+    at += NAMES.buf.latin1Write(name, at);
+  }
+}
 
 function addHeader(name, value, operation) {
   if (typeof name !== 'string') {
@@ -539,10 +557,16 @@ function encodeHeaders(headers, operation) {
     for (let i = 0; i < pending; i++) {
       const name = PENDING_NAMES[i];
       const value = PENDING_VALUES[i];
-      const nameLen = writeText(BYTES, at, name, true);
-      HEADERS.put64(i * KW_HEADER, BYTES.addr + at);
-      HEADERS.put64(i * KW_HEADER + 8, nameLen);
-      at += nameLen;
+      const canonical = CANONICAL.get(name);
+      if (canonical !== undefined) {
+        HEADERS.put64(i * KW_HEADER, canonical);
+        HEADERS.put64(i * KW_HEADER + 8, name.length);
+      } else {
+        const nameLen = writeText(BYTES, at, name, true);
+        HEADERS.put64(i * KW_HEADER, BYTES.addr + at);
+        HEADERS.put64(i * KW_HEADER + 8, nameLen);
+        at += nameLen;
+      }
       const valueLen = writeText(BYTES, at, value, true);
       HEADERS.put64(i * KW_HEADER + 16, BYTES.addr + at);
       HEADERS.put64(i * KW_HEADER + 24, valueLen);

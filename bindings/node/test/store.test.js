@@ -416,6 +416,10 @@ test('verifyHeaders: every way headers come, and credential problems as verdicts
   ok({ 'x-api-key': Buffer.from(key) });
   ok({ [Buffer.from('x-api-key').toString()]: key });
   ok({ 'x-api-token-id': info.id, 'x-api-token-secret-key': kw.parseKey(key).secret });
+  // Names the ABI accepts in any case and with surrounding whitespace: none is skipped.
+  for (const name of [' x-api-key', 'X-Api-Key ', '\tX-API-KEY', 'x-API-key']) ok({ [name]: key, accept: 'x' });
+  for (const name of [' Authorization', 'AUTHORIZATION\t', 'aUTHORIZATION']) ok({ [name]: `Bearer ${key}` });
+  ok({ ' X-Api-Token-Id ': info.id, 'X-API-TOKEN-SECRET-KEY\t': kw.parseKey(key).secret, 'x-request-id': 'r' });
   ok({ 'x-api-key': key }, { scopes: new Scopes(['read']) });
   assert.equal(store.verifyHeaders({ 'x-api-key': key }, { scopes: ['admin'] }).httpStatus, 403);
 
