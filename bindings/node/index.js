@@ -1,7 +1,8 @@
 'use strict';
 /**
  * keyward for Node.js: an embedded API-key engine (issue, verify, revoke, rotate and count
- * API keys in-process) over libkeyward's C ABI, with koffi.
+ * API keys in-process) over libkeyward's C ABI, with koffi. CommonJS; ES modules import it
+ * too (`import { Store } from 'keyward'`).
  *
  *   const { Store } = require('keyward');
  *   const store = new Store('/var/lib/app/keys.redb');
@@ -12,23 +13,33 @@
  */
 
 const store = require('./lib/store');
-const { classOf, ...errors } = require('./lib/errors');
+const errors = require('./lib/errors');
 const abi = require('./lib/abi');
 const middleware = require('./lib/middleware');
 
-module.exports = {
-  Store: store.Store,
-  Verdict: store.Verdict,
-  Scopes: store.Scopes,
-  extractCredential: store.extractCredential,
-  parseKey: store.parseKey,
-  statusName: store.statusName,
-  statusMessage: store.statusMessage,
-  middleware: middleware.middleware,
-  sendRefusal: middleware.sendRefusal,
-  library: store.library,
-  ABI_VERSION: abi.ABI_VERSION,
-  constants: abi.DEFINES,
-  ...errors,
-  _testPanic: store.testPanic,
-};
+// Every export assigned by name, so that ES modules can import each one by name.
+exports.Store = store.Store;
+exports.Verdict = store.Verdict;
+exports.Scopes = store.Scopes;
+exports.extractCredential = store.extractCredential;
+exports.parseKey = store.parseKey;
+exports.statusName = store.statusName;
+exports.statusMessage = store.statusMessage;
+exports.middleware = middleware.middleware;
+exports.sendRefusal = middleware.sendRefusal;
+exports.library = store.library;
+exports.ABI_VERSION = abi.ABI_VERSION;
+exports.constants = abi.DEFINES;
+exports.KeywardError = errors.KeywardError;
+exports.InvalidArgumentError = errors.InvalidArgumentError;
+exports.BufferTooSmallError = errors.BufferTooSmallError;
+exports.PanicError = errors.PanicError;
+exports.StoreClosedError = errors.StoreClosedError;
+exports.NotFoundError = errors.NotFoundError;
+exports.PolicyError = errors.PolicyError;
+exports.OpenError = errors.OpenError;
+exports.StorageError = errors.StorageError;
+exports.CredentialError = errors.CredentialError;
+exports.LibraryError = errors.LibraryError;
+exports.AbiMismatchError = errors.AbiMismatchError;
+exports._testPanic = store.testPanic;

@@ -26,3 +26,13 @@ test('index.d.ts compiles against test/types/usage.ts with tsc --strict', (t) =>
   const r = spawnSync(process.execPath, [tsc, '-p', path.join(__dirname, 'types')], { encoding: 'utf8', timeout: 120000 });
   assert.equal(r.status, 0, `tsc:\n${r.stdout}${r.stderr}`);
 });
+
+test('ES modules import every export by name', () => {
+  const names = Object.keys(keyward);
+  const source = `import * as k from ${JSON.stringify(PACKAGE + '/index.js')}; import d from ${JSON.stringify(PACKAGE + '/index.js')};
+    const missing = ${JSON.stringify(names)}.filter((n) => !(n in k) || k[n] !== d[n]);
+    console.log(JSON.stringify(missing));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', source], { encoding: 'utf8', timeout: 30000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), []);
+});
