@@ -57,4 +57,4 @@ if [ ${#files[@]} -eq 0 ]; then
   echo "test-node.sh: no test file matches '$1'" >&2
   exit 1
 fi
-timeout 600 node --test --test-reporter=spec "${files[@]}"
+timeout 600 node --expose-gc --test --test-reporter=spec "${files[@]}"

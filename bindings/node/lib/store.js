@@ -584,6 +584,24 @@ function encodeHeaders(headers, operation) {
 
 // --- the store -------------------------------------------------------------------------------
 
+// A store that is garbage-collected without close() releases its handle (flushing its
+// usage); at a normal process exit every store still open is closed, so no count is lost
+// (a killed process loses at most one flush interval, as documented).
+const closeForgotten = new FinalizationRegistry((handle) => fn.kw_close(handle));
+const openStores = new Set();
+process.on('exit', () => {
+  for (const ref of openStores) {
+    const store = ref.deref();
+    if (store && !store._closed) {
+      try {
+        store.close();
+      } catch {
+        // exiting: nothing more to do
+      }
+    }
+  }
+});
+
 const OPEN_OPTIONS = ['pepper', 'pepperFile', 'prefix', 'concurrency', 'persistent', 'maxActiveKeysPerOwner', 'keepLastKey', 'maxLifetimeMs', 'flushIntervalMs', 'indexCapacity'];
 const VERIFY_OPTIONS = ['scopes', 'cost', 'at', 'info'];
 const CREATE_FIELDS = ['owner', 'name', 'scopes', 'env', 'metadata', 'expiresAt', 'credits'];
@@ -650,6 +668,10 @@ class Store {
     this._closed = false;
     /** The path the store was opened with. @type {string} */
     this.path = typeof path === 'string' ? path : Buffer.from(path).toString('utf8');
+    /** @private */
+    this._ref = new WeakRef(this);
+    openStores.add(this._ref);
+    closeForgotten.register(this, this._h, this);
   }
 
   /**
@@ -679,6 +701,8 @@ class Store {
   close() {
     if (this._closed) return;
     this._closed = true;
+    openStores.delete(this._ref);
+    closeForgotten.unregister(this);
     const st = fn.kw_close(this._h);
     if (st !== 0) throw failure(st, 'close');
   }

@@ -572,3 +572,37 @@ test('a panic inside keyward is a PanicError and the process goes on', (t) => {
   const store = freshStore(t);
   assert.equal(store.verify(store.create({ owner: 'o' }).key).ok, true);
 });
+
+test('a process that exits without close() still writes its usage counts', (t) => {
+  const { spawnSync } = require('node:child_process');
+  const db = path.join(tempDir(t), 'k.redb');
+  const store = new Store(db);
+  t.after(() => store.close());
+  const { key, info } = store.create({ owner: 'o' });
+  const script = `const { Store } = require(${JSON.stringify(path.resolve(__dirname, '..'))});
+    const s = new Store(${JSON.stringify(db)}, { flushIntervalMs: 'manual' });
+    for (let i = 0; i < 7; i++) if (!s.verify(${JSON.stringify(key)}).ok) process.exit(3);
+    // no close(): the exit hook closes it`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(store.usage(info.id).uses, 7);
+});
+
+test('a store dropped without close() is released by the garbage collector', { skip: typeof global.gc !== 'function' && 'run node with --expose-gc' }, async (t) => {
+  const db = path.join(tempDir(t), 'k.redb');
+  const keeper = new Store(db);
+  t.after(() => keeper.close());
+  let handle;
+  (() => {
+    const dropped = new Store(db);
+    handle = dropped.handle;
+  })();
+  for (let i = 0; i < 10; i++) {
+    global.gc();
+    await new Promise((r) => setImmediate(r));
+  }
+  const probe = Object.create(Store.prototype);
+  probe._h = handle;
+  probe._closed = false;
+  assert.throws(() => probe.flush(), { code: 'CLOSED' });
+});
