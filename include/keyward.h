@@ -12,8 +12,8 @@
  * THREAD SAFETY
  *   - Every function may be called from any thread, concurrently.
  *   - A kw_store handle may be shared between threads: verify, management and query calls
- *     on one handle run in parallel. kw_close waits for calls in flight on that handle;
- *     calls after it get KW_CLOSED.
+ *     on one handle run in parallel. kw_close waits for verifies in flight on that handle
+ *     (other calls in flight finish normally); calls that start after it get KW_CLOSED.
  *   - There is no global "last error": every failure is the returned kw_status.
  *   - After fork(), a child may keep using handles opened by the parent: the store is
  *     reopened in the child on first use (the parent's database locks are never touched).
@@ -1250,7 +1250,8 @@ const char *kw_status_name(uint32_t status);
  *
  * Errors: `KW_NULL_ARGUMENT` (`options`, `options->path` or `out_store` NULL),
  * `KW_INVALID_ARGUMENT` (empty path, NUL in it, unknown flag or concurrency, both pepper
- * and pepper file), `KW_TOO_LONG` (path), `KW_INVALID_UTF8` (prefix), the pepper errors,
+ * and pepper file, prefix not `[a-z0-9]{1,16}`), `KW_TOO_LONG` (path or pepper-file path
+ * past `KW_MAX_PATH_LEN`), `KW_INVALID_UTF8` (prefix), the pepper errors,
  * `KW_DIRECTORY_MISSING`, `KW_LOCKED`, `KW_READ_ONLY`, `KW_CORRUPT`, `KW_WRONG_PEPPER`,
  * `KW_NEWER_FORMAT`, `KW_CONFIG_MISMATCH`, `KW_STORAGE`.
  *
@@ -1261,15 +1262,18 @@ const char *kw_status_name(uint32_t status);
 kw_status kw_open(const struct kw_options *options, kw_store *out_store);
 
 /**
- * Closes a handle: flushes pending usage, then releases the handle (the store itself
- * closes with its last handle). The handle is released even when the flush fails (the
+ * Closes a handle. Closing the store's last handle (of a store not pinned by
+ * `KW_OPEN_PERSISTENT`) flushes pending usage and closes the store; closing any other handle
+ * only releases it (pending usage is left to the background flush, so a per-request
+ * open/close costs no disk write). The handle is released even when the flush fails (the
  * flush's status is then returned; the counts stay queued for the store's next flush).
  *
  * `kw_close(KW_STORE_NONE)` (0) is a no-op returning `KW_OK`. Closing an already closed
  * (or never issued) handle returns `KW_CLOSED` and does nothing else.
  *
- * Thread safety: a close waits for calls in flight on the same handle; calls that start
- * after it get `KW_CLOSED`.
+ * Thread safety: a close waits for verifies in flight on the same handle; other calls in
+ * flight finish normally (they keep the store alive until they return); calls that start
+ * after the close get `KW_CLOSED`.
  */
 kw_status kw_close(kw_store store);
 

@@ -65,8 +65,8 @@ if [ "${1:-}" = "--bless-abi" ]; then
   exit 0
 fi
 
-CFLAGS_C="-std=c11 -Wall -Wextra -Werror -pedantic -g -I$ROOT/include"
-CFLAGS_CXX="-x c++ -std=c++17 -Wall -Wextra -Werror -g -I$ROOT/include"
+CFLAGS_C="-std=c11 -Wall -Wextra -Werror -pedantic -g -pthread -I$ROOT/include"
+CFLAGS_CXX="-x c++ -std=c++17 -Wall -Wextra -Werror -g -pthread -I$ROOT/include"
 SRC="$ROOT/tests/c/test_keyward.c"
 
 compile() { # name, compiler+flags..., then link args

@@ -239,8 +239,10 @@ pub fn fill_cstr<const N: usize>(dst: &mut [c_char; N], text: &str) {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    for (d, s) in dst.iter_mut().zip(text.as_bytes()[..end].iter()) {
+    let (head, tail) = dst.split_at_mut(end);
+    // `c_char` and `u8` have the same size; the copy reinterprets the bytes.
+    for (d, s) in head.iter_mut().zip(&text.as_bytes()[..end]) {
         *d = *s as c_char;
     }
-    dst[end..].fill(0);
+    tail.fill(0);
 }

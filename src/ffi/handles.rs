@@ -72,8 +72,9 @@ pub(crate) fn insert(store: Store) -> Result<kw_store, kw_status> {
     Ok(encode(table.slots.len() - 1, 1))
 }
 
-/// Unregisters a handle and returns its store. A stale or forged handle → `KW_CLOSED`.
-pub(crate) fn remove(handle: kw_store) -> Result<Store, kw_status> {
+/// Unregisters a handle and returns its store, and whether it was the store's last handle
+/// in the table (and the store is not pinned). A stale or forged handle → `KW_CLOSED`.
+pub(crate) fn remove(handle: kw_store) -> Result<(Store, bool), kw_status> {
     let (index, generation) = decode(handle).ok_or(kw_status::KW_CLOSED)?;
     let mut table = TABLE.write();
     let slot = table
@@ -85,11 +86,19 @@ pub(crate) fn remove(handle: kw_store) -> Result<Store, kw_status> {
     // Skip 0 on wrap-around: generation 0 is never valid.
     slot.generation = (slot.generation % GENERATION_MASK) + 1;
     table.free.push(index as u32);
-    Ok(store)
+    let shared = table.slots.iter().any(|s| {
+        s.store
+            .as_ref()
+            .is_some_and(|other| other.same_store(&store))
+    });
+    drop(table);
+    let last = !shared && !PINNED.lock().iter().any(|p| p.same_store(&store));
+    Ok((store, last))
 }
 
-/// Runs `f` on the store of a live handle (under the table's read lock, so a concurrent
-/// `kw_close` waits for it). `0` → `KW_NULL_ARGUMENT`; stale or forged → `KW_CLOSED`.
+/// Runs `f` on the store of a live handle under the table's read lock (so a concurrent
+/// `kw_close` waits for it). Used by verify, which is short and must not pay for a
+/// reference-count round trip. `0` → `KW_NULL_ARGUMENT`; stale or forged → `KW_CLOSED`.
 #[inline]
 pub(crate) fn with<R>(
     handle: kw_store,
@@ -107,6 +116,14 @@ pub(crate) fn with<R>(
         }) if *g == generation => f(store),
         _ => Err(kw_status::KW_CLOSED),
     }
+}
+
+/// A clone of the store of a live handle, for calls that may take long (management,
+/// queries, flush): the table lock is released before the call, so a long call never holds
+/// up `kw_open`/`kw_close` (nor, behind a waiting writer, other threads' verifies).
+#[inline]
+pub(crate) fn cloned(handle: kw_store) -> Result<Store, kw_status> {
+    with(handle, |store| Ok(store.clone()))
 }
 
 /// Keeps one reference to `store` for the life of the process (once per store).

@@ -162,7 +162,7 @@ pub unsafe extern "C" fn kw_create(
                 metadata: metadata_of(n.metadata, n.metadata_len)?,
                 credits: credits_of(n.credits)?,
             };
-            let created = handles::with(store, |s| Ok(s.create(new)?))?;
+            let created = handles::cloned(store)?.create(new)?;
             out.write(&created)
         }
     })
@@ -188,7 +188,7 @@ pub unsafe extern "C" fn kw_get(
         // SAFETY: caller's contract on every pointer.
         unsafe {
             let id = args::text(id, id_len)?;
-            let info = handles::with(store, |s| Ok(s.get(id)?))?;
+            let info = handles::cloned(store)?.get(id)?;
             out.write_json(&info)
         }
     })
@@ -236,7 +236,7 @@ pub unsafe extern "C" fn kw_list(
                 limit: if limit == 0 { 100 } else { limit as usize },
                 state,
             };
-            let page = handles::with(store, |s| Ok(s.list(owner, options)?))?;
+            let page = handles::cloned(store)?.list(owner, options)?;
             out.write_json(&page)
         }
     })
@@ -257,7 +257,7 @@ pub unsafe extern "C" fn kw_all_keys(
 ) -> kw_status {
     guard(|| {
         let out = OutBuf::new(buf, cap, out_len)?;
-        let all = handles::with(store, |s| Ok(s.all_keys()?))?;
+        let all = handles::cloned(store)?.all_keys()?;
         // SAFETY: caller's contract on the buffer.
         unsafe { out.write_json(&all) }
     })
@@ -333,7 +333,7 @@ pub unsafe extern "C" fn kw_update(
                     None
                 },
             };
-            let info = handles::with(store, |s| Ok(s.update(id, change)?))?;
+            let info = handles::cloned(store)?.update(id, change)?;
             if let Some(out) = &out {
                 out.write_json(&info)?;
             }
@@ -371,7 +371,7 @@ pub unsafe extern "C" fn kw_revoke(
             }
             let id = args::text(id, id_len)?;
             let reason = args::opt_text(reason, reason_len)?;
-            let info = handles::with(store, |s| Ok(s.revoke(id, reason)?))?;
+            let info = handles::cloned(store)?.revoke(id, reason)?;
             if let Some(out) = &out {
                 out.write_json(&info)?;
             }
@@ -390,7 +390,7 @@ pub unsafe extern "C" fn kw_delete(store: kw_store, id: *const c_char, id_len: u
     guard(|| {
         // SAFETY: caller's contract.
         let id = unsafe { args::text(id, id_len) }?;
-        handles::with(store, |s| Ok(s.delete(id)?))
+        Ok(handles::cloned(store)?.delete(id)?)
     })
 }
 
@@ -427,11 +427,7 @@ pub unsafe extern "C" fn kw_rotate(
                 out_info_len,
             )?;
             let id = args::text(id, id_len)?;
-            let created =
-                handles::with(
-                    store,
-                    |s| Ok(s.rotate(id, Duration::from_millis(grace_ms))?),
-                )?;
+            let created = handles::cloned(store)?.rotate(id, Duration::from_millis(grace_ms))?;
             out.write(&created)
         }
     })

@@ -113,7 +113,8 @@ unsafe fn convert_options(o: &kw_options) -> Result<(PathBuf, StoreOptions, bool
 ///
 /// Errors: `KW_NULL_ARGUMENT` (`options`, `options->path` or `out_store` NULL),
 /// `KW_INVALID_ARGUMENT` (empty path, NUL in it, unknown flag or concurrency, both pepper
-/// and pepper file), `KW_TOO_LONG` (path), `KW_INVALID_UTF8` (prefix), the pepper errors,
+/// and pepper file, prefix not `[a-z0-9]{1,16}`), `KW_TOO_LONG` (path or pepper-file path
+/// past `KW_MAX_PATH_LEN`), `KW_INVALID_UTF8` (prefix), the pepper errors,
 /// `KW_DIRECTORY_MISSING`, `KW_LOCKED`, `KW_READ_ONLY`, `KW_CORRUPT`, `KW_WRONG_PEPPER`,
 /// `KW_NEWER_FORMAT`, `KW_CONFIG_MISMATCH`, `KW_STORAGE`.
 ///
@@ -145,23 +146,30 @@ pub unsafe extern "C" fn kw_open(
     })
 }
 
-/// Closes a handle: flushes pending usage, then releases the handle (the store itself
-/// closes with its last handle). The handle is released even when the flush fails (the
+/// Closes a handle. Closing the store's last handle (of a store not pinned by
+/// `KW_OPEN_PERSISTENT`) flushes pending usage and closes the store; closing any other handle
+/// only releases it (pending usage is left to the background flush, so a per-request
+/// open/close costs no disk write). The handle is released even when the flush fails (the
 /// flush's status is then returned; the counts stay queued for the store's next flush).
 ///
 /// `kw_close(KW_STORE_NONE)` (0) is a no-op returning `KW_OK`. Closing an already closed
 /// (or never issued) handle returns `KW_CLOSED` and does nothing else.
 ///
-/// Thread safety: a close waits for calls in flight on the same handle; calls that start
-/// after it get `KW_CLOSED`.
+/// Thread safety: a close waits for verifies in flight on the same handle; other calls in
+/// flight finish normally (they keep the store alive until they return); calls that start
+/// after the close get `KW_CLOSED`.
 #[unsafe(no_mangle)]
 pub extern "C" fn kw_close(store: kw_store) -> kw_status {
     guard(|| {
         if store == handles::KW_STORE_NONE {
             return Ok(());
         }
-        let store = handles::remove(store)?;
-        store.close()?;
+        let (store, last) = handles::remove(store)?;
+        if last {
+            store.close()?;
+        }
+        // Otherwise the store stays open behind other handles (or pinned): its pending usage
+        // is flushed by the background flush, so a per-request close never costs a commit.
         Ok(())
     })
 }
@@ -176,7 +184,7 @@ pub extern "C" fn kw_close(store: kw_store) -> kw_status {
 pub unsafe extern "C" fn kw_flush(store: kw_store, out_written: *mut usize) -> kw_status {
     guard(|| {
         let out = out_ptr(out_written)?;
-        let written = handles::with(store, |s| Ok(s.flush()?))?;
+        let written = handles::cloned(store)?.flush()?;
         // SAFETY: checked non-NULL; writable by contract.
         unsafe { put(out, written) };
         Ok(())
@@ -191,7 +199,7 @@ pub unsafe extern "C" fn kw_flush(store: kw_store, out_written: *mut usize) -> k
 pub unsafe extern "C" fn kw_stats(store: kw_store, out_stats: *mut kw_store_stats) -> kw_status {
     guard(|| {
         let out = out_ptr(out_stats)?;
-        let stats = handles::with(store, |s| Ok(s.stats()?))?;
+        let stats = handles::cloned(store)?.stats()?;
         let value = kw_store_stats {
             commits: stats.commits,
             refreshes: stats.refreshes,
@@ -215,7 +223,7 @@ pub unsafe extern "C" fn kw_stats(store: kw_store, out_stats: *mut kw_store_stat
 pub unsafe extern "C" fn kw_same_store(a: kw_store, b: kw_store, out_same: *mut u32) -> kw_status {
     guard(|| {
         let out = out_ptr(out_same)?;
-        let first = handles::with(a, |s| Ok(s.clone()))?;
+        let first = handles::cloned(a)?;
         let same = handles::with(b, |s| Ok(s.same_store(&first)))?;
         // SAFETY: checked non-NULL; writable by contract.
         unsafe { put(out, same as u32) };

@@ -25,7 +25,7 @@ pub unsafe extern "C" fn kw_usage(
         let out = out_ptr(out_usage)?;
         // SAFETY: caller's contract.
         let id = unsafe { args::text(id, id_len) }?;
-        let usage = handles::with(store, |s| Ok(s.usage(id)?))?;
+        let usage = handles::cloned(store)?.usage(id)?;
         let value = kw_usage_stats {
             uses: usage.uses,
             refused: usage.refused,
@@ -61,9 +61,7 @@ pub unsafe extern "C" fn kw_usage_by_day(
         let out = OutBuf::new(buf, cap, out_len)?;
         // SAFETY: caller's contract.
         let id = unsafe { args::text(id, id_len) }?;
-        let days = handles::with(store, |s| {
-            Ok(s.usage_by_day(id, Day(from_day), Day(to_day))?)
-        })?;
+        let days = handles::cloned(store)?.usage_by_day(id, Day(from_day), Day(to_day))?;
         // SAFETY: caller's contract on the buffer.
         unsafe { out.write_json(&days) }
     })
@@ -96,9 +94,8 @@ pub unsafe extern "C" fn kw_unused_since(
         if since_ms < 0 {
             return Err(kw_status::KW_INVALID_ARGUMENT);
         }
-        let keys = handles::with(store, |s| {
-            Ok(s.unused_since(owner, Timestamp::from_millis(since_ms))?)
-        })?;
+        let since = Timestamp::from_millis(since_ms);
+        let keys = handles::cloned(store)?.unused_since(owner, since)?;
         // SAFETY: caller's contract on the buffer.
         unsafe { out.write_json(&keys) }
     })
@@ -121,7 +118,7 @@ pub unsafe extern "C" fn kw_key_credits(
         let out = out_ptr(out_balance)?;
         // SAFETY: caller's contract.
         let id = unsafe { args::text(id, id_len) }?;
-        let balance = handles::with(store, |s| Ok(s.credits(id)?))?;
+        let balance = handles::cloned(store)?.credits(id)?;
         let value = match balance {
             None => kw_credit_balance::default(),
             Some(b) => kw_credit_balance {

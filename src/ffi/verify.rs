@@ -16,34 +16,48 @@ use crate::credential::{Credential, extract_credential};
 use crate::store::verify_api::{Presented, VerifyRequest};
 use crate::verdict::Verdict;
 
-/// Required scopes as `&str`s in a stack array (no allocation).
-struct Scopes<'a> {
-    items: [&'a str; KW_MAX_SCOPES],
-    len: usize,
+/// Required scopes as `&str`s: up to [`INLINE_SCOPES`] in a stack array (no allocation on
+/// the hot path), more in a vector.
+enum Scopes<'a> {
+    Inline([&'a str; INLINE_SCOPES], usize),
+    Spilled(Vec<&'a str>),
 }
+
+/// Required scopes held without allocation.
+const INLINE_SCOPES: usize = 8;
 
 impl<'a> Scopes<'a> {
     /// # Safety
     /// `ptr` must be NULL or point to `len` valid `kw_str`s whose bytes stay valid for `'a`.
+    #[inline]
     unsafe fn new(ptr: *const kw_str, len: usize) -> Result<Scopes<'a>, kw_status> {
         // SAFETY: forwarded contract.
         let raw = unsafe { args::str_array(ptr, len) }?;
         if raw.len() > KW_MAX_SCOPES {
             return Err(kw_status::KW_TOO_LONG);
         }
-        let mut scopes = Scopes {
-            items: [""; KW_MAX_SCOPES],
-            len: raw.len(),
-        };
-        for (slot, s) in scopes.items.iter_mut().zip(raw) {
-            // SAFETY: forwarded contract.
-            *slot = unsafe { args::str_field(s) }?;
+        if raw.len() <= INLINE_SCOPES {
+            let mut items = [""; INLINE_SCOPES];
+            for (slot, s) in items.iter_mut().zip(raw) {
+                // SAFETY: forwarded contract.
+                *slot = unsafe { args::str_field(s) }?;
+            }
+            return Ok(Scopes::Inline(items, raw.len()));
         }
-        Ok(scopes)
+        let mut items = Vec::with_capacity(raw.len());
+        for s in raw {
+            // SAFETY: forwarded contract.
+            items.push(unsafe { args::str_field(s) }?);
+        }
+        Ok(Scopes::Spilled(items))
     }
 
+    #[inline]
     fn as_slice(&self) -> &[&'a str] {
-        &self.items[..self.len]
+        match self {
+            Scopes::Inline(items, len) => &items[..*len],
+            Scopes::Spilled(items) => items,
+        }
     }
 }
 
@@ -217,8 +231,10 @@ pub unsafe extern "C" fn kw_verify_pair(
     })
 }
 
-/// Validated headers: names that are not UTF-8 cannot be credential headers and are
-/// skipped; values must be UTF-8 only for the credential headers.
+/// Extracts the credential from C headers. Names that are not UTF-8 cannot be credential
+/// headers and are skipped; only the credential headers (usually one or two) are passed on,
+/// from a stack array, so a request with many headers costs no allocation; their values
+/// must be UTF-8.
 ///
 /// # Safety
 /// `headers` must be NULL or point to `len` valid `kw_header`s.
@@ -258,11 +274,15 @@ pub(crate) unsafe fn extract(
         ]
         .iter()
         .any(|c| trimmed.eq_ignore_ascii_case(c));
-        let value = match std::str::from_utf8(value) {
-            Ok(v) => v,
-            Err(_) if is_credential => return Err(kw_status::KW_INVALID_UTF8),
-            Err(_) => "",
-        };
+        if !is_credential {
+            // Only the credential headers matter to extraction, which also refuses an
+            // overlong name of any header: keep that rule, skip the rest.
+            if trimmed.len() > crate::credential::MAX_HEADER_NAME_LEN {
+                return Err(kw_status::KW_TOO_LONG);
+            }
+            continue;
+        }
+        let value = std::str::from_utf8(value).map_err(|_| kw_status::KW_INVALID_UTF8)?;
         if count < pairs.len() {
             pairs[count] = (name, value);
         } else {

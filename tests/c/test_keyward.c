@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -399,6 +400,14 @@ static void test_open_and_registry(void) {
   o.prefix_len = 2;
   CHECK_STATUS(kw_open(&o, &a), KW_INVALID_UTF8);
   o = options_for(path);
+  o.prefix = "abcdefghijklmnopq"; /* KW_MAX_TAG_LEN + 1 */
+  o.prefix_len = KW_MAX_TAG_LEN + 1;
+  CHECK_STATUS(kw_open(&o, &a), KW_INVALID_ARGUMENT);
+  o = options_for(path);
+  o.pepper_file = long_path;
+  o.pepper_file_len = KW_MAX_PATH_LEN + 1;
+  CHECK_STATUS(kw_open(&o, &a), KW_TOO_LONG);
+  o = options_for(path);
   o.concurrency = 7;
   CHECK_STATUS(kw_open(&o, &a), KW_INVALID_ARGUMENT);
   o = options_for(path);
@@ -594,6 +603,8 @@ static void test_management(void) {
     }
     bad = nk; bad.env.ptr = NULL; bad.env.len = 4;
     CHECK_STATUS(kw_create(s, &bad, (uint8_t *)tmp, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_NULL_ARGUMENT);
+    bad = nk; bad.env = S("abcdefghijklmnopq"); /* KW_MAX_TAG_LEN + 1 */
+    CHECK_STATUS(kw_create(s, &bad, (uint8_t *)tmp, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_INVALID_ARGUMENT);
     bad = nk; bad.env = S("LIVE");
     CHECK_STATUS(kw_create(s, &bad, (uint8_t *)tmp, KW_MAX_KEY_LEN, &key_len, NULL, 0, NULL), KW_INVALID_ARGUMENT);
     bad = nk; bad.env.ptr = BAD_UTF8; bad.env.len = 2;
@@ -1014,6 +1025,28 @@ static void test_management(void) {
   remove_store("manage.redb");
 }
 
+static void test_close_flushes_only_the_last_handle(void) {
+  char key[KW_MAX_KEY_LEN + 1], id[32], secret[64];
+  kw_store a = open_store("lastclose.redb"), b = open_store("lastclose.redb");
+  kw_store_stats st;
+  kw_usage_stats us;
+  kw_verdict v;
+  CHECK_STATUS(create_key(a, "acct_l", NULL, 0, NULL, 0, NULL, key), KW_OK);
+  key_parts(key, id, secret);
+  CHECK_STATUS(kw_verify(b, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_OK);
+  CHECK_STATUS(kw_close(b), KW_OK); /* not the last handle: no flush, no commit */
+  CHECK_STATUS(kw_stats(a, &st), KW_OK);
+  CHECK(st.dirty_keys == 1);
+  CHECK_STATUS(kw_close(a), KW_OK); /* the last: flushes */
+  a = open_store("lastclose.redb");
+  CHECK_STATUS(kw_stats(a, &st), KW_OK);
+  CHECK(st.dirty_keys == 0);
+  CHECK_STATUS(kw_usage(a, id, strlen(id), &us), KW_OK);
+  CHECK(us.uses == 1);
+  CHECK_STATUS(kw_close(a), KW_OK);
+  remove_store("lastclose.redb");
+}
+
 static void test_persistent(void) {
   /* KW_OPEN_PERSISTENT keeps the store (and its warm index) after the last close. */
   char path[512], key[KW_MAX_KEY_LEN + 1];
@@ -1036,6 +1069,70 @@ static void test_persistent(void) {
   CHECK_STATUS(kw_close(b), KW_OK);
 }
 
+/* ------------------------------------------------------------------ threads */
+
+typedef struct {
+  kw_store store;
+  const char *key;
+  int iterations;     /* > 0: verify this many times; 0: verify until KW_CLOSED */
+  int valid, closed, other;
+} verifier;
+
+static void *verify_loop(void *arg) {
+  verifier *w = (verifier *)arg;
+  kw_verdict v;
+  int i;
+  for (i = 0; w->iterations == 0 || i < w->iterations; i++) {
+    kw_status st = kw_verify(w->store, w->key, strlen(w->key), NULL, 0, 0, 0, &v, NULL, 0, NULL);
+    if (st == KW_OK && v.reason == KW_REASON_VALID) w->valid++;
+    else if (st == KW_CLOSED) { w->closed++; break; }
+    else w->other++;
+  }
+  return NULL;
+}
+
+static void test_threads(void) {
+  /* One handle shared by several threads, while others open and close handles on the same
+   * path; then a handle closed under a thread that is using it: KW_CLOSED, never a crash. */
+  char key[KW_MAX_KEY_LEN + 1];
+  kw_store s = open_store("threads.redb"), victim;
+  pthread_t threads[4];
+  verifier work[4];
+  struct timespec pause;
+  int i;
+  CHECK_STATUS(create_key(s, "acct_t", NULL, 0, NULL, 0, NULL, key), KW_OK);
+  for (i = 0; i < 4; i++) {
+    memset(&work[i], 0, sizeof work[i]);
+    work[i].store = s;
+    work[i].key = key;
+    work[i].iterations = 200;
+    CHECK(pthread_create(&threads[i], NULL, verify_loop, &work[i]) == 0);
+  }
+  for (i = 0; i < 50; i++) {
+    kw_store extra = open_store("threads.redb");
+    CHECK_STATUS(kw_close(extra), KW_OK);
+  }
+  for (i = 0; i < 4; i++) {
+    CHECK(pthread_join(threads[i], NULL) == 0);
+    CHECK(work[i].valid == 200 && work[i].other == 0 && work[i].closed == 0);
+  }
+
+  victim = open_store("threads.redb");
+  memset(&work[0], 0, sizeof work[0]);
+  work[0].store = victim;
+  work[0].key = key;
+  work[0].iterations = 0;
+  CHECK(pthread_create(&threads[0], NULL, verify_loop, &work[0]) == 0);
+  pause.tv_sec = 0;
+  pause.tv_nsec = 20 * 1000 * 1000;
+  nanosleep(&pause, NULL);
+  CHECK_STATUS(kw_close(victim), KW_OK);
+  CHECK(pthread_join(threads[0], NULL) == 0);
+  CHECK(work[0].closed == 1 && work[0].other == 0);
+  CHECK_STATUS(kw_close(s), KW_OK);
+  remove_store("threads.redb");
+}
+
 int main(int argc, char **argv) {
   const char *vectors = argc > 1 ? argv[1] : "tests/vectors";
   snprintf(tmpdir, sizeof tmpdir, "/tmp/keyward-c-test-XXXXXX");
@@ -1050,7 +1147,9 @@ int main(int argc, char **argv) {
   replay_verify(vectors);
   test_open_and_registry();
   test_management();
+  test_close_flushes_only_the_last_handle();
   test_persistent();
+  test_threads();
   test_panic_boundary();
   {
     char cmd[400];
