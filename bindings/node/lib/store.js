@@ -74,8 +74,16 @@ const F_KEY = 512; // a new key (KW_MAX_KEY_LEN bytes at most)
 const F_SCOPES = 1024; // kw_str[KW_MAX_SCOPES]
 const F_SIZE = F_SCOPES + DEFINES.KW_MAX_SCOPES * S.kw_str.size;
 
+if (
+  S.kw_verdict.size > F_LEN_A ||
+  Math.max(S.kw_store_stats.size, S.kw_usage_stats.size, S.kw_credit_balance.size, S.kw_parsed_key.size) > F_KEY - F_STRUCT ||
+  DEFINES.KW_MAX_KEY_LEN > F_SCOPES - F_KEY
+) {
+  throw new Error('keyward: the C structs no longer fit the binding\'s scratch layout (lib/store.js)');
+}
+
 const FIXED = new Block(F_SIZE);
-const BYTES = new Block(16384); // key, secret, scope and header bytes of one call
+const BYTES = new Block(16384); // the header bytes of one verifyHeaders / extractCredential
 const HEADERS = new Block(16 * S.kw_header.size); // kw_header array of one call
 const at = (offset) => FIXED.ptr + BigInt(offset);
 const P_VERDICT = at(F_VERDICT);
@@ -99,7 +107,10 @@ let jsonBuf = Buffer.alloc(64 * 1024);
 const SECRET_BUF = Buffer.alloc(DEFINES.KW_MAX_HEADER_VALUE_LEN);
 const ID_BUF = Buffer.alloc(DEFINES.KW_MAX_HEADER_VALUE_LEN);
 
-/** Longest string verify writes into scratch memory (longer keys are answered MALFORMED). */
+/**
+ * Longest string key verify hands to koffi as it is; a longer one (which the ABI answers
+ * MALFORMED) is copied into a Buffer first, so koffi's call memory never has to grow.
+ */
 const INLINE = DEFINES.KW_MAX_PRESENTED_LEN;
 
 // --- argument checks -------------------------------------------------------------------------
