@@ -97,6 +97,7 @@ const P_SCOPES = at(F_SCOPES);
 const KW_STR = S.kw_str.size;
 /** NULL as koffi takes it fastest: a BigInt 0 (a JS null costs more per argument). */
 const NULL = 0n;
+const INVALID_UTF8 = ENUMS.kw_status.KW_INVALID_UTF8;
 const KW_HEADER = S.kw_header.size;
 
 /** Output buffer of key records (verify with info, create, update, revoke, rotate). */
@@ -764,22 +765,34 @@ class Store {
     let atMs = 0;
     let info = false;
     if (opts !== undefined) ({ scopes, cost, atMs, info } = verifyOptions(opts, 'verify'));
-    // A string key goes to koffi as it is (koffi writes its UTF-8 into its own call
-    // memory, which costs less than writing it into a Buffer here); Buffer.byteLength is
-    // the length of exactly those bytes.
+    // A string key goes to koffi as it is: koffi writes its UTF-8 into its own call memory,
+    // which costs less than writing it into a Buffer here. Its length is passed as the
+    // string's length, exact for ASCII, i.e. for every key that can be valid; for other text
+    // it is a prefix of the UTF-8 that holds a non-ASCII byte, so the ABI answers MALFORMED
+    // (as it would for the whole text) or INVALID_UTF8, on which the call is made again with
+    // the exact length. This saves measuring every key's UTF-8 length.
     let keyArg = key;
     let keyLen;
+    let exact = true;
     if (typeof key === 'string') {
-      if (key.length <= INLINE) keyLen = Buffer.byteLength(key, 'utf8');
-      else keyLen = (keyArg = Buffer.from(key, 'utf8')).byteLength;
+      if (key.length <= INLINE) {
+        keyLen = key.length;
+        exact = false;
+      } else keyLen = (keyArg = Buffer.from(key, 'utf8')).byteLength;
     } else if (isBytes(key)) {
       if ((keyLen = key.byteLength) === 0) keyArg = ''; // koffi passes an empty Buffer as NULL
     } else throw typeError('verify', 'key', 'a string or a Buffer', key);
     const pScopes = scopeArg(scopes, 'verify');
     const nScopes = scopeCount;
-    const st = info
+    let st = info
       ? fn.kw_verify(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
       : fn.kw_verify(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, P_VERDICT, NULL, 0, NULL);
+    if (st === INVALID_UTF8 && !exact) {
+      keyLen = Buffer.byteLength(key, 'utf8');
+      st = info
+        ? fn.kw_verify(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
+        : fn.kw_verify(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, P_VERDICT, NULL, 0, NULL);
+    }
     if (st !== 0) throw failure(st, 'verify');
     return readVerdict(info);
   }
@@ -1197,4 +1210,6 @@ module.exports = {
   library: { file: N.file, version: fn.kw_version(), abiVersion: fn.kw_abi_version() },
   /** @internal for the benchmark and the drift test */
   _native: N,
+  /** @internal for the benchmark */
+  _internal: { readVerdict, P_VERDICT, NULL },
 };
