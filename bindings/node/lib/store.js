@@ -7,7 +7,7 @@
 const native = require('./native');
 const { DEFINES, ENUMS } = require('./abi');
 const errors = require('./errors');
-const { Block, writeText, textBound } = require('./memory');
+const { Block, writeText, textBound, TWO_32 } = require('./memory');
 
 const N = native.load();
 const fn = N.fn;
@@ -95,6 +95,15 @@ const P_STRUCT = at(F_STRUCT);
 const P_KEY = at(F_KEY);
 const P_SCOPES = at(F_SCOPES);
 const KW_STR = S.kw_str.size;
+// The verdict's fields as indexes of 32-bit words of the fixed block (which never moves).
+const W = FIXED.u32;
+const V_REASON = (F_VERDICT + off('kw_verdict', 'reason')) >>> 2;
+const V_HTTP = (F_VERDICT + off('kw_verdict', 'http_status')) >>> 2;
+const V_FOUND = (F_VERDICT + off('kw_verdict', 'key_found')) >>> 2;
+const V_FLAGS = (F_VERDICT + off('kw_verdict', 'key_flags')) >>> 2;
+const V_CREATED = (F_VERDICT + off('kw_verdict', 'created_at_ms')) >>> 2;
+const V_EXPIRES = (F_VERDICT + off('kw_verdict', 'expires_at_ms')) >>> 2;
+
 /** NULL as koffi takes it fastest: a BigInt 0 (a JS null costs more per argument). */
 const NULL = 0n;
 const INVALID_UTF8 = ENUMS.kw_status.KW_INVALID_UTF8;
@@ -364,21 +373,21 @@ function nul(b, start, end) {
 
 /** Reads the verdict the last verify wrote into the fixed block. */
 function readVerdict(withInfo) {
-  const w = FIXED.u32;
-  const reason = w[V.reason];
-  const found = w[V.found] !== 0;
+  const w = W;
+  const reason = w[V_REASON];
   let keyId = null;
   let owner = null;
   let env = null;
   let createdAt = null;
   let expiresAt = null;
+  const found = w[V_FOUND] !== 0;
   if (found) {
     decodeIdentity(w, FIXED.buf);
     keyId = lastKeyId;
     owner = lastOwner;
     env = lastEnv;
-    createdAt = FIXED.getI64(V.created);
-    const x = FIXED.getI64(V.expires);
+    createdAt = w[V_CREATED] + (w[V_CREATED + 1] | 0) * TWO_32;
+    const x = w[V_EXPIRES] + (w[V_EXPIRES + 1] | 0) * TWO_32;
     expiresAt = x === 0 ? null : x;
   }
   let info = null;
@@ -386,8 +395,8 @@ function readVerdict(withInfo) {
     const n = FIXED.get64(F_LEN_A);
     if (n > 0) info = keyInfo(parseJson(INFO_BUF, n));
   }
-  const r = REASONS[reason] || reasonInfo(reason);
-  return new Verdict(reason, r.code, w[V.http], r.message, found, keyId, owner, env, createdAt, expiresAt, w[V.flags], info);
+  const r = reason < REASONS.length ? REASONS[reason] : reasonInfo(reason);
+  return new Verdict(reason, r.code, w[V_HTTP], r.message, found, keyId, owner, env, createdAt, expiresAt, w[V_FLAGS], info);
 }
 
 /** The statuses of kw_verify_headers that describe the request's credential (HTTP 401). */
@@ -760,6 +769,12 @@ class Store {
    * @returns {Verdict}
    */
   verify(key, opts) {
+    if (opts === undefined && typeof key === 'string' && key.length <= INLINE) {
+      // The hot path: no options. (The length trick and its retry: see below.)
+      const st = fn.kw_verify(this._h, key, key.length, NULL, 0, 0, 0, P_VERDICT, NULL, 0, NULL);
+      if (st === 0) return readVerdict(false);
+      if (st !== INVALID_UTF8) throw failure(st, 'verify');
+    }
     let scopes;
     let cost = 0;
     let atMs = 0;
