@@ -51,12 +51,6 @@ function failure(status, operation) {
 
 const off = (struct, field) => S[struct].members[field].offset;
 const V = {
-  reason: off('kw_verdict', 'reason') >>> 2,
-  http: off('kw_verdict', 'http_status') >>> 2,
-  found: off('kw_verdict', 'key_found') >>> 2,
-  flags: off('kw_verdict', 'key_flags') >>> 2,
-  created: off('kw_verdict', 'created_at_ms'),
-  expires: off('kw_verdict', 'expires_at_ms'),
   keyId: off('kw_verdict', 'key_id'),
   env: off('kw_verdict', 'env'),
   owner: off('kw_verdict', 'owner'),
