@@ -151,3 +151,12 @@ test('examples/http-server.js (plain node:http) serves 200/401/403', async (t) =
   assert.equal(code, 0);
   assert.equal(store.usage(reader.info.id).uses, 1, 'the example flushed its count on SIGTERM');
 });
+
+test('the middleware needs no express at run time', () => {
+  const { spawnSync } = require('node:child_process');
+  const pkg = path.resolve(__dirname, '..');
+  const r = spawnSync(process.execPath, ['-e', `const k = require(${JSON.stringify(pkg)}); k.middleware(() => null);
+    console.log(JSON.stringify(Object.keys(require.cache).filter((f) => f.includes('node_modules') && !f.includes('koffi'))))`], { encoding: 'utf8', timeout: 30000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), []);
+});
