@@ -25,7 +25,7 @@
  *   Re-opening a path this process has open returns a new handle onto the same store (warm
  *   verify index, no disk access); the store closes with its last handle, or stays open for
  *   the life of the process with KW_OPEN_PERSISTENT (for PHP-FPM, whose objects die with
- *   every request).
+ *   every request) until kw_release_persistent().
  *
  * CONVENTIONS
  *   - Every fallible function returns a kw_status (KW_OK = 0; values never renumbered).
@@ -394,7 +394,8 @@ enum kw_open_flags
    * Keep the store open (warm verify index) for the life of the process, even after its
    * last handle is closed. For hosts whose objects die with every request (PHP-FPM): each
    * request then re-opens in well under a microsecond. Usage still flushes every
-   * `flush_interval_ms`; at process exit at most one interval of counts is lost.
+   * `flush_interval_ms`; at process exit at most one interval of counts is lost, unless
+   * the host calls `kw_release_persistent` first.
    */
   KW_OPEN_PERSISTENT = 1,
 };
@@ -1303,6 +1304,15 @@ kw_status kw_stats(kw_store store, struct kw_store_stats *out_stats);
  * `out_same` must be NULL or writable.
  */
 kw_status kw_same_store(kw_store a, kw_store b, uint32_t *out_same);
+
+/**
+ * Releases every store pinned by `KW_OPEN_PERSISTENT`: a pinned store with no open handle
+ * is flushed and closed now; one with open handles closes with its last `kw_close`. For
+ * hosts with an orderly shutdown (an `atexit` hook, a test harness); a PHP-FPM worker may
+ * simply exit (losing at most one flush interval of usage counts). Returns the first flush
+ * error, if any (every store is released regardless). Never fails otherwise.
+ */
+kw_status kw_release_persistent(void);
 
 /**
  * A key's usage: what is stored plus what this process has not flushed yet.

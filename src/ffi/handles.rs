@@ -134,6 +134,24 @@ pub(crate) fn pin(store: &Store) {
     }
 }
 
+/// Unpins every store pinned by `KW_OPEN_PERSISTENT`; returns each with whether no open
+/// handle still refers to it (its last reference from C is then gone).
+pub(crate) fn unpin_all() -> Vec<(Store, bool)> {
+    let pinned = std::mem::take(&mut *PINNED.lock());
+    let table = TABLE.read();
+    pinned
+        .into_iter()
+        .map(|store| {
+            let open = table.slots.iter().any(|s| {
+                s.store
+                    .as_ref()
+                    .is_some_and(|other| other.same_store(&store))
+            });
+            (store, !open)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

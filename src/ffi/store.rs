@@ -230,3 +230,21 @@ pub unsafe extern "C" fn kw_same_store(a: kw_store, b: kw_store, out_same: *mut 
         Ok(())
     })
 }
+
+/// Releases every store pinned by `KW_OPEN_PERSISTENT`: a pinned store with no open handle
+/// is flushed and closed now; one with open handles closes with its last `kw_close`. For
+/// hosts with an orderly shutdown (an `atexit` hook, a test harness); a PHP-FPM worker may
+/// simply exit (losing at most one flush interval of usage counts). Returns the first flush
+/// error, if any (every store is released regardless). Never fails otherwise.
+#[unsafe(no_mangle)]
+pub extern "C" fn kw_release_persistent() -> kw_status {
+    guard(|| {
+        let mut result = Ok(());
+        for (store, last) in handles::unpin_all() {
+            if last && let Err(e) = store.close() {
+                result = result.and(Err(kw_status::from(e)));
+            }
+        }
+        result
+    })
+}

@@ -112,7 +112,8 @@ pub enum kw_open_flags {
     /// Keep the store open (warm verify index) for the life of the process, even after its
     /// last handle is closed. For hosts whose objects die with every request (PHP-FPM): each
     /// request then re-opens in well under a microsecond. Usage still flushes every
-    /// `flush_interval_ms`; at process exit at most one interval of counts is lost.
+    /// `flush_interval_ms`; at process exit at most one interval of counts is lost, unless
+    /// the host calls `kw_release_persistent` first.
     KW_OPEN_PERSISTENT = 1,
 }
 

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
@@ -1067,6 +1068,13 @@ static void test_persistent(void) {
   CHECK_STATUS(kw_verify(b, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_OK);
   CHECK(v.reason == KW_REASON_VALID);
   CHECK_STATUS(kw_close(b), KW_OK);
+  CHECK_STATUS(kw_release_persistent(), KW_OK); /* flushes and closes it for real */
+  CHECK_STATUS(kw_release_persistent(), KW_OK); /* nothing left: a no-op */
+  b = open_store("persistent.redb");
+  CHECK_STATUS(kw_stats(b, &st), KW_OK);
+  CHECK(st.commits == 0 && st.dirty_keys == 0); /* a fresh engine: the old one was closed */
+  CHECK_STATUS(kw_close(b), KW_OK);
+  remove_store("persistent.redb");
 }
 
 /* ------------------------------------------------------------------ threads */
@@ -1133,6 +1141,40 @@ static void test_threads(void) {
   remove_store("threads.redb");
 }
 
+static void test_fork(void) {
+  /* A handle opened before fork() keeps working in the child (the store reopens itself
+   * there), and in the parent. The child reports through a pipe, not its exit status: under
+   * valgrind the child's exit also reports the parent's engine, which the child deliberately
+   * never frees (its database locks belong to the parent). */
+  char key[KW_MAX_KEY_LEN + 1];
+  kw_store s = open_store("fork.redb");
+  kw_verdict v;
+  pid_t child;
+  int status = 0, fds[2];
+  char answer = 'N';
+  CHECK_STATUS(create_key(s, "acct_f", NULL, 0, NULL, 0, NULL, key), KW_OK);
+  CHECK_STATUS(kw_verify(s, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_OK);
+  CHECK(pipe(fds) == 0);
+  fflush(NULL);
+  child = fork();
+  if (child == 0) {
+    int ok = kw_verify(s, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL) == KW_OK && v.reason == KW_REASON_VALID;
+    char reply = (ok && kw_close(s) == KW_OK) ? 'Y' : 'N';
+    if (write(fds[1], &reply, 1) != 1) _exit(2);
+    _exit(0);
+  }
+  CHECK(child > 0);
+  close(fds[1]);
+  CHECK(read(fds[0], &answer, 1) == 1);
+  close(fds[0]);
+  CHECK(answer == 'Y');
+  CHECK(waitpid(child, &status, 0) == child);
+  CHECK_STATUS(kw_verify(s, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_OK);
+  CHECK(v.reason == KW_REASON_VALID);
+  CHECK_STATUS(kw_close(s), KW_OK);
+  remove_store("fork.redb");
+}
+
 int main(int argc, char **argv) {
   const char *vectors = argc > 1 ? argv[1] : "tests/vectors";
   snprintf(tmpdir, sizeof tmpdir, "/tmp/keyward-c-test-XXXXXX");
@@ -1150,6 +1192,7 @@ int main(int argc, char **argv) {
   test_close_flushes_only_the_last_handle();
   test_persistent();
   test_threads();
+  test_fork();
   test_panic_boundary();
   {
     char cmd[400];
