@@ -360,6 +360,11 @@ export class AbiMismatchError extends LibraryError {
 export function extractCredential(headers: HeadersInput): Credential;
 /** Parses and checks a key offline (structure, charset, checksum), with no store. */
 export function parseKey(key: string | Uint8Array, options?: { prefix?: string }): ParsedKey;
+/**
+ * Releases every store kept open by `persistent: true` (flushed and closed now when no Store
+ * is open on it). Called by the binding at a normal process exit.
+ */
+export function releasePersistent(): void;
 /** The stable name of a C status, e.g. `"NOT_FOUND"`. */
 export function statusName(status: number): string;
 /** The English message of a C status. */

@@ -23,6 +23,7 @@ exports.Verdict = store.Verdict;
 exports.Scopes = store.Scopes;
 exports.extractCredential = store.extractCredential;
 exports.parseKey = store.parseKey;
+exports.releasePersistent = store.releasePersistent;
 exports.statusName = store.statusName;
 exports.statusMessage = store.statusMessage;
 exports.middleware = middleware.middleware;

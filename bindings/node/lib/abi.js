@@ -135,6 +135,7 @@ const FUNCTIONS = Object.freeze([
   'kw_status kw_flush(kw_store store, size_t *out_written)',
   'kw_status kw_stats(kw_store store, struct kw_store_stats *out_stats)',
   'kw_status kw_same_store(kw_store a, kw_store b, uint32_t *out_same)',
+  'kw_status kw_release_persistent(void)',
   'kw_status kw_usage(kw_store store, const char *id, size_t id_len, struct kw_usage_stats *out_usage)',
   'kw_status kw_usage_by_day(kw_store store, const char *id, size_t id_len, int32_t from_day, int32_t to_day, uint8_t *buf, size_t cap, size_t *out_len)',
   'kw_status kw_unused_since(kw_store store, const char *owner, size_t owner_len, int64_t since_ms, uint8_t *buf, size_t cap, size_t *out_len)',

@@ -615,6 +615,7 @@ process.on('exit', () => {
       }
     }
   }
+  fn.kw_release_persistent(); // stores kept open by `persistent: true` flush and close too
 });
 
 const OPEN_OPTIONS = ['pepper', 'pepperFile', 'prefix', 'concurrency', 'persistent', 'maxActiveKeysPerOwner', 'keepLastKey', 'maxLifetimeMs', 'flushIntervalMs', 'indexCapacity'];
@@ -1200,6 +1201,17 @@ function parseKey(key, opts) {
   return result;
 }
 
+/**
+ * Releases every store kept open by `persistent: true`: one with no open Store is flushed
+ * and closed now, one still open closes with its last close(). The binding calls it at a
+ * normal process exit; call it yourself at an orderly shutdown that does not end the
+ * process (a test harness).
+ */
+function releasePersistent() {
+  const st = fn.kw_release_persistent();
+  if (st !== 0) throw failure(st, 'releasePersistent');
+}
+
 /** Calls kw_test_panic (TEST ONLY): throws the PanicError a panic inside keyward becomes. */
 function testPanic() {
   const st = fn.kw_test_panic();
@@ -1212,6 +1224,7 @@ module.exports = {
   Scopes,
   extractCredential,
   parseKey,
+  releasePersistent,
   statusName,
   statusMessage,
   reasonInfo,

@@ -100,8 +100,20 @@ test('re-opening a path shares the store; persistent; config mismatch; sameStore
   const { key } = a.create({ owner: 'o' });
   assert.equal(b.verify(key).ok, true);
   assert.throws(() => new Store(p, { concurrency: 'single-process' }), { code: 'CONFIG_MISMATCH' });
-  const persistent = new Store(path.join(dir, 'p.redb'), { persistent: true });
+  // persistent: the store stays open (warm) after its last close, until releasePersistent().
+  const pPath = path.join(dir, 'p.redb');
+  const persistent = new Store(pPath, { persistent: true, flushIntervalMs: 'manual' });
+  const pk = persistent.create({ owner: 'o' });
+  assert.equal(persistent.verify(pk.key).ok, true);
   persistent.close();
+  const again = new Store(pPath, { persistent: true, flushIntervalMs: 'manual' });
+  assert.equal(again.stats().dirtyKeys, 1, 'still the same warm store, its count not yet flushed');
+  again.close();
+  kw.releasePersistent();
+  const fresh = new Store(pPath);
+  assert.equal(fresh.stats().dirtyKeys, 0, 'released: flushed and closed, this is a new store');
+  assert.equal(fresh.usage(pk.info.id).uses, 1);
+  fresh.close();
 });
 
 test('create: every field, the key once, records', (t) => {

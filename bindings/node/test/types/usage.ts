@@ -76,6 +76,7 @@ http.createServer((req, res) => {
   });
   lazy(req, res, () => undefined);
 });
+keyward.releasePersistent();
 const abi: number = keyward.ABI_VERSION + keyward.library.abiVersion + keyward.constants.KW_MAX_KEY_LEN;
 void abi;
 store.close();
