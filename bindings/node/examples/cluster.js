@@ -29,7 +29,9 @@ if (cluster.isPrimary) {
       res.end(JSON.stringify({ ok: true, owner: req.keyward.owner, worker: cluster.worker.id }));
     });
   });
-  server.listen(Number(process.env.PORT || 8080), '127.0.0.1');
+  server.listen(Number(process.env.PORT ?? 8080), '127.0.0.1', () => {
+    console.log(`worker ${cluster.worker.id} listening on http://127.0.0.1:${server.address().port}`);
+  });
   process.on('SIGTERM', () => server.close(() => {
     store.close(); // flushes this worker's usage counts
     process.exit(0);

@@ -160,3 +160,70 @@ test('the middleware needs no express at run time', () => {
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), []);
 });
+
+/** Runs an example with `env`; resolves {child, url} once it prints "listening on <url>". */
+async function startExample(t, file, env) {
+  const child = spawn(process.execPath, [path.join(__dirname, '..', 'examples', file)], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${file} did not start in 20 s`)), 20000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`${file} exited with ${code}`)));
+  });
+  return { child, url };
+}
+
+function stop(child) {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve(child.exitCode);
+    child.once('exit', (code, signal) => resolve(code ?? signal));
+    child.kill('SIGTERM');
+  });
+}
+
+test('examples/express-app.js serves /api/me and /api/deploy', async (t) => {
+  const db = path.join(tempDir(t), 'keys.redb');
+  const store = new keyward.Store(db);
+  t.after(() => store.close());
+  const deployer = store.create({ owner: 'acct_d', scopes: ['deploy'] });
+  const reader = store.create({ owner: 'acct_r', scopes: ['read'] });
+  const { child, url } = await startExample(t, 'express-app.js', { KEYWARD_DB: db, PORT: '0' });
+  let r = await request(`${url}/api/me`, { headers: { authorization: `Bearer ${reader.key}` } });
+  assert.deepEqual([r.status, r.body.owner], [200, 'acct_r']);
+  r = await request(`${url}/api/deploy`, { method: 'POST', headers: { 'x-api-key': reader.key } });
+  assert.deepEqual([r.status, r.body.code], [403, 'INSUFFICIENT_SCOPE']);
+  r = await request(`${url}/api/deploy`, { method: 'POST', headers: { 'x-api-key': deployer.key } });
+  assert.deepEqual([r.status, r.body.deployedBy], [200, 'acct_d']);
+  r = await request(`${url}/api/me`);
+  assert.deepEqual([r.status, r.body.code], [401, 'CREDENTIAL_MISSING']);
+  await stop(child);
+});
+
+test('examples/cluster.js: node:cluster workers on one store file', async (t) => {
+  const db = path.join(tempDir(t), 'keys.redb');
+  const store = new keyward.Store(db);
+  t.after(() => store.close());
+  const reader = store.create({ owner: 'acct_r', scopes: ['read'] });
+  const { child, url } = await startExample(t, 'cluster.js', { KEYWARD_DB: db, PORT: '0', WORKERS: '2' });
+  for (let i = 0; i < 4; i++) {
+    const r = await request(url, { headers: { 'x-api-key': reader.key } });
+    assert.deepEqual([r.status, r.body.owner], [200, 'acct_r']);
+  }
+  store.revoke(reader.info.id);
+  const r = await request(url, { headers: { 'x-api-key': reader.key } });
+  assert.deepEqual([r.status, r.body.code], [401, 'REVOKED']);
+  await stop(child);
+});
