@@ -1,0 +1,232 @@
+'use strict';
+/**
+ * The C ABI of keyward as this binding declares it, and the loading of libkeyward.
+ *
+ * Everything here mirrors include/keyward.h (the contract): the prototypes are the
+ * header's own text, the structs its fields in order, the constants its values.
+ * test/abi-drift.test.js parses the header and fails when any of them drifts.
+ * @module keyward/lib/abi
+ */
+
+const path = require('node:path');
+const koffi = require('koffi');
+
+/** The `KW_ABI_VERSION` this binding is written against. */
+const ABI_VERSION = 1;
+
+/** `#define` constants of the header (KW_FLUSH_MANUAL is UINT64_MAX, a BigInt). */
+const DEFINES = Object.freeze({
+  KW_ABI_VERSION: ABI_VERSION,
+  KW_MAX_OWNER_LEN: 128,
+  KW_MAX_NAME_LEN: 256,
+  KW_MAX_SCOPE_LEN: 64,
+  KW_MAX_SCOPES: 64,
+  KW_MAX_METADATA_LEN: 4096,
+  KW_MAX_REASON_LEN: 512,
+  KW_MAX_PAGE_SIZE: 1000,
+  KW_MAX_TAG_LEN: 16,
+  KW_KEY_ID_LEN: 16,
+  KW_SECRET_LEN: 32,
+  KW_MAX_KEY_LEN: 88,
+  KW_MAX_PRESENTED_LEN: 1024,
+  KW_MAX_HEADER_NAME_LEN: 256,
+  KW_MAX_HEADER_VALUE_LEN: 8192,
+  KW_MAX_HEADERS: 1024,
+  KW_MAX_PATH_LEN: 4096,
+  KW_MAX_USAGE_DAYS: 3660,
+  KW_KEY_INFO_MAX_LEN: 24576,
+  KW_DEFAULT_ROTATION_GRACE_MS: 86400000,
+  KW_FLUSH_MANUAL: 0xffffffffffffffffn,
+  KW_STORE_NONE: 0,
+});
+
+/** Enumerations of the header, by C enum name. */
+const ENUMS = Object.freeze({
+  kw_status: {
+    KW_OK: 0, KW_INVALID_ARGUMENT: 1, KW_NULL_ARGUMENT: 2, KW_INVALID_UTF8: 3, KW_TOO_LONG: 4,
+    KW_BUFFER_TOO_SMALL: 5, KW_PANIC: 6, KW_CLOSED: 7, KW_NOT_FOUND: 10,
+    KW_POLICY_MAX_ACTIVE_KEYS: 20, KW_POLICY_LAST_ACTIVE_KEY: 21, KW_POLICY_MAX_LIFETIME: 22,
+    KW_DIRECTORY_MISSING: 30, KW_LOCKED: 31, KW_READ_ONLY: 32, KW_CORRUPT: 33, KW_WRONG_PEPPER: 34,
+    KW_NEWER_FORMAT: 35, KW_PEPPER_MISSING: 36, KW_PEPPER_INVALID: 37, KW_PEPPER_PERMISSIONS: 38,
+    KW_CONFIG_MISMATCH: 39, KW_STORAGE: 40, KW_CREDIT_SLOTS_EXHAUSTED: 42,
+    KW_CREDENTIAL_MISSING: 50, KW_UNSUPPORTED_SCHEME: 51, KW_BAD_BASE64: 52, KW_HALF_PAIR: 53,
+    KW_MALFORMED_KEY: 54, KW_AMBIGUOUS_CREDENTIAL: 55,
+  },
+  kw_reason: {
+    KW_REASON_VALID: 0, KW_REASON_MALFORMED: 1, KW_REASON_NOT_FOUND: 2, KW_REASON_REVOKED: 3,
+    KW_REASON_EXPIRED: 4, KW_REASON_INSUFFICIENT_SCOPE: 5, KW_REASON_USAGE_EXCEEDED: 6,
+  },
+  kw_concurrency: { KW_CONCURRENCY_MULTI_PROCESS: 0, KW_CONCURRENCY_SINGLE_PROCESS: 1 },
+  kw_open_flags: { KW_OPEN_PERSISTENT: 1 },
+  kw_state_filter: { KW_STATE_ALL: 0, KW_STATE_ACTIVE: 1, KW_STATE_REVOKED: 2, KW_STATE_EXPIRED: 3 },
+  kw_refill_interval: { KW_REFILL_NONE: 0, KW_REFILL_DAILY: 1, KW_REFILL_MONTHLY: 2 },
+  kw_update_field: {
+    KW_UPDATE_NAME: 1, KW_UPDATE_SCOPES: 2, KW_UPDATE_METADATA: 4, KW_UPDATE_EXPIRES_AT: 8,
+    KW_UPDATE_CREDITS: 16,
+  },
+  kw_credential_kind: { KW_CREDENTIAL_KEY: 1, KW_CREDENTIAL_PAIR: 2 },
+  kw_key_error: {
+    KW_KEY_OK: 0, KW_KEY_EMPTY: 1, KW_KEY_TOO_LONG: 2, KW_KEY_BAD_STRUCTURE: 3, KW_KEY_BAD_PREFIX: 4,
+    KW_KEY_BAD_ENV: 5, KW_KEY_BAD_LENGTH: 6, KW_KEY_NOT_BASE62: 7, KW_KEY_BAD_CHECKSUM: 8,
+  },
+  kw_key_flag: { KW_KEY_LIMITED: 1, KW_KEY_REVOKED_FLAG: 2, KW_KEY_ROTATED: 4 },
+});
+
+/** Scalar typedefs of the header (every enum is a `uint32_t` in C). */
+const TYPEDEFS = Object.freeze({
+  kw_status: 'uint32_t', kw_reason: 'uint32_t', kw_concurrency: 'uint32_t', kw_open_flags: 'uint32_t',
+  kw_state_filter: 'uint32_t', kw_refill_interval: 'uint32_t', kw_update_field: 'uint32_t',
+  kw_credential_kind: 'uint32_t', kw_key_error: 'uint32_t', kw_key_flag: 'uint32_t',
+  kw_store: 'uint64_t',
+});
+
+/** Structs of the header: [C type, field name] in declaration order (`char[24]` arrays). */
+const STRUCTS = Object.freeze({
+  kw_header: [['const char *', 'name'], ['size_t', 'name_len'], ['const char *', 'value'], ['size_t', 'value_len']],
+  kw_parsed_key: [['uint32_t', 'valid'], ['uint32_t', 'error'], ['char[24]', 'prefix'], ['char[24]', 'env'],
+    ['char[24]', 'id'], ['char[40]', 'secret']],
+  kw_str: [['const char *', 'ptr'], ['size_t', 'len']],
+  kw_credits: [['uint64_t', 'remaining'], ['uint64_t', 'refill_amount'], ['uint32_t', 'refill_interval'],
+    ['uint32_t', 'cost']],
+  kw_new_key: [['struct kw_str', 'owner'], ['struct kw_str', 'name'], ['const struct kw_str *', 'scopes'],
+    ['size_t', 'scopes_len'], ['struct kw_str', 'env'], ['const uint8_t *', 'metadata'], ['size_t', 'metadata_len'],
+    ['int64_t', 'expires_at_ms'], ['const struct kw_credits *', 'credits']],
+  kw_key_update: [['uint32_t', 'fields'], ['struct kw_str', 'name'], ['const struct kw_str *', 'scopes'],
+    ['size_t', 'scopes_len'], ['const uint8_t *', 'metadata'], ['size_t', 'metadata_len'], ['int64_t', 'expires_at_ms'],
+    ['const struct kw_credits *', 'credits']],
+  kw_options: [['const char *', 'path'], ['size_t', 'path_len'], ['const uint8_t *', 'pepper'], ['size_t', 'pepper_len'],
+    ['const char *', 'pepper_file'], ['size_t', 'pepper_file_len'], ['const char *', 'prefix'], ['size_t', 'prefix_len'],
+    ['uint32_t', 'concurrency'], ['uint32_t', 'flags'], ['uint32_t', 'max_active_keys_per_owner'],
+    ['uint32_t', 'keep_last_key'], ['uint64_t', 'max_lifetime_ms'], ['uint64_t', 'flush_interval_ms'],
+    ['uint64_t', 'index_capacity']],
+  kw_store_stats: [['uint64_t', 'commits'], ['uint64_t', 'refreshes'], ['uint64_t', 'indexed_keys'],
+    ['uint64_t', 'dirty_keys'], ['uint32_t', 'index_complete'], ['uint32_t', 'reserved']],
+  kw_usage_stats: [['uint64_t', 'uses'], ['uint64_t', 'refused'], ['int64_t', 'last_used_ms']],
+  kw_credit_balance: [['uint32_t', 'limited'], ['uint32_t', 'cost'], ['uint64_t', 'remaining'],
+    ['uint64_t', 'refill_amount'], ['uint32_t', 'refill_interval'], ['uint32_t', 'reserved']],
+  kw_verdict: [['uint32_t', 'reason'], ['uint32_t', 'http_status'], ['uint32_t', 'key_found'], ['uint32_t', 'key_flags'],
+    ['int64_t', 'created_at_ms'], ['int64_t', 'expires_at_ms'], ['char[24]', 'key_id'], ['char[24]', 'env'],
+    ['char[136]', 'owner']],
+});
+
+/** Every function of the header, as its prototype (whitespace-normalized header text). */
+const FUNCTIONS = Object.freeze([
+  'uint32_t kw_abi_version(void)',
+  'const char *kw_version(void)',
+  'kw_status kw_test_panic(void)',
+  'kw_status kw_extract_credential(const struct kw_header *headers, size_t headers_len, uint32_t *out_kind, uint8_t *secret_buf, size_t secret_cap, size_t *out_secret_len, uint8_t *id_buf, size_t id_cap, size_t *out_id_len)',
+  'kw_status kw_parse_key(const char *key, size_t key_len, const char *prefix, size_t prefix_len, struct kw_parsed_key *out_parsed)',
+  'const char *kw_key_error_name(uint32_t error)',
+  'const char *kw_reason_code(uint32_t reason)',
+  'const char *kw_reason_message(uint32_t reason)',
+  'uint32_t kw_reason_http_status(uint32_t reason)',
+  'kw_status kw_create(kw_store store, const struct kw_new_key *new_key, uint8_t *key_buf, size_t key_cap, size_t *out_key_len, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
+  'kw_status kw_get(kw_store store, const char *id, size_t id_len, uint8_t *buf, size_t cap, size_t *out_len)',
+  'kw_status kw_list(kw_store store, const char *owner, size_t owner_len, uint64_t after, uint32_t limit, uint32_t state, uint8_t *buf, size_t cap, size_t *out_len)',
+  'kw_status kw_all_keys(kw_store store, uint8_t *buf, size_t cap, size_t *out_len)',
+  'kw_status kw_update(kw_store store, const char *id, size_t id_len, const struct kw_key_update *update, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
+  'kw_status kw_revoke(kw_store store, const char *id, size_t id_len, const char *reason, size_t reason_len, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
+  'kw_status kw_delete(kw_store store, const char *id, size_t id_len)',
+  'kw_status kw_rotate(kw_store store, const char *id, size_t id_len, uint64_t grace_ms, uint8_t *key_buf, size_t key_cap, size_t *out_key_len, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
+  'const char *kw_status_message(uint32_t status)',
+  'const char *kw_status_name(uint32_t status)',
+  'kw_status kw_open(const struct kw_options *options, kw_store *out_store)',
+  'kw_status kw_close(kw_store store)',
+  'kw_status kw_flush(kw_store store, size_t *out_written)',
+  'kw_status kw_stats(kw_store store, struct kw_store_stats *out_stats)',
+  'kw_status kw_same_store(kw_store a, kw_store b, uint32_t *out_same)',
+  'kw_status kw_release_persistent(void)',
+  'kw_status kw_usage(kw_store store, const char *id, size_t id_len, struct kw_usage_stats *out_usage)',
+  'kw_status kw_usage_by_day(kw_store store, const char *id, size_t id_len, int32_t from_day, int32_t to_day, uint8_t *buf, size_t cap, size_t *out_len)',
+  'kw_status kw_unused_since(kw_store store, const char *owner, size_t owner_len, int64_t since_ms, uint8_t *buf, size_t cap, size_t *out_len)',
+  'kw_status kw_key_credits(kw_store store, const char *id, size_t id_len, struct kw_credit_balance *out_balance)',
+  'kw_status kw_verify(kw_store store, const char *key, size_t key_len, const struct kw_str *scopes, size_t scopes_len, uint32_t cost, int64_t at_ms, struct kw_verdict *out_verdict, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
+  'kw_status kw_verify_pair(kw_store store, const char *id, size_t id_len, const char *secret, size_t secret_len, const struct kw_str *scopes, size_t scopes_len, uint32_t cost, int64_t at_ms, struct kw_verdict *out_verdict, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
+  'kw_status kw_verify_headers(kw_store store, const struct kw_header *headers, size_t headers_len, const struct kw_str *scopes, size_t scopes_len, uint32_t cost, int64_t at_ms, struct kw_verdict *out_verdict, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
+]);
+
+// --- koffi types -----------------------------------------------------------------------
+
+/**
+ * Turns a C type of the header into a koffi type. Types are anonymous koffi objects (no
+ * global koffi type names), so two copies of this module can coexist in one process.
+ */
+function makeTypes() {
+  const structs = {};
+  const resolve = (ctype) => {
+    let t = ctype.replace(/\bconst\b/g, '').replace(/\bstruct\b/g, '').replace(/\s+/g, ' ').trim();
+    let arr = t.match(/^(\w+)\[(\d+)\]$/);
+    if (arr) return koffi.array(resolve(arr[1]), Number(arr[2]), 'Array');
+    let stars = 0;
+    while (t.endsWith('*')) {
+      stars++;
+      t = t.slice(0, -1).trim();
+    }
+    if (structs[t]) {
+      let type = structs[t];
+      for (let i = 0; i < stars; i++) type = koffi.pointer(type);
+      return type;
+    }
+    // Scalars and pointers to scalars by name: koffi reads `char *` as a string.
+    return koffi.type(`${TYPEDEFS[t] || t}${stars ? ' ' + '*'.repeat(stars) : ''}`);
+  };
+  for (const [name, fields] of Object.entries(STRUCTS)) {
+    const members = {};
+    for (const [ctype, field] of fields) members[field] = resolve(ctype);
+    structs[name] = koffi.struct(members);
+  }
+  return { structs, resolve };
+}
+
+/** Splits a prototype into name, return type and parameter types. */
+function splitPrototype(proto) {
+  const open = proto.indexOf('(');
+  const head = proto.slice(0, open);
+  const name = head.match(/(kw_\w+)$/)[1];
+  const ret = head.slice(0, head.length - name.length).trim();
+  const inner = proto.slice(open + 1, -1).trim();
+  const params = inner === 'void' ? [] : inner.split(',').map((p) => {
+    const m = p.trim().match(/^(.*?)(\w+)$/);
+    return { type: m[1].trim(), name: m[2] };
+  });
+  return { name, ret, params };
+}
+
+// --- loading -----------------------------------------------------------------------------
+
+/** The library file name on this platform. */
+function libraryFileName() {
+  if (process.platform === 'darwin') return 'libkeyward.dylib';
+  if (process.platform === 'win32') return 'keyward.dll';
+  return 'libkeyward.so';
+}
+
+/**
+ * Where the library is looked for, in order: `KEYWARD_LIB` (alone, when set); the package's
+ * own `native/` directory; the Cargo build of the repository this package sits in
+ * (release, then debug); the system's library search path.
+ */
+function libraryCandidates(env = process.env) {
+  const file = libraryFileName();
+  if (env.KEYWARD_LIB) return [path.resolve(env.KEYWARD_LIB)];
+  const root = path.resolve(__dirname, '..', '..', '..');
+  return [
+    path.join(__dirname, '..', 'native', file),
+    path.join(root, 'target', 'release', file),
+    path.join(root, 'target', 'debug', file),
+    file,
+  ];
+}
+
+module.exports = {
+  ABI_VERSION,
+  DEFINES,
+  ENUMS,
+  TYPEDEFS,
+  STRUCTS,
+  FUNCTIONS,
+  makeTypes,
+  splitPrototype,
+  libraryCandidates,
+  libraryFileName,
+};

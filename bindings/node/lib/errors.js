@@ -1,0 +1,118 @@
+'use strict';
+/**
+ * Errors of the keyward binding. Every failed `kw_` call becomes a {@link KeywardError}
+ * subclass carrying the C status: `status` (the number) and `code` (its stable name,
+ * e.g. `"NOT_FOUND"`). Problems loading the library are {@link LibraryError}s.
+ * @module keyward/lib/errors
+ */
+
+/** Base class of every error of a `kw_` call. */
+class KeywardError extends Error {
+  /**
+   * @param {number} status the `kw_status` value
+   * @param {string} code its stable name without `KW_` (e.g. `"NOT_FOUND"`)
+   * @param {string} message
+   * @param {string} [operation] the binding method that failed (e.g. `"revoke"`)
+   */
+  constructor(status, code, message, operation) {
+    super(operation ? `keyward ${operation}: ${message} (${code})` : `keyward: ${message} (${code})`);
+    /** @type {number} */
+    this.status = status;
+    /** @type {string} */
+    this.code = code;
+    /** @type {string|undefined} */
+    this.operation = operation;
+  }
+
+  get name() {
+    return this.constructor.name;
+  }
+}
+
+/** An argument was refused: INVALID_ARGUMENT, NULL_ARGUMENT, INVALID_UTF8, TOO_LONG. */
+class InvalidArgumentError extends KeywardError {}
+/** An output buffer was too small (BUFFER_TOO_SMALL): a binding bug if it ever escapes. */
+class BufferTooSmallError extends KeywardError {}
+/** A panic inside keyward was caught at the C boundary (PANIC): a keyward bug. */
+class PanicError extends KeywardError {}
+/** The store is closed (CLOSED). */
+class StoreClosedError extends KeywardError {}
+/** No key with that id (NOT_FOUND). */
+class NotFoundError extends KeywardError {}
+/** A store policy refused the change (POLICY_*, CREDIT_SLOTS_EXHAUSTED). */
+class PolicyError extends KeywardError {}
+/**
+ * The store could not be opened (DIRECTORY_MISSING, LOCKED, READ_ONLY, CORRUPT,
+ * WRONG_PEPPER, NEWER_FORMAT, PEPPER_*, CONFIG_MISMATCH).
+ */
+class OpenError extends KeywardError {}
+/** Any other storage or I/O failure (STORAGE). */
+class StorageError extends KeywardError {}
+/**
+ * The request carries no usable credential (CREDENTIAL_MISSING, UNSUPPORTED_SCHEME,
+ * BAD_BASE64, HALF_PAIR, MALFORMED_KEY, AMBIGUOUS_CREDENTIAL, or a credential header that is
+ * too long or not UTF-8). `httpStatus` is 401.
+ */
+class CredentialError extends KeywardError {
+  constructor(status, code, message, operation) {
+    super(status, code, message, operation);
+    /** @type {401} */
+    this.httpStatus = 401;
+  }
+}
+
+/** libkeyward could not be found or loaded. */
+class LibraryError extends Error {
+  get name() {
+    return this.constructor.name;
+  }
+}
+/** The loaded libkeyward has another C ABI version than this binding. */
+class AbiMismatchError extends LibraryError {
+  /**
+   * @param {string} file
+   * @param {number} found
+   * @param {number} expected
+   */
+  constructor(file, found, expected) {
+    super(
+      `keyward: ${file} has C ABI version ${found}, but this binding needs version ${expected}; ` +
+        'use the libkeyward built from the same keyward release as this package (or point KEYWARD_LIB at it)',
+    );
+    this.file = file;
+    this.found = found;
+    this.expected = expected;
+  }
+}
+
+const CLASS_BY_STATUS = new Map([
+  [1, InvalidArgumentError], [2, InvalidArgumentError], [3, InvalidArgumentError], [4, InvalidArgumentError],
+  [5, BufferTooSmallError], [6, PanicError], [7, StoreClosedError], [10, NotFoundError],
+  [20, PolicyError], [21, PolicyError], [22, PolicyError], [42, PolicyError],
+  [30, OpenError], [31, OpenError], [32, OpenError], [33, OpenError], [34, OpenError], [35, OpenError],
+  [36, OpenError], [37, OpenError], [38, OpenError], [39, OpenError],
+  [40, StorageError],
+  [50, CredentialError], [51, CredentialError], [52, CredentialError], [53, CredentialError],
+  [54, CredentialError], [55, CredentialError],
+]);
+
+/** The error class for a status (KeywardError for an unknown one). */
+function classOf(status) {
+  return CLASS_BY_STATUS.get(status) || KeywardError;
+}
+
+module.exports = {
+  KeywardError,
+  InvalidArgumentError,
+  BufferTooSmallError,
+  PanicError,
+  StoreClosedError,
+  NotFoundError,
+  PolicyError,
+  OpenError,
+  StorageError,
+  CredentialError,
+  LibraryError,
+  AbiMismatchError,
+  classOf,
+};

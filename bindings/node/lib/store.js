@@ -1,0 +1,1237 @@
+'use strict';
+/**
+ * The keyward Store: every management, usage and verify function of the C ABI.
+ * @module keyward/lib/store
+ */
+
+const native = require('./native');
+const { DEFINES, ENUMS } = require('./abi');
+const errors = require('./errors');
+const { Block, writeText, textBound, TWO_32 } = require('./memory');
+
+const N = native.load();
+const fn = N.fn;
+const S = N.structs;
+
+// --- static strings of the library -------------------------------------------------------
+
+const statusNames = new Map();
+const statusMessages = new Map();
+/** The stable name of a status, e.g. `"NOT_FOUND"` (from the library). */
+function statusName(status) {
+  let s = statusNames.get(status);
+  if (s === undefined) statusNames.set(status, (s = fn.kw_status_name(status)));
+  return s;
+}
+/** The English message of a status (from the library). */
+function statusMessage(status) {
+  let s = statusMessages.get(status);
+  if (s === undefined) statusMessages.set(status, (s = fn.kw_status_message(status)));
+  return s;
+}
+
+/** Reason code, message and HTTP status by `kw_reason` value, read once from the library. */
+const REASONS = Object.values(ENUMS.kw_reason).map((r) =>
+  Object.freeze({ code: fn.kw_reason_code(r), message: fn.kw_reason_message(r), httpStatus: fn.kw_reason_http_status(r) }),
+);
+function reasonInfo(reason) {
+  return (
+    REASONS[reason] ||
+    Object.freeze({ code: fn.kw_reason_code(reason), message: fn.kw_reason_message(reason), httpStatus: fn.kw_reason_http_status(reason) })
+  );
+}
+
+/** The error for a failed call. */
+function failure(status, operation) {
+  const Class = errors.classOf(status);
+  return new Class(status, statusName(status), statusMessage(status), operation);
+}
+
+// --- native scratch memory -----------------------------------------------------------------
+
+const off = (struct, field) => S[struct].members[field].offset;
+const V = {
+  keyId: off('kw_verdict', 'key_id'),
+  env: off('kw_verdict', 'env'),
+  owner: off('kw_verdict', 'owner'),
+  end: S.kw_verdict.size,
+};
+
+// Layout of the fixed block (offsets in bytes, 8-aligned).
+const F_VERDICT = 0;
+const F_LEN_A = 256;
+const F_LEN_B = 264;
+const F_U32 = 272;
+const F_STORE = 280;
+const F_STRUCT = 288; // stats, usage, credits, parsed key (one at a time; at most 128 bytes)
+const F_KEY = 512; // a new key (KW_MAX_KEY_LEN bytes at most)
+const F_SCOPES = 1024; // kw_str[KW_MAX_SCOPES]
+const F_SIZE = F_SCOPES + DEFINES.KW_MAX_SCOPES * S.kw_str.size;
+
+if (
+  S.kw_verdict.size > F_LEN_A ||
+  Math.max(S.kw_store_stats.size, S.kw_usage_stats.size, S.kw_credit_balance.size, S.kw_parsed_key.size) > F_KEY - F_STRUCT ||
+  DEFINES.KW_MAX_KEY_LEN > F_SCOPES - F_KEY
+) {
+  throw new Error('keyward: the C structs no longer fit the binding\'s scratch layout (lib/store.js)');
+}
+
+const FIXED = new Block(F_SIZE);
+const BYTES = new Block(16384); // the header bytes of one verifyHeaders / extractCredential
+const HEADERS = new Block(16 * S.kw_header.size); // kw_header array of one call
+const at = (offset) => FIXED.ptr + BigInt(offset);
+const P_VERDICT = at(F_VERDICT);
+const P_LEN_A = at(F_LEN_A);
+const P_LEN_B = at(F_LEN_B);
+const P_U32 = at(F_U32);
+const P_STORE = at(F_STORE);
+const P_STRUCT = at(F_STRUCT);
+const P_KEY = at(F_KEY);
+const P_SCOPES = at(F_SCOPES);
+const KW_STR = S.kw_str.size;
+// The verdict's fields as indexes of 32-bit words of the fixed block (which never moves).
+const W = FIXED.u32;
+const V_REASON = (F_VERDICT + off('kw_verdict', 'reason')) >>> 2;
+const V_HTTP = (F_VERDICT + off('kw_verdict', 'http_status')) >>> 2;
+const V_FOUND = (F_VERDICT + off('kw_verdict', 'key_found')) >>> 2;
+const V_FLAGS = (F_VERDICT + off('kw_verdict', 'key_flags')) >>> 2;
+const V_CREATED = (F_VERDICT + off('kw_verdict', 'created_at_ms')) >>> 2;
+const V_EXPIRES = (F_VERDICT + off('kw_verdict', 'expires_at_ms')) >>> 2;
+
+/** NULL as koffi takes it fastest: a BigInt 0 (a JS null costs more per argument). */
+const NULL = 0n;
+const INVALID_UTF8 = ENUMS.kw_status.KW_INVALID_UTF8;
+const KW_HEADER = S.kw_header.size;
+
+/** Output buffer of key records (verify with info, create, update, revoke, rotate). */
+const INFO_BUF = Buffer.alloc(DEFINES.KW_KEY_INFO_MAX_LEN);
+/** Output buffer of the JSON queries (grows on KW_BUFFER_TOO_SMALL). */
+let jsonBuf = Buffer.alloc(64 * 1024);
+/** Output buffers of kw_extract_credential (a credential header value is at most this long). */
+const SECRET_BUF = Buffer.alloc(DEFINES.KW_MAX_HEADER_VALUE_LEN);
+const ID_BUF = Buffer.alloc(DEFINES.KW_MAX_HEADER_VALUE_LEN);
+
+/**
+ * Longest string key verify hands to koffi as it is; a longer one (which the ABI answers
+ * MALFORMED) is copied into a Buffer first, so koffi's call memory never has to grow.
+ */
+const INLINE = DEFINES.KW_MAX_PRESENTED_LEN;
+
+// --- argument checks -------------------------------------------------------------------------
+
+function isBytes(v) {
+  return v instanceof Uint8Array;
+}
+
+function typeError(operation, what, expected, value) {
+  const got = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
+  return new TypeError(`keyward ${operation}: ${what} must be ${expected} (got ${got})`);
+}
+
+/** A required text argument for a (pointer, length) pair: a string or bytes. */
+function text(value, operation, what) {
+  if (typeof value === 'string' || isBytes(value)) return value;
+  throw typeError(operation, what, 'a string', value);
+}
+
+/**
+ * The byte length of a text argument passed to koffi as it is: a string (koffi writes its
+ * UTF-8) or bytes.
+ */
+function argLength(value, operation, what) {
+  if (typeof value === 'string') return Buffer.byteLength(value, 'utf8');
+  if (isBytes(value)) return value.byteLength;
+  throw typeError(operation, what, 'a string or a Buffer', value);
+}
+
+/** Bytes for a `const char *` argument of a management call. */
+function cbytes(value) {
+  return typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+}
+
+/** A `kw_str` for koffi: `{NULL, 0}` when absent; never NULL when present (even empty). */
+function kwStr(value, operation, what, required) {
+  if (value === undefined || value === null) {
+    if (required) throw typeError(operation, what, 'a string', value);
+    return { ptr: null, len: 0 };
+  }
+  if (typeof value === 'string') return { ptr: value, len: Buffer.byteLength(value, 'utf8') };
+  if (isBytes(value)) return value.byteLength ? { ptr: value, len: value.byteLength } : { ptr: '', len: 0 };
+  throw typeError(operation, what, 'a string', value);
+}
+
+function scopeList(scopes, operation) {
+  if (!Array.isArray(scopes)) throw typeError(operation, 'scopes', 'an array of strings', scopes);
+  for (const s of scopes) if (typeof s !== 'string') throw typeError(operation, 'each scope', 'a string', s);
+  return scopes;
+}
+
+function tooManyScopes(operation) {
+  return failure(ENUMS.kw_status.KW_TOO_LONG, operation);
+}
+
+function u32(value, operation, what) {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 0xffffffff) return value;
+  throw typeError(operation, what, 'an integer from 0 to 2^32-1', value);
+}
+
+function safeInt(value, operation, what) {
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
+  throw typeError(operation, what, 'an integer', value);
+}
+
+/** Milliseconds since the epoch from a number or a Date. */
+function millis(value, operation, what) {
+  if (value instanceof Date) {
+    const t = value.getTime();
+    if (Number.isNaN(t)) throw typeError(operation, what, 'a valid Date', value);
+    return t;
+  }
+  return safeInt(value, operation, what);
+}
+
+const DAY_MS = 86400000;
+/** A day number (days since 1970-01-01) from a number, a Date or `"YYYY-MM-DD"`. */
+function dayOf(value, operation, what) {
+  if (typeof value === 'string') {
+    const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
+    const t = m ? Date.UTC(+m[1], +m[2] - 1, +m[3]) : NaN;
+    if (Number.isNaN(t)) throw typeError(operation, what, 'a day ("YYYY-MM-DD", a Date or a day number)', value);
+    return t / DAY_MS;
+  }
+  if (value instanceof Date) return Math.floor(millis(value, operation, what) / DAY_MS);
+  if (typeof value === 'number' && Number.isInteger(value) && value >= -0x80000000 && value <= 0x7fffffff) return value;
+  throw typeError(operation, what, 'a day ("YYYY-MM-DD", a Date or a day number)', value);
+}
+
+function options(value, operation, allowed) {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) throw typeError(operation, 'options', 'an object', value);
+  for (const k of Object.keys(value)) {
+    if (!allowed.includes(k)) throw new TypeError(`keyward ${operation}: unknown option ${JSON.stringify(k)} (known: ${allowed.join(', ')})`);
+  }
+  return value;
+}
+
+const REFILL = { none: 0, daily: 1, monthly: 2 };
+const REFILL_NAMES = ['none', 'daily', 'monthly'];
+
+/** A `kw_credits` for koffi from `{remaining, refillAmount, refillInterval, cost}`. */
+function creditsOf(c, operation) {
+  if (typeof c !== 'object' || c === null || Array.isArray(c)) throw typeError(operation, 'credits', 'an object', c);
+  options(c, operation, ['remaining', 'refillAmount', 'refillInterval', 'cost']);
+  const interval = c.refillInterval === undefined ? 'none' : c.refillInterval;
+  if (!(interval in REFILL)) throw typeError(operation, 'credits.refillInterval', '"none", "daily" or "monthly"', interval);
+  return {
+    remaining: safeInt(c.remaining, operation, 'credits.remaining'),
+    refill_amount: c.refillAmount === undefined ? 0 : safeInt(c.refillAmount, operation, 'credits.refillAmount'),
+    refill_interval: REFILL[interval],
+    cost: c.cost === undefined ? 0 : u32(c.cost, operation, 'credits.cost'),
+  };
+}
+
+function metadataOf(m, operation) {
+  if (m === undefined || m === null) return null;
+  if (isBytes(m)) return m;
+  if (typeof m === 'string') return Buffer.from(m, 'utf8');
+  if (typeof m === 'object') return Buffer.from(JSON.stringify(m), 'utf8');
+  throw typeError(operation, 'metadata', 'a Buffer, a string or a JSON-serializable object', m);
+}
+
+// --- records -----------------------------------------------------------------------------
+
+/**
+ * A key's public record (the JSON `KeyInfo` of the ABI, in camelCase; metadata decoded).
+ * @param {any} r
+ */
+function keyInfo(r) {
+  return {
+    id: r.id,
+    owner: r.owner,
+    name: r.name,
+    scopes: r.scopes,
+    env: r.env,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    metadata: Buffer.from(r.metadata || '', 'base64'),
+    revokedAt: r.revoked_at,
+    revokeReason: r.revoke_reason,
+    rotatedFrom: r.rotated_from,
+    rotatedTo: r.rotated_to,
+    credits: r.credits
+      ? {
+          cost: r.credits.cost,
+          refill: r.credits.refill ? { interval: r.credits.refill.interval, amount: r.credits.refill.amount } : null,
+        }
+      : null,
+    serial: r.serial,
+  };
+}
+
+function parseJson(buf, length) {
+  return JSON.parse(buf.toString('utf8', 0, length));
+}
+
+// --- verdicts ------------------------------------------------------------------------------
+
+/**
+ * The answer of a verify. `ok` is true only for a valid key; otherwise `code` says why and
+ * `httpStatus` what to answer (401 or 403).
+ */
+class Verdict {
+  constructor(reason, code, httpStatus, message, keyFound, keyId, owner, env, createdAt, expiresAt, flags, info) {
+    /** @type {boolean} */
+    this.ok = reason === 0;
+    /** @type {string} */
+    this.code = code;
+    /** @type {number|null} */
+    this.reason = reason;
+    /** @type {number} */
+    this.httpStatus = httpStatus;
+    /** @type {string} */
+    this.message = message;
+    /** @type {boolean} */
+    this.keyFound = keyFound;
+    /** @type {string|null} */
+    this.keyId = keyId;
+    /** @type {string|null} */
+    this.owner = owner;
+    /** @type {string|null} */
+    this.env = env;
+    /** @type {number|null} */
+    this.createdAt = createdAt;
+    /** @type {number|null} */
+    this.expiresAt = expiresAt;
+    /** @type {boolean} */
+    this.limited = (flags & 1) !== 0;
+    /** @type {boolean} */
+    this.revoked = (flags & 2) !== 0;
+    /** @type {boolean} */
+    this.rotated = (flags & 4) !== 0;
+    /** @type {object|null} */
+    this.info = info;
+  }
+
+  /** The JSON body of a refusal: `{ok: false, code, message}` (or `{ok: true, ...}`). */
+  toResponse() {
+    return { ok: this.ok, code: this.code, message: this.message };
+  }
+}
+
+function cString(buf, start, end, encoding) {
+  let z = buf.indexOf(0, start);
+  if (z < 0 || z > end) z = end;
+  return buf.toString(encoding, start, z);
+}
+
+// The identity of the last key verified (id, owner, env never change for a key id), so
+// that verifying the same key again decodes no string: the id's bytes are compared as
+// 32-bit words instead.
+const ID_WORDS = (V.env - V.keyId) >>> 2; // key_id[24]: 6 words
+const lastId = new Uint32Array(ID_WORDS);
+let lastKeyId = null;
+let lastOwner = null;
+let lastEnv = null;
+const identities = new Map(); // key id -> [owner, env], bounded
+const IDENTITIES_MAX = 4096;
+
+function sameAsLast(w) {
+  const base = V.keyId >>> 2;
+  for (let i = 0; i < ID_WORDS; i++) if (w[base + i] !== lastId[i]) return false;
+  return lastKeyId !== null;
+}
+
+/** Decodes key id, owner and env of the verdict in the fixed block into lastKeyId/... */
+function decodeIdentity(w, b) {
+  if (sameAsLast(w)) return;
+  const keyId = b.latin1Slice(V.keyId, nul(b, V.keyId, V.env));
+  let known = identities.get(keyId);
+  if (known === undefined) {
+    const env = b.latin1Slice(V.env, nul(b, V.env, V.owner));
+    known = [b.utf8Slice(V.owner, nul(b, V.owner, V.end)), env === '' ? null : env];
+    if (identities.size >= IDENTITIES_MAX) identities.clear();
+    identities.set(keyId, known);
+  }
+  const base = V.keyId >>> 2;
+  for (let i = 0; i < ID_WORDS; i++) lastId[i] = w[base + i];
+  lastKeyId = keyId;
+  lastOwner = known[0];
+  lastEnv = known[1];
+}
+
+/** The index of the first NUL byte in [start, end), or end. */
+function nul(b, start, end) {
+  for (let i = start; i < end; i++) if (b[i] === 0) return i;
+  return end;
+}
+
+/** Reads the verdict the last verify wrote into the fixed block. */
+function readVerdict(withInfo) {
+  const w = W;
+  const reason = w[V_REASON];
+  let keyId = null;
+  let owner = null;
+  let env = null;
+  let createdAt = null;
+  let expiresAt = null;
+  const found = w[V_FOUND] !== 0;
+  if (found) {
+    decodeIdentity(w, FIXED.buf);
+    keyId = lastKeyId;
+    owner = lastOwner;
+    env = lastEnv;
+    createdAt = w[V_CREATED] + (w[V_CREATED + 1] | 0) * TWO_32;
+    const x = w[V_EXPIRES] + (w[V_EXPIRES + 1] | 0) * TWO_32;
+    expiresAt = x === 0 ? null : x;
+  }
+  let info = null;
+  if (withInfo) {
+    const n = FIXED.get64(F_LEN_A);
+    if (n > 0) info = keyInfo(parseJson(INFO_BUF, n));
+  }
+  const r = reason < REASONS.length ? REASONS[reason] : reasonInfo(reason);
+  return new Verdict(reason, r.code, w[V_HTTP], r.message, found, keyId, owner, env, createdAt, expiresAt, w[V_FLAGS], info);
+}
+
+/** The statuses of kw_verify_headers that describe the request's credential (HTTP 401). */
+const CREDENTIAL_STATUSES = new Set([3, 4, 50, 51, 52, 53, 54, 55]);
+
+function credentialVerdict(status) {
+  return new Verdict(null, statusName(status), 401, statusMessage(status), false, null, null, null, null, NULL, 0, NULL);
+}
+
+// --- prepared scopes -------------------------------------------------------------------------
+
+const freeBlock = new FinalizationRegistry((block) => block.free());
+
+/**
+ * A scope list encoded once into native memory, for routes that verify against the same
+ * scopes on every request (the middleware uses one). Immutable.
+ */
+class Scopes {
+  /** @param {readonly string[]} scopes */
+  constructor(scopes) {
+    const list = Object.freeze(scopeList(scopes, 'Scopes').slice());
+    if (list.length > DEFINES.KW_MAX_SCOPES) throw tooManyScopes('Scopes');
+    let bytes = 0;
+    for (const s of list) bytes += Buffer.byteLength(s, 'utf8');
+    const block = new Block(list.length * KW_STR + bytes + 8);
+    let at = list.length * KW_STR;
+    list.forEach((s, i) => {
+      const n = block.buf.write(s, at, 'utf8');
+      block.put64(i * KW_STR, block.addr + at);
+      block.put64(i * KW_STR + 8, n);
+      at += n;
+    });
+    /** @type {readonly string[]} */
+    this.list = list;
+    /** @type {number} */
+    this.length = list.length;
+    /** @internal */
+    this.ptr = list.length ? block.ptr : NULL;
+    /** @internal */
+    this.block = block;
+    freeBlock.register(this, block);
+    Object.freeze(this);
+  }
+}
+
+const SCOPE_BYTES = new Block(4096); // the text of one call's scopes
+let scopeCount = 0;
+
+/**
+ * The `scopes` argument of a verify: NULL, a prepared Scopes' array, or the array written
+ * into the fixed block (its text in SCOPE_BYTES). Sets `scopeCount`.
+ */
+function scopeArg(scopes, operation) {
+  scopeCount = 0;
+  if (scopes === undefined) return NULL;
+  if (scopes instanceof Scopes) {
+    scopeCount = scopes.length;
+    return scopes.ptr;
+  }
+  scopeList(scopes, operation);
+  const n = scopes.length;
+  if (n > DEFINES.KW_MAX_SCOPES) throw tooManyScopes(operation);
+  if (n === 0) return NULL;
+  let bound = 0;
+  for (let i = 0; i < n; i++) bound += scopes[i].length * 3;
+  SCOPE_BYTES.reserve(bound);
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    const len = SCOPE_BYTES.buf.utf8Write(scopes[i], at);
+    FIXED.put64(F_SCOPES + i * KW_STR, SCOPE_BYTES.addr + at);
+    FIXED.put64(F_SCOPES + i * KW_STR + 8, len);
+    at += len;
+  }
+  scopeCount = n;
+  return P_SCOPES;
+}
+
+// --- headers ---------------------------------------------------------------------------------
+
+const PENDING_NAMES = [];
+const PENDING_VALUES = [];
+let pending = 0;
+let pendingBytes = 0;
+
+/**
+ * Whether a header name may be a credential header. The ABI decides (names are trimmed and
+ * compared without case there); this only skips the headers it would ignore anyway, so
+ * that a request's twenty other headers are not copied on every verify.
+ */
+function maybeCredential(name) {
+  switch (name) {
+    case 'x-api-key':
+    case 'authorization':
+    case 'x-api-token-id':
+    case 'x-api-token-secret-key':
+      return true;
+    default: {
+      // Trimmed, a credential name starts with an x or an a: any other letter, digit or
+      // dash first (most header names) rules it out at once.
+      const c = name.charCodeAt(0);
+      const lower = c | 0x20;
+      if (lower !== 0x78 && lower !== 0x61 && ((lower >= 0x61 && lower <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d)) return false;
+      if (PLAIN_NAME.test(name)) return false;
+      name = name.toLowerCase();
+      return name.includes('x-api-key') || name.includes('authorization') || name.includes('x-api-token-');
+    }
+  }
+}
+const PLAIN_NAME = /^[a-z0-9-]*$/;
+
+// The four credential header names as node:http gives them, written once: a header with
+// one of these names points at this copy instead of having its name written per call.
+const CANONICAL = new Map();
+const NAMES = new Block(64);
+{
+  let at = 0;
+  for (const name of ['x-api-key', 'authorization', 'x-api-token-id', 'x-api-token-secret-key']) {
+    CANONICAL.set(name, NAMES.addr + at);
+    at += NAMES.buf.latin1Write(name, at);
+  }
+}
+
+function addHeader(name, value, operation) {
+  if (typeof name !== 'string') {
+    if (!isBytes(name)) throw typeError(operation, 'a header name', 'a string', name);
+    name = Buffer.from(name.buffer, name.byteOffset, name.byteLength).toString('latin1');
+  }
+  if (value === undefined || value === null || !maybeCredential(name)) return;
+  if (Array.isArray(value)) {
+    for (const v of value) addHeader(name, v, operation);
+    return;
+  }
+  if (typeof value === 'number') value = String(value);
+  else if (typeof value !== 'string' && !isBytes(value)) throw typeError(operation, `header ${JSON.stringify(name)}`, 'a string, an array of strings or a Buffer', value);
+  PENDING_NAMES[pending] = name;
+  PENDING_VALUES[pending] = value;
+  pending++;
+  pendingBytes += textBound(name) + textBound(value);
+}
+
+/**
+ * Collects the credential headers of `headers` (an IncomingHttpHeaders-like object, an array
+ * of [name, value] pairs, a flat rawHeaders array, a Map or a fetch Headers) and writes them
+ * as a kw_header array. Returns the count.
+ */
+function encodeHeaders(headers, operation) {
+  pending = 0;
+  pendingBytes = 0;
+  try {
+    if (headers === undefined || headers === null) {
+      // no headers: the ABI answers CREDENTIAL_MISSING
+    } else if (Array.isArray(headers)) {
+      if (headers.length > 0 && !Array.isArray(headers[0])) {
+        if (headers.length % 2 !== 0) throw typeError(operation, 'a flat header list', 'an even-length array [name, value, ...]', headers);
+        for (let i = 0; i < headers.length; i += 2) addHeader(headers[i], headers[i + 1], operation);
+      } else {
+        for (const pair of headers) {
+          if (!Array.isArray(pair) || pair.length !== 2) throw typeError(operation, 'each header', 'a [name, value] pair', pair);
+          addHeader(pair[0], pair[1], operation);
+        }
+      }
+    } else if (typeof headers === 'object') {
+      if (typeof headers.forEach === 'function' && typeof headers.get === 'function') {
+        headers.forEach((value, name) => addHeader(name, value, operation));
+      } else {
+        for (const name of Object.keys(headers)) addHeader(name, headers[name], operation);
+      }
+    } else {
+      throw typeError(operation, 'headers', 'an object, an array or a Map', headers);
+    }
+    if (pending > DEFINES.KW_MAX_HEADERS) {
+      // What the ABI answers (TOO_LONG), without handing it more headers than it takes.
+      pendingBytes = 0;
+      return -1;
+    }
+    HEADERS.reserve(pending * KW_HEADER);
+    BYTES.reserve(pendingBytes);
+    let at = 0;
+    for (let i = 0; i < pending; i++) {
+      const name = PENDING_NAMES[i];
+      const value = PENDING_VALUES[i];
+      const canonical = CANONICAL.get(name);
+      if (canonical !== undefined) {
+        HEADERS.put64(i * KW_HEADER, canonical);
+        HEADERS.put64(i * KW_HEADER + 8, name.length);
+      } else {
+        const nameLen = writeText(BYTES, at, name, true);
+        HEADERS.put64(i * KW_HEADER, BYTES.addr + at);
+        HEADERS.put64(i * KW_HEADER + 8, nameLen);
+        at += nameLen;
+      }
+      const valueLen = writeText(BYTES, at, value, true);
+      HEADERS.put64(i * KW_HEADER + 16, BYTES.addr + at);
+      HEADERS.put64(i * KW_HEADER + 24, valueLen);
+      at += valueLen;
+    }
+    pendingBytes = at;
+    return pending;
+  } finally {
+    for (let i = 0; i < pending; i++) {
+      PENDING_NAMES[i] = undefined;
+      PENDING_VALUES[i] = undefined;
+    }
+  }
+}
+
+// --- the store -------------------------------------------------------------------------------
+
+// A store that is garbage-collected without close() releases its handle (flushing its
+// usage); at a normal process exit every store still open is closed, so no count is lost
+// (a killed process loses at most one flush interval, as documented).
+const closeForgotten = new FinalizationRegistry((handle) => fn.kw_close(handle));
+const openStores = new Set();
+process.on('exit', () => {
+  for (const ref of openStores) {
+    const store = ref.deref();
+    if (store && !store._closed) {
+      try {
+        store.close();
+      } catch {
+        // exiting: nothing more to do
+      }
+    }
+  }
+  fn.kw_release_persistent(); // stores kept open by `persistent: true` flush and close too
+});
+
+const OPEN_OPTIONS = ['pepper', 'pepperFile', 'prefix', 'concurrency', 'persistent', 'maxActiveKeysPerOwner', 'keepLastKey', 'maxLifetimeMs', 'flushIntervalMs', 'indexCapacity'];
+const VERIFY_OPTIONS = ['scopes', 'cost', 'at', 'info'];
+const CREATE_FIELDS = ['owner', 'name', 'scopes', 'env', 'metadata', 'expiresAt', 'credits'];
+const UPDATE_FIELDS = ['name', 'scopes', 'metadata', 'expiresAt', 'credits'];
+const STATES = { all: 0, active: 1, revoked: 2, expired: 3 };
+
+/**
+ * An open keyward store (one handle of the C ABI). Open one per process and reuse it:
+ * opening a path this process has open again shares the same store and warm index.
+ * Every method is synchronous; verify never touches the disk.
+ */
+class Store {
+  /**
+   * Opens (creating if needed) the store at `path`.
+   * @param {string|Buffer} path database file (its directory must exist)
+   * @param {import('../index').OpenOptions} [opts]
+   */
+  constructor(path, opts) {
+    const op = 'open';
+    text(path, op, 'path');
+    const o = options(opts, op, OPEN_OPTIONS);
+    const raw = {
+      path: kwStr(path, op, 'path', true),
+      pepper: { ptr: null, len: 0 },
+      pepper_file: kwStr(o.pepperFile, op, 'pepperFile', false),
+      prefix: kwStr(o.prefix, op, 'prefix', false),
+    };
+    if (o.pepper !== undefined && o.pepper !== null) {
+      if (typeof o.pepper === 'string') raw.pepper = { ptr: Buffer.from(o.pepper, 'utf8'), len: Buffer.byteLength(o.pepper) };
+      else if (isBytes(o.pepper)) raw.pepper = { ptr: o.pepper.byteLength ? o.pepper : '', len: o.pepper.byteLength };
+      else throw typeError(op, 'pepper', 'a Buffer of 32 bytes or a string of 64 hexadecimal characters', o.pepper);
+    }
+    let concurrency = 0;
+    if (o.concurrency !== undefined) {
+      if (o.concurrency === 'multi-process') concurrency = 0;
+      else if (o.concurrency === 'single-process') concurrency = 1;
+      else throw typeError(op, 'concurrency', '"multi-process" or "single-process"', o.concurrency);
+    }
+    let flush = 0;
+    if (o.flushIntervalMs === 'manual') flush = DEFINES.KW_FLUSH_MANUAL;
+    else if (o.flushIntervalMs !== undefined) flush = safeInt(o.flushIntervalMs, op, 'flushIntervalMs');
+    const struct = {
+      path: raw.path.ptr,
+      path_len: raw.path.len,
+      pepper: raw.pepper.ptr,
+      pepper_len: raw.pepper.len,
+      pepper_file: raw.pepper_file.ptr,
+      pepper_file_len: raw.pepper_file.len,
+      prefix: raw.prefix.ptr,
+      prefix_len: raw.prefix.len,
+      concurrency,
+      flags: o.persistent ? ENUMS.kw_open_flags.KW_OPEN_PERSISTENT : 0,
+      max_active_keys_per_owner: o.maxActiveKeysPerOwner === undefined ? 0 : u32(o.maxActiveKeysPerOwner, op, 'maxActiveKeysPerOwner'),
+      keep_last_key: o.keepLastKey ? 1 : 0,
+      max_lifetime_ms: o.maxLifetimeMs === undefined ? 0 : safeInt(o.maxLifetimeMs, op, 'maxLifetimeMs'),
+      flush_interval_ms: flush,
+      index_capacity: o.indexCapacity === undefined ? 0 : safeInt(o.indexCapacity, op, 'indexCapacity'),
+    };
+    const st = fn.kw_open(struct, P_STORE);
+    if (st !== 0) throw failure(st, op);
+    /** @private */
+    this._h = FIXED.get64(F_STORE);
+    /** @private */
+    this._closed = false;
+    /** The path the store was opened with. @type {string} */
+    this.path = typeof path === 'string' ? path : Buffer.from(path).toString('utf8');
+    /** @private */
+    this._ref = new WeakRef(this);
+    openStores.add(this._ref);
+    closeForgotten.register(this, this._h, this);
+  }
+
+  /**
+   * Opens a store (same as `new Store(path, opts)`).
+   * @param {string|Buffer} path
+   * @param {import('../index').OpenOptions} [opts]
+   * @returns {Store}
+   */
+  static open(path, opts) {
+    return new Store(path, opts);
+  }
+
+  /** The opaque C handle (a number below 2^53). */
+  get handle() {
+    return this._h;
+  }
+
+  /** Whether close() was called. */
+  get closed() {
+    return this._closed;
+  }
+
+  /**
+   * Flushes pending usage and releases this handle (the store closes with its last handle).
+   * Closing twice does nothing; any other call on a closed store throws StoreClosedError.
+   */
+  close() {
+    if (this._closed) return;
+    this._closed = true;
+    openStores.delete(this._ref);
+    closeForgotten.unregister(this);
+    const st = fn.kw_close(this._h);
+    if (st !== 0) throw failure(st, 'close');
+  }
+
+  /** Writes pending usage now; returns the number of keys written. */
+  flush() {
+    const st = fn.kw_flush(this._h, P_LEN_A);
+    if (st !== 0) throw failure(st, 'flush');
+    return FIXED.get64(F_LEN_A);
+  }
+
+  /** This process's counters for the store. */
+  stats() {
+    const st = fn.kw_stats(this._h, P_STRUCT);
+    if (st !== 0) throw failure(st, 'stats');
+    const o = (f) => F_STRUCT + off('kw_store_stats', f);
+    return {
+      commits: FIXED.get64(o('commits')),
+      refreshes: FIXED.get64(o('refreshes')),
+      indexedKeys: FIXED.get64(o('indexed_keys')),
+      dirtyKeys: FIXED.get64(o('dirty_keys')),
+      indexComplete: FIXED.u32[o('index_complete') >>> 2] !== 0,
+    };
+  }
+
+  /**
+   * Whether this store and `other` are handles onto the same open store.
+   * @param {Store} other
+   */
+  sameStore(other) {
+    if (!(other instanceof Store)) throw typeError('sameStore', 'other', 'a Store', other);
+    const st = fn.kw_same_store(this._h, other._h, P_U32);
+    if (st !== 0) throw failure(st, 'sameStore');
+    return FIXED.u32[F_U32 >>> 2] === 1;
+  }
+
+  // --- verify (the hot path) ---------------------------------------------------------------
+
+  /**
+   * Verifies a full key. A refused key is not an error: the verdict says why.
+   * @param {string|Buffer} key the key as sent
+   * @param {import('../index').VerifyOptions} [opts]
+   * @returns {Verdict}
+   */
+  verify(key, opts) {
+    if (opts === undefined && typeof key === 'string' && key.length <= INLINE) {
+      // The hot path: no options. (The length trick and its retry: see below.)
+      const st = fn.kw_verify(this._h, key, key.length, NULL, 0, 0, 0, P_VERDICT, NULL, 0, NULL);
+      if (st === 0) return readVerdict(false);
+      if (st !== INVALID_UTF8) throw failure(st, 'verify');
+    }
+    let scopes;
+    let cost = 0;
+    let atMs = 0;
+    let info = false;
+    if (opts !== undefined) ({ scopes, cost, atMs, info } = verifyOptions(opts, 'verify'));
+    // A string key goes to koffi as it is: koffi writes its UTF-8 into its own call memory,
+    // which costs less than writing it into a Buffer here. Its length is passed as the
+    // string's length, exact for ASCII, i.e. for every key that can be valid; for other text
+    // it is a prefix of the UTF-8 that holds a non-ASCII byte, so the ABI answers MALFORMED
+    // (as it would for the whole text) or INVALID_UTF8, on which the call is made again with
+    // the exact length. This saves measuring every key's UTF-8 length.
+    let keyArg = key;
+    let keyLen;
+    let exact = true;
+    if (typeof key === 'string') {
+      if (key.length <= INLINE) {
+        keyLen = key.length;
+        exact = false;
+      } else keyLen = (keyArg = Buffer.from(key, 'utf8')).byteLength;
+    } else if (isBytes(key)) {
+      if ((keyLen = key.byteLength) === 0) keyArg = ''; // koffi passes an empty Buffer as NULL
+    } else throw typeError('verify', 'key', 'a string or a Buffer', key);
+    const pScopes = scopeArg(scopes, 'verify');
+    const nScopes = scopeCount;
+    let st = info
+      ? fn.kw_verify(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
+      : fn.kw_verify(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, P_VERDICT, NULL, 0, NULL);
+    if (st === INVALID_UTF8 && !exact) {
+      keyLen = Buffer.byteLength(key, 'utf8');
+      st = info
+        ? fn.kw_verify(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
+        : fn.kw_verify(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, P_VERDICT, NULL, 0, NULL);
+    }
+    if (st !== 0) throw failure(st, 'verify');
+    return readVerdict(info);
+  }
+
+  /**
+   * Verifies a (public id, secret) pair, as sent in X-Api-Token-Id / X-Api-Token-Secret-Key.
+   * @param {string|Buffer} id
+   * @param {string|Buffer} secret
+   * @param {import('../index').VerifyOptions} [opts]
+   * @returns {Verdict}
+   */
+  verifyPair(id, secret, opts) {
+    let scopes;
+    let cost = 0;
+    let atMs = 0;
+    let info = false;
+    if (opts !== undefined) ({ scopes, cost, atMs, info } = verifyOptions(opts, 'verifyPair'));
+    const idLen = argLength(id, 'verifyPair', 'id');
+    const secretLen = argLength(secret, 'verifyPair', 'secret');
+    const pScopes = scopeArg(scopes, 'verifyPair');
+    const nScopes = scopeCount;
+    const idArg = idLen === 0 ? '' : id;
+    const secretArg = secretLen === 0 ? '' : secret;
+    const st = info
+      ? fn.kw_verify_pair(this._h, idArg, idLen, secretArg, secretLen, pScopes, nScopes, cost, atMs, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
+      : fn.kw_verify_pair(this._h, idArg, idLen, secretArg, secretLen, pScopes, nScopes, cost, atMs, P_VERDICT, NULL, 0, NULL);
+    if (st !== 0) throw failure(st, 'verifyPair');
+    return readVerdict(info);
+  }
+
+  /**
+   * Finds the credential in request headers (x-api-key, Authorization: Bearer / Basic, or
+   * the X-Api-Token-Id + X-Api-Token-Secret-Key pair) and verifies it. A request without a
+   * usable credential is a refused verdict too (`reason` null, `code` e.g.
+   * `"CREDENTIAL_MISSING"`, `httpStatus` 401).
+   * @param {import('../index').HeadersInput} headers e.g. `req.headers`
+   * @param {import('../index').VerifyOptions} [opts]
+   * @returns {Verdict}
+   */
+  verifyHeaders(headers, opts) {
+    let scopes;
+    let cost = 0;
+    let atMs = 0;
+    let info = false;
+    if (opts !== undefined) ({ scopes, cost, atMs, info } = verifyOptions(opts, 'verifyHeaders'));
+    const pScopes = scopeArg(scopes, 'verifyHeaders');
+    const nScopes = scopeCount;
+    const n = encodeHeaders(headers, 'verifyHeaders');
+    if (n < 0) return credentialVerdict(ENUMS.kw_status.KW_TOO_LONG);
+    const used = pendingBytes;
+    const st = info
+      ? fn.kw_verify_headers(this._h, n ? HEADERS.ptr : NULL, n, pScopes, nScopes, cost, atMs, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
+      : fn.kw_verify_headers(this._h, n ? HEADERS.ptr : NULL, n, pScopes, nScopes, cost, atMs, P_VERDICT, NULL, 0, NULL);
+    BYTES.buf.fill(0, 0, used);
+    if (st === 0) return readVerdict(info);
+    if (CREDENTIAL_STATUSES.has(st)) return credentialVerdict(st);
+    throw failure(st, 'verifyHeaders');
+  }
+
+  // --- management ----------------------------------------------------------------------------
+
+  /**
+   * Creates a key. The full key is returned once, here, and exists nowhere else: hand it to
+   * the customer and do not log it.
+   * @param {import('../index').NewKey} spec
+   * @returns {{key: string, info: import('../index').KeyInfo}}
+   */
+  create(spec) {
+    const op = 'create';
+    if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw typeError(op, 'the new key', 'an object', spec);
+    options(spec, op, CREATE_FIELDS);
+    const scopes = spec.scopes === undefined ? [] : scopeList(spec.scopes, op);
+    const metadata = metadataOf(spec.metadata, op);
+    const struct = {
+      owner: kwStr(spec.owner, op, 'owner', true),
+      name: kwStr(spec.name, op, 'name', false),
+      scopes: scopes.length ? scopes.map((s) => kwStr(s, op, 'scope', true)) : null,
+      scopes_len: scopes.length,
+      env: kwStr(spec.env, op, 'env', false),
+      metadata: metadata && metadata.byteLength ? metadata : null,
+      metadata_len: metadata ? metadata.byteLength : 0,
+      expires_at_ms: spec.expiresAt === undefined || spec.expiresAt === null ? 0 : millis(spec.expiresAt, op, 'expiresAt'),
+      credits: spec.credits === undefined || spec.credits === null ? null : creditsOf(spec.credits, op),
+    };
+    const st = fn.kw_create(this._h, struct, P_KEY, DEFINES.KW_MAX_KEY_LEN, P_LEN_A, INFO_BUF, INFO_BUF.length, P_LEN_B);
+    return this._newKey(st, op);
+  }
+
+  /** Reads the new key and record of kw_create / kw_rotate, then wipes the key buffer. */
+  _newKey(st, op) {
+    if (st !== 0) throw failure(st, op);
+    const keyLen = FIXED.get64(F_LEN_A);
+    const key = FIXED.buf.toString('latin1', F_KEY, F_KEY + keyLen);
+    FIXED.wipe(F_KEY, DEFINES.KW_MAX_KEY_LEN);
+    return { key, info: keyInfo(parseJson(INFO_BUF, FIXED.get64(F_LEN_B))) };
+  }
+
+  /**
+   * A key's public record. Throws NotFoundError for an unknown id.
+   * @param {string} id public key id
+   * @returns {import('../index').KeyInfo}
+   */
+  get(id) {
+    const b = cbytes(text(id, 'get', 'id'));
+    return keyInfo(this._json('get', (buf, cap) => fn.kw_get(this._h, b, b.length, buf, cap, P_LEN_A)));
+  }
+
+  /**
+   * One page of an owner's keys in creation order.
+   * @param {string} owner
+   * @param {import('../index').ListOptions} [opts]
+   * @returns {{keys: import('../index').KeyInfo[], next: number|null}}
+   */
+  list(owner, opts) {
+    const op = 'list';
+    const b = cbytes(text(owner, op, 'owner'));
+    const o = options(opts, op, ['after', 'limit', 'state']);
+    const after = o.after === undefined || o.after === null ? 0 : safeInt(o.after, op, 'after');
+    const limit = o.limit === undefined ? 0 : u32(o.limit, op, 'limit');
+    const state = o.state === undefined ? 'all' : o.state;
+    if (!(state in STATES)) throw typeError(op, 'state', '"all", "active", "revoked" or "expired"', state);
+    const page = this._json(op, (buf, cap) => fn.kw_list(this._h, b, b.length, after, limit, STATES[state], buf, cap, P_LEN_A));
+    return { keys: page.keys.map(keyInfo), next: page.next };
+  }
+
+  /**
+   * Every key of an owner, page after page.
+   * @param {string} owner
+   * @param {{state?: 'all'|'active'|'revoked'|'expired', pageSize?: number}} [opts]
+   * @returns {Generator<import('../index').KeyInfo>}
+   */
+  *listAll(owner, opts) {
+    const o = options(opts, 'listAll', ['state', 'pageSize']);
+    let after = 0;
+    for (;;) {
+      const page = this.list(owner, { after, limit: o.pageSize === undefined ? 0 : o.pageSize, state: o.state });
+      yield* page.keys;
+      if (page.next === null || page.next === undefined) return;
+      after = page.next;
+    }
+  }
+
+  /**
+   * Every key of the store in creation order (an export).
+   * @returns {import('../index').KeyInfo[]}
+   */
+  allKeys() {
+    return this._json('allKeys', (buf, cap) => fn.kw_all_keys(this._h, buf, cap, P_LEN_A)).map(keyInfo);
+  }
+
+  /**
+   * Changes the fields present in `changes` (`expiresAt: null` removes the expiry,
+   * `credits: null` makes the key unlimited) and returns the new record.
+   * @param {string} id
+   * @param {import('../index').KeyChanges} changes
+   * @returns {import('../index').KeyInfo}
+   */
+  update(id, changes) {
+    const op = 'update';
+    const b = cbytes(text(id, op, 'id'));
+    if (typeof changes !== 'object' || changes === null || Array.isArray(changes)) throw typeError(op, 'changes', 'an object', changes);
+    options(changes, op, UPDATE_FIELDS);
+    const F = ENUMS.kw_update_field;
+    const has = (k) => changes[k] !== undefined;
+    let fields = 0;
+    const struct = {
+      fields: 0,
+      name: { ptr: null, len: 0 },
+      scopes: null,
+      scopes_len: 0,
+      metadata: null,
+      metadata_len: 0,
+      expires_at_ms: 0,
+      credits: null,
+    };
+    if (has('name')) {
+      fields |= F.KW_UPDATE_NAME;
+      struct.name = kwStr(changes.name, op, 'name', true);
+    }
+    if (has('scopes')) {
+      fields |= F.KW_UPDATE_SCOPES;
+      const scopes = scopeList(changes.scopes, op);
+      struct.scopes = scopes.length ? scopes.map((s) => kwStr(s, op, 'scope', true)) : null;
+      struct.scopes_len = scopes.length;
+    }
+    if (has('metadata')) {
+      fields |= F.KW_UPDATE_METADATA;
+      const m = metadataOf(changes.metadata, op);
+      struct.metadata = m && m.byteLength ? m : null;
+      struct.metadata_len = m ? m.byteLength : 0;
+    }
+    if (has('expiresAt')) {
+      fields |= F.KW_UPDATE_EXPIRES_AT;
+      struct.expires_at_ms = changes.expiresAt === null ? 0 : millis(changes.expiresAt, op, 'expiresAt');
+    }
+    if (has('credits')) {
+      fields |= F.KW_UPDATE_CREDITS;
+      struct.credits = changes.credits === null ? null : creditsOf(changes.credits, op);
+    }
+    struct.fields = fields;
+    const st = fn.kw_update(this._h, b, b.length, struct, INFO_BUF, INFO_BUF.length, P_LEN_A);
+    if (st !== 0) throw failure(st, op);
+    return keyInfo(parseJson(INFO_BUF, FIXED.get64(F_LEN_A)));
+  }
+
+  /**
+   * Revokes a key for good (revoking a revoked key changes nothing); every process refuses
+   * it from its next verify on.
+   * @param {string} id
+   * @param {string} [reason]
+   * @returns {import('../index').KeyInfo}
+   */
+  revoke(id, reason) {
+    const op = 'revoke';
+    const b = cbytes(text(id, op, 'id'));
+    const r = kwStr(reason, op, 'reason', false);
+    const st = fn.kw_revoke(this._h, b, b.length, r.ptr, r.len, INFO_BUF, INFO_BUF.length, P_LEN_A);
+    if (st !== 0) throw failure(st, op);
+    return keyInfo(parseJson(INFO_BUF, FIXED.get64(F_LEN_A)));
+  }
+
+  /**
+   * Deletes a key and its usage history.
+   * @param {string} id
+   */
+  delete(id) {
+    const b = cbytes(text(id, 'delete', 'id'));
+    const st = fn.kw_delete(this._h, b, b.length);
+    if (st !== 0) throw failure(st, 'delete');
+  }
+
+  /**
+   * Replaces a key with a new one; the old key stays valid for `graceMs` (default 24 h,
+   * 0 = refused at once). Returns the new key (once) and its record.
+   * @param {string} id
+   * @param {{graceMs?: number}} [opts]
+   * @returns {{key: string, info: import('../index').KeyInfo}}
+   */
+  rotate(id, opts) {
+    const op = 'rotate';
+    const b = cbytes(text(id, op, 'id'));
+    const o = options(opts, op, ['graceMs']);
+    const grace = o.graceMs === undefined ? DEFINES.KW_DEFAULT_ROTATION_GRACE_MS : safeInt(o.graceMs, op, 'graceMs');
+    if (grace < 0) throw typeError(op, 'graceMs', 'a non-negative integer', grace);
+    const st = fn.kw_rotate(this._h, b, b.length, grace, P_KEY, DEFINES.KW_MAX_KEY_LEN, P_LEN_A, INFO_BUF, INFO_BUF.length, P_LEN_B);
+    return this._newKey(st, op);
+  }
+
+  // --- usage -----------------------------------------------------------------------------------
+
+  /**
+   * A key's usage: what is stored plus what this process has not flushed yet.
+   * @param {string} id
+   * @returns {{uses: number, refused: number, lastUsedAt: number|null}}
+   */
+  usage(id) {
+    const b = cbytes(text(id, 'usage', 'id'));
+    const st = fn.kw_usage(this._h, b, b.length, P_STRUCT);
+    if (st !== 0) throw failure(st, 'usage');
+    const o = (f) => F_STRUCT + off('kw_usage_stats', f);
+    const last = FIXED.getI64(o('last_used_ms'));
+    return { uses: FIXED.get64(o('uses')), refused: FIXED.get64(o('refused')), lastUsedAt: last === 0 ? null : last };
+  }
+
+  /**
+   * Uses per UTC day from `from` to `to` inclusive (flushed counts only: call flush() first
+   * for this process's latest). Days without use are omitted.
+   * @param {string} id
+   * @param {string|Date|number} from `"YYYY-MM-DD"`, a Date, or days since 1970-01-01
+   * @param {string|Date|number} to
+   * @returns {{day: string, uses: number}[]}
+   */
+  usageByDay(id, from, to) {
+    const op = 'usageByDay';
+    const b = cbytes(text(id, op, 'id'));
+    const f = dayOf(from, op, 'from');
+    const t = dayOf(to, op, 'to');
+    return this._json(op, (buf, cap) => fn.kw_usage_by_day(this._h, b, b.length, f, t, buf, cap, P_LEN_A));
+  }
+
+  /**
+   * An owner's keys not used since `since` (never used, or last used before it), oldest first.
+   * @param {string} owner
+   * @param {Date|number} since a Date or ms since the epoch
+   * @returns {import('../index').KeyInfo[]}
+   */
+  unusedSince(owner, since) {
+    const op = 'unusedSince';
+    const b = cbytes(text(owner, op, 'owner'));
+    const ms = millis(since, op, 'since');
+    return this._json(op, (buf, cap) => fn.kw_unused_since(this._h, b, b.length, ms, buf, cap, P_LEN_A)).map(keyInfo);
+  }
+
+  /**
+   * A key's usage credits: null for an unlimited key.
+   * @param {string} id
+   * @returns {import('../index').CreditBalance|null}
+   */
+  credits(id) {
+    const b = cbytes(text(id, 'credits', 'id'));
+    const st = fn.kw_key_credits(this._h, b, b.length, P_STRUCT);
+    if (st !== 0) throw failure(st, 'credits');
+    const o = (f) => F_STRUCT + off('kw_credit_balance', f);
+    if (FIXED.u32[o('limited') >>> 2] === 0) return null;
+    return {
+      cost: FIXED.u32[o('cost') >>> 2],
+      remaining: FIXED.get64(o('remaining')),
+      refillAmount: FIXED.get64(o('refill_amount')),
+      refillInterval: REFILL_NAMES[FIXED.u32[o('refill_interval') >>> 2]],
+    };
+  }
+
+  /** Calls a JSON-output function, growing the buffer on KW_BUFFER_TOO_SMALL. */
+  _json(op, call) {
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const st = call(jsonBuf, jsonBuf.length);
+      if (st === 0) return parseJson(jsonBuf, FIXED.get64(F_LEN_A));
+      if (st !== ENUMS.kw_status.KW_BUFFER_TOO_SMALL) throw failure(st, op);
+      const need = FIXED.get64(F_LEN_A);
+      jsonBuf = Buffer.alloc(Math.max(need, jsonBuf.length * 2));
+    }
+    throw failure(ENUMS.kw_status.KW_BUFFER_TOO_SMALL, op);
+  }
+}
+
+if (typeof Symbol.dispose === 'symbol') {
+  Store.prototype[Symbol.dispose] = Store.prototype.close;
+}
+
+/** Parses the options of a verify call. */
+function verifyOptions(opts, operation) {
+  if (opts === null) return { scopes: undefined, cost: 0, atMs: 0, info: false };
+  if (typeof opts !== 'object' || Array.isArray(opts)) throw typeError(operation, 'options', 'an object', opts);
+  const scopes = opts.scopes === null ? undefined : opts.scopes;
+  let cost = 0;
+  let atMs = 0;
+  if (opts.cost !== undefined) cost = u32(opts.cost, operation, 'cost');
+  if (opts.at !== undefined && opts.at !== null) atMs = millis(opts.at, operation, 'at');
+  if (opts.info !== undefined && typeof opts.info !== 'boolean') throw typeError(operation, 'info', 'a boolean', opts.info);
+  for (const k in opts) if (!VERIFY_OPTIONS.includes(k)) throw new TypeError(`keyward ${operation}: unknown option ${JSON.stringify(k)} (known: ${VERIFY_OPTIONS.join(', ')})`);
+  return { scopes, cost, atMs, info: opts.info === true };
+}
+
+// --- functions without a store -------------------------------------------------------------------
+
+/**
+ * Extracts the credential from request headers without verifying it. Throws CredentialError
+ * (status and code say why) when there is none usable.
+ * @param {import('../index').HeadersInput} headers
+ * @returns {{kind: 'key', key: string} | {kind: 'pair', id: string, secret: string}}
+ */
+function extractCredential(headers) {
+  const op = 'extractCredential';
+  const n = encodeHeaders(headers, op);
+  if (n < 0) throw failure(ENUMS.kw_status.KW_TOO_LONG, op);
+  const used = pendingBytes;
+  const st = fn.kw_extract_credential(n ? HEADERS.ptr : NULL, n, P_U32, SECRET_BUF, SECRET_BUF.length, P_LEN_A, ID_BUF, ID_BUF.length, P_LEN_B);
+  BYTES.buf.fill(0, 0, used);
+  if (st !== 0) throw failure(st, op);
+  const secretLen = FIXED.get64(F_LEN_A);
+  const idLen = FIXED.get64(F_LEN_B);
+  const secret = SECRET_BUF.toString('utf8', 0, secretLen);
+  const id = ID_BUF.toString('utf8', 0, idLen);
+  SECRET_BUF.fill(0, 0, secretLen);
+  if (FIXED.u32[F_U32 >>> 2] === ENUMS.kw_credential_kind.KW_CREDENTIAL_PAIR) return { kind: 'pair', id, secret };
+  return { kind: 'key', key: secret };
+}
+
+const KEY_ERROR_NAMES = Object.values(ENUMS.kw_key_error).map((e) => fn.kw_key_error_name(e));
+
+/**
+ * Parses and checks a key offline (structure, charset, CRC32 checksum), with no store.
+ * @param {string|Buffer} key
+ * @param {{prefix?: string}} [opts] the expected prefix (any valid prefix when absent)
+ * @returns {import('../index').ParsedKey}
+ */
+function parseKey(key, opts) {
+  const op = 'parseKey';
+  const k = cbytes(text(key, op, 'key'));
+  const o = options(opts, op, ['prefix']);
+  const p = kwStr(o.prefix, op, 'prefix', false);
+  const st = fn.kw_parse_key(k.byteLength ? k : '', k.byteLength, p.ptr, p.len, P_STRUCT);
+  if (st !== 0) throw failure(st, op);
+  const o2 = (f) => F_STRUCT + off('kw_parsed_key', f);
+  const b = FIXED.buf;
+  const field = (f, len) => cString(b, o2(f), o2(f) + len, 'utf8');
+  let result;
+  if (FIXED.u32[o2('valid') >>> 2] === 1) {
+    const env = field('env', 24);
+    result = { valid: true, error: null, prefix: field('prefix', 24), env: env === '' ? null : env, id: field('id', 24), secret: field('secret', 40) };
+  } else {
+    const e = FIXED.u32[o2('error') >>> 2];
+    result = { valid: false, error: KEY_ERROR_NAMES[e] || fn.kw_key_error_name(e), prefix: null, env: null, id: null, secret: null };
+  }
+  FIXED.wipe(F_STRUCT, S.kw_parsed_key.size);
+  return result;
+}
+
+/**
+ * Releases every store kept open by `persistent: true`: one with no open Store is flushed
+ * and closed now, one still open closes with its last close(). The binding calls it at a
+ * normal process exit; call it yourself at an orderly shutdown that does not end the
+ * process (a test harness).
+ */
+function releasePersistent() {
+  const st = fn.kw_release_persistent();
+  if (st !== 0) throw failure(st, 'releasePersistent');
+}
+
+/** Calls kw_test_panic (TEST ONLY): throws the PanicError a panic inside keyward becomes. */
+function testPanic() {
+  const st = fn.kw_test_panic();
+  throw failure(st, 'testPanic');
+}
+
+module.exports = {
+  Store,
+  Verdict,
+  Scopes,
+  extractCredential,
+  parseKey,
+  releasePersistent,
+  statusName,
+  statusMessage,
+  reasonInfo,
+  testPanic,
+  library: { file: N.file, version: fn.kw_version(), abiVersion: fn.kw_abi_version() },
+  /** @internal for the benchmark and the drift test */
+  _native: N,
+  /** @internal for the benchmark */
+  _internal: { readVerdict, P_VERDICT, NULL },
+};

@@ -1,0 +1,82 @@
+// Compiled (never run) by test/types.test.js with `tsc --strict`: the declarations must
+// describe the documented uses of the API.
+import http from 'node:http';
+import * as keyward from 'keyward';
+import { Store, Scopes, Verdict, KeywardError, NotFoundError, CredentialError, middleware, sendRefusal } from 'keyward';
+
+const store: Store = new Store('/tmp/keys.redb', { concurrency: 'multi-process', flushIntervalMs: 'manual', pepper: Buffer.alloc(32) });
+const again = Store.open('/tmp/keys.redb');
+const same: boolean = store.sameStore(again);
+
+const { key, info } = store.create({
+  owner: 'acct_42',
+  name: 'CI',
+  scopes: ['read'],
+  env: 'live',
+  metadata: { team: 'infra' },
+  expiresAt: new Date(),
+  credits: { remaining: 10, refillAmount: 10, refillInterval: 'daily', cost: 1 },
+});
+const id: string = info.id;
+const expires: number | null = info.expiresAt;
+
+const v: Verdict = store.verify(key, { scopes: ['read'], at: Date.now(), cost: 1, info: true });
+if (v.ok) {
+  const owner: string | null = v.owner;
+  const http200: 200 | 401 | 403 = v.httpStatus;
+  void owner;
+  void http200;
+}
+const code: string = v.code;
+const pair = store.verifyPair(id, 'secret', { scopes: new Scopes(['read']) });
+const fromHeaders = store.verifyHeaders({ 'x-api-key': key, accept: ['a', 'b'] });
+const fromRaw = store.verifyHeaders(['X-Api-Key', key]);
+const fromMap = store.verifyHeaders(new Map([['x-api-key', key]]));
+const fromFetch = store.verifyHeaders(new Headers({ 'x-api-key': key }));
+void [pair, fromHeaders, fromRaw, fromMap, fromFetch, code, same, expires];
+
+const page = store.list('acct_42', { limit: 10, state: 'active' });
+const next: number | null = page.next;
+for (const k of store.listAll('acct_42')) void k.scopes;
+store.update(id, { name: 'x', expiresAt: null, credits: null });
+store.revoke(id, 'leaked');
+const rotated = store.rotate(id, { graceMs: 0 });
+store.delete(rotated.info.id);
+const u = store.usage(id);
+const uses: number = u.uses;
+const days: { day: string; uses: number }[] = store.usageByDay(id, '2026-01-01', new Date());
+const idle = store.unusedSince('acct_42', Date.now() - 86400000);
+const credits = store.credits(id);
+if (credits) void credits.remaining;
+const stats = store.stats();
+const written: number = store.flush();
+void [next, uses, days, idle, stats, written, store.allKeys(), store.get(id)];
+
+const cred = keyward.extractCredential({ authorization: 'Bearer x' });
+if (cred.kind === 'pair') void cred.secret;
+else void cred.key;
+const parsed = keyward.parseKey(key, { prefix: 'kw' });
+if (parsed.valid) void parsed.secret.length;
+else void parsed.error;
+
+try {
+  store.get('nope');
+} catch (err) {
+  if (err instanceof NotFoundError) void err.status;
+  if (err instanceof CredentialError) void err.httpStatus;
+  if (err instanceof KeywardError) void err.code;
+}
+
+const auth = middleware(store, { scopes: ['read'], onRefused: (req, res, verdict) => sendRefusal(res, verdict) });
+const lazy = middleware(() => store);
+http.createServer((req, res) => {
+  auth(req, res, (err) => {
+    if (err) return void res.writeHead(500).end();
+    res.end(JSON.stringify((req as any).keyward));
+  });
+  lazy(req, res, () => undefined);
+});
+keyward.releasePersistent();
+const abi: number = keyward.ABI_VERSION + keyward.library.abiVersion + keyward.constants.KW_MAX_KEY_LEN;
+void abi;
+store.close();

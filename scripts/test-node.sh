@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The Node binding suite (run by `make test` via scripts/test.sh): installs the npm
+# dependencies of bindings/node when missing (npm ci, from the committed package-lock.json),
+# builds libkeyward (debug) when needed, points KEYWARD_LIB at it, and runs the node --test
+# suites: the ABI drift check against include/keyward.h, the shared test vectors, every API
+# function and bad input, the Express and node:http middleware, a 4-worker cluster over
+# loopback, loading and ABI-version refusal, and the TypeScript declarations.
+#
+#   scripts/test-node.sh              everything
+#   scripts/test-node.sh store        only test/store.test.js (any test file name part)
+#
+# Non-interactive (CI=true, no stdin). Needs Node >= 18 and npm; the benchmark is separate:
+# `node bindings/node/bench.js` (see docs/BENCHMARKS-node.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CI="${CI:-true}" CARGO_TERM_COLOR=never NO_COLOR=1 npm_config_fund=false npm_config_audit=false
+exec </dev/null
+
+ROOT="$PWD"
+PKG="$ROOT/bindings/node"
+
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "test-node.sh: node and npm are required (Node >= 18)" >&2
+  exit 1
+fi
+major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$major" -lt 18 ]; then
+  echo "test-node.sh: Node >= 18 is required (found $(node --version))" >&2
+  exit 1
+fi
+
+# --- npm dependencies (koffi; express, typescript and @types/node for the tests) ------------
+if [ ! -d "$PKG/node_modules" ] || [ "$PKG/package-lock.json" -nt "$PKG/node_modules/.package-lock.json" ]; then
+  echo "installing npm dependencies (npm ci)"
+  (cd "$PKG" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# --- libkeyward ------------------------------------------------------------------------------
+if [ -z "${KEYWARD_LIB:-}" ]; then
+  echo "building libkeyward (debug)"
+  cargo build --lib --quiet
+  export KEYWARD_LIB="$ROOT/target/debug/libkeyward.so"
+fi
+if [ ! -f "$KEYWARD_LIB" ]; then
+  echo "test-node.sh: KEYWARD_LIB=$KEYWARD_LIB does not exist" >&2
+  exit 1
+fi
+echo "KEYWARD_LIB=$KEYWARD_LIB"
+
+# --- node --test -----------------------------------------------------------------------------
+cd "$PKG"
+files=()
+for f in test/*.test.js; do
+  if [ $# -eq 0 ] || [[ "$f" == *"$1"* ]]; then files+=("$f"); fi
+done
+if [ ${#files[@]} -eq 0 ]; then
+  echo "test-node.sh: no test file matches '$1'" >&2
+  exit 1
+fi
+timeout 600 node --expose-gc --test --test-reporter=spec "${files[@]}"
