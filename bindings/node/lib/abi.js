@@ -141,6 +141,7 @@ const FUNCTIONS = Object.freeze([
   'kw_status kw_unused_since(kw_store store, const char *owner, size_t owner_len, int64_t since_ms, uint8_t *buf, size_t cap, size_t *out_len)',
   'kw_status kw_key_credits(kw_store store, const char *id, size_t id_len, struct kw_credit_balance *out_balance)',
   'kw_status kw_verify(kw_store store, const char *key, size_t key_len, const struct kw_str *scopes, size_t scopes_len, uint32_t cost, int64_t at_ms, struct kw_verdict *out_verdict, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
+  'kw_status kw_verify_key(kw_store store, const char *key, size_t key_len, const struct kw_str *scopes, size_t scopes_len, struct kw_verdict *out_verdict)',
   'kw_status kw_verify_pair(kw_store store, const char *id, size_t id_len, const char *secret, size_t secret_len, const struct kw_str *scopes, size_t scopes_len, uint32_t cost, int64_t at_ms, struct kw_verdict *out_verdict, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
   'kw_status kw_verify_headers(kw_store store, const struct kw_header *headers, size_t headers_len, const struct kw_str *scopes, size_t scopes_len, uint32_t cost, int64_t at_ms, struct kw_verdict *out_verdict, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
 ]);

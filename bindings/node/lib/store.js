@@ -765,10 +765,13 @@ class Store {
    */
   verify(key, opts) {
     if (opts === undefined && typeof key === 'string' && key.length <= INLINE) {
-      // The hot path: no options. (The length trick and its retry: see below.)
-      const st = fn.kw_verify(this._h, key, key.length, NULL, 0, 0, 0, P_VERDICT, NULL, 0, NULL);
+      // The hot path: no options, through the six-argument kw_verify_key (koffi charges per
+      // argument). Passing the string's length is exact for ASCII, i.e. for every key that
+      // can be valid; for other text it cuts the UTF-8 inside or after a non-ASCII byte,
+      // which kw_verify_key answers MALFORMED, as it would the whole text.
+      const st = fn.kw_verify_key(this._h, key, key.length, NULL, 0, P_VERDICT);
       if (st === 0) return readVerdict(false);
-      if (st !== INVALID_UTF8) throw failure(st, 'verify');
+      throw failure(st, 'verify');
     }
     let scopes;
     let cost = 0;
@@ -794,6 +797,12 @@ class Store {
     } else throw typeError('verify', 'key', 'a string or a Buffer', key);
     const pScopes = scopeArg(scopes, 'verify');
     const nScopes = scopeCount;
+    if (!info && cost === 0 && atMs === 0) {
+      // Scopes only: the six-argument entry point (MALFORMED for any non-UTF-8 text).
+      const st = fn.kw_verify_key(this._h, keyArg, keyLen, pScopes, nScopes, P_VERDICT);
+      if (st !== 0) throw failure(st, 'verify');
+      return readVerdict(false);
+    }
     let st = info
       ? fn.kw_verify(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
       : fn.kw_verify(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, P_VERDICT, NULL, 0, NULL);
