@@ -538,11 +538,16 @@ fn rotate_with_and_without_grace() {
     assert_eq!(env.json_with(&["verify", &new_key], 1)["reason"], "EXPIRED");
     env.ok(&["verify", newest]);
 
-    let only = env.ok(&["rotate", &old_id, "--key-only"]);
+    // A rotated key is not rotated again: the chain goes on from the newest key.
+    let err = env.json_error(&["rotate", &old_id], 2);
+    assert_eq!(err["code"], "INVALID_ARGUMENT");
+    let only = env.ok(&["rotate", newest, "--key-only"]);
     assert_eq!(only.lines().count(), 1);
-    env.fails(&["rotate", &old_id, "--grace", "1 hour"], 2);
-    env.ok(&["revoke", newest]);
-    let err = env.json_error(&["rotate", newest], 2);
+    let latest = only.trim().to_owned();
+    env.ok(&["verify", &latest]);
+    env.fails(&["rotate", &latest, "--grace", "1 hour"], 2);
+    env.ok(&["revoke", &latest]);
+    let err = env.json_error(&["rotate", &latest], 2);
     assert_eq!(err["code"], "INVALID_ARGUMENT");
 }
 
