@@ -684,6 +684,34 @@ final class StoreTest extends TestCase
         $store->close();
     }
 
+    public function testPlainVerdictsKeepTheirOwnDetails(): void
+    {
+        $store = self::newStore();
+        $a = $store->create('acct_a', scopes: ['read'], env: 'live');
+        $b = $store->create('acct_b', scopes: ['write']);
+        $va = $store->verify($a->key, ['read']);
+        $vb = $store->verify($b->key, ['read']);
+        $vg = $store->verify('garbage');
+        $va2 = $store->verify($a->key);
+        self::assertSame([true, 'VALID', $a->id(), 'acct_a', 'live'], [$va->valid, $va->code, $va->keyId(), $va->owner(), $va->env()]);
+        self::assertSame([false, 'INSUFFICIENT_SCOPE', $b->id(), 'acct_b', null], [$vb->valid, $vb->code, $vb->keyId(), $vb->owner(), $vb->env()]);
+        self::assertSame([false, 'MALFORMED', null], [$vg->valid, $vg->code, $vg->keyId()]);
+        self::assertSame([true, $a->id()], [$va2->valid, $va2->keyId()]);
+        self::assertNotSame($va, $va2);
+        // The last scope list is remembered; other lists and a reset of the scope cache (64) do not confuse it.
+        $route = ['read'];
+        self::assertTrue($store->verify($a->key, $route)->valid);
+        self::assertTrue($store->verify($a->key, $route)->valid);
+        for ($i = 0; $i < 70; $i++) {
+            self::assertSame('INSUFFICIENT_SCOPE', $store->verify($a->key, ["s$i"])->code);
+        }
+        self::assertTrue($store->verify($a->key, $route)->valid);
+        self::assertSame('INSUFFICIENT_SCOPE', $store->verify($a->key, ['read', 'write'])->code);
+        self::assertTrue($store->verify($a->key, ['read'])->valid);
+        self::assertSame('INSUFFICIENT_SCOPE', $store->verify($b->key, $route)->code);
+        $store->close();
+    }
+
     public function testPlainVerifyOnAClosedStore(): void
     {
         $store = self::newStore();
