@@ -313,6 +313,12 @@ kw_status kw_verify(kw_store store,
                     uint8_t *info_buf,
                     size_t info_cap,
                     size_t *out_info_len);
+kw_status kw_verify_key(kw_store store,
+                        const char *key,
+                        size_t key_len,
+                        const struct kw_str *scopes,
+                        size_t scopes_len,
+                        struct kw_verdict *out_verdict);
 kw_status kw_verify_pair(kw_store store,
                          const char *id,
                          size_t id_len,

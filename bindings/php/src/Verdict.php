@@ -57,8 +57,38 @@ final class Verdict implements \JsonSerializable
         public readonly ?int $reason,
         public readonly ?int $credentialStatus = null,
         public readonly ?KeyRecord $record = null,
-        private readonly ?string $native = null,
+        private ?string $native = null, // set once, here or by fromVerify() on a fresh clone
     ) {
+    }
+
+    /** @var array<int, self> verdicts without key details or record, by known reason (fromVerify) */
+    private static array $byReason = [];
+
+    /**
+     * The hot path's verdict from a filled kw_verdict (no record): a clone of the verdict of
+     * its reason, carrying the 216-byte copy of a recognised key, or that verdict itself
+     * when the key was not recognised (verdicts are immutable). Saves the constructor call
+     * (~100 ns of a ~1 µs verify).
+     *
+     * @internal
+     */
+    public static function fromVerify(FFI $ffi, CData $v, CData $ptr): self
+    {
+        $reason = $v->reason;
+        $base = self::$byReason[$reason] ?? null;
+        if ($base === null) {
+            if (!isset(self::REASONS[$reason])) {
+                return self::fromNative($ffi, $v, null, $ptr); // a reason newer than this binding
+            }
+            $base = self::$byReason[$reason] = new self($reason === 0, $v->http_status, self::REASONS[$reason][0],
+                self::REASONS[$reason][1], $reason);
+        }
+        if ($v->key_found === 0) {
+            return $base;
+        }
+        $verdict = clone $base;
+        $verdict->native = FFI::string($ptr, 216);
+        return $verdict;
     }
 
     /**

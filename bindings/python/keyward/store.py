@@ -60,6 +60,8 @@ _NULL = ffi.NULL
 _new = ffi.new
 _VERDICT_PTR = ffi.typeof("kw_verdict *")
 _kw_verify = lib.kw_verify
+_kw_verify_key = lib.kw_verify_key  # the six-argument hot path (cost 0, now, no info)
+_INVALID_UTF8 = lib.KW_INVALID_UTF8
 _new_uncleared = ffi.new_allocator(should_clear_after_alloc=False)
 _HEADER_ARRAY_T = ffi.typeof("kw_header[]")
 _from_buffer = ffi.from_buffer
@@ -607,13 +609,22 @@ class Store:
             at_ms = 0 if at is None else _time_ms(at, "at")
             out, info_buf, info_cap, info_len = _verdict_out(with_info)
             status = _kw_verify(self._handle, raw, len(raw), sp, sn, cost, at_ms, out, info_buf, info_cap, info_len)
+            if status == _INVALID_UTF8:
+                # Scopes were encoded from str, so it is the key: key bytes that are not
+                # UTF-8 are client input like any other malformed key, answered MALFORMED as
+                # on the hot path (kw_verify_key), which spends nothing and reads no record.
+                status = _kw_verify_key(self._handle, raw, len(raw), sp, sn, out)
+                if status:
+                    _raise(status)
+                return Verdict(out, None)
             if status:
                 _raise(status)
             return _finish_verdict(out, info_buf, info_len)
-        # The hot path: no info, default cost, now; the Verdict is built inline (no Python
+        # The hot path: no info, default cost, now, through kw_verify_key (six arguments
+        # instead of eleven: cffi converts each one); the Verdict is built inline (no Python
         # __new__ frame), its HTTP status taken from the reason table.
-        out = _new_uncleared(_VERDICT_PTR)  # kw_verify writes the whole struct on success
-        status = _kw_verify(self._handle, raw, len(raw), sp, sn, 0, 0, out, _NULL, 0, _NULL)
+        out = _new_uncleared(_VERDICT_PTR)  # kw_verify_key writes the whole struct on success
+        status = _kw_verify_key(self._handle, raw, len(raw), sp, sn, out)
         if status:
             _raise(status)
         r = out.reason

@@ -512,6 +512,76 @@ def test_verify_oversize_and_garbage_keys_are_malformed(store: keyward.Store) ->
         assert (v.code, v.http_status, v.ok) == ("MALFORMED", 401, False)
 
 
+# --- the six-argument hot path (kw_verify_key) ------------------------------------------
+
+
+class _Calls:
+    """Counts the calls of one ABI function the store module calls through."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+        from keyward import store as store_module
+
+        self.count = 0
+        real = getattr(store_module, name)
+
+        def wrapper(*args: Any) -> Any:
+            self.count += 1
+            return real(*args)
+
+        monkeypatch.setattr(store_module, name, wrapper)
+
+
+def test_plain_verify_goes_through_kw_verify_key(store: keyward.Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    created = store.create("acct_1", scopes=["read"])
+    fast = _Calls(monkeypatch, "_kw_verify_key")
+    full = _Calls(monkeypatch, "_kw_verify")
+    v = store.verify(created.key)
+    assert (v.ok, v.code, v.http_status, v.key_id, v.owner) == (True, "VALID", 200, created.id, "acct_1")
+    assert store.verify(created.key, ("read",)).ok
+    assert store.verify(created.key.encode(), ["read"]).ok
+    assert (fast.count, full.count) == (3, 0)
+    # cost, at or info: the eleven-argument kw_verify.
+    assert store.verify(created.key, cost=1).ok
+    assert store.verify(created.key, at=time.time_ns() // 1_000_000).ok
+    assert store.verify(created.key, with_info=True).info == store.get(created.id)
+    assert (fast.count, full.count) == (3, 3)
+
+
+def test_verify_key_refuses_a_missing_scope(store: keyward.Store) -> None:
+    created = store.create("acct_1", scopes=["read"])
+    for scopes in (("write",), ("read", "write"), ["write"]):
+        v = store.verify(created.key, scopes)
+        assert (v.ok, v.code, v.http_status) == (False, "INSUFFICIENT_SCOPE", 403)
+        assert v.key_found and v.key_id == created.id
+
+
+def test_verify_key_answers_non_utf8_key_bytes_malformed(store: keyward.Store) -> None:
+    created = store.create("acct_1", credits=keyward.Credits(remaining=5))
+    bad = created.key.encode()[:-2] + b"\xff\xfe"
+    for v in (store.verify(bad), store.verify(b"\xc3\x28"), store.verify(bytearray(b"kw_\x80"))):
+        assert (v.ok, v.code, v.http_status, v.key_found, v.key_id) == (False, "MALFORMED", 401, False, None)
+    # The same answer on the kw_verify path (cost, at, info), which spends nothing.
+    for v in (store.verify(bad, cost=2), store.verify(bad, at=1), store.verify(bad, with_info=True)):
+        assert (v.ok, v.code, v.key_found, v.info) == (False, "MALFORMED", False, None)
+    assert store.credits(created.id).remaining == 5
+    # A str key can only fail to encode with lone surrogates: still an argument error.
+    with pytest.raises(keyward.ArgumentError) as info:
+        store.verify("kw_\udcff")
+    assert info.value.code == "INVALID_UTF8"
+
+
+def test_verify_key_on_a_closed_store(store_path: str) -> None:
+    store = keyward.Store(store_path)
+    key = store.create("acct").key
+    assert store.verify(key).ok
+    store.close()
+    for call in (lambda: store.verify(key), lambda: store.verify(key, ("read",)),
+                 lambda: store.verify(b"kw_\xff")):
+        with pytest.raises(keyward.StoreClosedError) as info:
+            call()
+        assert info.value.code == "CLOSED"
+
+
 def test_verify_bad_input(store: keyward.Store) -> None:
     key = store.create("acct").key
     with pytest.raises(TypeError):
@@ -533,9 +603,8 @@ def test_verify_bad_input(store: keyward.Store) -> None:
     with pytest.raises(keyward.ArgumentError) as info:
         store.verify(key, tuple(f"s{i}" for i in range(65)))
     assert info.value.code == "TOO_LONG"
-    with pytest.raises(keyward.ArgumentError) as info:
-        store.verify(b"kw_\xff\xfe")
-    assert info.value.code == "INVALID_UTF8"
+    # Key bytes that are not UTF-8 are client input: MALFORMED, not an error (kw_verify_key).
+    assert store.verify(b"kw_\xff\xfe").code == "MALFORMED"
     with pytest.raises(keyward.ArgumentError):
         store.verify("kw_\ud800")
     assert store.verify(key, None).ok

@@ -4,6 +4,7 @@ declare(strict_types=1);
 
 namespace Keyward\Tests\Unit;
 
+use FFI;
 use Keyward\Abi;
 use Keyward\CreatedKey;
 use Keyward\Credits;
@@ -610,6 +611,116 @@ final class StoreTest extends TestCase
             self::assertSame(401, $verdict->httpStatus);
         }
         $store->close();
+    }
+
+    // --- the six-argument hot path (kw_verify_key) ---------------------------------------
+
+    public function testKwVerifyKeyFromPhp(): void
+    {
+        $store = self::newStore();
+        $created = $store->create('acct_1', scopes: ['read']);
+        $ffi = Library::ffi();
+        $v = $ffi->new('kw_verdict');
+        $read = $ffi->new('kw_str[1]');
+        $name = $ffi->new('char[4]');
+        FFI::memcpy($name, 'read', 4);
+        $read[0]->ptr = FFI::addr($name[0]);
+        $read[0]->len = 4;
+        $write = $ffi->new('kw_str[1]');
+        $wname = $ffi->new('char[5]');
+        FFI::memcpy($wname, 'write', 5);
+        $write[0]->ptr = FFI::addr($wname[0]);
+        $write[0]->len = 5;
+        $key = $created->key;
+        $h = $store->handle();
+
+        self::assertSame(Abi::KW_OK, $ffi->kw_verify_key($h, $key, strlen($key), null, 0, FFI::addr($v)));
+        self::assertSame([Abi::KW_REASON_VALID, 200, 1], [$v->reason, $v->http_status, $v->key_found]);
+        self::assertSame(Abi::KW_OK, $ffi->kw_verify_key($h, $key, strlen($key), $read, 1, FFI::addr($v)));
+        self::assertSame(Abi::KW_REASON_VALID, $v->reason);
+        self::assertSame(Abi::KW_OK, $ffi->kw_verify_key($h, $key, strlen($key), $write, 1, FFI::addr($v)));
+        self::assertSame([Abi::KW_REASON_INSUFFICIENT_SCOPE, 403, 1], [$v->reason, $v->http_status, $v->key_found]);
+        $bad = substr($key, 0, -2) . "\xff\xfe";
+        self::assertSame(Abi::KW_OK, $ffi->kw_verify_key($h, $bad, strlen($bad), null, 0, FFI::addr($v)));
+        self::assertSame([Abi::KW_REASON_MALFORMED, 401, 0], [$v->reason, $v->http_status, $v->key_found]);
+        self::assertSame(Abi::KW_NULL_ARGUMENT, $ffi->kw_verify_key($h, $key, strlen($key), null, 0, null));
+        $store->close();
+        self::assertSame(Abi::KW_CLOSED, $ffi->kw_verify_key($h, $key, strlen($key), null, 0, FFI::addr($v)));
+    }
+
+    public function testPlainVerifyAgreesWithTheFullCall(): void
+    {
+        // verify() without cost/at/record goes through kw_verify_key; withRecord: true and
+        // an explicit time through kw_verify. Both must give the same verdicts.
+        $store = self::newStore();
+        $read = $store->create('acct_1', scopes: ['read'], env: 'live');
+        $revoked = $store->create('acct_2');
+        $store->revoke($revoked->id());
+        $expired = $store->create('acct_3', expiresAt: self::nowMs() + 20);
+        usleep(50_000);
+        $unknown = substr($read->key, 0, 12) . strrev(substr($read->key, 12));
+        $cases = [
+            [$read->key, []], [$read->key, ['read']], [$read->key, ['write']], [$read->key, ['read', 'write']],
+            [$revoked->key, []], [$expired->key, []], [$unknown, []], ['garbage', ['read']], ['', []],
+            [substr($read->key, 0, -1) . "\xff", []], ["\xc3\x28", ['read']],
+        ];
+        foreach ($cases as $i => [$key, $scopes]) {
+            $plain = $store->verify($key, $scopes);
+            $full = $store->verify($key, $scopes, withRecord: true);
+            $at = $store->verify($key, $scopes, at: self::nowMs());
+            foreach ([$full, $at] as $other) {
+                self::assertSame([$other->valid, $other->httpStatus, $other->code, $other->reason, $other->keyId(), $other->owner(),
+                    $other->env(), $other->createdAt(), $other->expiresAt(), $other->revoked()],
+                    [$plain->valid, $plain->httpStatus, $plain->code, $plain->reason, $plain->keyId(), $plain->owner(),
+                    $plain->env(), $plain->createdAt(), $plain->expiresAt(), $plain->revoked()], "case $i");
+            }
+            self::assertNull($plain->record);
+        }
+        self::assertSame('VALID', $store->verify($read->key)->code);
+        self::assertSame('INSUFFICIENT_SCOPE', $store->verify($read->key, ['write'])->code);
+        self::assertSame('REVOKED', $store->verify($revoked->key)->code);
+        self::assertSame('EXPIRED', $store->verify($expired->key)->code);
+        self::assertSame('MALFORMED', $store->verify("\xc3\x28")->code);
+        $store->close();
+    }
+
+    public function testPlainVerdictsKeepTheirOwnDetails(): void
+    {
+        $store = self::newStore();
+        $a = $store->create('acct_a', scopes: ['read'], env: 'live');
+        $b = $store->create('acct_b', scopes: ['write']);
+        $va = $store->verify($a->key, ['read']);
+        $vb = $store->verify($b->key, ['read']);
+        $vg = $store->verify('garbage');
+        $va2 = $store->verify($a->key);
+        self::assertSame([true, 'VALID', $a->id(), 'acct_a', 'live'], [$va->valid, $va->code, $va->keyId(), $va->owner(), $va->env()]);
+        self::assertSame([false, 'INSUFFICIENT_SCOPE', $b->id(), 'acct_b', null], [$vb->valid, $vb->code, $vb->keyId(), $vb->owner(), $vb->env()]);
+        self::assertSame([false, 'MALFORMED', null], [$vg->valid, $vg->code, $vg->keyId()]);
+        self::assertSame([true, $a->id()], [$va2->valid, $va2->keyId()]);
+        self::assertNotSame($va, $va2);
+        // The last scope list is remembered; other lists and a reset of the scope cache (64) do not confuse it.
+        $route = ['read'];
+        self::assertTrue($store->verify($a->key, $route)->valid);
+        self::assertTrue($store->verify($a->key, $route)->valid);
+        for ($i = 0; $i < 70; $i++) {
+            self::assertSame('INSUFFICIENT_SCOPE', $store->verify($a->key, ["s$i"])->code);
+        }
+        self::assertTrue($store->verify($a->key, $route)->valid);
+        self::assertSame('INSUFFICIENT_SCOPE', $store->verify($a->key, ['read', 'write'])->code);
+        self::assertTrue($store->verify($a->key, ['read'])->valid);
+        self::assertSame('INSUFFICIENT_SCOPE', $store->verify($b->key, $route)->code);
+        $store->close();
+    }
+
+    public function testPlainVerifyOnAClosedStore(): void
+    {
+        $store = self::newStore();
+        $key = $store->create('acct')->key;
+        self::assertTrue($store->verify($key)->valid);
+        $store->close();
+        foreach ([fn () => $store->verify($key), fn () => $store->verify($key, ['read']), fn () => $store->verify("kw_\xff")] as $call) {
+            self::failure($call, ClosedException::class, 'CLOSED');
+        }
     }
 
     public function testVerifyRefusesBadArguments(): void
