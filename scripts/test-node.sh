@@ -10,7 +10,7 @@
 #   scripts/test-node.sh store        only test/store.test.js (any test file name part)
 #
 # Non-interactive (CI=true, no stdin). Needs Node >= 18 and npm; the benchmark is separate:
-# `node bindings/node/bench.js` (see docs/BENCHMARKS-node.md).
+# `node bindings/node/bench.js` (see BENCHMARKS.md, Node).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CI="${CI:-true}" CARGO_TERM_COLOR=never NO_COLOR=1 npm_config_fund=false npm_config_audit=false

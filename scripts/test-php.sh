@@ -7,7 +7,7 @@
 #
 #   scripts/test-php.sh           run everything
 #   scripts/test-php.sh --bench   build the release library and record the figures of
-#                                 docs/BENCHMARKS-php.md (bench.php + the PHP-FPM per-request
+#                                 BENCHMARKS.md (PHP) (bench.php + the PHP-FPM per-request
 #                                 cost) into target/php-bench/
 #
 # Non-interactive; installs missing Debian packages with apt-get: php-cli (with FFI),
@@ -79,8 +79,8 @@ printf '<?php require %s;\n' "'$PKG/tests/autoload.php'" >"$tmp/vendor/autoload.
 out="$(php "$tmp/examples/quickstart.php" "$tmp/keys.redb")"
 [ "$out" = "hello acct_42" ] || { echo "unexpected output: $out" >&2; exit 1; }
 python3 -c 'import sys; sys.exit(open(sys.argv[2]).read() not in open(sys.argv[1]).read())' \
-  docs/README-php.md "$PKG/examples/quickstart.php" ||
-  { echo "docs/README-php.md does not show bindings/php/examples/quickstart.php verbatim" >&2; exit 1; }
+  README.md "$PKG/examples/quickstart.php" ||
+  { echo "README.md (Use from PHP) does not show bindings/php/examples/quickstart.php verbatim" >&2; exit 1; }
 
 # --- the benchmark script still runs (a few keys, short; figures not checked) ------------
 echo "bench.php (smoke run with the debug library)"

@@ -2,7 +2,7 @@
 
 /*
  * opcache.preload script for PHP-FPM: libkeyward and the Keyward classes are loaded once, in
- * the master, before the workers fork. php.ini (see docs/README-php.md):
+ * the master, before the workers fork. php.ini (see README.md, "Use from PHP"):
  *
  *     ffi.enable = preload
  *     opcache.enable = 1

@@ -1,5 +1,5 @@
 'use strict';
-// The examples of docs/README-node.md run as written (with a temporary store path).
+// The examples of the README's Node section run as written (with a temporary store path).
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
@@ -7,7 +7,10 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const { REPO, tempDir } = require('./helpers/common');
 
-const README = fs.readFileSync(path.join(REPO, 'docs', 'README-node.md'), 'utf8');
+// The Node section of the README (up to the next top-level section).
+const FULL = fs.readFileSync(path.join(REPO, 'README.md'), 'utf8');
+const START = FULL.indexOf('## Use from Node.js');
+const README = FULL.slice(START, FULL.indexOf('\n## ', START + 1));
 const PACKAGE = path.resolve(__dirname, '..');
 
 /** The first ```js block after a heading. */

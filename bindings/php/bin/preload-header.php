@@ -3,7 +3,7 @@
 /*
  * Writes the preload header (keyward.preload.h) with FFI_LIB naming the given libkeyward.so,
  * for the ffi.preload ini setting (needed when the php-fpm master runs as root with
- * opcache.preload_user; see preload.php and docs/README-php.md).
+ * opcache.preload_user; see preload.php and README.md, "Use from PHP").
  *
  *   php bin/preload-header.php /usr/local/lib/libkeyward.so /etc/php/keyward.h
  */

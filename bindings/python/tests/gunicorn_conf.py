@@ -1,4 +1,4 @@
-"""gunicorn settings of test_server.py (and the pattern docs/README-python.md shows)."""
+"""gunicorn settings of test_server.py (and the pattern the README's Python section shows)."""
 from __future__ import annotations
 
 from typing import Any

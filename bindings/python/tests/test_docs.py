@@ -9,7 +9,7 @@ import pytest
 
 from conftest import REPO
 
-README = REPO / "docs" / "README-python.md"
+README = REPO / "README.md"
 
 
 def _python_blocks() -> list[str]:

@@ -376,7 +376,7 @@ abstract class PoolTestCase extends TestCase
 
     /**
      * What a warm request pays to get the worker's store and verify one key. Recorded for
-     * docs/BENCHMARKS-php.md (no timing assertion: the figures depend on the machine and on
+     * BENCHMARKS.md (PHP) (no timing assertion: the figures depend on the machine and on
      * the build of the library; scripts/test-php.sh --bench runs this with a release build).
      */
     public function testPerRequestCostOfOpeningTheStoreAndVerifying(): void
