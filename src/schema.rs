@@ -141,10 +141,7 @@ impl StoredKey {
     /// checksum pages on ordinary reads, so a damaged record is caught here instead of
     /// turning into a wrong verdict.
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut bytes = serde_json::to_vec(self).expect("key records always serialize");
-        let crc = crc32fast::hash(&bytes);
-        bytes.extend_from_slice(&crc.to_le_bytes());
-        bytes
+        with_crc(&serde_json::to_vec(self).expect("key records always serialize"))
     }
 
     /// Decodes a record stored under `key_id`, checking its CRC and that it names that id.
@@ -153,13 +150,8 @@ impl StoredKey {
             path: Default::default(),
             detail,
         };
-        if bytes.len() < 4 {
-            return Err(corrupt(format!("key record {key_id} is truncated")));
-        }
-        let (json, crc) = bytes.split_at(bytes.len() - 4);
-        if crc32fast::hash(json).to_le_bytes() != crc {
-            return Err(corrupt(format!("key record {key_id} fails its checksum")));
-        }
+        let json = without_crc(bytes)
+            .ok_or_else(|| corrupt(format!("key record {key_id} fails its checksum")))?;
         let stored: StoredKey = serde_json::from_slice(json)
             .map_err(|e| corrupt(format!("unreadable key record {key_id}: {e}")))?;
         if stored.info.id != key_id {
@@ -190,6 +182,22 @@ pub(crate) fn create_tables(txn: &redb::WriteTransaction) -> Result<()> {
     txn.open_table(CREDITS)?;
     txn.open_table(FREE_SLOTS)?;
     Ok(())
+}
+
+/// `bytes` followed by their CRC32 (4 bytes, little-endian): how key records and the meta
+/// records that decide how every key is read (format version, pepper check, prefix) are
+/// stored, since redb does not checksum pages on ordinary reads.
+pub(crate) fn with_crc(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 4);
+    out.extend_from_slice(bytes);
+    out.extend_from_slice(&crc32fast::hash(bytes).to_le_bytes());
+    out
+}
+
+/// The bytes before a CRC32 suffix, if the suffix matches.
+pub(crate) fn without_crc(stored: &[u8]) -> Option<&[u8]> {
+    let (bytes, crc) = stored.split_at_checked(stored.len().checked_sub(4)?)?;
+    (crc32fast::hash(bytes).to_le_bytes() == crc).then_some(bytes)
 }
 
 pub(crate) fn u64_from_meta(bytes: &[u8]) -> Result<u64> {

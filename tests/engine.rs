@@ -89,8 +89,10 @@ fn newer_format_is_refused() {
         {
             let def: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
             let mut meta = txn.open_table(def).unwrap();
-            meta.insert("format_version", 99u32.to_le_bytes().as_slice())
-                .unwrap();
+            // The record is the version followed by its CRC32.
+            let mut record = 99u32.to_le_bytes().to_vec();
+            record.extend_from_slice(&crc32fast::hash(&record).to_le_bytes());
+            meta.insert("format_version", record.as_slice()).unwrap();
         }
         txn.commit().unwrap();
     }

@@ -78,7 +78,7 @@ impl Engine {
                     Err(current) => word = current,
                 }
             }
-            let topped_up = self.top_up(id, slot, terms, cost, period);
+            let topped_up = self.contained(|| self.top_up(id, slot, terms, cost, period));
             if !self.note_write_failure(topped_up)? {
                 return Ok(false);
             }

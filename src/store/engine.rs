@@ -31,7 +31,7 @@ pub(crate) const MAX_QUEUED_REFUSALS: usize = 65_536;
 
 /// One open store in one process.
 pub(crate) struct Engine {
-    pub(super) db: redb::Database,
+    pub(super) db: ClosingGuard,
     pub(super) sync: SyncFile,
     pub(super) pepper: Pepper,
     pub(super) prefix: String,
@@ -79,7 +79,7 @@ impl Engine {
         fork::install();
         let sync = SyncFile::open(&sync_file_path(path))?;
         let engine = Engine {
-            db,
+            db: ClosingGuard(Some(db)),
             sync,
             pepper,
             prefix,
@@ -146,6 +146,25 @@ impl Engine {
         result
     }
 
+    /// Runs storage work so that a panic inside redb (it can panic on a damaged file) becomes
+    /// a `Corrupt` error and marks the store for reopening, instead of unwinding into the
+    /// host.
+    pub(super) fn contained<T>(&self, work: impl FnOnce() -> Result<T>) -> Result<T> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+            Ok(result) => result,
+            Err(panic) => {
+                self.poisoned.store(true, Ordering::Relaxed);
+                Err(crate::error::Error::Corrupt {
+                    path: Default::default(),
+                    detail: format!(
+                        "the storage layer failed ({}); the file may be damaged",
+                        super::open::panic_message(&panic)
+                    ),
+                })
+            }
+        }
+    }
+
     /// Moves this engine's unflushed usage to `successor` (a reopen in the same process).
     pub(super) fn hand_over_usage(&self, successor: &Engine) {
         let queued = std::mem::take(&mut *self.dirty.lock());
@@ -175,7 +194,7 @@ impl Engine {
         &self,
         body: impl FnOnce(&WriteTransaction) -> Result<(T, Vec<KeyId>)>,
     ) -> Result<T> {
-        let result = self.write_change_inner(body);
+        let result = self.contained(|| self.write_change_inner(body));
         self.note_write_failure(result)
     }
 
@@ -235,6 +254,10 @@ impl Engine {
 
     /// Reads one key and its credit slot in a read transaction.
     pub(super) fn read_key(&self, id: &KeyId) -> Result<Option<(StoredKey, Option<u32>)>> {
+        self.contained(|| self.read_key_inner(id))
+    }
+
+    fn read_key_inner(&self, id: &KeyId) -> Result<Option<(StoredKey, Option<u32>)>> {
         let txn = self.db.begin_read()?;
         let keys = txn.open_table(crate::schema::KEYS)?;
         let Some(bytes) = keys.get(id.as_str())? else {
@@ -273,6 +296,27 @@ impl Drop for Engine {
         }
         // Best effort: a failure here loses at most this interval's counts (documented).
         let _ = self.flush();
+    }
+}
+
+/// The redb handle, closed inside a panic guard: on a damaged file redb can panic while it
+/// writes its allocator state at close, and a drop must never unwind into the host.
+pub(crate) struct ClosingGuard(Option<redb::Database>);
+
+impl std::ops::Deref for ClosingGuard {
+    type Target = redb::Database;
+
+    fn deref(&self) -> &redb::Database {
+        self.0
+            .as_ref()
+            .expect("the database is only taken when the engine drops")
+    }
+}
+
+impl Drop for ClosingGuard {
+    fn drop(&mut self) {
+        let db = self.0.take();
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(db)));
     }
 }
 

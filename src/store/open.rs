@@ -16,6 +16,7 @@ use crate::key_format::is_valid_tag;
 use crate::policy::Policies;
 use crate::schema::{
     FORMAT_VERSION, META, META_CHANGE_SEQ, META_FORMAT_VERSION, META_PEPPER_CHECK, META_PREFIX,
+    with_crc, without_crc,
 };
 
 /// Default key prefix.
@@ -274,7 +275,7 @@ fn redb_mode(concurrency: Concurrency) -> redb::ConcurrencyMode {
     }
 }
 
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+pub(super) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = panic.downcast_ref::<String>() {
@@ -327,19 +328,27 @@ fn init_or_check_meta(
         let Some(version) = meta.get(META_FORMAT_VERSION)? else {
             return Ok(None);
         };
-        let version =
-            u32::from_le_bytes(version.value().try_into().map_err(|_| Error::Corrupt {
-                path: path.to_owned(),
-                detail: "bad format version record".into(),
-            })?);
-        let check = meta
-            .get(META_PEPPER_CHECK)?
-            .map(|v| v.value().to_vec())
-            .unwrap_or_default();
-        let prefix = meta
-            .get(META_PREFIX)?
-            .map(|v| String::from_utf8_lossy(v.value()).into_owned())
-            .unwrap_or_else(|| DEFAULT_PREFIX.to_owned());
+        let damaged = |what: &str| Error::Corrupt {
+            path: path.to_owned(),
+            detail: format!("the {what} record is damaged"),
+        };
+        let version = without_crc(version.value())
+            .and_then(|v| v.try_into().ok())
+            .map(u32::from_le_bytes)
+            .ok_or_else(|| damaged("format version"))?;
+        let check = match meta.get(META_PEPPER_CHECK)? {
+            Some(v) => without_crc(v.value())
+                .ok_or_else(|| damaged("pepper check"))?
+                .to_vec(),
+            None => Vec::new(),
+        };
+        let prefix = match meta.get(META_PREFIX)? {
+            Some(v) => without_crc(v.value())
+                .and_then(|p| std::str::from_utf8(p).ok())
+                .ok_or_else(|| damaged("key prefix"))?
+                .to_owned(),
+            None => DEFAULT_PREFIX.to_owned(),
+        };
         Ok(Some((version, check, prefix)))
     };
 
@@ -352,12 +361,15 @@ fn init_or_check_meta(
                 if meta.get(META_FORMAT_VERSION)?.is_none() {
                     crate::schema::create_tables(&txn)?;
                     let prefix = options.prefix.as_deref().unwrap_or(DEFAULT_PREFIX);
-                    meta.insert(META_FORMAT_VERSION, FORMAT_VERSION.to_le_bytes().as_slice())?;
+                    meta.insert(
+                        META_FORMAT_VERSION,
+                        with_crc(&FORMAT_VERSION.to_le_bytes()).as_slice(),
+                    )?;
                     meta.insert(
                         META_PEPPER_CHECK,
-                        pepper.check_value().as_bytes().as_slice(),
+                        with_crc(pepper.check_value().as_bytes()).as_slice(),
                     )?;
-                    meta.insert(META_PREFIX, prefix.as_bytes())?;
+                    meta.insert(META_PREFIX, with_crc(prefix.as_bytes()).as_slice())?;
                     meta.insert(META_CHANGE_SEQ, 0u64.to_le_bytes().as_slice())?;
                 }
             }

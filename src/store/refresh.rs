@@ -29,6 +29,10 @@ impl Engine {
 
     /// Applies the change log from the last seen sequence to the database's current one.
     pub(super) fn refresh(&self) -> Result<()> {
+        self.contained(|| self.refresh_inner())
+    }
+
+    fn refresh_inner(&self) -> Result<()> {
         let _guard = self.refresh_lock.lock();
         let seen = self.seen_seq.load(Ordering::Acquire);
         let txn = self.db.begin_read()?;

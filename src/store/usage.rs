@@ -32,6 +32,10 @@ pub struct CreditBalance {
 impl Engine {
     /// Writes every pending count in one transaction. Returns the number of keys written.
     pub(super) fn flush(&self) -> Result<usize> {
+        self.contained(|| self.flush_inner())
+    }
+
+    fn flush_inner(&self) -> Result<usize> {
         let _serialised = self.flush_lock.lock();
         let queued = std::mem::take(&mut *self.dirty.lock());
         let unmatched_ids = std::mem::take(&mut *self.unmatched.lock());
