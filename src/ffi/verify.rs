@@ -218,19 +218,11 @@ pub unsafe extern "C" fn kw_verify_key(
             let scopes = Scopes::new(scopes, scopes_len)?;
             let verdict = handles::with(store, |s| match std::str::from_utf8(key) {
                 Ok(text) => Ok(s.verify(text, scopes.as_slice())?),
-                Err(_) => Ok(malformed_verdict()),
+                Err(_) => Ok(Verdict::refused(crate::verdict::Reason::Malformed)),
             })?;
             out.write(&verdict)
         }
     })
-}
-
-/// The verdict for text that cannot be a key.
-fn malformed_verdict() -> Verdict {
-    Verdict {
-        reason: crate::verdict::Reason::Malformed,
-        key: None,
-    }
 }
 
 /// Verifies a (public id, secret) pair, as sent in `X-Api-Token-Id` /
