@@ -92,7 +92,8 @@ impl Verdict {
         self.reason == Reason::Valid
     }
 
-    pub(crate) fn refused(reason: Reason) -> Verdict {
+    /// A refusal that carries no key details (malformed text, no match).
+    pub fn refused(reason: Reason) -> Verdict {
         Verdict { reason, key: None }
     }
 }

@@ -14,7 +14,7 @@ use super::types::{
 use crate::clock::Timestamp;
 use crate::credential::{Credential, extract_credential};
 use crate::store::verify_api::{Presented, VerifyRequest};
-use crate::verdict::Verdict;
+use crate::verdict::{Reason, Verdict};
 
 /// Required scopes as `&str`s: up to [`INLINE_SCOPES`] in a stack array (no allocation on
 /// the hot path), more in a vector.
@@ -218,7 +218,7 @@ pub unsafe extern "C" fn kw_verify_key(
             let scopes = Scopes::new(scopes, scopes_len)?;
             let verdict = handles::with(store, |s| match std::str::from_utf8(key) {
                 Ok(text) => Ok(s.verify(text, scopes.as_slice())?),
-                Err(_) => Ok(Verdict::refused(crate::verdict::Reason::Malformed)),
+                Err(_) => Ok(Verdict::refused(Reason::Malformed)),
             })?;
             out.write(&verdict)
         }
