@@ -7,6 +7,27 @@
 use std::fmt;
 use std::path::PathBuf;
 
+/// What kind of file system object `metadata` describes, for messages ("a directory").
+pub(crate) fn file_kind(metadata: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = metadata.file_type();
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_symlink() {
+        "a symbolic link"
+    } else {
+        "a regular file"
+    }
+}
+
 /// A keyward result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -37,6 +37,7 @@ pub mod store;
 pub mod usage;
 pub mod verdict;
 
+mod locks;
 mod sys;
 mod verify_index;
 

@@ -35,6 +35,8 @@ pub(crate) const META_PREFIX: &str = "prefix";
 pub(crate) const META_CHANGE_SEQ: &str = "change_seq";
 pub(crate) const META_SERIAL: &str = "serial";
 pub(crate) const META_NEXT_SLOT: &str = "next_slot";
+/// The sync file bound to this database: epoch, device and inode (little-endian u64s + CRC).
+pub(crate) const META_SYNC_FILE: &str = "sync_file";
 
 /// How many change-log entries are kept; a process that falls further behind reloads fully.
 pub(crate) const CHANGE_LOG_KEEP: u64 = 10_000;

@@ -2,7 +2,7 @@
 //! accumulate here on the verify path and are written by the store's periodic flush, in one
 //! batched write transaction.
 
-use parking_lot::Mutex;
+use crate::locks::Mutex;
 use serde::Serialize;
 
 use crate::clock::{Day, Timestamp};

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use crate::locks::RwLock;
 
 use crate::key_format::KeyId;
 use crate::schema::KeyInfo;

@@ -15,8 +15,8 @@ use keyward::{
     Concurrency, ErrorCode, KeyUpdate, NewKey, Pepper, PepperSource, Reason, Store, StoreOptions,
     extract_credential, parse_key,
 };
-use parking_lot::RwLock;
 use proptest::prelude::*;
+use std::sync::RwLock;
 
 // ------------------------------------------------------------------ fault injection
 
@@ -86,12 +86,12 @@ impl FaultyBackend {
 
 impl redb::StorageBackend for FaultyBackend {
     fn len(&self) -> io::Result<u64> {
-        Ok(self.storage.bytes.read().len() as u64)
+        Ok(self.storage.bytes.read().unwrap().len() as u64)
     }
 
     fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
         self.check(Op::Read)?;
-        let bytes = self.storage.bytes.read();
+        let bytes = self.storage.bytes.read().unwrap();
         let start = offset as usize;
         let source = bytes
             .get(start..start + out.len())
@@ -102,7 +102,7 @@ impl redb::StorageBackend for FaultyBackend {
 
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.check(Op::SetLen)?;
-        self.storage.bytes.write().resize(len as usize, 0);
+        self.storage.bytes.write().unwrap().resize(len as usize, 0);
         Ok(())
     }
 
@@ -112,7 +112,7 @@ impl redb::StorageBackend for FaultyBackend {
 
     fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         self.check(Op::Write)?;
-        let mut bytes = self.storage.bytes.write();
+        let mut bytes = self.storage.bytes.write().unwrap();
         let start = offset as usize;
         if bytes.len() < start + data.len() {
             bytes.resize(start + data.len(), 0);

@@ -5,10 +5,11 @@
 //! Handle values stay below 2^53 (exact in a JavaScript number): the low 24 bits are the
 //! slot index + 1, the next 29 bits the generation. `0` is never a valid handle.
 
-use parking_lot::{Mutex, RwLock};
+use crate::locks::{Mutex, RwLock};
 
 use super::status::kw_status;
 use crate::store::Store;
+use crate::sys::fork;
 
 /// An open store, as seen from C: an opaque handle returned by `kw_open`. `0` is never a
 /// valid handle (`KW_STORE_NONE`).
@@ -54,8 +55,18 @@ fn decode(handle: kw_store) -> Option<(usize, u32)> {
     Some((index as usize - 1, generation as u32))
 }
 
+static HOLD_ACROSS_FORK: std::sync::Once = std::sync::Once::new();
+
+/// Taken around `fork()` (see `sys::fork`): a child forked while another thread was inside a
+/// keyward call must not inherit the table or the pinned list locked by that thread.
+extern "C" fn lock_tables_for_fork() {
+    fork::keep_until_forked(Box::new(TABLE.write()));
+    fork::keep_until_forked(Box::new(PINNED.lock()));
+}
+
 /// Registers an open store and returns its new handle.
 pub(crate) fn insert(store: Store) -> Result<kw_store, kw_status> {
+    HOLD_ACROSS_FORK.call_once(|| fork::hold_across_fork(lock_tables_for_fork));
     let mut table = TABLE.write();
     if let Some(index) = table.free.pop() {
         let slot = &mut table.slots[index as usize];

@@ -3,19 +3,20 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Condvar, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::StoreStats;
+use super::open::DEFAULT_FLUSH_INTERVAL;
 use super::open::{StoreOptions, sync_file_path};
 use crate::clock::Clock;
 use crate::digest::Pepper;
 use crate::error::{ErrorCode, Result};
 use crate::key_format::KeyId;
+use crate::locks::Mutex;
 use crate::policy::Policies;
 use crate::schema::{
     CHANGE_LOG_KEEP, CHANGES, CREDITS, KeyInfo, META, META_CHANGE_SEQ, StoredKey, u64_from_meta,
@@ -55,6 +56,10 @@ pub(crate) struct Engine {
     pub(super) flush_pause_micros: AtomicU64,
     pub(super) commits: AtomicU64,
     pub(super) refreshes: AtomicU64,
+    /// Times this process bound a sync file new to the database (see `sync_binding`).
+    pub(super) sync_rebinds: AtomicU64,
+    /// Times this process found its sync mapping damaged, truncated or replaced, and remapped.
+    pub(super) sync_recoveries: AtomicU64,
     fork_generation: u64,
     /// Set when a write failed in the storage layer: redb then refuses further writes until
     /// the database is reopened, which the store does on its next call (multi-process mode).
@@ -94,20 +99,17 @@ impl Engine {
             flush_pause_micros: AtomicU64::new(0),
             commits: AtomicU64::new(0),
             refreshes: AtomicU64::new(0),
+            sync_rebinds: AtomicU64::new(0),
+            sync_recoveries: AtomicU64::new(0),
             fork_generation: fork::generation(),
             poisoned: AtomicBool::new(false),
             flusher: Mutex::new(None),
         };
-        let db_seq = engine.reload_all()?;
-        let counter = engine.sync.change_counter();
-        let shared = counter.load(Ordering::Acquire);
-        if shared > db_seq {
-            // A sync file left from another database at this path: its counter means nothing.
-            let _ = counter.compare_exchange(shared, db_seq, Ordering::AcqRel, Ordering::Acquire);
-        } else {
-            // Repairs a counter left behind by a process that died between commit and signal.
-            counter.fetch_max(db_seq, Ordering::AcqRel);
-        }
+        engine.reload_all()?;
+        // Processes still holding a replaced sync file notice within one of their flush
+        // intervals; wait for two (see `sync_binding`).
+        let grace = 2 * options.flush_interval.max(DEFAULT_FLUSH_INTERVAL);
+        engine.bind_sync_file(Some(grace))?;
         Ok(engine)
     }
 
@@ -183,6 +185,7 @@ impl Engine {
             indexed_keys,
             index_complete,
             dirty_keys: self.dirty.lock().len(),
+            sync_recoveries: self.sync_recoveries.load(Ordering::Relaxed),
         }
     }
 
@@ -323,11 +326,14 @@ impl Drop for ClosingGuard {
 fn flusher_loop(engine: Weak<Engine>, stop: Arc<(Mutex<bool>, Condvar)>, interval: Duration) {
     loop {
         {
-            let mut stopped = stop.0.lock();
+            let stopped = stop.0.lock();
             if *stopped {
                 return;
             }
-            stop.1.wait_for(&mut stopped, interval);
+            let (stopped, _) = stop
+                .1
+                .wait_timeout(stopped, interval)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if *stopped {
                 return;
             }
@@ -338,19 +344,8 @@ fn flusher_loop(engine: Weak<Engine>, stop: Arc<(Mutex<bool>, Condvar)>, interva
         // Errors are retried next interval; the counts stay pending meanwhile.
         let _ = engine.flush();
         // Re-derive the shared counter from the database now and then, so a process that
-        // died between a commit and its signal cannot leave the others stale for long.
-        let _ = engine.repair_change_counter();
-    }
-}
-
-impl Engine {
-    fn repair_change_counter(&self) -> Result<()> {
-        let txn = self.db.begin_read()?;
-        let meta = txn.open_table(META)?;
-        if let Some(v) = meta.get(META_CHANGE_SEQ)? {
-            let seq = u64_from_meta(v.value())?;
-            self.sync.change_counter().fetch_max(seq, Ordering::AcqRel);
-        }
-        Ok(())
+        // died between a commit and its signal cannot leave the others stale for long, and
+        // move to a sync file that replaced ours.
+        let _ = engine.check_sync_binding();
     }
 }

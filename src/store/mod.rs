@@ -12,6 +12,7 @@ pub mod manage;
 pub mod open;
 mod refresh;
 mod registry;
+mod sync_binding;
 pub mod usage;
 mod verify;
 /// Verify request types (re-exported at the crate root).
@@ -23,7 +24,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
-use parking_lot::Mutex;
 
 use self::engine::Engine;
 pub use self::manage::{CreatedKey, KeyUpdate, ListOptions, NewCredits, NewKey, Page, StateFilter};
@@ -45,6 +45,9 @@ pub struct StoreStats {
     pub index_complete: bool,
     /// Keys with usage not yet flushed.
     pub dirty_keys: usize,
+    /// Times this process found its mapping of the sync file damaged, truncated or replaced
+    /// and mapped it again (each also refreshed the index from the database).
+    pub sync_recoveries: u64,
 }
 
 /// An open key store. Cheap to clone; safe to share between threads.
@@ -61,7 +64,6 @@ pub(crate) struct Handle {
     path: PathBuf,
     options: StoreOptions,
     engine: ArcSwap<Engine>,
-    reopen_lock: Mutex<()>,
     /// False for stores over a custom backend: the path cannot reopen them.
     reopenable: bool,
 }
@@ -127,7 +129,6 @@ impl Store {
                 path,
                 options,
                 engine: ArcSwap::new(engine),
-                reopen_lock: Mutex::new(()),
                 reopenable,
             }),
         }
@@ -154,9 +155,11 @@ impl Store {
         Ok(self.handle.engine.load())
     }
 
+    /// Takes no lock: a fork child must never wait on a lock a parent thread held at the
+    /// fork. Racing threads may each open an engine; one installs its own with a
+    /// compare-and-swap, the others close theirs.
     #[cold]
     fn reopen(&self) -> Result<()> {
-        let _guard = self.handle.reopen_lock.lock();
         let current = self.handle.engine.load_full();
         let forked = current.fork_generation() != fork::generation();
         if !forked && !current.is_poisoned() {
@@ -172,22 +175,34 @@ impl Store {
         }
         let fresh = Arc::new(Engine::open(&self.handle.path, &self.handle.options)?);
         fresh.spawn_flusher(self.handle.options.flush_interval);
-        if !forked {
-            current.hand_over_usage(&fresh);
+        let previous = self.handle.engine.compare_and_swap(&current, fresh.clone());
+        if !Arc::ptr_eq(&previous, &current) {
+            // Another thread reopened first; `fresh` closes when dropped here.
+            return Ok(());
         }
-        let previous = self.handle.engine.swap(fresh);
-        drop(current);
+        let previous = Guard::into_inner(previous);
         if forked {
-            // The inherited engine's redb handle and locks belong to the parent: never drop it
-            // in the child (see `Handle::drop`). Its unflushed usage is the parent's to write.
+            // The inherited engine's redb handle, flusher and locks belong to the parent:
+            // never drop it in the child (see `Handle::drop`). Its unflushed usage is the
+            // parent's to write.
             std::mem::forget(previous);
+            std::mem::forget(current);
+        } else {
+            current.hand_over_usage(&fresh);
         }
         Ok(())
     }
 
     /// Writes all pending usage now. Returns the number of keys written.
+    ///
+    /// Also checks that this process still maps the sync file the database is bound to (the
+    /// background flusher does this every interval; a process that flushes only by hand does
+    /// it here).
     pub fn flush(&self) -> Result<usize> {
-        self.engine()?.flush()
+        let engine = self.engine()?;
+        let written = engine.flush()?;
+        engine.check_sync_binding()?;
+        Ok(written)
     }
 
     /// Flushes pending usage and releases this handle. The database closes when the last

@@ -11,13 +11,14 @@ use redb::{ReadableDatabase, ReadableTable};
 use super::engine::Engine;
 use crate::clock::{Clock, SystemClock};
 use crate::digest::Pepper;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, file_kind};
 use crate::key_format::is_valid_tag;
 use crate::policy::Policies;
 use crate::schema::{
     FORMAT_VERSION, META, META_CHANGE_SEQ, META_FORMAT_VERSION, META_PEPPER_CHECK, META_PREFIX,
     with_crc, without_crc,
 };
+use crate::sys::shared_memory::SyncFile;
 
 /// Default key prefix.
 pub const DEFAULT_PREFIX: &str = "kw";
@@ -222,6 +223,7 @@ impl Engine {
                 dir: dir.to_owned(),
             });
         }
+        check_store_files(path, options)?;
         let is_new = std::fs::metadata(path)
             .map(|m| m.len() == 0)
             .unwrap_or(true);
@@ -250,6 +252,54 @@ impl Engine {
             Engine::start(path, db, pepper, prefix, options)
         })
     }
+}
+
+/// Refuses, with an error that names the cause, store files that are not regular files (a
+/// directory, a FIFO, a device such as `/dev/null` behind a symlink), and an empty database
+/// file where a store existed before (its sync file says so): a truncated database must not
+/// silently become a new, empty store.
+fn check_store_files(path: &Path, options: &StoreOptions) -> Result<()> {
+    if let Ok(metadata) = std::fs::metadata(path) {
+        if !metadata.is_file() {
+            return Err(Error::InvalidArgument {
+                field: "path",
+                reason: format!(
+                    "{} is {}, not a key store file",
+                    path.display(),
+                    file_kind(&metadata)
+                ),
+            });
+        }
+        if metadata.len() == 0 && SyncFile::recorded_epoch(&sync_file_path(path)).is_some() {
+            return Err(Error::Corrupt {
+                path: path.to_owned(),
+                detail: format!(
+                    "the database file is empty, but {} shows that a store was created here: \
+                     the file was truncated. Restore it from a backup; to start a new, empty \
+                     store instead, delete the database, that sync file and the pepper file",
+                    sync_file_path(path).display()
+                ),
+            });
+        }
+    }
+    let pepper_file = match &options.pepper {
+        PepperSource::DefaultFile => Some(default_pepper_path(path)),
+        PepperSource::File(file) => Some(file.clone()),
+        PepperSource::Bytes(_) => None,
+    };
+    if let Some(file) = pepper_file
+        && let Ok(metadata) = std::fs::metadata(&file)
+        && !metadata.is_file()
+    {
+        return Err(Error::PepperInvalid {
+            detail: format!(
+                "{} is {}, not a pepper file",
+                file.display(),
+                file_kind(&metadata)
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Runs an open so that a panic inside redb (its debug assertions can fire on a damaged

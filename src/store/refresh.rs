@@ -21,6 +21,11 @@ impl Engine {
     #[inline]
     pub(super) fn ensure_fresh(&self) -> Result<()> {
         let shared = self.sync.change_counter().load(Ordering::Acquire);
+        // Checked after the counter load: a file re-initialised (or zeroed by a truncation)
+        // changes its epoch before its counter, so a zeroed counter is never trusted.
+        if !self.sync.is_current() {
+            return self.recover_sync_file(false);
+        }
         if shared > self.seen_seq.load(Ordering::Acquire) {
             self.refresh()?;
         }

@@ -4,18 +4,27 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Once, Weak};
 
-use parking_lot::Mutex;
+use crate::locks::Mutex;
 
 use super::open::StoreOptions;
 use super::{Handle, Store};
 use crate::error::Result;
+use crate::sys::fork;
 
 static REGISTRY: Mutex<Option<HashMap<PathBuf, Weak<Handle>>>> = Mutex::new(None);
+static HOLD_ACROSS_FORK: Once = Once::new();
+
+/// Taken around `fork()`, so a child never inherits the registry locked by a thread that
+/// does not exist in the child.
+extern "C" fn lock_registry_for_fork() {
+    fork::keep_until_forked(Box::new(REGISTRY.lock()));
+}
 
 /// Opens through the registry (see [`Store::open`]).
 pub(super) fn open(path: &Path, options: StoreOptions) -> Result<Store> {
+    HOLD_ACROSS_FORK.call_once(|| fork::hold_across_fork(lock_registry_for_fork));
     let mut guard = REGISTRY.lock();
     let registry = guard.get_or_insert_with(HashMap::new);
     if let Some(handle) = registry.get(path).and_then(Weak::upgrade) {

@@ -163,7 +163,9 @@ impl Store {
     /// Uses per UTC day of a key from `from` to `to` inclusive (flushed counts only; call
     /// [`Store::flush`] first for this process's latest). Days without use are omitted.
     pub fn usage_by_day(&self, id: &str, from: Day, to: Day) -> Result<Vec<DailyUsage>> {
-        if to < from || to.0 - from.0 > MAX_USAGE_DAYS {
+        // In i64: the difference of two i32 day numbers can overflow i32.
+        let days_spanned = i64::from(to.0) - i64::from(from.0) + 1;
+        if to < from || days_spanned > i64::from(MAX_USAGE_DAYS) {
             return Err(Error::invalid(
                 "date range",
                 format!("must be ordered and span at most {MAX_USAGE_DAYS} days"),

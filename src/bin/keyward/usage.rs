@@ -78,7 +78,7 @@ fn range(args: &UsageArgs, now: Timestamp) -> Result<(Day, Day), CliError> {
             format!("the range starts ({from}) after it ends ({to})"),
         ));
     }
-    if to.0 - from.0 >= MAX_USAGE_DAYS {
+    if i64::from(to.0) - i64::from(from.0) + 1 > i64::from(MAX_USAGE_DAYS) {
         return Err(CliError::bad_input(
             "BAD_RANGE",
             format!("the range spans more than {MAX_USAGE_DAYS} days"),
