@@ -26,6 +26,14 @@ use crate::sys::shared_memory::SyncFile;
 use crate::usage::UsageCell;
 use crate::verify_index::{IndexEntry, VerifyIndex};
 
+#[cfg(test)]
+thread_local! {
+    /// Test hook: runs in `Engine::start` between loading the index and binding the sync
+    /// file (the window of the open race of issue 13, item 8).
+    pub(super) static BEFORE_SYNC_BIND: std::cell::RefCell<Option<Box<dyn FnOnce()>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// Most unmatched presentations queued between two flushes; past that they are not counted
 /// (a flood of garbage must not grow memory).
 pub(crate) const MAX_QUEUED_REFUSALS: usize = 65_536;
@@ -106,6 +114,10 @@ impl Engine {
             flusher: Mutex::new(None),
         };
         engine.reload_all()?;
+        #[cfg(test)]
+        if let Some(hook) = BEFORE_SYNC_BIND.with(|hook| hook.borrow_mut().take()) {
+            hook();
+        }
         // Processes still holding a replaced sync file notice within one of their flush
         // intervals; wait for two (see `sync_binding`).
         let grace = 2 * options.flush_interval.max(DEFAULT_FLUSH_INTERVAL);

@@ -175,3 +175,60 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::{NewKey, Reason, Store, StoreOptions};
+
+    fn options() -> StoreOptions {
+        StoreOptions {
+            flush_interval: Duration::ZERO,
+            ..StoreOptions::default()
+        }
+    }
+
+    /// Issue 13, item 8: a revoke committed by another process while a third one is opening
+    /// (after it loaded its index, before it repaired the shared counter) stays visible to
+    /// every process. The opener used to lower the counter to its own, older view, and an
+    /// already-open process then kept accepting the revoked key until a flusher repaired it.
+    #[test]
+    fn a_commit_during_another_open_is_not_hidden() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("race.redb");
+        let revoker = Store::open_unshared(&path, options()).unwrap();
+        let created = revoker
+            .create(NewKey {
+                owner: "acct".into(),
+                ..NewKey::default()
+            })
+            .unwrap();
+        let watcher = Store::open_unshared(&path, options()).unwrap();
+        assert!(watcher.verify(created.key(), &[]).unwrap().is_valid());
+        let revoked_in_window = std::rc::Rc::new(std::cell::Cell::new(false));
+        let flag = revoked_in_window.clone();
+        let revoker_in_hook = revoker.clone();
+        let id = created.id().to_owned();
+        super::super::engine::BEFORE_SYNC_BIND.with(|hook| {
+            *hook.borrow_mut() = Some(Box::new(move || {
+                revoker_in_hook.revoke(&id, None).unwrap();
+                flag.set(true);
+            }));
+        });
+        let opener = Store::open_unshared(&path, options()).unwrap();
+        assert!(
+            revoked_in_window.get(),
+            "the revoke ran inside the open's window"
+        );
+        assert_eq!(
+            watcher.verify(created.key(), &[]).unwrap().reason,
+            Reason::Revoked,
+            "the already-open process saw the revoke"
+        );
+        assert_eq!(
+            opener.verify(created.key(), &[]).unwrap().reason,
+            Reason::Revoked
+        );
+    }
+}

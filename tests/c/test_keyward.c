@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <pthread.h>
@@ -1198,6 +1199,220 @@ static void test_fork(void) {
   remove_store("fork.redb");
 }
 
+/* ------------------------------------------------------------------ defects of issue 13 */
+
+typedef struct {
+  kw_store store;
+  const char *key;
+  int stop;      /* read and written with __atomic builtins */
+  long verifies; /* likewise */
+  long refused;
+} busy_verifier;
+
+static void *busy_verify(void *arg) {
+  busy_verifier *w = (busy_verifier *)arg;
+  kw_verdict v;
+  while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
+    if (kw_verify(w->store, w->key, strlen(w->key), NULL, 0, 0, 0, &v, NULL, 0, NULL) == KW_OK &&
+        v.reason == KW_REASON_VALID)
+      __atomic_add_fetch(&w->verifies, 1, __ATOMIC_RELEASE);
+    else
+      w->refused++;
+  }
+  return NULL;
+}
+
+static void test_fork_stress(void) {
+  /* Issue 13, items 1 and 2: children forked from a parent whose store has its background
+   * flusher running (5 ms interval) while another parent thread loops kw_verify. Each child
+   * verifies and closes under alarm(5): a hang ends it with SIGALRM. Counts stay exact: every
+   * child's verify is written by its kw_close, every parent verify by the parent's flush.
+   * KW_FORK_CYCLES sets the number of forks (scripts/test-c.sh runs 1,000 once). */
+  const char *env = getenv("KW_FORK_CYCLES");
+  int cycles = env ? atoi(env) : 50, i, hangs = 0, failures = 0, overlapped = 0;
+  char key[KW_MAX_KEY_LEN + 1], id[32], secret[64];
+  char path[512];
+  kw_options o;
+  kw_store s = KW_STORE_NONE;
+  kw_usage_stats usage;
+  busy_verifier work;
+  pthread_t thread;
+  db_path(path, sizeof path, "forks.redb");
+  o = options_for(path);
+  o.flush_interval_ms = 5;
+  CHECK_STATUS(kw_open(&o, &s), KW_OK);
+  CHECK_STATUS(create_key(s, "acct_forks", NULL, 0, NULL, 0, NULL, key), KW_OK);
+  key_parts(key, id, secret);
+  memset(&work, 0, sizeof work);
+  work.store = s;
+  work.key = key;
+  CHECK(pthread_create(&thread, NULL, busy_verify, &work) == 0);
+  while (__atomic_load_n(&work.verifies, __ATOMIC_ACQUIRE) == 0) sched_yield();
+  for (i = 0; i < cycles; i++) {
+    long before = __atomic_load_n(&work.verifies, __ATOMIC_ACQUIRE);
+    int status = 0;
+    pid_t child;
+    fflush(NULL);
+    child = fork();
+    if (child == 0) {
+      kw_verdict v;
+      int ok;
+      alarm(5);
+      ok = kw_verify(s, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL) == KW_OK &&
+           v.reason == KW_REASON_VALID;
+      ok = ok && kw_close(s) == KW_OK;
+      _exit(ok ? 0 : 3);
+    }
+    if (child < 0) { failures++; break; }
+    if (waitpid(child, &status, 0) != child) failures++;
+    else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) hangs++;
+    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) failures++;
+    /* The busy thread was verifying around this fork. */
+    if (__atomic_load_n(&work.verifies, __ATOMIC_ACQUIRE) != before) overlapped++;
+  }
+  __atomic_store_n(&work.stop, 1, __ATOMIC_RELEASE);
+  CHECK(pthread_join(thread, NULL) == 0);
+  if (hangs || failures) fprintf(stderr, "fork stress: %d hangs, %d failures in %d forks\n", hangs, failures, cycles);
+  CHECK(hangs == 0);
+  CHECK(failures == 0);
+  CHECK(work.refused == 0);
+  CHECK(overlapped * 2 >= cycles); /* the race the test is about did happen */
+  {
+    size_t written = 0;
+    CHECK_STATUS(kw_flush(s, &written), KW_OK);
+  }
+  CHECK_STATUS(kw_usage(s, id, strlen(id), &usage), KW_OK);
+  CHECK(usage.uses == (uint64_t)(work.verifies + cycles));
+  if (usage.uses != (uint64_t)(work.verifies + cycles))
+    fprintf(stderr, "fork stress: %llu uses, expected %ld\n", (unsigned long long)usage.uses, work.verifies + cycles);
+  printf("fork stress: %d forks, %d hangs; the busy thread verified across %d of them; %llu uses counted\n",
+         cycles, hangs, overlapped, (unsigned long long)usage.uses);
+  CHECK_STATUS(kw_close(s), KW_OK);
+  remove_store("forks.redb");
+}
+
+static kw_status open_path(const char *path, const char *pepper_file, kw_store *out) {
+  kw_options o = options_for(path);
+  if (pepper_file) {
+    o.pepper_file = pepper_file;
+    o.pepper_file_len = strlen(pepper_file);
+  }
+  return kw_open(&o, out);
+}
+
+static void test_store_file_kinds(void) {
+  /* Issue 13, items 3 and 6: each cause gets its own status through the C ABI. */
+  char dir[512], fifo[512], devnull[512], p[512], q[600];
+  kw_store s = KW_STORE_NONE;
+  char key[KW_MAX_KEY_LEN + 1];
+  FILE *f;
+  db_path(dir, sizeof dir, "kinds-dir.redb");
+  CHECK(mkdir(dir, 0700) == 0);
+  CHECK_STATUS(open_path(dir, NULL, &s), KW_INVALID_ARGUMENT);
+  db_path(fifo, sizeof fifo, "kinds-fifo.redb");
+  CHECK(mkfifo(fifo, 0600) == 0);
+  CHECK_STATUS(open_path(fifo, NULL, &s), KW_INVALID_ARGUMENT);
+  db_path(devnull, sizeof devnull, "kinds-null.redb");
+  CHECK(symlink("/dev/null", devnull) == 0);
+  CHECK_STATUS(open_path(devnull, NULL, &s), KW_INVALID_ARGUMENT);
+
+  /* A working store, then each of its companion files replaced by something else. */
+  db_path(p, sizeof p, "kinds.redb");
+  s = open_store("kinds.redb");
+  CHECK_STATUS(create_key(s, "acct_k", NULL, 0, NULL, 0, NULL, key), KW_OK);
+  CHECK_STATUS(kw_close(s), KW_OK);
+  snprintf(q, sizeof q, "%s.pepper", p);
+  {
+    char aside[620];
+    snprintf(aside, sizeof aside, "%s.aside", q);
+    CHECK(rename(q, aside) == 0);
+    CHECK(mkdir(q, 0700) == 0);
+    CHECK_STATUS(open_path(p, NULL, &s), KW_PEPPER_INVALID);
+    CHECK(rmdir(q) == 0);
+    CHECK(symlink("/dev/null", q) == 0);
+    CHECK_STATUS(open_path(p, NULL, &s), KW_PEPPER_INVALID);
+    CHECK(unlink(q) == 0);
+    /* A symlink to the real 0600 pepper file is followed (secret mounts use them). */
+    CHECK(symlink(aside, q) == 0);
+    CHECK_STATUS(open_path(p, NULL, &s), KW_OK);
+    CHECK_STATUS(kw_close(s), KW_OK);
+    CHECK(unlink(q) == 0);
+    CHECK(rename(aside, q) == 0);
+  }
+  snprintf(q, sizeof q, "%s.kwsync", p);
+  CHECK(unlink(q) == 0);
+  CHECK(mkdir(q, 0700) == 0);
+  CHECK_STATUS(open_path(p, NULL, &s), KW_CORRUPT);
+  CHECK(rmdir(q) == 0);
+  CHECK(mkfifo(q, 0600) == 0);
+  CHECK_STATUS(open_path(p, NULL, &s), KW_CORRUPT);
+  CHECK(unlink(q) == 0);
+  CHECK(symlink("/dev/null", q) == 0);
+  CHECK_STATUS(open_path(p, NULL, &s), KW_CORRUPT);
+  CHECK(unlink(q) == 0);
+  CHECK_STATUS(open_path(p, NULL, &s), KW_OK); /* the sync file is recreated */
+  CHECK_STATUS(kw_close(s), KW_OK);
+
+  /* A zero-length database beside the files of a store that existed: CORRUPT, not a new store. */
+  f = fopen(p, "w");
+  CHECK(f != NULL);
+  if (f) fclose(f);
+  CHECK_STATUS(open_path(p, NULL, &s), KW_CORRUPT);
+  CHECK_STATUS(open_path(p, NULL, &s), KW_CORRUPT); /* and stays so */
+  rmdir(dir);
+  unlink(fifo);
+  unlink(devnull);
+  remove_store("kinds.redb");
+}
+
+static void test_sync_file_truncated(void) {
+  /* Issue 13, item 4: truncating the sync file under an open store gives neither SIGBUS nor
+   * a stale answer. */
+  char key[KW_MAX_KEY_LEN + 1], id[32], secret[64];
+  char p[512], q[600];
+  kw_store s = open_store("trunc.redb");
+  kw_verdict v;
+  pid_t child;
+  int status = 0;
+  db_path(p, sizeof p, "trunc.redb");
+  snprintf(q, sizeof q, "%s.kwsync", p);
+  CHECK_STATUS(create_key(s, "acct_tr", NULL, 0, NULL, 0, NULL, key), KW_OK);
+  key_parts(key, id, secret);
+  CHECK(truncate(q, 0) == 0);
+  CHECK_STATUS(kw_verify(s, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_OK);
+  CHECK(v.reason == KW_REASON_VALID);
+  /* Truncated again; another process revokes; this one must refuse the key at once. */
+  CHECK(truncate(q, 0) == 0);
+  fflush(NULL);
+  child = fork();
+  if (child == 0) {
+    alarm(5);
+    _exit(kw_revoke(s, id, strlen(id), NULL, 0, NULL, 0, NULL) == KW_OK ? 0 : 3);
+  }
+  CHECK(child > 0 && waitpid(child, &status, 0) == child);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  CHECK_STATUS(kw_verify(s, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_OK);
+  CHECK(v.reason == KW_REASON_REVOKED);
+  CHECK_STATUS(kw_close(s), KW_OK);
+  remove_store("trunc.redb");
+}
+
+static void test_usage_range(void) {
+  /* Issue 13, item 5: ranges that overflowed, and the span limit counted inclusively. */
+  char key[KW_MAX_KEY_LEN + 1], id[32], secret[64];
+  uint8_t buf[64];
+  size_t len = 0;
+  kw_store s = open_store("range.redb");
+  CHECK_STATUS(create_key(s, "acct_r", NULL, 0, NULL, 0, NULL, key), KW_OK);
+  key_parts(key, id, secret);
+  CHECK_STATUS(kw_usage_by_day(s, id, strlen(id), INT32_MIN, INT32_MAX, buf, sizeof buf, &len), KW_INVALID_ARGUMENT);
+  CHECK_STATUS(kw_usage_by_day(s, id, strlen(id), -2, INT32_MAX - 1, buf, sizeof buf, &len), KW_INVALID_ARGUMENT);
+  CHECK_STATUS(kw_usage_by_day(s, id, strlen(id), 20000, 20000 + KW_MAX_USAGE_DAYS, buf, sizeof buf, &len), KW_INVALID_ARGUMENT);
+  CHECK_STATUS(kw_usage_by_day(s, id, strlen(id), 20000, 20000 + KW_MAX_USAGE_DAYS - 1, buf, sizeof buf, &len), KW_OK);
+  CHECK_STATUS(kw_close(s), KW_OK);
+  remove_store("range.redb");
+}
+
 int main(int argc, char **argv) {
   const char *vectors = argc > 1 ? argv[1] : "tests/vectors";
   snprintf(tmpdir, sizeof tmpdir, "/tmp/keyward-c-test-XXXXXX");
@@ -1216,6 +1431,10 @@ int main(int argc, char **argv) {
   test_persistent();
   test_threads();
   test_fork();
+  test_fork_stress();
+  test_store_file_kinds();
+  test_sync_file_truncated();
+  test_usage_range();
   test_panic_boundary();
   {
     char cmd[400];

@@ -14,7 +14,24 @@ from typing import Any, Callable, Iterable
 import keyward
 from keyward.middleware import WSGIMiddleware, get_verdict
 
-store = keyward.Store(os.environ["KEYWARD_TEST_STORE"])
+store = keyward.Store(
+    os.environ["KEYWARD_TEST_STORE"],
+    flush_interval_ms=int(os.environ.get("KEYWARD_TEST_FLUSH_MS", "0")),
+)
+
+if os.environ.get("KEYWARD_TEST_BUSY_KEY"):
+    # test_server.py's recycling test: a thread of the gunicorn master (--preload) verifies
+    # without pause, so workers are forked while it is inside keyward.
+    import threading
+
+    def _busy(key: str = os.environ["KEYWARD_TEST_BUSY_KEY"]) -> None:
+        try:
+            while True:
+                store.verify(key)
+        except keyward.StoreClosedError:
+            return  # the master is exiting: the binding closed its stores
+
+    threading.Thread(target=_busy, daemon=True).start()
 
 
 def hello(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

@@ -123,3 +123,59 @@ def test_store_opened_before_fork_is_usable_in_children(tmp_path: Path) -> None:
         store.close()
     with keyward.Store(path) as again:
         assert again.usage(created.id).uses == 2 + WORKERS * 50
+
+
+def test_forks_from_a_busy_parent_never_hang(tmp_path: Path) -> None:
+    """Issue 13: children forked while the parent's flusher runs (5 ms) and another parent
+    thread is inside verify. Each child verifies and closes under alarm(5): a hang ends it
+    with SIGALRM. KEYWARD_FORK_CYCLES sets the count (1,000 by default)."""
+    import signal
+    import threading
+
+    cycles = int(os.environ.get("KEYWARD_FORK_CYCLES", "1000"))
+    path = str(tmp_path / "forks.redb")
+    store = keyward.Store(path, flush_interval_ms=5)
+    created = store.create("acct_forks")
+    busy_verifies = 0
+    stop = threading.Event()
+
+    def busy() -> None:
+        nonlocal busy_verifies
+        while not stop.is_set():
+            assert store.verify(created.key).ok
+            busy_verifies += 1
+
+    thread = threading.Thread(target=busy)
+    thread.start()
+    hangs = failures = overlapped = 0
+    try:
+        while busy_verifies == 0:
+            pass
+        for _ in range(cycles):
+            before = busy_verifies
+            pid = os.fork()
+            if pid == 0:
+                code = 3
+                try:
+                    signal.alarm(5)
+                    if store.verify(created.key).ok:
+                        store.close()
+                        code = 0
+                finally:
+                    os._exit(code)
+            _, status = os.waitpid(pid, 0)
+            if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGALRM:
+                hangs += 1
+            elif not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
+                failures += 1
+            if busy_verifies != before:
+                overlapped += 1
+    finally:
+        stop.set()
+        thread.join(TIMEOUT)
+    print(f"{cycles} forks: {hangs} hangs, {failures} failures; the busy thread verified across {overlapped}")
+    assert (hangs, failures) == (0, 0)
+    assert overlapped * 2 >= cycles, "the parent thread was verifying while the forks happened"
+    store.flush()
+    assert store.usage(created.id).uses == busy_verifies + cycles
+    store.close()

@@ -36,9 +36,17 @@ def _free_port() -> int:
 class Server:
     """gunicorn or uvicorn with 4 workers, logging to ``log``; stopped by :meth:`stop`."""
 
-    def __init__(self, kind: str, store_path: str, log: Path, preload: bool = False) -> None:
+    def __init__(
+        self,
+        kind: str,
+        store_path: str,
+        log: Path,
+        preload: bool = False,
+        extra_args: tuple[str, ...] = (),
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.log = log
-        env = dict(os.environ, KEYWARD_TEST_STORE=store_path, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, KEYWARD_TEST_STORE=store_path, PYTHONUNBUFFERED="1", **(extra_env or {}))
         self.port = 0
         if kind == "gunicorn":
             args = [
@@ -50,6 +58,7 @@ class Server:
             ]
             if preload:
                 args.append("--preload")
+            args.extend(extra_args)
             args.append("server_app:app")
             self._ready = ("Booting worker", 4)
         else:
@@ -170,3 +179,42 @@ def test_four_workers(tmp_path: Path, kind: str, preload: bool) -> None:
         u = reopened.usage(lacking.id)
         assert (u.uses, u.refused) == (0, counts["lacking"])
     print(f"served by {len(pids)} worker(s): {sorted(pids)}")
+
+
+def test_gunicorn_preload_recycles_workers_forked_from_a_busy_master(tmp_path: Path) -> None:
+    """Issue 13 through gunicorn --preload: the master's store has its flusher running (5 ms)
+    and a master thread verifying without pause; --max-requests makes the master fork a new
+    worker every few requests. No worker may hang (each exits, flushing, within the graceful
+    timeout) and every request is counted exactly once."""
+    pytest.importorskip("gunicorn")
+    path = str(tmp_path / "recycle.redb")
+    store = keyward.Store(path)
+    valid = store.create("acct_valid", scopes=["read"])
+    busy = store.create("acct_busy")
+    requests = 240
+    server = Server(
+        "gunicorn",
+        path,
+        tmp_path / "server.log",
+        preload=True,
+        extra_args=("--max-requests", "4"),
+        extra_env={"KEYWARD_TEST_FLUSH_MS": "5", "KEYWARD_TEST_BUSY_KEY": busy.key},
+    )
+    pids: set[int] = set()
+    try:
+        for _ in range(requests):
+            status, body = server.request("/data", {"x-api-key": valid.key})
+            assert status == 200
+            pids.add(body["pid"])
+    finally:
+        exit_code = server.stop()
+        store.close()
+    log = (tmp_path / "server.log").read_text(errors="replace")
+    assert exit_code == 0, log
+    assert "Traceback" not in log, log
+    assert "WORKER TIMEOUT" not in log and "SIGKILL" not in log, log
+    booted = log.count("Booting worker")
+    print(f"{requests} requests served by {len(pids)} workers; {booted} workers forked")
+    assert len(pids) >= requests // 8, "workers were recycled (forked again and again)"
+    with keyward.Store(path) as reopened:
+        assert reopened.usage(valid.id).uses == requests
