@@ -1081,6 +1081,22 @@ const char *kw_reason_message(uint32_t reason);
 uint32_t kw_reason_http_status(uint32_t reason);
 
 /**
+ * Copies the detailed message of the last call on this thread that failed into `buf`
+ * (UTF-8, not NUL-terminated) and its length into `*out_len`: which file, which permission,
+ * what to do. Empty (`*out_len` = 0) when that call had nothing to add to its status (a NULL
+ * argument, say) or no call has failed on this thread. Thread-safe: each thread has its own.
+ * Read it right after the failing call: the next keyward call on the thread clears it.
+ * This call itself does not clear it.
+ *
+ * `buf` may be NULL when `cap` is 0 (a size query); `out_len` is required.
+ * Returns `KW_OK`, `KW_NULL_ARGUMENT`, or `KW_BUFFER_TOO_SMALL` (with the size needed).
+ *
+ * # Safety
+ * `buf` must be writable for `cap` bytes; `out_len` must be valid for one write.
+ */
+kw_status kw_last_error_message(uint8_t *buf, size_t cap, size_t *out_len);
+
+/**
  * Creates a key. The full key is written once to `key_buf` (not NUL-terminated; it exists
  * nowhere else, ever: hand it to the customer and wipe the buffer) and, optionally, the
  * new record as JSON to `info_buf`.

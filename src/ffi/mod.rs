@@ -19,6 +19,7 @@
 
 pub mod args;
 pub mod credential;
+pub mod error_detail;
 pub mod handles;
 pub mod manage;
 pub mod panic;

@@ -41,8 +41,11 @@ pub fn boundary<R: PanicValue>(body: impl FnOnce() -> R) -> R {
 /// Runs a fallible body inside the panic boundary and returns its status.
 #[inline(always)]
 pub fn guard(body: impl FnOnce() -> Result<(), kw_status>) -> kw_status {
-    boundary(|| match body() {
-        Ok(()) => kw_status::KW_OK,
-        Err(status) => status,
+    boundary(|| {
+        super::error_detail::clear();
+        match body() {
+            Ok(()) => kw_status::KW_OK,
+            Err(status) => status,
+        }
     })
 }

@@ -204,7 +204,9 @@ impl kw_status {
 }
 
 impl From<&Error> for kw_status {
+    /// Also records the error's message for `kw_last_error_message`.
     fn from(error: &Error) -> Self {
+        super::error_detail::record(error);
         kw_status::from_code(error.code())
     }
 }

@@ -1309,6 +1309,20 @@ static void test_store_file_kinds(void) {
   db_path(dir, sizeof dir, "kinds-dir.redb");
   CHECK(mkdir(dir, 0700) == 0);
   CHECK_STATUS(open_path(dir, NULL, &s), KW_INVALID_ARGUMENT);
+  {
+    /* The cause, in words, for this thread: which path, what it is. */
+    char message[1024];
+    size_t len = 0, need = 0;
+    CHECK_STATUS(kw_last_error_message(NULL, 0, &need), KW_BUFFER_TOO_SMALL);
+    CHECK_STATUS(kw_last_error_message((uint8_t *)message, sizeof message - 1, &len), KW_OK);
+    message[len] = 0;
+    CHECK(len == need && strstr(message, "is a directory") && strstr(message, "kinds-dir.redb"));
+    CHECK_STATUS(kw_last_error_message(NULL, 0, NULL), KW_NULL_ARGUMENT);
+    /* A failure with nothing to add clears it. */
+    CHECK_STATUS(kw_open(NULL, &s), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_last_error_message((uint8_t *)message, sizeof message, &len), KW_OK);
+    CHECK(len == 0);
+  }
   db_path(fifo, sizeof fifo, "kinds-fifo.redb");
   CHECK(mkfifo(fifo, 0600) == 0);
   CHECK_STATUS(open_path(fifo, NULL, &s), KW_INVALID_ARGUMENT);

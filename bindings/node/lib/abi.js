@@ -128,6 +128,7 @@ const FUNCTIONS = Object.freeze([
   'kw_status kw_revoke(kw_store store, const char *id, size_t id_len, const char *reason, size_t reason_len, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
   'kw_status kw_delete(kw_store store, const char *id, size_t id_len)',
   'kw_status kw_rotate(kw_store store, const char *id, size_t id_len, uint64_t grace_ms, uint8_t *key_buf, size_t key_cap, size_t *out_key_len, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
+  'kw_status kw_last_error_message(uint8_t *buf, size_t cap, size_t *out_len)',
   'const char *kw_status_message(uint32_t status)',
   'const char *kw_status_name(uint32_t status)',
   'kw_status kw_open(const struct kw_options *options, kw_store *out_store)',

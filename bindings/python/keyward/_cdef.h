@@ -245,6 +245,7 @@ const char *kw_key_error_name(uint32_t error);
 const char *kw_reason_code(uint32_t reason);
 const char *kw_reason_message(uint32_t reason);
 uint32_t kw_reason_http_status(uint32_t reason);
+kw_status kw_last_error_message(uint8_t *buf, size_t cap, size_t *out_len);
 kw_status kw_create(kw_store store,
                     const struct kw_new_key *new_key,
                     uint8_t *key_buf,
