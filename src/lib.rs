@@ -58,4 +58,4 @@ pub use store::{
 };
 pub use sys::shared_memory::CREDIT_SLOTS;
 pub use usage::{DailyUsage, UsageStats};
-pub use verdict::{Reason, Verdict};
+pub use verdict::{HttpVerdict, Reason, Verdict};

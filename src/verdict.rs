@@ -97,3 +97,48 @@ impl Verdict {
         Verdict { reason, key: None }
     }
 }
+
+/// The answer to one HTTP request ([`crate::Store::verify_http`]): the verdict of the key its
+/// headers carry, or why no key could be read from them (no credential, an unsupported
+/// `Authorization` scheme, bad base64, half an id/secret pair, several credentials, an
+/// over-long header). Either way a 401/403 answer, never an error that a framework would turn
+/// into a 500.
+#[derive(Debug, Clone)]
+pub enum HttpVerdict {
+    /// A credential was found and checked.
+    Checked(Verdict),
+    /// No usable credential in the headers; the code says why (e.g. `CREDENTIAL_MISSING`).
+    NoCredential(crate::ErrorCode),
+}
+
+impl HttpVerdict {
+    /// Whether the request may go on.
+    pub fn is_valid(&self) -> bool {
+        matches!(self, HttpVerdict::Checked(v) if v.is_valid())
+    }
+
+    /// The HTTP status to answer: 200, 401 or 403.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            HttpVerdict::Checked(v) => v.reason.http_status(),
+            HttpVerdict::NoCredential(_) => 401,
+        }
+    }
+
+    /// The stable code for the response body, e.g. `"VALID"`, `"REVOKED"`,
+    /// `"CREDENTIAL_MISSING"`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            HttpVerdict::Checked(v) => v.reason.code(),
+            HttpVerdict::NoCredential(code) => code.name(),
+        }
+    }
+
+    /// The key's public fields, when its secret was right.
+    pub fn key(&self) -> Option<&KeyInfo> {
+        match self {
+            HttpVerdict::Checked(v) => v.key.as_deref(),
+            HttpVerdict::NoCredential(_) => None,
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! (the same code `keyward bench` runs), and a scattered visiting order.
 #![allow(dead_code)]
 
-#[path = "../../src/bin/keyward/bench_baselines.rs"]
+#[path = "../../src/cli/bench_baselines.rs"]
 pub mod baselines;
 
 use std::path::{Path, PathBuf};

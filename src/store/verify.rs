@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::key_format::{KeyId, KeyParts, Secret, parse_key_parts};
 use crate::schema::KeyInfo;
 use crate::usage::UsageCell;
-use crate::verdict::{Reason, Verdict};
+use crate::verdict::{HttpVerdict, Reason, Verdict};
 use crate::verify_index::IndexEntry;
 
 /// Longest text accepted as a key or secret before it is refused as malformed without
@@ -115,6 +115,22 @@ impl Store {
     {
         let credential = extract_credential(headers)?;
         self.verify_credential(&credential, scopes)
+    }
+
+    /// Verifies the credential of an HTTP request the way a server answers it: header problems
+    /// (no credential, unsupported scheme, bad base64, half a pair, several credentials, an
+    /// over-long header) are a refused [`HttpVerdict`] with HTTP status 401, like a wrong key.
+    /// `Err` is left for failures of the store itself (a 500).
+    pub fn verify_http<'h, I>(&self, headers: I, scopes: &[&str]) -> Result<HttpVerdict>
+    where
+        I: IntoIterator<Item = (&'h str, &'h str)>,
+    {
+        match extract_credential(headers) {
+            Ok(credential) => self
+                .verify_credential(&credential, scopes)
+                .map(HttpVerdict::Checked),
+            Err(error) => Ok(HttpVerdict::NoCredential(error.code())),
+        }
     }
 
     /// Verifies with every option (cost, time).

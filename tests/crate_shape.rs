@@ -1,0 +1,29 @@
+//! The engine crate's own dependency tree holds only what the engine needs: the CLI's and the
+//! benchmark baselines' crates live in the `keyward-cli` workspace member (issue 16).
+
+#[test]
+fn the_engine_crate_pulls_in_no_cli_or_baseline_crates() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(["tree", "-e", "normal", "-p", "keyward", "--prefix", "none"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8(out.stdout).unwrap();
+    let crates: Vec<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert!(crates.contains(&"redb"), "the tree was read: {tree}");
+    for forbidden in ["rusqlite", "clap", "indicatif", "sha2"] {
+        assert!(
+            !crates.contains(&forbidden),
+            "{forbidden} is in the engine's dependency tree:\n{tree}"
+        );
+    }
+}
