@@ -176,16 +176,55 @@ fn read_only_database_is_a_typed_error() {
     let t = temp_store();
     let path = t.path.clone();
     drop(t.store);
-    // Run the open as an unprivileged user when we are root (root ignores file modes).
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
-    let result = Store::open_unshared(&path, common::options(&t.clock));
-    let is_root = std::fs::OpenOptions::new().write(true).open(&path).is_ok();
-    if is_root {
-        // Root can write a 0444 file, so for root the store is genuinely writable.
-        assert!(result.is_ok());
-    } else {
+    // SAFETY: plain system call.
+    if unsafe { libc::geteuid() } != 0 {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+        let result = Store::open_unshared(&path, common::options(&t.clock));
         assert_eq!(result.unwrap_err().code(), ErrorCode::ReadOnly);
+        return;
     }
+    // As root (CI runs as root, and root ignores file modes) the open runs in a child that
+    // has dropped to an unprivileged user: the store is created by that user, made read-only,
+    // and opened again.
+    const NOBODY: u32 = 65_534;
+    let dir = t.dir.path().join("unprivileged");
+    std::fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(NOBODY), Some(NOBODY)).unwrap();
+    let db = dir.join("keys.redb");
+    let clock = t.clock.clone();
+    // SAFETY: the child only drops privileges, makes keyward and file-system calls, and ends
+    // with `_exit`; the parent waits for it.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: plain system calls; the group first, while we may still change it.
+            let dropped = unsafe { libc::setgid(NOBODY) == 0 && libc::setuid(NOBODY) == 0 };
+            assert!(dropped, "cannot drop privileges");
+            assert!(
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open("/etc/passwd")
+                    .is_err()
+            );
+            let store = Store::open_unshared(&db, common::options(&clock)).unwrap();
+            store.create(new_key("acct", &[])).unwrap();
+            drop(store);
+            std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
+            let error = Store::open_unshared(&db, common::options(&clock)).unwrap_err();
+            assert_eq!(error.code(), ErrorCode::ReadOnly, "{error}");
+        }))
+        .map_or(1, |()| 0);
+        // SAFETY: ends the child without running the test harness's exit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child just forked; `status` is a valid out-pointer.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the unprivileged child failed (status {status})"
+    );
 }
 
 // ---------------------------------------------------------------- create and verify
@@ -877,8 +916,16 @@ fn close_waits_for_a_background_flush_in_flight() {
     for _ in 0..100 {
         assert!(t.store.verify(created.key(), &[]).unwrap().is_valid());
     }
-    // Let the background flusher take the batch and sit in its pause.
-    std::thread::sleep(Duration::from_millis(20));
+    // Wait until the background flusher has taken the batch and sits in its pause: the race
+    // this test is about (close while a batch is in flight) then really happens.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while t.store.paused_flushes_for_test().unwrap() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the flusher never took a batch"
+        );
+        std::thread::yield_now();
+    }
     t.store.close().unwrap();
     assert_eq!(
         reader.usage(created.id()).unwrap().uses,

@@ -62,6 +62,8 @@ pub(crate) struct Engine {
     pub(super) flush_lock: Mutex<()>,
     /// Test hook: a pause (µs) inside each flush between taking the batch and writing it.
     pub(super) flush_pause_micros: AtomicU64,
+    /// Test hook: flushes that have taken their batch and entered that pause.
+    pub(super) paused_flushes: AtomicU64,
     pub(super) commits: AtomicU64,
     pub(super) refreshes: AtomicU64,
     /// Times this process bound a sync file new to the database (see `sync_binding`).
@@ -105,6 +107,7 @@ impl Engine {
             unmatched: Mutex::new(Vec::new()),
             flush_lock: Mutex::new(()),
             flush_pause_micros: AtomicU64::new(0),
+            paused_flushes: AtomicU64::new(0),
             commits: AtomicU64::new(0),
             refreshes: AtomicU64::new(0),
             sync_rebinds: AtomicU64::new(0),

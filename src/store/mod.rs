@@ -235,6 +235,16 @@ impl Store {
         Ok(())
     }
 
+    /// How many flushes have taken their batch and entered the pause set by
+    /// [`Store::pause_flushes_for_test`] (tests wait for it instead of sleeping).
+    #[doc(hidden)]
+    pub fn paused_flushes_for_test(&self) -> Result<u64> {
+        Ok(self
+            .engine()?
+            .paused_flushes
+            .load(std::sync::atomic::Ordering::Acquire))
+    }
+
     /// Whether two handles share one underlying store.
     pub fn same_store(&self, other: &Store) -> bool {
         Arc::ptr_eq(&self.handle, &other.handle)

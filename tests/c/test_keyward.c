@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <pthread.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1116,7 +1117,7 @@ static void *verify_loop(void *arg) {
   int i;
   for (i = 0; w->iterations == 0 || i < w->iterations; i++) {
     kw_status st = kw_verify(w->store, w->key, strlen(w->key), NULL, 0, 0, 0, &v, NULL, 0, NULL);
-    if (st == KW_OK && v.reason == KW_REASON_VALID) w->valid++;
+    if (st == KW_OK && v.reason == KW_REASON_VALID) __atomic_add_fetch(&w->valid, 1, __ATOMIC_RELEASE);
     else if (st == KW_CLOSED) { w->closed++; break; }
     else w->other++;
   }
@@ -1130,7 +1131,6 @@ static void test_threads(void) {
   kw_store s = open_store("threads.redb"), victim;
   pthread_t threads[4];
   verifier work[4];
-  struct timespec pause;
   int i;
   CHECK_STATUS(create_key(s, "acct_t", NULL, 0, NULL, 0, NULL, key), KW_OK);
   for (i = 0; i < 4; i++) {
@@ -1155,9 +1155,8 @@ static void test_threads(void) {
   work[0].key = key;
   work[0].iterations = 0;
   CHECK(pthread_create(&threads[0], NULL, verify_loop, &work[0]) == 0);
-  pause.tv_sec = 0;
-  pause.tv_nsec = 20 * 1000 * 1000;
-  nanosleep(&pause, NULL);
+  /* Close only once the thread is verifying through the handle (it then must see KW_CLOSED). */
+  while (__atomic_load_n(&work[0].valid, __ATOMIC_ACQUIRE) < 100) sched_yield();
   CHECK_STATUS(kw_close(victim), KW_OK);
   CHECK(pthread_join(threads[0], NULL) == 0);
   CHECK(work[0].closed == 1 && work[0].other == 0);
