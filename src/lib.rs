@@ -32,6 +32,7 @@ pub mod digest;
 pub mod error;
 pub mod ffi;
 pub mod key_format;
+mod key_record;
 pub mod policy;
 pub mod schema;
 pub mod store;

@@ -3,7 +3,7 @@
 //! | table | key | value |
 //! |---|---|---|
 //! | `meta` | name | bytes: `format_version`, `pepper_check`, `prefix`, `change_seq`, `serial`, `next_slot` |
-//! | `keys` | public id | JSON [`StoredKey`] (never the secret; the keyed digest only) |
+//! | `keys` | public id | JSON `KeyRecordV1` + CRC32 (never the secret; the keyed digest only) |
 //! | `owner_keys` | (owner, serial) | public id — listing by owner in creation order |
 //! | `changes` | change sequence | public id — the cross-process change log |
 //! | `usage` | public id | (uses, refused, last used ms) |
@@ -15,6 +15,7 @@ use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::key_record::KeyRecordV1;
 
 /// The format version this build writes; a store with a higher one is refused.
 pub const FORMAT_VERSION: u32 = 1;
@@ -129,10 +130,10 @@ impl KeyInfo {
     }
 }
 
-/// What is stored per key: the public record and the keyed digest of its secret.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What is stored per key: the public record and the keyed digest of its secret. On disk it
+/// is a [`KeyRecordV1`] (its own type, so `KeyInfo` can change without changing the format).
+#[derive(Debug, Clone)]
 pub(crate) struct StoredKey {
-    #[serde(flatten)]
     pub info: KeyInfo,
     /// Hex of `blake3::keyed_hash(pepper, id ‖ secret)`.
     pub digest: String,
@@ -143,7 +144,7 @@ impl StoredKey {
     /// checksum pages on ordinary reads, so a damaged record is caught here instead of
     /// turning into a wrong verdict.
     pub(crate) fn encode(&self) -> Vec<u8> {
-        with_crc(&serde_json::to_vec(self).expect("key records always serialize"))
+        with_crc(&KeyRecordV1::from_info(&self.info, &self.digest).to_json())
     }
 
     /// Decodes a record stored under `key_id`, checking its CRC and that it names that id.
@@ -154,8 +155,8 @@ impl StoredKey {
         };
         let json = without_crc(bytes)
             .ok_or_else(|| corrupt(format!("key record {key_id} fails its checksum")))?;
-        let stored: StoredKey = serde_json::from_slice(json)
-            .map_err(|e| corrupt(format!("unreadable key record {key_id}: {e}")))?;
+        let (info, digest) = KeyRecordV1::from_json(key_id, json)?.into_parts()?;
+        let stored = StoredKey { info, digest };
         if stored.info.id != key_id {
             return Err(corrupt(format!(
                 "key record under {key_id} names {}",
