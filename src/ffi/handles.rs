@@ -107,14 +107,23 @@ pub(crate) fn remove(handle: kw_store) -> Result<(Store, bool), kw_status> {
     Ok((store, last))
 }
 
-/// Runs `f` on the store of a live handle under the table's read lock (so a concurrent
-/// `kw_close` waits for it). Used by verify, which is short and must not pay for a
-/// reference-count round trip. `0` → `KW_NULL_ARGUMENT`; stale or forged → `KW_CLOSED`.
+/// Runs `f` on the store of a live handle. The table's read lock is held only to clone the
+/// store (one reference-count increment), never across the call: a verify may refresh from
+/// the database or top up credits (I/O), and `kw_close` on another thread, `kw_open`, and the
+/// fork handler that takes the table must not wait for that. A store closed meanwhile stays
+/// alive until `f` returns. `0` → `KW_NULL_ARGUMENT`; stale or forged → `KW_CLOSED`.
 #[inline]
 pub(crate) fn with<R>(
     handle: kw_store,
     f: impl FnOnce(&Store) -> Result<R, kw_status>,
 ) -> Result<R, kw_status> {
+    let store = cloned(handle)?;
+    f(&store)
+}
+
+/// A clone of the store of a live handle (see [`with`]).
+#[inline]
+pub(crate) fn cloned(handle: kw_store) -> Result<Store, kw_status> {
     if handle == KW_STORE_NONE {
         return Err(kw_status::KW_NULL_ARGUMENT);
     }
@@ -124,17 +133,9 @@ pub(crate) fn with<R>(
         Some(Slot {
             generation: g,
             store: Some(store),
-        }) if *g == generation => f(store),
+        }) if *g == generation => Ok(store.clone()),
         _ => Err(kw_status::KW_CLOSED),
     }
-}
-
-/// A clone of the store of a live handle, for calls that may take long (management,
-/// queries, flush): the table lock is released before the call, so a long call never holds
-/// up `kw_open`/`kw_close` (nor, behind a waiting writer, other threads' verifies).
-#[inline]
-pub(crate) fn cloned(handle: kw_store) -> Result<Store, kw_status> {
-    with(handle, |store| Ok(store.clone()))
 }
 
 /// Keeps one reference to `store` for the life of the process (once per store), and makes

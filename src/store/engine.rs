@@ -298,8 +298,17 @@ impl Engine {
         Ok(self.read_key(id)?.map(|(stored, _)| stored.info))
     }
 
-    pub(super) fn database(&self) -> &redb::Database {
-        &self.db
+    /// Runs `work` in a read transaction, inside the panic guard that turns a redb panic on
+    /// a damaged file into `CORRUPT` (every read of the store goes through here or through
+    /// another guarded engine method).
+    pub(super) fn read<T>(
+        &self,
+        work: impl FnOnce(&redb::ReadTransaction) -> Result<T>,
+    ) -> Result<T> {
+        self.contained(|| {
+            let txn = self.db.begin_read()?;
+            work(&txn)
+        })
     }
 }
 

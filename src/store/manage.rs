@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{ReadableTable, WriteTransaction};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
@@ -480,52 +480,54 @@ impl Store {
         check_len("owner", owner, MAX_OWNER_LEN)?;
         let engine = self.engine()?;
         let now = engine.now().as_millis();
-        let txn = engine.database().begin_read()?;
-        let owner_keys = txn.open_table(OWNER_KEYS)?;
-        let keys = txn.open_table(KEYS)?;
-        let start = options.after.map_or(0, |s| s.saturating_add(1));
-        let mut page = Vec::new();
-        let mut last_serial = None;
-        let mut more = false;
-        for item in owner_keys.range((owner, start)..=(owner, u64::MAX))? {
-            let (k, id) = item?;
-            if page.len() == options.limit {
-                more = true;
-                break;
+        engine.read(|txn| {
+            let owner_keys = txn.open_table(OWNER_KEYS)?;
+            let keys = txn.open_table(KEYS)?;
+            let start = options.after.map_or(0, |s| s.saturating_add(1));
+            let mut page = Vec::new();
+            let mut last_serial = None;
+            let mut more = false;
+            for item in owner_keys.range((owner, start)..=(owner, u64::MAX))? {
+                let (k, id) = item?;
+                if page.len() == options.limit {
+                    more = true;
+                    break;
+                }
+                last_serial = Some(k.value().1);
+                let Some(bytes) = keys.get(id.value())? else {
+                    continue;
+                };
+                let info = StoredKey::decode(id.value(), bytes.value())?.info;
+                let keep = match options.state {
+                    StateFilter::All => true,
+                    StateFilter::Active => info.is_active_at(now),
+                    StateFilter::Revoked => info.revoked_at.is_some(),
+                    StateFilter::Expired => info.revoked_at.is_none() && !info.is_active_at(now),
+                };
+                if keep {
+                    page.push(info);
+                }
             }
-            last_serial = Some(k.value().1);
-            let Some(bytes) = keys.get(id.value())? else {
-                continue;
-            };
-            let info = StoredKey::decode(id.value(), bytes.value())?.info;
-            let keep = match options.state {
-                StateFilter::All => true,
-                StateFilter::Active => info.is_active_at(now),
-                StateFilter::Revoked => info.revoked_at.is_some(),
-                StateFilter::Expired => info.revoked_at.is_none() && !info.is_active_at(now),
-            };
-            if keep {
-                page.push(info);
-            }
-        }
-        Ok(Page {
-            keys: page,
-            next: if more { last_serial } else { None },
+            Ok(Page {
+                keys: page,
+                next: if more { last_serial } else { None },
+            })
         })
     }
 
     /// Every key of the store, in creation order (for export and operators).
     pub fn all_keys(&self) -> Result<Vec<KeyInfo>> {
         let engine = self.engine()?;
-        let txn = engine.database().begin_read()?;
-        let keys = txn.open_table(KEYS)?;
-        let mut all = Vec::new();
-        for item in keys.iter()? {
-            let (id, bytes) = item?;
-            all.push(StoredKey::decode(id.value(), bytes.value())?.info);
-        }
-        all.sort_by_key(|k| k.serial);
-        Ok(all)
+        engine.read(|txn| {
+            let keys = txn.open_table(KEYS)?;
+            let mut all = Vec::new();
+            for item in keys.iter()? {
+                let (id, bytes) = item?;
+                all.push(StoredKey::decode(id.value(), bytes.value())?.info);
+            }
+            all.sort_by_key(|k| k.serial);
+            Ok(all)
+        })
     }
 
     /// Updates a key's name, scopes, metadata, expiry or credits.

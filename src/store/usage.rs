@@ -2,7 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
-use redb::{ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 use serde::Serialize;
 
 use std::collections::BTreeMap;
@@ -130,13 +130,14 @@ impl Engine {
     }
 
     fn stored_usage(&self, id: &KeyId) -> Result<UsageStats> {
-        let txn = self.db.begin_read()?;
-        let row = txn.open_table(USAGE)?.get(id.as_str())?.map(|v| v.value());
-        let (uses, refused, last) = row.unwrap_or((0, 0, 0));
-        Ok(UsageStats {
-            uses,
-            refused,
-            last_used: (last > 0).then_some(last),
+        self.read(|txn| {
+            let row = txn.open_table(USAGE)?.get(id.as_str())?.map(|v| v.value());
+            let (uses, refused, last) = row.unwrap_or((0, 0, 0));
+            Ok(UsageStats {
+                uses,
+                refused,
+                last_used: (last > 0).then_some(last),
+            })
         })
     }
 }
@@ -177,45 +178,47 @@ impl Store {
         if engine.info(&key_id)?.is_none() {
             return Err(not_found(id));
         }
-        let txn = engine.database().begin_read()?;
-        let days = txn.open_table(USAGE_DAYS)?;
-        let mut out = Vec::new();
-        for item in days.range((key_id.as_str(), from.0)..=(key_id.as_str(), to.0))? {
-            let (k, v) = item?;
-            out.push(DailyUsage {
-                day: Day(k.value().1),
-                uses: v.value(),
-            });
-        }
-        Ok(out)
+        engine.read(|txn| {
+            let days = txn.open_table(USAGE_DAYS)?;
+            let mut out = Vec::new();
+            for item in days.range((key_id.as_str(), from.0)..=(key_id.as_str(), to.0))? {
+                let (k, v) = item?;
+                out.push(DailyUsage {
+                    day: Day(k.value().1),
+                    uses: v.value(),
+                });
+            }
+            Ok(out)
+        })
     }
 
     /// An owner's keys not used since `since` (never used, or last used before it), oldest
     /// first — the keys an operator may want to revoke.
     pub fn unused_since(&self, owner: &str, since: Timestamp) -> Result<Vec<KeyInfo>> {
         let engine = self.engine()?;
-        let txn = engine.database().begin_read()?;
-        let owner_keys = txn.open_table(OWNER_KEYS)?;
-        let keys = txn.open_table(KEYS)?;
-        let usage = txn.open_table(USAGE)?;
-        let mut out = Vec::new();
-        for item in owner_keys.range((owner, 0)..=(owner, u64::MAX))? {
-            let (_, id) = item?;
-            let Some(bytes) = keys.get(id.value())? else {
-                continue;
-            };
-            let info = StoredKey::decode(id.value(), bytes.value())?.info;
-            let mut last = usage.get(id.value())?.map(|v| v.value().2).unwrap_or(0);
-            if let Ok(key_id) = KeyId::parse(&info.id)
-                && let Some(cell) = engine.index.usage_cell(&key_id)
-            {
-                last = last.max(cell.snapshot().last_used);
+        engine.read(|txn| {
+            let owner_keys = txn.open_table(OWNER_KEYS)?;
+            let keys = txn.open_table(KEYS)?;
+            let usage = txn.open_table(USAGE)?;
+            let mut out = Vec::new();
+            for item in owner_keys.range((owner, 0)..=(owner, u64::MAX))? {
+                let (_, id) = item?;
+                let Some(bytes) = keys.get(id.value())? else {
+                    continue;
+                };
+                let info = StoredKey::decode(id.value(), bytes.value())?.info;
+                let mut last = usage.get(id.value())?.map(|v| v.value().2).unwrap_or(0);
+                if let Ok(key_id) = KeyId::parse(&info.id)
+                    && let Some(cell) = engine.index.usage_cell(&key_id)
+                {
+                    last = last.max(cell.snapshot().last_used);
+                }
+                if last < since.as_millis() {
+                    out.push(info);
+                }
             }
-            if last < since.as_millis() {
-                out.push(info);
-            }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// A limited key's credits; `None` for an unlimited key.
@@ -226,17 +229,18 @@ impl Store {
         let Some(terms) = info.credits else {
             return Ok(None);
         };
-        let txn = engine.database().begin_read()?;
-        let row = txn
-            .open_table(CREDITS)?
-            .get(key_id.as_str())?
-            .map(|v| v.value());
-        let Some((remaining, period, slot)) = row else {
-            return Ok(None);
-        };
-        Ok(Some(CreditBalance {
-            remaining: engine.credits_left(remaining, period, slot, &terms, engine.now()),
-            terms,
-        }))
+        engine.read(|txn| {
+            let row = txn
+                .open_table(CREDITS)?
+                .get(key_id.as_str())?
+                .map(|v| v.value());
+            let Some((remaining, period, slot)) = row else {
+                return Ok(None);
+            };
+            Ok(Some(CreditBalance {
+                remaining: engine.credits_left(remaining, period, slot, &terms, engine.now()),
+                terms,
+            }))
+        })
     }
 }
