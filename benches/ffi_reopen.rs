@@ -12,8 +12,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use keyward::ffi::{handles::kw_store, kw_options, kw_status, kw_store_stats, kw_verdict};
-use keyward::ffi::{store, verify};
+use keyward::ffi::{kw_close, kw_open, kw_open_flags, kw_stats, kw_verify};
+use keyward::ffi::{kw_options, kw_status, kw_store, kw_store_stats, kw_verdict};
 use keyward::{NewKey, Store, StoreOptions};
 
 fn options(path: &str, flags: u32) -> kw_options {
@@ -39,7 +39,7 @@ fn options(path: &str, flags: u32) -> kw_options {
 fn open(o: &kw_options) -> kw_store {
     let mut handle = 0;
     // SAFETY: `o` points to a valid path for the call; `handle` is writable.
-    let status = unsafe { store::kw_open(o, &mut handle) };
+    let status = unsafe { kw_open(o, &mut handle) };
     assert_eq!(status, kw_status::KW_OK);
     handle
 }
@@ -47,10 +47,7 @@ fn open(o: &kw_options) -> kw_store {
 fn stats(handle: kw_store) -> kw_store_stats {
     let mut out = kw_store_stats::default();
     // SAFETY: `out` is writable.
-    assert_eq!(
-        unsafe { store::kw_stats(handle, &mut out) },
-        kw_status::KW_OK
-    );
+    assert_eq!(unsafe { kw_stats(handle, &mut out) }, kw_status::KW_OK);
     out
 }
 
@@ -78,7 +75,7 @@ fn bench(c: &mut Criterion) {
     let ffi_verify = |handle: kw_store, verdict: &mut kw_verdict| {
         // SAFETY: the key outlives the call; the verdict is writable; no info buffer.
         unsafe {
-            verify::kw_verify(
+            kw_verify(
                 handle,
                 key.as_ptr().cast(),
                 key.len(),
@@ -104,12 +101,12 @@ fn bench(c: &mut Criterion) {
         (before.indexed_keys, before.commits),
         (after.indexed_keys, after.commits)
     );
-    assert_eq!(store::kw_close(again), kw_status::KW_OK);
+    assert_eq!(kw_close(again), kw_status::KW_OK);
 
     c.bench_function("reopen_close_warm", |b| {
         b.iter(|| {
             let handle = open(black_box(&o));
-            black_box(store::kw_close(handle))
+            black_box(kw_close(handle))
         })
     });
 
@@ -119,15 +116,12 @@ fn bench(c: &mut Criterion) {
         .to_str()
         .expect("UTF-8")
         .to_owned();
-    let p = options(
-        &persistent_path,
-        keyward::ffi::kw_open_flags::KW_OPEN_PERSISTENT as u32,
-    );
-    assert_eq!(store::kw_close(open(&p)), kw_status::KW_OK);
+    let p = options(&persistent_path, kw_open_flags::KW_OPEN_PERSISTENT as u32);
+    assert_eq!(kw_close(open(&p)), kw_status::KW_OK);
     c.bench_function("reopen_close_persistent", |b| {
         b.iter(|| {
             let handle = open(black_box(&p));
-            black_box(store::kw_close(handle))
+            black_box(kw_close(handle))
         })
     });
 
@@ -138,7 +132,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(rust.verify(black_box(&key), &[]).expect("verify").reason))
     });
 
-    assert_eq!(store::kw_close(keeper), kw_status::KW_OK);
+    assert_eq!(kw_close(keeper), kw_status::KW_OK);
 }
 
 criterion_group!(benches, bench);

@@ -26,8 +26,8 @@ use std::time::Duration;
 use dudect_bencher::ctbench::{BenchFn, BenchMetadata, BenchName, BenchOpts, run_benches_console};
 use dudect_bencher::rand::RngExt;
 use dudect_bencher::{BenchRng, Class, CtRunner};
-use keyward::key_format::{Secret, format_key};
 use keyward::{Concurrency, KeyId, Reason, Store, parse_key};
+use keyward::{Secret, format_key};
 
 use common::{Fixture, SCOPES};
 

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use keyward::key_format::format_key;
+use keyward::format_key;
 use keyward::{Concurrency, KeyId, Store, parse_key};
 
 use common::baselines::{Floor, RedbTxn, SqliteSha256};
@@ -165,9 +165,8 @@ impl Refusals {
 
             let mut secret = *parsed.secret.expose();
             secret[0] = other_char(secret[0]);
-            let secret =
-                keyward::key_format::Secret::parse(std::str::from_utf8(&secret).expect("ASCII"))
-                    .expect("base62");
+            let secret = keyward::Secret::parse(std::str::from_utf8(&secret).expect("ASCII"))
+                .expect("base62");
             wrong_secret
                 .push(format_key("kw", parsed.env.as_deref(), &parsed.id, &secret).to_string());
         }

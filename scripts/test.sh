@@ -9,6 +9,9 @@ step "format and lint"
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 
+step "API docs (every public item documented, no broken links)"
+RUSTDOCFLAGS="-D warnings -D missing_docs" cargo doc --no-deps -p keyward --quiet
+
 step "Rust tests"
 cargo test --quiet 2>&1 | tee target/rust-tests.log
 

@@ -33,9 +33,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Stable numeric code of an error (and of the C ABI's `kw_status`).
 ///
-/// Values are explicit and never renumbered; new codes are only appended.
+/// Values are explicit and never renumbered; new codes are only appended (hence
+/// `#[non_exhaustive]`: a `match` outside this crate needs a wildcard arm).
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// Success (never carried by an [`Error`]; reserved for the C ABI).
     Ok = 0,

@@ -37,7 +37,7 @@ const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop
 pub enum KeyFormatError {
     /// The text is empty.
     Empty,
-    /// The text is longer than [`MAX_KEY_LEN`].
+    /// The text is longer than the longest key (88 characters, `KW_MAX_KEY_LEN` in C).
     TooLong,
     /// The text does not have 2 or 3 underscore-separated parts.
     BadStructure,

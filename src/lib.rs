@@ -23,40 +23,48 @@
 //! ```
 //!
 //! Layers, top to bottom: the C ABI ([`ffi`]) uses the public API of the engine ([`Store`]);
-//! the engine uses the key format ([`key_format`]), the credential parser ([`credential`]),
-//! the digest ([`digest`]) and the storage schema ([`schema`]); those use only [`error`].
+//! the engine uses the key format, the credential parser, the digest and the storage schema
+//! (private modules); those use only the error type ([`Error`]). Every public item is
+//! re-exported here, at the crate root, from one `pub use` block.
 
-pub mod clock;
-pub mod credential;
-pub mod digest;
-pub mod error;
+#![deny(missing_docs)]
+
+mod clock;
+mod credential;
+mod digest;
+mod error;
 pub mod ffi;
-pub mod key_format;
+mod key_format;
 mod key_record;
-pub mod policy;
-pub mod schema;
-pub mod store;
-pub mod usage;
-pub mod verdict;
+mod policy;
+mod schema;
+mod store;
+mod usage;
+mod verdict;
 
 mod locks;
 mod sys;
 mod verify_index;
 
+// The public API: every item a user of the crate can name, in one place. The modules above are
+// private; README.md ("Rust", "The public API") lists the same items and tests/public_api.rs
+// checks that the two agree.
 pub use clock::{Clock, Day, ManualClock, SystemClock, Timestamp};
 pub use credential::{Credential, extract_credential, extract_from_header_line};
 pub use digest::Pepper;
 pub use error::{Error, ErrorCode, Result};
-pub use key_format::{KeyFormatError, KeyId, ParsedKey, parse_key};
+pub use key_format::{
+    BODY_LEN, CHECKSUM_LEN, ID_LEN, KeyFormatError, KeyId, ParsedKey, SECRET_LEN, Secret,
+    encode_checksum, format_key, is_valid_tag, parse_key,
+};
 pub use policy::Policies;
 pub use schema::{CreditTerms, FORMAT_VERSION, KeyInfo, Refill, RefillInterval};
-pub use store::open::{
-    DEFAULT_FLUSH_INTERVAL, DEFAULT_INDEX_CAPACITY, DEFAULT_PREFIX, default_pepper_path,
-};
-pub use store::verify_api::{MAX_PRESENTED_LEN, Presented, VerifyRequest};
 pub use store::{
-    Concurrency, CreatedKey, CreditBalance, KeyUpdate, ListOptions, NewCredits, NewKey, Page,
-    PepperSource, StateFilter, Store, StoreOptions, StoreStats,
+    Concurrency, CreatedKey, CreditBalance, DEFAULT_FLUSH_INTERVAL, DEFAULT_INDEX_CAPACITY,
+    DEFAULT_PREFIX, DEFAULT_ROTATION_GRACE, KeyUpdate, ListOptions, MAX_METADATA_LEN, MAX_NAME_LEN,
+    MAX_OWNER_LEN, MAX_PAGE_SIZE, MAX_PRESENTED_LEN, MAX_REASON_LEN, MAX_SCOPE_LEN, MAX_SCOPES,
+    MAX_USAGE_DAYS, NewCredits, NewKey, Page, PepperSource, Presented, StateFilter, Store,
+    StoreOptions, StoreStats, VerifyRequest, default_pepper_path,
 };
 pub use sys::shared_memory::CREDIT_SLOTS;
 pub use usage::{DailyUsage, UsageStats};

@@ -4,9 +4,12 @@ use std::sync::Arc;
 
 use crate::schema::KeyInfo;
 
-/// Why a key was accepted or refused. Numeric values are stable (C ABI `kw_reason`).
+/// Why a key was accepted or refused. Numeric values are stable (C ABI `kw_reason`) and new
+/// reasons are only appended (hence `#[non_exhaustive]`: a `match` outside this crate needs a
+/// wildcard arm).
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Reason {
     /// The key is valid for this request.
     Valid = 0,

@@ -292,15 +292,12 @@ fn env_tag_is_part_of_the_key() {
     let created = t.store.create(new_key("acct", &[])).unwrap();
     // Same id and secret, env swapped, checksum recomputed: not this key.
     let parsed = keyward::parse_key(created.key(), None).unwrap();
-    let body_start = created.key().len() - keyward::key_format::BODY_LEN;
+    let body_start = created.key().len() - keyward::BODY_LEN;
     let head = format!(
         "kw_test_{}",
         &created.key()[body_start..created.key().len() - 6]
     );
-    let forged = format!(
-        "{head}{}",
-        keyward::key_format::encode_checksum(crc32fast_hash(&head))
-    );
+    let forged = format!("{head}{}", keyward::encode_checksum(crc32fast_hash(&head)));
     assert_eq!(parsed.env.as_deref(), Some("live"));
     assert_eq!(
         t.store.verify(&forged, &[]).unwrap().reason,
@@ -583,7 +580,7 @@ fn rotate_inherits_and_links_both_keys() {
     t.clock.advance(Duration::from_secs(86_400));
     let rotated = t
         .store
-        .rotate(old.id(), keyward::store::manage::DEFAULT_ROTATION_GRACE)
+        .rotate(old.id(), keyward::DEFAULT_ROTATION_GRACE)
         .unwrap();
     assert_ne!(rotated.key(), old.key());
     let new_info = t.store.get(rotated.id()).unwrap();

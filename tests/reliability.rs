@@ -459,7 +459,7 @@ proptest! {
     #[test]
     fn key_parser_total(text in ".{0,120}") {
         if let Ok(parsed) = parse_key(&text, None) {
-            let again = keyward::key_format::format_key(&parsed.prefix, parsed.env.as_deref(), &parsed.id, &parsed.secret);
+            let again = keyward::format_key(&parsed.prefix, parsed.env.as_deref(), &parsed.id, &parsed.secret);
             prop_assert_eq!(again.as_str(), text.as_str());
         }
     }
@@ -468,8 +468,8 @@ proptest! {
     #[test]
     fn key_edits_are_refused(pos in 0usize..86, replacement in "[0-9A-Za-z_]") {
         let id = keyward::KeyId::parse("a0B1c2D3e4F5g6H7").unwrap();
-        let secret = keyward::key_format::Secret::parse("Qw8rT2yU4iO6pA1sD3fG5hJ7kL9zX0cV").unwrap();
-        let key = keyward::key_format::format_key("kw", Some("live"), &id, &secret);
+        let secret = keyward::Secret::parse("Qw8rT2yU4iO6pA1sD3fG5hJ7kL9zX0cV").unwrap();
+        let key = keyward::format_key("kw", Some("live"), &id, &secret);
         let pos = pos % key.len();
         let mut bytes = key.as_bytes().to_vec();
         let new = replacement.as_bytes()[0];

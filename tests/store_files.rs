@@ -269,7 +269,7 @@ fn usage_ranges_are_checked_without_overflow() {
     let t = common::temp_store();
     let key = t.store.create(new_key()).unwrap();
     let id = key.id();
-    let max = keyward::store::usage::MAX_USAGE_DAYS;
+    let max = keyward::MAX_USAGE_DAYS;
     let cases = [
         (i32::MIN, i32::MAX, false),
         (-2, i32::MAX - 1, false),

@@ -5,10 +5,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use keyward::ffi::manage::{kw_create, kw_delete, kw_revoke, kw_rotate};
-use keyward::ffi::store::{kw_close, kw_flush, kw_open};
-use keyward::ffi::verify::{kw_verify, kw_verify_pair};
-use keyward::ffi::handles::kw_store;
 use keyward::ffi::*;
 use libfuzzer_sys::fuzz_target;
 

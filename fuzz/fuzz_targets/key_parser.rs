@@ -9,10 +9,10 @@ fuzz_target!(|data: &[u8]| {
     };
     for prefix in [None, Some("kw")] {
         if let Ok(parsed) = keyward::parse_key(text, prefix) {
-            let again = keyward::key_format::format_key(&parsed.prefix, parsed.env.as_deref(), &parsed.id, &parsed.secret);
+            let again = keyward::format_key(&parsed.prefix, parsed.env.as_deref(), &parsed.id, &parsed.secret);
             assert_eq!(again.as_str(), text);
         }
     }
     let _ = keyward::KeyId::parse(text);
-    let _ = keyward::key_format::Secret::parse(text);
+    let _ = keyward::Secret::parse(text);
 });

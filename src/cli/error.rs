@@ -138,6 +138,8 @@ pub fn exit_for(code: ErrorCode) -> Exit {
         | CreditSlotsExhausted | Closed => Exit::Storage,
         WrongPepper | PepperMissing | PepperInvalid | PepperPermissions => Exit::Pepper,
         BufferTooSmall | Panic => Exit::Internal,
+        // A code added to the library after this CLI was written.
+        _ => Exit::Internal,
     }
 }
 

@@ -3,11 +3,11 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
-use keyward::store::manage::{DEFAULT_ROTATION_GRACE, MAX_PAGE_SIZE};
 use keyward::{
     CreatedKey, KeyInfo, KeyUpdate, ListOptions, NewCredits, NewKey, Pepper, Policies, Refill,
     RefillInterval, StateFilter, Store, Timestamp, UsageStats,
 };
+use keyward::{DEFAULT_ROTATION_GRACE, MAX_PAGE_SIZE};
 use serde::Serialize;
 
 use crate::error::CliError;
@@ -278,7 +278,7 @@ pub fn describe(info: &KeyInfo) -> String {
 /// Runs `keyward init`.
 pub fn init(args: InitArgs, top: &Common) -> Result<Outcome, CliError> {
     if let Some(prefix) = &args.prefix
-        && !keyward::key_format::is_valid_tag(prefix)
+        && !keyward::is_valid_tag(prefix)
     {
         return Err(CliError::bad_input(
             "BAD_PREFIX",

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use keyward::store::usage::MAX_USAGE_DAYS;
+use keyward::MAX_USAGE_DAYS;
 use keyward::{DailyUsage, Day, KeyInfo, Policies, StateFilter, Store, Timestamp, UsageStats};
 use serde::Serialize;
 

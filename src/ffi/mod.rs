@@ -9,28 +9,38 @@
 //! - every pointer is NULL-checked, text is (pointer, length) validated as UTF-8, inputs have
 //!   documented limits;
 //! - outputs go through out-pointers written only on success, into caller-owned buffers
-//!   (`KW_BUFFER_TOO_SMALL` + the size needed); there is no global last error;
-//! - stores are opaque 64-bit handles into a generation-checked table ([`handles`]), so a
+//!   (`KW_BUFFER_TOO_SMALL` + the size needed); there is no global last error (only a
+//!   per-thread message of the last failure, `kw_last_error_message`);
+//! - stores are opaque 64-bit handles into a generation-checked table (`handles`), so a
 //!   closed or never-issued handle yields `KW_CLOSED`, never a crash.
 //!
 //! This is the only module that knows about C.
 
 #![allow(non_camel_case_types)]
 
-pub mod args;
-pub mod credential;
-pub mod error_detail;
-pub mod handles;
-pub mod manage;
-pub mod panic;
-pub mod status;
-pub mod store;
-pub mod types;
-pub mod usage;
-pub mod verify;
+mod args;
+mod credential;
+mod error_detail;
+mod handles;
+mod manage;
+mod panic;
+mod status;
+mod store;
+mod types;
+mod usage;
+mod verify;
 
-pub use self::status::kw_status;
+// The C ABI, and nothing else: the argument helpers, the panic boundary and the handle table
+// stay private to this module.
+pub use self::credential::*;
+pub use self::error_detail::kw_last_error_message;
+pub use self::handles::{KW_STORE_NONE, kw_store};
+pub use self::manage::*;
+pub use self::status::*;
+pub use self::store::*;
 pub use self::types::*;
+pub use self::usage::*;
+pub use self::verify::*;
 
 /// Version of the C ABI. Bumped on every incompatible change of `include/keyward.h`
 /// (removed or changed function, struct layout, constant value); bindings compare it with

@@ -6,12 +6,10 @@ use std::ffi::c_char;
 
 use crate::credential::{MAX_HEADER_NAME_LEN, MAX_HEADER_VALUE_LEN};
 use crate::key_format::{ID_LEN, MAX_KEY_LEN, MAX_TAG_LEN, SECRET_LEN};
-use crate::store::manage::{
-    MAX_METADATA_LEN, MAX_NAME_LEN, MAX_OWNER_LEN, MAX_PAGE_SIZE, MAX_REASON_LEN, MAX_SCOPE_LEN,
-    MAX_SCOPES,
+use crate::{
+    MAX_METADATA_LEN, MAX_NAME_LEN, MAX_OWNER_LEN, MAX_PAGE_SIZE, MAX_PRESENTED_LEN,
+    MAX_REASON_LEN, MAX_SCOPE_LEN, MAX_SCOPES, MAX_USAGE_DAYS,
 };
-use crate::store::usage::MAX_USAGE_DAYS;
-use crate::store::verify_api::MAX_PRESENTED_LEN;
 
 /// Longest owner id, in bytes.
 pub const KW_MAX_OWNER_LEN: usize = 128;

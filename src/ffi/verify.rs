@@ -13,8 +13,8 @@ use super::types::{
 };
 use crate::clock::Timestamp;
 use crate::credential::{Credential, extract_credential};
-use crate::store::verify_api::{Presented, VerifyRequest};
 use crate::verdict::{Reason, Verdict};
+use crate::{Presented, VerifyRequest};
 
 /// Required scopes as `&str`s: up to [`INLINE_SCOPES`] in a stack array (no allocation on
 /// the hot path), more in a vector.

@@ -8,17 +8,13 @@
 
 mod credits;
 mod engine;
-pub mod manage;
-pub mod open;
+mod manage;
+mod open;
 mod refresh;
 mod registry;
 mod sync_binding;
-pub mod usage;
+mod usage;
 mod verify;
-/// Verify request types (re-exported at the crate root).
-pub mod verify_api {
-    pub use super::verify::{MAX_PRESENTED_LEN, Presented, VerifyRequest};
-}
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -26,9 +22,17 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, Guard};
 
 use self::engine::Engine;
-pub use self::manage::{CreatedKey, KeyUpdate, ListOptions, NewCredits, NewKey, Page, StateFilter};
-pub use self::open::{Concurrency, PepperSource, StoreOptions};
-pub use self::usage::CreditBalance;
+pub use self::manage::{
+    CreatedKey, DEFAULT_ROTATION_GRACE, KeyUpdate, ListOptions, MAX_METADATA_LEN, MAX_NAME_LEN,
+    MAX_OWNER_LEN, MAX_PAGE_SIZE, MAX_REASON_LEN, MAX_SCOPE_LEN, MAX_SCOPES, NewCredits, NewKey,
+    Page, StateFilter,
+};
+pub use self::open::{
+    Concurrency, DEFAULT_FLUSH_INTERVAL, DEFAULT_INDEX_CAPACITY, DEFAULT_PREFIX, PepperSource,
+    StoreOptions, default_pepper_path,
+};
+pub use self::usage::{CreditBalance, MAX_USAGE_DAYS};
+pub use self::verify::{MAX_PRESENTED_LEN, Presented, VerifyRequest};
 use crate::error::{Error, Result};
 use crate::sys::fork;
 
