@@ -73,12 +73,14 @@ check "$WORK/app-clone" "$LIB"
 
 # 2. From tarballs: the keyward tarball holds no library, the per-platform one does.
 readme_block 2 "$WORK/app-tarball"
-tar -tzf "$WORK/app-tarball/keyward-0.1.0.tgz" | grep -q '^package/lib/store.js$'
-if tar -tzf "$WORK/app-tarball/keyward-0.1.0.tgz" | grep -q 'libkeyward'; then
+main_files="$(tar -tzf "$WORK/app-tarball/keyward-0.1.0.tgz")"
+platform_files="$(tar -tzf "$WORK/app-tarball/keyward-lib-linux-x64-0.1.0.tgz")"
+grep -qx 'package/lib/store.js' <<<"$main_files"
+if grep -q 'libkeyward' <<<"$main_files"; then
   echo "keyward-0.1.0.tgz carries a library" >&2
   exit 1
 fi
-tar -tzf "$WORK/app-tarball/keyward-lib-linux-x64-0.1.0.tgz" | grep -q '^package/libkeyward.so$'
+grep -qx 'package/libkeyward.so' <<<"$platform_files"
 check "$WORK/app-tarball" "$LIB"
 (cd "$WORK/app-tarball" && rm -rf node_modules && npm ci --loglevel=error)
 check "$WORK/app-tarball" "$LIB"
