@@ -4,10 +4,13 @@
 # builds libkeyward (debug) when needed, points KEYWARD_LIB at it, and runs the node --test
 # suites: the ABI drift check against include/keyward.h, the shared test vectors, every API
 # function and bad input, the Express and node:http middleware, a 4-worker cluster over
-# loopback, loading and ABI-version refusal, and the TypeScript declarations.
+# loopback, loading and ABI-version refusal, and the TypeScript declarations. Then the
+# install test (bindings/node/test/install/install.sh): the README's install commands, run
+# as written in a fresh application outside a copy of the repository, without KEYWARD_LIB.
 #
 #   scripts/test-node.sh              everything
 #   scripts/test-node.sh store        only test/store.test.js (any test file name part)
+#   scripts/test-node.sh install      only the install test
 #
 # Non-interactive (CI=true, no stdin). Needs Node >= 18 and npm; the benchmark is separate:
 # `node bindings/node/bench.js` (see BENCHMARKS.md, Node).
@@ -53,8 +56,18 @@ files=()
 for f in test/*.test.js; do
   if [ $# -eq 0 ] || [[ "$f" == *"$1"* ]]; then files+=("$f"); fi
 done
-if [ ${#files[@]} -eq 0 ]; then
+install_test=false
+if [ $# -eq 0 ] || [[ install == *"$1"* ]]; then install_test=true; fi
+if [ ${#files[@]} -eq 0 ] && [ "$install_test" = false ]; then
   echo "test-node.sh: no test file matches '$1'" >&2
   exit 1
 fi
-timeout 600 node --expose-gc --test --test-reporter=spec "${files[@]}"
+if [ ${#files[@]} -gt 0 ]; then
+  timeout 600 node --expose-gc --test --test-reporter=spec "${files[@]}"
+fi
+
+# --- install as the README says ----------------------------------------------------------------
+if [ "$install_test" = true ]; then
+  echo "install test (README, Node, Install)"
+  timeout 900 bash "$PKG/test/install/install.sh"
+fi

@@ -28,6 +28,14 @@ const ROUNDS = arg('rounds', 21);
 const CALLS = arg('calls', 100000);
 const RUST_VERIFY_NS = arg('rust-verify-ns', Number(process.env.KEYWARD_RUST_VERIFY_NS || NaN));
 
+// The package itself looks only at KEYWARD_LIB and installed packages; the benchmark runs in
+// the repository, so it points KEYWARD_LIB at the Cargo build when it is not set.
+if (!process.env.KEYWARD_LIB) {
+  const built = ['release', 'debug']
+    .map((profile) => path.join(__dirname, '..', '..', 'target', profile, 'libkeyward.so'))
+    .find((file) => fs.existsSync(file));
+  if (built) process.env.KEYWARD_LIB = built;
+}
 const keyward = require('.');
 const { _native } = require('./lib/store');
 const fn = _native.fn;

@@ -324,6 +324,11 @@ export class KeywardError extends Error {
   readonly code: StatusCode | string;
   /** The method that failed, e.g. `"revoke"`. */
   readonly operation: string | undefined;
+  /**
+   * The library's detail of this failure (`kw_last_error_message`): which file, which
+   * permission, what to do. Also part of `message`; `''` when the library gave none.
+   */
+  readonly detail: string;
 }
 /** INVALID_ARGUMENT, NULL_ARGUMENT, INVALID_UTF8, TOO_LONG. */
 export class InvalidArgumentError extends KeywardError {}

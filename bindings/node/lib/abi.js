@@ -8,7 +8,6 @@
  * @module keyward/lib/abi
  */
 
-const path = require('node:path');
 const koffi = require('koffi');
 
 /** The `KW_ABI_VERSION` this binding is written against. */
@@ -194,31 +193,9 @@ function splitPrototype(proto) {
   return { name, ret, params };
 }
 
-// --- loading -----------------------------------------------------------------------------
+// --- loading (lib/platform.js, which needs no koffi) ------------------------------------
 
-/** The library file name on this platform. */
-function libraryFileName() {
-  if (process.platform === 'darwin') return 'libkeyward.dylib';
-  if (process.platform === 'win32') return 'keyward.dll';
-  return 'libkeyward.so';
-}
-
-/**
- * Where the library is looked for, in order: `KEYWARD_LIB` (alone, when set); the package's
- * own `native/` directory; the Cargo build of the repository this package sits in
- * (release, then debug); the system's library search path.
- */
-function libraryCandidates(env = process.env) {
-  const file = libraryFileName();
-  if (env.KEYWARD_LIB) return [path.resolve(env.KEYWARD_LIB)];
-  const root = path.resolve(__dirname, '..', '..', '..');
-  return [
-    path.join(__dirname, '..', 'native', file),
-    path.join(root, 'target', 'release', file),
-    path.join(root, 'target', 'debug', file),
-    file,
-  ];
-}
+const { libraryCandidates, libraryFileName } = require('./platform');
 
 module.exports = {
   ABI_VERSION,

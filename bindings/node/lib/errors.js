@@ -13,15 +13,21 @@ class KeywardError extends Error {
    * @param {string} code its stable name without `KW_` (e.g. `"NOT_FOUND"`)
    * @param {string} message
    * @param {string} [operation] the binding method that failed (e.g. `"revoke"`)
+   * @param {string} [detail] the library's account of this failure (`kw_last_error_message`):
+   *   which file, which permission, what to do; the message says it instead of the status's
+   *   generic message when it is not empty
    */
-  constructor(status, code, message, operation) {
-    super(operation ? `keyward ${operation}: ${message} (${code})` : `keyward: ${message} (${code})`);
+  constructor(status, code, message, operation, detail = '') {
+    const text = detail || message; // the library's detail names the cause; the status message is generic
+    super(operation ? `keyward ${operation}: ${text} (${code})` : `keyward: ${text} (${code})`);
     /** @type {number} */
     this.status = status;
     /** @type {string} */
     this.code = code;
     /** @type {string|undefined} */
     this.operation = operation;
+    /** The library's detail of the failure ('' when it gave none). @type {string} */
+    this.detail = detail;
   }
 
   get name() {
@@ -54,8 +60,8 @@ class StorageError extends KeywardError {}
  * too long or not UTF-8). `httpStatus` is 401.
  */
 class CredentialError extends KeywardError {
-  constructor(status, code, message, operation) {
-    super(status, code, message, operation);
+  constructor(status, code, message, operation, detail) {
+    super(status, code, message, operation, detail);
     /** @type {401} */
     this.httpStatus = 401;
   }

@@ -6,30 +6,32 @@
  */
 
 const fs = require('node:fs');
-const path = require('node:path');
 const koffi = require('koffi');
 const abi = require('./abi');
+const platform = require('./platform');
 const { LibraryError, AbiMismatchError } = require('./errors');
 
 /**
- * Opens the first library found (see {@link abi.libraryCandidates}) and checks its ABI.
+ * Opens the first library found (see {@link platform.libraryCandidates}: KEYWARD_LIB, the
+ * per-platform package, the bundled library) and checks its ABI.
  * @param {NodeJS.ProcessEnv} [env]
  */
 function load(env = process.env) {
-  const candidates = abi.libraryCandidates(env);
-  const explicit = Boolean(env.KEYWARD_LIB);
   const tried = [];
-  for (const file of candidates) {
-    const bare = !path.isAbsolute(file);
-    if (!bare && !fs.existsSync(file)) {
-      tried.push(`${file}: no such file`);
+  for (const { file, source } of platform.libraryCandidates(env)) {
+    if (file === null) {
+      tried.push(`${source}: not installed`);
+      continue;
+    }
+    if (!fs.existsSync(file)) {
+      tried.push(`${file} (${source}): no such file`);
       continue;
     }
     let lib;
     try {
       lib = koffi.load(file);
     } catch (e) {
-      tried.push(`${file}: ${e.message}`);
+      tried.push(`${file} (${source}): ${e.message}`);
       continue;
     }
     let abiVersion;
@@ -42,9 +44,10 @@ function load(env = process.env) {
     if (found !== abi.ABI_VERSION) throw new AbiMismatchError(file, found, abi.ABI_VERSION);
     return declare(lib, file);
   }
-  const hint = explicit
+  const hint = env.KEYWARD_LIB
     ? 'KEYWARD_LIB names a file that cannot be loaded'
-    : 'set KEYWARD_LIB to the path of libkeyward, or build it in the repository with `cargo build --release`';
+    : `install ${platform.platformPackageName()} with keyward (the README, "Use from Node.js", says how, ` +
+      'from a clone or from tarballs), or set KEYWARD_LIB to the path of a libkeyward built with `cargo build --release`';
   throw new LibraryError(`keyward: cannot load libkeyward (${hint}); tried:\n  ${tried.join('\n  ')}`);
 }
 

@@ -41,10 +41,33 @@ function reasonInfo(reason) {
   );
 }
 
-/** The error for a failed call. */
-function failure(status, operation) {
+/** Buffer of kw_last_error_message (grows on KW_BUFFER_TOO_SMALL). */
+let detailBuf = Buffer.alloc(1024);
+const DETAIL_LEN = new Block(8);
+
+/**
+ * The detail the library recorded for the last failed call on this thread ("… is a
+ * directory", which file has which permissions, what to do), or '' when it has none. Must
+ * be read before any other `kw_` call, which clears it.
+ */
+function lastErrorDetail() {
+  let st = fn.kw_last_error_message(detailBuf, detailBuf.length, DETAIL_LEN.ptr);
+  if (st === ENUMS.kw_status.KW_BUFFER_TOO_SMALL) {
+    detailBuf = Buffer.alloc(DETAIL_LEN.get64(0));
+    st = fn.kw_last_error_message(detailBuf, detailBuf.length, DETAIL_LEN.ptr);
+  }
+  return st === 0 ? detailBuf.toString('utf8', 0, DETAIL_LEN.get64(0)) : '';
+}
+
+/**
+ * The error for a failed call. Call it right after the failing `kw_` call: it carries the
+ * library's detail of that failure. `fromCall` false is for a failure the binding decides
+ * itself before any call (too many scopes, say), which has no detail to read.
+ */
+function failure(status, operation, fromCall = true) {
+  const detail = fromCall ? lastErrorDetail() : '';
   const Class = errors.classOf(status);
-  return new Class(status, statusName(status), statusMessage(status), operation);
+  return new Class(status, statusName(status), statusMessage(status), operation, detail);
 }
 
 // --- native scratch memory -----------------------------------------------------------------
@@ -167,7 +190,7 @@ function scopeList(scopes, operation) {
 }
 
 function tooManyScopes(operation) {
-  return failure(ENUMS.kw_status.KW_TOO_LONG, operation);
+  return failure(ENUMS.kw_status.KW_TOO_LONG, operation, false);
 }
 
 function u32(value, operation, what) {
@@ -1166,7 +1189,7 @@ function verifyOptions(opts, operation) {
 function extractCredential(headers) {
   const op = 'extractCredential';
   const n = encodeHeaders(headers, op);
-  if (n < 0) throw failure(ENUMS.kw_status.KW_TOO_LONG, op);
+  if (n < 0) throw failure(ENUMS.kw_status.KW_TOO_LONG, op, false);
   const used = pendingBytes;
   const st = fn.kw_extract_credential(n ? HEADERS.ptr : NULL, n, P_U32, SECRET_BUF, SECRET_BUF.length, P_LEN_A, ID_BUF, ID_BUF.length, P_LEN_B);
   BYTES.buf.fill(0, 0, used);

@@ -86,6 +86,46 @@ test('open: errors and wrong types', (t) => {
   assert.throws(() => new Store(path.join(dir, 'a.redb'), { prefix: 'UPPER' }), { code: 'INVALID_ARGUMENT' });
 });
 
+test('errors carry the library\'s detail of the failure (kw_last_error_message)', (t) => {
+  const dir = tempDir(t);
+  // A directory where the store file should be: the message says so, not just "invalid".
+  assert.throws(() => new Store(dir), (err) => {
+    assert.ok(err instanceof kw.InvalidArgumentError);
+    assert.equal(err.code, 'INVALID_ARGUMENT');
+    assert.match(err.detail, /is a directory/);
+    assert.ok(err.detail.includes(dir), err.detail);
+    assert.equal(err.message, `keyward open: ${err.detail} (INVALID_ARGUMENT)`);
+    return true;
+  });
+  // A pepper file readable by others: the message names the file and what to do.
+  const db = path.join(dir, 'keys.redb');
+  new Store(db).close();
+  fs.chmodSync(`${db}.pepper`, 0o644);
+  assert.throws(() => new Store(db), (err) => {
+    assert.ok(err instanceof kw.OpenError);
+    assert.equal(err.code, 'PEPPER_PERMISSIONS');
+    assert.ok(err.message.includes(`${db}.pepper`), err.message);
+    assert.match(err.message, /chmod 600/);
+    return true;
+  });
+  fs.chmodSync(`${db}.pepper`, 0o600);
+  const store = new Store(db);
+  t.after(() => store.close());
+  assert.throws(() => store.get('k_unknown'), (err) => {
+    assert.equal(err.code, 'NOT_FOUND');
+    assert.match(err.message, /k_unknown/);
+    return true;
+  });
+  // An error the binding raises before calling the library never carries an older detail.
+  assert.throws(() => store.get('k_unknown'), { code: 'NOT_FOUND' });
+  assert.throws(() => store.verify('x', { scopes: Array(100).fill('s') }), (err) => {
+    assert.equal(err.code, 'TOO_LONG');
+    assert.equal(err.detail, '');
+    assert.doesNotMatch(err.message, /k_unknown/);
+    return true;
+  });
+});
+
 test('re-opening a path shares the store; persistent; config mismatch; sameStore', (t) => {
   const dir = tempDir(t);
   const p = path.join(dir, 'k.redb');

@@ -64,7 +64,7 @@ try {
 } catch (err) {
   if (err instanceof NotFoundError) void err.status;
   if (err instanceof CredentialError) void err.httpStatus;
-  if (err instanceof KeywardError) void err.code;
+  if (err instanceof KeywardError) void [err.code, err.detail.length];
 }
 
 const auth = middleware(store, { scopes: ['read'], onRefused: (req, res, verdict) => sendRefusal(res, verdict) });
