@@ -19,7 +19,9 @@ thread_local! {
 /// Forgets the message of an earlier call (called as each guarded call starts).
 #[inline]
 pub(crate) fn clear() {
-    LAST_ERROR.with(|last| {
+    // `try_with`: during process exit glibc destroys thread-locals before it runs `atexit`
+    // handlers, and a binding's `kw_close` at exit must still work (it flushes the last counts).
+    let _ = LAST_ERROR.try_with(|last| {
         if let Ok(mut last) = last.try_borrow_mut()
             && !last.is_empty()
         {
@@ -30,7 +32,7 @@ pub(crate) fn clear() {
 
 /// Records the message of the error a call is failing with.
 pub(crate) fn record(message: impl std::fmt::Display) {
-    LAST_ERROR.with(|last| {
+    let _ = LAST_ERROR.try_with(|last| {
         if let Ok(mut last) = last.try_borrow_mut() {
             use std::fmt::Write;
             last.clear();
@@ -63,13 +65,13 @@ pub unsafe extern "C" fn kw_last_error_message(
             Ok(out) => out,
             Err(status) => return status,
         };
-        LAST_ERROR.with(|last| {
-            let last = last.borrow();
-            // SAFETY: forwarded contract of this function.
-            match unsafe { out.write(last.as_bytes()) } {
-                Ok(()) => kw_status::KW_OK,
-                Err(status) => status,
-            }
-        })
+        let message = LAST_ERROR
+            .try_with(|last| last.borrow().clone())
+            .unwrap_or_default();
+        // SAFETY: forwarded contract of this function.
+        match unsafe { out.write(message.as_bytes()) } {
+            Ok(()) => kw_status::KW_OK,
+            Err(status) => status,
+        }
     })
 }
