@@ -82,8 +82,9 @@ strip --strip-debug "$libdir/.libkeyward.a.tmp" # keeps the symbol table a stati
 mv -f "$libdir/.libkeyward.a.tmp" "$libdir/libkeyward.a"
 install -m 0644 include/keyward.h "$includedir/keyward.h"
 
-subst() {
-  sed -e "s|@PREFIX@|$prefix|g" -e "s|@LIBDIR@|\${prefix}/lib|g" -e "s|@INCLUDEDIR@|\${prefix}/include|g" \
+subst() { # the template without its comment lines, filled in
+  echo "# pkg-config file of keyward's C ABI, written by scripts/install-c.sh from include/keyward.pc.in"
+  sed -e '/^#/d' -e "s|@PREFIX@|$prefix|g" -e "s|@LIBDIR@|\${prefix}/lib|g" -e "s|@INCLUDEDIR@|\${prefix}/include|g" \
     -e "s|@VERSION@|$version|g" -e "s|@NATIVE_STATIC_LIBS@|$native_static_libs|g" "$1"
 }
 subst include/keyward.pc.in >"$pcdir/keyward.pc"
