@@ -182,30 +182,39 @@ else
   n=$(grep -c '^verify: VALID -> HTTP 200, key [0-9A-Za-z]* of acct_42$' "$OUT/readme-install.log" || true)
   [ "$n" -eq 2 ] && ok "example printed a verified key, shared and static" ||
     ko "example: expected 2 'verify: VALID' lines, got $n (see $OUT/readme-install.log)"
-  if readelf -d "$prefix/lib/libkeyward.so.$abi" 2>/dev/null | grep -q "(SONAME).*\[libkeyward.so.$abi\]"; then
+  # (Outputs are captured before grep: `cmd | grep -q` fails under pipefail when grep exits
+  # early and cmd gets SIGPIPE.)
+  lib="$prefix/lib/libkeyward.so.$abi"
+  dynamic=$(readelf -d "$lib" 2>&1 || true)
+  if grep -q "(SONAME).*\[libkeyward.so.$abi\]" <<<"$dynamic"; then
     ok "installed lib/libkeyward.so.$abi has SONAME libkeyward.so.$abi"
   else
     ko "installed libkeyward.so.$abi: no SONAME libkeyward.so.$abi"
   fi
-  [ "$(readlink "$prefix/lib/libkeyward.so" 2>/dev/null)" = "libkeyward.so.$abi" ] &&
-    ok "lib/libkeyward.so -> libkeyward.so.$abi" || ko "lib/libkeyward.so is not a symlink to libkeyward.so.$abi"
-  if [ -f "$prefix/lib/libkeyward.so.$abi" ] &&
-    ! readelf -S "$prefix/lib/libkeyward.so.$abi" | grep -q -E '\.symtab|\.debug_'; then
-    ok "installed shared library is stripped"
+  if [ "$(readlink "$prefix/lib/libkeyward.so" 2>/dev/null)" = "libkeyward.so.$abi" ]; then
+    ok "lib/libkeyward.so -> libkeyward.so.$abi"
+  else
+    ko "lib/libkeyward.so is not a symlink to libkeyward.so.$abi"
+  fi
+  sections=$(readelf -S "$lib" 2>&1 || true)
+  if [ -f "$lib" ] && ! grep -q -E '\.symtab|\.debug_' <<<"$sections"; then
+    ok "installed shared library is stripped ($(du -k "$lib" | cut -f1) KiB)"
   else
     ko "installed shared library is not stripped (.symtab or .debug_* present)"
   fi
-  if ldd "$accept/src/quickstart" 2>/dev/null | grep -q "libkeyward.so.$abi => $prefix/lib/libkeyward.so.$abi"; then
-    ok "shared example loads $prefix/lib/libkeyward.so.$abi (rpath)"
+  needed=$(ldd "$accept/src/quickstart" 2>&1 || true)
+  if grep -q "libkeyward.so.$abi => $lib " <<<"$needed"; then
+    ok "shared example loads $lib (rpath)"
   else
-    ldd "$accept/src/quickstart" || true
+    echo "$needed"
     ko "shared example does not load the installed libkeyward.so.$abi"
   fi
-  if [ -x "$accept/src/quickstart-static" ] &&
-    ! readelf -d "$accept/src/quickstart-static" | grep -q 'NEEDED.*libkeyward' &&
-    ! ldd "$accept/src/quickstart-static" | grep -q libkeyward &&
-    nm "$accept/src/quickstart-static" | grep -q ' T kw_open$'; then
-    ok "static example contains kw_open and needs no libkeyward.so"
+  static_dynamic=$(readelf -d "$accept/src/quickstart-static" 2>&1 || true)
+  static_ldd=$(ldd "$accept/src/quickstart-static" 2>&1 || true)
+  static_symbols=$(nm "$accept/src/quickstart-static" 2>&1 || true)
+  if [ -x "$accept/src/quickstart-static" ] && ! grep -q libkeyward <<<"$static_dynamic$static_ldd" &&
+    grep -q ' T kw_open$' <<<"$static_symbols"; then
+    ok "static example defines kw_open itself and needs no libkeyward.so"
   else
     ko "static example depends on libkeyward.so (or was not built)"
   fi
