@@ -57,7 +57,7 @@ final class ErrorDetailTest extends TestCase
         unlink($pepper);
     }
 
-    public function testAFailureWithoutDetailKeepsTheShortMessage(): void
+    public function testEveryMessageStartsWithTheContextAndTheStatus(): void
     {
         $store = self::newStore();
         try {
