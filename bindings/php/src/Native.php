@@ -56,7 +56,7 @@ final class Native
             $buf = $ffi->new("uint8_t[$capacity]");
             $status = $ffi->kw_last_error_message($buf, $capacity, FFI::addr($len));
             if ($status === Abi::KW_OK) {
-                return FFI::string($buf, $len->cdata);
+                return self::redact(FFI::string($buf, $len->cdata));
             }
             if ($status !== Abi::KW_BUFFER_TOO_SMALL) {
                 return '';
@@ -64,6 +64,22 @@ final class Native
             $capacity = $len->cdata; // the size needed (this call does not clear the message)
         }
         return '';
+    }
+
+    /**
+     * The library's message with anything shaped like a key or a secret replaced by its length.
+     * The library quotes what it was given ("no key with id \"...\" exists"), and a full key
+     * passed where an id is expected would otherwise reach logs through the exception, which
+     * the binding's own context already prevents (Store::ctx shows such a value as its length).
+     * Public ids (16 characters) and file paths are kept.
+     */
+    public static function redact(string $detail): string
+    {
+        return preg_replace_callback(
+            '/(?<![A-Za-z0-9_])(?:[a-z0-9]{1,16}_(?:[A-Za-z0-9]{1,16}_)?[A-Za-z0-9]{20,}|[A-Za-z0-9]{27,})(?![A-Za-z0-9_])/',
+            static fn (array $m): string => sprintf('<%d bytes>', strlen($m[0])),
+            $detail,
+        ) ?? '';
     }
 
     /** An ArgumentException raised by the binding itself (before any C call). */

@@ -72,6 +72,24 @@ final class ErrorDetailTest extends TestCase
         $store->close();
     }
 
+    public function testAKeyQuotedByTheLibraryIsShownAsItsLength(): void
+    {
+        $store = self::newStore();
+        $key = $store->create('acct_detail')->key;
+        try {
+            $store->get($key); // a full key where an id is expected
+            self::fail('expected NOT_FOUND');
+        } catch (KeywardException $e) {
+            self::assertNotSame('', $e->getDetail());
+            self::assertStringNotContainsString(\Keyward\Keyward::parseKey($key)->secret, $e->getMessage());
+            self::assertStringContainsString(sprintf('<%d bytes>', strlen($key)), $e->getDetail());
+        }
+        $id = \Keyward\Keyward::parseKey($key)->id;
+        self::assertSame("no key with id \"$id\" exists", \Keyward\Native::redact("no key with id \"$id\" exists"), 'ids stay');
+        self::assertSame('/var/lib/app_data/keys.redb', \Keyward\Native::redact('/var/lib/app_data/keys.redb'), 'paths stay');
+        $store->close();
+    }
+
     /** PHP code that loads the library and prints the LibraryException's message. */
     private static function loader(): string
     {
