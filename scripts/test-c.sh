@@ -2,9 +2,11 @@
 # The C ABI suite (run by `make test` via scripts/test.sh): builds libkeyward (debug), then
 # compiles tests/c/test_keyward.c as C11 (-Wall -Wextra -Werror -pedantic) and as C++17,
 # links it against libkeyward.so and libkeyward.a, runs every variant, runs it under
-# AddressSanitizer + UndefinedBehaviorSanitizer and under valgrind memcheck, compiles and
-# runs the README example (examples/c/quickstart.c) through the pkg-config file, and checks
-# the ABI against the abidw baseline in abi/ with abidiff.
+# AddressSanitizer + UndefinedBehaviorSanitizer and under valgrind memcheck, runs the
+# README's install and example block (make install to a temporary prefix from a fresh copy of
+# the repository, examples/c/quickstart.c linked through pkg-config, shared and static) and
+# checks the result (SONAME, stripped library, no libkeyward.so in the static program), and
+# checks the ABI against the abidw baseline in abi/ with abidiff.
 #
 #   scripts/test-c.sh              run everything
 #   scripts/test-c.sh --bless-abi  regenerate abi/libkeyward.abi (after bumping
@@ -57,6 +59,10 @@ abidw_current() {
 echo "building libkeyward (debug)"
 cargo build --lib --quiet
 mkdir -p "$OUT"
+# The library's SONAME is libkeyward.so.<KW_ABI_VERSION> (build.rs): programs linked with
+# -lkeyward ask the dynamic loader for that name, so it sits beside the built library as
+# `make install` puts it beside the installed one.
+ln -sfn libkeyward.so "$LIB/libkeyward.so.$(abi_version_of_header)"
 
 if [ "${1:-}" = "--bless-abi" ]; then
   abidw_current >"$ABI_DIR/libkeyward.abi"
@@ -134,31 +140,97 @@ if [ -x "$OUT/c11-shared" ]; then
   fi
 fi
 
-# --- the README example through the pkg-config file ---------------------------------------
-echo "example (pkg-config)"
-mkdir -p "$OUT/pkgconfig"
-version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
-sed -e "s|@PREFIX@|$ROOT|" -e "s|@LIBDIR@|$LIB|" -e "s|@INCLUDEDIR@|$ROOT/include|" -e "s|@VERSION@|$version|" \
-  include/keyward.pc.in >"$OUT/pkgconfig/keyward.pc"
-export PKG_CONFIG_PATH="$OUT/pkgconfig"
-# shellcheck disable=SC2046
-if gcc -std=c11 -Wall -Wextra -Werror -pedantic examples/c/quickstart.c $(pkg-config --cflags --libs keyward) \
-  -Wl,-rpath,"$LIB" -o "$OUT/quickstart" 2>"$OUT/quickstart.build.log"; then
-  rm -f "$OUT/example.redb" "$OUT/example.redb.pepper" "$OUT/example.redb.kwsync"
-  run example-shared "$OUT/quickstart" "$OUT/example.redb"
+# --- the README's install and example, in a fresh copy of the repository ------------------
+# The block of README.md ("Use from C") that follows the marker below is run as it stands
+# (bash -euo pipefail, HOME set to a temporary directory) in a copy of the repository's files
+# (tracked and untracked ones, as git ls-files lists them, so uncommitted work is included;
+# never target/) outside the repository: it installs to $HOME/opt/keyward, then builds and
+# runs examples/c/quickstart.c linked shared and static.
+echo "README install and example (fresh copy, make install to a temporary prefix)"
+marker='<!-- scripts/test-c.sh runs the next block -->'
+accept="$(mktemp -d)"
+trap 'rm -rf "$accept"' EXIT
+mkdir -p "$accept/src" "$accept/home"
+git ls-files -z -co --exclude-standard |
+  tar --null --files-from=- --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C "$accept/src"
+block=$(awk -v marker="$marker" '
+  $0 == marker { armed = 1; next }
+  armed == 1 && /^```sh$/ { armed = 2; next }
+  armed == 2 && /^```$/ { exit }
+  armed == 2 { print }' README.md)
+if [ -z "$block" ]; then
+  ko "README.md has no sh block after '$marker'"
 else
-  cat "$OUT/quickstart.build.log"
-  ko "example: compile"
+  # A release build from scratch costs minutes: the copy builds into a cache kept under this
+  # repository's target/ (its own directory, so the repository's target/release is never
+  # overwritten by the copy's build). Only keyward itself is recompiled per run (its path
+  # changes), the dependencies are reused.
+  # HOME moves, so rustup's and cargo's homes are pinned to where they are now.
+  started=$SECONDS
+  if (cd "$accept/src" && env HOME="$accept/home" CARGO_TARGET_DIR="$ROOT/target/install-c-cache" \
+    RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" \
+    bash -euo pipefail -c "$block") >"$OUT/readme-install.log" 2>&1; then
+    ok "README install + example ran as written ($((SECONDS - started)) s)"
+  else
+    tail -n 40 "$OUT/readme-install.log"
+    ko "README install + example"
+  fi
+  prefix="$accept/home/opt/keyward"
+  abi=$(abi_version_of_header)
+  # Both builds printed a verified key (and the example exits 0 only when the revoked key is
+  # then refused).
+  n=$(grep -c '^verify: VALID -> HTTP 200, key [0-9A-Za-z]* of acct_42$' "$OUT/readme-install.log" || true)
+  [ "$n" -eq 2 ] && ok "example printed a verified key, shared and static" ||
+    ko "example: expected 2 'verify: VALID' lines, got $n (see $OUT/readme-install.log)"
+  # (Outputs are captured before grep: `cmd | grep -q` fails under pipefail when grep exits
+  # early and cmd gets SIGPIPE.)
+  lib="$prefix/lib/libkeyward.so.$abi"
+  dynamic=$(readelf -d "$lib" 2>&1 || true)
+  if grep -q "(SONAME).*\[libkeyward.so.$abi\]" <<<"$dynamic"; then
+    ok "installed lib/libkeyward.so.$abi has SONAME libkeyward.so.$abi"
+  else
+    ko "installed libkeyward.so.$abi: no SONAME libkeyward.so.$abi"
+  fi
+  if [ "$(readlink "$prefix/lib/libkeyward.so" 2>/dev/null)" = "libkeyward.so.$abi" ]; then
+    ok "lib/libkeyward.so -> libkeyward.so.$abi"
+  else
+    ko "lib/libkeyward.so is not a symlink to libkeyward.so.$abi"
+  fi
+  sections=$(readelf -S "$lib" 2>&1 || true)
+  if [ -f "$lib" ] && ! grep -q -E '\.symtab|\.debug_' <<<"$sections"; then
+    ok "installed shared library is stripped ($(du -k "$lib" | cut -f1) KiB)"
+  else
+    ko "installed shared library is not stripped (.symtab or .debug_* present)"
+  fi
+  needed=$(ldd "$accept/src/quickstart" 2>&1 || true)
+  if grep -q "libkeyward.so.$abi => $lib " <<<"$needed"; then
+    ok "shared example loads $lib (rpath)"
+  else
+    echo "$needed"
+    ko "shared example does not load the installed libkeyward.so.$abi"
+  fi
+  static_dynamic=$(readelf -d "$accept/src/quickstart-static" 2>&1 || true)
+  static_ldd=$(ldd "$accept/src/quickstart-static" 2>&1 || true)
+  static_symbols=$(nm "$accept/src/quickstart-static" 2>&1 || true)
+  if [ -x "$accept/src/quickstart-static" ] && ! grep -q libkeyward <<<"$static_dynamic$static_ldd" &&
+    grep -q ' T kw_open$' <<<"$static_symbols"; then
+    ok "static example defines kw_open itself and needs no libkeyward.so"
+  else
+    ko "static example depends on libkeyward.so (or was not built)"
+  fi
+  version=$(awk '/^\[/ { p = ($0 == "[package]") } p && /^version *=/ { gsub(/^version *= *"|".*$/, ""); print; exit }' Cargo.toml)
+  pc_version=$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --modversion keyward 2>/dev/null || true)
+  [ "$pc_version" = "$version" ] && ok "keyward.pc: version $version, prefix $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --variable=prefix keyward)" ||
+    ko "keyward.pc: version '$pc_version', Cargo.toml says $version"
 fi
-# shellcheck disable=SC2046
-if gcc -std=c11 examples/c/quickstart.c $(pkg-config --cflags keyward) "$LIB/libkeyward.a" \
-  $(pkg-config --static --libs-only-l keyward | sed 's/-lkeyward//') -o "$OUT/quickstart-static" \
-  2>"$OUT/quickstart-static.build.log"; then
-  rm -f "$OUT/example2.redb" "$OUT/example2.redb.pepper" "$OUT/example2.redb.kwsync"
-  run example-static "$OUT/quickstart-static" "$OUT/example2.redb"
+
+# The example compiles without a warning under the strictest flags (the README block uses
+# plain `cc -std=c11`).
+if gcc -std=c11 -Wall -Wextra -Werror -pedantic -fsyntax-only -I include examples/c/quickstart.c 2>"$OUT/quickstart.warnings.log"; then
+  ok "examples/c/quickstart.c: no warning with -Wall -Wextra -Werror -pedantic"
 else
-  cat "$OUT/quickstart-static.build.log"
-  ko "example-static: compile"
+  cat "$OUT/quickstart.warnings.log"
+  ko "examples/c/quickstart.c: warnings"
 fi
 
 # The README section shows the example verbatim.

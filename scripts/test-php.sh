@@ -2,8 +2,9 @@
 # The PHP binding suite (run by `make test` via scripts/test.sh): builds libkeyward (debug),
 # checks that bindings/php's header copies match include/keyward.h, runs the PHPUnit suites
 # (unit: the shared vectors, every API function, bad input, the header copy and struct
-# layout, middleware, guard; fpm: two real PHP-FPM pools driven over FastCGI with cgi-fcgi)
-# and a short run of bindings/php/bench.php.
+# layout, middleware, guard, error details; fpm: two real PHP-FPM pools driven over FastCGI
+# with cgi-fcgi), the README's Composer application against the C library installed by
+# `make install` to a temporary prefix, and a short run of bindings/php/bench.php.
 #
 #   scripts/test-php.sh           run everything
 #   scripts/test-php.sh --bench   build the release library and record the figures of
@@ -12,7 +13,7 @@
 #
 # Non-interactive; installs missing Debian packages with apt-get: php-cli (with FFI),
 # php-fpm, libfcgi-bin (cgi-fcgi), phpunit, php-psr-http-message, php-psr-http-factory,
-# php-nyholm-psr7, php-sqlite3, gcc.
+# php-nyholm-psr7, php-sqlite3, gcc, composer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CI="${CI:-true}" CARGO_TERM_COLOR=never RUST_BACKTRACE=0 COLUMNS="${COLUMNS:-100}"
@@ -27,6 +28,7 @@ command -v php >/dev/null || need+=(php-cli)
 command -v phpunit >/dev/null || need+=(phpunit)
 command -v cgi-fcgi >/dev/null || need+=(libfcgi-bin)
 command -v gcc >/dev/null || need+=(gcc)
+command -v composer >/dev/null || need+=(composer)
 { command -v php-fpm || command -v php-fpm8.2 || ls /usr/sbin/php-fpm* ; } >/dev/null 2>&1 || need+=(php-fpm)
 for pkg in php-psr-http-message php-psr-http-factory php-nyholm-psr7 php-sqlite3; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
@@ -81,6 +83,49 @@ out="$(php "$tmp/examples/quickstart.php" "$tmp/keys.redb")"
 python3 -c 'import sys; sys.exit(open(sys.argv[2]).read() not in open(sys.argv[1]).read())' \
   README.md "$PKG/examples/quickstart.php" ||
   { echo "README.md (Use from PHP) does not show bindings/php/examples/quickstart.php verbatim" >&2; exit 1; }
+
+# --- the README's Composer app, with the C library installed by `make install` -----------
+# A fresh application directory beside "keyward" (a symlink to this repository), the README's
+# composer.json (bindings/php/examples/app/composer.json: a path repository, packagist off),
+# `composer require keyward/keyward` as the README says, the C library installed by
+# `make install` to a temporary prefix that the dynamic loader is pointed at with
+# LD_LIBRARY_PATH (nothing is written to /usr), and KEYWARD_LIB unset: the binding must find
+# libkeyward.so.<N> through the loader by itself.
+echo "Composer app (composer require keyward/keyward, make install to a temporary prefix)"
+started=$SECONDS
+version=$(awk '/^\[/ { p = ($0 == "[package]") } p && /^version *=/ { gsub(/^version *= *"|".*$/, ""); print; exit }' Cargo.toml)
+composer_version=$(php -r 'echo json_decode(file_get_contents($argv[1]), true)["version"] ?? "";' "$PKG/composer.json")
+[ "$composer_version" = "$version" ] ||
+  { echo "bindings/php/composer.json has version '$composer_version', Cargo.toml $version: keep them equal" >&2; exit 1; }
+app="$tmp/composer"
+mkdir -p "$app/app/examples" "$app/composer-home"
+ln -s "$ROOT" "$app/keyward"
+# The release build goes to a cache under target/ shared with scripts/test-c.sh (a build from
+# scratch costs minutes; cargo reuses it when nothing changed).
+CARGO_TARGET_DIR="$ROOT/target/install-c-cache" make --no-print-directory install PREFIX="$app/prefix" >"$app/install.log" 2>&1 ||
+  { cat "$app/install.log" >&2; exit 1; }
+cp "$PKG/examples/app/composer.json" "$app/app/composer.json"
+cp "$PKG/examples/quickstart.php" "$app/app/examples/"
+(cd "$app/app" && env -u KEYWARD_LIB COMPOSER_ALLOW_SUPERUSER=1 COMPOSER_HOME="$app/composer-home" \
+  composer require keyward/keyward) >"$app/composer.log" 2>&1 || { cat "$app/composer.log" >&2; exit 1; }
+grep -q '"keyward/keyward": "^'"$version"'"' "$app/app/composer.json" ||
+  { cat "$app/app/composer.json" >&2; echo "composer require did not add keyward/keyward ^$version" >&2; exit 1; }
+soname="libkeyward.so.$(php -r 'require $argv[1]; echo Keyward\Abi::KW_ABI_VERSION;' "$PKG/src/Abi.php")"
+loader_cache=$(ldconfig -p 2>/dev/null || true)
+if ! grep -q "$soname " <<<"$loader_cache"; then
+  # Control: without the loader path the library is not found, and the message says what to do.
+  if out=$(cd "$app/app" && env -u KEYWARD_LIB -u LD_LIBRARY_PATH php examples/quickstart.php keys.redb 2>&1); then
+    echo "the app ran without $soname on the loader's path: $out" >&2; exit 1
+  fi
+  grep -q "cannot load libkeyward from '$soname'.*make install" <<<"$out" ||
+    { echo "unexpected message without the library: $out" >&2; exit 1; }
+fi
+out=$(cd "$app/app" && env -u KEYWARD_LIB LD_LIBRARY_PATH="$app/prefix/lib" php examples/quickstart.php keys.redb)
+[ "$out" = "hello acct_42" ] || { echo "unexpected output of the Composer app: $out" >&2; exit 1; }
+python3 -c 'import sys; sys.exit(open(sys.argv[2]).read() not in open(sys.argv[1]).read())' \
+  README.md "$PKG/examples/app/composer.json" ||
+  { echo "README.md (Use from PHP) does not show bindings/php/examples/app/composer.json verbatim" >&2; exit 1; }
+echo "  ok: $out (KEYWARD_LIB unset, $soname from $app/prefix/lib; $((SECONDS - started)) s)"
 
 # --- the benchmark script still runs (a few keys, short; figures not checked) ------------
 echo "bench.php (smoke run with the debug library)"

@@ -11,17 +11,18 @@
  * and, when the php-fpm master runs as root (the usual systemd set-up), also
  *
  *     opcache.preload_user = www-data
- *     ffi.preload = /etc/php/keyward.h:/path/to/vendor/keyward/keyward/keyward-libc.preload.h
+ *     ffi.preload = /path/to/vendor/keyward/keyward/keyward.preload.h:/path/to/vendor/keyward/keyward/keyward-libc.preload.h
  *
  * because PHP then runs this script in a child process as opcache.preload_user, where
- * FFI::load() is refused; ffi.preload loads the headers at start-up instead (write
- * /etc/php/keyward.h with `php bin/preload-header.php /usr/local/lib/libkeyward.so
- * /etc/php/keyward.h`, or use keyward.preload.h as is when libkeyward.so is on the dynamic
- * linker's path).
+ * FFI::load() is refused; ffi.preload loads the headers at start-up instead.
+ * keyward.preload.h names the library by its SONAME, libkeyward.so.<KW_ABI_VERSION>, which
+ * the dynamic loader finds once the C library is installed (`make install` + `ldconfig`);
+ * for a library elsewhere, write a copy naming its full path with
+ * `php bin/preload-header.php /opt/keyward/lib/libkeyward.so.1 /etc/php/keyward.h`.
  *
  * What it does:
  *  1. unless ffi.preload already created them, creates the FFI scopes "KEYWARD" (FFI::load of
- *     keyward.preload.h: FFI_SCOPE "KEYWARD", FFI_LIB "libkeyward.so", or a copy naming the
+ *     keyward.preload.h: FFI_SCOPE "KEYWARD", FFI_LIB "libkeyward.so.<N>", or a copy naming the
  *     KEYWARD_LIB environment variable of the master when set) and "KEYWARD_LIBC"
  *     (keyward-libc.preload.h: getenv, setenv, dlopen, __cxa_atexit);
  *  2. checks the library's ABI version;
@@ -85,7 +86,7 @@ declare(strict_types=1);
             $fail("FFI::load($header) failed: {$e->getMessage()}$hint");
         }
         if ($ffi === null) {
-            $fail("FFI::load($header) failed (is libkeyward.so on the dynamic linker's path? set KEYWARD_LIB to its full path)");
+            $fail("FFI::load($header) failed (is libkeyward.so." . \Keyward\Abi::KW_ABI_VERSION . " installed where the dynamic loader finds it (make install, ldconfig)? or set KEYWARD_LIB to its full path)");
         }
         return $ffi;
     };

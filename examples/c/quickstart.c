@@ -1,9 +1,11 @@
 /* keyward from C: open a store, issue a key, verify it (from a header, as a web server
  * would), revoke it, and verify again. Build and run:
  *
- *   cargo build --release
- *   cc -std=c11 examples/c/quickstart.c $(pkg-config --cflags --libs keyward) -o quickstart
- *   ./quickstart /tmp/keys.redb
+ *   make install PREFIX="$HOME/opt/keyward"
+ *   export PKG_CONFIG_PATH="$HOME/opt/keyward/lib/pkgconfig"
+ *   cc -std=c11 examples/c/quickstart.c $(pkg-config --cflags --libs keyward) \
+ *     -Wl,-rpath,"$(pkg-config --variable=libdir keyward)" -o quickstart
+ *   ./quickstart keys.redb
  */
 #include <stdio.h>
 #include <string.h>

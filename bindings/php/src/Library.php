@@ -15,7 +15,8 @@ use Keyward\Exception\LibraryException;
  *     the production set-up under PHP-FPM, loaded once per pool, nothing parsed per request);
  *  2. FFI::cdef() of the package's directive-free header copy (keyward.h) over the library
  *     named by the KEYWARD_LIB environment variable, else Library::$path when set, else
- *     "libkeyward.so" (found by the dynamic linker: LD_LIBRARY_PATH, ld.so.conf).
+ *     "libkeyward.so.<KW_ABI_VERSION>", the SONAME `make install` installs (found by the
+ *     dynamic loader: ld.so.cache after ldconfig, LD_LIBRARY_PATH).
  *
  * Either way kw_abi_version() is compared with Abi::KW_ABI_VERSION first, and a mismatch is a
  * LibraryException: the binding never talks to a library it was not written for.
@@ -34,8 +35,12 @@ final class Library
     /** Process environment variable: pid of the process that registered kw_release_persistent at exit. */
     public const RELEASE_AT_EXIT_ENV = 'KEYWARD_PHP_RELEASE_AT_EXIT';
 
-    /** Library name used when neither KEYWARD_LIB nor Library::$path is set. */
-    public const DEFAULT_PATH = 'libkeyward.so';
+    /**
+     * Library name used when neither KEYWARD_LIB nor Library::$path is set: the SONAME of the
+     * ABI this binding was written for, as installed by `make install` (scripts/install-c.sh),
+     * found by the dynamic loader.
+     */
+    public const DEFAULT_PATH = 'libkeyward.so.' . Abi::KW_ABI_VERSION;
 
     /**
      * The few libc functions the binding needs: the process environment (where a PHP-FPM
@@ -92,7 +97,7 @@ final class Library
 
     /**
      * The preload header (keyward.preload.h) with FFI_LIB naming $libraryPath instead of
-     * "libkeyward.so": for FFI::load() or the ffi.preload ini setting, which take a file whose
+     * DEFAULT_PATH: for FFI::load() or the ffi.preload ini setting, which take a file whose
      * FFI_LIB must name the library (bin/preload-header.php writes it).
      */
     public static function preloadHeader(string $libraryPath): string
@@ -105,7 +110,11 @@ final class Library
         if (str_contains($libraryPath, '"') || str_contains($libraryPath, "\n")) {
             throw new LibraryException('the library path cannot contain a double quote or a newline');
         }
-        return str_replace('#define FFI_LIB "libkeyward.so"', '#define FFI_LIB "' . $libraryPath . '"', $text);
+        $default = '#define FFI_LIB "' . self::DEFAULT_PATH . '"';
+        if (!str_contains($text, $default)) {
+            throw new LibraryException("$file does not contain $default: regenerate it (bin/generate-header.php)");
+        }
+        return str_replace($default, '#define FFI_LIB "' . $libraryPath . '"', $text);
     }
 
     /** Path of the directive-free header copy given to FFI::cdef(). */
@@ -158,9 +167,14 @@ final class Library
             try {
                 $ffi = FFI::cdef($declarations, $path);
             } catch (\FFI\Exception $e) {
-                $hint = str_contains($e->getMessage(), 'restricted')
-                    ? 'with ffi.enable=preload, load keyward through opcache.preload=' . dirname(__DIR__) . '/preload.php'
-                    : 'set KEYWARD_LIB to the full path of libkeyward.so (cargo build --release: target/release/libkeyward.so)';
+                if (str_contains($e->getMessage(), 'restricted')) {
+                    throw new LibraryException(self::ffiDisabledMessage(), $e);
+                }
+                $hint = $path === self::DEFAULT_PATH
+                    ? 'install the C library (make install, then ldconfig; or LD_LIBRARY_PATH=<prefix>/lib) '
+                        . 'or set KEYWARD_LIB to the full path of ' . self::DEFAULT_PATH
+                    : 'set KEYWARD_LIB to the full path of ' . self::DEFAULT_PATH
+                        . ' (make install puts it in <prefix>/lib; cargo build --release: target/release/libkeyward.so)';
                 throw new LibraryException("cannot load libkeyward from '$path': {$e->getMessage()}; $hint", $e);
             }
             self::keepMapped($path);
@@ -169,6 +183,29 @@ final class Library
         self::$ffi = $ffi;
         self::$source = $source;
         return $ffi;
+    }
+
+    /**
+     * What to change when PHP refuses FFI here (the ffi.enable setting), for this SAPI: the
+     * default ffi.enable=preload allows FFI only in the CLI and in code preloaded by
+     * opcache.preload, so `php -S` and PHP-FPM without preload are refused.
+     */
+    public static function ffiDisabledMessage(): string
+    {
+        $setting = (string) ini_get('ffi.enable');
+        $ini = php_ini_loaded_file();
+        $where = $ini === false ? 'php.ini' : $ini;
+        $preload = dirname(__DIR__) . '/preload.php';
+        $message = "keyward cannot use PHP's FFI extension here: ffi.enable is '$setting' for the "
+            . PHP_SAPI . ' SAPI. ';
+        return $message . match (PHP_SAPI) {
+            'cli-server' => "ffi.enable=preload allows FFI only in the CLI and in preloaded code, not in `php -S`: "
+                . "start the development server with `php -d ffi.enable=1 -S ...`, or set ffi.enable = true in $where",
+            'cli', 'phpdbg' => "run the script with `php -d ffi.enable=1 ...`, or set ffi.enable = true (or preload, "
+                . "which allows the CLI) in $where",
+            default => "in production load keyward once per pool: ffi.enable = preload with opcache.preload = $preload "
+                . "(README.md, \"PHP-FPM in production\"); for development set ffi.enable = true in $where",
+        };
     }
 
     /**

@@ -25,19 +25,61 @@ final class Native
     private static array $reasonMessages = [];
 
     /**
-     * Throws the exception of a failed call's status family.
+     * Throws the exception of a failed call's status family, with the library's detailed
+     * cause (kw_last_error_message: which file, which permission, what to do) when it has one.
+     * Call it right after the failed call: the next keyward call on the thread clears the cause.
      *
      * @param string $context what failed, e.g. "kw_get('3hZ0bq9XcV1mT7pK')"; never a secret
      * @throws KeywardException always
      */
     public static function fail(FFI $ffi, int $status, string $context): never
     {
+        $detail = self::lastErrorMessage($ffi); // first: any other keyward call clears it
         throw KeywardException::fromStatus(
             $status,
             $ffi->kw_status_name($status),
             $ffi->kw_status_message($status),
             $context,
+            $detail,
         );
+    }
+
+    /**
+     * The detailed message of the last failed keyward call on this thread
+     * (kw_last_error_message), "" when it has none. Never holds a secret.
+     */
+    public static function lastErrorMessage(FFI $ffi): string
+    {
+        $len = $ffi->new('size_t');
+        $capacity = 1024;
+        for ($attempt = 0; $attempt < 3; $attempt++) {
+            $buf = $ffi->new("uint8_t[$capacity]");
+            $status = $ffi->kw_last_error_message($buf, $capacity, FFI::addr($len));
+            if ($status === Abi::KW_OK) {
+                return self::redact(FFI::string($buf, $len->cdata));
+            }
+            if ($status !== Abi::KW_BUFFER_TOO_SMALL) {
+                return '';
+            }
+            $capacity = $len->cdata; // the size needed (this call does not clear the message)
+        }
+        return '';
+    }
+
+    /**
+     * The library's message with anything shaped like a key or a secret replaced by its length.
+     * The library quotes what it was given ("no key with id \"...\" exists"), and a full key
+     * passed where an id is expected would otherwise reach logs through the exception, which
+     * the binding's own context already prevents (Store::ctx shows such a value as its length).
+     * Public ids (16 characters) and file paths are kept.
+     */
+    public static function redact(string $detail): string
+    {
+        return preg_replace_callback(
+            '/(?<![A-Za-z0-9_])(?:[a-z0-9]{1,16}_(?:[A-Za-z0-9]{1,16}_)?[A-Za-z0-9]{20,}|[A-Za-z0-9]{27,})(?![A-Za-z0-9_])/',
+            static fn (array $m): string => sprintf('<%d bytes>', strlen($m[0])),
+            $detail,
+        ) ?? '';
     }
 
     /** An ArgumentException raised by the binding itself (before any C call). */

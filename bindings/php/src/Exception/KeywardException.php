@@ -27,15 +27,28 @@ class KeywardException extends \RuntimeException
 {
     private string $statusName;
 
+    private string $detail;
+
     /**
      * @param int    $status     the kw_status value (-1 when there is none)
      * @param string $statusName its name without the KW_ prefix
      * @param string $message    full, human-readable message
+     * @param string $detail     the library's cause of the failure (kw_last_error_message), or ""
      */
-    public function __construct(int $status, string $statusName, string $message, ?\Throwable $previous = null)
+    public function __construct(int $status, string $statusName, string $message, ?\Throwable $previous = null, string $detail = '')
     {
         parent::__construct($message, $status, $previous);
         $this->statusName = $statusName;
+        $this->detail = $detail;
+    }
+
+    /**
+     * The library's own account of the failure (kw_last_error_message): which file, which
+     * permission, what to do; "" when the status says it all. Also part of getMessage().
+     */
+    public function getDetail(): string
+    {
+        return $this->detail;
     }
 
     /** The kw_status value (same as getCode()). */
@@ -52,14 +65,16 @@ class KeywardException extends \RuntimeException
 
     /**
      * The exception for a failed call: the class of the status's family, with a message
-     * naming the operation, the library's message for the status and the status name.
+     * naming the operation, the library's message for the status, the status name and, when
+     * the library gave one, the detailed cause.
      *
      * @param int    $status  a non-zero kw_status
      * @param string $name    kw_status_name() of it
      * @param string $message kw_status_message() of it
      * @param string $context what failed, e.g. "kw_get('3hZ0bq9XcV1mT7pK')"
+     * @param string $detail  kw_last_error_message() after the call: the cause, or ""
      */
-    public static function fromStatus(int $status, string $name, string $message, string $context): self
+    public static function fromStatus(int $status, string $name, string $message, string $context, string $detail = ''): self
     {
         $class = match (true) {
             $status === Abi::KW_INVALID_ARGUMENT, $status === Abi::KW_NULL_ARGUMENT,
@@ -71,6 +86,7 @@ class KeywardException extends \RuntimeException
             $status >= 50 && $status < 60 => CredentialException::class,
             default => InternalException::class,
         };
-        return new $class($status, $name, "$context: $message (KW_$name)");
+        $text = $detail === '' ? "$context: $message (KW_$name)" : "$context: $message (KW_$name): $detail";
+        return new $class($status, $name, $text, null, $detail);
     }
 }

@@ -86,7 +86,7 @@ final class HeaderTest extends TestCase
         $decls = (string) file_get_contents(Library::headerPath());
         self::assertDoesNotMatchRegularExpression('/^\s*#/m', $decls);
         $preload = (string) file_get_contents(self::PACKAGE . '/keyward.preload.h');
-        self::assertStringStartsWith("#define FFI_SCOPE \"KEYWARD\"\n#define FFI_LIB \"libkeyward.so\"\n", $preload);
+        self::assertStringStartsWith("#define FFI_SCOPE \"KEYWARD\"\n#define FFI_LIB \"libkeyward.so." . Abi::KW_ABI_VERSION . "\"\n", $preload);
         self::assertStringEndsWith($decls, $preload);
         $ffi = \FFI::cdef($decls, Library::configuredPath()); // every declaration resolves
         self::assertSame(216, \FFI::sizeof($ffi->type('kw_verdict')), 'README.md (Use from C): a fixed 216-byte kw_verdict');

@@ -170,7 +170,9 @@ final class LibraryTest extends TestCase
             self::fail('expected a CredentialException');
         } catch (CredentialException $e) {
             self::assertSame('CREDENTIAL_MISSING', $e->getStatusName());
-            self::assertSame('kw_extract_credential: no API key in the request (KW_CREDENTIAL_MISSING)', $e->getMessage());
+            self::assertStringStartsWith('kw_extract_credential: no API key in the request (KW_CREDENTIAL_MISSING)', $e->getMessage());
+            self::assertStringEndsWith(': ' . $e->getDetail(), $e->getMessage()); // the library's hint: which headers it reads
+            self::assertStringContainsString('x-api-key', $e->getDetail());
         }
     }
 
