@@ -55,7 +55,10 @@ mkdir "$WORK/repo"
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
   # Uncommitted work included; ignored files (target/, caches) left out. tar keeps mtimes,
   # so cargo finds its cached build of unchanged sources fresh.
-  git ls-files -z -co --exclude-standard | tar -cf - --null -T - | tar -xf - -C "$WORK/repo"
+  # (A tracked file deleted in the working tree is left out too.)
+  git ls-files -z -co --exclude-standard --deduplicate |
+    while IFS= read -r -d '' f; do if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi; done |
+    tar -cf - --null -T - | tar -xf - -C "$WORK/repo"
 else
   tar -cf - --exclude=./target --exclude=./.git . | tar -xf - -C "$WORK/repo"
 fi

@@ -9,7 +9,8 @@ documented alternative to running cbindgen), so before each wheel build this bac
 there ``keyward/_cdef.h``: the directive-free copy of the header that the binding itself
 loads (``gen_cdef.py`` makes it, ``tests/test_cdef.py`` keeps it in sync).
 
-Everything else is maturin's own backend, unchanged.
+Everything else is maturin's own backend, unchanged. (maturin warns that ``build-backend``
+is not ``maturin``: it cannot tell that this backend is maturin's own, wrapped.)
 """
 from __future__ import annotations
 

@@ -83,13 +83,13 @@ def test_management_and_header_failures_carry_their_cause(store: keyward.Store) 
     with pytest.raises(keyward.KeyNotFoundError) as info:
         store.revoke("ZZZZzzzz00009999")
     assert "ZZZZzzzz00009999" in (info.value.cause or "")
-    with pytest.raises(keyward.CredentialError) as info:
+    with pytest.raises(keyward.CredentialError) as refused:
         store.verify_headers({"authorization": "Digest abc"})
-    assert info.value.code == "UNSUPPORTED_SCHEME"
-    assert '"Digest"' in (info.value.cause or "")
-    with pytest.raises(keyward.CredentialError) as info:
+    assert refused.value.code == "UNSUPPORTED_SCHEME"
+    assert '"Digest"' in (refused.value.cause or "")
+    with pytest.raises(keyward.CredentialError) as refused:
         keyward.extract_credential({"authorization": "Digest abc"})
-    assert '"Digest"' in (info.value.cause or "")
+    assert '"Digest"' in (refused.value.cause or "")
 
 
 def test_the_next_call_clears_the_message(store: keyward.Store) -> None:
