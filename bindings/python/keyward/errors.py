@@ -1,8 +1,10 @@
 """Exceptions raised by keyward, mapped from the C ABI's ``kw_status`` codes.
 
-Every exception derives from :class:`KeywardError`, which carries the numeric ``status`` and
-its stable ``code`` (the status name without ``KW_``, e.g. ``"NOT_FOUND"``). Subclasses group
-the codes by family so callers can catch what they can handle::
+Every exception derives from :class:`KeywardError`, which carries the numeric ``status``, its
+stable ``code`` (the status name without ``KW_``, e.g. ``"NOT_FOUND"``) and, for a failed
+library call, the library's own account of the ``cause`` (which file, which permission, what
+to do), read with ``kw_last_error_message`` right after the call. Subclasses group the codes
+by family so callers can catch what they can handle::
 
     try:
         store.revoke(key_id)
@@ -15,6 +17,10 @@ from typing import ClassVar
 
 from ._ffi import ffi, lib
 
+_new = ffi.new
+_kw_last_error_message = lib.kw_last_error_message
+_BUFFER_TOO_SMALL = lib.KW_BUFFER_TOO_SMALL
+
 __all__ = [
     "ArgumentError",
     "CredentialError",
@@ -25,6 +31,8 @@ __all__ = [
     "StorageError",
     "StoreClosedError",
     "error_for_status",
+    "failed_call_error",
+    "last_error_message",
     "status_code",
     "status_message",
 ]
@@ -43,28 +51,38 @@ def status_message(status: int) -> str:
 class KeywardError(Exception):
     """Base class of every keyward error.
 
+    ``str(error)`` is ``"CODE: cause (detail)"``, or ``"CODE: message (detail)"`` when the
+    library gave no cause.
+
     Attributes:
         status: the numeric ``kw_status`` value.
         code: its stable name, e.g. ``"NOT_FOUND"``.
-        message: an English description.
+        message: the English description of the status (the same for every error with
+            this code; safe to show to an HTTP client).
+        cause: what the library said about this failure, e.g. ``"pepper file
+            /srv/keys.redb.pepper has mode 644 and is readable by others; run `chmod 600`
+            on it"``, or ``None``. It may name server paths: log it, do not send it to
+            clients.
+        detail: what the binding was doing (``"opening keys.redb"``), or ``None``.
     """
 
     #: HTTP status a web handler should answer with when this error reaches it.
     http_status: ClassVar[int] = 500
 
-    def __init__(self, status: int, detail: str | None = None) -> None:
+    def __init__(self, status: int, detail: str | None = None, cause: str | None = None) -> None:
         self.status = int(status)
         self.code = status_code(self.status)
         self.message = status_message(self.status)
         self.detail = detail
-        text = f"{self.code}: {self.message}"
+        self.cause = cause or None
+        text = f"{self.code}: {self.cause or self.message}"
         if detail:
             text += f" ({detail})"
         super().__init__(text)
 
-    def __reduce__(self) -> tuple[type[KeywardError], tuple[int, str | None]]:
+    def __reduce__(self) -> tuple[type[KeywardError], tuple[int, str | None, str | None]]:
         # Keep the exception picklable (multiprocessing re-raises it in the parent).
-        return (type(self), (self.status, self.detail))
+        return (type(self), (self.status, self.detail, self.cause))
 
 
 class ArgumentError(KeywardError, ValueError):
@@ -129,9 +147,39 @@ _FAMILIES: dict[int, type[KeywardError]] = {
 }
 
 
-def error_for_status(status: int, detail: str | None = None) -> KeywardError:
+def error_for_status(status: int, detail: str | None = None, cause: str | None = None) -> KeywardError:
     """The exception for a non-OK ``kw_status`` (a :class:`StorageError` for 30..49)."""
     cls = _FAMILIES.get(status)
     if cls is None:
         cls = StorageError if 30 <= status < 50 else KeywardError
-    return cls(status, detail)
+    return cls(status, detail, cause)
+
+
+_MESSAGE_CAP = 1024
+
+
+def last_error_message() -> str:
+    """The library's detailed message about the last keyward call on this thread that
+    failed (``""`` if it had none to add to its status).
+
+    Read it right after the failing call: the next keyward call on the thread clears it.
+    The binding does this itself; every :class:`KeywardError` raised for a failed call
+    carries it as :attr:`KeywardError.cause`.
+    """
+    out_len = _new("size_t *")
+    buf = _new("uint8_t[]", _MESSAGE_CAP)
+    status = _kw_last_error_message(buf, _MESSAGE_CAP, out_len)
+    if status == _BUFFER_TOO_SMALL:
+        cap = int(out_len[0])
+        buf = _new("uint8_t[]", cap)
+        status = _kw_last_error_message(buf, cap, out_len)
+    if status != 0:
+        return ""
+    return str(ffi.buffer(buf, out_len[0])[:].decode("utf-8", "replace"))
+
+
+def failed_call_error(status: int, detail: str | None = None) -> KeywardError:
+    """The exception for a library call that just returned ``status`` on this thread, with
+    the library's message about it as its ``cause``. Call it before any other keyward
+    call."""
+    return error_for_status(status, detail, last_error_message() or None)

@@ -15,7 +15,8 @@ from .errors import (
     CredentialError,
     InternalError,
     KeywardError,
-    error_for_status,
+    failed_call_error,
+    last_error_message,
 )
 from .headers import HeaderSource, credential_headers
 from .types import (
@@ -91,7 +92,9 @@ UNSET: Any = _Unset()
 
 
 def _raise(status: int, detail: str | None = None) -> None:
-    raise error_for_status(status, detail)
+    """Raises the exception for a library call that just failed with ``status`` on this
+    thread (with the library's message about it: call this before any other keyward call)."""
+    raise failed_call_error(status, detail)
 
 
 def _text(value: Any, what: str) -> bytes:
@@ -366,11 +369,12 @@ def _release_at_exit() -> None:
 
 
 def _header_error(status: int) -> KeywardError:
+    """The exception for a header-reading call that just failed (see :func:`_raise`)."""
     # Header problems are 401s; TOO_LONG / INVALID_UTF8 here concern the headers (the
     # binding checks scopes itself), so they are credential errors too.
     if status in (lib.KW_TOO_LONG, lib.KW_INVALID_UTF8) or 50 <= status < 60:
-        return CredentialError(status)
-    return error_for_status(status)
+        return CredentialError(status, None, last_error_message() or None)
+    return failed_call_error(status)
 
 
 # --- the store -------------------------------------------------------------------------------
@@ -527,20 +531,6 @@ class Store:
     def _check(self, status: int) -> None:
         if status != _OK:
             _raise(status)
-
-    def _check_by_id(self, status: int) -> None:
-        """``_check`` for reads of one key by id.
-
-        Works around a library bug (keyward 0.1.0, ABI 1): on a store where no key was ever
-        created, the keys table does not exist yet and reads by id answer ``KW_STORAGE``
-        instead of ``KW_NOT_FOUND``. A storage error while this process's index is complete
-        and empty can only be that, so it becomes :class:`KeyNotFoundError`.
-        """
-        if status == lib.KW_STORAGE:
-            stats = ffi.new("kw_store_stats *")
-            if lib.kw_stats(self._handle, stats) == _OK and stats.index_complete and stats.indexed_keys == 0:
-                status = lib.KW_NOT_FOUND
-        self._check(status)
 
     def flush(self) -> int:
         """Writes this process's pending usage counts now; returns how many keys were written."""
@@ -767,7 +757,7 @@ class Store:
             lambda *out: lib.kw_rotate(self._handle, raw_id, len(raw_id), grace_ms, *out)
         )
 
-    def _read_json(self, call: Any, initial: int = 16384, by_id: bool = False) -> Any:
+    def _read_json(self, call: Any, initial: int = 16384) -> Any:
         """Runs a call with a (buf, cap, out_len) output, growing the buffer as told."""
         cap = initial
         out_len = ffi.new("size_t *")
@@ -777,17 +767,14 @@ class Store:
             if status == _BUFFER_TOO_SMALL:
                 cap = max(int(out_len[0]), cap * 2)
                 continue
-            if by_id:
-                self._check_by_id(status)
-            else:
-                self._check(status)
+            self._check(status)
             return json.loads(ffi.buffer(buf, out_len[0])[:])
         raise InternalError(_BUFFER_TOO_SMALL, "output kept growing")
 
     def get(self, key_id: str) -> KeyInfo:
         """The record of a key. Raises :class:`KeyNotFoundError`."""
         raw = _text(key_id, "key_id")
-        return KeyInfo.from_json(self._read_json(lambda b, c, n: lib.kw_get(self._handle, raw, len(raw), b, c, n), 4096, by_id=True))
+        return KeyInfo.from_json(self._read_json(lambda b, c, n: lib.kw_get(self._handle, raw, len(raw), b, c, n), 4096))
 
     def list_keys(
         self,
@@ -903,7 +890,7 @@ class Store:
         """A key's usage: what is stored plus what this process has not flushed yet."""
         raw = _text(key_id, "key_id")
         out = ffi.new("kw_usage_stats *")
-        self._check_by_id(lib.kw_usage(self._handle, raw, len(raw), out))
+        self._check(lib.kw_usage(self._handle, raw, len(raw), out))
         return UsageStats(uses=out.uses, refused=out.refused, last_used_at=out.last_used_ms or None)
 
     def usage_by_day(self, key_id: str, start: Day, end: Day) -> list[DayUsage]:
@@ -918,7 +905,7 @@ class Store:
                 f"day range must be ordered and span at most {lib.KW_MAX_USAGE_DAYS} days",
             )
         rows = self._read_json(
-            lambda buf, cap, n: lib.kw_usage_by_day(self._handle, raw, len(raw), a, b, buf, cap, n), 4096, by_id=True
+            lambda buf, cap, n: lib.kw_usage_by_day(self._handle, raw, len(raw), a, b, buf, cap, n), 4096
         )
         return [DayUsage(day=_dt.date.fromisoformat(r["day"]), uses=r["uses"]) for r in rows]
 
@@ -936,7 +923,7 @@ class Store:
         """A limited key's credits now, or ``None`` for an unlimited key."""
         raw = _text(key_id, "key_id")
         out = ffi.new("kw_credit_balance *")
-        self._check_by_id(lib.kw_key_credits(self._handle, raw, len(raw), out))
+        self._check(lib.kw_key_credits(self._handle, raw, len(raw), out))
         if not out.limited:
             return None
         return CreditBalance(

@@ -784,8 +784,10 @@ def test_close_while_other_threads_verify(store_path: str) -> None:
 
 
 def test_reads_by_id_on_a_store_without_keys_are_not_found(store: keyward.Store) -> None:
-    # The library answers KW_STORAGE here (its keys table does not exist yet); the binding
-    # reports what it means.
+    # A new store has every table from its creation: the library itself answers NOT_FOUND
+    # (the binding passes the status through unchanged; the cause is the library's).
     for call in (store.get, store.usage, store.credits, lambda i: store.usage_by_day(i, 0, 1)):
-        with pytest.raises(keyward.KeyNotFoundError):
+        with pytest.raises(keyward.KeyNotFoundError) as info:
             call("ZZZZzzzz00009999")
+        assert info.value.status == _ffi.lib.KW_NOT_FOUND
+        assert "ZZZZzzzz00009999" in (info.value.cause or "")

@@ -107,3 +107,16 @@ def test_keyward_lib_may_name_a_directory() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
     assert os.path.dirname(result.stdout.strip()) == lib_dir
+
+
+def test_the_installed_package_loads_its_own_library(tmp_path: Path) -> None:
+    if not os.environ.get("KEYWARD_EXPECT_INSTALLED"):
+        pytest.skip("run through scripts/test-python.sh (the package installed from its wheel)")
+    env = {k: v for k, v in os.environ.items() if k != "KEYWARD_LIB"}
+    code = "import keyward; print(keyward.library_path); print(keyward.abi_version())"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                            cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    path, abi = result.stdout.split()
+    assert path == str(PACKAGE / "keyward" / "libkeyward.so")
+    assert int(abi) == keyward.ABI_VERSION
