@@ -12,9 +12,11 @@
  * THREAD SAFETY
  *   - Every function may be called from any thread, concurrently.
  *   - A kw_store handle may be shared between threads: verify, management and query calls
- *     on one handle run in parallel. kw_close waits for verifies in flight on that handle
- *     (other calls in flight finish normally); calls that start after it get KW_CLOSED.
- *   - There is no global "last error": every failure is the returned kw_status.
+ *     on one handle run in parallel. kw_close does not wait for calls in flight on that
+ *     handle: they finish normally, calls that start after it get KW_CLOSED, and the store
+ *     closes (flushing its counts) when the last of them returns.
+ *   - There is no global "last error": every failure is the returned kw_status; the cause in
+ *     words (which file, which permission) is kept per thread for kw_last_error_message.
  *   - After fork(), a child may keep using handles opened by the parent: the store is
  *     reopened in the child on first use (the parent's database locks are never touched).
  *

@@ -167,7 +167,7 @@ else
   # changes), the dependencies are reused.
   # HOME moves, so rustup's and cargo's homes are pinned to where they are now.
   started=$SECONDS
-  if (cd "$accept/src" && env HOME="$accept/home" CARGO_TARGET_DIR="$ROOT/target/install-c-cache" \
+  if (cd "$accept/src" && env HOME="$accept/home" CARGO_TARGET_DIR="$ROOT/target/install-cache" \
     RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" \
     bash -euo pipefail -c "$block") >"$OUT/readme-install.log" 2>&1; then
     ok "README install + example ran as written ($((SECONDS - started)) s)"
