@@ -177,7 +177,8 @@
 
 /**
  * Result of a `kw_` call. `KW_OK` (0) is success; every other value says what failed.
- * The values are those of the Rust `keyward::ErrorCode`, explicit and never renumbered.
+ * The values are those of the Rust `keyward::ErrorCode`, explicit and never renumbered;
+ * `kw_status_family` says what kind of failure a value is.
  */
 enum kw_status
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -189,15 +190,15 @@ enum kw_status
    */
   KW_OK = 0,
   /**
-   * An argument is invalid (empty where required, wrong charset, out of range, unknown flag).
+   * An argument is invalid.
    */
   KW_INVALID_ARGUMENT = 1,
   /**
-   * A required pointer argument was NULL (or NULL with a non-zero length).
+   * A required pointer argument was NULL.
    */
   KW_NULL_ARGUMENT = 2,
   /**
-   * Text that must be UTF-8 was not.
+   * Text that must be UTF-8 is not.
    */
   KW_INVALID_UTF8 = 3,
   /**
@@ -205,16 +206,15 @@ enum kw_status
    */
   KW_TOO_LONG = 4,
   /**
-   * The caller's output buffer is too small; the size needed was written to the length
-   * out-pointer.
+   * The output buffer is too small; the size needed was written to the length out-pointer.
    */
   KW_BUFFER_TOO_SMALL = 5,
   /**
-   * A panic was caught at the C boundary (a bug in keyward; the process can go on).
+   * Internal error: a panic was caught at the C boundary.
    */
   KW_PANIC = 6,
   /**
-   * The store handle is closed, or was never returned by `kw_open`.
+   * The store handle is closed or invalid.
    */
   KW_CLOSED = 7,
   /**
@@ -222,19 +222,19 @@ enum kw_status
    */
   KW_NOT_FOUND = 10,
   /**
-   * The owner already has the maximum number of active keys.
+   * The owner already has the store's maximum number of active keys; revoke one first.
    */
   KW_POLICY_MAX_ACTIVE_KEYS = 20,
   /**
-   * The operation would leave the owner without an active key.
+   * Refused: this is the owner's last active key (keep-last-key policy); create a new key first.
    */
   KW_POLICY_LAST_ACTIVE_KEY = 21,
   /**
-   * The expiry is missing or beyond the store's maximum key lifetime.
+   * The key needs an expiry within the store's maximum key lifetime.
    */
   KW_POLICY_MAX_LIFETIME = 22,
   /**
-   * The directory that should hold the database does not exist.
+   * The directory of the database path does not exist.
    */
   KW_DIRECTORY_MISSING = 30,
   /**
@@ -242,67 +242,67 @@ enum kw_status
    */
   KW_LOCKED = 31,
   /**
-   * The database (or its directory) is read-only for this process.
+   * The database or its directory cannot be written.
    */
   KW_READ_ONLY = 32,
   /**
-   * The database file is damaged or is not a keyward store.
+   * The database is damaged or not a keyward store.
    */
   KW_CORRUPT = 33,
   /**
-   * The pepper does not match the one the store was created with.
+   * Wrong pepper: it does not match the one this store was created with.
    */
   KW_WRONG_PEPPER = 34,
   /**
-   * The store was written by a newer keyward format.
+   * The store was written by a newer keyward; upgrade.
    */
   KW_NEWER_FORMAT = 35,
   /**
-   * The pepper file of an existing store is missing.
+   * The store exists but its pepper file is missing.
    */
   KW_PEPPER_MISSING = 36,
   /**
-   * The pepper (file or bytes) has the wrong length or encoding.
+   * Invalid pepper: expected 32 bytes or 64 hexadecimal characters.
    */
   KW_PEPPER_INVALID = 37,
   /**
-   * The pepper file is readable by other users.
+   * The pepper file is readable by other users; chmod 600 it.
    */
   KW_PEPPER_PERMISSIONS = 38,
   /**
-   * The options conflict with how the store was created or is already open in this process.
+   * The options do not match the store (or how this process already opened it).
    */
   KW_CONFIG_MISMATCH = 39,
   /**
-   * Any other storage or I/O failure.
+   * Storage or I/O error.
    */
   KW_STORAGE = 40,
   /**
-   * The store has no free usage-credit slot left.
+   * Every usage-credit slot of the store is in use.
    */
   KW_CREDIT_SLOTS_EXHAUSTED = 42,
   /**
-   * No credential was found in the request headers (HTTP 401).
+   * No API key in the request.
    */
   KW_CREDENTIAL_MISSING = 50,
   /**
-   * The `Authorization` header uses a scheme keyward does not accept (HTTP 401).
+   * Unsupported Authorization scheme; use Bearer or Basic.
    */
   KW_UNSUPPORTED_SCHEME = 51,
   /**
-   * The `Authorization: Basic` value is not valid base64 of UTF-8 text (HTTP 401).
+   * The Basic credential is not valid base64 of UTF-8 text.
    */
   KW_BAD_BASE64 = 52,
   /**
-   * Only one of `X-Api-Token-Id` / `X-Api-Token-Secret-Key` was sent (HTTP 401).
+   * Only half of the X-Api-Token-Id / X-Api-Token-Secret-Key pair was sent.
    */
   KW_HALF_PAIR = 53,
   /**
-   * The text is not a well-formed keyward key.
+   * The text is not a well-formed key.
    */
   KW_MALFORMED_KEY = 54,
   /**
-   * Several different credentials were sent in one request (HTTP 401).
+   * The request carries several different credentials.
    */
   KW_AMBIGUOUS_CREDENTIAL = 55,
 };
@@ -311,6 +311,56 @@ enum kw_status
 typedef enum kw_status kw_status;
 #else
 typedef uint32_t kw_status;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * The kind of failure of a status (`kw_status_family`): what a binding turns into an
+ * exception class, a server into an HTTP status.
+ */
+enum kw_family
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * `OK`.
+   */
+  KW_FAMILY_OK = 0,
+  /**
+   * `ARGUMENT`.
+   */
+  KW_FAMILY_ARGUMENT = 1,
+  /**
+   * `NOT_FOUND`.
+   */
+  KW_FAMILY_NOT_FOUND = 2,
+  /**
+   * `POLICY`.
+   */
+  KW_FAMILY_POLICY = 3,
+  /**
+   * `STORAGE`.
+   */
+  KW_FAMILY_STORAGE = 4,
+  /**
+   * `PEPPER`.
+   */
+  KW_FAMILY_PEPPER = 5,
+  /**
+   * `CREDENTIAL`.
+   */
+  KW_FAMILY_CREDENTIAL = 6,
+  /**
+   * `INTERNAL`.
+   */
+  KW_FAMILY_INTERNAL = 7,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum kw_family kw_family;
+#else
+typedef uint32_t kw_family;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -1256,6 +1306,15 @@ const char *kw_status_message(uint32_t status);
  * NUL-terminated string (`"UNKNOWN"` for an unknown value). Never fails.
  */
 const char *kw_status_name(uint32_t status);
+
+/**
+ * The kind of failure of a status, a `kw_family` value: `KW_FAMILY_ARGUMENT` (the call was
+ * wrong), `KW_FAMILY_NOT_FOUND`, `KW_FAMILY_POLICY`, `KW_FAMILY_STORAGE`, `KW_FAMILY_PEPPER`,
+ * `KW_FAMILY_CREDENTIAL` (the request's credential: answer HTTP 401), `KW_FAMILY_INTERNAL`;
+ * `KW_FAMILY_OK` for `KW_OK`. Bindings choose their exception class from it instead of
+ * keeping lists of codes. An unknown value gives `KW_FAMILY_INTERNAL`. Never fails.
+ */
+uint32_t kw_status_family(uint32_t status);
 
 /**
  * Opens (creating if needed) the store at `options->path` and writes a new handle to

@@ -31,74 +31,173 @@ pub(crate) fn file_kind(metadata: &std::fs::Metadata) -> &'static str {
 /// A keyward result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Stable numeric code of an error (and of the C ABI's `kw_status`).
-///
-/// Values are explicit and never renumbered; new codes are only appended (hence
-/// `#[non_exhaustive]`: a `match` outside this crate needs a wildcard arm).
+/// The kind of failure a code belongs to: what a binding turns into an exception class, a
+/// server into an HTTP status, the CLI into an exit status. One per code, in the table below.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum ErrorCode {
-    /// Success (never carried by an [`Error`]; reserved for the C ABI).
+pub enum ErrorFamily {
+    /// Success.
     Ok = 0,
+    /// The call was wrong: an argument, a limit, a closed handle, options that do not fit.
+    Argument = 1,
+    /// No key with that id.
+    NotFound = 2,
+    /// Refused by a rule or limit of the store (a policy, the credit slots).
+    Policy = 3,
+    /// The store's files or I/O: missing directory, locked, read-only, damaged, newer format.
+    Storage = 4,
+    /// The pepper: missing, wrong, invalid, readable by others.
+    Pepper = 5,
+    /// The credential of a request (HTTP 401): missing, malformed, unsupported, ambiguous.
+    Credential = 6,
+    /// A bug in keyward (a caught panic).
+    Internal = 7,
+}
+
+impl ErrorFamily {
+    /// Stable upper-case name, e.g. `"CREDENTIAL"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorFamily::Ok => "OK",
+            ErrorFamily::Argument => "ARGUMENT",
+            ErrorFamily::NotFound => "NOT_FOUND",
+            ErrorFamily::Policy => "POLICY",
+            ErrorFamily::Storage => "STORAGE",
+            ErrorFamily::Pepper => "PEPPER",
+            ErrorFamily::Credential => "CREDENTIAL",
+            ErrorFamily::Internal => "INTERNAL",
+        }
+    }
+
+    /// Every family, in numeric order.
+    pub const ALL: &'static [ErrorFamily] = &[
+        ErrorFamily::Ok,
+        ErrorFamily::Argument,
+        ErrorFamily::NotFound,
+        ErrorFamily::Policy,
+        ErrorFamily::Storage,
+        ErrorFamily::Pepper,
+        ErrorFamily::Credential,
+        ErrorFamily::Internal,
+    ];
+}
+
+/// Defines [`ErrorCode`] from the one table of codes: variant, number, name, family, message.
+macro_rules! error_codes {
+    ($( $(#[doc = $doc:literal])* $variant:ident = $value:literal, $name:literal, $family:ident, $message:literal; )*) => {
+        /// Stable numeric code of an error (and of the C ABI's `kw_status`).
+        ///
+        /// Values are explicit and never renumbered; new codes are only appended (hence
+        /// `#[non_exhaustive]`: a `match` outside this crate needs a wildcard arm). The table in
+        /// `src/error.rs` is the one source of every code's number, name, family and message:
+        /// the C ABI's `kw_status` (`src/ffi/status_table.rs`), `include/keyward.h` and the
+        /// bindings' declarations are generated from it and checked by tests.
+        #[repr(u32)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ErrorCode {
+            $( $(#[doc = $doc])* $variant = $value, )*
+        }
+
+        impl ErrorCode {
+            /// Every code, in numeric order (for tests and bindings).
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
+
+            /// Stable upper-case name, e.g. `"WRONG_PEPPER"`.
+            pub fn name(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $name,)* }
+            }
+
+            /// A short English message (what the C ABI's `kw_status_message` returns).
+            pub fn message(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $message,)* }
+            }
+
+            /// The kind of failure.
+            pub fn family(self) -> ErrorFamily {
+                match self { $(ErrorCode::$variant => ErrorFamily::$family,)* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// Success (never carried by an [`Error`]; reserved for the C ABI).
+    Ok = 0, "OK", Ok, "success";
     /// An argument is invalid (empty where required, wrong charset, out of range).
-    InvalidArgument = 1,
+    InvalidArgument = 1, "INVALID_ARGUMENT", Argument, "an argument is invalid";
     /// A required pointer argument was NULL (C ABI only).
-    NullArgument = 2,
+    NullArgument = 2, "NULL_ARGUMENT", Argument, "a required pointer argument was NULL";
     /// Text that must be UTF-8 was not (C ABI only).
-    InvalidUtf8 = 3,
+    InvalidUtf8 = 3, "INVALID_UTF8", Argument, "text that must be UTF-8 is not";
     /// An input is longer than its documented limit.
-    TooLong = 4,
+    TooLong = 4, "TOO_LONG", Argument, "an input is longer than its documented limit";
     /// The caller's output buffer is too small (C ABI only).
-    BufferTooSmall = 5,
+    BufferTooSmall = 5, "BUFFER_TOO_SMALL", Argument,
+        "the output buffer is too small; the size needed was written to the length out-pointer";
     /// A panic was caught at the C ABI boundary.
-    Panic = 6,
+    Panic = 6, "PANIC", Internal, "internal error: a panic was caught at the C boundary";
     /// The handle was already closed (C ABI only).
-    Closed = 7,
+    Closed = 7, "CLOSED", Argument, "the store handle is closed or invalid";
     /// No key with that id exists.
-    NotFound = 10,
+    NotFound = 10, "NOT_FOUND", NotFound, "no key with that id exists";
     /// The owner already has the maximum number of active keys.
-    PolicyMaxActiveKeys = 20,
+    PolicyMaxActiveKeys = 20, "POLICY_MAX_ACTIVE_KEYS", Policy,
+        "the owner already has the store's maximum number of active keys; revoke one first";
     /// The operation would leave the owner without an active key.
-    PolicyLastActiveKey = 21,
+    PolicyLastActiveKey = 21, "POLICY_LAST_ACTIVE_KEY", Policy,
+        "refused: this is the owner's last active key (keep-last-key policy); create a new key first";
     /// The expiry is missing or beyond the store's maximum key lifetime.
-    PolicyMaxLifetime = 22,
+    PolicyMaxLifetime = 22, "POLICY_MAX_LIFETIME", Policy,
+        "the key needs an expiry within the store's maximum key lifetime";
     /// The directory that should hold the database does not exist.
-    DirectoryMissing = 30,
+    DirectoryMissing = 30, "DIRECTORY_MISSING", Storage,
+        "the directory of the database path does not exist";
     /// The database is locked by another process in an incompatible mode.
-    Locked = 31,
+    Locked = 31, "LOCKED", Storage,
+        "the database is locked by another process in an incompatible mode";
     /// The database (or its directory) is read-only for this process.
-    ReadOnly = 32,
+    ReadOnly = 32, "READ_ONLY", Storage, "the database or its directory cannot be written";
     /// The database file is damaged or is not a keyward/redb database.
-    Corrupt = 33,
+    Corrupt = 33, "CORRUPT", Storage, "the database is damaged or not a keyward store";
     /// The pepper does not match the one the store was created with.
-    WrongPepper = 34,
+    WrongPepper = 34, "WRONG_PEPPER", Pepper,
+        "wrong pepper: it does not match the one this store was created with";
     /// The store was written by a newer keyward format.
-    NewerFormat = 35,
+    NewerFormat = 35, "NEWER_FORMAT", Storage, "the store was written by a newer keyward; upgrade";
     /// The pepper file of an existing store is missing.
-    PepperMissing = 36,
+    PepperMissing = 36, "PEPPER_MISSING", Pepper, "the store exists but its pepper file is missing";
     /// The pepper (file or bytes) has the wrong length or encoding.
-    PepperInvalid = 37,
+    PepperInvalid = 37, "PEPPER_INVALID", Pepper,
+        "invalid pepper: expected 32 bytes or 64 hexadecimal characters";
     /// The pepper file is readable by other users.
-    PepperPermissions = 38,
+    PepperPermissions = 38, "PEPPER_PERMISSIONS", Pepper,
+        "the pepper file is readable by other users; chmod 600 it";
     /// The options conflict with how the store was created (e.g. another key prefix).
-    ConfigMismatch = 39,
+    ConfigMismatch = 39, "CONFIG_MISMATCH", Argument,
+        "the options do not match the store (or how this process already opened it)";
     /// Any other storage or I/O failure.
-    Storage = 40,
+    Storage = 40, "STORAGE", Storage, "storage or I/O error";
     /// The store has no free usage-credit slot left.
-    CreditSlotsExhausted = 42,
+    CreditSlotsExhausted = 42, "CREDIT_SLOTS_EXHAUSTED", Policy,
+        "every usage-credit slot of the store is in use";
     /// No credential was found in the request headers.
-    CredentialMissing = 50,
+    CredentialMissing = 50, "CREDENTIAL_MISSING", Credential, "no API key in the request";
     /// The `Authorization` header uses a scheme keyward does not accept.
-    UnsupportedScheme = 51,
+    UnsupportedScheme = 51, "UNSUPPORTED_SCHEME", Credential,
+        "unsupported Authorization scheme; use Bearer or Basic";
     /// The `Authorization: Basic` value is not valid base64 (or not UTF-8).
-    BadBase64 = 52,
+    BadBase64 = 52, "BAD_BASE64", Credential,
+        "the Basic credential is not valid base64 of UTF-8 text";
     /// Only one of `X-Api-Token-Id` / `X-Api-Token-Secret-Key` was sent.
-    HalfPair = 53,
+    HalfPair = 53, "HALF_PAIR", Credential,
+        "only half of the X-Api-Token-Id / X-Api-Token-Secret-Key pair was sent";
     /// The text is not a well-formed keyward key (see [`crate::KeyFormatError`]).
-    MalformedKey = 54,
+    MalformedKey = 54, "MALFORMED_KEY", Credential, "the text is not a well-formed key";
     /// Several different credentials were sent in one request.
-    AmbiguousCredential = 55,
+    AmbiguousCredential = 55, "AMBIGUOUS_CREDENTIAL", Credential,
+        "the request carries several different credentials";
 }
 
 impl ErrorCode {
@@ -107,76 +206,10 @@ impl ErrorCode {
         self as u32
     }
 
-    /// Stable upper-case name, e.g. `"WRONG_PEPPER"`.
-    pub fn name(self) -> &'static str {
-        use ErrorCode::*;
-        match self {
-            Ok => "OK",
-            InvalidArgument => "INVALID_ARGUMENT",
-            NullArgument => "NULL_ARGUMENT",
-            InvalidUtf8 => "INVALID_UTF8",
-            TooLong => "TOO_LONG",
-            BufferTooSmall => "BUFFER_TOO_SMALL",
-            Panic => "PANIC",
-            Closed => "CLOSED",
-            NotFound => "NOT_FOUND",
-            PolicyMaxActiveKeys => "POLICY_MAX_ACTIVE_KEYS",
-            PolicyLastActiveKey => "POLICY_LAST_ACTIVE_KEY",
-            PolicyMaxLifetime => "POLICY_MAX_LIFETIME",
-            DirectoryMissing => "DIRECTORY_MISSING",
-            Locked => "LOCKED",
-            ReadOnly => "READ_ONLY",
-            Corrupt => "CORRUPT",
-            WrongPepper => "WRONG_PEPPER",
-            NewerFormat => "NEWER_FORMAT",
-            PepperMissing => "PEPPER_MISSING",
-            PepperInvalid => "PEPPER_INVALID",
-            PepperPermissions => "PEPPER_PERMISSIONS",
-            ConfigMismatch => "CONFIG_MISMATCH",
-            Storage => "STORAGE",
-            CreditSlotsExhausted => "CREDIT_SLOTS_EXHAUSTED",
-            CredentialMissing => "CREDENTIAL_MISSING",
-            UnsupportedScheme => "UNSUPPORTED_SCHEME",
-            BadBase64 => "BAD_BASE64",
-            HalfPair => "HALF_PAIR",
-            MalformedKey => "MALFORMED_KEY",
-            AmbiguousCredential => "AMBIGUOUS_CREDENTIAL",
-        }
+    /// The code with this number, if there is one.
+    pub fn from_u32(value: u32) -> Option<ErrorCode> {
+        ErrorCode::ALL.iter().copied().find(|c| c.as_u32() == value)
     }
-
-    /// Every code, in numeric order (for tests and bindings).
-    pub const ALL: &'static [ErrorCode] = &[
-        ErrorCode::Ok,
-        ErrorCode::InvalidArgument,
-        ErrorCode::NullArgument,
-        ErrorCode::InvalidUtf8,
-        ErrorCode::TooLong,
-        ErrorCode::BufferTooSmall,
-        ErrorCode::Panic,
-        ErrorCode::Closed,
-        ErrorCode::NotFound,
-        ErrorCode::PolicyMaxActiveKeys,
-        ErrorCode::PolicyLastActiveKey,
-        ErrorCode::PolicyMaxLifetime,
-        ErrorCode::DirectoryMissing,
-        ErrorCode::Locked,
-        ErrorCode::ReadOnly,
-        ErrorCode::Corrupt,
-        ErrorCode::WrongPepper,
-        ErrorCode::NewerFormat,
-        ErrorCode::PepperMissing,
-        ErrorCode::PepperInvalid,
-        ErrorCode::PepperPermissions,
-        ErrorCode::ConfigMismatch,
-        ErrorCode::Storage,
-        ErrorCode::CreditSlotsExhausted,
-        ErrorCode::CredentialMissing,
-        ErrorCode::UnsupportedScheme,
-        ErrorCode::BadBase64,
-        ErrorCode::HalfPair,
-        ErrorCode::MalformedKey,
-        ErrorCode::AmbiguousCredential,
-    ];
 }
 
 /// Everything that can go wrong in keyward.

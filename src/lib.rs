@@ -52,7 +52,7 @@ mod verify_index;
 pub use clock::{Clock, Day, ManualClock, SystemClock, Timestamp};
 pub use credential::{Credential, extract_credential, extract_from_header_line};
 pub use digest::Pepper;
-pub use error::{Error, ErrorCode, Result};
+pub use error::{Error, ErrorCode, ErrorFamily, Result};
 pub use key_format::{
     BODY_LEN, CHECKSUM_LEN, ID_LEN, KeyFormatError, KeyId, ParsedKey, SECRET_LEN, Secret,
     encode_checksum, format_key, is_valid_tag, parse_key,

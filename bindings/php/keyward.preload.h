@@ -36,6 +36,18 @@ enum kw_status
   KW_AMBIGUOUS_CREDENTIAL = 55,
 };
 typedef uint32_t kw_status;
+enum kw_family
+ {
+  KW_FAMILY_OK = 0,
+  KW_FAMILY_ARGUMENT = 1,
+  KW_FAMILY_NOT_FOUND = 2,
+  KW_FAMILY_POLICY = 3,
+  KW_FAMILY_STORAGE = 4,
+  KW_FAMILY_PEPPER = 5,
+  KW_FAMILY_CREDENTIAL = 6,
+  KW_FAMILY_INTERNAL = 7,
+};
+typedef uint32_t kw_family;
 enum kw_reason
  {
   KW_REASON_VALID = 0,
@@ -277,6 +289,7 @@ kw_status kw_rotate(kw_store store,
                     size_t *out_info_len);
 const char *kw_status_message(uint32_t status);
 const char *kw_status_name(uint32_t status);
+uint32_t kw_status_family(uint32_t status);
 kw_status kw_open(const struct kw_options *options, kw_store *out_store);
 kw_status kw_close(kw_store store);
 kw_status kw_flush(kw_store store, size_t *out_written);

@@ -14,7 +14,7 @@
 use std::fmt;
 use std::process::ExitCode;
 
-use keyward::{Error, ErrorCode};
+use keyward::{Error, ErrorCode, ErrorFamily};
 use serde::Serialize;
 
 /// The documented exit statuses of `keyward`.
@@ -123,22 +123,16 @@ impl fmt::Display for CliError {
     }
 }
 
-/// The exit status of a library error.
+/// The exit status of a library error, from its family (the library's one table of codes).
 pub fn exit_for(code: ErrorCode) -> Exit {
-    use ErrorCode::*;
-    match code {
-        Ok => Exit::Ok,
-        InvalidArgument | NullArgument | InvalidUtf8 | TooLong | MalformedKey | ConfigMismatch
-        | CredentialMissing | UnsupportedScheme | BadBase64 | HalfPair | AmbiguousCredential => {
-            Exit::BadInput
-        }
-        NotFound => Exit::NotFound,
-        PolicyMaxActiveKeys | PolicyLastActiveKey | PolicyMaxLifetime => Exit::Policy,
-        DirectoryMissing | Locked | ReadOnly | Corrupt | NewerFormat | Storage
-        | CreditSlotsExhausted | Closed => Exit::Storage,
-        WrongPepper | PepperMissing | PepperInvalid | PepperPermissions => Exit::Pepper,
-        BufferTooSmall | Panic => Exit::Internal,
-        // A code added to the library after this CLI was written.
+    match code.family() {
+        ErrorFamily::Ok => Exit::Ok,
+        ErrorFamily::Argument | ErrorFamily::Credential => Exit::BadInput,
+        ErrorFamily::NotFound => Exit::NotFound,
+        ErrorFamily::Policy => Exit::Policy,
+        ErrorFamily::Storage => Exit::Storage,
+        ErrorFamily::Pepper => Exit::Pepper,
+        // A family added to the library after this CLI was written, or a caught panic.
         _ => Exit::Internal,
     }
 }

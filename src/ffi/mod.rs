@@ -25,6 +25,7 @@ mod handles;
 mod manage;
 mod panic;
 mod status;
+mod status_table;
 mod store;
 mod types;
 mod usage;

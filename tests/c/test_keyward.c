@@ -133,6 +133,16 @@ static void test_static_helpers(void) {
     CHECK(kw_status_name(i) != NULL);
   }
   CHECK(KW_OK == 0 && KW_BUFFER_TOO_SMALL == 5 && KW_PANIC == 6 && KW_CLOSED == 7 && KW_NOT_FOUND == 10);
+  /* Families come from the library's one table of codes. */
+  CHECK(kw_status_family(KW_OK) == KW_FAMILY_OK);
+  CHECK(kw_status_family(KW_TOO_LONG) == KW_FAMILY_ARGUMENT);
+  CHECK(kw_status_family(KW_NOT_FOUND) == KW_FAMILY_NOT_FOUND);
+  CHECK(kw_status_family(KW_CREDIT_SLOTS_EXHAUSTED) == KW_FAMILY_POLICY);
+  CHECK(kw_status_family(KW_READ_ONLY) == KW_FAMILY_STORAGE);
+  CHECK(kw_status_family(KW_PEPPER_PERMISSIONS) == KW_FAMILY_PEPPER);
+  CHECK(kw_status_family(KW_CREDENTIAL_MISSING) == KW_FAMILY_CREDENTIAL);
+  CHECK(kw_status_family(KW_PANIC) == KW_FAMILY_INTERNAL);
+  CHECK(kw_status_family(9999) == KW_FAMILY_INTERNAL);
   CHECK(strcmp(kw_reason_code(KW_REASON_INSUFFICIENT_SCOPE), "INSUFFICIENT_SCOPE") == 0);
   CHECK(strcmp(kw_reason_code(77), "UNKNOWN") == 0);
   CHECK(strcmp(kw_reason_message(77), "unknown reason") == 0);

@@ -51,6 +51,10 @@ const ENUMS = Object.freeze({
     KW_CREDENTIAL_MISSING: 50, KW_UNSUPPORTED_SCHEME: 51, KW_BAD_BASE64: 52, KW_HALF_PAIR: 53,
     KW_MALFORMED_KEY: 54, KW_AMBIGUOUS_CREDENTIAL: 55,
   },
+  kw_family: {
+    KW_FAMILY_OK: 0, KW_FAMILY_ARGUMENT: 1, KW_FAMILY_NOT_FOUND: 2, KW_FAMILY_POLICY: 3,
+    KW_FAMILY_STORAGE: 4, KW_FAMILY_PEPPER: 5, KW_FAMILY_CREDENTIAL: 6, KW_FAMILY_INTERNAL: 7,
+  },
   kw_reason: {
     KW_REASON_VALID: 0, KW_REASON_MALFORMED: 1, KW_REASON_NOT_FOUND: 2, KW_REASON_REVOKED: 3,
     KW_REASON_EXPIRED: 4, KW_REASON_INSUFFICIENT_SCOPE: 5, KW_REASON_USAGE_EXCEEDED: 6,
@@ -73,7 +77,7 @@ const ENUMS = Object.freeze({
 
 /** Scalar typedefs of the header (every enum is a `uint32_t` in C). */
 const TYPEDEFS = Object.freeze({
-  kw_status: 'uint32_t', kw_reason: 'uint32_t', kw_concurrency: 'uint32_t', kw_open_flags: 'uint32_t',
+  kw_status: 'uint32_t', kw_family: 'uint32_t', kw_reason: 'uint32_t', kw_concurrency: 'uint32_t', kw_open_flags: 'uint32_t',
   kw_state_filter: 'uint32_t', kw_refill_interval: 'uint32_t', kw_update_field: 'uint32_t',
   kw_credential_kind: 'uint32_t', kw_key_error: 'uint32_t', kw_key_flag: 'uint32_t',
   kw_store: 'uint64_t',
@@ -130,6 +134,7 @@ const FUNCTIONS = Object.freeze([
   'kw_status kw_last_error_message(uint8_t *buf, size_t cap, size_t *out_len)',
   'const char *kw_status_message(uint32_t status)',
   'const char *kw_status_name(uint32_t status)',
+  'uint32_t kw_status_family(uint32_t status)',
   'kw_status kw_open(const struct kw_options *options, kw_store *out_store)',
   'kw_status kw_close(kw_store store)',
   'kw_status kw_flush(kw_store store, size_t *out_written)',

@@ -69,6 +69,16 @@ final class Abi
     public const KW_MALFORMED_KEY = 54;
     public const KW_AMBIGUOUS_CREDENTIAL = 55;
 
+    // enum kw_family
+    public const KW_FAMILY_OK = 0;
+    public const KW_FAMILY_ARGUMENT = 1;
+    public const KW_FAMILY_NOT_FOUND = 2;
+    public const KW_FAMILY_POLICY = 3;
+    public const KW_FAMILY_STORAGE = 4;
+    public const KW_FAMILY_PEPPER = 5;
+    public const KW_FAMILY_CREDENTIAL = 6;
+    public const KW_FAMILY_INTERNAL = 7;
+
     // enum kw_reason
     public const KW_REASON_VALID = 0;
     public const KW_REASON_MALFORMED = 1;
