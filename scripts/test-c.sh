@@ -115,11 +115,14 @@ compile cxx17-static g++ $CFLAGS_CXX "$SRC" -x none -o "$OUT/cxx17-static" "$LIB
   run cxx17-static "$OUT/cxx17-static" "$VECTORS"
 
 # AddressSanitizer + UndefinedBehaviorSanitizer (the C side instrumented; Rust's own
-# accesses are checked by the Rust tests and by valgrind below).
+# accesses are checked by the Rust tests and by valgrind below). Without the fork stress test:
+# GCC 12's libasan does not lock its allocator around fork(), so a child forked while another
+# thread is inside malloc can hang in libasan itself (seen once in 50 forks; 0 in 1,000 without
+# ASan, where the test runs at full size).
 # shellcheck disable=SC2086
 compile asan-ubsan gcc $CFLAGS_C -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
   "$SRC" -o "$OUT/asan-ubsan" -L"$LIB" -lkeyward -Wl,-rpath,"$LIB" &&
-  run asan-ubsan env ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
+  run asan-ubsan env KW_FORK_CYCLES=0 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$OUT/asan-ubsan" "$VECTORS"
 
 # valgrind memcheck: 0 errors, 0 bytes definitely lost (in the test process; the fork test's
