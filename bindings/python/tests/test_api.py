@@ -773,12 +773,17 @@ def test_close_while_other_threads_verify(store_path: str) -> None:
     threads = [threading.Thread(target=work) for _ in range(4)]
     for t in threads:
         t.start()
-    time.sleep(0.05)
+    # Close only once the threads are verifying through the store (a counter, not a sleep).
+    deadline = time.monotonic() + 60
+    while len(outcomes) < 100:
+        assert time.monotonic() < deadline, "the threads never verified"
+        time.sleep(0)
     store.close()
     stop.set()
     for t in threads:
         t.join(timeout=60)
     assert set(outcomes) <= {"ok", "closed"}
+    assert "ok" in outcomes and "closed" in outcomes, "the close raced verifies in flight"
     with pytest.raises(keyward.StoreClosedError):
         store.verify(key)
 
