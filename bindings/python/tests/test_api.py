@@ -778,10 +778,10 @@ def test_close_while_other_threads_verify(store_path: str) -> None:
     while len(outcomes) < 100:
         assert time.monotonic() < deadline, "the threads never verified"
         time.sleep(0)
-    store.close()
-    stop.set()
+    store.close()  # each thread's next verify sees it and returns
     for t in threads:
         t.join(timeout=60)
+    stop.set()
     assert set(outcomes) <= {"ok", "closed"}
     assert "ok" in outcomes and "closed" in outcomes, "the close raced verifies in flight"
     with pytest.raises(keyward.StoreClosedError):
