@@ -379,7 +379,10 @@ export function statusMessage(status: number): string;
 export interface MiddlewareOptions {
   /** Scopes every request must have (a list, or a prepared `Scopes`). */
   scopes?: readonly string[] | Scopes;
-  /** Credits to spend per request for limited keys (default: the key's own cost). */
+  /**
+   * Credits to spend per request for limited keys (default: the key's own cost). Only the
+   * middleware that verifies the request spends: a later one reusing its verdict spends none.
+   */
   cost?: number;
   /** Read the key's record into `req.keyward.info`. */
   info?: boolean;
@@ -396,6 +399,11 @@ export type Middleware = (req: IncomingMessage & { [property: string]: any }, re
  * Express/Connect middleware: verifies the request's key, then `next()` with the verdict on
  * `req.keyward`, or answers 401/403 with `{"ok": false, "code", "message"}`. A failing store
  * goes to `next(err)`. Needs no express at run time.
+ *
+ * Stacking is safe (app-level + route-level): a request an earlier keyward middleware on the
+ * same store accepted is not verified again (one use counted, credits spent once); scopes a
+ * later one needs beyond those already checked are checked against the key's record, and a
+ * missing one answers the same 403 `INSUFFICIENT_SCOPE`.
  */
 export function middleware(store: Store | (() => Store), options?: MiddlewareOptions): Middleware;
 /** Sends the JSON refusal of a verdict (status 401/403) on any node:http response. */

@@ -5,7 +5,8 @@
  * @module keyward/lib/middleware
  */
 
-const { Store, Scopes } = require('./store');
+const { Store, Scopes, Verdict, reasonInfo } = require('./store');
+const { NotFoundError } = require('./errors');
 
 /**
  * Sends the JSON refusal for a verdict: status 401 or 403, body
@@ -26,12 +27,74 @@ function sendRefusal(res, verdict) {
 }
 
 /**
+ * Requests a keyward middleware has accepted, for the keyward middlewares after it on the
+ * same request (app-level + route-level in Express): request -> { store, verdict, scopes (the
+ * scopes checked so far), keyScopes (the key's own, once read) }. A WeakMap, so nothing is
+ * added to the request and an entry goes with its request.
+ */
+const accepted = new WeakMap();
+
+const REASON_NOT_FOUND = 2;
+const REASON_INSUFFICIENT_SCOPE = 5;
+
+function sameStore(a, b) {
+  if (a === b) return true;
+  try {
+    return a.sameStore(b);
+  } catch {
+    return false; // a closed handle: verify afresh
+  }
+}
+
+/** A copy of a verdict with another reason (the key's fields kept) or another record. */
+function derived(verdict, reason, info) {
+  const r = reasonInfo(reason);
+  const flags = (verdict.limited ? 1 : 0) | (verdict.revoked ? 2 : 0) | (verdict.rotated ? 4 : 0);
+  const found = reason !== REASON_NOT_FOUND;
+  return new Verdict(reason, r.code, r.httpStatus, r.message, found, found ? verdict.keyId : null,
+    found ? verdict.owner : null, found ? verdict.env : null, found ? verdict.createdAt : null,
+    found ? verdict.expiresAt : null, found ? flags : 0, found ? info : null);
+}
+
+/**
+ * Judges a request an earlier middleware accepted against this middleware's scopes, without
+ * verifying it again (no use counted, no credit spent). Scopes the earlier checks covered
+ * pass at once; others are looked up in the key's record (the verdict's `info`, else
+ * `store.get()`, which counts nothing; read once per request). Returns the verdict to use.
+ */
+function recheck(store, earlier, required, wantInfo) {
+  const verdict = earlier.verdict;
+  const extra = required.filter((s) => !earlier.scopes.has(s));
+  let record = verdict.info;
+  if (!record && ((extra.length > 0 && earlier.keyScopes === null) || wantInfo)) {
+    try {
+      record = store.get(verdict.keyId);
+    } catch (err) {
+      if (err instanceof NotFoundError) return derived(verdict, REASON_NOT_FOUND, null); // deleted since
+      throw err;
+    }
+  }
+  if (extra.length > 0) {
+    earlier.keyScopes ??= new Set(record.scopes);
+    if (!extra.every((s) => earlier.keyScopes.has(s))) return derived(verdict, REASON_INSUFFICIENT_SCOPE, verdict.info);
+    for (const s of extra) earlier.scopes.add(s);
+  }
+  return wantInfo && !verdict.info ? derived(verdict, verdict.reason, record) : verdict;
+}
+
+/**
  * Middleware that verifies the request's API key (x-api-key, Authorization: Bearer / Basic,
  * or X-Api-Token-Id + X-Api-Token-Secret-Key) and either calls `next()` with the verdict on
  * `req.keyward` (or `req[property]`), or answers 401/403 with a JSON body.
  *
  *   app.use('/api', keyward.middleware(store));
  *   app.post('/api/deploy', keyward.middleware(store, { scopes: ['deploy'] }), handler);
+ *
+ * Stacking is safe: a request an earlier keyward middleware (on the same store) accepted is
+ * not verified again. The later middleware reuses that verdict, so the request counts one
+ * use and spends its credits once (the first middleware's `cost`); scopes it needs beyond
+ * those already checked are checked against the key's record, and a missing one answers the
+ * same 403 INSUFFICIENT_SCOPE.
  *
  * A failing store (closed, storage error) goes to `next(err)`.
  *
@@ -49,7 +112,9 @@ function middleware(store, options = {}) {
     if (!known.includes(k)) throw new TypeError(`keyward middleware: unknown option ${JSON.stringify(k)} (known: ${known.join(', ')})`);
   }
   const scopes = options.scopes === undefined ? undefined : options.scopes instanceof Scopes ? options.scopes : new Scopes(options.scopes);
-  const verifyOptions = { scopes, cost: options.cost, info: options.info === true };
+  const required = scopes === undefined ? [] : scopes.list;
+  const wantInfo = options.info === true;
+  const verifyOptions = { scopes, cost: options.cost, info: wantInfo };
   const property = options.property || 'keyward';
   const onRefused = options.onRefused || ((req, res, verdict) => sendRefusal(res, verdict));
   if (typeof onRefused !== 'function') throw new TypeError('keyward middleware: onRefused must be a function');
@@ -57,7 +122,14 @@ function middleware(store, options = {}) {
   return function keywardMiddleware(req, res, next) {
     let verdict;
     try {
-      verdict = getStore().verifyHeaders(req.headers, verifyOptions);
+      const s = getStore();
+      const earlier = accepted.get(req);
+      if (earlier !== undefined && sameStore(s, earlier.store)) {
+        verdict = recheck(s, earlier, required, wantInfo);
+      } else {
+        verdict = s.verifyHeaders(req.headers, verifyOptions);
+        if (verdict.ok) accepted.set(req, { store: s, verdict, scopes: new Set(required), keyScopes: null });
+      }
     } catch (err) {
       next(err);
       return;

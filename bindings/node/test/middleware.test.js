@@ -93,6 +93,148 @@ test('express: 200 with the verdict on req.keyward, 401/403 JSON refusals, per-r
   assert.equal(store.usage(reader.info.id).uses, 5);
 });
 
+// --- stacked middlewares: one verify per request ---------------------------------------------
+//
+// Today's single middleware, for the record: a request it accepts counts one use (and spends
+// the key's cost on a limited key); a request refused for a missing scope counts no use and
+// one refusal, and spends nothing (the library checks scopes before credits).
+
+/** [uses, refused] of a key after flushing the pending counts. */
+function counts(store, id) {
+  store.flush();
+  const u = store.usage(id);
+  return [u.uses, u.refused];
+}
+
+/** An Express app: keyward on /api (any key), then route-level middlewares on GET /api/x. */
+async function stackedApp(t, store, ...routeMiddlewares) {
+  const app = express();
+  app.use('/api', keyward.middleware(store));
+  app.get('/api/x', ...routeMiddlewares, (req, res) =>
+    res.json({ owner: req.keyward.owner, ok: req.keyward.ok, name: req.apiKey ? req.apiKey.info.name : null }),
+  );
+  app.use((err, req, res, next) => res.status(500).json({ ok: false, code: err.code }));
+  const server = await listen(app);
+  t.after(() => server.close());
+  return `http://127.0.0.1:${server.address().port}/api/x`;
+}
+
+test('stacked (Express app + route, three layers): N requests count N uses', async (t) => {
+  const store = freshStore(t);
+  const admin = store.create({ owner: 'acct_a', name: 'ops', scopes: ['read', 'admin'] });
+  const url = await stackedApp(t, store,
+    keyward.middleware(store, { scopes: ['read'] }),
+    keyward.middleware(() => store, { scopes: new keyward.Scopes(['admin']), info: true, property: 'apiKey' }));
+  for (let i = 0; i < 5; i++) {
+    const r = await request(url, { headers: { 'x-api-key': admin.key } });
+    assert.deepEqual([r.status, r.body], [200, { owner: 'acct_a', ok: true, name: 'ops' }]);
+  }
+  assert.deepEqual(counts(store, admin.info.id), [5, 0]);
+});
+
+test('stacked: a limited key spends one credit per request (5 accepted, the 6th USAGE_EXCEEDED)', async (t) => {
+  const store = freshStore(t);
+  const limited = store.create({ owner: 'acct_l', scopes: ['read', 'admin'], credits: { remaining: 5 } });
+  const url = await stackedApp(t, store,
+    keyward.middleware(store, { scopes: ['read'] }), keyward.middleware(store, { scopes: ['admin'], cost: 1 }));
+  const answers = [];
+  for (let i = 0; i < 6; i++) answers.push(await request(url, { headers: { 'x-api-key': limited.key } }));
+  assert.deepEqual(answers.map((r) => r.status), [200, 200, 200, 200, 200, 403]);
+  assert.equal(answers[5].body.code, 'USAGE_EXCEEDED');
+  assert.equal(store.credits(limited.info.id).remaining, 0);
+  assert.deepEqual(counts(store, limited.info.id), [5, 1], 'the 6th: refused once, by the first layer');
+});
+
+test('stacked: a route needing a scope the key lacks answers 403 as the single middleware does', async (t) => {
+  const store = freshStore(t);
+  const reader = store.create({ owner: 'acct_r', scopes: ['read'] });
+  const admin = store.create({ owner: 'acct_a', scopes: ['read', 'admin'] });
+  // The route alone behind one middleware: 403, no use, one refusal (unchanged).
+  const single = express();
+  single.get('/api/x', keyward.middleware(store, { scopes: ['admin'] }), (req, res) => res.json({}));
+  const server = await listen(single);
+  t.after(() => server.close());
+  const one = await request(`http://127.0.0.1:${server.address().port}/api/x`, { headers: { 'x-api-key': reader.key } });
+  assert.deepEqual([one.status, one.body.code], [403, 'INSUFFICIENT_SCOPE']);
+  assert.deepEqual(counts(store, reader.info.id), [0, 1]);
+  // Stacked: the app-level layer accepted the key (one use, as it would alone); the route's
+  // layer refuses it with the same answer and counts nothing more.
+  const url = await stackedApp(t, store, keyward.middleware(store, { scopes: ['admin'] }));
+  const two = await request(url, { headers: { 'x-api-key': reader.key } });
+  assert.deepEqual([two.status, two.body], [one.status, one.body]);
+  assert.equal(two.headers['www-authenticate'], one.headers['www-authenticate']);
+  assert.equal(two.headers['cache-control'], 'no-store');
+  assert.deepEqual(counts(store, reader.info.id), [1, 1]);
+  const ok = await request(url, { headers: { 'x-api-key': admin.key } });
+  assert.equal(ok.status, 200);
+  assert.deepEqual(counts(store, admin.info.id), [1, 0]);
+});
+
+test('stacked: a refused request stops at the first middleware', async (t) => {
+  const store = freshStore(t);
+  const revoked = store.create({ owner: 'acct_x', scopes: ['admin'] });
+  store.revoke(revoked.info.id);
+  let reached = 0;
+  const url = await stackedApp(t, store, (req, res, next) => {
+    reached++;
+    next();
+  }, keyward.middleware(store, { scopes: ['admin'] }));
+  let r = await request(url, { headers: { 'x-api-key': revoked.key } });
+  assert.deepEqual([r.status, r.body.code], [401, 'REVOKED']);
+  r = await request(url);
+  assert.deepEqual([r.status, r.body.code], [401, 'CREDENTIAL_MISSING']);
+  assert.equal(reached, 0);
+  assert.deepEqual(counts(store, revoked.info.id), [0, 1]);
+});
+
+test('stacked (node:http chain): the key record is read once per request, only for new scopes', (t) => {
+  const store = freshStore(t);
+  const admin = store.create({ owner: 'acct_a', scopes: ['read', 'admin'] });
+  const reads = [];
+  const get = store.get.bind(store);
+  store.get = (id) => {
+    reads.push(id);
+    return get(id);
+  };
+  /** Runs middlewares in a row the way Connect does; returns the status and the last verdict. */
+  function run(layers) {
+    const req = { headers: { 'x-api-key': admin.key } };
+    const res = { statusCode: 200, setHeader() {}, end() {} };
+    let i = 0;
+    const next = (err) => {
+      if (err) throw err;
+      if (i < layers.length) layers[i++](req, res, next);
+    };
+    next();
+    return [res.statusCode, i, req.keyward];
+  }
+  const any = keyward.middleware(store);
+  const read = keyward.middleware(store, { scopes: ['read'] });
+  const adminOnly = keyward.middleware(store, { scopes: ['admin'] });
+  let [status, ran, verdict] = run([any, read, adminOnly, read]);
+  assert.deepEqual([status, ran, verdict.ok, reads.length], [200, 4, true, 1]);
+  [status, ran] = run([read, read]); // "read" already checked by the first layer: no read
+  assert.deepEqual([status, ran, reads.length], [200, 2, 1]);
+  assert.deepEqual(counts(store, admin.info.id), [2, 0]);
+});
+
+test('stacked: a middleware on another store verifies the request itself', async (t) => {
+  const store = freshStore(t);
+  const other = freshStore(t);
+  const reader = store.create({ owner: 'acct_r', scopes: ['read'] });
+  const url = await stackedApp(t, store, keyward.middleware(other));
+  let r = await request(url, { headers: { 'x-api-key': reader.key } });
+  assert.deepEqual([r.status, r.body.code], [401, 'NOT_FOUND']);
+  assert.deepEqual(counts(store, reader.info.id), [1, 0], 'the first layer\'s use');
+  // A second handle onto the same store is the same store: its verdict is reused.
+  const same = new keyward.Store(store.path);
+  t.after(() => same.close());
+  const url2 = await stackedApp(t, store, keyward.middleware(same, { scopes: ['read'] }));
+  r = await request(url2, { headers: { 'x-api-key': reader.key } });
+  assert.equal(r.status, 200);
+  assert.deepEqual(counts(store, reader.info.id), [2, 0]);
+});
+
 test('middleware: bad arguments', () => {
   assert.throws(() => keyward.middleware(), TypeError);
   assert.throws(() => keyward.middleware({}), TypeError);

@@ -6,6 +6,7 @@ namespace Keyward;
 
 use Keyward\Exception\KeywardException;
 use Keyward\Exception\LibraryException;
+use Keyward\Exception\NotFoundException;
 
 /**
  * API-key protection for plain PHP scripts, without a framework:
@@ -18,11 +19,29 @@ use Keyward\Exception\LibraryException;
  * KEYWARD_STORE environment variable (PHP-FPM pool: env[KEYWARD_STORE] = /var/lib/app/keys.redb),
  * with the pepper from KEYWARD_PEPPER_FILE or KEYWARD_PEPPER (hex) when set, else the default
  * "<store>.pepper" file. Pass a Store to use another.
+ *
+ * A request is verified once: after Keyward\Middleware (or an earlier Guard call) accepted it,
+ * check() and require() reuse that verdict instead of counting another use (see ACCEPTED).
  */
 final class Guard
 {
     /** Environment variable naming the store file. */
     public const STORE_ENV = 'KEYWARD_STORE';
+
+    /**
+     * Where an accepted request's verdict waits for the keyward checks after it: the PSR-7
+     * request attribute Middleware passes on, and, under a web SAPI (PHP-FPM, CGI, mod_php,
+     * the built-in server), the $_SERVER entry Guard reads. $_SERVER is only trusted where
+     * PHP empties it at the end of each request: never under the CLI SAPI, where long-running
+     * servers (RoadRunner, Swoole, ReactPHP) keep it for the life of the process.
+     * An entry is used only for the same store and the same credential headers.
+     *
+     * @internal the entry's shape may change
+     */
+    public const ACCEPTED = 'keyward.accepted';
+
+    /** SAPIs whose $_SERVER is not one request's (see ACCEPTED). */
+    private const PROCESS_WIDE_SERVER_SAPIS = ['cli', 'phpdbg', 'embed'];
 
     /**
      * Verifies the current request's API key (from $_SERVER) against the scopes. When it is
@@ -52,7 +71,106 @@ final class Guard
      */
     public static function check(array $scopes = [], ?Store $store = null, ?array $server = null, int $cost = 0): Verdict
     {
-        return ($store ?? self::store())->verifyServer($server ?? $_SERVER, $scopes, $cost);
+        $store ??= self::store();
+        $headers = Credentials::fromServer($server ?? $_SERVER);
+        $accepted = self::requestScopedServer() ? ($_SERVER[self::ACCEPTED] ?? null) : null;
+        if (is_array($accepted) && $accepted['headers'] === $headers
+            && ($accepted['time'] ?? null) === ($_SERVER['REQUEST_TIME_FLOAT'] ?? null)
+            && ($reused = self::reuse($accepted, $store, $scopes)) !== null) {
+            [$verdict, $accepted] = $reused;
+        } else {
+            $verdict = $store->verifyHeaders($headers, $scopes, $cost);
+            $accepted = $verdict->valid ? self::accepted($store, $verdict, $scopes, $headers) : null;
+        }
+        if ($accepted !== null) {
+            self::remember($accepted);
+        }
+        return $verdict;
+    }
+
+    /**
+     * What an accepted request carries for the keyward checks after it (see ACCEPTED).
+     *
+     * @internal
+     * @param list<string> $scopes the scopes it was verified for
+     * @param list<array{0: string, 1: string}> $headers its credential headers
+     * @return array{store: Store, verdict: Verdict, scopes: list<string>, keyScopes: ?list<string>, headers: list<array{0: string, 1: string}>, time: mixed}
+     */
+    public static function accepted(Store $store, Verdict $verdict, array $scopes, array $headers): array
+    {
+        return ['store' => $store, 'verdict' => $verdict, 'scopes' => $scopes, 'keyScopes' => null, 'headers' => $headers,
+            'time' => $_SERVER['REQUEST_TIME_FLOAT'] ?? null];
+    }
+
+    /**
+     * Leaves an accepted request in $_SERVER for a Guard call later in the same request (web
+     * SAPIs only; see ACCEPTED).
+     *
+     * @internal
+     * @param array<string, mixed> $accepted from accepted() or reuse()
+     */
+    public static function remember(array $accepted): void
+    {
+        if (self::requestScopedServer()) {
+            $_SERVER[self::ACCEPTED] = $accepted;
+        }
+    }
+
+    /**
+     * Judges an already accepted request against $scopes without verifying it again: no use
+     * is counted and no credit spent ($cost is charged once, by the first check). Scopes the
+     * earlier checks covered pass at once; others are looked up in the key's scopes (the
+     * verdict's record, else Store::get(), read once per request). A missing scope is the
+     * 403 INSUFFICIENT_SCOPE verdict a verify would give.
+     *
+     * @internal
+     * @param array{store: Store, verdict: Verdict, scopes: list<string>, keyScopes: ?list<string>, headers: list<array{0: string, 1: string}>, time: mixed} $accepted
+     * @param list<string> $scopes
+     * @return ?array{0: Verdict, 1: ?array<string, mixed>} null when $accepted is another
+     *     store's (then verify); else the verdict and, when it is valid, the updated entry
+     * @throws KeywardException
+     */
+    public static function reuse(array $accepted, Store $store, array $scopes): ?array
+    {
+        if ($accepted['store'] !== $store && !self::sameStore($store, $accepted['store'])) {
+            return null;
+        }
+        $verdict = $accepted['verdict'];
+        $extra = array_values(array_diff($scopes, $accepted['scopes']));
+        if ($extra === []) {
+            return [$verdict, $accepted];
+        }
+        if ($accepted['keyScopes'] === null) {
+            try {
+                $accepted['keyScopes'] = ($verdict->record ?? $store->get((string) $verdict->keyId()))->scopes;
+            } catch (NotFoundException) { // deleted since it was verified
+                return [self::refusal(Abi::KW_REASON_NOT_FOUND, 401), null];
+            }
+        }
+        if (array_diff($extra, $accepted['keyScopes']) !== []) {
+            return [self::refusal(Abi::KW_REASON_INSUFFICIENT_SCOPE, 403), null];
+        }
+        $accepted['scopes'] = array_merge($accepted['scopes'], $extra);
+        return [$verdict, $accepted];
+    }
+
+    private static function refusal(int $reason, int $httpStatus): Verdict
+    {
+        return new Verdict(false, $httpStatus, Verdict::REASONS[$reason][0], Verdict::REASONS[$reason][1], $reason);
+    }
+
+    private static function sameStore(Store $a, mixed $b): bool
+    {
+        try {
+            return $b instanceof Store && $a->sameStore($b);
+        } catch (KeywardException) { // a closed handle: verify afresh
+            return false;
+        }
+    }
+
+    private static function requestScopedServer(): bool
+    {
+        return !in_array(PHP_SAPI, self::PROCESS_WIDE_SERVER_SAPIS, true);
     }
 
     /**

@@ -22,6 +22,13 @@ use Psr\Http\Server\RequestHandlerInterface;
  *
  * The store may be given as a Store or as a closure returning one (called per request: pass
  * fn () => Store::persistent(...) so the worker's warm store is used).
+ *
+ * Stacking is safe: a request an earlier keyward Middleware (on the same store) accepted is
+ * not verified again. This one reuses that verdict (request attribute Guard::ACCEPTED), so
+ * the request counts one use and spends its credits once; scopes it needs beyond those
+ * already checked are looked up in the key's record (Store::get(), which counts nothing),
+ * and a missing one answers the same 403 INSUFFICIENT_SCOPE. Guard::require() / check()
+ * later in the same request reuse the verdict too (under a web SAPI; see Guard::ACCEPTED).
  */
 final class Middleware implements MiddlewareInterface
 {
@@ -62,11 +69,19 @@ final class Middleware implements MiddlewareInterface
     {
         $store = $this->store instanceof Store ? $this->store : ($this->store)();
         $scopes = $this->scopesFor !== null ? ($this->scopesFor)($request) : $this->scopes;
-        $verdict = $store->verifyRequest($request, $scopes);
+        $accepted = $request->getAttribute(Guard::ACCEPTED);
+        if (is_array($accepted) && ($reused = Guard::reuse($accepted, $store, $scopes)) !== null) {
+            [$verdict, $accepted] = $reused;
+        } else {
+            $headers = Credentials::fromRequest($request);
+            $verdict = $store->verifyHeaders($headers, $scopes);
+            $accepted = $verdict->valid ? Guard::accepted($store, $verdict, $scopes, $headers) : null;
+        }
         if (!$verdict->valid) {
             return $this->deny($verdict);
         }
-        return $handler->handle($request->withAttribute($this->attribute, $verdict));
+        Guard::remember($accepted);
+        return $handler->handle($request->withAttribute($this->attribute, $verdict)->withAttribute(Guard::ACCEPTED, $accepted));
     }
 
     /** The 401/403 JSON response for a refused verdict. */

@@ -22,6 +22,13 @@ FastAPI / Starlette::
 Flask::
 
     app.wsgi_app = keyward.middleware.WSGIMiddleware(app.wsgi_app, store, scopes=["read"])
+
+Stacking is safe: a request that an outer keyward middleware has already accepted is not
+verified again (no second use counted, no second credit spent). The inner middleware
+reuses that verdict (it travels as a :class:`Verified` in ``scope["keyward.verified"]`` /
+``environ["keyward.verified"]``); when its route needs scopes the outer one did not ask
+for, it checks them against the key's record (read with :meth:`Store.get`, which counts
+nothing) and answers ``403 INSUFFICIENT_SCOPE`` when the key lacks one.
 """
 from __future__ import annotations
 
@@ -30,15 +37,16 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMappi
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
-from .errors import CredentialError
+from .errors import CredentialError, KeywardError, KeyNotFoundError
 from .store import Store
-from .types import Verdict
+from .types import Reason, Verdict
 
 __all__ = [
     "ASGIMiddleware",
     "Guard",
     "Outcome",
     "ScopeRule",
+    "Verified",
     "WSGIMiddleware",
     "get_verdict",
 ]
@@ -64,12 +72,37 @@ _PUBLIC = object()
 
 
 @dataclass(frozen=True)
+class Verified:
+    """A request a keyward middleware has accepted, for the middlewares stacked inside it.
+
+    The first middleware verifies the request and passes this on (ASGI
+    ``scope["keyward.verified"]``, WSGI ``environ["keyward.verified"]``); a later one on the
+    same store reuses it instead of verifying again, so a request counts one use and spends
+    its credits once however many middlewares it crosses.
+
+    Attributes:
+        store: the store that verified the request.
+        verdict: its (valid) verdict.
+        scopes: the scopes the request has been checked for so far.
+        key_scopes: the key's own scopes, once a later middleware has read them.
+    """
+
+    store: Store
+    verdict: Verdict
+    scopes: frozenset[str]
+    key_scopes: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What :meth:`Guard.check` decided for one request.
 
     ``public`` routes have no verdict; otherwise ``verdict`` is set when a credential was
     found and verified, and ``status``/``code``/``message`` say what to answer
-    (``200``/``"VALID"`` to let the request through).
+    (``200``/``"VALID"`` to let the request through). ``verified`` is set when the request
+    may go through: what to hand to middlewares stacked inside (see :class:`Verified`).
+    A request refused for a scope an earlier middleware's verdict lacks keeps that earlier
+    (valid) verdict in ``verdict``.
     """
 
     status: int
@@ -77,6 +110,7 @@ class Outcome:
     message: str
     verdict: Verdict | None = None
     public: bool = False
+    verified: Verified | None = None
 
     @property
     def ok(self) -> bool:
@@ -166,19 +200,61 @@ class Guard:
                 return None if target is _PUBLIC else target
         return ()
 
-    def check(self, headers: Any, method: str, path: str) -> Outcome:
+    def check(self, headers: Any, method: str, path: str, *, earlier: Verified | None = None) -> Outcome:
         """Verifies a request: ``headers`` as :meth:`Store.verify_headers` accepts them
-        (an ASGI scope or WSGI environ works as is)."""
+        (an ASGI scope or WSGI environ works as is).
+
+        ``earlier``: what an outer middleware already accepted for this request. When it
+        comes from the same store, the request is not verified again (see :meth:`recheck`).
+        """
         required = self.required_scopes(method, path)
         if required is None:
             return _PUBLIC_OUTCOME
+        if earlier is not None and self._same_store(earlier.store):
+            return self.recheck(earlier, required)
         try:
             verdict = self.store.verify_headers(headers, required, cost=self.cost)
         except CredentialError as exc:
             return Outcome(status=401, code=exc.code, message=exc.message)
         if verdict.ok:
-            return Outcome(status=200, code="VALID", message=verdict.message, verdict=verdict)
+            verified = Verified(self.store, verdict, frozenset(required))
+            return Outcome(status=200, code="VALID", message=verdict.message, verdict=verdict, verified=verified)
         return Outcome(status=verdict.http_status, code=verdict.code, message=verdict.message, verdict=verdict)
+
+    def recheck(self, earlier: Verified, required: Sequence[str]) -> Outcome:
+        """Judges an already accepted request against ``required`` without verifying it
+        again: no use is counted and no credit spent (``cost`` is not charged twice either).
+
+        Scopes the earlier check covered pass at once; others are looked up in the key's
+        scopes (the verdict's record when it has one, else :meth:`Store.get`, read once per
+        request). A missing scope is the ``403 INSUFFICIENT_SCOPE`` a verify would give.
+        """
+        verdict = earlier.verdict
+        extra = [s for s in required if s not in earlier.scopes]
+        if not extra:
+            return Outcome(status=200, code="VALID", message=verdict.message, verdict=verdict, verified=earlier)
+        key_scopes = earlier.key_scopes
+        if key_scopes is None:
+            info = verdict.info
+            if info is None:
+                try:
+                    info = self.store.get(verdict.key_id or "")
+                except KeyNotFoundError:  # deleted since the earlier verify
+                    return Outcome(status=401, code=Reason.NOT_FOUND.code, message=Reason.NOT_FOUND.message)
+            key_scopes = frozenset(info.scopes)
+        if not key_scopes.issuperset(extra):
+            r = Reason.INSUFFICIENT_SCOPE
+            return Outcome(status=r.http_status, code=r.code, message=r.message, verdict=verdict)
+        verified = Verified(earlier.store, verdict, earlier.scopes.union(extra), key_scopes)
+        return Outcome(status=200, code="VALID", message=verdict.message, verdict=verdict, verified=verified)
+
+    def _same_store(self, other: Store) -> bool:
+        if other is self.store:
+            return True
+        try:
+            return self.store.same_store(other)
+        except KeywardError:  # a closed handle: verify afresh
+            return False
 
 
 _REASON_PHRASES = {401: "401 Unauthorized", 403: "403 Forbidden", 200: "200 OK"}
@@ -234,7 +310,13 @@ class ASGIMiddleware:
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        outcome = self.guard.check(scope, scope.get("method", "GET"), scope.get("path") or "/")
+        earlier = scope.get("keyward.verified")
+        outcome = self.guard.check(
+            scope,
+            scope.get("method", "GET"),
+            scope.get("path") or "/",
+            earlier=earlier if isinstance(earlier, Verified) else None,
+        )
         if outcome.public:
             await self.app(scope, receive, send)
             return
@@ -253,6 +335,7 @@ class ASGIMiddleware:
             return
         scope = dict(scope)
         scope["keyward"] = outcome.verdict
+        scope["keyward.verified"] = outcome.verified
         state = dict(scope.get("state") or {})
         state["keyward"] = outcome.verdict
         scope["state"] = state
@@ -291,7 +374,13 @@ class WSGIMiddleware:
         self.guard = Guard(store, scopes, cost=cost)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        outcome = self.guard.check(environ, environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO") or "/")
+        earlier = environ.get("keyward.verified")
+        outcome = self.guard.check(
+            environ,
+            environ.get("REQUEST_METHOD", "GET"),
+            environ.get("PATH_INFO") or "/",
+            earlier=earlier if isinstance(earlier, Verified) else None,
+        )
         if outcome.public:
             return self.app(environ, start_response)
         if not outcome.ok:
@@ -299,6 +388,7 @@ class WSGIMiddleware:
             start_response(phrase, outcome.headers())
             return [outcome.body()]
         environ["keyward.verdict"] = outcome.verdict
+        environ["keyward.verified"] = outcome.verified
         return self.app(environ, start_response)
 
 

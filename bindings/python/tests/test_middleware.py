@@ -202,3 +202,142 @@ def test_middleware_counts_usage(store: keyward.Store, keys: dict[str, str]) -> 
         asgi_call(app, "/", {"x-api-key": keys["admin"]})
     key_id = keyward.parse_key(keys["admin"]).id or ""
     assert store.usage(key_id).uses == 7
+
+
+# --- stacked middlewares: one verify per request ------------------------------------------------
+#
+# Today's single middleware, for the record: a request it accepts counts one use (and spends
+# the key's cost on a limited key); a request refused for a missing scope counts no use and one
+# refusal, and spends nothing (the library checks scopes before credits).
+
+
+def counts(store: keyward.Store, key: str) -> tuple[int, int]:
+    """(uses, refused) of a key, after flushing the pending counts."""
+    store.flush()
+    usage = store.usage(keyward.parse_key(key).id or "")
+    return usage.uses, usage.refused
+
+
+def wsgi_stack(store: keyward.Store, *scope_rules: Any) -> Any:
+    """WSGI middlewares nested around wsgi_app; the first rule is the outermost."""
+    app: Any = wsgi_app
+    for rule in reversed(scope_rules):
+        app = WSGIMiddleware(app, store, scopes=rule)
+    return app
+
+
+def asgi_stack(store: keyward.Store, *scope_rules: Any) -> Any:
+    app: Any = asgi_app
+    for rule in reversed(scope_rules):
+        app = ASGIMiddleware(app, store, scopes=rule)
+    return app
+
+
+def asgi_status(app: Any, path: str, headers: dict[str, str]) -> tuple[int, Any]:
+    sent = asgi_call(app, path, headers)
+    return sent[0]["status"], json.loads(sent[1]["body"])
+
+
+def wsgi_status(app: Any, path: str, headers: dict[str, str]) -> tuple[int, Any]:
+    status, _, body = wsgi_call(app, path, headers)
+    return status, body
+
+
+CALLS = {"wsgi": (wsgi_stack, wsgi_status), "asgi": (asgi_stack, asgi_status)}
+
+
+@pytest.mark.parametrize("kind", sorted(CALLS))
+def test_stacked_middlewares_count_one_use_per_request(store: keyward.Store, keys: dict[str, str], kind: str) -> None:
+    stack, call = CALLS[kind]
+    # App-wide (any key), a route table, and a route that needs "read" again.
+    app = stack(store, None, ROUTES, ["read"])
+    for _ in range(5):
+        status, body = call(app, "/items", {"x-api-key": keys["admin"]})
+        assert (status, body["owner"]) == (200, "acct_a")
+    assert counts(store, keys["admin"]) == (5, 0)
+
+
+@pytest.mark.parametrize("kind", sorted(CALLS))
+def test_stacked_middlewares_spend_one_credit_per_request(store: keyward.Store, kind: str) -> None:
+    stack, call = CALLS[kind]
+    limited = store.create("acct_l", scopes=["read", "admin"], credits=keyward.Credits(remaining=5))
+    app = stack(store, None, ["read"], ["admin"])
+    answers = [call(app, "/", {"x-api-key": limited.key}) for _ in range(6)]
+    assert [status for status, _ in answers] == [200] * 5 + [403]
+    assert answers[5][1]["code"] == "USAGE_EXCEEDED"
+    balance = store.credits(limited.id)
+    assert balance is not None and balance.remaining == 0
+    assert counts(store, limited.key) == (5, 1)  # the 6th: refused once, by the outer layer
+
+
+@pytest.mark.parametrize("kind", sorted(CALLS))
+def test_stacked_route_with_a_missing_scope(store: keyward.Store, keys: dict[str, str], kind: str) -> None:
+    stack, call = CALLS[kind]
+    # The same route behind one middleware: 403, no use, one refusal (as before this change).
+    single_status, single_body = call(stack(store, ["admin"]), "/admin", {"x-api-key": keys["read"]})
+    assert (single_status, single_body["code"]) == (403, "INSUFFICIENT_SCOPE")
+    assert counts(store, keys["read"]) == (0, 1)
+    # Stacked: the outer layer accepted the key (one use, as it would alone); the inner one
+    # refuses it with the same answer and counts nothing more.
+    status, body = call(stack(store, None, ["admin"]), "/admin", {"x-api-key": keys["read"]})
+    assert (status, body) == (single_status, single_body)
+    assert counts(store, keys["read"]) == (1, 1)
+    # A key that has the scope goes through every layer and counts one use.
+    assert call(stack(store, None, ["admin"]), "/admin", {"x-api-key": keys["admin"]})[0] == 200
+    assert counts(store, keys["admin"]) == (1, 0)
+
+
+def test_stacked_refusal_headers_match_the_single_middleware(store: keyward.Store, keys: dict[str, str]) -> None:
+    single = wsgi_call(wsgi_stack(store, ["admin"]), "/x", {"x-api-key": keys["read"]})
+    stacked = wsgi_call(wsgi_stack(store, ["read"], ["admin"]), "/x", {"x-api-key": keys["read"]})
+    assert stacked == single and single[0] == 403
+    assert "insufficient_scope" in stacked[1]["www-authenticate"]
+
+
+@pytest.mark.parametrize("kind", sorted(CALLS))
+def test_stacked_refused_request_stops_at_the_first_middleware(store: keyward.Store, keys: dict[str, str], kind: str) -> None:
+    stack, call = CALLS[kind]
+    app = stack(store, None, ["read"], ["admin"])
+    status, body = call(app, "/", {"x-api-key": keys["revoked"]})
+    assert (status, body["code"]) == (401, "REVOKED")
+    assert counts(store, keys["revoked"]) == (0, 1)
+    status, body = call(app, "/", {})
+    assert (status, body["code"]) == (401, "CREDENTIAL_MISSING")
+
+
+def test_stacked_key_scopes_are_read_once_per_request(store: keyward.Store, keys: dict[str, str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[str] = []
+    real_get = keyward.Store.get
+
+    def counting_get(self: keyward.Store, key_id: str) -> keyward.KeyInfo:
+        reads.append(key_id)
+        return real_get(self, key_id)
+
+    monkeypatch.setattr(keyward.Store, "get", counting_get)
+    # Outer: any key; then "read" (not covered: one read of the record); then "admin"
+    # (not covered either: the record read above is reused); then "read" again (covered).
+    app = wsgi_stack(store, None, ["read"], ["admin"], ["read"])
+    assert wsgi_status(app, "/", {"x-api-key": keys["admin"]})[0] == 200
+    assert len(reads) == 1
+    # Scopes the outer layer already checked need no record at all.
+    reads.clear()
+    assert wsgi_status(wsgi_stack(store, ["read"], ["read"]), "/", {"x-api-key": keys["admin"]})[0] == 200
+    assert reads == []
+    assert counts(store, keys["admin"]) == (2, 0)
+
+
+def test_stacked_middlewares_on_another_store_verify_again(store: keyward.Store, keys: dict[str, str],
+                                                         tmp_path: Any) -> None:
+    # A verdict from one store proves nothing to a middleware of another store: the inner
+    # layer verifies the key itself, and the other store does not know it.
+    with keyward.Store(str(tmp_path / "other.redb")) as other:
+        app = WSGIMiddleware(WSGIMiddleware(wsgi_app, other), store)
+        status, body = wsgi_status(app, "/", {"x-api-key": keys["read"]})
+        assert (status, body["code"]) == (401, "NOT_FOUND")
+    assert counts(store, keys["read"]) == (1, 0)  # the outer layer's use
+    # A second handle onto the same store is the same store: its verdict is reused.
+    with keyward.Store(store.path) as same:
+        app = WSGIMiddleware(WSGIMiddleware(wsgi_app, same), store)
+        assert wsgi_status(app, "/", {"x-api-key": keys["read"]})[0] == 200
+    assert counts(store, keys["read"]) == (2, 0)

@@ -4,6 +4,7 @@ declare(strict_types=1);
 
 namespace Keyward\Tests\Fpm;
 
+use Keyward\Credits;
 use Keyward\Keyward;
 use Keyward\Library;
 use Keyward\Store;
@@ -14,7 +15,8 @@ use PHPUnit\Framework\TestCase;
  * configuration in a temporary directory (pm = static, 4 workers, a unix socket, the
  * production php.ini: ffi.enable=preload + opcache.preload=preload.php) and is driven over
  * FastCGI with cgi-fcgi, many requests at once. The app is tests/fpm/app/: guard.php
- * (Keyward\Guard::require), psr15.php (Keyward\Middleware), timing.php and status.php.
+ * (Keyward\Guard::require), psr15.php (Keyward\Middleware), stacked.php (two Middlewares
+ * and a Guard on one request), timing.php and status.php.
  *
  * This test process keeps the same store file open (multi-process mode) to create keys and
  * to revoke one while the workers hold it warm in their verify indexes.
@@ -70,8 +72,10 @@ abstract class PoolTestCase extends TestCase
 
         // Keys, created from this (CLI) process.
         self::$store = Store::open(self::$storePath);
-        foreach (['valid' => ['read'], 'revoked' => ['read'], 'later' => ['read'], 'timing' => ['read']] as $name => $scopes) {
-            self::$keys[$name] = self::$store->create("acct_$name", scopes: $scopes, env: 'live')->key;
+        foreach (['valid' => ['read'], 'revoked' => ['read'], 'later' => ['read'], 'timing' => ['read'],
+            'stacked' => ['read', 'admin'], 'limited' => ['read', 'admin']] as $name => $scopes) {
+            $credits = $name === 'limited' ? new Credits(5) : null;
+            self::$keys[$name] = self::$store->create("acct_$name", scopes: $scopes, env: 'live', credits: $credits)->key;
             self::$expected[$name] = ['uses' => 0, 'refused' => 0];
         }
         self::$store->revoke(Keyward::parseKey(self::$keys['revoked'])->id);
@@ -342,6 +346,58 @@ abstract class PoolTestCase extends TestCase
                 $this->tally('valid', $r);
             }
         }
+    }
+
+    /**
+     * Two middlewares in a PSR-15 pipeline and Guard::require() in the handler (stacked.php):
+     * each request is verified once, by the first middleware. Counted exactly by
+     * testUseCountsAreExactAfterThePoolStops (the expected counts below: one use per accepted
+     * request, whatever the later layers do; a refusal by a later layer adds nothing).
+     */
+    public function testStackedMiddlewaresAndGuardVerifyARequestOnce(): void
+    {
+        $cases = [
+            // [key name, query, status, code]
+            ['stacked', 'inner=read&guard=admin', 200, null],
+            ['stacked', 'inner=admin&guard=read,admin', 200, null],
+            ['valid', 'inner=read&guard=read', 200, null],
+            ['valid', 'inner=read&guard=admin', 403, 'INSUFFICIENT_SCOPE'],    // refused by the Guard
+            ['valid', 'inner=admin', 403, 'INSUFFICIENT_SCOPE'],               // refused by the second middleware
+            ['revoked', 'inner=read&guard=read', 401, 'REVOKED'],              // refused by the first middleware
+        ];
+        $all = array_merge($cases, $cases, $cases);
+        $responses = self::fetch(array_map(fn (array $c): array => ['stacked.php', ['X-Api-Key' => self::$keys[$c[0]]], $c[1]], $all));
+        foreach ($all as $i => [$name, $query, $status, $code]) {
+            $r = $responses[$i];
+            $what = "stacked.php?$query ($name): {$r['body']}";
+            self::assertSame($status, $r['status'], $what . self::logs());
+            if ($status === 200) {
+                self::assertSame(['ok' => true, 'owner' => "acct_$name", 'same_verdict' => true],
+                    array_intersect_key($r['json'], ['ok' => 1, 'owner' => 1, 'same_verdict' => 1]), $what);
+            } else {
+                self::assertSame($code, $r['json']['code'] ?? null, $what);
+                self::assertSame('application/json', $r['headers']['content-type'] ?? null, $what);
+            }
+            if ($status === 401) {
+                self::$expected[$name]['refused']++;
+            } else {
+                self::$expected[$name]['uses']++; // the first middleware accepted it
+            }
+        }
+
+        // A limited key (5 credits) through the three layers: 5 requests accepted, the 6th
+        // USAGE_EXCEEDED (one credit per request, sent all at once).
+        $responses = self::fetch(array_fill(0, 6, ['stacked.php', ['X-Api-Key' => self::$keys['limited']], 'inner=read&guard=admin']));
+        $statuses = array_column($responses, 'status');
+        sort($statuses);
+        self::assertSame([200, 200, 200, 200, 200, 403], $statuses, implode("\n", array_column($responses, 'body')));
+        foreach ($responses as $r) {
+            if ($r['status'] === 403) {
+                self::assertSame('USAGE_EXCEEDED', $r['json']['code']);
+            }
+        }
+        self::assertSame(0, self::$store->credits(Keyward::parseKey(self::$keys['limited'])->id)->remaining);
+        self::$expected['limited'] = ['uses' => 5, 'refused' => 1];
     }
 
     public function testARevokeIsSeenByEveryWorkerOnItsNextRequest(): void

@@ -5,6 +5,9 @@ declare(strict_types=1);
 namespace Keyward\Tests\Unit;
 
 use Keyward\Credentials;
+use Keyward\Credits;
+use Keyward\Guard;
+use Keyward\Keyward;
 use Keyward\Middleware;
 use Keyward\Store;
 use Keyward\Tests\TempStores;
@@ -197,5 +200,180 @@ final class MiddlewareTest extends TestCase
             Credentials::fromServer(['PHP_AUTH_USER' => 'u', 'PHP_AUTH_PW' => 'p']));
         self::assertSame([['authorization', 'Bearer r']], Credentials::fromServer(['REDIRECT_HTTP_AUTHORIZATION' => 'Bearer r']));
         self::assertSame([], Credentials::fromServer(['HTTP_X_API_KEY' => ['not', 'a string']]));
+    }
+
+    // --- stacked middlewares: one verify per request -------------------------------------------
+    //
+    // Today's single middleware, for the record: a request it accepts counts one use (and
+    // spends the key's cost on a limited key); a request refused for a missing scope counts no
+    // use and one refusal, and spends nothing (the library checks scopes before credits).
+
+    /** [uses, refused] of a key after flushing the pending counts. */
+    private static function counts(Store $store, string $key): array
+    {
+        $store->flush();
+        $usage = $store->usage(Keyward::parseKey($key)->id);
+        return [$usage->uses, $usage->refused];
+    }
+
+    /**
+     * A PSR-15 pipeline: the middlewares in order (the first is the outermost), then a handler
+     * answering 200 with the verdict's owner and its attribute's key id.
+     *
+     * @param list<MiddlewareInterface> $middlewares
+     */
+    private function pipeline(array $middlewares, string $attribute = Middleware::ATTRIBUTE): RequestHandlerInterface
+    {
+        $handler = new class ($this->psr17, $attribute) implements RequestHandlerInterface {
+            public function __construct(private Psr17Factory $psr17, private string $attribute)
+            {
+            }
+
+            public function handle(ServerRequestInterface $request): ResponseInterface
+            {
+                $verdict = $request->getAttribute($this->attribute);
+                return $this->psr17->createResponse(200)->withBody($this->psr17->createStream((string) $verdict->owner()));
+            }
+        };
+        foreach (array_reverse($middlewares) as $middleware) {
+            $handler = new class ($middleware, $handler) implements RequestHandlerInterface {
+                public function __construct(private MiddlewareInterface $middleware, private RequestHandlerInterface $next)
+                {
+                }
+
+                public function handle(ServerRequestInterface $request): ResponseInterface
+                {
+                    return $this->middleware->process($request, $this->next);
+                }
+            };
+        }
+        return $handler;
+    }
+
+    public function testStackedMiddlewaresCountOneUsePerRequest(): void
+    {
+        $store = self::newStore('stacked');
+        $key = $store->create('acct_s', scopes: ['read', 'admin'])->key;
+        $any = new Middleware($store, $this->psr17, $this->psr17);
+        $app = $this->pipeline([
+            $any,
+            $any->requiring('read'),
+            new Middleware(fn (): Store => $store, $this->psr17, $this->psr17, attribute: 'apiKey',
+                scopesFor: fn (ServerRequestInterface $r): array => ['admin']),
+        ], 'apiKey');
+        for ($i = 0; $i < 5; $i++) {
+            $response = $app->handle($this->request(['x-api-key' => $key]));
+            self::assertSame([200, 'acct_s'], [$response->getStatusCode(), (string) $response->getBody()]);
+        }
+        self::assertSame([5, 0], self::counts($store, $key));
+    }
+
+    public function testStackedMiddlewaresSpendOneCreditPerRequest(): void
+    {
+        $store = self::newStore('stacked-credits');
+        $created = $store->create('acct_l', scopes: ['read', 'admin'], credits: new Credits(5));
+        $any = new Middleware($store, $this->psr17, $this->psr17);
+        $app = $this->pipeline([$any, $any->requiring('read'), $any->requiring('admin')]);
+        $statuses = [];
+        for ($i = 0; $i < 6; $i++) {
+            $response = $app->handle($this->request(['x-api-key' => $created->key]));
+            $statuses[] = $response->getStatusCode();
+        }
+        self::assertSame([200, 200, 200, 200, 200, 403], $statuses);
+        self::assertSame('USAGE_EXCEEDED', self::body($response)['code']);
+        self::assertSame(0, $store->credits($created->id())->remaining);
+        self::assertSame([5, 1], self::counts($store, $created->key), 'the 6th: refused once, by the first middleware');
+    }
+
+    public function testStackedRouteWithAMissingScopeAnswersAsTheSingleMiddleware(): void
+    {
+        $store = self::newStore('stacked-scope');
+        $reader = $store->create('acct_r', scopes: ['read'])->key;
+        $admin = $store->create('acct_a', scopes: ['read', 'admin'])->key;
+        $any = new Middleware($store, $this->psr17, $this->psr17);
+        // The route alone behind one middleware: 403, no use, one refusal (unchanged).
+        $single = $this->pipeline([$any->requiring('admin')])->handle($this->request(['x-api-key' => $reader]));
+        self::assertSame([403, 'INSUFFICIENT_SCOPE'], [$single->getStatusCode(), self::body($single)['code']]);
+        self::assertSame([0, 1], self::counts($store, $reader));
+        // Stacked: the outer middleware accepted the key (one use, as it would alone); the
+        // inner one refuses it with the same answer and counts nothing more.
+        $stacked = $this->pipeline([$any, $any->requiring('admin')]);
+        $response = $stacked->handle($this->request(['x-api-key' => $reader]));
+        self::assertSame($single->getStatusCode(), $response->getStatusCode());
+        self::assertSame((string) $single->getBody(), (string) $response->getBody());
+        self::assertSame($single->getHeaders(), $response->getHeaders());
+        self::assertSame([1, 1], self::counts($store, $reader));
+        self::assertSame(200, $stacked->handle($this->request(['x-api-key' => $admin]))->getStatusCode());
+        self::assertSame([1, 0], self::counts($store, $admin));
+    }
+
+    public function testAStackedRefusalStopsAtTheFirstMiddleware(): void
+    {
+        $store = self::newStore('stacked-refused');
+        $revoked = $store->create('acct_x', scopes: ['admin']);
+        $store->revoke($revoked->id());
+        $reached = 0;
+        $spy = new class ($reached) implements MiddlewareInterface {
+            public function __construct(private int &$reached)
+            {
+            }
+
+            public function process(ServerRequestInterface $request, RequestHandlerInterface $handler): ResponseInterface
+            {
+                $this->reached++;
+                return $handler->handle($request);
+            }
+        };
+        $any = new Middleware($store, $this->psr17, $this->psr17);
+        $app = $this->pipeline([$any, $spy, $any->requiring('admin')]);
+        self::assertSame(401, $app->handle($this->request(['x-api-key' => $revoked->key]))->getStatusCode());
+        self::assertSame('CREDENTIAL_MISSING', self::body($app->handle($this->request([])))['code']);
+        self::assertSame(0, $reached);
+        self::assertSame([0, 1], self::counts($store, $revoked->key));
+    }
+
+    public function testAMiddlewareOnAnotherStoreVerifiesTheRequestItself(): void
+    {
+        $store = self::newStore('stacked-a');
+        $other = self::newStore('stacked-b');
+        $key = $store->create('acct_r', scopes: ['read'])->key;
+        $app = $this->pipeline([new Middleware($store, $this->psr17, $this->psr17), new Middleware($other, $this->psr17, $this->psr17)]);
+        $response = $app->handle($this->request(['x-api-key' => $key]));
+        self::assertSame([401, 'NOT_FOUND'], [$response->getStatusCode(), self::body($response)['code']]);
+        self::assertSame([1, 0], self::counts($store, $key), "the first middleware's use");
+        // A second handle onto the same store is the same store: its verdict is reused.
+        $same = Store::open($store->path());
+        $app = $this->pipeline([new Middleware($store, $this->psr17, $this->psr17), new Middleware($same, $this->psr17, $this->psr17, ['read'])]);
+        self::assertSame(200, $app->handle($this->request(['x-api-key' => $key]))->getStatusCode());
+        self::assertSame([2, 0], self::counts($store, $key));
+        $same->close();
+    }
+
+    /**
+     * The CLI SAPI's $_SERVER outlives requests (RoadRunner, Swoole, ReactPHP run there), so
+     * the Guard does not take a verdict from it: after the middleware it verifies again. Under
+     * PHP-FPM it reuses the middleware's verdict (tests/Fpm: testStackedMiddlewaresAndGuard...).
+     */
+    public function testUnderTheCliTheGuardDoesNotTrustServerGlobals(): void
+    {
+        self::assertSame('cli', PHP_SAPI);
+        $store = self::newStore('stacked-cli');
+        $key = $store->create('acct_c', scopes: ['read'])->key;
+        $server = ['HTTP_X_API_KEY' => $key];
+        $guard = new class ($store, $server, $this->psr17) implements RequestHandlerInterface {
+            public function __construct(private Store $store, private array $server, private Psr17Factory $psr17)
+            {
+            }
+
+            public function handle(ServerRequestInterface $request): ResponseInterface
+            {
+                $verdict = Guard::check(['read'], $this->store, $this->server);
+                return $this->psr17->createResponse($verdict->httpStatus);
+            }
+        };
+        $response = (new Middleware($store, $this->psr17, $this->psr17))->process($this->request(['x-api-key' => $key]), $guard);
+        self::assertSame(200, $response->getStatusCode());
+        self::assertArrayNotHasKey(Guard::ACCEPTED, $_SERVER);
+        self::assertSame([2, 0], self::counts($store, $key));
     }
 }
