@@ -102,7 +102,7 @@ mkdir -p "$app/app/examples" "$app/composer-home"
 ln -s "$ROOT" "$app/keyward"
 # The release build goes to a cache under target/ shared with scripts/test-c.sh (a build from
 # scratch costs minutes; cargo reuses it when nothing changed).
-CARGO_TARGET_DIR="$ROOT/target/install-cache" make --no-print-directory install PREFIX="$app/prefix" >"$app/install.log" 2>&1 ||
+CARGO_TARGET_DIR="$ROOT/target" make --no-print-directory install PREFIX="$app/prefix" >"$app/install.log" 2>&1 ||
   { cat "$app/install.log" >&2; exit 1; }
 cp "$PKG/examples/app/composer.json" "$app/app/composer.json"
 cp "$PKG/examples/quickstart.php" "$app/app/examples/"

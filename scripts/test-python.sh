@@ -72,7 +72,7 @@ make_venv "$WORK/venv"
 if ! (
   cd "$WORK/repo"
   unset KEYWARD_LIB
-  export CARGO_TARGET_DIR="$ROOT/target/install-cache"
+  export CARGO_TARGET_DIR="$ROOT/target"
   # shellcheck disable=SC1091
   . "$WORK/venv/bin/activate"
   $INSTALL_CMD
@@ -127,7 +127,7 @@ step "install test: \`pip wheel\` builds the same package as a platform wheel"
 (
   cd "$WORK/repo"
   unset KEYWARD_LIB
-  export CARGO_TARGET_DIR="$ROOT/target/install-cache"
+  export CARGO_TARGET_DIR="$ROOT/target"
   "$WORK/venv/bin/pip" wheel --quiet --no-deps -w "$WORK/wheels" ./bindings/python
 ) >"$WORK/wheel.log" 2>&1 || { cat "$WORK/wheel.log" >&2; die "pip wheel failed"; }
 WHEELS=("$WORK"/wheels/keyward-*.whl)

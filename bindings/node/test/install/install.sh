@@ -17,7 +17,7 @@ unset KEYWARD_LIB
 # under the repository's target/ keeps that build between runs (a fresh clone builds it
 # once); cargo hashes the copy's path relative to its workspace, so the copy at a new
 # temporary path each run still reuses it.
-export CARGO_TARGET_DIR="$ROOT/target/install-cache"  # shared with the C install test: one release build
+export CARGO_TARGET_DIR="$ROOT/target"  # the repository's own: its release dependencies (built by `cargo bench --no-run`) are reused
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/keyward-node-install.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
