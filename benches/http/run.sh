@@ -78,7 +78,7 @@ cleanup() {
   [[ -n $POLICY_RC ]] && rm -f "$POLICY_RC"
   if [[ -n $RUN && -d $RUN ]]; then
     if ((status != 0)); then
-      mkdir -p "$OUT/failed-logs"
+      rm -rf "$OUT/failed-logs" && mkdir -p "$OUT/failed-logs"
       cp "$RUN"/logs/* "$OUT/failed-logs/" 2>/dev/null || true
       log "failed (exit $status); server logs copied to $OUT/failed-logs/"
     fi
@@ -164,13 +164,19 @@ prepare_php() {
   mkdir -p "$pkg"
   cp -r "$ROOT/bindings/php/"{preload.php,keyward.h,keyward.preload.h,keyward-libc.preload.h,src,bin} "$pkg/"
   cp "$HERE/php/"*.php "$app/"
-  php "$pkg/bin/preload-header.php" "$RUN/lib/libkeyward.so.1" "$RUN/php/keyward.h" >/dev/null
+  touch "$RUN/logs/php-errors.log" && chown www-data: "$RUN/logs/php-errors.log"
+  # The header naming the library's path, for ffi.preload. (bin/preload-header.php, which the
+  # README names for this, fails: it does not load Keyward\Abi. The same call, autoloaded:)
+  php -r 'spl_autoload_register(fn ($c) => require $argv[1] . "/src/" . strtr(substr($c, 8), "\\", "/") . ".php");
+          file_put_contents($argv[3], Keyward\Library::preloadHeader($argv[2]));' \
+    "$pkg" "$RUN/lib/libkeyward.so.1" "$RUN/php/keyward.h"
   cat >"$RUN/php/php.ini" <<EOF
 ffi.enable = preload
 opcache.enable = 1
 opcache.preload = $pkg/preload.php
 opcache.preload_user = www-data
 ffi.preload = $RUN/php/keyward.h:$pkg/keyward-libc.preload.h
+display_errors = 0
 log_errors = 1
 error_log = $RUN/logs/php-errors.log
 EOF
