@@ -229,7 +229,7 @@ EOF
 declare -A PORT=([gunicorn]=18101 [uvicorn]=18102 [php-fpm]=18103 [node]=18104)
 
 start_host() {
-  local host=$1 log="$RUN/logs/$1.log" port=${PORT[$1]} pid
+  local host=$1 log="$RUN/logs/$1.log" port=${PORT[$1]}
   if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/"; then
     echo "port $port is already in use: stop what listens there" >&2; return 1
   fi
@@ -315,7 +315,7 @@ main() {
   for ((round = 1; round <= ROUNDS; round++)); do
     for host in $HOSTS; do
       local kw_before sanctum_before kw_expected=0 kw_windows=0 sanctum_expected=0 sanctum_windows=0
-      read -r kw_before _ < <("$KWTOOL" uses "$KW_BENCH_STORE")
+      kw_before=$("$KWTOOL" uses "$KW_BENCH_STORE" | cut -d' ' -f1)  # "<uses> <refused>"
       sanctum_before=$(sanctum_uses)
       log "round $round/$ROUNDS: starting $host"
       start_host "$host"
@@ -336,8 +336,9 @@ main() {
       log "round $round/$ROUNDS: stopping $host (graceful)"
       local stopped=true
       stop_host "$host" || stopped=false
-      local kw_after kw_refused sanctum_after
-      read -r kw_after kw_refused < <("$KWTOOL" uses "$KW_BENCH_STORE")
+      local kw_after kw_refused sanctum_after counts
+      counts=$("$KWTOOL" uses "$KW_BENCH_STORE")
+      kw_after=${counts% *} kw_refused=${counts#* }
       sanctum_after=$(sanctum_uses)
       # wrk stops with up to one request in flight per connection: the server may have
       # answered (and counted) it without wrk counting it.
