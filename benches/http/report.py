@@ -49,6 +49,7 @@ def main(argv: list[str]) -> int:
             "p50_ms": w["p50_us"] / 1000, "p99_ms": w["p99_us"] / 1000,
             "requests": w["requests"], "non_2xx": w["errors"]["status"], "socket_errors": socket_errors,
             "warmup_requests": r["warmup_requests"], "load_after_run": r["load"],
+            "load_1min": float(r["load"].split()[0]),
         })
         if w["errors"]["status"] or socket_errors:
             failures.append(f"round {r['round']} {r['host']} {r['variant']}: {w['errors']}")
@@ -74,8 +75,8 @@ def main(argv: list[str]) -> int:
           f"wrk {meta.get('wrk_threads', '?')} threads x {meta.get('connections', '?')} connections, "
           f"{meta.get('seconds', '?')} s per run, {rounds} round(s); load average before {meta.get('load_before', '?')}, "
           f"after {meta.get('load_after', '?')} ({meta.get('cpus', '?')} CPUs)\n")
-    print(f"| host | variant | req/s ({per}) | x no-auth ({per}) | p50 ms ({per}) | p99 ms ({per}) |")
-    print("|---|---|---:|---:|---:|---:|")
+    print(f"| host | variant | req/s ({per}) | x no-auth ({per}) | p50 ms ({per}) | p99 ms ({per}) | load 1 min ({per}) |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for host in hosts:
         for v in VARIANTS:
             rows = by.get((host, v))
@@ -83,7 +84,7 @@ def main(argv: list[str]) -> int:
                 continue
             join = lambda key, fmt: " / ".join(fmt.format(x[key]) if x[key] is not None else "-" for x in rows)
             print(f"| {host} | {LABEL[v]} | {join('requests_per_s', '{:.0f}')} | {join('ratio_to_noauth', '{:.2f}')} "
-                  f"| {join('p50_ms', '{:.2f}')} | {join('p99_ms', '{:.2f}')} |")
+                  f"| {join('p50_ms', '{:.2f}')} | {join('p99_ms', '{:.2f}')} | {join('load_1min', '{:.1f}')} |")
     print("\nusage counted after each graceful stop vs requests wrk saw (warm-up included; the count may exceed wrk's by"
           " at most one in-flight request per connection per wrk run):\n")
     print("| round | host | keyward uses | wrk (keyward) | sanctum `uses` | wrk (sanctum) | ok |")
