@@ -167,6 +167,7 @@ prepare_php() {
   touch "$RUN/logs/php-errors.log" && chown www-data: "$RUN/logs/php-errors.log"
   # The header naming the library's path, for ffi.preload. (bin/preload-header.php, which the
   # README names for this, fails: it does not load Keyward\Abi. The same call, autoloaded:)
+  # shellcheck disable=SC2016 # PHP code: the $ signs are PHP's
   php -r 'spl_autoload_register(fn ($c) => require $argv[1] . "/src/" . strtr(substr($c, 8), "\\", "/") . ".php");
           file_put_contents($argv[3], Keyward\Library::preloadHeader($argv[2]));' \
     "$pkg" "$RUN/lib/libkeyward.so.1" "$RUN/php/keyward.h"

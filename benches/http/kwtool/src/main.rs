@@ -16,7 +16,11 @@ use keyward::{NewKey, Store, StoreOptions};
 fn create(path: &str, n: usize, keyfile: &str) -> Result<(), Box<dyn std::error::Error>> {
     const CHUNK: usize = 20_000; // one write transaction per chunk
     let store = Store::open(path, StoreOptions::default())?;
-    let file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(keyfile)?;
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(keyfile)?;
     let mut out = BufWriter::new(file);
     let mut done = 0;
     while done < n {
@@ -55,7 +59,12 @@ fn uses(path: &str) -> Result<(), Box<dyn std::error::Error>> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let result = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["create", path, n, keyfile] => match n.parse() {
             Ok(n) => create(path, n, keyfile),
             Err(e) => Err(format!("bad key count {n:?}: {e}").into()),
