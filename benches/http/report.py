@@ -1,0 +1,104 @@
+"""Tabulates a run of benches/http/run.sh and writes its JSON file.
+
+  report.py RUNS.jsonl CHECKS.jsonl OUT.json --meta key=value ...   table on stdout, JSON to OUT
+  report.py --line WRK_RESULT_JSON                                  one run, one line
+
+Exit status 1 when a check failed: a non-2xx answer or a socket error, a server that did not
+stop gracefully, or usage counts (keyward's, and the sanctum variant's `uses` column) that do
+not match the requests wrk saw, allowing one request in flight per connection when wrk stops.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+
+VARIANTS = ["noauth", "sqlite", "sanctum", "keyward"]
+LABEL = {"noauth": "no auth", "sqlite": "SQLite + SHA-256", "sanctum": "lookup + UPDATE", "keyward": "keyward"}
+
+
+def rps(w: dict) -> float:
+    return w["requests"] / w["duration_us"] * 1e6
+
+
+def line(w: dict) -> str:
+    return (f"{rps(w):.0f} req/s, p50 {w['p50_us'] / 1000:.2f} ms, p99 {w['p99_us'] / 1000:.2f} ms, "
+            f"non-2xx {w['errors']['status']}, socket errors "
+            f"{sum(v for k, v in w['errors'].items() if k != 'status')}")
+
+
+def main(argv: list[str]) -> int:
+    if argv[0] == "--line":
+        print(line(json.loads(argv[1])))
+        return 0
+    runs = [json.loads(l) for l in open(argv[0]) if l.strip()]
+    checks = [json.loads(l) for l in open(argv[1]) if l.strip()]
+    out = argv[2]
+    meta = dict(kv.split("=", 1) for kv in argv[argv.index("--meta") + 1:]) if "--meta" in argv else {}
+
+    noauth = {(r["round"], r["host"]): rps(r["wrk"]) for r in runs if r["variant"] == "noauth"}
+    results, failures = [], []
+    for r in runs:
+        w = r["wrk"]
+        base = noauth.get((r["round"], r["host"]))
+        socket_errors = sum(v for k, v in w["errors"].items() if k != "status")
+        results.append({
+            "round": r["round"], "host": r["host"], "variant": r["variant"],
+            "requests_per_s": round(rps(w), 1),
+            "ratio_to_noauth": round(rps(w) / base, 3) if base else None,
+            "p50_ms": w["p50_us"] / 1000, "p99_ms": w["p99_us"] / 1000,
+            "requests": w["requests"], "non_2xx": w["errors"]["status"], "socket_errors": socket_errors,
+            "warmup_requests": r["warmup_requests"], "load_after_run": r["load"],
+            "load_1min": float(r["load"].split()[0]),
+        })
+        if w["errors"]["status"] or socket_errors:
+            failures.append(f"round {r['round']} {r['host']} {r['variant']}: {w['errors']}")
+    for c in checks:
+        kw_diff = c["keyward_counted"] - c["keyward_wrk_requests"]
+        sa_diff = c["sanctum_counted"] - c["sanctum_wrk_requests"]
+        c["keyward_ok"] = 0 <= kw_diff <= c["in_flight_max_keyward"] and c["keyward_refused_total"] == 0
+        c["sanctum_ok"] = 0 <= sa_diff <= c["in_flight_max_sanctum"]
+        if not (c["keyward_ok"] and c["sanctum_ok"] and c["graceful_stop"]):
+            failures.append(f"round {c['round']} {c['host']}: counts or stop {c}")
+
+    doc = {"meta": meta, "results": results, "usage_checks": checks, "failures": failures}
+    with open(out, "w") as f:
+        json.dump(doc, f, indent=1)
+
+    by = defaultdict(list)
+    for r in sorted(results, key=lambda r: r["round"]):
+        by[(r["host"], r["variant"])].append(r)
+    hosts = list(dict.fromkeys(r["host"] for r in runs))
+    rounds = max((r["round"] for r in runs), default=0)
+    per = " / ".join(f"r{i}" for i in range(1, rounds + 1))
+    print(f"\nkeyward end to end: {meta.get('keys', '?')} keys, {meta.get('workers', '?')} workers per host, "
+          f"wrk {meta.get('wrk_threads', '?')} threads x {meta.get('connections', '?')} connections, "
+          f"{meta.get('seconds', '?')} s per run, {rounds} round(s); load average before {meta.get('load_before', '?')}, "
+          f"after {meta.get('load_after', '?')} ({meta.get('cpus', '?')} CPUs)\n")
+    print(f"| host | variant | req/s ({per}) | x no-auth ({per}) | p50 ms ({per}) | p99 ms ({per}) | load 1 min ({per}) |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for host in hosts:
+        for v in VARIANTS:
+            rows = by.get((host, v))
+            if not rows:
+                continue
+            join = lambda key, fmt: " / ".join(fmt.format(x[key]) if x[key] is not None else "-" for x in rows)
+            print(f"| {host} | {LABEL[v]} | {join('requests_per_s', '{:.0f}')} | {join('ratio_to_noauth', '{:.2f}')} "
+                  f"| {join('p50_ms', '{:.2f}')} | {join('p99_ms', '{:.2f}')} | {join('load_1min', '{:.1f}')} |")
+    print("\nusage counted after each graceful stop vs requests wrk saw (warm-up included; the count may exceed wrk's by"
+          " at most one in-flight request per connection per wrk run):\n")
+    print("| round | host | keyward uses | wrk (keyward) | sanctum `uses` | wrk (sanctum) | ok |")
+    print("|---:|---|---:|---:|---:|---:|---|")
+    for c in checks:
+        ok = "yes" if c["keyward_ok"] and c["sanctum_ok"] and c["graceful_stop"] else "**NO**"
+        print(f"| {c['round']} | {c['host']} | {c['keyward_counted']} | {c['keyward_wrk_requests']} "
+              f"| {c['sanctum_counted']} | {c['sanctum_wrk_requests']} | {ok} |")
+    print(f"\nJSON: {out}")
+    if failures:
+        print("\nFAILED checks:\n  " + "\n  ".join(failures))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
