@@ -12,6 +12,7 @@ declare(strict_types=1);
 
 require_once __DIR__ . '/../src/Exception/KeywardException.php';
 require_once __DIR__ . '/../src/Exception/LibraryException.php';
+require_once __DIR__ . '/../src/Abi.php';
 require_once __DIR__ . '/../src/Library.php';
 
 if ($argc !== 3) {

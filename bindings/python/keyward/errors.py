@@ -86,8 +86,9 @@ class KeywardError(Exception):
 
 
 class ArgumentError(KeywardError, ValueError):
-    """An argument was refused: invalid, NULL, not UTF-8 or too long
-    (``INVALID_ARGUMENT``, ``NULL_ARGUMENT``, ``INVALID_UTF8``, ``TOO_LONG``)."""
+    """An argument was refused: invalid, NULL, not UTF-8 or too long, or options that do not
+    fit the store (``INVALID_ARGUMENT``, ``NULL_ARGUMENT``, ``INVALID_UTF8``, ``TOO_LONG``,
+    ``CONFIG_MISMATCH``)."""
 
 
 class InternalError(KeywardError):
@@ -114,7 +115,7 @@ class PolicyError(KeywardError):
 class StorageError(KeywardError):
     """Opening or using the database failed (``DIRECTORY_MISSING``, ``LOCKED``,
     ``READ_ONLY``, ``CORRUPT``, ``WRONG_PEPPER``, ``NEWER_FORMAT``, ``PEPPER_*``,
-    ``CONFIG_MISMATCH``, ``STORAGE``)."""
+    ``STORAGE``)."""
 
 
 class CredentialError(KeywardError):
@@ -125,33 +126,29 @@ class CredentialError(KeywardError):
     http_status = 401
 
 
-_FAMILIES: dict[int, type[KeywardError]] = {
-    1: ArgumentError,
-    2: ArgumentError,
-    3: ArgumentError,
-    4: ArgumentError,
-    5: InternalError,
-    6: InternalError,
-    7: StoreClosedError,
-    10: KeyNotFoundError,
-    20: PolicyError,
-    21: PolicyError,
-    22: PolicyError,
-    42: PolicyError,
-    50: CredentialError,
-    51: CredentialError,
-    52: CredentialError,
-    53: CredentialError,
-    54: CredentialError,
-    55: CredentialError,
+# The exception class follows the family the library gives each code (kw_status_family, from
+# its one table of codes), so a code added to the library lands in the right class without a
+# change here. Two codes have a class of their own.
+_BY_FAMILY: dict[int, type[KeywardError]] = {
+    lib.KW_FAMILY_ARGUMENT: ArgumentError,
+    lib.KW_FAMILY_NOT_FOUND: KeyNotFoundError,
+    lib.KW_FAMILY_POLICY: PolicyError,
+    lib.KW_FAMILY_STORAGE: StorageError,
+    lib.KW_FAMILY_PEPPER: StorageError,
+    lib.KW_FAMILY_CREDENTIAL: CredentialError,
+    lib.KW_FAMILY_INTERNAL: InternalError,
+}
+_BY_STATUS: dict[int, type[KeywardError]] = {
+    lib.KW_CLOSED: StoreClosedError,
+    # A buffer the binding sized is too small: the binding's bug.
+    lib.KW_BUFFER_TOO_SMALL: InternalError,
 }
 
 
 def error_for_status(status: int, detail: str | None = None, cause: str | None = None) -> KeywardError:
-    """The exception for a non-OK ``kw_status`` (a :class:`StorageError` for 30..49)."""
-    cls = _FAMILIES.get(status)
-    if cls is None:
-        cls = StorageError if 30 <= status < 50 else KeywardError
+    """The exception for a non-OK ``kw_status``: its class follows the library's family of
+    the code (``kw_status_family``)."""
+    cls = _BY_STATUS.get(status) or _BY_FAMILY.get(lib.kw_status_family(status), KeywardError)
     return cls(status, detail, cause)
 
 

@@ -70,8 +70,8 @@ def test_status_names_and_messages() -> None:
         (7, keyward.StoreClosedError), (10, keyward.KeyNotFoundError), (20, keyward.PolicyError),
         (21, keyward.PolicyError), (22, keyward.PolicyError), (42, keyward.PolicyError),
         (30, keyward.StorageError), (31, keyward.StorageError), (34, keyward.StorageError),
-        (39, keyward.StorageError), (40, keyward.StorageError), (50, keyward.CredentialError),
-        (55, keyward.CredentialError), (999, keyward.KeywardError),
+        (39, keyward.ArgumentError), (40, keyward.StorageError), (50, keyward.CredentialError),
+        (55, keyward.CredentialError), (999, keyward.InternalError),
     ],
 )
 def test_every_status_family(status: int, cls: type) -> None:
@@ -207,7 +207,7 @@ def test_reopen_shares_the_store_and_config_mismatch(store_path: str) -> None:
         assert a.same_store(b) and b.same_store(a)
         key = a.create("acct").key
         assert b.verify(key).ok
-        with pytest.raises(keyward.StorageError) as info:
+        with pytest.raises(keyward.ArgumentError) as info:
             keyward.Store(store_path, single_process=True)
         assert info.value.code == "CONFIG_MISMATCH"
         with pytest.raises(TypeError):
