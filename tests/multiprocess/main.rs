@@ -11,6 +11,10 @@
 //!   acknowledged create, revoke and rotation survives, and the uses lost are at most the
 //!   child's unflushed interval.
 //! - `fork`: a store opened before fork() works in both processes.
+//! - `fork_stress`: forks (200; `KEYWARD_FORK_CYCLES`) from a parent whose flusher runs every
+//!   5 ms while another thread verifies without pause; each child verifies through the
+//!   inherited store and through one of its own, and closes, under `alarm(20)`: 0 hangs, and
+//!   the use counts are exact (issue 13, items 1 and 2).
 //! - `soak`: N processes (default 4 for 5 s; `KEYWARD_SOAK_PROCESSES=8 KEYWARD_SOAK_SECS=60`
 //!   for the long run) mix create / verify / revoke / rotate / flush on one store: no key is
 //!   accepted after a revoke or rotation that returned, use counts are exact, and the file
@@ -48,6 +52,7 @@ fn main() {
         ("credits", credits),
         ("crash", crash),
         ("fork", fork),
+        ("fork_stress", fork_stress),
         ("soak", soak),
     ];
     let (mut passed, mut failed) = (0, 0);
@@ -582,6 +587,92 @@ fn fork() {
     );
     println!(
         "  fork: parent and child both verify; the child's create and revoke reach the parent"
+    );
+}
+
+fn fork_stress() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let cycles: u64 = std::env::var("KEYWARD_FORK_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let (_dir, path) = temp_db();
+    let flushing = options(Duration::from_millis(5));
+    let store = Store::open(&path, flushing.clone()).unwrap();
+    let key = store.create(new_key("forks")).unwrap();
+    let verifies = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy = {
+        let (store, key, verifies, stop) = (
+            store.clone(),
+            key.key().to_owned(),
+            verifies.clone(),
+            stop.clone(),
+        );
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Acquire) {
+                assert!(store.verify(&key, &["read"]).unwrap().is_valid());
+                verifies.fetch_add(1, Ordering::AcqRel);
+            }
+        })
+    };
+    while verifies.load(Ordering::Acquire) == 0 {
+        std::thread::yield_now();
+    }
+    let (mut hangs, mut failures, mut overlapped) = (0, 0, 0);
+    for _ in 0..cycles {
+        let before = verifies.load(Ordering::Acquire);
+        // SAFETY: the child makes only keyward calls (which is what this test is about) and
+        // ends with `_exit`; the parent waits for it.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            // SAFETY: plain system call; a deadlock never ends, 20 s is far beyond a slow run.
+            unsafe { libc::alarm(20) };
+            let ok = catch_unwind(AssertUnwindSafe(|| {
+                // Through the registry: the parent's store, reopened in the child.
+                let inherited = Store::open(&path, flushing.clone()).unwrap();
+                assert!(inherited.verify(key.key(), &["read"]).unwrap().is_valid());
+                inherited.flush().unwrap();
+                // A store of the child's own, closed here (its flusher stopped and joined).
+                let own = Store::open_unshared(&path, flushing.clone()).unwrap();
+                assert!(own.verify(key.key(), &["read"]).unwrap().is_valid());
+                own.close().unwrap();
+            }))
+            .is_ok();
+            // SAFETY: ends the child without the parent's exit handlers or destructors.
+            unsafe { libc::_exit(if ok { 0 } else { 3 }) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child just forked; `status` is a valid out-pointer.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        if libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGALRM {
+            hangs += 1;
+            if hangs >= 3 {
+                break;
+            }
+        } else if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+            failures += 1;
+        }
+        if verifies.load(Ordering::Acquire) != before {
+            overlapped += 1;
+        }
+    }
+    stop.store(true, Ordering::Release);
+    busy.join().unwrap();
+    assert_eq!((hangs, failures), (0, 0), "hung or failed children");
+    assert!(
+        overlapped * 2 >= cycles,
+        "the busy thread verified across only {overlapped} of {cycles} forks"
+    );
+    store.flush().unwrap();
+    let uses = store.usage(key.id()).unwrap().uses;
+    assert_eq!(uses, verifies.load(Ordering::Acquire) + 2 * cycles);
+    println!(
+        "  fork_stress: {cycles} forks, 0 hangs, the busy thread verified across {overlapped}; \
+         {uses} uses counted"
     );
 }
 
