@@ -203,6 +203,16 @@ pub(crate) fn without_crc(stored: &[u8]) -> Option<&[u8]> {
     (crc32fast::hash(bytes).to_le_bytes() == crc).then_some(bytes)
 }
 
+/// The committed change sequence recorded in the meta table (0 before the first change).
+pub(crate) fn stored_change_seq(
+    meta: &impl redb::ReadableTable<&'static str, &'static [u8]>,
+) -> Result<u64> {
+    match meta.get(META_CHANGE_SEQ)? {
+        Some(v) => u64_from_meta(v.value()),
+        None => Ok(0),
+    }
+}
+
 pub(crate) fn u64_from_meta(bytes: &[u8]) -> Result<u64> {
     let arr: [u8; 8] = bytes.try_into().map_err(|_| Error::Corrupt {
         path: Default::default(),

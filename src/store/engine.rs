@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{ReadableDatabase, WriteTransaction};
 
 use super::StoreStats;
 use super::open::DEFAULT_FLUSH_INTERVAL;
@@ -19,7 +19,7 @@ use crate::key_format::KeyId;
 use crate::locks::Mutex;
 use crate::policy::Policies;
 use crate::schema::{
-    CHANGE_LOG_KEEP, CHANGES, CREDITS, KeyInfo, META, META_CHANGE_SEQ, StoredKey, u64_from_meta,
+    CHANGE_LOG_KEEP, CHANGES, CREDITS, KeyInfo, META, META_CHANGE_SEQ, StoredKey, stored_change_seq,
 };
 use crate::sys::fork;
 use crate::sys::shared_memory::SyncFile;
@@ -225,10 +225,7 @@ impl Engine {
         let mut new_seq = None;
         if !changed.is_empty() {
             let mut meta = txn.open_table(META)?;
-            let mut seq = match meta.get(META_CHANGE_SEQ)? {
-                Some(v) => u64_from_meta(v.value())?,
-                None => 0,
-            };
+            let mut seq = stored_change_seq(&meta)?;
             let mut log = txn.open_table(CHANGES)?;
             for id in &changed {
                 seq += 1;

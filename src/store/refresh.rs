@@ -14,7 +14,7 @@ use redb::{ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetada
 use super::engine::Engine;
 use crate::error::Result;
 use crate::key_format::KeyId;
-use crate::schema::{CHANGES, CREDITS, KEYS, META, META_CHANGE_SEQ, StoredKey, u64_from_meta};
+use crate::schema::{CHANGES, CREDITS, KEYS, META, StoredKey, stored_change_seq};
 
 impl Engine {
     /// Makes the index reflect every change whose signal this process can see.
@@ -112,8 +112,5 @@ pub(super) fn read_change_seq(txn: &ReadTransaction) -> Result<u64> {
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
         Err(e) => return Err(e.into()),
     };
-    match meta.get(META_CHANGE_SEQ)? {
-        Some(v) => u64_from_meta(v.value()),
-        None => Ok(0),
-    }
+    stored_change_seq(&meta)
 }

@@ -24,7 +24,7 @@ use redb::{ReadableDatabase, ReadableTable};
 
 use super::engine::Engine;
 use crate::error::{Error, Result};
-use crate::schema::{META, META_CHANGE_SEQ, META_SYNC_FILE, u64_from_meta, with_crc, without_crc};
+use crate::schema::{META, META_SYNC_FILE, stored_change_seq, with_crc, without_crc};
 use crate::sys::shared_memory::Recovered;
 
 /// The sync file a database is bound to.
@@ -63,13 +63,6 @@ impl SyncRecord {
     }
 }
 
-fn change_seq(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<u64> {
-    match meta.get(META_CHANGE_SEQ)? {
-        Some(v) => u64_from_meta(v.value()),
-        None => Ok(0),
-    }
-}
-
 impl Engine {
     fn mapped_record(&self) -> SyncRecord {
         SyncRecord {
@@ -92,7 +85,7 @@ impl Engine {
         let (db_seq, recorded) = {
             let txn = self.db.begin_read()?;
             let meta = txn.open_table(META)?;
-            (change_seq(&meta)?, SyncRecord::read(&meta)?)
+            (stored_change_seq(&meta)?, SyncRecord::read(&meta)?)
         };
         if recorded.is_some_and(|r| r.epoch == mine.epoch) {
             if shared > db_seq {
@@ -110,7 +103,7 @@ impl Engine {
         let replaced_file = {
             let mut meta = txn.open_table(META)?;
             let recorded = SyncRecord::read(&meta)?;
-            let db_seq = change_seq(&meta)?;
+            let db_seq = stored_change_seq(&meta)?;
             if recorded.is_some_and(|r| r.epoch == mine.epoch) {
                 counter.fetch_max(db_seq, Ordering::AcqRel);
                 false
@@ -160,7 +153,7 @@ impl Engine {
         let recorded = self.contained(|| {
             let txn = self.db.begin_read()?;
             let meta = txn.open_table(META)?;
-            let seq = change_seq(&meta)?;
+            let seq = stored_change_seq(&meta)?;
             let recorded = SyncRecord::read(&meta)?;
             if recorded.is_some_and(|r| r.epoch == self.sync.epoch()) && self.sync.is_current() {
                 self.sync.change_counter().fetch_max(seq, Ordering::AcqRel);
