@@ -66,8 +66,6 @@ pub(crate) struct Engine {
     pub(super) paused_flushes: AtomicU64,
     pub(super) commits: AtomicU64,
     pub(super) refreshes: AtomicU64,
-    /// Times this process bound a sync file new to the database (see `sync_binding`).
-    pub(super) sync_rebinds: AtomicU64,
     /// Times this process found its sync mapping damaged, truncated or replaced, and remapped.
     pub(super) sync_recoveries: AtomicU64,
     fork_generation: u64,
@@ -110,7 +108,6 @@ impl Engine {
             paused_flushes: AtomicU64::new(0),
             commits: AtomicU64::new(0),
             refreshes: AtomicU64::new(0),
-            sync_rebinds: AtomicU64::new(0),
             sync_recoveries: AtomicU64::new(0),
             fork_generation: fork::generation(),
             poisoned: AtomicBool::new(false),

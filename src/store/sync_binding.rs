@@ -122,7 +122,6 @@ impl Engine {
         };
         txn.commit()?;
         self.commits.fetch_add(1, Ordering::Relaxed);
-        self.sync_rebinds.fetch_add(1, Ordering::Relaxed);
         if replaced_file && let Some(grace) = grace {
             // Processes that still map the old, unlinked file see the new record at their next
             // flush interval and move over; changes made before that would be invisible to them.
