@@ -66,7 +66,7 @@ function lastErrorDetail() {
  */
 function failure(status, operation, fromCall = true) {
   const detail = fromCall ? lastErrorDetail() : '';
-  const Class = errors.classOf(status);
+  const Class = errors.classOf(status, fn.kw_status_family(status));
   return new Class(status, statusName(status), statusMessage(status), operation, detail);
 }
 

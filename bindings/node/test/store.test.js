@@ -663,3 +663,24 @@ test('a store dropped without close() is released by the garbage collector', { s
   probe._closed = false;
   assert.throws(() => probe.flush(), { code: 'CLOSED' });
 });
+
+test('error classes follow the family the library gives each status (kw_status_family)', (t) => {
+  const errors = require('../lib/errors');
+  const { _native } = require('../lib/store');
+  const classOf = (status) => errors.classOf(status, _native.fn.kw_status_family(status));
+  assert.equal(classOf(39), kw.InvalidArgumentError); // CONFIG_MISMATCH: options that do not fit
+  assert.equal(classOf(42), kw.PolicyError); // CREDIT_SLOTS_EXHAUSTED: a limit of the store
+  assert.equal(classOf(33), kw.OpenError); // CORRUPT
+  assert.equal(classOf(38), kw.OpenError); // PEPPER_PERMISSIONS
+  assert.equal(classOf(40), kw.StorageError); // STORAGE
+  assert.equal(classOf(7), kw.StoreClosedError); // CLOSED
+  assert.equal(classOf(55), kw.CredentialError); // AMBIGUOUS_CREDENTIAL
+  assert.equal(classOf(6), kw.PanicError); // PANIC
+  const p = path.join(tempDir(t), 'family.redb');
+  const store = new Store(p);
+  try {
+    assert.throws(() => new Store(p, { concurrency: 'single-process' }), { name: 'InvalidArgumentError', code: 'CONFIG_MISMATCH' });
+  } finally {
+    store.close();
+  }
+});

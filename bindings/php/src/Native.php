@@ -41,6 +41,7 @@ final class Native
             $ffi->kw_status_message($status),
             $context,
             $detail,
+            $ffi->kw_status_family($status),
         );
     }
 

@@ -5,6 +5,7 @@ declare(strict_types=1);
 namespace Keyward\Exception;
 
 use Keyward\Abi;
+use Keyward\Library;
 
 /**
  * Base class of every exception thrown by keyward. getCode() is the C ABI's kw_status
@@ -73,17 +74,28 @@ class KeywardException extends \RuntimeException
      * @param string $message kw_status_message() of it
      * @param string $context what failed, e.g. "kw_get('3hZ0bq9XcV1mT7pK')"
      * @param string $detail  kw_last_error_message() after the call: the cause, or ""
+     * @param ?int   $family  kw_status_family() of it (asked of the library when null)
      */
-    public static function fromStatus(int $status, string $name, string $message, string $context, string $detail = ''): self
-    {
+    public static function fromStatus(
+        int $status,
+        string $name,
+        string $message,
+        string $context,
+        string $detail = '',
+        ?int $family = null,
+    ): self {
+        // The class follows the family the library gives the code (kw_status_family, from its
+        // one table of codes), so a code added later lands in the right class. Two codes have
+        // a class of their own.
+        $family ??= Library::ffi()->kw_status_family($status);
         $class = match (true) {
-            $status === Abi::KW_INVALID_ARGUMENT, $status === Abi::KW_NULL_ARGUMENT,
-            $status === Abi::KW_INVALID_UTF8, $status === Abi::KW_TOO_LONG => ArgumentException::class,
             $status === Abi::KW_CLOSED => ClosedException::class,
-            $status === Abi::KW_NOT_FOUND => NotFoundException::class,
-            $status >= 20 && $status < 30 => PolicyException::class,
-            $status >= 30 && $status < 50 => StorageException::class,
-            $status >= 50 && $status < 60 => CredentialException::class,
+            $status === Abi::KW_BUFFER_TOO_SMALL => InternalException::class, // a binding bug
+            $family === Abi::KW_FAMILY_ARGUMENT => ArgumentException::class,
+            $family === Abi::KW_FAMILY_NOT_FOUND => NotFoundException::class,
+            $family === Abi::KW_FAMILY_POLICY => PolicyException::class,
+            $family === Abi::KW_FAMILY_STORAGE, $family === Abi::KW_FAMILY_PEPPER => StorageException::class,
+            $family === Abi::KW_FAMILY_CREDENTIAL => CredentialException::class,
             default => InternalException::class,
         };
         $text = $detail === '' ? "$context: $message (KW_$name)" : "$context: $message (KW_$name): $detail";

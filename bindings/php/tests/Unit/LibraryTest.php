@@ -116,13 +116,14 @@ final class LibraryTest extends TestCase
     public function testEveryStatusMapsToItsFamily(): void
     {
         $families = [
-            ArgumentException::class => ['INVALID_ARGUMENT', 'NULL_ARGUMENT', 'INVALID_UTF8', 'TOO_LONG'],
+            ArgumentException::class => ['INVALID_ARGUMENT', 'NULL_ARGUMENT', 'INVALID_UTF8', 'TOO_LONG', 'CONFIG_MISMATCH'],
             InternalException::class => ['BUFFER_TOO_SMALL', 'PANIC'],
             ClosedException::class => ['CLOSED'],
             NotFoundException::class => ['NOT_FOUND'],
-            PolicyException::class => ['POLICY_MAX_ACTIVE_KEYS', 'POLICY_LAST_ACTIVE_KEY', 'POLICY_MAX_LIFETIME'],
+            PolicyException::class => ['POLICY_MAX_ACTIVE_KEYS', 'POLICY_LAST_ACTIVE_KEY', 'POLICY_MAX_LIFETIME',
+                'CREDIT_SLOTS_EXHAUSTED'],
             StorageException::class => ['DIRECTORY_MISSING', 'LOCKED', 'READ_ONLY', 'CORRUPT', 'WRONG_PEPPER', 'NEWER_FORMAT',
-                'PEPPER_MISSING', 'PEPPER_INVALID', 'PEPPER_PERMISSIONS', 'CONFIG_MISMATCH', 'STORAGE', 'CREDIT_SLOTS_EXHAUSTED'],
+                'PEPPER_MISSING', 'PEPPER_INVALID', 'PEPPER_PERMISSIONS', 'STORAGE'],
             CredentialException::class => ['CREDENTIAL_MISSING', 'UNSUPPORTED_SCHEME', 'BAD_BASE64', 'HALF_PAIR', 'MALFORMED_KEY',
                 'AMBIGUOUS_CREDENTIAL'],
         ];

@@ -187,8 +187,8 @@ final class StoreTest extends TestCase
     {
         $path = self::newPath();
         $store = Store::open($path);
-        self::failure(fn () => Store::open($path, singleProcess: true), StorageException::class, 'CONFIG_MISMATCH');
-        self::failure(fn () => Store::open($path, keepLastKey: true), StorageException::class, 'CONFIG_MISMATCH');
+        self::failure(fn () => Store::open($path, singleProcess: true), ArgumentException::class, 'CONFIG_MISMATCH');
+        self::failure(fn () => Store::open($path, keepLastKey: true), ArgumentException::class, 'CONFIG_MISMATCH');
         $store->close();
     }
 
