@@ -330,7 +330,7 @@ export class KeywardError extends Error {
    */
   readonly detail: string;
 }
-/** INVALID_ARGUMENT, NULL_ARGUMENT, INVALID_UTF8, TOO_LONG. */
+/** INVALID_ARGUMENT, NULL_ARGUMENT, INVALID_UTF8, TOO_LONG, CONFIG_MISMATCH. */
 export class InvalidArgumentError extends KeywardError {}
 /** BUFFER_TOO_SMALL (a binding bug if it ever escapes). */
 export class BufferTooSmallError extends KeywardError {}
@@ -342,7 +342,7 @@ export class StoreClosedError extends KeywardError {}
 export class NotFoundError extends KeywardError {}
 /** POLICY_*, CREDIT_SLOTS_EXHAUSTED. */
 export class PolicyError extends KeywardError {}
-/** DIRECTORY_MISSING, LOCKED, READ_ONLY, CORRUPT, WRONG_PEPPER, NEWER_FORMAT, PEPPER_*, CONFIG_MISMATCH. */
+/** DIRECTORY_MISSING, LOCKED, READ_ONLY, CORRUPT, WRONG_PEPPER, NEWER_FORMAT, PEPPER_*. */
 export class OpenError extends KeywardError {}
 /** STORAGE: any other storage or I/O failure. */
 export class StorageError extends KeywardError {}
