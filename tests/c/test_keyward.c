@@ -1174,34 +1174,62 @@ static void test_threads(void) {
   remove_store("threads.redb");
 }
 
-static void test_fork(void) {
-  /* A handle opened before fork() keeps working in the child (the store reopens itself
-   * there), and in the parent. The child reports through a pipe, not its exit status: under
-   * valgrind the child's exit also reports the parent's engine, which the child deliberately
-   * never frees (its database locks belong to the parent). */
-  char key[KW_MAX_KEY_LEN + 1];
-  kw_store s = open_store("fork.redb");
-  kw_verdict v;
-  pid_t child;
+/* A child that has not finished after this long is hung (a deadlock never ends); generous,
+ * so that sanitizers and a loaded machine are not mistaken for a hang. */
+#define HANG_SECONDS 20
+
+typedef struct {
+  kw_store store;
+  const char *text; /* a key, or a key id */
+} child_args;
+
+/* Runs `body` in a forked child (under alarm(HANG_SECONDS)) and returns whether it succeeded.
+ * The child answers through a pipe, not its exit status: under valgrind a child's exit also
+ * reports the parent's engine, which the child deliberately never frees (its database locks
+ * belong to the parent). */
+static int child_succeeds(int (*body)(const child_args *), const child_args *args) {
   int status = 0, fds[2];
   char answer = 'N';
-  CHECK_STATUS(create_key(s, "acct_f", NULL, 0, NULL, 0, NULL, key), KW_OK);
-  CHECK_STATUS(kw_verify(s, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_OK);
-  CHECK(pipe(fds) == 0);
+  pid_t child;
+  if (pipe(fds) != 0) return 0;
   fflush(NULL);
   child = fork();
   if (child == 0) {
-    int ok = kw_verify(s, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL) == KW_OK && v.reason == KW_REASON_VALID;
-    char reply = (ok && kw_close(s) == KW_OK) ? 'Y' : 'N';
+    char reply;
+    alarm(HANG_SECONDS);
+    reply = body(args) ? 'Y' : 'N';
     if (write(fds[1], &reply, 1) != 1) _exit(2);
     _exit(0);
   }
-  CHECK(child > 0);
   close(fds[1]);
-  CHECK(read(fds[0], &answer, 1) == 1);
+  if (child < 0 || read(fds[0], &answer, 1) != 1) answer = 'N';
   close(fds[0]);
-  CHECK(answer == 'Y');
-  CHECK(waitpid(child, &status, 0) == child);
+  if (child > 0 && waitpid(child, &status, 0) != child) answer = 'N';
+  return answer == 'Y';
+}
+
+static int verify_then_close(const child_args *a) {
+  kw_verdict v;
+  return kw_verify(a->store, a->text, strlen(a->text), NULL, 0, 0, 0, &v, NULL, 0, NULL) == KW_OK &&
+         v.reason == KW_REASON_VALID && kw_close(a->store) == KW_OK;
+}
+
+static int revoke_id(const child_args *a) {
+  return kw_revoke(a->store, a->text, strlen(a->text), NULL, 0, NULL, 0, NULL) == KW_OK;
+}
+
+static void test_fork(void) {
+  /* A handle opened before fork() keeps working in the child (the store reopens itself
+   * there), and in the parent. */
+  char key[KW_MAX_KEY_LEN + 1];
+  kw_store s = open_store("fork.redb");
+  kw_verdict v;
+  child_args args;
+  CHECK_STATUS(create_key(s, "acct_f", NULL, 0, NULL, 0, NULL, key), KW_OK);
+  CHECK_STATUS(kw_verify(s, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_OK);
+  args.store = s;
+  args.text = key;
+  CHECK(child_succeeds(verify_then_close, &args));
   CHECK_STATUS(kw_verify(s, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_OK);
   CHECK(v.reason == KW_REASON_VALID);
   CHECK_STATUS(kw_close(s), KW_OK);
@@ -1209,10 +1237,6 @@ static void test_fork(void) {
 }
 
 /* ------------------------------------------------------------------ defects of issue 13 */
-
-/* A child that has not finished after this long is hung (a deadlock never ends); generous,
- * so that sanitizers and a loaded machine are not mistaken for a hang. */
-#define HANG_SECONDS 20
 
 typedef struct {
   kw_store store;
@@ -1402,9 +1426,7 @@ static void test_sync_file_truncated(void) {
   char p[512], q[600];
   kw_store s = open_store("trunc.redb");
   kw_verdict v;
-  pid_t child;
-  int status = 0, fds[2];
-  char answer = 'N';
+  child_args args;
   db_path(p, sizeof p, "trunc.redb");
   snprintf(q, sizeof q, "%s.kwsync", p);
   CHECK_STATUS(create_key(s, "acct_tr", NULL, 0, NULL, 0, NULL, key), KW_OK);
@@ -1412,26 +1434,11 @@ static void test_sync_file_truncated(void) {
   CHECK(truncate(q, 0) == 0);
   CHECK_STATUS(kw_verify(s, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_OK);
   CHECK(v.reason == KW_REASON_VALID);
-  /* Truncated again; another process revokes; this one must refuse the key at once. The
-   * child answers through a pipe, not its exit status (under valgrind the child's exit
-   * reports the parent's engine it deliberately never frees). */
+  /* Truncated again; another process revokes; this one must refuse the key at once. */
   CHECK(truncate(q, 0) == 0);
-  CHECK(pipe(fds) == 0);
-  fflush(NULL);
-  child = fork();
-  if (child == 0) {
-    char reply;
-    alarm(HANG_SECONDS);
-    reply = kw_revoke(s, id, strlen(id), NULL, 0, NULL, 0, NULL) == KW_OK ? 'Y' : 'N';
-    if (write(fds[1], &reply, 1) != 1) _exit(2);
-    _exit(0);
-  }
-  CHECK(child > 0);
-  close(fds[1]);
-  CHECK(read(fds[0], &answer, 1) == 1);
-  close(fds[0]);
-  CHECK(answer == 'Y');
-  CHECK(waitpid(child, &status, 0) == child);
+  args.store = s;
+  args.text = id;
+  CHECK(child_succeeds(revoke_id, &args));
   CHECK_STATUS(kw_verify(s, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_OK);
   CHECK(v.reason == KW_REASON_REVOKED);
   CHECK_STATUS(kw_close(s), KW_OK);

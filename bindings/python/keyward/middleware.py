@@ -266,6 +266,12 @@ ASGIApp = Callable[
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
+def _earlier_verdict(carrier: Mapping[str, Any]) -> Verified | None:
+    """The verdict an earlier keyward middleware left on this request (scope or environ)."""
+    earlier = carrier.get("keyward.verified")
+    return earlier if isinstance(earlier, Verified) else None
+
+
 class ASGIMiddleware:
     """ASGI middleware (Starlette, FastAPI, Django ASGI, any ASGI 3 app).
 
@@ -310,12 +316,11 @@ class ASGIMiddleware:
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        earlier = scope.get("keyward.verified")
         outcome = self.guard.check(
             scope,
             scope.get("method", "GET"),
             scope.get("path") or "/",
-            earlier=earlier if isinstance(earlier, Verified) else None,
+            earlier=_earlier_verdict(scope),
         )
         if outcome.public:
             await self.app(scope, receive, send)
@@ -374,12 +379,11 @@ class WSGIMiddleware:
         self.guard = Guard(store, scopes, cost=cost)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        earlier = environ.get("keyward.verified")
         outcome = self.guard.check(
             environ,
             environ.get("REQUEST_METHOD", "GET"),
             environ.get("PATH_INFO") or "/",
-            earlier=earlier if isinstance(earlier, Verified) else None,
+            earlier=_earlier_verdict(environ),
         )
         if outcome.public:
             return self.app(environ, start_response)
