@@ -66,6 +66,11 @@
 #include <stdint.h>
 
 /**
+ * Most credential headers read from one request; more is `AMBIGUOUS_CREDENTIAL`.
+ */
+#define MAX_CREDENTIAL_HEADERS 1024
+
+/**
  * Version of the C ABI. Bumped on every incompatible change of `include/keyward.h`
  * (removed or changed function, struct layout, constant value); bindings compare it with
  * `kw_abi_version` and refuse to load a mismatching library.
@@ -133,17 +138,18 @@
 #define KW_MAX_PRESENTED_LEN 1024
 
 /**
- * Longest header name (`KW_TOO_LONG` beyond).
+ * Longest header name looked at (a longer one is not a credential header: ignored).
  */
 #define KW_MAX_HEADER_NAME_LEN 256
 
 /**
- * Longest credential header value (`KW_TOO_LONG` beyond).
+ * Longest credential header value (`KW_MALFORMED_KEY` beyond: client input, HTTP 401).
  */
 #define KW_MAX_HEADER_VALUE_LEN 8192
 
 /**
- * Most headers per call (`KW_TOO_LONG` beyond).
+ * Most credential headers read from one request (`KW_AMBIGUOUS_CREDENTIAL` beyond: client
+ * input, HTTP 401); other headers are not counted.
  */
 #define KW_MAX_HEADERS 1024
 
@@ -1453,10 +1459,13 @@ kw_status kw_key_credits(kw_store store,
 /**
  * Verifies a full key against the scopes a route requires.
  *
- * - `key`, `key_len`: the key as sent (required; text longer than `KW_MAX_PRESENTED_LEN`
- *   or not a well-formed key is answered `KW_REASON_MALFORMED`, not an error);
+ * - `key`, `key_len`: the key as sent, any bytes (required; text longer than
+ *   `KW_MAX_PRESENTED_LEN`, not UTF-8 or not a well-formed key is client input, answered
+ *   `KW_REASON_MALFORMED`, not an error);
  * - `scopes`, `scopes_len`: required scopes, all needed (NULL when 0; at most
- *   `KW_MAX_SCOPES`, else `KW_TOO_LONG`);
+ *   `KW_MAX_SCOPES`, else `KW_TOO_LONG`; each UTF-8 (`KW_INVALID_UTF8`), non-empty and
+ *   without whitespace (`KW_INVALID_ARGUMENT`), at most `KW_MAX_SCOPE_LEN` bytes
+ *   (`KW_TOO_LONG`): the application's errors, whatever the key);
  * - `cost`: credits to spend if the key is limited; 0 = the key's own cost;
  * - `at_ms`: the time to judge expiry at, ms since the epoch; 0 = now;
  * - `out_verdict`: required; receives the verdict;
@@ -1467,8 +1476,9 @@ kw_status kw_key_credits(kw_store store,
  *   when the key is unknown).
  *
  * A refused key is `KW_OK` with a non-zero `reason`; a non-`KW_OK` status means the call
- * itself failed (`KW_NULL_ARGUMENT`, `KW_INVALID_UTF8`, `KW_TOO_LONG`, `KW_INVALID_ARGUMENT`
- * for a negative `at_ms`, `KW_CLOSED`, `KW_STORAGE`).
+ * itself failed: what the application passed (`KW_NULL_ARGUMENT`, `KW_INVALID_UTF8`,
+ * `KW_TOO_LONG` or `KW_INVALID_ARGUMENT` for a scope, `KW_INVALID_ARGUMENT` for a negative
+ * `at_ms`, `KW_CLOSED`) or the store (`KW_STORAGE`), never what the client sent.
  *
  * # Safety
  * Every pointer must be NULL or valid for its stated length; outputs writable.
@@ -1488,12 +1498,11 @@ kw_status kw_verify(kw_store store,
 /**
  * The hot path in six arguments, for FFI layers that pay per argument (PHP FFI, cffi):
  * verifies a full key against the required scopes, now, at the key's own cost, without
- * the JSON record. Arguments as `kw_verify`, except that key text which is not UTF-8 is
- * client input like any other malformed key: it is answered `KW_REASON_MALFORMED` (status
- * `KW_OK`), not `KW_INVALID_UTF8`.
+ * the JSON record. Arguments and answers as `kw_verify` (key text that is not UTF-8 is
+ * `KW_REASON_MALFORMED` there too).
  *
- * Errors: `KW_NULL_ARGUMENT`, `KW_INVALID_UTF8` (a scope), `KW_TOO_LONG`, `KW_CLOSED`,
- * `KW_STORAGE`.
+ * Errors: `KW_NULL_ARGUMENT`, `KW_INVALID_UTF8`, `KW_INVALID_ARGUMENT` or `KW_TOO_LONG` (a
+ * scope), `KW_CLOSED`, `KW_STORAGE`.
  *
  * # Safety
  * Every pointer must be NULL or valid for its stated length; `out_verdict` writable.
@@ -1508,7 +1517,8 @@ kw_status kw_verify_key(kw_store store,
 /**
  * Verifies a (public id, secret) pair, as sent in `X-Api-Token-Id` /
  * `X-Api-Token-Secret-Key` (the full key is also accepted as the secret if its id matches).
- * Arguments, outputs and errors as `kw_verify`.
+ * Arguments, outputs and errors as `kw_verify` (an id or secret that is not UTF-8 is
+ * `KW_REASON_MALFORMED`).
  *
  * # Safety
  * As `kw_verify`.
@@ -1532,14 +1542,18 @@ kw_status kw_verify_pair(kw_store store,
  * `Basic`, or the `X-Api-Token-Id` + `X-Api-Token-Secret-Key` pair) and verifies it.
  *
  * - `headers`, `headers_len`: every request header, or just the credential ones (NULL
- *   when 0; at most `KW_MAX_HEADERS`). Names and values are byte strings; a header whose
- *   name is not UTF-8 is ignored, and so is a non-UTF-8 value of a non-credential header.
+ *   when 0). Names and values are byte strings; a header whose name is not UTF-8 or longer
+ *   than `KW_MAX_HEADER_NAME_LEN` is no credential header and is ignored; a credential
+ *   value that is not UTF-8 is read with U+FFFD in place of each bad sequence, so it is
+ *   refused like any other bad credential (a key `KW_REASON_MALFORMED`).
  * - the rest as `kw_verify`.
  *
- * Header problems are statuses, each meaning HTTP 401: `KW_CREDENTIAL_MISSING`,
- * `KW_UNSUPPORTED_SCHEME`, `KW_BAD_BASE64`, `KW_HALF_PAIR`, `KW_AMBIGUOUS_CREDENTIAL`,
- * `KW_TOO_LONG` (a name past `KW_MAX_HEADER_NAME_LEN` or a credential value past
- * `KW_MAX_HEADER_VALUE_LEN`), `KW_INVALID_UTF8` (a credential header's value).
+ * Header problems are what the client sent: statuses of the credential family
+ * (`kw_status_family` = `KW_FAMILY_CREDENTIAL`), each meaning HTTP 401:
+ * `KW_CREDENTIAL_MISSING`, `KW_UNSUPPORTED_SCHEME`, `KW_BAD_BASE64`, `KW_HALF_PAIR`,
+ * `KW_AMBIGUOUS_CREDENTIAL` (also more than `KW_MAX_HEADERS` credential headers),
+ * `KW_MALFORMED_KEY` (a credential value past `KW_MAX_HEADER_VALUE_LEN`). Other statuses
+ * are the application's errors, as for `kw_verify`.
  *
  * # Safety
  * As `kw_verify`; every header's pointers valid for their lengths.

@@ -6,8 +6,12 @@
 //!    (when the user part is empty, the password part is taken, as some clients send `:key`)
 //! 4. `X-Api-Token-Id: <public id>` + `X-Api-Token-Secret-Key: <secret>`
 //!
-//! Header names are case-insensitive; surrounding whitespace is ignored. A value longer than
-//! [`MAX_HEADER_VALUE_LEN`] is refused. When several credentials are present they must agree,
+//! Header names are case-insensitive; surrounding whitespace is ignored. Everything here is
+//! what the client sent, so every problem is an error of the credential family (HTTP 401),
+//! never an argument error: a credential header value longer than [`MAX_HEADER_VALUE_LEN`]
+//! cannot hold a key (`MALFORMED_KEY`); more than [`MAX_CREDENTIAL_HEADERS`] credential
+//! headers are `AMBIGUOUS_CREDENTIAL`; a header name longer than [`MAX_HEADER_NAME_LEN`] is
+//! no credential header and is ignored. When several credentials are present they must agree,
 //! otherwise the request is ambiguous. An `Authorization` header with another scheme (e.g. a
 //! JWT for another layer) is an error only when no other credential is present.
 //! This module does not check the key's format: verification does.
@@ -15,12 +19,17 @@
 use base64::Engine as _;
 use zeroize::Zeroizing;
 
+use std::borrow::Cow;
+
 use crate::error::{Error, Result};
+use crate::key_format::KeyFormatError;
 
 /// Longest accepted header value, in bytes.
 pub const MAX_HEADER_VALUE_LEN: usize = 8192;
-/// Longest accepted header name, in bytes.
+/// Longest header name looked at, in bytes (a longer one is not a credential header).
 pub const MAX_HEADER_NAME_LEN: usize = 256;
+/// Most credential headers read from one request; more is `AMBIGUOUS_CREDENTIAL`.
+pub const MAX_CREDENTIAL_HEADERS: usize = 1024;
 
 /// Header holding a full key.
 pub const HEADER_API_KEY: &str = "x-api-key";
@@ -66,27 +75,19 @@ where
     let mut token_secret: Option<&str> = None;
     let mut authorization_error: Option<Error> = None;
 
+    let mut seen = 0usize;
     for (name, value) in headers {
         let name = name.trim();
-        if name.len() > MAX_HEADER_NAME_LEN {
-            return Err(Error::TooLong {
-                field: "header name",
-                limit: MAX_HEADER_NAME_LEN,
-            });
-        }
-        let is = |wanted: &str| name.eq_ignore_ascii_case(wanted);
-        if !(is(HEADER_API_KEY)
-            || is(HEADER_AUTHORIZATION)
-            || is(HEADER_TOKEN_ID)
-            || is(HEADER_TOKEN_SECRET))
-        {
+        if name.len() > MAX_HEADER_NAME_LEN || !is_credential_header(name) {
             continue;
         }
+        let is = |wanted: &str| name.eq_ignore_ascii_case(wanted);
+        seen += 1;
+        if seen > MAX_CREDENTIAL_HEADERS {
+            return Err(Error::AmbiguousCredential);
+        }
         if value.len() > MAX_HEADER_VALUE_LEN {
-            return Err(Error::TooLong {
-                field: "header value",
-                limit: MAX_HEADER_VALUE_LEN,
-            });
+            return Err(Error::MalformedKey(KeyFormatError::TooLong));
         }
         let value = value.trim();
         if value.is_empty() {
@@ -140,6 +141,60 @@ where
         (None, Some(error)) => Err(error),
         (None, None) => Err(Error::CredentialMissing),
     }
+}
+
+/// Whether `name` (trimmed) is one of the four credential headers, in any case.
+pub(crate) fn is_credential_header(name: &str) -> bool {
+    [
+        HEADER_API_KEY,
+        HEADER_AUTHORIZATION,
+        HEADER_TOKEN_ID,
+        HEADER_TOKEN_SECRET,
+    ]
+    .iter()
+    .any(|wanted| name.eq_ignore_ascii_case(wanted))
+}
+
+/// [`extract_credential`] over raw header bytes (the C ABI's headers). A name that is not
+/// UTF-8 is no credential header; a credential value that is not UTF-8 is client input like
+/// any other: it is read with U+FFFD for each invalid sequence, which no key, id, secret or
+/// scheme contains, so it ends as the refusal its place calls for (`MALFORMED` for a key,
+/// `UNSUPPORTED_SCHEME`, `BAD_BASE64`), never as an argument error. Allocates only for such
+/// values and past eight credential headers.
+pub(crate) fn extract_credential_bytes<'a, I>(headers: I) -> Result<Credential>
+where
+    I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
+{
+    const INLINE: usize = 8;
+    let mut inline: [(&str, Cow<'a, str>); INLINE] =
+        std::array::from_fn(|_| ("", Cow::Borrowed("")));
+    let mut spill: Vec<(&str, Cow<'a, str>)> = Vec::new();
+    let mut count = 0;
+    for (name, value) in headers {
+        let Ok(name) = std::str::from_utf8(name) else {
+            continue;
+        };
+        let trimmed = name.trim();
+        if trimmed.len() > MAX_HEADER_NAME_LEN || !is_credential_header(trimmed) {
+            continue;
+        }
+        let value = String::from_utf8_lossy(value);
+        if count < INLINE {
+            inline[count] = (name, value);
+        } else {
+            if spill.is_empty() {
+                spill.extend(inline.iter_mut().map(|(n, v)| (*n, std::mem::take(v))));
+            }
+            spill.push((name, value));
+        }
+        count += 1;
+    }
+    let list: &[(&str, Cow<'a, str>)] = if spill.is_empty() {
+        &inline[..count]
+    } else {
+        &spill
+    };
+    extract_credential(list.iter().map(|(n, v)| (*n, v.as_ref())))
 }
 
 /// Extracts the credential from one raw header line such as `Authorization: Bearer kw_...`.

@@ -209,7 +209,7 @@ fn vectors_are_generated_by_the_checked_in_generator() {
         .status()
         .expect("python3 is needed to check the vectors");
     assert!(status.success());
-    for name in ["keys.json", "headers.json", "verify.json"] {
+    for name in ["keys.json", "headers.json", "verify.json", "edge.json"] {
         let fresh = std::fs::read(dir.path().join(name)).unwrap();
         let checked_in = std::fs::read(format!("{root}/tests/vectors/{name}")).unwrap();
         assert!(
@@ -232,4 +232,162 @@ fn header_errors_have_codes_named_in_vectors() {
             );
         }
     }
+}
+
+/// A text of edge.json: a JSON string, or `{"hex": ...}` (bytes Rust's `&str` cannot hold:
+/// such cases do not name the rust door).
+fn edge_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => {
+            let hex = other["hex"].as_str().expect("a string or {hex}");
+            let bytes: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            String::from_utf8(bytes).expect("the rust door only gets UTF-8 (NUL is fine)")
+        }
+    }
+}
+
+/// What a door answered, in edge.json's terms.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Verdict(String, u16),
+    Error(&'static str, &'static str),
+    Created,
+}
+
+fn outcome_of(result: Result<Outcome, keyward::Error>) -> Outcome {
+    result.unwrap_or_else(|e| Outcome::Error(e.code().family().name(), e.code().name()))
+}
+
+/// Replays edge.json: for header cases both the verdict-style call (`verify_http`) and the
+/// error-style one (`verify_headers`); counts the cases run and checks every case naming the
+/// rust door was run.
+#[test]
+fn edge_vectors() {
+    let vectors = load("edge.json");
+    let t = common::temp_store();
+    let mut run = 0;
+    for case in vectors["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        if !case["doors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d == "rust")
+        {
+            continue;
+        }
+        let scopes_owned: Vec<String> = case["scopes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(edge_text)
+            .collect();
+        let scopes: Vec<&str> = scopes_owned.iter().map(String::as_str).collect();
+        let expect = &case["expect"];
+        let verdict = |v: keyward::Verdict| {
+            Outcome::Verdict(v.reason.code().to_owned(), v.reason.http_status())
+        };
+        let expected_error = expect["family"].as_str().map(|family| {
+            let status = expect["status"]
+                .as_str()
+                .or(expect["code"].as_str())
+                .unwrap();
+            (family.to_owned(), status.to_owned())
+        });
+        let check = |got: Outcome, style: &str| match (&got, expect) {
+            (Outcome::Error(family, status), _) => {
+                let (want_family, want_status) = expected_error
+                    .clone()
+                    .unwrap_or_else(|| panic!("{name} ({style}): got {got:?}, expected {expect}"));
+                assert_eq!(
+                    (*family, *status),
+                    (want_family.as_str(), want_status.as_str()),
+                    "{name} ({style})"
+                );
+            }
+            (Outcome::Verdict(code, status), _) => {
+                let want = expect["reason"].as_str().or(expect["code"].as_str());
+                assert!(
+                    expect["status"].is_null(),
+                    "{name} ({style}): got {got:?}, expected {expect}"
+                );
+                assert_eq!(Some(code.as_str()), want, "{name} ({style})");
+                assert_eq!(
+                    u64::from(*status),
+                    expect["http_status"].as_u64().unwrap(),
+                    "{name} ({style})"
+                );
+            }
+            (Outcome::Created, _) => assert_eq!(expect["created"], true, "{name} ({style})"),
+        };
+        match case["op"].as_str().unwrap() {
+            "verify" => {
+                let key = edge_text(&case["key"]);
+                check(
+                    outcome_of(t.store.verify(&key, &scopes).map(verdict)),
+                    "verify",
+                );
+            }
+            "pair" => {
+                let (id, secret) = (edge_text(&case["id"]), edge_text(&case["secret"]));
+                check(
+                    outcome_of(t.store.verify_pair(&id, &secret, &scopes).map(verdict)),
+                    "verify_pair",
+                );
+            }
+            "headers" => {
+                let one: Vec<(String, String)> = case["headers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|h| (edge_text(&h[0]), edge_text(&h[1])))
+                    .collect();
+                let repeat = case["repeat"].as_u64().unwrap_or(1) as usize;
+                let headers: Vec<(&str, &str)> = (0..repeat)
+                    .flat_map(|_| one.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+                    .collect();
+                // verify_http: a header problem is a refused verdict (the code, 401).
+                let http = t
+                    .store
+                    .verify_http(headers.iter().copied(), &scopes)
+                    .map(|h| Outcome::Verdict(h.code().to_owned(), h.http_status()));
+                check(outcome_of(http), "verify_http");
+                // verify_headers: a header problem is an error of the CREDENTIAL family.
+                check(
+                    outcome_of(
+                        t.store
+                            .verify_headers(headers.iter().copied(), &scopes)
+                            .map(verdict),
+                    ),
+                    "verify_headers",
+                );
+            }
+            "create" => {
+                let result = t.store.create(NewKey {
+                    owner: edge_text(&case["owner"]),
+                    scopes: scopes_owned.clone(),
+                    ..NewKey::default()
+                });
+                check(outcome_of(result.map(|_| Outcome::Created)), "create");
+            }
+            op => panic!("{name}: unknown op {op}"),
+        }
+        run += 1;
+    }
+    assert_eq!(
+        run,
+        vectors["applicable"]["rust"].as_u64().unwrap() as usize,
+        "edge cases run by the rust door"
+    );
+    let applicable = vectors["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["doors"].as_array().unwrap().iter().any(|d| d == "rust"))
+        .count();
+    assert_eq!(run, applicable);
 }

@@ -198,9 +198,7 @@ export type CredentialCode =
   | 'BAD_BASE64'
   | 'HALF_PAIR'
   | 'MALFORMED_KEY'
-  | 'AMBIGUOUS_CREDENTIAL'
-  | 'TOO_LONG'
-  | 'INVALID_UTF8';
+  | 'AMBIGUOUS_CREDENTIAL';
 
 /** Stable names of the C statuses (`error.code`). */
 export type StatusCode =

@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::io::BufRead;
 
-use keyward::{Credential, ErrorCode, Policies, Reason, Timestamp, Verdict, extract_credential};
+use keyward::{ErrorCode, HttpVerdict, Policies, Reason, Timestamp, Verdict};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
@@ -20,12 +20,12 @@ use crate::output::{KeyView, Outcome};
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
     /// The full key to check; `-` reads it from stdin (keeps it out of shell history)
-    #[arg(conflicts_with = "headers")]
-    pub key: Option<String>,
+    #[arg(conflicts_with = "headers", value_parser = clap::value_parser!(std::ffi::OsString))]
+    pub key: Option<std::ffi::OsString>,
     /// A request header line instead of a key, e.g. "Authorization: Bearer kw_..."; repeat
     /// for the X-Api-Token-Id / X-Api-Token-Secret-Key pair; `-` reads lines from stdin
-    #[arg(long = "header", value_name = "LINE")]
-    pub headers: Vec<String>,
+    #[arg(long = "header", value_name = "LINE", value_parser = clap::value_parser!(std::ffi::OsString))]
+    pub headers: Vec<std::ffi::OsString>,
     /// A scope the route requires (repeat, or separate with commas)
     #[arg(long = "scope", value_name = "SCOPE", value_delimiter = ',')]
     pub scopes: Vec<String>,
@@ -33,14 +33,36 @@ pub struct VerifyArgs {
     pub common: Common,
 }
 
+/// Text the client presented, as the library reads it: bytes that are not UTF-8 become
+/// U+FFFD (which no key contains), so they are refused like any other bad key (`MALFORMED`,
+/// exit 1), never a bad-input error.
+fn client_text(raw: &[u8]) -> Zeroizing<String> {
+    Zeroizing::new(String::from_utf8_lossy(raw).into_owned())
+}
+
+/// One line of stdin without its line ending (`None` at end of input), zeroized when dropped.
+fn read_stdin_line(stdin: &mut impl BufRead) -> Result<Option<Zeroizing<String>>, CliError> {
+    let mut raw = Zeroizing::new(Vec::new());
+    let n = stdin
+        .read_until(b'\n', &mut raw)
+        .map_err(|e| CliError::bad_input("BAD_INPUT", format!("cannot read stdin: {e}")))?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if raw.last() == Some(&b'\n') {
+        raw.pop();
+        if raw.last() == Some(&b'\r') {
+            raw.pop();
+        }
+    }
+    Ok(Some(client_text(&raw)))
+}
+
 /// The non-blank lines of stdin, each zeroized when dropped.
 fn read_stdin_lines() -> Result<Vec<Zeroizing<String>>, CliError> {
     let mut lines = Vec::new();
-    for line in std::io::stdin().lock().lines() {
-        let line =
-            Zeroizing::new(line.map_err(|e| {
-                CliError::bad_input("BAD_INPUT", format!("cannot read stdin: {e}"))
-            })?);
+    let mut stdin = std::io::stdin().lock();
+    while let Some(line) = read_stdin_line(&mut stdin)? {
         if !line.trim().is_empty() {
             lines.push(line);
         }
@@ -48,25 +70,34 @@ fn read_stdin_lines() -> Result<Vec<Zeroizing<String>>, CliError> {
     Ok(lines)
 }
 
-/// The credential to check, or the header-level refusal (missing, half a pair, ...).
-fn credential(args: &VerifyArgs) -> Result<Result<Credential, keyward::Error>, CliError> {
+/// What to check: a key, or request header lines (each with a colon).
+enum Input {
+    Key(Zeroizing<String>),
+    Lines(Vec<Zeroizing<String>>),
+}
+
+/// `Name: value` lines as header pairs (checked by [`credential`]).
+fn header_pairs(lines: &[Zeroizing<String>]) -> Vec<(&str, &str)> {
+    lines.iter().filter_map(|l| l.split_once(':')).collect()
+}
+
+/// What to check, read from the arguments (and stdin).
+fn credential(args: &VerifyArgs) -> Result<Input, CliError> {
     if let Some(key) = &args.key {
         let key = if key == "-" {
             // One line, so a key typed at a terminal needs only Enter.
-            let mut line = Zeroizing::new(String::new());
-            std::io::stdin()
-                .lock()
-                .read_line(&mut line)
-                .map_err(|e| CliError::bad_input("BAD_INPUT", format!("cannot read stdin: {e}")))?;
-            if line.trim().is_empty() {
-                return Err(CliError::bad_input("BAD_INPUT", "no key on stdin")
-                    .hint("pipe the key in: `keyward verify - < key.txt`"));
+            match read_stdin_line(&mut std::io::stdin().lock())? {
+                Some(line) if !line.trim().is_empty() => line,
+                _ => {
+                    return Err(CliError::bad_input("BAD_INPUT", "no key on stdin")
+                        .hint("pipe the key in: `keyward verify - < key.txt`"));
+                }
             }
-            line
         } else {
-            Zeroizing::new(key.clone())
+            use std::os::unix::ffi::OsStrExt;
+            client_text(key.as_bytes())
         };
-        return Ok(Ok(Credential::Key(Zeroizing::new(key.trim().to_owned()))));
+        return Ok(Input::Key(Zeroizing::new(key.trim().to_owned())));
     }
     if args.headers.is_empty() {
         return Err(CliError::bad_input("BAD_INPUT", "nothing to verify").hint(
@@ -78,12 +109,12 @@ fn credential(args: &VerifyArgs) -> Result<Result<Credential, keyward::Error>, C
         if header == "-" {
             lines.extend(read_stdin_lines()?);
         } else {
-            lines.push(Zeroizing::new(header.clone()));
+            use std::os::unix::ffi::OsStrExt;
+            lines.push(client_text(header.as_bytes()));
         }
     }
-    let mut pairs = Vec::with_capacity(lines.len());
     for line in &lines {
-        let Some((name, value)) = line.split_once(':') else {
+        if !line.contains(':') {
             let name: String = line
                 .chars()
                 .take_while(|c| !c.is_whitespace())
@@ -94,26 +125,9 @@ fn credential(args: &VerifyArgs) -> Result<Result<Credential, keyward::Error>, C
                 format!("header line starting {name:?} has no colon"),
             )
             .hint("write it as `Name: value`, e.g. \"x-api-key: kw_live_...\""));
-        };
-        pairs.push((name, value));
+        }
     }
-    match extract_credential(pairs.iter().map(|(n, v)| (*n, *v))) {
-        Ok(credential) => Ok(Ok(credential)),
-        Err(e) if is_header_refusal(e.code()) => Ok(Err(e)),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Header problems a server answers with 401, reported as a refusal rather than an error.
-fn is_header_refusal(code: ErrorCode) -> bool {
-    matches!(
-        code,
-        ErrorCode::CredentialMissing
-            | ErrorCode::UnsupportedScheme
-            | ErrorCode::BadBase64
-            | ErrorCode::HalfPair
-            | ErrorCode::AmbiguousCredential
-    )
+    Ok(Input::Lines(lines))
 }
 
 /// The JSON verdict.
@@ -132,10 +146,15 @@ pub fn verify(args: VerifyArgs, top: &Common) -> Result<Outcome, CliError> {
     let credential = credential(&args)?;
     let store = Location::resolve(&args.common, top)?.open_existing(Policies::default())?;
     let scopes: Vec<&str> = args.scopes.iter().map(String::as_str).collect();
-    // Either the verdict, or the header problem that refused the request before any lookup.
-    let verdict: Result<Verdict, &keyward::Error> = match &credential {
-        Ok(credential) => Ok(store.verify_credential(credential, &scopes)?),
-        Err(e) => Err(e),
+    // Either the verdict, or the header problem that refused the request before any lookup
+    // (the credential family: what the client sent, answered 401 like a refused key). A bad
+    // scope is an error (exit 2), whatever the key or headers.
+    let verdict: Result<Verdict, ErrorCode> = match &credential {
+        Input::Key(key) => Ok(store.verify(key, &scopes)?),
+        Input::Lines(lines) => match store.verify_http(header_pairs(lines), &scopes)? {
+            HttpVerdict::Checked(verdict) => Ok(verdict),
+            HttpVerdict::NoCredential(code) => Err(code),
+        },
     };
     // Writes the use (or refusal) this verify recorded.
     if let Err(e) = store.close() {
@@ -150,7 +169,7 @@ pub fn verify(args: VerifyArgs, top: &Common) -> Result<Outcome, CliError> {
             v.reason.message().to_owned(),
             v.key.as_deref(),
         ),
-        Err(e) => (false, e.code().name(), 401, e.to_string(), None),
+        Err(code) => (false, code.name(), 401, code.message().to_owned(), None),
     };
     let exit = if valid { Exit::Ok } else { Exit::Refused };
     let stdout = if json {

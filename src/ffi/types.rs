@@ -35,11 +35,12 @@ pub const KW_SECRET_LEN: usize = 32;
 pub const KW_MAX_KEY_LEN: usize = 88;
 /// Longest key or secret text verify looks at; longer text is answered `KW_REASON_MALFORMED`.
 pub const KW_MAX_PRESENTED_LEN: usize = 1024;
-/// Longest header name (`KW_TOO_LONG` beyond).
+/// Longest header name looked at (a longer one is not a credential header: ignored).
 pub const KW_MAX_HEADER_NAME_LEN: usize = 256;
-/// Longest credential header value (`KW_TOO_LONG` beyond).
+/// Longest credential header value (`KW_MALFORMED_KEY` beyond: client input, HTTP 401).
 pub const KW_MAX_HEADER_VALUE_LEN: usize = 8192;
-/// Most headers per call (`KW_TOO_LONG` beyond).
+/// Most credential headers read from one request (`KW_AMBIGUOUS_CREDENTIAL` beyond: client
+/// input, HTTP 401); other headers are not counted.
 pub const KW_MAX_HEADERS: usize = 1024;
 /// Longest database or pepper-file path, in bytes.
 pub const KW_MAX_PATH_LEN: usize = 4096;
@@ -70,6 +71,7 @@ const _: () = {
     assert!(KW_MAX_PRESENTED_LEN == MAX_PRESENTED_LEN);
     assert!(KW_MAX_HEADER_NAME_LEN == MAX_HEADER_NAME_LEN);
     assert!(KW_MAX_HEADER_VALUE_LEN == MAX_HEADER_VALUE_LEN);
+    assert!(KW_MAX_HEADERS == crate::credential::MAX_CREDENTIAL_HEADERS);
     assert!(KW_MAX_USAGE_DAYS == MAX_USAGE_DAYS);
 };
 

@@ -9,10 +9,10 @@ use super::handles::{self, kw_store};
 use super::panic::guard;
 use super::status::kw_status;
 use super::types::{
-    KW_KEY_INFO_MAX_LEN, KW_MAX_HEADERS, KW_MAX_SCOPES, kw_header, kw_key_flag, kw_str, kw_verdict,
+    KW_KEY_INFO_MAX_LEN, KW_MAX_SCOPES, kw_header, kw_key_flag, kw_str, kw_verdict,
 };
 use crate::clock::Timestamp;
-use crate::credential::{Credential, extract_credential};
+use crate::credential::Credential;
 use crate::verdict::{Reason, Verdict};
 use crate::{Presented, VerifyRequest};
 
@@ -68,6 +68,14 @@ fn at_of(at_ms: i64) -> Result<Option<Timestamp>, kw_status> {
         ms if ms < 0 => Err(kw_status::KW_INVALID_ARGUMENT),
         ms => Ok(Some(Timestamp::from_millis(ms))),
     }
+}
+
+/// The verdict for key text that is not UTF-8: client input like any other malformed key,
+/// `KW_REASON_MALFORMED` (nothing looked up or counted), after the same checks of the
+/// route's scopes as a verify of text (a bad scope is still the application's error).
+fn malformed(_store: &crate::Store, scopes: &[&str]) -> Result<Verdict, kw_status> {
+    crate::store::check_scopes(scopes)?;
+    Ok(Verdict::refused(Reason::Malformed))
 }
 
 /// Checked output pointers of a verify (before anything is verified).
@@ -139,10 +147,13 @@ impl VerifyOut {
 
 /// Verifies a full key against the scopes a route requires.
 ///
-/// - `key`, `key_len`: the key as sent (required; text longer than `KW_MAX_PRESENTED_LEN`
-///   or not a well-formed key is answered `KW_REASON_MALFORMED`, not an error);
+/// - `key`, `key_len`: the key as sent, any bytes (required; text longer than
+///   `KW_MAX_PRESENTED_LEN`, not UTF-8 or not a well-formed key is client input, answered
+///   `KW_REASON_MALFORMED`, not an error);
 /// - `scopes`, `scopes_len`: required scopes, all needed (NULL when 0; at most
-///   `KW_MAX_SCOPES`, else `KW_TOO_LONG`);
+///   `KW_MAX_SCOPES`, else `KW_TOO_LONG`; each UTF-8 (`KW_INVALID_UTF8`), non-empty and
+///   without whitespace (`KW_INVALID_ARGUMENT`), at most `KW_MAX_SCOPE_LEN` bytes
+///   (`KW_TOO_LONG`): the application's errors, whatever the key);
 /// - `cost`: credits to spend if the key is limited; 0 = the key's own cost;
 /// - `at_ms`: the time to judge expiry at, ms since the epoch; 0 = now;
 /// - `out_verdict`: required; receives the verdict;
@@ -153,8 +164,9 @@ impl VerifyOut {
 ///   when the key is unknown).
 ///
 /// A refused key is `KW_OK` with a non-zero `reason`; a non-`KW_OK` status means the call
-/// itself failed (`KW_NULL_ARGUMENT`, `KW_INVALID_UTF8`, `KW_TOO_LONG`, `KW_INVALID_ARGUMENT`
-/// for a negative `at_ms`, `KW_CLOSED`, `KW_STORAGE`).
+/// itself failed: what the application passed (`KW_NULL_ARGUMENT`, `KW_INVALID_UTF8`,
+/// `KW_TOO_LONG` or `KW_INVALID_ARGUMENT` for a scope, `KW_INVALID_ARGUMENT` for a negative
+/// `at_ms`, `KW_CLOSED`) or the store (`KW_STORAGE`), never what the client sent.
 ///
 /// # Safety
 /// Every pointer must be NULL or valid for its stated length; outputs writable.
@@ -176,15 +188,18 @@ pub unsafe extern "C" fn kw_verify(
         // SAFETY: caller's contract on every pointer.
         unsafe {
             let out = VerifyOut::new(out_verdict, info_buf, info_cap, out_info_len)?;
-            let key = args::text(key, key_len)?;
+            let key = args::bytes(key.cast(), key_len)?;
             let scopes = Scopes::new(scopes, scopes_len)?;
-            let request = VerifyRequest {
-                credential: Presented::Key(key),
-                scopes: scopes.as_slice(),
-                cost: (cost != 0).then_some(cost),
-                at: at_of(at_ms)?,
-            };
-            let verdict = handles::with(store, |s| Ok(s.verify_request(&request)?))?;
+            let at = at_of(at_ms)?;
+            let verdict = handles::with(store, |s| match std::str::from_utf8(key) {
+                Ok(key) => Ok(s.verify_request(&VerifyRequest {
+                    credential: Presented::Key(key),
+                    scopes: scopes.as_slice(),
+                    cost: (cost != 0).then_some(cost),
+                    at,
+                })?),
+                Err(_) => malformed(s, scopes.as_slice()),
+            })?;
             out.write(&verdict)
         }
     })
@@ -192,12 +207,11 @@ pub unsafe extern "C" fn kw_verify(
 
 /// The hot path in six arguments, for FFI layers that pay per argument (PHP FFI, cffi):
 /// verifies a full key against the required scopes, now, at the key's own cost, without
-/// the JSON record. Arguments as `kw_verify`, except that key text which is not UTF-8 is
-/// client input like any other malformed key: it is answered `KW_REASON_MALFORMED` (status
-/// `KW_OK`), not `KW_INVALID_UTF8`.
+/// the JSON record. Arguments and answers as `kw_verify` (key text that is not UTF-8 is
+/// `KW_REASON_MALFORMED` there too).
 ///
-/// Errors: `KW_NULL_ARGUMENT`, `KW_INVALID_UTF8` (a scope), `KW_TOO_LONG`, `KW_CLOSED`,
-/// `KW_STORAGE`.
+/// Errors: `KW_NULL_ARGUMENT`, `KW_INVALID_UTF8`, `KW_INVALID_ARGUMENT` or `KW_TOO_LONG` (a
+/// scope), `KW_CLOSED`, `KW_STORAGE`.
 ///
 /// # Safety
 /// Every pointer must be NULL or valid for its stated length; `out_verdict` writable.
@@ -218,7 +232,7 @@ pub unsafe extern "C" fn kw_verify_key(
             let scopes = Scopes::new(scopes, scopes_len)?;
             let verdict = handles::with(store, |s| match std::str::from_utf8(key) {
                 Ok(text) => Ok(s.verify(text, scopes.as_slice())?),
-                Err(_) => Ok(Verdict::refused(Reason::Malformed)),
+                Err(_) => malformed(s, scopes.as_slice()),
             })?;
             out.write(&verdict)
         }
@@ -227,7 +241,8 @@ pub unsafe extern "C" fn kw_verify_key(
 
 /// Verifies a (public id, secret) pair, as sent in `X-Api-Token-Id` /
 /// `X-Api-Token-Secret-Key` (the full key is also accepted as the secret if its id matches).
-/// Arguments, outputs and errors as `kw_verify`.
+/// Arguments, outputs and errors as `kw_verify` (an id or secret that is not UTF-8 is
+/// `KW_REASON_MALFORMED`).
 ///
 /// # Safety
 /// As `kw_verify`.
@@ -251,25 +266,30 @@ pub unsafe extern "C" fn kw_verify_pair(
         // SAFETY: caller's contract on every pointer.
         unsafe {
             let out = VerifyOut::new(out_verdict, info_buf, info_cap, out_info_len)?;
-            let id = args::text(id, id_len)?;
-            let secret = args::text(secret, secret_len)?;
+            let id = args::bytes(id.cast(), id_len)?;
+            let secret = args::bytes(secret.cast(), secret_len)?;
             let scopes = Scopes::new(scopes, scopes_len)?;
-            let request = VerifyRequest {
-                credential: Presented::Pair { id, secret },
-                scopes: scopes.as_slice(),
-                cost: (cost != 0).then_some(cost),
-                at: at_of(at_ms)?,
-            };
-            let verdict = handles::with(store, |s| Ok(s.verify_request(&request)?))?;
+            let at = at_of(at_ms)?;
+            let verdict = handles::with(store, |s| {
+                match (std::str::from_utf8(id), std::str::from_utf8(secret)) {
+                    (Ok(id), Ok(secret)) => Ok(s.verify_request(&VerifyRequest {
+                        credential: Presented::Pair { id, secret },
+                        scopes: scopes.as_slice(),
+                        cost: (cost != 0).then_some(cost),
+                        at,
+                    })?),
+                    _ => malformed(s, scopes.as_slice()),
+                }
+            })?;
             out.write(&verdict)
         }
     })
 }
 
-/// Extracts the credential from C headers. Names that are not UTF-8 cannot be credential
-/// headers and are skipped; only the credential headers (usually one or two) are passed on,
-/// from a stack array, so a request with many headers costs no allocation; their values
-/// must be UTF-8.
+/// Extracts the credential from C headers (see
+/// [`crate::credential::extract_credential_bytes`]: header problems are errors of the
+/// credential family; non-UTF-8 names are skipped and non-UTF-8 credential values read with
+/// U+FFFD, so they are refused as the client's input, never `KW_INVALID_UTF8`).
 ///
 /// # Safety
 /// `headers` must be NULL or point to `len` valid `kw_header`s.
@@ -280,74 +300,57 @@ pub(crate) unsafe fn extract(
     if headers.is_null() && len != 0 {
         return Err(kw_status::KW_NULL_ARGUMENT);
     }
-    if len > KW_MAX_HEADERS {
-        return Err(kw_status::KW_TOO_LONG);
-    }
     let raw: &[kw_header] = if len == 0 {
         &[]
     } else {
+        if len > isize::MAX as usize / std::mem::size_of::<kw_header>() {
+            return Err(kw_status::KW_INVALID_ARGUMENT);
+        }
         // SAFETY: non-NULL, `len` elements by contract.
         unsafe { std::slice::from_raw_parts(headers, len) }
     };
-    let mut pairs: [(&str, &str); 8] = [("", ""); 8];
-    let mut spill: Vec<(&str, &str)> = Vec::new();
-    let mut count = 0;
-    for h in raw {
+    let mut pairs = Vec::new();
+    let mut inline: [(&[u8], &[u8]); 16] = [(&[], &[]); 16];
+    for (i, h) in raw.iter().enumerate() {
         // SAFETY: caller's contract on each header's pointers.
         let name = unsafe { args::bytes(h.name.cast(), h.name_len) }?;
         // SAFETY: as above.
         let value = unsafe { args::bytes(h.value.cast(), h.value_len) }?;
-        let Ok(name) = std::str::from_utf8(name) else {
-            continue;
-        };
-        let trimmed = name.trim();
-        let is_credential = [
-            crate::credential::HEADER_API_KEY,
-            crate::credential::HEADER_AUTHORIZATION,
-            crate::credential::HEADER_TOKEN_ID,
-            crate::credential::HEADER_TOKEN_SECRET,
-        ]
-        .iter()
-        .any(|c| trimmed.eq_ignore_ascii_case(c));
-        if !is_credential {
-            // Only the credential headers matter to extraction, which also refuses an
-            // overlong name of any header: keep that rule, skip the rest.
-            if trimmed.len() > crate::credential::MAX_HEADER_NAME_LEN {
-                return Err(kw_status::KW_TOO_LONG);
-            }
-            continue;
-        }
-        let value = std::str::from_utf8(value).map_err(|_| kw_status::KW_INVALID_UTF8)?;
-        if count < pairs.len() {
-            pairs[count] = (name, value);
+        if i < inline.len() {
+            inline[i] = (name, value);
         } else {
-            if spill.is_empty() {
-                spill.extend_from_slice(&pairs);
+            if pairs.is_empty() {
+                pairs.extend_from_slice(&inline);
             }
-            spill.push((name, value));
+            pairs.push((name, value));
         }
-        count += 1;
     }
-    let list: &[(&str, &str)] = if spill.is_empty() {
-        &pairs[..count]
+    let list: &[(&[u8], &[u8])] = if pairs.is_empty() {
+        &inline[..raw.len()]
     } else {
-        &spill
+        &pairs
     };
-    Ok(extract_credential(list.iter().copied())?)
+    Ok(crate::credential::extract_credential_bytes(
+        list.iter().copied(),
+    )?)
 }
 
 /// Extracts the credential from request headers (`x-api-key`, `Authorization: Bearer` /
 /// `Basic`, or the `X-Api-Token-Id` + `X-Api-Token-Secret-Key` pair) and verifies it.
 ///
 /// - `headers`, `headers_len`: every request header, or just the credential ones (NULL
-///   when 0; at most `KW_MAX_HEADERS`). Names and values are byte strings; a header whose
-///   name is not UTF-8 is ignored, and so is a non-UTF-8 value of a non-credential header.
+///   when 0). Names and values are byte strings; a header whose name is not UTF-8 or longer
+///   than `KW_MAX_HEADER_NAME_LEN` is no credential header and is ignored; a credential
+///   value that is not UTF-8 is read with U+FFFD in place of each bad sequence, so it is
+///   refused like any other bad credential (a key `KW_REASON_MALFORMED`).
 /// - the rest as `kw_verify`.
 ///
-/// Header problems are statuses, each meaning HTTP 401: `KW_CREDENTIAL_MISSING`,
-/// `KW_UNSUPPORTED_SCHEME`, `KW_BAD_BASE64`, `KW_HALF_PAIR`, `KW_AMBIGUOUS_CREDENTIAL`,
-/// `KW_TOO_LONG` (a name past `KW_MAX_HEADER_NAME_LEN` or a credential value past
-/// `KW_MAX_HEADER_VALUE_LEN`), `KW_INVALID_UTF8` (a credential header's value).
+/// Header problems are what the client sent: statuses of the credential family
+/// (`kw_status_family` = `KW_FAMILY_CREDENTIAL`), each meaning HTTP 401:
+/// `KW_CREDENTIAL_MISSING`, `KW_UNSUPPORTED_SCHEME`, `KW_BAD_BASE64`, `KW_HALF_PAIR`,
+/// `KW_AMBIGUOUS_CREDENTIAL` (also more than `KW_MAX_HEADERS` credential headers),
+/// `KW_MALFORMED_KEY` (a credential value past `KW_MAX_HEADER_VALUE_LEN`). Other statuses
+/// are the application's errors, as for `kw_verify`.
 ///
 /// # Safety
 /// As `kw_verify`; every header's pointers valid for their lengths.
@@ -370,6 +373,8 @@ pub unsafe extern "C" fn kw_verify_headers(
         unsafe {
             let out = VerifyOut::new(out_verdict, info_buf, info_cap, out_info_len)?;
             let scopes = Scopes::new(scopes, scopes_len)?;
+            // The application's scopes are checked before the client's headers.
+            crate::store::check_scopes(scopes.as_slice())?;
             let at = at_of(at_ms)?;
             let credential = extract(headers, headers_len)?;
             let presented = match &credential {

@@ -170,15 +170,18 @@ fn check_len(field: &'static str, value: &str, limit: usize) -> Result<()> {
     Ok(())
 }
 
-fn normalize_scopes(scopes: &[String]) -> Result<Vec<String>> {
+/// Checks scope strings the application passes (granted at create/update, or required at
+/// verify): at most [`MAX_SCOPES`], each non-empty, at most [`MAX_SCOPE_LEN`] bytes, without
+/// whitespace or control characters. A bad scope is the application's error, never a verdict.
+pub(crate) fn check_scopes<S: AsRef<str>>(scopes: &[S]) -> Result<()> {
     if scopes.len() > MAX_SCOPES {
         return Err(Error::TooLong {
             field: "scopes",
             limit: MAX_SCOPES,
         });
     }
-    let mut out = Vec::with_capacity(scopes.len());
     for scope in scopes {
+        let scope = scope.as_ref();
         if scope.is_empty() {
             return Err(Error::invalid("scope", "must not be empty"));
         }
@@ -186,8 +189,13 @@ fn normalize_scopes(scopes: &[String]) -> Result<Vec<String>> {
         if scope.chars().any(char::is_whitespace) {
             return Err(Error::invalid("scope", "must not contain whitespace"));
         }
-        out.push(scope.clone());
     }
+    Ok(())
+}
+
+fn normalize_scopes(scopes: &[String]) -> Result<Vec<String>> {
+    check_scopes(scopes)?;
+    let mut out = scopes.to_vec();
     out.sort();
     out.dedup();
     Ok(out)

@@ -16,6 +16,8 @@ mod sync_binding;
 mod usage;
 mod verify;
 
+pub(crate) use manage::check_scopes;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -107,12 +107,17 @@ impl Store {
     }
 
     /// Extracts the credential from request headers and verifies it. Header problems
-    /// (missing credential, unsupported scheme, bad base64, half a pair) are errors; map them
-    /// to HTTP 401.
+    /// (missing credential, unsupported scheme, bad base64, half a pair, several credentials,
+    /// an over-long credential header) are errors of the credential family
+    /// ([`crate::ErrorFamily::Credential`]); map them to HTTP 401, or use
+    /// [`Store::verify_http`], which answers them as a refused verdict.
     pub fn verify_headers<'h, I>(&self, headers: I, scopes: &[&str]) -> Result<Verdict>
     where
         I: IntoIterator<Item = (&'h str, &'h str)>,
     {
+        // The route's scopes are the application's: a bad one is its error before anything
+        // the client sent is looked at.
+        super::manage::check_scopes(scopes)?;
         let credential = extract_credential(headers)?;
         self.verify_credential(&credential, scopes)
     }
@@ -125,6 +130,7 @@ impl Store {
     where
         I: IntoIterator<Item = (&'h str, &'h str)>,
     {
+        super::manage::check_scopes(scopes)?;
         match extract_credential(headers) {
             Ok(credential) => self
                 .verify_credential(&credential, scopes)
@@ -176,6 +182,9 @@ impl Engine {
     }
 
     pub(super) fn verify(&self, request: &VerifyRequest<'_>) -> Result<Verdict> {
+        // The route's scopes come from the application: a bad one is its error, whatever the
+        // client sent.
+        super::manage::check_scopes(request.scopes)?;
         let Some((id, secret, presented_env)) = self.parse_presented(request.credential) else {
             return Ok(Verdict::refused(Reason::Malformed));
         };

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates keys.json and headers.json, the shared test vectors.
+"""Generates keys.json, headers.json, verify.json and edge.json, the shared test vectors.
 
 The checksum is computed with zlib.crc32 (an implementation independent of the Rust
 crate's crc32fast), so replaying these files checks the key format across languages.
@@ -115,7 +115,7 @@ headers = {
         {"name": "same key twice", "headers": [["x-api-key", LIVE], ["Authorization", "Bearer " + LIVE]], "expect": {"key": LIVE}},
         {"name": "two different keys", "headers": [["x-api-key", LIVE], ["Authorization", "Bearer " + TEST]], "expect": {"error": "AMBIGUOUS_CREDENTIAL"}},
         {"name": "foreign authorization beside x-api-key", "headers": [["Authorization", "Digest abc"], ["x-api-key", LIVE]], "expect": {"key": LIVE}},
-        {"name": "oversize value", "headers": [["x-api-key", "A" * 9000]], "expect": {"error": "TOO_LONG"}},
+        {"name": "oversize value", "headers": [["x-api-key", "A" * 9000]], "expect": {"error": "MALFORMED_KEY"}},
         {"name": "garbage key is passed on for verify to refuse", "headers": [["x-api-key", "not-a-key"]], "expect": {"key": "not-a-key"}},
     ],
 }
@@ -191,7 +191,115 @@ verify = {
     ],
 }
 
-for name, data in (("keys.json", keys), ("headers.json", headers), ("verify.json", verify)):
+DOORS = ["rust", "c", "cli", "python", "node", "php"]
+NOT_RUST = [d for d in DOORS if d != "rust"]  # Rust takes &str: it cannot be handed bytes that are not UTF-8
+hexb = lambda b: {"hex": b.hex()}
+LIVE_BYTES = LIVE.encode()
+malformed = {"reason": "MALFORMED", "http_status": 401}
+def refused(code):
+    """A header problem: verdict-style calls answer `code` with HTTP 401, error-style calls
+    fail with status `code` of the CREDENTIAL family."""
+    return {"code": code, "http_status": 401, "family": "CREDENTIAL"}
+def app_error(status):
+    return {"family": "ARGUMENT", "status": status}
+edge_cases = [
+    # --- a key presented (kw_verify / verify) --------------------------------------------------
+    {"name": "key not UTF-8", "op": "verify", "key": hexb(LIVE_BYTES[:20] + b"\xff" + LIVE_BYTES[21:]),
+     "doors": NOT_RUST, "expect": malformed},
+    {"name": "key with an embedded NUL", "op": "verify", "key": hexb(LIVE_BYTES[:20] + b"\x00" + LIVE_BYTES[21:]),
+     "expect": malformed},
+    {"name": "key at the presented limit (1024 bytes)", "op": "verify", "key": LIVE + "A" * (1024 - len(LIVE)), "expect": malformed},
+    {"name": "key beyond the presented limit (1025 bytes)", "op": "verify", "key": LIVE + "A" * (1025 - len(LIVE)), "expect": malformed},
+    {"name": "key far beyond the limit (100 KiB)", "op": "verify", "key": "A" * 102400, "expect": malformed},
+    {"name": "empty key", "op": "verify", "key": "", "expect": malformed},
+    {"name": "whitespace-only key", "op": "verify", "key": "   ", "expect": malformed},
+    {"name": "wrong prefix", "op": "verify", "key": make_key("zz", "live", ID1, SECRET1), "expect": malformed},
+    {"name": "bad CRC", "op": "verify", "key": flip(LIVE, len(LIVE) - 1), "expect": malformed},
+    {"name": "non-ASCII text", "op": "verify", "key": LIVE[:-8] + "é" + LIVE[-6:], "expect": malformed},
+    {"name": "well-formed unknown key", "op": "verify", "key": LIVE, "expect": {"reason": "NOT_FOUND", "http_status": 401}},
+    # --- an id and secret presented (kw_verify_pair / verify_pair; the CLI has no pair input) ---
+    {"name": "pair with a secret not UTF-8", "op": "pair", "id": ID1, "secret": hexb(b"\xff" + SECRET1.encode()[1:]),
+     "doors": ["c", "python", "node", "php"], "expect": malformed},
+    {"name": "pair with an id not UTF-8", "op": "pair", "id": hexb(b"\xfe" + ID1.encode()[1:]), "secret": SECRET1,
+     "doors": ["c", "python", "node", "php"], "expect": malformed},
+    {"name": "pair with an over-long secret", "op": "pair", "id": ID1, "secret": "A" * 1025,
+     "doors": ["rust", "c", "python", "node", "php"], "expect": malformed},
+    {"name": "pair with an empty id", "op": "pair", "id": "", "secret": SECRET1,
+     "doors": ["rust", "c", "python", "node", "php"], "expect": malformed},
+    # --- request headers (verify_http-style: a verdict; verify_headers-style: a CREDENTIAL error) ---
+    {"name": "no headers", "op": "headers", "headers": [], "expect": refused("CREDENTIAL_MISSING")},
+    {"name": "empty x-api-key", "op": "headers", "headers": [["x-api-key", ""]], "expect": refused("CREDENTIAL_MISSING")},
+    {"name": "unsupported scheme", "op": "headers", "headers": [["Authorization", "Digest username=x"]], "expect": refused("UNSUPPORTED_SCHEME")},
+    {"name": "Basic with bad base64", "op": "headers", "headers": [["Authorization", "Basic !!!"]], "expect": refused("BAD_BASE64")},
+    {"name": "Basic of bytes not UTF-8", "op": "headers", "headers": [["Authorization", "Basic " + b64(b"\xff\xfe")]], "expect": refused("BAD_BASE64")},
+    {"name": "half pair (id only)", "op": "headers", "headers": [["X-Api-Token-Id", ID1]], "expect": refused("HALF_PAIR")},
+    {"name": "half pair (secret only)", "op": "headers", "headers": [["X-Api-Token-Secret-Key", SECRET1]], "expect": refused("HALF_PAIR")},
+    {"name": "several credentials", "op": "headers", "headers": [["x-api-key", LIVE], ["Authorization", "Bearer " + TEST]],
+     "expect": refused("AMBIGUOUS_CREDENTIAL")},
+    {"name": "credential header value at its limit (8192 bytes)", "op": "headers", "headers": [["x-api-key", "A" * 8192]], "expect": malformed},
+    {"name": "credential header value over its limit (8193 bytes)", "op": "headers", "headers": [["x-api-key", "A" * 8193]],
+     "expect": refused("MALFORMED_KEY")},
+    {"name": "over-long Authorization", "op": "headers", "headers": [["Authorization", "Bearer " + "A" * 9000]],
+     "expect": refused("MALFORMED_KEY")},
+    {"name": "1024 credential headers (the limit)", "op": "headers", "headers": [["x-api-key", LIVE]], "repeat": 1024,
+     "expect": {"reason": "NOT_FOUND", "http_status": 401}},
+    {"name": "1025 credential headers (over the limit)", "op": "headers", "headers": [["x-api-key", LIVE]], "repeat": 1025,
+     "expect": refused("AMBIGUOUS_CREDENTIAL")},
+    {"name": "over-long header name is no credential header", "op": "headers", "headers": [["x" * 300, "y"], ["x-api-key", LIVE]],
+     "expect": {"reason": "NOT_FOUND", "http_status": 401}},
+    {"name": "x-api-key not UTF-8", "op": "headers", "headers": [["x-api-key", hexb(LIVE_BYTES[:20] + b"\xff" + LIVE_BYTES[21:])]],
+     "doors": NOT_RUST, "expect": malformed},
+    {"name": "Bearer not UTF-8", "op": "headers", "headers": [["Authorization", hexb(b"Bearer " + LIVE_BYTES[:-1] + b"\xff")]],
+     "doors": NOT_RUST, "expect": malformed},
+    {"name": "token secret not UTF-8", "op": "headers", "headers": [["X-Api-Token-Id", ID1], ["X-Api-Token-Secret-Key", hexb(b"\xff" * 32)]],
+     "doors": NOT_RUST, "expect": malformed},
+    {"name": "scheme not UTF-8", "op": "headers", "headers": [["Authorization", hexb(b"\xffearer " + LIVE_BYTES)]],
+     "doors": NOT_RUST, "expect": refused("UNSUPPORTED_SCHEME")},
+    # --- the route's scopes: the application's errors, whatever the client sent ----------------
+    {"name": "empty scope", "op": "verify", "key": LIVE, "scopes": [""], "expect": app_error("INVALID_ARGUMENT")},
+    {"name": "scope with whitespace", "op": "verify", "key": LIVE, "scopes": ["a b"], "expect": app_error("INVALID_ARGUMENT")},
+    {"name": "over-long scope (65 bytes)", "op": "verify", "key": LIVE, "scopes": ["s" * 65], "expect": app_error("TOO_LONG")},
+    {"name": "scope at its limit (64 bytes)", "op": "verify", "key": LIVE, "scopes": ["s" * 64], "expect": {"reason": "NOT_FOUND", "http_status": 401}},
+    {"name": "too many scopes (65)", "op": "verify", "key": LIVE, "scopes": ["s%d" % i for i in range(65)], "expect": app_error("TOO_LONG")},
+    {"name": "scope not UTF-8", "op": "verify", "key": LIVE, "scopes": [hexb(b"\xff")],
+     "doors": ["c", "cli", "python", "php"], "expect": app_error("INVALID_UTF8")},
+    {"name": "bad scope beats a malformed key", "op": "verify", "key": "", "scopes": [""], "expect": app_error("INVALID_ARGUMENT")},
+    {"name": "bad scope beats a key not UTF-8", "op": "verify", "key": hexb(b"\xff"), "scopes": ["s" * 65],
+     "doors": NOT_RUST, "expect": app_error("TOO_LONG")},
+    {"name": "bad scope beats missing headers", "op": "headers", "headers": [], "scopes": [""], "expect": app_error("INVALID_ARGUMENT")},
+    {"name": "bad scope with a pair", "op": "pair", "id": ID1, "secret": SECRET1, "scopes": ["s" * 65],
+     "doors": ["rust", "c", "python", "node", "php"], "expect": app_error("TOO_LONG")},
+    # --- create: limits on what the application passes ------------------------------------------
+    {"name": "create: over-long owner (129 bytes)", "op": "create", "owner": "o" * 129, "scopes": [], "expect": app_error("TOO_LONG")},
+    {"name": "create: owner at its limit (128 bytes)", "op": "create", "owner": "o" * 128, "scopes": [], "expect": {"created": True}},
+    {"name": "create: empty owner", "op": "create", "owner": "", "scopes": [], "expect": app_error("INVALID_ARGUMENT")},
+    {"name": "create: too many scopes (65)", "op": "create", "owner": "o", "scopes": ["s%d" % i for i in range(65)], "expect": app_error("TOO_LONG")},
+    {"name": "create: over-long scope", "op": "create", "owner": "o", "scopes": ["s" * 65], "expect": app_error("TOO_LONG")},
+    {"name": "create: owner not UTF-8", "op": "create", "owner": hexb(b"acct\xff"), "scopes": [],
+     "doors": NOT_RUST, "expect": app_error("INVALID_UTF8")},
+]
+for case in edge_cases:
+    case.setdefault("scopes", [])
+    case.setdefault("doors", DOORS)
+edge = {
+    "note": "Edge inputs every entry point must answer alike. Replay against a fresh store opened with prefix kw "
+            "(no key in it, except those the create cases make). A text is a JSON string (UTF-8) or {\"hex\": ...} "
+            "for bytes that are not UTF-8 or hold a NUL: passed as bytes (C pointer and length, Python bytes, "
+            "Node Buffer, PHP binary string, CLI argv or stdin bytes; a Python scope or owner as str decoded with "
+            "surrogateescape, since those take only str). 'repeat' repeats the header list. 'doors' lists the entry "
+            "points that can express the input (Rust's &str cannot hold bytes that are not UTF-8; Node takes scopes "
+            "only as strings; the CLI has no id/secret input). expect: {reason, http_status}: a verdict at every door; "
+            "{code, http_status, family: CREDENTIAL}: a header problem (what the client sent): verdict-style calls "
+            "(Rust verify_http, Node and PHP verifyHeaders, the Python middleware's Guard.check, the CLI's verify "
+            "--header: exit 1) answer code with HTTP 401, error-style calls (Rust verify_headers, C kw_verify_headers, "
+            "Python verify_headers, extract_credential in every binding) fail with that status, of the CREDENTIAL "
+            "family; {family: ARGUMENT, status}: the application's error at every door (CLI exit 2); {created: true}: "
+            "create succeeds. 'applicable' is how many cases each door must replay.",
+    "cases": edge_cases,
+    "applicable": {d: sum(d in c["doors"] for c in edge_cases) for d in DOORS},
+}
+
+for name, data in (("keys.json", keys), ("headers.json", headers), ("verify.json", verify), ("edge.json", edge)):
     with open(os.path.join(HERE, name), "w", encoding="utf-8") as f:
         json.dump(data, f, indent=1, ensure_ascii=False)
         f.write("\n")

@@ -56,8 +56,8 @@ class OpenError extends KeywardError {}
 class StorageError extends KeywardError {}
 /**
  * The request carries no usable credential (CREDENTIAL_MISSING, UNSUPPORTED_SCHEME,
- * BAD_BASE64, HALF_PAIR, MALFORMED_KEY, AMBIGUOUS_CREDENTIAL, or a credential header that is
- * too long or not UTF-8). `httpStatus` is 401.
+ * BAD_BASE64, HALF_PAIR, MALFORMED_KEY (also a credential header value over
+ * KW_MAX_HEADER_VALUE_LEN), AMBIGUOUS_CREDENTIAL). `httpStatus` is 401.
  */
 class CredentialError extends KeywardError {
   constructor(status, code, message, operation, detail) {

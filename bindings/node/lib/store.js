@@ -123,7 +123,6 @@ const V_EXPIRES = (F_VERDICT + off('kw_verdict', 'expires_at_ms')) >>> 2;
 
 /** NULL as koffi takes it fastest: a BigInt 0 (a JS null costs more per argument). */
 const NULL = 0n;
-const INVALID_UTF8 = ENUMS.kw_status.KW_INVALID_UTF8;
 const KW_HEADER = S.kw_header.size;
 
 /** Output buffer of key records (verify with info, create, update, revoke, rotate). */
@@ -417,7 +416,10 @@ function readVerdict(withInfo) {
 }
 
 /** The statuses of kw_verify_headers that describe the request's credential (HTTP 401). */
-const CREDENTIAL_STATUSES = new Set([3, 4, 50, 51, 52, 53, 54, 55]);
+/** Whether a failed header call's status is a header problem (the client's: HTTP 401). */
+function isCredentialStatus(status) {
+  return fn.kw_status_family(status) === ENUMS.kw_family.KW_FAMILY_CREDENTIAL;
+}
 
 function credentialVerdict(status) {
   return new Verdict(null, statusName(status), 401, statusMessage(status), false, null, null, null, null, NULL, 0, NULL);
@@ -583,11 +585,6 @@ function encodeHeaders(headers, operation) {
       }
     } else {
       throw typeError(operation, 'headers', 'an object, an array or a Map', headers);
-    }
-    if (pending > DEFINES.KW_MAX_HEADERS) {
-      // What the ABI answers (TOO_LONG), without handing it more headers than it takes.
-      pendingBytes = 0;
-      return -1;
     }
     HEADERS.reserve(pending * KW_HEADER);
     BYTES.reserve(pendingBytes);
@@ -804,17 +801,14 @@ class Store {
     // A string key goes to koffi as it is: koffi writes its UTF-8 into its own call memory,
     // which costs less than writing it into a Buffer here. Its length is passed as the
     // string's length, exact for ASCII, i.e. for every key that can be valid; for other text
-    // it is a prefix of the UTF-8 that holds a non-ASCII byte, so the ABI answers MALFORMED
-    // (as it would for the whole text) or INVALID_UTF8, on which the call is made again with
-    // the exact length. This saves measuring every key's UTF-8 length.
+    // it is a prefix of the UTF-8 that holds a non-ASCII byte, which the ABI answers
+    // MALFORMED (as it would the whole text: key bytes that are not UTF-8 are MALFORMED too).
+    // This saves measuring every key's UTF-8 length.
     let keyArg = key;
     let keyLen;
-    let exact = true;
     if (typeof key === 'string') {
-      if (key.length <= INLINE) {
-        keyLen = key.length;
-        exact = false;
-      } else keyLen = (keyArg = Buffer.from(key, 'utf8')).byteLength;
+      if (key.length <= INLINE) keyLen = key.length;
+      else keyLen = (keyArg = Buffer.from(key, 'utf8')).byteLength;
     } else if (isBytes(key)) {
       if ((keyLen = key.byteLength) === 0) keyArg = ''; // koffi passes an empty Buffer as NULL
     } else throw typeError('verify', 'key', 'a string or a Buffer', key);
@@ -826,15 +820,9 @@ class Store {
       if (st !== 0) throw failure(st, 'verify');
       return readVerdict(false);
     }
-    let st = info
+    const st = info
       ? fn.kw_verify(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
       : fn.kw_verify(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, P_VERDICT, NULL, 0, NULL);
-    if (st === INVALID_UTF8 && !exact) {
-      keyLen = Buffer.byteLength(key, 'utf8');
-      st = info
-        ? fn.kw_verify(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
-        : fn.kw_verify(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, P_VERDICT, NULL, 0, NULL);
-    }
     if (st !== 0) throw failure(st, 'verify');
     return readVerdict(info);
   }
@@ -883,14 +871,13 @@ class Store {
     const pScopes = scopeArg(scopes, 'verifyHeaders');
     const nScopes = scopeCount;
     const n = encodeHeaders(headers, 'verifyHeaders');
-    if (n < 0) return credentialVerdict(ENUMS.kw_status.KW_TOO_LONG);
     const used = pendingBytes;
     const st = info
       ? fn.kw_verify_headers(this._h, n ? HEADERS.ptr : NULL, n, pScopes, nScopes, cost, atMs, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
       : fn.kw_verify_headers(this._h, n ? HEADERS.ptr : NULL, n, pScopes, nScopes, cost, atMs, P_VERDICT, NULL, 0, NULL);
     BYTES.buf.fill(0, 0, used);
     if (st === 0) return readVerdict(info);
-    if (CREDENTIAL_STATUSES.has(st)) return credentialVerdict(st);
+    if (isCredentialStatus(st)) return credentialVerdict(st);
     throw failure(st, 'verifyHeaders');
   }
 
@@ -1189,16 +1176,24 @@ function verifyOptions(opts, operation) {
 function extractCredential(headers) {
   const op = 'extractCredential';
   const n = encodeHeaders(headers, op);
-  if (n < 0) throw failure(ENUMS.kw_status.KW_TOO_LONG, op, false);
   const used = pendingBytes;
-  const st = fn.kw_extract_credential(n ? HEADERS.ptr : NULL, n, P_U32, SECRET_BUF, SECRET_BUF.length, P_LEN_A, ID_BUF, ID_BUF.length, P_LEN_B);
+  let secretBuf = SECRET_BUF;
+  let idBuf = ID_BUF;
+  let st = fn.kw_extract_credential(n ? HEADERS.ptr : NULL, n, P_U32, secretBuf, secretBuf.length, P_LEN_A, idBuf, idBuf.length, P_LEN_B);
+  if (st === ENUMS.kw_status.KW_BUFFER_TOO_SMALL) {
+    // A value that is not UTF-8 is read with U+FFFD (3 bytes) for each bad byte, so it can
+    // come back longer than any header value: once more with the sizes asked for.
+    secretBuf = Buffer.alloc(Math.max(FIXED.get64(F_LEN_A), secretBuf.length));
+    idBuf = Buffer.alloc(Math.max(FIXED.get64(F_LEN_B), idBuf.length));
+    st = fn.kw_extract_credential(n ? HEADERS.ptr : NULL, n, P_U32, secretBuf, secretBuf.length, P_LEN_A, idBuf, idBuf.length, P_LEN_B);
+  }
   BYTES.buf.fill(0, 0, used);
   if (st !== 0) throw failure(st, op);
   const secretLen = FIXED.get64(F_LEN_A);
   const idLen = FIXED.get64(F_LEN_B);
-  const secret = SECRET_BUF.toString('utf8', 0, secretLen);
-  const id = ID_BUF.toString('utf8', 0, idLen);
-  SECRET_BUF.fill(0, 0, secretLen);
+  const secret = secretBuf.toString('utf8', 0, secretLen);
+  const id = idBuf.toString('utf8', 0, idLen);
+  secretBuf.fill(0, 0, secretLen);
   if (FIXED.u32[F_U32 >>> 2] === ENUMS.kw_credential_kind.KW_CREDENTIAL_PAIR) return { kind: 'pair', id, secret };
   return { kind: 'key', key: secret };
 }

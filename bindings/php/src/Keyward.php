@@ -61,8 +61,8 @@ final class Keyward
      * @param array<mixed> $headers list of [name, value] pairs, or name => value (or list of
      *     values); see Credentials::fromServer() / fromRequest()
      * @throws KeywardException CredentialException when there is none or it cannot be read
-     *     (CREDENTIAL_MISSING, UNSUPPORTED_SCHEME, BAD_BASE64, HALF_PAIR, AMBIGUOUS_CREDENTIAL),
-     *     ArgumentException for an oversize or non-UTF-8 credential header
+     *     (CREDENTIAL_MISSING, UNSUPPORTED_SCHEME, BAD_BASE64, HALF_PAIR, AMBIGUOUS_CREDENTIAL,
+     *     MALFORMED_KEY for an oversize credential header): the client's problems, HTTP 401
      */
     public static function extractCredential(#[\SensitiveParameter] array $headers): Credential
     {
@@ -75,8 +75,19 @@ final class Keyward
         $secretCap = Abi::KW_MAX_HEADER_VALUE_LEN;
         $secret = $ffi->new("uint8_t[$secretCap]");
         $id = $ffi->new('uint8_t[' . Abi::KW_MAX_HEADER_VALUE_LEN . ']');
+        $idCap = Abi::KW_MAX_HEADER_VALUE_LEN;
         $status = $ffi->kw_extract_credential($ptr, $count, FFI::addr($kind), $secret, $secretCap, FFI::addr($secretLen),
-            $id, Abi::KW_MAX_HEADER_VALUE_LEN, FFI::addr($idLen));
+            $id, $idCap, FFI::addr($idLen));
+        if ($status === Abi::KW_BUFFER_TOO_SMALL) {
+            // A value that is not UTF-8 is read with U+FFFD (3 bytes) for each bad byte, so it
+            // can come back longer than any header value: once more with the sizes asked for.
+            $secretCap = max($secretCap, $secretLen->cdata);
+            $idCap = max($idCap, $idLen->cdata);
+            $secret = $ffi->new("uint8_t[$secretCap]");
+            $id = $ffi->new("uint8_t[$idCap]");
+            $status = $ffi->kw_extract_credential($ptr, $count, FFI::addr($kind), $secret, $secretCap, FFI::addr($secretLen),
+                $id, $idCap, FFI::addr($idLen));
+        }
         if ($keep !== []) {
             FFI::memset($keep[0], 0, FFI::sizeof($keep[0]));
         }

@@ -349,8 +349,8 @@ final class Store
     ): Verdict {
         if ($cost === 0 && $at === 0 && !$withRecord) {
             // The hot path: kw_verify_key takes six arguments instead of eleven (PHP FFI
-            // converts each one, ~25-40 ns apiece) and answers key text that is not UTF-8
-            // MALFORMED itself; KW_INVALID_UTF8 there can only be a scope's.
+            // converts each one, ~25-40 ns apiece). Key text that is not UTF-8 is MALFORMED
+            // there as in kw_verify; KW_INVALID_UTF8 can only be a scope's.
             $ptr = $this->verdictPtr ?? $this->verdictOut();
             if ($scopes === []) {
                 $status = $this->ffi->kw_verify_key($this->handle, $key, strlen($key), null, 0, $ptr);
@@ -378,9 +378,6 @@ final class Store
             $status = $ffi->kw_verify($this->handle, $key, strlen($key), $scopePtr, $scopeCount, $cost, $atMs, $this->verdictPtr, null, 0, null);
         }
         if ($status !== Abi::KW_OK) {
-            if ($status === Abi::KW_INVALID_UTF8 && !self::utf8($key) && self::utf8(...$scopes)) {
-                return Verdict::malformed($ffi); // the client's text, not the caller's mistake
-            }
             $this->fail($status, 'kw_verify');
         }
         return Verdict::fromNative($ffi, $v, $withRecord ? $this->record('kw_verify') : null, $this->verdictPtr);
@@ -408,9 +405,6 @@ final class Store
         $status = $ffi->kw_verify_pair($this->handle, $id, strlen($id), $secret, strlen($secret), $scopePtr, $scopeCount,
             Native::u32($cost, 'cost'), Native::ms($at), FFI::addr($v), $info, $cap, $infoLen);
         if ($status !== Abi::KW_OK) {
-            if ($status === Abi::KW_INVALID_UTF8 && !self::utf8($id, $secret) && self::utf8(...$scopes)) {
-                return Verdict::malformed($ffi);
-            }
             $this->fail($status, 'kw_verify_pair');
         }
         return Verdict::fromNative($ffi, $v, $withRecord ? $this->record('kw_verify_pair') : null);
@@ -420,8 +414,9 @@ final class Store
      * Finds the credential in request headers (x-api-key, Authorization: Bearer / Basic, or
      * the X-Api-Token-Id + X-Api-Token-Secret-Key pair) and verifies it. Whatever the client
      * sent, the answer is a Verdict: unreadable credentials (none, unsupported scheme, bad
-     * base64, half a pair, several different keys, oversize) are a 401 verdict whose code is
-     * the status name, e.g. CREDENTIAL_MISSING. Exceptions are for the server's problems only.
+     * base64, half a pair, several different keys, an oversize value) are a 401 verdict whose
+     * code is the status name, e.g. CREDENTIAL_MISSING (the statuses of the credential
+     * family). Exceptions are for the application's and the server's problems only.
      *
      * @param array<mixed> $headers list of [name, value] pairs, or name => value (or list of values)
      * @param list<string> $scopes
@@ -448,10 +443,8 @@ final class Store
         if ($status === Abi::KW_OK) {
             return Verdict::fromNative($ffi, $v, $withRecord ? $this->record('kw_verify_headers') : null);
         }
-        if (($status >= Abi::KW_CREDENTIAL_MISSING && $status <= Abi::KW_AMBIGUOUS_CREDENTIAL)
-            || $status === Abi::KW_TOO_LONG || ($status === Abi::KW_INVALID_UTF8 && self::utf8(...$scopes))) {
-            // The scope count was checked above and the scopes are UTF-8, so TOO_LONG and
-            // INVALID_UTF8 are about the headers: the client's problem, not the caller's.
+        if ($ffi->kw_status_family($status) === Abi::KW_FAMILY_CREDENTIAL) {
+            // A header problem is what the client sent: a 401 verdict, not an exception.
             return Verdict::credentialProblem($ffi, $status);
         }
         $this->fail($status, 'kw_verify_headers');
@@ -859,17 +852,6 @@ final class Store
     {
         $shown = preg_replace('/[^\x20-\x7e]/', '?', strlen($owner) > 40 ? substr($owner, 0, 40) . '...' : $owner);
         return "$call('$shown')";
-    }
-
-    /** Whether every string is valid UTF-8 (non-strings count as valid: they fail elsewhere). */
-    private static function utf8(mixed ...$values): bool
-    {
-        foreach ($values as $value) {
-            if (is_string($value) && preg_match('//u', $value) !== 1) {
-                return false;
-            }
-        }
-        return true;
     }
 
     /**

@@ -15,7 +15,7 @@ use FFI\CData;
  * USAGE_EXCEEDED (403). When the credential could not even be read from the request headers
  * (Store::verifyHeaders() and friends) the code is the status name, HTTP 401:
  * CREDENTIAL_MISSING, UNSUPPORTED_SCHEME, BAD_BASE64, HALF_PAIR, AMBIGUOUS_CREDENTIAL,
- * TOO_LONG, INVALID_UTF8; $reason is then null.
+ * MALFORMED_KEY (a credential header value over KW_MAX_HEADER_VALUE_LEN); $reason is then null.
  *
  * The key's details (keyId(), owner(), env(), createdAt(), expiresAt(), limited(), revoked(),
  * rotated()) are known whenever the key was recognised (right id and secret), even when it is
@@ -166,17 +166,6 @@ final class Verdict implements \JsonSerializable
             'reason' => $this->reason, 'credentialStatus' => $this->credentialStatus, 'keyId' => $this->keyId(),
             'owner' => $this->owner(), 'env' => $this->env(), 'createdAt' => $this->createdAt(), 'expiresAt' => $this->expiresAt(),
             'limited' => $this->limited(), 'revoked' => $this->revoked(), 'rotated' => $this->rotated(), 'record' => $this->record];
-    }
-
-    /**
-     * The MALFORMED verdict (HTTP 401) for key text that is not even UTF-8.
-     *
-     * @internal
-     */
-    public static function malformed(FFI $ffi): self
-    {
-        $reason = Abi::KW_REASON_MALFORMED;
-        return new self(false, $ffi->kw_reason_http_status($reason), self::REASONS[$reason][0], self::REASONS[$reason][1], $reason);
     }
 
     /**

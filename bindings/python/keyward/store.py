@@ -62,7 +62,6 @@ _new = ffi.new
 _VERDICT_PTR = ffi.typeof("kw_verdict *")
 _kw_verify = lib.kw_verify
 _kw_verify_key = lib.kw_verify_key  # the six-argument hot path (cost 0, now, no info)
-_INVALID_UTF8 = lib.KW_INVALID_UTF8
 _new_uncleared = ffi.new_allocator(should_clear_after_alloc=False)
 _HEADER_ARRAY_T = ffi.typeof("kw_header[]")
 _from_buffer = ffi.from_buffer
@@ -110,10 +109,9 @@ def _text(value: Any, what: str) -> bytes:
 def _key_text(value: Any, what: str) -> bytes:
     """A key or secret as bytes: ``str`` (UTF-8) or ``bytes`` as received."""
     if isinstance(value, str):
-        try:
-            return value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ArgumentError(lib.KW_INVALID_UTF8, f"{what} is not valid Unicode text") from None
+        # Lone surrogates pass through as the bytes they stand for, which are not UTF-8: the
+        # library answers MALFORMED, as for any other key text that is not a key.
+        return value.encode("utf-8", "surrogatepass")
     if isinstance(value, bytes):
         return value
     if isinstance(value, (bytearray, memoryview)):
@@ -320,7 +318,8 @@ def extract_credential(headers: HeaderSource) -> Credential:
     Accepts what :func:`keyward.headers.credential_headers` accepts (dict, pairs, WSGI
     environ, ASGI scope). Raises :class:`CredentialError` (HTTP 401) when there is none or
     it is unusable: ``CREDENTIAL_MISSING``, ``UNSUPPORTED_SCHEME``, ``BAD_BASE64``,
-    ``HALF_PAIR``, ``AMBIGUOUS_CREDENTIAL``, ``TOO_LONG``, ``INVALID_UTF8``.
+    ``HALF_PAIR``, ``AMBIGUOUS_CREDENTIAL``, ``MALFORMED_KEY`` (a value over
+    ``KW_MAX_HEADER_VALUE_LEN``).
     """
     array, n, _keep = _header_array(headers)
     kind = ffi.new("uint32_t *")
@@ -369,11 +368,10 @@ def _release_at_exit() -> None:
 
 
 def _header_error(status: int) -> KeywardError:
-    """The exception for a header-reading call that just failed (see :func:`_raise`)."""
-    # Header problems are 401s; TOO_LONG / INVALID_UTF8 here concern the headers (the
-    # binding checks scopes itself), so they are credential errors too.
-    if status in (lib.KW_TOO_LONG, lib.KW_INVALID_UTF8) or 50 <= status < 60:
-        return CredentialError(status, None, last_error_message() or None)
+    """The exception for a header-reading call that just failed (see :func:`_raise`): the
+    class of the status's family, so a header problem (what the client sent) is a
+    :class:`CredentialError` and a bad scope (what the application passed) an
+    :class:`ArgumentError`."""
     return failed_call_error(status)
 
 
@@ -587,7 +585,7 @@ class Store:
             try:
                 raw = key.encode()
             except UnicodeEncodeError:
-                raise ArgumentError(lib.KW_INVALID_UTF8, "key is not valid Unicode text") from None
+                raw = key.encode("utf-8", "surrogatepass")  # not UTF-8: MALFORMED
         else:
             raw = _key_text(key, "key")
         if scopes or not (type(scopes) is tuple or type(scopes) is list):
@@ -599,14 +597,6 @@ class Store:
             at_ms = 0 if at is None else _time_ms(at, "at")
             out, info_buf, info_cap, info_len = _verdict_out(with_info)
             status = _kw_verify(self._handle, raw, len(raw), sp, sn, cost, at_ms, out, info_buf, info_cap, info_len)
-            if status == _INVALID_UTF8:
-                # Scopes were encoded from str, so it is the key: key bytes that are not
-                # UTF-8 are client input like any other malformed key, answered MALFORMED as
-                # on the hot path (kw_verify_key), which spends nothing and reads no record.
-                status = _kw_verify_key(self._handle, raw, len(raw), sp, sn, out)
-                if status:
-                    _raise(status)
-                return Verdict(out, None)
             if status:
                 _raise(status)
             return _finish_verdict(out, info_buf, info_len)
