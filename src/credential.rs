@@ -24,7 +24,7 @@ use std::borrow::Cow;
 use crate::error::{Error, Result};
 use crate::key_format::KeyFormatError;
 
-/// Longest accepted header value, in bytes.
+/// Longest accepted credential header value (without surrounding whitespace), in bytes.
 pub const MAX_HEADER_VALUE_LEN: usize = 8192;
 /// Longest header name looked at, in bytes (a longer one is not a credential header).
 pub const MAX_HEADER_NAME_LEN: usize = 256;
@@ -86,10 +86,10 @@ where
         if seen > MAX_CREDENTIAL_HEADERS {
             return Err(Error::AmbiguousCredential);
         }
+        let value = value.trim();
         if value.len() > MAX_HEADER_VALUE_LEN {
             return Err(Error::MalformedKey(KeyFormatError::TooLong));
         }
-        let value = value.trim();
         if value.is_empty() {
             continue;
         }

@@ -1059,3 +1059,124 @@ fn a_store_held_in_single_process_mode_is_reported_as_locked() {
     drop(holder);
     env.ok(&["list"]);
 }
+
+/// Bytes of an edge.json text: a JSON string or `{"hex": ...}`.
+fn edge_bytes(value: &Value) -> Vec<u8> {
+    match value {
+        Value::String(s) => s.as_bytes().to_vec(),
+        other => {
+            let hex = other["hex"].as_str().expect("a string or {hex}");
+            (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect()
+        }
+    }
+}
+
+fn os(bytes: &[u8]) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::OsStr::from_bytes(bytes).to_owned()
+}
+
+/// Replays tests/vectors/edge.json through `keyward verify` (a key as an argument, or on
+/// stdin when it holds a NUL; header lines on stdin with `--header -`) and `keyward create`:
+/// a verdict is exit 0/1 with the reason and HTTP status in the JSON; a header problem exit 1
+/// with its code and 401 (the CLI answers like a server); the application's errors exit 2
+/// (the ARGUMENT family; with the status name in the JSON error when the library reported
+/// it, not clap). Counts the cases run against the number naming the cli door.
+#[test]
+fn edge_vectors() {
+    let vectors: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/vectors/edge.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let env = Env::new();
+    let mut run = 0;
+    for case in vectors["cases"].as_array().unwrap() {
+        if !case["doors"].as_array().unwrap().iter().any(|d| d == "cli") {
+            continue;
+        }
+        let name = case["name"].as_str().unwrap();
+        let mut args: Vec<std::ffi::OsString> = vec!["--json".into()];
+        let mut stdin: Vec<u8> = Vec::new();
+        match case["op"].as_str().unwrap() {
+            "verify" => {
+                let key = edge_bytes(&case["key"]);
+                args.push("verify".into());
+                if key.contains(&0) {
+                    args.push("-".into());
+                    stdin = key;
+                } else {
+                    args.push(os(&key));
+                }
+            }
+            "headers" => {
+                args.extend(["verify".into(), "--header".into(), "-".into()]);
+                let repeat = case["repeat"].as_u64().unwrap_or(1);
+                for _ in 0..repeat {
+                    for h in case["headers"].as_array().unwrap() {
+                        stdin.extend(edge_bytes(&h[0]));
+                        stdin.extend(b": ");
+                        stdin.extend(edge_bytes(&h[1]));
+                        stdin.push(b'\n');
+                    }
+                }
+            }
+            "create" => {
+                args.extend([
+                    "create".into(),
+                    "--owner".into(),
+                    os(&edge_bytes(&case["owner"])),
+                ]);
+            }
+            op => panic!("{name}: the cli door has no {op}"),
+        }
+        for scope in case["scopes"].as_array().unwrap() {
+            args.push("--scope".into());
+            args.push(os(&edge_bytes(scope)));
+        }
+        let out = assert_cmd::cargo::cargo_bin_cmd!("keyward")
+            .args(&args)
+            .env("KEYWARD_DB", &env.db)
+            .env_remove("KEYWARD_PEPPER_FILE")
+            .write_stdin(stdin)
+            .output()
+            .unwrap();
+        let code = out.status.code();
+        let expect = &case["expect"];
+        let context = format!(
+            "{name}: exit {code:?}\nstdout: {}\nstderr: {}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        if expect["created"] == true {
+            assert_eq!(code, Some(0), "{context}");
+        } else if expect["family"] == "ARGUMENT" {
+            assert_eq!(code, Some(2), "{context}");
+            if let Ok(error) = serde_json::from_slice::<Value>(&out.stderr) {
+                assert_eq!(error["error"]["code"], expect["status"], "{context}");
+            }
+        } else {
+            let want = expect["reason"]
+                .as_str()
+                .or(expect["code"].as_str())
+                .unwrap();
+            assert_eq!(code, Some(if want == "VALID" { 0 } else { 1 }), "{context}");
+            let verdict: Value =
+                serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{context}: {e}"));
+            assert_eq!(verdict["reason"], want, "{context}");
+            assert_eq!(verdict["http_status"], expect["http_status"], "{context}");
+        }
+        run += 1;
+    }
+    assert_eq!(
+        run,
+        vectors["applicable"]["cli"].as_u64().unwrap() as usize,
+        "edge cases run by the cli door"
+    );
+}
