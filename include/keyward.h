@@ -66,11 +66,6 @@
 #include <stdint.h>
 
 /**
- * Most credential headers read from one request; more is `AMBIGUOUS_CREDENTIAL`.
- */
-#define MAX_CREDENTIAL_HEADERS 1024
-
-/**
  * Version of the C ABI. Bumped on every incompatible change of `include/keyward.h`
  * (removed or changed function, struct layout, constant value); bindings compare it with
  * `kw_abi_version` and refuse to load a mismatching library.

@@ -14,7 +14,6 @@ namespace Keyward;
 final class Abi
 {
     // #define constants
-    public const MAX_CREDENTIAL_HEADERS = 1024;
     public const KW_ABI_VERSION = 1;
     public const KW_MAX_OWNER_LEN = 128;
     public const KW_MAX_NAME_LEN = 256;

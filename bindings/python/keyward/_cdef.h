@@ -1,7 +1,6 @@
 /* Generated from include/keyward.h by bindings/python/gen_cdef.py: the header as a
    C11 compiler sees it, without preprocessor conditionals, includes or comments, every
    macro evaluated to an integer. Do not edit; tests/test_cdef.py checks it. */
-#define MAX_CREDENTIAL_HEADERS 1024
 #define KW_ABI_VERSION 1
 #define KW_MAX_OWNER_LEN 128
 #define KW_MAX_NAME_LEN 256
