@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 import keyward
+from keyward._ffi import lib
+from keyward.middleware import Guard
 
 from conftest import load_vectors
 
@@ -123,3 +125,101 @@ def test_verify_vectors(scenario: dict[str, Any], tmp_path: Path) -> None:
                 assert verdict.http_status == keyward.Reason[step["expect"]].http_status
             else:
                 raise AssertionError(f"unknown op {op}")
+
+
+EDGE = load_vectors("edge.json")
+
+
+def _edge_bytes(value: Any) -> bytes:
+    """A text of edge.json: a JSON string, or ``{"hex": ...}`` for bytes that are not UTF-8 or
+    hold a NUL."""
+    return value.encode("utf-8") if isinstance(value, str) else bytes.fromhex(value["hex"])
+
+
+def _edge_str(value: Any) -> str:
+    """A scope or owner, which Python takes only as ``str``: bytes that are not UTF-8 are
+    decoded with surrogateescape (the note of edge.json), which the binding refuses as
+    ``INVALID_UTF8``."""
+    return _edge_bytes(value).decode("utf-8", "surrogateescape")
+
+
+_FAMILY_NAMES = {
+    getattr(lib, name): name[len("KW_FAMILY_"):] for name in dir(lib) if name.startswith("KW_FAMILY_")
+}
+_FAMILY_CLASS = {"ARGUMENT": keyward.ArgumentError, "CREDENTIAL": keyward.CredentialError}
+
+
+def _edge_outcome(call: Any) -> tuple[Any, ...]:
+    """What a call answered, in edge.json's terms."""
+    try:
+        result = call()
+    except keyward.KeywardError as exc:
+        family = _FAMILY_NAMES[lib.kw_status_family(exc.status)]
+        assert isinstance(exc, _FAMILY_CLASS.get(family, keyward.KeywardError)), (family, type(exc))
+        return ("error", family, exc.code)
+    if isinstance(result, keyward.CreatedKey):
+        return ("created",)
+    if isinstance(result, keyward.Verdict):
+        assert result.http_status == result.reason.http_status
+        return ("verdict", result.code, result.http_status)
+    # A middleware Outcome: the answer to the request.
+    return ("verdict", result.code, result.status)
+
+
+def _edge_expected(expect: dict[str, Any], style: str) -> tuple[Any, ...]:
+    if expect.get("created"):
+        return ("created",)
+    if "reason" in expect:
+        return ("verdict", expect["reason"], expect["http_status"])
+    if expect["family"] == "CREDENTIAL" and style == "verdict":
+        return ("verdict", expect["code"], expect["http_status"])
+    return ("error", expect["family"], expect.get("status") or expect["code"])
+
+
+def test_edge_vectors(tmp_path: Path) -> None:
+    """Replays tests/vectors/edge.json: a key through ``verify`` (the six-argument hot path
+    and, with ``with_info``, ``kw_verify``), a pair through ``verify_pair``, headers through
+    ``verify_headers`` and ``extract_credential`` (a header problem raises
+    :class:`keyward.CredentialError`) and through the middlewares' ``Guard.check`` (it answers
+    401 with the code), and ``create``. Counts
+    the cases run against the number edge.json records for the python door."""
+    run = 0
+    failures: list[str] = []
+    with keyward.Store(str(tmp_path / "edge.redb"), prefix="kw") as store:
+        for case in EDGE["cases"]:
+            if "python" not in case["doors"]:
+                continue
+            scopes = [_edge_str(s) for s in case["scopes"]]
+            calls: list[tuple[str, str, Any]] = []  # (call name, style, thunk)
+            op = case["op"]
+            if op == "verify":
+                key = _edge_bytes(case["key"])
+                calls.append(("verify", "error", lambda: store.verify(key, scopes)))
+                calls.append(("verify(with_info)", "error", lambda: store.verify(key, scopes, with_info=True)))
+                if not isinstance(case["key"], dict):
+                    text = case["key"]
+                    calls.append(("verify(str)", "error", lambda: store.verify(text, tuple(scopes))))
+            elif op == "pair":
+                key_id, secret = _edge_bytes(case["id"]), _edge_bytes(case["secret"])
+                calls.append(("verify_pair", "error", lambda: store.verify_pair(key_id, secret, scopes)))
+            elif op == "headers":
+                headers = [(_edge_bytes(n), _edge_bytes(v)) for n, v in case["headers"]] * case.get("repeat", 1)
+                calls.append(("verify_headers", "error", lambda: store.verify_headers(headers, scopes)))
+                guard = Guard(store, scopes)
+                calls.append(("Guard.check", "verdict", lambda: guard.check(headers, "GET", "/")))
+                if case["expect"].get("family") == "CREDENTIAL":
+                    calls.append(("extract_credential", "error", lambda: keyward.extract_credential(headers)))
+            elif op == "create":
+                owner = _edge_str(case["owner"])
+                calls.append(("create", "error", lambda: store.create(owner, scopes=scopes)))
+            else:
+                raise AssertionError(f"{case['name']}: unknown op {op}")
+            for name, style, call in calls:
+                got = _edge_outcome(call)
+                want = _edge_expected(case["expect"], style)
+                if got != want:
+                    failures.append(f"{case['name']} ({name}): got {got}, expected {want}")
+            run += 1
+    assert not failures, "\n".join(failures)
+    assert run == EDGE["applicable"]["python"], f"ran {run} edge cases, edge.json says {EDGE['applicable']['python']}"
+    assert run == sum("python" in c["doors"] for c in EDGE["cases"])
