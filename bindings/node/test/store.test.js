@@ -415,8 +415,11 @@ test('verify: oversize keys and wrong types', (t) => {
   // Bytes that are not UTF-8 are client input like any malformed key (kw_verify_key).
   assert.equal(store.verify(Buffer.from([0xff, 0xfe])).code, 'MALFORMED');
   assert.equal(store.verify(Buffer.from([0xff, 0xfe]), { scopes: ['read'] }).code, 'MALFORMED');
-  // With options kw_verify needs (a time, a cost, the record), the ABI still calls it a failed call.
-  assert.throws(() => store.verify(Buffer.from([0xff, 0xfe]), { info: true }), { name: 'InvalidArgumentError', code: 'INVALID_UTF8' });
+  // The same answer from kw_verify (the path of a time, a cost or the record).
+  for (const opts of [{ info: true }, { at: Date.now() }, { cost: 1 }]) {
+    const v = store.verify(Buffer.from([0xff, 0xfe]), opts);
+    assert.deepEqual([v.code, v.httpStatus, v.keyFound, v.info], ['MALFORMED', 401, false, null], JSON.stringify(opts));
+  }
   for (const bad of [undefined, null, 42, {}, [key], Symbol('k')]) {
     assert.throws(() => store.verify(bad), TypeError);
   }
@@ -435,8 +438,11 @@ test('verify: oversize keys and wrong types', (t) => {
   assert.throws(() => store.verify(key, { scopes: many }), { name: 'InvalidArgumentError', code: 'TOO_LONG' });
   assert.throws(() => new Scopes(many), { code: 'TOO_LONG' });
   assert.throws(() => new Scopes('read'), TypeError);
-  // Long scope strings are not an error: the key simply lacks them.
-  assert.equal(store.verify(key, { scopes: ['s'.repeat(10000)] }).code, 'INSUFFICIENT_SCOPE');
+  // The route's scopes are the application's: one past KW_MAX_SCOPE_LEN is an argument error
+  // (whatever the key), one at the limit that the key lacks a refusal.
+  assert.throws(() => store.verify(key, { scopes: ['s'.repeat(65)] }), { name: 'InvalidArgumentError', code: 'TOO_LONG' });
+  assert.throws(() => store.verify('garbage', { scopes: ['s'.repeat(10000)] }), { name: 'InvalidArgumentError', code: 'TOO_LONG' });
+  assert.equal(store.verify(key, { scopes: ['s'.repeat(64)] }).code, 'INSUFFICIENT_SCOPE');
   assert.equal(store.verify(key).ok, true, 'still working after all that');
 });
 
@@ -495,9 +501,12 @@ test('verifyHeaders: every way headers come, and credential problems as verdicts
   refusal({ authorization: 'Digest x' }, 'UNSUPPORTED_SCHEME');
   refusal({ authorization: 'Basic ***' }, 'BAD_BASE64');
   refusal({ 'x-api-token-id': info.id }, 'HALF_PAIR');
-  refusal({ 'x-api-key': 'A'.repeat(9000) }, 'TOO_LONG');
-  refusal({ 'x-api-key': Buffer.from([0xff, 0xfe]) }, 'INVALID_UTF8');
-  refusal({ 'x-api-key': Array(1025).fill(key) }, 'TOO_LONG');
+  // What the client sent is a refusal, never an argument error: an over-long credential
+  // header is MALFORMED_KEY, a value that is not UTF-8 is read with U+FFFD (a malformed key),
+  // more than 1024 credential headers are ambiguous.
+  refusal({ 'x-api-key': 'A'.repeat(9000) }, 'MALFORMED_KEY');
+  refusal({ 'x-api-key': Buffer.from([0xff, 0xfe]) }, 'MALFORMED');
+  refusal({ 'x-api-key': Array(1025).fill(key) }, 'AMBIGUOUS_CREDENTIAL');
   refusal({ 'x-api-key': 'not-a-key' }, 'MALFORMED');
   // node:http hands header bytes over as latin1 characters; they are sent back as those bytes.
   refusal({ 'x-api-key': Buffer.from('é', 'utf8').toString('latin1') }, 'MALFORMED');
@@ -513,7 +522,7 @@ test('verifyHeaders: every way headers come, and credential problems as verdicts
   // Long credential-free headers are skipped, never copied; a long credential header is refused.
   ok({ 'x-api-key': key, cookie: 'c'.repeat(100000) });
   // A header value bigger than the scratch memory.
-  refusal({ authorization: `Bearer ${'A'.repeat(20000)}` }, 'TOO_LONG');
+  refusal({ authorization: `Bearer ${'A'.repeat(20000)}` }, 'MALFORMED_KEY');
   ok({ 'x-api-key': key }, { scopes: ['read'] });
 });
 
@@ -527,7 +536,9 @@ test('extractCredential', () => {
     assert.equal(err.httpStatus, 401);
     return true;
   });
-  assert.throws(() => kw.extractCredential({ 'x-api-key': 'A'.repeat(9000) }), { name: 'InvalidArgumentError', code: 'TOO_LONG' });
+  assert.throws(() => kw.extractCredential({ 'x-api-key': 'A'.repeat(9000) }), { name: 'CredentialError', code: 'MALFORMED_KEY' });
+  assert.deepEqual(kw.extractCredential({ 'x-api-key': Buffer.from([0xff, 0xfe]) }), { kind: 'key', key: '\ufffd\ufffd' });
+  assert.throws(() => kw.extractCredential({ 'x-api-key': Array(1025).fill('k') }), { name: 'CredentialError', code: 'AMBIGUOUS_CREDENTIAL' });
   assert.throws(() => kw.extractCredential(5), TypeError);
   // The longest value the ABI accepts fits the output buffer.
   const long = 'B'.repeat(8192);

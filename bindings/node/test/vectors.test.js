@@ -1,14 +1,16 @@
 'use strict';
 // Replays the shared test vectors (tests/vectors/*.json), as the Rust tests, the C test and
-// every binding do: one source of truth for key parsing, header extraction and verify.
+// every binding do: one source of truth for key parsing, header extraction, verify and the
+// edge inputs every entry point must answer alike (edge.json).
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { parseKey, extractCredential, CredentialError } = require('..');
+const { parseKey, extractCredential, CredentialError, InvalidArgumentError } = require('..');
 const { vectors, freshStore } = require('./helpers/common');
 
 const keys = vectors('keys.json');
 const headers = vectors('headers.json');
 const verify = vectors('verify.json');
+const edge = vectors('edge.json');
 
 test('keys.json: every case parses as expected', async (t) => {
   assert.ok(keys.cases.length >= 20);
@@ -147,4 +149,93 @@ test('verify.json: every scenario on a fresh store', async (t) => {
       });
     });
   }
+});
+
+/** A text of edge.json: a string, or a Buffer for {"hex": ...} (bytes that are not UTF-8 or hold a NUL). */
+function edgeText(v) {
+  return typeof v === 'string' ? v : Buffer.from(v.hex, 'hex');
+}
+
+/** The error class of a family (the binding chooses it from kw_status_family). */
+const FAMILY_CLASS = { ARGUMENT: InvalidArgumentError, CREDENTIAL: CredentialError };
+
+/** What a call answered, in edge.json's terms. */
+function outcome(call) {
+  let result;
+  try {
+    result = call();
+  } catch (err) {
+    const family = Object.keys(FAMILY_CLASS).find((f) => err instanceof FAMILY_CLASS[f]) || `${err.name} (no family)`;
+    return ['error', family, err.code];
+  }
+  if (result && typeof result.key === 'string' && result.info) return ['created'];
+  return ['verdict', result.code, result.httpStatus];
+}
+
+/** The expected outcome; `style` 'verdict' for calls that answer a request (verifyHeaders), 'error' else. */
+function expected(e, style) {
+  if (e.created) return ['created'];
+  if (e.reason) return ['verdict', e.reason, e.http_status];
+  if (e.family === 'CREDENTIAL' && style === 'verdict') return ['verdict', e.code, e.http_status];
+  return ['error', e.family, e.status || e.code];
+}
+
+test('edge.json: every case for the node door, counted', async (t) => {
+  const store = freshStore(t, { prefix: 'kw' });
+  let run = 0;
+  for (const c of edge.cases) {
+    if (!c.doors.includes('node')) continue;
+    await t.test(c.name, () => {
+      const scopes = c.scopes.map((s) => {
+        assert.equal(typeof s, 'string', 'Node takes scopes only as strings');
+        return s;
+      });
+      const calls = []; // [name, style, thunk]
+      switch (c.op) {
+        case 'verify': {
+          const key = edgeText(c.key);
+          const forms = typeof key === 'string' ? [key, Buffer.from(key, 'utf8')] : [key];
+          for (const k of forms) {
+            const what = typeof k === 'string' ? 'string' : 'Buffer';
+            if (scopes.length === 0) calls.push([`verify(${what})`, 'error', () => store.verify(k)]);
+            calls.push([`verify(${what}, {scopes})`, 'error', () => store.verify(k, { scopes })]);
+            calls.push([`verify(${what}, {scopes, info})`, 'error', () => store.verify(k, { scopes, info: true })]);
+          }
+          break;
+        }
+        case 'pair': {
+          const id = edgeText(c.id);
+          const secret = edgeText(c.secret);
+          calls.push(['verifyPair', 'error', () => store.verifyPair(id, secret, { scopes })]);
+          break;
+        }
+        case 'headers': {
+          const one = c.headers.map(([n, v]) => [edgeText(n), edgeText(v)]);
+          const headers = [];
+          for (let i = 0; i < (c.repeat || 1); i++) headers.push(...one);
+          // verifyHeaders answers a request: a header problem is a 401 verdict.
+          calls.push(['verifyHeaders', 'verdict', () => store.verifyHeaders(headers, { scopes })]);
+          // extractCredential reports it: a CredentialError (the scopes play no part there).
+          if (c.expect.family === 'CREDENTIAL') calls.push(['extractCredential', 'error', () => extractCredential(headers)]);
+          else if (c.expect.reason) {
+            assert.doesNotThrow(() => extractCredential(headers), 'a credential the verify then refuses');
+          }
+          break;
+        }
+        case 'create': {
+          const owner = edgeText(c.owner);
+          calls.push(['create', 'error', () => store.create({ owner, scopes })]);
+          break;
+        }
+        default:
+          assert.fail(`unknown op ${c.op}`);
+      }
+      for (const [name, style, call] of calls) {
+        assert.deepEqual(outcome(call), expected(c.expect, style), `${c.name} (${name})`);
+      }
+      run++;
+    });
+  }
+  assert.equal(run, edge.applicable.node, 'edge cases run by the node door');
+  assert.equal(run, edge.cases.filter((c) => c.doors.includes('node')).length);
 });
