@@ -145,7 +145,8 @@ final class Native
      * @param string $what the argument's name, for error messages
      * @param list<CData> $keep
      * @return array{0: ?CData, 1: int}
-     * @throws ArgumentException when a value is not a string, or there are too many
+     * @throws ArgumentException when a value is not a string (INVALID_ARGUMENT), or there are
+     *     more than Abi::KW_MAX_SCOPES (TOO_LONG, as the library answers at every other door)
      */
     public static function strings(FFI $ffi, array $values, string $what, array &$keep): array
     {
@@ -153,7 +154,8 @@ final class Native
             return [null, 0];
         }
         if (count($values) > Abi::KW_MAX_SCOPES) {
-            throw self::argument(sprintf('%s: at most %d values, got %d', $what, Abi::KW_MAX_SCOPES, count($values)));
+            throw new ArgumentException(Abi::KW_TOO_LONG, 'TOO_LONG',
+                sprintf('%s: at most %d values, got %d', $what, Abi::KW_MAX_SCOPES, count($values)));
         }
         $joined = '';
         foreach ($values as $i => $value) {

@@ -411,7 +411,7 @@ final class StoreTest extends TestCase
         self::failure(fn () => $store->create('acct', scopes: ['']), ArgumentException::class, 'INVALID_ARGUMENT');
         self::failure(fn () => $store->create('acct', scopes: [str_repeat('s', Abi::KW_MAX_SCOPE_LEN + 1)]), ArgumentException::class, 'TOO_LONG');
         self::failure(fn () => $store->create('acct', scopes: array_map(fn ($i) => "s$i", range(0, Abi::KW_MAX_SCOPES))),
-            ArgumentException::class, 'INVALID_ARGUMENT');
+            ArgumentException::class, 'TOO_LONG');
         self::failure(fn () => $store->create('acct', env: 'LIVE'), ArgumentException::class, 'INVALID_ARGUMENT');
         self::failure(fn () => $store->create('acct', metadata: str_repeat('m', Abi::KW_MAX_METADATA_LEN + 1)), ArgumentException::class, 'TOO_LONG');
         self::failure(fn () => $store->create('acct', expiresAt: -5), ArgumentException::class, 'INVALID_ARGUMENT');
@@ -727,7 +727,7 @@ final class StoreTest extends TestCase
     {
         $store = self::newStore();
         $key = $store->create('acct', scopes: ['read'])->key;
-        self::failure(fn () => $store->verify($key, array_fill(0, Abi::KW_MAX_SCOPES + 1, 'read')), ArgumentException::class, 'INVALID_ARGUMENT');
+        self::failure(fn () => $store->verify($key, array_fill(0, Abi::KW_MAX_SCOPES + 1, 'read')), ArgumentException::class, 'TOO_LONG');
         self::failure(fn () => $store->verify($key, ["\xff"]), ArgumentException::class, 'INVALID_UTF8');
         self::failure(fn () => $store->verify($key, cost: -1), ArgumentException::class, 'INVALID_ARGUMENT');
         self::failure(fn () => $store->verify($key, cost: 2 ** 32), ArgumentException::class, 'INVALID_ARGUMENT');
@@ -791,9 +791,20 @@ final class StoreTest extends TestCase
         self::assertSame(Abi::KW_CREDENTIAL_MISSING, $missing->credentialStatus);
         self::assertSame('no API key in the request', $missing->message);
         self::assertSame(401, $missing->httpStatus);
-        self::assertSame('TOO_LONG', $store->verifyHeaders(array_fill(0, Abi::KW_MAX_HEADERS + 1, ['accept', '*/*']))->code);
-        self::assertSame('TOO_LONG', $store->verifyHeaders([[str_repeat('h', Abi::KW_MAX_HEADER_NAME_LEN + 1), 'v']])->code);
-        self::assertSame('INVALID_UTF8', $store->verifyHeaders([['x-api-key', "\xff\xfe"]])->code);
+        // What the client sent is a verdict, never an argument error: other headers are not
+        // counted, an over-long name is no credential header, more than KW_MAX_HEADERS
+        // credential headers are ambiguous, an over-long credential value is MALFORMED_KEY,
+        // one that is not UTF-8 is read with U+FFFD (a malformed key).
+        self::assertSame('CREDENTIAL_MISSING', $store->verifyHeaders(array_fill(0, Abi::KW_MAX_HEADERS + 1, ['accept', '*/*']))->code);
+        $many = array_merge(array_fill(0, Abi::KW_MAX_HEADERS + 1, ['accept', '*/*']), [['x-api-key', $created->key]]);
+        self::assertTrue($store->verifyHeaders($many)->valid);
+        self::assertSame('CREDENTIAL_MISSING', $store->verifyHeaders([[str_repeat('h', Abi::KW_MAX_HEADER_NAME_LEN + 1), 'v']])->code);
+        $ambiguous = $store->verifyHeaders(array_fill(0, Abi::KW_MAX_HEADERS + 1, ['x-api-key', $created->key]));
+        self::assertSame(['AMBIGUOUS_CREDENTIAL', 401, Abi::KW_AMBIGUOUS_CREDENTIAL], [$ambiguous->code, $ambiguous->httpStatus, $ambiguous->credentialStatus]);
+        $long = $store->verifyHeaders([['x-api-key', str_repeat('A', Abi::KW_MAX_HEADER_VALUE_LEN + 1)]]);
+        self::assertSame(['MALFORMED_KEY', 401], [$long->code, $long->httpStatus]);
+        $bytes = $store->verifyHeaders([['x-api-key', "\xff\xfe"]]);
+        self::assertSame(['MALFORMED', 401, Abi::KW_REASON_MALFORMED], [$bytes->code, $bytes->httpStatus, $bytes->reason]);
         self::assertSame($created->id(), $store->verifyHeaders([['x-api-key', $created->key]], withRecord: true)->record->id);
         $store->close();
     }

@@ -4,17 +4,22 @@ declare(strict_types=1);
 
 namespace Keyward\Tests\Unit;
 
+use Keyward\Abi;
+use Keyward\CreatedKey;
 use Keyward\Credential;
 use Keyward\Credits;
+use Keyward\Exception\ArgumentException;
+use Keyward\Exception\CredentialException;
 use Keyward\Exception\KeywardException;
 use Keyward\Keyward;
+use Keyward\Library;
 use Keyward\Store;
 use Keyward\Tests\TempStores;
 use PHPUnit\Framework\TestCase;
 
 /**
- * Replays the shared test vectors tests/vectors/{keys,headers,verify}.json (the same files
- * the Rust, C, Python and Node suites replay).
+ * Replays the shared test vectors tests/vectors/{keys,headers,verify,edge}.json (the same
+ * files the Rust, C, CLI, Python and Node suites replay).
  */
 final class VectorsTest extends TestCase
 {
@@ -194,5 +199,113 @@ final class VectorsTest extends TestCase
             }
         }
         self::assertEqualsCanonicalizing(['create', 'verify', 'pair', 'verify_text', 'revoke', 'rotate'], array_keys($ops));
+    }
+
+    /** A text of edge.json: a JSON string, or {"hex": ...} for bytes that are not UTF-8 or hold a NUL. */
+    private static function edgeText(string|array $value): string
+    {
+        return is_string($value) ? $value : (string) hex2bin($value['hex']);
+    }
+
+    /**
+     * What a call answered, in edge.json's terms: ['verdict', code, http status],
+     * ['error', family, status name] or ['created'].
+     *
+     * @return list<int|string>
+     */
+    private static function edgeOutcome(callable $call): array
+    {
+        try {
+            $result = $call();
+        } catch (KeywardException $e) {
+            $family = match (Library::ffi()->kw_status_family($e->getCode())) {
+                Abi::KW_FAMILY_ARGUMENT => 'ARGUMENT',
+                Abi::KW_FAMILY_CREDENTIAL => 'CREDENTIAL',
+                default => 'OTHER',
+            };
+            $class = ['ARGUMENT' => ArgumentException::class, 'CREDENTIAL' => CredentialException::class][$family] ?? KeywardException::class;
+            self::assertInstanceOf($class, $e, $e->getMessage());
+            return ['error', $family, $e->getStatusName()];
+        }
+        if ($result instanceof CreatedKey) {
+            return ['created'];
+        }
+        return ['verdict', $result->code, $result->httpStatus];
+    }
+
+    /**
+     * The expected outcome; $style 'verdict' for calls that answer a request (verifyHeaders),
+     * 'error' for the others.
+     *
+     * @param array<string, mixed> $expect
+     * @return list<int|string>
+     */
+    private static function edgeExpected(array $expect, string $style): array
+    {
+        if (!empty($expect['created'])) {
+            return ['created'];
+        }
+        if (isset($expect['reason'])) {
+            return ['verdict', $expect['reason'], $expect['http_status']];
+        }
+        if ($expect['family'] === 'CREDENTIAL' && $style === 'verdict') {
+            return ['verdict', $expect['code'], $expect['http_status']];
+        }
+        return ['error', $expect['family'], $expect['status'] ?? $expect['code']];
+    }
+
+    /**
+     * Replays edge.json: a key through verify() (the kw_verify_key hot path, and kw_verify
+     * with withRecord), a pair through verifyPair(), headers through verifyHeaders() (a header
+     * problem is a 401 verdict) and Keyward::extractCredential() (a CredentialException), and
+     * create(). Counts the cases run against the number edge.json records for the php door.
+     */
+    public function testEdgeVectors(): void
+    {
+        $edge = self::vectors('edge');
+        $store = self::newStore('edge', prefix: 'kw');
+        $run = 0;
+        foreach ($edge['cases'] as $case) {
+            if (!in_array('php', $case['doors'], true)) {
+                continue;
+            }
+            $name = $case['name'];
+            $scopes = array_map(self::edgeText(...), $case['scopes']);
+            $calls = []; // name => [style, callable]
+            switch ($case['op']) {
+                case 'verify':
+                    $key = self::edgeText($case['key']);
+                    $calls['verify'] = ['error', fn () => $store->verify($key, $scopes)];
+                    $calls['verify(withRecord)'] = ['error', fn () => $store->verify($key, $scopes, withRecord: true)];
+                    break;
+                case 'pair':
+                    [$id, $secret] = [self::edgeText($case['id']), self::edgeText($case['secret'])];
+                    $calls['verifyPair'] = ['error', fn () => $store->verifyPair($id, $secret, $scopes)];
+                    break;
+                case 'headers':
+                    $one = array_map(fn (array $h) => [self::edgeText($h[0]), self::edgeText($h[1])], $case['headers']);
+                    $headers = array_merge(...array_fill(0, $case['repeat'] ?? 1, $one));
+                    $calls['verifyHeaders'] = ['verdict', fn () => $store->verifyHeaders($headers, $scopes)];
+                    if (($case['expect']['family'] ?? null) === 'CREDENTIAL') {
+                        $calls['extractCredential'] = ['error', fn () => Keyward::extractCredential($headers)];
+                    } elseif (isset($case['expect']['reason'])) {
+                        self::assertInstanceOf(Credential::class, Keyward::extractCredential($headers), $name);
+                    }
+                    break;
+                case 'create':
+                    $owner = self::edgeText($case['owner']);
+                    $calls['create'] = ['error', fn () => $store->create($owner, scopes: $scopes)];
+                    break;
+                default:
+                    self::fail("$name: unknown op {$case['op']}");
+            }
+            foreach ($calls as $call => [$style, $fn]) {
+                self::assertSame(self::edgeExpected($case['expect'], $style), self::edgeOutcome($fn), "$name ($call)");
+            }
+            $run++;
+        }
+        $store->close();
+        self::assertSame($edge['applicable']['php'], $run, 'edge cases run by the php door');
+        self::assertSame(count(array_filter($edge['cases'], fn (array $c) => in_array('php', $c['doors'], true))), $run);
     }
 }
