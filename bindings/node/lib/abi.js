@@ -116,7 +116,6 @@ const STRUCTS = Object.freeze({
 const FUNCTIONS = Object.freeze([
   'uint32_t kw_abi_version(void)',
   'const char *kw_version(void)',
-  'kw_status kw_test_panic(void)',
   'kw_status kw_extract_credential(const struct kw_header *headers, size_t headers_len, uint32_t *out_kind, uint8_t *secret_buf, size_t secret_cap, size_t *out_secret_len, uint8_t *id_buf, size_t id_cap, size_t *out_id_len)',
   'kw_status kw_parse_key(const char *key, size_t key_len, const char *prefix, size_t prefix_len, struct kw_parsed_key *out_parsed)',
   'const char *kw_key_error_name(uint32_t error)',
