@@ -3,7 +3,8 @@
 # dependencies of bindings/node when missing (npm ci, from the committed package-lock.json),
 # builds libkeyward (debug, with the `test-hooks` feature whose kw_test_panic the panic test
 # calls: scripts/build-test-lib.sh) when needed, points KEYWARD_LIB at it, and runs the node
-# --test suites: the ABI drift check against include/keyward.h, the shared test vectors, every API
+# --test suites: the ABI drift check (lib/abi.js is what scripts/gen-abi.js generates from
+# include/keyward.h), the shared test vectors, every API
 # function and bad input, the Express and node:http middleware, a 4-worker cluster over
 # loopback, loading and ABI-version refusal, and the TypeScript declarations. Then the
 # install test (bindings/node/test/install/install.sh): the README's install commands, run
