@@ -1056,13 +1056,6 @@ uint32_t kw_abi_version(void);
 const char *kw_version(void);
 
 /**
- * TEST ONLY: panics inside the panic boundary, to prove that a panic in a `kw_` call comes
- * back as `KW_PANIC` and the process goes on. Always returns `KW_PANIC`; has no other
- * effect (the default panic hook prints one line to stderr). Never call it in production.
- */
-kw_status kw_test_panic(void);
-
-/**
  * Extracts the credential from request headers without verifying it.
  *
  * - `headers`, `headers_len`: as `kw_verify_headers`;

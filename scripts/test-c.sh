@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# The C ABI suite (run by `make test` via scripts/test.sh): builds libkeyward (debug), then
-# compiles tests/c/test_keyward.c as C11 (-Wall -Wextra -Werror -pedantic) and as C++17,
-# links it against libkeyward.so and libkeyward.a, runs every variant, runs it under
+# The C ABI suite (run by `make test` via scripts/test.sh): builds libkeyward (debug) twice,
+# as shipped and with the `test-hooks` feature (scripts/build-test-lib.sh: kw_test_panic, which
+# the tests declare themselves), checks that only the second exports the hook and that the
+# header never declares it, then compiles tests/c/test_keyward.c as C11 (-Wall -Wextra -Werror
+# -pedantic) and as C++17, links it against the test-hooks libkeyward.so and libkeyward.a,
+# runs every variant, runs it under
 # AddressSanitizer + UndefinedBehaviorSanitizer and under valgrind memcheck, runs the
 # README's install and example block (make install to a temporary prefix from a fresh copy of
 # the repository, examples/c/quickstart.c linked through pkg-config, shared and static) and
 # checks the result (SONAME, stripped library, no libkeyward.so in the static program), and
-# checks the ABI against the abidw baseline in abi/ with abidiff.
+# checks the ABI of the library as shipped against the abidw baseline in abi/ with abidiff.
 #
 #   scripts/test-c.sh              run everything
 #   scripts/test-c.sh --bless-abi  regenerate abi/libkeyward.abi (after bumping
@@ -21,7 +24,7 @@ exec </dev/null
 
 ROOT="$PWD"
 OUT="$ROOT/target/c-tests"
-LIB="$ROOT/target/debug"
+LIB="$ROOT/target/debug"   # the library as shipped (no test hooks): ABI checks
 VECTORS="$ROOT/tests/vectors"
 ABI_DIR="$ROOT/abi"
 STATIC_LIBS="-lgcc_s -lutil -lrt -lpthread -lm -ldl"
@@ -71,6 +74,29 @@ if [ "${1:-}" = "--bless-abi" ]; then
   exit 0
 fi
 
+echo "building libkeyward (debug, --features test-hooks) for the tests"
+TEST_LIB="$(bash "$ROOT/scripts/build-test-lib.sh")"
+
+echo "test hooks stay out of the shipped library"
+# (Symbol lists are captured before grep: see the note on pipefail below.)
+shipped_symbols=$(nm -D --defined-only "$LIB/libkeyward.so" 2>&1 || true)
+hooks_symbols=$(nm -D --defined-only "$TEST_LIB/libkeyward.so" 2>&1 || true)
+if grep -q ' T kw_open$' <<<"$shipped_symbols" && ! grep -q 'kw_test_panic' <<<"$shipped_symbols"; then
+  ok "target/debug/libkeyward.so (default features) exports no kw_test_panic"
+else
+  ko "target/debug/libkeyward.so (default features) exports kw_test_panic (or was not read)"
+fi
+if grep -q 'kw_test_panic' "$ROOT/include/keyward.h"; then
+  ko "include/keyward.h mentions kw_test_panic"
+else
+  ok "include/keyward.h does not declare kw_test_panic"
+fi
+if grep -q ' T kw_test_panic$' <<<"$hooks_symbols"; then
+  ok "the test library (--features test-hooks) exports kw_test_panic"
+else
+  ko "the test library $TEST_LIB/libkeyward.so does not export kw_test_panic"
+fi
+
 CFLAGS_C="-std=c11 -Wall -Wextra -Werror -pedantic -g -pthread -I$ROOT/include"
 CFLAGS_CXX="-x c++ -std=c++17 -Wall -Wextra -Werror -g -pthread -I$ROOT/include"
 SRC="$ROOT/tests/c/test_keyward.c"
@@ -101,17 +127,17 @@ echo "C tests"
 # shellcheck disable=SC2086
 # This variant runs the fork stress test of issue 13 at full size (1,000 forks from a parent
 # with a running flusher and a busy verifying thread); the others run 50 (valgrind none: its slowdown is not what this test is about).
-compile c11-shared gcc $CFLAGS_C "$SRC" -o "$OUT/c11-shared" -L"$LIB" -lkeyward -Wl,-rpath,"$LIB" &&
+compile c11-shared gcc $CFLAGS_C "$SRC" -o "$OUT/c11-shared" -L"$TEST_LIB" -lkeyward -Wl,-rpath,"$TEST_LIB" &&
   run c11-shared env KW_FORK_CYCLES="${KW_FORK_CYCLES:-1000}" "$OUT/c11-shared" "$VECTORS" &&
   { grep '^fork stress' "$OUT/c11-shared.log" | sed 's/^/        /' || true; }
 # shellcheck disable=SC2086
-compile c11-static gcc $CFLAGS_C "$SRC" -o "$OUT/c11-static" "$LIB/libkeyward.a" $STATIC_LIBS &&
+compile c11-static gcc $CFLAGS_C "$SRC" -o "$OUT/c11-static" "$TEST_LIB/libkeyward.a" $STATIC_LIBS &&
   run c11-static "$OUT/c11-static" "$VECTORS"
 # shellcheck disable=SC2086
-compile cxx17-shared g++ $CFLAGS_CXX "$SRC" -x none -o "$OUT/cxx17-shared" -L"$LIB" -lkeyward -Wl,-rpath,"$LIB" &&
+compile cxx17-shared g++ $CFLAGS_CXX "$SRC" -x none -o "$OUT/cxx17-shared" -L"$TEST_LIB" -lkeyward -Wl,-rpath,"$TEST_LIB" &&
   run cxx17-shared "$OUT/cxx17-shared" "$VECTORS"
 # shellcheck disable=SC2086
-compile cxx17-static g++ $CFLAGS_CXX "$SRC" -x none -o "$OUT/cxx17-static" "$LIB/libkeyward.a" $STATIC_LIBS &&
+compile cxx17-static g++ $CFLAGS_CXX "$SRC" -x none -o "$OUT/cxx17-static" "$TEST_LIB/libkeyward.a" $STATIC_LIBS &&
   run cxx17-static "$OUT/cxx17-static" "$VECTORS"
 
 # AddressSanitizer + UndefinedBehaviorSanitizer (the C side instrumented; Rust's own
@@ -121,7 +147,7 @@ compile cxx17-static g++ $CFLAGS_CXX "$SRC" -x none -o "$OUT/cxx17-static" "$LIB
 # ASan, where the test runs at full size).
 # shellcheck disable=SC2086
 compile asan-ubsan gcc $CFLAGS_C -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
-  "$SRC" -o "$OUT/asan-ubsan" -L"$LIB" -lkeyward -Wl,-rpath,"$LIB" &&
+  "$SRC" -o "$OUT/asan-ubsan" -L"$TEST_LIB" -lkeyward -Wl,-rpath,"$TEST_LIB" &&
   run asan-ubsan env KW_FORK_CYCLES=0 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$OUT/asan-ubsan" "$VECTORS"
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The Node binding suite (run by `make test` via scripts/test.sh): installs the npm
 # dependencies of bindings/node when missing (npm ci, from the committed package-lock.json),
-# builds libkeyward (debug) when needed, points KEYWARD_LIB at it, and runs the node --test
-# suites: the ABI drift check against include/keyward.h, the shared test vectors, every API
+# builds libkeyward (debug, with the `test-hooks` feature whose kw_test_panic the panic test
+# calls: scripts/build-test-lib.sh) when needed, points KEYWARD_LIB at it, and runs the node
+# --test suites: the ABI drift check (lib/abi.js is what scripts/gen-abi.js generates from
+# include/keyward.h), the shared test vectors, every API
 # function and bad input, the Express and node:http middleware, a 4-worker cluster over
 # loopback, loading and ABI-version refusal, and the TypeScript declarations. Then the
 # install test (bindings/node/test/install/install.sh): the README's install commands, run
@@ -40,9 +42,9 @@ fi
 
 # --- libkeyward ------------------------------------------------------------------------------
 if [ -z "${KEYWARD_LIB:-}" ]; then
-  echo "building libkeyward (debug)"
-  cargo build --lib --quiet
-  export KEYWARD_LIB="$ROOT/target/debug/libkeyward.so"
+  echo "building libkeyward (debug, --features test-hooks, target/test-hooks)"
+  KEYWARD_LIB="$(bash "$ROOT/scripts/build-test-lib.sh")/libkeyward.so"
+  export KEYWARD_LIB
 fi
 if [ ! -f "$KEYWARD_LIB" ]; then
   echo "test-node.sh: KEYWARD_LIB=$KEYWARD_LIB does not exist" >&2

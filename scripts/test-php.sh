@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The PHP binding suite (run by `make test` via scripts/test.sh): builds libkeyward (debug),
+# The PHP binding suite (run by `make test` via scripts/test.sh): builds libkeyward (debug,
+# with the `test-hooks` feature whose kw_test_panic the panic test calls:
+# scripts/build-test-lib.sh),
 # checks that bindings/php's header copies match include/keyward.h, runs the PHPUnit suites
 # (unit: the shared vectors, every API function, bad input, the header copy and struct
 # layout, middleware, guard, error details; fpm: two real PHP-FPM pools driven over FastCGI
@@ -60,9 +62,9 @@ if [ "${1:-}" = "--bench" ]; then
 fi
 
 # --- build and header copy ---------------------------------------------------------------
-echo "building libkeyward (debug)"
-cargo build --lib --quiet
-export KEYWARD_LIB="$ROOT/target/debug/libkeyward.so"
+echo "building libkeyward (debug, --features test-hooks, target/test-hooks)"
+KEYWARD_LIB="$(bash "$ROOT/scripts/build-test-lib.sh")/libkeyward.so"
+export KEYWARD_LIB
 
 echo "header copies (bindings/php/bin/generate-header.php --check)"
 php "$PKG/bin/generate-header.php" --check

@@ -8,8 +8,9 @@
 #    runs a program that creates a key and verifies it with the bundled library.
 # 2. The pytest suite: a virtualenv in target/python-venv (created if missing) with cffi,
 #    pytest, gunicorn, uvicorn and mypy, the wheel from part 1 installed, and KEYWARD_LIB
-#    pointing at target/debug/libkeyward.so (built if stale) so the tests run quickly
-#    against a debug build.
+#    pointing at target/test-hooks/debug/libkeyward.so (scripts/build-test-lib.sh: a debug
+#    build, quick to make, with the `test-hooks` feature whose kw_test_panic the panic test
+#    calls).
 #
 #   scripts/test-python.sh               run both
 #   scripts/test-python.sh -k vectors    extra arguments go to pytest
@@ -140,12 +141,12 @@ esac
 step "install test passed in $((SECONDS - install_test_started)) s"
 
 # --- 2. the pytest suite --------------------------------------------------------------------
-# KEYWARD_LIB given: test that library as is. Otherwise build (or just check, when fresh)
-# target/debug/libkeyward.so, so the tests never run against a stale copy.
+# KEYWARD_LIB given: test that library as is (the panic test fails unless it was built with
+# `--features test-hooks`). Otherwise build (or just check, when fresh) the test library, so
+# the tests never run against a stale copy.
 if [ -z "${KEYWARD_LIB:-}" ]; then
-  step "cargo build --lib (debug)"
-  cargo build --lib --quiet
-  KEYWARD_LIB="$ROOT/target/debug/libkeyward.so"
+  step "cargo build --lib --features test-hooks (debug, target/test-hooks)"
+  KEYWARD_LIB="$(bash "$ROOT/scripts/build-test-lib.sh")/libkeyward.so"
 fi
 [ -e "$KEYWARD_LIB" ] || die "KEYWARD_LIB=$KEYWARD_LIB does not exist"
 export KEYWARD_LIB

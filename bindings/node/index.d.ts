@@ -436,6 +436,3 @@ export const constants: Readonly<{
   KW_FLUSH_MANUAL: bigint;
   KW_STORE_NONE: number;
 }>;
-
-/** TEST ONLY: provokes a panic inside keyward; throws the resulting PanicError. */
-export function _testPanic(): never;

@@ -43,4 +43,3 @@ exports.StorageError = errors.StorageError;
 exports.CredentialError = errors.CredentialError;
 exports.LibraryError = errors.LibraryError;
 exports.AbiMismatchError = errors.AbiMismatchError;
-exports._testPanic = store.testPanic;

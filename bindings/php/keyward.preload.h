@@ -217,7 +217,6 @@ typedef struct kw_verdict {
 } kw_verdict;
 uint32_t kw_abi_version(void);
 const char *kw_version(void);
-kw_status kw_test_panic(void);
 kw_status kw_extract_credential(const struct kw_header *headers,
                                 size_t headers_len,
                                 uint32_t *out_kind,

@@ -66,7 +66,12 @@ pub extern "C" fn kw_version() -> *const std::ffi::c_char {
 
 /// TEST ONLY: panics inside the panic boundary, to prove that a panic in a `kw_` call comes
 /// back as `KW_PANIC` and the process goes on. Always returns `KW_PANIC`; has no other
-/// effect (the default panic hook prints one line to stderr). Never call it in production.
+/// effect (the default panic hook prints one line to stderr).
+///
+/// Exported only by a library built with the `test-hooks` feature, and never declared in
+/// `include/keyward.h` (cbindgen.toml excludes it): a test that calls it declares it itself,
+/// `kw_status kw_test_panic(void);`.
+#[cfg(feature = "test-hooks")]
 #[unsafe(no_mangle)]
 pub extern "C" fn kw_test_panic() -> kw_status {
     panic::guard(|| {

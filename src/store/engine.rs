@@ -61,8 +61,10 @@ pub(crate) struct Engine {
     /// is written — including a batch the background flusher had already taken.
     pub(super) flush_lock: Mutex<()>,
     /// Test hook: a pause (µs) inside each flush between taking the batch and writing it.
+    #[cfg(feature = "test-hooks")]
     pub(super) flush_pause_micros: AtomicU64,
     /// Test hook: flushes that have taken their batch and entered that pause.
+    #[cfg(feature = "test-hooks")]
     pub(super) paused_flushes: AtomicU64,
     pub(super) commits: AtomicU64,
     pub(super) refreshes: AtomicU64,
@@ -104,7 +106,9 @@ impl Engine {
             dirty: Mutex::new(Vec::new()),
             unmatched: Mutex::new(Vec::new()),
             flush_lock: Mutex::new(()),
+            #[cfg(feature = "test-hooks")]
             flush_pause_micros: AtomicU64::new(0),
+            #[cfg(feature = "test-hooks")]
             paused_flushes: AtomicU64::new(0),
             commits: AtomicU64::new(0),
             refreshes: AtomicU64::new(0),

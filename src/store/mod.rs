@@ -111,6 +111,8 @@ impl Store {
 
     /// Opens a store over a custom redb storage backend, outside the registry. For the
     /// reliability suite's fault injection; `path` only names the sync and pepper files.
+    /// Only with the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn open_with_backend(
         path: impl AsRef<Path>,
@@ -223,6 +225,8 @@ impl Store {
     }
 
     /// Marks the store as if a write had failed in the storage layer (tests of the recovery).
+    /// Only with the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn simulate_storage_failure(&self) -> Result<()> {
         let engine = self.engine()?;
@@ -231,7 +235,8 @@ impl Store {
     }
 
     /// Makes every flush pause between taking its batch and writing it (tests of the races
-    /// around the background flusher).
+    /// around the background flusher). Only with the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn pause_flushes_for_test(&self, pause: std::time::Duration) -> Result<()> {
         self.engine()?.flush_pause_micros.store(
@@ -242,7 +247,9 @@ impl Store {
     }
 
     /// How many flushes have taken their batch and entered the pause set by
-    /// [`Store::pause_flushes_for_test`] (tests wait for it instead of sleeping).
+    /// `Store::pause_flushes_for_test` (tests wait for it instead of sleeping). Only with the
+    /// `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn paused_flushes_for_test(&self) -> Result<u64> {
         Ok(self

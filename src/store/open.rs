@@ -235,6 +235,7 @@ impl Engine {
     /// Opens a store over a custom redb storage backend (fault-injection tests). `path` names
     /// the sync file and the default pepper file; the backend must support the locks of the
     /// requested concurrency mode (an in-memory backend only supports `SingleProcess`).
+    #[cfg(feature = "test-hooks")]
     pub(crate) fn open_with_backend(
         path: &Path,
         backend: impl redb::StorageBackend,

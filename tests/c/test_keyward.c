@@ -1,6 +1,7 @@
 /* C tests of the keyward C ABI: every exported function, hostile input for each (NULL in
  * every pointer argument, invalid UTF-8, inputs past each limit, buffers one byte too
- * small, double close, use after close), the panic boundary, and a replay of the shared
+ * small, double close, use after close), the panic boundary (kw_test_panic, a test hook of
+ * a library built with `--features test-hooks`), and a replay of the shared
  * vectors tests/vectors/{keys,headers,verify,edge}.json.
  *
  * Compiled as C11 (-std=c11 -Wall -Wextra -Werror -pedantic) and as C++17, linked against
@@ -26,6 +27,17 @@
 
 #include "keyward.h"
 #include "json.h"
+
+/* A test hook, not part of the C ABI: exported only by a library built with
+ * `cargo build --lib --features test-hooks` (scripts/test-c.sh links these tests against one)
+ * and declared in no header, so this file declares it. */
+#ifdef __cplusplus
+extern "C" {
+#endif
+kw_status kw_test_panic(void);
+#ifdef __cplusplus
+}
+#endif
 
 static int passed, failed;
 

@@ -1239,12 +1239,6 @@ function releasePersistent() {
   if (st !== 0) throw failure(st, 'releasePersistent');
 }
 
-/** Calls kw_test_panic (TEST ONLY): throws the PanicError a panic inside keyward becomes. */
-function testPanic() {
-  const st = fn.kw_test_panic();
-  throw failure(st, 'testPanic');
-}
-
 module.exports = {
   Store,
   Verdict,
@@ -1255,10 +1249,9 @@ module.exports = {
   statusName,
   statusMessage,
   reasonInfo,
-  testPanic,
   library: { file: N.file, version: fn.kw_version(), abiVersion: fn.kw_abi_version() },
   /** @internal for the benchmark and the drift test */
   _native: N,
-  /** @internal for the benchmark */
-  _internal: { readVerdict, P_VERDICT, NULL },
+  /** @internal for the benchmark and the tests */
+  _internal: { readVerdict, P_VERDICT, NULL, failure },
 };

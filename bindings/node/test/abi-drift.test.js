@@ -1,7 +1,9 @@
 'use strict';
 // Fails when the binding's declarations (lib/abi.js) drift from include/keyward.h, the
-// contract: every function prototype, struct field, typedef, constant and enum value, and
-// (with a C compiler) every struct size and field offset as the C compiler lays them out.
+// contract: lib/abi.js must be exactly what scripts/gen-abi.js generates from the header
+// (regenerate with `node bindings/node/scripts/gen-abi.js`); then, as a check of the generator
+// itself, every function prototype, struct field, typedef, constant and enum value, and (with a
+// C compiler) every struct size and field offset as the C compiler lays them out.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
@@ -9,13 +11,31 @@ const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const abi = require('../lib/abi');
 const { _native } = require('../lib/store');
-const { parseHeaderFile, norm } = require('./helpers/header');
+const { splitPrototype } = require('../lib/native');
+const { parseHeaderFile, norm } = require('../scripts/c-header');
+const { generate, OUTPUT } = require('../scripts/gen-abi');
 const { HEADER, tempDir } = require('./helpers/common');
 
 const header = parseHeaderFile(HEADER);
 
+test('lib/abi.js is exactly what scripts/gen-abi.js generates from include/keyward.h', () => {
+  assert.equal(OUTPUT, require.resolve('../lib/abi'));
+  const expected = generate(fs.readFileSync(HEADER, 'utf8'));
+  const current = fs.readFileSync(OUTPUT, 'utf8');
+  if (current !== expected) {
+    const a = current.split('\n');
+    const b = expected.split('\n');
+    let i = 0;
+    while (i < a.length && a[i] === b[i]) i++;
+    assert.fail(
+      `lib/abi.js is stale (first difference at line ${i + 1}: ${JSON.stringify(a[i])} but the generator writes ` +
+        `${JSON.stringify(b[i])}): run \`node bindings/node/scripts/gen-abi.js\` and commit lib/abi.js`,
+    );
+  }
+});
+
 test('every function of the header is declared with the same prototype, and no other', () => {
-  const declared = new Map(abi.FUNCTIONS.map((p) => [abi.splitPrototype(p).name, norm(p)]));
+  const declared = new Map(abi.FUNCTIONS.map((p) => [splitPrototype(p).name, norm(p)]));
   const inHeader = [...header.functions.keys()].sort();
   assert.ok(inHeader.length >= 31, `parsed ${inHeader.length} functions from the header`);
   assert.deepEqual([...declared.keys()].sort(), inHeader, 'function names');
@@ -26,7 +46,7 @@ test('every function of the header is declared with the same prototype, and no o
 
 test('the loaded library exports every declared function', () => {
   for (const p of abi.FUNCTIONS) {
-    const { name } = abi.splitPrototype(p);
+    const { name } = splitPrototype(p);
     assert.equal(typeof _native.fn[name], 'function', name);
   }
 });

@@ -58,7 +58,7 @@ test('the per-platform package name', () => {
 });
 
 test('candidates: KEYWARD_LIB alone; else the per-platform package, then the bundled library', () => {
-  const file = abi.libraryFileName();
+  const file = platform.libraryFileName();
   const name = platform.platformPackageName();
   const notInstalled = () => {
     throw Object.assign(new Error('not found'), { code: 'MODULE_NOT_FOUND' });
@@ -87,7 +87,7 @@ test('without KEYWARD_LIB, an installed package loads from its platform package,
   fs.symlinkSync(path.join(PACKAGE, 'node_modules', 'koffi'), path.join(modules, 'koffi'));
   const built = require('..').library.file;
   const name = platform.platformPackageName();
-  const file = abi.libraryFileName();
+  const file = platform.libraryFileName();
 
   let r = requireWith({ KEYWARD_LIB: '' }, pkg);
   assert.equal(r.name, 'LibraryError');

@@ -1,7 +1,7 @@
 'use strict';
 // A small parser for include/keyward.h (cbindgen output): function prototypes, structs,
-// #define constants and enum values. Used by the drift test to compare the binding's
-// declarations (lib/abi.js) with the C header, the contract.
+// #define constants and enum values. scripts/gen-abi.js generates lib/abi.js from what it
+// finds; test/abi-drift.test.js checks that file and the library against it.
 
 const fs = require('node:fs');
 
