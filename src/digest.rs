@@ -163,6 +163,13 @@ impl Pepper {
         hasher.finalize()
     }
 
+    /// A 64-bit tag naming this pepper, stored in the shared verify table so a table built
+    /// with another pepper (another store) is never used. Reveals nothing about the pepper.
+    pub(crate) fn table_tag(&self) -> u64 {
+        let tag = blake3::keyed_hash(&self.0, b"keyward shared verify table v1");
+        u64::from_le_bytes(tag.as_bytes()[..8].try_into().expect("8 bytes"))
+    }
+
     /// Constant-time equality with another pepper.
     pub(crate) fn same_as(&self, other: &Pepper) -> bool {
         blake3::Hash::from_bytes(*self.0) == blake3::Hash::from_bytes(*other.0)

@@ -42,9 +42,10 @@ mod store;
 mod usage;
 mod verdict;
 
+mod failpoint;
 mod locks;
 mod sys;
-mod verify_index;
+mod table;
 
 // The public API: every item a user of the crate can name, in one place. The modules above are
 // private; README.md ("Rust", "The public API") lists the same items and tests/public_api.rs
@@ -64,7 +65,7 @@ pub use store::{
     DEFAULT_PREFIX, DEFAULT_ROTATION_GRACE, KeyUpdate, ListOptions, MAX_METADATA_LEN, MAX_NAME_LEN,
     MAX_OWNER_LEN, MAX_PAGE_SIZE, MAX_PRESENTED_LEN, MAX_REASON_LEN, MAX_SCOPE_LEN, MAX_SCOPES,
     MAX_USAGE_DAYS, NewCredits, NewKey, Page, PepperSource, Presented, StateFilter, Store,
-    StoreOptions, StoreStats, VerifyRequest, default_pepper_path,
+    StoreOptions, StoreStats, TableStats, VerifyRequest, default_pepper_path,
 };
 pub use sys::shared_memory::CREDIT_SLOTS;
 pub use usage::{DailyUsage, UsageStats};

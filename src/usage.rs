@@ -2,7 +2,6 @@
 //! accumulate here on the verify path and are written by the store's periodic flush, in one
 //! batched write transaction.
 
-use crate::locks::Mutex;
 use serde::Serialize;
 
 use crate::clock::{Day, Timestamp};
@@ -32,7 +31,8 @@ impl PendingUsage {
         self.last_used = self.last_used.max(other.last_used);
     }
 
-    fn add_uses(&mut self, day: Day, n: u64) {
+    /// Adds `n` uses on `day`.
+    pub(crate) fn add_uses(&mut self, day: Day, n: u64) {
         match self.uses_by_day.iter_mut().find(|(d, _)| *d == day) {
             Some((_, count)) => *count += n,
             None => self.uses_by_day.push((day, n)),
@@ -40,50 +40,11 @@ impl PendingUsage {
     }
 }
 
-/// One key's pending usage, shared between the verify index entries that describe the key over
-/// time (a refresh replaces the entry, not the cell).
-#[derive(Debug, Default)]
-pub(crate) struct UsageCell {
-    pending: Mutex<PendingUsage>,
-}
-
-impl UsageCell {
-    /// Records one accepted verify. Returns true when the cell went from clean to dirty (the
-    /// caller then queues it for the next flush).
-    #[inline]
-    pub(crate) fn record_use(&self, now: Timestamp) -> bool {
-        let mut pending = self.pending.lock();
-        let was_empty = pending.is_empty();
-        pending.add_uses(now.day(), 1);
-        pending.last_used = pending.last_used.max(now.as_millis());
-        was_empty
-    }
-
-    /// Records one refused verify; same return value as [`UsageCell::record_use`].
-    #[inline]
-    pub(crate) fn record_refusal(&self) -> bool {
-        let mut pending = self.pending.lock();
-        let was_empty = pending.is_empty();
-        pending.refused += 1;
-        was_empty
-    }
-
-    /// Takes everything pending, leaving the cell clean.
-    pub(crate) fn take(&self) -> PendingUsage {
-        std::mem::take(&mut *self.pending.lock())
-    }
-
-    /// Puts back a batch that could not be written. Returns true if the cell became dirty.
-    pub(crate) fn restore(&self, batch: PendingUsage) -> bool {
-        let mut pending = self.pending.lock();
-        let was_empty = pending.is_empty();
-        pending.absorb(batch);
-        was_empty && !pending.is_empty()
-    }
-
-    /// A copy of what is pending (for queries that add unflushed counts).
-    pub(crate) fn snapshot(&self) -> PendingUsage {
-        self.pending.lock().clone()
+impl PendingUsage {
+    /// Records one accepted verify.
+    pub(crate) fn record_use(&mut self, now: Timestamp) {
+        self.add_uses(now.day(), 1);
+        self.last_used = self.last_used.max(now.as_millis());
     }
 }
 

@@ -733,8 +733,10 @@ fn warm_verifies_commit_nothing_and_reload_nothing() {
     assert_eq!(t.store.usage(created.id()).unwrap().uses, 10_001);
 }
 
+/// `index_capacity` bounds the records one process keeps decoded in front of the shared
+/// table (before the shared table it bounded a per-process index that fell back to a cache).
 #[test]
-fn a_small_index_works_as_a_cache() {
+fn a_small_record_cache_stays_bounded_and_right() {
     let t = temp_store_with(|o| o.index_capacity = 8);
     let created = t
         .store
@@ -759,8 +761,9 @@ fn a_small_index_works_as_a_cache() {
         }
     }
     let stats = store.stats().unwrap();
-    assert!(!stats.index_complete);
-    assert!(stats.indexed_keys <= 8, "{stats:?}");
+    assert!(stats.index_complete);
+    assert_eq!(stats.indexed_keys, 40, "{stats:?}");
+    assert!(stats.table.cached_records <= 8, "{stats:?}");
     // Unknown ids are looked up, not cached as stale negatives.
     let late = store.create(new_key("late", &[])).unwrap();
     assert_eq!(store.verify(late.key(), &[]).unwrap().reason, Reason::Valid);

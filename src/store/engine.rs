@@ -1,17 +1,20 @@
 //! The state of one open store in one process, its background flusher, and the write path
 //! shared by every change (commit, then log, then signal).
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use redb::{ReadableDatabase, WriteTransaction};
 
 use super::StoreStats;
 use super::open::DEFAULT_FLUSH_INTERVAL;
 use super::open::{StoreOptions, sync_file_path};
+use super::table_sync::TableView;
 use crate::clock::Clock;
 use crate::digest::Pepper;
 use crate::error::{ErrorCode, Result};
@@ -23,8 +26,7 @@ use crate::schema::{
 };
 use crate::sys::fork;
 use crate::sys::shared_memory::SyncFile;
-use crate::usage::UsageCell;
-use crate::verify_index::{IndexEntry, VerifyIndex};
+use crate::usage::PendingUsage;
 
 #[cfg(test)]
 thread_local! {
@@ -40,19 +42,28 @@ pub(crate) const MAX_QUEUED_REFUSALS: usize = 65_536;
 
 /// One open store in one process.
 pub(crate) struct Engine {
+    /// The database file (the table and sync files sit beside it).
+    pub(super) path: PathBuf,
     pub(super) db: ClosingGuard,
     pub(super) sync: SyncFile,
     pub(super) pepper: Pepper,
     pub(super) prefix: String,
     pub(super) policies: Policies,
     pub(super) clock: Arc<dyn Clock>,
-    pub(super) index: VerifyIndex,
-    /// Highest change sequence this process's index reflects.
-    pub(super) seen_seq: AtomicU64,
-    /// Serialises index refreshes.
-    pub(super) refresh_lock: Mutex<()>,
-    /// Keys whose usage cell holds unflushed counts.
-    pub(super) dirty: Mutex<Vec<(KeyId, Arc<UsageCell>)>>,
+    /// The shared verify table generation this process maps (see `table_sync`).
+    pub(super) table: ArcSwapOption<TableView>,
+    /// Generations this process mapped before the current one, with the flushes left before
+    /// they are unmapped (each flush moves counts made in them late).
+    pub(super) retired: Mutex<Vec<(Arc<TableView>, u32)>>,
+    /// Serialises remapping in this process.
+    pub(super) table_lock: Mutex<()>,
+    /// Serialises this process's table writers (before the host-wide lease).
+    pub(super) table_writer_lock: Mutex<()>,
+    /// Most decoded key records this process keeps (`StoreOptions::index_capacity`).
+    pub(super) record_cache_capacity: usize,
+    /// Usage this process could not count in the shared table (keys answered from redb
+    /// while their slot was in doubt, counts moved out of a retired generation).
+    pub(super) dirty: Mutex<HashMap<KeyId, PendingUsage>>,
     /// Ids presented with a secret that matched no key (unknown id or wrong secret: the
     /// verify path cannot tell them apart, by design). The flush counts a refusal for those
     /// that exist. Bounded by [`MAX_QUEUED_REFUSALS`].
@@ -67,7 +78,14 @@ pub(crate) struct Engine {
     #[cfg(feature = "test-hooks")]
     pub(super) paused_flushes: AtomicU64,
     pub(super) commits: AtomicU64,
-    pub(super) refreshes: AtomicU64,
+    /// Times this process mapped another table generation.
+    pub(super) table_remaps: AtomicU64,
+    /// Table generations this process built.
+    pub(super) table_rebuilds: AtomicU64,
+    /// Changes committed by a writer that died before applying them, applied by this one.
+    pub(super) catch_ups: AtomicU64,
+    /// Slots left in doubt by a dead writer that this process repaired.
+    pub(super) slots_repaired: AtomicU64,
     /// Times this process found its sync mapping damaged, truncated or replaced, and remapped.
     pub(super) sync_recoveries: AtomicU64,
     fork_generation: u64,
@@ -94,16 +112,19 @@ impl Engine {
         fork::install();
         let sync = SyncFile::open(&sync_file_path(path))?;
         let engine = Engine {
+            path: path.to_owned(),
             db: ClosingGuard(Some(db)),
             sync,
             pepper,
             prefix,
             policies: options.policies.clone(),
             clock: options.clock.clone(),
-            index: VerifyIndex::new(options.index_capacity),
-            seen_seq: AtomicU64::new(0),
-            refresh_lock: Mutex::new(()),
-            dirty: Mutex::new(Vec::new()),
+            table: ArcSwapOption::empty(),
+            retired: Mutex::new(Vec::new()),
+            table_lock: Mutex::new(()),
+            table_writer_lock: Mutex::new(()),
+            record_cache_capacity: options.index_capacity,
+            dirty: Mutex::new(HashMap::new()),
             unmatched: Mutex::new(Vec::new()),
             flush_lock: Mutex::new(()),
             #[cfg(feature = "test-hooks")]
@@ -111,13 +132,15 @@ impl Engine {
             #[cfg(feature = "test-hooks")]
             paused_flushes: AtomicU64::new(0),
             commits: AtomicU64::new(0),
-            refreshes: AtomicU64::new(0),
+            table_remaps: AtomicU64::new(0),
+            table_rebuilds: AtomicU64::new(0),
+            catch_ups: AtomicU64::new(0),
+            slots_repaired: AtomicU64::new(0),
             sync_recoveries: AtomicU64::new(0),
             fork_generation: fork::generation(),
             poisoned: AtomicBool::new(false),
             flusher: Mutex::new(None),
         };
-        engine.reload_all()?;
         #[cfg(test)]
         if let Some(hook) = BEFORE_SYNC_BIND.with(|hook| hook.borrow_mut().take()) {
             hook();
@@ -126,6 +149,7 @@ impl Engine {
         // intervals; wait for two (see `sync_binding`).
         let grace = 2 * options.flush_interval.max(DEFAULT_FLUSH_INTERVAL);
         engine.bind_sync_file(Some(grace))?;
+        engine.current_table()?;
         Ok(engine)
     }
 
@@ -186,7 +210,10 @@ impl Engine {
     /// Moves this engine's unflushed usage to `successor` (a reopen in the same process).
     pub(super) fn hand_over_usage(&self, successor: &Engine) {
         let queued = std::mem::take(&mut *self.dirty.lock());
-        successor.dirty.lock().extend(queued);
+        let mut theirs = successor.dirty.lock();
+        for (id, pending) in queued {
+            theirs.entry(id).or_default().absorb(pending);
+        }
     }
 
     pub(super) fn now(&self) -> crate::clock::Timestamp {
@@ -194,14 +221,38 @@ impl Engine {
     }
 
     pub(super) fn stats(&self) -> StoreStats {
-        let (indexed_keys, index_complete) = self.index.stats();
+        let view = self.table.load_full();
+        let (indexed_keys, table) = match &view {
+            Some(view) => {
+                let geometry = view.table.geometry();
+                let keys = view.table.live_keys();
+                (
+                    keys as usize,
+                    super::TableStats {
+                        generation: view.table.generation(),
+                        slots: geometry.slots,
+                        keys,
+                        lookup_bytes: geometry.lookup_bytes(),
+                        file_bytes: geometry.file_bytes(),
+                        mapped: true,
+                        cached_records: view.cached_records(),
+                        rebuilds: self.table_rebuilds.load(Ordering::Relaxed),
+                        slots_repaired: self.slots_repaired.load(Ordering::Relaxed),
+                    },
+                )
+            }
+            None => (0, super::TableStats::default()),
+        };
+        let shared_dirty = view.as_ref().map_or(0, |v| v.table.dirty_cell_count());
         StoreStats {
             commits: self.commits.load(Ordering::Relaxed),
-            refreshes: self.refreshes.load(Ordering::Relaxed),
+            refreshes: self.table_remaps.load(Ordering::Relaxed)
+                + self.catch_ups.load(Ordering::Relaxed),
             indexed_keys,
-            index_complete,
-            dirty_keys: self.dirty.lock().len(),
+            index_complete: view.is_some(),
+            dirty_keys: self.dirty.lock().len() + shared_dirty,
             sync_recoveries: self.sync_recoveries.load(Ordering::Relaxed),
+            table,
         }
     }
 
@@ -221,51 +272,29 @@ impl Engine {
         &self,
         body: impl FnOnce(&WriteTransaction) -> Result<(T, Vec<KeyId>)>,
     ) -> Result<T> {
-        let txn = self.db.begin_write()?;
-        let (value, changed) = body(&txn)?;
-        let mut new_seq = None;
-        if !changed.is_empty() {
-            let mut meta = txn.open_table(META)?;
-            let mut seq = stored_change_seq(&meta)?;
-            let mut log = txn.open_table(CHANGES)?;
-            for id in &changed {
-                seq += 1;
-                log.insert(seq, id.as_str())?;
+        self.write_with_table(body, |txn, changed| {
+            let mut new_seq = None;
+            if !changed.is_empty() {
+                let mut meta = txn.open_table(META)?;
+                let mut seq = stored_change_seq(&meta)?;
+                let mut log = txn.open_table(CHANGES)?;
+                for id in changed {
+                    seq += 1;
+                    log.insert(seq, id.as_str())?;
+                }
+                meta.insert(META_CHANGE_SEQ, seq.to_le_bytes().as_slice())?;
+                if seq > CHANGE_LOG_KEEP && seq % 256 < changed.len() as u64 {
+                    log.retain_in(..seq - CHANGE_LOG_KEEP, |_, _| false)?;
+                }
+                new_seq = Some(seq);
             }
-            meta.insert(META_CHANGE_SEQ, seq.to_le_bytes().as_slice())?;
-            if seq > CHANGE_LOG_KEEP && seq % 256 < changed.len() as u64 {
-                log.retain_in(..seq - CHANGE_LOG_KEEP, |_, _| false)?;
+            txn.commit()?;
+            self.commits.fetch_add(1, Ordering::Relaxed);
+            if let Some(seq) = new_seq {
+                self.sync.change_counter().fetch_max(seq, Ordering::AcqRel);
             }
-            new_seq = Some(seq);
-        }
-        txn.commit()?;
-        self.commits.fetch_add(1, Ordering::Relaxed);
-        if let Some(seq) = new_seq {
-            self.sync.change_counter().fetch_max(seq, Ordering::AcqRel);
-            self.refresh()?;
-        }
-        Ok(value)
-    }
-
-    /// Builds the index entry of a stored key, with the digest it is found under.
-    pub(super) fn entry_for(
-        &self,
-        stored: &StoredKey,
-        credit_slot: Option<u32>,
-    ) -> Result<(blake3::Hash, IndexEntry)> {
-        let id = KeyId::parse(&stored.info.id).map_err(|_| crate::error::Error::Corrupt {
-            path: Default::default(),
-            detail: format!("bad key id {:?} in a key record", stored.info.id),
-        })?;
-        let entry = IndexEntry {
-            id,
-            revoked: stored.info.revoked_at.is_some(),
-            expires_at: stored.info.expires_at,
-            credit_slot,
-            info: Arc::new(stored.info.clone()),
-            usage: Arc::new(UsageCell::default()),
-        };
-        Ok((stored.digest_hash()?, entry))
+            Ok(new_seq)
+        })
     }
 
     /// Reads one key and its credit slot in a read transaction.
@@ -287,12 +316,9 @@ impl Engine {
         Ok(Some((stored, slot)))
     }
 
-    /// Public info of a key, from the index when it is there.
+    /// Public info of a key.
     pub(super) fn info(&self, id: &KeyId) -> Result<Option<KeyInfo>> {
         self.ensure_fresh()?;
-        if let Some(info) = self.index.info(id) {
-            return Ok(Some((*info).clone()));
-        }
         Ok(self.read_key(id)?.map(|(stored, _)| stored.info))
     }
 
@@ -364,10 +390,11 @@ fn flusher_loop(engine: Weak<Engine>, stop: Arc<(Mutex<bool>, Condvar)>, interva
             return;
         };
         // Errors are retried next interval; the counts stay pending meanwhile.
-        let _ = engine.flush();
+        let _ = engine.flush_periodic(interval);
         // Re-derive the shared counter from the database now and then, so a process that
         // died between a commit and its signal cannot leave the others stale for long, and
         // move to a sync file that replaced ours.
         let _ = engine.check_sync_binding();
+        let _ = engine.check_table();
     }
 }

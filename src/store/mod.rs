@@ -13,6 +13,7 @@ mod open;
 mod refresh;
 mod registry;
 mod sync_binding;
+mod table_sync;
 mod usage;
 mod verify;
 
@@ -43,17 +44,45 @@ use crate::sys::fork;
 pub struct StoreStats {
     /// Write transactions this process committed on the store.
     pub commits: u64,
-    /// Times this process reloaded changes committed elsewhere.
+    /// Times this process mapped another generation of the shared verify table or applied
+    /// changes a killed writer had left unapplied.
     pub refreshes: u64,
-    /// Keys in this process's verify index.
+    /// Keys in the shared verify table this process answers from.
     pub indexed_keys: usize,
-    /// Whether the index holds every key (a miss is then answered from memory).
+    /// Whether this process maps the shared verify table (every key is then in it, and a
+    /// miss is answered from memory).
     pub index_complete: bool,
-    /// Keys with usage not yet flushed.
+    /// Keys with usage not yet flushed (host-wide counts in the shared table plus this
+    /// process's own).
     pub dirty_keys: usize,
     /// Times this process found its mapping of the sync file damaged, truncated or replaced
-    /// and mapped it again (each also refreshed the index from the database).
+    /// and mapped it again.
     pub sync_recoveries: u64,
+    /// The shared verify table.
+    pub table: TableStats,
+}
+
+/// The shared verify table as one process sees it (see `StoreStats::table`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableStats {
+    /// Generation (a random number naming the table file now in use); 0 = none mapped.
+    pub generation: u64,
+    /// Slots of the lookup array.
+    pub slots: u64,
+    /// Keys in the table.
+    pub keys: u64,
+    /// Bytes of the part every verify touches (slots, usage cells, dirty bits).
+    pub lookup_bytes: u64,
+    /// Bytes of the whole file (with the record heap).
+    pub file_bytes: u64,
+    /// Whether this process maps it.
+    pub mapped: bool,
+    /// Key records this process keeps decoded.
+    pub cached_records: usize,
+    /// Generations this process built (missing, damaged or outgrown table).
+    pub rebuilds: u64,
+    /// Slots a killed writer left in doubt that this process repaired.
+    pub slots_repaired: u64,
 }
 
 /// An open key store. Cheap to clone; safe to share between threads.

@@ -15,7 +15,8 @@ use crate::key_format::KeyId;
 use crate::schema::{
     CREDITS, CreditTerms, KEYS, KeyInfo, OWNER_KEYS, StoredKey, USAGE, USAGE_DAYS,
 };
-use crate::usage::{DailyUsage, UsageStats};
+use crate::table::CellCounts;
+use crate::usage::{DailyUsage, PendingUsage, UsageStats};
 
 /// Longest range of days a usage query may span.
 pub const MAX_USAGE_DAYS: i32 = 3660;
@@ -30,33 +31,105 @@ pub struct CreditBalance {
 }
 
 impl Engine {
-    /// Writes every pending count in one transaction. Returns the number of keys written.
+    /// Writes every pending count — this process's and the host's in the shared table — in
+    /// one transaction. Returns the number of keys written.
     pub(super) fn flush(&self) -> Result<usize> {
-        self.contained(|| self.flush_inner())
+        self.contained(|| self.flush_inner(true))
     }
 
-    fn flush_inner(&self) -> Result<usize> {
+    /// The background flusher's flush: the host's shared counts only if this process holds
+    /// the host-wide flush lease (one commit per interval for the whole host, whatever the
+    /// number of processes), its own counts always.
+    pub(super) fn flush_periodic(&self, interval: std::time::Duration) -> Result<usize> {
+        let shared = self.hold_flush_lease(interval);
+        self.contained(|| self.flush_inner(shared))
+    }
+
+    /// Takes or renews the flush lease of the current table generation: free, already ours,
+    /// expired, or held by a process that no longer exists.
+    fn hold_flush_lease(&self, interval: std::time::Duration) -> bool {
+        let Some(view) = self.table.load_full() else {
+            return false;
+        };
+        let word = view.table.flush_lease();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let me = std::process::id();
+        let lasts = (interval * 3)
+            .max(std::time::Duration::from_secs(3))
+            .as_secs();
+        let mine = (u64::from(me) << 32) | ((now + lasts) & 0xffff_ffff);
+        let current = word.load(Ordering::Acquire);
+        let holder = (current >> 32) as u32;
+        let deadline = current & 0xffff_ffff;
+        let takeable = current == 0
+            || holder == me
+            || deadline < (now & 0xffff_ffff)
+            || !crate::sys::mapped_file::process_exists(holder);
+        takeable
+            && word
+                .compare_exchange(current, mine, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+    }
+
+    fn flush_inner(&self, shared_counts: bool) -> Result<usize> {
         let _serialised = self.flush_lock.lock();
-        let queued = std::mem::take(&mut *self.dirty.lock());
-        let unmatched_ids = std::mem::take(&mut *self.unmatched.lock());
-        let mut batch: Vec<_> = queued
+        // This process's own counts, and counts made late in generations it no longer uses.
+        self.drain_retired();
+        let local: Vec<(KeyId, PendingUsage)> = std::mem::take(&mut *self.dirty.lock())
             .into_iter()
-            .map(|(id, cell)| {
-                let pending = cell.take();
-                (id, cell, pending)
-            })
-            .filter(|(_, _, pending)| !pending.is_empty())
+            .filter(|(_, pending)| !pending.is_empty())
             .collect();
+        let unmatched_ids = std::mem::take(&mut *self.unmatched.lock());
+        let mut batch: BTreeMap<KeyId, PendingUsage> = BTreeMap::new();
+        for (id, pending) in &local {
+            batch.entry(*id).or_default().absorb(pending.clone());
+        }
         // Refusals of presentations that matched no key, per id (most ids are unknown).
         let mut unmatched: BTreeMap<KeyId, u64> = BTreeMap::new();
         for id in &unmatched_ids {
             *unmatched.entry(*id).or_default() += 1;
         }
+        // The host's counts in the shared table are taken out of their cells inside the write
+        // transaction, so no other writer (a flusher, a table rebuild moving counts to a new
+        // generation) can take them at the same time. A flusher killed between taking them
+        // and its commit loses them (at most one interval, the documented cost of a flusher
+        // crash); a commit that fails puts them back.
+        let view = self.table.load_full().filter(|_| shared_counts);
+        if batch.is_empty()
+            && unmatched.is_empty()
+            && view.as_ref().is_none_or(|v| v.table.dirty_cell_count() == 0)
+        {
+            return Ok(0);
+        }
+        let txn = self.db.begin_write()?;
+        let mut shared: Vec<(u32, KeyId, CellCounts)> = Vec::new();
+        if let Some(view) = &view {
+            for cell in view.table.take_dirty_cells() {
+                let counts = view.table.drain_cell(cell);
+                if counts.is_empty() {
+                    continue;
+                }
+                match view.table.cell_key(cell) {
+                    Some(id) => shared.push((cell, id, counts)),
+                    None => continue, // a damaged cell: nothing to count it against
+                }
+            }
+        }
+        for (_, id, counts) in &shared {
+            let pending = batch.entry(*id).or_default();
+            for (day, n) in counts.days {
+                if n > 0 {
+                    pending.add_uses(day, n);
+                }
+            }
+            pending.refused += counts.refused;
+            pending.last_used = pending.last_used.max(counts.last_used);
+        }
         if batch.is_empty() && unmatched.is_empty() {
             return Ok(0);
         }
-        // Key order: neighbouring rows share B-tree pages.
-        batch.sort_unstable_by_key(|(id, _, _)| *id);
         #[cfg(feature = "test-hooks")]
         {
             let pause = self.flush_pause_micros.load(Ordering::Relaxed);
@@ -65,13 +138,13 @@ impl Engine {
                 std::thread::sleep(std::time::Duration::from_micros(pause));
             }
         }
-        let write = || -> Result<()> {
-            let txn = self.db.begin_write()?;
+        let write = |txn: redb::WriteTransaction| -> Result<()> {
             {
                 let keys = txn.open_table(KEYS)?;
                 let mut usage = txn.open_table(USAGE)?;
                 let mut days = txn.open_table(USAGE_DAYS)?;
-                for (id, _, pending) in &batch {
+                // Key order (BTreeMap): neighbouring rows share B-tree pages.
+                for (id, pending) in &batch {
                     if keys.get(id.as_str())?.is_none() {
                         continue; // deleted meanwhile: its history went with it
                     }
@@ -107,22 +180,31 @@ impl Engine {
                     usage.insert(id.as_str(), (uses, refused + n, last))?;
                 }
             }
+            crate::failpoint::hit("flush-before-commit");
             txn.commit()?;
             Ok(())
         };
-        match write() {
+        match write(txn) {
             Ok(()) => {
+                crate::failpoint::hit("flush-after-commit");
                 self.commits.fetch_add(1, Ordering::Relaxed);
                 Ok(batch.len() + unmatched.len())
             }
             Err(e) => {
                 let e = self.note_write_failure::<()>(Err(e)).unwrap_err();
-                // Nothing is lost: the counts go back to their cells for the next flush.
-                let mut dirty = self.dirty.lock();
-                for (id, cell, pending) in batch {
-                    if cell.restore(pending) {
-                        dirty.push((id, cell));
+                // Nothing is lost: the shared counts go back to their cells (or to this
+                // process's memory if a cell moved on to another day meanwhile), this
+                // process's own to its memory, for the next flush.
+                if let Some(view) = &view {
+                    for (cell, id, counts) in &shared {
+                        if !view.table.add_counts(*cell, counts) {
+                            self.keep_counts_locally(*id, counts);
+                        }
                     }
+                }
+                let mut dirty = self.dirty.lock();
+                for (id, pending) in local {
+                    dirty.entry(id).or_default().absorb(pending);
                 }
                 let mut queue = self.unmatched.lock();
                 let room = MAX_QUEUED_REFUSALS.saturating_sub(queue.len());
@@ -130,6 +212,32 @@ impl Engine {
                 Err(e)
             }
         }
+    }
+
+    /// Moves counts made late in generations this process no longer maps into its own
+    /// memory (each cell is taken by one process only: the move is an atomic swap), and
+    /// unmaps generations that have had their last chance.
+    fn drain_retired(&self) {
+        let mut retired = self.retired.lock();
+        for (view, chances) in retired.iter_mut() {
+            for cell in 0..view.table.cells_used() {
+                let counts = view.table.drain_cell(cell);
+                if !counts.is_empty()
+                    && let Some(id) = view.table.cell_key(cell)
+                {
+                    self.keep_counts_locally(id, &counts);
+                }
+            }
+            *chances = chances.saturating_sub(1);
+        }
+        retired.retain(|(_, chances)| *chances > 0);
+    }
+
+    /// What the shared table holds, not yet flushed, for the key with this digest.
+    pub(super) fn shared_pending(&self, digest: &blake3::Hash) -> Option<CellCounts> {
+        let view = self.current_table().ok()?;
+        let record = view.find(digest)?;
+        Some(view.table.cell_counts(record.usage_cell))
     }
 
     fn stored_usage(&self, id: &KeyId) -> Result<UsageStats> {
@@ -154,12 +262,22 @@ impl Store {
             return Err(not_found(id));
         }
         let mut stats = engine.stored_usage(&key_id)?;
-        if let Some(cell) = engine.index.usage_cell(&key_id) {
-            let pending = cell.snapshot();
+        if let Some(pending) = engine.dirty.lock().get(&key_id) {
             stats.uses += pending.uses_by_day.iter().map(|(_, n)| n).sum::<u64>();
             stats.refused += pending.refused;
             if pending.last_used > 0 {
                 stats.last_used = Some(stats.last_used.unwrap_or(0).max(pending.last_used));
+            }
+        }
+        let digest = engine
+            .read_key(&key_id)?
+            .map(|(stored, _)| stored.digest_hash())
+            .transpose()?;
+        if let Some(shared) = digest.and_then(|d| engine.shared_pending(&d)) {
+            stats.uses += shared.uses();
+            stats.refused += shared.refused;
+            if shared.last_used > 0 {
+                stats.last_used = Some(stats.last_used.unwrap_or(0).max(shared.last_used));
             }
         }
         Ok(stats)
@@ -209,13 +327,17 @@ impl Store {
                 let Some(bytes) = keys.get(id.value())? else {
                     continue;
                 };
-                let info = StoredKey::decode(id.value(), bytes.value())?.info;
+                let stored = StoredKey::decode(id.value(), bytes.value())?;
                 let mut last = usage.get(id.value())?.map(|v| v.value().2).unwrap_or(0);
-                if let Ok(key_id) = KeyId::parse(&info.id)
-                    && let Some(cell) = engine.index.usage_cell(&key_id)
+                if let Ok(key_id) = KeyId::parse(&stored.info.id)
+                    && let Some(pending) = engine.dirty.lock().get(&key_id)
                 {
-                    last = last.max(cell.snapshot().last_used);
+                    last = last.max(pending.last_used);
                 }
+                if let Some(shared) = engine.shared_pending(&stored.digest_hash()?) {
+                    last = last.max(shared.last_used);
+                }
+                let info = stored.info;
                 if last < since.as_millis() {
                     out.push(info);
                 }

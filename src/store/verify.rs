@@ -1,22 +1,24 @@
-//! The hot path. A warm verify: one atomic load of the shared change counter, a keyed BLAKE3
-//! of the id and secret, one hash-map lookup under a read lock, a constant-time digest
-//! compare, and a usage count in memory. No redb transaction, no system call, no commit.
+//! The hot path. A warm verify: two atomic loads checking the sync file and the table
+//! generation, a keyed BLAKE3 of the id and secret, a probe of the shared verify table, the
+//! key's decoded record from this process's cache, a constant-time digest compare, and a
+//! usage count in the table's shared usage cell. No lock another process could hold, no redb
+//! transaction, no system call, no commit.
 //!
-//! The index is keyed by the digest of id and secret, so an unknown id and a wrong secret are
+//! The table is keyed by the digest of id and secret, so an unknown id and a wrong secret are
 //! the same miss, doing the same work: they cannot be told apart by timing.
 
 use std::sync::Arc;
 
 use super::Store;
 use super::engine::{Engine, MAX_QUEUED_REFUSALS};
+use super::table_sync::{CachedRecord, TableView};
 use crate::clock::Timestamp;
 use crate::credential::{Credential, extract_credential};
 use crate::error::Result;
 use crate::key_format::{KeyId, KeyParts, Secret, parse_key_parts};
 use crate::schema::KeyInfo;
-use crate::usage::UsageCell;
+use crate::table::Lookup;
 use crate::verdict::{HttpVerdict, Reason, Verdict};
-use crate::verify_index::IndexEntry;
 
 /// Longest text accepted as a key or secret before it is refused as malformed without
 /// further parsing.
@@ -193,103 +195,115 @@ impl Engine {
         drop(secret);
         let now = request.at.unwrap_or_else(|| self.now());
 
-        let judged = self
-            .index
-            .with_entry(&digest, |entry, complete| match entry {
-                Some(entry) => Lookup::Hit(self.judge(entry, presented_env, request, now)),
-                None => Lookup::Miss {
-                    definitive: complete,
+        let mut view = self.current_table()?;
+        let found = loop {
+            match view.table.lookup(digest.as_bytes()) {
+                Lookup::Found { record_ref } => match view.record(record_ref) {
+                    Some(record) => break Found::Table(record),
+                    // A damaged record: redb knows.
+                    None => break Found::InDoubt,
                 },
-            });
-        let judgement = match judged {
-            Lookup::Hit(judgement) => judgement,
-            Lookup::Miss { definitive: true } => return Ok(self.unmatched(id)),
-            Lookup::Miss { definitive: false } => {
-                // Cache mode: the key may exist but not be cached.
-                if !self.load_into_index(&id)? {
-                    return Ok(self.unmatched(id));
-                }
-                match self.index.with_entry(&digest, |entry, _| {
-                    entry.map(|entry| self.judge(entry, presented_env, request, now))
-                }) {
-                    Some(judgement) => judgement,
-                    None => return Ok(self.unmatched(id)),
+                Lookup::InDoubt => break Found::InDoubt,
+                Lookup::Missing => {
+                    // A miss is trusted only if the mapping stayed the current generation
+                    // while it was read (a table replaced or truncated meanwhile reads as
+                    // empty).
+                    let current = self.current_table()?;
+                    if Arc::ptr_eq(&current, &view) {
+                        return Ok(self.unmatched(id));
+                    }
+                    view = current;
                 }
             }
         };
-        match judgement {
-            Judgement::Done(verdict) => Ok(verdict),
-            Judgement::SpendCredits {
-                info,
-                usage,
-                slot,
-                cost,
-            } => {
+        let (info, credit_slot, counter) = match found {
+            // The constant-time digest compare: the table's tag is only 16 bytes of it.
+            Found::Table(record) if record.digest == digest => (
+                Arc::clone(&record.info),
+                record.credit_slot,
+                Counter::Shared(&view, record.usage_cell),
+            ),
+            Found::Table(_) => return Ok(self.unmatched(id)),
+            Found::InDoubt => match self.read_key(&id)? {
+                Some((stored, slot)) if stored.digest_hash()? == digest => {
+                    (Arc::new(stored.info), slot, Counter::Local)
+                }
+                _ => return Ok(self.unmatched(id)),
+            },
+        };
+        let judged = self.judge(&info, presented_env, request, now);
+        let reason = match judged {
+            Judged::Done(reason) => reason,
+            Judged::SpendCredits(cost) => {
                 let terms = info.credits.expect("limited keys have credit terms");
-                let reason = if self.spend_credits(&id, slot, &terms, cost, now)? {
-                    if usage.record_use(now) {
-                        self.dirty.lock().push((id, usage));
-                    }
+                let spent = match credit_slot {
+                    Some(slot) => self.spend_credits(&id, slot, &terms, cost, now)?,
+                    None => false,
+                };
+                if spent {
                     Reason::Valid
                 } else {
-                    if usage.record_refusal() {
-                        self.dirty.lock().push((id, usage));
-                    }
                     Reason::UsageExceeded
-                };
-                Ok(Verdict {
-                    reason,
-                    key: Some(info),
-                })
+                }
             }
+        };
+        if reason == Reason::NotFound {
+            // Right id and secret under another env tag: not this key, but counted against it.
+            self.count(&counter, id, false, now);
+            return Ok(Verdict::refused(Reason::NotFound));
+        }
+        self.count(&counter, id, reason == Reason::Valid, now);
+        Ok(Verdict {
+            reason,
+            key: Some(info),
+        })
+    }
+
+    /// Counts a verify of a known key: in the shared table's usage cell, or in this
+    /// process's memory when the key was answered from redb.
+    #[inline]
+    fn count(&self, counter: &Counter<'_>, id: KeyId, accepted: bool, now: Timestamp) {
+        if let Counter::Shared(view, cell) = counter {
+            let counted = if accepted {
+                view.table.count_use(*cell, now)
+            } else {
+                view.table.count_refusal(*cell)
+            };
+            if counted {
+                return;
+            }
+        }
+        let mut local = self.dirty.lock();
+        let pending = local.entry(id).or_default();
+        if accepted {
+            pending.record_use(now);
+        } else {
+            pending.refused += 1;
         }
     }
 
-    /// Judges a key whose id and secret are right (runs under the index's read lock: only
-    /// in-memory work).
+    /// Judges a key whose id and secret are right.
     #[inline]
     fn judge(
         &self,
-        entry: &IndexEntry,
+        info: &KeyInfo,
         presented_env: Option<Option<&str>>,
         request: &VerifyRequest<'_>,
         now: Timestamp,
-    ) -> Judgement {
-        let info = &entry.info;
-        let reason = if presented_env.is_some_and(|env| env != info.env.as_deref()) {
-            // Right id and secret under another env tag: not this key.
-            if entry.usage.record_refusal() {
-                self.dirty.lock().push((entry.id, entry.usage.clone()));
-            }
-            return Judgement::Done(Verdict::refused(Reason::NotFound));
-        } else if entry.revoked {
-            Reason::Revoked
-        } else if entry.expires_at.is_some_and(|e| now.as_millis() >= e) {
-            Reason::Expired
+    ) -> Judged {
+        if presented_env.is_some_and(|env| env != info.env.as_deref()) {
+            Judged::Done(Reason::NotFound)
+        } else if info.revoked_at.is_some() {
+            Judged::Done(Reason::Revoked)
+        } else if info.expires_at.is_some_and(|e| now.as_millis() >= e) {
+            Judged::Done(Reason::Expired)
         } else if !request.scopes.is_empty() && !info.has_scopes(request.scopes) {
-            Reason::InsufficientScope
-        } else if let (Some(slot), Some(terms)) = (entry.credit_slot, info.credits) {
-            return Judgement::SpendCredits {
-                info: Arc::clone(info),
-                usage: Arc::clone(&entry.usage),
-                slot,
-                cost: request.cost.unwrap_or(terms.cost),
-            };
+            Judged::Done(Reason::InsufficientScope)
+        } else if let Some(terms) = info.credits {
+            Judged::SpendCredits(request.cost.unwrap_or(terms.cost))
         } else {
-            Reason::Valid
-        };
-        let dirtied = if reason == Reason::Valid {
-            entry.usage.record_use(now)
-        } else {
-            entry.usage.record_refusal()
-        };
-        if dirtied {
-            self.dirty.lock().push((entry.id, entry.usage.clone()));
+            Judged::Done(Reason::Valid)
         }
-        Judgement::Done(Verdict {
-            reason,
-            key: Some(Arc::clone(info)),
-        })
     }
 
     /// An id whose presented secret matched no key: `NOT_FOUND`, and the id is queued so
@@ -303,31 +317,19 @@ impl Engine {
         }
         Verdict::refused(Reason::NotFound)
     }
-
-    /// Cache mode only: reads a key after an index miss and caches it. Returns whether the
-    /// key exists.
-    #[cold]
-    fn load_into_index(&self, id: &KeyId) -> Result<bool> {
-        let Some((stored, slot)) = self.read_key(id)? else {
-            return Ok(false);
-        };
-        let (digest, entry) = self.entry_for(&stored, slot)?;
-        self.index.upsert(digest, entry, true);
-        Ok(true)
-    }
 }
 
-enum Lookup {
-    Hit(Judgement),
-    Miss { definitive: bool },
+enum Found {
+    Table(Arc<CachedRecord>),
+    InDoubt,
 }
 
-enum Judgement {
-    Done(Verdict),
-    SpendCredits {
-        info: Arc<KeyInfo>,
-        usage: Arc<UsageCell>,
-        slot: u32,
-        cost: u32,
-    },
+enum Counter<'v> {
+    Shared(&'v TableView, u32),
+    Local,
+}
+
+enum Judged {
+    Done(Reason),
+    SpendCredits(u32),
 }

@@ -74,3 +74,12 @@ pub(crate) fn keep_until_forked(guard: Box<dyn Any>) {
 pub(crate) fn generation() -> u64 {
     FORK_GENERATION.load(Ordering::Relaxed)
 }
+
+/// Ends this process at once with SIGKILL (the failpoints of the crash tests).
+pub(crate) fn kill_self() -> ! {
+    // SAFETY: plain system calls; SIGKILL cannot be caught, so `kill` does not return.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
+    }
+    std::process::abort()
+}

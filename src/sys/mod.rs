@@ -3,4 +3,5 @@
 //! (`pthread_atfork`). Each `unsafe` block carries a `// SAFETY:` line.
 
 pub(crate) mod fork;
+pub(crate) mod mapped_file;
 pub(crate) mod shared_memory;

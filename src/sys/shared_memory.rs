@@ -7,7 +7,9 @@
 //! | 1 | change counter: highest change sequence committed (see `store::refresh`) |
 //! | 2 | epoch: a random non-zero number naming this incarnation of the file |
 //! | 3 | `!epoch`, so a damaged header is told from a valid one |
-//! | 4..8 | reserved |
+//! | 4 | generation of the shared verify table now in use (see `table`); 0 = none yet |
+//! | 5 | table-writer lease: `pid << 32 | deadline` (seconds), 0 = free (see `store::table_sync`) |
+//! | 6..8 | reserved |
 //! | 8.. | usage-credit pools, one word per slot: `period << 40 | credits` |
 //!
 //! Losing the file loses nothing durable: the change counter is re-derived from the database,
@@ -40,6 +42,8 @@ const WORD_MAGIC: usize = 0;
 const WORD_CHANGE_COUNTER: usize = 1;
 const WORD_EPOCH: usize = 2;
 const WORD_EPOCH_CHECK: usize = 3;
+const WORD_TABLE_GENERATION: usize = 4;
+const WORD_TABLE_WRITER: usize = 5;
 const HEADER_WORDS: usize = 8;
 
 /// Number of usage-credit slots, i.e. of keys with credits a store can hold at once.
@@ -238,6 +242,18 @@ impl SyncFile {
         self.word(WORD_CHANGE_COUNTER)
     }
 
+    /// The generation of the shared verify table every process should map.
+    #[inline]
+    pub(crate) fn table_generation(&self) -> &AtomicU64 {
+        self.word(WORD_TABLE_GENERATION)
+    }
+
+    /// The lease that serialises writers of the shared verify table across processes.
+    #[inline]
+    pub(crate) fn table_writer(&self) -> &AtomicU64 {
+        self.word(WORD_TABLE_WRITER)
+    }
+
     /// The shared credit pool of `slot`.
     #[inline]
     pub(crate) fn credit_pool(&self, slot: u32) -> &AtomicU64 {
@@ -373,7 +389,7 @@ static RANGES: [(AtomicUsize, AtomicUsize); MAX_RANGES] =
 /// The SIGBUS action installed before keyward's, to pass other faults on to.
 static PREVIOUS_SIGBUS: OnceLock<libc::sigaction> = OnceLock::new();
 
-fn register_range(start: usize, len: usize) {
+pub(super) fn register_range(start: usize, len: usize) {
     for (slot_start, slot_len) in &RANGES {
         if slot_start
             .compare_exchange(0, start, Ordering::AcqRel, Ordering::Acquire)
@@ -387,7 +403,7 @@ fn register_range(start: usize, len: usize) {
     // truncated file (a SIGBUS then ends the process, as it would without keyward).
 }
 
-fn unregister_range(start: usize) {
+pub(super) fn unregister_range(start: usize) {
     for (slot_start, _) in &RANGES {
         if slot_start
             .compare_exchange(start, 0, Ordering::AcqRel, Ordering::Acquire)
@@ -398,7 +414,7 @@ fn unregister_range(start: usize) {
     }
 }
 
-fn install_sigbus_handler() {
+pub(super) fn install_sigbus_handler() {
     static INSTALL: std::sync::Once = std::sync::Once::new();
     INSTALL.call_once(|| {
         // SAFETY: `sigaction` structs are plain data, zero is a valid initial value; the
