@@ -96,8 +96,11 @@ pub(crate) struct Geometry {
 impl Geometry {
     /// A geometry holding `keys` keys whose records take `record_words`, with room to grow.
     pub(crate) fn for_contents(keys: u64, record_words: u64) -> Geometry {
-        let slots = (keys * 10 / 7).max(1024).next_power_of_two();
-        let cells = (keys + keys / 4).max(1024).next_multiple_of(64);
+        // Room for a third as many keys again at the most loaded (slots), half as many
+        // (cells), and as many record rewrites as there are keys (heap) before the next
+        // generation: growth costs one rebuild per third of growth at worst.
+        let slots = (keys * 16 / 9).max(1024).next_power_of_two();
+        let cells = (keys + keys / 2).max(1024).next_multiple_of(64);
         let heap_words = (record_words * 2).max(128 * 1024);
         Geometry {
             slots,
