@@ -180,7 +180,13 @@ impl Engine {
             "no generation is recorded in the sync file".to_string()
         } else {
             match SharedTable::open(&self.table_path(), self.pepper.table_tag(), wanted) {
-                Ok(table) => return Ok(self.install(table)),
+                // A table behind the database (a writer died between its commit and applying
+                // it, or an old copy of the file was put back) is caught up first, under the
+                // writer lease, before any verify trusts it.
+                Ok(table) if table.applied_seq() == self.committed_change_seq()? => {
+                    return Ok(self.install(table));
+                }
+                Ok(_) => "the table is behind the database".to_string(),
                 Err(reason) => reason,
             }
         };
@@ -205,6 +211,10 @@ impl Engine {
         });
         drop(lease);
         result
+    }
+
+    fn committed_change_seq(&self) -> Result<u64> {
+        self.read(super::refresh::read_change_seq)
     }
 
     fn install(&self, table: SharedTable) -> Arc<TableView> {
@@ -566,7 +576,13 @@ impl Engine {
             && view.table.generation() == wanted
             && view.table.is_intact()
         {
-            return Ok(Arc::clone(view));
+            if view.table.is_file_at_path() {
+                return Ok(Arc::clone(view));
+            }
+            // Another file was put in place of the table (an old copy restored, a file
+            // replaced by hand): processes that opened since may map it. A new generation
+            // brings every process back onto one table.
+            return self.build_generation("the table file was replaced", 0, 0);
         }
         // Under the lease already: open the published generation or build one.
         if wanted != 0

@@ -31,9 +31,11 @@
 //! (a new file renamed over the old one, its generation published through the sync file);
 //! processes remap on their next call and the old mapping stays valid until they do.
 
+#[cfg(test)]
+mod model;
 mod record;
 
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 
@@ -191,6 +193,8 @@ pub(crate) struct SharedTable {
     generation: u64,
     geometry: Geometry,
     path: PathBuf,
+    /// Device and inode of the mapped file.
+    identity: (u64, u64),
 }
 
 impl std::fmt::Debug for SharedTable {
@@ -279,6 +283,7 @@ impl SharedTable {
             generation,
             geometry,
             path: path.to_owned(),
+            identity: (metadata.dev(), metadata.ino()),
         };
         table.check_counters()?;
         Ok(table)
@@ -304,19 +309,21 @@ impl SharedTable {
             .map_err(storage)?;
         let reserved = reserve(&file, geometry.file_bytes())
             .and_then(|()| MappedFile::map(&file, geometry.total_words()));
-        let map = match reserved {
+        let map = match reserved.and_then(|map| Ok((map, file.metadata()?))) {
             Ok(map) => map,
             Err(e) => {
                 let _ = std::fs::remove_file(&temporary);
                 return Err(storage(e));
             }
         };
+        let (map, metadata) = map;
         let generation = random_nonzero();
         let table = SharedTable {
             map,
             generation,
             geometry,
             path: temporary,
+            identity: (metadata.dev(), metadata.ino()),
         };
         table.header(H_FORMAT).store(FORMAT, Ordering::Relaxed);
         table
@@ -359,6 +366,12 @@ impl SharedTable {
         if self.path.extension().is_some_and(|e| e == "tmp") {
             let _ = std::fs::remove_file(&self.path);
         }
+    }
+
+    /// Whether the file at the table's path is still the one mapped (false once another file
+    /// was put in its place by something other than keyward's own rebuild).
+    pub(crate) fn is_file_at_path(&self) -> bool {
+        std::fs::metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.identity)
     }
 
     fn check_counters(&self) -> std::result::Result<(), Rejection> {
