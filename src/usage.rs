@@ -34,7 +34,7 @@ impl PendingUsage {
     /// Adds `n` uses on `day`.
     pub(crate) fn add_uses(&mut self, day: Day, n: u64) {
         match self.uses_by_day.iter_mut().find(|(d, _)| *d == day) {
-            Some((_, count)) => *count += n,
+            Some((_, count)) => *count = count.saturating_add(n),
             None => self.uses_by_day.push((day, n)),
         }
     }

@@ -40,6 +40,10 @@ use crate::table::{Geometry, Lookup, SharedTable, TableRecord};
 /// finished by then (it never should: a build of 1 M keys takes seconds) is overtaken.
 const WRITER_LEASE: Duration = Duration::from_secs(60);
 
+/// Why a generation is built, when that is routine (not logged; counted in `stats()`).
+const NO_GENERATION: &str = "no generation is recorded in the sync file";
+const TABLE_FULL: &str = "the table is full (or its counters are damaged)";
+
 /// A key record decoded from the table, shared by the verifies of this process.
 #[derive(Debug)]
 pub(crate) struct CachedRecord {
@@ -77,7 +81,10 @@ impl TableView {
 
     #[cold]
     fn load_record(&self, record_ref: u64) -> Option<Arc<CachedRecord>> {
-        let record = self.table.read_record(record_ref)?;
+        let Some(record) = self.table.read_record(record_ref) else {
+            self.table.report_damage();
+            return None;
+        };
         let cached = Arc::new(CachedRecord {
             digest: blake3::Hash::from_bytes(record.digest),
             usage_cell: record.usage_cell,
@@ -177,7 +184,7 @@ impl Engine {
             return Ok(Arc::clone(view));
         }
         let rejection = if wanted == 0 {
-            "no generation is recorded in the sync file".to_string()
+            NO_GENERATION.to_string()
         } else {
             match SharedTable::open(&self.table_path(), self.pepper.table_tag(), wanted) {
                 // A table behind the database (a writer died between its commit and applying
@@ -313,8 +320,12 @@ impl Engine {
         };
         table.clear_intents();
         table.set_applied_seq(db_seq);
-        // Counts still in the generation this process maps move with the keys.
-        if let Some(old) = &*self.table.load() {
+        // Counts still in the generation this process maps move with the keys (not out of a
+        // damaged table: its counts cannot be trusted, and are lost with it).
+        if let Some(old) = &*self.table.load()
+            && old.table.is_intact()
+            && !old.table.damage_reported()
+        {
             for cell in 0..old.table.cells_used() {
                 let counts = old.table.drain_cell(cell);
                 if counts.is_empty() {
@@ -339,8 +350,9 @@ impl Engine {
             .store(generation, Ordering::Release);
         let view = self.install(table);
         self.table_rebuilds.fetch_add(1, Ordering::Relaxed);
-        if count > 0 {
-            // A store's first table (no keys yet) is not news; any other build is.
+        let routine = [NO_GENERATION, "missing", TABLE_FULL].contains(&reason);
+        if count > 0 && !routine {
+            // A first table and growth are routine (counted in stats); damage is news.
             eprintln!(
                 "keyward: built the shared verify table {} ({count} keys, {} MB, {} ms): {reason}",
                 self.table_path().display(),
@@ -356,6 +368,10 @@ impl Engine {
     /// has changed nothing yet (so it sees exactly the committed state).
     pub(super) fn catch_up(&self, txn: &WriteTransaction, view: &Arc<TableView>) -> Result<()> {
         let table = &view.table;
+        if table.damage_reported() {
+            self.rebuild_in(txn, "a verify met a damaged slot or record")?;
+            return Ok(());
+        }
         let in_doubt = table.intents().unwrap_or_else(|| table.slots_in_doubt());
         let mut repaired = 0u64;
         for slot in in_doubt {
@@ -429,7 +445,7 @@ impl Engine {
             plan.push(PlannedChange { id, after, digest });
         }
         let Some(slots) = self.apply_planned(view, &plan)? else {
-            self.rebuild_in(txn, "the table is full")?;
+            self.rebuild_in(txn, TABLE_FULL)?;
             return Ok(());
         };
         for slot in slots {
@@ -474,13 +490,17 @@ impl Engine {
             let existing = table.find_slot(digest.as_bytes());
             match &change.after {
                 Some((stored, credit_slot)) => {
+                    // Room was checked above; running out anyway means the table is damaged
+                    // (counters or slots overwritten): the caller builds a new generation,
+                    // and whatever was marked stays in doubt until then.
                     let cell = match existing
                         .and_then(|slot| table.read_record(table.slot_record(slot)))
                     {
                         Some(old) => old.usage_cell,
-                        None => table
-                            .assign_cell(&change.id)
-                            .ok_or_else(|| Error::storage("no usage cell left"))?,
+                        None => match table.assign_cell(&change.id) {
+                            Some(cell) => cell,
+                            None => return Ok(None),
+                        },
                     };
                     let words = record_words(stored, cell, *credit_slot)?;
                     let slot = match existing {
@@ -488,14 +508,15 @@ impl Engine {
                             table.mark_in_doubt(slot);
                             slot
                         }
-                        None => table
-                            .claim_slot(digest.as_bytes())
-                            .ok_or_else(|| Error::storage("no slot left"))?,
+                        None => match table.claim_slot(digest.as_bytes()) {
+                            Some(slot) => slot,
+                            None => return Ok(None),
+                        },
                     };
                     touched.push(slot);
-                    let record_ref = table
-                        .append_record(&words)
-                        .ok_or_else(|| Error::storage("no heap left"))?;
+                    let Some(record_ref) = table.append_record(&words) else {
+                        return Ok(None);
+                    };
                     table.fill_slot(slot, digest.as_bytes(), record_ref);
                 }
                 None => {
@@ -543,7 +564,7 @@ impl Engine {
                 Some(touched) => touched,
                 None => {
                     let (keys, words) = plan_size(&plan)?;
-                    view = self.build_generation("the table is full", keys, words)?;
+                    view = self.build_generation(TABLE_FULL, keys, words)?;
                     self.apply_planned(&view, &plan)?.ok_or_else(|| {
                         Error::storage("the shared verify table has no room after growing")
                     })?
@@ -616,7 +637,7 @@ impl Engine {
                 pending.add_uses(day, n);
             }
         }
-        pending.refused += counts.refused;
+        pending.refused = pending.refused.saturating_add(counts.refused);
         pending.last_used = pending.last_used.max(counts.last_used);
     }
 
@@ -633,6 +654,10 @@ impl Engine {
         self.contained(|| {
             let txn = self.db.begin_write()?;
             let view = self.current_table_for_write()?;
+            if view.table.damage_reported() {
+                self.build_generation("a verify met a damaged record", 0, 0)?;
+                return Ok(());
+            }
             self.catch_up(&txn, &view)
         })
     }

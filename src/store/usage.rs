@@ -96,10 +96,16 @@ impl Engine {
         // generation) can take them at the same time. A flusher killed between taking them
         // and its commit loses them (at most one interval, the documented cost of a flusher
         // crash); a commit that fails puts them back.
-        let view = self.table.load_full().filter(|_| shared_counts);
+        // (Not from a table found damaged: it is rebuilt, and its counts are lost with it.)
+        let view = self
+            .table
+            .load_full()
+            .filter(|v| shared_counts && v.table.is_intact() && !v.table.damage_reported());
         if batch.is_empty()
             && unmatched.is_empty()
-            && view.as_ref().is_none_or(|v| v.table.dirty_cell_count() == 0)
+            && view
+                .as_ref()
+                .is_none_or(|v| v.table.dirty_cell_count() == 0)
         {
             return Ok(0);
         }
@@ -124,7 +130,7 @@ impl Engine {
                     pending.add_uses(day, n);
                 }
             }
-            pending.refused += counts.refused;
+            pending.refused = pending.refused.saturating_add(counts.refused);
             pending.last_used = pending.last_used.max(counts.last_used);
         }
         if batch.is_empty() && unmatched.is_empty() {
@@ -152,12 +158,15 @@ impl Engine {
                         .get(id.as_str())?
                         .map(|v| v.value())
                         .unwrap_or((0, 0, 0));
-                    let added: u64 = pending.uses_by_day.iter().map(|(_, n)| n).sum();
+                    let added = pending
+                        .uses_by_day
+                        .iter()
+                        .fold(0u64, |sum, (_, n)| sum.saturating_add(*n));
                     usage.insert(
                         id.as_str(),
                         (
-                            uses + added,
-                            refused + pending.refused,
+                            uses.saturating_add(added),
+                            refused.saturating_add(pending.refused),
                             last.max(pending.last_used),
                         ),
                     )?;
@@ -166,7 +175,7 @@ impl Engine {
                             .get((id.as_str(), day.0))?
                             .map(|v| v.value())
                             .unwrap_or(0);
-                        days.insert((id.as_str(), day.0), before + n)?;
+                        days.insert((id.as_str(), day.0), before.saturating_add(*n))?;
                     }
                 }
                 for (id, n) in &unmatched {
@@ -220,6 +229,10 @@ impl Engine {
     fn drain_retired(&self) {
         let mut retired = self.retired.lock();
         for (view, chances) in retired.iter_mut() {
+            *chances = chances.saturating_sub(1);
+            if !view.table.is_intact() || view.table.damage_reported() {
+                continue; // a damaged table's counts cannot be trusted
+            }
             for cell in 0..view.table.cells_used() {
                 let counts = view.table.drain_cell(cell);
                 if !counts.is_empty()
@@ -228,7 +241,6 @@ impl Engine {
                     self.keep_counts_locally(id, &counts);
                 }
             }
-            *chances = chances.saturating_sub(1);
         }
         retired.retain(|(_, chances)| *chances > 0);
     }

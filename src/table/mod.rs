@@ -63,6 +63,8 @@ const H_USED_SLOTS: usize = 11;
 const H_APPLIED_SEQ: usize = 12;
 const H_FLUSH_LEASE: usize = 13;
 const H_INTENTS_LEN: usize = 14;
+/// Set by a reader that met a damaged record: the next check rebuilds the table.
+const H_SUSPECT: usize = 15;
 const H_INTENTS: usize = 16;
 const MAX_INTENTS: u64 = 32;
 /// Intent-list length meaning "more slots than the list holds": the next writer scans all.
@@ -79,6 +81,12 @@ const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
 
 /// Set in a record ref: the key was deleted (the slot stays so probe chains hold).
 const TOMBSTONE: u64 = 1 << 63;
+/// The heap position part of a slot's ref word (offset + 1; 0 = none).
+const REF_MASK: u64 = (1 << 40) - 1;
+/// Bits 40..63 of a slot's ref word: a check over the slot's words, so a slot overwritten
+/// with garbage is told from a real one (and answered from redb) instead of hiding a key.
+const CHECK_SHIFT: u32 = 40;
+const CHECK_MASK: u64 = (1 << 23) - 1;
 /// Reader spins on an odd `seq` before calling the slot in doubt.
 const SPINS: u32 = 128;
 /// Most slots in use (keys and tombstones), as a fraction of all slots, before growing.
@@ -424,6 +432,16 @@ impl SharedTable {
         self.header(H_APPLIED_SEQ).store(seq, Ordering::Release);
     }
 
+    /// Records that a reader met a damaged record.
+    pub(crate) fn report_damage(&self) {
+        self.header(H_SUSPECT).store(1, Ordering::Relaxed);
+    }
+
+    /// Whether a reader met a damaged record.
+    pub(crate) fn damage_reported(&self) -> bool {
+        self.header(H_SUSPECT).load(Ordering::Relaxed) != 0
+    }
+
     /// The host-wide flush lease word.
     pub(crate) fn flush_lease(&self) -> &AtomicU64 {
         self.header(H_FLUSH_LEASE)
@@ -470,13 +488,17 @@ impl SharedTable {
         for _ in 0..self.geometry.slots {
             match self.read_slot(slot) {
                 None => in_doubt = true,
-                Some((0, _, _)) => break,
-                Some((_, found, record_ref))
-                    if found == tag && record_ref != 0 && record_ref & TOMBSTONE == 0 =>
-                {
-                    return Lookup::Found { record_ref };
+                Some((0, [0, 0], 0)) => break,
+                Some((seq, found, raw)) => {
+                    let target = raw & (REF_MASK | TOMBSTONE);
+                    if seq == 0 || (raw >> CHECK_SHIFT) & CHECK_MASK != slot_check(found, target) {
+                        // Not a slot any writer wrote: the table is damaged here.
+                        self.report_damage();
+                        in_doubt = true;
+                    } else if found == tag && target & REF_MASK != 0 && target & TOMBSTONE == 0 {
+                        return Lookup::Found { record_ref: target };
+                    }
                 }
-                Some(_) => {}
             }
             slot = (slot + 1) & mask;
         }
@@ -490,7 +512,7 @@ impl SharedTable {
     /// Copies a record out of the heap and decodes it; `None` if it is out of range or
     /// damaged.
     pub(crate) fn read_record(&self, record_ref: u64) -> Option<TableRecord> {
-        let offset = (record_ref & !TOMBSTONE).checked_sub(1)?;
+        let offset = (record_ref & REF_MASK).checked_sub(1)?;
         let heap_at = self.geometry.heap_at() as u64;
         if offset >= self.geometry.heap_words {
             return None;
@@ -703,7 +725,7 @@ impl SharedTable {
                 self.slot_word(slot, 2).load(Ordering::Relaxed),
             ];
             let record_ref = self.slot_word(slot, 3).load(Ordering::Relaxed);
-            if found == tag && record_ref != 0 && record_ref & TOMBSTONE == 0 {
+            if found == tag && record_ref & REF_MASK != 0 && record_ref & TOMBSTONE == 0 {
                 return Some(slot);
             }
             slot = (slot + 1) & mask;
@@ -713,7 +735,7 @@ impl SharedTable {
 
     /// The record ref a slot holds now.
     pub(crate) fn slot_record(&self, slot: u64) -> u64 {
-        self.slot_word(slot, 3).load(Ordering::Acquire)
+        self.slot_word(slot, 3).load(Ordering::Acquire) & (REF_MASK | TOMBSTONE)
     }
 
     /// A never-used slot for a new digest (tombstones are left alone: reusing one would let
@@ -764,13 +786,17 @@ impl SharedTable {
         debug_assert!(self.slot_word(slot, 0).load(Ordering::Relaxed) & 1 == 1);
         let was_live = {
             let old = self.slot_word(slot, 3).load(Ordering::Relaxed);
-            old != 0 && old & TOMBSTONE == 0
+            old & REF_MASK != 0 && old & TOMBSTONE == 0
         };
         let tag = digest_tag(digest);
+        let target = record_ref & (REF_MASK | TOMBSTONE);
         self.slot_word(slot, 1).store(tag[0], Ordering::Relaxed);
         self.slot_word(slot, 2).store(tag[1], Ordering::Relaxed);
-        self.slot_word(slot, 3).store(record_ref, Ordering::Relaxed);
-        let is_live = record_ref & TOMBSTONE == 0;
+        self.slot_word(slot, 3).store(
+            target | (slot_check(tag, target) << CHECK_SHIFT),
+            Ordering::Relaxed,
+        );
+        let is_live = target & TOMBSTONE == 0;
         match (was_live, is_live) {
             (false, true) => {
                 self.header(H_LIVE_KEYS).fetch_add(1, Ordering::AcqRel);
@@ -784,7 +810,7 @@ impl SharedTable {
 
     /// Turns a slot into a tombstone (its key was deleted).
     pub(crate) fn bury_slot(&self, slot: u64) {
-        let old = self.slot_word(slot, 3).load(Ordering::Relaxed);
+        let old = self.slot_record(slot) & REF_MASK;
         let tag = [
             self.slot_word(slot, 1).load(Ordering::Relaxed),
             self.slot_word(slot, 2).load(Ordering::Relaxed),
@@ -931,6 +957,14 @@ fn digest_tag(digest: &[u8; 32]) -> [u64; 2] {
         u64::from_le_bytes(digest[..8].try_into().unwrap()),
         u64::from_le_bytes(digest[8..16].try_into().unwrap()),
     ]
+}
+
+/// The check stored with a slot's ref (see [`CHECK_MASK`]).
+#[inline]
+fn slot_check(tag: [u64; 2], target: u64) -> u64 {
+    let mixed = (tag[0] ^ tag[1].rotate_left(21) ^ target.rotate_left(43))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (mixed >> 41) & CHECK_MASK
 }
 
 #[inline]

@@ -198,7 +198,10 @@ fn explore(state: State, seen: &mut BTreeSet<State>, outcomes: &mut [u64; 4]) {
             "answered version {version}, never committed while the read ran: {state:?}"
         );
         if state.started_after_return {
-            assert_eq!(version, NEW, "a read after the change returned missed it: {state:?}");
+            assert_eq!(
+                version, NEW,
+                "a read after the change returned missed it: {state:?}"
+            );
         }
         outcomes[usize::from(from_table) * 2 + usize::from(version == NEW)] += 1;
     }
