@@ -79,6 +79,24 @@ impl TableView {
         self.load_record(record_ref)
     }
 
+    /// Runs `f` on the decoded record at `record_ref` (`None` if it is damaged), under the
+    /// cache's read lock when it is cached: no reference count is touched.
+    #[inline]
+    pub(crate) fn with_record<R>(
+        &self,
+        record_ref: u64,
+        f: impl FnOnce(Option<&CachedRecord>) -> R,
+    ) -> R {
+        {
+            let cache = self.cache.read();
+            if let Some(hit) = cache.get(&record_ref) {
+                return f(Some(hit));
+            }
+        }
+        let loaded = self.load_record(record_ref);
+        f(loaded.as_deref())
+    }
+
     #[cold]
     fn load_record(&self, record_ref: u64) -> Option<Arc<CachedRecord>> {
         let Some(record) = self.table.read_record(record_ref) else {
@@ -115,6 +133,34 @@ impl TableView {
     /// Decoded records in this process's cache.
     pub(crate) fn cached_records(&self) -> usize {
         self.cache.read().len()
+    }
+}
+
+/// The table generation a call uses: borrowed from the engine's slot without touching a
+/// reference count (the common case), or owned after a remap.
+pub(crate) enum TableRef {
+    Loaded(arc_swap::Guard<Option<Arc<TableView>>>),
+    Owned(Arc<TableView>),
+}
+
+impl std::ops::Deref for TableRef {
+    type Target = TableView;
+
+    #[inline]
+    fn deref(&self) -> &TableView {
+        match self {
+            TableRef::Loaded(guard) => guard
+                .as_deref()
+                .expect("a loaded table reference holds a table"),
+            TableRef::Owned(view) => view,
+        }
+    }
+}
+
+impl TableRef {
+    /// Whether two references name the same mapping.
+    pub(crate) fn same_as(&self, other: &TableRef) -> bool {
+        std::ptr::eq::<TableView>(&**self, &**other)
     }
 }
 
@@ -162,15 +208,16 @@ impl Engine {
     /// The table generation every process should use now, mapped; remaps or rebuilds when
     /// this process's mapping is not it.
     #[inline]
-    pub(super) fn current_table(&self) -> Result<Arc<TableView>> {
+    pub(super) fn current_table(&self) -> Result<TableRef> {
         let wanted = self.sync.table_generation().load(Ordering::Acquire);
-        if let Some(view) = &*self.table.load()
+        let guard = self.table.load();
+        if let Some(view) = &*guard
             && view.table.generation() == wanted
             && view.table.is_intact()
         {
-            return Ok(Arc::clone(view));
+            return Ok(TableRef::Loaded(guard));
         }
-        self.remap_table()
+        self.remap_table().map(TableRef::Owned)
     }
 
     #[cold]

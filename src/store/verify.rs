@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::Store;
 use super::engine::{Engine, MAX_QUEUED_REFUSALS};
-use super::table_sync::{CachedRecord, TableView};
+use super::table_sync::TableView;
 use crate::clock::Timestamp;
 use crate::credential::{Credential, extract_credential};
 use crate::error::Result;
@@ -198,32 +198,41 @@ impl Engine {
         let mut view = self.current_table()?;
         let found = loop {
             match view.table.lookup(digest.as_bytes()) {
-                Lookup::Found { record_ref } => match view.record(record_ref) {
-                    Some(record) => break Found::Table(record),
-                    // A damaged record: redb knows.
-                    None => break Found::InDoubt,
-                },
+                // The constant-time digest compare: the slot holds only 16 bytes of it.
+                Lookup::Found { record_ref } => {
+                    break view.with_record(record_ref, |record| {
+                        match record {
+                            Some(record) if record.digest == digest => Found::Table {
+                                info: Arc::clone(&record.info),
+                                credit_slot: record.credit_slot,
+                                cell: record.usage_cell,
+                            },
+                            Some(_) => Found::Nothing,
+                            // A damaged record: redb knows.
+                            None => Found::InDoubt,
+                        }
+                    });
+                }
                 Lookup::InDoubt => break Found::InDoubt,
                 Lookup::Missing => {
                     // A miss is trusted only if the mapping stayed the current generation
                     // while it was read (a table replaced or truncated meanwhile reads as
                     // empty).
                     let current = self.current_table()?;
-                    if Arc::ptr_eq(&current, &view) {
-                        return Ok(self.unmatched(id));
+                    if current.same_as(&view) {
+                        break Found::Nothing;
                     }
                     view = current;
                 }
             }
         };
         let (info, credit_slot, counter) = match found {
-            // The constant-time digest compare: the table's tag is only 16 bytes of it.
-            Found::Table(record) if record.digest == digest => (
-                Arc::clone(&record.info),
-                record.credit_slot,
-                Counter::Shared(&view, record.usage_cell),
-            ),
-            Found::Table(_) => return Ok(self.unmatched(id)),
+            Found::Table {
+                info,
+                credit_slot,
+                cell,
+            } => (info, credit_slot, Counter::Shared(&view, cell)),
+            Found::Nothing => return Ok(self.unmatched(id)),
             Found::InDoubt => match self.read_key(&id)? {
                 Some((stored, slot)) if stored.digest_hash()? == digest => {
                     (Arc::new(stored.info), slot, Counter::Local)
@@ -320,7 +329,12 @@ impl Engine {
 }
 
 enum Found {
-    Table(Arc<CachedRecord>),
+    Table {
+        info: Arc<KeyInfo>,
+        credit_slot: Option<u32>,
+        cell: u32,
+    },
+    Nothing,
     InDoubt,
 }
 
