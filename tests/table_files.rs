@@ -153,6 +153,9 @@ fn a_damaged_table_under_open_stores_never_gives_a_wrong_verdict() {
         g.valid.remove(0);
         assert_right(&fresh, &g, &format!("{case}, reopened"));
     }
+    println!(
+        "damage under open stores: {rebuilt} rebuilt at once, {answered_from_the_database} answered from the database"
+    );
     assert_eq!(rebuilt + answered_from_the_database, kinds.len());
     // Truncation and a garbage header always force a new generation.
     assert!(rebuilt >= 3, "rebuilt {rebuilt} of {}", kinds.len());
@@ -234,6 +237,7 @@ fn a_bad_table_file_found_at_open_is_rebuilt() {
     assert_right(&store, &f, "an old generation");
     assert!(store.stats().unwrap().table.keys > 3_000);
     *outcomes.entry("rebuilt").or_insert(0) += 1;
+    println!("bad table files at open: {outcomes:?}");
     assert_eq!(
         outcomes.values().sum::<i32>(),
         cases.len() as i32 + 1,
