@@ -53,11 +53,35 @@ pub(crate) struct CachedRecord {
     pub info: Arc<KeyInfo>,
 }
 
+/// Hashes a record ref (a heap offset chosen by keyward, not by a client) with one multiply:
+/// SipHash would cost more than the rest of the cache lookup.
+#[derive(Default)]
+pub(crate) struct RefHasher(u64);
+
+impl std::hash::Hasher for RefHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        // hashbrown tags buckets with the top bits: the multiply spreads the offset into them.
+        self.0 = (self.0 ^ value).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type RecordCache = HashMap<u64, Arc<CachedRecord>, std::hash::BuildHasherDefault<RefHasher>>;
+
 /// One mapped table generation and this process's cache of its decoded records (records
 /// never change once written, so a cached one is never stale; a new record means a new ref).
 pub(crate) struct TableView {
     pub table: SharedTable,
-    cache: RwLock<HashMap<u64, Arc<CachedRecord>>>,
+    cache: RwLock<RecordCache>,
     cache_capacity: usize,
 }
 
@@ -65,7 +89,7 @@ impl TableView {
     fn new(table: SharedTable, cache_capacity: usize) -> TableView {
         TableView {
             table,
-            cache: RwLock::new(HashMap::new()),
+            cache: RwLock::new(RecordCache::default()),
             cache_capacity: cache_capacity.max(1),
         }
     }
