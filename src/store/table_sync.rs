@@ -357,38 +357,40 @@ impl Engine {
         let txn = self.db.begin_read()?;
         let db_seq = super::refresh::read_change_seq(&txn)?;
         let keys = txn.open_table(KEYS)?;
+        let credits = txn.open_table(CREDITS)?;
         let count = keys.len()?;
-        let mut stored_bytes = 0u64;
+        // One pass over the keys: each record encoded into an arena (usage cells numbered in
+        // order), so the new table's heap is sized exactly.
+        let mut arena: Vec<u64> = Vec::new();
+        let mut entries: Vec<(KeyId, [u8; 32], std::ops::Range<usize>)> =
+            Vec::with_capacity(count as usize);
         for item in keys.iter()? {
-            let (_, bytes) = item?;
-            stored_bytes += bytes.value().len() as u64;
+            let (id, bytes) = item?;
+            let stored = StoredKey::decode(id.value(), bytes.value())?;
+            let credit_slot = credits.get(id.value())?.map(|row| row.value().2);
+            let key_id = parse_stored_id(&stored.info.id)?;
+            let cell = entries.len() as u32;
+            let words = record_words(&stored, cell, credit_slot)?;
+            let digest = *stored.digest_hash()?.as_bytes();
+            entries.push((key_id, digest, arena.len()..arena.len() + words.len()));
+            arena.extend_from_slice(&words);
         }
-        // Binary records are smaller than the stored JSON; the heap keeps as much again free.
-        let geometry = Geometry::for_contents(
-            count + extra_keys,
-            (stored_bytes + count * 64) / 8 + extra_words,
-        );
+        drop((keys, credits, txn));
+        let geometry = Geometry::for_contents(count + extra_keys, arena.len() as u64 + extra_words);
         let mut table = SharedTable::create(&self.table_path(), geometry, self.pepper.table_tag())?;
-        let filled = (|| -> Result<HashMap<KeyId, u32>> {
-            let credits = txn.open_table(CREDITS)?;
-            let mut cells = HashMap::with_capacity(count as usize);
-            for item in keys.iter()? {
-                let (id, bytes) = item?;
-                let stored = StoredKey::decode(id.value(), bytes.value())?;
-                let slot = credits.get(id.value())?.map(|row| row.value().2);
-                let key_id = parse_stored_id(&stored.info.id)?;
-                let cell = insert_new(&table, &key_id, &stored, slot)?;
-                cells.insert(key_id, cell);
+        let mut cells = HashMap::with_capacity(entries.len());
+        for (id, digest, words) in &entries {
+            match insert_new(&table, id, digest, &arena[words.clone()]) {
+                Ok(cell) => {
+                    cells.insert(*id, cell);
+                }
+                Err(e) => {
+                    table.discard();
+                    return Err(e);
+                }
             }
-            Ok(cells)
-        })();
-        let cells = match filled {
-            Ok(cells) => cells,
-            Err(e) => {
-                table.discard();
-                return Err(e);
-            }
-        };
+        }
+        drop(arena);
         table.clear_intents();
         table.set_applied_seq(db_seq);
         // Counts still in the generation this process maps move with the keys (not out of a
@@ -774,20 +776,14 @@ fn plan_size(plan: &[PlannedChange]) -> Result<(u64, u64)> {
     Ok((plan.len() as u64, words))
 }
 
-/// Inserts a key into a table being built (no reader sees it yet).
-fn insert_new(
-    table: &SharedTable,
-    id: &KeyId,
-    stored: &StoredKey,
-    credit_slot: Option<u32>,
-) -> Result<u32> {
+/// Inserts a key into a table being built (no reader sees it yet), with its record already
+/// encoded for the usage cell it gets (cells are assigned in order).
+fn insert_new(table: &SharedTable, id: &KeyId, digest: &[u8; 32], record: &[u64]) -> Result<u32> {
     let full = || Error::storage("the new shared verify table is too small (this is a bug)");
     let cell = table.assign_cell(id).ok_or_else(full)?;
-    let words = record_words(stored, cell, credit_slot)?;
-    let digest = stored.digest_hash()?;
-    let slot = table.claim_slot(digest.as_bytes()).ok_or_else(full)?;
-    let record_ref = table.append_record(&words).ok_or_else(full)?;
-    table.fill_slot(slot, digest.as_bytes(), record_ref);
+    let slot = table.claim_slot(digest).ok_or_else(full)?;
+    let record_ref = table.append_record(record).ok_or_else(full)?;
+    table.fill_slot(slot, digest, record_ref);
     table.settle(slot);
     Ok(cell)
 }

@@ -90,7 +90,7 @@ const CHECK_MASK: u64 = (1 << 23) - 1;
 /// Reader spins on an odd `seq` before calling the slot in doubt.
 const SPINS: u32 = 128;
 /// Most slots in use (keys and tombstones), as a fraction of all slots, before growing.
-const MAX_LOAD_PERCENT: u64 = 75;
+const MAX_LOAD_PERCENT: u64 = 80;
 
 /// Sizes of one table generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,14 +104,15 @@ pub(crate) struct Geometry {
 }
 
 impl Geometry {
-    /// A geometry holding `keys` keys whose records take `record_words`, with room to grow.
+    /// A geometry holding `keys` keys whose records take `record_words`, with room for a
+    /// quarter as many keys again (slots at most 80 % used, cells) and as many record
+    /// rewrites as there are keys (heap) before the next generation: growth costs one rebuild
+    /// per quarter of growth. Slots are not rounded to a power of two (a probe starts at a
+    /// multiply-shift of digest bits), so the table's size follows the key count closely.
     pub(crate) fn for_contents(keys: u64, record_words: u64) -> Geometry {
-        // Room for a third as many keys again at the most loaded (slots), half as many
-        // (cells), and as many record rewrites as there are keys (heap) before the next
-        // generation: growth costs one rebuild per third of growth at worst.
-        let slots = (keys * 16 / 9).max(1024).next_power_of_two();
-        let cells = (keys + keys / 2).max(1024).next_multiple_of(64);
-        let heap_words = (record_words * 2).max(128 * 1024);
+        let slots = (keys * 8 / 5).max(1024);
+        let cells = (keys + keys / 4).max(1024).next_multiple_of(64);
+        let heap_words = (record_words * 2).max(16 * 1024);
         Geometry {
             slots,
             cells,
@@ -270,7 +271,7 @@ impl SharedTable {
             cells: word(H_CELLS),
             heap_words: word(H_HEAP_WORDS),
         };
-        let sane = geometry.slots.is_power_of_two()
+        let sane = geometry.slots >= 1
             && geometry.slots <= 1 << 32
             && geometry.cells <= u32::MAX as u64
             && geometry.heap_words <= 1 << 36;
@@ -482,8 +483,8 @@ impl SharedTable {
     #[inline]
     pub(crate) fn lookup(&self, digest: &[u8; 32]) -> Lookup {
         let tag = digest_tag(digest);
-        let mask = self.geometry.slots - 1;
-        let mut slot = start_slot(digest) & mask;
+        let slots = self.geometry.slots;
+        let mut slot = start_slot(digest, slots);
         let mut in_doubt = false;
         for _ in 0..self.geometry.slots {
             match self.read_slot(slot) {
@@ -500,7 +501,7 @@ impl SharedTable {
                     }
                 }
             }
-            slot = (slot + 1) & mask;
+            slot = next_slot(slot, slots);
         }
         if in_doubt {
             Lookup::InDoubt
@@ -714,8 +715,8 @@ impl SharedTable {
     /// The slot holding `digest` (stable or in doubt).
     pub(crate) fn find_slot(&self, digest: &[u8; 32]) -> Option<u64> {
         let tag = digest_tag(digest);
-        let mask = self.geometry.slots - 1;
-        let mut slot = start_slot(digest) & mask;
+        let slots = self.geometry.slots;
+        let mut slot = start_slot(digest, slots);
         for _ in 0..self.geometry.slots {
             if self.slot_word(slot, 0).load(Ordering::Acquire) == 0 {
                 return None;
@@ -728,7 +729,7 @@ impl SharedTable {
             if found == tag && record_ref & REF_MASK != 0 && record_ref & TOMBSTONE == 0 {
                 return Some(slot);
             }
-            slot = (slot + 1) & mask;
+            slot = next_slot(slot, slots);
         }
         None
     }
@@ -741,13 +742,13 @@ impl SharedTable {
     /// A never-used slot for a new digest (tombstones are left alone: reusing one would let
     /// a reader that started before the insert miss a key further along the chain).
     fn free_slot(&self, digest: &[u8; 32]) -> Option<u64> {
-        let mask = self.geometry.slots - 1;
-        let mut slot = start_slot(digest) & mask;
+        let slots = self.geometry.slots;
+        let mut slot = start_slot(digest, slots);
         for _ in 0..self.geometry.slots {
             if self.slot_word(slot, 0).load(Ordering::Acquire) == 0 {
                 return Some(slot);
             }
-            slot = (slot + 1) & mask;
+            slot = next_slot(slot, slots);
         }
         None
     }
@@ -967,9 +968,17 @@ fn slot_check(tag: [u64; 2], target: u64) -> u64 {
     (mixed >> 41) & CHECK_MASK
 }
 
+/// Where the probe for a digest starts: a multiply-shift of 64 digest bits onto
+/// `0..slots` (no power-of-two size needed).
 #[inline]
-fn start_slot(digest: &[u8; 32]) -> u64 {
-    u64::from_le_bytes(digest[16..24].try_into().unwrap())
+fn start_slot(digest: &[u8; 32], slots: u64) -> u64 {
+    let bits = u64::from_le_bytes(digest[16..24].try_into().unwrap());
+    ((u128::from(bits) * u128::from(slots)) >> 64) as u64
+}
+
+#[inline]
+fn next_slot(slot: u64, slots: u64) -> u64 {
+    if slot + 1 == slots { 0 } else { slot + 1 }
 }
 
 fn day_tag(day: Day) -> u64 {
