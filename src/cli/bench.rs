@@ -8,11 +8,17 @@
 //! copies of this executable (`--worker`) verifying against one store file and reports their
 //! aggregate verifies per second.
 //!
+//! `keyward bench --table` measures the shared verify table instead (issue 14's acceptance:
+//! bytes per key, cold build, open in a fresh process, verify against the floor, PSS and
+//! usage commits of many processes on one store): see `bench_table.rs`.
+//!
 //! Progress goes to stderr, only when stderr is a terminal; the table goes to stdout; `--json`
 //! writes the machine-readable results to a file.
 
 #[path = "bench_baselines.rs"]
 mod baselines;
+#[path = "bench_table.rs"]
+mod table;
 
 use std::fs;
 use std::hint::black_box;
@@ -40,6 +46,35 @@ pub struct BenchArgs {
     /// A fast smoke run (2 000 keys, short windows): checks the machinery, not the figures.
     #[arg(long)]
     pub quick: bool,
+    /// Measure the shared verify table instead (issue 14): bytes per key, cold build, open
+    /// in a fresh process, verify against the floor (uniform and hot set), PSS and usage
+    /// commits of many processes on one store.
+    #[arg(long)]
+    pub table: bool,
+    /// (--table) Processes that open the store together (PSS, commits per second).
+    #[arg(long, default_value_t = 16, value_name = "N", requires = "table")]
+    pub processes: usize,
+    /// (--table) Fresh processes started one after another to time the open of the
+    /// existing table (the median is reported).
+    #[arg(long, default_value_t = 9, value_name = "N", requires = "table")]
+    pub opens: usize,
+    /// (--table) Cold builds (table file deleted, store opened); the median is reported.
+    #[arg(long, default_value_t = 3, value_name = "N", requires = "table")]
+    pub builds: usize,
+    /// (--table) The hot set, in percent of the keys.
+    #[arg(long, default_value_t = 10, value_name = "PERCENT", requires = "table")]
+    pub hot_percent: usize,
+    /// (--table) Keys each of the --processes verifies before its PSS is read (default:
+    /// as many as the hot set), spread through the table.
+    #[arg(long, value_name = "N", requires = "table")]
+    pub spread: Option<usize>,
+    /// (--table) How long the --processes verify while their usage commits are counted, in
+    /// milliseconds.
+    #[arg(long, default_value_t = 5000, value_name = "MS", requires = "table")]
+    pub commit_millis: u64,
+    /// Internal: run as one child process of `--table` (`open` or `host`).
+    #[arg(long, hide = true, value_name = "MODE")]
+    pub table_worker: Option<String>,
     /// Internal: run as one verifying worker process of the process-scaling measurement.
     #[arg(long, hide = true)]
     pub worker: bool,
@@ -84,8 +119,12 @@ const BATCH: usize = 256;
 
 /// Runs `keyward bench` (or one worker of it).
 pub fn run(args: BenchArgs) -> ExitCode {
-    let result = if args.worker {
+    let result = if let Some(mode) = &args.table_worker {
+        table::worker(&args, mode)
+    } else if args.worker {
         worker(&args)
+    } else if args.table {
+        table::run(&args)
     } else {
         headline(&args)
     };

@@ -75,7 +75,7 @@ enum Command {
     Export(transfer::ExportArgs),
     /// Re-create keys from an export file, as new keys
     Import(transfer::ImportArgs),
-    /// Run the headline benchmark on a temporary store.
+    /// Run the headline benchmark (or, with --table, the shared verify table's) on a temporary store.
     Bench(bench::BenchArgs),
 }
 
