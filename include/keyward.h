@@ -906,7 +906,8 @@ typedef struct kw_options {
    */
   uint64_t flush_interval_ms;
   /**
-   * Most keys in the verify index; 0 = default (1 000 000).
+   * Most key records this process keeps decoded in front of the shared verify table;
+   * 0 = default (65 536).
    */
   uint64_t index_capacity;
 } kw_options;

@@ -27,7 +27,7 @@ export interface OpenOptions {
   maxLifetimeMs?: number;
   /** Background usage flush interval in ms (default 1000), or `"manual"` (flush() and close() only). */
   flushIntervalMs?: number | 'manual';
-  /** Most keys in the verify index; 0 = default (1 000 000). */
+  /** Most key records this process keeps decoded in front of the shared verify table; 0 = default (65 536). */
   indexCapacity?: number;
 }
 

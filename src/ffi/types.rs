@@ -266,7 +266,8 @@ pub struct kw_options {
     pub max_lifetime_ms: u64,
     /// Background usage flush interval in ms; 0 = default (1000); `KW_FLUSH_MANUAL` = off.
     pub flush_interval_ms: u64,
-    /// Most keys in the verify index; 0 = default (1 000 000).
+    /// Most key records this process keeps decoded in front of the shared verify table;
+    /// 0 = default (65 536).
     pub index_capacity: u64,
 }
 

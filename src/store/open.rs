@@ -24,8 +24,9 @@ use crate::sys::shared_memory::SyncFile;
 pub const DEFAULT_PREFIX: &str = "kw";
 /// Default interval between usage flushes.
 pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
-/// Default verify-index capacity (keys).
-pub const DEFAULT_INDEX_CAPACITY: usize = 1_000_000;
+/// Default number of key records one process keeps decoded in front of the shared verify
+/// table (about 40 MB at most, for typical records; the table itself is shared).
+pub const DEFAULT_INDEX_CAPACITY: usize = 65_536;
 
 /// How processes share the database file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -88,7 +88,7 @@ final class Store
      * @param bool $keepLastKey policy: refuse to revoke or delete an owner's last active key
      * @param int $maxLifetimeMs policy: longest key lifetime in ms (0 = unlimited; else every key needs an expiry)
      * @param int $flushIntervalMs background usage flush interval (0 = default 1000 ms; FLUSH_MANUAL = off)
-     * @param int $indexCapacity most keys in the in-memory verify index (0 = default 1 000 000)
+     * @param int $indexCapacity most key records this process keeps decoded in front of the shared verify table (0 = default 65 536)
      * @param bool $pin KW_OPEN_PERSISTENT: keep the store open (warm) for the life of the
      *     process even after its last handle is closed, e.g. when a framework opens and closes
      *     a Store per request. Closing a handle then never writes; usage is flushed by the

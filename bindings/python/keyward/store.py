@@ -411,7 +411,8 @@ class Store:
             needs an expiry. ``None`` = unlimited.
         flush_interval_ms: background usage flush interval; 0 = default (1000 ms);
             :data:`FLUSH_MANUAL` = only :meth:`flush` and :meth:`close` write usage.
-        index_capacity: most keys in the in-memory verify index; 0 = default (1 000 000).
+        index_capacity: most key records this process keeps decoded in front of the shared
+            verify table; 0 = default (65 536).
     """
 
     __slots__ = ("_handle", "_finalizer", "_path", "__weakref__")
