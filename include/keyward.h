@@ -943,6 +943,52 @@ typedef struct kw_store_stats {
 } kw_store_stats;
 
 /**
+ * The shared verify table as this process sees it (`kw_table_stats`).
+ */
+typedef struct kw_store_table_stats {
+  /**
+   * Generation (a random number naming the table file in use); 0 = none mapped.
+   */
+  uint64_t generation;
+  /**
+   * Slots of the lookup array.
+   */
+  uint64_t slots;
+  /**
+   * Keys in the table.
+   */
+  uint64_t keys;
+  /**
+   * Bytes of the part every verify touches (slots, usage cells).
+   */
+  uint64_t lookup_bytes;
+  /**
+   * Bytes of the whole file (with the key records).
+   */
+  uint64_t file_bytes;
+  /**
+   * Key records this process keeps decoded.
+   */
+  uint64_t cached_records;
+  /**
+   * Generations this process built (missing, damaged or outgrown table).
+   */
+  uint64_t rebuilds;
+  /**
+   * Slots a killed writer left in doubt that this process repaired.
+   */
+  uint64_t slots_repaired;
+  /**
+   * 1 when this process maps the table.
+   */
+  uint32_t mapped;
+  /**
+   * Reserved, 0.
+   */
+  uint32_t reserved;
+} kw_store_table_stats;
+
+/**
  * A key's usage (`kw_usage`).
  */
 typedef struct kw_usage_stats {
@@ -1367,6 +1413,16 @@ kw_status kw_flush(kw_store store, size_t *out_written);
  * `out_stats` must be NULL or writable.
  */
 kw_status kw_stats(kw_store store, struct kw_store_stats *out_stats);
+
+/**
+ * The shared verify table of the store as this process sees it: generation, size, keys,
+ * bytes, whether it is mapped, records cached, rebuilds and repairs. Errors:
+ * `KW_NULL_ARGUMENT`, `KW_CLOSED`.
+ *
+ * # Safety
+ * `out_stats` must be NULL or writable.
+ */
+kw_status kw_table_stats(kw_store store, struct kw_store_table_stats *out_stats);
 
 /**
  * Whether two open handles share one store (`*out_same` = 1) or not (0): re-opening a path

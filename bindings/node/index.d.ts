@@ -119,6 +119,27 @@ export interface StoreStats {
   indexedKeys: number;
   dirtyKeys: number;
   indexComplete: boolean;
+  /** The shared verify table as this process sees it. */
+  table: TableStats;
+}
+
+/** The shared verify table (one per store per host) as this process sees it. */
+export interface TableStats {
+  /** A random number naming the table file in use; 0 = none mapped. */
+  generation: number;
+  slots: number;
+  keys: number;
+  /** Bytes of the part every verify touches (slots, usage cells). */
+  lookupBytes: number;
+  /** Bytes of the whole file (with the key records). */
+  fileBytes: number;
+  /** Key records this process keeps decoded. */
+  cachedRecords: number;
+  /** Generations this process built (missing, damaged or outgrown table). */
+  rebuilds: number;
+  /** Slots a killed writer left in doubt that this process repaired. */
+  slotsRepaired: number;
+  mapped: boolean;
 }
 
 /** A key's usage: stored plus this process's unflushed counts. */

@@ -9,6 +9,7 @@ use super::panic::guard;
 use super::status::kw_status;
 use super::types::{
     KW_FLUSH_MANUAL, KW_MAX_PATH_LEN, kw_concurrency, kw_open_flags, kw_options, kw_store_stats,
+    kw_store_table_stats,
 };
 use crate::digest::{PEPPER_LEN, Pepper};
 use crate::policy::Policies;
@@ -206,6 +207,38 @@ pub unsafe extern "C" fn kw_stats(store: kw_store, out_stats: *mut kw_store_stat
             indexed_keys: stats.indexed_keys as u64,
             dirty_keys: stats.dirty_keys as u64,
             index_complete: stats.index_complete as u32,
+            reserved: 0,
+        };
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { put(out, value) };
+        Ok(())
+    })
+}
+
+/// The shared verify table of the store as this process sees it: generation, size, keys,
+/// bytes, whether it is mapped, records cached, rebuilds and repairs. Errors:
+/// `KW_NULL_ARGUMENT`, `KW_CLOSED`.
+///
+/// # Safety
+/// `out_stats` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kw_table_stats(
+    store: kw_store,
+    out_stats: *mut kw_store_table_stats,
+) -> kw_status {
+    guard(|| {
+        let out = out_ptr(out_stats)?;
+        let table = handles::cloned(store)?.stats()?.table;
+        let value = kw_store_table_stats {
+            generation: table.generation,
+            slots: table.slots,
+            keys: table.keys,
+            lookup_bytes: table.lookup_bytes,
+            file_bytes: table.file_bytes,
+            cached_records: table.cached_records as u64,
+            rebuilds: table.rebuilds,
+            slots_repaired: table.slots_repaired,
+            mapped: table.mapped as u32,
             reserved: 0,
         };
         // SAFETY: checked non-NULL; writable by contract.

@@ -421,6 +421,32 @@ pub struct kw_store_stats {
     pub reserved: u32,
 }
 
+/// The shared verify table as this process sees it (`kw_table_stats`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct kw_store_table_stats {
+    /// Generation (a random number naming the table file in use); 0 = none mapped.
+    pub generation: u64,
+    /// Slots of the lookup array.
+    pub slots: u64,
+    /// Keys in the table.
+    pub keys: u64,
+    /// Bytes of the part every verify touches (slots, usage cells).
+    pub lookup_bytes: u64,
+    /// Bytes of the whole file (with the key records).
+    pub file_bytes: u64,
+    /// Key records this process keeps decoded.
+    pub cached_records: u64,
+    /// Generations this process built (missing, damaged or outgrown table).
+    pub rebuilds: u64,
+    /// Slots a killed writer left in doubt that this process repaired.
+    pub slots_repaired: u64,
+    /// 1 when this process maps the table.
+    pub mapped: u32,
+    /// Reserved, 0.
+    pub reserved: u32,
+}
+
 /// A key split into its parts by `kw_parse_key`. Holds the secret: wipe it after use.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]

@@ -671,6 +671,17 @@ static void test_open_and_registry(void) {
   CHECK_STATUS(kw_stats(a, &st), KW_OK);
   CHECK_STATUS(kw_stats(a, NULL), KW_NULL_ARGUMENT);
   CHECK_STATUS(kw_stats(KW_STORE_NONE, &st), KW_NULL_ARGUMENT);
+  {
+    /* The shared verify table: mapped, its keys those of the store, its lookup part a
+     * fraction of the file. */
+    kw_store_table_stats table;
+    CHECK_STATUS(kw_table_stats(a, &table), KW_OK);
+    CHECK(table.mapped == 1 && table.generation != 0);
+    CHECK(table.keys == st.indexed_keys && table.slots >= table.keys);
+    CHECK(table.lookup_bytes > 0 && table.lookup_bytes < table.file_bytes);
+    CHECK_STATUS(kw_table_stats(a, NULL), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_table_stats(KW_STORE_NONE, &table), KW_NULL_ARGUMENT);
+  }
 
   /* Close twice; use after close; forged handles. */
   CHECK_STATUS(kw_close(b), KW_OK);

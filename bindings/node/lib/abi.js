@@ -116,6 +116,11 @@ const STRUCTS = Object.freeze({
     ['uint64_t', 'commits'], ['uint64_t', 'refreshes'], ['uint64_t', 'indexed_keys'],
     ['uint64_t', 'dirty_keys'], ['uint32_t', 'index_complete'], ['uint32_t', 'reserved'],
   ],
+  kw_store_table_stats: [
+    ['uint64_t', 'generation'], ['uint64_t', 'slots'], ['uint64_t', 'keys'], ['uint64_t', 'lookup_bytes'],
+    ['uint64_t', 'file_bytes'], ['uint64_t', 'cached_records'], ['uint64_t', 'rebuilds'],
+    ['uint64_t', 'slots_repaired'], ['uint32_t', 'mapped'], ['uint32_t', 'reserved'],
+  ],
   kw_usage_stats: [['uint64_t', 'uses'], ['uint64_t', 'refused'], ['int64_t', 'last_used_ms']],
   kw_credit_balance: [
     ['uint32_t', 'limited'], ['uint32_t', 'cost'], ['uint64_t', 'remaining'], ['uint64_t', 'refill_amount'],
@@ -154,6 +159,7 @@ const FUNCTIONS = Object.freeze([
   'kw_status kw_close(kw_store store)',
   'kw_status kw_flush(kw_store store, size_t *out_written)',
   'kw_status kw_stats(kw_store store, struct kw_store_stats *out_stats)',
+  'kw_status kw_table_stats(kw_store store, struct kw_store_table_stats *out_stats)',
   'kw_status kw_same_store(kw_store a, kw_store b, uint32_t *out_same)',
   'kw_status kw_release_persistent(void)',
   'kw_status kw_usage(kw_store store, const char *id, size_t id_len, struct kw_usage_stats *out_usage)',

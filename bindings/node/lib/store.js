@@ -93,7 +93,7 @@ const F_SIZE = F_SCOPES + DEFINES.KW_MAX_SCOPES * S.kw_str.size;
 
 if (
   S.kw_verdict.size > F_LEN_A ||
-  Math.max(S.kw_store_stats.size, S.kw_usage_stats.size, S.kw_credit_balance.size, S.kw_parsed_key.size) > F_KEY - F_STRUCT ||
+  Math.max(S.kw_store_stats.size, S.kw_store_table_stats.size, S.kw_usage_stats.size, S.kw_credit_balance.size, S.kw_parsed_key.size) > F_KEY - F_STRUCT ||
   DEFINES.KW_MAX_KEY_LEN > F_SCOPES - F_KEY
 ) {
   throw new Error('keyward: the C structs no longer fit the binding\'s scratch layout (lib/store.js)');
@@ -755,13 +755,28 @@ class Store {
     const st = fn.kw_stats(this._h, P_STRUCT);
     if (st !== 0) throw failure(st, 'stats');
     const o = (f) => F_STRUCT + off('kw_store_stats', f);
-    return {
+    const stats = {
       commits: FIXED.get64(o('commits')),
       refreshes: FIXED.get64(o('refreshes')),
       indexedKeys: FIXED.get64(o('indexed_keys')),
       dirtyKeys: FIXED.get64(o('dirty_keys')),
       indexComplete: FIXED.u32[o('index_complete') >>> 2] !== 0,
     };
+    const tt = fn.kw_table_stats(this._h, P_STRUCT);
+    if (tt !== 0) throw failure(tt, 'stats');
+    const t = (f) => F_STRUCT + off('kw_store_table_stats', f);
+    stats.table = {
+      generation: FIXED.get64(t('generation')),
+      slots: FIXED.get64(t('slots')),
+      keys: FIXED.get64(t('keys')),
+      lookupBytes: FIXED.get64(t('lookup_bytes')),
+      fileBytes: FIXED.get64(t('file_bytes')),
+      cachedRecords: FIXED.get64(t('cached_records')),
+      rebuilds: FIXED.get64(t('rebuilds')),
+      slotsRepaired: FIXED.get64(t('slots_repaired')),
+      mapped: FIXED.u32[t('mapped') >>> 2] !== 0,
+    };
+    return stats;
   }
 
   /**

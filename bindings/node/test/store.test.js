@@ -578,6 +578,12 @@ test('usage, usageByDay, unusedSince, credits, flush, stats', (t) => {
   assert.equal(typeof s.refreshes, 'number');
   assert.ok(s.indexedKeys >= 2);
   assert.equal(typeof s.indexComplete, 'boolean');
+  // The shared verify table: mapped, holding the keys, its lookup part a fraction of the file.
+  assert.ok(s.table.mapped && s.table.generation !== 0);
+  assert.equal(s.table.keys, s.indexedKeys);
+  assert.ok(s.table.slots >= s.table.keys);
+  assert.ok(s.table.lookupBytes > 0 && s.table.lookupBytes < s.table.fileBytes);
+  assert.ok(s.table.cachedRecords >= 1);
   assert.ok(store.flush() >= 1);
   assert.equal(store.stats().dirtyKeys, 0);
   assert.equal(store.flush(), 0);

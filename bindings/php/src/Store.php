@@ -313,7 +313,19 @@ final class Store
     {
         $s = $this->ffi->new('kw_store_stats');
         $this->check($this->ffi->kw_stats($this->live(), FFI::addr($s)), 'kw_stats');
-        return new StoreStats($s->commits, $s->refreshes, $s->indexed_keys, $s->dirty_keys, $s->index_complete !== 0);
+        $t = $this->ffi->new('kw_store_table_stats');
+        $this->check($this->ffi->kw_table_stats($this->live(), FFI::addr($t)), 'kw_table_stats');
+        return new StoreStats($s->commits, $s->refreshes, $s->indexed_keys, $s->dirty_keys, $s->index_complete !== 0, [
+            'generation' => $t->generation,
+            'slots' => $t->slots,
+            'keys' => $t->keys,
+            'lookupBytes' => $t->lookup_bytes,
+            'fileBytes' => $t->file_bytes,
+            'cachedRecords' => $t->cached_records,
+            'rebuilds' => $t->rebuilds,
+            'slotsRepaired' => $t->slots_repaired,
+            'mapped' => $t->mapped !== 0,
+        ]);
     }
 
     /**

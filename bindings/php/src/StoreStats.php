@@ -15,6 +15,9 @@ final class StoreStats
      * @param int $indexedKeys keys in this process's verify index
      * @param int $dirtyKeys keys with usage not yet flushed
      * @param bool $indexComplete whether the index holds every key (misses answered from memory)
+     * @param array{generation: int, slots: int, keys: int, lookupBytes: int, fileBytes: int,
+     *     cachedRecords: int, rebuilds: int, slotsRepaired: int, mapped: bool} $table the shared
+     *     verify table as this process sees it
      */
     public function __construct(
         public readonly int $commits,
@@ -22,6 +25,7 @@ final class StoreStats
         public readonly int $indexedKeys,
         public readonly int $dirtyKeys,
         public readonly bool $indexComplete,
+        public readonly array $table = [],
     ) {
     }
 }

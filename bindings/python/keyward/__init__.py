@@ -51,6 +51,7 @@ from .types import (
     Reason,
     Refill,
     StoreStats,
+    TableStats,
     UsageStats,
     Verdict,
 )
@@ -120,6 +121,7 @@ __all__ = [
     "Store",
     "StoreClosedError",
     "StoreStats",
+    "TableStats",
     "UsageStats",
     "Verdict",
     "abi_version",

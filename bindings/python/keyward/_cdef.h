@@ -211,6 +211,18 @@ typedef struct kw_store_stats {
   uint32_t index_complete;
   uint32_t reserved;
 } kw_store_stats;
+typedef struct kw_store_table_stats {
+  uint64_t generation;
+  uint64_t slots;
+  uint64_t keys;
+  uint64_t lookup_bytes;
+  uint64_t file_bytes;
+  uint64_t cached_records;
+  uint64_t rebuilds;
+  uint64_t slots_repaired;
+  uint32_t mapped;
+  uint32_t reserved;
+} kw_store_table_stats;
 typedef struct kw_usage_stats {
   uint64_t uses;
   uint64_t refused;
@@ -314,6 +326,7 @@ kw_status kw_open(const struct kw_options *options, kw_store *out_store);
 kw_status kw_close(kw_store store);
 kw_status kw_flush(kw_store store, size_t *out_written);
 kw_status kw_stats(kw_store store, struct kw_store_stats *out_stats);
+kw_status kw_table_stats(kw_store store, struct kw_store_table_stats *out_stats);
 kw_status kw_same_store(kw_store a, kw_store b, uint32_t *out_same);
 kw_status kw_release_persistent(void);
 kw_status kw_usage(kw_store store, const char *id, size_t id_len, struct kw_usage_stats *out_usage);

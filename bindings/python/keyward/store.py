@@ -31,6 +31,7 @@ from .types import (
     ParsedKey,
     Refill,
     StoreStats,
+    TableStats,
     UsageStats,
     Verdict,
 )
@@ -541,12 +542,25 @@ class Store:
         """This process's counters for the store."""
         s = ffi.new("kw_store_stats *")
         self._check(lib.kw_stats(self._handle, s))
+        t = ffi.new("kw_store_table_stats *")
+        self._check(lib.kw_table_stats(self._handle, t))
         return StoreStats(
             commits=s.commits,
             refreshes=s.refreshes,
             indexed_keys=s.indexed_keys,
             dirty_keys=s.dirty_keys,
             index_complete=bool(s.index_complete),
+            table=TableStats(
+                generation=t.generation,
+                slots=t.slots,
+                keys=t.keys,
+                lookup_bytes=t.lookup_bytes,
+                file_bytes=t.file_bytes,
+                cached_records=t.cached_records,
+                rebuilds=t.rebuilds,
+                slots_repaired=t.slots_repaired,
+                mapped=bool(t.mapped),
+            ),
         )
 
     def same_store(self, other: Store) -> bool:

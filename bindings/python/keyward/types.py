@@ -347,6 +347,21 @@ class Credential:
 
 
 @dataclass(frozen=True, slots=True)
+class TableStats:
+    """The shared verify table as this process sees it (``StoreStats.table``)."""
+
+    generation: int
+    slots: int
+    keys: int
+    lookup_bytes: int
+    file_bytes: int
+    cached_records: int
+    rebuilds: int
+    slots_repaired: int
+    mapped: bool
+
+
+@dataclass(frozen=True, slots=True)
 class StoreStats:
     """This process's counters for a store (:meth:`Store.stats`)."""
 
@@ -355,6 +370,7 @@ class StoreStats:
     indexed_keys: int
     dirty_keys: int
     index_complete: bool
+    table: TableStats
 
 
 @dataclass(frozen=True, slots=True)

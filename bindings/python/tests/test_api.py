@@ -739,6 +739,12 @@ def test_stats(store: keyward.Store) -> None:
     assert after.commits == before.commits + 1
     assert after.indexed_keys >= 1 and after.dirty_keys == 1
     assert isinstance(after.index_complete, bool)
+    # The shared verify table: mapped, holding the key, its lookup part a fraction of the file.
+    table = after.table
+    assert table.mapped and table.generation != 0
+    assert table.keys == after.indexed_keys and table.slots >= table.keys
+    assert 0 < table.lookup_bytes < table.file_bytes
+    assert table.cached_records >= 1
 
 
 # --- threads --------------------------------------------------------------------------------------

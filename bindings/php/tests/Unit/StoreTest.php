@@ -947,6 +947,14 @@ final class StoreTest extends TestCase
         self::assertSame(1, $stats->indexedKeys);
         self::assertTrue($stats->indexComplete);
         self::assertGreaterThanOrEqual(0, $stats->refreshes);
+        // The shared verify table: mapped, holding the key, its lookup part a fraction of the file.
+        self::assertTrue($stats->table['mapped']);
+        self::assertNotSame(0, $stats->table['generation']);
+        self::assertSame(1, $stats->table['keys']);
+        self::assertGreaterThanOrEqual(1, $stats->table['slots']);
+        self::assertGreaterThan(0, $stats->table['lookupBytes']);
+        self::assertLessThan($stats->table['fileBytes'], $stats->table['lookupBytes']);
+        self::assertSame(1, $stats->table['cachedRecords']);
         $store->close();
     }
 }
