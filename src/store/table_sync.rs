@@ -254,6 +254,7 @@ impl Engine {
         {
             return Ok(Arc::clone(view));
         }
+        SharedTable::check_writable(&self.table_path())?;
         let rejection = if wanted == 0 {
             NO_GENERATION.to_string()
         } else {

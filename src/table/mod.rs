@@ -303,6 +303,17 @@ impl SharedTable {
     pub(crate) fn create(path: &Path, geometry: Geometry, store_tag: u64) -> Result<SharedTable> {
         let temporary = temporary_path(path);
         let storage = |e: std::io::Error| {
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+            ) {
+                return Error::ReadOnly {
+                    path: path.to_owned(),
+                    detail: format!(
+                        "cannot create keyward's shared verify table beside the database: {e}"
+                    ),
+                };
+            }
             Error::storage(format!(
                 "cannot create the shared verify table {}: {e} (free space and permissions of \
                  that directory)",
@@ -355,6 +366,30 @@ impl SharedTable {
             .store(generation, Ordering::Relaxed);
         table.header(H_MAGIC).store(MAGIC, Ordering::Release);
         Ok(table)
+    }
+
+    /// Fails with `READ_ONLY` when a table file exists at `path` that this process may not
+    /// write (owned by another user): rebuilding beside it would take the file away from the
+    /// processes that use it.
+    pub(crate) fn check_writable(path: &Path) -> Result<()> {
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+        {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+                ) =>
+            {
+                Err(Error::ReadOnly {
+                    path: path.to_owned(),
+                    detail: format!("cannot open keyward's shared verify table for writing: {e}"),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Renames a table made by [`SharedTable::create`] over `path`.

@@ -205,4 +205,9 @@ def test_a_store_created_by_root_names_the_file_another_user_cannot_use(shared_d
     assert f"{path}.kwsync cannot be written" in (got["cause"] or "")
 
     os.chown(f"{path}.kwsync", nobody, nobody)
+    got = _open_as(nobody, path)
+    assert got["code"] == "READ_ONLY"
+    assert f"{path}.kwtable cannot be written" in (got["cause"] or "")
+
+    os.chown(f"{path}.kwtable", nobody, nobody)
     assert _open_as(nobody, path) == {"code": "OK", "cause": None}
