@@ -4,7 +4,8 @@
 # scripts/build-test-lib.sh),
 # checks that bindings/php's header copies match include/keyward.h, runs the PHPUnit suites
 # (unit: the shared vectors, every API function, bad input, the header copy and struct
-# layout, middleware, guard, error details; fpm: two real PHP-FPM pools driven over FastCGI
+# layout, middleware, guard, error details; laravel: the Laravel integration in a real Laravel 8
+# application from Debian's php-laravel-framework; fpm: two real PHP-FPM pools driven over FastCGI
 # with cgi-fcgi), the README's Composer application against the C library installed by
 # `make install` to a temporary prefix, and a short run of bindings/php/bench.php.
 #
@@ -15,7 +16,7 @@
 #
 # Non-interactive; installs missing Debian packages with apt-get: php-cli (with FFI),
 # php-fpm, libfcgi-bin (cgi-fcgi), phpunit, php-psr-http-message, php-psr-http-factory,
-# php-nyholm-psr7, php-sqlite3, gcc, composer.
+# php-nyholm-psr7, php-sqlite3, php-laravel-framework (the illuminate/* components), gcc, composer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CI="${CI:-true}" CARGO_TERM_COLOR=never RUST_BACKTRACE=0 COLUMNS="${COLUMNS:-100}"
@@ -32,7 +33,7 @@ command -v cgi-fcgi >/dev/null || need+=(libfcgi-bin)
 command -v gcc >/dev/null || need+=(gcc)
 command -v composer >/dev/null || need+=(composer)
 { command -v php-fpm || command -v php-fpm8.2 || ls /usr/sbin/php-fpm* ; } >/dev/null 2>&1 || need+=(php-fpm)
-for pkg in php-psr-http-message php-psr-http-factory php-nyholm-psr7 php-sqlite3; do
+for pkg in php-psr-http-message php-psr-http-factory php-nyholm-psr7 php-sqlite3 php-laravel-framework; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -70,8 +71,8 @@ echo "header copies (bindings/php/bin/generate-header.php --check)"
 php "$PKG/bin/generate-header.php" --check
 
 # --- PHPUnit -------------------------------------------------------------------------------
-echo "PHPUnit (unit + PHP-FPM)"
-KEYWARD_REQUIRE_FPM=1 phpunit -c "$PKG/phpunit.xml.dist" --do-not-cache-result
+echo "PHPUnit (unit + Laravel + PHP-FPM)"
+KEYWARD_REQUIRE_FPM=1 KEYWARD_REQUIRE_LARAVEL=1 phpunit -c "$PKG/phpunit.xml.dist" --do-not-cache-result
 
 # --- the README example, as a Composer project would run it -------------------------------
 echo "example (bindings/php/examples/quickstart.php)"
