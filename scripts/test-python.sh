@@ -7,7 +7,8 @@
 #    KEYWARD_LIB, checks that the wheel is tagged for this platform (not py3-none-any), and
 #    runs a program that creates a key and verifies it with the bundled library.
 # 2. The pytest suite: a virtualenv in target/python-venv (created if missing) with cffi,
-#    pytest, gunicorn, uvicorn and mypy, the wheel from part 1 installed, and KEYWARD_LIB
+#    pytest, gunicorn, uvicorn, mypy and the frameworks keyward.contrib integrates with
+#    (Django, djangorestframework, fastapi, flask, httpx), the wheel from part 1 installed, and KEYWARD_LIB
 #    pointing at target/test-hooks/debug/libkeyward.so (scripts/build-test-lib.sh: a debug
 #    build, quick to make, with the `test-hooks` feature whose kw_test_panic the panic test
 #    calls).
@@ -155,9 +156,12 @@ if [ ! -x "$PY" ]; then
   step "creating $VENV"
   make_venv "$VENV"
 fi
-if ! "$PY" -c "import cffi, pytest, gunicorn, uvicorn, mypy" 2>/dev/null; then
+# The frameworks of keyward.contrib (Django + DRF, FastAPI + httpx for its TestClient, Flask)
+# are test dependencies only: the package itself needs none of them.
+if ! "$PY" -c "import cffi, pytest, gunicorn, uvicorn, mypy, django, rest_framework, fastapi, flask, httpx" 2>/dev/null; then
   step "installing test dependencies"
-  "$PY" -m pip install --quiet "cffi>=1.15" "pytest>=7" "gunicorn>=21" "uvicorn>=0.20" "mypy>=1.5"
+  "$PY" -m pip install --quiet "cffi>=1.15" "pytest>=7" "gunicorn>=21" "uvicorn>=0.20" "mypy>=1.5" \
+    "Django>=4.2" "djangorestframework>=3.14" "fastapi>=0.100" "flask>=2.3" "httpx>=0.24"
 fi
 # The wheel built above: the tests see the working tree's Python code.
 step "pip install $(basename "$WHEEL")"
