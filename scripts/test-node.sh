@@ -5,7 +5,9 @@
 # calls: scripts/build-test-lib.sh) when needed, points KEYWARD_LIB at it, and runs the node
 # --test suites: the ABI drift check (lib/abi.js is what scripts/gen-abi.js generates from
 # include/keyward.h), the shared test vectors, every API
-# function and bad input, the Express and node:http middleware, a 4-worker cluster over
+# function and bad input, the Express and node:http middleware, the Fastify plugin
+# (keyward/fastify; both against the real frameworks, through every credential style, and
+# the README's Express and Fastify examples), a 4-worker cluster over
 # loopback, loading and ABI-version refusal, and the TypeScript declarations. Then the
 # install test (bindings/node/test/install/install.sh): the README's install commands, run
 # as written in a fresh application outside a copy of the repository, without KEYWARD_LIB.
@@ -34,8 +36,15 @@ if [ "$major" -lt 18 ]; then
   exit 1
 fi
 
-# --- npm dependencies (koffi; express, typescript and @types/node for the tests) ------------
-if [ ! -d "$PKG/node_modules" ] || [ "$PKG/package-lock.json" -nt "$PKG/node_modules/.package-lock.json" ]; then
+# --- npm dependencies (koffi; express, fastify, typescript and @types/node for the tests) ---
+# Also when one of package.json's dependencies is not installed (a node_modules from before
+# it was added).
+missing_dep() {
+  (cd "$PKG" && node -e 'const p = require("./package.json");
+    const names = Object.keys({ ...p.dependencies, ...p.devDependencies });
+    process.exit(names.every((n) => require("fs").existsSync("node_modules/" + n + "/package.json")) ? 1 : 0)')
+}
+if [ ! -d "$PKG/node_modules" ] || [ "$PKG/package-lock.json" -nt "$PKG/node_modules/.package-lock.json" ] || missing_dep; then
   echo "installing npm dependencies (npm ci)"
   (cd "$PKG" && npm ci --no-audit --no-fund --loglevel=error)
 fi

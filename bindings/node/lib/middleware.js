@@ -9,20 +9,35 @@ const { Store, Scopes, Verdict, reasonInfo } = require('./store');
 const { NotFoundError } = require('./errors');
 
 /**
- * Sends the JSON refusal for a verdict: status 401 or 403, body
+ * The answer to a refused verdict, as data: `{ status, headers, body }`, status 401 or 403,
+ * body the JSON text `{"ok": false, "code": "...", "message": "..."}`, headers
+ * `Content-Type`, `Cache-Control: no-store` and `WWW-Authenticate` (`Bearer` on a 401, RFC
+ * 6750; `Bearer error="insufficient_scope"` on a 403 for a missing scope). The one mapping
+ * from verdict to response: `sendRefusal()` writes it to a node:http response, the Fastify
+ * plugin (lib/fastify.js) to a reply. `Content-Length` is left to the writer.
+ * @param {import('./store').Verdict} verdict
+ * @returns {{ status: number, headers: Record<string, string>, body: string }}
+ */
+function refusal(verdict) {
+  const headers = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' };
+  if (verdict.httpStatus === 401) headers['WWW-Authenticate'] = 'Bearer';
+  else if (verdict.code === 'INSUFFICIENT_SCOPE') headers['WWW-Authenticate'] = 'Bearer error="insufficient_scope"';
+  const body = JSON.stringify({ ok: false, code: verdict.code, message: verdict.message });
+  return { status: verdict.httpStatus, headers, body };
+}
+
+/**
+ * Sends the JSON refusal for a verdict (`refusal()`): status 401 or 403, body
  * `{"ok": false, "code": "...", "message": "..."}`; a 401 carries
  * `WWW-Authenticate: Bearer` (RFC 6750). Works on any node:http ServerResponse.
  * @param {import('node:http').ServerResponse} res
  * @param {import('./store').Verdict} verdict
  */
 function sendRefusal(res, verdict) {
-  const body = JSON.stringify({ ok: false, code: verdict.code, message: verdict.message });
-  res.statusCode = verdict.httpStatus;
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  const { status, headers, body } = refusal(verdict);
+  res.statusCode = status;
+  for (const name in headers) res.setHeader(name, headers[name]);
   res.setHeader('Content-Length', Buffer.byteLength(body));
-  res.setHeader('Cache-Control', 'no-store');
-  if (verdict.httpStatus === 401) res.setHeader('WWW-Authenticate', 'Bearer');
-  else if (verdict.code === 'INSUFFICIENT_SCOPE') res.setHeader('WWW-Authenticate', 'Bearer error="insufficient_scope"');
   res.end(body);
 }
 
@@ -79,7 +94,33 @@ function recheck(store, earlier, required, wantInfo) {
     if (!extra.every((s) => earlier.keyScopes.has(s))) return derived(verdict, REASON_INSUFFICIENT_SCOPE, verdict.info);
     for (const s of extra) earlier.scopes.add(s);
   }
-  return wantInfo && !verdict.info ? derived(verdict, verdict.reason, record) : verdict;
+  if (wantInfo && !verdict.info) {
+    earlier.verdict = derived(verdict, verdict.reason, record); // later layers keep the record
+    return earlier.verdict;
+  }
+  return verdict;
+}
+
+/**
+ * The verdict on one request, verified at most once per request and store: a request an
+ * earlier keyward layer (this middleware, the Fastify plugin, `require()`) accepted on the
+ * same store is rechecked for `required` without a second verify (`recheck()`); otherwise
+ * `store.verifyHeaders(headers, verifyOptions)`, and an accepted request is remembered.
+ * `req` is the node:http IncomingMessage (the WeakMap key every layer shares: Fastify's
+ * `request.raw`). Throws what the store throws.
+ */
+function judge(req, headers, store, required, verifyOptions, wantInfo) {
+  const earlier = accepted.get(req);
+  if (earlier !== undefined && sameStore(store, earlier.store)) return recheck(store, earlier, required, wantInfo);
+  const verdict = store.verifyHeaders(headers, verifyOptions);
+  if (verdict.ok) accepted.set(req, { store, verdict, scopes: new Set(required), keyScopes: null });
+  return verdict;
+}
+
+/** The verdict an earlier keyward layer accepted for `req` on `store` (else undefined). */
+function acceptedVerdict(req, store) {
+  const earlier = accepted.get(req);
+  return earlier !== undefined && sameStore(store, earlier.store) ? earlier.verdict : undefined;
 }
 
 /**
@@ -122,14 +163,7 @@ function middleware(store, options = {}) {
   return function keywardMiddleware(req, res, next) {
     let verdict;
     try {
-      const s = getStore();
-      const earlier = accepted.get(req);
-      if (earlier !== undefined && sameStore(s, earlier.store)) {
-        verdict = recheck(s, earlier, required, wantInfo);
-      } else {
-        verdict = s.verifyHeaders(req.headers, verifyOptions);
-        if (verdict.ok) accepted.set(req, { store: s, verdict, scopes: new Set(required), keyScopes: null });
-      }
+      verdict = judge(req, req.headers, getStore(), required, verifyOptions, wantInfo);
     } catch (err) {
       next(err);
       return;
@@ -140,4 +174,4 @@ function middleware(store, options = {}) {
   };
 }
 
-module.exports = { middleware, sendRefusal };
+module.exports = { middleware, sendRefusal, refusal, judge, acceptedVerdict };

@@ -76,6 +76,8 @@ readme_block 2 "$WORK/app-tarball"
 main_files="$(tar -tzf "$WORK/app-tarball/keyward-0.1.0.tgz")"
 platform_files="$(tar -tzf "$WORK/app-tarball/keyward-lib-linux-x64-0.1.0.tgz")"
 grep -qx 'package/lib/store.js' <<<"$main_files"
+grep -qx 'package/lib/fastify.js' <<<"$main_files"
+grep -qx 'package/lib/fastify.d.ts' <<<"$main_files"
 if grep -q 'libkeyward' <<<"$main_files"; then
   echo "keyward-0.1.0.tgz carries a library" >&2
   exit 1
