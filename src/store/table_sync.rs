@@ -721,7 +721,15 @@ impl Engine {
         let view = self.current_table()?;
         let behind = view.table.applied_seq() < self.sync.change_counter().load(Ordering::Acquire)
             || view.table.intents().is_none_or(|slots| !slots.is_empty());
-        if !behind || self.sync.table_writer().load(Ordering::Acquire) != 0 {
+        // Leave it to an active writer; a writer killed mid-change leaves its word set until
+        // its deadline, and its slots must not wait that long (`lock_table_writer` takes a
+        // dead or late holder's lease the same way).
+        let current = self.sync.table_writer().load(Ordering::Acquire);
+        let holder = (current >> 32) as u32;
+        let active = current != 0
+            && (current & 0xffff_ffff) >= (unix_seconds() & 0xffff_ffff)
+            && (holder == std::process::id() || process_exists(holder));
+        if !behind || active {
             return Ok(());
         }
         let _lease = self.lock_table_writer()?;

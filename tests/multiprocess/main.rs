@@ -1727,8 +1727,8 @@ fn killed_verifier_keeps_counts() {
 /// named exactly (`cargo test --test multiprocess -- known_bug_in_doubt_counts`).
 ///
 /// A writer SIGKILLed at `table-after-mark` leaves a key's slot in doubt. (1) A process with a
-/// background flusher does not repair it: `check_table` skips while the table-writer lease word
-/// is set, and the dead writer's word stays set until its 60 s deadline. (2) Verifies of the key
+/// background flusher must repair it (it did not while the dead writer's lease word was set;
+/// fixed). (2) Verifies of the key
 /// meanwhile are answered from redb and counted in the verifier's process memory, not in the
 /// shared cell: a verifier SIGKILLed before its own flush loses them all.
 fn known_bug_in_doubt_counts() {
