@@ -1519,13 +1519,13 @@ fn table_crash() {
                 let (id, new_scope) = (&in_flight[3], &in_flight[4]);
                 let scopes = store.get(id).unwrap().scopes;
                 let entry = model.get_mut(id).unwrap();
-                if scopes == [new_scope.clone()] {
+                if scopes == std::slice::from_ref(new_scope) {
                     entry.scope = new_scope.clone();
                     tally.landed += 1;
                 } else {
                     assert_eq!(
                         scopes,
-                        [entry.scope.clone()],
+                        std::slice::from_ref(&entry.scope),
                         "{context}: {id} half-updated"
                     );
                 }
