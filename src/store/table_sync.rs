@@ -720,7 +720,9 @@ impl Engine {
     pub(super) fn check_table(&self) -> Result<()> {
         let view = self.current_table()?;
         let behind = view.table.applied_seq() < self.sync.change_counter().load(Ordering::Acquire)
-            || view.table.intents().is_none_or(|slots| !slots.is_empty());
+            || view.table.intents().is_none_or(|slots| !slots.is_empty())
+            || !view.table.is_file_at_path()
+            || view.table.damage_reported();
         // Leave it to an active writer; a writer killed mid-change leaves its word set until
         // its deadline, and its slots must not wait that long (`lock_table_writer` takes a
         // dead or late holder's lease the same way).

@@ -235,7 +235,14 @@ impl Engine {
             Found::Nothing => return Ok(self.unmatched(id)),
             Found::InDoubt => match self.read_key(&id)? {
                 Some((stored, slot)) if stored.digest_hash()? == digest => {
-                    (Arc::new(stored.info), slot, Counter::Local)
+                    // Counted in the key's shared cell all the same, so a verifier killed
+                    // before its next flush loses nothing (process memory only for a key the
+                    // table does not hold yet).
+                    let counter = match view.table.cell_for_digest(digest.as_bytes()) {
+                        Some(cell) => Counter::Shared(&view, cell),
+                        None => Counter::Local,
+                    };
+                    (Arc::new(stored.info), slot, counter)
                 }
                 _ => return Ok(self.unmatched(id)),
             },

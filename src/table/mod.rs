@@ -769,6 +769,16 @@ impl SharedTable {
         None
     }
 
+    /// The usage cell of the key with this digest, read without the seqlock (for a verify
+    /// answered from redb because the key's slot is in doubt: the cell of a key never changes
+    /// within a generation, whichever of its records the slot names). `None` for a key not in
+    /// the table yet, or when the record read is damaged or torn (its CRC then fails).
+    pub(crate) fn cell_for_digest(&self, digest: &[u8; 32]) -> Option<u32> {
+        let slot = self.find_slot(digest)?;
+        let record = self.read_record(self.slot_record(slot))?;
+        (record.digest == *digest).then_some(record.usage_cell)
+    }
+
     /// The record ref a slot holds now.
     pub(crate) fn slot_record(&self, slot: u64) -> u64 {
         self.slot_word(slot, 3).load(Ordering::Acquire) & (REF_MASK | TOMBSTONE)

@@ -76,11 +76,14 @@ fn main() {
         ("revoke_storm", revoke_storm),
         ("table_crash", table_crash),
         ("killed_verifier_keeps_counts", killed_verifier_keeps_counts),
+        (
+            "in_doubt_slot_repaired_and_counted",
+            in_doubt_slot_repaired_and_counted,
+        ),
     ];
     let (mut passed, mut failed) = (0, 0);
-    // Known bugs: run only when named exactly.
-    let known_bugs: Vec<(&str, fn())> =
-        vec![("known_bug_in_doubt_counts", known_bug_in_doubt_counts)];
+    // Known bugs: run only when named exactly (none open now).
+    let known_bugs: Vec<(&str, fn())> = vec![];
     let tests = tests
         .into_iter()
         .filter(|(name, _)| filter.as_deref().is_none_or(|f| name.contains(f)));
@@ -1723,15 +1726,12 @@ fn killed_verifier_keeps_counts() {
     );
 }
 
-/// Known engine bugs (see RELIABILITY.md), asserting the promised behaviour: run only when
-/// named exactly (`cargo test --test multiprocess -- known_bug_in_doubt_counts`).
-///
-/// A writer SIGKILLed at `table-after-mark` leaves a key's slot in doubt. (1) A process with a
-/// background flusher must repair it (it did not while the dead writer's lease word was set;
-/// fixed). (2) Verifies of the key
-/// meanwhile are answered from redb and counted in the verifier's process memory, not in the
-/// shared cell: a verifier SIGKILLed before its own flush loses them all.
-fn known_bug_in_doubt_counts() {
+/// Defect 16 (RELIABILITY.md), fixed: a writer SIGKILLed at `table-after-mark` leaves a key's
+/// slot in doubt. (1) A process with a background flusher repairs it (it did not while the
+/// dead writer's lease word was set). (2) Verifies of the key meanwhile are answered from redb
+/// and counted in the key's shared cell (they were counted in the verifier's process memory,
+/// and a verifier SIGKILLed before its own flush lost them all).
+fn in_doubt_slot_repaired_and_counted() {
     use std::os::unix::process::ExitStatusExt;
     let (dir, path) = temp_db();
     let store = Store::open_unshared(&path, options(Duration::ZERO)).unwrap();
@@ -1773,7 +1773,7 @@ fn known_bug_in_doubt_counts() {
     store.flush().unwrap();
     let uses = store.usage(key.id()).unwrap().uses;
     println!(
-        "  known_bug_in_doubt_counts: slots in doubt after 1 s of a 50 ms flusher: {left}; \
+        "  in_doubt_slot_repaired_and_counted: slots in doubt after 1 s of a 50 ms flusher: {left}; \
          uses of 1,000 verifies made while in doubt by a SIGKILLed verifier: {uses}"
     );
     assert_eq!(
