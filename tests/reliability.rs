@@ -378,7 +378,12 @@ fn flipped_bytes_never_give_a_wrong_answer_or_a_panic() {
         seed ^= seed << 17;
         seed
     };
-    let (mut refused, mut opened) = (0, 0);
+    let (mut refused, mut opened, mut opened_from_table) = (0, 0, 0);
+    let table = {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".kwtable");
+        std::path::PathBuf::from(name)
+    };
     for trial in 0..60 {
         let mut damaged = original.clone();
         for _ in 0..1 + next() % 8 {
@@ -386,37 +391,49 @@ fn flipped_bytes_never_give_a_wrong_answer_or_a_panic() {
             damaged[at] ^= 1 << (next() % 8);
         }
         std::fs::write(&path, &damaged).unwrap();
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            let store = match Store::open_unshared(&path, common::options(&clock)) {
-                Ok(store) => store,
-                Err(e) => {
-                    assert!(
-                        matches!(e.code(), ErrorCode::Corrupt | ErrorCode::Storage),
-                        "{e}"
-                    );
-                    return false;
-                }
-            };
-            // If it opened, every answer must be right (or an error, never a wrong verdict).
-            for (i, key) in created.iter().enumerate() {
-                if let Ok(verdict) = store.verify(key.key(), &["read"]) {
-                    let want = if i == 0 {
-                        Reason::Revoked
-                    } else {
-                        Reason::Valid
-                    };
-                    assert_eq!(verdict.reason, want, "trial {trial}: key {i}");
-                }
+        // Twice per damaged file: with the shared verify table of an earlier open present (the
+        // open then need not read every key, and verdicts come from the table), and with it
+        // removed (the open rebuilds it from the damaged database, reading every key).
+        for with_table in [true, false] {
+            if !with_table {
+                let _ = std::fs::remove_file(&table);
             }
-            true
-        }));
-        match outcome {
-            Ok(true) => opened += 1,
-            Ok(false) => refused += 1,
-            Err(_) => panic!("panic on damaged file, trial {trial}"),
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                let store = match Store::open_unshared(&path, common::options(&clock)) {
+                    Ok(store) => store,
+                    Err(e) => {
+                        assert!(
+                            matches!(e.code(), ErrorCode::Corrupt | ErrorCode::Storage),
+                            "{e}"
+                        );
+                        return false;
+                    }
+                };
+                // If it opened, every answer must be right (or an error, never a wrong verdict).
+                for (i, key) in created.iter().enumerate() {
+                    if let Ok(verdict) = store.verify(key.key(), &["read"]) {
+                        let want = if i == 0 {
+                            Reason::Revoked
+                        } else {
+                            Reason::Valid
+                        };
+                        assert_eq!(verdict.reason, want, "trial {trial}: key {i}");
+                    }
+                }
+                true
+            }));
+            match outcome {
+                Ok(true) if with_table => opened_from_table += 1,
+                Ok(true) => opened += 1,
+                Ok(false) => refused += 1,
+                Err(_) => panic!("panic on damaged file, trial {trial}"),
+            }
         }
     }
-    println!("flipped bytes: {refused} refused at open, {opened} opened with right answers");
+    println!("flipped bytes, table present: {opened_from_table} opened with right answers");
+    println!(
+        "flipped bytes, table rebuilt or absent: {refused} refused at open, {opened} opened with right answers"
+    );
     // The damage was real and both outcomes were reached (the seed is fixed): a run in which
     // nothing opened would have checked no verdict at all.
     assert!(refused > 0, "no damaged file was refused");
