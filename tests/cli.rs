@@ -1180,3 +1180,37 @@ fn edge_vectors() {
         "edge cases run by the cli door"
     );
 }
+
+#[test]
+fn verify_dry_run_counts_nothing_and_spends_no_credit() {
+    let env = Env::new();
+    let (key, id) = env.create(&["--owner", "o", "--scope", "read", "--credits", "1"]);
+    for _ in 0..3 {
+        let dry = env.json(&["verify", &key, "--dry-run", "--scope", "read"]);
+        assert_eq!(dry["reason"], "VALID");
+        assert_eq!(dry["key"]["id"], id.as_str());
+        let scope = env.json_with(&["verify", &key, "--dry-run", "--scope", "admin"], 1);
+        assert_eq!(scope["reason"], "INSUFFICIENT_SCOPE");
+        let header = format!("x-api-key: {key}");
+        assert_eq!(
+            env.json(&["verify", "--dry-run", "--header", &header])["reason"],
+            "VALID"
+        );
+    }
+    let text = env.ok(&["verify", &key, "--dry-run"]);
+    assert!(text.contains("dry run"), "{text}");
+    let refused = env.json_with(&["verify", "--dry-run", "--header", "Accept: */*"], 1);
+    assert_eq!(refused["reason"], "CREDENTIAL_MISSING");
+    let shown = env.json(&["show", &id]);
+    assert_eq!(shown["credits_remaining"], 1);
+    let usage = env.json(&["usage", &id]);
+    let total = &usage["keys"][0]["total"];
+    assert_eq!(total["uses"], 0, "{usage}");
+    assert_eq!(total["refused"], 0, "{usage}");
+    assert_eq!(total["last_used"], Value::Null, "{usage}");
+    // The one real verify spends the credit; a dry run then says USAGE_EXCEEDED.
+    env.ok(&["verify", &key]);
+    let dry = env.json_with(&["verify", &key, "--dry-run"], 1);
+    assert_eq!(dry["reason"], "USAGE_EXCEEDED");
+    assert_eq!(env.json(&["usage", &id])["keys"][0]["total"]["uses"], 1);
+}

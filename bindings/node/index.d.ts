@@ -207,6 +207,12 @@ export interface VerifyOptions {
   at?: Date | number | null;
   /** Also read the key's full record into `verdict.info` (slower). */
   info?: boolean;
+  /**
+   * Check without consuming: the full verdict, but no use, refusal or last-used time is
+   * counted and no credit is spent (a limited key is VALID if the credits available now cover
+   * the cost, USAGE_EXCEEDED otherwise).
+   */
+  dryRun?: boolean;
 }
 
 /** Stable reason codes of a refused (or accepted) key. */

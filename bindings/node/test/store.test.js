@@ -462,6 +462,31 @@ test('verifyPair', (t) => {
   assert.throws(() => store.verifyPair(id, secret, { at: -3 }), { code: 'INVALID_ARGUMENT' });
 });
 
+test('verify with dryRun: the verdict, no use counted, no credit spent (issue 18)', (t) => {
+  const store = freshStore(t);
+  const plain = store.create({ owner: 'acct', scopes: ['read'] });
+  const limited = store.create({ owner: 'acct', credits: { remaining: 5 } });
+  const { secret } = kw.parseKey(limited.key);
+  for (let i = 0; i < 100; i++) {
+    const v = store.verify(plain.key, { scopes: ['read'], dryRun: true, info: true });
+    assert.equal(v.ok, true);
+    assert.equal(v.info.owner, 'acct');
+    assert.equal(store.verify(plain.key, { scopes: ['admin'], dryRun: true }).code, 'INSUFFICIENT_SCOPE');
+    assert.equal(store.verifyPair(plain.info.id, secret, { dryRun: true }).code, 'NOT_FOUND');
+    assert.equal(store.verify(limited.key, { cost: 5, dryRun: true }).ok, true);
+    assert.equal(store.verifyPair(limited.info.id, secret, { cost: 6, dryRun: true }).code, 'USAGE_EXCEEDED');
+    assert.equal(store.verifyHeaders({ 'x-api-key': limited.key }, { dryRun: true }).ok, true);
+  }
+  store.flush();
+  assert.deepEqual(store.usage(plain.info.id), { uses: 0, refused: 0, lastUsedAt: null });
+  assert.deepEqual(store.usage(limited.info.id), { uses: 0, refused: 0, lastUsedAt: null });
+  assert.equal(store.credits(limited.info.id).remaining, 5);
+  assert.equal(store.verify(limited.key, { cost: 5 }).ok, true, 'a real verify spends');
+  assert.equal(store.verify(limited.key, { dryRun: true }).code, 'USAGE_EXCEEDED');
+  assert.equal(store.usage(limited.info.id).uses, 1);
+  assert.throws(() => store.verify(plain.key, { dryRun: 1 }), TypeError);
+});
+
 test('verifyHeaders: every way headers come, and credential problems as verdicts', (t) => {
   const store = freshStore(t);
   const { key, info } = store.create({ owner: 'o', scopes: ['read'] });
