@@ -1526,6 +1526,36 @@ kw_status kw_key_credits(kw_store store,
                          struct kw_credit_balance *out_balance);
 
 /**
+ * Active keys (neither revoked nor expired, not rotated away) whose expiry falls within
+ * `within_ms` from now, soonest first, as a JSON array of records: keys to warn about.
+ * Errors: `KW_NULL_ARGUMENT`, `KW_INVALID_ARGUMENT` (negative `within_ms`),
+ * `KW_BUFFER_TOO_SMALL` (with the size needed), `KW_CLOSED`, `KW_STORAGE`.
+ *
+ * # Safety
+ * `buf` valid for `cap` bytes (or NULL with `cap` 0); `out_len` writable.
+ */
+kw_status kw_expiring_within(kw_store store,
+                             int64_t within_ms,
+                             uint8_t *buf,
+                             size_t cap,
+                             size_t *out_len);
+
+/**
+ * Active limited keys (not rotated away) with fewer than `threshold` credits left now,
+ * fewest first, as a JSON array of `{"key": record, "remaining": credits}`: keys to warn
+ * about. Errors: `KW_NULL_ARGUMENT`, `KW_BUFFER_TOO_SMALL` (with the size needed),
+ * `KW_CLOSED`, `KW_STORAGE`.
+ *
+ * # Safety
+ * `buf` valid for `cap` bytes (or NULL with `cap` 0); `out_len` writable.
+ */
+kw_status kw_credits_below(kw_store store,
+                           uint64_t threshold,
+                           uint8_t *buf,
+                           size_t cap,
+                           size_t *out_len);
+
+/**
  * Verifies a full key against the scopes a route requires.
  *
  * - `key`, `key_len`: the key as sent, any bytes (required; text longer than

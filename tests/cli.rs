@@ -1214,3 +1214,44 @@ fn verify_dry_run_counts_nothing_and_spends_no_credit() {
     assert_eq!(dry["reason"], "USAGE_EXCEEDED");
     assert_eq!(env.json(&["usage", &id])["keys"][0]["total"]["uses"], 1);
 }
+
+#[test]
+fn list_warns_of_keys_expiring_soon_and_low_on_credits() {
+    let env = Env::new();
+    let (_, soon) = env.create(&["--owner", "o", "--expires", "2d"]);
+    let (_, _later) = env.create(&["--owner", "o", "--expires", "30d"]);
+    let (_, _never) = env.create(&["--owner", "p"]);
+    let (low_key, low) = env.create(&["--owner", "p", "--credits", "3"]);
+    let (_, _plenty) = env.create(&["--owner", "p", "--credits", "500"]);
+    let ids = |listing: Value| -> Vec<String> {
+        listing["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        ids(env.json(&["list", "--expiring", "7d"])),
+        [soon.as_str()]
+    );
+    assert_eq!(
+        ids(env.json(&["list", "--expiring", "7d", "--owner", "o"])),
+        [soon.as_str()]
+    );
+    assert!(ids(env.json(&["list", "--expiring", "7d", "--owner", "p"])).is_empty());
+    assert_eq!(
+        ids(env.json(&["list", "--credits-below", "10"])),
+        [low.as_str()]
+    );
+    assert!(ids(env.json(&["list", "--credits-below", "3"])).is_empty());
+    env.ok(&["verify", &low_key]);
+    assert_eq!(
+        ids(env.json(&["list", "--credits-below", "3"])),
+        [low.as_str()]
+    );
+    let text = env.ok(&["list", "--expiring", "7d"]);
+    assert!(text.contains(&soon) && text.contains("1 key"), "{text}");
+    let err = env.fails(&["list", "--expiring", "soon"], 2);
+    assert!(err.contains("soon"), "{err}");
+}

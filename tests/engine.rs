@@ -1172,3 +1172,74 @@ fn dry_run_verifies_count_nothing_and_spend_no_credit() {
     t.store.flush().unwrap();
     assert_eq!(t.store.usage(plain.id()).unwrap().refused, 0);
 }
+
+// ---------------------------------------------------------------- warnings
+
+#[test]
+fn warnings_list_keys_expiring_soon_and_keys_low_on_credits() {
+    let t = temp_store();
+    let now = t.clock.now_ms();
+    let day = 86_400_000;
+    let expiring = |owner: &str, at: Option<i64>| {
+        let mut new = new_key(owner, &[]);
+        new.expires_at = at.map(Timestamp::from_millis);
+        t.store.create(new).unwrap()
+    };
+    let in_3d = expiring("a", Some(now + 3 * day));
+    let in_1d = expiring("b", Some(now + day));
+    let _in_30d = expiring("a", Some(now + 30 * day));
+    let _never = expiring("a", None);
+    let revoked = expiring("a", Some(now + 2 * day));
+    t.store.revoke(revoked.id(), None).unwrap();
+    let ids = |keys: Vec<keyward::KeyInfo>| keys.into_iter().map(|k| k.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(t
+            .store
+            .expiring_within(Duration::from_secs(7 * 86_400))
+            .unwrap()),
+        [in_1d.id(), in_3d.id()],
+        "soonest first; revoked, later and never-expiring keys left out"
+    );
+    assert!(t.store.expiring_within(Duration::ZERO).unwrap().is_empty());
+    t.clock.advance(Duration::from_secs(2 * 86_400));
+    assert_eq!(
+        ids(t
+            .store
+            .expiring_within(Duration::from_secs(7 * 86_400))
+            .unwrap()),
+        [in_3d.id()],
+        "an expired key is past warning"
+    );
+
+    let limited = |remaining: u64| {
+        let mut new = new_key("c", &[]);
+        new.credits = Some(NewCredits {
+            remaining,
+            refill: None,
+            cost: 1,
+        });
+        t.store.create(new).unwrap()
+    };
+    let low = limited(3);
+    let lower = limited(1);
+    let _plenty = limited(500);
+    let low_ids = |n: u64| {
+        t.store
+            .credits_below(n)
+            .unwrap()
+            .into_iter()
+            .map(|(k, b)| (k.id, b.remaining))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        low_ids(10),
+        [(lower.id().to_string(), 1), (low.id().to_string(), 3)]
+    );
+    assert_eq!(low_ids(1), []);
+    // Spending (credits in the shared pool count as left) moves a key under the threshold.
+    assert!(t.store.verify(low.key(), &[]).unwrap().is_valid());
+    assert_eq!(
+        low_ids(3),
+        [(lower.id().to_string(), 1), (low.id().to_string(), 2)]
+    );
+}

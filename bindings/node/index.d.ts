@@ -333,6 +333,10 @@ export class Store {
   usageByDay(id: string, from: string | Date | number, to: string | Date | number): { day: string; uses: number }[];
   /** An owner's keys not used since `since`, oldest first. */
   unusedSince(owner: string, since: Date | number): KeyInfo[];
+  /** Active keys (not rotated away) expiring within `withinMs` from now, soonest first. */
+  expiringWithin(withinMs: number): KeyInfo[];
+  /** Active limited keys with fewer than `threshold` credits left now, fewest first. */
+  creditsBelow(threshold: number): { info: KeyInfo; remaining: number }[];
   /** A key's usage credits, or null for an unlimited key. */
   credits(id: string): CreditBalance | null;
 

@@ -1770,6 +1770,54 @@ static void test_dry_run(void) {
   remove_store("dry.redb");
 }
 
+static void test_warnings(void) {
+  /* Issue 18, item 4: keys expiring soon and limited keys low on credits. */
+  char soon[KW_MAX_KEY_LEN + 1], later[KW_MAX_KEY_LEN + 1], low[KW_MAX_KEY_LEN + 1], plenty[KW_MAX_KEY_LEN + 1];
+  char soon_id[32], low_id[32], secret[64];
+  int64_t day = 86400000;
+  kw_credits credits;
+  kw_verdict v;
+  uint8_t buf[8192];
+  size_t len = 0;
+  kw_store s = open_store("warn.redb");
+  CHECK_STATUS(create_key(s, "acct_w", NULL, 0, NULL, now_ms() + day, NULL, soon), KW_OK);
+  CHECK_STATUS(create_key(s, "acct_w", NULL, 0, NULL, now_ms() + 30 * day, NULL, later), KW_OK);
+  key_parts(soon, soon_id, secret);
+  CHECK_STATUS(kw_expiring_within(s, 7 * day, buf, sizeof buf, &len), KW_OK);
+  CHECK(len < sizeof buf);
+  buf[len] = 0;
+  CHECK(buf[0] == '[' && strstr((char *)buf, soon_id) != NULL);
+  {
+    /* exactly one record: the soon one */
+    const char *first = strstr((char *)buf, "\"created_at\"");
+    CHECK(first != NULL && strstr(first + 1, "\"created_at\"") == NULL);
+  }
+  CHECK_STATUS(kw_expiring_within(s, 0, buf, sizeof buf, &len), KW_OK);
+  CHECK(len == 2 && memcmp(buf, "[]", 2) == 0);
+  CHECK_STATUS(kw_expiring_within(s, -1, buf, sizeof buf, &len), KW_INVALID_ARGUMENT);
+  CHECK_STATUS(kw_expiring_within(s, 7 * day, NULL, 0, &len), KW_BUFFER_TOO_SMALL);
+  CHECK(len > 2);
+  memset(&credits, 0, sizeof credits);
+  credits.remaining = 2;
+  credits.cost = 1;
+  CHECK_STATUS(create_key(s, "acct_w", NULL, 0, NULL, 0, &credits, low), KW_OK);
+  credits.remaining = 100;
+  CHECK_STATUS(create_key(s, "acct_w", NULL, 0, NULL, 0, &credits, plenty), KW_OK);
+  key_parts(low, low_id, secret);
+  CHECK_STATUS(kw_credits_below(s, 10, buf, sizeof buf, &len), KW_OK);
+  buf[len < sizeof buf ? len : sizeof buf - 1] = 0;
+  CHECK(strstr((char *)buf, low_id) != NULL && strstr((char *)buf, "\"remaining\":2}") != NULL);
+  CHECK_STATUS(kw_verify_key(s, low, strlen(low), NULL, 0, &v), KW_OK);
+  CHECK(v.reason == KW_REASON_VALID);
+  CHECK_STATUS(kw_credits_below(s, 2, buf, sizeof buf, &len), KW_OK);
+  buf[len < sizeof buf ? len : sizeof buf - 1] = 0;
+  CHECK(strstr((char *)buf, "\"remaining\":1}") != NULL);
+  CHECK_STATUS(kw_credits_below(s, 1, buf, sizeof buf, &len), KW_OK);
+  CHECK(len == 2 && memcmp(buf, "[]", 2) == 0);
+  CHECK_STATUS(kw_close(s), KW_OK);
+  remove_store("warn.redb");
+}
+
 int main(int argc, char **argv) {
   const char *vectors = argc > 1 ? argv[1] : "tests/vectors";
   snprintf(tmpdir, sizeof tmpdir, "/tmp/keyward-c-test-XXXXXX");
@@ -1794,6 +1842,7 @@ int main(int argc, char **argv) {
   test_sync_file_truncated();
   test_usage_range();
   test_dry_run();
+  test_warnings();
   test_panic_boundary();
   {
     char cmd[400];

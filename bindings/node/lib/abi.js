@@ -167,6 +167,8 @@ const FUNCTIONS = Object.freeze([
   'kw_status kw_usage_by_day(kw_store store, const char *id, size_t id_len, int32_t from_day, int32_t to_day, uint8_t *buf, size_t cap, size_t *out_len)',
   'kw_status kw_unused_since(kw_store store, const char *owner, size_t owner_len, int64_t since_ms, uint8_t *buf, size_t cap, size_t *out_len)',
   'kw_status kw_key_credits(kw_store store, const char *id, size_t id_len, struct kw_credit_balance *out_balance)',
+  'kw_status kw_expiring_within(kw_store store, int64_t within_ms, uint8_t *buf, size_t cap, size_t *out_len)',
+  'kw_status kw_credits_below(kw_store store, uint64_t threshold, uint8_t *buf, size_t cap, size_t *out_len)',
   'kw_status kw_verify(kw_store store, const char *key, size_t key_len, const struct kw_str *scopes, size_t scopes_len, uint32_t cost, int64_t at_ms, struct kw_verdict *out_verdict, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
   'kw_status kw_verify_ex(kw_store store, const char *key, size_t key_len, const struct kw_str *scopes, size_t scopes_len, uint32_t cost, int64_t at_ms, uint32_t flags, struct kw_verdict *out_verdict, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
   'kw_status kw_verify_key(kw_store store, const char *key, size_t key_len, const struct kw_str *scopes, size_t scopes_len, struct kw_verdict *out_verdict)',

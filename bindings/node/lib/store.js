@@ -1157,6 +1157,32 @@ class Store {
   }
 
   /**
+   * Active keys (neither revoked nor expired, not rotated away) whose expiry falls within
+   * `withinMs` from now, soonest first: keys to warn about.
+   * @param {number} withinMs
+   * @returns {import('../index').KeyInfo[]}
+   */
+  expiringWithin(withinMs) {
+    const op = 'expiringWithin';
+    const ms = safeInt(withinMs, op, 'withinMs');
+    return this._json(op, (buf, cap) => fn.kw_expiring_within(this._h, ms, buf, cap, P_LEN_A)).map(keyInfo);
+  }
+
+  /**
+   * Active limited keys (not rotated away) with fewer than `threshold` credits left now,
+   * fewest first, each as `{ info, remaining }`: keys to warn about.
+   * @param {number} threshold
+   * @returns {{ info: import('../index').KeyInfo, remaining: number }[]}
+   */
+  creditsBelow(threshold) {
+    const op = 'creditsBelow';
+    const n = safeInt(threshold, op, 'threshold');
+    if (n < 0) throw typeError(op, 'threshold', 'a non-negative integer', threshold);
+    return this._json(op, (buf, cap) => fn.kw_credits_below(this._h, n, buf, cap, P_LEN_A))
+      .map((e) => ({ info: keyInfo(e.key), remaining: e.remaining }));
+  }
+
+  /**
    * A key's usage credits: null for an unlimited key.
    * @param {string} id
    * @returns {import('../index').CreditBalance|null}

@@ -580,6 +580,25 @@ test('parseKey: prefix option and bad input', () => {
   assert.throws(() => kw.parseKey('x', { prefix: Buffer.from([0xff]) }), { code: 'INVALID_UTF8' });
 });
 
+test('expiringWithin and creditsBelow: keys to warn about (issue 18)', (t) => {
+  const store = freshStore(t);
+  const soon = store.create({ owner: 'acct', expiresAt: Date.now() + DAY }).info;
+  const later = store.create({ owner: 'acct', expiresAt: Date.now() + 3 * DAY }).info;
+  store.create({ owner: 'acct', expiresAt: Date.now() + 30 * DAY });
+  store.create({ owner: 'acct' });
+  assert.deepEqual(store.expiringWithin(7 * DAY).map((k) => k.id), [soon.id, later.id]);
+  assert.deepEqual(store.expiringWithin(2 * DAY).map((k) => k.id), [soon.id]);
+  assert.deepEqual(store.expiringWithin(0), []);
+  const low = store.create({ owner: 'acct', credits: { remaining: 2 } });
+  store.create({ owner: 'acct', credits: { remaining: 100 } });
+  assert.deepEqual(store.creditsBelow(10).map((e) => [e.info.id, e.remaining]), [[low.info.id, 2]]);
+  assert.equal(store.verify(low.key).ok, true);
+  assert.deepEqual(store.creditsBelow(2).map((e) => [e.info.id, e.remaining]), [[low.info.id, 1]]);
+  assert.deepEqual(store.creditsBelow(1), []);
+  assert.throws(() => store.creditsBelow('5'), TypeError);
+  assert.throws(() => store.expiringWithin(-1), { code: 'INVALID_ARGUMENT' });
+});
+
 test('usage, usageByDay, unusedSince, credits, flush, stats', (t) => {
   const store = freshStore(t, { flushIntervalMs: 'manual' });
   const before = Date.now();

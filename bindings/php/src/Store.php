@@ -796,6 +796,41 @@ final class Store
     }
 
     /**
+     * Active keys (neither revoked nor expired, not rotated away) whose expiry falls within
+     * $withinMs from now, soonest first: keys to warn about.
+     *
+     * @return list<KeyRecord>
+     * @throws KeywardException
+     */
+    public function expiringWithin(int $withinMs): array
+    {
+        $ffi = $this->ffi;
+        $handle = $this->live();
+        $json = Native::json($ffi, fn (CData $buf, int $cap, CData $len): int =>
+            $ffi->kw_expiring_within($handle, $withinMs, $buf, $cap, $len), 'kw_expiring_within');
+        return array_map(KeyRecord::fromArray(...), $json);
+    }
+
+    /**
+     * Active limited keys (not rotated away) with fewer than $threshold credits left now,
+     * fewest first: keys to warn about.
+     *
+     * @return list<array{record: KeyRecord, remaining: int}>
+     * @throws KeywardException
+     */
+    public function creditsBelow(int $threshold): array
+    {
+        if ($threshold < 0) {
+            throw new \ValueError('keyward: threshold must not be negative');
+        }
+        $ffi = $this->ffi;
+        $handle = $this->live();
+        $json = Native::json($ffi, fn (CData $buf, int $cap, CData $len): int =>
+            $ffi->kw_credits_below($handle, $threshold, $buf, $cap, $len), 'kw_credits_below');
+        return array_map(fn (array $e): array => ['record' => KeyRecord::fromArray($e['key']), 'remaining' => (int) $e['remaining']], $json);
+    }
+
+    /**
      * A key's usage credits now.
      *
      * @throws KeywardException

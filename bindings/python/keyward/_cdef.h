@@ -354,6 +354,16 @@ kw_status kw_key_credits(kw_store store,
                          const char *id,
                          size_t id_len,
                          struct kw_credit_balance *out_balance);
+kw_status kw_expiring_within(kw_store store,
+                             int64_t within_ms,
+                             uint8_t *buf,
+                             size_t cap,
+                             size_t *out_len);
+kw_status kw_credits_below(kw_store store,
+                           uint64_t threshold,
+                           uint8_t *buf,
+                           size_t cap,
+                           size_t *out_len);
 kw_status kw_verify(kw_store store,
                     const char *key,
                     size_t key_len,

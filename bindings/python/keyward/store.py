@@ -947,6 +947,20 @@ class Store:
         )
         return [KeyInfo.from_json(r) for r in records]
 
+    def expiring_within(self, within: Duration) -> list[KeyInfo]:
+        """Active keys (neither revoked nor expired, not rotated away) whose expiry falls
+        within ``within`` (ms or ``timedelta``) from now, soonest first: keys to warn about."""
+        within_ms = min(_duration_ms(within, "within"), 2**63 - 1)
+        records = self._read_json(lambda b, c, n: lib.kw_expiring_within(self._handle, within_ms, b, c, n))
+        return [KeyInfo.from_json(r) for r in records]
+
+    def credits_below(self, threshold: int) -> list[tuple[KeyInfo, int]]:
+        """Active limited keys (not rotated away) with fewer than ``threshold`` credits left
+        now, fewest first, each as ``(record, credits left)``: keys to warn about."""
+        n_below = _int(threshold, "threshold", 0, 2**64 - 1)
+        entries = self._read_json(lambda b, c, n: lib.kw_credits_below(self._handle, n_below, b, c, n))
+        return [(KeyInfo.from_json(e["key"]), int(e["remaining"])) for e in entries]
+
     def credits(self, key_id: str) -> CreditBalance | None:
         """A limited key's credits now, or ``None`` for an unlimited key."""
         raw = _text(key_id, "key_id")

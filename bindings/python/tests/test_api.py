@@ -838,3 +838,25 @@ def test_dry_run_counts_no_use_and_spends_no_credit(store: keyward.Store) -> Non
     assert store.verify(limited.key, cost=5).ok  # a real verify spends
     assert store.verify(limited.key, dry_run=True).code == "USAGE_EXCEEDED"
     assert store.usage(limited.id).uses == 1
+
+
+# --- warnings (issue 18, item 4) --------------------------------------------------------------
+
+
+def test_warnings_expiring_keys_and_low_credits(store: keyward.Store) -> None:
+    day = 86_400_000
+    soon = store.create("acct", expires_at=now_ms() + day)
+    later = store.create("acct", expires_at=now_ms() + 3 * day)
+    store.create("acct", expires_at=now_ms() + 30 * day)
+    store.create("acct")
+    assert [k.id for k in store.expiring_within(dt.timedelta(days=7))] == [soon.id, later.id]
+    assert [k.id for k in store.expiring_within(2 * day)] == [soon.id]
+    assert store.expiring_within(0) == []
+    low = store.create("acct", credits=keyward.Credits(remaining=2, cost=1))
+    store.create("acct", credits=keyward.Credits(remaining=100, cost=1))
+    assert [(k.id, n) for k, n in store.credits_below(10)] == [(low.id, 2)]
+    assert store.verify(low.key).ok
+    assert [(k.id, n) for k, n in store.credits_below(2)] == [(low.id, 1)]
+    assert store.credits_below(1) == []
+    with pytest.raises(TypeError):
+        store.credits_below("5")  # type: ignore[arg-type]

@@ -588,6 +588,29 @@ final class StoreTest extends TestCase
         $store->close();
     }
 
+    public function testWarningsListKeysExpiringSoonAndLowOnCredits(): void
+    {
+        $store = self::newStore();
+        $day = 86_400_000;
+        $soon = $store->create('acct', expiresAt: self::nowMs() + $day);
+        $later = $store->create('acct', expiresAt: self::nowMs() + 3 * $day);
+        $store->create('acct', expiresAt: self::nowMs() + 30 * $day);
+        $store->create('acct');
+        $ids = fn (array $records): array => array_map(fn (KeyRecord $r): string => $r->id, $records);
+        self::assertSame([$soon->id(), $later->id()], $ids($store->expiringWithin(7 * $day)));
+        self::assertSame([$soon->id()], $ids($store->expiringWithin(2 * $day)));
+        self::assertSame([], $store->expiringWithin(0));
+        $low = $store->create('acct', credits: new Credits(2));
+        $store->create('acct', credits: new Credits(100));
+        $below = $store->creditsBelow(10);
+        self::assertCount(1, $below);
+        self::assertSame([$low->id(), 2], [$below[0]['record']->id, $below[0]['remaining']]);
+        self::assertTrue($store->verify($low->key)->valid);
+        self::assertSame(1, $store->creditsBelow(2)[0]['remaining']);
+        self::assertSame([], $store->creditsBelow(1));
+        $store->close();
+    }
+
     public function testVerifyVerdictFields(): void
     {
         $store = self::newStore();
