@@ -544,8 +544,10 @@ static void replay_verify(const char *dir) {
           status = kw_verify(s, t->str, t->len, scopes, nscopes, 0, at, &v, NULL, 0, NULL);
         } else if (strcmp(op, "verify") == 0) {
           const char *key = find_key(keys, nkeys, json_str(st, "key"));
-          status = kw_verify(s, key, strlen(key), scopes, nscopes, (uint32_t)json_num(st, "cost", 0), at, &v, NULL, 0,
-                             NULL);
+          const jval *dry = json_get(st, "dry_run");
+          uint32_t flags = dry && dry->type == J_BOOL && dry->num != 0 ? (uint32_t)KW_VERIFY_DRY_RUN : 0u;
+          status = kw_verify_ex(s, key, strlen(key), scopes, nscopes, (uint32_t)json_num(st, "cost", 0), at, flags, &v,
+                                NULL, 0, NULL);
         } else {
           char id[32], secret[64];
           const char *mutate = json_str(st, "mutate");
