@@ -461,6 +461,30 @@ typedef uint32_t kw_open_flags;
 #endif // __cplusplus
 
 /**
+ * Flags of the `flags` argument of `kw_verify_ex`, `kw_verify_pair_ex` and
+ * `kw_verify_headers_ex`.
+ */
+enum kw_verify_flags
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * A dry run: the full verdict, but no use, refusal or last-used time is counted and no
+   * credit is spent (a limited key is `KW_REASON_VALID` if the credits available now cover
+   * the cost, `KW_REASON_USAGE_EXCEEDED` otherwise). For a dashboard's "test this key".
+   */
+  KW_VERIFY_DRY_RUN = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum kw_verify_flags kw_verify_flags;
+#else
+typedef uint32_t kw_verify_flags;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * Which keys `kw_list` returns.
  */
 enum kw_state_filter
@@ -1502,6 +1526,36 @@ kw_status kw_key_credits(kw_store store,
                          struct kw_credit_balance *out_balance);
 
 /**
+ * Active keys (neither revoked nor expired, not rotated away) whose expiry falls within
+ * `within_ms` from now, soonest first, as a JSON array of records: keys to warn about.
+ * Errors: `KW_NULL_ARGUMENT`, `KW_INVALID_ARGUMENT` (negative `within_ms`),
+ * `KW_BUFFER_TOO_SMALL` (with the size needed), `KW_CLOSED`, `KW_STORAGE`.
+ *
+ * # Safety
+ * `buf` valid for `cap` bytes (or NULL with `cap` 0); `out_len` writable.
+ */
+kw_status kw_expiring_within(kw_store store,
+                             int64_t within_ms,
+                             uint8_t *buf,
+                             size_t cap,
+                             size_t *out_len);
+
+/**
+ * Active limited keys (not rotated away) with fewer than `threshold` credits left now,
+ * fewest first, as a JSON array of `{"key": record, "remaining": credits}`: keys to warn
+ * about. Errors: `KW_NULL_ARGUMENT`, `KW_BUFFER_TOO_SMALL` (with the size needed),
+ * `KW_CLOSED`, `KW_STORAGE`.
+ *
+ * # Safety
+ * `buf` valid for `cap` bytes (or NULL with `cap` 0); `out_len` writable.
+ */
+kw_status kw_credits_below(kw_store store,
+                           uint64_t threshold,
+                           uint8_t *buf,
+                           size_t cap,
+                           size_t *out_len);
+
+/**
  * Verifies a full key against the scopes a route requires.
  *
  * - `key`, `key_len`: the key as sent, any bytes (required; text longer than
@@ -1539,6 +1593,27 @@ kw_status kw_verify(kw_store store,
                     uint8_t *info_buf,
                     size_t info_cap,
                     size_t *out_info_len);
+
+/**
+ * `kw_verify` with `flags`: `kw_verify_flags` bits (`KW_VERIFY_DRY_RUN`), 0 = none (then
+ * exactly `kw_verify`); unknown bits are `KW_INVALID_ARGUMENT`. Everything else as
+ * `kw_verify`.
+ *
+ * # Safety
+ * As `kw_verify`.
+ */
+kw_status kw_verify_ex(kw_store store,
+                       const char *key,
+                       size_t key_len,
+                       const struct kw_str *scopes,
+                       size_t scopes_len,
+                       uint32_t cost,
+                       int64_t at_ms,
+                       uint32_t flags,
+                       struct kw_verdict *out_verdict,
+                       uint8_t *info_buf,
+                       size_t info_cap,
+                       size_t *out_info_len);
 
 /**
  * The hot path in six arguments, for FFI layers that pay per argument (PHP FFI, cffi):
@@ -1583,6 +1658,27 @@ kw_status kw_verify_pair(kw_store store,
                          size_t *out_info_len);
 
 /**
+ * `kw_verify_pair` with `flags` (`kw_verify_flags` bits, as `kw_verify_ex`).
+ *
+ * # Safety
+ * As `kw_verify`.
+ */
+kw_status kw_verify_pair_ex(kw_store store,
+                            const char *id,
+                            size_t id_len,
+                            const char *secret,
+                            size_t secret_len,
+                            const struct kw_str *scopes,
+                            size_t scopes_len,
+                            uint32_t cost,
+                            int64_t at_ms,
+                            uint32_t flags,
+                            struct kw_verdict *out_verdict,
+                            uint8_t *info_buf,
+                            size_t info_cap,
+                            size_t *out_info_len);
+
+/**
  * Extracts the credential from request headers (`x-api-key`, `Authorization: Bearer` /
  * `Basic`, or the `X-Api-Token-Id` + `X-Api-Token-Secret-Key` pair) and verifies it.
  *
@@ -1614,6 +1710,25 @@ kw_status kw_verify_headers(kw_store store,
                             uint8_t *info_buf,
                             size_t info_cap,
                             size_t *out_info_len);
+
+/**
+ * `kw_verify_headers` with `flags` (`kw_verify_flags` bits, as `kw_verify_ex`).
+ *
+ * # Safety
+ * As `kw_verify_headers`.
+ */
+kw_status kw_verify_headers_ex(kw_store store,
+                               const struct kw_header *headers,
+                               size_t headers_len,
+                               const struct kw_str *scopes,
+                               size_t scopes_len,
+                               uint32_t cost,
+                               int64_t at_ms,
+                               uint32_t flags,
+                               struct kw_verdict *out_verdict,
+                               uint8_t *info_buf,
+                               size_t info_cap,
+                               size_t *out_info_len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1180,3 +1180,78 @@ fn edge_vectors() {
         "edge cases run by the cli door"
     );
 }
+
+#[test]
+fn verify_dry_run_counts_nothing_and_spends_no_credit() {
+    let env = Env::new();
+    let (key, id) = env.create(&["--owner", "o", "--scope", "read", "--credits", "1"]);
+    for _ in 0..3 {
+        let dry = env.json(&["verify", &key, "--dry-run", "--scope", "read"]);
+        assert_eq!(dry["reason"], "VALID");
+        assert_eq!(dry["key"]["id"], id.as_str());
+        let scope = env.json_with(&["verify", &key, "--dry-run", "--scope", "admin"], 1);
+        assert_eq!(scope["reason"], "INSUFFICIENT_SCOPE");
+        let header = format!("x-api-key: {key}");
+        assert_eq!(
+            env.json(&["verify", "--dry-run", "--header", &header])["reason"],
+            "VALID"
+        );
+    }
+    let text = env.ok(&["verify", &key, "--dry-run"]);
+    assert!(text.contains("dry run"), "{text}");
+    let refused = env.json_with(&["verify", "--dry-run", "--header", "Accept: */*"], 1);
+    assert_eq!(refused["reason"], "CREDENTIAL_MISSING");
+    let shown = env.json(&["show", &id]);
+    assert_eq!(shown["credits_remaining"], 1);
+    let usage = env.json(&["usage", &id]);
+    let total = &usage["keys"][0]["total"];
+    assert_eq!(total["uses"], 0, "{usage}");
+    assert_eq!(total["refused"], 0, "{usage}");
+    assert_eq!(total["last_used"], Value::Null, "{usage}");
+    // The one real verify spends the credit; a dry run then says USAGE_EXCEEDED.
+    env.ok(&["verify", &key]);
+    let dry = env.json_with(&["verify", &key, "--dry-run"], 1);
+    assert_eq!(dry["reason"], "USAGE_EXCEEDED");
+    assert_eq!(env.json(&["usage", &id])["keys"][0]["total"]["uses"], 1);
+}
+
+#[test]
+fn list_warns_of_keys_expiring_soon_and_low_on_credits() {
+    let env = Env::new();
+    let (_, soon) = env.create(&["--owner", "o", "--expires", "2d"]);
+    let (_, _later) = env.create(&["--owner", "o", "--expires", "30d"]);
+    let (_, _never) = env.create(&["--owner", "p"]);
+    let (low_key, low) = env.create(&["--owner", "p", "--credits", "3"]);
+    let (_, _plenty) = env.create(&["--owner", "p", "--credits", "500"]);
+    let ids = |listing: Value| -> Vec<String> {
+        listing["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        ids(env.json(&["list", "--expiring", "7d"])),
+        [soon.as_str()]
+    );
+    assert_eq!(
+        ids(env.json(&["list", "--expiring", "7d", "--owner", "o"])),
+        [soon.as_str()]
+    );
+    assert!(ids(env.json(&["list", "--expiring", "7d", "--owner", "p"])).is_empty());
+    assert_eq!(
+        ids(env.json(&["list", "--credits-below", "10"])),
+        [low.as_str()]
+    );
+    assert!(ids(env.json(&["list", "--credits-below", "3"])).is_empty());
+    env.ok(&["verify", &low_key]);
+    assert_eq!(
+        ids(env.json(&["list", "--credits-below", "3"])),
+        [low.as_str()]
+    );
+    let text = env.ok(&["list", "--expiring", "7d"]);
+    assert!(text.contains(&soon) && text.contains("1 key"), "{text}");
+    let err = env.fails(&["list", "--expiring", "soon"], 2);
+    assert!(err.contains("soon"), "{err}");
+}

@@ -1087,3 +1087,159 @@ fn error_codes_are_unique_and_named() {
     assert_eq!(Reason::InsufficientScope.http_status(), 403);
     assert_eq!(Reason::Revoked.http_status(), 401);
 }
+
+// ---------------------------------------------------------------- dry-run verify
+
+#[test]
+fn dry_run_verifies_count_nothing_and_spend_no_credit() {
+    let t = temp_store();
+    let dry = |key: &str, scopes: &'static [&'static str], cost: Option<u32>| {
+        t.store
+            .verify_request(&VerifyRequest {
+                cost,
+                dry_run: true,
+                ..VerifyRequest::key(key, scopes)
+            })
+            .unwrap()
+    };
+    // An unlimited key: 100 dry runs are VALID (with the record) and count nothing.
+    let plain = t.store.create(new_key("acct", &["read"])).unwrap();
+    for _ in 0..100 {
+        let verdict = dry(plain.key(), &["read"], None);
+        assert_eq!(verdict.reason, Reason::Valid);
+        assert_eq!(verdict.key.as_ref().unwrap().owner, "acct");
+        assert_eq!(
+            dry(plain.key(), &["admin"], None).reason,
+            Reason::InsufficientScope
+        );
+    }
+    // A wrong secret (another key's) for this id: NOT_FOUND, no refusal counted.
+    let other = t.store.create(new_key("acct", &[])).unwrap();
+    let parsed = keyward::parse_key(other.key(), None).unwrap();
+    let secret = std::str::from_utf8(parsed.secret.expose()).unwrap();
+    let wrong = t
+        .store
+        .verify_request(&VerifyRequest {
+            credential: keyward::Presented::Pair {
+                id: plain.id(),
+                secret,
+            },
+            dry_run: true,
+            ..VerifyRequest::key("", &[])
+        })
+        .unwrap();
+    assert_eq!(wrong.reason, Reason::NotFound);
+    t.store.flush().unwrap();
+    let usage = t.store.usage(plain.id()).unwrap();
+    assert_eq!((usage.uses, usage.refused, usage.last_used), (0, 0, None));
+
+    // A limited key with 5 credits: dry runs say whether the cost is covered, take nothing.
+    let mut new = new_key("acct", &[]);
+    new.credits = Some(NewCredits {
+        remaining: 5,
+        refill: None,
+        cost: 1,
+    });
+    let limited = t.store.create(new).unwrap();
+    for _ in 0..100 {
+        assert_eq!(dry(limited.key(), &[], None).reason, Reason::Valid);
+        assert_eq!(dry(limited.key(), &[], Some(5)).reason, Reason::Valid);
+        assert_eq!(
+            dry(limited.key(), &[], Some(6)).reason,
+            Reason::UsageExceeded
+        );
+    }
+    assert_eq!(t.store.credits(limited.id()).unwrap().unwrap().remaining, 5);
+    // Real verifies move credits into the shared pool; dry runs still see pool + database.
+    assert!(t.store.verify(limited.key(), &[]).unwrap().is_valid());
+    assert_eq!(dry(limited.key(), &[], Some(4)).reason, Reason::Valid);
+    assert_eq!(
+        dry(limited.key(), &[], Some(5)).reason,
+        Reason::UsageExceeded
+    );
+    for _ in 0..4 {
+        assert!(t.store.verify(limited.key(), &[]).unwrap().is_valid());
+    }
+    assert_eq!(dry(limited.key(), &[], None).reason, Reason::UsageExceeded);
+    assert_eq!(t.store.credits(limited.id()).unwrap().unwrap().remaining, 0);
+    t.store.flush().unwrap();
+    let usage = t.store.usage(limited.id()).unwrap();
+    assert_eq!((usage.uses, usage.refused), (5, 0));
+
+    // Revoked and expired keys are judged as usual, still without counting.
+    t.store.revoke(plain.id(), None).unwrap();
+    assert_eq!(dry(plain.key(), &[], None).reason, Reason::Revoked);
+    t.store.flush().unwrap();
+    assert_eq!(t.store.usage(plain.id()).unwrap().refused, 0);
+}
+
+// ---------------------------------------------------------------- warnings
+
+#[test]
+fn warnings_list_keys_expiring_soon_and_keys_low_on_credits() {
+    let t = temp_store();
+    let now = t.clock.now_ms();
+    let day = 86_400_000;
+    let expiring = |owner: &str, at: Option<i64>| {
+        let mut new = new_key(owner, &[]);
+        new.expires_at = at.map(Timestamp::from_millis);
+        t.store.create(new).unwrap()
+    };
+    let in_3d = expiring("a", Some(now + 3 * day));
+    let in_1d = expiring("b", Some(now + day));
+    let _in_30d = expiring("a", Some(now + 30 * day));
+    let _never = expiring("a", None);
+    let revoked = expiring("a", Some(now + 2 * day));
+    t.store.revoke(revoked.id(), None).unwrap();
+    let ids = |keys: Vec<keyward::KeyInfo>| keys.into_iter().map(|k| k.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(t
+            .store
+            .expiring_within(Duration::from_secs(7 * 86_400))
+            .unwrap()),
+        [in_1d.id(), in_3d.id()],
+        "soonest first; revoked, later and never-expiring keys left out"
+    );
+    assert!(t.store.expiring_within(Duration::ZERO).unwrap().is_empty());
+    t.clock.advance(Duration::from_secs(2 * 86_400));
+    assert_eq!(
+        ids(t
+            .store
+            .expiring_within(Duration::from_secs(7 * 86_400))
+            .unwrap()),
+        [in_3d.id()],
+        "an expired key is past warning"
+    );
+
+    let limited = |remaining: u64| {
+        let mut new = new_key("c", &[]);
+        new.credits = Some(NewCredits {
+            remaining,
+            refill: None,
+            cost: 1,
+        });
+        t.store.create(new).unwrap()
+    };
+    let low = limited(3);
+    let lower = limited(1);
+    let _plenty = limited(500);
+    let low_ids = |n: u64| {
+        t.store
+            .credits_below(n)
+            .unwrap()
+            .into_iter()
+            .map(|(k, b)| (k.id, b.remaining))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        low_ids(10),
+        [(lower.id().to_string(), 1), (low.id().to_string(), 3)]
+    );
+    assert_eq!(low_ids(1), []);
+    // Spending (credits in the shared pool count as left) moves a key under the threshold.
+    assert!(t.store.verify(low.key(), &[]).unwrap().is_valid());
+    assert_eq!(
+        low_ids(3),
+        [(lower.id().to_string(), 1), (low.id().to_string(), 2)]
+    );
+}

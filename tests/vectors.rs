@@ -102,6 +102,7 @@ fn verify_scenarios() {
                 .unwrap_or_default();
             let at = Timestamp::from_millis(start + step["at_offset_ms"].as_i64().unwrap_or(0));
             let cost = step["cost"].as_u64().map(|c| c as u32);
+            let dry_run = step["dry_run"].as_bool().unwrap_or(false);
             let expect = step["expect"]
                 .as_str()
                 .map(|c| Reason::from_code(c).unwrap());
@@ -112,6 +113,7 @@ fn verify_scenarios() {
                         scopes: &scopes,
                         cost,
                         at: Some(at),
+                        dry_run,
                     })
                     .unwrap()
                     .reason

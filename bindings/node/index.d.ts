@@ -207,6 +207,12 @@ export interface VerifyOptions {
   at?: Date | number | null;
   /** Also read the key's full record into `verdict.info` (slower). */
   info?: boolean;
+  /**
+   * Check without consuming: the full verdict, but no use, refusal or last-used time is
+   * counted and no credit is spent (a limited key is VALID if the credits available now cover
+   * the cost, USAGE_EXCEEDED otherwise).
+   */
+  dryRun?: boolean;
 }
 
 /** Stable reason codes of a refused (or accepted) key. */
@@ -327,6 +333,10 @@ export class Store {
   usageByDay(id: string, from: string | Date | number, to: string | Date | number): { day: string; uses: number }[];
   /** An owner's keys not used since `since`, oldest first. */
   unusedSince(owner: string, since: Date | number): KeyInfo[];
+  /** Active keys (not rotated away) expiring within `withinMs` from now, soonest first. */
+  expiringWithin(withinMs: number): KeyInfo[];
+  /** Active limited keys with fewer than `threshold` credits left now, fewest first. */
+  creditsBelow(threshold: number): { info: KeyInfo; remaining: number }[];
   /** A key's usage credits, or null for an unlimited key. */
   credits(id: string): CreditBalance | null;
 

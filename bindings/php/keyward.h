@@ -68,6 +68,11 @@ enum kw_open_flags
   KW_OPEN_PERSISTENT = 1,
 };
 typedef uint32_t kw_open_flags;
+enum kw_verify_flags
+ {
+  KW_VERIFY_DRY_RUN = 1,
+};
+typedef uint32_t kw_verify_flags;
 enum kw_state_filter
  {
   KW_STATE_ALL = 0,
@@ -326,6 +331,16 @@ kw_status kw_key_credits(kw_store store,
                          const char *id,
                          size_t id_len,
                          struct kw_credit_balance *out_balance);
+kw_status kw_expiring_within(kw_store store,
+                             int64_t within_ms,
+                             uint8_t *buf,
+                             size_t cap,
+                             size_t *out_len);
+kw_status kw_credits_below(kw_store store,
+                           uint64_t threshold,
+                           uint8_t *buf,
+                           size_t cap,
+                           size_t *out_len);
 kw_status kw_verify(kw_store store,
                     const char *key,
                     size_t key_len,
@@ -337,6 +352,18 @@ kw_status kw_verify(kw_store store,
                     uint8_t *info_buf,
                     size_t info_cap,
                     size_t *out_info_len);
+kw_status kw_verify_ex(kw_store store,
+                       const char *key,
+                       size_t key_len,
+                       const struct kw_str *scopes,
+                       size_t scopes_len,
+                       uint32_t cost,
+                       int64_t at_ms,
+                       uint32_t flags,
+                       struct kw_verdict *out_verdict,
+                       uint8_t *info_buf,
+                       size_t info_cap,
+                       size_t *out_info_len);
 kw_status kw_verify_key(kw_store store,
                         const char *key,
                         size_t key_len,
@@ -356,6 +383,20 @@ kw_status kw_verify_pair(kw_store store,
                          uint8_t *info_buf,
                          size_t info_cap,
                          size_t *out_info_len);
+kw_status kw_verify_pair_ex(kw_store store,
+                            const char *id,
+                            size_t id_len,
+                            const char *secret,
+                            size_t secret_len,
+                            const struct kw_str *scopes,
+                            size_t scopes_len,
+                            uint32_t cost,
+                            int64_t at_ms,
+                            uint32_t flags,
+                            struct kw_verdict *out_verdict,
+                            uint8_t *info_buf,
+                            size_t info_cap,
+                            size_t *out_info_len);
 kw_status kw_verify_headers(kw_store store,
                             const struct kw_header *headers,
                             size_t headers_len,
@@ -367,3 +408,15 @@ kw_status kw_verify_headers(kw_store store,
                             uint8_t *info_buf,
                             size_t info_cap,
                             size_t *out_info_len);
+kw_status kw_verify_headers_ex(kw_store store,
+                               const struct kw_header *headers,
+                               size_t headers_len,
+                               const struct kw_str *scopes,
+                               size_t scopes_len,
+                               uint32_t cost,
+                               int64_t at_ms,
+                               uint32_t flags,
+                               struct kw_verdict *out_verdict,
+                               uint8_t *info_buf,
+                               size_t info_cap,
+                               size_t *out_info_len);

@@ -2,12 +2,16 @@
 //! application would, prints the verdict, and exits 0 (valid) or 1 (refused).
 //!
 //! A check is a real verify: an accepted key counts as a use (and spends its credits, for a
-//! limited key), a refused one as a refusal.
+//! limited key), a refused one as a refusal; with `--dry-run` nothing is counted or spent (a
+//! limited key is valid if its credits available now cover one verify).
 
 use std::fmt::Write as _;
 use std::io::BufRead;
 
-use keyward::{ErrorCode, HttpVerdict, Policies, Reason, Timestamp, Verdict};
+use keyward::{
+    Credential, ErrorCode, HttpVerdict, Policies, Presented, Reason, Store, Timestamp, Verdict,
+    VerifyRequest,
+};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
@@ -29,6 +33,10 @@ pub struct VerifyArgs {
     /// A scope the route requires (repeat, or separate with commas)
     #[arg(long = "scope", value_name = "SCOPE", value_delimiter = ',')]
     pub scopes: Vec<String>,
+    /// Check without consuming: the full verdict, but no use or refusal is counted and no
+    /// credit is spent (a limited key is valid if the credits available now cover its cost)
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub common: Common,
 }
@@ -140,6 +148,36 @@ struct VerdictView<'a> {
     key: Option<KeyView<'a>>,
 }
 
+/// A dry-run verify of what was presented (`Err(code)` for a header problem, as
+/// `verify_http` answers it).
+fn dry_run(
+    store: &Store,
+    credential: &Input,
+    scopes: &[&str],
+) -> Result<Result<Verdict, ErrorCode>, CliError> {
+    let request = |presented| VerifyRequest {
+        credential: presented,
+        scopes,
+        cost: None,
+        at: None,
+        dry_run: true,
+    };
+    // The route's scopes first, whatever the headers hold (a dry run of nothing checks them).
+    store.verify_request(&request(Presented::Key("")))?;
+    let presented = match credential {
+        Input::Key(key) => return Ok(Ok(store.verify_request(&request(Presented::Key(key)))?)),
+        Input::Lines(lines) => match keyward::extract_credential(header_pairs(lines)) {
+            Ok(presented) => presented,
+            Err(e) => return Ok(Err(e.code())),
+        },
+    };
+    let presented = match &presented {
+        Credential::Key(key) => Presented::Key(key),
+        Credential::Pair { id, secret } => Presented::Pair { id, secret },
+    };
+    Ok(Ok(store.verify_request(&request(presented))?))
+}
+
 /// Runs `keyward verify`.
 pub fn verify(args: VerifyArgs, top: &Common) -> Result<Outcome, CliError> {
     let json = args.common.json || top.json;
@@ -149,12 +187,16 @@ pub fn verify(args: VerifyArgs, top: &Common) -> Result<Outcome, CliError> {
     // Either the verdict, or the header problem that refused the request before any lookup
     // (the credential family: what the client sent, answered 401 like a refused key). A bad
     // scope is an error (exit 2), whatever the key or headers.
-    let verdict: Result<Verdict, ErrorCode> = match &credential {
-        Input::Key(key) => Ok(store.verify(key, &scopes)?),
-        Input::Lines(lines) => match store.verify_http(header_pairs(lines), &scopes)? {
-            HttpVerdict::Checked(verdict) => Ok(verdict),
-            HttpVerdict::NoCredential(code) => Err(code),
-        },
+    let verdict: Result<Verdict, ErrorCode> = if args.dry_run {
+        dry_run(&store, &credential, &scopes)?
+    } else {
+        match &credential {
+            Input::Key(key) => Ok(store.verify(key, &scopes)?),
+            Input::Lines(lines) => match store.verify_http(header_pairs(lines), &scopes)? {
+                HttpVerdict::Checked(verdict) => Ok(verdict),
+                HttpVerdict::NoCredential(code) => Err(code),
+            },
+        }
     };
     // Writes the use (or refusal) this verify recorded.
     if let Err(e) = store.close() {
@@ -186,6 +228,9 @@ pub fn verify(args: VerifyArgs, top: &Common) -> Result<Outcome, CliError> {
             let _ = writeln!(out, "VALID: {message}");
         } else {
             let _ = writeln!(out, "REFUSED: {reason} (HTTP {http_status}): {message}");
+        }
+        if args.dry_run {
+            let _ = writeln!(out, "  (dry run: no use counted, no credit spent)");
         }
         if let Some(info) = key {
             let _ = writeln!(out, "  key:    {}", describe(info));

@@ -168,6 +168,12 @@ pub struct ListArgs {
     /// Only keys not used since then (never used included): a duration ago (30d) or a UTC date
     #[arg(long, value_name = "WHEN")]
     pub idle_since: Option<String>,
+    /// Only active keys that expire within this duration from now (e.g. 7d): keys to warn about
+    #[arg(long, value_name = "DURATION")]
+    pub expiring: Option<String>,
+    /// Only active limited keys with fewer than N credits left now
+    #[arg(long, value_name = "N")]
+    pub credits_below: Option<u64>,
     /// Show at most N keys
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
@@ -506,6 +512,7 @@ pub fn list(args: ListArgs, top: &Common) -> Result<Outcome, CliError> {
             "--limit must be at least 1",
         ));
     }
+    let expiring = args.expiring.as_deref().map(parse::duration).transpose()?;
     let store = Location::resolve(&args.common, top)?.open_existing(Policies::default())?;
     let mut keys = match &args.owner {
         Some(owner) => owner_keys(&store, owner, args.state.filter())?,
@@ -515,6 +522,22 @@ pub fn list(args: ListArgs, top: &Common) -> Result<Outcome, CliError> {
             all
         }
     };
+    if let Some(within) = expiring {
+        let soon: HashSet<String> = store
+            .expiring_within(within)?
+            .into_iter()
+            .map(|k| k.id)
+            .collect();
+        keys.retain(|k| soon.contains(&k.id));
+    }
+    if let Some(threshold) = args.credits_below {
+        let low: HashSet<String> = store
+            .credits_below(threshold)?
+            .into_iter()
+            .map(|(k, _)| k.id)
+            .collect();
+        keys.retain(|k| low.contains(&k.id));
+    }
     if let (Some(since), Some(owner)) = (idle_since, &args.owner) {
         let idle: HashSet<String> = store
             .unused_since(owner, since)?

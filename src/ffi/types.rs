@@ -117,6 +117,20 @@ pub enum kw_open_flags {
     KW_OPEN_PERSISTENT = 1,
 }
 
+/// Flags of the `flags` argument of `kw_verify_ex`, `kw_verify_pair_ex` and
+/// `kw_verify_headers_ex`.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum kw_verify_flags {
+    /// A dry run: the full verdict, but no use, refusal or last-used time is counted and no
+    /// credit is spent (a limited key is `KW_REASON_VALID` if the credits available now cover
+    /// the cost, `KW_REASON_USAGE_EXCEEDED` otherwise). For a dashboard's "test this key".
+    KW_VERIFY_DRY_RUN = 1,
+}
+
+/// Every `kw_verify_flags` bit this library knows.
+pub(crate) const KW_VERIFY_KNOWN_FLAGS: u32 = kw_verify_flags::KW_VERIFY_DRY_RUN as u32;
+
 /// Which keys `kw_list` returns.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

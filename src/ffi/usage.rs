@@ -1,6 +1,7 @@
 //! Usage and credit queries through the C ABI.
 
 use std::ffi::c_char;
+use std::time::Duration;
 
 use super::args::{self, OutBuf, out_ptr, put};
 use super::handles::{self, kw_store};
@@ -8,6 +9,7 @@ use super::panic::guard;
 use super::status::kw_status;
 use super::types::{kw_credit_balance, kw_usage_stats};
 use crate::clock::{Day, Timestamp};
+use crate::schema::KeyInfo;
 
 /// A key's usage: what is stored plus what this process has not flushed yet.
 /// Errors: `KW_NULL_ARGUMENT`, `KW_INVALID_UTF8`, `KW_NOT_FOUND`, `KW_CLOSED`, `KW_STORAGE`.
@@ -133,5 +135,66 @@ pub unsafe extern "C" fn kw_key_credits(
         // SAFETY: checked non-NULL; writable by contract.
         unsafe { put(out, value) };
         Ok(())
+    })
+}
+
+/// Active keys (neither revoked nor expired, not rotated away) whose expiry falls within
+/// `within_ms` from now, soonest first, as a JSON array of records: keys to warn about.
+/// Errors: `KW_NULL_ARGUMENT`, `KW_INVALID_ARGUMENT` (negative `within_ms`),
+/// `KW_BUFFER_TOO_SMALL` (with the size needed), `KW_CLOSED`, `KW_STORAGE`.
+///
+/// # Safety
+/// `buf` valid for `cap` bytes (or NULL with `cap` 0); `out_len` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kw_expiring_within(
+    store: kw_store,
+    within_ms: i64,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> kw_status {
+    guard(|| {
+        let out = OutBuf::new(buf, cap, out_len)?;
+        let within = u64::try_from(within_ms).map_err(|_| kw_status::KW_INVALID_ARGUMENT)?;
+        let keys = handles::cloned(store)?.expiring_within(Duration::from_millis(within))?;
+        // SAFETY: caller's contract on the buffer.
+        unsafe { out.write_json(&keys) }
+    })
+}
+
+/// One entry of `kw_credits_below`.
+#[derive(serde::Serialize)]
+struct LowCredits<'a> {
+    key: &'a KeyInfo,
+    remaining: u64,
+}
+
+/// Active limited keys (not rotated away) with fewer than `threshold` credits left now,
+/// fewest first, as a JSON array of `{"key": record, "remaining": credits}`: keys to warn
+/// about. Errors: `KW_NULL_ARGUMENT`, `KW_BUFFER_TOO_SMALL` (with the size needed),
+/// `KW_CLOSED`, `KW_STORAGE`.
+///
+/// # Safety
+/// `buf` valid for `cap` bytes (or NULL with `cap` 0); `out_len` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kw_credits_below(
+    store: kw_store,
+    threshold: u64,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> kw_status {
+    guard(|| {
+        let out = OutBuf::new(buf, cap, out_len)?;
+        let low = handles::cloned(store)?.credits_below(threshold)?;
+        let entries: Vec<LowCredits<'_>> = low
+            .iter()
+            .map(|(key, balance)| LowCredits {
+                key,
+                remaining: balance.remaining,
+            })
+            .collect();
+        // SAFETY: caller's contract on the buffer.
+        unsafe { out.write_json(&entries) }
     })
 }

@@ -9,7 +9,8 @@ use super::handles::{self, kw_store};
 use super::panic::guard;
 use super::status::kw_status;
 use super::types::{
-    KW_KEY_INFO_MAX_LEN, KW_MAX_SCOPES, kw_header, kw_key_flag, kw_str, kw_verdict,
+    KW_KEY_INFO_MAX_LEN, KW_MAX_SCOPES, KW_VERIFY_KNOWN_FLAGS, kw_header, kw_key_flag, kw_str,
+    kw_verdict, kw_verify_flags,
 };
 use crate::clock::Timestamp;
 use crate::credential::Credential;
@@ -68,6 +69,15 @@ fn at_of(at_ms: i64) -> Result<Option<Timestamp>, kw_status> {
         ms if ms < 0 => Err(kw_status::KW_INVALID_ARGUMENT),
         ms => Ok(Some(Timestamp::from_millis(ms))),
     }
+}
+
+/// Whether `flags` (`kw_verify_flags` bits) ask for a dry run; unknown bits are
+/// `KW_INVALID_ARGUMENT`.
+fn dry_run_of(flags: u32) -> Result<bool, kw_status> {
+    if flags & !KW_VERIFY_KNOWN_FLAGS != 0 {
+        return Err(kw_status::KW_INVALID_ARGUMENT);
+    }
+    Ok(flags & kw_verify_flags::KW_VERIFY_DRY_RUN as u32 != 0)
 }
 
 /// The verdict for key text that is not UTF-8: client input like any other malformed key,
@@ -184,6 +194,46 @@ pub unsafe extern "C" fn kw_verify(
     info_cap: usize,
     out_info_len: *mut usize,
 ) -> kw_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        kw_verify_ex(
+            store,
+            key,
+            key_len,
+            scopes,
+            scopes_len,
+            cost,
+            at_ms,
+            0,
+            out_verdict,
+            info_buf,
+            info_cap,
+            out_info_len,
+        )
+    }
+}
+
+/// `kw_verify` with `flags`: `kw_verify_flags` bits (`KW_VERIFY_DRY_RUN`), 0 = none (then
+/// exactly `kw_verify`); unknown bits are `KW_INVALID_ARGUMENT`. Everything else as
+/// `kw_verify`.
+///
+/// # Safety
+/// As `kw_verify`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kw_verify_ex(
+    store: kw_store,
+    key: *const c_char,
+    key_len: usize,
+    scopes: *const kw_str,
+    scopes_len: usize,
+    cost: u32,
+    at_ms: i64,
+    flags: u32,
+    out_verdict: *mut kw_verdict,
+    info_buf: *mut u8,
+    info_cap: usize,
+    out_info_len: *mut usize,
+) -> kw_status {
     guard(|| {
         // SAFETY: caller's contract on every pointer.
         unsafe {
@@ -191,12 +241,14 @@ pub unsafe extern "C" fn kw_verify(
             let key = args::bytes(key.cast(), key_len)?;
             let scopes = Scopes::new(scopes, scopes_len)?;
             let at = at_of(at_ms)?;
+            let dry_run = dry_run_of(flags)?;
             let verdict = handles::with(store, |s| match std::str::from_utf8(key) {
                 Ok(key) => Ok(s.verify_request(&VerifyRequest {
                     credential: Presented::Key(key),
                     scopes: scopes.as_slice(),
                     cost: (cost != 0).then_some(cost),
                     at,
+                    dry_run,
                 })?),
                 Err(_) => malformed(s, scopes.as_slice()),
             })?;
@@ -262,6 +314,48 @@ pub unsafe extern "C" fn kw_verify_pair(
     info_cap: usize,
     out_info_len: *mut usize,
 ) -> kw_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        kw_verify_pair_ex(
+            store,
+            id,
+            id_len,
+            secret,
+            secret_len,
+            scopes,
+            scopes_len,
+            cost,
+            at_ms,
+            0,
+            out_verdict,
+            info_buf,
+            info_cap,
+            out_info_len,
+        )
+    }
+}
+
+/// `kw_verify_pair` with `flags` (`kw_verify_flags` bits, as `kw_verify_ex`).
+///
+/// # Safety
+/// As `kw_verify`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kw_verify_pair_ex(
+    store: kw_store,
+    id: *const c_char,
+    id_len: usize,
+    secret: *const c_char,
+    secret_len: usize,
+    scopes: *const kw_str,
+    scopes_len: usize,
+    cost: u32,
+    at_ms: i64,
+    flags: u32,
+    out_verdict: *mut kw_verdict,
+    info_buf: *mut u8,
+    info_cap: usize,
+    out_info_len: *mut usize,
+) -> kw_status {
     guard(|| {
         // SAFETY: caller's contract on every pointer.
         unsafe {
@@ -270,6 +364,7 @@ pub unsafe extern "C" fn kw_verify_pair(
             let secret = args::bytes(secret.cast(), secret_len)?;
             let scopes = Scopes::new(scopes, scopes_len)?;
             let at = at_of(at_ms)?;
+            let dry_run = dry_run_of(flags)?;
             let verdict = handles::with(store, |s| {
                 match (std::str::from_utf8(id), std::str::from_utf8(secret)) {
                     (Ok(id), Ok(secret)) => Ok(s.verify_request(&VerifyRequest {
@@ -277,6 +372,7 @@ pub unsafe extern "C" fn kw_verify_pair(
                         scopes: scopes.as_slice(),
                         cost: (cost != 0).then_some(cost),
                         at,
+                        dry_run,
                     })?),
                     _ => malformed(s, scopes.as_slice()),
                 }
@@ -368,6 +464,44 @@ pub unsafe extern "C" fn kw_verify_headers(
     info_cap: usize,
     out_info_len: *mut usize,
 ) -> kw_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        kw_verify_headers_ex(
+            store,
+            headers,
+            headers_len,
+            scopes,
+            scopes_len,
+            cost,
+            at_ms,
+            0,
+            out_verdict,
+            info_buf,
+            info_cap,
+            out_info_len,
+        )
+    }
+}
+
+/// `kw_verify_headers` with `flags` (`kw_verify_flags` bits, as `kw_verify_ex`).
+///
+/// # Safety
+/// As `kw_verify_headers`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kw_verify_headers_ex(
+    store: kw_store,
+    headers: *const kw_header,
+    headers_len: usize,
+    scopes: *const kw_str,
+    scopes_len: usize,
+    cost: u32,
+    at_ms: i64,
+    flags: u32,
+    out_verdict: *mut kw_verdict,
+    info_buf: *mut u8,
+    info_cap: usize,
+    out_info_len: *mut usize,
+) -> kw_status {
     guard(|| {
         // SAFETY: caller's contract on every pointer.
         unsafe {
@@ -376,6 +510,7 @@ pub unsafe extern "C" fn kw_verify_headers(
             // The application's scopes are checked before the client's headers.
             crate::store::check_scopes(scopes.as_slice())?;
             let at = at_of(at_ms)?;
+            let dry_run = dry_run_of(flags)?;
             let credential = extract(headers, headers_len)?;
             let presented = match &credential {
                 Credential::Key(key) => Presented::Key(key),
@@ -386,6 +521,7 @@ pub unsafe extern "C" fn kw_verify_headers(
                 scopes: scopes.as_slice(),
                 cost: (cost != 0).then_some(cost),
                 at,
+                dry_run,
             };
             let verdict = handles::with(store, |s| Ok(s.verify_request(&request)?))?;
             out.write(&verdict)

@@ -86,6 +86,36 @@ impl Engine {
         Ok(false)
     }
 
+    /// Whether `cost` credits of a limited key are available now, taking none (a dry-run
+    /// verify): the shared pool, else the pool plus the database row (after any refill due).
+    pub(super) fn credits_cover(
+        &self,
+        id: &KeyId,
+        slot: u32,
+        terms: &CreditTerms,
+        cost: u32,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let cost = cost as u64;
+        let period = period_of(terms.refill.map(|r| r.interval), now);
+        let (word_tag, available) = unpack(self.sync.credit_pool(slot).load(Ordering::Acquire));
+        if word_tag == pack(period, 0) >> CREDIT_BITS && available >= cost {
+            return Ok(true);
+        }
+        let row = self.read(|txn| {
+            Ok(txn
+                .open_table(CREDITS)?
+                .get(id.as_str())?
+                .map(|row| row.value()))
+        })?;
+        Ok(match row {
+            Some((remaining, stored_period, stored_slot)) if stored_slot == slot => {
+                self.credits_left(remaining, stored_period, slot, terms, now) >= cost
+            }
+            _ => false,
+        })
+    }
+
     /// Moves credits from the database into the shared pool (applying a due refill first).
     /// Returns false when there are not enough credits for `cost`.
     fn top_up(

@@ -16,6 +16,7 @@ mod sync_binding;
 mod table_sync;
 mod usage;
 mod verify;
+mod warnings;
 
 pub(crate) use manage::check_scopes;
 

@@ -60,6 +60,10 @@ pub struct VerifyRequest<'a> {
     pub cost: Option<u32>,
     /// The time to judge expiry at; `None` = the store's clock.
     pub at: Option<Timestamp>,
+    /// A dry run: the full verdict, but no use, refusal or last-used time is counted and no
+    /// credit is spent (a limited key is `VALID` if the credits available now cover the
+    /// cost, `USAGE_EXCEEDED` otherwise).
+    pub dry_run: bool,
 }
 
 impl<'a> VerifyRequest<'a> {
@@ -70,6 +74,7 @@ impl<'a> VerifyRequest<'a> {
             scopes,
             cost: None,
             at: None,
+            dry_run: false,
         }
     }
 }
@@ -91,6 +96,7 @@ impl Store {
             scopes,
             cost: None,
             at: None,
+            dry_run: false,
         })
     }
 
@@ -105,6 +111,7 @@ impl Store {
             scopes,
             cost: None,
             at: None,
+            dry_run: false,
         })
     }
 
@@ -141,7 +148,7 @@ impl Store {
         }
     }
 
-    /// Verifies with every option (cost, time).
+    /// Verifies with every option (cost, time, dry run).
     pub fn verify_request(&self, request: &VerifyRequest<'_>) -> Result<Verdict> {
         let engine = self.engine()?;
         engine.verify(request)
@@ -232,7 +239,7 @@ impl Engine {
                 credit_slot,
                 cell,
             } => (info, credit_slot, Counter::Shared(&view, cell)),
-            Found::Nothing => return Ok(self.unmatched(id)),
+            Found::Nothing => return Ok(self.unmatched(id, request.dry_run)),
             Found::InDoubt => match self.read_key(&id)? {
                 Some((stored, slot)) if stored.digest_hash()? == digest => {
                     // Counted in the key's shared cell all the same, so a verifier killed
@@ -244,7 +251,7 @@ impl Engine {
                     };
                     (Arc::new(stored.info), slot, counter)
                 }
-                _ => return Ok(self.unmatched(id)),
+                _ => return Ok(self.unmatched(id, request.dry_run)),
             },
         };
         let judged = self.judge(&info, presented_env, request, now);
@@ -253,6 +260,9 @@ impl Engine {
             Judged::SpendCredits(cost) => {
                 let terms = info.credits.expect("limited keys have credit terms");
                 let spent = match credit_slot {
+                    Some(slot) if request.dry_run => {
+                        self.credits_cover(&id, slot, &terms, cost, now)?
+                    }
                     Some(slot) => self.spend_credits(&id, slot, &terms, cost, now)?,
                     None => false,
                 };
@@ -265,10 +275,14 @@ impl Engine {
         };
         if reason == Reason::NotFound {
             // Right id and secret under another env tag: not this key, but counted against it.
-            self.count(&counter, id, false, now);
+            if !request.dry_run {
+                self.count(&counter, id, false, now);
+            }
             return Ok(Verdict::refused(Reason::NotFound));
         }
-        self.count(&counter, id, reason == Reason::Valid, now);
+        if !request.dry_run {
+            self.count(&counter, id, reason == Reason::Valid, now);
+        }
         Ok(Verdict {
             reason,
             key: Some(info),
@@ -324,9 +338,12 @@ impl Engine {
 
     /// An id whose presented secret matched no key: `NOT_FOUND`, and the id is queued so
     /// the flush can count a refusal if the key exists. The same work whether the id is
-    /// unknown or its secret wrong.
+    /// unknown or its secret wrong. A dry run queues nothing (it counts no refusal).
     #[inline]
-    fn unmatched(&self, id: KeyId) -> Verdict {
+    fn unmatched(&self, id: KeyId, dry_run: bool) -> Verdict {
+        if dry_run {
+            return Verdict::refused(Reason::NotFound);
+        }
         let mut queue = self.unmatched.lock();
         if queue.len() < MAX_QUEUED_REFUSALS {
             queue.push(id);

@@ -544,8 +544,10 @@ static void replay_verify(const char *dir) {
           status = kw_verify(s, t->str, t->len, scopes, nscopes, 0, at, &v, NULL, 0, NULL);
         } else if (strcmp(op, "verify") == 0) {
           const char *key = find_key(keys, nkeys, json_str(st, "key"));
-          status = kw_verify(s, key, strlen(key), scopes, nscopes, (uint32_t)json_num(st, "cost", 0), at, &v, NULL, 0,
-                             NULL);
+          const jval *dry = json_get(st, "dry_run");
+          uint32_t flags = dry && dry->type == J_BOOL && dry->num != 0 ? (uint32_t)KW_VERIFY_DRY_RUN : 0u;
+          status = kw_verify_ex(s, key, strlen(key), scopes, nscopes, (uint32_t)json_num(st, "cost", 0), at, flags, &v,
+                                NULL, 0, NULL);
         } else {
           char id[32], secret[64];
           const char *mutate = json_str(st, "mutate");
@@ -1710,6 +1712,114 @@ static void test_usage_range(void) {
   remove_store("range.redb");
 }
 
+static void test_dry_run(void) {
+  /* Issue 18, item 5: dry-run verifies give the verdict but count no use and spend no credit. */
+  char key[KW_MAX_KEY_LEN + 1], limited[KW_MAX_KEY_LEN + 1], id[32], lid[32], secret[64], lsecret[64];
+  kw_str read = S("read"), admin = S("admin");
+  kw_credits credits;
+  kw_verdict v;
+  kw_usage_stats us;
+  kw_credit_balance bal;
+  kw_header hdr[1];
+  uint8_t info[KW_KEY_INFO_MAX_LEN];
+  size_t info_len = 0, written = 0;
+  int i, ok = 1;
+  kw_store s = open_store("dry.redb");
+  memset(&credits, 0, sizeof credits);
+  credits.remaining = 5;
+  credits.cost = 1;
+  CHECK_STATUS(create_key(s, "acct_d", &read, 1, NULL, 0, NULL, key), KW_OK);
+  CHECK_STATUS(create_key(s, "acct_d", NULL, 0, NULL, 0, &credits, limited), KW_OK);
+  key_parts(key, id, secret);
+  key_parts(limited, lid, lsecret);
+  for (i = 0; i < 100; i++) {
+    ok &= kw_verify_ex(s, key, strlen(key), &read, 1, 0, 0, KW_VERIFY_DRY_RUN, &v, info, sizeof info, &info_len) == KW_OK &&
+          v.reason == KW_REASON_VALID && v.key_found == 1 && strcmp(v.owner, "acct_d") == 0 && info_len > 0;
+    ok &= kw_verify_ex(s, key, strlen(key), &admin, 1, 0, 0, KW_VERIFY_DRY_RUN, &v, NULL, 0, NULL) == KW_OK &&
+          v.reason == KW_REASON_INSUFFICIENT_SCOPE;
+    ok &= kw_verify_pair_ex(s, id, strlen(id), lsecret, strlen(lsecret), NULL, 0, 0, 0, KW_VERIFY_DRY_RUN, &v, NULL, 0,
+                            NULL) == KW_OK && v.reason == KW_REASON_NOT_FOUND;
+    ok &= kw_verify_ex(s, limited, strlen(limited), NULL, 0, 5, 0, KW_VERIFY_DRY_RUN, &v, NULL, 0, NULL) == KW_OK &&
+          v.reason == KW_REASON_VALID;
+    ok &= kw_verify_pair_ex(s, lid, strlen(lid), lsecret, strlen(lsecret), NULL, 0, 6, 0, KW_VERIFY_DRY_RUN, &v, NULL, 0,
+                            NULL) == KW_OK && v.reason == KW_REASON_USAGE_EXCEEDED;
+  }
+  CHECK(ok);
+  hdr[0].name = "x-api-key";
+  hdr[0].name_len = 9;
+  hdr[0].value = limited;
+  hdr[0].value_len = strlen(limited);
+  CHECK_STATUS(kw_verify_headers_ex(s, hdr, 1, NULL, 0, 0, 0, KW_VERIFY_DRY_RUN, &v, NULL, 0, NULL), KW_OK);
+  CHECK(v.reason == KW_REASON_VALID);
+  /* unknown flag bits are the application's error */
+  CHECK_STATUS(kw_verify_ex(s, key, strlen(key), NULL, 0, 0, 0, 2, &v, NULL, 0, NULL), KW_INVALID_ARGUMENT);
+  CHECK_STATUS(kw_flush(s, &written), KW_OK);
+  CHECK_STATUS(kw_usage(s, id, strlen(id), &us), KW_OK);
+  CHECK(us.uses == 0 && us.refused == 0 && us.last_used_ms == 0);
+  CHECK_STATUS(kw_usage(s, lid, strlen(lid), &us), KW_OK);
+  CHECK(us.uses == 0 && us.refused == 0);
+  CHECK_STATUS(kw_key_credits(s, lid, strlen(lid), &bal), KW_OK);
+  CHECK(bal.remaining == 5);
+  /* flags 0 is an ordinary verify: it counts and spends */
+  CHECK_STATUS(kw_verify_ex(s, limited, strlen(limited), NULL, 0, 5, 0, 0, &v, NULL, 0, NULL), KW_OK);
+  CHECK(v.reason == KW_REASON_VALID);
+  CHECK_STATUS(kw_verify_ex(s, limited, strlen(limited), NULL, 0, 0, 0, KW_VERIFY_DRY_RUN, &v, NULL, 0, NULL), KW_OK);
+  CHECK(v.reason == KW_REASON_USAGE_EXCEEDED);
+  CHECK_STATUS(kw_flush(s, &written), KW_OK);
+  CHECK_STATUS(kw_usage(s, lid, strlen(lid), &us), KW_OK);
+  CHECK(us.uses == 1);
+  CHECK_STATUS(kw_close(s), KW_OK);
+  remove_store("dry.redb");
+}
+
+static void test_warnings(void) {
+  /* Issue 18, item 4: keys expiring soon and limited keys low on credits. */
+  char soon[KW_MAX_KEY_LEN + 1], later[KW_MAX_KEY_LEN + 1], low[KW_MAX_KEY_LEN + 1], plenty[KW_MAX_KEY_LEN + 1];
+  char soon_id[32], low_id[32], secret[64];
+  int64_t day = 86400000;
+  kw_credits credits;
+  kw_verdict v;
+  uint8_t buf[8192];
+  size_t len = 0;
+  kw_store s = open_store("warn.redb");
+  CHECK_STATUS(create_key(s, "acct_w", NULL, 0, NULL, now_ms() + day, NULL, soon), KW_OK);
+  CHECK_STATUS(create_key(s, "acct_w", NULL, 0, NULL, now_ms() + 30 * day, NULL, later), KW_OK);
+  key_parts(soon, soon_id, secret);
+  CHECK_STATUS(kw_expiring_within(s, 7 * day, buf, sizeof buf, &len), KW_OK);
+  CHECK(len < sizeof buf);
+  buf[len] = 0;
+  CHECK(buf[0] == '[' && strstr((char *)buf, soon_id) != NULL);
+  {
+    /* exactly one record: the soon one */
+    const char *first = strstr((char *)buf, "\"created_at\"");
+    CHECK(first != NULL && strstr(first + 1, "\"created_at\"") == NULL);
+  }
+  CHECK_STATUS(kw_expiring_within(s, 0, buf, sizeof buf, &len), KW_OK);
+  CHECK(len == 2 && memcmp(buf, "[]", 2) == 0);
+  CHECK_STATUS(kw_expiring_within(s, -1, buf, sizeof buf, &len), KW_INVALID_ARGUMENT);
+  CHECK_STATUS(kw_expiring_within(s, 7 * day, NULL, 0, &len), KW_BUFFER_TOO_SMALL);
+  CHECK(len > 2);
+  memset(&credits, 0, sizeof credits);
+  credits.remaining = 2;
+  credits.cost = 1;
+  CHECK_STATUS(create_key(s, "acct_w", NULL, 0, NULL, 0, &credits, low), KW_OK);
+  credits.remaining = 100;
+  CHECK_STATUS(create_key(s, "acct_w", NULL, 0, NULL, 0, &credits, plenty), KW_OK);
+  key_parts(low, low_id, secret);
+  CHECK_STATUS(kw_credits_below(s, 10, buf, sizeof buf, &len), KW_OK);
+  buf[len < sizeof buf ? len : sizeof buf - 1] = 0;
+  CHECK(strstr((char *)buf, low_id) != NULL && strstr((char *)buf, "\"remaining\":2}") != NULL);
+  CHECK_STATUS(kw_verify_key(s, low, strlen(low), NULL, 0, &v), KW_OK);
+  CHECK(v.reason == KW_REASON_VALID);
+  CHECK_STATUS(kw_credits_below(s, 2, buf, sizeof buf, &len), KW_OK);
+  buf[len < sizeof buf ? len : sizeof buf - 1] = 0;
+  CHECK(strstr((char *)buf, "\"remaining\":1}") != NULL);
+  CHECK_STATUS(kw_credits_below(s, 1, buf, sizeof buf, &len), KW_OK);
+  CHECK(len == 2 && memcmp(buf, "[]", 2) == 0);
+  CHECK_STATUS(kw_close(s), KW_OK);
+  remove_store("warn.redb");
+}
+
 int main(int argc, char **argv) {
   const char *vectors = argc > 1 ? argv[1] : "tests/vectors";
   snprintf(tmpdir, sizeof tmpdir, "/tmp/keyward-c-test-XXXXXX");
@@ -1733,6 +1843,8 @@ int main(int argc, char **argv) {
   test_store_file_kinds();
   test_sync_file_truncated();
   test_usage_range();
+  test_dry_run();
+  test_warnings();
   test_panic_boundary();
   {
     char cmd[400];

@@ -125,7 +125,7 @@ verify = {
     "note": "Replay against a fresh store opened with prefix kw. 'key' names a key created earlier in the "
             "scenario; 'at_offset_ms' is added to the time the scenario started, taken before its first step "
             "(default 0; offsets leave a minute for the steps' own commits, so a real clock works); "
-            "'pair' verifies (public id, secret) and 'mutate' alters what is sent: wrong_secret_first / "
+            "'pair' verifies (public id, secret) and 'dry_run' (default false) verifies without counting a use or spending a credit; 'mutate' alters what is sent: wrong_secret_first / "
             "wrong_secret_last change the first / last secret character, unknown_id sends a fresh id.",
     "scenarios": [
         {"name": "scopes", "steps": [
@@ -181,6 +181,15 @@ verify = {
             {"op": "verify", "key": "k", "scopes": [], "expect": "VALID"},
             {"op": "verify", "key": "k", "scopes": [], "cost": 2, "expect": "VALID"},
             {"op": "verify", "key": "k", "scopes": [], "expect": "USAGE_EXCEEDED"},
+        ]},
+        {"name": "dry run: the verdict without counting or spending", "steps": [
+            {"op": "create", "as": "k", "owner": "acct_8", "scopes": ["read"], "credits": {"remaining": 2, "cost": 1}},
+            {"op": "verify", "key": "k", "scopes": ["read"], "cost": 2, "dry_run": True, "expect": "VALID"},
+            {"op": "verify", "key": "k", "scopes": ["read"], "cost": 3, "dry_run": True, "expect": "USAGE_EXCEEDED"},
+            {"op": "verify", "key": "k", "scopes": ["write"], "dry_run": True, "expect": "INSUFFICIENT_SCOPE"},
+            {"op": "verify", "key": "k", "scopes": ["read"], "cost": 2, "dry_run": True, "expect": "VALID"},
+            {"op": "verify", "key": "k", "scopes": ["read"], "cost": 2, "expect": "VALID"},
+            {"op": "verify", "key": "k", "scopes": ["read"], "dry_run": True, "expect": "USAGE_EXCEEDED"},
         ]},
         {"name": "scope check comes before credits", "steps": [
             {"op": "create", "as": "k", "owner": "acct_7", "scopes": ["read"], "credits": {"remaining": 1, "cost": 1}},

@@ -59,6 +59,7 @@ const ENUMS = Object.freeze({
   },
   kw_concurrency: { KW_CONCURRENCY_MULTI_PROCESS: 0, KW_CONCURRENCY_SINGLE_PROCESS: 1 },
   kw_open_flags: { KW_OPEN_PERSISTENT: 1 },
+  kw_verify_flags: { KW_VERIFY_DRY_RUN: 1 },
   kw_state_filter: { KW_STATE_ALL: 0, KW_STATE_ACTIVE: 1, KW_STATE_REVOKED: 2, KW_STATE_EXPIRED: 3 },
   kw_refill_interval: { KW_REFILL_NONE: 0, KW_REFILL_DAILY: 1, KW_REFILL_MONTHLY: 2 },
   kw_update_field: {
@@ -76,9 +77,9 @@ const ENUMS = Object.freeze({
 /** Scalar typedefs of the header (every enum is a `uint32_t` in C). */
 const TYPEDEFS = Object.freeze({
   kw_status: 'uint32_t', kw_family: 'uint32_t', kw_reason: 'uint32_t', kw_concurrency: 'uint32_t',
-  kw_open_flags: 'uint32_t', kw_state_filter: 'uint32_t', kw_refill_interval: 'uint32_t',
-  kw_update_field: 'uint32_t', kw_credential_kind: 'uint32_t', kw_key_error: 'uint32_t',
-  kw_key_flag: 'uint32_t', kw_store: 'uint64_t',
+  kw_open_flags: 'uint32_t', kw_verify_flags: 'uint32_t', kw_state_filter: 'uint32_t',
+  kw_refill_interval: 'uint32_t', kw_update_field: 'uint32_t', kw_credential_kind: 'uint32_t',
+  kw_key_error: 'uint32_t', kw_key_flag: 'uint32_t', kw_store: 'uint64_t',
 });
 
 /** Structs of the header: [C type, field name] in declaration order (`char[24]` arrays). */
@@ -166,10 +167,15 @@ const FUNCTIONS = Object.freeze([
   'kw_status kw_usage_by_day(kw_store store, const char *id, size_t id_len, int32_t from_day, int32_t to_day, uint8_t *buf, size_t cap, size_t *out_len)',
   'kw_status kw_unused_since(kw_store store, const char *owner, size_t owner_len, int64_t since_ms, uint8_t *buf, size_t cap, size_t *out_len)',
   'kw_status kw_key_credits(kw_store store, const char *id, size_t id_len, struct kw_credit_balance *out_balance)',
+  'kw_status kw_expiring_within(kw_store store, int64_t within_ms, uint8_t *buf, size_t cap, size_t *out_len)',
+  'kw_status kw_credits_below(kw_store store, uint64_t threshold, uint8_t *buf, size_t cap, size_t *out_len)',
   'kw_status kw_verify(kw_store store, const char *key, size_t key_len, const struct kw_str *scopes, size_t scopes_len, uint32_t cost, int64_t at_ms, struct kw_verdict *out_verdict, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
+  'kw_status kw_verify_ex(kw_store store, const char *key, size_t key_len, const struct kw_str *scopes, size_t scopes_len, uint32_t cost, int64_t at_ms, uint32_t flags, struct kw_verdict *out_verdict, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
   'kw_status kw_verify_key(kw_store store, const char *key, size_t key_len, const struct kw_str *scopes, size_t scopes_len, struct kw_verdict *out_verdict)',
   'kw_status kw_verify_pair(kw_store store, const char *id, size_t id_len, const char *secret, size_t secret_len, const struct kw_str *scopes, size_t scopes_len, uint32_t cost, int64_t at_ms, struct kw_verdict *out_verdict, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
+  'kw_status kw_verify_pair_ex(kw_store store, const char *id, size_t id_len, const char *secret, size_t secret_len, const struct kw_str *scopes, size_t scopes_len, uint32_t cost, int64_t at_ms, uint32_t flags, struct kw_verdict *out_verdict, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
   'kw_status kw_verify_headers(kw_store store, const struct kw_header *headers, size_t headers_len, const struct kw_str *scopes, size_t scopes_len, uint32_t cost, int64_t at_ms, struct kw_verdict *out_verdict, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
+  'kw_status kw_verify_headers_ex(kw_store store, const struct kw_header *headers, size_t headers_len, const struct kw_str *scopes, size_t scopes_len, uint32_t cost, int64_t at_ms, uint32_t flags, struct kw_verdict *out_verdict, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
 ]);
 
 module.exports = { ABI_VERSION, DEFINES, ENUMS, TYPEDEFS, STRUCTS, FUNCTIONS };

@@ -639,7 +639,7 @@ process.on('exit', () => {
 });
 
 const OPEN_OPTIONS = ['pepper', 'pepperFile', 'prefix', 'concurrency', 'persistent', 'maxActiveKeysPerOwner', 'keepLastKey', 'maxLifetimeMs', 'flushIntervalMs', 'indexCapacity'];
-const VERIFY_OPTIONS = ['scopes', 'cost', 'at', 'info'];
+const VERIFY_OPTIONS = ['scopes', 'cost', 'at', 'info', 'dryRun'];
 const CREATE_FIELDS = ['owner', 'name', 'scopes', 'env', 'metadata', 'expiresAt', 'credits'];
 const UPDATE_FIELDS = ['name', 'scopes', 'metadata', 'expiresAt', 'credits'];
 const STATES = { all: 0, active: 1, revoked: 2, expired: 3 };
@@ -812,7 +812,8 @@ class Store {
     let cost = 0;
     let atMs = 0;
     let info = false;
-    if (opts !== undefined) ({ scopes, cost, atMs, info } = verifyOptions(opts, 'verify'));
+    let flags = 0;
+    if (opts !== undefined) ({ scopes, cost, atMs, info, flags } = verifyOptions(opts, 'verify'));
     // A string key goes to koffi as it is: koffi writes its UTF-8 into its own call memory,
     // which costs less than writing it into a Buffer here. Its length is passed as the
     // string's length, exact for ASCII, i.e. for every key that can be valid; for other text
@@ -829,15 +830,23 @@ class Store {
     } else throw typeError('verify', 'key', 'a string or a Buffer', key);
     const pScopes = scopeArg(scopes, 'verify');
     const nScopes = scopeCount;
-    if (!info && cost === 0 && atMs === 0) {
+    if (!info && cost === 0 && atMs === 0 && flags === 0) {
       // Scopes only: the six-argument entry point (MALFORMED for any non-UTF-8 text).
       const st = fn.kw_verify_key(this._h, keyArg, keyLen, pScopes, nScopes, P_VERDICT);
       if (st !== 0) throw failure(st, 'verify');
       return readVerdict(false);
     }
-    const st = info
-      ? fn.kw_verify(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
-      : fn.kw_verify(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, P_VERDICT, NULL, 0, NULL);
+    let st;
+    if (flags !== 0) {
+      // Options the original entry point has no argument for (a dry run): kw_verify_ex.
+      st = info
+        ? fn.kw_verify_ex(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, flags, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
+        : fn.kw_verify_ex(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, flags, P_VERDICT, NULL, 0, NULL);
+    } else {
+      st = info
+        ? fn.kw_verify(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
+        : fn.kw_verify(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, P_VERDICT, NULL, 0, NULL);
+    }
     if (st !== 0) throw failure(st, 'verify');
     return readVerdict(info);
   }
@@ -854,16 +863,24 @@ class Store {
     let cost = 0;
     let atMs = 0;
     let info = false;
-    if (opts !== undefined) ({ scopes, cost, atMs, info } = verifyOptions(opts, 'verifyPair'));
+    let flags = 0;
+    if (opts !== undefined) ({ scopes, cost, atMs, info, flags } = verifyOptions(opts, 'verifyPair'));
     const idLen = argLength(id, 'verifyPair', 'id');
     const secretLen = argLength(secret, 'verifyPair', 'secret');
     const pScopes = scopeArg(scopes, 'verifyPair');
     const nScopes = scopeCount;
     const idArg = idLen === 0 ? '' : id;
     const secretArg = secretLen === 0 ? '' : secret;
-    const st = info
-      ? fn.kw_verify_pair(this._h, idArg, idLen, secretArg, secretLen, pScopes, nScopes, cost, atMs, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
-      : fn.kw_verify_pair(this._h, idArg, idLen, secretArg, secretLen, pScopes, nScopes, cost, atMs, P_VERDICT, NULL, 0, NULL);
+    let st;
+    if (flags !== 0) {
+      st = info
+        ? fn.kw_verify_pair_ex(this._h, idArg, idLen, secretArg, secretLen, pScopes, nScopes, cost, atMs, flags, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
+        : fn.kw_verify_pair_ex(this._h, idArg, idLen, secretArg, secretLen, pScopes, nScopes, cost, atMs, flags, P_VERDICT, NULL, 0, NULL);
+    } else {
+      st = info
+        ? fn.kw_verify_pair(this._h, idArg, idLen, secretArg, secretLen, pScopes, nScopes, cost, atMs, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
+        : fn.kw_verify_pair(this._h, idArg, idLen, secretArg, secretLen, pScopes, nScopes, cost, atMs, P_VERDICT, NULL, 0, NULL);
+    }
     if (st !== 0) throw failure(st, 'verifyPair');
     return readVerdict(info);
   }
@@ -882,14 +899,23 @@ class Store {
     let cost = 0;
     let atMs = 0;
     let info = false;
-    if (opts !== undefined) ({ scopes, cost, atMs, info } = verifyOptions(opts, 'verifyHeaders'));
+    let flags = 0;
+    if (opts !== undefined) ({ scopes, cost, atMs, info, flags } = verifyOptions(opts, 'verifyHeaders'));
     const pScopes = scopeArg(scopes, 'verifyHeaders');
     const nScopes = scopeCount;
     const n = encodeHeaders(headers, 'verifyHeaders');
     const used = pendingBytes;
-    const st = info
-      ? fn.kw_verify_headers(this._h, n ? HEADERS.ptr : NULL, n, pScopes, nScopes, cost, atMs, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
-      : fn.kw_verify_headers(this._h, n ? HEADERS.ptr : NULL, n, pScopes, nScopes, cost, atMs, P_VERDICT, NULL, 0, NULL);
+    const pHeaders = n ? HEADERS.ptr : NULL;
+    let st;
+    if (flags !== 0) {
+      st = info
+        ? fn.kw_verify_headers_ex(this._h, pHeaders, n, pScopes, nScopes, cost, atMs, flags, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
+        : fn.kw_verify_headers_ex(this._h, pHeaders, n, pScopes, nScopes, cost, atMs, flags, P_VERDICT, NULL, 0, NULL);
+    } else {
+      st = info
+        ? fn.kw_verify_headers(this._h, pHeaders, n, pScopes, nScopes, cost, atMs, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
+        : fn.kw_verify_headers(this._h, pHeaders, n, pScopes, nScopes, cost, atMs, P_VERDICT, NULL, 0, NULL);
+    }
     BYTES.buf.fill(0, 0, used);
     if (st === 0) return readVerdict(info);
     if (isCredentialStatus(st)) return credentialVerdict(st);
@@ -1131,6 +1157,32 @@ class Store {
   }
 
   /**
+   * Active keys (neither revoked nor expired, not rotated away) whose expiry falls within
+   * `withinMs` from now, soonest first: keys to warn about.
+   * @param {number} withinMs
+   * @returns {import('../index').KeyInfo[]}
+   */
+  expiringWithin(withinMs) {
+    const op = 'expiringWithin';
+    const ms = safeInt(withinMs, op, 'withinMs');
+    return this._json(op, (buf, cap) => fn.kw_expiring_within(this._h, ms, buf, cap, P_LEN_A)).map(keyInfo);
+  }
+
+  /**
+   * Active limited keys (not rotated away) with fewer than `threshold` credits left now,
+   * fewest first, each as `{ info, remaining }`: keys to warn about.
+   * @param {number} threshold
+   * @returns {{ info: import('../index').KeyInfo, remaining: number }[]}
+   */
+  creditsBelow(threshold) {
+    const op = 'creditsBelow';
+    const n = safeInt(threshold, op, 'threshold');
+    if (n < 0) throw typeError(op, 'threshold', 'a non-negative integer', threshold);
+    return this._json(op, (buf, cap) => fn.kw_credits_below(this._h, n, buf, cap, P_LEN_A))
+      .map((e) => ({ info: keyInfo(e.key), remaining: e.remaining }));
+  }
+
+  /**
    * A key's usage credits: null for an unlimited key.
    * @param {string} id
    * @returns {import('../index').CreditBalance|null}
@@ -1168,7 +1220,7 @@ if (typeof Symbol.dispose === 'symbol') {
 
 /** Parses the options of a verify call. */
 function verifyOptions(opts, operation) {
-  if (opts === null) return { scopes: undefined, cost: 0, atMs: 0, info: false };
+  if (opts === null) return { scopes: undefined, cost: 0, atMs: 0, info: false, flags: 0 };
   if (typeof opts !== 'object' || Array.isArray(opts)) throw typeError(operation, 'options', 'an object', opts);
   const scopes = opts.scopes === null ? undefined : opts.scopes;
   let cost = 0;
@@ -1176,8 +1228,9 @@ function verifyOptions(opts, operation) {
   if (opts.cost !== undefined) cost = u32(opts.cost, operation, 'cost');
   if (opts.at !== undefined && opts.at !== null) atMs = millis(opts.at, operation, 'at');
   if (opts.info !== undefined && typeof opts.info !== 'boolean') throw typeError(operation, 'info', 'a boolean', opts.info);
+  if (opts.dryRun !== undefined && typeof opts.dryRun !== 'boolean') throw typeError(operation, 'dryRun', 'a boolean', opts.dryRun);
   for (const k in opts) if (!VERIFY_OPTIONS.includes(k)) throw new TypeError(`keyward ${operation}: unknown option ${JSON.stringify(k)} (known: ${VERIFY_OPTIONS.join(', ')})`);
-  return { scopes, cost, atMs, info: opts.info === true };
+  return { scopes, cost, atMs, info: opts.info === true, flags: opts.dryRun === true ? ENUMS.kw_verify_flags.KW_VERIFY_DRY_RUN : 0 };
 }
 
 // --- functions without a store -------------------------------------------------------------------

@@ -462,6 +462,31 @@ test('verifyPair', (t) => {
   assert.throws(() => store.verifyPair(id, secret, { at: -3 }), { code: 'INVALID_ARGUMENT' });
 });
 
+test('verify with dryRun: the verdict, no use counted, no credit spent (issue 18)', (t) => {
+  const store = freshStore(t);
+  const plain = store.create({ owner: 'acct', scopes: ['read'] });
+  const limited = store.create({ owner: 'acct', credits: { remaining: 5 } });
+  const { secret } = kw.parseKey(limited.key);
+  for (let i = 0; i < 100; i++) {
+    const v = store.verify(plain.key, { scopes: ['read'], dryRun: true, info: true });
+    assert.equal(v.ok, true);
+    assert.equal(v.info.owner, 'acct');
+    assert.equal(store.verify(plain.key, { scopes: ['admin'], dryRun: true }).code, 'INSUFFICIENT_SCOPE');
+    assert.equal(store.verifyPair(plain.info.id, secret, { dryRun: true }).code, 'NOT_FOUND');
+    assert.equal(store.verify(limited.key, { cost: 5, dryRun: true }).ok, true);
+    assert.equal(store.verifyPair(limited.info.id, secret, { cost: 6, dryRun: true }).code, 'USAGE_EXCEEDED');
+    assert.equal(store.verifyHeaders({ 'x-api-key': limited.key }, { dryRun: true }).ok, true);
+  }
+  store.flush();
+  assert.deepEqual(store.usage(plain.info.id), { uses: 0, refused: 0, lastUsedAt: null });
+  assert.deepEqual(store.usage(limited.info.id), { uses: 0, refused: 0, lastUsedAt: null });
+  assert.equal(store.credits(limited.info.id).remaining, 5);
+  assert.equal(store.verify(limited.key, { cost: 5 }).ok, true, 'a real verify spends');
+  assert.equal(store.verify(limited.key, { dryRun: true }).code, 'USAGE_EXCEEDED');
+  assert.equal(store.usage(limited.info.id).uses, 1);
+  assert.throws(() => store.verify(plain.key, { dryRun: 1 }), TypeError);
+});
+
 test('verifyHeaders: every way headers come, and credential problems as verdicts', (t) => {
   const store = freshStore(t);
   const { key, info } = store.create({ owner: 'o', scopes: ['read'] });
@@ -553,6 +578,25 @@ test('parseKey: prefix option and bad input', () => {
   assert.throws(() => kw.parseKey('x', { prefix: 5 }), TypeError);
   assert.throws(() => kw.parseKey('x', { prefx: 'kw' }), TypeError);
   assert.throws(() => kw.parseKey('x', { prefix: Buffer.from([0xff]) }), { code: 'INVALID_UTF8' });
+});
+
+test('expiringWithin and creditsBelow: keys to warn about (issue 18)', (t) => {
+  const store = freshStore(t);
+  const soon = store.create({ owner: 'acct', expiresAt: Date.now() + DAY }).info;
+  const later = store.create({ owner: 'acct', expiresAt: Date.now() + 3 * DAY }).info;
+  store.create({ owner: 'acct', expiresAt: Date.now() + 30 * DAY });
+  store.create({ owner: 'acct' });
+  assert.deepEqual(store.expiringWithin(7 * DAY).map((k) => k.id), [soon.id, later.id]);
+  assert.deepEqual(store.expiringWithin(2 * DAY).map((k) => k.id), [soon.id]);
+  assert.deepEqual(store.expiringWithin(0), []);
+  const low = store.create({ owner: 'acct', credits: { remaining: 2 } });
+  store.create({ owner: 'acct', credits: { remaining: 100 } });
+  assert.deepEqual(store.creditsBelow(10).map((e) => [e.info.id, e.remaining]), [[low.info.id, 2]]);
+  assert.equal(store.verify(low.key).ok, true);
+  assert.deepEqual(store.creditsBelow(2).map((e) => [e.info.id, e.remaining]), [[low.info.id, 1]]);
+  assert.deepEqual(store.creditsBelow(1), []);
+  assert.throws(() => store.creditsBelow('5'), TypeError);
+  assert.throws(() => store.expiringWithin(-1), { code: 'INVALID_ARGUMENT' });
 });
 
 test('usage, usageByDay, unusedSince, credits, flush, stats', (t) => {

@@ -104,7 +104,7 @@ test('verify.json: every scenario on a fresh store', async (t) => {
         const where = `${scenario.name}, step ${i} (${step.op})`;
         if (start === 0 && ['verify', 'verify_text', 'pair'].includes(step.op)) start = Date.now();
         const at = start + (step.at_offset_ms || 0);
-        const opts = { scopes: step.scopes || [], at, cost: step.cost || 0 };
+        const opts = { scopes: step.scopes || [], at, cost: step.cost || 0, dryRun: step.dry_run === true };
         switch (step.op) {
           case 'create': {
             const spec = { owner: step.owner, scopes: step.scopes || [] };

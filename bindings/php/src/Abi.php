@@ -95,6 +95,9 @@ final class Abi
     // enum kw_open_flags
     public const KW_OPEN_PERSISTENT = 1;
 
+    // enum kw_verify_flags
+    public const KW_VERIFY_DRY_RUN = 1;
+
     // enum kw_state_filter
     public const KW_STATE_ALL = 0;
     public const KW_STATE_ACTIVE = 1;

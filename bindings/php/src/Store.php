@@ -350,6 +350,9 @@ final class Store
      * @param int $cost credits to spend if the key is limited (0 = the key's own cost)
      * @param int|\DateTimeInterface $at time to judge expiry at (ms since the epoch; 0 = now)
      * @param bool $withRecord also return the key's full record (Verdict::$record); slower
+     * @param bool $dryRun check without consuming: the full verdict, but no use, refusal or
+     *   last-used time is counted and no credit is spent (a limited key is VALID if the credits
+     *   available now cover the cost, USAGE_EXCEEDED otherwise)
      * @throws KeywardException when the call itself fails (closed store, bad scopes, storage)
      */
     public function verify(
@@ -358,8 +361,9 @@ final class Store
         int $cost = 0,
         int|\DateTimeInterface $at = 0,
         bool $withRecord = false,
+        bool $dryRun = false,
     ): Verdict {
-        if ($cost === 0 && $at === 0 && !$withRecord) {
+        if ($cost === 0 && $at === 0 && !$withRecord && !$dryRun) {
             // The hot path: kw_verify_key takes six arguments instead of eleven (PHP FFI
             // converts each one, ~25-40 ns apiece). Key text that is not UTF-8 is MALFORMED
             // there as in kw_verify; KW_INVALID_UTF8 can only be a scope's.
@@ -383,11 +387,12 @@ final class Store
             Native::u32($cost, 'cost');
         }
         $atMs = $at === 0 ? 0 : Native::ms($at);
-        if ($withRecord) {
-            [$info, $cap, $infoLen] = $this->infoBuffer();
-            $status = $ffi->kw_verify($this->handle, $key, strlen($key), $scopePtr, $scopeCount, $cost, $atMs, $this->verdictPtr, $info, $cap, $infoLen);
+        [$info, $cap, $infoLen] = $withRecord ? $this->infoBuffer() : [null, 0, null];
+        if ($dryRun) {
+            $status = $ffi->kw_verify_ex($this->handle, $key, strlen($key), $scopePtr, $scopeCount, $cost, $atMs,
+                Abi::KW_VERIFY_DRY_RUN, $this->verdictPtr, $info, $cap, $infoLen);
         } else {
-            $status = $ffi->kw_verify($this->handle, $key, strlen($key), $scopePtr, $scopeCount, $cost, $atMs, $this->verdictPtr, null, 0, null);
+            $status = $ffi->kw_verify($this->handle, $key, strlen($key), $scopePtr, $scopeCount, $cost, $atMs, $this->verdictPtr, $info, $cap, $infoLen);
         }
         if ($status !== Abi::KW_OK) {
             $this->fail($status, 'kw_verify');
@@ -409,13 +414,20 @@ final class Store
         int $cost = 0,
         int|\DateTimeInterface $at = 0,
         bool $withRecord = false,
+        bool $dryRun = false,
     ): Verdict {
         $ffi = $this->ffi;
         $v = $this->verdict ??= $ffi->new('kw_verdict');
         [$scopePtr, $scopeCount] = $scopes === [] ? [null, 0] : $this->scopes($scopes);
         [$info, $cap, $infoLen] = $withRecord ? $this->infoBuffer() : [null, 0, null];
-        $status = $ffi->kw_verify_pair($this->handle, $id, strlen($id), $secret, strlen($secret), $scopePtr, $scopeCount,
-            Native::u32($cost, 'cost'), Native::ms($at), FFI::addr($v), $info, $cap, $infoLen);
+        if ($dryRun) {
+            $status = $ffi->kw_verify_pair_ex($this->handle, $id, strlen($id), $secret, strlen($secret), $scopePtr,
+                $scopeCount, Native::u32($cost, 'cost'), Native::ms($at), Abi::KW_VERIFY_DRY_RUN, FFI::addr($v), $info,
+                $cap, $infoLen);
+        } else {
+            $status = $ffi->kw_verify_pair($this->handle, $id, strlen($id), $secret, strlen($secret), $scopePtr,
+                $scopeCount, Native::u32($cost, 'cost'), Native::ms($at), FFI::addr($v), $info, $cap, $infoLen);
+        }
         if ($status !== Abi::KW_OK) {
             $this->fail($status, 'kw_verify_pair');
         }
@@ -440,6 +452,7 @@ final class Store
         int $cost = 0,
         int|\DateTimeInterface $at = 0,
         bool $withRecord = false,
+        bool $dryRun = false,
     ): Verdict {
         $ffi = $this->ffi;
         $v = $this->verdict ??= $ffi->new('kw_verdict');
@@ -447,8 +460,13 @@ final class Store
         $keep = [];
         [$headerPtr, $headerCount] = Native::headers($ffi, Native::headerPairs($headers), $keep);
         [$info, $cap, $infoLen] = $withRecord ? $this->infoBuffer() : [null, 0, null];
-        $status = $ffi->kw_verify_headers($this->live(), $headerPtr, $headerCount, $scopePtr, $scopeCount,
-            Native::u32($cost, 'cost'), Native::ms($at), FFI::addr($v), $info, $cap, $infoLen);
+        if ($dryRun) {
+            $status = $ffi->kw_verify_headers_ex($this->live(), $headerPtr, $headerCount, $scopePtr, $scopeCount,
+                Native::u32($cost, 'cost'), Native::ms($at), Abi::KW_VERIFY_DRY_RUN, FFI::addr($v), $info, $cap, $infoLen);
+        } else {
+            $status = $ffi->kw_verify_headers($this->live(), $headerPtr, $headerCount, $scopePtr, $scopeCount,
+                Native::u32($cost, 'cost'), Native::ms($at), FFI::addr($v), $info, $cap, $infoLen);
+        }
         if ($keep !== []) {
             FFI::memset($keep[0], 0, FFI::sizeof($keep[0])); // the C copy held the secret
         }
@@ -775,6 +793,41 @@ final class Store
         $json = Native::json($ffi, fn (CData $buf, int $cap, CData $len): int =>
             $ffi->kw_unused_since($handle, $owner, strlen($owner), $sinceMs, $buf, $cap, $len), self::ctxOwner('kw_unused_since', $owner));
         return array_map(KeyRecord::fromArray(...), $json);
+    }
+
+    /**
+     * Active keys (neither revoked nor expired, not rotated away) whose expiry falls within
+     * $withinMs from now, soonest first: keys to warn about.
+     *
+     * @return list<KeyRecord>
+     * @throws KeywardException
+     */
+    public function expiringWithin(int $withinMs): array
+    {
+        $ffi = $this->ffi;
+        $handle = $this->live();
+        $json = Native::json($ffi, fn (CData $buf, int $cap, CData $len): int =>
+            $ffi->kw_expiring_within($handle, $withinMs, $buf, $cap, $len), 'kw_expiring_within');
+        return array_map(KeyRecord::fromArray(...), $json);
+    }
+
+    /**
+     * Active limited keys (not rotated away) with fewer than $threshold credits left now,
+     * fewest first: keys to warn about.
+     *
+     * @return list<array{record: KeyRecord, remaining: int}>
+     * @throws KeywardException
+     */
+    public function creditsBelow(int $threshold): array
+    {
+        if ($threshold < 0) {
+            throw new \ValueError('keyward: threshold must not be negative');
+        }
+        $ffi = $this->ffi;
+        $handle = $this->live();
+        $json = Native::json($ffi, fn (CData $buf, int $cap, CData $len): int =>
+            $ffi->kw_credits_below($handle, $threshold, $buf, $cap, $len), 'kw_credits_below');
+        return array_map(fn (array $e): array => ['record' => KeyRecord::fromArray($e['key']), 'remaining' => (int) $e['remaining']], $json);
     }
 
     /**

@@ -62,6 +62,7 @@ _NULL = ffi.NULL
 _new = ffi.new
 _VERDICT_PTR = ffi.typeof("kw_verdict *")
 _kw_verify = lib.kw_verify
+_DRY_RUN = lib.KW_VERIFY_DRY_RUN  # kw_verify_flags
 _kw_verify_key = lib.kw_verify_key  # the six-argument hot path (cost 0, now, no info)
 _new_uncleared = ffi.new_allocator(should_clear_after_alloc=False)
 _HEADER_ARRAY_T = ffi.typeof("kw_header[]")
@@ -581,6 +582,7 @@ class Store:
         cost: int = 0,
         at: Timestamp | None = None,
         with_info: bool = False,
+        dry_run: bool = False,
     ) -> Verdict:
         """Verifies a full key against the scopes a route requires (all are needed).
 
@@ -591,6 +593,9 @@ class Store:
             cost: credits to spend if the key is limited; 0 = the key's own cost.
             at: judge expiry at this time (ms or ``datetime``) instead of now.
             with_info: also read the key's full record into :attr:`Verdict.info`.
+            dry_run: check without consuming: the full verdict, but no use, refusal or
+                last-used time is counted and no credit is spent (a limited key is ``VALID``
+                if the credits available now cover the cost, ``USAGE_EXCEEDED`` otherwise).
 
         Returns a :class:`Verdict`; a refused key is ``verdict.ok == False``. Raises
         :class:`StoreClosedError`, :class:`StorageError`, ``TypeError`` or
@@ -607,11 +612,16 @@ class Store:
             sp, sn, _keep = _required_scopes(scopes)
         else:
             sp, sn = _NULL, 0
-        if cost or at is not None or with_info:
+        if cost or at is not None or with_info or dry_run:
             cost = _int(cost, "cost", 0, _U32)
             at_ms = 0 if at is None else _time_ms(at, "at")
             out, info_buf, info_cap, info_len = _verdict_out(with_info)
-            status = _kw_verify(self._handle, raw, len(raw), sp, sn, cost, at_ms, out, info_buf, info_cap, info_len)
+            if dry_run:
+                status = lib.kw_verify_ex(
+                    self._handle, raw, len(raw), sp, sn, cost, at_ms, _DRY_RUN, out, info_buf, info_cap, info_len
+                )
+            else:
+                status = _kw_verify(self._handle, raw, len(raw), sp, sn, cost, at_ms, out, info_buf, info_cap, info_len)
             if status:
                 _raise(status)
             return _finish_verdict(out, info_buf, info_len)
@@ -639,6 +649,7 @@ class Store:
         cost: int = 0,
         at: Timestamp | None = None,
         with_info: bool = False,
+        dry_run: bool = False,
     ) -> Verdict:
         """Verifies a (public id, secret) pair, as sent in ``X-Api-Token-Id`` /
         ``X-Api-Token-Secret-Key`` (the full key is also accepted as the secret).
@@ -649,10 +660,16 @@ class Store:
         cost = _int(cost, "cost", 0, _U32)
         at_ms = 0 if at is None else _time_ms(at, "at")
         out, info_buf, info_cap, info_len = _verdict_out(with_info)
-        status = lib.kw_verify_pair(
-            self._handle, raw_id, len(raw_id), raw_secret, len(raw_secret), sp, sn, cost, at_ms,
-            out, info_buf, info_cap, info_len,
-        )
+        if dry_run:
+            status = lib.kw_verify_pair_ex(
+                self._handle, raw_id, len(raw_id), raw_secret, len(raw_secret), sp, sn, cost, at_ms,
+                _DRY_RUN, out, info_buf, info_cap, info_len,
+            )
+        else:
+            status = lib.kw_verify_pair(
+                self._handle, raw_id, len(raw_id), raw_secret, len(raw_secret), sp, sn, cost, at_ms,
+                out, info_buf, info_cap, info_len,
+            )
         if status != _OK:
             _raise(status)
         return _finish_verdict(out, info_buf, info_len)
@@ -665,6 +682,7 @@ class Store:
         cost: int = 0,
         at: Timestamp | None = None,
         with_info: bool = False,
+        dry_run: bool = False,
     ) -> Verdict:
         """Finds the credential in request headers (``x-api-key``, ``Authorization: Bearer``
         / ``Basic``, or the ``X-Api-Token-Id`` + ``X-Api-Token-Secret-Key`` pair) and
@@ -681,9 +699,14 @@ class Store:
             cost = _int(cost, "cost", 0, _U32)
         at_ms = 0 if at is None else _time_ms(at, "at")
         out, info_buf, info_cap, info_len = _verdict_out(with_info)
-        status = lib.kw_verify_headers(
-            self._handle, array, n, sp, sn, cost, at_ms, out, info_buf, info_cap, info_len
-        )
+        if dry_run:
+            status = lib.kw_verify_headers_ex(
+                self._handle, array, n, sp, sn, cost, at_ms, _DRY_RUN, out, info_buf, info_cap, info_len
+            )
+        else:
+            status = lib.kw_verify_headers(
+                self._handle, array, n, sp, sn, cost, at_ms, out, info_buf, info_cap, info_len
+            )
         if status != _OK:
             raise _header_error(status)
         return _finish_verdict(out, info_buf, info_len)
@@ -923,6 +946,20 @@ class Store:
             lambda b, c, n: lib.kw_unused_since(self._handle, raw, len(raw), since_ms, b, c, n)
         )
         return [KeyInfo.from_json(r) for r in records]
+
+    def expiring_within(self, within: Duration) -> list[KeyInfo]:
+        """Active keys (neither revoked nor expired, not rotated away) whose expiry falls
+        within ``within`` (ms or ``timedelta``) from now, soonest first: keys to warn about."""
+        within_ms = min(_duration_ms(within, "within"), 2**63 - 1)
+        records = self._read_json(lambda b, c, n: lib.kw_expiring_within(self._handle, within_ms, b, c, n))
+        return [KeyInfo.from_json(r) for r in records]
+
+    def credits_below(self, threshold: int) -> list[tuple[KeyInfo, int]]:
+        """Active limited keys (not rotated away) with fewer than ``threshold`` credits left
+        now, fewest first, each as ``(record, credits left)``: keys to warn about."""
+        n_below = _int(threshold, "threshold", 0, 2**64 - 1)
+        entries = self._read_json(lambda b, c, n: lib.kw_credits_below(self._handle, n_below, b, c, n))
+        return [(KeyInfo.from_json(e["key"]), int(e["remaining"])) for e in entries]
 
     def credits(self, key_id: str) -> CreditBalance | None:
         """A limited key's credits now, or ``None`` for an unlimited key."""

@@ -814,3 +814,49 @@ def test_reads_by_id_on_a_store_without_keys_are_not_found(store: keyward.Store)
             call("ZZZZzzzz00009999")
         assert info.value.status == _ffi.lib.KW_NOT_FOUND
         assert "ZZZZzzzz00009999" in (info.value.cause or "")
+
+
+# --- dry run (issue 18, item 5) ---------------------------------------------------------------
+
+
+def test_dry_run_counts_no_use_and_spends_no_credit(store: keyward.Store) -> None:
+    plain = store.create("acct", scopes=["read"])
+    limited = store.create("acct", credits=keyward.Credits(remaining=5, cost=1))
+    secret = keyward.parse_key(limited.key).secret  # type: ignore[union-attr]
+    for _ in range(100):
+        v = store.verify(plain.key, ("read",), dry_run=True, with_info=True)
+        assert v.ok and v.info is not None and v.info.owner == "acct"
+        assert store.verify(plain.key, ("admin",), dry_run=True).code == "INSUFFICIENT_SCOPE"
+        assert store.verify_pair(plain.id, secret, dry_run=True).code == "NOT_FOUND"
+        assert store.verify(limited.key, cost=5, dry_run=True).ok
+        assert store.verify_pair(limited.id, secret, cost=6, dry_run=True).code == "USAGE_EXCEEDED"
+        assert store.verify_headers({"x-api-key": limited.key}, dry_run=True).ok
+    store.flush()
+    assert store.usage(plain.id) == keyward.UsageStats(uses=0, refused=0, last_used_at=None)
+    assert store.usage(limited.id) == keyward.UsageStats(uses=0, refused=0, last_used_at=None)
+    assert store.credits(limited.id).remaining == 5  # type: ignore[union-attr]
+    assert store.verify(limited.key, cost=5).ok  # a real verify spends
+    assert store.verify(limited.key, dry_run=True).code == "USAGE_EXCEEDED"
+    assert store.usage(limited.id).uses == 1
+
+
+# --- warnings (issue 18, item 4) --------------------------------------------------------------
+
+
+def test_warnings_expiring_keys_and_low_credits(store: keyward.Store) -> None:
+    day = 86_400_000
+    soon = store.create("acct", expires_at=now_ms() + day)
+    later = store.create("acct", expires_at=now_ms() + 3 * day)
+    store.create("acct", expires_at=now_ms() + 30 * day)
+    store.create("acct")
+    assert [k.id for k in store.expiring_within(dt.timedelta(days=7))] == [soon.id, later.id]
+    assert [k.id for k in store.expiring_within(2 * day)] == [soon.id]
+    assert store.expiring_within(0) == []
+    low = store.create("acct", credits=keyward.Credits(remaining=2, cost=1))
+    store.create("acct", credits=keyward.Credits(remaining=100, cost=1))
+    assert [(k.id, n) for k, n in store.credits_below(10)] == [(low.id, 2)]
+    assert store.verify(low.key).ok
+    assert [(k.id, n) for k, n in store.credits_below(2)] == [(low.id, 1)]
+    assert store.credits_below(1) == []
+    with pytest.raises(TypeError):
+        store.credits_below("5")  # type: ignore[arg-type]

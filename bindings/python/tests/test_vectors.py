@@ -112,7 +112,9 @@ def test_verify_vectors(scenario: dict[str, Any], tmp_path: Path) -> None:
                 scopes = tuple(step["scopes"])
                 cost = step.get("cost", 0)
                 if op == "verify":
-                    verdict = store.verify(keys[step["key"]], scopes, cost=cost, at=at)
+                    verdict = store.verify(
+                        keys[step["key"]], scopes, cost=cost, at=at, dry_run=step.get("dry_run", False)
+                    )
                 elif op == "verify_text":
                     verdict = store.verify(step["text"], scopes, cost=cost, at=at)
                 else:

@@ -560,6 +560,57 @@ final class StoreTest extends TestCase
 
     // --- verify ---------------------------------------------------------------------------
 
+    public function testDryRunCountsNoUseAndSpendsNoCredit(): void
+    {
+        $store = self::newStore();
+        $plain = $store->create('acct', scopes: ['read']);
+        $limited = $store->create('acct', credits: new Credits(5));
+        $secret = Keyward::parseKey($limited->key)->secret;
+        for ($i = 0; $i < 100; $i++) {
+            $v = $store->verify($plain->key, ['read'], withRecord: true, dryRun: true);
+            self::assertTrue($v->valid);
+            self::assertSame('acct', $v->record->owner);
+            self::assertSame('INSUFFICIENT_SCOPE', $store->verify($plain->key, ['admin'], dryRun: true)->code);
+            self::assertSame('NOT_FOUND', $store->verifyPair($plain->id(), $secret, dryRun: true)->code);
+            self::assertTrue($store->verify($limited->key, cost: 5, dryRun: true)->valid);
+            self::assertSame('USAGE_EXCEEDED', $store->verifyPair($limited->id(), $secret, cost: 6, dryRun: true)->code);
+            self::assertTrue($store->verifyHeaders(['x-api-key' => $limited->key], dryRun: true)->valid);
+        }
+        $store->flush();
+        foreach ([$plain->id(), $limited->id()] as $id) {
+            $usage = $store->usage($id);
+            self::assertSame([0, 0, null], [$usage->uses, $usage->refused, $usage->lastUsedAt]);
+        }
+        self::assertSame(5, $store->credits($limited->id())->remaining);
+        self::assertTrue($store->verify($limited->key, cost: 5)->valid, 'a real verify spends');
+        self::assertSame('USAGE_EXCEEDED', $store->verify($limited->key, dryRun: true)->code);
+        self::assertSame(1, $store->usage($limited->id())->uses);
+        $store->close();
+    }
+
+    public function testWarningsListKeysExpiringSoonAndLowOnCredits(): void
+    {
+        $store = self::newStore();
+        $day = 86_400_000;
+        $soon = $store->create('acct', expiresAt: self::nowMs() + $day);
+        $later = $store->create('acct', expiresAt: self::nowMs() + 3 * $day);
+        $store->create('acct', expiresAt: self::nowMs() + 30 * $day);
+        $store->create('acct');
+        $ids = fn (array $records): array => array_map(fn (KeyRecord $r): string => $r->id, $records);
+        self::assertSame([$soon->id(), $later->id()], $ids($store->expiringWithin(7 * $day)));
+        self::assertSame([$soon->id()], $ids($store->expiringWithin(2 * $day)));
+        self::assertSame([], $store->expiringWithin(0));
+        $low = $store->create('acct', credits: new Credits(2));
+        $store->create('acct', credits: new Credits(100));
+        $below = $store->creditsBelow(10);
+        self::assertCount(1, $below);
+        self::assertSame([$low->id(), 2], [$below[0]['record']->id, $below[0]['remaining']]);
+        self::assertTrue($store->verify($low->key)->valid);
+        self::assertSame(1, $store->creditsBelow(2)[0]['remaining']);
+        self::assertSame([], $store->creditsBelow(1));
+        $store->close();
+    }
+
     public function testVerifyVerdictFields(): void
     {
         $store = self::newStore();

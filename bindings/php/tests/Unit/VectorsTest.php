@@ -166,7 +166,8 @@ final class VectorsTest extends TestCase
                     if ($step['op'] === 'verify_text') {
                         $verdict = $store->verify($step['text'], $step['scopes'], at: $at);
                     } elseif ($step['op'] === 'verify') {
-                        $verdict = $store->verify($keys[$step['key']], $step['scopes'], $step['cost'] ?? 0, $at);
+                        $verdict = $store->verify($keys[$step['key']], $step['scopes'], $step['cost'] ?? 0, $at,
+                            dryRun: $step['dry_run'] ?? false);
                     } else {
                         $parsed = Keyward::parseKey($keys[$step['key']]);
                         [$id, $secret] = [$parsed->id, $parsed->secret];
