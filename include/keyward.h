@@ -73,6 +73,11 @@
 #define KW_ABI_VERSION 1
 
 /**
+ * Longest actor of `kw_with_actor`, in bytes.
+ */
+#define KW_MAX_ACTOR_LEN 256
+
+/**
  * Longest owner id, in bytes.
  */
 #define KW_MAX_OWNER_LEN 128
@@ -692,6 +697,12 @@ typedef uint32_t kw_key_flag;
 #endif // __cplusplus
 
 /**
+ * An open store, as seen from C: an opaque handle returned by `kw_open`. `0` is never a
+ * valid handle (`KW_STORE_NONE`).
+ */
+typedef uint64_t kw_store;
+
+/**
  * One HTTP request header (name and value as byte strings).
  */
 typedef struct kw_header {
@@ -742,12 +753,6 @@ typedef struct kw_parsed_key {
    */
   char secret[40];
 } kw_parsed_key;
-
-/**
- * An open store, as seen from C: an opaque handle returned by `kw_open`. `0` is never a
- * valid handle (`KW_STORE_NONE`).
- */
-typedef uint64_t kw_store;
 
 /**
  * A borrowed byte string: `ptr` to `len` bytes, not NUL-terminated. For optional fields,
@@ -1125,6 +1130,60 @@ uint32_t kw_abi_version(void);
  * (never NULL, never freed).
  */
 const char *kw_version(void);
+
+/**
+ * Opens a second handle onto the same store that stamps every change made through it
+ * (create, update, revoke, delete, rotate) with `actor` in the audit log: the user, service
+ * or request the host acts for. Close it with `kw_close` like any handle; it shares the
+ * store (and its verify index) with `store`. An empty actor means none.
+ *
+ * Errors: `KW_NULL_ARGUMENT`, `KW_INVALID_UTF8`, `KW_INVALID_ARGUMENT` (control characters),
+ * `KW_TOO_LONG` (over `KW_MAX_ACTOR_LEN`), `KW_CLOSED` (`KW_NULL_ARGUMENT` for handle 0).
+ *
+ * # Safety
+ * `actor` valid for `actor_len` bytes (NULL allowed when 0); `out_store` writable.
+ */
+kw_status kw_with_actor(kw_store store, const char *actor, size_t actor_len, kw_store *out_store);
+
+/**
+ * One page of audit events, oldest first, as JSON
+ * `{"events": [{"seq", "at", "actor", "action", "key_id", "owner", "changed", "detail"}, ...],
+ * "next": cursor-or-null}`. `action` is one of `create`, `update`, `rotate`, `revoke`,
+ * `delete`, `import`, `policy_refused`. Every filter given must match:
+ *
+ * - `key_id`, `owner`, `actor` (pointer, length): NULL = any;
+ * - `since_ms`: events at or after this time (ms since the epoch); 0 = any;
+ * - `until_ms`: events before this time; 0 = any;
+ * - `after`: the previous page's `next`, or 0 for the first page;
+ * - `limit`: page size 1..=`KW_MAX_PAGE_SIZE`; 0 = 100.
+ *
+ * Errors: `KW_NULL_ARGUMENT`, `KW_INVALID_UTF8`, `KW_INVALID_ARGUMENT` (limit),
+ * `KW_BUFFER_TOO_SMALL` (with the size needed), `KW_CLOSED`, `KW_STORAGE`, `KW_CORRUPT`.
+ *
+ * # Safety
+ * Every pointer must be NULL or valid for its stated length; outputs writable.
+ */
+kw_status kw_audit(kw_store store,
+                   const char *key_id,
+                   size_t key_id_len,
+                   const char *owner,
+                   size_t owner_len,
+                   const char *actor,
+                   size_t actor_len,
+                   int64_t since_ms,
+                   int64_t until_ms,
+                   uint64_t after,
+                   uint32_t limit,
+                   uint8_t *buf,
+                   size_t cap,
+                   size_t *out_len);
+
+/**
+ * Sets how many days of audit events the store keeps (0 = all, the default); older events
+ * are pruned as part of later writes. Applies to every handle onto the store in this
+ * process. Errors: `KW_CLOSED`.
+ */
+kw_status kw_set_audit_retention(kw_store store, uint32_t days);
 
 /**
  * Extracts the credential from request headers without verifying it.

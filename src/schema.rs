@@ -10,6 +10,7 @@
 //! | `usage_days` | (public id, UTC day) | uses that day |
 //! | `credits` | public id | (credits left in the database, refill period, shared slot) |
 //! | `free_slots` | slot | () — credit slots freed by deleted keys |
+//! | `audit` | event sequence | JSON `AuditEventV1` + CRC32 — the audit log (added after format 1 shipped: a store without it reads as an empty log; it is created by the first write) |
 
 use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,7 @@ pub(crate) const USAGE: TableDefinition<&str, (u64, u64, i64)> = TableDefinition
 pub(crate) const USAGE_DAYS: TableDefinition<(&str, i32), u64> = TableDefinition::new("usage_days");
 pub(crate) const CREDITS: TableDefinition<&str, (u64, i32, u32)> = TableDefinition::new("credits");
 pub(crate) const FREE_SLOTS: TableDefinition<u32, ()> = TableDefinition::new("free_slots");
+pub(crate) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 
 pub(crate) const META_FORMAT_VERSION: &str = "format_version";
 pub(crate) const META_PEPPER_CHECK: &str = "pepper_check";
@@ -36,6 +38,8 @@ pub(crate) const META_PREFIX: &str = "prefix";
 pub(crate) const META_CHANGE_SEQ: &str = "change_seq";
 pub(crate) const META_SERIAL: &str = "serial";
 pub(crate) const META_NEXT_SLOT: &str = "next_slot";
+/// The last audit event sequence number written.
+pub(crate) const META_AUDIT_SEQ: &str = "audit_seq";
 /// The sync file bound to this database: epoch, device and inode (little-endian u64s + CRC).
 pub(crate) const META_SYNC_FILE: &str = "sync_file";
 
@@ -184,6 +188,7 @@ pub(crate) fn create_tables(txn: &redb::WriteTransaction) -> Result<()> {
     txn.open_table(USAGE_DAYS)?;
     txn.open_table(CREDITS)?;
     txn.open_table(FREE_SLOTS)?;
+    txn.open_table(AUDIT)?;
     Ok(())
 }
 

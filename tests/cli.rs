@@ -44,6 +44,8 @@ impl Env {
             .env_remove("KEYWARD_MAX_ACTIVE_KEYS")
             .env_remove("KEYWARD_KEEP_LAST_KEY")
             .env_remove("KEYWARD_MAX_LIFETIME")
+            .env_remove("KEYWARD_ACTOR")
+            .env("USER", "tester")
             .write_stdin(stdin)
             .output()
             .unwrap()
@@ -928,6 +930,96 @@ fn policies_refuse_with_their_own_exit_status() {
         "--expires",
         "7d",
     ]);
+}
+
+#[test]
+fn audit_shows_every_change_made_from_the_shell() {
+    let env = Env::new();
+    let (key, id) = env.create(&["--owner", "o", "--name", "a"]);
+    let (key2, id2) = env.create(&["--owner", "o", "--actor", "bob"]);
+    env.ok(&["update", &id, "--name", "renamed", "--actor", "bob"]);
+    let rotated = env.json(&["rotate", &id, "--grace", "0s"]);
+    let new_id = rotated["id"].as_str().unwrap().to_owned();
+    env.ok(&["revoke", &new_id]);
+    env.ok(&["delete", &id2, "--yes"]);
+    env.fails(&["delete", &id2, "--yes"], 3);
+    let (_, id3) = env.create(&["--owner", "p"]);
+    env.fails(&["revoke", &id3, "--keep-last-key"], 4);
+    let file = env.path("export.jsonl");
+    env.ok(&["export", "--out", file.to_str().unwrap()]);
+    let imported = env.json(&["import", file.to_str().unwrap()]);
+    let imported_count = imported["imported"].as_array().unwrap().len();
+    assert_eq!(imported_count, 1, "{imported}");
+
+    let page = env.json(&["audit", "--limit", "1000"]);
+    let events = page["events"].as_array().unwrap();
+    let actions: Vec<&str> = events
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    let mut expected = vec![
+        "create",
+        "create",
+        "update",
+        "rotate",
+        "rotate",
+        "revoke",
+        "delete",
+        "create",
+        "policy_refused",
+    ];
+    expected.extend(std::iter::repeat_n("import", imported_count));
+    assert_eq!(actions, expected);
+    assert_eq!(events[0]["actor"], "cli:tester");
+    assert_eq!(events[1]["actor"], "bob");
+    assert_eq!(events[2]["changed"], serde_json::json!(["name"]));
+    assert_eq!(events[8]["detail"], "POLICY_LAST_ACTIVE_KEY");
+    assert_eq!(events[8]["key_id"], id3.as_str());
+    assert!(page["next"].is_null());
+    let all = serde_json::to_string(&page).unwrap();
+    assert!(
+        !all.contains(&key[key.len() - 38..key.len() - 6]),
+        "secret in the log"
+    );
+    assert!(!all.contains(&key2[key2.len() - 38..key2.len() - 6]));
+
+    // Filters and paging.
+    let by_key = env.json(&["audit", "--key", &key]);
+    assert_eq!(by_key["events"].as_array().unwrap().len(), 3);
+    let by_bob = env.json(&["audit", "--by", "bob"]);
+    assert_eq!(by_bob["events"].as_array().unwrap().len(), 2);
+    let by_owner = env.json(&["audit", "--owner", "p"]);
+    assert_eq!(by_owner["events"].as_array().unwrap().len(), 3);
+    assert!(
+        env.json(&["audit", "--since", "2999-01-01"])["events"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        env.json(&["audit", "--since", "1h", "--until", "2999-01-01"])["events"]
+            .as_array()
+            .unwrap()
+            .len(),
+        events.len()
+    );
+    let first = env.json(&["audit", "--limit", "4"]);
+    let next = first["next"].as_u64().unwrap();
+    let second = env.json(&["audit", "--limit", "4", "--after", &next.to_string()]);
+    assert_eq!(second["events"][0]["action"], "rotate");
+
+    // The table.
+    let table = env.ok(&["audit", "--limit", "3"]);
+    assert!(
+        table.contains("ACTION") && table.contains("cli:tester"),
+        "{table}"
+    );
+    assert!(table.contains("3 events; more with --after 3"), "{table}");
+    assert!(
+        env.ok(&["audit", "--by", "nobody"])
+            .contains("no events match")
+    );
+    env.fails(&["audit", "--limit", "0"], 2);
 }
 
 /// The acceptance test: the CLI revokes a key while this process holds the store open, and

@@ -239,6 +239,59 @@ fn check_against_model(store: &Store, model: &Model) {
         "keys table and owner index disagree"
     );
     assert!(all.len() >= model.keys.len());
+    check_audit_matches_state(store, &all);
+}
+
+/// The audit log holds an event exactly for each change that committed: every key was
+/// created by a logged create or rotation, and was renamed, revoked or rotated iff an
+/// event says so; no event names a change that is not in the store.
+fn check_audit_matches_state(store: &Store, all: &[keyward::KeyInfo]) {
+    use keyward::AuditAction;
+    let events = store
+        .audit(&keyward::AuditQuery {
+            limit: 1000,
+            ..keyward::AuditQuery::default()
+        })
+        .unwrap()
+        .events;
+    let count = |id: &str, pred: &dyn Fn(&keyward::AuditEvent) -> bool| {
+        events
+            .iter()
+            .filter(|e| e.key_id.as_deref() == Some(id) && pred(e))
+            .count()
+    };
+    for info in all {
+        let id = info.id.as_str();
+        let born = count(id, &|e| {
+            e.action == AuditAction::Create
+                || (e.action == AuditAction::Rotate && e.changed == ["rotated_from"])
+        });
+        assert_eq!(born, 1, "{id}: creation events");
+        let renamed = count(id, &|e| e.action == AuditAction::Update);
+        assert_eq!(
+            renamed,
+            usize::from(info.name == "renamed"),
+            "{id}: update events"
+        );
+        let revoked = count(id, &|e| e.action == AuditAction::Revoke);
+        assert_eq!(revoked, usize::from(info.revoked_at.is_some()), "{id}");
+        let rotated = count(id, &|e| {
+            e.action == AuditAction::Rotate && e.changed != ["rotated_from"]
+        });
+        assert_eq!(rotated, usize::from(info.rotated_to.is_some()), "{id}");
+        assert!(
+            events
+                .iter()
+                .all(|e| e.actor.as_deref() == Some("fault-test"))
+        );
+    }
+    for event in &events {
+        let id = event.key_id.as_deref().unwrap();
+        assert!(
+            all.iter().any(|k| k.id == id),
+            "event for a key never committed: {event:?}"
+        );
+    }
 }
 
 #[test]
@@ -268,7 +321,7 @@ fn every_injected_fault_is_an_error_and_loses_nothing_acknowledged() {
                 let mut model = Model::default();
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
                     let store = Store::open_with_backend(&path, backend, options.clone())?;
-                    let result = workload(&store, &mut model);
+                    let result = workload(&store.with_actor("fault-test")?, &mut model);
                     drop(store);
                     result
                 }));

@@ -160,6 +160,43 @@ export interface ListOptions {
   state?: 'all' | 'active' | 'revoked' | 'expired';
 }
 
+/** One event of the audit log: never a secret or a digest. */
+export interface AuditEvent {
+  seq: number;
+  /** When, ms since the epoch. */
+  at: number;
+  actor: string | null;
+  action: 'create' | 'update' | 'rotate' | 'revoke' | 'delete' | 'import' | 'policy_refused';
+  keyId: string | null;
+  owner: string | null;
+  /** Names of the fields changed. */
+  changed: string[];
+  /** The other key of a rotation, or the error code of a policy refusal. */
+  detail: string | null;
+}
+
+/** Filters and paging of `Store.audit` (every filter given must match). */
+export interface AuditOptions {
+  keyId?: string | null;
+  owner?: string | null;
+  actor?: string | null;
+  /** At or after (ms since the epoch, or a Date). */
+  since?: number | Date | null;
+  /** Before (ms since the epoch, or a Date). */
+  until?: number | Date | null;
+  /** The previous page's `next`. */
+  after?: number | null;
+  /** 1..1000; default 100. */
+  limit?: number;
+}
+
+/** One page of audit events, oldest first. */
+export interface AuditPage {
+  events: AuditEvent[];
+  /** Cursor of the next page, or null on the last page. */
+  next: number | null;
+}
+
 export interface KeyPage {
   keys: KeyInfo[];
   /** Cursor of the next page, or null on the last page. */
@@ -318,6 +355,14 @@ export class Store {
   listAll(owner: string, options?: { state?: ListOptions['state']; pageSize?: number }): Generator<KeyInfo, void, undefined>;
   /** Every key of the store, in creation order. */
   allKeys(): KeyInfo[];
+  /** A second handle onto the same store that stamps its changes with `actor` in the audit log. */
+  withActor(actor: string): Store;
+  /** One page of audit events, oldest first. */
+  audit(options?: AuditOptions): AuditPage;
+  /** Every audit event matching the filters, page after page. */
+  auditAll(options?: AuditOptions & { pageSize?: number }): Generator<AuditEvent, void, undefined>;
+  /** Keeps `days` days of audit events (0 = all). */
+  setAuditRetention(days: number): void;
   /** Changes the fields present in `changes`; returns the new record. */
   update(id: string, changes: KeyChanges): KeyInfo;
   /** Revokes a key for good; every process refuses it from its next verify on. */

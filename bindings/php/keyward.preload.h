@@ -125,6 +125,7 @@ enum kw_key_flag
   KW_KEY_ROTATED = 4,
 };
 typedef uint32_t kw_key_flag;
+typedef uint64_t kw_store;
 typedef struct kw_header {
   const char *name;
   size_t name_len;
@@ -139,7 +140,6 @@ typedef struct kw_parsed_key {
   char id[24];
   char secret[40];
 } kw_parsed_key;
-typedef uint64_t kw_store;
 typedef struct kw_str {
   const char *ptr;
   size_t len;
@@ -234,6 +234,22 @@ typedef struct kw_verdict {
 } kw_verdict;
 uint32_t kw_abi_version(void);
 const char *kw_version(void);
+kw_status kw_with_actor(kw_store store, const char *actor, size_t actor_len, kw_store *out_store);
+kw_status kw_audit(kw_store store,
+                   const char *key_id,
+                   size_t key_id_len,
+                   const char *owner,
+                   size_t owner_len,
+                   const char *actor,
+                   size_t actor_len,
+                   int64_t since_ms,
+                   int64_t until_ms,
+                   uint64_t after,
+                   uint32_t limit,
+                   uint8_t *buf,
+                   size_t cap,
+                   size_t *out_len);
+kw_status kw_set_audit_retention(kw_store store, uint32_t days);
 kw_status kw_extract_credential(const struct kw_header *headers,
                                 size_t headers_len,
                                 uint32_t *out_kind,

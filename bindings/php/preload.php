@@ -56,7 +56,7 @@ declare(strict_types=1);
         'Abi', 'Exception\KeywardException', 'Exception\ArgumentException', 'Exception\InternalException',
         'Exception\ClosedException', 'Exception\NotFoundException', 'Exception\PolicyException',
         'Exception\StorageException', 'Exception\CredentialException', 'Exception\LibraryException',
-        'Library', 'Native', 'KeyRecord', 'CreatedKey', 'Page', 'UsageStats', 'CreditBalance', 'StoreStats',
+        'Library', 'Native', 'KeyRecord', 'CreatedKey', 'Page', 'AuditEvent', 'AuditPage', 'UsageStats', 'CreditBalance', 'StoreStats',
         'Credits', 'ParsedKey', 'Credential', 'Verdict', 'Credentials', 'Store', 'Keyward', 'Guard',
     ];
     foreach ($classes as $class) {

@@ -5,6 +5,7 @@
 //! `KEYWARD_PEPPER_FILE`; default `<db>.pepper`) and `--json`, before or after its name.
 //! Exit codes are listed in [`error`] and in `keyward --help`.
 
+mod audit;
 mod bench;
 mod check;
 mod error;
@@ -75,6 +76,8 @@ enum Command {
     Export(transfer::ExportArgs),
     /// Re-create keys from an export file, as new keys
     Import(transfer::ImportArgs),
+    /// Show the audit log: who changed which key, when (filter by key, owner, actor, time)
+    Audit(audit::AuditArgs),
     /// Run the headline benchmark (or, with --table, the shared verify table's) on a temporary store.
     Bench(bench::BenchArgs),
 }
@@ -95,6 +98,7 @@ impl Command {
             Command::Usage(a) => &a.common,
             Command::Export(a) => &a.common,
             Command::Import(a) => &a.common,
+            Command::Audit(a) => &a.common,
             Command::Bench(_) => return None,
         })
     }
@@ -115,6 +119,7 @@ fn run(command: Command, top: &Common) -> Result<Outcome, CliError> {
         Command::Usage(a) => usage::usage(a, top),
         Command::Export(a) => transfer::export(a, top),
         Command::Import(a) => transfer::import(a, top),
+        Command::Audit(a) => audit::audit(a, top),
         Command::Bench(_) => Err(CliError {
             exit: Exit::Internal,
             code: "INTERNAL",

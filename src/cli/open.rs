@@ -18,6 +18,8 @@ use crate::parse;
 pub const ENV_DB: &str = "KEYWARD_DB";
 /// Environment variable naming the pepper file.
 pub const ENV_PEPPER_FILE: &str = "KEYWARD_PEPPER_FILE";
+/// Environment variable naming the actor stamped on changes in the audit log.
+pub const ENV_ACTOR: &str = "KEYWARD_ACTOR";
 
 /// Options every store subcommand takes (they may also be given before the subcommand).
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -32,6 +34,9 @@ pub struct Common {
     /// Print JSON for scripts instead of text (errors too, as JSON on stderr)
     #[arg(long)]
     pub json: bool,
+    /// Who is making the change, for the audit log; default `cli:$USER` [env: KEYWARD_ACTOR]
+    #[arg(long, value_name = "NAME")]
+    pub actor: Option<String>,
 }
 
 /// The store policies to enforce, matching the ones the application opens the store with
@@ -79,6 +84,8 @@ pub struct Location {
     pub db: PathBuf,
     /// An explicit pepper file, if any.
     pub pepper_file: Option<PathBuf>,
+    /// The actor stamped on this command's changes in the audit log.
+    pub actor: String,
 }
 
 impl Location {
@@ -103,7 +110,20 @@ impl Location {
             .clone()
             .or_else(|| top.pepper_file.clone())
             .or_else(|| from_env(ENV_PEPPER_FILE));
-        Ok(Location { db, pepper_file })
+        let actor = sub
+            .actor
+            .clone()
+            .or_else(|| top.actor.clone())
+            .or_else(|| std::env::var(ENV_ACTOR).ok().filter(|v| !v.is_empty()))
+            .unwrap_or_else(|| match std::env::var("USER") {
+                Ok(user) if !user.is_empty() => format!("cli:{user}"),
+                _ => "cli".to_owned(),
+            });
+        Ok(Location {
+            db,
+            pepper_file,
+            actor,
+        })
     }
 
     /// The pepper file used: the explicit one, or `<db>.pepper`.
@@ -138,7 +158,8 @@ impl Location {
         if !self.exists() {
             return Err(missing_store(&self.db));
         }
-        Ok(Store::open(&self.db, self.options(policies))?)
+        let store = Store::open(&self.db, self.options(policies))?;
+        Ok(store.with_actor(&self.actor)?)
     }
 }
 

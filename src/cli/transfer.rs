@@ -343,13 +343,16 @@ type BatchResult = (Pending, Result<CreatedKey, keyward::Error>);
 /// every valid record is imported and each invalid one is reported with its line.
 fn create_batch(store: &Store, batch: Vec<Pending>) -> Result<Vec<BatchResult>, CliError> {
     let news: Vec<NewKey> = batch.iter().map(|p| p.new.clone()).collect();
-    match store.create_many(news) {
+    match store.import_many(news) {
         Ok(created) => Ok(batch.into_iter().zip(created.into_iter().map(Ok)).collect()),
         Err(e) if crate::error::exit_for(e.code()) == Exit::Storage => Err(e.into()),
         Err(_) => {
             let mut out = Vec::with_capacity(batch.len());
             for pending in batch {
-                match store.create(pending.new.clone()) {
+                match store
+                    .import_many(vec![pending.new.clone()])
+                    .map(|mut one| one.remove(0))
+                {
                     Err(e) if crate::error::exit_for(e.code()) == Exit::Storage => {
                         return Err(e.into());
                     }

@@ -19,6 +19,7 @@
 #![allow(non_camel_case_types)]
 
 mod args;
+mod audit;
 mod credential;
 mod error_detail;
 mod handles;
@@ -33,6 +34,7 @@ mod verify;
 
 // The C ABI, and nothing else: the argument helpers, the panic boundary and the handle table
 // stay private to this module.
+pub use self::audit::*;
 pub use self::credential::*;
 pub use self::error_detail::kw_last_error_message;
 pub use self::handles::{KW_STORE_NONE, kw_store};

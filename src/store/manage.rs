@@ -7,6 +7,7 @@ use redb::{ReadableTable, WriteTransaction};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
+use super::audit::{self, AuditAction};
 use super::engine::Engine;
 use super::{Store, not_found};
 use crate::clock::Timestamp;
@@ -428,32 +429,66 @@ impl Store {
     pub fn create(&self, new: NewKey) -> Result<CreatedKey> {
         let engine = self.engine()?;
         let now = engine.now();
-        engine.validate_new(&new, now)?;
-        engine.write_change(|txn| {
-            if let Some(limit) = engine.policies.max_active_keys_per_owner
-                && engine.active_keys_of(txn, &new.owner, now)?.len() >= limit as usize
-            {
-                return Err(Error::PolicyMaxActiveKeys {
-                    owner: new.owner.clone(),
-                    limit,
-                });
-            }
-            let (created, id) = engine.insert_new_key(txn, &new, now)?;
-            Ok((created, vec![id]))
-        })
+        let stamp = self.stamp(now);
+        let result = engine.validate_new(&new, now).and_then(|()| {
+            engine.write_change(|txn| {
+                if let Some(limit) = engine.policies.max_active_keys_per_owner
+                    && engine.active_keys_of(txn, &new.owner, now)?.len() >= limit as usize
+                {
+                    return Err(Error::PolicyMaxActiveKeys {
+                        owner: new.owner.clone(),
+                        limit,
+                    });
+                }
+                let (created, id) = engine.insert_new_key(txn, &new, now)?;
+                let event = stamp.event(
+                    AuditAction::Create,
+                    Some(id.as_str()),
+                    Some(&new.owner),
+                    &[],
+                );
+                audit::append(txn, &stamp, vec![event])?;
+                Ok((created, vec![id]))
+            })
+        });
+        self.note_refusal(&engine, None, Some(&new.owner), result)
     }
 
     /// Creates many keys in one durable transaction (bulk import, benchmarks).
     pub fn create_many(&self, batch: Vec<NewKey>) -> Result<Vec<CreatedKey>> {
+        self.create_many_as(batch, AuditAction::Create)
+    }
+
+    /// Creates many keys in one durable transaction, recorded in the audit log as an
+    /// import (what `keyward import` uses).
+    pub fn import_many(&self, batch: Vec<NewKey>) -> Result<Vec<CreatedKey>> {
+        self.create_many_as(batch, AuditAction::Import)
+    }
+
+    fn create_many_as(&self, batch: Vec<NewKey>, action: AuditAction) -> Result<Vec<CreatedKey>> {
         let engine = self.engine()?;
         let now = engine.now();
-        for new in &batch {
-            engine.validate_new(new, now)?;
-        }
+        let stamp = self.stamp(now);
+        let result = batch
+            .iter()
+            .try_for_each(|new| engine.validate_new(new, now))
+            .and_then(|()| self.insert_batch(&engine, &batch, now, &stamp, action));
+        let owner = batch.first().map(|n| n.owner.as_str());
+        self.note_refusal(&engine, None, owner, result)
+    }
+
+    fn insert_batch(
+        &self,
+        engine: &Engine,
+        batch: &[NewKey],
+        now: Timestamp,
+        stamp: &audit::Stamp,
+        action: AuditAction,
+    ) -> Result<Vec<CreatedKey>> {
         engine.write_change(|txn| {
             let mut created = Vec::with_capacity(batch.len());
             let mut ids = Vec::with_capacity(batch.len());
-            for new in &batch {
+            for new in batch {
                 if let Some(limit) = engine.policies.max_active_keys_per_owner
                     && engine.active_keys_of(txn, &new.owner, now)?.len() >= limit as usize
                 {
@@ -466,6 +501,11 @@ impl Store {
                 created.push(key);
                 ids.push(id);
             }
+            let events = created
+                .iter()
+                .map(|c| stamp.event(action, Some(c.id()), Some(&c.info.owner), &[]))
+                .collect();
+            audit::append(txn, stamp, events)?;
             Ok((created, ids))
         })
     }
@@ -558,13 +598,31 @@ impl Store {
             });
         }
         if let Some(expiry) = update.expires_at {
-            engine.check_lifetime(expiry, now)?;
+            self.note_refusal(&engine, Some(id), None, engine.check_lifetime(expiry, now))?;
         }
         if let Some(Some(credits)) = &update.credits {
             check_credits(credits)?;
         }
+        let stamp = self.stamp(now);
+        let changed: Vec<&str> = [
+            ("name", update.name.is_some()),
+            ("scopes", update.scopes.is_some()),
+            ("metadata", update.metadata.is_some()),
+            ("expires_at", update.expires_at.is_some()),
+            ("credits", update.credits.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(field, set)| set.then_some(field))
+        .collect();
         engine.write_change(|txn| {
             let mut stored = Engine::load_stored(txn, &key_id)?;
+            let event = stamp.event(
+                AuditAction::Update,
+                Some(key_id.as_str()),
+                Some(&stored.info.owner),
+                &changed,
+            );
+            audit::append(txn, &stamp, vec![event])?;
             if let Some(name) = update.name {
                 stored.info.name = name;
             }
@@ -604,7 +662,8 @@ impl Store {
         let engine = self.engine()?;
         let key_id = parse_id(id)?;
         let now = engine.now();
-        engine.write_change(|txn| {
+        let stamp = self.stamp(now);
+        let result = engine.write_change(|txn| {
             let mut stored = Engine::load_stored(txn, &key_id)?;
             if stored.info.revoked_at.is_some() {
                 return Ok((stored.info, vec![]));
@@ -613,8 +672,16 @@ impl Store {
             stored.info.revoked_at = Some(now.as_millis());
             stored.info.revoke_reason = reason.map(str::to_owned);
             Engine::save_stored(txn, &stored)?;
+            let event = stamp.event(
+                AuditAction::Revoke,
+                Some(key_id.as_str()),
+                Some(&stored.info.owner),
+                &["revoked_at", "revoke_reason"],
+            );
+            audit::append(txn, &stamp, vec![event])?;
             Ok((stored.info, vec![key_id]))
-        })
+        });
+        self.note_refusal(&engine, Some(id), None, result)
     }
 
     /// Deletes a key and its usage history.
@@ -622,9 +689,17 @@ impl Store {
         let engine = self.engine()?;
         let key_id = parse_id(id)?;
         let now = engine.now();
-        engine.write_change(|txn| {
+        let stamp = self.stamp(now);
+        let result = engine.write_change(|txn| {
             let stored = Engine::load_stored(txn, &key_id)?;
             engine.check_keep_last(txn, &stored.info, now)?;
+            let event = stamp.event(
+                AuditAction::Delete,
+                Some(key_id.as_str()),
+                Some(&stored.info.owner),
+                &[],
+            );
+            audit::append(txn, &stamp, vec![event])?;
             txn.open_table(KEYS)?.remove(key_id.as_str())?;
             txn.open_table(OWNER_KEYS)?
                 .remove((stored.info.owner.as_str(), stored.info.serial))?;
@@ -635,7 +710,8 @@ impl Store {
             )?;
             engine.clear_credits(txn, &key_id)?;
             Ok(((), vec![key_id]))
-        })
+        });
+        self.note_refusal(&engine, Some(id), None, result)
     }
 
     /// Replaces a key with a new one that inherits owner, name, scopes, env, metadata, the
@@ -645,6 +721,7 @@ impl Store {
         let engine = self.engine()?;
         let key_id = parse_id(id)?;
         let now = engine.now();
+        let stamp = self.stamp(now);
         engine.write_change(|txn| {
             let mut old = Engine::load_stored(txn, &key_id)?;
             if old.info.revoked_at.is_some() {
@@ -698,6 +775,22 @@ impl Store {
             old.info.expires_at = Some(old.info.expires_at.map_or(grace_end, |e| e.min(grace_end)));
             old.info.rotated_to = Some(new_id.as_str().to_owned());
             Engine::save_stored(txn, &old)?;
+            let owner = Some(old.info.owner.as_str());
+            let mut old_event = stamp.event(
+                AuditAction::Rotate,
+                Some(key_id.as_str()),
+                owner,
+                &["expires_at", "rotated_to"],
+            );
+            old_event.detail = Some(new_id.as_str().to_owned());
+            let mut new_event = stamp.event(
+                AuditAction::Rotate,
+                Some(new_id.as_str()),
+                owner,
+                &["rotated_from"],
+            );
+            new_event.detail = Some(key_id.as_str().to_owned());
+            audit::append(txn, &stamp, vec![old_event, new_event])?;
             Ok((created, vec![key_id, new_id]))
         })
     }

@@ -6,6 +6,7 @@
 //! (the hot path), `manage` (create, update, revoke, delete, rotate, queries), `usage`
 //! (flushing and usage queries) and `credits` (usage credits shared across processes).
 
+mod audit;
 mod credits;
 mod engine;
 mod manage;
@@ -25,6 +26,7 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
 
+pub use self::audit::{AuditAction, AuditEvent, AuditPage, AuditQuery, MAX_ACTOR_LEN};
 use self::engine::Engine;
 pub use self::manage::{
     CreatedKey, DEFAULT_ROTATION_GRACE, KeyUpdate, ListOptions, MAX_METADATA_LEN, MAX_NAME_LEN,
@@ -93,6 +95,8 @@ pub struct TableStats {
 #[derive(Clone)]
 pub struct Store {
     handle: Arc<Handle>,
+    /// Stamped on the audit events of this handle's changes (`Store::with_actor`).
+    actor: Option<Arc<str>>,
 }
 
 /// The shared state behind every clone of a [`Store`].
@@ -102,6 +106,8 @@ pub(crate) struct Handle {
     engine: ArcSwap<Engine>,
     /// False for stores over a custom backend: the path cannot reopen them.
     reopenable: bool,
+    /// Days of audit events kept (0 = all).
+    audit_keep_days: std::sync::atomic::AtomicU32,
 }
 
 impl Drop for Handle {
@@ -162,13 +168,16 @@ impl Store {
     ) -> Store {
         let engine = Arc::new(engine);
         engine.spawn_flusher(options.flush_interval);
+        let audit_keep_days = options.audit_retention_days.unwrap_or(0).into();
         Store {
             handle: Arc::new(Handle {
                 path,
                 options,
                 engine: ArcSwap::new(engine),
                 reopenable,
+                audit_keep_days,
             }),
+            actor: None,
         }
     }
 

@@ -91,6 +91,9 @@ pub struct StoreOptions {
     pub index_capacity: usize,
     /// The clock (tests inject a [`crate::ManualClock`]).
     pub clock: Arc<dyn Clock>,
+    /// Days of audit events kept; older ones are pruned as part of later writes. `None`
+    /// (or 0) = keep all. See `Store::set_audit_retention_days`.
+    pub audit_retention_days: Option<u32>,
 }
 
 impl Default for StoreOptions {
@@ -103,6 +106,7 @@ impl Default for StoreOptions {
             flush_interval: DEFAULT_FLUSH_INTERVAL,
             index_capacity: DEFAULT_INDEX_CAPACITY,
             clock: Arc::new(SystemClock),
+            audit_retention_days: None,
         }
     }
 }
@@ -116,6 +120,7 @@ impl std::fmt::Debug for StoreOptions {
             .field("policies", &self.policies)
             .field("flush_interval", &self.flush_interval)
             .field("index_capacity", &self.index_capacity)
+            .field("audit_retention_days", &self.audit_retention_days)
             .finish()
     }
 }

@@ -29,13 +29,19 @@ pub(super) fn open(path: &Path, options: StoreOptions) -> Result<Store> {
     let registry = guard.get_or_insert_with(HashMap::new);
     if let Some(handle) = registry.get(path).and_then(Weak::upgrade) {
         handle.options.compatible_with(&options)?;
-        return Ok(Store { handle });
+        return Ok(Store {
+            handle,
+            actor: None,
+        });
     }
     let canonical = canonical_path(path);
     if let Some(handle) = registry.get(&canonical).and_then(Weak::upgrade) {
         handle.options.compatible_with(&options)?;
         registry.insert(path.to_owned(), Arc::downgrade(&handle));
-        return Ok(Store { handle });
+        return Ok(Store {
+            handle,
+            actor: None,
+        });
     }
     registry.retain(|_, weak| weak.strong_count() > 0);
     let store = Store::open_unshared(&canonical, options)?;

@@ -1820,6 +1820,107 @@ static void test_warnings(void) {
   remove_store("warn.redb");
 }
 
+/* ------------------------------------------------------------------ the audit log */
+
+/* The events of a store as parsed JSON (page of at most `limit`), filtered by actor. */
+static int audit_page(kw_store s, const char *actor, uint64_t after, uint32_t limit, jval *out) {
+  static char buf[1 << 16];
+  size_t len = 0;
+  kw_status st = kw_audit(s, NULL, 0, NULL, 0, actor, actor ? strlen(actor) : 0, 0, 0, after, limit,
+                          (uint8_t *)buf, sizeof buf, &len);
+  CHECK_STATUS(st, KW_OK);
+  if (st != KW_OK) return 0;
+  if (!json_parse(buf, len, out)) {
+    CHECK(!"kw_audit wrote JSON");
+    return 0;
+  }
+  return 1;
+}
+
+static void test_audit(void) {
+  kw_store s, alice, bad;
+  char key[KW_MAX_KEY_LEN + 1], id[KW_KEY_ID_LEN + 1], secret[KW_SECRET_LEN + 1];
+  char key2[KW_MAX_KEY_LEN + 1], id2[KW_KEY_ID_LEN + 1], secret2[KW_SECRET_LEN + 1];
+  char long_actor[KW_MAX_ACTOR_LEN + 2];
+  char buf[4096];
+  size_t len = 0, i;
+  jval page, *events;
+  const char *actions[] = {"create", "create", "revoke", "delete"};
+  remove_store("audit.redb");
+  s = open_store("audit.redb");
+  CHECK_STATUS(kw_with_actor(s, "alice", 5, NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_with_actor(s, BAD_UTF8, 2, &bad), KW_INVALID_UTF8);
+  memset(long_actor, 'a', sizeof long_actor);
+  CHECK_STATUS(kw_with_actor(s, long_actor, KW_MAX_ACTOR_LEN + 1, &bad), KW_TOO_LONG);
+  CHECK_STATUS(kw_with_actor(s, "a\nb", 3, &bad), KW_INVALID_ARGUMENT);
+  CHECK_STATUS(kw_with_actor(KW_STORE_NONE, "alice", 5, &bad), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_with_actor(s, "alice", 5, &alice), KW_OK);
+  CHECK(alice != s);
+  CHECK_STATUS(create_key(alice, "acct_audit", NULL, 0, NULL, 0, NULL, key), KW_OK);
+  CHECK_STATUS(create_key(s, "acct_audit", NULL, 0, NULL, 0, NULL, key2), KW_OK);
+  key_parts(key, id, secret);
+  key_parts(key2, id2, secret2);
+  CHECK_STATUS(kw_revoke(alice, id, strlen(id), "leaked", 6, NULL, 0, NULL), KW_OK);
+  CHECK_STATUS(kw_delete(alice, id2, strlen(id2)), KW_OK);
+  /* A change that failed (unknown key) logs nothing. */
+  CHECK_STATUS(kw_delete(alice, id2, strlen(id2)), KW_NOT_FOUND);
+  CHECK_STATUS(kw_close(alice), KW_OK);
+
+  if (audit_page(s, NULL, 0, 0, &page)) {
+    events = (jval *)json_get(&page, "events");
+    CHECK(events && events->len == 4);
+    for (i = 0; events && i < events->len && i < 4; i++) {
+      CHECK(strcmp(json_str(&events->items[i], "action"), actions[i]) == 0);
+      CHECK(strcmp(json_str(&events->items[i], "owner"), "acct_audit") == 0);
+    }
+    if (events && events->len == 4) {
+      CHECK(strcmp(json_str(&events->items[0], "actor"), "alice") == 0);
+      CHECK(json_get(&events->items[1], "actor")->type == J_NULL);
+      CHECK(strcmp(json_str(&events->items[2], "key_id"), id) == 0);
+      CHECK(strcmp(json_str(&events->items[3], "key_id"), id2) == 0);
+    }
+    CHECK(json_get(&page, "next")->type == J_NULL);
+    json_free(&page);
+  }
+  /* Filter by actor, paged one at a time. */
+  if (audit_page(s, "alice", 0, 1, &page)) {
+    uint64_t next;
+    events = (jval *)json_get(&page, "events");
+    CHECK(events && events->len == 1);
+    CHECK(json_get(&page, "next")->type == J_NUM);
+    next = (uint64_t)json_num(&page, "next", 0);
+    json_free(&page);
+    if (audit_page(s, "alice", next, 10, &page)) {
+      events = (jval *)json_get(&page, "events");
+      CHECK(events && events->len == 2);
+      json_free(&page);
+    }
+  }
+  /* By key; by a time window that holds nothing. */
+  CHECK_STATUS(kw_audit(s, id, strlen(id), NULL, 0, NULL, 0, 0, 0, 0, 0, (uint8_t *)buf, sizeof buf, &len),
+               KW_OK);
+  buf[len] = 0;
+  CHECK(strstr(buf, "\"revoke\"") && !strstr(buf, "\"delete\""));
+  CHECK(!strstr(buf, secret) && !strstr(buf, secret2));
+  CHECK_STATUS(kw_audit(s, NULL, 0, NULL, 0, NULL, 0, 1, 2, 0, 0, (uint8_t *)buf, sizeof buf, &len), KW_OK);
+  buf[len] = 0;
+  CHECK(strcmp(buf, "{\"events\":[],\"next\":null}") == 0);
+  /* Hostile input. */
+  CHECK_STATUS(kw_audit(s, NULL, 0, NULL, 0, NULL, 0, 0, 0, 0, KW_MAX_PAGE_SIZE + 1, (uint8_t *)buf,
+                        sizeof buf, &len), KW_INVALID_ARGUMENT);
+  CHECK_STATUS(kw_audit(s, BAD_UTF8, 2, NULL, 0, NULL, 0, 0, 0, 0, 0, (uint8_t *)buf, sizeof buf, &len),
+               KW_INVALID_UTF8);
+  CHECK_STATUS(kw_audit(s, NULL, 0, NULL, 0, NULL, 0, 0, 0, 0, 0, (uint8_t *)buf, sizeof buf, NULL),
+               KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_audit(s, NULL, 0, NULL, 0, NULL, 0, 0, 0, 0, 0, (uint8_t *)buf, 4, &len), KW_BUFFER_TOO_SMALL);
+  CHECK(len > 4);
+  CHECK_STATUS(kw_audit(alice, NULL, 0, NULL, 0, NULL, 0, 0, 0, 0, 0, (uint8_t *)buf, sizeof buf, &len),
+               KW_CLOSED);
+  CHECK_STATUS(kw_set_audit_retention(s, 30), KW_OK);
+  CHECK_STATUS(kw_set_audit_retention(alice, 30), KW_CLOSED);
+  CHECK_STATUS(kw_close(s), KW_OK);
+}
+
 int main(int argc, char **argv) {
   const char *vectors = argc > 1 ? argv[1] : "tests/vectors";
   snprintf(tmpdir, sizeof tmpdir, "/tmp/keyward-c-test-XXXXXX");
@@ -1845,6 +1946,7 @@ int main(int argc, char **argv) {
   test_usage_range();
   test_dry_run();
   test_warnings();
+  test_audit();
   test_panic_boundary();
   {
     char cmd[400];

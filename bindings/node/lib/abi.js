@@ -15,6 +15,7 @@ const ABI_VERSION = 1;
 /** `#define` constants of the header (a value above 2^53, such as UINT64_MAX, is a BigInt). */
 const DEFINES = Object.freeze({
   KW_ABI_VERSION: ABI_VERSION,
+  KW_MAX_ACTOR_LEN: 256,
   KW_MAX_OWNER_LEN: 128,
   KW_MAX_NAME_LEN: 256,
   KW_MAX_SCOPE_LEN: 64,
@@ -138,6 +139,9 @@ const STRUCTS = Object.freeze({
 const FUNCTIONS = Object.freeze([
   'uint32_t kw_abi_version(void)',
   'const char *kw_version(void)',
+  'kw_status kw_with_actor(kw_store store, const char *actor, size_t actor_len, kw_store *out_store)',
+  'kw_status kw_audit(kw_store store, const char *key_id, size_t key_id_len, const char *owner, size_t owner_len, const char *actor, size_t actor_len, int64_t since_ms, int64_t until_ms, uint64_t after, uint32_t limit, uint8_t *buf, size_t cap, size_t *out_len)',
+  'kw_status kw_set_audit_retention(kw_store store, uint32_t days)',
   'kw_status kw_extract_credential(const struct kw_header *headers, size_t headers_len, uint32_t *out_kind, uint8_t *secret_buf, size_t secret_cap, size_t *out_secret_len, uint8_t *id_buf, size_t id_cap, size_t *out_id_len)',
   'kw_status kw_parse_key(const char *key, size_t key_len, const char *prefix, size_t prefix_len, struct kw_parsed_key *out_parsed)',
   'const char *kw_key_error_name(uint32_t error)',

@@ -15,6 +15,7 @@ final class Abi
 {
     // #define constants
     public const KW_ABI_VERSION = 1;
+    public const KW_MAX_ACTOR_LEN = 256;
     public const KW_MAX_OWNER_LEN = 128;
     public const KW_MAX_NAME_LEN = 256;
     public const KW_MAX_SCOPE_LEN = 64;

@@ -619,6 +619,97 @@ final class Store
     }
 
     /**
+     * A second handle onto the same store whose changes are stamped with $actor in the audit
+     * log (the user, service or request the application acts for). It is closed by close()
+     * or when the object is destroyed; an empty actor means none.
+     *
+     * @throws KeywardException (ArgumentException for a bad actor)
+     */
+    public function withActor(string $actor): self
+    {
+        $ffi = $this->ffi;
+        $out = $ffi->new('kw_store');
+        $this->check($ffi->kw_with_actor($this->live(), $actor, strlen($actor), FFI::addr($out)), 'kw_with_actor');
+        return new self($ffi, (int) $out->cdata, $this->path, null);
+    }
+
+    /**
+     * One page of audit events, oldest first, matching every filter given (null = any).
+     *
+     * @param int|\DateTimeInterface|null $since at or after (ms since the epoch)
+     * @param int|\DateTimeInterface|null $until before (ms since the epoch)
+     * @param int $after the previous page's $next (0 for the first page)
+     * @param int $limit page size 1..1000 (0 = 100)
+     * @throws KeywardException
+     */
+    public function audit(
+        ?string $keyId = null,
+        ?string $owner = null,
+        ?string $actor = null,
+        int|\DateTimeInterface|null $since = null,
+        int|\DateTimeInterface|null $until = null,
+        int $after = 0,
+        int $limit = 0,
+    ): AuditPage {
+        $ffi = $this->ffi;
+        $handle = $this->live();
+        Native::nonNegative($after, 'after');
+        Native::u32($limit, 'limit');
+        $sinceMs = $since === null ? 0 : Native::ms($since);
+        $untilMs = $until === null ? 0 : Native::ms($until);
+        $json = Native::json($ffi, fn (CData $buf, int $cap, CData $len): int => $ffi->kw_audit(
+            $handle,
+            $keyId,
+            $keyId === null ? 0 : strlen($keyId),
+            $owner,
+            $owner === null ? 0 : strlen($owner),
+            $actor,
+            $actor === null ? 0 : strlen($actor),
+            $sinceMs,
+            $untilMs,
+            $after,
+            $limit,
+            $buf,
+            $cap,
+            $len,
+        ), 'kw_audit');
+        return new AuditPage(array_map(AuditEvent::fromArray(...), $json['events']), $json['next']);
+    }
+
+    /**
+     * Every audit event matching the filters, page after page.
+     *
+     * @return \Generator<int, AuditEvent>
+     * @throws KeywardException
+     */
+    public function auditAll(
+        ?string $keyId = null,
+        ?string $owner = null,
+        ?string $actor = null,
+        int|\DateTimeInterface|null $since = null,
+        int|\DateTimeInterface|null $until = null,
+    ): \Generator {
+        $after = 0;
+        do {
+            $page = $this->audit($keyId, $owner, $actor, $since, $until, $after, Abi::KW_MAX_PAGE_SIZE);
+            yield from $page->events;
+            $after = $page->next ?? 0;
+        } while ($page->next !== null);
+    }
+
+    /**
+     * Keeps $days days of audit events (0 = all); older ones are pruned by later writes.
+     * Applies to every handle onto this store in this process.
+     *
+     * @throws KeywardException
+     */
+    public function setAuditRetention(int $days): void
+    {
+        Native::u32($days, 'days');
+        $this->check($this->ffi->kw_set_audit_retention($this->live(), $days), 'kw_set_audit_retention');
+    }
+
+    /**
      * Every key of the store, in creation order (export).
      *
      * @return list<KeyRecord>

@@ -38,6 +38,8 @@ from .store import (
     release_persistent,
 )
 from .types import (
+    AuditEvent,
+    AuditPage,
     CreatedKey,
     Credential,
     CreditBalance,
@@ -99,6 +101,8 @@ __all__ = [
     "MAX_SCOPE_LEN",
     "UNSET",
     "ArgumentError",
+    "AuditEvent",
+    "AuditPage",
     "CreatedKey",
     "Credential",
     "CredentialError",

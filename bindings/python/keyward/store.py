@@ -20,6 +20,8 @@ from .errors import (
 )
 from .headers import HeaderSource, credential_headers
 from .types import (
+    AuditEvent,
+    AuditPage,
     CreatedKey,
     Credential,
     CreditBalance,
@@ -835,6 +837,64 @@ class Store:
             if page.next is None:
                 return
             after = page.next
+
+    # --- the audit log ---------------------------------------------------------------------
+
+    def with_actor(self, actor: str) -> Store:
+        """A second handle onto the same store whose changes are stamped with ``actor`` in the
+        audit log (the user, service or request the application acts for). Close it like any
+        handle (it is a context manager); an empty actor means none."""
+        raw = _text(actor, "actor")
+        out = ffi.new("kw_store *")
+        self._check(lib.kw_with_actor(self._handle, raw, len(raw), out))
+        other = Store.__new__(Store)
+        other._path = self._path
+        other._handle = int(out[0])
+        other._finalizer = weakref.finalize(other, _close_handle, other._handle)
+        return other
+
+    def audit(
+        self,
+        *,
+        key_id: str | None = None,
+        owner: str | None = None,
+        actor: str | None = None,
+        since: Timestamp | None = None,
+        until: Timestamp | None = None,
+        after: int | None = None,
+        limit: int = 100,
+    ) -> AuditPage:
+        """One page of audit events, oldest first, matching every filter given.
+
+        ``since`` is inclusive, ``until`` exclusive (ms or ``datetime``); ``limit`` is
+        1..1000; ``after`` is the previous page's ``next``."""
+        texts = [None if v is None else _text(v, what) for v, what in ((key_id, "key_id"), (owner, "owner"), (actor, "actor"))]
+        args: list[Any] = []
+        for raw in texts:
+            args += [ffi.NULL, 0] if raw is None else [raw, len(raw)]
+        since_ms = 0 if since is None else _time_ms(since, "since")
+        until_ms = 0 if until is None else _time_ms(until, "until")
+        aft = 0 if after is None else _int(after, "after", 0, 2**64 - 1)
+        lim = _int(limit, "limit", 1, _U32)
+        page = self._read_json(
+            lambda b, c, n: lib.kw_audit(self._handle, *args, since_ms, until_ms, aft, lim, b, c, n), 65536
+        )
+        return AuditPage(events=tuple(AuditEvent.from_json(e) for e in page["events"]), next=page.get("next"))
+
+    def iter_audit(self, *, page_size: int = 100, **filters: Any) -> Iterator[AuditEvent]:
+        """Every audit event matching ``filters`` (those of :meth:`audit`), page by page."""
+        after: int | None = None
+        while True:
+            page = self.audit(limit=page_size, after=after, **filters)
+            yield from page.events
+            if page.next is None:
+                return
+            after = page.next
+
+    def set_audit_retention(self, days: int) -> None:
+        """Keep ``days`` days of audit events (0 = all); older ones are pruned by later writes.
+        Applies to every handle onto this store in this process."""
+        self._check(lib.kw_set_audit_retention(self._handle, _int(days, "days", 0, _U32)))
 
     def all_keys(self) -> list[KeyInfo]:
         """Every key of the store in creation order (an export)."""

@@ -319,6 +319,47 @@ class KeyPage:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One event of the audit log (:meth:`Store.audit`): never a secret or a digest.
+
+    ``action`` is ``"create"``, ``"update"``, ``"rotate"``, ``"revoke"``, ``"delete"``,
+    ``"import"`` or ``"policy_refused"``; ``changed`` names the fields changed; ``detail`` is
+    the other key of a rotation or the error code of a refusal. ``at`` is ms since the epoch.
+    """
+
+    seq: int
+    at: int
+    actor: str | None
+    action: str
+    key_id: str | None
+    owner: str | None
+    changed: tuple[str, ...]
+    detail: str | None
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> AuditEvent:
+        """Builds an event from the library's JSON object."""
+        return cls(
+            seq=record["seq"],
+            at=record["at"],
+            actor=record.get("actor"),
+            action=record["action"],
+            key_id=record.get("key_id"),
+            owner=record.get("owner"),
+            changed=tuple(record.get("changed", ())),
+            detail=record.get("detail"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    """One page of :meth:`Store.audit`, oldest first; pass ``next`` as ``after`` for the next."""
+
+    events: tuple[AuditEvent, ...]
+    next: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedKey:
     """A key split into its parts by :func:`keyward.parse_key` (no store involved).
 

@@ -3,6 +3,7 @@
 import http from 'node:http';
 import * as keyward from 'keyward';
 import { Store, Scopes, Verdict, KeywardError, NotFoundError, CredentialError, middleware, sendRefusal } from 'keyward';
+import type { AuditEvent, AuditPage } from 'keyward';
 
 const store: Store = new Store('/tmp/keys.redb', { concurrency: 'multi-process', flushIntervalMs: 'manual', pepper: Buffer.alloc(32) });
 const again = Store.open('/tmp/keys.redb');
@@ -38,6 +39,12 @@ void [pair, fromHeaders, fromRaw, fromMap, fromFetch, code, same, expires];
 const page = store.list('acct_42', { limit: 10, state: 'active' });
 const next: number | null = page.next;
 for (const k of store.listAll('acct_42')) void k.scopes;
+const alice: Store = store.withActor('alice');
+const audit: AuditPage = store.audit({ keyId: id, since: new Date(0), limit: 10 });
+const firstEvent: AuditEvent | undefined = audit.events[0];
+for (const e of store.auditAll({ actor: 'alice', pageSize: 50 })) void [e.action, e.changed, e.keyId];
+store.setAuditRetention(90);
+void [alice, firstEvent?.detail, audit.next];
 store.update(id, { name: 'x', expiresAt: null, credits: null });
 store.revoke(id, 'leaked');
 const rotated = store.rotate(id, { graceMs: 0 });
