@@ -443,7 +443,7 @@ impl Engine {
     pub(super) fn catch_up(&self, txn: &WriteTransaction, view: &Arc<TableView>) -> Result<()> {
         let table = &view.table;
         if table.damage_reported() {
-            self.rebuild_in(txn, "a verify met a damaged slot or record")?;
+            self.build_generation("a verify met a damaged slot or record", 0, 0)?;
             return Ok(());
         }
         let in_doubt = table.intents().unwrap_or_else(|| table.slots_in_doubt());
@@ -462,7 +462,7 @@ impl Engine {
                         {
                             let words = record_words(&stored, record.usage_cell, credit_slot)?;
                             let Some(record_ref) = table.append_record(&words) else {
-                                return self.rebuild_in(txn, "the heap is full").map(|_| ());
+                                return self.build_generation("the heap is full", 0, 0).map(|_| ());
                             };
                             table.fill_slot(slot, &record.digest, record_ref);
                         }
@@ -487,14 +487,18 @@ impl Engine {
             return Ok(());
         }
         if applied > db_seq {
-            self.rebuild_in(txn, "the table is ahead of the database (restored backup?)")?;
+            self.build_generation(
+                "the table is ahead of the database (restored backup?)",
+                0,
+                0,
+            )?;
             return Ok(());
         }
         let log = txn.open_table(CHANGES)?;
         let oldest = log.first()?.map(|(k, _)| k.value());
         if oldest.is_none_or(|oldest| oldest > applied + 1) {
             drop(log);
-            self.rebuild_in(txn, "the table fell behind the change log")?;
+            self.build_generation("the table fell behind the change log", 0, 0)?;
             return Ok(());
         }
         let mut changed = Vec::new();
@@ -512,14 +516,14 @@ impl Engine {
             let after = read_key_in(txn, &id)?;
             let Some((stored, _)) = &after else {
                 // A deletion whose slot is unknown (its digest went with the record).
-                self.rebuild_in(txn, "a deleted key must be removed")?;
+                self.build_generation("a deleted key must be removed", 0, 0)?;
                 return Ok(());
             };
             let digest = Some(stored.digest_hash()?);
             plan.push(PlannedChange { id, after, digest });
         }
         let Some(slots) = self.apply_planned(view, &plan)? else {
-            self.rebuild_in(txn, TABLE_FULL)?;
+            self.build_generation(TABLE_FULL, 0, 0)?;
             return Ok(());
         };
         for slot in slots {
@@ -529,10 +533,6 @@ impl Engine {
         table.set_applied_seq(db_seq);
         self.catch_ups.fetch_add(1, Ordering::Relaxed);
         Ok(())
-    }
-
-    fn rebuild_in(&self, _txn: &WriteTransaction, reason: &str) -> Result<Arc<TableView>> {
-        self.build_generation(reason, 0, 0)
     }
 
     /// Step 3 of a change (see the module documentation), for the keys in `plan`: marks their
