@@ -307,6 +307,14 @@ pub enum Error {
         /// What differs.
         detail: String,
     },
+    /// One new key of a batch (`Store::create_many`) was refused, so nothing was created;
+    /// `index` is its 0-based position in the batch. Its code is that of `error`.
+    InBatch {
+        /// Position of the refused new key in the batch (0-based).
+        index: usize,
+        /// Why it was refused.
+        error: Box<Error>,
+    },
     /// Any other storage or I/O failure.
     Storage {
         /// What failed.
@@ -357,6 +365,7 @@ impl Error {
             Error::PepperInvalid { .. } => ErrorCode::PepperInvalid,
             Error::PepperPermissions { .. } => ErrorCode::PepperPermissions,
             Error::ConfigMismatch { .. } => ErrorCode::ConfigMismatch,
+            Error::InBatch { error, .. } => error.code(),
             Error::Storage { .. } => ErrorCode::Storage,
             Error::CreditSlotsExhausted { .. } => ErrorCode::CreditSlotsExhausted,
             Error::CredentialMissing => ErrorCode::CredentialMissing,
@@ -444,6 +453,12 @@ impl fmt::Display for Error {
             Error::ConfigMismatch { detail } => {
                 write!(f, "options do not match the store: {detail}")
             }
+            Error::InBatch { index, error } => {
+                write!(
+                    f,
+                    "new key {index} of the batch (0-based), nothing created: {error}"
+                )
+            }
             Error::Storage { detail } => write!(f, "storage error: {detail}"),
             Error::CreditSlotsExhausted { slots } => write!(
                 f,
@@ -474,6 +489,16 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl Error {
+    /// Marks this error as that of the new key at `index` of a batch.
+    pub(crate) fn in_batch(self, index: usize) -> Error {
+        Error::InBatch {
+            index,
+            error: Box::new(self),
+        }
+    }
+}
 
 impl From<crate::key_format::KeyFormatError> for Error {
     fn from(e: crate::key_format::KeyFormatError) -> Self {

@@ -1347,3 +1347,62 @@ fn list_warns_of_keys_expiring_soon_and_low_on_credits() {
     let err = env.fails(&["list", "--expiring", "soon"], 2);
     assert!(err.contains("soon"), "{err}");
 }
+
+#[test]
+fn bulk_import_skips_bad_records_in_a_batch_and_every_new_key_verifies() {
+    let source = Env::new();
+    let (_, _) = source.create(&["--owner", "o", "--name", "model", "--scope", "read"]);
+    let line: Value = serde_json::from_str(source.ok(&["export"]).trim()).unwrap();
+    let mut text_lines = String::new();
+    for i in 0..3000 {
+        let mut record = line.clone();
+        record["owner"] = Value::from(format!("bulk{}", i % 11));
+        record["name"] = Value::from(format!("key {i}"));
+        if i == 999 || i == 2499 {
+            record["owner"] = Value::from("");
+        }
+        text_lines.push_str(&format!("{record}\n"));
+    }
+    let file = source.path("bulk.jsonl");
+    std::fs::write(&file, text_lines).unwrap();
+
+    let target = Env::new();
+    let keys_out = target.path("keys.jsonl");
+    let out = target.run(&[
+        "import",
+        file.to_str().unwrap(),
+        "--keys-out",
+        keys_out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["imported"].as_array().unwrap().len(), 2998);
+    let failed: Vec<u64> = report["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(failed, [1000, 2500]);
+    assert_eq!(report["failed"][0]["code"], "INVALID_ARGUMENT");
+    assert!(
+        !report["failed"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("batch"),
+        "{}",
+        report["failed"][0]
+    );
+    let keys = std::fs::read_to_string(&keys_out).unwrap();
+    assert_eq!(keys.lines().count(), 2998);
+    let store = open(&target.db);
+    for line in keys.lines() {
+        let entry: Value = serde_json::from_str(line).unwrap();
+        let verdict = store
+            .verify(entry["key"].as_str().unwrap(), &["read"])
+            .unwrap();
+        assert_eq!(verdict.reason, keyward::Reason::Valid);
+        assert_eq!(verdict.key.unwrap().owner, entry["owner"].as_str().unwrap());
+    }
+}

@@ -1243,3 +1243,63 @@ fn warnings_list_keys_expiring_soon_and_keys_low_on_credits() {
         [(lower.id().to_string(), 1), (low.id().to_string(), 2)]
     );
 }
+
+#[test]
+fn create_many_makes_every_key_valid_or_none_of_them() {
+    let t = temp_store();
+    let batch: Vec<NewKey> = (0..2_500)
+        .map(|i| new_key(&format!("bulk_{}", i % 7), &["read"]))
+        .collect();
+    let created = t.store.create_many(batch).unwrap();
+    assert_eq!(created.len(), 2_500);
+    for (i, key) in created.iter().enumerate() {
+        assert_eq!(key.info.owner, format!("bulk_{}", i % 7));
+        let verdict = t.store.verify(key.key(), &["read"]).unwrap();
+        assert_eq!(verdict.reason, Reason::Valid, "key {i}");
+    }
+
+    // A bad new key in the middle: nothing is created, and the error names its index.
+    let mut batch: Vec<NewKey> = (0..10).map(|_| new_key("atomic", &[])).collect();
+    batch[6].owner = "   ".into();
+    let error = t.store.create_many(batch).unwrap_err();
+    assert_eq!(error.code(), ErrorCode::InvalidArgument);
+    assert!(
+        matches!(error, Error::InBatch { index: 6, .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("new key 6 of the batch"),
+        "{error}"
+    );
+    let mut batch: Vec<NewKey> = (0..10).map(|_| new_key("atomic", &[])).collect();
+    batch[3].name = "n".repeat(10_000);
+    let error = t.store.create_many(batch).unwrap_err();
+    assert_eq!(error.code(), ErrorCode::TooLong);
+    assert!(
+        error.to_string().contains("new key 3 of the batch"),
+        "{error}"
+    );
+    let page = t.store.list("atomic", ListOptions::default()).unwrap();
+    assert!(page.keys.is_empty(), "a refused batch created keys");
+}
+
+#[test]
+fn create_many_enforces_max_active_keys_across_the_batch() {
+    let t = temp_store_with(|o| {
+        o.policies = Policies {
+            max_active_keys_per_owner: Some(3),
+            ..Policies::default()
+        };
+    });
+    let batch: Vec<NewKey> = (0..5).map(|_| new_key("capped", &[])).collect();
+    let error = t.store.create_many(batch).unwrap_err();
+    assert_eq!(error.code(), ErrorCode::PolicyMaxActiveKeys);
+    assert!(
+        matches!(error, Error::InBatch { index: 3, .. }),
+        "{error:?}"
+    );
+    let page = t.store.list("capped", ListOptions::default()).unwrap();
+    assert!(page.keys.is_empty());
+    let batch: Vec<NewKey> = (0..3).map(|_| new_key("capped", &[])).collect();
+    assert_eq!(t.store.create_many(batch).unwrap().len(), 3);
+}

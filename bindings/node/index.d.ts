@@ -98,6 +98,12 @@ export interface KeyInfo {
 }
 
 /** The result of `create()` and `rotate()`: the full key, shown once, and its record. */
+/** A key made by `createMany`: the full key (returned this once) and its public id. */
+export interface IssuedKey {
+  key: string;
+  id: string;
+}
+
 export interface CreatedKey {
   /** The full key. It exists nowhere else: hand it to the customer, never log it. */
   key: string;
@@ -347,6 +353,8 @@ export class Store {
 
   /** Creates a key; the full key is returned once, here. */
   create(spec: NewKey): CreatedKey;
+  /** Creates many keys in one transaction (all or none); the full keys are returned once, here. */
+  createMany(specs: NewKey[]): IssuedKey[];
   /** A key's record (NotFoundError for an unknown id). */
   get(id: string): KeyInfo;
   /** One page of an owner's keys, in creation order. */

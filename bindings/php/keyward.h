@@ -159,6 +159,11 @@ typedef struct kw_new_key {
   int64_t expires_at_ms;
   const struct kw_credits *credits;
 } kw_new_key;
+typedef struct kw_created_key {
+  char key[96];
+  size_t key_len;
+  char id[24];
+} kw_created_key;
 typedef struct kw_key_update {
   uint32_t fields;
   struct kw_str name;
@@ -275,6 +280,12 @@ kw_status kw_create(kw_store store,
                     uint8_t *info_buf,
                     size_t info_cap,
                     size_t *out_info_len);
+kw_status kw_create_many(kw_store store,
+                         const struct kw_new_key *new_keys,
+                         size_t count,
+                         struct kw_created_key *out,
+                         size_t out_cap,
+                         size_t *out_count);
 kw_status kw_get(kw_store store,
                  const char *id,
                  size_t id_len,

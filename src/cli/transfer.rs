@@ -28,7 +28,7 @@ use crate::open::{Common, Location, PolicyArgs};
 use crate::output::{self, Outcome, Table};
 
 /// Keys created per write transaction during an import.
-const IMPORT_BATCH: usize = 500;
+const IMPORT_BATCH: usize = 50_000;
 
 /// One line of an export file.
 #[derive(Serialize, Deserialize)]
@@ -328,9 +328,17 @@ impl KeySink {
                 imported.key = None;
                 file.write_all(line.as_bytes())
                     .and_then(|()| file.write_all(b"\n"))
-                    .and_then(|()| file.flush())
                     .map_err(|e| io_error(&format!("cannot write {}", path.display()), e))?;
             }
+        }
+        Ok(())
+    }
+
+    /// Writes out what `take` buffered (once per batch, not once per key).
+    fn flush(&mut self) -> Result<(), CliError> {
+        if let Some((path, file)) = &mut self.file {
+            file.flush()
+                .map_err(|e| io_error(&format!("cannot write {}", path.display()), e))?;
         }
         Ok(())
     }
@@ -339,29 +347,45 @@ impl KeySink {
 /// One record of a batch and what the store made of it.
 type BatchResult = (Pending, Result<CreatedKey, keyward::Error>);
 
-/// Creates one batch; on a refusal of the whole batch, falls back to one key at a time so
-/// every valid record is imported and each invalid one is reported with its line.
+/// Creates one batch. A refused record (the store names its index) is reported with its
+/// line and the rest of the batch is tried again without it; after many refusals the batch
+/// falls back to one key at a time. A storage error stops the import.
 fn create_batch(store: &Store, batch: Vec<Pending>) -> Result<Vec<BatchResult>, CliError> {
-    let news: Vec<NewKey> = batch.iter().map(|p| p.new.clone()).collect();
-    match store.import_many(news) {
-        Ok(created) => Ok(batch.into_iter().zip(created.into_iter().map(Ok)).collect()),
-        Err(e) if crate::error::exit_for(e.code()) == Exit::Storage => Err(e.into()),
-        Err(_) => {
-            let mut out = Vec::with_capacity(batch.len());
-            for pending in batch {
-                match store
-                    .import_many(vec![pending.new.clone()])
-                    .map(|mut one| one.remove(0))
-                {
-                    Err(e) if crate::error::exit_for(e.code()) == Exit::Storage => {
-                        return Err(e.into());
-                    }
-                    result => out.push((pending, result)),
-                }
+    /// Retries of a batch without its refused record before going one key at a time.
+    const MAX_RETRIES: usize = 16;
+    let mut batch = batch;
+    let mut out = Vec::with_capacity(batch.len());
+    for _ in 0..MAX_RETRIES {
+        if batch.is_empty() {
+            return Ok(out);
+        }
+        let news: Vec<NewKey> = batch.iter().map(|p| p.new.clone()).collect();
+        match store.import_many(news) {
+            Ok(created) => {
+                out.extend(batch.into_iter().zip(created.into_iter().map(Ok)));
+                return Ok(out);
             }
-            Ok(out)
+            Err(e) if crate::error::exit_for(e.code()) == Exit::Storage => return Err(e.into()),
+            Err(keyward::Error::InBatch { index, error }) if index < batch.len() => {
+                let refused = batch.remove(index);
+                out.push((refused, Err(*error)));
+            }
+            Err(_) => break,
         }
     }
+    for pending in batch {
+        match store
+            .import_many(vec![pending.new.clone()])
+            .map(|mut one| one.remove(0))
+        {
+            Err(e) if crate::error::exit_for(e.code()) == Exit::Storage => {
+                return Err(e.into());
+            }
+            Err(keyward::Error::InBatch { error, .. }) => out.push((pending, Err(*error))),
+            result => out.push((pending, result)),
+        }
+    }
+    Ok(out)
 }
 
 /// Runs `keyward import`.
@@ -406,6 +430,7 @@ pub fn import(args: ImportArgs, top: &Common) -> Result<Outcome, CliError> {
     while queue.peek().is_some() {
         let batch: Vec<Pending> = queue.by_ref().take(IMPORT_BATCH).collect();
         let size = batch.len() as u64;
+        let batch_start = imported.len();
         let results = match create_batch(&store, batch) {
             Ok(results) => results,
             Err(e) => {
@@ -413,6 +438,7 @@ pub fn import(args: ImportArgs, top: &Common) -> Result<Outcome, CliError> {
                 break;
             }
         };
+        let mut batch_keys: Vec<Zeroizing<String>> = Vec::new();
         for (pending, result) in results {
             match result {
                 Ok(created) => {
@@ -424,6 +450,7 @@ pub fn import(args: ImportArgs, top: &Common) -> Result<Outcome, CliError> {
                         name: created.info.name.clone(),
                         key: None,
                     };
+                    batch_keys.push(Zeroizing::new(created.key().to_owned()));
                     if let Err(e) = sink.take(&mut entry, &created) {
                         abort.get_or_insert(e);
                         // Keep the key for stdout: it exists in the store now.
@@ -438,6 +465,13 @@ pub fn import(args: ImportArgs, top: &Common) -> Result<Outcome, CliError> {
                     message: e.to_string(),
                     exit: crate::error::exit_for(e.code()),
                 }),
+            }
+        }
+        if let Err(e) = sink.flush() {
+            abort.get_or_insert(e);
+            // The file may lack any of this batch's keys: keep them all for stdout.
+            for (entry, key) in imported[batch_start..].iter_mut().zip(&batch_keys) {
+                entry.key.get_or_insert_with(|| key.clone());
             }
         }
         bar.inc(size);

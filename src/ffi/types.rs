@@ -46,6 +46,8 @@ pub const KW_MAX_HEADERS: usize = 1024;
 pub const KW_MAX_PATH_LEN: usize = 4096;
 /// Longest range of days of `kw_usage_by_day`.
 pub const KW_MAX_USAGE_DAYS: i32 = 3660;
+/// Most new keys of one `kw_create_many` call.
+pub const KW_MAX_CREATE_MANY: usize = 100_000;
 /// Size of a buffer that always holds one key record as JSON (the `info` output of verify,
 /// create, update, revoke and rotate, which require at least this much so a key is never
 /// lost to a short buffer).
@@ -363,6 +365,38 @@ pub struct kw_new_key {
     pub expires_at_ms: i64,
     /// Usage credits; NULL = unlimited.
     pub credits: *const kw_credits,
+}
+
+/// One key made by `kw_create_many`. Holds a secret: wipe it once handed out.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct kw_created_key {
+    /// The full key, NUL-terminated (at most `KW_MAX_KEY_LEN` bytes before the NUL).
+    pub key: [c_char; 96],
+    /// Length of `key` in bytes (without the NUL).
+    pub key_len: usize,
+    /// Public key id, NUL-terminated.
+    pub id: [c_char; 24],
+}
+
+impl kw_created_key {
+    /// An all-zero entry.
+    pub const fn zeroed() -> kw_created_key {
+        kw_created_key {
+            key: [0; 96],
+            key_len: 0,
+            id: [0; 24],
+        }
+    }
+}
+
+impl std::fmt::Debug for kw_created_key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("kw_created_key")
+            .field("key", &"<redacted>")
+            .field("key_len", &self.key_len)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Changes of `kw_update`: only the fields named in `fields` are changed.

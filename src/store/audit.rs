@@ -296,7 +296,11 @@ impl Store {
             && error.code().family() == ErrorFamily::Policy
         {
             let stamp = self.stamp(engine.now());
-            let owner = match error {
+            let inner = match error {
+                Error::InBatch { error, .. } => error,
+                error => error,
+            };
+            let owner = match inner {
                 Error::PolicyMaxActiveKeys { owner, .. } | Error::PolicyLastActiveKey { owner } => {
                     Some(owner.as_str())
                 }

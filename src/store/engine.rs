@@ -14,6 +14,7 @@ use redb::{ReadableDatabase, WriteTransaction};
 use super::StoreStats;
 use super::open::DEFAULT_FLUSH_INTERVAL;
 use super::open::{StoreOptions, sync_file_path};
+use super::table_sync::KnownStates;
 use super::table_sync::TableView;
 use crate::clock::Clock;
 use crate::digest::Pepper;
@@ -264,13 +265,26 @@ impl Engine {
         &self,
         body: impl FnOnce(&WriteTransaction) -> Result<(T, Vec<KeyId>)>,
     ) -> Result<T> {
+        let result = self.contained(|| {
+            self.write_change_inner(|txn| body(txn).map(|(value, ids)| (value, ids, Vec::new())))
+        });
+        self.note_write_failure(result)
+    }
+
+    /// As [`Engine::write_change`], for a change that knows the state after it of (some of)
+    /// the keys it changed (see [`KnownStates`]): the shared table is updated without
+    /// reading them back.
+    pub(super) fn write_change_known<T>(
+        &self,
+        body: impl FnOnce(&WriteTransaction) -> Result<(T, Vec<KeyId>, KnownStates)>,
+    ) -> Result<T> {
         let result = self.contained(|| self.write_change_inner(body));
         self.note_write_failure(result)
     }
 
     fn write_change_inner<T>(
         &self,
-        body: impl FnOnce(&WriteTransaction) -> Result<(T, Vec<KeyId>)>,
+        body: impl FnOnce(&WriteTransaction) -> Result<(T, Vec<KeyId>, KnownStates)>,
     ) -> Result<T> {
         self.write_with_table(body, |txn, changed| {
             let mut new_seq = None;

@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 
 use super::audit::{self, AuditAction};
 use super::engine::Engine;
+use super::table_sync::KnownStates;
 use super::{Store, not_found};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -358,6 +359,133 @@ impl Engine {
         Ok((CreatedKey { key, info }, id))
     }
 
+    /// Inserts a batch of validated new keys: the policy checked per owner (counting the
+    /// keys of the batch), serials taken in one step, and the rows written in key order
+    /// (a random id per key would otherwise touch a random B-tree page per insert, which for
+    /// a batch larger than the page cache means writing and reading pages back mid-batch).
+    fn insert_new_keys(
+        &self,
+        txn: &WriteTransaction,
+        batch: &[NewKey],
+        now: Timestamp,
+    ) -> Result<(Vec<CreatedKey>, Vec<KeyId>, KnownStates)> {
+        if let Some(limit) = self.policies.max_active_keys_per_owner {
+            let mut active: std::collections::HashMap<&str, usize> =
+                std::collections::HashMap::new();
+            for (index, new) in batch.iter().enumerate() {
+                let count = match active.entry(new.owner.as_str()) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(self.active_keys_of(txn, &new.owner, now)?.len())
+                    }
+                };
+                if *count >= limit as usize {
+                    return Err(Error::PolicyMaxActiveKeys {
+                        owner: new.owner.clone(),
+                        limit,
+                    }
+                    .in_batch(index));
+                }
+                *count += 1;
+            }
+        }
+        let first_serial = {
+            let mut meta = txn.open_table(META)?;
+            let last = match meta.get(META_SERIAL)? {
+                Some(v) => u64_from_meta(v.value())?,
+                None => 0,
+            };
+            let end = last + batch.len() as u64;
+            meta.insert(META_SERIAL, end.to_le_bytes().as_slice())?;
+            last + 1
+        };
+        let mut created = Vec::with_capacity(batch.len());
+        let mut rows = Vec::with_capacity(batch.len());
+        for (index, new) in batch.iter().enumerate() {
+            let id = KeyId::generate();
+            let secret = Secret::generate();
+            let key = format_key(&self.prefix, new.env.as_deref(), &id, &secret);
+            let digest = self.pepper.digest(&id, &secret);
+            drop(secret);
+            let info = KeyInfo {
+                id: id.as_str().to_owned(),
+                owner: new.owner.clone(),
+                name: new.name.clone(),
+                scopes: normalize_scopes(&new.scopes)?,
+                env: new.env.clone(),
+                created_at: now.as_millis(),
+                expires_at: new.expires_at.map(Timestamp::as_millis),
+                metadata: new.metadata.clone(),
+                revoked_at: None,
+                revoke_reason: None,
+                rotated_from: None,
+                rotated_to: None,
+                credits: new.credits.map(|c| CreditTerms {
+                    refill: c.refill,
+                    cost: c.cost,
+                }),
+                serial: first_serial + index as u64,
+            };
+            rows.push((index, digest));
+            created.push(CreatedKey { key, info });
+        }
+        // Ids are random (~95 bits): a collision with a stored key, or within the batch, is
+        // all but impossible, but is handled: the colliding key gets a new id and secret.
+        let mut order: Vec<usize> = (0..batch.len()).collect();
+        order.sort_unstable_by(|&a, &b| created[a].info.id.cmp(&created[b].info.id));
+        let mut known: KnownStates = (0..batch.len()).map(|_| None).collect();
+        {
+            let mut keys = txn.open_table(KEYS)?;
+            for &index in &order {
+                loop {
+                    let stored = StoredKey {
+                        info: created[index].info.clone(),
+                        digest: rows[index].1.to_hex().to_string(),
+                    };
+                    let id = created[index].info.id.clone();
+                    let old = keys
+                        .insert(id.as_str(), stored.encode().as_slice())?
+                        .map(|v| v.value().to_vec());
+                    let Some(old) = old else {
+                        // A limited key's credit slot is read back with it.
+                        if batch[index].credits.is_none() {
+                            known[index] = Some((stored, None));
+                        }
+                        break;
+                    };
+                    // Put the other key back and draw again for this one.
+                    keys.insert(id.as_str(), old.as_slice())?;
+                    let new_id = KeyId::generate();
+                    let secret = Secret::generate();
+                    let new = &batch[index];
+                    created[index].key =
+                        format_key(&self.prefix, new.env.as_deref(), &new_id, &secret);
+                    created[index].info.id = new_id.as_str().to_owned();
+                    rows[index].1 = self.pepper.digest(&new_id, &secret);
+                }
+            }
+        }
+        let mut by_owner: Vec<usize> = (0..batch.len()).collect();
+        by_owner.sort_unstable_by(|&a, &b| batch[a].owner.cmp(&batch[b].owner));
+        {
+            let mut owner_keys = txn.open_table(OWNER_KEYS)?;
+            for &index in &by_owner {
+                let info = &created[index].info;
+                owner_keys.insert((info.owner.as_str(), info.serial), info.id.as_str())?;
+            }
+        }
+        let mut ids = Vec::with_capacity(batch.len());
+        for (new, created) in batch.iter().zip(&created) {
+            let id = KeyId::parse(&created.info.id)
+                .map_err(|_| Error::storage("a generated key id does not parse (this is a bug)"))?;
+            if let Some(credits) = &new.credits {
+                self.set_credits(txn, &id, credits, now)?;
+            }
+            ids.push(id);
+        }
+        Ok((created, ids, known))
+    }
+
     fn validate_new(&self, new: &NewKey, now: Timestamp) -> Result<()> {
         if new.owner.trim().is_empty() {
             return Err(Error::invalid("owner", "must not be empty"));
@@ -471,7 +599,10 @@ impl Store {
         let stamp = self.stamp(now);
         let result = batch
             .iter()
-            .try_for_each(|new| engine.validate_new(new, now))
+            .enumerate()
+            .try_for_each(|(index, new)| {
+                engine.validate_new(new, now).map_err(|e| e.in_batch(index))
+            })
             .and_then(|()| self.insert_batch(&engine, &batch, now, &stamp, action));
         let owner = batch.first().map(|n| n.owner.as_str());
         self.note_refusal(&engine, None, owner, result)
@@ -485,28 +616,14 @@ impl Store {
         stamp: &audit::Stamp,
         action: AuditAction,
     ) -> Result<Vec<CreatedKey>> {
-        engine.write_change(|txn| {
-            let mut created = Vec::with_capacity(batch.len());
-            let mut ids = Vec::with_capacity(batch.len());
-            for new in batch {
-                if let Some(limit) = engine.policies.max_active_keys_per_owner
-                    && engine.active_keys_of(txn, &new.owner, now)?.len() >= limit as usize
-                {
-                    return Err(Error::PolicyMaxActiveKeys {
-                        owner: new.owner.clone(),
-                        limit,
-                    });
-                }
-                let (key, id) = engine.insert_new_key(txn, new, now)?;
-                created.push(key);
-                ids.push(id);
-            }
+        engine.write_change_known(|txn| {
+            let (created, ids, known) = engine.insert_new_keys(txn, batch, now)?;
             let events = created
                 .iter()
                 .map(|c| stamp.event(action, Some(c.id()), Some(&c.info.owner), &[]))
                 .collect();
             audit::append(txn, stamp, events)?;
-            Ok((created, ids))
+            Ok((created, ids, known))
         })
     }
 

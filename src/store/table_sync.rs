@@ -206,6 +206,11 @@ impl Drop for WriterLease<'_> {
     }
 }
 
+/// The state after the transaction of the keys a change reports, when the change knows it
+/// (a bulk create: the records it just wrote), by position in its list of changed ids;
+/// `None` entries (and ids past the end) are read back from the transaction.
+pub(super) type KnownStates = Vec<Option<(StoredKey, Option<u32>)>>;
+
 /// A change to apply to the table: the key's state after the transaction.
 struct PlannedChange {
     id: KeyId,
@@ -610,7 +615,7 @@ impl Engine {
     /// change log and commits, returning the new change sequence.
     pub(super) fn write_with_table<T>(
         &self,
-        body: impl FnOnce(&WriteTransaction) -> Result<(T, Vec<KeyId>)>,
+        body: impl FnOnce(&WriteTransaction) -> Result<(T, Vec<KeyId>, KnownStates)>,
         commit: impl FnOnce(WriteTransaction, &[KeyId]) -> Result<Option<u64>>,
     ) -> Result<T> {
         let _lease = self.lock_table_writer()?;
@@ -618,12 +623,15 @@ impl Engine {
         let mut view = self.current_table_for_write()?;
         self.catch_up(&txn, &view)?;
         view = self.current_table_for_write()?;
-        let (value, changed) = body(&txn)?;
+        let (value, changed, mut known) = body(&txn)?;
         let mut touched = Vec::new();
         if !changed.is_empty() {
             let mut plan = Vec::with_capacity(changed.len());
-            for id in &changed {
-                let after = read_key_in(&txn, id)?;
+            for (index, id) in changed.iter().enumerate() {
+                let after = match known.get_mut(index).and_then(Option::take) {
+                    Some(state) => Some(state),
+                    None => read_key_in(&txn, id)?,
+                };
                 let digest = match &after {
                     Some((stored, _)) => Some(stored.digest_hash()?),
                     None => self.committed_digest(id)?,
@@ -638,7 +646,11 @@ impl Engine {
                 Some(touched) => touched,
                 None => {
                     let (keys, words) = plan_size(&plan)?;
-                    view = self.build_generation(TABLE_FULL, keys, words)?;
+                    // Grow by at least the keys already there (doubling), so a run of big
+                    // batches (an import) rebuilds the table a logarithmic number of times.
+                    let live = view.table.live_keys();
+                    let heap = view.table.geometry().heap_words / 2;
+                    view = self.build_generation(TABLE_FULL, keys.max(live), words.max(heap))?;
                     self.apply_planned(&view, &plan)?.ok_or_else(|| {
                         Error::storage("the shared verify table has no room after growing")
                     })?

@@ -1712,6 +1712,86 @@ static void test_usage_range(void) {
   remove_store("range.redb");
 }
 
+static void test_create_many(void) {
+  /* Issue 18, item 6: bulk create through the C ABI, all or nothing. */
+  enum { N = 500 };
+  kw_new_key *specs = (kw_new_key *)calloc(N, sizeof *specs);
+  kw_created_key *out = (kw_created_key *)calloc(N, sizeof *out);
+  kw_str read = S("read");
+  kw_verdict v;
+  char owners[N][16], message[512];
+  size_t count = 0, len = 0;
+  int i, ok = 1;
+  uint8_t page[KW_KEY_INFO_MAX_LEN];
+  kw_store s = open_store("bulk.redb");
+  CHECK(specs != NULL && out != NULL);
+  for (i = 0; i < N; i++) {
+    snprintf(owners[i], sizeof owners[i], "bulk_%d", i % 5);
+    specs[i].owner = S(owners[i]);
+    specs[i].scopes = &read;
+    specs[i].scopes_len = 1;
+    specs[i].env = S("live");
+  }
+  CHECK_STATUS(kw_create_many(s, specs, N, out, N, &count), KW_OK);
+  CHECK(count == N);
+  for (i = 0; i < N; i++) {
+    ok &= out[i].key_len == strlen(out[i].key) && strncmp(out[i].key, "kw_live_", 8) == 0 &&
+          strlen(out[i].id) == KW_KEY_ID_LEN && strstr(out[i].key, out[i].id) != NULL;
+    ok &= kw_verify(s, out[i].key, out[i].key_len, &read, 1, 0, 0, &v, NULL, 0, NULL) == KW_OK &&
+          v.reason == KW_REASON_VALID && strcmp(v.owner, owners[i]) == 0 && strcmp(v.key_id, out[i].id) == 0;
+  }
+  CHECK(ok);
+
+  /* A bad spec in the middle: nothing is created, the message names its index. */
+  for (i = 0; i < 10; i++) specs[i].owner = S("atomic");
+  specs[7].owner = S("   ");
+  count = 12345;
+  CHECK_STATUS(kw_create_many(s, specs, 10, out, N, &count), KW_INVALID_ARGUMENT);
+  CHECK(count == 12345);
+  CHECK_STATUS(kw_last_error_message((uint8_t *)message, sizeof message - 1, &len), KW_OK);
+  message[len] = 0;
+  CHECK(strstr(message, "new key 7 of the batch") != NULL);
+  specs[7].owner = S("atomic");
+  specs[4].owner.ptr = BAD_UTF8;
+  specs[4].owner.len = 2;
+  CHECK_STATUS(kw_create_many(s, specs, 10, out, N, &count), KW_INVALID_UTF8);
+  CHECK_STATUS(kw_last_error_message((uint8_t *)message, sizeof message - 1, &len), KW_OK);
+  message[len] = 0;
+  CHECK(strstr(message, "new key 4 of the batch") != NULL);
+  specs[4].owner = S("atomic");
+  specs[2].scopes_len = KW_MAX_SCOPES + 1;
+  CHECK_STATUS(kw_create_many(s, specs, 10, out, N, &count), KW_TOO_LONG);
+  specs[2].scopes_len = 1;
+  specs[9].owner.ptr = NULL;
+  specs[9].owner.len = 3;
+  CHECK_STATUS(kw_create_many(s, specs, 10, out, N, &count), KW_NULL_ARGUMENT);
+  specs[9].owner = S("atomic");
+  CHECK_STATUS(kw_list(s, "atomic", 6, 0, 100, KW_STATE_ALL, page, sizeof page - 1, &len), KW_OK);
+  page[len] = 0;
+  CHECK(strstr((const char *)page, "\"keys\":[]") != NULL);
+
+  /* NULL and over-long arguments, short output. */
+  CHECK_STATUS(kw_create_many(s, NULL, 10, out, N, &count), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_create_many(s, specs, 10, NULL, N, &count), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_create_many(s, specs, 10, out, N, NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_create_many(s, specs, 0, out, N, &count), KW_INVALID_ARGUMENT);
+  CHECK_STATUS(kw_create_many(s, specs, (size_t)KW_MAX_CREATE_MANY + 1, out, N, &count), KW_TOO_LONG);
+  count = 0;
+  CHECK_STATUS(kw_create_many(s, specs, 10, out, 9, &count), KW_BUFFER_TOO_SMALL);
+  CHECK(count == 10);
+  CHECK_STATUS(kw_create_many(KW_STORE_NONE, specs, 10, out, N, &count), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_list(s, "atomic", 6, 0, 100, KW_STATE_ALL, page, sizeof page - 1, &len), KW_OK);
+  page[len] = 0;
+  CHECK(strstr((const char *)page, "\"keys\":[]") != NULL);
+  CHECK_STATUS(kw_create_many(s, specs, 10, out, 10, &count), KW_OK);
+  CHECK(count == 10);
+  CHECK_STATUS(kw_close(s), KW_OK);
+  memset(out, 0, N * sizeof *out);
+  free(out);
+  free(specs);
+  remove_store("bulk.redb");
+}
+
 static void test_dry_run(void) {
   /* Issue 18, item 5: dry-run verifies give the verdict but count no use and spend no credit. */
   char key[KW_MAX_KEY_LEN + 1], limited[KW_MAX_KEY_LEN + 1], id[32], lid[32], secret[64], lsecret[64];
@@ -1945,6 +2025,7 @@ int main(int argc, char **argv) {
   test_sync_file_truncated();
   test_usage_range();
   test_dry_run();
+  test_create_many();
   test_warnings();
   test_audit();
   test_panic_boundary();

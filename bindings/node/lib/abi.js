@@ -33,6 +33,7 @@ const DEFINES = Object.freeze({
   KW_MAX_HEADERS: 1024,
   KW_MAX_PATH_LEN: 4096,
   KW_MAX_USAGE_DAYS: 3660,
+  KW_MAX_CREATE_MANY: 100000,
   KW_KEY_INFO_MAX_LEN: 24576,
   KW_DEFAULT_ROTATION_GRACE_MS: 86400000,
   KW_FLUSH_MANUAL: 0xffffffffffffffffn,
@@ -102,6 +103,7 @@ const STRUCTS = Object.freeze({
     ['size_t', 'scopes_len'], ['struct kw_str', 'env'], ['const uint8_t *', 'metadata'],
     ['size_t', 'metadata_len'], ['int64_t', 'expires_at_ms'], ['const struct kw_credits *', 'credits'],
   ],
+  kw_created_key: [['char[96]', 'key'], ['size_t', 'key_len'], ['char[24]', 'id']],
   kw_key_update: [
     ['uint32_t', 'fields'], ['struct kw_str', 'name'], ['const struct kw_str *', 'scopes'],
     ['size_t', 'scopes_len'], ['const uint8_t *', 'metadata'], ['size_t', 'metadata_len'],
@@ -150,6 +152,7 @@ const FUNCTIONS = Object.freeze([
   'uint32_t kw_reason_http_status(uint32_t reason)',
   'kw_status kw_last_error_message(uint8_t *buf, size_t cap, size_t *out_len)',
   'kw_status kw_create(kw_store store, const struct kw_new_key *new_key, uint8_t *key_buf, size_t key_cap, size_t *out_key_len, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
+  'kw_status kw_create_many(kw_store store, const struct kw_new_key *new_keys, size_t count, struct kw_created_key *out, size_t out_cap, size_t *out_count)',
   'kw_status kw_get(kw_store store, const char *id, size_t id_len, uint8_t *buf, size_t cap, size_t *out_len)',
   'kw_status kw_list(kw_store store, const char *owner, size_t owner_len, uint64_t after, uint32_t limit, uint32_t state, uint8_t *buf, size_t cap, size_t *out_len)',
   'kw_status kw_all_keys(kw_store store, uint8_t *buf, size_t cap, size_t *out_len)',

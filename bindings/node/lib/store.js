@@ -5,6 +5,7 @@
  */
 
 const native = require('./native');
+const { koffi } = native;
 const { DEFINES, ENUMS } = require('./abi');
 const errors = require('./errors');
 const { Block, writeText, textBound, TWO_32 } = require('./memory');
@@ -641,6 +642,25 @@ process.on('exit', () => {
 const OPEN_OPTIONS = ['pepper', 'pepperFile', 'prefix', 'concurrency', 'persistent', 'maxActiveKeysPerOwner', 'keepLastKey', 'maxLifetimeMs', 'flushIntervalMs', 'indexCapacity'];
 const VERIFY_OPTIONS = ['scopes', 'cost', 'at', 'info', 'dryRun'];
 const CREATE_FIELDS = ['owner', 'name', 'scopes', 'env', 'metadata', 'expiresAt', 'credits'];
+
+/** The kw_new_key of a create() spec (checked). */
+function newKeyStruct(spec, op) {
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw typeError(op, 'the new key', 'an object', spec);
+  options(spec, op, CREATE_FIELDS);
+  const scopes = spec.scopes === undefined ? [] : scopeList(spec.scopes, op);
+  const metadata = metadataOf(spec.metadata, op);
+  return {
+    owner: kwStr(spec.owner, op, 'owner', true),
+    name: kwStr(spec.name, op, 'name', false),
+    scopes: scopes.length ? scopes.map((s) => kwStr(s, op, 'scope', true)) : null,
+    scopes_len: scopes.length,
+    env: kwStr(spec.env, op, 'env', false),
+    metadata: metadata && metadata.byteLength ? metadata : null,
+    metadata_len: metadata ? metadata.byteLength : 0,
+    expires_at_ms: spec.expiresAt === undefined || spec.expiresAt === null ? 0 : millis(spec.expiresAt, op, 'expiresAt'),
+    credits: spec.credits === undefined || spec.credits === null ? null : creditsOf(spec.credits, op),
+  };
+}
 const UPDATE_FIELDS = ['name', 'scopes', 'metadata', 'expiresAt', 'credits'];
 const STATES = { all: 0, active: 1, revoked: 2, expired: 3 };
 
@@ -932,23 +952,47 @@ class Store {
    */
   create(spec) {
     const op = 'create';
-    if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw typeError(op, 'the new key', 'an object', spec);
-    options(spec, op, CREATE_FIELDS);
-    const scopes = spec.scopes === undefined ? [] : scopeList(spec.scopes, op);
-    const metadata = metadataOf(spec.metadata, op);
-    const struct = {
-      owner: kwStr(spec.owner, op, 'owner', true),
-      name: kwStr(spec.name, op, 'name', false),
-      scopes: scopes.length ? scopes.map((s) => kwStr(s, op, 'scope', true)) : null,
-      scopes_len: scopes.length,
-      env: kwStr(spec.env, op, 'env', false),
-      metadata: metadata && metadata.byteLength ? metadata : null,
-      metadata_len: metadata ? metadata.byteLength : 0,
-      expires_at_ms: spec.expiresAt === undefined || spec.expiresAt === null ? 0 : millis(spec.expiresAt, op, 'expiresAt'),
-      credits: spec.credits === undefined || spec.credits === null ? null : creditsOf(spec.credits, op),
-    };
-    const st = fn.kw_create(this._h, struct, P_KEY, DEFINES.KW_MAX_KEY_LEN, P_LEN_A, INFO_BUF, INFO_BUF.length, P_LEN_B);
+    const st = fn.kw_create(this._h, newKeyStruct(spec, op), P_KEY, DEFINES.KW_MAX_KEY_LEN, P_LEN_A, INFO_BUF, INFO_BUF.length, P_LEN_B);
     return this._newKey(st, op);
+  }
+
+  /**
+   * Creates many keys in one durable transaction: all of them, or none. Each spec is what
+   * `create()` takes. Returns `[{key, id}, ...]` in the order of `specs` (the full keys,
+   * this once); much faster than one `create()` per key. At most `KW_MAX_CREATE_MANY`
+   * (100,000) specs. A refused spec throws the error `create()` would, naming its index
+   * (`"new key 3 of the batch (0-based) ..."`), and nothing is created.
+   * @param {import('../index').NewKey[]} specs
+   * @returns {{key: string, id: string}[]}
+   */
+  createMany(specs) {
+    const op = 'createMany';
+    if (!Array.isArray(specs)) throw typeError(op, 'specs', 'an array', specs);
+    const count = specs.length;
+    if (count === 0) throw failure(ENUMS.kw_status.KW_INVALID_ARGUMENT, op, false);
+    const structs = specs.map((spec, i) => newKeyStruct(spec, `${op} (spec ${i})`));
+    const size = koffi.sizeof(S.kw_created_key);
+    const out = Buffer.alloc(count * size);
+    try {
+      const st = fn.kw_create_many(this._h, structs, count, out, count, P_LEN_A);
+      if (st !== 0) throw failure(st, op);
+      const keyAt = off('kw_created_key', 'key');
+      const lenAt = off('kw_created_key', 'key_len');
+      const idAt = off('kw_created_key', 'id');
+      const made = [];
+      for (let i = 0; i < count; i++) {
+        const base = i * size;
+        const keyLen = Number(out.readBigUInt64LE(base + lenAt));
+        const idEnd = out.indexOf(0, base + idAt);
+        made.push({
+          key: out.toString('latin1', base + keyAt, base + keyAt + keyLen),
+          id: out.toString('latin1', base + idAt, idEnd),
+        });
+      }
+      return made;
+    } finally {
+      out.fill(0);
+    }
   }
 
   /** Reads the new key and record of kw_create / kw_rotate, then wipes the key buffer. */

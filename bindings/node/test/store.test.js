@@ -758,3 +758,28 @@ test('error classes follow the family the library gives each status (kw_status_f
     store.close();
   }
 });
+
+test('createMany: every key valid, all or nothing, the index of a refused spec', (t) => {
+  const store = freshStore(t);
+  const specs = Array.from({ length: 300 }, (_, i) => ({ owner: `bulk_${i % 3}`, scopes: ['read'], env: 'live' }));
+  const made = store.createMany(specs);
+  assert.equal(made.length, 300);
+  made.forEach(({ key, id }, i) => {
+    assert.match(key, /^kw_live_/);
+    assert.equal(kw.parseKey(key).id, id);
+    const v = store.verify(key, { scopes: ['read'] });
+    assert.equal(v.ok, true);
+    assert.equal(v.owner, `bulk_${i % 3}`);
+    assert.equal(v.keyId, id);
+  });
+  const bad = Array.from({ length: 10 }, () => ({ owner: 'atomic' }));
+  bad[6] = { owner: '   ' };
+  assert.throws(() => store.createMany(bad), (err) => err.code === 'INVALID_ARGUMENT' && /new key 6 of the batch/.test(err.message));
+  bad[6] = { owner: 'atomic', name: 'n'.repeat(10000) };
+  assert.throws(() => store.createMany(bad), (err) => err.code === 'TOO_LONG' && /new key 6 of the batch/.test(err.message));
+  assert.equal(store.list('atomic').keys.length, 0);
+  assert.throws(() => store.createMany([]), { code: 'INVALID_ARGUMENT' });
+  assert.throws(() => store.createMany('nope'), TypeError);
+  assert.throws(() => store.createMany([{ owner: 'a' }, { owner: 'b', colour: 'red' }]), TypeError);
+  assert.equal(store.list('a').keys.length, 0);
+});

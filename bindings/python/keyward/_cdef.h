@@ -20,6 +20,7 @@
 #define KW_MAX_HEADERS 1024
 #define KW_MAX_PATH_LEN 4096
 #define KW_MAX_USAGE_DAYS 3660
+#define KW_MAX_CREATE_MANY 100000
 #define KW_KEY_INFO_MAX_LEN 24576
 #define KW_DEFAULT_ROTATION_GRACE_MS 86400000
 #define KW_FLUSH_MANUAL 18446744073709551615
@@ -182,6 +183,11 @@ typedef struct kw_new_key {
   int64_t expires_at_ms;
   const struct kw_credits *credits;
 } kw_new_key;
+typedef struct kw_created_key {
+  char key[96];
+  size_t key_len;
+  char id[24];
+} kw_created_key;
 typedef struct kw_key_update {
   uint32_t fields;
   struct kw_str name;
@@ -299,6 +305,12 @@ kw_status kw_create(kw_store store,
                     uint8_t *info_buf,
                     size_t info_cap,
                     size_t *out_info_len);
+kw_status kw_create_many(kw_store store,
+                         const struct kw_new_key *new_keys,
+                         size_t count,
+                         struct kw_created_key *out,
+                         size_t out_cap,
+                         size_t *out_count);
 kw_status kw_get(kw_store store,
                  const char *id,
                  size_t id_len,

@@ -23,6 +23,7 @@ from .types import (
     AuditEvent,
     AuditPage,
     CreatedKey,
+    IssuedKey,
     Credential,
     CreditBalance,
     Credits,
@@ -92,6 +93,36 @@ UNSET: Any = _Unset()
 
 
 # --- argument conversion -------------------------------------------------------------------
+
+
+_SPEC_FIELDS = frozenset({"owner", "name", "scopes", "env", "metadata", "expires_at", "credits"})
+
+
+def _fill_new_key(
+    nk: Any,
+    owner: Any,
+    name: Any,
+    scopes: Any,
+    env: Any,
+    metadata: Any,
+    expires_at: Any,
+    credits: Any,
+    keep: list[Any],
+) -> None:
+    """Fills a ``kw_new_key`` (the buffers it points to are kept alive in ``keep``)."""
+    _set_str(nk.owner, _text(owner, "owner"), keep)
+    _set_str(nk.name, _opt_text(name, "name"), keep)
+    _set_str(nk.env, _opt_text(env, "env"), keep)
+    scope_items = _scope_list(scopes)
+    if scope_items:
+        array, more = _kw_str_array(scope_items)
+        keep.append(array)
+        keep.extend(more)
+        nk.scopes = array
+        nk.scopes_len = len(scope_items)
+    nk.metadata, nk.metadata_len = _metadata(metadata, keep)
+    nk.expires_at_ms = 0 if expires_at is None else _time_ms(expires_at, "expires_at")
+    nk.credits = _credits(credits, keep)
 
 
 def _raise(status: int, detail: str | None = None) -> None:
@@ -758,20 +789,57 @@ class Store:
         """
         keep: list[Any] = []
         nk = ffi.new("kw_new_key *")
-        _set_str(nk.owner, _text(owner, "owner"), keep)
-        _set_str(nk.name, _opt_text(name, "name"), keep)
-        _set_str(nk.env, _opt_text(env, "env"), keep)
-        scope_items = _scope_list(scopes)
-        if scope_items:
-            array, more = _kw_str_array(scope_items)
-            keep.append(array)
-            keep.extend(more)
-            nk.scopes = array
-            nk.scopes_len = len(scope_items)
-        nk.metadata, nk.metadata_len = _metadata(metadata, keep)
-        nk.expires_at_ms = 0 if expires_at is None else _time_ms(expires_at, "expires_at")
-        nk.credits = _credits(credits, keep)
+        _fill_new_key(nk, owner, name, scopes, env, metadata, expires_at, credits, keep)
         return self._call_with_key_out(lambda *out: lib.kw_create(self._handle, nk, *out))
+
+    def create_many(self, specs: Iterable[dict[str, Any]]) -> list[IssuedKey]:
+        """Creates many keys in one durable transaction: all of them, or none.
+
+        Each spec is a ``dict`` of the arguments of :meth:`create` (``owner`` required;
+        ``name``, ``scopes``, ``env``, ``metadata``, ``expires_at``, ``credits``). Returns
+        the keys in the order of ``specs`` (the full key, this once, and the id); much
+        faster than one :meth:`create` per key. At most ``MAX_CREATE_MANY`` (100,000) specs.
+
+        A refused spec raises the error :meth:`create` would raise, and nothing is created;
+        its message names the spec's index (``"new key 3 of the batch (0-based) ..."``).
+        """
+        items = list(specs)
+        if not items:
+            raise ArgumentError(lib.KW_INVALID_ARGUMENT, "create_many needs at least one spec")
+        keep: list[Any] = []
+        array = ffi.new("kw_new_key[]", len(items))
+        for index, spec in enumerate(items):
+            if not isinstance(spec, dict):
+                raise TypeError(f"spec {index} must be a dict, not {type(spec).__name__}")
+            unknown = set(spec) - _SPEC_FIELDS
+            if unknown:
+                raise TypeError(f"spec {index} has unknown field(s): {', '.join(sorted(unknown))}")
+            if "owner" not in spec:
+                raise TypeError(f"spec {index} has no owner")
+            _fill_new_key(
+                array[index],
+                spec["owner"],
+                spec.get("name"),
+                spec.get("scopes", ()),
+                spec.get("env"),
+                spec.get("metadata"),
+                spec.get("expires_at"),
+                spec.get("credits"),
+                keep,
+            )
+        out = ffi.new("kw_created_key[]", len(items))
+        count = ffi.new("size_t *")
+        try:
+            self._check(lib.kw_create_many(self._handle, array, len(items), out, len(items), count))
+            return [
+                IssuedKey(
+                    key=ffi.string(out[i].key, out[i].key_len).decode("ascii"),
+                    id=ffi.string(out[i].id).decode("ascii"),
+                )
+                for i in range(count[0])
+            ]
+        finally:
+            _wipe(out, ffi.sizeof(out))
 
     def rotate(self, key_id: str, grace: Duration = DEFAULT_ROTATION_GRACE_MS) -> CreatedKey:
         """Replaces a key with a new one (same owner, name, scopes, env, metadata, lifetime

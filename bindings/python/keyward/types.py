@@ -15,6 +15,7 @@ from ._ffi import ffi, lib
 
 __all__ = [
     "CreatedKey",
+    "IssuedKey",
     "Credential",
     "CreditBalance",
     "CreditTerms",
@@ -308,6 +309,18 @@ class CreatedKey:
 
     def __repr__(self) -> str:
         return f"CreatedKey(id={self.info.id!r}, owner={self.info.owner!r}, key=<hidden>)"
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A key made by :meth:`Store.create_many`: the full secret key (returned this once,
+    never in ``repr()``) and its public id. ``store.get(id)`` gives its record."""
+
+    key: str = field(repr=False)
+    id: str
+
+    def __repr__(self) -> str:
+        return f"IssuedKey(id={self.id!r}, key=<hidden>)"
 
 
 @dataclass(frozen=True, slots=True)

@@ -860,3 +860,28 @@ def test_warnings_expiring_keys_and_low_credits(store: keyward.Store) -> None:
     assert store.credits_below(1) == []
     with pytest.raises(TypeError):
         store.credits_below("5")  # type: ignore[arg-type]
+
+
+def test_create_many_makes_every_key_valid_or_none_of_them(store: keyward.Store) -> None:
+    specs = [{"owner": f"bulk_{i % 3}", "scopes": ["read"], "env": "live"} for i in range(300)]
+    issued = store.create_many(specs)
+    assert len(issued) == 300
+    for i, item in enumerate(issued):
+        assert item.key.startswith("kw_live_") and item.id == keyward.parse_key(item.key).id
+        assert "kw_live_" not in repr(item)
+        verdict = store.verify(item.key, scopes=["read"])
+        assert verdict.ok and verdict.owner == f"bulk_{i % 3}" and verdict.key_id == item.id
+    bad = [{"owner": "atomic"} for _ in range(10)]
+    bad[6] = {"owner": "   "}
+    with pytest.raises(keyward.ArgumentError) as err:
+        store.create_many(bad)
+    assert "new key 6 of the batch" in str(err.value)
+    bad[6] = {"owner": "atomic", "name": "n" * 10_000}
+    with pytest.raises(keyward.ArgumentError, match="new key 6 of the batch"):
+        store.create_many(bad)
+    assert store.list_keys("atomic").keys == ()
+    with pytest.raises(keyward.ArgumentError):
+        store.create_many([])
+    with pytest.raises(TypeError, match="spec 1"):
+        store.create_many([{"owner": "a"}, {"owner": "b", "colour": "red"}])
+    assert store.list_keys("a").keys == ()

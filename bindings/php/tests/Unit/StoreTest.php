@@ -1008,4 +1008,39 @@ final class StoreTest extends TestCase
         self::assertSame(1, $stats->table['cachedRecords']);
         $store->close();
     }
+    public function testCreateManyMakesEveryKeyValidOrNoneOfThem(): void
+    {
+        $store = self::newStore();
+        $specs = [];
+        for ($i = 0; $i < 300; $i++) {
+            $specs[] = ['owner' => 'bulk_' . ($i % 3), 'scopes' => ['read'], 'env' => 'live'];
+        }
+        $made = $store->createMany($specs);
+        self::assertCount(300, $made);
+        foreach ($made as $i => $one) {
+            self::assertStringStartsWith('kw_live_', $one['key']);
+            self::assertSame(Keyward::parseKey($one['key'])->id, $one['id']);
+            $verdict = $store->verify($one['key'], ['read']);
+            self::assertSame('VALID', $verdict->code);
+            self::assertSame($one['id'], $verdict->keyId());
+            self::assertSame('bulk_' . ($i % 3), $verdict->owner());
+        }
+        $bad = array_fill(0, 10, ['owner' => 'atomic']);
+        $bad[6] = ['owner' => '   '];
+        $e = self::failure(fn () => $store->createMany($bad), ArgumentException::class, 'INVALID_ARGUMENT');
+        self::assertStringContainsString('new key 6 of the batch', $e->getMessage());
+        $bad[6] = ['owner' => 'atomic', 'name' => str_repeat('n', 10000)];
+        $e = self::failure(fn () => $store->createMany($bad), ArgumentException::class, 'TOO_LONG');
+        self::assertStringContainsString('new key 6 of the batch', $e->getMessage());
+        self::assertSame([], $store->list('atomic')->keys);
+        self::failure(fn () => $store->createMany([]), ArgumentException::class, 'INVALID_ARGUMENT');
+        try {
+            $store->createMany([['owner' => 'a'], ['owner' => 'b', 'colour' => 'red']]);
+            self::fail('expected a TypeError');
+        } catch (\TypeError $e) {
+            self::assertStringContainsString('spec 1', $e->getMessage());
+        }
+        self::assertSame([], $store->list('a')->keys);
+        $store->close();
+    }
 }
