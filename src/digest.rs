@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::key_format::{KeyId, Secret};
+use crate::legacy::LegacyScheme;
 
 /// Length of a pepper in bytes.
 pub const PEPPER_LEN: usize = 32;
@@ -160,6 +161,27 @@ impl Pepper {
         let mut hasher = blake3::Hasher::new_keyed(&self.0);
         hasher.update(id.as_bytes());
         hasher.update(secret.expose());
+        hasher.finalize()
+    }
+
+    /// The wrapped digest of a legacy key: a keyed hash of the scheme and the raw legacy
+    /// hash (what a legacy record stores instead of that hash, see `crate::legacy`).
+    #[inline]
+    pub(crate) fn legacy_digest(&self, scheme: LegacyScheme, raw_hash: &[u8]) -> blake3::Hash {
+        let mut hasher = blake3::Hasher::new_keyed(&self.0);
+        hasher.update(b"keyward legacy hash v1\0");
+        hasher.update(&scheme.code().to_le_bytes());
+        hasher.update(raw_hash);
+        hasher.finalize()
+    }
+
+    /// The digest of an upgraded legacy key: a keyed hash of the text its scheme hashes
+    /// (`crate::legacy::Candidate::canonical`), domain-separated from native digests.
+    #[inline]
+    pub(crate) fn upgraded_digest(&self, canonical: &str) -> blake3::Hash {
+        let mut hasher = blake3::Hasher::new_keyed(&self.0);
+        hasher.update(b"keyward upgraded legacy key v1\0");
+        hasher.update(canonical.as_bytes());
         hasher.finalize()
     }
 

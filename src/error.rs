@@ -198,6 +198,10 @@ error_codes! {
     /// Several different credentials were sent in one request.
     AmbiguousCredential = 55, "AMBIGUOUS_CREDENTIAL", Credential,
         "the request carries several different credentials";
+    /// A legacy-key export (`Store::import_legacy`) is not what the source system writes:
+    /// the error names the line and the column.
+    LegacyImportInvalid = 60, "LEGACY_IMPORT_INVALID", Argument,
+        "the legacy key export is not in the source system's format (see the line and column named)";
 }
 
 impl ErrorCode {
@@ -343,6 +347,15 @@ pub enum Error {
     MalformedKey(crate::key_format::KeyFormatError),
     /// Several different credentials were sent in one request.
     AmbiguousCredential,
+    /// A row of a legacy-key export could not be read; nothing was imported.
+    LegacyImportInvalid {
+        /// The scheme being imported.
+        scheme: &'static str,
+        /// 1-based line of the file.
+        line: usize,
+        /// What is wrong (never a hash or a key).
+        detail: String,
+    },
 }
 
 impl Error {
@@ -374,6 +387,7 @@ impl Error {
             Error::HalfPair { .. } => ErrorCode::HalfPair,
             Error::MalformedKey(_) => ErrorCode::MalformedKey,
             Error::AmbiguousCredential => ErrorCode::AmbiguousCredential,
+            Error::LegacyImportInvalid { .. } => ErrorCode::LegacyImportInvalid,
         }
     }
 
@@ -483,6 +497,14 @@ impl fmt::Display for Error {
             Error::AmbiguousCredential => write!(
                 f,
                 "the request carries several different credentials; send exactly one"
+            ),
+            Error::LegacyImportInvalid {
+                scheme,
+                line,
+                detail,
+            } => write!(
+                f,
+                "{scheme} export, line {line}: {detail}; nothing was imported"
             ),
         }
     }

@@ -106,6 +106,12 @@ impl KeyId {
         KeyId(id)
     }
 
+    /// An id made from 16 hash bytes (each mapped onto base62): the derived public ids of
+    /// imported legacy keys.
+    pub(crate) fn from_random_bytes(bytes: &[u8; ID_LEN]) -> KeyId {
+        KeyId(bytes.map(|b| BASE62[(b % 62) as usize]))
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         // Only base62 ASCII is ever stored in a KeyId.

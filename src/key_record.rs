@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::legacy::{LegacyOrigin, LegacyScheme};
 use crate::schema::{CreditTerms, KeyInfo, Refill, RefillInterval};
 
 /// The record version this build writes; a record with a higher one is refused.
@@ -38,8 +39,20 @@ pub(crate) struct KeyRecordV1 {
     rotated_to: Option<String>,
     credits: Option<StoredCreditTerms>,
     serial: u64,
-    /// Hex of `blake3::keyed_hash(pepper, id ‖ secret)`.
+    /// Hex of `blake3::keyed_hash(pepper, id ‖ secret)` (for a legacy key: of the wrapped
+    /// legacy hash, then of its upgraded digest; see `crate::legacy`).
     digest: String,
+    /// Imported keys only (absent from the JSON of keyward's own keys, so their bytes are
+    /// unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    legacy: Option<StoredLegacy>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct StoredLegacy {
+    scheme: String,
+    source_id: String,
+    upgraded_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +104,11 @@ impl KeyRecordV1 {
             }),
             serial: info.serial,
             digest: digest.to_owned(),
+            legacy: info.legacy.as_ref().map(|origin| StoredLegacy {
+                scheme: origin.scheme.name().to_owned(),
+                source_id: origin.source_id.clone(),
+                upgraded_at: origin.upgraded_at,
+            }),
         }
     }
 
@@ -123,6 +141,20 @@ impl KeyRecordV1 {
                 path: Default::default(),
                 detail: format!("bad metadata in key record {}: {e}", self.id),
             })?;
+        let legacy = match self.legacy {
+            None => None,
+            Some(stored) => Some(LegacyOrigin {
+                scheme: LegacyScheme::from_name(&stored.scheme).ok_or_else(|| Error::Corrupt {
+                    path: Default::default(),
+                    detail: format!(
+                        "unknown legacy scheme {:?} in key record {}",
+                        stored.scheme, self.id
+                    ),
+                })?,
+                source_id: stored.source_id,
+                upgraded_at: stored.upgraded_at,
+            }),
+        };
         let info = KeyInfo {
             id: self.id,
             owner: self.owner,
@@ -147,6 +179,7 @@ impl KeyRecordV1 {
                 cost: terms.cost,
             }),
             serial: self.serial,
+            legacy,
         };
         Ok((info, self.digest))
     }
@@ -178,6 +211,7 @@ mod tests {
                 cost: 2,
             }),
             serial: 7,
+            legacy: None,
         }
     }
 
@@ -202,6 +236,25 @@ mod tests {
         // What keyward wrote before records carried "v" (the KeyInfo JSON plus the digest).
         let legacy = br#"{"id":"AbCdEfGhIjKlMnOp","owner":"acct_1","name":"CI","scopes":["read","write"],"env":"live","created_at":1750000000000,"expires_at":1760000000000,"metadata":"eyJwbGFuIjoicHJvIn0=","revoked_at":null,"revoke_reason":null,"rotated_from":"QrStUvWxYz012345","rotated_to":null,"credits":{"refill":{"amount":100,"interval":"monthly"},"cost":2},"serial":7,"digest":"00ff"}"#;
         assert_eq!(KeyRecordV1::from_json("x", legacy).unwrap(), back);
+        // A legacy key's record carries its origin; a native key's bytes are unchanged.
+        let mut imported = sample();
+        imported.legacy = Some(LegacyOrigin {
+            scheme: LegacyScheme::Sanctum,
+            source_id: "42".into(),
+            upgraded_at: Some(5),
+        });
+        let json = KeyRecordV1::from_info(&imported, "00ff").to_json();
+        assert!(String::from_utf8(json.clone()).unwrap().ends_with(
+            r#""digest":"00ff","legacy":{"scheme":"sanctum","source_id":"42","upgraded_at":5}}"#
+        ));
+        assert_eq!(
+            KeyRecordV1::from_json("x", &json)
+                .unwrap()
+                .into_parts()
+                .unwrap()
+                .0,
+            imported
+        );
         let newer = br#"{"v":2,"id":"a","owner":"","name":"","scopes":[],"env":null,"created_at":0,"expires_at":null,"metadata":"","revoked_at":null,"revoke_reason":null,"rotated_from":null,"rotated_to":null,"credits":null,"serial":0,"digest":""}"#;
         assert!(matches!(
             KeyRecordV1::from_json("x", newer),

@@ -36,6 +36,7 @@ mod error;
 pub mod ffi;
 mod key_format;
 mod key_record;
+mod legacy;
 mod policy;
 mod schema;
 mod store;
@@ -58,15 +59,18 @@ pub use key_format::{
     BODY_LEN, CHECKSUM_LEN, ID_LEN, KeyFormatError, KeyId, ParsedKey, SECRET_LEN, Secret,
     encode_checksum, format_key, is_valid_tag, parse_key,
 };
+pub use legacy::source::LegacyImportOptions;
+pub use legacy::{LegacyOrigin, LegacyScheme, legacy_key_id};
 pub use policy::Policies;
 pub use schema::{CreditTerms, FORMAT_VERSION, KeyInfo, Refill, RefillInterval};
 pub use store::{
     AuditAction, AuditEvent, AuditPage, AuditQuery, Concurrency, CreatedKey, CreditBalance,
     DEFAULT_FLUSH_INTERVAL, DEFAULT_INDEX_CAPACITY, DEFAULT_PREFIX, DEFAULT_ROTATION_GRACE,
-    KeyUpdate, ListOptions, MAX_ACTOR_LEN, MAX_METADATA_LEN, MAX_NAME_LEN, MAX_OWNER_LEN,
-    MAX_PAGE_SIZE, MAX_PRESENTED_LEN, MAX_REASON_LEN, MAX_SCOPE_LEN, MAX_SCOPES, MAX_USAGE_DAYS,
-    NewCredits, NewKey, Page, PepperSource, Presented, StateFilter, Store, StoreOptions,
-    StoreStats, TableStats, VerifyRequest, default_pepper_path,
+    KeyUpdate, LegacyImportReport, ListOptions, MAX_ACTOR_LEN, MAX_LEGACY_SOURCE_ID_LEN,
+    MAX_METADATA_LEN, MAX_NAME_LEN, MAX_OWNER_LEN, MAX_PAGE_SIZE, MAX_PRESENTED_LEN,
+    MAX_REASON_LEN, MAX_SCOPE_LEN, MAX_SCOPES, MAX_USAGE_DAYS, NewCredits, NewKey, Page,
+    PepperSource, Presented, StateFilter, Store, StoreOptions, StoreStats, TableStats,
+    VerifyRequest, default_pepper_path,
 };
 pub use sys::shared_memory::CREDIT_SLOTS;
 pub use usage::{DailyUsage, UsageStats};

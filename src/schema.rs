@@ -11,12 +11,14 @@
 //! | `credits` | public id | (credits left in the database, refill period, shared slot) |
 //! | `free_slots` | slot | () — credit slots freed by deleted keys |
 //! | `audit` | event sequence | JSON `AuditEventV1` + CRC32 — the audit log (added after format 1 shipped: a store without it reads as an empty log; it is created by the first write) |
+//! | `legacy_digests` | keyed digest (32 bytes) | public id — imported legacy keys (added after format 1 shipped, like `audit`) |
 
 use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::key_record::KeyRecordV1;
+use crate::legacy::LegacyOrigin;
 
 /// The format version this build writes; a store with a higher one is refused.
 pub const FORMAT_VERSION: u32 = 1;
@@ -31,6 +33,11 @@ pub(crate) const USAGE_DAYS: TableDefinition<(&str, i32), u64> = TableDefinition
 pub(crate) const CREDITS: TableDefinition<&str, (u64, i32, u32)> = TableDefinition::new("credits");
 pub(crate) const FREE_SLOTS: TableDefinition<u32, ()> = TableDefinition::new("free_slots");
 pub(crate) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+/// Digest → public id of legacy keys (whose presented text carries no keyward id), for the
+/// verifies answered from redb while a slot of the shared table is in doubt. Holds keyed
+/// digests only, never a raw legacy hash.
+pub(crate) const LEGACY_DIGESTS: TableDefinition<&[u8], &str> =
+    TableDefinition::new("legacy_digests");
 
 pub(crate) const META_FORMAT_VERSION: &str = "format_version";
 pub(crate) const META_PEPPER_CHECK: &str = "pepper_check";
@@ -42,6 +49,9 @@ pub(crate) const META_NEXT_SLOT: &str = "next_slot";
 pub(crate) const META_AUDIT_SEQ: &str = "audit_seq";
 /// The sync file bound to this database: epoch, device and inode (little-endian u64s + CRC).
 pub(crate) const META_SYNC_FILE: &str = "sync_file";
+/// The legacy schemes whose keys the store holds (a u64 of `LegacyScheme::bit`s): verify
+/// looks at non-keyward text only for these.
+pub(crate) const META_LEGACY_SCHEMES: &str = "legacy_schemes";
 
 /// How many change-log entries are kept; a process that falls further behind reloads fully.
 pub(crate) const CHANGE_LOG_KEEP: u64 = 10_000;
@@ -116,6 +126,10 @@ pub struct KeyInfo {
     pub credits: Option<CreditTerms>,
     /// Creation order within the store.
     pub serial: u64,
+    /// For a key imported from another system: which, its id there, and when it was
+    /// upgraded to keyward's own digest. Absent (and not in JSON) for keyward's own keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy: Option<LegacyOrigin>,
 }
 
 impl KeyInfo {

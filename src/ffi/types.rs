@@ -546,6 +546,11 @@ mod tests {
                 cost: u32::MAX,
             }),
             serial: u64::MAX,
+            legacy: Some(crate::legacy::LegacyOrigin {
+                scheme: crate::legacy::LegacyScheme::BetterAuth,
+                source_id: worst(crate::store::MAX_LEGACY_SOURCE_ID_LEN),
+                upgraded_at: Some(i64::MIN),
+            }),
         };
         let len = serde_json::to_vec(&info).unwrap().len();
         assert!(len <= KW_KEY_INFO_MAX_LEN, "{len} > {KW_KEY_INFO_MAX_LEN}");

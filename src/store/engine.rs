@@ -266,7 +266,24 @@ impl Engine {
         body: impl FnOnce(&WriteTransaction) -> Result<(T, Vec<KeyId>)>,
     ) -> Result<T> {
         let result = self.contained(|| {
-            self.write_change_inner(|txn| body(txn).map(|(value, ids)| (value, ids, Vec::new())))
+            self.write_change_inner(|txn| {
+                body(txn).map(|(value, ids)| (value, ids, Vec::new(), Vec::new()))
+            })
+        });
+        self.note_write_failure(result)
+    }
+
+    /// As [`Engine::write_change`], for a change that moves keys to new digests: `body` also
+    /// reports the digests given up, whose slots are removed from the shared table with the
+    /// commit (an upgraded legacy key's wrapped legacy digest).
+    pub(super) fn write_change_retiring<T>(
+        &self,
+        body: impl FnOnce(&WriteTransaction) -> Result<(T, Vec<KeyId>, Vec<blake3::Hash>)>,
+    ) -> Result<T> {
+        let result = self.contained(|| {
+            self.write_change_inner(|txn| {
+                body(txn).map(|(value, ids, retired)| (value, ids, Vec::new(), retired))
+            })
         });
         self.note_write_failure(result)
     }
@@ -278,13 +295,17 @@ impl Engine {
         &self,
         body: impl FnOnce(&WriteTransaction) -> Result<(T, Vec<KeyId>, KnownStates)>,
     ) -> Result<T> {
-        let result = self.contained(|| self.write_change_inner(body));
+        let result = self.contained(|| {
+            self.write_change_inner(|txn| {
+                body(txn).map(|(value, ids, known)| (value, ids, known, Vec::new()))
+            })
+        });
         self.note_write_failure(result)
     }
 
     fn write_change_inner<T>(
         &self,
-        body: impl FnOnce(&WriteTransaction) -> Result<(T, Vec<KeyId>, KnownStates)>,
+        body: impl FnOnce(&WriteTransaction) -> Result<(T, Vec<KeyId>, KnownStates, Vec<blake3::Hash>)>,
     ) -> Result<T> {
         self.write_with_table(body, |txn, changed| {
             let mut new_seq = None;

@@ -344,6 +344,7 @@ impl Engine {
                 cost: c.cost,
             }),
             serial,
+            legacy: None,
         };
         let stored = StoredKey {
             info: info.clone(),
@@ -425,6 +426,7 @@ impl Engine {
                     cost: c.cost,
                 }),
                 serial: first_serial + index as u64,
+                legacy: None,
             };
             rows.push((index, digest));
             created.push(CreatedKey { key, info });
@@ -821,6 +823,9 @@ impl Store {
             txn.open_table(OWNER_KEYS)?
                 .remove((stored.info.owner.as_str(), stored.info.serial))?;
             txn.open_table(USAGE)?.remove(key_id.as_str())?;
+            if stored.info.legacy.is_some() {
+                super::legacy::forget_digest(txn, &stored)?;
+            }
             txn.open_table(USAGE_DAYS)?.retain_in(
                 (key_id.as_str(), i32::MIN)..=(key_id.as_str(), i32::MAX),
                 |_, _| false,

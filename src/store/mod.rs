@@ -9,6 +9,7 @@
 mod audit;
 mod credits;
 mod engine;
+mod legacy;
 mod manage;
 mod open;
 mod refresh;
@@ -28,6 +29,7 @@ use arc_swap::{ArcSwap, Guard};
 
 pub use self::audit::{AuditAction, AuditEvent, AuditPage, AuditQuery, MAX_ACTOR_LEN};
 use self::engine::Engine;
+pub use self::legacy::{LegacyImportReport, MAX_LEGACY_SOURCE_ID_LEN};
 pub use self::manage::{
     CreatedKey, DEFAULT_ROTATION_GRACE, KeyUpdate, ListOptions, MAX_METADATA_LEN, MAX_NAME_LEN,
     MAX_OWNER_LEN, MAX_PAGE_SIZE, MAX_REASON_LEN, MAX_SCOPE_LEN, MAX_SCOPES, NewCredits, NewKey,

@@ -362,6 +362,7 @@ impl Engine {
         let started = Instant::now();
         let txn = self.db.begin_read()?;
         let db_seq = super::refresh::read_change_seq(&txn)?;
+        let legacy_schemes = super::legacy::stored_schemes(&txn)?;
         let keys = txn.open_table(KEYS)?;
         let credits = txn.open_table(CREDITS)?;
         let count = keys.len()?;
@@ -399,6 +400,13 @@ impl Engine {
         drop(arena);
         table.clear_intents();
         table.set_applied_seq(db_seq);
+        // Schemes enabled by a change not committed yet (an import in progress) carry over.
+        let carried = self
+            .table
+            .load()
+            .as_ref()
+            .map_or(0, |old| old.table.legacy_schemes());
+        table.enable_legacy_schemes(legacy_schemes | carried);
         // Counts still in the generation this process maps move with the keys (not out of a
         // damaged table: its counts cannot be trusted, and are lost with it).
         if let Some(old) = &*self.table.load()
@@ -524,6 +532,17 @@ impl Engine {
                 self.build_generation("a deleted key must be removed", 0, 0)?;
                 return Ok(());
             };
+            if stored
+                .info
+                .legacy
+                .as_ref()
+                .is_some_and(|origin| origin.upgraded_at.is_some())
+            {
+                // An upgrade may have moved the key off a digest whose slot this writer
+                // cannot name any more (the wrapped legacy digest is not kept).
+                self.build_generation("an upgraded legacy key's old digest must be removed", 0, 0)?;
+                return Ok(());
+            }
             let digest = Some(stored.digest_hash()?);
             plan.push(PlannedChange { id, after, digest });
         }
@@ -615,7 +634,7 @@ impl Engine {
     /// change log and commits, returning the new change sequence.
     pub(super) fn write_with_table<T>(
         &self,
-        body: impl FnOnce(&WriteTransaction) -> Result<(T, Vec<KeyId>, KnownStates)>,
+        body: impl FnOnce(&WriteTransaction) -> Result<(T, Vec<KeyId>, KnownStates, Vec<blake3::Hash>)>,
         commit: impl FnOnce(WriteTransaction, &[KeyId]) -> Result<Option<u64>>,
     ) -> Result<T> {
         let _lease = self.lock_table_writer()?;
@@ -623,7 +642,7 @@ impl Engine {
         let mut view = self.current_table_for_write()?;
         self.catch_up(&txn, &view)?;
         view = self.current_table_for_write()?;
-        let (value, changed, mut known) = body(&txn)?;
+        let (value, changed, mut known, retired) = body(&txn)?;
         let mut touched = Vec::new();
         if !changed.is_empty() {
             let mut plan = Vec::with_capacity(changed.len());
@@ -656,6 +675,15 @@ impl Engine {
                     })?
                 }
             };
+        }
+        // Digests a key gave up (an upgraded legacy key's wrapped legacy digest): their
+        // slots are buried like a deleted key's, in doubt until the commit settles them.
+        for digest in &retired {
+            if let Some(slot) = view.table.find_slot(digest.as_bytes()) {
+                view.table.mark_in_doubt(slot);
+                view.table.bury_slot(slot);
+                touched.push(slot);
+            }
         }
         if !touched.is_empty() {
             crate::failpoint::hit("table-after-mark");

@@ -11,12 +11,14 @@ use std::sync::Arc;
 
 use super::Store;
 use super::engine::{Engine, MAX_QUEUED_REFUSALS};
-use super::table_sync::TableView;
+use super::legacy::PendingUpgrade;
+use super::table_sync::{TableRef, TableView};
 use crate::clock::Timestamp;
 use crate::credential::{Credential, extract_credential};
 use crate::error::Result;
 use crate::key_format::{KeyId, KeyParts, Secret, parse_key_parts};
-use crate::schema::KeyInfo;
+use crate::legacy;
+use crate::schema::{KeyInfo, StoredKey};
 use crate::table::Lookup;
 use crate::verdict::{HttpVerdict, Reason, Verdict};
 
@@ -151,7 +153,13 @@ impl Store {
     /// Verifies with every option (cost, time, dry run).
     pub fn verify_request(&self, request: &VerifyRequest<'_>) -> Result<Verdict> {
         let engine = self.engine()?;
-        engine.verify(request)
+        let (verdict, upgrade) = engine.verify(request)?;
+        if let Some(upgrade) = upgrade {
+            // The verdict stands whatever happens to the upgrade: a store that cannot be
+            // written now (read-only, busy) upgrades the key on a later use.
+            let _ = self.upgrade_legacy(&engine, &upgrade);
+        }
+        Ok(verdict)
     }
 }
 
@@ -190,12 +198,18 @@ impl Engine {
         }
     }
 
-    pub(super) fn verify(&self, request: &VerifyRequest<'_>) -> Result<Verdict> {
+    pub(super) fn verify(
+        &self,
+        request: &VerifyRequest<'_>,
+    ) -> Result<(Verdict, Option<PendingUpgrade>)> {
         // The route's scopes come from the application: a bad one is its error, whatever the
         // client sent.
         super::manage::check_scopes(request.scopes)?;
         let Some((id, secret, presented_env)) = self.parse_presented(request.credential) else {
-            return Ok(Verdict::refused(Reason::Malformed));
+            if let Presented::Key(text) = request.credential {
+                return self.verify_legacy(text, request);
+            }
+            return Ok((Verdict::refused(Reason::Malformed), None));
         };
         self.ensure_fresh()?;
         let digest = self.pepper.digest(&id, &secret);
@@ -203,43 +217,14 @@ impl Engine {
         let now = request.at.unwrap_or_else(|| self.now());
 
         let mut view = self.current_table()?;
-        let found = loop {
-            match view.table.lookup(digest.as_bytes()) {
-                // The constant-time digest compare: the slot holds only 16 bytes of it.
-                Lookup::Found { record_ref } => {
-                    break view.with_record(record_ref, |record| {
-                        match record {
-                            Some(record) if record.digest == digest => Found::Table {
-                                info: Arc::clone(&record.info),
-                                credit_slot: record.credit_slot,
-                                cell: record.usage_cell,
-                            },
-                            Some(_) => Found::Nothing,
-                            // A damaged record: redb knows.
-                            None => Found::InDoubt,
-                        }
-                    });
-                }
-                Lookup::InDoubt => break Found::InDoubt,
-                Lookup::Missing => {
-                    // A miss is trusted only if the mapping stayed the current generation
-                    // while it was read (a table replaced or truncated meanwhile reads as
-                    // empty).
-                    let current = self.current_table()?;
-                    if current.same_as(&view) {
-                        break Found::Nothing;
-                    }
-                    view = current;
-                }
-            }
-        };
+        let found = self.find_digest(&mut view, &digest)?;
         let (info, credit_slot, counter) = match found {
             Found::Table {
                 info,
                 credit_slot,
                 cell,
             } => (info, credit_slot, Counter::Shared(&view, cell)),
-            Found::Nothing => return Ok(self.unmatched(id, request.dry_run)),
+            Found::Nothing => return Ok((self.unmatched(id, request.dry_run), None)),
             Found::InDoubt => match self.read_key(&id)? {
                 Some((stored, slot)) if stored.digest_hash()? == digest => {
                     // Counted in the key's shared cell all the same, so a verifier killed
@@ -251,9 +236,161 @@ impl Engine {
                     };
                     (Arc::new(stored.info), slot, counter)
                 }
-                _ => return Ok(self.unmatched(id, request.dry_run)),
+                _ => return Ok((self.unmatched(id, request.dry_run), None)),
             },
+            // Only the legacy path answers with a record from redb.
+            Found::Redb(..) => return Ok((self.unmatched(id, request.dry_run), None)),
         };
+        let verdict = self.conclude(info, credit_slot, counter, id, presented_env, request, now)?;
+        Ok((verdict, None))
+    }
+
+    /// Looks a digest up in the shared table (remapping if the generation changed while a
+    /// miss was read).
+    #[inline]
+    fn find_digest(&self, view: &mut TableRef, digest: &blake3::Hash) -> Result<Found> {
+        loop {
+            match view.table.lookup(digest.as_bytes()) {
+                // The constant-time digest compare: the slot holds only 16 bytes of it.
+                Lookup::Found { record_ref } => {
+                    return Ok(view.with_record(record_ref, |record| match record {
+                        Some(record) if record.digest == *digest => Found::Table {
+                            info: Arc::clone(&record.info),
+                            credit_slot: record.credit_slot,
+                            cell: record.usage_cell,
+                        },
+                        Some(_) => Found::Nothing,
+                        // A damaged record: redb knows.
+                        None => Found::InDoubt,
+                    }));
+                }
+                Lookup::InDoubt => return Ok(Found::InDoubt),
+                Lookup::Missing => {
+                    // A miss is trusted only if the mapping stayed the current generation
+                    // while it was read (a table replaced or truncated meanwhile reads as
+                    // empty).
+                    let current = self.current_table()?;
+                    if current.same_as(view) {
+                        return Ok(Found::Nothing);
+                    }
+                    *view = current;
+                }
+            }
+        }
+    }
+
+    /// A text that is not a keyward key: `MALFORMED` unless the store holds keys of a legacy
+    /// scheme the text's shape fits (one atomic load for a store without any). Then the
+    /// upgraded digest of each candidate, then its wrapped legacy digest, looked up like a
+    /// native digest: a wrong or unknown key does the same work whichever key it resembles.
+    fn verify_legacy(
+        &self,
+        text: &str,
+        request: &VerifyRequest<'_>,
+    ) -> Result<(Verdict, Option<PendingUpgrade>)> {
+        let malformed = || Ok((Verdict::refused(Reason::Malformed), None));
+        if text.len() > MAX_PRESENTED_LEN {
+            return malformed();
+        }
+        self.ensure_fresh()?;
+        let mut view = self.current_table()?;
+        let enabled = view.table.legacy_schemes();
+        if enabled == 0 {
+            return malformed();
+        }
+        let (candidates, count) = legacy::candidates(text, enabled);
+        if count == 0 {
+            return malformed();
+        }
+        let candidates = &candidates[..count];
+        let now = request.at.unwrap_or_else(|| self.now());
+        let mut matched = None;
+        'passes: for upgraded in [true, false] {
+            for (index, candidate) in candidates.iter().flatten().enumerate() {
+                let digest = if upgraded {
+                    // Schemes hashing the same text share one upgraded digest.
+                    if candidates[..index]
+                        .iter()
+                        .flatten()
+                        .any(|c| c.canonical == candidate.canonical)
+                    {
+                        continue;
+                    }
+                    self.pepper.upgraded_digest(candidate.canonical)
+                } else {
+                    let raw = legacy::hash_presented(candidate.scheme, candidate.canonical);
+                    self.pepper.legacy_digest(candidate.scheme, raw.as_bytes())
+                };
+                let found = match self.find_digest(&mut view, &digest)? {
+                    Found::InDoubt => match self.read_legacy_key(&digest)? {
+                        Some((stored, slot)) => Found::Redb(Box::new(stored), slot),
+                        None => Found::Nothing,
+                    },
+                    found => found,
+                };
+                if !matches!(found, Found::Nothing) {
+                    matched = Some((found, *candidate, digest, upgraded));
+                    break 'passes;
+                }
+            }
+        }
+        let not_found = || Ok((Verdict::refused(Reason::NotFound), None));
+        let Some((found, candidate, digest, upgraded)) = matched else {
+            return not_found();
+        };
+        let (info, credit_slot, counter) = match found {
+            Found::Table {
+                info,
+                credit_slot,
+                cell,
+            } => (info, credit_slot, Counter::Shared(&view, cell)),
+            Found::Redb(stored, slot) => {
+                let counter = match view.table.cell_for_digest(digest.as_bytes()) {
+                    Some(cell) => Counter::Shared(&view, cell),
+                    None => Counter::Local,
+                };
+                (Arc::new(stored.info), slot, counter)
+            }
+            Found::Nothing | Found::InDoubt => return not_found(),
+        };
+        // Sanctum's `<id>|<token>`: the id must be this key's (as Sanctum checks it).
+        if let Some(source_id) = candidate.source_id {
+            let same = info.legacy.as_ref().is_some_and(|origin| {
+                origin.scheme == candidate.scheme
+                    && legacy::legacy_key_id(origin.scheme, source_id).as_str() == info.id
+            });
+            if !same {
+                return not_found();
+            }
+        }
+        let Ok(id) = KeyId::parse(&info.id) else {
+            return not_found();
+        };
+        let verdict = self.conclude(info, credit_slot, counter, id, None, request, now)?;
+        let upgrade =
+            (!upgraded && verdict.reason == Reason::Valid && !request.dry_run).then(|| {
+                PendingUpgrade {
+                    id,
+                    from: digest,
+                    to: self.pepper.upgraded_digest(candidate.canonical),
+                }
+            });
+        Ok((verdict, upgrade))
+    }
+
+    /// Judges a key whose digest matched, spends its credits and counts the verify.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn conclude(
+        &self,
+        info: Arc<KeyInfo>,
+        credit_slot: Option<u32>,
+        counter: Counter<'_>,
+        id: KeyId,
+        presented_env: Option<Option<&str>>,
+        request: &VerifyRequest<'_>,
+        now: Timestamp,
+    ) -> Result<Verdict> {
         let judged = self.judge(&info, presented_env, request, now);
         let reason = match judged {
             Judged::Done(reason) => reason,
@@ -358,6 +495,8 @@ enum Found {
         credit_slot: Option<u32>,
         cell: u32,
     },
+    /// A legacy key answered from redb (its slot was in doubt).
+    Redb(Box<StoredKey>, Option<u32>),
     Nothing,
     InDoubt,
 }

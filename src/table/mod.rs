@@ -46,7 +46,8 @@ use crate::key_format::{ID_LEN, KeyId};
 use crate::sys::mapped_file::{MappedFile, reserve};
 
 const MAGIC: u64 = u64::from_le_bytes(*b"KWTABL01");
-const FORMAT: u64 = 1;
+/// 2: key records end with the legacy origin; header word `H_LEGACY_SCHEMES`.
+const FORMAT: u64 = 2;
 
 const H_MAGIC: usize = 0;
 const H_FORMAT: usize = 1;
@@ -69,6 +70,9 @@ const H_INTENTS: usize = 16;
 const MAX_INTENTS: u64 = 32;
 /// Intent-list length meaning "more slots than the list holds": the next writer scans all.
 const INTENTS_OVERFLOW: u64 = u64::MAX;
+/// The legacy schemes the store holds keys of (`LegacyScheme::bit`s): verify routes a
+/// non-keyward text to them only when this is non-zero.
+const H_LEGACY_SCHEMES: usize = H_INTENTS + MAX_INTENTS as usize;
 const HEADER_WORDS: usize = 512;
 
 const SLOT_WORDS: usize = 4;
@@ -432,6 +436,19 @@ impl SharedTable {
     #[inline]
     fn header(&self, index: usize) -> &AtomicU64 {
         self.map.word(index)
+    }
+
+    /// The legacy schemes whose keys this table may hold (one atomic load).
+    #[inline]
+    pub(crate) fn legacy_schemes(&self) -> u64 {
+        self.header(H_LEGACY_SCHEMES).load(Ordering::Acquire)
+    }
+
+    /// Adds legacy schemes (never removes one: a scheme enabled too early only costs
+    /// lookups that miss).
+    pub(crate) fn enable_legacy_schemes(&self, bits: u64) {
+        self.header(H_LEGACY_SCHEMES)
+            .fetch_or(bits, Ordering::AcqRel);
     }
 
     /// This mapping's generation.

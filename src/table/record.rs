@@ -7,8 +7,10 @@
 //!
 //! Layout, in 64-bit words: word 0 = `payload length in bytes | crc32(payload) << 32`, then the
 //! payload padded with zeros to a whole word. Payload: digest (32 bytes), usage cell (u32),
-//! credit slot (u32, `u32::MAX` = none), then the fields of [`KeyInfo`].
+//! credit slot (u32, `u32::MAX` = none), then the fields of [`KeyInfo`] (the legacy origin
+//! last: a scheme code byte, 0 = none).
 
+use crate::legacy::{LegacyOrigin, LegacyScheme};
 use crate::schema::{CreditTerms, KeyInfo, Refill, RefillInterval};
 
 /// Longest record accepted when reading (a damaged length word must not make a reader copy
@@ -68,6 +70,14 @@ impl TableRecord {
         out.extend_from_slice(&(info.scopes.len() as u32).to_le_bytes());
         for scope in &info.scopes {
             put_bytes(&mut out, scope.as_bytes());
+        }
+        match &info.legacy {
+            None => out.push(0),
+            Some(origin) => {
+                out.push(origin.scheme.code() as u8);
+                put_bytes(&mut out, origin.source_id.as_bytes());
+                put_i64(&mut out, origin.upgraded_at.unwrap_or(NONE_I64));
+            }
         }
         let header = out.len() as u64 | (u64::from(crc32fast::hash(&out)) << 32);
         let mut words = Vec::with_capacity(1 + out.len().div_ceil(8));
@@ -147,6 +157,14 @@ impl TableRecord {
         for _ in 0..scope_count {
             scopes.push(r.string()?);
         }
+        let legacy = match r.u8()? {
+            0 => None,
+            code => Some(LegacyOrigin {
+                scheme: LegacyScheme::from_code(u32::from(code))?,
+                source_id: r.string()?,
+                upgraded_at: Some(r.i64()?).filter(|&t| t != NONE_I64),
+            }),
+        };
         if !r.0.is_empty() {
             return None;
         }
@@ -169,6 +187,7 @@ impl TableRecord {
                 rotated_to,
                 credits,
                 serial,
+                legacy,
             },
         })
     }
@@ -273,6 +292,7 @@ mod tests {
                     cost: 2,
                 }),
                 serial: 9,
+                legacy: None,
             },
         }
     }
@@ -283,6 +303,13 @@ mod tests {
         let words = record.encode();
         assert_eq!(TableRecord::words_for(words[0]), Some(words.len()));
         assert_eq!(TableRecord::decode(&words), Some(record));
+        let mut legacy = sample();
+        legacy.info.legacy = Some(LegacyOrigin {
+            scheme: LegacyScheme::BetterAuth,
+            source_id: "ba_1".into(),
+            upgraded_at: Some(77),
+        });
+        assert_eq!(TableRecord::decode(&legacy.encode()), Some(legacy));
     }
 
     #[test]
