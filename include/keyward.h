@@ -78,6 +78,11 @@
 #define KW_MAX_ACTOR_LEN 256
 
 /**
+ * Longest id of a key in its source system (`kw_legacy_key_id`), in bytes.
+ */
+#define KW_MAX_LEGACY_SOURCE_ID_LEN 128
+
+/**
  * Longest owner id, in bytes.
  */
 #define KW_MAX_OWNER_LEN 128
@@ -316,6 +321,10 @@ enum kw_status
    * The request carries several different credentials.
    */
   KW_AMBIGUOUS_CREDENTIAL = 55,
+  /**
+   * The legacy key export is not in the source system's format (see the line and column named).
+   */
+  KW_LEGACY_IMPORT_INVALID = 60,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -702,6 +711,44 @@ typedef uint32_t kw_key_flag;
 #endif // __cplusplus
 
 /**
+ * A system whose keys keyward imports (`kw_import_legacy`).
+ */
+enum kw_legacy_scheme
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Laravel Sanctum personal access tokens.
+   */
+  KW_LEGACY_SANCTUM = 1,
+  /**
+   * djangorestframework-api-key (SHA-512 hasher).
+   */
+  KW_LEGACY_DRF = 2,
+  /**
+   * Unkey.
+   */
+  KW_LEGACY_UNKEY = 3,
+  /**
+   * Better Auth's api-key plugin.
+   */
+  KW_LEGACY_BETTER_AUTH = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum kw_legacy_scheme kw_legacy_scheme;
+#else
+typedef uint32_t kw_legacy_scheme;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * A system whose keys keyward can import and accept.
+ */
+typedef struct LegacyScheme LegacyScheme;
+
+/**
  * An open store, as seen from C: an opaque handle returned by `kw_open`. `0` is never a
  * valid handle (`KW_STORE_NONE`).
  */
@@ -773,6 +820,76 @@ typedef struct kw_str {
    */
   size_t len;
 } kw_str;
+
+/**
+ * Options of `kw_import_legacy` (all zero / NULL = the defaults).
+ */
+typedef struct kw_legacy_import_options {
+  /**
+   * 1 = dry run: report what would be imported, write nothing.
+   */
+  uint32_t dry_run;
+  /**
+   * Reserved, 0.
+   */
+  uint32_t reserved;
+  /**
+   * Sanctum's `sanctum.expiration` in minutes (a token then expires at the earlier of its
+   * `expires_at` and `created_at` + this); 0 = none.
+   */
+  uint64_t sanctum_expiration_minutes;
+  /**
+   * The scopes a Sanctum ability `*` stands for (`all_scopes_len` entries). NULL = not
+   * given: rows with `*` are refused (keyward has no wildcard scope).
+   */
+  const struct kw_str *all_scopes;
+  /**
+   * Entries of `all_scopes` (at most `KW_MAX_SCOPES`).
+   */
+  size_t all_scopes_len;
+  /**
+   * Owner of rows that name none (DRF's table has no owner column); `ptr` NULL = none.
+   */
+  struct kw_str default_owner;
+} kw_legacy_import_options;
+
+/**
+ * What `kw_import_legacy` did (or would do, for a dry run).
+ */
+typedef struct kw_legacy_import_report {
+  /**
+   * The `kw_legacy_scheme`.
+   */
+  uint32_t scheme;
+  /**
+   * 1 for a dry run (nothing written).
+   */
+  uint32_t dry_run;
+  /**
+   * Rows read.
+   */
+  uint64_t rows;
+  /**
+   * Keys imported (would be, for a dry run).
+   */
+  uint64_t imported;
+  /**
+   * Rows whose key the store already holds (left as they are).
+   */
+  uint64_t already_present;
+  /**
+   * Rows deleted in the source system (not imported).
+   */
+  uint64_t deleted;
+  /**
+   * Imported keys that are revoked.
+   */
+  uint64_t revoked;
+  /**
+   * Imported keys already expired.
+   */
+  uint64_t expired;
+} kw_legacy_import_report;
 
 /**
  * Usage credits of a new or updated key.
@@ -1136,6 +1253,8 @@ typedef struct kw_verdict {
  */
 #define KW_STORE_NONE 0
 
+
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1294,6 +1413,49 @@ uint32_t kw_reason_http_status(uint32_t reason);
  * `buf` must be writable for `cap` bytes; `out_len` must be valid for one write.
  */
 kw_status kw_last_error_message(uint8_t *buf, size_t cap, size_t *out_len);
+
+/**
+ * Imports the keys another system issued, from its export (`data`: the file's bytes, CSV
+ * with a header row or JSON lines; the columns each scheme reads are in README.md,
+ * "Migrating keys from another system"), so they keep working as they are. All or nothing:
+ * a row keyward cannot read fails with `KW_LEGACY_IMPORT_INVALID` and
+ * `kw_last_error_message()` names its line. Keys already imported are left as they are.
+ *
+ * - `scheme`: a `kw_legacy_scheme`;
+ * - `data`, `data_len`: required;
+ * - `options`: NULL = defaults;
+ * - `out_report`: required; written on success.
+ *
+ * Errors: `KW_NULL_ARGUMENT`, `KW_INVALID_ARGUMENT` (scheme), `KW_INVALID_UTF8`,
+ * `KW_TOO_LONG` (options), `KW_LEGACY_IMPORT_INVALID`, `KW_CLOSED`, `KW_STORAGE`.
+ *
+ * # Safety
+ * `data` readable for `data_len` bytes; `options` NULL or valid (its pointers valid for
+ * their lengths); `out_report` writable.
+ */
+kw_status kw_import_legacy(kw_store store,
+                           uint32_t scheme,
+                           const uint8_t *data,
+                           size_t data_len,
+                           const struct kw_legacy_import_options *options,
+                           struct kw_legacy_import_report *out_report);
+
+/**
+ * The public id keyward gives the key with id `source_id` in the system `scheme` (derived:
+ * the same on every import), NUL-terminated into `out_id` (at least `KW_KEY_ID_LEN + 1`
+ * bytes).
+ *
+ * Errors: `KW_NULL_ARGUMENT`, `KW_INVALID_ARGUMENT` (scheme, empty id), `KW_INVALID_UTF8`,
+ * `KW_TOO_LONG` (past `KW_MAX_LEGACY_SOURCE_ID_LEN`).
+ *
+ * # Safety
+ * `source_id` readable for `source_id_len` bytes; `out_id` writable for
+ * `KW_KEY_ID_LEN + 1` bytes.
+ */
+kw_status kw_legacy_key_id(uint32_t scheme,
+                           const char *source_id,
+                           size_t source_id_len,
+                           char *out_id);
 
 /**
  * Creates a key. The full key is written once to `key_buf` (not NUL-terminated; it exists

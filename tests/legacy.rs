@@ -46,17 +46,18 @@ fn options_of(case: &Value) -> LegacyImportOptions {
     LegacyImportOptions {
         dry_run: false,
         sanctum_expiration_minutes: o["sanctum_expiration_minutes"].as_u64(),
-        all_scopes: o["all_scopes"].as_array().map(|a| {
-            a.iter()
-                .map(|s| s.as_str().unwrap().to_owned())
-                .collect()
-        }),
+        all_scopes: o["all_scopes"]
+            .as_array()
+            .map(|a| a.iter().map(|s| s.as_str().unwrap().to_owned()).collect()),
         default_owner: o["default_owner"].as_str().map(str::to_owned),
     }
 }
 
 fn keys<'a>(case: &'a Value, kind: &str) -> Vec<&'a Value> {
-    case[kind].as_array().map(|a| a.iter().collect()).unwrap_or_default()
+    case[kind]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default()
 }
 
 /// Every byte of every file keyward keeps beside the database.
@@ -147,7 +148,10 @@ fn check_scheme(scheme: LegacyScheme) {
             })
             .unwrap();
         assert_eq!(dry.reason, Reason::Valid);
-        assert_eq!(store.get(id.as_str()).unwrap().legacy.unwrap().upgraded_at, None);
+        assert_eq!(
+            store.get(id.as_str()).unwrap().legacy.unwrap().upgraded_at,
+            None
+        );
 
         // The other process finds it through the shared table, before any upgrade.
         let verdict = other.verify(key, &scopes).unwrap();
@@ -198,7 +202,10 @@ fn check_scheme(scheme: LegacyScheme) {
     for kind in ["revoked", "expired"] {
         for k in keys(case, kind) {
             let id = legacy_key_id(scheme, k["source_id"].as_str().unwrap());
-            assert_eq!(store.get(id.as_str()).unwrap().legacy.unwrap().upgraded_at, None);
+            assert_eq!(
+                store.get(id.as_str()).unwrap().legacy.unwrap().upgraded_at,
+                None
+            );
         }
     }
 
@@ -209,7 +216,10 @@ fn check_scheme(scheme: LegacyScheme) {
     // Usage of the legacy keys is counted like any key's.
     store.flush().unwrap();
     other.flush().unwrap();
-    let id = legacy_key_id(scheme, keys(case, "valid")[0]["source_id"].as_str().unwrap());
+    let id = legacy_key_id(
+        scheme,
+        keys(case, "valid")[0]["source_id"].as_str().unwrap(),
+    );
     assert!(store.usage(id.as_str()).unwrap().uses >= 2);
 
     // No file of the store holds a raw legacy hash, in any form.
@@ -242,7 +252,11 @@ fn check_scheme(scheme: LegacyScheme) {
         // And not the raw bytes either (the hex form decodes to them).
         for hash in hashes.iter().filter(|h| h.len() == 64 || h.len() == 128) {
             if let Some(raw) = decode_hex(hash) {
-                assert!(!contains(bytes, &raw), "{} holds raw hash bytes", path.display());
+                assert!(
+                    !contains(bytes, &raw),
+                    "{} holds raw hash bytes",
+                    path.display()
+                );
             }
         }
     }

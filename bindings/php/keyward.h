@@ -32,6 +32,7 @@ enum kw_status
   KW_HALF_PAIR = 53,
   KW_MALFORMED_KEY = 54,
   KW_AMBIGUOUS_CREDENTIAL = 55,
+  KW_LEGACY_IMPORT_INVALID = 60,
 };
 typedef uint32_t kw_status;
 enum kw_family
@@ -123,6 +124,15 @@ enum kw_key_flag
   KW_KEY_ROTATED = 4,
 };
 typedef uint32_t kw_key_flag;
+enum kw_legacy_scheme
+ {
+  KW_LEGACY_SANCTUM = 1,
+  KW_LEGACY_DRF = 2,
+  KW_LEGACY_UNKEY = 3,
+  KW_LEGACY_BETTER_AUTH = 4,
+};
+typedef uint32_t kw_legacy_scheme;
+typedef struct LegacyScheme LegacyScheme;
 typedef uint64_t kw_store;
 typedef struct kw_header {
   const char *name;
@@ -142,6 +152,24 @@ typedef struct kw_str {
   const char *ptr;
   size_t len;
 } kw_str;
+typedef struct kw_legacy_import_options {
+  uint32_t dry_run;
+  uint32_t reserved;
+  uint64_t sanctum_expiration_minutes;
+  const struct kw_str *all_scopes;
+  size_t all_scopes_len;
+  struct kw_str default_owner;
+} kw_legacy_import_options;
+typedef struct kw_legacy_import_report {
+  uint32_t scheme;
+  uint32_t dry_run;
+  uint64_t rows;
+  uint64_t imported;
+  uint64_t already_present;
+  uint64_t deleted;
+  uint64_t revoked;
+  uint64_t expired;
+} kw_legacy_import_report;
 typedef struct kw_credits {
   uint64_t remaining;
   uint64_t refill_amount;
@@ -272,6 +300,16 @@ const char *kw_reason_code(uint32_t reason);
 const char *kw_reason_message(uint32_t reason);
 uint32_t kw_reason_http_status(uint32_t reason);
 kw_status kw_last_error_message(uint8_t *buf, size_t cap, size_t *out_len);
+kw_status kw_import_legacy(kw_store store,
+                           uint32_t scheme,
+                           const uint8_t *data,
+                           size_t data_len,
+                           const struct kw_legacy_import_options *options,
+                           struct kw_legacy_import_report *out_report);
+kw_status kw_legacy_key_id(uint32_t scheme,
+                           const char *source_id,
+                           size_t source_id_len,
+                           char *out_id);
 kw_status kw_create(kw_store store,
                     const struct kw_new_key *new_key,
                     uint8_t *key_buf,

@@ -67,6 +67,8 @@ pub enum kw_status {
     KW_MALFORMED_KEY = 54,
     /// The request carries several different credentials.
     KW_AMBIGUOUS_CREDENTIAL = 55,
+    /// The legacy key export is not in the source system's format (see the line and column named).
+    KW_LEGACY_IMPORT_INVALID = 60,
 }
 
 /// The kind of failure of a status (`kw_status_family`): what a binding turns into an
@@ -125,11 +127,12 @@ impl kw_status {
         kw_status::KW_HALF_PAIR,
         kw_status::KW_MALFORMED_KEY,
         kw_status::KW_AMBIGUOUS_CREDENTIAL,
+        kw_status::KW_LEGACY_IMPORT_INVALID,
     ];
 }
 
 /// NUL-terminated names, in the order of `kw_status::ALL`.
-pub(super) static NAMES: [&std::ffi::CStr; 30] = [
+pub(super) static NAMES: [&std::ffi::CStr; 31] = [
     c"OK",
     c"INVALID_ARGUMENT",
     c"NULL_ARGUMENT",
@@ -160,10 +163,11 @@ pub(super) static NAMES: [&std::ffi::CStr; 30] = [
     c"HALF_PAIR",
     c"MALFORMED_KEY",
     c"AMBIGUOUS_CREDENTIAL",
+    c"LEGACY_IMPORT_INVALID",
 ];
 
 /// NUL-terminated messages, in the order of `kw_status::ALL`.
-pub(super) static MESSAGES: [&std::ffi::CStr; 30] = [
+pub(super) static MESSAGES: [&std::ffi::CStr; 31] = [
     c"success",
     c"an argument is invalid",
     c"a required pointer argument was NULL",
@@ -194,10 +198,11 @@ pub(super) static MESSAGES: [&std::ffi::CStr; 30] = [
     c"only half of the X-Api-Token-Id / X-Api-Token-Secret-Key pair was sent",
     c"the text is not a well-formed key",
     c"the request carries several different credentials",
+    c"the legacy key export is not in the source system's format (see the line and column named)",
 ];
 
 /// Families, in the order of `kw_status::ALL`.
-pub(super) static FAMILIES: [kw_family; 30] = [
+pub(super) static FAMILIES: [kw_family; 31] = [
     kw_family::KW_FAMILY_OK,
     kw_family::KW_FAMILY_ARGUMENT,
     kw_family::KW_FAMILY_ARGUMENT,
@@ -228,4 +233,5 @@ pub(super) static FAMILIES: [kw_family; 30] = [
     kw_family::KW_FAMILY_CREDENTIAL,
     kw_family::KW_FAMILY_CREDENTIAL,
     kw_family::KW_FAMILY_CREDENTIAL,
+    kw_family::KW_FAMILY_ARGUMENT,
 ];

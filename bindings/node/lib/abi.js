@@ -16,6 +16,7 @@ const ABI_VERSION = 1;
 const DEFINES = Object.freeze({
   KW_ABI_VERSION: ABI_VERSION,
   KW_MAX_ACTOR_LEN: 256,
+  KW_MAX_LEGACY_SOURCE_ID_LEN: 128,
   KW_MAX_OWNER_LEN: 128,
   KW_MAX_NAME_LEN: 256,
   KW_MAX_SCOPE_LEN: 64,
@@ -49,7 +50,7 @@ const ENUMS = Object.freeze({
     KW_READ_ONLY: 32, KW_CORRUPT: 33, KW_WRONG_PEPPER: 34, KW_NEWER_FORMAT: 35, KW_PEPPER_MISSING: 36,
     KW_PEPPER_INVALID: 37, KW_PEPPER_PERMISSIONS: 38, KW_CONFIG_MISMATCH: 39, KW_STORAGE: 40,
     KW_CREDIT_SLOTS_EXHAUSTED: 42, KW_CREDENTIAL_MISSING: 50, KW_UNSUPPORTED_SCHEME: 51, KW_BAD_BASE64: 52,
-    KW_HALF_PAIR: 53, KW_MALFORMED_KEY: 54, KW_AMBIGUOUS_CREDENTIAL: 55,
+    KW_HALF_PAIR: 53, KW_MALFORMED_KEY: 54, KW_AMBIGUOUS_CREDENTIAL: 55, KW_LEGACY_IMPORT_INVALID: 60,
   },
   kw_family: {
     KW_FAMILY_OK: 0, KW_FAMILY_ARGUMENT: 1, KW_FAMILY_NOT_FOUND: 2, KW_FAMILY_POLICY: 3, KW_FAMILY_STORAGE: 4,
@@ -74,6 +75,7 @@ const ENUMS = Object.freeze({
     KW_KEY_BAD_ENV: 5, KW_KEY_BAD_LENGTH: 6, KW_KEY_NOT_BASE62: 7, KW_KEY_BAD_CHECKSUM: 8,
   },
   kw_key_flag: { KW_KEY_LIMITED: 1, KW_KEY_REVOKED_FLAG: 2, KW_KEY_ROTATED: 4 },
+  kw_legacy_scheme: { KW_LEGACY_SANCTUM: 1, KW_LEGACY_DRF: 2, KW_LEGACY_UNKEY: 3, KW_LEGACY_BETTER_AUTH: 4 },
 });
 
 /** Scalar typedefs of the header (every enum is a `uint32_t` in C). */
@@ -81,7 +83,7 @@ const TYPEDEFS = Object.freeze({
   kw_status: 'uint32_t', kw_family: 'uint32_t', kw_reason: 'uint32_t', kw_concurrency: 'uint32_t',
   kw_open_flags: 'uint32_t', kw_verify_flags: 'uint32_t', kw_state_filter: 'uint32_t',
   kw_refill_interval: 'uint32_t', kw_update_field: 'uint32_t', kw_credential_kind: 'uint32_t',
-  kw_key_error: 'uint32_t', kw_key_flag: 'uint32_t', kw_store: 'uint64_t',
+  kw_key_error: 'uint32_t', kw_key_flag: 'uint32_t', kw_legacy_scheme: 'uint32_t', kw_store: 'uint64_t',
 });
 
 /** Structs of the header: [C type, field name] in declaration order (`char[24]` arrays). */
@@ -94,6 +96,15 @@ const STRUCTS = Object.freeze({
     ['char[24]', 'id'], ['char[40]', 'secret'],
   ],
   kw_str: [['const char *', 'ptr'], ['size_t', 'len']],
+  kw_legacy_import_options: [
+    ['uint32_t', 'dry_run'], ['uint32_t', 'reserved'], ['uint64_t', 'sanctum_expiration_minutes'],
+    ['const struct kw_str *', 'all_scopes'], ['size_t', 'all_scopes_len'], ['struct kw_str', 'default_owner'],
+  ],
+  kw_legacy_import_report: [
+    ['uint32_t', 'scheme'], ['uint32_t', 'dry_run'], ['uint64_t', 'rows'], ['uint64_t', 'imported'],
+    ['uint64_t', 'already_present'], ['uint64_t', 'deleted'], ['uint64_t', 'revoked'],
+    ['uint64_t', 'expired'],
+  ],
   kw_credits: [
     ['uint64_t', 'remaining'], ['uint64_t', 'refill_amount'], ['uint32_t', 'refill_interval'],
     ['uint32_t', 'cost'],
@@ -151,6 +162,8 @@ const FUNCTIONS = Object.freeze([
   'const char *kw_reason_message(uint32_t reason)',
   'uint32_t kw_reason_http_status(uint32_t reason)',
   'kw_status kw_last_error_message(uint8_t *buf, size_t cap, size_t *out_len)',
+  'kw_status kw_import_legacy(kw_store store, uint32_t scheme, const uint8_t *data, size_t data_len, const struct kw_legacy_import_options *options, struct kw_legacy_import_report *out_report)',
+  'kw_status kw_legacy_key_id(uint32_t scheme, const char *source_id, size_t source_id_len, char *out_id)',
   'kw_status kw_create(kw_store store, const struct kw_new_key *new_key, uint8_t *key_buf, size_t key_cap, size_t *out_key_len, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
   'kw_status kw_create_many(kw_store store, const struct kw_new_key *new_keys, size_t count, struct kw_created_key *out, size_t out_cap, size_t *out_count)',
   'kw_status kw_get(kw_store store, const char *id, size_t id_len, uint8_t *buf, size_t cap, size_t *out_len)',

@@ -16,6 +16,7 @@ final class Abi
     // #define constants
     public const KW_ABI_VERSION = 1;
     public const KW_MAX_ACTOR_LEN = 256;
+    public const KW_MAX_LEGACY_SOURCE_ID_LEN = 128;
     public const KW_MAX_OWNER_LEN = 128;
     public const KW_MAX_NAME_LEN = 256;
     public const KW_MAX_SCOPE_LEN = 64;
@@ -70,6 +71,7 @@ final class Abi
     public const KW_HALF_PAIR = 53;
     public const KW_MALFORMED_KEY = 54;
     public const KW_AMBIGUOUS_CREDENTIAL = 55;
+    public const KW_LEGACY_IMPORT_INVALID = 60;
 
     // enum kw_family
     public const KW_FAMILY_OK = 0;
@@ -137,4 +139,10 @@ final class Abi
     public const KW_KEY_LIMITED = 1;
     public const KW_KEY_REVOKED_FLAG = 2;
     public const KW_KEY_ROTATED = 4;
+
+    // enum kw_legacy_scheme
+    public const KW_LEGACY_SANCTUM = 1;
+    public const KW_LEGACY_DRF = 2;
+    public const KW_LEGACY_UNKEY = 3;
+    public const KW_LEGACY_BETTER_AUTH = 4;
 }
