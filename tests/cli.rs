@@ -1406,3 +1406,86 @@ fn bulk_import_skips_bad_records_in_a_batch_and_every_new_key_verifies() {
         assert_eq!(verdict.key.unwrap().owner, entry["owner"].as_str().unwrap());
     }
 }
+
+/// `keyward import --from …`: keys made by Sanctum's and Unkey's real algorithms
+/// (tests/legacy/make_exports.py) are brought in as they are, verify with exit 0 (and are then
+/// upgraded, as `show` says), wrong ones exit 1, a dry run writes nothing, a bad export
+/// exits 2 naming its line, and a store without legacy keys calls such text malformed.
+#[test]
+fn import_from_other_systems_keeps_their_keys_working() {
+    let env = Env::new();
+    let exports = env.path("exports");
+    let status = std::process::Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/legacy/make_exports.py"))
+        .arg(&exports)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let cases: Value =
+        serde_json::from_slice(&std::fs::read(exports.join("cases.json")).unwrap()).unwrap();
+    let sanctum_csv = exports.join("sanctum.csv");
+    let sanctum_csv = sanctum_csv.to_str().unwrap();
+    // The first Sanctum token has no expiry (the CLI judges at the real time).
+    let valid = cases["sanctum"]["valid"][0]["key"].as_str().unwrap();
+    let verdict = env.json_with(&["verify", valid], 1);
+    assert_eq!(verdict["reason"], "MALFORMED");
+
+    let dry = env.json(&[
+        "import",
+        "--from",
+        "sanctum",
+        sanctum_csv,
+        "--all-scopes",
+        "deploy,servers:read,servers:write",
+        "--dry-run",
+    ]);
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["imported"], 5);
+    assert_eq!(env.json_with(&["verify", valid], 1)["reason"], "MALFORMED");
+
+    // Without --all-scopes the "*" abilities cannot be mapped: bad input, line named.
+    let err = env.json_error(&["import", "--from", "sanctum", sanctum_csv], 2);
+    assert_eq!(err["code"], "LEGACY_IMPORT_INVALID");
+    assert!(err["message"].as_str().unwrap().contains("line 2"), "{err}");
+    let err = env.json_error(&["import", "--from", "lotus-notes", sanctum_csv], 2);
+    assert_eq!(err["code"], "BAD_SCHEME");
+
+    let report = env.json(&[
+        "import",
+        "--from",
+        "sanctum",
+        sanctum_csv,
+        "--all-scopes",
+        "deploy,servers:read,servers:write",
+    ]);
+    assert_eq!(report["imported"], 5);
+    let id = report["ids"][0].as_str().unwrap().to_owned();
+    let before = env.json(&["show", &id]);
+    assert_eq!(before["legacy"]["scheme"], "sanctum", "{before}");
+    assert_eq!(before["legacy"]["upgraded_at"], Value::Null);
+    env.ok(&["verify", valid, "--scope", "deploy"]);
+    let after = env.json(&["show", &id]);
+    assert!(after["legacy"]["upgraded_at"].is_i64(), "{after}");
+    env.ok(&["verify", valid]);
+    for wrong in cases["sanctum"]["wrong"].as_array().unwrap() {
+        let verdict = env.json_with(&["verify", wrong.as_str().unwrap()], 1);
+        assert_eq!(verdict["reason"], "NOT_FOUND");
+    }
+
+    let unkey = exports.join("unkey.jsonl");
+    let text = env.ok(&["import", "--from", "unkey", unkey.to_str().unwrap()]);
+    assert!(text.contains("Imported 4 of 5 rows from unkey"), "{text}");
+    env.ok(&[
+        "verify",
+        cases["unkey"]["valid"][0]["key"].as_str().unwrap(),
+    ]);
+    // The audit log names every import.
+    let audit = env.json(&["audit", "--limit", "100"]);
+    let imports = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "import")
+        .count();
+    assert_eq!(imports, 9, "{audit}");
+}

@@ -10,6 +10,7 @@ mod bench;
 mod check;
 mod error;
 mod keys;
+mod legacy;
 mod open;
 mod output;
 mod parse;
@@ -74,7 +75,7 @@ enum Command {
     Usage(usage::UsageArgs),
     /// Write every key record (no secrets) as JSON lines
     Export(transfer::ExportArgs),
-    /// Re-create keys from an export file, as new keys
+    /// Re-create keys from an export file as new keys, or (--from) bring in another system's keys as they are
     Import(transfer::ImportArgs),
     /// Show the audit log: who changed which key, when (filter by key, owner, actor, time)
     Audit(audit::AuditArgs),

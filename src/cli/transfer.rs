@@ -59,8 +59,23 @@ pub struct ExportArgs {
 /// Options of `keyward import`.
 #[derive(clap::Args, Debug)]
 pub struct ImportArgs {
-    /// A JSON-lines file written by `keyward export` (`-` = stdin)
+    /// A JSON-lines file written by `keyward export`, or with --from another system's export
+    /// (`-` = stdin)
     pub file: PathBuf,
+    /// Import the keys another system issued, as they are (no new keys): sanctum, drf, unkey
+    /// or better-auth. FILE is its export (CSV with a header row, or JSON lines)
+    #[arg(long, value_name = "SYSTEM")]
+    pub from: Option<String>,
+    /// With --from: owner of rows that name none (djangorestframework-api-key keys have none)
+    #[arg(long, requires = "from")]
+    pub owner: Option<String>,
+    /// With --from sanctum: the scopes an ability "*" stands for (comma-separated)
+    #[arg(long, value_name = "SCOPES", requires = "from")]
+    pub all_scopes: Option<String>,
+    /// With --from sanctum: the app's `sanctum.expiration` in minutes (a token then expires at
+    /// the earlier of its expires_at and created_at + this)
+    #[arg(long, value_name = "MINUTES", requires = "from")]
+    pub sanctum_expiration: Option<u64>,
     /// Write the new full keys to this file (JSON lines, mode 0600, must not exist) instead of stdout
     #[arg(long, value_name = "FILE")]
     pub keys_out: Option<PathBuf>,
@@ -390,6 +405,10 @@ fn create_batch(store: &Store, batch: Vec<Pending>) -> Result<Vec<BatchResult>, 
 
 /// Runs `keyward import`.
 pub fn import(args: ImportArgs, top: &Common) -> Result<Outcome, CliError> {
+    if let Some(from) = &args.from {
+        let scheme = crate::legacy::scheme_of(from)?;
+        return crate::legacy::import(args, scheme, top);
+    }
     let json = args.common.json || top.json;
     let now = Timestamp::now();
     let policies = args.policy.policies()?;
