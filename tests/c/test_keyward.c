@@ -2001,6 +2001,111 @@ static void test_audit(void) {
   CHECK_STATUS(kw_close(s), KW_OK);
 }
 
+/* Issue 18, item 1: legacy keys. Exports made with the real algorithms of Sanctum, DRF, Unkey
+ * and Better Auth (tests/legacy/make_exports.py, times relative to now) are imported through
+ * kw_import_legacy; their keys verify VALID through kw_verify, wrong ones NOT_FOUND, the first
+ * use upgrades the record (kw_get shows "upgraded_at"), and hostile input is refused. */
+static int legacy_verify(kw_store s, const char *key, uint32_t want) {
+  kw_verdict v;
+  return kw_verify(s, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL) == KW_OK && v.reason == want;
+}
+
+static void test_legacy(const char *vectors) {
+  static const char *names[] = {"sanctum", "drf", "unkey", "better-auth"};
+  char dir[512], cmd[1400], path[700], msg[512];
+  char id[KW_KEY_ID_LEN + 1];
+  uint8_t info[KW_KEY_INFO_MAX_LEN + 1];
+  size_t info_len = 0, len = 0, n, i, k;
+  char *text;
+  jval cases;
+  kw_str all[3];
+  all[0] = S("deploy");
+  all[1] = S("servers:read");
+  all[2] = S("servers:write");
+  db_path(dir, sizeof dir, "legacy-exports");
+  snprintf(cmd, sizeof cmd, "python3 '%s/../legacy/make_exports.py' --now %lld '%s'", vectors,
+           (long long)(now_ms() / 1000), dir);
+  CHECK(system(cmd) == 0);
+  snprintf(path, sizeof path, "%s/cases.json", dir);
+  text = read_file(path, &len);
+  CHECK(text != NULL);
+  if (!text || !json_parse(text, len, &cases)) {
+    free(text);
+    return;
+  }
+  free(text);
+  for (n = 0; n < 4; n++) {
+    const jval *c = json_get(&cases, names[n]);
+    const jval *valid = json_get(c, "valid"), *wrong = json_get(c, "wrong"), *revoked = json_get(c, "revoked");
+    const jval *expired = json_get(c, "expired");
+    kw_legacy_import_options o;
+    kw_legacy_import_report r;
+    uint32_t scheme = (uint32_t)(n + 1);
+    char *data;
+    size_t data_len = 0, importable = valid->len + revoked->len + expired->len;
+    int ok = 1;
+    kw_store s;
+    snprintf(path, sizeof path, "%s/%s", dir, json_str(c, "file"));
+    data = read_file(path, &data_len);
+    CHECK(data != NULL);
+    if (!data) continue;
+    remove_store("legacy.redb");
+    s = open_store("legacy.redb");
+    memset(&o, 0, sizeof o);
+    if (scheme == KW_LEGACY_SANCTUM) {
+      o.all_scopes = all;
+      o.all_scopes_len = 3;
+      o.sanctum_expiration_minutes = 60 * 24 * 60;
+    }
+    if (scheme == KW_LEGACY_DRF) o.default_owner = S("drf-clients");
+    /* Before the import such text is not a key. */
+    CHECK(legacy_verify(s, json_str(&valid->items[0], "key"), KW_REASON_MALFORMED));
+    o.dry_run = 1;
+    CHECK_STATUS(kw_import_legacy(s, scheme, (const uint8_t *)data, data_len, &o, &r), KW_OK);
+    CHECK(r.dry_run == 1 && r.imported == importable && r.scheme == scheme);
+    CHECK(legacy_verify(s, json_str(&valid->items[0], "key"), KW_REASON_MALFORMED));
+    o.dry_run = 0;
+    CHECK_STATUS(kw_import_legacy(s, scheme, (const uint8_t *)data, data_len, &o, &r), KW_OK);
+    CHECK(r.dry_run == 0 && r.imported == importable && r.revoked == revoked->len && r.expired == expired->len);
+    for (i = 0; i < valid->len; i++) {
+      const char *src = json_str(&valid->items[i], "source_id");
+      CHECK_STATUS(kw_legacy_key_id(scheme, src, strlen(src), id), KW_OK);
+      CHECK_STATUS(kw_get(s, id, strlen(id), info, sizeof info - 1, &info_len), KW_OK);
+      info[info_len] = 0;
+      CHECK(strstr((char *)info, "\"upgraded_at\":null") != NULL);
+      ok &= legacy_verify(s, json_str(&valid->items[i], "key"), KW_REASON_VALID);
+      CHECK_STATUS(kw_get(s, id, strlen(id), info, sizeof info - 1, &info_len), KW_OK);
+      info[info_len] = 0;
+      CHECK(strstr((char *)info, "\"upgraded_at\":null") == NULL && strstr((char *)info, "\"upgraded_at\":") != NULL);
+      ok &= legacy_verify(s, json_str(&valid->items[i], "key"), KW_REASON_VALID);
+    }
+    for (k = 0; k < wrong->len; k++) ok &= legacy_verify(s, wrong->items[k].str, KW_REASON_NOT_FOUND);
+    for (k = 0; k < revoked->len; k++) ok &= legacy_verify(s, json_str(&revoked->items[k], "key"), KW_REASON_REVOKED);
+    for (k = 0; k < expired->len; k++) ok &= legacy_verify(s, json_str(&expired->items[k], "key"), KW_REASON_EXPIRED);
+    CHECK(ok);
+    /* Again: nothing new. */
+    CHECK_STATUS(kw_import_legacy(s, scheme, (const uint8_t *)data, data_len, &o, &r), KW_OK);
+    CHECK(r.imported == 0 && r.already_present == importable);
+    /* Hostile input. */
+    CHECK_STATUS(kw_import_legacy(s, 9, (const uint8_t *)data, data_len, &o, &r), KW_INVALID_ARGUMENT);
+    CHECK_STATUS(kw_import_legacy(s, scheme, NULL, 3, &o, &r), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_import_legacy(s, scheme, (const uint8_t *)data, data_len, &o, NULL), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_import_legacy(s, scheme, (const uint8_t *)"id,token\n1,zz\n", 14, &o, &r),
+                 KW_LEGACY_IMPORT_INVALID);
+    CHECK_STATUS(kw_last_error_message((uint8_t *)msg, sizeof msg - 1, &len), KW_OK);
+    msg[len < sizeof msg ? len : sizeof msg - 1] = 0;
+    CHECK(strstr(msg, "line 2") != NULL);
+    CHECK_STATUS(kw_import_legacy(KW_STORE_NONE, scheme, (const uint8_t *)data, data_len, &o, &r), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_legacy_key_id(scheme, "", 0, id), KW_INVALID_ARGUMENT);
+    CHECK_STATUS(kw_legacy_key_id(scheme, "1", 1, NULL), KW_NULL_ARGUMENT);
+    CHECK_STATUS(kw_legacy_key_id(0, "1", 1, id), KW_INVALID_ARGUMENT);
+    free(data);
+    CHECK_STATUS(kw_close(s), KW_OK);
+  }
+  json_free(&cases);
+  remove_store("legacy.redb");
+}
+
 int main(int argc, char **argv) {
   const char *vectors = argc > 1 ? argv[1] : "tests/vectors";
   snprintf(tmpdir, sizeof tmpdir, "/tmp/keyward-c-test-XXXXXX");
@@ -2028,6 +2133,7 @@ int main(int argc, char **argv) {
   test_create_many();
   test_warnings();
   test_audit();
+  test_legacy(vectors);
   test_panic_boundary();
   {
     char cmd[400];

@@ -20,7 +20,8 @@ writes into OUT_DIR:
   stored hash in every form (hex, base64, base64url, the stored text) that must never appear in
   keyward's files.
 
-Random by default; `--seed N` makes it reproducible.
+Random by default; `--seed N` makes it reproducible. Times are relative to the tests' clock
+(1_750_000_000 s); `--now SECONDS` moves them (for suites that judge at the real time).
 """
 
 import base64
@@ -36,7 +37,7 @@ import zlib
 
 ALNUM = string.ascii_letters + string.digits
 BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-NOW = 1_750_000_000  # the tests' clock (seconds)
+NOW = 1_750_000_000  # the tests' clock (seconds); --now changes it
 
 
 def forms(raw: bytes, stored: str):
@@ -229,6 +230,11 @@ def main():
     if "--seed" in args:
         i = args.index("--seed")
         seed = int(args[i + 1])
+        del args[i : i + 2]
+    if "--now" in args:
+        global NOW
+        i = args.index("--now")
+        NOW = int(args[i + 1])
         del args[i : i + 2]
     if len(args) != 1:
         sys.exit(__doc__)
