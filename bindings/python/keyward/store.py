@@ -29,6 +29,7 @@ from .types import (
     Credits,
     DayUsage,
     KeyInfo,
+    LegacyImportReport,
     KeyPage,
     KeyState,
     ParsedKey,
@@ -45,6 +46,8 @@ __all__ = [
     "FLUSH_MANUAL",
     "Store",
     "extract_credential",
+    "legacy_key_id",
+    "LEGACY_SCHEMES",
     "parse_key",
     "release_persistent",
 ]
@@ -123,6 +126,41 @@ def _fill_new_key(
     nk.metadata, nk.metadata_len = _metadata(metadata, keep)
     nk.expires_at_ms = 0 if expires_at is None else _time_ms(expires_at, "expires_at")
     nk.credits = _credits(credits, keep)
+
+
+#: The systems :meth:`Store.import_legacy` reads, by name, with their ``kw_legacy_scheme``.
+LEGACY_SCHEMES: dict[str, int] = {
+    "sanctum": lib.KW_LEGACY_SANCTUM,
+    "drf": lib.KW_LEGACY_DRF,
+    "unkey": lib.KW_LEGACY_UNKEY,
+    "better-auth": lib.KW_LEGACY_BETTER_AUTH,
+}
+
+
+def _legacy_scheme(source: Any) -> int:
+    if not isinstance(source, str):
+        raise TypeError(f"source must be str, not {type(source).__name__}")
+    try:
+        return LEGACY_SCHEMES[source]
+    except KeyError:
+        raise ArgumentError(
+            lib.KW_INVALID_ARGUMENT,
+            f"unknown source {source!r}: expected one of {', '.join(LEGACY_SCHEMES)}",
+        ) from None
+
+
+def legacy_key_id(source: str, source_id: str) -> str:
+    """The public id keyward gives the key with id ``source_id`` in system ``source``
+    (``"sanctum"``: its numeric id; ``"drf"``: its prefix; ``"unkey"``, ``"better-auth"``:
+    its key id). The same on every import."""
+    scheme = _legacy_scheme(source)
+    raw = _text(source_id, "source_id")
+    out = ffi.new("char[]", lib.KW_KEY_ID_LEN + 1)
+    status = lib.kw_legacy_key_id(scheme, raw, len(raw), out)
+    if status != _OK:
+        _raise(status)
+    text: bytes = ffi.string(out)
+    return text.decode("ascii")
 
 
 def _raise(status: int, detail: str | None = None) -> None:
@@ -840,6 +878,72 @@ class Store:
             ]
         finally:
             _wipe(out, ffi.sizeof(out))
+
+    def import_legacy(
+        self,
+        source: str,
+        data: bytes | str,
+        *,
+        dry_run: bool = False,
+        sanctum_expiration_minutes: int | None = None,
+        all_scopes: Scopes | None = None,
+        default_owner: str | None = None,
+    ) -> LegacyImportReport:
+        """Imports the keys another system issued, from its export, so they keep working as
+        they are (no customer gets a new key); each is upgraded to keyward's own digest on
+        its first successful verify. All or nothing.
+
+        Args:
+            source: ``"sanctum"``, ``"drf"``, ``"unkey"`` or ``"better-auth"``.
+            data: the export (CSV with a header row, or JSON lines; the columns are in
+                README.md, "Migrating keys from another system").
+            dry_run: report what would be imported; write nothing.
+            sanctum_expiration_minutes: Sanctum's ``sanctum.expiration`` setting.
+            all_scopes: the scopes a Sanctum ability ``"*"`` stands for (rows with ``"*"``
+                are refused without it).
+            default_owner: owner of rows that name none (DRF keys have none).
+
+        Raises :class:`ArgumentError` (``LEGACY_IMPORT_INVALID``: its message names the line),
+        :class:`StoreClosedError`, :class:`StorageError`, ``TypeError``.
+        """
+        scheme = _legacy_scheme(source)
+        raw = data.encode("utf-8") if isinstance(data, str) else _key_text(data, "data")
+        keep: list[Any] = []
+        options = ffi.new("kw_legacy_import_options *")
+        options.dry_run = 1 if dry_run else 0
+        if sanctum_expiration_minutes is not None:
+            options.sanctum_expiration_minutes = _int(
+                sanctum_expiration_minutes, "sanctum_expiration_minutes", 1, 2**64 - 1
+            )
+        if all_scopes is not None:
+            scopes = _scope_list(all_scopes, "all_scopes")
+            array = ffi.new("kw_str[]", max(len(scopes), 1))
+            for i, scope in enumerate(scopes):
+                buf = ffi.from_buffer(scope)
+                keep.append(buf)
+                array[i].ptr = ffi.cast("const char *", buf)
+                array[i].len = len(scope)
+            keep.append(array)
+            options.all_scopes = array
+            options.all_scopes_len = len(scopes)
+        if default_owner is not None:
+            owner = _text(default_owner, "default_owner")
+            buf = ffi.from_buffer(owner)
+            keep.append(buf)
+            options.default_owner.ptr = ffi.cast("const char *", buf)
+            options.default_owner.len = len(owner)
+        report = ffi.new("kw_legacy_import_report *")
+        self._check(lib.kw_import_legacy(self._handle, scheme, raw, len(raw), options, report))
+        return LegacyImportReport(
+            scheme=source,
+            dry_run=bool(report.dry_run),
+            rows=int(report.rows),
+            imported=int(report.imported),
+            already_present=int(report.already_present),
+            deleted=int(report.deleted),
+            revoked=int(report.revoked),
+            expired=int(report.expired),
+        )
 
     def rotate(self, key_id: str, grace: Duration = DEFAULT_ROTATION_GRACE_MS) -> CreatedKey:
         """Replaces a key with a new one (same owner, name, scopes, env, metadata, lifetime

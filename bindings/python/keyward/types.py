@@ -24,6 +24,8 @@ __all__ = [
     "KeyInfo",
     "KeyPage",
     "KeyState",
+    "LegacyImportReport",
+    "LegacyOrigin",
     "ParsedKey",
     "Reason",
     "Refill",
@@ -236,8 +238,34 @@ class CreditTerms:
 
 
 @dataclass(frozen=True, slots=True)
+class LegacyOrigin:
+    """Where a key imported from another system came from (:meth:`Store.import_legacy`):
+    ``scheme`` (``"sanctum"``, ``"drf"``, ``"unkey"``, ``"better-auth"``), its id there, and
+    when its first successful verify upgraded it to keyward's own digest (``None`` before)."""
+
+    scheme: str
+    source_id: str
+    upgraded_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyImportReport:
+    """What :meth:`Store.import_legacy` did (or, for a dry run, would do)."""
+
+    scheme: str
+    dry_run: bool
+    rows: int
+    imported: int
+    already_present: int
+    deleted: int
+    revoked: int
+    expired: int
+
+
+@dataclass(frozen=True, slots=True)
 class KeyInfo:
-    """The public record of a key: everything but its secret. Times in ms since the epoch."""
+    """The public record of a key: everything but its secret. Times in ms since the epoch.
+    ``legacy`` is set for a key imported from another system."""
 
     id: str
     owner: str
@@ -253,6 +281,7 @@ class KeyInfo:
     rotated_to: str | None
     credits: CreditTerms | None
     serial: int
+    legacy: LegacyOrigin | None = None
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> KeyInfo:
@@ -281,6 +310,13 @@ class KeyInfo:
             rotated_to=record.get("rotated_to"),
             credits=terms,
             serial=record.get("serial", 0),
+            legacy=LegacyOrigin(
+                scheme=legacy["scheme"],
+                source_id=legacy["source_id"],
+                upgraded_at=legacy.get("upgraded_at"),
+            )
+            if (legacy := record.get("legacy"))
+            else None,
         )
 
     @property
