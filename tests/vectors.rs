@@ -193,6 +193,27 @@ fn verify_scenarios() {
                         .unwrap();
                     keys.insert(step["as"].as_str().unwrap().into(), new);
                 }
+                "import_legacy" => {
+                    let scheme =
+                        keyward::LegacyScheme::from_name(step["from"].as_str().unwrap()).unwrap();
+                    let o = &step["options"];
+                    let options = keyward::LegacyImportOptions {
+                        all_scopes: o["all_scopes"]
+                            .as_array()
+                            .map(|a| a.iter().map(|s| s.as_str().unwrap().to_owned()).collect()),
+                        default_owner: o["default_owner"].as_str().map(str::to_owned),
+                        ..keyward::LegacyImportOptions::default()
+                    };
+                    let report = t
+                        .store
+                        .import_legacy(scheme, step["data"].as_str().unwrap().as_bytes(), &options)
+                        .unwrap();
+                    assert_eq!(
+                        report.imported as u64,
+                        step["imported"].as_u64().unwrap(),
+                        "{name}: {step}"
+                    );
+                }
                 other => panic!("unknown op {other}"),
             }
         }

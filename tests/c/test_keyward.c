@@ -531,6 +531,16 @@ static void replay_verify(const char *dir) {
                      KW_OK);
         keys[nkeys].key[key_len] = 0;
         nkeys++;
+      } else if (strcmp(op, "import_legacy") == 0) {
+        static const char *schemes[] = {"sanctum", "drf", "unkey", "better-auth"};
+        const jval *data = json_get(st, "data");
+        kw_legacy_import_report r;
+        uint32_t scheme = 0;
+        for (k = 0; k < 4; k++)
+          if (strcmp(json_str(st, "from"), schemes[k]) == 0) scheme = (uint32_t)(k + 1);
+        CHECK(json_get(st, "options")->len == 0); /* no vector needs options yet */
+        CHECK_STATUS(kw_import_legacy(s, scheme, (const uint8_t *)data->str, data->len, NULL, &r), KW_OK);
+        CHECK(r.imported == (uint64_t)json_num(st, "imported", -1));
       } else {
         kw_verdict v;
         kw_status status;

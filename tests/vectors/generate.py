@@ -7,6 +7,7 @@ Run from anywhere: python3 tests/vectors/generate.py. The Rust test
 `vectors_are_generated_by_the_checked_in_generator` fails if the files differ from its output.
 """
 import base64
+import hashlib
 import json
 import os
 import zlib
@@ -120,13 +121,30 @@ headers = {
     ],
 }
 
+# Legacy keys (issue 18, item 1): a Sanctum token and an Unkey key made by those systems'
+# algorithms (fixed, so the vectors are reproducible), in their export shapes.
+SANCTUM_ENTROPY = "k7Qd2LmZp9Xs4Vb1Nc8Rt3Yw6Hf0Ja5Ge2Ui7Oq4"
+SANCTUM_TOKEN = "kw_" + SANCTUM_ENTROPY + format(zlib.crc32(SANCTUM_ENTROPY.encode()) & 0xFFFFFFFF, "08x")
+SANCTUM_KEY = "5|" + SANCTUM_TOKEN
+SANCTUM_CSV = (
+    "id,tokenable_type,tokenable_id,name,token,abilities,last_used_at,expires_at,created_at,updated_at\n"
+    f"5,App\\Models\\User,42,ci,{hashlib.sha256(SANCTUM_TOKEN.encode()).hexdigest()},"
+    '"[""read"",""write""]",,,2025-01-01 00:00:00,2025-01-01 00:00:00\n'
+)
+UNKEY_KEY = "sk_3ZnJpPhMA2vD1u8HcfGYMV1i"
+UNKEY_JSONL = json.dumps({
+    "id": "key_vector", "hash": base64.b64encode(hashlib.sha256(UNKEY_KEY.encode()).digest()).decode(),
+    "ownerId": "acct_u", "createdAt": 1735689600000, "enabled": True, "permissions": ["read"]}) + "\n"
+
 H = 3600 * 1000
 verify = {
     "note": "Replay against a fresh store opened with prefix kw. 'key' names a key created earlier in the "
             "scenario; 'at_offset_ms' is added to the time the scenario started, taken before its first step "
             "(default 0; offsets leave a minute for the steps' own commits, so a real clock works); "
             "'pair' verifies (public id, secret) and 'dry_run' (default false) verifies without counting a use or spending a credit; 'mutate' alters what is sent: wrong_secret_first / "
-            "wrong_secret_last change the first / last secret character, unknown_id sends a fresh id.",
+            "wrong_secret_last change the first / last secret character, unknown_id sends a fresh id. "
+            "'import_legacy' imports 'data' (another system's export) from system 'from' with 'options' "
+            "(all_scopes, default_owner) and expects 'imported' keys.",
     "scenarios": [
         {"name": "scopes", "steps": [
             {"op": "create", "as": "k", "owner": "acct_1", "scopes": ["read", "write"], "env": "live"},
@@ -196,6 +214,29 @@ verify = {
             {"op": "verify", "key": "k", "scopes": ["write"], "expect": "INSUFFICIENT_SCOPE"},
             {"op": "verify", "key": "k", "scopes": ["read"], "expect": "VALID"},
             {"op": "verify", "key": "k", "scopes": ["read"], "expect": "USAGE_EXCEEDED"},
+        ]},
+        {"name": "legacy keys: text in another system's format", "steps": [
+            # A store without legacy keys: such text is not a key.
+            {"op": "verify_text", "text": SANCTUM_KEY, "scopes": [], "expect": "MALFORMED"},
+            {"op": "verify_text", "text": UNKEY_KEY, "scopes": [], "expect": "MALFORMED"},
+            {"op": "import_legacy", "from": "sanctum", "data": SANCTUM_CSV, "options": {}, "imported": 1},
+            {"op": "verify_text", "text": SANCTUM_KEY, "scopes": ["read"], "expect": "VALID"},
+            {"op": "verify_text", "text": SANCTUM_KEY, "scopes": ["admin"], "expect": "INSUFFICIENT_SCOPE"},
+            {"op": "verify_text", "text": flip(SANCTUM_KEY, len(SANCTUM_KEY) - 1), "scopes": [], "expect": "NOT_FOUND"},
+            {"op": "verify_text", "text": "6|" + SANCTUM_TOKEN, "scopes": [], "expect": "NOT_FOUND"},
+            # Sanctum also accepts the bare token.
+            {"op": "verify_text", "text": SANCTUM_TOKEN, "scopes": [], "expect": "VALID"},
+            # Only Sanctum is enabled: other text is looked up as a bare Sanctum token.
+            {"op": "verify_text", "text": UNKEY_KEY, "scopes": [], "expect": "NOT_FOUND"},
+            {"op": "verify_text", "text": "not a key", "scopes": [], "expect": "MALFORMED"},
+            {"op": "verify_text", "text": LIVE, "scopes": [], "expect": "NOT_FOUND"},
+            {"op": "import_legacy", "from": "unkey", "data": UNKEY_JSONL, "options": {}, "imported": 1},
+            {"op": "verify_text", "text": UNKEY_KEY, "scopes": ["read"], "expect": "VALID"},
+            {"op": "verify_text", "text": UNKEY_KEY, "scopes": ["read"], "expect": "VALID"},
+            {"op": "verify_text", "text": flip(UNKEY_KEY, 5), "scopes": [], "expect": "NOT_FOUND"},
+            {"op": "verify_text", "text": SANCTUM_KEY, "scopes": ["read", "write"], "expect": "VALID"},
+            # Importing again changes nothing.
+            {"op": "import_legacy", "from": "sanctum", "data": SANCTUM_CSV, "options": {}, "imported": 0},
         ]},
     ],
 }

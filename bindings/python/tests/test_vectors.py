@@ -105,6 +105,15 @@ def test_verify_vectors(scenario: dict[str, Any], tmp_path: Path) -> None:
             elif op == "rotate":
                 old = keyward.parse_key(keys[step["key"]]).id or ""
                 keys[step["as"]] = store.rotate(old, step["grace_ms"]).key
+            elif op == "import_legacy":
+                options = step["options"]
+                report = store.import_legacy(
+                    step["from"],
+                    step["data"],
+                    all_scopes=options.get("all_scopes"),
+                    default_owner=options.get("default_owner"),
+                )
+                assert report.imported == step["imported"], f"step {step}"
             elif op in ("verify", "verify_text", "pair"):
                 if not start:
                     start = int(time.time() * 1000)
