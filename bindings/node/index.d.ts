@@ -95,7 +95,49 @@ export interface KeyInfo {
   credits: { cost: number; refill: { interval: 'daily' | 'monthly'; amount: number } | null } | null;
   /** Creation order within the store. */
   serial: number;
+  /** For a key imported from another system (`importLegacy`); null for keyward's own keys. */
+  legacy: LegacyOrigin | null;
 }
+
+/** Where an imported key came from, and when its first use upgraded it (null before). */
+export interface LegacyOrigin {
+  scheme: LegacySource;
+  sourceId: string;
+  upgradedAt: number | null;
+}
+
+/** A system whose keys `importLegacy` reads. */
+export type LegacySource = 'sanctum' | 'drf' | 'unkey' | 'better-auth';
+
+/** Options of `importLegacy`. */
+export interface LegacyImportOptions {
+  /** Report what would be imported; write nothing. */
+  dryRun?: boolean;
+  /** Sanctum's `sanctum.expiration` setting, in minutes. */
+  sanctumExpirationMinutes?: number | null;
+  /** The scopes a Sanctum ability "*" stands for (rows with "*" are refused without it). */
+  allScopes?: string[] | null;
+  /** Owner of rows that name none (DRF keys have none). */
+  defaultOwner?: string | null;
+}
+
+/** What `importLegacy` did (or, for a dry run, would do). */
+export interface LegacyImportReport {
+  scheme: LegacySource;
+  dryRun: boolean;
+  rows: number;
+  imported: number;
+  alreadyPresent: number;
+  deleted: number;
+  revoked: number;
+  expired: number;
+}
+
+/** The public id keyward gives the key with id `sourceId` in system `source`. */
+export function legacyKeyId(source: LegacySource, sourceId: string): string;
+
+/** The systems `importLegacy` reads, with their `kw_legacy_scheme` numbers. */
+export const LEGACY_SCHEMES: Readonly<Record<LegacySource, number>>;
 
 /** The result of `create()` and `rotate()`: the full key, shown once, and its record. */
 /** A key made by `createMany`: the full key (returned this once) and its public id. */
@@ -355,6 +397,11 @@ export class Store {
   create(spec: NewKey): CreatedKey;
   /** Creates many keys in one transaction (all or none); the full keys are returned once, here. */
   createMany(specs: NewKey[]): IssuedKey[];
+  /**
+   * Imports another system's keys from its export, so they keep working as they are
+   * (all or nothing; InvalidArgumentError LEGACY_IMPORT_INVALID names the line of a bad row).
+   */
+  importLegacy(source: LegacySource, data: string | Buffer, opts?: LegacyImportOptions): LegacyImportReport;
   /** A key's record (NotFoundError for an unknown id). */
   get(id: string): KeyInfo;
   /** One page of an owner's keys, in creation order. */

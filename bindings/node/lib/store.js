@@ -288,7 +288,47 @@ function keyInfo(r) {
         }
       : null,
     serial: r.serial,
+    // Keys imported from another system (`importLegacy`): which, its id there, and when the
+    // first use upgraded it to keyward's own digest.
+    legacy: r.legacy
+      ? { scheme: r.legacy.scheme, sourceId: r.legacy.source_id, upgradedAt: r.legacy.upgraded_at }
+      : null,
   };
+}
+
+/** The systems `importLegacy` reads, by name (`kw_legacy_scheme`). */
+const LEGACY_SCHEMES = Object.freeze({
+  sanctum: ENUMS.kw_legacy_scheme.KW_LEGACY_SANCTUM,
+  drf: ENUMS.kw_legacy_scheme.KW_LEGACY_DRF,
+  unkey: ENUMS.kw_legacy_scheme.KW_LEGACY_UNKEY,
+  'better-auth': ENUMS.kw_legacy_scheme.KW_LEGACY_BETTER_AUTH,
+});
+
+function legacyScheme(source, operation) {
+  if (typeof source !== 'string') throw typeError(operation, 'source', 'a string', source);
+  if (!Object.prototype.hasOwnProperty.call(LEGACY_SCHEMES, source)) {
+    const e = failure(ENUMS.kw_status.KW_INVALID_ARGUMENT, operation, false);
+    e.message += `: unknown source ${JSON.stringify(source)} (sanctum, drf, unkey or better-auth)`;
+    throw e;
+  }
+  return LEGACY_SCHEMES[source];
+}
+
+/**
+ * The public id keyward gives the key with id `sourceId` in system `source` (Sanctum: its
+ * numeric id; DRF: its prefix; Unkey, Better Auth: its key id). The same on every import.
+ * @param {'sanctum'|'drf'|'unkey'|'better-auth'} source
+ * @param {string} sourceId
+ * @returns {string}
+ */
+function legacyKeyId(source, sourceId) {
+  const op = 'legacyKeyId';
+  const scheme = legacyScheme(source, op);
+  const b = cbytes(text(sourceId, op, 'sourceId'));
+  const out = Buffer.alloc(DEFINES.KW_KEY_ID_LEN + 1);
+  const st = fn.kw_legacy_key_id(scheme, b, b.length, out);
+  if (st !== 0) throw failure(st, op);
+  return out.toString('latin1', 0, out.indexOf(0));
 }
 
 function parseJson(buf, length) {
@@ -995,6 +1035,52 @@ class Store {
     }
   }
 
+  /**
+   * Imports the keys another system issued, from its export (CSV with a header row, or JSON
+   * lines; the columns are in README.md, "Migrating keys from another system"), so they keep
+   * working as they are; each is upgraded to keyward's own digest on its first successful
+   * verify. All or nothing: a row keyward cannot read throws InvalidArgumentError
+   * (`LEGACY_IMPORT_INVALID`, its message names the line).
+   * @param {'sanctum'|'drf'|'unkey'|'better-auth'} source
+   * @param {string|Buffer} data the export
+   * @param {import('../index').LegacyImportOptions} [opts]
+   * @returns {import('../index').LegacyImportReport}
+   */
+  importLegacy(source, data, opts) {
+    const op = 'importLegacy';
+    const scheme = legacyScheme(source, op);
+    if (typeof data !== 'string' && !isBytes(data)) throw typeError(op, 'data', 'a string or Buffer', data);
+    const bytes = cbytes(data);
+    const o = options(opts, op, ['dryRun', 'sanctumExpirationMinutes', 'allScopes', 'defaultOwner']);
+    const scopes = o.allScopes === undefined || o.allScopes === null ? null : scopeList(o.allScopes, op);
+    if (scopes && scopes.length > DEFINES.KW_MAX_SCOPES) throw tooManyScopes(op);
+    const expiration = o.sanctumExpirationMinutes;
+    const raw = {
+      dry_run: o.dryRun ? 1 : 0,
+      reserved: 0,
+      sanctum_expiration_minutes:
+        expiration === undefined || expiration === null ? 0 : safeInt(expiration, op, 'sanctumExpirationMinutes'),
+      // A present but empty list still needs a non-NULL pointer.
+      all_scopes: scopes ? (scopes.length ? scopes : ['']).map((s) => kwStr(s, op, 'scope', true)) : null,
+      all_scopes_len: scopes ? scopes.length : 0,
+      default_owner: kwStr(o.defaultOwner, op, 'defaultOwner', false),
+    };
+    const out = Buffer.alloc(S.kw_legacy_import_report.size);
+    const st = fn.kw_import_legacy(this._h, scheme, bytes, bytes.length, raw, out);
+    if (st !== 0) throw failure(st, op);
+    const u64 = (field) => Number(out.readBigUInt64LE(off('kw_legacy_import_report', field)));
+    return {
+      scheme: source,
+      dryRun: out.readUInt32LE(off('kw_legacy_import_report', 'dry_run')) === 1,
+      rows: u64('rows'),
+      imported: u64('imported'),
+      alreadyPresent: u64('already_present'),
+      deleted: u64('deleted'),
+      revoked: u64('revoked'),
+      expired: u64('expired'),
+    };
+  }
+
   /** Reads the new key and record of kw_create / kw_rotate, then wipes the key buffer. */
   _newKey(st, op) {
     if (st !== 0) throw failure(st, op);
@@ -1437,6 +1523,8 @@ module.exports = {
   Scopes,
   extractCredential,
   parseKey,
+  legacyKeyId,
+  LEGACY_SCHEMES,
   releasePersistent,
   statusName,
   statusMessage,

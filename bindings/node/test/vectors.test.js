@@ -130,6 +130,12 @@ test('verify.json: every scenario on a fresh store', async (t) => {
           case 'verify_text':
             assert.equal(store.verify(step.text, opts).code, step.expect, where);
             break;
+          case 'import_legacy': {
+            const o = step.options;
+            const report = store.importLegacy(step.from, step.data, { allScopes: o.all_scopes, defaultOwner: o.default_owner });
+            assert.equal(report.imported, step.imported, where);
+            break;
+          }
           case 'pair': {
             const { id, secret } = parseKey(made.get(step.key).key);
             let [pid, psecret] = [id, secret];

@@ -83,6 +83,16 @@ http.createServer((req, res) => {
   });
   lazy(req, res, () => undefined);
 });
+const report: keyward.LegacyImportReport = store.importLegacy('sanctum', 'id,token\n', {
+  dryRun: true,
+  allScopes: ['read'],
+  sanctumExpirationMinutes: 60,
+});
+const legacyId: string = keyward.legacyKeyId(report.scheme, '42');
+const origin: keyward.LegacyOrigin | null = store.get(legacyId).legacy;
+void [report.alreadyPresent, origin?.upgradedAt, keyward.LEGACY_SCHEMES.drf];
+// @ts-expect-error: not a system keyward imports
+store.importLegacy('lotus-notes', '');
 keyward.releasePersistent();
 const abi: number = keyward.ABI_VERSION + keyward.library.abiVersion + keyward.constants.KW_MAX_KEY_LEN;
 void abi;
