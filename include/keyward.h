@@ -744,11 +744,6 @@ typedef uint32_t kw_legacy_scheme;
 #endif // __cplusplus
 
 /**
- * A system whose keys keyward can import and accept.
- */
-typedef struct LegacyScheme LegacyScheme;
-
-/**
  * An open store, as seen from C: an opaque handle returned by `kw_open`. `0` is never a
  * valid handle (`KW_STORE_NONE`).
  */

@@ -134,7 +134,6 @@ enum kw_legacy_scheme
   KW_LEGACY_BETTER_AUTH = 4,
 };
 typedef uint32_t kw_legacy_scheme;
-typedef struct LegacyScheme LegacyScheme;
 typedef uint64_t kw_store;
 typedef struct kw_header {
   const char *name;

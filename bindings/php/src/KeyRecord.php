@@ -27,6 +27,10 @@ final class KeyRecord implements \JsonSerializable
      * @param ?string $rotatedTo id of the key that replaced this one
      * @param ?array<string, mixed> $credits usage-credit terms ({"refill": ..., "cost": n}), null when unlimited
      * @param int $serial change serial of the record
+     * @param ?array{scheme: string, source_id: string, upgraded_at: ?int} $legacy for a key
+     *     imported from another system (Store::importLegacy): which system, its id there, and
+     *     when its first use upgraded it to keyward's own digest (null before); null for
+     *     keyward's own keys
      */
     public function __construct(
         public readonly string $id,
@@ -43,6 +47,7 @@ final class KeyRecord implements \JsonSerializable
         public readonly ?string $rotatedTo,
         public readonly ?array $credits,
         public readonly int $serial,
+        public readonly ?array $legacy = null,
     ) {
     }
 
@@ -74,6 +79,7 @@ final class KeyRecord implements \JsonSerializable
                 $json['rotated_to'],
                 $json['credits'],
                 $json['serial'],
+                $json['legacy'] ?? null,
             );
         } catch (\TypeError $e) {
             throw new InternalException(Abi::KW_PANIC, 'PANIC', 'unexpected key record from libkeyward: ' . $e->getMessage(), $e);
@@ -105,6 +111,6 @@ final class KeyRecord implements \JsonSerializable
             'rotated_to' => $this->rotatedTo,
             'credits' => $this->credits,
             'serial' => $this->serial,
-        ];
+        ] + ($this->legacy === null ? [] : ['legacy' => $this->legacy]);
     }
 }

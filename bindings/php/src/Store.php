@@ -614,6 +614,100 @@ final class Store
         return $keys;
     }
 
+    /** The systems importLegacy() reads, by name (kw_legacy_scheme). */
+    public const LEGACY_SCHEMES = [
+        'sanctum' => Abi::KW_LEGACY_SANCTUM,
+        'drf' => Abi::KW_LEGACY_DRF,
+        'unkey' => Abi::KW_LEGACY_UNKEY,
+        'better-auth' => Abi::KW_LEGACY_BETTER_AUTH,
+    ];
+
+    private const LEGACY_OPTIONS = ['dryRun', 'sanctumExpirationMinutes', 'allScopes', 'defaultOwner'];
+
+    private static function legacyScheme(string $from): int
+    {
+        if (!isset(self::LEGACY_SCHEMES[$from])) {
+            throw new ArgumentException(Abi::KW_INVALID_ARGUMENT, 'INVALID_ARGUMENT',
+                sprintf('unknown source %s: expected sanctum, drf, unkey or better-auth', json_encode($from)));
+        }
+        return self::LEGACY_SCHEMES[$from];
+    }
+
+    /**
+     * Imports the keys another system issued, from its export (CSV with a header row, or
+     * JSON lines; the columns are in README.md, "Migrating keys from another system"), so they
+     * keep working as they are: no customer gets a new key. Each is upgraded to keyward's own
+     * digest on its first successful verify. All or nothing: a row keyward cannot read throws
+     * ArgumentException LEGACY_IMPORT_INVALID, whose message names the line.
+     *
+     * @param string $from 'sanctum', 'drf', 'unkey' or 'better-auth'
+     * @param array{dryRun?: bool, sanctumExpirationMinutes?: ?int, allScopes?: ?list<string>, defaultOwner?: ?string} $options
+     * @return array{scheme: string, dry_run: bool, rows: int, imported: int, already_present: int, deleted: int, revoked: int, expired: int}
+     * @throws KeywardException
+     */
+    public function importLegacy(string $from, string $data, array $options = []): array
+    {
+        $ffi = $this->ffi;
+        $scheme = self::legacyScheme($from);
+        $unknown = array_diff(array_keys($options), self::LEGACY_OPTIONS);
+        if ($unknown !== []) {
+            throw new \TypeError('importLegacy: unknown option(s): ' . implode(', ', $unknown));
+        }
+        $keep = [];
+        $o = $ffi->new('kw_legacy_import_options');
+        $o->dry_run = ($options['dryRun'] ?? false) ? 1 : 0;
+        $expiration = $options['sanctumExpirationMinutes'] ?? null;
+        if ($expiration !== null) {
+            Native::nonNegative($expiration, 'sanctumExpirationMinutes');
+            $o->sanctum_expiration_minutes = $expiration;
+        }
+        $all = $options['allScopes'] ?? null;
+        if ($all !== null) {
+            [$ptr, $n] = Native::strings($ffi, $all, 'allScopes', $keep);
+            if ($ptr === null) {
+                // A present but empty list still needs a non-NULL pointer.
+                $empty = $ffi->new('kw_str[1]');
+                $keep[] = $empty;
+                $ptr = FFI::addr($empty[0]);
+            }
+            $o->all_scopes = $ptr;
+            $o->all_scopes_len = $n;
+        }
+        Native::setStr($ffi, $o->default_owner, $options['defaultOwner'] ?? null, $keep);
+        [$buf, $bytes] = Native::bytes($ffi, $data);
+        $report = $ffi->new('kw_legacy_import_report');
+        $status = $ffi->kw_import_legacy($this->live(), $scheme, $ffi->cast('uint8_t *', $bytes), strlen($data), FFI::addr($o), FFI::addr($report));
+        unset($buf, $keep);
+        $this->check($status, "kw_import_legacy('$from')");
+        return [
+            'scheme' => $from,
+            'dry_run' => $report->dry_run === 1,
+            'rows' => $report->rows,
+            'imported' => $report->imported,
+            'already_present' => $report->already_present,
+            'deleted' => $report->deleted,
+            'revoked' => $report->revoked,
+            'expired' => $report->expired,
+        ];
+    }
+
+    /**
+     * The public id keyward gives the key with id $sourceId in system $from (Sanctum: its
+     * numeric id; DRF: its prefix; Unkey, Better Auth: its key id). The same on every import.
+     *
+     * @throws KeywardException
+     */
+    public static function legacyKeyId(string $from, string $sourceId): string
+    {
+        $ffi = Library::ffi();
+        $out = $ffi->new('char[' . (Abi::KW_KEY_ID_LEN + 1) . ']');
+        $status = $ffi->kw_legacy_key_id(self::legacyScheme($from), $sourceId, strlen($sourceId), $out);
+        if ($status !== Abi::KW_OK) {
+            Native::fail($ffi, $status, 'kw_legacy_key_id');
+        }
+        return FFI::string($out);
+    }
+
     /**
      * Fills a kw_new_key (the buffers it points to are kept alive in $keep).
      *

@@ -116,7 +116,8 @@ final class LibraryTest extends TestCase
     public function testEveryStatusMapsToItsFamily(): void
     {
         $families = [
-            ArgumentException::class => ['INVALID_ARGUMENT', 'NULL_ARGUMENT', 'INVALID_UTF8', 'TOO_LONG', 'CONFIG_MISMATCH'],
+            ArgumentException::class => ['INVALID_ARGUMENT', 'NULL_ARGUMENT', 'INVALID_UTF8', 'TOO_LONG', 'CONFIG_MISMATCH',
+                'LEGACY_IMPORT_INVALID'],
             InternalException::class => ['BUFFER_TOO_SMALL', 'PANIC'],
             ClosedException::class => ['CLOSED'],
             NotFoundException::class => ['NOT_FOUND'],

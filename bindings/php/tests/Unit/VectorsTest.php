@@ -158,6 +158,13 @@ final class VectorsTest extends TestCase
                 case 'rotate':
                     $keys[$step['as']] = $store->rotate(Keyward::parseKey($keys[$step['key']])->id, $step['grace_ms'])->key;
                     break;
+                case 'import_legacy':
+                    $report = $store->importLegacy($step['from'], $step['data'], [
+                        'allScopes' => $step['options']['all_scopes'] ?? null,
+                        'defaultOwner' => $step['options']['default_owner'] ?? null,
+                    ]);
+                    self::assertSame($step['imported'], $report['imported'], $where);
+                    break;
                 case 'verify':
                 case 'verify_text':
                 case 'pair':
@@ -199,7 +206,7 @@ final class VectorsTest extends TestCase
                 $ops[$step['op']] = true;
             }
         }
-        self::assertEqualsCanonicalizing(['create', 'verify', 'pair', 'verify_text', 'revoke', 'rotate'], array_keys($ops));
+        self::assertEqualsCanonicalizing(['create', 'verify', 'pair', 'verify_text', 'revoke', 'rotate', 'import_legacy'], array_keys($ops));
     }
 
     /** A text of edge.json: a JSON string, or {"hex": ...} for bytes that are not UTF-8 or hold a NUL. */
