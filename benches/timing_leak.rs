@@ -17,6 +17,13 @@
 //! reference only (a valid key legitimately does more work); and `control_first_vs_first`,
 //! two separately allocated copies of one class, whose |t| is the harness's noise floor. Each pair takes 10^6 samples per
 //! class; the line `max t = …` of each bench is its |t|.
+//!
+//! Legacy keys (issue 18, item 1): the store also holds [`LEGACY_KEYS`] Sanctum tokens made by
+//! Sanctum's algorithm and imported with `Store::import_legacy`. Classes: `legacy_first` /
+//! `legacy_last` (a token of the store, `<id>|<token>`, wrong in its first / last character)
+//! and `legacy_unknown` (an id and token the store never saw). Pairs `legacy_first_vs_last`,
+//! `legacy_first_vs_unknown`, `legacy_last_vs_unknown` (target |t| < 5 each): a wrong legacy
+//! key must not reveal whether the token it resembles exists.
 
 mod common;
 
@@ -35,6 +42,8 @@ use common::{Fixture, SCOPES};
 const SAMPLES_PER_CLASS: usize = 1_000_000;
 /// Keys in the store.
 const KEYS: usize = 100_000;
+/// Legacy (Sanctum) tokens imported into the same store.
+const LEGACY_KEYS: usize = 10_000;
 
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
@@ -47,6 +56,42 @@ struct Setup {
     first_copy: Vec<String>,
     last: Vec<String>,
     unknown: Vec<String>,
+    legacy_first: Vec<String>,
+    legacy_last: Vec<String>,
+    legacy_unknown: Vec<String>,
+}
+
+/// `n` Sanctum tokens as Sanctum makes them (`Str::random(40)` + `hash('crc32b', …)`): the
+/// `personal_access_tokens` export (CSV) and the `<id>|<token>` texts the clients hold.
+fn sanctum_tokens(n: usize, state: &mut u64) -> (String, Vec<(String, String)>) {
+    use sha2::Digest as _;
+    let mut csv = String::from("id,tokenable_id,name,token,abilities,created_at\n");
+    let mut tokens = Vec::with_capacity(n);
+    for i in 1..=n {
+        let entropy: String = (0..40)
+            .map(|_| {
+                *state = common::xorshift(*state);
+                BASE62[(*state % 62) as usize] as char
+            })
+            .collect();
+        let token = format!("{entropy}{:08x}", crc32fast::hash(entropy.as_bytes()));
+        let hash: String = sha2::Sha256::digest(token.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        csv.push_str(&format!(
+            "{i},{},t{i},{hash},\"[\"\"read\"\"]\",2025-01-01 00:00:00\n",
+            i % 1000
+        ));
+        tokens.push((i.to_string(), token));
+    }
+    (csv, tokens)
+}
+
+fn with_char_changed(text: &str, position: usize) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    bytes[position] = other_char(bytes[position]);
+    String::from_utf8(bytes).expect("ASCII")
 }
 
 fn other_char(c: u8) -> u8 {
@@ -95,6 +140,29 @@ fn setup() -> &'static Setup {
             last.push(with_secret_char_changed(key, 31));
             unknown.push(with_unknown_id(key, &mut state));
         }
+        let (csv, tokens) = sanctum_tokens(LEGACY_KEYS, &mut state);
+        let report = store
+            .import_legacy(
+                keyward::LegacyScheme::Sanctum,
+                csv.as_bytes(),
+                &keyward::LegacyImportOptions::default(),
+            )
+            .expect("import the Sanctum tokens");
+        assert_eq!(report.imported, LEGACY_KEYS);
+        // Tokens never imported, made the same way.
+        let (_, strangers) = sanctum_tokens(LEGACY_KEYS, &mut state);
+        let (mut legacy_valid, mut legacy_first, mut legacy_last, mut legacy_unknown) = (
+            Vec::with_capacity(LEGACY_KEYS),
+            Vec::with_capacity(LEGACY_KEYS),
+            Vec::with_capacity(LEGACY_KEYS),
+            Vec::with_capacity(LEGACY_KEYS),
+        );
+        for ((id, token), (_, stranger)) in tokens.iter().zip(&strangers) {
+            legacy_valid.push(format!("{id}|{token}"));
+            legacy_first.push(format!("{id}|{}", with_char_changed(token, 0)));
+            legacy_last.push(format!("{id}|{}", with_char_changed(token, token.len() - 1)));
+            legacy_unknown.push(format!("{}|{stranger}", id.parse::<usize>().unwrap() + LEGACY_KEYS));
+        }
         let setup = Setup {
             _fixture: fixture,
             store,
@@ -103,13 +171,31 @@ fn setup() -> &'static Setup {
             first_copy,
             last,
             unknown,
+            legacy_first,
+            legacy_last,
+            legacy_unknown,
         };
+        // A legacy token is valid as imported (a dry run: no upgrade, the classes measure the
+        // legacy path itself).
+        for key in legacy_valid.iter().take(1000) {
+            let verdict = setup
+                .store
+                .verify_request(&keyward::VerifyRequest {
+                    dry_run: true,
+                    ..keyward::VerifyRequest::key(key, SCOPES)
+                })
+                .expect("verify");
+            assert_eq!(verdict.reason, Reason::Valid);
+        }
         // Each class must get the verdict it stands for.
         for (set, expected) in [
             (&setup.valid, Reason::Valid),
             (&setup.first, Reason::NotFound),
             (&setup.last, Reason::NotFound),
             (&setup.unknown, Reason::NotFound),
+            (&setup.legacy_first, Reason::NotFound),
+            (&setup.legacy_last, Reason::NotFound),
+            (&setup.legacy_unknown, Reason::NotFound),
         ] {
             for key in set.iter().take(1000) {
                 assert_eq!(
@@ -176,6 +262,21 @@ fn valid_vs_first(runner: &mut CtRunner, rng: &mut BenchRng) {
     compare(runner, rng, &s.valid, &s.first);
 }
 
+fn legacy_first_vs_last(runner: &mut CtRunner, rng: &mut BenchRng) {
+    let s = setup();
+    compare(runner, rng, &s.legacy_first, &s.legacy_last);
+}
+
+fn legacy_first_vs_unknown(runner: &mut CtRunner, rng: &mut BenchRng) {
+    let s = setup();
+    compare(runner, rng, &s.legacy_first, &s.legacy_unknown);
+}
+
+fn legacy_last_vs_unknown(runner: &mut CtRunner, rng: &mut BenchRng) {
+    let s = setup();
+    compare(runner, rng, &s.legacy_last, &s.legacy_unknown);
+}
+
 /// `ctbench_main!` would refuse the `--bench` flag cargo passes, so the options are read here:
 /// `--filter NAME` and `--continuous NAME` as in dudect-bencher. Without `--bench` (as under
 /// `cargo test --benches`) nothing runs.
@@ -196,12 +297,15 @@ fn main() {
         filter: value_of("--continuous").or_else(|| value_of("--filter")),
         ..BenchOpts::default()
     };
-    let benches: [(&'static str, BenchFn); 5] = [
+    let benches: [(&'static str, BenchFn); 8] = [
         ("control_first_vs_first", control_first_vs_first),
         ("first_vs_last", first_vs_last),
         ("first_vs_unknown", first_vs_unknown),
         ("last_vs_unknown", last_vs_unknown),
         ("valid_vs_first", valid_vs_first),
+        ("legacy_first_vs_last", legacy_first_vs_last),
+        ("legacy_first_vs_unknown", legacy_first_vs_unknown),
+        ("legacy_last_vs_unknown", legacy_last_vs_unknown),
     ];
     let benches = benches
         .into_iter()
