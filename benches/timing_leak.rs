@@ -160,8 +160,14 @@ fn setup() -> &'static Setup {
         for ((id, token), (_, stranger)) in tokens.iter().zip(&strangers) {
             legacy_valid.push(format!("{id}|{token}"));
             legacy_first.push(format!("{id}|{}", with_char_changed(token, 0)));
-            legacy_last.push(format!("{id}|{}", with_char_changed(token, token.len() - 1)));
-            legacy_unknown.push(format!("{}|{stranger}", id.parse::<usize>().unwrap() + LEGACY_KEYS));
+            legacy_last.push(format!(
+                "{id}|{}",
+                with_char_changed(token, token.len() - 1)
+            ));
+            legacy_unknown.push(format!(
+                "{}|{stranger}",
+                id.parse::<usize>().unwrap() + LEGACY_KEYS
+            ));
         }
         let setup = Setup {
             _fixture: fixture,
