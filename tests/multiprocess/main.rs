@@ -32,6 +32,12 @@
 //! - `killed_verifier_keeps_counts`: two children verify without flushing and are SIGKILLed;
 //!   the counts they made in the shared table are all there, before and after a flush.
 //!
+//! - `legacy_upgrade_race`: 50 Sanctum tokens (Sanctum's algorithm) imported with
+//!   `Store::import_legacy`; 4 processes verify all of them 20 times, starting together: every
+//!   verify is VALID (found through the shared table before and after the upgrade), each key
+//!   is upgraded exactly once (one `update` audit event naming `upgraded_at`, however many
+//!   processes met its legacy digest first), and every use is counted.
+//!
 //! `KEYWARD_MULTIPROCESS_DEADLINE_SECS` (default 600) bounds the whole run; raise it for the
 //! long runs.
 //!
@@ -80,6 +86,7 @@ fn main() {
             "in_doubt_slot_repaired_and_counted",
             in_doubt_slot_repaired_and_counted,
         ),
+        ("legacy_upgrade_race", legacy_upgrade_race),
     ];
     let (mut passed, mut failed) = (0, 0);
     // Known bugs: run only when named exactly (none open now).
@@ -1783,5 +1790,107 @@ fn in_doubt_slot_repaired_and_counted() {
     assert_eq!(
         uses, 1000,
         "a SIGKILLed verifier lost the counts it made while in doubt"
+    );
+}
+
+/// Sanctum tokens made as Sanctum makes them (`Str::random(40)` + `hash('crc32b', …)`): the
+/// `personal_access_tokens` export and the `<id>|<token>` texts the clients hold.
+fn sanctum_export(n: usize) -> (String, Vec<String>) {
+    use sha2::Digest as _;
+    const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64 ^ u64::from(std::process::id());
+    let mut csv = String::from("id,tokenable_id,token,abilities,created_at\n");
+    let mut keys = Vec::with_capacity(n);
+    for i in 1..=n {
+        let entropy: String = (0..40)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                ALNUM[(state % 62) as usize] as char
+            })
+            .collect();
+        let token = format!("{entropy}{:08x}", crc32fast::hash(entropy.as_bytes()));
+        let hash: String = sha2::Sha256::digest(token.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        csv.push_str(&format!(
+            "{i},7,{hash},\"[\"\"read\"\"]\",2025-01-01 00:00:00\n"
+        ));
+        keys.push(format!("{i}|{token}"));
+    }
+    (csv, keys)
+}
+
+fn legacy_upgrade_race() {
+    const KEYS: usize = 50;
+    const ROUNDS: usize = 20;
+    let (dir, path) = temp_db();
+    let store = Store::open_unshared(&path, options(Duration::ZERO)).unwrap();
+    let (csv, keys) = sanctum_export(KEYS);
+    let report = store
+        .import_legacy(
+            keyward::LegacyScheme::Sanctum,
+            csv.as_bytes(),
+            &keyward::LegacyImportOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(report.imported, KEYS);
+    drop(store);
+    let list = dir.path().join("legacy-keys.txt");
+    std::fs::write(&list, keys.join("\n")).unwrap();
+    let mut workers: Vec<Worker> = (0..WORKERS)
+        .map(|_| {
+            Worker::spawn(&[
+                "count",
+                path_arg(&path),
+                list.to_str().unwrap(),
+                &ROUNDS.to_string(),
+            ])
+        })
+        .collect();
+    for w in &mut workers {
+        assert_eq!(w.read(), "ready");
+    }
+    for w in &mut workers {
+        w.send("go");
+    }
+    let mut valid = 0;
+    for w in &mut workers {
+        let reply = w.read();
+        valid += reply
+            .strip_prefix("valid ")
+            .unwrap()
+            .parse::<usize>()
+            .unwrap();
+    }
+    for w in workers {
+        w.finish();
+    }
+    assert_eq!(valid, WORKERS * ROUNDS * KEYS, "every verify VALID");
+    let store = Store::open_unshared(&path, options(Duration::ZERO)).unwrap();
+    let events = store
+        .audit(&keyward::AuditQuery {
+            limit: 1000,
+            ..keyward::AuditQuery::default()
+        })
+        .unwrap()
+        .events;
+    let upgrades = events
+        .iter()
+        .filter(|e| e.action == keyward::AuditAction::Update && e.changed == ["upgraded_at"])
+        .count();
+    assert_eq!(upgrades, KEYS, "each key upgraded exactly once");
+    let mut uses = 0;
+    for i in 1..=KEYS {
+        let id = keyward::legacy_key_id(keyward::LegacyScheme::Sanctum, &i.to_string());
+        let info = store.get(id.as_str()).unwrap();
+        assert!(info.legacy.unwrap().upgraded_at.is_some());
+        uses += store.usage(id.as_str()).unwrap().uses;
+    }
+    assert_eq!(uses as usize, WORKERS * ROUNDS * KEYS, "every use counted");
+    println!(
+        "  legacy_upgrade_race: {valid} VALID over {WORKERS} processes, {upgrades} upgrades for {KEYS} keys, {uses} uses counted"
     );
 }
