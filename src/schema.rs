@@ -11,6 +11,7 @@
 //! | `credits` | public id | (credits left in the database, refill period, shared slot) |
 //! | `free_slots` | slot | () — credit slots freed by deleted keys |
 //! | `audit` | event sequence | JSON `AuditEventV1` + CRC32 — the audit log (added after format 1 shipped: a store without it reads as an empty log; it is created by the first write) |
+//! | `owners` | owner | JSON `OwnerRecordV1` + CRC32 — owner controls: suspension, allowed scopes (added after format 1 shipped: a store without it has no owner records; it is created by the first owner change) |
 
 use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,7 @@ pub(crate) const USAGE_DAYS: TableDefinition<(&str, i32), u64> = TableDefinition
 pub(crate) const CREDITS: TableDefinition<&str, (u64, i32, u32)> = TableDefinition::new("credits");
 pub(crate) const FREE_SLOTS: TableDefinition<u32, ()> = TableDefinition::new("free_slots");
 pub(crate) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+pub(crate) const OWNERS: TableDefinition<&str, &[u8]> = TableDefinition::new("owners");
 
 pub(crate) const META_FORMAT_VERSION: &str = "format_version";
 pub(crate) const META_PEPPER_CHECK: &str = "pepper_check";
@@ -189,6 +191,7 @@ pub(crate) fn create_tables(txn: &redb::WriteTransaction) -> Result<()> {
     txn.open_table(CREDITS)?;
     txn.open_table(FREE_SLOTS)?;
     txn.open_table(AUDIT)?;
+    txn.open_table(OWNERS)?;
     Ok(())
 }
 
