@@ -16,6 +16,7 @@ const ABI_VERSION = 1;
 const DEFINES = Object.freeze({
   KW_ABI_VERSION: ABI_VERSION,
   KW_MAX_ACTOR_LEN: 256,
+  KW_OWNER_INFO_MAX_LEN: 16384,
   KW_MAX_OWNER_LEN: 128,
   KW_MAX_NAME_LEN: 256,
   KW_MAX_SCOPE_LEN: 64,
@@ -44,12 +45,13 @@ const DEFINES = Object.freeze({
 const ENUMS = Object.freeze({
   kw_status: {
     KW_OK: 0, KW_INVALID_ARGUMENT: 1, KW_NULL_ARGUMENT: 2, KW_INVALID_UTF8: 3, KW_TOO_LONG: 4,
-    KW_BUFFER_TOO_SMALL: 5, KW_PANIC: 6, KW_CLOSED: 7, KW_NOT_FOUND: 10, KW_POLICY_MAX_ACTIVE_KEYS: 20,
-    KW_POLICY_LAST_ACTIVE_KEY: 21, KW_POLICY_MAX_LIFETIME: 22, KW_DIRECTORY_MISSING: 30, KW_LOCKED: 31,
-    KW_READ_ONLY: 32, KW_CORRUPT: 33, KW_WRONG_PEPPER: 34, KW_NEWER_FORMAT: 35, KW_PEPPER_MISSING: 36,
-    KW_PEPPER_INVALID: 37, KW_PEPPER_PERMISSIONS: 38, KW_CONFIG_MISMATCH: 39, KW_STORAGE: 40,
-    KW_CREDIT_SLOTS_EXHAUSTED: 42, KW_CREDENTIAL_MISSING: 50, KW_UNSUPPORTED_SCHEME: 51, KW_BAD_BASE64: 52,
-    KW_HALF_PAIR: 53, KW_MALFORMED_KEY: 54, KW_AMBIGUOUS_CREDENTIAL: 55,
+    KW_BUFFER_TOO_SMALL: 5, KW_PANIC: 6, KW_CLOSED: 7, KW_NOT_FOUND: 10, KW_OWNER_NOT_FOUND: 11,
+    KW_POLICY_MAX_ACTIVE_KEYS: 20, KW_POLICY_LAST_ACTIVE_KEY: 21, KW_POLICY_MAX_LIFETIME: 22,
+    KW_DIRECTORY_MISSING: 30, KW_LOCKED: 31, KW_READ_ONLY: 32, KW_CORRUPT: 33, KW_WRONG_PEPPER: 34,
+    KW_NEWER_FORMAT: 35, KW_PEPPER_MISSING: 36, KW_PEPPER_INVALID: 37, KW_PEPPER_PERMISSIONS: 38,
+    KW_CONFIG_MISMATCH: 39, KW_STORAGE: 40, KW_CREDIT_SLOTS_EXHAUSTED: 42, KW_CREDENTIAL_MISSING: 50,
+    KW_UNSUPPORTED_SCHEME: 51, KW_BAD_BASE64: 52, KW_HALF_PAIR: 53, KW_MALFORMED_KEY: 54,
+    KW_AMBIGUOUS_CREDENTIAL: 55,
   },
   kw_family: {
     KW_FAMILY_OK: 0, KW_FAMILY_ARGUMENT: 1, KW_FAMILY_NOT_FOUND: 2, KW_FAMILY_POLICY: 3, KW_FAMILY_STORAGE: 4,
@@ -58,6 +60,7 @@ const ENUMS = Object.freeze({
   kw_reason: {
     KW_REASON_VALID: 0, KW_REASON_MALFORMED: 1, KW_REASON_NOT_FOUND: 2, KW_REASON_REVOKED: 3,
     KW_REASON_EXPIRED: 4, KW_REASON_INSUFFICIENT_SCOPE: 5, KW_REASON_USAGE_EXCEEDED: 6,
+    KW_REASON_OWNER_SUSPENDED: 7,
   },
   kw_concurrency: { KW_CONCURRENCY_MULTI_PROCESS: 0, KW_CONCURRENCY_SINGLE_PROCESS: 1 },
   kw_open_flags: { KW_OPEN_PERSISTENT: 1 },
@@ -160,6 +163,11 @@ const FUNCTIONS = Object.freeze([
   'kw_status kw_revoke(kw_store store, const char *id, size_t id_len, const char *reason, size_t reason_len, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
   'kw_status kw_delete(kw_store store, const char *id, size_t id_len)',
   'kw_status kw_rotate(kw_store store, const char *id, size_t id_len, uint64_t grace_ms, uint8_t *key_buf, size_t key_cap, size_t *out_key_len, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
+  'kw_status kw_owner_suspend(kw_store store, const char *owner, size_t owner_len, const char *reason, size_t reason_len, uint8_t *buf, size_t cap, size_t *out_len)',
+  'kw_status kw_owner_resume(kw_store store, const char *owner, size_t owner_len, uint8_t *buf, size_t cap, size_t *out_len)',
+  'kw_status kw_owner_set_scopes(kw_store store, const char *owner, size_t owner_len, const struct kw_str *scopes, size_t scopes_len, uint32_t clear, uint8_t *buf, size_t cap, size_t *out_len)',
+  'kw_status kw_owner_get(kw_store store, const char *owner, size_t owner_len, uint8_t *buf, size_t cap, size_t *out_len)',
+  'kw_status kw_owners_list(kw_store store, uint8_t *buf, size_t cap, size_t *out_len)',
   'const char *kw_status_message(uint32_t status)',
   'const char *kw_status_name(uint32_t status)',
   'uint32_t kw_status_family(uint32_t status)',
