@@ -126,7 +126,7 @@ verify = {
             "scenario; 'at_offset_ms' is added to the time the scenario started, taken before its first step "
             "(default 0; offsets leave a minute for the steps' own commits, so a real clock works); "
             "'pair' verifies (public id, secret) and 'dry_run' (default false) verifies without counting a use or spending a credit; 'mutate' alters what is sent: wrong_secret_first / "
-            "wrong_secret_last change the first / last secret character, unknown_id sends a fresh id.",
+            "wrong_secret_last change the first / last secret character, unknown_id sends a fresh id. 'owner_suspend' / 'owner_resume' suspend / resume an owner; 'owner_scopes' sets an owner's allowed scopes ('clear': true removes them); 'expect_scopes' (optional) is the verdict's effective scopes.",
     "scenarios": [
         {"name": "scopes", "steps": [
             {"op": "create", "as": "k", "owner": "acct_1", "scopes": ["read", "write"], "env": "live"},
@@ -190,6 +190,21 @@ verify = {
             {"op": "verify", "key": "k", "scopes": ["read"], "cost": 2, "dry_run": True, "expect": "VALID"},
             {"op": "verify", "key": "k", "scopes": ["read"], "cost": 2, "expect": "VALID"},
             {"op": "verify", "key": "k", "scopes": ["read"], "dry_run": True, "expect": "USAGE_EXCEEDED"},
+        ]},
+        {"name": "owner suspended, and an owner's allowed scopes (effective scopes)", "steps": [
+            {"op": "create", "as": "k", "owner": "acct_9", "scopes": ["read", "write"]},
+            {"op": "owner_suspend", "owner": "acct_9"},
+            {"op": "verify", "key": "k", "scopes": [], "expect": "OWNER_SUSPENDED"},
+            {"op": "verify", "key": "k", "scopes": ["read"], "dry_run": True, "expect": "OWNER_SUSPENDED"},
+            {"op": "pair", "key": "k", "scopes": [], "expect": "OWNER_SUSPENDED"},
+            {"op": "owner_resume", "owner": "acct_9"},
+            {"op": "verify", "key": "k", "scopes": ["write"], "expect": "VALID"},
+            {"op": "owner_scopes", "owner": "acct_9", "scopes": ["read", "admin"]},
+            {"op": "verify", "key": "k", "scopes": ["read"], "expect": "VALID", "expect_scopes": ["read"]},
+            {"op": "verify", "key": "k", "scopes": ["write"], "expect": "INSUFFICIENT_SCOPE"},
+            {"op": "verify", "key": "k", "scopes": ["admin"], "expect": "INSUFFICIENT_SCOPE"},
+            {"op": "owner_scopes", "owner": "acct_9", "clear": True},
+            {"op": "verify", "key": "k", "scopes": ["write"], "expect": "VALID", "expect_scopes": ["read", "write"]},
         ]},
         {"name": "scope check comes before credits", "steps": [
             {"op": "create", "as": "k", "owner": "acct_7", "scopes": ["read"], "credits": {"remaining": 1, "cost": 1}},
