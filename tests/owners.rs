@@ -199,3 +199,39 @@ fn owner_records_are_listed_and_bad_owners_refused() {
         .collect();
     assert_eq!(listed, [("future".to_owned(), 1, true)]);
 }
+
+/// A store written before owner controls existed (the format-1 fixture: no `owners` table)
+/// opens with no owner records, verifies as before, and takes its first owner change.
+#[test]
+fn a_format_1_store_without_the_owners_table_has_no_owner_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/format-1");
+    for name in ["keys.redb", "pepper", "expected.json"] {
+        std::fs::copy(fixture.join(name), dir.path().join(name)).unwrap();
+    }
+    std::fs::set_permissions(
+        dir.path().join("pepper"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("expected.json")).unwrap()).unwrap();
+    let key = expected["valid"]["key"].as_str().unwrap();
+    let store = Store::open_unshared(
+        dir.path().join("keys.redb"),
+        StoreOptions {
+            pepper: keyward::PepperSource::File(dir.path().join("pepper")),
+            ..options()
+        },
+    )
+    .unwrap();
+    assert!(store.owners().unwrap().is_empty());
+    assert!(store.verify(key, &["write"]).unwrap().is_valid());
+    assert_eq!(store.owner("acct_valid").unwrap().created_at, None);
+    store.suspend_owner("acct_valid", None).unwrap();
+    assert_eq!(
+        store.verify(key, &["write"]).unwrap().reason,
+        Reason::OwnerSuspended
+    );
+    assert_eq!(store.owners().unwrap().len(), 1);
+}
