@@ -83,6 +83,12 @@
 #define KW_MAX_LEGACY_SOURCE_ID_LEN 128
 
 /**
+ * Buffer size that always holds an owner record written by `kw_owner_suspend`,
+ * `kw_owner_resume` and `kw_owner_set_scopes` (they check it before changing anything).
+ */
+#define KW_OWNER_INFO_MAX_LEN 16384
+
+/**
  * Longest owner id, in bytes.
  */
 #define KW_MAX_OWNER_LEN 128
@@ -237,6 +243,10 @@ enum kw_status
    * No key with that id exists.
    */
   KW_NOT_FOUND = 10,
+  /**
+   * No owner record and no key of that owner exist.
+   */
+  KW_OWNER_NOT_FOUND = 11,
   /**
    * The owner already has the store's maximum number of active keys; revoke one first.
    */
@@ -420,6 +430,10 @@ enum kw_reason
    * The key's usage credits are exhausted (HTTP 403).
    */
   KW_REASON_USAGE_EXCEEDED = 6,
+  /**
+   * The key's owner is suspended (`kw_owner_suspend`): every key of it is refused (HTTP 403).
+   */
+  KW_REASON_OWNER_SUSPENDED = 7,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -1627,6 +1641,96 @@ kw_status kw_rotate(kw_store store,
                     uint8_t *info_buf,
                     size_t info_cap,
                     size_t *out_info_len);
+
+/**
+ * Suspends an owner: every key of it is refused with `KW_REASON_OWNER_SUSPENDED` (HTTP 403)
+ * from the next verify in every process, until `kw_owner_resume`. Suspending a suspended
+ * owner changes nothing. Audited (`owner_suspend`) with the handle's actor.
+ *
+ * - `owner`, `owner_len`: required (at most `KW_MAX_OWNER_LEN`);
+ * - `reason`, `reason_len`: optional (NULL, 0), at most `KW_MAX_REASON_LEN`;
+ * - `buf`, `cap`, `out_len`: optional (NULL, 0, NULL): the owner record as JSON; `cap` at
+ *   least `KW_OWNER_INFO_MAX_LEN` (else `KW_BUFFER_TOO_SMALL` before anything changes).
+ *
+ * Errors: `KW_NULL_ARGUMENT`, `KW_INVALID_UTF8`, `KW_INVALID_ARGUMENT` (blank owner,
+ * control characters), `KW_TOO_LONG`, `KW_BUFFER_TOO_SMALL`, `KW_CLOSED`, `KW_STORAGE`.
+ *
+ * # Safety
+ * Every pointer must be NULL or valid for its stated length; outputs writable.
+ */
+kw_status kw_owner_suspend(kw_store store,
+                           const char *owner,
+                           size_t owner_len,
+                           const char *reason,
+                           size_t reason_len,
+                           uint8_t *buf,
+                           size_t cap,
+                           size_t *out_len);
+
+/**
+ * Resumes a suspended owner (its keys are judged on their own again from the next verify in
+ * every process). Resuming an owner that is not suspended changes nothing. Audited
+ * (`owner_resume`). Outputs as for `kw_owner_suspend`.
+ *
+ * Errors: those of `kw_owner_suspend`, and `KW_OWNER_NOT_FOUND` (no record and no key).
+ *
+ * # Safety
+ * Every pointer must be NULL or valid for its stated length; outputs writable.
+ */
+kw_status kw_owner_resume(kw_store store,
+                          const char *owner,
+                          size_t owner_len,
+                          uint8_t *buf,
+                          size_t cap,
+                          size_t *out_len);
+
+/**
+ * Sets the scopes an owner's keys may use: a key's effective scopes (checked and reported
+ * by verify) are its own ∩ these, from the next verify in every process. `clear` non-zero
+ * removes the restriction (`scopes` is then ignored). Audited (`owner_scopes`). Outputs as
+ * for `kw_owner_suspend`.
+ *
+ * Errors: those of `kw_owner_suspend` (`KW_INVALID_ARGUMENT` also for an empty or blank
+ * scope, `KW_TOO_LONG` past `KW_MAX_SCOPES` or `KW_MAX_SCOPE_LEN`).
+ *
+ * # Safety
+ * `scopes` NULL (when `scopes_len` is 0) or readable for `scopes_len` entries, each valid;
+ * every other pointer NULL or valid for its stated length; outputs writable.
+ */
+kw_status kw_owner_set_scopes(kw_store store,
+                              const char *owner,
+                              size_t owner_len,
+                              const struct kw_str *scopes,
+                              size_t scopes_len,
+                              uint32_t clear,
+                              uint8_t *buf,
+                              size_t cap,
+                              size_t *out_len);
+
+/**
+ * An owner's record and key count as JSON. Errors: `KW_NULL_ARGUMENT`, `KW_INVALID_UTF8`,
+ * `KW_INVALID_ARGUMENT`, `KW_TOO_LONG`, `KW_OWNER_NOT_FOUND` (no record and no key),
+ * `KW_BUFFER_TOO_SMALL` (with the size needed), `KW_CLOSED`, `KW_STORAGE`.
+ *
+ * # Safety
+ * Every pointer must be NULL or valid for its stated length; outputs writable.
+ */
+kw_status kw_owner_get(kw_store store,
+                       const char *owner,
+                       size_t owner_len,
+                       uint8_t *buf,
+                       size_t cap,
+                       size_t *out_len);
+
+/**
+ * Every owner record (owners ever suspended or given allowed scopes), in owner order, as a
+ * JSON array of owner records. Errors: `KW_NULL_ARGUMENT`, `KW_BUFFER_TOO_SMALL` (with the
+ * size needed), `KW_CLOSED`, `KW_STORAGE`.
+ *
+ * # Safety
+ * `buf` writable for `cap` bytes; `out_len` writable.
+ */
+kw_status kw_owners_list(kw_store store, uint8_t *buf, size_t cap, size_t *out_len);
 
 /**
  * A static, NUL-terminated English message for a status (never NULL, never freed; an

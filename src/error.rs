@@ -142,6 +142,8 @@ error_codes! {
     Closed = 7, "CLOSED", Argument, "the store handle is closed or invalid";
     /// No key with that id exists.
     NotFound = 10, "NOT_FOUND", NotFound, "no key with that id exists";
+    /// The owner has neither an owner record nor keys.
+    OwnerNotFound = 11, "OWNER_NOT_FOUND", NotFound, "no owner record and no key of that owner exist";
     /// The owner already has the maximum number of active keys.
     PolicyMaxActiveKeys = 20, "POLICY_MAX_ACTIVE_KEYS", Policy,
         "the owner already has the store's maximum number of active keys; revoke one first";
@@ -238,6 +240,11 @@ pub enum Error {
     NotFound {
         /// The public key id asked for.
         key_id: String,
+    },
+    /// The owner has neither an owner record nor keys.
+    OwnerNotFound {
+        /// The owner asked for.
+        owner: String,
     },
     /// Creating the key would give the owner more than `limit` active keys.
     PolicyMaxActiveKeys {
@@ -365,6 +372,7 @@ impl Error {
             Error::InvalidArgument { .. } => ErrorCode::InvalidArgument,
             Error::TooLong { .. } => ErrorCode::TooLong,
             Error::NotFound { .. } => ErrorCode::NotFound,
+            Error::OwnerNotFound { .. } => ErrorCode::OwnerNotFound,
             Error::PolicyMaxActiveKeys { .. } => ErrorCode::PolicyMaxActiveKeys,
             Error::PolicyLastActiveKey { .. } => ErrorCode::PolicyLastActiveKey,
             Error::PolicyMaxLifetime { .. } => ErrorCode::PolicyMaxLifetime,
@@ -413,6 +421,10 @@ impl fmt::Display for Error {
                 write!(f, "{field} is too long: the limit is {limit}")
             }
             Error::NotFound { key_id } => write!(f, "no key with id {key_id:?} exists"),
+            Error::OwnerNotFound { owner } => write!(
+                f,
+                "owner {owner:?} has no owner record and no key; check the spelling"
+            ),
             Error::PolicyMaxActiveKeys { owner, limit } => write!(
                 f,
                 "owner {owner:?} already has {limit} active keys, the store's maximum; revoke one first"

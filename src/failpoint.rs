@@ -5,7 +5,8 @@
 //!
 //! Points: `table-after-mark` (slots in doubt, before the commit), `table-after-commit`
 //! (committed, slots not settled), `flush-before-commit`, `flush-after-commit` (counts
-//! written, not yet taken out of the shared cells).
+//! written, not yet taken out of the shared cells), `owner-after-mark` (owner epoch odd, before
+//! the commit), `owner-after-commit` (committed, epoch still odd).
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};

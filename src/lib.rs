@@ -68,7 +68,7 @@ pub use store::{
     DEFAULT_FLUSH_INTERVAL, DEFAULT_INDEX_CAPACITY, DEFAULT_PREFIX, DEFAULT_ROTATION_GRACE,
     KeyUpdate, LegacyImportReport, ListOptions, MAX_ACTOR_LEN, MAX_LEGACY_SOURCE_ID_LEN,
     MAX_METADATA_LEN, MAX_NAME_LEN, MAX_OWNER_LEN, MAX_PAGE_SIZE, MAX_PRESENTED_LEN,
-    MAX_REASON_LEN, MAX_SCOPE_LEN, MAX_SCOPES, MAX_USAGE_DAYS, NewCredits, NewKey, Page,
+    MAX_REASON_LEN, MAX_SCOPE_LEN, MAX_SCOPES, MAX_USAGE_DAYS, NewCredits, NewKey, OwnerInfo, Page,
     PepperSource, Presented, StateFilter, Store, StoreOptions, StoreStats, TableStats,
     VerifyRequest, default_pepper_path,
 };

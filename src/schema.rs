@@ -12,6 +12,7 @@
 //! | `free_slots` | slot | () — credit slots freed by deleted keys |
 //! | `audit` | event sequence | JSON `AuditEventV1` + CRC32 — the audit log (added after format 1 shipped: a store without it reads as an empty log; it is created by the first write) |
 //! | `legacy_digests` | keyed digest (32 bytes) | public id — imported legacy keys (added after format 1 shipped, like `audit`) |
+//! | `owners` | owner | JSON `OwnerRecordV1` + CRC32 — owner controls: suspension, allowed scopes (added after format 1 shipped: a store without it has no owner records; it is created by the first owner change) |
 
 use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
@@ -38,6 +39,7 @@ pub(crate) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audi
 /// digests only, never a raw legacy hash.
 pub(crate) const LEGACY_DIGESTS: TableDefinition<&[u8], &str> =
     TableDefinition::new("legacy_digests");
+pub(crate) const OWNERS: TableDefinition<&str, &[u8]> = TableDefinition::new("owners");
 
 pub(crate) const META_FORMAT_VERSION: &str = "format_version";
 pub(crate) const META_PEPPER_CHECK: &str = "pepper_check";
@@ -203,6 +205,7 @@ pub(crate) fn create_tables(txn: &redb::WriteTransaction) -> Result<()> {
     txn.open_table(CREDITS)?;
     txn.open_table(FREE_SLOTS)?;
     txn.open_table(AUDIT)?;
+    txn.open_table(OWNERS)?;
     Ok(())
 }
 

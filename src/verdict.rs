@@ -25,6 +25,8 @@ pub enum Reason {
     InsufficientScope = 5,
     /// The key's usage credits are exhausted.
     UsageExceeded = 6,
+    /// The key's owner is suspended (`Store::suspend_owner`): every key of it is refused.
+    OwnerSuspended = 7,
 }
 
 impl Reason {
@@ -38,6 +40,7 @@ impl Reason {
             Reason::Expired => "EXPIRED",
             Reason::InsufficientScope => "INSUFFICIENT_SCOPE",
             Reason::UsageExceeded => "USAGE_EXCEEDED",
+            Reason::OwnerSuspended => "OWNER_SUSPENDED",
         }
     }
 
@@ -46,12 +49,13 @@ impl Reason {
         Reason::ALL.iter().copied().find(|r| r.code() == code)
     }
 
-    /// The HTTP status a server should answer: 200, 401 or 403.
+    /// The HTTP status a server should answer: 200, 401 or 403 (a valid key the route does
+    /// not admit: a missing scope, exhausted credits, a suspended owner).
     pub fn http_status(self) -> u16 {
         match self {
             Reason::Valid => 200,
             Reason::Malformed | Reason::NotFound | Reason::Revoked | Reason::Expired => 401,
-            Reason::InsufficientScope | Reason::UsageExceeded => 403,
+            Reason::InsufficientScope | Reason::UsageExceeded | Reason::OwnerSuspended => 403,
         }
     }
 
@@ -65,6 +69,7 @@ impl Reason {
             Reason::Expired => "the API key has expired",
             Reason::InsufficientScope => "the API key lacks a scope this route requires",
             Reason::UsageExceeded => "the API key has used up its credits",
+            Reason::OwnerSuspended => "the account that owns the API key is suspended",
         }
     }
 
@@ -77,6 +82,7 @@ impl Reason {
         Reason::Expired,
         Reason::InsufficientScope,
         Reason::UsageExceeded,
+        Reason::OwnerSuspended,
     ];
 }
 

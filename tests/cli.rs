@@ -1489,3 +1489,56 @@ fn import_from_other_systems_keeps_their_keys_working() {
         .count();
     assert_eq!(imports, 9, "{audit}");
 }
+
+#[test]
+fn owners_suspend_resume_scopes_and_records() {
+    let env = Env::new();
+    let (key, _) = env.create(&["--owner", "acct", "--scope", "read", "--scope", "write"]);
+    assert_eq!(env.ok(&["owners", "list"]), "no owner records\n");
+    let shown = env.json(&["owners", "show", "acct"]);
+    assert_eq!(
+        (shown["keys"].as_u64(), shown["created_at"].is_null()),
+        (Some(1), true)
+    );
+    let out = env.ok(&[
+        "owners", "suspend", "acct", "--reason", "unpaid", "--actor", "ops",
+    ]);
+    assert!(out.contains("suspended"), "{out}");
+    let verdict = env.json_with(&["verify", &key], 1);
+    assert_eq!(verdict["reason"], "OWNER_SUSPENDED", "{verdict}");
+    let again = env.ok(&["owners", "suspend", "acct"]);
+    assert!(again.contains("already suspended"), "{again}");
+    env.ok(&["owners", "resume", "acct"]);
+    env.ok(&["verify", &key, "--scope", "write"]);
+    let scoped = env.json(&["owners", "set-scopes", "acct", "read"]);
+    assert_eq!(scoped["allowed_scopes"], serde_json::json!(["read"]));
+    let narrowed = env.json_with(&["verify", &key, "--scope", "write"], 1);
+    assert_eq!(narrowed["reason"], "INSUFFICIENT_SCOPE", "{narrowed}");
+    env.ok(&["owners", "set-scopes", "acct", "--clear"]);
+    env.ok(&["verify", &key, "--scope", "write"]);
+    let listed = env.ok(&["owners", "list"]);
+    assert!(
+        listed.contains("acct") && listed.contains("active"),
+        "{listed}"
+    );
+    let missing = env.json_error(&["owners", "show", "nobody"], 3);
+    assert_eq!(missing["code"], "OWNER_NOT_FOUND", "{missing}");
+    env.fails(&["owners", "set-scopes", "acct"], 2);
+    let page = env.json(&["audit", "--owner", "acct"]);
+    let owner_events: Vec<(&str, &str)> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["key_id"].is_null())
+        .map(|e| (e["action"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        owner_events,
+        [
+            ("owner_suspend", "ops"),
+            ("owner_resume", "cli:tester"),
+            ("owner_scopes", "cli:tester"),
+            ("owner_scopes", "cli:tester")
+        ]
+    );
+}

@@ -131,6 +131,8 @@ struct Model {
     /// The key a failed call was changing: a commit that fails may still have landed
     /// (redb: "may already have become durable"), so either state is right for it.
     in_flight: Option<String>,
+    /// Whether the suspension of owner `acct_owner` was acknowledged.
+    owner_suspended: bool,
 }
 
 fn workload(store: &Store, model: &mut Model) -> keyward::Result<()> {
@@ -182,6 +184,9 @@ fn workload(store: &Store, model: &mut Model) -> keyward::Result<()> {
     assert!(store.verify(&key, &["read"])?.is_valid());
     store.flush()?;
     *model.flushed_uses.entry(rotated.id().into()).or_default() += 1;
+    // An owner change (an owner without keys, so the checks above stand).
+    store.suspend_owner("acct_owner", Some("fault test"))?;
+    model.owner_suspended = true;
     Ok(())
 }
 
@@ -239,6 +244,9 @@ fn check_against_model(store: &Store, model: &Model) {
         "keys table and owner index disagree"
     );
     assert!(all.len() >= model.keys.len());
+    if model.owner_suspended {
+        assert!(store.owner("acct_owner").unwrap().is_suspended());
+    }
     check_audit_matches_state(store, &all);
 }
 
@@ -285,7 +293,21 @@ fn check_audit_matches_state(store: &Store, all: &[keyward::KeyInfo]) {
                 .all(|e| e.actor.as_deref() == Some("fault-test"))
         );
     }
-    for event in &events {
+    // The owner change: its event exists exactly when it committed.
+    let suspended = store
+        .owners()
+        .unwrap()
+        .iter()
+        .any(|o| o.owner == "acct_owner" && o.is_suspended());
+    let suspends = events
+        .iter()
+        .filter(|e| e.action == AuditAction::OwnerSuspend)
+        .count();
+    assert_eq!(suspends, usize::from(suspended), "owner_suspend events");
+    for event in events
+        .iter()
+        .filter(|e| e.action != AuditAction::OwnerSuspend)
+    {
         let id = event.key_id.as_deref().unwrap();
         assert!(
             all.iter().any(|k| k.id == id),

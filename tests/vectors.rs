@@ -106,8 +106,12 @@ fn verify_scenarios() {
             let expect = step["expect"]
                 .as_str()
                 .map(|c| Reason::from_code(c).unwrap());
+            let expect_scopes: Option<Vec<&str>> = step["expect_scopes"]
+                .as_array()
+                .map(|a| a.iter().map(|s| s.as_str().unwrap()).collect());
             let verdict = |presented: Presented<'_>| {
-                t.store
+                let verdict = t
+                    .store
                     .verify_request(&VerifyRequest {
                         credential: presented,
                         scopes: &scopes,
@@ -115,8 +119,15 @@ fn verify_scenarios() {
                         at: Some(at),
                         dry_run,
                     })
-                    .unwrap()
-                    .reason
+                    .unwrap();
+                if let Some(want) = &expect_scopes {
+                    assert_eq!(
+                        &verdict.key.as_ref().unwrap().scopes,
+                        want,
+                        "{name}: {step}"
+                    );
+                }
+                verdict.reason
             };
             match step["op"].as_str().unwrap() {
                 "create" => {
@@ -213,6 +224,23 @@ fn verify_scenarios() {
                         step["imported"].as_u64().unwrap(),
                         "{name}: {step}"
                     );
+                }
+                "owner_suspend" => {
+                    t.store
+                        .suspend_owner(step["owner"].as_str().unwrap(), None)
+                        .unwrap();
+                }
+                "owner_resume" => {
+                    t.store
+                        .resume_owner(step["owner"].as_str().unwrap())
+                        .unwrap();
+                }
+                "owner_scopes" => {
+                    let allowed =
+                        (!step["clear"].as_bool().unwrap_or(false)).then_some(&scopes[..]);
+                    t.store
+                        .set_owner_scopes(step["owner"].as_str().unwrap(), allowed)
+                        .unwrap();
                 }
                 other => panic!("unknown op {other}"),
             }

@@ -208,13 +208,37 @@ export interface ListOptions {
   state?: 'all' | 'active' | 'revoked' | 'expired';
 }
 
+/** An owner's controls and key count (`Store.owner`, `Store.owners`); times in ms. */
+export interface OwnerInfo {
+  owner: string;
+  /** When the owner was suspended; null when it is not. */
+  suspendedAt: number | null;
+  suspendReason: string | null;
+  /** The scopes the owner's keys may use; null = unrestricted. */
+  allowedScopes: string[] | null;
+  /** Null for an owner that has keys but no record. */
+  createdAt: number | null;
+  updatedAt: number | null;
+  keys: number;
+}
+
 /** One event of the audit log: never a secret or a digest. */
 export interface AuditEvent {
   seq: number;
   /** When, ms since the epoch. */
   at: number;
   actor: string | null;
-  action: 'create' | 'update' | 'rotate' | 'revoke' | 'delete' | 'import' | 'policy_refused';
+  action:
+    | 'create'
+    | 'update'
+    | 'rotate'
+    | 'revoke'
+    | 'delete'
+    | 'import'
+    | 'policy_refused'
+    | 'owner_suspend'
+    | 'owner_resume'
+    | 'owner_scopes';
   keyId: string | null;
   owner: string | null;
   /** Names of the fields changed. */
@@ -301,7 +325,15 @@ export interface VerifyOptions {
 }
 
 /** Stable reason codes of a refused (or accepted) key. */
-export type ReasonCode = 'VALID' | 'MALFORMED' | 'NOT_FOUND' | 'REVOKED' | 'EXPIRED' | 'INSUFFICIENT_SCOPE' | 'USAGE_EXCEEDED';
+export type ReasonCode =
+  | 'VALID'
+  | 'MALFORMED'
+  | 'NOT_FOUND'
+  | 'REVOKED'
+  | 'EXPIRED'
+  | 'INSUFFICIENT_SCOPE'
+  | 'USAGE_EXCEEDED'
+  | 'OWNER_SUSPENDED';
 
 /** Codes of a request without a usable credential (`verifyHeaders`; HTTP 401). */
 export type CredentialCode =
@@ -422,6 +454,16 @@ export class Store {
   update(id: string, changes: KeyChanges): KeyInfo;
   /** Revokes a key for good; every process refuses it from its next verify on. */
   revoke(id: string, reason?: string | null): KeyInfo;
+  /** Suspends an owner: every key of it is refused with OWNER_SUSPENDED (403). */
+  suspendOwner(owner: string, reason?: string | null): OwnerInfo;
+  /** Resumes a suspended owner. */
+  resumeOwner(owner: string): OwnerInfo;
+  /** Sets the scopes an owner's keys may use (null: unrestricted). */
+  setOwnerScopes(owner: string, scopes: readonly string[] | null): OwnerInfo;
+  /** An owner's controls and key count. */
+  owner(owner: string): OwnerInfo;
+  /** Every owner record. */
+  owners(): OwnerInfo[];
   /** Deletes a key and its usage history. */
   delete(id: string): void;
   /** Replaces a key; the old one stays valid for `graceMs` (default 24 h; 0 = refused at once). */

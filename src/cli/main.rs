@@ -13,6 +13,7 @@ mod keys;
 mod legacy;
 mod open;
 mod output;
+mod owners;
 mod parse;
 mod transfer;
 mod usage;
@@ -79,6 +80,8 @@ enum Command {
     Import(transfer::ImportArgs),
     /// Show the audit log: who changed which key, when (filter by key, owner, actor, time)
     Audit(audit::AuditArgs),
+    /// Owner controls: list, show, suspend, resume, set-scopes
+    Owners(owners::OwnersArgs),
     /// Run the headline benchmark (or, with --table, the shared verify table's) on a temporary store.
     Bench(bench::BenchArgs),
 }
@@ -100,6 +103,7 @@ impl Command {
             Command::Export(a) => &a.common,
             Command::Import(a) => &a.common,
             Command::Audit(a) => &a.common,
+            Command::Owners(a) => a.common(),
             Command::Bench(_) => return None,
         })
     }
@@ -121,6 +125,7 @@ fn run(command: Command, top: &Common) -> Result<Outcome, CliError> {
         Command::Export(a) => transfer::export(a, top),
         Command::Import(a) => transfer::import(a, top),
         Command::Audit(a) => audit::audit(a, top),
+        Command::Owners(a) => owners::owners(a, top),
         Command::Bench(_) => Err(CliError {
             exit: Exit::Internal,
             code: "INTERNAL",

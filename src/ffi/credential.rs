@@ -176,6 +176,7 @@ pub extern "C" fn kw_reason_code(reason: u32) -> *const c_char {
             Some(Reason::Expired) => c"EXPIRED",
             Some(Reason::InsufficientScope) => c"INSUFFICIENT_SCOPE",
             Some(Reason::UsageExceeded) => c"USAGE_EXCEEDED",
+            Some(Reason::OwnerSuspended) => c"OWNER_SUSPENDED",
             None => c"UNKNOWN",
         };
         code.as_ptr()
@@ -195,6 +196,7 @@ pub extern "C" fn kw_reason_message(reason: u32) -> *const c_char {
             Some(Reason::Expired) => c"the API key has expired",
             Some(Reason::InsufficientScope) => c"the API key lacks a scope this route requires",
             Some(Reason::UsageExceeded) => c"the API key has used up its credits",
+            Some(Reason::OwnerSuspended) => c"the account that owns the API key is suspended",
             None => c"unknown reason",
         };
         message.as_ptr()

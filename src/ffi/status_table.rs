@@ -25,6 +25,8 @@ pub enum kw_status {
     KW_CLOSED = 7,
     /// No key with that id exists.
     KW_NOT_FOUND = 10,
+    /// No owner record and no key of that owner exist.
+    KW_OWNER_NOT_FOUND = 11,
     /// The owner already has the store's maximum number of active keys; revoke one first.
     KW_POLICY_MAX_ACTIVE_KEYS = 20,
     /// Refused: this is the owner's last active key (keep-last-key policy); create a new key first.
@@ -106,6 +108,7 @@ impl kw_status {
         kw_status::KW_PANIC,
         kw_status::KW_CLOSED,
         kw_status::KW_NOT_FOUND,
+        kw_status::KW_OWNER_NOT_FOUND,
         kw_status::KW_POLICY_MAX_ACTIVE_KEYS,
         kw_status::KW_POLICY_LAST_ACTIVE_KEY,
         kw_status::KW_POLICY_MAX_LIFETIME,
@@ -132,7 +135,7 @@ impl kw_status {
 }
 
 /// NUL-terminated names, in the order of `kw_status::ALL`.
-pub(super) static NAMES: [&std::ffi::CStr; 31] = [
+pub(super) static NAMES: [&std::ffi::CStr; 32] = [
     c"OK",
     c"INVALID_ARGUMENT",
     c"NULL_ARGUMENT",
@@ -142,6 +145,7 @@ pub(super) static NAMES: [&std::ffi::CStr; 31] = [
     c"PANIC",
     c"CLOSED",
     c"NOT_FOUND",
+    c"OWNER_NOT_FOUND",
     c"POLICY_MAX_ACTIVE_KEYS",
     c"POLICY_LAST_ACTIVE_KEY",
     c"POLICY_MAX_LIFETIME",
@@ -167,7 +171,7 @@ pub(super) static NAMES: [&std::ffi::CStr; 31] = [
 ];
 
 /// NUL-terminated messages, in the order of `kw_status::ALL`.
-pub(super) static MESSAGES: [&std::ffi::CStr; 31] = [
+pub(super) static MESSAGES: [&std::ffi::CStr; 32] = [
     c"success",
     c"an argument is invalid",
     c"a required pointer argument was NULL",
@@ -177,6 +181,7 @@ pub(super) static MESSAGES: [&std::ffi::CStr; 31] = [
     c"internal error: a panic was caught at the C boundary",
     c"the store handle is closed or invalid",
     c"no key with that id exists",
+    c"no owner record and no key of that owner exist",
     c"the owner already has the store's maximum number of active keys; revoke one first",
     c"refused: this is the owner's last active key (keep-last-key policy); create a new key first",
     c"the key needs an expiry within the store's maximum key lifetime",
@@ -202,7 +207,7 @@ pub(super) static MESSAGES: [&std::ffi::CStr; 31] = [
 ];
 
 /// Families, in the order of `kw_status::ALL`.
-pub(super) static FAMILIES: [kw_family; 31] = [
+pub(super) static FAMILIES: [kw_family; 32] = [
     kw_family::KW_FAMILY_OK,
     kw_family::KW_FAMILY_ARGUMENT,
     kw_family::KW_FAMILY_ARGUMENT,
@@ -211,6 +216,7 @@ pub(super) static FAMILIES: [kw_family; 31] = [
     kw_family::KW_FAMILY_ARGUMENT,
     kw_family::KW_FAMILY_INTERNAL,
     kw_family::KW_FAMILY_ARGUMENT,
+    kw_family::KW_FAMILY_NOT_FOUND,
     kw_family::KW_FAMILY_NOT_FOUND,
     kw_family::KW_FAMILY_POLICY,
     kw_family::KW_FAMILY_POLICY,

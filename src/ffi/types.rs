@@ -95,6 +95,8 @@ pub enum kw_reason {
     KW_REASON_INSUFFICIENT_SCOPE = 5,
     /// The key's usage credits are exhausted (HTTP 403).
     KW_REASON_USAGE_EXCEEDED = 6,
+    /// The key's owner is suspended (`kw_owner_suspend`): every key of it is refused (HTTP 403).
+    KW_REASON_OWNER_SUSPENDED = 7,
 }
 
 /// How processes share the database file (`kw_options.concurrency`).

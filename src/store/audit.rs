@@ -42,6 +42,12 @@ pub enum AuditAction {
     Import,
     /// A change was refused by a store policy (nothing changed; `detail` names the policy).
     PolicyRefused,
+    /// An owner was suspended (`Store::suspend_owner`; no key id).
+    OwnerSuspend,
+    /// A suspended owner was resumed (`Store::resume_owner`; no key id).
+    OwnerResume,
+    /// An owner's allowed scopes were set or cleared (`Store::set_owner_scopes`; no key id).
+    OwnerScopes,
 }
 
 impl AuditAction {
@@ -55,6 +61,9 @@ impl AuditAction {
             AuditAction::Delete => 5,
             AuditAction::Import => 6,
             AuditAction::PolicyRefused => 7,
+            AuditAction::OwnerSuspend => 8,
+            AuditAction::OwnerResume => 9,
+            AuditAction::OwnerScopes => 10,
         }
     }
 
@@ -68,6 +77,9 @@ impl AuditAction {
             AuditAction::Delete => "delete",
             AuditAction::Import => "import",
             AuditAction::PolicyRefused => "policy_refused",
+            AuditAction::OwnerSuspend => "owner_suspend",
+            AuditAction::OwnerResume => "owner_resume",
+            AuditAction::OwnerScopes => "owner_scopes",
         }
     }
 
@@ -81,6 +93,9 @@ impl AuditAction {
             AuditAction::Delete,
             AuditAction::Import,
             AuditAction::PolicyRefused,
+            AuditAction::OwnerSuspend,
+            AuditAction::OwnerResume,
+            AuditAction::OwnerScopes,
         ]
         .into_iter()
         .find(|a| a.as_str() == name)
@@ -98,7 +113,7 @@ pub struct AuditEvent {
     pub actor: Option<String>,
     /// What.
     pub action: AuditAction,
-    /// The key (`None` for a refused create).
+    /// The key (`None` for a refused create and for owner changes).
     pub key_id: Option<String>,
     /// The key's owner (`None` when a refusal does not name it).
     pub owner: Option<String>,

@@ -62,6 +62,8 @@ pub(crate) struct Engine {
     pub(super) table_writer_lock: Mutex<()>,
     /// Most decoded key records this process keeps (`StoreOptions::index_capacity`).
     pub(super) record_cache_capacity: usize,
+    /// This process's owner rules (see `owners`).
+    pub(super) owners: super::owners::OwnerCache,
     /// Usage this process could not count in the shared table (keys answered from redb
     /// while their slot was in doubt, counts moved out of a retired generation).
     pub(super) dirty: Mutex<HashMap<KeyId, PendingUsage>>,
@@ -125,6 +127,7 @@ impl Engine {
             table_lock: Mutex::new(()),
             table_writer_lock: Mutex::new(()),
             record_cache_capacity: options.index_capacity,
+            owners: super::owners::OwnerCache::new(),
             dirty: Mutex::new(HashMap::new()),
             unmatched: Mutex::new(Vec::new()),
             flush_lock: Mutex::new(()),

@@ -162,7 +162,7 @@ pub struct Page {
     pub next: Option<u64>,
 }
 
-fn check_len(field: &'static str, value: &str, limit: usize) -> Result<()> {
+pub(super) fn check_len(field: &'static str, value: &str, limit: usize) -> Result<()> {
     if value.len() > limit {
         return Err(Error::TooLong { field, limit });
     }
@@ -195,7 +195,7 @@ pub(crate) fn check_scopes<S: AsRef<str>>(scopes: &[S]) -> Result<()> {
     Ok(())
 }
 
-fn normalize_scopes(scopes: &[String]) -> Result<Vec<String>> {
+pub(super) fn normalize_scopes(scopes: &[String]) -> Result<Vec<String>> {
     check_scopes(scopes)?;
     let mut out = scopes.to_vec();
     out.sort();

@@ -4,7 +4,8 @@
 //! Split by job: [`open`] (opening, options, the process-wide registry, fork handling),
 //! `engine` (the state of one open store), `refresh` (cross-process invalidation), `verify`
 //! (the hot path), `manage` (create, update, revoke, delete, rotate, queries), `usage`
-//! (flushing and usage queries) and `credits` (usage credits shared across processes).
+//! (flushing and usage queries), `credits` (usage credits shared across processes) and
+//! `owners` (owner suspension and allowed scopes, seen by every process's next verify).
 
 mod audit;
 mod credits;
@@ -12,6 +13,7 @@ mod engine;
 mod legacy;
 mod manage;
 mod open;
+mod owners;
 mod refresh;
 mod registry;
 mod sync_binding;
@@ -39,6 +41,7 @@ pub use self::open::{
     Concurrency, DEFAULT_FLUSH_INTERVAL, DEFAULT_INDEX_CAPACITY, DEFAULT_PREFIX, PepperSource,
     StoreOptions, default_pepper_path,
 };
+pub use self::owners::OwnerInfo;
 pub use self::usage::{CreditBalance, MAX_USAGE_DAYS};
 pub use self::verify::{MAX_PRESENTED_LEN, Presented, VerifyRequest};
 use crate::error::{Error, Result};

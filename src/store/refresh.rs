@@ -20,8 +20,10 @@ impl Engine {
     }
 
     /// Re-derives this process's view after the sync file changed under it: maps the table
-    /// generation it names (building one if it names none).
+    /// generation it names (building one if it names none) and forgets the owner rules (the
+    /// owner epoch restarted with the file).
     pub(super) fn refresh(&self) -> Result<()> {
+        self.owners.invalidate();
         self.current_table().map(|_| ())
     }
 }

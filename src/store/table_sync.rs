@@ -762,7 +762,8 @@ impl Engine {
         let behind = view.table.applied_seq() < self.sync.change_counter().load(Ordering::Acquire)
             || view.table.intents().is_none_or(|slots| !slots.is_empty())
             || !view.table.is_file_at_path()
-            || view.table.damage_reported();
+            || view.table.damage_reported()
+            || self.owner_epoch_in_doubt();
         // Leave it to an active writer; a writer killed mid-change leaves its word set until
         // its deadline, and its slots must not wait that long (`lock_table_writer` takes a
         // dead or late holder's lease the same way).
@@ -775,6 +776,7 @@ impl Engine {
             return Ok(());
         }
         let _lease = self.lock_table_writer()?;
+        self.settle_owner_epoch();
         self.contained(|| {
             let txn = self.db.begin_write()?;
             let view = self.current_table_for_write()?;

@@ -1,7 +1,8 @@
 //! The hot path. A warm verify: two atomic loads checking the sync file and the table
 //! generation, a keyed BLAKE3 of the id and secret, a probe of the shared verify table, the
-//! key's decoded record from this process's cache, a constant-time digest compare, and a
-//! usage count in the table's shared usage cell. No lock another process could hold, no redb
+//! key's decoded record from this process's cache, a constant-time digest compare, the owner
+//! check (one more atomic load while no owner is restricted; see `owners`), and a usage count
+//! in the table's shared usage cell. No lock another process could hold, no redb
 //! transaction, no system call, no commit.
 //!
 //! The table is keyed by the digest of id and secret, so an unknown id and a wrong secret are
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use super::Store;
 use super::engine::{Engine, MAX_QUEUED_REFUSALS};
 use super::legacy::PendingUpgrade;
+use super::owners::OwnerRule;
 use super::table_sync::{TableRef, TableView};
 use crate::clock::Timestamp;
 use crate::credential::{Credential, extract_credential};
@@ -391,7 +393,9 @@ impl Engine {
         request: &VerifyRequest<'_>,
         now: Timestamp,
     ) -> Result<Verdict> {
-        let judged = self.judge(&info, presented_env, request, now);
+        // Owner controls: nothing more than two atomic loads unless some owner is restricted.
+        let rule = self.owner_rule(&info.owner)?;
+        let judged = self.judge(&info, rule.as_deref(), presented_env, request, now);
         let reason = match judged {
             Judged::Done(reason) => reason,
             Judged::SpendCredits(cost) => {
@@ -420,6 +424,11 @@ impl Engine {
         if !request.dry_run {
             self.count(&counter, id, reason == Reason::Valid, now);
         }
+        // The verdict reports the effective scopes (the key's own ∩ its owner's).
+        let info = match rule.as_deref().and_then(|rule| rule.effective(&info)) {
+            Some(narrowed) => Arc::new(narrowed),
+            None => info,
+        };
         Ok(Verdict {
             reason,
             key: Some(info),
@@ -454,6 +463,7 @@ impl Engine {
     fn judge(
         &self,
         info: &KeyInfo,
+        owner: Option<&OwnerRule>,
         presented_env: Option<Option<&str>>,
         request: &VerifyRequest<'_>,
         now: Timestamp,
@@ -464,7 +474,13 @@ impl Engine {
             Judged::Done(Reason::Revoked)
         } else if info.expires_at.is_some_and(|e| now.as_millis() >= e) {
             Judged::Done(Reason::Expired)
-        } else if !request.scopes.is_empty() && !info.has_scopes(request.scopes) {
+        } else if owner.is_some_and(|o| o.suspended) {
+            Judged::Done(Reason::OwnerSuspended)
+        } else if !request.scopes.is_empty()
+            && (!info.has_scopes(request.scopes)
+                || owner.is_some_and(|o| !request.scopes.iter().all(|s| o.allows(s))))
+        {
+            // The effective scopes: the key's own ∩ its owner's allowed scopes.
             Judged::Done(Reason::InsufficientScope)
         } else if let Some(terms) = info.credits {
             Judged::SpendCredits(request.cost.unwrap_or(terms.cost))

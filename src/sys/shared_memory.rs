@@ -9,7 +9,8 @@
 //! | 3 | `!epoch`, so a damaged header is told from a valid one |
 //! | 4 | generation of the shared verify table now in use (see `table`); 0 = none yet |
 //! | 5 | table-writer lease: `pid << 32 | deadline` (seconds), 0 = free (see `store::table_sync`) |
-//! | 6..8 | reserved |
+//! | 6 | owner epoch: bumped to odd before an owner change commits and to even after (see `store::owners`); 0 = never changed |
+//! | 7 | reserved |
 //! | 8.. | usage-credit pools, one word per slot: `period << 40 | credits` |
 //!
 //! Losing the file loses nothing durable: the change counter is re-derived from the database,
@@ -44,6 +45,7 @@ const WORD_EPOCH: usize = 2;
 const WORD_EPOCH_CHECK: usize = 3;
 const WORD_TABLE_GENERATION: usize = 4;
 const WORD_TABLE_WRITER: usize = 5;
+const WORD_OWNER_EPOCH: usize = 6;
 const HEADER_WORDS: usize = 8;
 
 /// Number of usage-credit slots, i.e. of keys with credits a store can hold at once.
@@ -252,6 +254,13 @@ impl SyncFile {
     #[inline]
     pub(crate) fn table_writer(&self) -> &AtomicU64 {
         self.word(WORD_TABLE_WRITER)
+    }
+
+    /// The owner epoch: odd while an owner change is being committed, even otherwise; every
+    /// process reloads its owner rules when it differs from the one they were loaded at.
+    #[inline]
+    pub(crate) fn owner_epoch(&self) -> &AtomicU64 {
+        self.word(WORD_OWNER_EPOCH)
     }
 
     /// The shared credit pool of `slot`.

@@ -541,10 +541,26 @@ static void replay_verify(const char *dir) {
         CHECK(json_get(st, "options")->len == 0); /* no vector needs options yet */
         CHECK_STATUS(kw_import_legacy(s, scheme, (const uint8_t *)data->str, data->len, NULL, &r), KW_OK);
         CHECK(r.imported == (uint64_t)json_num(st, "imported", -1));
+      } else if (strcmp(op, "owner_suspend") == 0) {
+        const char *owner = json_str(st, "owner");
+        CHECK_STATUS(kw_owner_suspend(s, owner, strlen(owner), NULL, 0, NULL, 0, NULL), KW_OK);
+      } else if (strcmp(op, "owner_resume") == 0) {
+        const char *owner = json_str(st, "owner");
+        CHECK_STATUS(kw_owner_resume(s, owner, strlen(owner), NULL, 0, NULL), KW_OK);
+      } else if (strcmp(op, "owner_scopes") == 0) {
+        const char *owner = json_str(st, "owner");
+        const jval *clear = json_get(st, "clear");
+        uint32_t clear_flag = clear && clear->type == J_BOOL && clear->num != 0 ? 1u : 0u;
+        CHECK_STATUS(kw_owner_set_scopes(s, owner, strlen(owner), nscopes ? scopes : NULL, nscopes, clear_flag, NULL,
+                                         0, NULL),
+                     KW_OK);
       } else {
         kw_verdict v;
         kw_status status;
         const char *expect = json_str(st, "expect");
+        const jval *expect_scopes = json_get(st, "expect_scopes");
+        char record[KW_KEY_INFO_MAX_LEN];
+        size_t record_len = 0;
         int64_t at;
         if (start == 0) start = now_ms();
         at = start + (int64_t)json_num(st, "at_offset_ms", 0);
@@ -557,7 +573,19 @@ static void replay_verify(const char *dir) {
           const jval *dry = json_get(st, "dry_run");
           uint32_t flags = dry && dry->type == J_BOOL && dry->num != 0 ? (uint32_t)KW_VERIFY_DRY_RUN : 0u;
           status = kw_verify_ex(s, key, strlen(key), scopes, nscopes, (uint32_t)json_num(st, "cost", 0), at, flags, &v,
-                                NULL, 0, NULL);
+                                expect_scopes ? (uint8_t *)record : NULL, expect_scopes ? sizeof record : 0,
+                                expect_scopes ? &record_len : NULL);
+          if (expect_scopes && status == KW_OK) {
+            /* The verdict's record carries the effective scopes, e.g. "scopes":["read"]. */
+            char want[512];
+            size_t used = (size_t)snprintf(want, sizeof want, "\"scopes\":[");
+            for (k = 0; k < expect_scopes->len; k++)
+              used += (size_t)snprintf(want + used, sizeof want - used, "%s\"%.*s\"", k ? "," : "",
+                                       (int)expect_scopes->items[k].len, expect_scopes->items[k].str);
+            snprintf(want + used, sizeof want - used, "]");
+            record[record_len < sizeof record ? record_len : sizeof record - 1] = 0;
+            CHECK(strstr(record, want) != NULL);
+          }
         } else {
           char id[32], secret[64];
           const char *mutate = json_str(st, "mutate");
@@ -2116,6 +2144,63 @@ static void test_legacy(const char *vectors) {
   remove_store("legacy.redb");
 }
 
+/* ------------------------------------------------------------------ owner controls */
+
+static void test_owners(void) {
+  kw_store s, ops;
+  char key[KW_MAX_KEY_LEN + 1], buf[KW_OWNER_INFO_MAX_LEN];
+  size_t len = 0;
+  kw_verdict v;
+  kw_str scope_read = S("read"), scope_write = S("write");
+  kw_str both[2];
+  both[0] = scope_read;
+  both[1] = scope_write;
+  remove_store("owners.redb");
+  s = open_store("owners.redb");
+  CHECK_STATUS(kw_with_actor(s, "ops", 3, &ops), KW_OK);
+  CHECK_STATUS(create_key(s, "acct_c", both, 2, NULL, 0, NULL, key), KW_OK);
+  /* NULL and bad arguments change nothing. */
+  CHECK_STATUS(kw_owner_suspend(s, NULL, 3, NULL, 0, NULL, 0, NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_owner_suspend(s, BAD_UTF8, 2, NULL, 0, NULL, 0, NULL), KW_INVALID_UTF8);
+  CHECK_STATUS(kw_owner_suspend(s, " ", 1, NULL, 0, NULL, 0, NULL), KW_INVALID_ARGUMENT);
+  CHECK_STATUS(kw_owner_suspend(s, "acct_c", 6, NULL, 0, (uint8_t *)buf, 16, &len), KW_BUFFER_TOO_SMALL);
+  CHECK(len == KW_OWNER_INFO_MAX_LEN);
+  CHECK_STATUS(kw_verify(s, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_OK);
+  CHECK(v.reason == KW_REASON_VALID);
+  /* Suspend: refused with 403, through a handle that stamps an actor. */
+  CHECK_STATUS(kw_owner_suspend(ops, "acct_c", 6, "unpaid", 6, (uint8_t *)buf, sizeof buf, &len), KW_OK);
+  buf[len] = 0;
+  CHECK(strstr(buf, "\"suspend_reason\":\"unpaid\"") && strstr(buf, "\"keys\":1"));
+  CHECK_STATUS(kw_verify(s, key, strlen(key), NULL, 0, 0, 0, &v, NULL, 0, NULL), KW_OK);
+  CHECK(v.reason == KW_REASON_OWNER_SUSPENDED && v.http_status == 403);
+  CHECK(strcmp(kw_reason_code(KW_REASON_OWNER_SUSPENDED), "OWNER_SUSPENDED") == 0);
+  CHECK_STATUS(kw_owner_resume(ops, "acct_c", 6, NULL, 0, NULL), KW_OK);
+  CHECK_STATUS(kw_owner_resume(s, "nobody", 6, NULL, 0, NULL), KW_OWNER_NOT_FOUND);
+  CHECK(kw_status_family(KW_OWNER_NOT_FOUND) == KW_FAMILY_NOT_FOUND);
+  /* Allowed scopes: effective scopes = the key's own within the owner's. */
+  CHECK_STATUS(kw_owner_set_scopes(ops, "acct_c", 6, &scope_read, 1, 0, NULL, 0, NULL), KW_OK);
+  CHECK_STATUS(kw_verify(s, key, strlen(key), &scope_write, 1, 0, 0, &v, NULL, 0, NULL), KW_OK);
+  CHECK(v.reason == KW_REASON_INSUFFICIENT_SCOPE);
+  CHECK_STATUS(kw_owner_set_scopes(ops, "acct_c", 6, NULL, 0, 1, NULL, 0, NULL), KW_OK);
+  CHECK_STATUS(kw_verify(s, key, strlen(key), &scope_write, 1, 0, 0, &v, NULL, 0, NULL), KW_OK);
+  CHECK(v.reason == KW_REASON_VALID);
+  /* Records and the audit trail. */
+  CHECK_STATUS(kw_owner_get(s, "acct_c", 6, (uint8_t *)buf, sizeof buf, &len), KW_OK);
+  buf[len] = 0;
+  CHECK(strstr(buf, "\"suspended_at\":null") && strstr(buf, "\"allowed_scopes\":null"));
+  CHECK_STATUS(kw_owner_get(s, "nobody", 6, (uint8_t *)buf, sizeof buf, &len), KW_OWNER_NOT_FOUND);
+  CHECK_STATUS(kw_owners_list(s, (uint8_t *)buf, 4, &len), KW_BUFFER_TOO_SMALL);
+  CHECK_STATUS(kw_owners_list(s, (uint8_t *)buf, sizeof buf, &len), KW_OK);
+  buf[len] = 0;
+  CHECK(buf[0] == '[' && strstr(buf, "\"owner\":\"acct_c\""));
+  CHECK_STATUS(kw_audit(s, NULL, 0, "acct_c", 6, "ops", 3, 0, 0, 0, 0, (uint8_t *)buf, sizeof buf, &len), KW_OK);
+  buf[len] = 0;
+  CHECK(strstr(buf, "\"owner_suspend\"") && strstr(buf, "\"owner_resume\"") && strstr(buf, "\"owner_scopes\""));
+  CHECK_STATUS(kw_close(ops), KW_OK);
+  CHECK_STATUS(kw_owner_suspend(ops, "acct_c", 6, NULL, 0, NULL, 0, NULL), KW_CLOSED);
+  CHECK_STATUS(kw_close(s), KW_OK);
+}
+
 int main(int argc, char **argv) {
   const char *vectors = argc > 1 ? argv[1] : "tests/vectors";
   snprintf(tmpdir, sizeof tmpdir, "/tmp/keyward-c-test-XXXXXX");
@@ -2144,6 +2229,7 @@ int main(int argc, char **argv) {
   test_warnings();
   test_audit();
   test_legacy(vectors);
+  test_owners();
   test_panic_boundary();
   {
     char cmd[400];

@@ -29,6 +29,15 @@
 //!   VALID for an acknowledged revoke or rescope), slots left in doubt repaired by the next
 //!   write, use counts ≥ the flushed acknowledgements and ≤ one interval more (exact when the
 //!   child was killed outside a flush).
+//! - `owner_storm`: 4 processes verify keys of two owners in a loop while another process
+//!   suspends, resumes, restricts and unrestricts one owner 60 times, announcing each change
+//!   before the call and after it returned: every verifier's first verify after it read that a
+//!   change returned gives the new answer (`OWNER_SUSPENDED`, `VALID`, `INSUFFICIENT_SCOPE`,
+//!   `VALID`), the other owner's key is never refused, and verifies overlapping the calls
+//!   (> 0) prove the race ran.
+//! - `owner_crash`: a writer killed by a failpoint before or after its owner change commits
+//!   leaves the owner epoch in doubt; other processes answer from the committed state
+//!   meanwhile, and the next change repairs it.
 //! - `killed_verifier_keeps_counts`: two children verify without flushing and are SIGKILLed;
 //!   the counts they made in the shared table are all there, before and after a flush.
 //!
@@ -82,6 +91,8 @@ fn main() {
         ("revoke_storm", revoke_storm),
         ("table_crash", table_crash),
         ("killed_verifier_keeps_counts", killed_verifier_keeps_counts),
+        ("owner_storm", owner_storm),
+        ("owner_crash", owner_crash),
         (
             "in_doubt_slot_repaired_and_counted",
             in_doubt_slot_repaired_and_counted,
@@ -315,6 +326,13 @@ fn child_main(args: &[String]) {
         "storm_verify" => storm_verifier(&path, args),
         "storm_revoke" => storm_revoker(&path, args),
         "table_workload" => table_worker(&path, args),
+        "owner_verify" => owner_verifier(&path, args),
+        // Suspends an owner (run with a failpoint that kills it on the way).
+        "suspend" => {
+            let store = Store::open(&path, options(Duration::ZERO)).unwrap();
+            store.suspend_owner(&args[2], Some("crash test")).unwrap();
+            say("suspended".into());
+        }
         // Renames one key (run with a failpoint that kills it on the way).
         "rename" => {
             let store = Store::open(&path, options(Duration::ZERO)).unwrap();
@@ -1892,5 +1910,245 @@ fn legacy_upgrade_race() {
     assert_eq!(uses as usize, WORKERS * ROUNDS * KEYS, "every use counted");
     println!(
         "  legacy_upgrade_race: {valid} VALID over {WORKERS} processes, {upgrades} upgrades for {KEYS} keys, {uses} uses counted"
+    );
+}
+
+// ------------------------------------------------------------------ owner controls
+
+/// The owner changes of `owner_storm`, in turn, with the answer a key of the changed owner
+/// (scope `read`, verified for `read`) must give once the change returned.
+const OWNER_STEPS: [(&str, Reason); 4] = [
+    ("suspend", Reason::OwnerSuspended),
+    ("resume", Reason::Valid),
+    ("restrict", Reason::InsufficientScope),
+    ("unrestrict", Reason::Valid),
+];
+
+/// Verifies the changed owner's key and the other owner's key in a loop. On reading that a
+/// change returned, its first verify of the changed owner's key must give the change's answer;
+/// it reports `checked <step> <violations so far>` on stdout, and the next change starts only
+/// after every verifier reported (so a later change cannot be what it sees). Stops on `stop`.
+fn owner_verifier(path: &Path, args: &[String]) {
+    let (target, bystander) = (&args[2], &args[3]);
+    let mut tail = LogTail::new(Path::new(&args[4]));
+    let store = Store::open(path, options(Duration::from_secs(1))).unwrap();
+    say_line("ready");
+    let verify = |key: &str| store.verify(key, &["read"]).unwrap().reason;
+    // What the target key must answer now: `None` while a change is in progress.
+    let mut expected = Some(Reason::Valid);
+    // While a change is in progress: the answers before and after it.
+    let mut either = (Reason::Valid, Reason::Valid);
+    let (mut verifies, mut overlapped, mut first_checks, mut violations) = (0u64, 0u64, 0u64, 0u64);
+    let mut stopped = false;
+    while !stopped {
+        // A verify, then the log: a change that began meanwhile may be what it saw.
+        let got = verify(target);
+        verifies += 1;
+        let lines = tail.poll();
+        let racing = lines.first().is_some_and(|l| l.starts_with("begin"));
+        match expected {
+            Some(want) if !racing && got != want => {
+                violations += 1;
+                eprintln!("answered {got:?} while {want:?} was settled");
+            }
+            Some(_) if !racing => {}
+            _ => overlapped += 1,
+        }
+        for line in lines {
+            match line.split_once(' ') {
+                Some(("begin", step)) => {
+                    let step: usize = step.parse().unwrap();
+                    either = (OWNER_STEPS[(step + 3) % 4].1, OWNER_STEPS[step % 4].1);
+                    // The verify before this poll: the answer before or after the change.
+                    if got != either.0 && got != either.1 {
+                        violations += 1;
+                        eprintln!("answered {got:?} before reading {line:?}");
+                    }
+                    expected = None;
+                }
+                Some(("end", step)) => {
+                    let want = OWNER_STEPS[step.parse::<usize>().unwrap() % 4].1;
+                    expected = Some(want);
+                    let got = verify(target);
+                    verifies += 1;
+                    first_checks += 1;
+                    if got != want {
+                        violations += 1;
+                        eprintln!("first verify after {line:?} answered {got:?}, not {want:?}");
+                    }
+                    say_line(&format!("checked {step} {violations}"));
+                }
+                None if line == "stop" => stopped = true,
+                _ => panic!("unexpected log line {line:?}"),
+            }
+        }
+        if expected.is_none() {
+            // Inside a change call: either answer.
+            let got = verify(target);
+            verifies += 1;
+            overlapped += 1;
+            if got != either.0 && got != either.1 {
+                violations += 1;
+                eprintln!("answered {got:?} during a change from {either:?}");
+            }
+        }
+        // The other owner is never touched.
+        if verify(bystander) != Reason::Valid {
+            violations += 1;
+            eprintln!("the other owner's key was refused");
+        }
+        verifies += 1;
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    store.close().unwrap();
+    say_line(&format!(
+        "verifies {verifies} overlapped {overlapped} first_checks {first_checks} violations {violations}"
+    ));
+}
+
+fn owner_storm() {
+    let rounds = 60;
+    let (dir, path) = temp_db();
+    let store = Store::open_unshared(&path, options(Duration::ZERO)).unwrap();
+    let target = store.create(new_key("acct_target")).unwrap();
+    let bystander = store.create(new_key("acct_other")).unwrap();
+    drop(store);
+    let log_path = dir.path().join("owners.log");
+    std::fs::write(&log_path, "").unwrap();
+    let mut verifiers: Vec<Worker> = (0..WORKERS)
+        .map(|_| {
+            Worker::spawn(&[
+                "owner_verify",
+                path_arg(&path),
+                target.key(),
+                bystander.key(),
+                path_arg(&log_path),
+            ])
+        })
+        .collect();
+    for w in &mut verifiers {
+        assert_eq!(w.read(), "ready");
+    }
+    // This process makes the changes (another process than every verifier).
+    let changer = Store::open_unshared(&path, options(Duration::from_millis(200)))
+        .unwrap()
+        .with_actor("owner-storm")
+        .unwrap();
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log_path)
+        .unwrap();
+    for step in 0..rounds {
+        log.write_all(format!("begin {step}\n").as_bytes()).unwrap();
+        let owner = "acct_target";
+        match OWNER_STEPS[step % 4].0 {
+            "suspend" => changer.suspend_owner(owner, Some("storm")).map(|_| ()),
+            "resume" => changer.resume_owner(owner).map(|_| ()),
+            "restrict" => changer
+                .set_owner_scopes(owner, Some(&["write"]))
+                .map(|_| ()),
+            _ => changer.set_owner_scopes::<&str>(owner, None).map(|_| ()),
+        }
+        .unwrap();
+        log.write_all(format!("end {step}\n").as_bytes()).unwrap();
+        for w in &mut verifiers {
+            let ack = w.read();
+            assert!(ack.starts_with(&format!("checked {step} ")), "{ack}");
+        }
+    }
+    log.write_all(b"stop\n").unwrap();
+    let (mut verifies, mut overlapped, mut first_checks) = (0, 0, 0);
+    for mut w in verifiers {
+        let report = w.read();
+        let words: Vec<&str> = report.split_whitespace().collect();
+        let number = |i: usize| words[i].parse::<u64>().unwrap();
+        assert_eq!(number(7), 0, "a stale owner answer: {report}");
+        assert_eq!(number(5), rounds as u64, "{report}");
+        verifies += number(1);
+        overlapped += number(3);
+        first_checks += number(5);
+        w.finish();
+    }
+    assert!(
+        overlapped > 0,
+        "no verify overlapped an owner change: the test proved nothing"
+    );
+    // Every change is in the audit log, with the changer's actor.
+    let events = changer
+        .audit(&keyward::AuditQuery {
+            owner: Some("acct_target".into()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .unwrap()
+        .events;
+    let events: Vec<_> = events.into_iter().filter(|e| e.key_id.is_none()).collect();
+    assert_eq!(events.len(), rounds);
+    assert!(
+        events
+            .iter()
+            .all(|e| e.actor.as_deref() == Some("owner-storm"))
+    );
+    println!(
+        "  owner_storm: {WORKERS} verifiers, {rounds} owner changes; {verifies} verifies, \
+         {overlapped} inside a change call, {first_checks} first verifies after a change \
+         returned: 0 stale answers"
+    );
+}
+
+fn owner_crash() {
+    for (failpoint, committed) in [("owner-after-mark", false), ("owner-after-commit", true)] {
+        let (_dir, path) = temp_db();
+        let store = Store::open_unshared(&path, options(Duration::ZERO)).unwrap();
+        let key = store.create(new_key("acct_crash")).unwrap();
+        assert_eq!(
+            store.verify(key.key(), &["read"]).unwrap().reason,
+            Reason::Valid
+        );
+        let mut child = Worker::spawn_with_env(
+            &["suspend", path_arg(&path), "acct_crash"],
+            &[("KEYWARD_FAILPOINT", failpoint.to_owned())],
+        );
+        let status = child.child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            status.signal(),
+            Some(9),
+            "{failpoint}: the child was not killed"
+        );
+        // The epoch is left in doubt: this process answers from the committed state.
+        let want = if committed {
+            Reason::OwnerSuspended
+        } else {
+            Reason::Valid
+        };
+        for _ in 0..3 {
+            assert_eq!(
+                store.verify(key.key(), &["read"]).unwrap().reason,
+                want,
+                "{failpoint}"
+            );
+        }
+        // The next change repairs the epoch, and is seen.
+        store.resume_owner("acct_crash").unwrap();
+        assert_eq!(
+            store.verify(key.key(), &["read"]).unwrap().reason,
+            Reason::Valid
+        );
+        store.suspend_owner("acct_crash", None).unwrap();
+        assert_eq!(
+            store.verify(key.key(), &["read"]).unwrap().reason,
+            Reason::OwnerSuspended
+        );
+        // The killed change left an audit event exactly when it committed.
+        let events = store.audit(&keyward::AuditQuery::default()).unwrap().events;
+        let suspends = events
+            .iter()
+            .filter(|e| e.action == keyward::AuditAction::OwnerSuspend)
+            .count();
+        assert_eq!(suspends, if committed { 2 } else { 1 }, "{failpoint}");
+    }
+    println!(
+        "  owner_crash: owner-after-mark and owner-after-commit: committed state answered, repaired"
     );
 }

@@ -144,7 +144,10 @@ verify = {
             "'pair' verifies (public id, secret) and 'dry_run' (default false) verifies without counting a use or spending a credit; 'mutate' alters what is sent: wrong_secret_first / "
             "wrong_secret_last change the first / last secret character, unknown_id sends a fresh id. "
             "'import_legacy' imports 'data' (another system's export) from system 'from' with 'options' "
-            "(all_scopes, default_owner) and expects 'imported' keys.",
+            "(all_scopes, default_owner) and expects 'imported' keys. "
+            "'owner_suspend' / 'owner_resume' suspend / resume an owner; 'owner_scopes' sets an owner's "
+            "allowed scopes ('clear': true removes them); 'expect_scopes' (optional) is the verdict's "
+            "effective scopes.",
     "scenarios": [
         {"name": "scopes", "steps": [
             {"op": "create", "as": "k", "owner": "acct_1", "scopes": ["read", "write"], "env": "live"},
@@ -208,6 +211,21 @@ verify = {
             {"op": "verify", "key": "k", "scopes": ["read"], "cost": 2, "dry_run": True, "expect": "VALID"},
             {"op": "verify", "key": "k", "scopes": ["read"], "cost": 2, "expect": "VALID"},
             {"op": "verify", "key": "k", "scopes": ["read"], "dry_run": True, "expect": "USAGE_EXCEEDED"},
+        ]},
+        {"name": "owner suspended, and an owner's allowed scopes (effective scopes)", "steps": [
+            {"op": "create", "as": "k", "owner": "acct_9", "scopes": ["read", "write"]},
+            {"op": "owner_suspend", "owner": "acct_9"},
+            {"op": "verify", "key": "k", "scopes": [], "expect": "OWNER_SUSPENDED"},
+            {"op": "verify", "key": "k", "scopes": ["read"], "dry_run": True, "expect": "OWNER_SUSPENDED"},
+            {"op": "pair", "key": "k", "scopes": [], "expect": "OWNER_SUSPENDED"},
+            {"op": "owner_resume", "owner": "acct_9"},
+            {"op": "verify", "key": "k", "scopes": ["write"], "expect": "VALID"},
+            {"op": "owner_scopes", "owner": "acct_9", "scopes": ["read", "admin"]},
+            {"op": "verify", "key": "k", "scopes": ["read"], "expect": "VALID", "expect_scopes": ["read"]},
+            {"op": "verify", "key": "k", "scopes": ["write"], "expect": "INSUFFICIENT_SCOPE"},
+            {"op": "verify", "key": "k", "scopes": ["admin"], "expect": "INSUFFICIENT_SCOPE"},
+            {"op": "owner_scopes", "owner": "acct_9", "clear": True},
+            {"op": "verify", "key": "k", "scopes": ["write"], "expect": "VALID", "expect_scopes": ["read", "write"]},
         ]},
         {"name": "scope check comes before credits", "steps": [
             {"op": "create", "as": "k", "owner": "acct_7", "scopes": ["read"], "credits": {"remaining": 1, "cost": 1}},

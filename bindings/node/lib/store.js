@@ -1294,6 +1294,72 @@ class Store {
     return keyInfo(parseJson(INFO_BUF, FIXED.get64(F_LEN_A)));
   }
 
+  // --- owner controls -------------------------------------------------------------------
+
+  /**
+   * Suspends an owner: every key of it is refused with `OWNER_SUSPENDED` (HTTP 403) from the
+   * next verify in every process, until `resumeOwner`. Audited (`owner_suspend`).
+   * @param {string} owner
+   * @param {string} [reason]
+   * @returns {import('../index').OwnerInfo}
+   */
+  suspendOwner(owner, reason) {
+    const op = 'suspendOwner';
+    const o = cbytes(text(owner, op, 'owner'));
+    const r = kwStr(reason, op, 'reason', false);
+    return ownerInfo(this._json(op, (buf, cap) => fn.kw_owner_suspend(this._h, o, o.length, r.ptr, r.len, buf, cap, P_LEN_A)));
+  }
+
+  /**
+   * Resumes a suspended owner (changes nothing if it is not suspended); `OWNER_NOT_FOUND` for
+   * an owner with neither a record nor keys. Audited (`owner_resume`).
+   * @param {string} owner
+   * @returns {import('../index').OwnerInfo}
+   */
+  resumeOwner(owner) {
+    const op = 'resumeOwner';
+    const o = cbytes(text(owner, op, 'owner'));
+    return ownerInfo(this._json(op, (buf, cap) => fn.kw_owner_resume(this._h, o, o.length, buf, cap, P_LEN_A)));
+  }
+
+  /**
+   * Sets the scopes an owner's keys may use (`null`: unrestricted): a key's effective scopes,
+   * checked and reported by verify, are its own within these. Audited (`owner_scopes`).
+   * @param {string} owner
+   * @param {readonly string[] | null} scopes
+   * @returns {import('../index').OwnerInfo}
+   */
+  setOwnerScopes(owner, scopes) {
+    const op = 'setOwnerScopes';
+    const o = cbytes(text(owner, op, 'owner'));
+    const clear = scopes === null || scopes === undefined;
+    const ptr = clear ? NULL : scopeArg(scopeList(scopes, op), op);
+    const n = clear ? 0 : scopeCount;
+    return ownerInfo(
+      this._json(op, (buf, cap) => fn.kw_owner_set_scopes(this._h, o, o.length, ptr, n, clear ? 1 : 0, buf, cap, P_LEN_A)),
+    );
+  }
+
+  /**
+   * An owner's controls and key count; `OWNER_NOT_FOUND` for an owner with neither a record
+   * nor keys.
+   * @param {string} owner
+   * @returns {import('../index').OwnerInfo}
+   */
+  owner(owner) {
+    const op = 'owner';
+    const o = cbytes(text(owner, op, 'owner'));
+    return ownerInfo(this._json(op, (buf, cap) => fn.kw_owner_get(this._h, o, o.length, buf, cap, P_LEN_A)));
+  }
+
+  /**
+   * Every owner record (owners ever suspended or given allowed scopes), by owner.
+   * @returns {import('../index').OwnerInfo[]}
+   */
+  owners() {
+    return this._json('owners', (buf, cap) => fn.kw_owners_list(this._h, buf, cap, P_LEN_A)).map(ownerInfo);
+  }
+
   /**
    * Deletes a key and its usage history.
    * @param {string} id
@@ -1426,6 +1492,19 @@ class Store {
 
 if (typeof Symbol.dispose === 'symbol') {
   Store.prototype[Symbol.dispose] = Store.prototype.close;
+}
+
+/** An owner record from the library's JSON. */
+function ownerInfo(r) {
+  return {
+    owner: r.owner,
+    suspendedAt: r.suspended_at,
+    suspendReason: r.suspend_reason,
+    allowedScopes: r.allowed_scopes,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    keys: r.keys,
+  };
 }
 
 /** Parses the options of a verify call. */

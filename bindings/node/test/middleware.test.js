@@ -369,3 +369,21 @@ test('examples/cluster.js: node:cluster workers on one store file', async (t) =>
   assert.deepEqual([r.status, r.body.code], [401, 'REVOKED']);
   await stop(child);
 });
+
+test('express: a suspended owner is answered 403 OWNER_SUSPENDED, and served again once resumed', async (t) => {
+  const store = freshStore(t);
+  const created = store.create({ owner: 'acct_suspended' });
+  const app = express();
+  app.get('/me', keyward.middleware(store), (req, res) => res.json({ ok: true }));
+  const server = await listen(app);
+  t.after(() => server.close());
+  const url = `http://127.0.0.1:${server.address().port}/me`;
+  assert.equal((await request(url, { headers: { 'x-api-key': created.key } })).status, 200);
+  store.suspendOwner('acct_suspended');
+  const r = await request(url, { headers: { 'x-api-key': created.key } });
+  assert.equal(r.status, 403);
+  assert.equal(r.body.code, 'OWNER_SUSPENDED');
+  assert.equal(r.headers['www-authenticate'], undefined);
+  store.resumeOwner('acct_suspended');
+  assert.equal((await request(url, { headers: { 'x-api-key': created.key } })).status, 200);
+});

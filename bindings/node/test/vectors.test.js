@@ -124,8 +124,20 @@ test('verify.json: every scenario on a fresh store', async (t) => {
             made.set(step.as, { key, id: info.id });
             break;
           }
-          case 'verify':
-            assert.equal(store.verify(made.get(step.key).key, opts).code, step.expect, where);
+          case 'verify': {
+            const v = store.verify(made.get(step.key).key, step.expect_scopes ? { ...opts, info: true } : opts);
+            assert.equal(v.code, step.expect, where);
+            if (step.expect_scopes) assert.deepEqual(v.info.scopes, step.expect_scopes, `${where} (effective scopes)`);
+            break;
+          }
+          case 'owner_suspend':
+            store.suspendOwner(step.owner);
+            break;
+          case 'owner_resume':
+            store.resumeOwner(step.owner);
+            break;
+          case 'owner_scopes':
+            store.setOwnerScopes(step.owner, step.clear ? null : step.scopes);
             break;
           case 'verify_text':
             assert.equal(store.verify(step.text, opts).code, step.expect, where);

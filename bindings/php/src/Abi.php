@@ -17,6 +17,7 @@ final class Abi
     public const KW_ABI_VERSION = 1;
     public const KW_MAX_ACTOR_LEN = 256;
     public const KW_MAX_LEGACY_SOURCE_ID_LEN = 128;
+    public const KW_OWNER_INFO_MAX_LEN = 16384;
     public const KW_MAX_OWNER_LEN = 128;
     public const KW_MAX_NAME_LEN = 256;
     public const KW_MAX_SCOPE_LEN = 64;
@@ -50,6 +51,7 @@ final class Abi
     public const KW_PANIC = 6;
     public const KW_CLOSED = 7;
     public const KW_NOT_FOUND = 10;
+    public const KW_OWNER_NOT_FOUND = 11;
     public const KW_POLICY_MAX_ACTIVE_KEYS = 20;
     public const KW_POLICY_LAST_ACTIVE_KEY = 21;
     public const KW_POLICY_MAX_LIFETIME = 22;
@@ -91,6 +93,7 @@ final class Abi
     public const KW_REASON_EXPIRED = 4;
     public const KW_REASON_INSUFFICIENT_SCOPE = 5;
     public const KW_REASON_USAGE_EXCEEDED = 6;
+    public const KW_REASON_OWNER_SUSPENDED = 7;
 
     // enum kw_concurrency
     public const KW_CONCURRENCY_MULTI_PROCESS = 0;

@@ -7,7 +7,8 @@ namespace Keyward;
 /**
  * One event of the audit log (Store::audit()): never a secret or a digest.
  *
- * $action is "create", "update", "rotate", "revoke", "delete", "import" or "policy_refused";
+ * $action is "create", "update", "rotate", "revoke", "delete", "import", "policy_refused",
+ * "owner_suspend", "owner_resume" or "owner_scopes" (owner changes carry no $keyId);
  * $changed names the fields changed; $detail is the other key of a rotation or the error
  * code of a policy refusal. $at is in ms since the epoch.
  */

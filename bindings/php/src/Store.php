@@ -977,6 +977,87 @@ final class Store
     }
 
     /**
+     * Suspends an owner: every key of it is refused with OWNER_SUSPENDED (HTTP 403) from the
+     * next verify in every process, until resumeOwner(). Suspending a suspended owner changes
+     * nothing. Audited (owner_suspend).
+     *
+     * @throws KeywardException (ArgumentException for a blank or over-long owner)
+     */
+    public function suspendOwner(string $owner, ?string $reason = null): OwnerInfo
+    {
+        $ffi = $this->ffi;
+        $handle = $this->live();
+        return OwnerInfo::fromArray(Native::json($ffi, fn (CData $buf, int $cap, CData $len): int =>
+            $ffi->kw_owner_suspend($handle, $owner, strlen($owner), $reason, $reason === null ? 0 : strlen($reason), $buf, $cap, $len),
+            self::ctxOwner('kw_owner_suspend', $owner), Abi::KW_OWNER_INFO_MAX_LEN));
+    }
+
+    /**
+     * Resumes a suspended owner (changes nothing if it is not suspended). Audited
+     * (owner_resume).
+     *
+     * @throws KeywardException (NotFoundException, code OWNER_NOT_FOUND, for an owner with
+     *         neither a record nor keys)
+     */
+    public function resumeOwner(string $owner): OwnerInfo
+    {
+        $ffi = $this->ffi;
+        $handle = $this->live();
+        return OwnerInfo::fromArray(Native::json($ffi, fn (CData $buf, int $cap, CData $len): int =>
+            $ffi->kw_owner_resume($handle, $owner, strlen($owner), $buf, $cap, $len),
+            self::ctxOwner('kw_owner_resume', $owner), Abi::KW_OWNER_INFO_MAX_LEN));
+    }
+
+    /**
+     * Sets the scopes an owner's keys may use (null: unrestricted). A key's effective scopes,
+     * checked and reported by verify, are its own within these, from the next verify in every
+     * process. Audited (owner_scopes).
+     *
+     * @param ?list<string> $scopes
+     * @throws KeywardException
+     */
+    public function setOwnerScopes(string $owner, ?array $scopes): OwnerInfo
+    {
+        $ffi = $this->ffi;
+        $handle = $this->live();
+        $keep = [];
+        [$ptr, $count] = $scopes === null ? [null, 0] : Native::strings($ffi, $scopes, 'scopes', $keep);
+        $clear = $scopes === null ? 1 : 0;
+        return OwnerInfo::fromArray(Native::json($ffi, fn (CData $buf, int $cap, CData $len): int =>
+            $ffi->kw_owner_set_scopes($handle, $owner, strlen($owner), $ptr, $count, $clear, $buf, $cap, $len),
+            self::ctxOwner('kw_owner_set_scopes', $owner), Abi::KW_OWNER_INFO_MAX_LEN));
+    }
+
+    /**
+     * An owner's controls and key count.
+     *
+     * @throws KeywardException (NotFoundException, code OWNER_NOT_FOUND)
+     */
+    public function owner(string $owner): OwnerInfo
+    {
+        $ffi = $this->ffi;
+        $handle = $this->live();
+        return OwnerInfo::fromArray(Native::json($ffi, fn (CData $buf, int $cap, CData $len): int =>
+            $ffi->kw_owner_get($handle, $owner, strlen($owner), $buf, $cap, $len),
+            self::ctxOwner('kw_owner_get', $owner), Abi::KW_OWNER_INFO_MAX_LEN));
+    }
+
+    /**
+     * Every owner record (owners ever suspended or given allowed scopes), by owner.
+     *
+     * @return list<OwnerInfo>
+     * @throws KeywardException
+     */
+    public function owners(): array
+    {
+        $ffi = $this->ffi;
+        $handle = $this->live();
+        $json = Native::json($ffi, fn (CData $buf, int $cap, CData $len): int =>
+            $ffi->kw_owners_list($handle, $buf, $cap, $len), 'kw_owners_list');
+        return array_values(array_map(OwnerInfo::fromArray(...), $json));
+    }
+
+    /**
      * Deletes a key and its usage history.
      *
      * @throws KeywardException (NotFoundException; PolicyException with keepLastKey)

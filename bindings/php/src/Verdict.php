@@ -12,7 +12,7 @@ use FFI\CData;
  * status to answer (401 or 403) with a stable code and an English message.
  *
  * Codes: VALID (200); MALFORMED, NOT_FOUND, REVOKED, EXPIRED (401); INSUFFICIENT_SCOPE,
- * USAGE_EXCEEDED (403). When the credential could not even be read from the request headers
+ * USAGE_EXCEEDED, OWNER_SUSPENDED (403). When the credential could not even be read from the request headers
  * (Store::verifyHeaders() and friends) the code is the status name, HTTP 401:
  * CREDENTIAL_MISSING, UNSUPPORTED_SCHEME, BAD_BASE64, HALF_PAIR, AMBIGUOUS_CREDENTIAL,
  * MALFORMED_KEY (a credential header value over KW_MAX_HEADER_VALUE_LEN); $reason is then null.
@@ -37,6 +37,7 @@ final class Verdict implements \JsonSerializable
         4 => ['EXPIRED', 'the API key has expired'],
         5 => ['INSUFFICIENT_SCOPE', 'the API key lacks a scope this route requires'],
         6 => ['USAGE_EXCEEDED', 'the API key has used up its credits'],
+        7 => ['OWNER_SUSPENDED', 'the account that owns the API key is suspended'],
     ];
 
     /**

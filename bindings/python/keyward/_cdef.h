@@ -4,6 +4,7 @@
 #define KW_ABI_VERSION 1
 #define KW_MAX_ACTOR_LEN 256
 #define KW_MAX_LEGACY_SOURCE_ID_LEN 128
+#define KW_OWNER_INFO_MAX_LEN 16384
 #define KW_MAX_OWNER_LEN 128
 #define KW_MAX_NAME_LEN 256
 #define KW_MAX_SCOPE_LEN 64
@@ -36,6 +37,7 @@ enum kw_status
   KW_PANIC = 6,
   KW_CLOSED = 7,
   KW_NOT_FOUND = 10,
+  KW_OWNER_NOT_FOUND = 11,
   KW_POLICY_MAX_ACTIVE_KEYS = 20,
   KW_POLICY_LAST_ACTIVE_KEY = 21,
   KW_POLICY_MAX_LIFETIME = 22,
@@ -81,6 +83,7 @@ enum kw_reason
   KW_REASON_EXPIRED = 4,
   KW_REASON_INSUFFICIENT_SCOPE = 5,
   KW_REASON_USAGE_EXCEEDED = 6,
+  KW_REASON_OWNER_SUSPENDED = 7,
 };
 typedef uint32_t kw_reason;
 enum kw_concurrency
@@ -391,6 +394,36 @@ kw_status kw_rotate(kw_store store,
                     uint8_t *info_buf,
                     size_t info_cap,
                     size_t *out_info_len);
+kw_status kw_owner_suspend(kw_store store,
+                           const char *owner,
+                           size_t owner_len,
+                           const char *reason,
+                           size_t reason_len,
+                           uint8_t *buf,
+                           size_t cap,
+                           size_t *out_len);
+kw_status kw_owner_resume(kw_store store,
+                          const char *owner,
+                          size_t owner_len,
+                          uint8_t *buf,
+                          size_t cap,
+                          size_t *out_len);
+kw_status kw_owner_set_scopes(kw_store store,
+                              const char *owner,
+                              size_t owner_len,
+                              const struct kw_str *scopes,
+                              size_t scopes_len,
+                              uint32_t clear,
+                              uint8_t *buf,
+                              size_t cap,
+                              size_t *out_len);
+kw_status kw_owner_get(kw_store store,
+                       const char *owner,
+                       size_t owner_len,
+                       uint8_t *buf,
+                       size_t cap,
+                       size_t *out_len);
+kw_status kw_owners_list(kw_store store, uint8_t *buf, size_t cap, size_t *out_len);
 const char *kw_status_message(uint32_t status);
 const char *kw_status_name(uint32_t status);
 uint32_t kw_status_family(uint32_t status);

@@ -32,6 +32,7 @@ from .types import (
     LegacyImportReport,
     KeyPage,
     KeyState,
+    OwnerInfo,
     ParsedKey,
     Refill,
     StoreStats,
@@ -76,6 +77,7 @@ _from_buffer = ffi.from_buffer
 _object_new = object.__new__
 _BUFFER_TOO_SMALL = lib.KW_BUFFER_TOO_SMALL
 _KEY_INFO_MAX = lib.KW_KEY_INFO_MAX_LEN
+_OWNER_INFO_MAX = lib.KW_OWNER_INFO_MAX_LEN
 _MAX_KEY = lib.KW_MAX_KEY_LEN
 _MAX_SCOPES = lib.KW_MAX_SCOPES
 _U32 = 2**32 - 1
@@ -1143,6 +1145,66 @@ class Store:
         :class:`PolicyError` (``keep_last_key``)."""
         raw = _text(key_id, "key_id")
         self._check(lib.kw_delete(self._handle, raw, len(raw)))
+
+    # --- owner controls --------------------------------------------------------------------
+
+    def _owner_change(self, call: Any) -> OwnerInfo:
+        buf = ffi.new("uint8_t[]", _OWNER_INFO_MAX)
+        out_len = ffi.new("size_t *")
+        self._check(call(buf, _OWNER_INFO_MAX, out_len))
+        return OwnerInfo.from_json(json.loads(ffi.buffer(buf, out_len[0])[:]))
+
+    def suspend_owner(self, owner: str, reason: str | None = None) -> OwnerInfo:
+        """Suspends an owner: every key of it is refused with ``OWNER_SUSPENDED`` (HTTP 403)
+        from the next verify in every process, until :meth:`resume_owner`. Suspending a
+        suspended owner changes nothing. Audited (``owner_suspend``)."""
+        raw = _text(owner, "owner")
+        raw_reason = _opt_text(reason, "reason")
+        return self._owner_change(
+            lambda b, c, n: lib.kw_owner_suspend(
+                self._handle, raw, len(raw),
+                raw_reason if raw_reason is not None else ffi.NULL, len(raw_reason or b""), b, c, n,
+            )
+        )
+
+    def resume_owner(self, owner: str) -> OwnerInfo:
+        """Resumes a suspended owner (changes nothing if it is not suspended). Raises
+        :class:`KeyNotFoundError` (code ``OWNER_NOT_FOUND``) for an owner with neither a record
+        nor keys. Audited (``owner_resume``)."""
+        raw = _text(owner, "owner")
+        return self._owner_change(lambda b, c, n: lib.kw_owner_resume(self._handle, raw, len(raw), b, c, n))
+
+    def set_owner_scopes(self, owner: str, scopes: Sequence[str] | None) -> OwnerInfo:
+        """Sets the scopes an owner's keys may use (``None``: unrestricted). A key's effective
+        scopes, checked and reported by verify, are its own within these, from the next verify
+        in every process. Audited (``owner_scopes``)."""
+        raw = _text(owner, "owner")
+        if scopes is None:
+            return self._owner_change(
+                lambda b, c, n: lib.kw_owner_set_scopes(self._handle, raw, len(raw), ffi.NULL, 0, 1, b, c, n)
+            )
+        items = _scope_list(scopes)
+        array, keep = _kw_str_array(items)
+        info = self._owner_change(
+            lambda b, c, n: lib.kw_owner_set_scopes(self._handle, raw, len(raw), array, len(items), 0, b, c, n)
+        )
+        del keep
+        return info
+
+    def owner(self, owner: str) -> OwnerInfo:
+        """An owner's controls and key count. Raises :class:`KeyNotFoundError` (code
+        ``OWNER_NOT_FOUND``) for an owner with neither a record nor keys."""
+        raw = _text(owner, "owner")
+        return OwnerInfo.from_json(
+            self._read_json(lambda b, c, n: lib.kw_owner_get(self._handle, raw, len(raw), b, c, n))
+        )
+
+    def owners(self) -> list[OwnerInfo]:
+        """Every owner record (owners ever suspended or given allowed scopes), by owner."""
+        return [
+            OwnerInfo.from_json(o)
+            for o in self._read_json(lambda b, c, n: lib.kw_owners_list(self._handle, b, c, n))
+        ]
 
     # --- usage -----------------------------------------------------------------------------
 

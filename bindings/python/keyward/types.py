@@ -26,6 +26,7 @@ __all__ = [
     "KeyState",
     "LegacyImportReport",
     "LegacyOrigin",
+    "OwnerInfo",
     "ParsedKey",
     "Reason",
     "Refill",
@@ -45,6 +46,7 @@ class Reason(enum.IntEnum):
     EXPIRED = 4
     INSUFFICIENT_SCOPE = 5
     USAGE_EXCEEDED = 6
+    OWNER_SUSPENDED = 7
 
     @property
     def code(self) -> str:
@@ -110,7 +112,7 @@ class Verdict:
         self = object.__new__(_VerdictWithInfo if info is not None else cls)
         r = raw.reason
         self._raw = raw
-        self.reason = _REASONS[r] if r < 7 else Reason(r)
+        self.reason = _REASONS[r] if r < len(_REASONS) else Reason(r)
         self.http_status = raw.http_status
         self.ok = r == 0
         if info is not None:
@@ -372,7 +374,8 @@ class AuditEvent:
     """One event of the audit log (:meth:`Store.audit`): never a secret or a digest.
 
     ``action`` is ``"create"``, ``"update"``, ``"rotate"``, ``"revoke"``, ``"delete"``,
-    ``"import"`` or ``"policy_refused"``; ``changed`` names the fields changed; ``detail`` is
+    ``"import"``, ``"policy_refused"``, ``"owner_suspend"``, ``"owner_resume"`` or
+    ``"owner_scopes"`` (owner changes carry no ``key_id``); ``changed`` names the fields changed; ``detail`` is
     the other key of a rotation or the error code of a refusal. ``at`` is ms since the epoch.
     """
 
@@ -397,6 +400,43 @@ class AuditEvent:
             owner=record.get("owner"),
             changed=tuple(record.get("changed", ())),
             detail=record.get("detail"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerInfo:
+    """An owner's controls and key count (:meth:`Store.owner`, :meth:`Store.owners`).
+
+    ``allowed_scopes`` is ``None`` when the owner's keys are unrestricted; ``created_at`` and
+    ``updated_at`` are ``None`` for an owner that has keys but no record. Times are ms since
+    the epoch.
+    """
+
+    owner: str
+    suspended_at: int | None
+    suspend_reason: str | None
+    allowed_scopes: tuple[str, ...] | None
+    created_at: int | None
+    updated_at: int | None
+    keys: int
+
+    @property
+    def suspended(self) -> bool:
+        """Whether every key of the owner is refused (``OWNER_SUSPENDED``)."""
+        return self.suspended_at is not None
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> OwnerInfo:
+        """Builds an owner record from the library's JSON object."""
+        allowed = record.get("allowed_scopes")
+        return cls(
+            owner=record["owner"],
+            suspended_at=record.get("suspended_at"),
+            suspend_reason=record.get("suspend_reason"),
+            allowed_scopes=None if allowed is None else tuple(allowed),
+            created_at=record.get("created_at"),
+            updated_at=record.get("updated_at"),
+            keys=record["keys"],
         )
 
 

@@ -127,6 +127,18 @@ def test_credits_through_the_middleware(store: keyward.Store) -> None:
     assert wsgi_call(app, "/", {"x-api-key": limited.key})[2]["code"] == "USAGE_EXCEEDED"
 
 
+def test_a_suspended_owner_is_answered_403(store: keyward.Store) -> None:
+    created = store.create("acct_suspended")
+    app = WSGIMiddleware(wsgi_app, store)
+    assert wsgi_call(app, "/", {"x-api-key": created.key})[0] == 200
+    store.suspend_owner("acct_suspended")
+    status, headers, body = wsgi_call(app, "/", {"x-api-key": created.key})
+    assert (status, body["code"], body["ok"]) == (403, "OWNER_SUSPENDED", False)
+    assert "www-authenticate" not in {k.lower() for k in headers}
+    store.resume_owner("acct_suspended")
+    assert wsgi_call(app, "/", {"x-api-key": created.key})[0] == 200
+
+
 # --- ASGI ---------------------------------------------------------------------------------------
 
 

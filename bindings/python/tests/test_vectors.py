@@ -114,6 +114,12 @@ def test_verify_vectors(scenario: dict[str, Any], tmp_path: Path) -> None:
                     default_owner=options.get("default_owner"),
                 )
                 assert report.imported == step["imported"], f"step {step}"
+            elif op == "owner_suspend":
+                store.suspend_owner(step["owner"])
+            elif op == "owner_resume":
+                store.resume_owner(step["owner"])
+            elif op == "owner_scopes":
+                store.set_owner_scopes(step["owner"], None if step.get("clear") else step["scopes"])
             elif op in ("verify", "verify_text", "pair"):
                 if not start:
                     start = int(time.time() * 1000)
@@ -122,7 +128,8 @@ def test_verify_vectors(scenario: dict[str, Any], tmp_path: Path) -> None:
                 cost = step.get("cost", 0)
                 if op == "verify":
                     verdict = store.verify(
-                        keys[step["key"]], scopes, cost=cost, at=at, dry_run=step.get("dry_run", False)
+                        keys[step["key"]], scopes, cost=cost, at=at, dry_run=step.get("dry_run", False),
+                        with_info="expect_scopes" in step,
                     )
                 elif op == "verify_text":
                     verdict = store.verify(step["text"], scopes, cost=cost, at=at)
@@ -134,6 +141,8 @@ def test_verify_vectors(scenario: dict[str, Any], tmp_path: Path) -> None:
                 assert verdict.reason == keyward.Reason[step["expect"]]
                 assert verdict.ok is (step["expect"] == "VALID")
                 assert verdict.http_status == keyward.Reason[step["expect"]].http_status
+                if "expect_scopes" in step:
+                    assert verdict.info is not None and list(verdict.info.scopes) == step["expect_scopes"]
             else:
                 raise AssertionError(f"unknown op {op}")
 

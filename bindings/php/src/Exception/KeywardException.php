@@ -19,7 +19,7 @@ use Keyward\Library;
  * | INVALID_ARGUMENT, NULL_ARGUMENT, INVALID_UTF8, TOO_LONG | ArgumentException |
  * | BUFFER_TOO_SMALL, PANIC (and unknown values)        | InternalException   |
  * | CLOSED                                              | ClosedException     |
- * | NOT_FOUND                                           | NotFoundException   |
+ * | NOT_FOUND, OWNER_NOT_FOUND                          | NotFoundException   |
  * | POLICY_*                                            | PolicyException     |
  * | DIRECTORY_MISSING ... STORAGE, CREDIT_SLOTS_EXHAUSTED | StorageException  |
  * | CREDENTIAL_MISSING ... AMBIGUOUS_CREDENTIAL         | CredentialException |

@@ -120,7 +120,7 @@ final class LibraryTest extends TestCase
                 'LEGACY_IMPORT_INVALID'],
             InternalException::class => ['BUFFER_TOO_SMALL', 'PANIC'],
             ClosedException::class => ['CLOSED'],
-            NotFoundException::class => ['NOT_FOUND'],
+            NotFoundException::class => ['NOT_FOUND', 'OWNER_NOT_FOUND'],
             PolicyException::class => ['POLICY_MAX_ACTIVE_KEYS', 'POLICY_LAST_ACTIVE_KEY', 'POLICY_MAX_LIFETIME',
                 'CREDIT_SLOTS_EXHAUSTED'],
             StorageException::class => ['DIRECTORY_MISSING', 'LOCKED', 'READ_ONLY', 'CORRUPT', 'WRONG_PEPPER', 'NEWER_FORMAT',

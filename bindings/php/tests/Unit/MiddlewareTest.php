@@ -142,6 +142,24 @@ final class MiddlewareTest extends TestCase
         }
     }
 
+    public function testASuspendedOwnerIsAnswered403(): void
+    {
+        $middleware = new Middleware(self::$store, $this->psr17, $this->psr17);
+        $key = self::$store->create('acct_suspended')->key;
+        self::assertSame(200, $middleware->process($this->request(['x-api-key' => $key]), $this->handler())->getStatusCode());
+        self::$store->suspendOwner('acct_suspended');
+        try {
+            $response = $middleware->process($this->request(['x-api-key' => $key]), $this->handler());
+            self::assertSame(403, $response->getStatusCode());
+            $body = self::body($response);
+            self::assertSame('OWNER_SUSPENDED', $body['code']);
+            self::assertSame('the account that owns the API key is suspended', $body['message']);
+        } finally {
+            self::$store->resumeOwner('acct_suspended');
+        }
+        self::assertSame(200, $middleware->process($this->request(['x-api-key' => $key]), $this->handler())->getStatusCode());
+    }
+
     public function testStoreClosureScopesForAndAttributeName(): void
     {
         $opened = 0;

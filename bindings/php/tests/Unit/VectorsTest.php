@@ -165,6 +165,15 @@ final class VectorsTest extends TestCase
                     ]);
                     self::assertSame($step['imported'], $report['imported'], $where);
                     break;
+                case 'owner_suspend':
+                    $store->suspendOwner($step['owner']);
+                    break;
+                case 'owner_resume':
+                    $store->resumeOwner($step['owner']);
+                    break;
+                case 'owner_scopes':
+                    $store->setOwnerScopes($step['owner'], ($step['clear'] ?? false) ? null : $step['scopes']);
+                    break;
                 case 'verify':
                 case 'verify_text':
                 case 'pair':
@@ -174,7 +183,10 @@ final class VectorsTest extends TestCase
                         $verdict = $store->verify($step['text'], $step['scopes'], at: $at);
                     } elseif ($step['op'] === 'verify') {
                         $verdict = $store->verify($keys[$step['key']], $step['scopes'], $step['cost'] ?? 0, $at,
-                            dryRun: $step['dry_run'] ?? false);
+                            withRecord: isset($step['expect_scopes']), dryRun: $step['dry_run'] ?? false);
+                        if (isset($step['expect_scopes'])) {
+                            self::assertSame($step['expect_scopes'], $verdict->record?->scopes, "$where (effective scopes)");
+                        }
                     } else {
                         $parsed = Keyward::parseKey($keys[$step['key']]);
                         [$id, $secret] = [$parsed->id, $parsed->secret];
@@ -206,7 +218,8 @@ final class VectorsTest extends TestCase
                 $ops[$step['op']] = true;
             }
         }
-        self::assertEqualsCanonicalizing(['create', 'verify', 'pair', 'verify_text', 'revoke', 'rotate', 'import_legacy'], array_keys($ops));
+        self::assertEqualsCanonicalizing(['create', 'verify', 'pair', 'verify_text', 'revoke', 'rotate', 'import_legacy',
+            'owner_suspend', 'owner_resume', 'owner_scopes'], array_keys($ops));
     }
 
     /** A text of edge.json: a JSON string, or {"hex": ...} for bytes that are not UTF-8 or hold a NUL. */
