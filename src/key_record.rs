@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::rate_limit::RateLimit;
 use crate::schema::{CreditTerms, KeyInfo, Refill, RefillInterval};
 
 /// The record version this build writes; a record with a higher one is refused.
@@ -37,6 +38,10 @@ pub(crate) struct KeyRecordV1 {
     rotated_from: Option<String>,
     rotated_to: Option<String>,
     credits: Option<StoredCreditTerms>,
+    /// Added after version 1 shipped: absent (and not written) for keys without a rate limit,
+    /// so their bytes are unchanged; an older keyward reading it ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rate_limit: Option<StoredRateLimit>,
     serial: u64,
     /// Hex of `blake3::keyed_hash(pepper, id ‖ secret)`.
     digest: String,
@@ -46,6 +51,13 @@ pub(crate) struct KeyRecordV1 {
 struct StoredCreditTerms {
     refill: Option<StoredRefill>,
     cost: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct StoredRateLimit {
+    rate: u64,
+    period_ms: u64,
+    burst: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +100,11 @@ impl KeyRecordV1 {
                     },
                 }),
                 cost: terms.cost,
+            }),
+            rate_limit: info.rate_limit.map(|l| StoredRateLimit {
+                rate: l.rate,
+                period_ms: l.period_ms,
+                burst: l.burst,
             }),
             serial: info.serial,
             digest: digest.to_owned(),
@@ -146,6 +163,11 @@ impl KeyRecordV1 {
                 }),
                 cost: terms.cost,
             }),
+            rate_limit: self.rate_limit.map(|l| RateLimit {
+                rate: l.rate,
+                period_ms: l.period_ms,
+                burst: l.burst,
+            }),
             serial: self.serial,
         };
         Ok((info, self.digest))
@@ -177,6 +199,7 @@ mod tests {
                 }),
                 cost: 2,
             }),
+            rate_limit: None,
             serial: 7,
         }
     }

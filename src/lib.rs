@@ -37,6 +37,7 @@ pub mod ffi;
 mod key_format;
 mod key_record;
 mod policy;
+mod rate_limit;
 mod schema;
 mod store;
 mod usage;
@@ -59,6 +60,7 @@ pub use key_format::{
     encode_checksum, format_key, is_valid_tag, parse_key,
 };
 pub use policy::Policies;
+pub use rate_limit::{MAX_RATE_BURST, MAX_RATE_PERIOD_MS, RateLimit, RateScope, RateStatus};
 pub use schema::{CreditTerms, FORMAT_VERSION, KeyInfo, Refill, RefillInterval};
 pub use store::{
     AuditAction, AuditEvent, AuditPage, AuditQuery, Concurrency, CreatedKey, CreditBalance,
@@ -68,6 +70,6 @@ pub use store::{
     NewCredits, NewKey, Page, PepperSource, Presented, StateFilter, Store, StoreOptions,
     StoreStats, TableStats, VerifyRequest, default_pepper_path,
 };
-pub use sys::shared_memory::CREDIT_SLOTS;
+pub use sys::shared_memory::{CREDIT_SLOTS, RATE_SLOTS};
 pub use usage::{DailyUsage, UsageStats};
 pub use verdict::{HttpVerdict, Reason, Verdict};

@@ -80,6 +80,13 @@ fn dry_run_of(flags: u32) -> Result<bool, kw_status> {
     Ok(flags & kw_verify_flags::KW_VERIFY_DRY_RUN as u32 != 0)
 }
 
+fn rate_fields_of(flags: u32) -> bool {
+    flags & kw_verify_flags::KW_VERIFY_RATE_FIELDS as u32 != 0
+}
+
+/// Bytes of a `kw_verdict` before the rate fields: all a caller of an older header has.
+const VERDICT_BASE_LEN: usize = std::mem::offset_of!(kw_verdict, rate_scope);
+
 /// The verdict for key text that is not UTF-8: client input like any other malformed key,
 /// `KW_REASON_MALFORMED` (nothing looked up or counted), after the same checks of the
 /// route's scopes as a verify of text (a bad scope is still the application's error).
@@ -92,6 +99,8 @@ fn malformed(_store: &crate::Store, scopes: &[&str]) -> Result<Verdict, kw_statu
 struct VerifyOut {
     verdict: *mut kw_verdict,
     info: Option<OutBuf>,
+    /// Whether the caller's `kw_verdict` has the rate fields (`KW_VERIFY_RATE_FIELDS`).
+    rate_fields: bool,
 }
 
 impl VerifyOut {
@@ -111,7 +120,17 @@ impl VerifyOut {
             // SAFETY: forwarded contract.
             unsafe { info.require(KW_KEY_INFO_MAX_LEN) }?;
         }
-        Ok(VerifyOut { verdict, info })
+        Ok(VerifyOut {
+            verdict,
+            info,
+            rate_fields: false,
+        })
+    }
+
+    /// Fills the rate fields too (the caller passed `KW_VERIFY_RATE_FIELDS`).
+    fn with_rate_fields(mut self, flags: u32) -> VerifyOut {
+        self.rate_fields = rate_fields_of(flags);
+        self
     }
 
     /// Writes the verdict (and the record JSON if asked for).
@@ -134,6 +153,9 @@ impl VerifyOut {
             if info.rotated_to.is_some() {
                 flags |= kw_key_flag::KW_KEY_ROTATED as u32;
             }
+            if verdict.rate.is_some() {
+                flags |= kw_key_flag::KW_KEY_RATE_LIMITED as u32;
+            }
             out.key_flags = flags;
             out.created_at_ms = info.created_at;
             out.expires_at_ms = info.expires_at.unwrap_or(0);
@@ -149,8 +171,29 @@ impl VerifyOut {
                 None => unsafe { buf.write(&[]) }?,
             }
         }
-        // SAFETY: checked non-NULL in `new`; writable by contract.
-        unsafe { put(self.verdict, out) };
+        if let Some(rate) = &verdict.rate {
+            out.rate_scope = rate.scope as u32;
+            out.retry_after_ms = rate.retry_after_ms.unwrap_or(0);
+            out.rate_limit = rate.limit.rate;
+            out.rate_period_ms = rate.limit.period_ms;
+            out.rate_burst = rate.limit.burst;
+            out.rate_remaining = rate.remaining;
+            out.rate_reset_ms = rate.reset_ms;
+        }
+        if self.rate_fields {
+            // SAFETY: checked non-NULL in `new`; a whole `kw_verdict` by contract of the flag.
+            unsafe { put(self.verdict, out) };
+        } else {
+            // SAFETY: checked non-NULL in `new`; writable for the fields before the rate fields
+            // (every header's `kw_verdict` has them); `out` is a whole local struct.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    (&raw const out).cast::<u8>(),
+                    self.verdict.cast::<u8>(),
+                    VERDICT_BASE_LEN,
+                )
+            };
+        }
         Ok(())
     }
 }
@@ -237,7 +280,8 @@ pub unsafe extern "C" fn kw_verify_ex(
     guard(|| {
         // SAFETY: caller's contract on every pointer.
         unsafe {
-            let out = VerifyOut::new(out_verdict, info_buf, info_cap, out_info_len)?;
+            let out = VerifyOut::new(out_verdict, info_buf, info_cap, out_info_len)?
+                .with_rate_fields(flags);
             let key = args::bytes(key.cast(), key_len)?;
             let scopes = Scopes::new(scopes, scopes_len)?;
             let at = at_of(at_ms)?;
@@ -359,7 +403,8 @@ pub unsafe extern "C" fn kw_verify_pair_ex(
     guard(|| {
         // SAFETY: caller's contract on every pointer.
         unsafe {
-            let out = VerifyOut::new(out_verdict, info_buf, info_cap, out_info_len)?;
+            let out = VerifyOut::new(out_verdict, info_buf, info_cap, out_info_len)?
+                .with_rate_fields(flags);
             let id = args::bytes(id.cast(), id_len)?;
             let secret = args::bytes(secret.cast(), secret_len)?;
             let scopes = Scopes::new(scopes, scopes_len)?;
@@ -505,7 +550,8 @@ pub unsafe extern "C" fn kw_verify_headers_ex(
     guard(|| {
         // SAFETY: caller's contract on every pointer.
         unsafe {
-            let out = VerifyOut::new(out_verdict, info_buf, info_cap, out_info_len)?;
+            let out = VerifyOut::new(out_verdict, info_buf, info_cap, out_info_len)?
+                .with_rate_fields(flags);
             let scopes = Scopes::new(scopes, scopes_len)?;
             // The application's scopes are checked before the client's headers.
             crate::store::check_scopes(scopes.as_slice())?;

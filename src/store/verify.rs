@@ -11,13 +11,14 @@ use std::sync::Arc;
 
 use super::Store;
 use super::engine::{Engine, MAX_QUEUED_REFUSALS};
+use super::rate_limits::RateCheck;
 use super::table_sync::TableView;
 use crate::clock::Timestamp;
 use crate::credential::{Credential, extract_credential};
 use crate::error::Result;
 use crate::key_format::{KeyId, KeyParts, Secret, parse_key_parts};
 use crate::schema::KeyInfo;
-use crate::table::Lookup;
+use crate::table::{Lookup, Slots};
 use crate::verdict::{HttpVerdict, Reason, Verdict};
 
 /// Longest text accepted as a key or secret before it is refused as malformed without
@@ -60,9 +61,10 @@ pub struct VerifyRequest<'a> {
     pub cost: Option<u32>,
     /// The time to judge expiry at; `None` = the store's clock.
     pub at: Option<Timestamp>,
-    /// A dry run: the full verdict, but no use, refusal or last-used time is counted and no
-    /// credit is spent (a limited key is `VALID` if the credits available now cover the
-    /// cost, `USAGE_EXCEEDED` otherwise).
+    /// A dry run: the full verdict, but no use, refusal or last-used time is counted, no
+    /// credit is spent and no rate taken (a limited key is `VALID` if the credits available
+    /// now cover the cost, `USAGE_EXCEEDED` otherwise; a rate-limited one `RATE_LIMITED` if
+    /// a request now would be refused).
     pub dry_run: bool,
 }
 
@@ -200,7 +202,12 @@ impl Engine {
         self.ensure_fresh()?;
         let digest = self.pepper.digest(&id, &secret);
         drop(secret);
-        let now = request.at.unwrap_or_else(|| self.now());
+        // One clock read: milliseconds for expiry and usage, nanoseconds for rate limits.
+        let now_ns = match request.at {
+            Some(at) => at.as_millis().saturating_mul(1_000_000),
+            None => self.clock.now_nanos(),
+        };
+        let now = Timestamp::from_millis(now_ns.div_euclid(1_000_000));
 
         let mut view = self.current_table()?;
         let found = loop {
@@ -211,7 +218,7 @@ impl Engine {
                         match record {
                             Some(record) if record.digest == digest => Found::Table {
                                 info: Arc::clone(&record.info),
-                                credit_slot: record.credit_slot,
+                                slots: record.slots,
                                 cell: record.usage_cell,
                             },
                             Some(_) => Found::Nothing,
@@ -233,12 +240,8 @@ impl Engine {
                 }
             }
         };
-        let (info, credit_slot, counter) = match found {
-            Found::Table {
-                info,
-                credit_slot,
-                cell,
-            } => (info, credit_slot, Counter::Shared(&view, cell)),
+        let (info, slots, counter) = match found {
+            Found::Table { info, slots, cell } => (info, slots, Counter::Shared(&view, cell)),
             Found::Nothing => return Ok(self.unmatched(id, request.dry_run)),
             Found::InDoubt => match self.read_key(&id)? {
                 Some((stored, slot)) if stored.digest_hash()? == digest => {
@@ -255,23 +258,48 @@ impl Engine {
             },
         };
         let judged = self.judge(&info, presented_env, request, now);
+        let mut rate = None;
         let reason = match judged {
-            Judged::Done(reason) => reason,
-            Judged::SpendCredits(cost) => {
-                let terms = info.credits.expect("limited keys have credit terms");
-                let spent = match credit_slot {
-                    Some(slot) if request.dry_run => {
-                        self.credits_cover(&id, slot, &terms, cost, now)?
+            Judged::Done(Reason::Valid) | Judged::SpendCredits(_) => {
+                // Rate before credits: a rate-limited request spends none.
+                let check =
+                    self.check_rate(&info, slots.rate, now_ns.max(0) as u64, request.dry_run)?;
+                let undo = match check {
+                    RateCheck::Unlimited => None,
+                    RateCheck::Passed(status, undo) => {
+                        rate = Some(status);
+                        Some(undo)
                     }
-                    Some(slot) => self.spend_credits(&id, slot, &terms, cost, now)?,
-                    None => false,
+                    RateCheck::Limited(status) => {
+                        rate = Some(status);
+                        None
+                    }
                 };
-                if spent {
-                    Reason::Valid
-                } else {
-                    Reason::UsageExceeded
+                match (judged, undo) {
+                    _ if rate.is_some_and(|r| r.retry_after_ms.is_some()) => Reason::RateLimited,
+                    (Judged::SpendCredits(cost), undo) => {
+                        let terms = info.credits.expect("limited keys have credit terms");
+                        let spent = match slots.credit {
+                            Some(slot) if request.dry_run => {
+                                self.credits_cover(&id, slot, &terms, cost, now)?
+                            }
+                            Some(slot) => self.spend_credits(&id, slot, &terms, cost, now)?,
+                            None => false,
+                        };
+                        if spent {
+                            Reason::Valid
+                        } else {
+                            // Refused: the rate taken for it is handed back.
+                            if let Some(undo) = undo {
+                                self.undo_rate(undo);
+                            }
+                            Reason::UsageExceeded
+                        }
+                    }
+                    _ => Reason::Valid,
                 }
             }
+            Judged::Done(reason) => reason,
         };
         if reason == Reason::NotFound {
             // Right id and secret under another env tag: not this key, but counted against it.
@@ -286,6 +314,7 @@ impl Engine {
         Ok(Verdict {
             reason,
             key: Some(info),
+            rate,
         })
     }
 
@@ -355,7 +384,7 @@ impl Engine {
 enum Found {
     Table {
         info: Arc<KeyInfo>,
-        credit_slot: Option<u32>,
+        slots: Slots,
         cell: u32,
     },
     Nothing,
@@ -367,6 +396,7 @@ enum Counter<'v> {
     Local,
 }
 
+#[derive(Clone, Copy)]
 enum Judged {
     Done(Reason),
     SpendCredits(u32),

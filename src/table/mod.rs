@@ -39,14 +39,14 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 
-pub(crate) use self::record::TableRecord;
+pub(crate) use self::record::{Slots, TableRecord};
 use crate::clock::{Day, Timestamp};
 use crate::error::{Error, Result};
 use crate::key_format::{ID_LEN, KeyId};
 use crate::sys::mapped_file::{MappedFile, reserve};
 
 const MAGIC: u64 = u64::from_le_bytes(*b"KWTABL01");
-const FORMAT: u64 = 1;
+const FORMAT: u64 = 2;
 
 const H_MAGIC: usize = 0;
 const H_FORMAT: usize = 1;
