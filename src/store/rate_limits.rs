@@ -406,16 +406,27 @@ impl Store {
         engine.ensure_fresh()?;
         let (stored, slots) = engine.read_key(&key_id)?.ok_or_else(|| not_found(id))?;
         let now_ns = engine.rate_now_ns();
-        Ok(
-            match engine.check_rate(&stored.info, slots.rate, now_ns, true)? {
-                RateCheck::Unlimited => None,
-                RateCheck::Passed(status, _) => Some(RateStatus {
-                    // Before this (hypothetical) request.
-                    remaining: status.remaining + 1,
-                    ..status
-                }),
-                RateCheck::Limited(status) => Some(status),
-            },
-        )
+        let key = match (stored.info.rate_limit, slots.rate) {
+            (Some(limit), Some(slot)) => Some((RateScope::Key, limit, slot)),
+            _ => None,
+        };
+        let owner = engine
+            .owner_limit(&stored.info.owner)?
+            .map(|(limit, slot)| (RateScope::Owner, limit, slot));
+        let mut tightest: Option<RateStatus> = None;
+        for (scope, limit, slot) in [key, owner].into_iter().flatten() {
+            let tat = engine.sync.rate_word(slot).load(Ordering::Acquire);
+            let wait = rate_limit::decide(tat, now_ns, &limit).err();
+            let status = rate_limit::status(scope, &limit, tat, now_ns, wait);
+            let tighter = match (&tightest, status.retry_after_ms) {
+                (None, _) => true,
+                (Some(t), Some(ms)) => t.retry_after_ms.is_none_or(|theirs| ms > theirs),
+                (Some(t), None) => t.retry_after_ms.is_none() && status.remaining < t.remaining,
+            };
+            if tighter {
+                tightest = Some(status);
+            }
+        }
+        Ok(tightest)
     }
 }
