@@ -64,6 +64,7 @@ final class Abi
     public const KW_CONFIG_MISMATCH = 39;
     public const KW_STORAGE = 40;
     public const KW_CREDIT_SLOTS_EXHAUSTED = 42;
+    public const KW_RATE_SLOTS_EXHAUSTED = 43;
     public const KW_CREDENTIAL_MISSING = 50;
     public const KW_UNSUPPORTED_SCHEME = 51;
     public const KW_BAD_BASE64 = 52;
@@ -89,6 +90,7 @@ final class Abi
     public const KW_REASON_EXPIRED = 4;
     public const KW_REASON_INSUFFICIENT_SCOPE = 5;
     public const KW_REASON_USAGE_EXCEEDED = 6;
+    public const KW_REASON_RATE_LIMITED = 8;
 
     // enum kw_concurrency
     public const KW_CONCURRENCY_MULTI_PROCESS = 0;
@@ -99,6 +101,7 @@ final class Abi
 
     // enum kw_verify_flags
     public const KW_VERIFY_DRY_RUN = 1;
+    public const KW_VERIFY_RATE_FIELDS = 2;
 
     // enum kw_state_filter
     public const KW_STATE_ALL = 0;
@@ -137,4 +140,10 @@ final class Abi
     public const KW_KEY_LIMITED = 1;
     public const KW_KEY_REVOKED_FLAG = 2;
     public const KW_KEY_ROTATED = 4;
+    public const KW_KEY_RATE_LIMITED = 8;
+
+    // enum kw_rate_scope
+    public const KW_RATE_NONE = 0;
+    public const KW_RATE_KEY = 1;
+    public const KW_RATE_OWNER = 2;
 }

@@ -50,6 +50,7 @@ enum kw_status
   KW_CONFIG_MISMATCH = 39,
   KW_STORAGE = 40,
   KW_CREDIT_SLOTS_EXHAUSTED = 42,
+  KW_RATE_SLOTS_EXHAUSTED = 43,
   KW_CREDENTIAL_MISSING = 50,
   KW_UNSUPPORTED_SCHEME = 51,
   KW_BAD_BASE64 = 52,
@@ -79,6 +80,7 @@ enum kw_reason
   KW_REASON_EXPIRED = 4,
   KW_REASON_INSUFFICIENT_SCOPE = 5,
   KW_REASON_USAGE_EXCEEDED = 6,
+  KW_REASON_RATE_LIMITED = 8,
 };
 typedef uint32_t kw_reason;
 enum kw_concurrency
@@ -95,6 +97,7 @@ typedef uint32_t kw_open_flags;
 enum kw_verify_flags
  {
   KW_VERIFY_DRY_RUN = 1,
+  KW_VERIFY_RATE_FIELDS = 2,
 };
 typedef uint32_t kw_verify_flags;
 enum kw_state_filter
@@ -145,8 +148,16 @@ enum kw_key_flag
   KW_KEY_LIMITED = 1,
   KW_KEY_REVOKED_FLAG = 2,
   KW_KEY_ROTATED = 4,
+  KW_KEY_RATE_LIMITED = 8,
 };
 typedef uint32_t kw_key_flag;
+enum kw_rate_scope
+ {
+  KW_RATE_NONE = 0,
+  KW_RATE_KEY = 1,
+  KW_RATE_OWNER = 2,
+};
+typedef uint32_t kw_rate_scope;
 typedef uint64_t kw_store;
 typedef struct kw_header {
   const char *name;
@@ -198,6 +209,11 @@ typedef struct kw_key_update {
   int64_t expires_at_ms;
   const struct kw_credits *credits;
 } kw_key_update;
+typedef struct kw_rate_limit {
+  uint64_t rate;
+  uint64_t period_ms;
+  uint64_t burst;
+} kw_rate_limit;
 typedef struct kw_options {
   const char *path;
   size_t path_len;
@@ -258,6 +274,14 @@ typedef struct kw_verdict {
   char key_id[24];
   char env[24];
   char owner[136];
+  uint32_t rate_scope;
+  uint32_t rate_reserved;
+  uint64_t retry_after_ms;
+  uint64_t rate_limit;
+  uint64_t rate_period_ms;
+  uint64_t rate_burst;
+  uint64_t rate_remaining;
+  uint64_t rate_reset_ms;
 } kw_verdict;
 #define KW_STORE_NONE 0
 uint32_t kw_abi_version(void);
@@ -353,6 +377,22 @@ kw_status kw_rotate(kw_store store,
                     uint8_t *info_buf,
                     size_t info_cap,
                     size_t *out_info_len);
+kw_status kw_set_rate_limit(kw_store store,
+                            const char *id,
+                            size_t id_len,
+                            const struct kw_rate_limit *limit,
+                            uint8_t *info_buf,
+                            size_t info_cap,
+                            size_t *out_info_len);
+kw_status kw_set_owner_rate_limit(kw_store store,
+                                  const char *owner,
+                                  size_t owner_len,
+                                  const struct kw_rate_limit *limit);
+kw_status kw_owner_rate_limit(kw_store store,
+                              const char *owner,
+                              size_t owner_len,
+                              struct kw_rate_limit *out_limit,
+                              uint32_t *out_found);
 const char *kw_status_message(uint32_t status);
 const char *kw_status_name(uint32_t status);
 uint32_t kw_status_family(uint32_t status);
