@@ -176,6 +176,11 @@
 #define KW_KEY_INFO_MAX_LEN 24576
 
 /**
+ * Longest text `kw_rate_headers` writes.
+ */
+#define KW_RATE_HEADERS_MAX_LEN 256
+
+/**
  * Default rotation grace period, in milliseconds (24 hours).
  */
 #define KW_DEFAULT_ROTATION_GRACE_MS ((24 * 3600) * 1000)
@@ -1895,6 +1900,42 @@ kw_status kw_verify_key(kw_store store,
                         const struct kw_str *scopes,
                         size_t scopes_len,
                         struct kw_verdict *out_verdict);
+
+/**
+ * `kw_verify_key` with `flags` (`kw_verify_flags`: `KW_VERIFY_DRY_RUN`,
+ * `KW_VERIFY_RATE_FIELDS`; unknown bits are `KW_INVALID_ARGUMENT`): the bindings' hot path,
+ * which passes `KW_VERIFY_RATE_FIELDS` to learn a rate-limited key's state in the same call.
+ * Arguments, answers and errors otherwise as `kw_verify_key`.
+ *
+ * # Safety
+ * As `kw_verify_key`; with `KW_VERIFY_RATE_FIELDS`, `out_verdict` is a whole `kw_verdict`
+ * of this header.
+ */
+kw_status kw_verify_key_ex(kw_store store,
+                           const char *key,
+                           size_t key_len,
+                           const struct kw_str *scopes,
+                           size_t scopes_len,
+                           uint32_t flags,
+                           struct kw_verdict *out_verdict);
+
+/**
+ * Writes the HTTP response header fields for a verdict filled with `KW_VERIFY_RATE_FIELDS`
+ * into `buf`, one `Name: value\r\n` line each: `RateLimit-Policy` and `RateLimit`
+ * (draft-ietf-httpapi-ratelimit-headers) when `rate_scope` is set, plus `Retry-After` (whole
+ * seconds, rounded up) for `KW_REASON_RATE_LIMITED`; nothing (length 0) for a key without a
+ * rate limit. The one formatting every binding's middleware uses. At most
+ * `KW_RATE_HEADERS_MAX_LEN` bytes. Errors: `KW_NULL_ARGUMENT`, `KW_BUFFER_TOO_SMALL` (with
+ * the length needed).
+ *
+ * # Safety
+ * `verdict` a valid `kw_verdict` of this header; `buf` NULL (with `cap` 0) or writable for
+ * `cap` bytes; `out_len` writable.
+ */
+kw_status kw_rate_headers(const struct kw_verdict *verdict,
+                          uint8_t *buf,
+                          size_t cap,
+                          size_t *out_len);
 
 /**
  * Verifies a (public id, secret) pair, as sent in `X-Api-Token-Id` /

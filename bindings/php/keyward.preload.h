@@ -439,6 +439,17 @@ kw_status kw_verify_key(kw_store store,
                         const struct kw_str *scopes,
                         size_t scopes_len,
                         struct kw_verdict *out_verdict);
+kw_status kw_verify_key_ex(kw_store store,
+                           const char *key,
+                           size_t key_len,
+                           const struct kw_str *scopes,
+                           size_t scopes_len,
+                           uint32_t flags,
+                           struct kw_verdict *out_verdict);
+kw_status kw_rate_headers(const struct kw_verdict *verdict,
+                          uint8_t *buf,
+                          size_t cap,
+                          size_t *out_len);
 kw_status kw_verify_pair(kw_store store,
                          const char *id,
                          size_t id_len,

@@ -52,6 +52,8 @@ pub const KW_MAX_CREATE_MANY: usize = 100_000;
 /// create, update, revoke and rotate, which require at least this much so a key is never
 /// lost to a short buffer).
 pub const KW_KEY_INFO_MAX_LEN: usize = 24576;
+/// Longest text `kw_rate_headers` writes.
+pub const KW_RATE_HEADERS_MAX_LEN: usize = 256;
 /// Default rotation grace period, in milliseconds (24 hours).
 pub const KW_DEFAULT_ROTATION_GRACE_MS: u64 = 24 * 3600 * 1000;
 /// `flush_interval_ms` value that turns the background flush off (usage is then written

@@ -14,6 +14,7 @@ use super::types::{
 };
 use crate::clock::Timestamp;
 use crate::credential::Credential;
+use crate::rate_limit::{RateLimit, RateScope, RateStatus};
 use crate::verdict::{Reason, Verdict};
 use crate::{Presented, VerifyRequest};
 
@@ -333,6 +334,122 @@ pub unsafe extern "C" fn kw_verify_key(
             out.write(&verdict)
         }
     })
+}
+
+/// `kw_verify_key` with `flags` (`kw_verify_flags`: `KW_VERIFY_DRY_RUN`,
+/// `KW_VERIFY_RATE_FIELDS`; unknown bits are `KW_INVALID_ARGUMENT`): the bindings' hot path,
+/// which passes `KW_VERIFY_RATE_FIELDS` to learn a rate-limited key's state in the same call.
+/// Arguments, answers and errors otherwise as `kw_verify_key`.
+///
+/// # Safety
+/// As `kw_verify_key`; with `KW_VERIFY_RATE_FIELDS`, `out_verdict` is a whole `kw_verdict`
+/// of this header.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kw_verify_key_ex(
+    store: kw_store,
+    key: *const c_char,
+    key_len: usize,
+    scopes: *const kw_str,
+    scopes_len: usize,
+    flags: u32,
+    out_verdict: *mut kw_verdict,
+) -> kw_status {
+    guard(|| {
+        // SAFETY: caller's contract on every pointer.
+        unsafe {
+            let out = VerifyOut::new(out_verdict, std::ptr::null_mut(), 0, std::ptr::null_mut())?
+                .with_rate_fields(flags);
+            let key = args::bytes(key.cast(), key_len)?;
+            let scopes = Scopes::new(scopes, scopes_len)?;
+            let dry_run = dry_run_of(flags)?;
+            let verdict = handles::with(store, |s| match std::str::from_utf8(key) {
+                Ok(text) if !dry_run => Ok(s.verify(text, scopes.as_slice())?),
+                Ok(text) => Ok(s.verify_request(&VerifyRequest {
+                    dry_run,
+                    ..VerifyRequest::key(text, scopes.as_slice())
+                })?),
+                Err(_) => malformed(s, scopes.as_slice()),
+            })?;
+            out.write(&verdict)
+        }
+    })
+}
+
+/// Writes the HTTP response header fields for a verdict filled with `KW_VERIFY_RATE_FIELDS`
+/// into `buf`, one `Name: value\r\n` line each: `RateLimit-Policy` and `RateLimit`
+/// (draft-ietf-httpapi-ratelimit-headers) when `rate_scope` is set, plus `Retry-After` (whole
+/// seconds, rounded up) for `KW_REASON_RATE_LIMITED`; nothing (length 0) for a key without a
+/// rate limit. The one formatting every binding's middleware uses. At most
+/// `KW_RATE_HEADERS_MAX_LEN` bytes. Errors: `KW_NULL_ARGUMENT`, `KW_BUFFER_TOO_SMALL` (with
+/// the length needed).
+///
+/// # Safety
+/// `verdict` a valid `kw_verdict` of this header; `buf` NULL (with `cap` 0) or writable for
+/// `cap` bytes; `out_len` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kw_rate_headers(
+    verdict: *const kw_verdict,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> kw_status {
+    guard(|| {
+        if verdict.is_null() {
+            return Err(kw_status::KW_NULL_ARGUMENT);
+        }
+        // SAFETY: caller's contract.
+        let v = unsafe { &*verdict };
+        let out = OutBuf::new(buf, cap, out_len)?;
+        let text = match rate_status_of(v) {
+            Some(status) => {
+                let mut text = String::new();
+                for (name, value) in (Verdict {
+                    reason: reason_of_raw(v.reason),
+                    key: None,
+                    rate: Some(status),
+                })
+                .rate_headers()
+                {
+                    text.push_str(name);
+                    text.push_str(": ");
+                    text.push_str(&value);
+                    text.push_str("\r\n");
+                }
+                text
+            }
+            None => String::new(),
+        };
+        // SAFETY: caller's contract on the buffer.
+        unsafe { out.write(text.as_bytes()) }
+    })
+}
+
+/// The rate status a `kw_verdict` carries (`None` when `rate_scope` is 0 or unknown).
+fn rate_status_of(v: &kw_verdict) -> Option<RateStatus> {
+    let scope = match v.rate_scope {
+        1 => RateScope::Key,
+        2 => RateScope::Owner,
+        _ => return None,
+    };
+    Some(RateStatus {
+        scope,
+        limit: RateLimit {
+            rate: v.rate_limit,
+            period_ms: v.rate_period_ms,
+            burst: v.rate_burst,
+        },
+        remaining: v.rate_remaining,
+        reset_ms: v.rate_reset_ms,
+        retry_after_ms: (v.reason == Reason::RateLimited as u32).then_some(v.retry_after_ms),
+    })
+}
+
+fn reason_of_raw(value: u32) -> Reason {
+    Reason::ALL
+        .iter()
+        .copied()
+        .find(|r| *r as u32 == value)
+        .unwrap_or(Reason::NotFound)
 }
 
 /// Verifies a (public id, secret) pair, as sent in `X-Api-Token-Id` /

@@ -1894,6 +1894,22 @@ static void test_rate_limits(void) {
   CHECK_STATUS(kw_verify_ex(s, key, strlen(key), NULL, 0, 0, 0, KW_VERIFY_RATE_FIELDS, &v, NULL, 0, NULL), KW_OK);
   CHECK(v.reason == KW_REASON_RATE_LIMITED && v.http_status == 429 && v.key_found == 1);
   CHECK(v.retry_after_ms > 0 && v.retry_after_ms <= 30000 && v.rate_remaining == 0);
+  {
+    char hdrs[KW_RATE_HEADERS_MAX_LEN + 1];
+    size_t hlen = 0;
+    const char *want = "RateLimit-Policy: \"key\";q=2;w=60\r\nRateLimit: \"key\";r=0;t=";
+    CHECK_STATUS(kw_rate_headers(&v, (uint8_t *)hdrs, KW_RATE_HEADERS_MAX_LEN, &hlen), KW_OK);
+    hdrs[hlen] = 0;
+    CHECK(strncmp(hdrs, want, strlen(want)) == 0);
+    CHECK(strstr(hdrs, "\r\nRetry-After: ") != NULL && strcmp(hdrs + hlen - 2, "\r\n") == 0);
+    CHECK_STATUS(kw_rate_headers(&v, NULL, 0, &hlen), KW_BUFFER_TOO_SMALL);
+    CHECK(hlen > 0);
+    /* The hot path with the flag fills the same fields. */
+    memset(&v, 0, sizeof v);
+    CHECK_STATUS(kw_verify_key_ex(s, key, strlen(key), NULL, 0, KW_VERIFY_RATE_FIELDS, &v), KW_OK);
+    CHECK(v.reason == KW_REASON_RATE_LIMITED && v.retry_after_ms > 0 && v.rate_scope == KW_RATE_KEY);
+    CHECK_STATUS(kw_verify_key_ex(s, key, strlen(key), NULL, 0, 4, &v), KW_INVALID_ARGUMENT);
+  }
   CHECK(kw_reason_http_status(KW_REASON_RATE_LIMITED) == 429);
   CHECK(strcmp(kw_reason_code(KW_REASON_RATE_LIMITED), "RATE_LIMITED") == 0);
   /* A dry run reports it and takes nothing. */

@@ -35,6 +35,7 @@ final class Abi
     public const KW_MAX_USAGE_DAYS = 3660;
     public const KW_MAX_CREATE_MANY = 100000;
     public const KW_KEY_INFO_MAX_LEN = 24576;
+    public const KW_RATE_HEADERS_MAX_LEN = 256;
     public const KW_DEFAULT_ROTATION_GRACE_MS = 86400000;
     public const KW_FLUSH_MANUAL = -1; // UINT64_MAX: the same 64 bits as a PHP int
     public const KW_STORE_NONE = 0;

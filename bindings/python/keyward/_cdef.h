@@ -22,6 +22,7 @@
 #define KW_MAX_USAGE_DAYS 3660
 #define KW_MAX_CREATE_MANY 100000
 #define KW_KEY_INFO_MAX_LEN 24576
+#define KW_RATE_HEADERS_MAX_LEN 256
 #define KW_DEFAULT_ROTATION_GRACE_MS 86400000
 #define KW_FLUSH_MANUAL 18446744073709551615
 enum kw_status
@@ -462,6 +463,17 @@ kw_status kw_verify_key(kw_store store,
                         const struct kw_str *scopes,
                         size_t scopes_len,
                         struct kw_verdict *out_verdict);
+kw_status kw_verify_key_ex(kw_store store,
+                           const char *key,
+                           size_t key_len,
+                           const struct kw_str *scopes,
+                           size_t scopes_len,
+                           uint32_t flags,
+                           struct kw_verdict *out_verdict);
+kw_status kw_rate_headers(const struct kw_verdict *verdict,
+                          uint8_t *buf,
+                          size_t cap,
+                          size_t *out_len);
 kw_status kw_verify_pair(kw_store store,
                          const char *id,
                          size_t id_len,
