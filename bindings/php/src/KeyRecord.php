@@ -27,6 +27,7 @@ final class KeyRecord implements \JsonSerializable
      * @param ?string $rotatedTo id of the key that replaced this one
      * @param ?array<string, mixed> $credits usage-credit terms ({"refill": ..., "cost": n}), null when unlimited
      * @param int $serial change serial of the record
+     * @param ?RateLimit $rateLimit the key's own rate limit, null when none
      */
     public function __construct(
         public readonly string $id,
@@ -43,6 +44,7 @@ final class KeyRecord implements \JsonSerializable
         public readonly ?string $rotatedTo,
         public readonly ?array $credits,
         public readonly int $serial,
+        public readonly ?RateLimit $rateLimit = null,
     ) {
     }
 
@@ -74,6 +76,9 @@ final class KeyRecord implements \JsonSerializable
                 $json['rotated_to'],
                 $json['credits'],
                 $json['serial'],
+                isset($json['rate_limit'])
+                    ? new RateLimit($json['rate_limit']['rate'], $json['rate_limit']['period_ms'], $json['rate_limit']['burst'])
+                    : null,
             );
         } catch (\TypeError $e) {
             throw new InternalException(Abi::KW_PANIC, 'PANIC', 'unexpected key record from libkeyward: ' . $e->getMessage(), $e);
@@ -104,6 +109,8 @@ final class KeyRecord implements \JsonSerializable
             'rotated_from' => $this->rotatedFrom,
             'rotated_to' => $this->rotatedTo,
             'credits' => $this->credits,
+            'rate_limit' => $this->rateLimit === null ? null
+                : ['rate' => $this->rateLimit->rate, 'period_ms' => $this->rateLimit->periodMs, 'burst' => $this->rateLimit->burst],
             'serial' => $this->serial,
         ];
     }
