@@ -481,6 +481,7 @@ fn update_changes_what_verify_sees() {
                 metadata: Some(b"m".to_vec()),
                 expires_at: Some(Some(Timestamp::from_millis(t.clock.now_ms() + 1000))),
                 credits: None,
+                rate_limit: None,
             },
         )
         .unwrap();
