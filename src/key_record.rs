@@ -215,6 +215,26 @@ mod tests {
     }
 
     #[test]
+    fn a_rate_limit_round_trips_and_is_absent_from_records_without_one() {
+        let mut info = sample();
+        info.rate_limit = Some(RateLimit {
+            rate: 1000,
+            period_ms: 1000,
+            burst: 100,
+        });
+        let json = KeyRecordV1::from_info(&info, "00ff").to_json();
+        let text = String::from_utf8(json.clone()).unwrap();
+        assert!(text.contains(r#""rate_limit":{"rate":1000,"period_ms":1000,"burst":100}"#));
+        let back = KeyRecordV1::from_json("x", &json)
+            .unwrap()
+            .into_parts()
+            .unwrap();
+        assert_eq!(back, (info, "00ff".to_owned()));
+        let plain = String::from_utf8(KeyRecordV1::from_info(&sample(), "00ff").to_json()).unwrap();
+        assert!(!plain.contains("rate_limit"));
+    }
+
+    #[test]
     fn records_round_trip_and_older_ones_without_a_version_read_as_1() {
         let record = KeyRecordV1::from_info(&sample(), "00ff");
         let back = KeyRecordV1::from_json("x", &record.to_json()).unwrap();
