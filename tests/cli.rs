@@ -1424,6 +1424,8 @@ fn rate_limits_for_keys_and_owners() {
     let refused = env.run(&["verify", &key]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(text(&refused.stdout).contains("RATE_LIMITED (HTTP 429)"));
+    assert!(text(&refused.stdout).contains("  Retry-After: "));
+    assert!(text(&refused.stdout).contains("  RateLimit-Policy: \"key\";q=2;w=60"));
     assert_eq!(env.json(&["show", &id])["rate_status"]["remaining"], 0);
     // Update: a faster limit; then none.
     let updated = env.json(&["update", &id, "--rate", "100/s"]);
