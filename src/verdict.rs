@@ -95,9 +95,9 @@ pub struct Verdict {
     pub reason: Reason,
     /// The key's public fields, when its secret was right (never for `NOT_FOUND`/`MALFORMED`).
     pub key: Option<Arc<KeyInfo>>,
-    /// For a key that (or whose owner) is rate-limited and passed every other check: where it
-    /// stands against the tighter limit — for `RATE_LIMITED`, the limit that refused and when
-    /// to retry. What the `RateLimit`, `RateLimit-Policy` and `Retry-After` fields say.
+    /// For a key that (or whose owner) is rate-limited and passed every other check (revoked,
+    /// expired, scopes; not reported with `USAGE_EXCEEDED`): where it stands against the tighter
+    /// limit — for `RATE_LIMITED`, the limit that refused and when to retry. What the `RateLimit`, `RateLimit-Policy` and `Retry-After` fields say.
     pub rate: Option<RateStatus>,
 }
 

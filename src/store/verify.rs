@@ -17,6 +17,7 @@ use crate::clock::Timestamp;
 use crate::credential::{Credential, extract_credential};
 use crate::error::Result;
 use crate::key_format::{KeyId, KeyParts, Secret, parse_key_parts};
+use crate::rate_limit::RateStatus;
 use crate::schema::KeyInfo;
 use crate::table::{Lookup, Slots};
 use crate::verdict::{HttpVerdict, Reason, Verdict};
@@ -257,49 +258,14 @@ impl Engine {
                 _ => return Ok(self.unmatched(id, request.dry_run)),
             },
         };
-        let judged = self.judge(&info, presented_env, request, now);
-        let mut rate = None;
-        let reason = match judged {
-            Judged::Done(Reason::Valid) | Judged::SpendCredits(_) => {
-                // Rate before credits: a rate-limited request spends none.
-                let check =
-                    self.check_rate(&info, slots.rate, now_ns.max(0) as u64, request.dry_run)?;
-                let undo = match check {
-                    RateCheck::Unlimited => None,
-                    RateCheck::Passed(status, undo) => {
-                        rate = Some(status);
-                        Some(undo)
-                    }
-                    RateCheck::Limited(status) => {
-                        rate = Some(status);
-                        None
-                    }
-                };
-                match (judged, undo) {
-                    _ if rate.is_some_and(|r| r.retry_after_ms.is_some()) => Reason::RateLimited,
-                    (Judged::SpendCredits(cost), undo) => {
-                        let terms = info.credits.expect("limited keys have credit terms");
-                        let spent = match slots.credit {
-                            Some(slot) if request.dry_run => {
-                                self.credits_cover(&id, slot, &terms, cost, now)?
-                            }
-                            Some(slot) => self.spend_credits(&id, slot, &terms, cost, now)?,
-                            None => false,
-                        };
-                        if spent {
-                            Reason::Valid
-                        } else {
-                            // Refused: the rate taken for it is handed back.
-                            if let Some(undo) = undo {
-                                self.undo_rate(undo);
-                            }
-                            Reason::UsageExceeded
-                        }
-                    }
-                    _ => Reason::Valid,
-                }
+        let (reason, rate) = match self.judge(&info, presented_env, request, now) {
+            Judged::Done(Reason::Valid) => {
+                self.admit(&id, &info, slots, None, now, now_ns, request.dry_run)?
             }
-            Judged::Done(reason) => reason,
+            Judged::SpendCredits(cost) => {
+                self.admit(&id, &info, slots, Some(cost), now, now_ns, request.dry_run)?
+            }
+            Judged::Done(reason) => (reason, None),
         };
         if reason == Reason::NotFound {
             // Right id and secret under another env tag: not this key, but counted against it.
@@ -365,6 +331,46 @@ impl Engine {
         }
     }
 
+    /// The last checks of a key that passed every other one: its own and its owner's rate
+    /// limits, then (`cost` given) its credits. Rate first, so a rate-limited request spends no
+    /// credit; a request refused for its credits hands the rate units back.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn admit(
+        &self,
+        id: &KeyId,
+        info: &KeyInfo,
+        slots: Slots,
+        cost: Option<u32>,
+        now: Timestamp,
+        now_ns: i64,
+        dry_run: bool,
+    ) -> Result<(Reason, Option<RateStatus>)> {
+        let (status, undo) =
+            match self.check_rate(info, slots.rate, now_ns.max(0) as u64, dry_run)? {
+                RateCheck::Unlimited => (None, None),
+                RateCheck::Limited(status) => return Ok((Reason::RateLimited, Some(status))),
+                RateCheck::Passed(status, undo) => (Some(status), Some(undo)),
+            };
+        let Some(cost) = cost else {
+            return Ok((Reason::Valid, status));
+        };
+        let terms = info.credits.expect("limited keys have credit terms");
+        let spent = match slots.credit {
+            Some(slot) if dry_run => self.credits_cover(id, slot, &terms, cost, now)?,
+            Some(slot) => self.spend_credits(id, slot, &terms, cost, now)?,
+            None => false,
+        };
+        if spent {
+            return Ok((Reason::Valid, status));
+        }
+        if let Some(undo) = undo {
+            self.undo_rate(undo);
+        }
+        // The status read before the hand-back would be off by one: none is reported.
+        Ok((Reason::UsageExceeded, None))
+    }
+
     /// An id whose presented secret matched no key: `NOT_FOUND`, and the id is queued so
     /// the flush can count a refusal if the key exists. The same work whether the id is
     /// unknown or its secret wrong. A dry run queues nothing (it counts no refusal).
@@ -396,7 +402,6 @@ enum Counter<'v> {
     Local,
 }
 
-#[derive(Clone, Copy)]
 enum Judged {
     Done(Reason),
     SpendCredits(u32),
