@@ -148,7 +148,8 @@ pub struct RateStatus {
 }
 
 impl RateStatus {
-    /// The IETF `RateLimit-Policy` field value (draft-ietf-httpapi-ratelimit-headers):
+    /// The IETF `RateLimit-Policy` field value (draft-ietf-httpapi-ratelimit-headers-10/11: a
+    /// structured-field list of quoted policy names with parameters):
     /// `"key";q=1000;w=1` — the quota `q` per window `w` seconds (at least 1).
     pub fn policy_header(&self) -> String {
         format!(
