@@ -152,11 +152,15 @@ impl RateStatus {
     /// structured-field list of quoted policy names with parameters):
     /// `"key";q=1000;w=1` — the quota `q` per window `w` seconds (at least 1).
     pub fn policy_header(&self) -> String {
+        // The window is whole seconds: a period that is not one is stated as the quota of the
+        // window it rounds up to (5 per 100 ms → q=50;w=1).
+        let window_s = self.limit.period_ms.div_ceil(1000).max(1);
+        let quota = u128::from(self.limit.rate) * u128::from(window_s) * 1000
+            / u128::from(self.limit.period_ms.max(1));
         format!(
-            "\"{}\";q={};w={}",
+            "\"{}\";q={};w={window_s}",
             self.policy_name(),
-            self.limit.rate,
-            self.limit.period_ms.div_ceil(1000).max(1)
+            u64::try_from(quota).unwrap_or(u64::MAX)
         )
     }
 
@@ -263,6 +267,22 @@ mod tests {
         assert_eq!(s.header(), "\"key\";r=0;t=1");
         assert_eq!(s.policy_header(), "\"key\";q=10;w=1");
         assert_eq!(s.retry_after_secs(), Some(1));
+        let sub_second = status(
+            RateScope::Owner,
+            &RateLimit::new(5, 100, 5).unwrap(),
+            0,
+            now,
+            None,
+        );
+        assert_eq!(sub_second.policy_header(), "\"owner\";q=50;w=1");
+        let odd = status(
+            RateScope::Key,
+            &RateLimit::new(3, 1500, 3).unwrap(),
+            0,
+            now,
+            None,
+        );
+        assert_eq!(odd.policy_header(), "\"key\";q=4;w=2");
     }
 
     #[test]
