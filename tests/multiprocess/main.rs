@@ -36,7 +36,10 @@
 //!   1,000/s with burst 100 (or 10 keys of an owner with that limit) for 1 s
 //!   (`KEYWARD_RATE_SECS=5` for the acceptance run) on the real clock: the accepted count is
 //!   at most the algorithm's bound burst + ⌊(last request − first accepted request) /
-//!   interval⌋ (exact: the times are those the engine judged at) and within 1 % of it;
+//!   interval⌋ (exact: the times are those the engine judged at); the shared word, read back,
+//!   moved one interval per accepted request (no lost update, whatever the scheduling); with
+//!   `KEYWARD_RATE_SECS` (the acceptance run) also within 1 % of the bound (budget lapses while
+//!   every process waits for a CPU, so that part needs a machine that runs them);
 //!   every process got some, and all were accepted over a common stretch of time (they
 //!   contended for the same word; compare-and-swap retries are reported).
 //! - `rate_limit_crash`: a process killed by a failpoint between taking the key's unit and the
@@ -1889,13 +1892,15 @@ const RATE_PROCESSES: usize = 8;
 
 /// 8 processes hammer `keys` for `KEYWARD_RATE_SECS` (default 1) seconds; the limit is
 /// 1,000/s with burst 100 (on the key or on the owner).
-fn rate_hammer(label: &str, path: &Path, keys: &[String]) {
-    let secs: f64 = std::env::var("KEYWARD_RATE_SECS")
-        .ok()
+fn rate_hammer(label: &str, path: &Path, keys: &[(String, String)]) {
+    let long_run = std::env::var("KEYWARD_RATE_SECS").ok();
+    let secs: f64 = long_run
+        .as_deref()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1.0);
     let keys_file = path.with_extension("keys");
-    std::fs::write(&keys_file, keys.join("\n")).unwrap();
+    let texts: Vec<&str> = keys.iter().map(|(key, _)| key.as_str()).collect();
+    std::fs::write(&keys_file, texts.join("\n")).unwrap();
     let secs_arg = secs.to_string();
     let mut workers: Vec<Worker> = (0..RATE_PROCESSES)
         .map(|_| Worker::spawn(&["rate", path_arg(path), path_arg(&keys_file), &secs_arg]))
@@ -1930,21 +1935,48 @@ fn rate_hammer(label: &str, path: &Path, keys: &[String]) {
     for w in workers {
         w.finish();
     }
+    // The shared word's final value (theoretical arrival time), read back through the engine:
+    // every accepted request moved it one interval (1 ms) further from the first accepted
+    // request's time, plus whatever budget lapsed while no process asked. If two processes
+    // had ever accepted on the same value of the word (a lost update), it would be short.
+    // Read as of the last request's millisecond (a dry run: it takes nothing), so the word is
+    // still ahead of the time it is judged at.
+    let store = Store::open_unshared(path, options(Duration::ZERO)).unwrap();
+    let at_ms = last / 1_000_000;
+    let verdict = store
+        .verify_request(&keyward::VerifyRequest {
+            at: Some(keyward::Timestamp::from_millis(at_ms)),
+            dry_run: true,
+            ..keyward::VerifyRequest::key(&keys[0].0, &[])
+        })
+        .unwrap();
+    drop(store);
+    let status = verdict.rate.expect("a rate-limited key");
     let interval_ns = 1_000_000i64;
+    // TAT in (at + (reset - 1) ms, at + reset ms]: whole intervals past `first`.
+    let tat_low = (at_ms + status.reset_ms as i64 - 1) * interval_ns;
+    let steps = (tat_low - first) / interval_ns;
+    let lapsed = steps - accepted as i64;
     let bound = 100 + ((last - first) / interval_ns) as u64;
     println!(
         "  {label}: {accepted} accepted, {refused} refused by {RATE_PROCESSES} processes over \
-         {:.3} s; GCRA bound {bound} (burst 100 + 1 per ms); {retries} CAS retries; per \
-         process {per_process:?}; load {}",
+         {:.3} s; GCRA bound {bound} (burst 100 + 1 per ms), {:.2} % of it; the word moved \
+         {steps} intervals ({lapsed} lapsed while no process asked, {} of the burst unused when \
+         the processes stopped); {retries} CAS retries; per process {per_process:?}; load {}",
         (last - first) as f64 / 1e9,
+        accepted as f64 * 100.0 / bound as f64,
+        bound as i64 - steps,
         std::fs::read_to_string("/proc/loadavg")
             .unwrap_or_default()
             .trim()
     );
+    // Exact, whatever the scheduling: never more than the algorithm allows in that time...
     assert!(accepted <= bound, "{accepted} accepted > bound {bound}");
+    // ...and every accepted request was one step of the word's single sequence (-1: the
+    // millisecond the reset is rounded to).
     assert!(
-        accepted as f64 >= bound as f64 * 0.99,
-        "{accepted} accepted < 99 % of {bound}"
+        steps >= accepted as i64 - 1,
+        "the word moved {steps} intervals for {accepted} accepted requests: a lost update"
     );
     assert!(per_process.iter().all(|&a| a > 0), "every process got some");
     // Contention: every process was still being accepted after the last of them started
@@ -1954,6 +1986,15 @@ fn rate_hammer(label: &str, path: &Path, keys: &[String]) {
         "the processes' accepted intervals overlap"
     );
     assert!(refused > accepted, "the limit was saturated");
+    if long_run.is_some() {
+        // The acceptance run (issue 19): within 1 % of the bound. Budget that lapses while
+        // every process waits for a CPU is lost by the algorithm's definition: run it on a
+        // machine that runs them.
+        assert!(
+            accepted as f64 >= bound as f64 * 0.99,
+            "{accepted} accepted < 99 % of {bound}"
+        );
+    }
 }
 
 fn rate_limit_key() {
@@ -1962,9 +2003,13 @@ fn rate_limit_key() {
     let mut new = new_key("acct");
     new.scopes.clear();
     new.rate_limit = Some(RateLimit::new(1000, 1000, 100).unwrap());
-    let key = store.create(new).unwrap().key().to_owned();
+    let created = store.create(new).unwrap();
     drop(store);
-    rate_hammer("key limit", &path, &[key]);
+    rate_hammer(
+        "key limit",
+        &path,
+        &[(created.key().to_owned(), created.id().to_owned())],
+    );
 }
 
 fn rate_limit_owner() {
@@ -1973,11 +2018,12 @@ fn rate_limit_owner() {
     store
         .set_owner_rate_limit("acct", Some(RateLimit::new(1000, 1000, 100).unwrap()))
         .unwrap();
-    let keys: Vec<String> = (0..10)
+    let keys: Vec<(String, String)> = (0..10)
         .map(|_| {
             let mut new = new_key("acct");
             new.scopes.clear();
-            store.create(new).unwrap().key().to_owned()
+            let created = store.create(new).unwrap();
+            (created.key().to_owned(), created.id().to_owned())
         })
         .collect();
     drop(store);
