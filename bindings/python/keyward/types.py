@@ -207,8 +207,12 @@ class Verdict:
         n = ffi.new("size_t *")
         if lib.kw_rate_headers(self._raw, buf, lib.KW_RATE_HEADERS_MAX_LEN, n) != 0:
             return []
-        text = ffi.buffer(buf, n[0])[:].decode("ascii")
-        return [tuple(line.split(": ", 1)) for line in text.split("\r\n") if line]  # type: ignore[misc]
+        fields: list[tuple[str, str]] = []
+        for line in ffi.buffer(buf, n[0])[:].decode("ascii").split("\r\n"):
+            if line:
+                name, _, value = line.partition(": ")
+                fields.append((name, value))
+        return fields
 
     @property
     def key_id(self) -> str | None:
