@@ -187,6 +187,11 @@
 #define KW_KEY_INFO_MAX_LEN 24576
 
 /**
+ * Longest text `kw_rate_headers` writes.
+ */
+#define KW_RATE_HEADERS_MAX_LEN 256
+
+/**
  * Default rotation grace period, in milliseconds (24 hours).
  */
 #define KW_DEFAULT_ROTATION_GRACE_MS ((24 * 3600) * 1000)
@@ -307,6 +312,10 @@ enum kw_status
    * Every usage-credit slot of the store is in use.
    */
   KW_CREDIT_SLOTS_EXHAUSTED = 42,
+  /**
+   * Every rate-limit slot of the store is in use.
+   */
+  KW_RATE_SLOTS_EXHAUSTED = 43,
   /**
    * No API key in the request.
    */
@@ -434,6 +443,11 @@ enum kw_reason
    * The key's owner is suspended (`kw_owner_suspend`): every key of it is refused (HTTP 403).
    */
   KW_REASON_OWNER_SUSPENDED = 7,
+  /**
+   * The key's or its owner's rate limit refuses the request for now (HTTP 429); with
+   * `KW_VERIFY_RATE_FIELDS`, `kw_verdict.retry_after_ms` says when to retry.
+   */
+  KW_REASON_RATE_LIMITED = 8,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -508,6 +522,13 @@ enum kw_verify_flags
    * the cost, `KW_REASON_USAGE_EXCEEDED` otherwise). For a dashboard's "test this key".
    */
   KW_VERIFY_DRY_RUN = 1,
+  /**
+   * `out_verdict` points to a whole `kw_verdict` of this header, with the rate-limit
+   * fields (`rate_scope` onwards), and they are to be filled. Without it only the fields
+   * before `rate_scope` are written, so a caller built against an older header, whose
+   * `kw_verdict` ends there, is never written past its end.
+   */
+  KW_VERIFY_RATE_FIELDS = 2,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -715,6 +736,10 @@ enum kw_key_flag
    * The key was replaced by rotation.
    */
   KW_KEY_ROTATED = 4,
+  /**
+   * The key or its owner is rate-limited (the rate fields, if asked for, are set).
+   */
+  KW_KEY_RATE_LIMITED = 8,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -754,6 +779,35 @@ enum kw_legacy_scheme
 typedef enum kw_legacy_scheme kw_legacy_scheme;
 #else
 typedef uint32_t kw_legacy_scheme;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Whose rate limit `kw_verdict.rate_*` describes.
+ */
+enum kw_rate_scope
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Not rate-limited.
+   */
+  KW_RATE_NONE = 0,
+  /**
+   * The key's own limit.
+   */
+  KW_RATE_KEY = 1,
+  /**
+   * The limit its owner shares among its keys.
+   */
+  KW_RATE_OWNER = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum kw_rate_scope kw_rate_scope;
+#else
+typedef uint32_t kw_rate_scope;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -1021,6 +1075,25 @@ typedef struct kw_key_update {
 } kw_key_update;
 
 /**
+ * A rate limit: `rate` requests per `period_ms`, bursts of up to `burst` (`kw_set_rate_limit`,
+ * `kw_set_owner_rate_limit`).
+ */
+typedef struct kw_rate_limit {
+  /**
+   * Requests per period (≥ 1, at most one per nanosecond).
+   */
+  uint64_t rate;
+  /**
+   * The period in ms (1 ms to 366 days).
+   */
+  uint64_t period_ms;
+  /**
+   * Requests that may pass at once from rest (1 to 1,000,000,000); 0 = `rate`.
+   */
+  uint64_t burst;
+} kw_rate_limit;
+
+/**
  * Options of `kw_open`. An all-zero struct (apart from `path`) means every default.
  */
 typedef struct kw_options {
@@ -1255,6 +1328,41 @@ typedef struct kw_verdict {
    * Owner, NUL-terminated (at most `KW_MAX_OWNER_LEN` bytes).
    */
   char owner[136];
+  /**
+   * A `kw_rate_scope`: whose limit the fields below describe; 0 = neither the key nor its
+   * owner is rate-limited (or the key was refused before the rate was checked).
+   */
+  uint32_t rate_scope;
+  /**
+   * Reserved, 0.
+   */
+  uint32_t rate_reserved;
+  /**
+   * For `KW_REASON_RATE_LIMITED`: milliseconds until the next request would be accepted
+   * (≥ 1); else 0. `Retry-After` is this in seconds, rounded up.
+   */
+  uint64_t retry_after_ms;
+  /**
+   * Requests per period of the limit (the `q` of `RateLimit-Policy`).
+   */
+  uint64_t rate_limit;
+  /**
+   * The limit's period in ms (the `w` of `RateLimit-Policy`, in seconds rounded up).
+   */
+  uint64_t rate_period_ms;
+  /**
+   * The limit's burst.
+   */
+  uint64_t rate_burst;
+  /**
+   * Requests that could pass right now (the `r` of `RateLimit`).
+   */
+  uint64_t rate_remaining;
+  /**
+   * Milliseconds until a full burst is available again (the `t` of `RateLimit`, in
+   * seconds rounded up).
+   */
+  uint64_t rate_reset_ms;
 } kw_verdict;
 
 /**
@@ -1403,7 +1511,8 @@ const char *kw_reason_code(uint32_t reason);
 const char *kw_reason_message(uint32_t reason);
 
 /**
- * The HTTP status for a `kw_reason`: 200, 401 or 403 (0 for an unknown value). Never fails.
+ * The HTTP status for a `kw_reason`: 200, 401, 403 or 429 (0 for an unknown value). Never
+ * fails.
  */
 uint32_t kw_reason_http_status(uint32_t reason);
 
@@ -1733,6 +1842,53 @@ kw_status kw_owner_get(kw_store store,
 kw_status kw_owners_list(kw_store store, uint8_t *buf, size_t cap, size_t *out_len);
 
 /**
+ * Sets (`limit` non-NULL) or removes (`limit` NULL) a key's own rate limit; the key's record
+ * is written as JSON into `info_buf` if given (as `kw_update`, `info_cap` ≥
+ * `KW_KEY_INFO_MAX_LEN`). A changed limit keeps the key's current state; a new one starts
+ * from rest. Errors: `KW_NULL_ARGUMENT`, `KW_INVALID_UTF8`, `KW_NOT_FOUND`,
+ * `KW_INVALID_ARGUMENT` (bad terms), `KW_RATE_SLOTS_EXHAUSTED`, `KW_BUFFER_TOO_SMALL`,
+ * `KW_CLOSED`, `KW_STORAGE`.
+ *
+ * # Safety
+ * Every pointer must be NULL or valid for its stated length; outputs writable.
+ */
+kw_status kw_set_rate_limit(kw_store store,
+                            const char *id,
+                            size_t id_len,
+                            const struct kw_rate_limit *limit,
+                            uint8_t *info_buf,
+                            size_t info_cap,
+                            size_t *out_info_len);
+
+/**
+ * Sets (`limit` non-NULL) or removes (`limit` NULL) the rate limit `owner` shares among all
+ * of its keys. Errors: `KW_NULL_ARGUMENT`, `KW_INVALID_UTF8`, `KW_INVALID_ARGUMENT` (blank
+ * owner, bad terms), `KW_TOO_LONG`, `KW_RATE_SLOTS_EXHAUSTED`, `KW_CLOSED`, `KW_STORAGE`.
+ *
+ * # Safety
+ * Every pointer must be NULL or valid for its stated length.
+ */
+kw_status kw_set_owner_rate_limit(kw_store store,
+                                  const char *owner,
+                                  size_t owner_len,
+                                  const struct kw_rate_limit *limit);
+
+/**
+ * Reads the rate limit `owner` shares among its keys: `*out_found` = 1 and `*out_limit` set
+ * when it has one, `*out_found` = 0 (and `*out_limit` untouched) when not. Errors:
+ * `KW_NULL_ARGUMENT`, `KW_INVALID_UTF8`, `KW_INVALID_ARGUMENT`, `KW_TOO_LONG`, `KW_CLOSED`,
+ * `KW_STORAGE`.
+ *
+ * # Safety
+ * Every pointer must be NULL or valid for its stated length; outputs writable.
+ */
+kw_status kw_owner_rate_limit(kw_store store,
+                              const char *owner,
+                              size_t owner_len,
+                              struct kw_rate_limit *out_limit,
+                              uint32_t *out_found);
+
+/**
  * A static, NUL-terminated English message for a status (never NULL, never freed; an
  * unknown value gives `"unknown status"`). Never fails.
  */
@@ -2005,6 +2161,42 @@ kw_status kw_verify_key(kw_store store,
                         const struct kw_str *scopes,
                         size_t scopes_len,
                         struct kw_verdict *out_verdict);
+
+/**
+ * `kw_verify_key` with `flags` (`kw_verify_flags`: `KW_VERIFY_DRY_RUN`,
+ * `KW_VERIFY_RATE_FIELDS`; unknown bits are `KW_INVALID_ARGUMENT`): the bindings' hot path,
+ * which passes `KW_VERIFY_RATE_FIELDS` to learn a rate-limited key's state in the same call.
+ * Arguments, answers and errors otherwise as `kw_verify_key`.
+ *
+ * # Safety
+ * As `kw_verify_key`; with `KW_VERIFY_RATE_FIELDS`, `out_verdict` is a whole `kw_verdict`
+ * of this header.
+ */
+kw_status kw_verify_key_ex(kw_store store,
+                           const char *key,
+                           size_t key_len,
+                           const struct kw_str *scopes,
+                           size_t scopes_len,
+                           uint32_t flags,
+                           struct kw_verdict *out_verdict);
+
+/**
+ * Writes the HTTP response header fields for a verdict filled with `KW_VERIFY_RATE_FIELDS`
+ * into `buf`, one `Name: value\r\n` line each: `RateLimit-Policy` and `RateLimit`
+ * (draft-ietf-httpapi-ratelimit-headers) when `rate_scope` is set, plus `Retry-After` (whole
+ * seconds, rounded up) for `KW_REASON_RATE_LIMITED`; nothing (length 0) for a key without a
+ * rate limit. The one formatting every binding's middleware uses. At most
+ * `KW_RATE_HEADERS_MAX_LEN` bytes. Errors: `KW_NULL_ARGUMENT`, `KW_BUFFER_TOO_SMALL` (with
+ * the length needed).
+ *
+ * # Safety
+ * `verdict` a valid `kw_verdict` of this header; `buf` NULL (with `cap` 0) or writable for
+ * `cap` bytes; `out_len` writable.
+ */
+kw_status kw_rate_headers(const struct kw_verdict *verdict,
+                          uint8_t *buf,
+                          size_t cap,
+                          size_t *out_len);
 
 /**
  * Verifies a (public id, secret) pair, as sent in `X-Api-Token-Id` /

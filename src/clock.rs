@@ -117,6 +117,12 @@ impl std::fmt::Display for Day {
 pub trait Clock: Send + Sync + 'static {
     /// The current time.
     fn now(&self) -> Timestamp;
+
+    /// The current time in nanoseconds since the epoch (rate limits measure with it). The
+    /// default is [`Clock::now`] in whole milliseconds.
+    fn now_nanos(&self) -> i64 {
+        self.now().0.saturating_mul(1_000_000)
+    }
 }
 
 /// The system's wall clock.
@@ -126,6 +132,13 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
         Timestamp::now()
+    }
+
+    fn now_nanos(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos().min(i64::MAX as u128) as i64)
+            .unwrap_or(0)
     }
 }
 

@@ -184,6 +184,9 @@ error_codes! {
     /// The store has no free usage-credit slot left.
     CreditSlotsExhausted = 42, "CREDIT_SLOTS_EXHAUSTED", Policy,
         "every usage-credit slot of the store is in use";
+    /// The store has no free rate-limit slot left.
+    RateSlotsExhausted = 43, "RATE_SLOTS_EXHAUSTED", Policy,
+        "every rate-limit slot of the store is in use";
     /// No credential was found in the request headers.
     CredentialMissing = 50, "CREDENTIAL_MISSING", Credential, "no API key in the request";
     /// The `Authorization` header uses a scheme keyward does not accept.
@@ -336,6 +339,11 @@ pub enum Error {
         /// The number of slots.
         slots: u32,
     },
+    /// Every rate-limit slot of the store is in use (rate-limited keys and owners).
+    RateSlotsExhausted {
+        /// The number of slots.
+        slots: u32,
+    },
     /// No credential header was present.
     CredentialMissing,
     /// An `Authorization` header with a scheme other than Bearer or Basic.
@@ -389,6 +397,7 @@ impl Error {
             Error::InBatch { error, .. } => error.code(),
             Error::Storage { .. } => ErrorCode::Storage,
             Error::CreditSlotsExhausted { .. } => ErrorCode::CreditSlotsExhausted,
+            Error::RateSlotsExhausted { .. } => ErrorCode::RateSlotsExhausted,
             Error::CredentialMissing => ErrorCode::CredentialMissing,
             Error::UnsupportedScheme { .. } => ErrorCode::UnsupportedScheme,
             Error::BadBase64 => ErrorCode::BadBase64,
@@ -489,6 +498,11 @@ impl fmt::Display for Error {
             Error::CreditSlotsExhausted { slots } => write!(
                 f,
                 "all {slots} usage-credit slots are in use; delete unused limited keys"
+            ),
+            Error::RateSlotsExhausted { slots } => write!(
+                f,
+                "all {slots} rate-limit slots are in use; delete unused rate-limited keys or \
+                 owner limits"
             ),
             Error::CredentialMissing => write!(
                 f,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::legacy::{LegacyOrigin, LegacyScheme};
+use crate::rate_limit::RateLimit;
 use crate::schema::{CreditTerms, KeyInfo, Refill, RefillInterval};
 
 /// The record version this build writes; a record with a higher one is refused.
@@ -38,6 +39,10 @@ pub(crate) struct KeyRecordV1 {
     rotated_from: Option<String>,
     rotated_to: Option<String>,
     credits: Option<StoredCreditTerms>,
+    /// Added after version 1 shipped: absent (and not written) for keys without a rate limit,
+    /// so their bytes are unchanged; an older keyward reading it ignores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rate_limit: Option<StoredRateLimit>,
     serial: u64,
     /// Hex of `blake3::keyed_hash(pepper, id ‖ secret)` (for a legacy key: of the wrapped
     /// legacy hash, then of its upgraded digest; see `crate::legacy`).
@@ -59,6 +64,13 @@ struct StoredLegacy {
 struct StoredCreditTerms {
     refill: Option<StoredRefill>,
     cost: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct StoredRateLimit {
+    rate: u64,
+    period_ms: u64,
+    burst: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +113,11 @@ impl KeyRecordV1 {
                     },
                 }),
                 cost: terms.cost,
+            }),
+            rate_limit: info.rate_limit.map(|l| StoredRateLimit {
+                rate: l.rate,
+                period_ms: l.period_ms,
+                burst: l.burst,
             }),
             serial: info.serial,
             digest: digest.to_owned(),
@@ -178,6 +195,11 @@ impl KeyRecordV1 {
                 }),
                 cost: terms.cost,
             }),
+            rate_limit: self.rate_limit.map(|l| RateLimit {
+                rate: l.rate,
+                period_ms: l.period_ms,
+                burst: l.burst,
+            }),
             serial: self.serial,
             legacy,
         };
@@ -210,6 +232,7 @@ mod tests {
                 }),
                 cost: 2,
             }),
+            rate_limit: None,
             serial: 7,
             legacy: None,
         }
@@ -223,6 +246,26 @@ mod tests {
             String::from_utf8(json).unwrap(),
             r#"{"v":1,"id":"AbCdEfGhIjKlMnOp","owner":"acct_1","name":"CI","scopes":["read","write"],"env":"live","created_at":1750000000000,"expires_at":1760000000000,"metadata":"eyJwbGFuIjoicHJvIn0=","revoked_at":null,"revoke_reason":null,"rotated_from":"QrStUvWxYz012345","rotated_to":null,"credits":{"refill":{"amount":100,"interval":"monthly"},"cost":2},"serial":7,"digest":"00ff"}"#
         );
+    }
+
+    #[test]
+    fn a_rate_limit_round_trips_and_is_absent_from_records_without_one() {
+        let mut info = sample();
+        info.rate_limit = Some(RateLimit {
+            rate: 1000,
+            period_ms: 1000,
+            burst: 100,
+        });
+        let json = KeyRecordV1::from_info(&info, "00ff").to_json();
+        let text = String::from_utf8(json.clone()).unwrap();
+        assert!(text.contains(r#""rate_limit":{"rate":1000,"period_ms":1000,"burst":100}"#));
+        let back = KeyRecordV1::from_json("x", &json)
+            .unwrap()
+            .into_parts()
+            .unwrap();
+        assert_eq!(back, (info, "00ff".to_owned()));
+        let plain = String::from_utf8(KeyRecordV1::from_info(&sample(), "00ff").to_json()).unwrap();
+        assert!(!plain.contains("rate_limit"));
     }
 
     #[test]

@@ -38,6 +38,7 @@ mod key_format;
 mod key_record;
 mod legacy;
 mod policy;
+mod rate_limit;
 mod schema;
 mod store;
 mod usage;
@@ -62,6 +63,7 @@ pub use key_format::{
 pub use legacy::source::LegacyImportOptions;
 pub use legacy::{LegacyOrigin, LegacyScheme, legacy_key_id};
 pub use policy::Policies;
+pub use rate_limit::{MAX_RATE_BURST, MAX_RATE_PERIOD_MS, RateLimit, RateScope, RateStatus};
 pub use schema::{CreditTerms, FORMAT_VERSION, KeyInfo, Refill, RefillInterval};
 pub use store::{
     AuditAction, AuditEvent, AuditPage, AuditQuery, Concurrency, CreatedKey, CreditBalance,
@@ -72,6 +74,6 @@ pub use store::{
     PepperSource, Presented, StateFilter, Store, StoreOptions, StoreStats, TableStats,
     VerifyRequest, default_pepper_path,
 };
-pub use sys::shared_memory::CREDIT_SLOTS;
+pub use sys::shared_memory::{CREDIT_SLOTS, RATE_SLOTS};
 pub use usage::{DailyUsage, UsageStats};
 pub use verdict::{HttpVerdict, Reason, Verdict};

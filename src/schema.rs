@@ -13,6 +13,13 @@
 //! | `audit` | event sequence | JSON `AuditEventV1` + CRC32 — the audit log (added after format 1 shipped: a store without it reads as an empty log; it is created by the first write) |
 //! | `legacy_digests` | keyed digest (32 bytes) | public id — imported legacy keys (added after format 1 shipped, like `audit`) |
 //! | `owners` | owner | JSON `OwnerRecordV1` + CRC32 — owner controls: suspension, allowed scopes (added after format 1 shipped: a store without it has no owner records; it is created by the first owner change) |
+//! | `key_rate_slots` | public id | shared rate-limit slot of a rate-limited key (its terms are in the key record) |
+//! | `owner_rate_limits` | owner | (rate, period ms, burst, shared rate-limit slot) — a limit shared by all the owner's keys |
+//! | `free_rate_slots` | slot | () — rate-limit slots freed by deleted keys and owners |
+//!
+//! The three rate-limit tables were added after format 1 shipped (a store without them has no
+//! rate limits; they are created by the first write that needs them); meta `next_rate_slot`
+//! and `owner_rate_seq` (the version of the owner limits, see `store::rate_limits`) with them.
 
 use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
@@ -40,6 +47,12 @@ pub(crate) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audi
 pub(crate) const LEGACY_DIGESTS: TableDefinition<&[u8], &str> =
     TableDefinition::new("legacy_digests");
 pub(crate) const OWNERS: TableDefinition<&str, &[u8]> = TableDefinition::new("owners");
+pub(crate) const KEY_RATE_SLOTS: TableDefinition<&str, u32> =
+    TableDefinition::new("key_rate_slots");
+pub(crate) const OWNER_RATE_LIMITS: TableDefinition<&str, (u64, u64, u64, u32)> =
+    TableDefinition::new("owner_rate_limits");
+pub(crate) const FREE_RATE_SLOTS: TableDefinition<u32, ()> =
+    TableDefinition::new("free_rate_slots");
 
 pub(crate) const META_FORMAT_VERSION: &str = "format_version";
 pub(crate) const META_PEPPER_CHECK: &str = "pepper_check";
@@ -49,6 +62,10 @@ pub(crate) const META_SERIAL: &str = "serial";
 pub(crate) const META_NEXT_SLOT: &str = "next_slot";
 /// The last audit event sequence number written.
 pub(crate) const META_AUDIT_SEQ: &str = "audit_seq";
+/// The next never-used rate-limit slot.
+pub(crate) const META_NEXT_RATE_SLOT: &str = "next_rate_slot";
+/// Version of the owner rate limits: bumped by every change to `owner_rate_limits`.
+pub(crate) const META_OWNER_RATE_SEQ: &str = "owner_rate_seq";
 /// The sync file bound to this database: epoch, device and inode (little-endian u64s + CRC).
 pub(crate) const META_SYNC_FILE: &str = "sync_file";
 /// The legacy schemes whose keys the store holds (a u64 of `LegacyScheme::bit`s): verify
@@ -126,6 +143,8 @@ pub struct KeyInfo {
     pub rotated_to: Option<String>,
     /// Usage-credit terms, for limited keys.
     pub credits: Option<CreditTerms>,
+    /// The key's own rate limit (its owner may have one too: `Store::owner_rate_limit`).
+    pub rate_limit: Option<crate::rate_limit::RateLimit>,
     /// Creation order within the store.
     pub serial: u64,
     /// For a key imported from another system: which, its id there, and when it was
@@ -206,6 +225,9 @@ pub(crate) fn create_tables(txn: &redb::WriteTransaction) -> Result<()> {
     txn.open_table(FREE_SLOTS)?;
     txn.open_table(AUDIT)?;
     txn.open_table(OWNERS)?;
+    txn.open_table(KEY_RATE_SLOTS)?;
+    txn.open_table(OWNER_RATE_LIMITS)?;
+    txn.open_table(FREE_RATE_SLOTS)?;
     Ok(())
 }
 

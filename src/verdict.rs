@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::rate_limit::RateStatus;
 use crate::schema::KeyInfo;
 
 /// Why a key was accepted or refused. Numeric values are stable (C ABI `kw_reason`) and new
@@ -27,6 +28,9 @@ pub enum Reason {
     UsageExceeded = 6,
     /// The key's owner is suspended (`Store::suspend_owner`): every key of it is refused.
     OwnerSuspended = 7,
+    /// The key's or its owner's rate limit refuses the request for now
+    /// ([`Verdict::rate`] says when to retry).
+    RateLimited = 8,
 }
 
 impl Reason {
@@ -41,6 +45,7 @@ impl Reason {
             Reason::InsufficientScope => "INSUFFICIENT_SCOPE",
             Reason::UsageExceeded => "USAGE_EXCEEDED",
             Reason::OwnerSuspended => "OWNER_SUSPENDED",
+            Reason::RateLimited => "RATE_LIMITED",
         }
     }
 
@@ -49,13 +54,14 @@ impl Reason {
         Reason::ALL.iter().copied().find(|r| r.code() == code)
     }
 
-    /// The HTTP status a server should answer: 200, 401 or 403 (a valid key the route does
-    /// not admit: a missing scope, exhausted credits, a suspended owner).
+    /// The HTTP status a server should answer: 200, 401, 403 (a valid key the route does
+    /// not admit: a missing scope, exhausted credits, a suspended owner) or 429 (`RATE_LIMITED`).
     pub fn http_status(self) -> u16 {
         match self {
             Reason::Valid => 200,
             Reason::Malformed | Reason::NotFound | Reason::Revoked | Reason::Expired => 401,
             Reason::InsufficientScope | Reason::UsageExceeded | Reason::OwnerSuspended => 403,
+            Reason::RateLimited => 429,
         }
     }
 
@@ -70,10 +76,11 @@ impl Reason {
             Reason::InsufficientScope => "the API key lacks a scope this route requires",
             Reason::UsageExceeded => "the API key has used up its credits",
             Reason::OwnerSuspended => "the account that owns the API key is suspended",
+            Reason::RateLimited => "too many requests with this API key; retry later",
         }
     }
 
-    /// Every reason, in numeric order.
+    /// Every reason, in numeric order (7 is reserved for another branch's reason).
     pub const ALL: &'static [Reason] = &[
         Reason::Valid,
         Reason::Malformed,
@@ -83,6 +90,7 @@ impl Reason {
         Reason::InsufficientScope,
         Reason::UsageExceeded,
         Reason::OwnerSuspended,
+        Reason::RateLimited,
     ];
 }
 
@@ -93,6 +101,10 @@ pub struct Verdict {
     pub reason: Reason,
     /// The key's public fields, when its secret was right (never for `NOT_FOUND`/`MALFORMED`).
     pub key: Option<Arc<KeyInfo>>,
+    /// For a key that (or whose owner) is rate-limited and passed every other check (revoked,
+    /// expired, scopes; not reported with `USAGE_EXCEEDED`): where it stands against the tighter
+    /// limit — for `RATE_LIMITED`, the limit that refused and when to retry. What the `RateLimit`, `RateLimit-Policy` and `Retry-After` fields say.
+    pub rate: Option<RateStatus>,
 }
 
 impl Verdict {
@@ -103,7 +115,33 @@ impl Verdict {
 
     /// A refusal that carries no key details (malformed text, no match).
     pub fn refused(reason: Reason) -> Verdict {
-        Verdict { reason, key: None }
+        Verdict {
+            reason,
+            key: None,
+            rate: None,
+        }
+    }
+
+    /// For `RATE_LIMITED`: milliseconds until the next request would be accepted.
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        self.rate.and_then(|r| r.retry_after_ms)
+    }
+
+    /// The response header fields a server should send with this verdict: `RateLimit-Policy`
+    /// and `RateLimit` (draft-ietf-httpapi-ratelimit-headers) for a rate-limited key, plus
+    /// `Retry-After` (seconds) for `RATE_LIMITED`. Empty for keys without a rate limit.
+    pub fn rate_headers(&self) -> Vec<(&'static str, String)> {
+        let Some(rate) = &self.rate else {
+            return Vec::new();
+        };
+        let mut headers = vec![
+            ("RateLimit-Policy", rate.policy_header()),
+            ("RateLimit", rate.header()),
+        ];
+        if let Some(secs) = rate.retry_after_secs() {
+            headers.push(("Retry-After", secs.to_string()));
+        }
+        headers
     }
 }
 
@@ -126,7 +164,7 @@ impl HttpVerdict {
         matches!(self, HttpVerdict::Checked(v) if v.is_valid())
     }
 
-    /// The HTTP status to answer: 200, 401 or 403.
+    /// The HTTP status to answer: 200, 401, 403 or 429.
     pub fn http_status(&self) -> u16 {
         match self {
             HttpVerdict::Checked(v) => v.reason.http_status(),

@@ -1542,3 +1542,58 @@ fn owners_suspend_resume_scopes_and_records() {
         ]
     );
 }
+
+/// Issue 19: `create --rate --burst`, `update --rate / --no-rate-limit`, `show`, and
+/// `rate-limit` for an owner; a refusal reads RATE_LIMITED (exit 1); bad terms exit 2.
+#[test]
+fn rate_limits_for_keys_and_owners() {
+    let env = Env::new();
+    let (key, id) = env.create(&["--owner", "acct", "--rate", "2/min", "--burst", "2"]);
+    let shown = env.json(&["show", &id]);
+    assert_eq!(shown["rate_limit"]["rate"], 2);
+    assert_eq!(shown["rate_limit"]["period_ms"], 60_000);
+    assert_eq!(shown["rate_limit"]["burst"], 2);
+    assert_eq!(shown["rate_status"]["remaining"], 2);
+    assert!(env.ok(&["show", &id]).contains("2/1min burst 2"));
+    env.ok(&["verify", &key]);
+    env.ok(&["verify", &key]);
+    let refused = env.run(&["verify", &key]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stdout).contains("RATE_LIMITED (HTTP 429)"));
+    assert!(text(&refused.stdout).contains("  Retry-After: "));
+    assert!(text(&refused.stdout).contains("  RateLimit-Policy: \"key\";q=2;w=60"));
+    assert_eq!(env.json(&["show", &id])["rate_status"]["remaining"], 0);
+    // Update: a faster limit; then none.
+    let updated = env.json(&["update", &id, "--rate", "100/s"]);
+    assert_eq!(updated["rate_limit"]["burst"], 100, "burst defaults to N");
+    env.json(&["update", &id, "--no-rate-limit"]);
+    assert!(env.json(&["show", &id])["rate_limit"].is_null());
+    // Owner limit.
+    assert!(
+        env.ok(&["rate-limit", "--owner", "acct"])
+            .contains("has no rate limit")
+    );
+    let set = env.json(&[
+        "rate-limit",
+        "--owner",
+        "acct",
+        "--rate",
+        "1000/s",
+        "--burst",
+        "100",
+    ]);
+    assert_eq!(set["rate_limit"]["rate"], 1000);
+    assert_eq!(env.json(&["show", &id])["owner_rate_limit"]["burst"], 100);
+    assert!(
+        env.ok(&["show", &id])
+            .contains("1000/1s burst 100 (shared by the owner's keys)")
+    );
+    env.json(&["rate-limit", "--owner", "acct", "--remove"]);
+    assert!(env.json(&["rate-limit", "--owner", "acct"])["rate_limit"].is_null());
+    // Bad terms: a clear error, exit 2, nothing created.
+    let err = env.fails(&["create", "--owner", "acct", "--rate", "10/fortnight"], 2);
+    assert!(err.contains("cannot read --rate"), "{err}");
+    let err = env.json_error(&["create", "--owner", "acct", "--rate", "0/s"], 2);
+    assert_eq!(err["code"], "BAD_RATE");
+    assert_eq!(env.json(&["list", "--owner", "acct"])["count"], 1);
+}

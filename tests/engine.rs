@@ -481,6 +481,7 @@ fn update_changes_what_verify_sees() {
                 metadata: Some(b"m".to_vec()),
                 expires_at: Some(Some(Timestamp::from_millis(t.clock.now_ms() + 1000))),
                 credits: None,
+                rate_limit: None,
             },
         )
         .unwrap();
@@ -1080,8 +1081,17 @@ fn error_codes_are_unique_and_named() {
     assert_eq!(ErrorCode::NotFound.as_u32(), 10);
     assert_eq!(ErrorCode::WrongPepper.as_u32(), 34);
     assert_eq!(ErrorCode::HalfPair.as_u32(), 53);
-    for (i, reason) in Reason::ALL.iter().enumerate() {
+    // In numeric order, never renumbered (7 is reserved for another branch's reason).
+    assert!(
+        Reason::ALL
+            .windows(2)
+            .all(|w| (w[0] as u32) < (w[1] as u32))
+    );
+    for (i, reason) in Reason::ALL.iter().take(7).enumerate() {
         assert_eq!(*reason as usize, i);
+    }
+    assert_eq!(Reason::RateLimited as u32, 8);
+    for reason in Reason::ALL {
         assert_eq!(Reason::from_code(reason.code()), Some(*reason));
     }
     assert_eq!(Reason::InsufficientScope.http_status(), 403);

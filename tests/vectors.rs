@@ -147,6 +147,16 @@ fn verify_scenarios() {
                             cost: c["cost"].as_u64().unwrap() as u32,
                         });
                     }
+                    if let Some(r) = step.get("rate_limit") {
+                        new.rate_limit = Some(
+                            keyward::RateLimit::new(
+                                r["rate"].as_u64().unwrap(),
+                                r["period_ms"].as_u64().unwrap(),
+                                r["burst"].as_u64().unwrap(),
+                            )
+                            .unwrap(),
+                        );
+                    }
                     let created = t.store.create(new).unwrap();
                     keys.insert(step["as"].as_str().unwrap().into(), created);
                 }

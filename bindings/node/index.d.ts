@@ -62,6 +62,39 @@ export interface NewKey {
   expiresAt?: Date | number | null;
   /** Usage credits; absent or null = unlimited. */
   credits?: CreditsInput | null;
+  /** The key's own rate limit; absent or null = none. */
+  rateLimit?: RateLimitInput | null;
+}
+
+/** A rate limit: `rate` requests per `periodMs` (default 1000), bursts of `burst` (default `rate`). */
+export interface RateLimitInput {
+  rate: number;
+  periodMs?: number;
+  burst?: number;
+}
+
+/** A rate limit as recorded. */
+export interface RateLimit {
+  rate: number;
+  periodMs: number;
+  burst: number;
+}
+
+/** A rate-limited key's state in a verdict (the tighter of its own and its owner's limit). */
+export interface RateStatus {
+  readonly scope: 'key' | 'owner';
+  /** Requests per period (`q` of RateLimit-Policy). */
+  readonly limit: number;
+  readonly periodMs: number;
+  readonly burst: number;
+  /** Requests that could pass now (`r` of RateLimit). */
+  readonly remaining: number;
+  /** Ms until a full burst is available again. */
+  readonly resetMs: number;
+  /** For RATE_LIMITED: ms until the next request would be accepted. */
+  readonly retryAfterMs: number | null;
+  /** The response fields, as the library formats them. */
+  readonly headers: Readonly<Record<string, string>>;
 }
 
 /** The fields `store.update()` changes (only those present). */
@@ -73,6 +106,8 @@ export interface KeyChanges {
   expiresAt?: Date | number | null;
   /** null makes the key unlimited. */
   credits?: CreditsInput | null;
+  /** null removes the key's rate limit. */
+  rateLimit?: RateLimitInput | null;
 }
 
 /** A key's public record (never its secret). Times are ms since the epoch. */
@@ -97,6 +132,8 @@ export interface KeyInfo {
   serial: number;
   /** For a key imported from another system (`importLegacy`); null for keyward's own keys. */
   legacy: LegacyOrigin | null;
+  /** The key's own rate limit; null when none. */
+  rateLimit: RateLimit | null;
 }
 
 /** Where an imported key came from, and when its first use upgraded it (null before). */
@@ -333,7 +370,8 @@ export type ReasonCode =
   | 'EXPIRED'
   | 'INSUFFICIENT_SCOPE'
   | 'USAGE_EXCEEDED'
-  | 'OWNER_SUSPENDED';
+  | 'OWNER_SUSPENDED'
+  | 'RATE_LIMITED';
 
 /** Codes of a request without a usable credential (`verifyHeaders`; HTTP 401). */
 export type CredentialCode =
@@ -364,8 +402,8 @@ export class Verdict {
   readonly code: ReasonCode | CredentialCode;
   /** The `kw_reason` number; null when the request carried no usable credential. */
   readonly reason: number | null;
-  /** What to answer: 200, 401 or 403. */
-  readonly httpStatus: 200 | 401 | 403;
+  /** What to answer: 200, 401, 403 or 429. */
+  readonly httpStatus: 200 | 401 | 403 | 429;
   /** A short English message for the code. */
   readonly message: string;
   /** The key is known and its secret was right (the fields below are then set, even when refused). */
@@ -382,6 +420,12 @@ export class Verdict {
   readonly rotated: boolean;
   /** The key's record, with `{info: true}` (null otherwise, or when unknown). */
   readonly info: KeyInfo | null;
+  /** A rate-limited key's state; null for a key without a rate limit. */
+  readonly rate: RateStatus | null;
+  /** For RATE_LIMITED: ms until the next request would be accepted. */
+  readonly retryAfterMs: number | null;
+  /** RateLimit-Policy, RateLimit (and Retry-After on a 429); empty for other keys. */
+  readonly rateHeaders: Readonly<Record<string, string>>;
   /** `{ok, code, message}`: the JSON body of a refusal. */
   toResponse(): { ok: boolean; code: string; message: string };
 }
@@ -427,6 +471,10 @@ export class Store {
 
   /** Creates a key; the full key is returned once, here. */
   create(spec: NewKey): CreatedKey;
+  /** Sets (null removes) the rate limit `owner` shares among all of its keys. */
+  setOwnerRateLimit(owner: string, limit: RateLimitInput | null): void;
+  /** The rate limit `owner` shares among its keys, or null. */
+  ownerRateLimit(owner: string): RateLimit | null;
   /** Creates many keys in one transaction (all or none); the full keys are returned once, here. */
   createMany(specs: NewKey[]): IssuedKey[];
   /**

@@ -5,8 +5,8 @@
  *
  *   noop FFI call        kw_abi_version(): the price of crossing PHP FFI once
  *   kw_verify (raw FFI)  one FFI call to kw_verify, reusing the verdict struct
- *   kw_verify_key (raw)  the same with the six-argument hot path (what Store::verify calls
- *                        without cost, time or record)
+ *   kw_verify_key_ex (raw) the same with the seven-argument hot path and
+ *                        KW_VERIFY_RATE_FIELDS (what Store::verify calls without cost, time or record)
  *   Store::verify()      the binding's verify: the call plus the Verdict object
  *   Store::verify(scope) the same with one required scope
  *   PDO-SQLite+SHA-256   what Laravel Sanctum / DRF API Key do: hash the key, one indexed
@@ -126,9 +126,9 @@ $results = $measure([
         $key = $keys[$i % $n];
         $ffi->kw_verify($handle, $key, strlen($key), null, 0, 0, 0, $verdictPtr, null, 0, null);
     },
-    'kw_verify_key (raw FFI call)' => static function (int $i) use ($ffi, $keys, $n, $handle, $verdictPtr): void {
+    'kw_verify_key_ex (raw FFI call)' => static function (int $i) use ($ffi, $keys, $n, $handle, $verdictPtr): void {
         $key = $keys[$i % $n];
-        $ffi->kw_verify_key($handle, $key, strlen($key), null, 0, $verdictPtr);
+        $ffi->kw_verify_key_ex($handle, $key, strlen($key), null, 0, Keyward\Abi::KW_VERIFY_RATE_FIELDS, $verdictPtr);
     },
     'Store::verify($key)' => static function (int $i) use ($store, $keys, $n): void {
         $store->verify($keys[$i % $n]);

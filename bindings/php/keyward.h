@@ -27,6 +27,7 @@ enum kw_status
   KW_CONFIG_MISMATCH = 39,
   KW_STORAGE = 40,
   KW_CREDIT_SLOTS_EXHAUSTED = 42,
+  KW_RATE_SLOTS_EXHAUSTED = 43,
   KW_CREDENTIAL_MISSING = 50,
   KW_UNSUPPORTED_SCHEME = 51,
   KW_BAD_BASE64 = 52,
@@ -58,6 +59,7 @@ enum kw_reason
   KW_REASON_INSUFFICIENT_SCOPE = 5,
   KW_REASON_USAGE_EXCEEDED = 6,
   KW_REASON_OWNER_SUSPENDED = 7,
+  KW_REASON_RATE_LIMITED = 8,
 };
 typedef uint32_t kw_reason;
 enum kw_concurrency
@@ -74,6 +76,7 @@ typedef uint32_t kw_open_flags;
 enum kw_verify_flags
  {
   KW_VERIFY_DRY_RUN = 1,
+  KW_VERIFY_RATE_FIELDS = 2,
 };
 typedef uint32_t kw_verify_flags;
 enum kw_state_filter
@@ -124,6 +127,7 @@ enum kw_key_flag
   KW_KEY_LIMITED = 1,
   KW_KEY_REVOKED_FLAG = 2,
   KW_KEY_ROTATED = 4,
+  KW_KEY_RATE_LIMITED = 8,
 };
 typedef uint32_t kw_key_flag;
 enum kw_legacy_scheme
@@ -134,6 +138,13 @@ enum kw_legacy_scheme
   KW_LEGACY_BETTER_AUTH = 4,
 };
 typedef uint32_t kw_legacy_scheme;
+enum kw_rate_scope
+ {
+  KW_RATE_NONE = 0,
+  KW_RATE_KEY = 1,
+  KW_RATE_OWNER = 2,
+};
+typedef uint32_t kw_rate_scope;
 typedef uint64_t kw_store;
 typedef struct kw_header {
   const char *name;
@@ -203,6 +214,11 @@ typedef struct kw_key_update {
   int64_t expires_at_ms;
   const struct kw_credits *credits;
 } kw_key_update;
+typedef struct kw_rate_limit {
+  uint64_t rate;
+  uint64_t period_ms;
+  uint64_t burst;
+} kw_rate_limit;
 typedef struct kw_options {
   const char *path;
   size_t path_len;
@@ -263,6 +279,14 @@ typedef struct kw_verdict {
   char key_id[24];
   char env[24];
   char owner[136];
+  uint32_t rate_scope;
+  uint32_t rate_reserved;
+  uint64_t retry_after_ms;
+  uint64_t rate_limit;
+  uint64_t rate_period_ms;
+  uint64_t rate_burst;
+  uint64_t rate_remaining;
+  uint64_t rate_reset_ms;
 } kw_verdict;
 uint32_t kw_abi_version(void);
 const char *kw_version(void);
@@ -397,6 +421,22 @@ kw_status kw_owner_get(kw_store store,
                        size_t cap,
                        size_t *out_len);
 kw_status kw_owners_list(kw_store store, uint8_t *buf, size_t cap, size_t *out_len);
+kw_status kw_set_rate_limit(kw_store store,
+                            const char *id,
+                            size_t id_len,
+                            const struct kw_rate_limit *limit,
+                            uint8_t *info_buf,
+                            size_t info_cap,
+                            size_t *out_info_len);
+kw_status kw_set_owner_rate_limit(kw_store store,
+                                  const char *owner,
+                                  size_t owner_len,
+                                  const struct kw_rate_limit *limit);
+kw_status kw_owner_rate_limit(kw_store store,
+                              const char *owner,
+                              size_t owner_len,
+                              struct kw_rate_limit *out_limit,
+                              uint32_t *out_found);
 const char *kw_status_message(uint32_t status);
 const char *kw_status_name(uint32_t status);
 uint32_t kw_status_family(uint32_t status);
@@ -466,6 +506,17 @@ kw_status kw_verify_key(kw_store store,
                         const struct kw_str *scopes,
                         size_t scopes_len,
                         struct kw_verdict *out_verdict);
+kw_status kw_verify_key_ex(kw_store store,
+                           const char *key,
+                           size_t key_len,
+                           const struct kw_str *scopes,
+                           size_t scopes_len,
+                           uint32_t flags,
+                           struct kw_verdict *out_verdict);
+kw_status kw_rate_headers(const struct kw_verdict *verdict,
+                          uint8_t *buf,
+                          size_t cap,
+                          size_t *out_len);
 kw_status kw_verify_pair(kw_store store,
                          const char *id,
                          size_t id_len,

@@ -7,8 +7,9 @@ Measures, on the same keys:
 - ``cffi no-op``: ``lib.kw_abi_version()``, the cheapest call through cffi (ABI mode);
 - ``cffi kw_verify``: ``lib.kw_verify(...)`` called directly with a preallocated verdict (the
   binding's floor);
-- ``cffi kw_verify_key``: ``lib.kw_verify_key(...)``, the six-argument hot path, called
-  directly the same way (what ``Store.verify`` calls without cost / at / info);
+- ``cffi kw_verify_key_ex``: ``lib.kw_verify_key_ex(...)``, the seven-argument hot path with
+  ``KW_VERIFY_RATE_FIELDS``, called directly the same way (what ``Store.verify`` calls
+  without cost / at / info);
 - ``Store.verify``: the Python API, ``store.verify(key).ok``, a new :class:`Verdict` each call;
 - ``Store.verify + scope``: ``store.verify(key, ("read",))``;
 - ``Store.verify_headers``: ``store.verify_headers({"x-api-key": key})``;
@@ -131,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         verdict = ffi.new("kw_verdict *")
         NULL = ffi.NULL
         kw_verify = lib.kw_verify
-        kw_verify_key = lib.kw_verify_key
+        kw_verify_key_ex = lib.kw_verify_key_ex
+        rate_fields = lib.KW_VERIFY_RATE_FIELDS
         kw_abi_version = lib.kw_abi_version
         sha256 = hashlib.sha256
         query = "SELECT id, tokenable_id, abilities, expires_at FROM personal_access_tokens WHERE token = ?"
@@ -156,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def raw_verify_key(work: list[bytes]) -> None:
             for k in work:
-                kw_verify_key(handle, k, len(k), NULL, 0, verdict)
+                kw_verify_key_ex(handle, k, len(k), NULL, 0, rate_fields, verdict)
             if verdict.reason != 0:
                 raise AssertionError("refused")
 
@@ -186,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             ("loop", loop, batch),
             ("cffi no-op (kw_abi_version)", noop, batch),
             ("cffi kw_verify (direct)", raw_verify, as_bytes),
-            ("cffi kw_verify_key (direct)", raw_verify_key, as_bytes),
+            ("cffi kw_verify_key_ex (direct)", raw_verify_key, as_bytes),
             ("Store.verify", api_verify, batch),
             ("Store.verify + scope", api_verify_scope, batch),
             ("Store.verify_headers", api_verify_headers, as_headers),

@@ -468,6 +468,10 @@ fn headline(args: &BenchArgs) -> BenchResult<()> {
     ));
     trace(started, "per-verify rounds measured");
 
+    bar.set_message("rate-limited vs unlimited keys");
+    let rate_cost = rate_cost(&plan, &dir.0.join("rate.redb"), &bar)?;
+    trace(started, "rate-limit cost measured");
+
     // Process scaling: N copies of this executable verifying against one store file.
     let keys_file = dir.0.join("keys.txt");
     {
@@ -500,6 +504,7 @@ fn headline(args: &BenchArgs) -> BenchResult<()> {
         wall_per_verify,
         on_cpu,
         flush_per_verify,
+        rate_cost,
         scaling,
         seconds: started.elapsed().as_secs_f64(),
     };
@@ -510,6 +515,75 @@ fn headline(args: &BenchArgs) -> BenchResult<()> {
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+/// Keys per kind in the rate-limit cost measurement.
+const RATE_COST_KEYS: usize = 1000;
+
+/// What a rate limit adds to a verify (issue 19): median ns per verify of unlimited keys, of
+/// keys with their own limit, and of keys whose owner has a limit (limits so high they never
+/// refuse), in interleaved rounds on one store of 3 × [`RATE_COST_KEYS`] keys.
+#[derive(Debug, Clone, Copy)]
+struct RateCost {
+    unlimited: f64,
+    key_limited: f64,
+    owner_limited: f64,
+}
+
+fn rate_cost(plan: &Plan, path: &Path, bar: &ProgressBar) -> BenchResult<RateCost> {
+    let store = Store::open_unshared(
+        path,
+        store_options(Concurrency::MultiProcess, Duration::ZERO),
+    )?;
+    let never_refuses = keyward::RateLimit::new(1_000_000_000, 1000, 1_000_000_000)?;
+    store.set_owner_rate_limit("owner_limited", Some(never_refuses))?;
+    let mut kinds: Vec<Vec<String>> = Vec::new();
+    for (owner, limit) in [
+        ("unlimited", None),
+        ("key_limited", Some(never_refuses)),
+        ("owner_limited", None),
+    ] {
+        let batch = (0..RATE_COST_KEYS)
+            .map(|i| NewKey {
+                owner: owner.into(),
+                name: format!("rate bench {i}"),
+                scopes: vec!["read".into()],
+                rate_limit: limit,
+                ..NewKey::default()
+            })
+            .collect();
+        kinds.push(
+            store
+                .create_many(batch)?
+                .iter()
+                .map(|c| c.key().to_owned())
+                .collect(),
+        );
+    }
+    let order = scattered_order(RATE_COST_KEYS, 0x51_7cc1_b727_220a);
+    let mut samples = vec![Vec::new(); kinds.len()];
+    let mut cursors = vec![0usize; kinds.len()];
+    for round in 0..=plan.rounds {
+        let window = if round == 0 { plan.warmup } else { plan.window };
+        for (i, keys) in kinds.iter().enumerate() {
+            bar.set_message(format!(
+                "round {round}/{}: rate-limit cost {i}",
+                plan.rounds
+            ));
+            let sample = measure("rate cost", keys, &order, &mut cursors[i], window, |k| {
+                store.verify(k, SCOPES).is_ok_and(|v| v.is_valid())
+            })?;
+            if round > 0 {
+                samples[i].push(sample.cpu_ns.unwrap_or(sample.wall_ns));
+            }
+        }
+    }
+    store.close()?;
+    Ok(RateCost {
+        unlimited: median(&mut samples[0]),
+        key_limited: median(&mut samples[1]),
+        owner_limited: median(&mut samples[2]),
+    })
 }
 
 /// One started worker process and its pipes.
@@ -713,6 +787,8 @@ struct Report {
     wall_per_verify: Vec<f64>,
     /// Whether `per_verify` is on-CPU time (else wall-clock time).
     on_cpu: bool,
+    /// What a rate limit adds to a verify.
+    rate_cost: RateCost,
     /// The process-scaling measurements.
     scaling: Vec<Scaling>,
     seconds: f64,
@@ -786,6 +862,12 @@ impl Report {
                 at_most: false,
             },
             Target {
+                what: "key rate limit adds <= 50 ns (issue 19)",
+                ratio: self.rate_cost.key_limited - self.rate_cost.unlimited,
+                bound: 50.0,
+                at_most: true,
+            },
+            Target {
                 what: "4 processes >= 1.6 x 1 process (verifies/s)",
                 ratio: self.rate(4) / self.rate(1).max(f64::MIN_POSITIVE),
                 bound: 1.6,
@@ -835,6 +917,17 @@ impl Report {
             "\nusage flush of every verified key, amortized: {:.0} ns/verify (multi), {:.0} ns/verify (exclusive)",
             self.flush_per_verify[0], self.flush_per_verify[1]
         );
+        let rc = &self.rate_cost;
+        let _ = writeln!(
+            out,
+            "\nrate limits ({RATE_COST_KEYS} keys each): unlimited {:.0} ns, own limit {:.0} ns \
+             ({:+.0}), owner's limit {:.0} ns ({:+.0})",
+            rc.unlimited,
+            rc.key_limited,
+            rc.key_limited - rc.unlimited,
+            rc.owner_limited,
+            rc.owner_limited - rc.unlimited
+        );
         let _ = writeln!(
             out,
             "\n{:<22} {:>12} {:>16} {:>10} {:>13}",
@@ -852,7 +945,7 @@ impl Report {
                 s.flush_share * 100.0
             );
         }
-        let _ = writeln!(out, "\ntargets (issue 8):");
+        let _ = writeln!(out, "\ntargets (issues 8 and 19):");
         for target in self.targets() {
             let verdict = if target.met() { "met" } else { "MISSED" };
             let _ = writeln!(
@@ -896,6 +989,11 @@ impl Report {
             "ns_per_op_clock": if self.on_cpu { "thread_cpu" } else { "wall" },
             "results": results,
             "flush_ns_per_verify": {"keyward_multi": self.flush_per_verify[0], "keyward_exclusive": self.flush_per_verify[1]},
+            "rate_limit_ns_per_verify": {
+                "unlimited": self.rate_cost.unlimited,
+                "key_limited": self.rate_cost.key_limited,
+                "owner_limited": self.rate_cost.owner_limited,
+            },
             "processes": processes,
             "targets": targets,
         })

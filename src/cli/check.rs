@@ -249,6 +249,11 @@ pub fn verify(args: VerifyArgs, top: &Common) -> Result<Outcome, CliError> {
                 let _ = writeln!(out, "  missing scopes: {}", missing.join(", "));
             }
         }
+        if let Ok(v) = &verdict {
+            for (name, value) in v.rate_headers() {
+                let _ = writeln!(out, "  {name}: {value}");
+            }
+        }
         out
     };
     let mut outcome = Outcome::ok(stdout);

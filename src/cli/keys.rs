@@ -1,11 +1,11 @@
-//! `init`, `create`, `list`, `show`, `update`, `revoke`, `delete` and `rotate`.
+//! `init`, `create`, `list`, `show`, `update`, `revoke`, `delete`, `rotate` and `rate-limit`.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use keyward::{
-    CreatedKey, KeyInfo, KeyUpdate, ListOptions, NewCredits, NewKey, Pepper, Policies, Refill,
-    RefillInterval, StateFilter, Store, Timestamp, UsageStats,
+    CreatedKey, KeyInfo, KeyUpdate, ListOptions, NewCredits, NewKey, Pepper, Policies, RateLimit,
+    RateScope, RateStatus, Refill, RefillInterval, StateFilter, Store, Timestamp, UsageStats,
 };
 use keyward::{DEFAULT_ROTATION_GRACE, MAX_PAGE_SIZE};
 use serde::Serialize;
@@ -40,6 +40,35 @@ pub struct CreditArgs {
     /// Credits one verify costs [default: 1]
     #[arg(long, value_name = "N")]
     pub cost: Option<u32>,
+}
+
+/// Rate-limit options of `create`, `update` and `rate-limit`.
+#[derive(clap::Args, Debug, Default)]
+pub struct RateArgs {
+    /// Rate limit N per period, exact across processes: 1000/s, 60/min, 5/10s, 100/h, 1000/d
+    #[arg(long, value_name = "N/PERIOD")]
+    pub rate: Option<String>,
+    /// Requests that may pass at once from rest [default: N of --rate]
+    #[arg(long, value_name = "N", requires = "rate")]
+    pub burst: Option<u64>,
+}
+
+impl RateArgs {
+    /// The limit asked for, if any.
+    pub fn limit(&self) -> Result<Option<RateLimit>, CliError> {
+        let Some(text) = &self.rate else {
+            return Ok(None);
+        };
+        let bad = |detail: String| {
+            CliError::bad_input("BAD_RATE", detail)
+                .hint("write N/PERIOD, e.g. --rate 1000/s --burst 100 (units ms, s, min, h, d)")
+        };
+        let (rate, period_ms) = RateLimit::parse_rate(text)
+            .ok_or_else(|| bad(format!("cannot read --rate {text:?}")))?;
+        RateLimit::new(rate, period_ms, self.burst.unwrap_or(rate))
+            .map(Some)
+            .map_err(|e| bad(e.to_string()))
+    }
 }
 
 /// A refill period.
@@ -112,6 +141,8 @@ pub struct CreateArgs {
     pub metadata: Option<String>,
     #[command(flatten)]
     pub credits: CreditArgs,
+    #[command(flatten)]
+    pub rate: RateArgs,
     /// Print only the full key, for scripts: KEY=$(keyward create ... --key-only)
     #[arg(long, conflicts_with = "json")]
     pub key_only: bool,
@@ -221,6 +252,11 @@ pub struct UpdateArgs {
     /// Remove the usage limit
     #[arg(long, conflicts_with_all = ["credits", "refill", "refill_every", "cost"])]
     pub unlimited: bool,
+    #[command(flatten)]
+    pub rate: RateArgs,
+    /// Remove the key's rate limit
+    #[arg(long, conflicts_with_all = ["rate", "burst"])]
+    pub no_rate_limit: bool,
     #[command(flatten)]
     pub common: Common,
     #[command(flatten)]
@@ -430,6 +466,57 @@ fn key_details(out: &mut String, info: &KeyInfo) {
     if let Some(terms) = info.credits {
         let _ = writeln!(out, "  credits: {}", credit_terms(&terms));
     }
+    if let Some(limit) = info.rate_limit {
+        let _ = writeln!(out, "  rate:    {}", limit.describe());
+    }
+}
+
+/// Options of `keyward rate-limit`.
+#[derive(clap::Args, Debug)]
+pub struct RateLimitArgs {
+    /// The owner whose keys share the limit
+    #[arg(long)]
+    pub owner: String,
+    #[command(flatten)]
+    pub rate: RateArgs,
+    /// Remove the owner's limit
+    #[arg(long, conflicts_with_all = ["rate", "burst"])]
+    pub remove: bool,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Runs `keyward rate-limit`: shows, sets or removes the limit an owner's keys share.
+pub fn rate_limit(args: RateLimitArgs, top: &Common) -> Result<Outcome, CliError> {
+    let json = args.common.json || top.json;
+    let limit = args.rate.limit()?;
+    let store = Location::resolve(&args.common, top)?.open_existing(Policies::default())?;
+    if args.remove {
+        store.set_owner_rate_limit(&args.owner, None)?;
+    } else if let Some(limit) = limit {
+        store.set_owner_rate_limit(&args.owner, Some(limit))?;
+    }
+    let now = store.owner_rate_limit(&args.owner)?;
+    store.close()?;
+    if json {
+        #[derive(Serialize)]
+        struct View<'a> {
+            owner: &'a str,
+            rate_limit: Option<RateLimit>,
+        }
+        return Outcome::json(&View {
+            owner: &args.owner,
+            rate_limit: now,
+        });
+    }
+    Ok(Outcome::ok(match now {
+        Some(limit) => format!(
+            "Owner {} is limited to {} (shared by all of its keys)\n",
+            args.owner,
+            limit.describe()
+        ),
+        None => format!("Owner {} has no rate limit\n", args.owner),
+    }))
 }
 
 /// `refilled to 100 daily, 1 per verify`.
@@ -457,6 +544,7 @@ pub fn create(args: CreateArgs, top: &Common) -> Result<Outcome, CliError> {
         .map(|e| parse::expiry(e, now))
         .transpose()?;
     let credits = args.credits.new_credits()?;
+    let rate_limit = args.rate.limit()?;
     let store = Location::resolve(&args.common, top)?.open_existing(args.policy.policies()?)?;
     let created = store.create(NewKey {
         owner: args.owner,
@@ -466,6 +554,7 @@ pub fn create(args: CreateArgs, top: &Common) -> Result<Outcome, CliError> {
         expires_at,
         metadata: metadata_bytes(&args.metadata),
         credits,
+        rate_limit,
     })?;
     // Nothing is pending after a create; never let a close error hide the new key.
     let _ = store.close();
@@ -633,6 +722,8 @@ pub fn show(args: ShowArgs, top: &Common) -> Result<Outcome, CliError> {
     let info = store.get(&id)?;
     let usage = store.usage(&id)?;
     let credits = store.credits(&id)?;
+    let owner_limit = store.owner_rate_limit(&info.owner)?;
+    let rate = store.rate_status(&id)?;
     store.close()?;
     if json {
         #[derive(Serialize)]
@@ -641,11 +732,15 @@ pub fn show(args: ShowArgs, top: &Common) -> Result<Outcome, CliError> {
             key: KeyView<'a>,
             usage: &'a UsageStats,
             credits_remaining: Option<u64>,
+            owner_rate_limit: Option<RateLimit>,
+            rate_status: Option<RateStatus>,
         }
         return Outcome::json(&Show {
             key: KeyView::new(&info, now),
             usage: &usage,
             credits_remaining: credits.map(|c| c.remaining),
+            owner_rate_limit: owner_limit,
+            rate_status: rate,
         });
     }
     let mut table = Table::new(&["FIELD", "VALUE"]);
@@ -696,6 +791,32 @@ pub fn show(args: ShowArgs, top: &Common) -> Result<Outcome, CliError> {
             ),
         );
     }
+    if let Some(limit) = info.rate_limit {
+        field("rate limit", limit.describe());
+    }
+    if let Some(limit) = owner_limit {
+        field(
+            "owner limit",
+            format!("{} (shared by the owner's keys)", limit.describe()),
+        );
+    }
+    if let Some(status) = rate {
+        field(
+            "rate now",
+            format!(
+                "{} of the {} limit left now{}",
+                status.remaining,
+                match status.scope {
+                    RateScope::Key => "key's",
+                    RateScope::Owner => "owner's",
+                },
+                status
+                    .retry_after_ms
+                    .map(|ms| format!(", next request in {ms} ms"))
+                    .unwrap_or_default()
+            ),
+        );
+    }
     field(
         "uses",
         format!(
@@ -734,6 +855,11 @@ pub fn update(args: UpdateArgs, top: &Common) -> Result<Outcome, CliError> {
     } else {
         None
     };
+    let rate_limit = if args.no_rate_limit {
+        Some(None)
+    } else {
+        args.rate.limit()?.map(Some)
+    };
     let touches_scopes = !args.scopes.is_empty()
         || args.no_scopes
         || !args.add_scope.is_empty()
@@ -743,9 +869,10 @@ pub fn update(args: UpdateArgs, top: &Common) -> Result<Outcome, CliError> {
         && args.metadata.is_none()
         && expires_at.is_none()
         && credits.is_none()
+        && rate_limit.is_none()
     {
         return Err(CliError::bad_input("NOTHING_TO_UPDATE", "nothing to update")
-            .hint("give at least one of --name, --scope, --add-scope, --remove-scope, --no-scopes, --metadata, --expires, --credits, --unlimited"));
+            .hint("give at least one of --name, --scope, --add-scope, --remove-scope, --no-scopes, --metadata, --expires, --credits, --unlimited, --rate, --no-rate-limit"));
     }
     let store = Location::resolve(&args.common, top)?.open_existing(args.policy.policies()?)?;
     let scopes = if touches_scopes {
@@ -768,6 +895,7 @@ pub fn update(args: UpdateArgs, top: &Common) -> Result<Outcome, CliError> {
             metadata: args.metadata.map(|m| m.into_bytes()),
             expires_at,
             credits,
+            rate_limit,
         },
     )?;
     store.close()?;

@@ -62,7 +62,7 @@ enum Command {
     List(keys::ListArgs),
     /// Show one key: record, state, credits and usage totals
     Show(keys::ShowArgs),
-    /// Change a key's name, scopes, metadata, expiry or credits
+    /// Change a key's name, scopes, metadata, expiry, credits or rate limit
     Update(keys::UpdateArgs),
     /// Revoke a key; every process refuses it from its next verify
     Revoke(keys::RevokeArgs),
@@ -74,6 +74,8 @@ enum Command {
     Verify(check::VerifyArgs),
     /// Uses per day of a key or of an owner's keys
     Usage(usage::UsageArgs),
+    /// Show, set (--rate N/PERIOD --burst N) or remove the rate limit an owner's keys share
+    RateLimit(keys::RateLimitArgs),
     /// Write every key record (no secrets) as JSON lines
     Export(transfer::ExportArgs),
     /// Re-create keys from an export file as new keys, or (--from) bring in another system's keys as they are
@@ -100,6 +102,7 @@ impl Command {
             Command::Rotate(a) => &a.common,
             Command::Verify(a) => &a.common,
             Command::Usage(a) => &a.common,
+            Command::RateLimit(a) => &a.common,
             Command::Export(a) => &a.common,
             Command::Import(a) => &a.common,
             Command::Audit(a) => &a.common,
@@ -122,6 +125,7 @@ fn run(command: Command, top: &Common) -> Result<Outcome, CliError> {
         Command::Rotate(a) => keys::rotate(a, top),
         Command::Verify(a) => check::verify(a, top),
         Command::Usage(a) => usage::usage(a, top),
+        Command::RateLimit(a) => keys::rate_limit(a, top),
         Command::Export(a) => transfer::export(a, top),
         Command::Import(a) => transfer::import(a, top),
         Command::Audit(a) => audit::audit(a, top),

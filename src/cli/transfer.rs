@@ -299,6 +299,7 @@ fn read_records(
                 expires_at: info.expires_at.map(Timestamp::from_millis),
                 metadata: info.metadata,
                 credits,
+                rate_limit: info.rate_limit,
             },
         });
     }

@@ -177,6 +177,7 @@ pub extern "C" fn kw_reason_code(reason: u32) -> *const c_char {
             Some(Reason::InsufficientScope) => c"INSUFFICIENT_SCOPE",
             Some(Reason::UsageExceeded) => c"USAGE_EXCEEDED",
             Some(Reason::OwnerSuspended) => c"OWNER_SUSPENDED",
+            Some(Reason::RateLimited) => c"RATE_LIMITED",
             None => c"UNKNOWN",
         };
         code.as_ptr()
@@ -197,13 +198,15 @@ pub extern "C" fn kw_reason_message(reason: u32) -> *const c_char {
             Some(Reason::InsufficientScope) => c"the API key lacks a scope this route requires",
             Some(Reason::UsageExceeded) => c"the API key has used up its credits",
             Some(Reason::OwnerSuspended) => c"the account that owns the API key is suspended",
+            Some(Reason::RateLimited) => c"too many requests with this API key; retry later",
             None => c"unknown reason",
         };
         message.as_ptr()
     })
 }
 
-/// The HTTP status for a `kw_reason`: 200, 401 or 403 (0 for an unknown value). Never fails.
+/// The HTTP status for a `kw_reason`: 200, 401, 403 or 429 (0 for an unknown value). Never
+/// fails.
 #[unsafe(no_mangle)]
 pub extern "C" fn kw_reason_http_status(reason: u32) -> u32 {
     boundary(|| reason_of(reason).map_or(0, |r| r.http_status() as u32))

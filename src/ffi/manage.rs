@@ -81,6 +81,8 @@ unsafe fn new_key_of(n: &kw_new_key) -> Result<NewKey, kw_status> {
             expires_at: expiry_of(n.expires_at_ms)?,
             metadata: metadata_of(n.metadata, n.metadata_len)?,
             credits: credits_of(n.credits)?,
+            // Set by `kw_set_rate_limit` (`kw_new_key` keeps its layout).
+            rate_limit: None,
         })
     }
 }
@@ -421,6 +423,8 @@ pub unsafe extern "C" fn kw_update(
                 } else {
                     None
                 },
+                // Changed by `kw_set_rate_limit` (`kw_key_update` keeps its layout).
+                rate_limit: None,
             };
             let info = handles::cloned(store)?.update(id, change)?;
             if let Some(out) = &out {

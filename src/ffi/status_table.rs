@@ -57,6 +57,8 @@ pub enum kw_status {
     KW_STORAGE = 40,
     /// Every usage-credit slot of the store is in use.
     KW_CREDIT_SLOTS_EXHAUSTED = 42,
+    /// Every rate-limit slot of the store is in use.
+    KW_RATE_SLOTS_EXHAUSTED = 43,
     /// No API key in the request.
     KW_CREDENTIAL_MISSING = 50,
     /// Unsupported Authorization scheme; use Bearer or Basic.
@@ -124,6 +126,7 @@ impl kw_status {
         kw_status::KW_CONFIG_MISMATCH,
         kw_status::KW_STORAGE,
         kw_status::KW_CREDIT_SLOTS_EXHAUSTED,
+        kw_status::KW_RATE_SLOTS_EXHAUSTED,
         kw_status::KW_CREDENTIAL_MISSING,
         kw_status::KW_UNSUPPORTED_SCHEME,
         kw_status::KW_BAD_BASE64,
@@ -135,7 +138,7 @@ impl kw_status {
 }
 
 /// NUL-terminated names, in the order of `kw_status::ALL`.
-pub(super) static NAMES: [&std::ffi::CStr; 32] = [
+pub(super) static NAMES: [&std::ffi::CStr; 33] = [
     c"OK",
     c"INVALID_ARGUMENT",
     c"NULL_ARGUMENT",
@@ -161,6 +164,7 @@ pub(super) static NAMES: [&std::ffi::CStr; 32] = [
     c"CONFIG_MISMATCH",
     c"STORAGE",
     c"CREDIT_SLOTS_EXHAUSTED",
+    c"RATE_SLOTS_EXHAUSTED",
     c"CREDENTIAL_MISSING",
     c"UNSUPPORTED_SCHEME",
     c"BAD_BASE64",
@@ -171,7 +175,7 @@ pub(super) static NAMES: [&std::ffi::CStr; 32] = [
 ];
 
 /// NUL-terminated messages, in the order of `kw_status::ALL`.
-pub(super) static MESSAGES: [&std::ffi::CStr; 32] = [
+pub(super) static MESSAGES: [&std::ffi::CStr; 33] = [
     c"success",
     c"an argument is invalid",
     c"a required pointer argument was NULL",
@@ -197,6 +201,7 @@ pub(super) static MESSAGES: [&std::ffi::CStr; 32] = [
     c"the options do not match the store (or how this process already opened it)",
     c"storage or I/O error",
     c"every usage-credit slot of the store is in use",
+    c"every rate-limit slot of the store is in use",
     c"no API key in the request",
     c"unsupported Authorization scheme; use Bearer or Basic",
     c"the Basic credential is not valid base64 of UTF-8 text",
@@ -207,7 +212,7 @@ pub(super) static MESSAGES: [&std::ffi::CStr; 32] = [
 ];
 
 /// Families, in the order of `kw_status::ALL`.
-pub(super) static FAMILIES: [kw_family; 32] = [
+pub(super) static FAMILIES: [kw_family; 33] = [
     kw_family::KW_FAMILY_OK,
     kw_family::KW_FAMILY_ARGUMENT,
     kw_family::KW_FAMILY_ARGUMENT,
@@ -232,6 +237,7 @@ pub(super) static FAMILIES: [kw_family; 32] = [
     kw_family::KW_FAMILY_PEPPER,
     kw_family::KW_FAMILY_ARGUMENT,
     kw_family::KW_FAMILY_STORAGE,
+    kw_family::KW_FAMILY_POLICY,
     kw_family::KW_FAMILY_POLICY,
     kw_family::KW_FAMILY_CREDENTIAL,
     kw_family::KW_FAMILY_CREDENTIAL,

@@ -52,6 +52,8 @@ pub const KW_MAX_CREATE_MANY: usize = 100_000;
 /// create, update, revoke and rotate, which require at least this much so a key is never
 /// lost to a short buffer).
 pub const KW_KEY_INFO_MAX_LEN: usize = 24576;
+/// Longest text `kw_rate_headers` writes.
+pub const KW_RATE_HEADERS_MAX_LEN: usize = 256;
 /// Default rotation grace period, in milliseconds (24 hours).
 pub const KW_DEFAULT_ROTATION_GRACE_MS: u64 = 24 * 3600 * 1000;
 /// `flush_interval_ms` value that turns the background flush off (usage is then written
@@ -97,6 +99,9 @@ pub enum kw_reason {
     KW_REASON_USAGE_EXCEEDED = 6,
     /// The key's owner is suspended (`kw_owner_suspend`): every key of it is refused (HTTP 403).
     KW_REASON_OWNER_SUSPENDED = 7,
+    /// The key's or its owner's rate limit refuses the request for now (HTTP 429); with
+    /// `KW_VERIFY_RATE_FIELDS`, `kw_verdict.retry_after_ms` says when to retry.
+    KW_REASON_RATE_LIMITED = 8,
 }
 
 /// How processes share the database file (`kw_options.concurrency`).
@@ -130,10 +135,16 @@ pub enum kw_verify_flags {
     /// credit is spent (a limited key is `KW_REASON_VALID` if the credits available now cover
     /// the cost, `KW_REASON_USAGE_EXCEEDED` otherwise). For a dashboard's "test this key".
     KW_VERIFY_DRY_RUN = 1,
+    /// `out_verdict` points to a whole `kw_verdict` of this header, with the rate-limit
+    /// fields (`rate_scope` onwards), and they are to be filled. Without it only the fields
+    /// before `rate_scope` are written, so a caller built against an older header, whose
+    /// `kw_verdict` ends there, is never written past its end.
+    KW_VERIFY_RATE_FIELDS = 2,
 }
 
 /// Every `kw_verify_flags` bit this library knows.
-pub(crate) const KW_VERIFY_KNOWN_FLAGS: u32 = kw_verify_flags::KW_VERIFY_DRY_RUN as u32;
+pub(crate) const KW_VERIFY_KNOWN_FLAGS: u32 =
+    kw_verify_flags::KW_VERIFY_DRY_RUN as u32 | kw_verify_flags::KW_VERIFY_RATE_FIELDS as u32;
 
 /// Which keys `kw_list` returns.
 #[repr(u32)]
@@ -222,6 +233,8 @@ pub enum kw_key_flag {
     KW_KEY_REVOKED_FLAG = 2,
     /// The key was replaced by rotation.
     KW_KEY_ROTATED = 4,
+    /// The key or its owner is rate-limited (the rate fields, if asked for, are set).
+    KW_KEY_RATE_LIMITED = 8,
 }
 
 /// A borrowed byte string: `ptr` to `len` bytes, not NUL-terminated. For optional fields,
@@ -312,6 +325,52 @@ pub struct kw_verdict {
     pub env: [c_char; 24],
     /// Owner, NUL-terminated (at most `KW_MAX_OWNER_LEN` bytes).
     pub owner: [c_char; 136],
+    // Appended for rate limits: written only when the verify was given
+    // `KW_VERIFY_RATE_FIELDS` (a `kw_verdict` of an older header ends here).
+    /// A `kw_rate_scope`: whose limit the fields below describe; 0 = neither the key nor its
+    /// owner is rate-limited (or the key was refused before the rate was checked).
+    pub rate_scope: u32,
+    /// Reserved, 0.
+    pub rate_reserved: u32,
+    /// For `KW_REASON_RATE_LIMITED`: milliseconds until the next request would be accepted
+    /// (≥ 1); else 0. `Retry-After` is this in seconds, rounded up.
+    pub retry_after_ms: u64,
+    /// Requests per period of the limit (the `q` of `RateLimit-Policy`).
+    pub rate_limit: u64,
+    /// The limit's period in ms (the `w` of `RateLimit-Policy`, in seconds rounded up).
+    pub rate_period_ms: u64,
+    /// The limit's burst.
+    pub rate_burst: u64,
+    /// Requests that could pass right now (the `r` of `RateLimit`).
+    pub rate_remaining: u64,
+    /// Milliseconds until a full burst is available again (the `t` of `RateLimit`, in
+    /// seconds rounded up).
+    pub rate_reset_ms: u64,
+}
+
+/// Whose rate limit `kw_verdict.rate_*` describes.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum kw_rate_scope {
+    /// Not rate-limited.
+    KW_RATE_NONE = 0,
+    /// The key's own limit.
+    KW_RATE_KEY = 1,
+    /// The limit its owner shares among its keys.
+    KW_RATE_OWNER = 2,
+}
+
+/// A rate limit: `rate` requests per `period_ms`, bursts of up to `burst` (`kw_set_rate_limit`,
+/// `kw_set_owner_rate_limit`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct kw_rate_limit {
+    /// Requests per period (≥ 1, at most one per nanosecond).
+    pub rate: u64,
+    /// The period in ms (1 ms to 366 days).
+    pub period_ms: u64,
+    /// Requests that may pass at once from rest (1 to 1,000,000,000); 0 = `rate`.
+    pub burst: u64,
 }
 
 impl kw_verdict {
@@ -327,6 +386,14 @@ impl kw_verdict {
             key_id: [0; 24],
             env: [0; 24],
             owner: [0; 136],
+            rate_scope: 0,
+            rate_reserved: 0,
+            retry_after_ms: 0,
+            rate_limit: 0,
+            rate_period_ms: 0,
+            rate_burst: 0,
+            rate_remaining: 0,
+            rate_reset_ms: 0,
         }
     }
 }
@@ -546,6 +613,11 @@ mod tests {
                     interval: RefillInterval::Monthly,
                 }),
                 cost: u32::MAX,
+            }),
+            rate_limit: Some(crate::RateLimit {
+                rate: u64::MAX,
+                period_ms: u64::MAX,
+                burst: u64::MAX,
             }),
             serial: u64::MAX,
             legacy: Some(crate::legacy::LegacyOrigin {

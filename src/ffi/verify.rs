@@ -14,6 +14,7 @@ use super::types::{
 };
 use crate::clock::Timestamp;
 use crate::credential::Credential;
+use crate::rate_limit::{RateLimit, RateScope, RateStatus};
 use crate::verdict::{Reason, Verdict};
 use crate::{Presented, VerifyRequest};
 
@@ -80,6 +81,13 @@ fn dry_run_of(flags: u32) -> Result<bool, kw_status> {
     Ok(flags & kw_verify_flags::KW_VERIFY_DRY_RUN as u32 != 0)
 }
 
+fn rate_fields_of(flags: u32) -> bool {
+    flags & kw_verify_flags::KW_VERIFY_RATE_FIELDS as u32 != 0
+}
+
+/// Bytes of a `kw_verdict` before the rate fields: all a caller of an older header has.
+const VERDICT_BASE_LEN: usize = std::mem::offset_of!(kw_verdict, rate_scope);
+
 /// The verdict for key text that is not UTF-8: client input like any other malformed key,
 /// `KW_REASON_MALFORMED` (nothing looked up or counted), after the same checks of the
 /// route's scopes as a verify of text (a bad scope is still the application's error).
@@ -92,6 +100,8 @@ fn malformed(_store: &crate::Store, scopes: &[&str]) -> Result<Verdict, kw_statu
 struct VerifyOut {
     verdict: *mut kw_verdict,
     info: Option<OutBuf>,
+    /// Whether the caller's `kw_verdict` has the rate fields (`KW_VERIFY_RATE_FIELDS`).
+    rate_fields: bool,
 }
 
 impl VerifyOut {
@@ -111,7 +121,17 @@ impl VerifyOut {
             // SAFETY: forwarded contract.
             unsafe { info.require(KW_KEY_INFO_MAX_LEN) }?;
         }
-        Ok(VerifyOut { verdict, info })
+        Ok(VerifyOut {
+            verdict,
+            info,
+            rate_fields: false,
+        })
+    }
+
+    /// Fills the rate fields too (the caller passed `KW_VERIFY_RATE_FIELDS`).
+    fn with_rate_fields(mut self, flags: u32) -> VerifyOut {
+        self.rate_fields = rate_fields_of(flags);
+        self
     }
 
     /// Writes the verdict (and the record JSON if asked for).
@@ -134,6 +154,9 @@ impl VerifyOut {
             if info.rotated_to.is_some() {
                 flags |= kw_key_flag::KW_KEY_ROTATED as u32;
             }
+            if verdict.rate.is_some() {
+                flags |= kw_key_flag::KW_KEY_RATE_LIMITED as u32;
+            }
             out.key_flags = flags;
             out.created_at_ms = info.created_at;
             out.expires_at_ms = info.expires_at.unwrap_or(0);
@@ -149,8 +172,29 @@ impl VerifyOut {
                 None => unsafe { buf.write(&[]) }?,
             }
         }
-        // SAFETY: checked non-NULL in `new`; writable by contract.
-        unsafe { put(self.verdict, out) };
+        if let Some(rate) = &verdict.rate {
+            out.rate_scope = rate.scope as u32;
+            out.retry_after_ms = rate.retry_after_ms.unwrap_or(0);
+            out.rate_limit = rate.limit.rate;
+            out.rate_period_ms = rate.limit.period_ms;
+            out.rate_burst = rate.limit.burst;
+            out.rate_remaining = rate.remaining;
+            out.rate_reset_ms = rate.reset_ms;
+        }
+        if self.rate_fields {
+            // SAFETY: checked non-NULL in `new`; a whole `kw_verdict` by contract of the flag.
+            unsafe { put(self.verdict, out) };
+        } else {
+            // SAFETY: checked non-NULL in `new`; writable for the fields before the rate fields
+            // (every header's `kw_verdict` has them); `out` is a whole local struct.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    (&raw const out).cast::<u8>(),
+                    self.verdict.cast::<u8>(),
+                    VERDICT_BASE_LEN,
+                )
+            };
+        }
         Ok(())
     }
 }
@@ -237,7 +281,8 @@ pub unsafe extern "C" fn kw_verify_ex(
     guard(|| {
         // SAFETY: caller's contract on every pointer.
         unsafe {
-            let out = VerifyOut::new(out_verdict, info_buf, info_cap, out_info_len)?;
+            let out = VerifyOut::new(out_verdict, info_buf, info_cap, out_info_len)?
+                .with_rate_fields(flags);
             let key = args::bytes(key.cast(), key_len)?;
             let scopes = Scopes::new(scopes, scopes_len)?;
             let at = at_of(at_ms)?;
@@ -289,6 +334,122 @@ pub unsafe extern "C" fn kw_verify_key(
             out.write(&verdict)
         }
     })
+}
+
+/// `kw_verify_key` with `flags` (`kw_verify_flags`: `KW_VERIFY_DRY_RUN`,
+/// `KW_VERIFY_RATE_FIELDS`; unknown bits are `KW_INVALID_ARGUMENT`): the bindings' hot path,
+/// which passes `KW_VERIFY_RATE_FIELDS` to learn a rate-limited key's state in the same call.
+/// Arguments, answers and errors otherwise as `kw_verify_key`.
+///
+/// # Safety
+/// As `kw_verify_key`; with `KW_VERIFY_RATE_FIELDS`, `out_verdict` is a whole `kw_verdict`
+/// of this header.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kw_verify_key_ex(
+    store: kw_store,
+    key: *const c_char,
+    key_len: usize,
+    scopes: *const kw_str,
+    scopes_len: usize,
+    flags: u32,
+    out_verdict: *mut kw_verdict,
+) -> kw_status {
+    guard(|| {
+        // SAFETY: caller's contract on every pointer.
+        unsafe {
+            let out = VerifyOut::new(out_verdict, std::ptr::null_mut(), 0, std::ptr::null_mut())?
+                .with_rate_fields(flags);
+            let key = args::bytes(key.cast(), key_len)?;
+            let scopes = Scopes::new(scopes, scopes_len)?;
+            let dry_run = dry_run_of(flags)?;
+            let verdict = handles::with(store, |s| match std::str::from_utf8(key) {
+                Ok(text) if !dry_run => Ok(s.verify(text, scopes.as_slice())?),
+                Ok(text) => Ok(s.verify_request(&VerifyRequest {
+                    dry_run,
+                    ..VerifyRequest::key(text, scopes.as_slice())
+                })?),
+                Err(_) => malformed(s, scopes.as_slice()),
+            })?;
+            out.write(&verdict)
+        }
+    })
+}
+
+/// Writes the HTTP response header fields for a verdict filled with `KW_VERIFY_RATE_FIELDS`
+/// into `buf`, one `Name: value\r\n` line each: `RateLimit-Policy` and `RateLimit`
+/// (draft-ietf-httpapi-ratelimit-headers) when `rate_scope` is set, plus `Retry-After` (whole
+/// seconds, rounded up) for `KW_REASON_RATE_LIMITED`; nothing (length 0) for a key without a
+/// rate limit. The one formatting every binding's middleware uses. At most
+/// `KW_RATE_HEADERS_MAX_LEN` bytes. Errors: `KW_NULL_ARGUMENT`, `KW_BUFFER_TOO_SMALL` (with
+/// the length needed).
+///
+/// # Safety
+/// `verdict` a valid `kw_verdict` of this header; `buf` NULL (with `cap` 0) or writable for
+/// `cap` bytes; `out_len` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kw_rate_headers(
+    verdict: *const kw_verdict,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> kw_status {
+    guard(|| {
+        if verdict.is_null() {
+            return Err(kw_status::KW_NULL_ARGUMENT);
+        }
+        // SAFETY: caller's contract.
+        let v = unsafe { &*verdict };
+        let out = OutBuf::new(buf, cap, out_len)?;
+        let text = match rate_status_of(v) {
+            Some(status) => {
+                let mut text = String::new();
+                for (name, value) in (Verdict {
+                    reason: reason_of_raw(v.reason),
+                    key: None,
+                    rate: Some(status),
+                })
+                .rate_headers()
+                {
+                    text.push_str(name);
+                    text.push_str(": ");
+                    text.push_str(&value);
+                    text.push_str("\r\n");
+                }
+                text
+            }
+            None => String::new(),
+        };
+        // SAFETY: caller's contract on the buffer.
+        unsafe { out.write(text.as_bytes()) }
+    })
+}
+
+/// The rate status a `kw_verdict` carries (`None` when `rate_scope` is 0 or unknown).
+fn rate_status_of(v: &kw_verdict) -> Option<RateStatus> {
+    let scope = match v.rate_scope {
+        1 => RateScope::Key,
+        2 => RateScope::Owner,
+        _ => return None,
+    };
+    Some(RateStatus {
+        scope,
+        limit: RateLimit {
+            rate: v.rate_limit,
+            period_ms: v.rate_period_ms,
+            burst: v.rate_burst,
+        },
+        remaining: v.rate_remaining,
+        reset_ms: v.rate_reset_ms,
+        retry_after_ms: (v.reason == Reason::RateLimited as u32).then_some(v.retry_after_ms),
+    })
+}
+
+fn reason_of_raw(value: u32) -> Reason {
+    Reason::ALL
+        .iter()
+        .copied()
+        .find(|r| *r as u32 == value)
+        .unwrap_or(Reason::NotFound)
 }
 
 /// Verifies a (public id, secret) pair, as sent in `X-Api-Token-Id` /
@@ -359,7 +520,8 @@ pub unsafe extern "C" fn kw_verify_pair_ex(
     guard(|| {
         // SAFETY: caller's contract on every pointer.
         unsafe {
-            let out = VerifyOut::new(out_verdict, info_buf, info_cap, out_info_len)?;
+            let out = VerifyOut::new(out_verdict, info_buf, info_cap, out_info_len)?
+                .with_rate_fields(flags);
             let id = args::bytes(id.cast(), id_len)?;
             let secret = args::bytes(secret.cast(), secret_len)?;
             let scopes = Scopes::new(scopes, scopes_len)?;
@@ -505,7 +667,8 @@ pub unsafe extern "C" fn kw_verify_headers_ex(
     guard(|| {
         // SAFETY: caller's contract on every pointer.
         unsafe {
-            let out = VerifyOut::new(out_verdict, info_buf, info_cap, out_info_len)?;
+            let out = VerifyOut::new(out_verdict, info_buf, info_cap, out_info_len)?
+                .with_rate_fields(flags);
             let scopes = Scopes::new(scopes, scopes_len)?;
             // The application's scopes are checked before the client's headers.
             crate::store::check_scopes(scopes.as_slice())?;

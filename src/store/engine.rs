@@ -27,6 +27,7 @@ use crate::schema::{
 };
 use crate::sys::fork;
 use crate::sys::shared_memory::SyncFile;
+use crate::table::Slots;
 use crate::usage::PendingUsage;
 
 #[cfg(test)]
@@ -91,6 +92,13 @@ pub(crate) struct Engine {
     pub(super) slots_repaired: AtomicU64,
     /// Times this process found its sync mapping damaged, truncated or replaced, and remapped.
     pub(super) sync_recoveries: AtomicU64,
+    /// The owner rate limits as this process last read them (see `rate_limits`).
+    pub(super) owner_limits: arc_swap::ArcSwap<super::rate_limits::OwnerLimits>,
+    /// Rate-limit compare-and-swaps this process had to retry (another request moved the
+    /// word between its read and its swap): evidence of contention.
+    pub(super) rate_cas_retries: AtomicU64,
+    /// Rate units this process could not hand back (another request moved the word first).
+    pub(super) rate_refunds_lost: AtomicU64,
     fork_generation: u64,
     /// Set when a write failed in the storage layer: redb then refuses further writes until
     /// the database is reopened, which the store does on its next call (multi-process mode).
@@ -141,6 +149,9 @@ impl Engine {
             catch_ups: AtomicU64::new(0),
             slots_repaired: AtomicU64::new(0),
             sync_recoveries: AtomicU64::new(0),
+            owner_limits: arc_swap::ArcSwap::from_pointee(Default::default()),
+            rate_cas_retries: AtomicU64::new(0),
+            rate_refunds_lost: AtomicU64::new(0),
             fork_generation: fork::generation(),
             poisoned: AtomicBool::new(false),
             flusher: Mutex::new(None),
@@ -256,6 +267,8 @@ impl Engine {
             index_complete: view.is_some(),
             dirty_keys: self.dirty.lock().len() + shared_dirty,
             sync_recoveries: self.sync_recoveries.load(Ordering::Relaxed),
+            rate_cas_retries: self.rate_cas_retries.load(Ordering::Relaxed),
+            rate_refunds_lost: self.rate_refunds_lost.load(Ordering::Relaxed),
             table,
         }
     }
@@ -336,22 +349,26 @@ impl Engine {
     }
 
     /// Reads one key and its credit slot in a read transaction.
-    pub(super) fn read_key(&self, id: &KeyId) -> Result<Option<(StoredKey, Option<u32>)>> {
+    pub(super) fn read_key(&self, id: &KeyId) -> Result<Option<(StoredKey, Slots)>> {
         self.contained(|| self.read_key_inner(id))
     }
 
-    fn read_key_inner(&self, id: &KeyId) -> Result<Option<(StoredKey, Option<u32>)>> {
+    fn read_key_inner(&self, id: &KeyId) -> Result<Option<(StoredKey, Slots)>> {
         let txn = self.db.begin_read()?;
         let keys = txn.open_table(crate::schema::KEYS)?;
         let Some(bytes) = keys.get(id.as_str())? else {
             return Ok(None);
         };
         let stored = StoredKey::decode(id.as_str(), bytes.value())?;
-        let slot = txn
+        let credit = txn
             .open_table(CREDITS)?
             .get(id.as_str())?
             .map(|row| row.value().2);
-        Ok(Some((stored, slot)))
+        let rate = match super::table_sync::open_rate_slots(&txn)? {
+            Some(table) => table.get(id.as_str())?.map(|row| row.value()),
+            None => None,
+        };
+        Ok(Some((stored, Slots { credit, rate })))
     }
 
     /// Public info of a key.

@@ -25,6 +25,7 @@ use crate::schema::{
     KEYS, KeyInfo, LEGACY_DIGESTS, META, META_LEGACY_SCHEMES, META_SERIAL, OWNER_KEYS, StoredKey,
     USAGE, u64_from_meta,
 };
+use crate::table::Slots;
 
 /// Longest id of a key in its source system, in bytes.
 pub const MAX_LEGACY_SOURCE_ID_LEN: usize = 128;
@@ -207,7 +208,7 @@ impl Store {
                     &[],
                 ));
                 ids.push(id);
-                known.push(Some((stored, None)));
+                known.push(Some((stored, Slots::default())));
             }
             let mut meta = txn.open_table(META)?;
             let enabled = match meta.get(META_LEGACY_SCHEMES)? {
@@ -329,6 +330,7 @@ fn insert_row(
         rotated_from: None,
         rotated_to: None,
         credits: None,
+        rate_limit: None,
         serial,
         legacy: Some(LegacyOrigin {
             scheme,
@@ -358,7 +360,7 @@ impl Engine {
     pub(super) fn read_legacy_key(
         &self,
         digest: &blake3::Hash,
-    ) -> Result<Option<(StoredKey, Option<u32>)>> {
+    ) -> Result<Option<(StoredKey, Slots)>> {
         let id = self.contained(|| {
             let txn = self.db.begin_read()?;
             let table = match txn.open_table(LEGACY_DIGESTS) {

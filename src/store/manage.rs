@@ -14,6 +14,7 @@ use super::{Store, not_found};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::key_format::{KeyId, Secret, format_key, is_valid_tag};
+use crate::rate_limit::RateLimit;
 use crate::schema::{
     CREDITS, CreditTerms, FREE_SLOTS, KEYS, KeyInfo, META, META_NEXT_SLOT, META_SERIAL, OWNER_KEYS,
     Refill, StoredKey, USAGE, USAGE_DAYS, u64_from_meta,
@@ -65,6 +66,8 @@ pub struct NewKey {
     pub metadata: Vec<u8>,
     /// Usage credits, for a limited key.
     pub credits: Option<NewCredits>,
+    /// The key's own rate limit (see also [`Store::set_owner_rate_limit`]).
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// A freshly created key. The full key is available here and nowhere else, ever.
@@ -115,6 +118,9 @@ pub struct KeyUpdate {
     pub expires_at: Option<Option<Timestamp>>,
     /// New credits (`Some(None)` makes the key unlimited).
     pub credits: Option<Option<NewCredits>>,
+    /// New rate limit (`Some(None)` removes it). A changed limit keeps the key's current
+    /// state (no further ahead than the new burst window).
+    pub rate_limit: Option<Option<RateLimit>>,
 }
 
 /// Which keys a listing returns.
@@ -160,6 +166,14 @@ pub struct Page {
     pub keys: Vec<KeyInfo>,
     /// Cursor for the next page, if there may be one.
     pub next: Option<u64>,
+}
+
+/// Checks an owner id given to an owner-level call: non-blank, at most [`MAX_OWNER_LEN`].
+pub(super) fn check_owner(owner: &str) -> Result<()> {
+    if owner.trim().is_empty() {
+        return Err(Error::invalid("owner", "must not be empty"));
+    }
+    check_len("owner", owner, MAX_OWNER_LEN)
 }
 
 pub(super) fn check_len(field: &'static str, value: &str, limit: usize) -> Result<()> {
@@ -343,6 +357,7 @@ impl Engine {
                 refill: c.refill,
                 cost: c.cost,
             }),
+            rate_limit: new.rate_limit,
             serial,
             legacy: None,
         };
@@ -356,6 +371,9 @@ impl Engine {
             .insert((new.owner.as_str(), serial), id.as_str())?;
         if let Some(credits) = &new.credits {
             self.set_credits(txn, &id, credits, now)?;
+        }
+        if let Some(limit) = &new.rate_limit {
+            self.set_key_rate_limit(txn, &id, limit, None)?;
         }
         Ok((CreatedKey { key, info }, id))
     }
@@ -425,6 +443,7 @@ impl Engine {
                     refill: c.refill,
                     cost: c.cost,
                 }),
+                rate_limit: new.rate_limit,
                 serial: first_serial + index as u64,
                 legacy: None,
             };
@@ -449,9 +468,9 @@ impl Engine {
                         .insert(id.as_str(), stored.encode().as_slice())?
                         .map(|v| v.value().to_vec());
                     let Some(old) = old else {
-                        // A limited key's credit slot is read back with it.
-                        if batch[index].credits.is_none() {
-                            known[index] = Some((stored, None));
+                        // A limited key's slots are read back with it.
+                        if batch[index].credits.is_none() && batch[index].rate_limit.is_none() {
+                            known[index] = Some((stored, Default::default()));
                         }
                         break;
                     };
@@ -483,6 +502,9 @@ impl Engine {
             if let Some(credits) = &new.credits {
                 self.set_credits(txn, &id, credits, now)?;
             }
+            if let Some(limit) = &new.rate_limit {
+                self.set_key_rate_limit(txn, &id, limit, None)?;
+            }
             ids.push(id);
         }
         Ok((created, ids, known))
@@ -508,6 +530,9 @@ impl Engine {
         }
         if let Some(credits) = &new.credits {
             check_credits(credits)?;
+        }
+        if let Some(limit) = &new.rate_limit {
+            limit.check()?;
         }
         self.check_lifetime(new.expires_at, now)
     }
@@ -722,6 +747,9 @@ impl Store {
         if let Some(Some(credits)) = &update.credits {
             check_credits(credits)?;
         }
+        if let Some(Some(limit)) = &update.rate_limit {
+            limit.check()?;
+        }
         let stamp = self.stamp(now);
         let changed: Vec<&str> = [
             ("name", update.name.is_some()),
@@ -729,6 +757,7 @@ impl Store {
             ("metadata", update.metadata.is_some()),
             ("expires_at", update.expires_at.is_some()),
             ("credits", update.credits.is_some()),
+            ("rate_limit", update.rate_limit.is_some()),
         ]
         .into_iter()
         .filter_map(|(field, set)| set.then_some(field))
@@ -765,6 +794,17 @@ impl Store {
                 Some(None) => {
                     engine.clear_credits(txn, &key_id)?;
                     stored.info.credits = None;
+                }
+                None => {}
+            }
+            match update.rate_limit {
+                Some(Some(limit)) => {
+                    engine.set_key_rate_limit(txn, &key_id, &limit, None)?;
+                    stored.info.rate_limit = Some(limit);
+                }
+                Some(None) => {
+                    engine.clear_key_rate_limit(txn, &key_id)?;
+                    stored.info.rate_limit = None;
                 }
                 None => {}
             }
@@ -831,13 +871,15 @@ impl Store {
                 |_, _| false,
             )?;
             engine.clear_credits(txn, &key_id)?;
+            engine.clear_key_rate_limit(txn, &key_id)?;
             Ok(((), vec![key_id]))
         });
         self.note_refusal(&engine, Some(id), None, result)
     }
 
     /// Replaces a key with a new one that inherits owner, name, scopes, env, metadata, the
-    /// same lifetime length and the credits left. The old key stays valid for `grace`
+    /// same lifetime length, the credits left and the rate limit (with its current state:
+    /// no fresh burst). The old key stays valid for `grace`
     /// (zero = refused at once) and records its successor. Returns the new key, once.
     pub fn rotate(&self, id: &str, grace: Duration) -> Result<CreatedKey> {
         let engine = self.engine()?;
@@ -880,8 +922,15 @@ impl Store {
                 expires_at,
                 metadata: old.info.metadata.clone(),
                 credits,
+                // Set below, from the old key's state: rotating grants no fresh burst.
+                rate_limit: None,
             };
             let (mut created, new_id) = engine.insert_new_key(txn, &new, now)?;
+            if let Some(limit) = &old.info.rate_limit {
+                let state = engine.key_rate_state(txn, &key_id)?;
+                engine.set_key_rate_limit(txn, &new_id, limit, state)?;
+                created.info.rate_limit = Some(*limit);
+            }
             created.info.rotated_from = Some(old.info.id.clone());
             let stored_new = {
                 let keys = txn.open_table(KEYS)?;
@@ -890,6 +939,7 @@ impl Store {
                     .ok_or_else(|| not_found(new_id.as_str()))?;
                 let mut s = StoredKey::decode(new_id.as_str(), bytes.value())?;
                 s.info.rotated_from = Some(old.info.id.clone());
+                s.info.rate_limit = old.info.rate_limit;
                 s
             };
             Engine::save_stored(txn, &stored_new)?;

@@ -6,6 +6,7 @@
 //! (the hot path), `manage` (create, update, revoke, delete, rotate, queries), `usage`
 //! (flushing and usage queries), `credits` (usage credits shared across processes) and
 //! `owners` (owner suspension and allowed scopes, seen by every process's next verify).
+//! `rate_limits` (rate limits per key and per owner, shared across processes).
 
 mod audit;
 mod credits;
@@ -14,6 +15,7 @@ mod legacy;
 mod manage;
 mod open;
 mod owners;
+mod rate_limits;
 mod refresh;
 mod registry;
 mod sync_binding;
@@ -55,6 +57,11 @@ pub struct StoreStats {
     /// Times this process mapped another generation of the shared verify table or applied
     /// changes a killed writer had left unapplied.
     pub refreshes: u64,
+    /// Rate-limit compare-and-swaps this process retried because another request (of any
+    /// process) moved the word first.
+    pub rate_cas_retries: u64,
+    /// Rate units a refused verify of this process could not hand back (see `rate_limits`).
+    pub rate_refunds_lost: u64,
     /// Keys in the shared verify table this process answers from.
     pub indexed_keys: usize,
     /// Whether this process maps the shared verify table (every key is then in it, and a

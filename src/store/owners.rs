@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use super::Store;
 use super::audit::{self, AuditAction};
 use super::engine::Engine;
-use super::manage::{MAX_OWNER_LEN, MAX_REASON_LEN, check_len, normalize_scopes};
+use super::manage::{MAX_REASON_LEN, check_len, check_owner, normalize_scopes};
 use crate::error::{Error, Result};
 use crate::locks::Mutex;
 use crate::schema::{KeyInfo, OWNER_KEYS, OWNERS, with_crc, without_crc};
@@ -351,14 +351,6 @@ impl Engine {
         });
         self.note_write_failure(result)
     }
-}
-
-/// Checks an owner named by a caller.
-fn check_owner(owner: &str) -> Result<()> {
-    if owner.trim().is_empty() {
-        return Err(Error::invalid("owner", "must not be empty"));
-    }
-    check_len("owner", owner, MAX_OWNER_LEN)
 }
 
 impl Store {

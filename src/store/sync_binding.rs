@@ -82,11 +82,18 @@ impl Engine {
         let mine = self.mapped_record();
         let counter = self.sync.change_counter();
         let shared = counter.load(Ordering::Acquire);
-        let (db_seq, recorded) = {
+        let (db_seq, recorded, owner_rate_seq) = {
             let txn = self.db.begin_read()?;
             let meta = txn.open_table(META)?;
-            (stored_change_seq(&meta)?, SyncRecord::read(&meta)?)
+            (
+                stored_change_seq(&meta)?,
+                SyncRecord::read(&meta)?,
+                Engine::stored_owner_rate_seq(&meta)?,
+            )
         };
+        // A version word lost with the file (or never raised by a writer killed after its
+        // commit) is raised again before anything is verified.
+        self.publish_owner_rate_seq(owner_rate_seq);
         if recorded.is_some_and(|r| r.epoch == mine.epoch) {
             if shared > db_seq {
                 // Ahead of this database's history (restored from a backup).
@@ -156,6 +163,7 @@ impl Engine {
             let recorded = SyncRecord::read(&meta)?;
             if recorded.is_some_and(|r| r.epoch == self.sync.epoch()) && self.sync.is_current() {
                 self.sync.change_counter().fetch_max(seq, Ordering::AcqRel);
+                self.publish_owner_rate_seq(Engine::stored_owner_rate_seq(&meta)?);
             }
             Ok(recorded)
         })?;

@@ -32,9 +32,11 @@ use super::engine::Engine;
 use crate::error::{Error, Result};
 use crate::key_format::KeyId;
 use crate::locks::RwLock;
-use crate::schema::{CHANGES, CREDITS, KEYS, KeyInfo, META, StoredKey, stored_change_seq};
+use crate::schema::{
+    CHANGES, CREDITS, KEY_RATE_SLOTS, KEYS, KeyInfo, META, StoredKey, stored_change_seq,
+};
 use crate::sys::mapped_file::process_exists;
-use crate::table::{Geometry, Lookup, SharedTable, TableRecord};
+use crate::table::{Geometry, Lookup, SharedTable, Slots, TableRecord};
 
 /// How long a table-writer lease lasts without renewal; a holder that is alive but has not
 /// finished by then (it never should: a build of 1 M keys takes seconds) is overtaken.
@@ -49,7 +51,7 @@ const TABLE_FULL: &str = "the table is full (or its counters are damaged)";
 pub(crate) struct CachedRecord {
     pub digest: blake3::Hash,
     pub usage_cell: u32,
-    pub credit_slot: Option<u32>,
+    pub slots: Slots,
     pub info: Arc<KeyInfo>,
 }
 
@@ -130,7 +132,7 @@ impl TableView {
         let cached = Arc::new(CachedRecord {
             digest: blake3::Hash::from_bytes(record.digest),
             usage_cell: record.usage_cell,
-            credit_slot: record.credit_slot,
+            slots: record.slots,
             info: Arc::new(record.info),
         });
         let mut cache = self.cache.write();
@@ -209,13 +211,13 @@ impl Drop for WriterLease<'_> {
 /// The state after the transaction of the keys a change reports, when the change knows it
 /// (a bulk create: the records it just wrote), by position in its list of changed ids;
 /// `None` entries (and ids past the end) are read back from the transaction.
-pub(super) type KnownStates = Vec<Option<(StoredKey, Option<u32>)>>;
+pub(super) type KnownStates = Vec<Option<(StoredKey, Slots)>>;
 
 /// A change to apply to the table: the key's state after the transaction.
 struct PlannedChange {
     id: KeyId,
     /// The stored key and its credit slot, or `None` when it was deleted.
-    after: Option<(StoredKey, Option<u32>)>,
+    after: Option<(StoredKey, Slots)>,
     /// The digest the key is found under (from the record before or after the change).
     digest: Option<blake3::Hash>,
 }
@@ -365,6 +367,7 @@ impl Engine {
         let legacy_schemes = super::legacy::stored_schemes(&txn)?;
         let keys = txn.open_table(KEYS)?;
         let credits = txn.open_table(CREDITS)?;
+        let rate_slots = open_rate_slots(&txn)?;
         let count = keys.len()?;
         // One pass over the keys: each record encoded into an arena (usage cells numbered in
         // order), so the new table's heap is sized exactly.
@@ -374,15 +377,21 @@ impl Engine {
         for item in keys.iter()? {
             let (id, bytes) = item?;
             let stored = StoredKey::decode(id.value(), bytes.value())?;
-            let credit_slot = credits.get(id.value())?.map(|row| row.value().2);
+            let slots = Slots {
+                credit: credits.get(id.value())?.map(|row| row.value().2),
+                rate: match &rate_slots {
+                    Some(table) => table.get(id.value())?.map(|row| row.value()),
+                    None => None,
+                },
+            };
             let key_id = parse_stored_id(&stored.info.id)?;
             let cell = entries.len() as u32;
-            let words = record_words(&stored, cell, credit_slot)?;
+            let words = record_words(&stored, cell, slots)?;
             let digest = *stored.digest_hash()?.as_bytes();
             entries.push((key_id, digest, arena.len()..arena.len() + words.len()));
             arena.extend_from_slice(&words);
         }
-        drop((keys, credits, txn));
+        drop((keys, credits, rate_slots, txn));
         let geometry = Geometry::for_contents(count + extra_keys, arena.len() as u64 + extra_words);
         let mut table = SharedTable::create(&self.table_path(), geometry, self.pepper.table_tag())?;
         let mut cells = HashMap::with_capacity(entries.len());
@@ -470,10 +479,10 @@ impl Engine {
                 Some(record) => {
                     let id = parse_stored_id(&record.info.id)?;
                     match read_key_in(txn, &id)? {
-                        Some((stored, credit_slot))
+                        Some((stored, slots))
                             if stored.digest_hash()? == blake3::Hash::from_bytes(record.digest) =>
                         {
-                            let words = record_words(&stored, record.usage_cell, credit_slot)?;
+                            let words = record_words(&stored, record.usage_cell, slots)?;
                             let Some(record_ref) = table.append_record(&words) else {
                                 return self.build_generation("the heap is full", 0, 0).map(|_| ());
                             };
@@ -587,7 +596,7 @@ impl Engine {
             };
             let existing = table.find_slot(digest.as_bytes());
             match &change.after {
-                Some((stored, credit_slot)) => {
+                Some((stored, slots)) => {
                     // Room was checked above; running out anyway means the table is damaged
                     // (counters or slots overwritten): the caller builds a new generation,
                     // and whatever was marked stays in doubt until then.
@@ -600,7 +609,7 @@ impl Engine {
                             None => return Ok(None),
                         },
                     };
-                    let words = record_words(stored, cell, *credit_slot)?;
+                    let words = record_words(stored, cell, *slots)?;
                     let slot = match existing {
                         Some(slot) => {
                             table.mark_in_doubt(slot);
@@ -796,24 +805,40 @@ fn parse_stored_id(id: &str) -> Result<KeyId> {
     })
 }
 
-fn read_key_in(txn: &WriteTransaction, id: &KeyId) -> Result<Option<(StoredKey, Option<u32>)>> {
+fn read_key_in(txn: &WriteTransaction, id: &KeyId) -> Result<Option<(StoredKey, Slots)>> {
     let keys = txn.open_table(KEYS)?;
     let Some(bytes) = keys.get(id.as_str())? else {
         return Ok(None);
     };
     let stored = StoredKey::decode(id.as_str(), bytes.value())?;
-    let slot = txn
+    let credit = txn
         .open_table(CREDITS)?
         .get(id.as_str())?
         .map(|row| row.value().2);
-    Ok(Some((stored, slot)))
+    let rate = txn
+        .open_table(KEY_RATE_SLOTS)?
+        .get(id.as_str())?
+        .map(|row| row.value());
+    Ok(Some((stored, Slots { credit, rate })))
 }
 
-fn record_words(stored: &StoredKey, cell: u32, credit_slot: Option<u32>) -> Result<Vec<u64>> {
+/// The `key_rate_slots` table in a read transaction; `None` for a store written before rate
+/// limits existed (no key has a rate slot).
+pub(super) fn open_rate_slots(
+    txn: &redb::ReadTransaction,
+) -> Result<Option<redb::ReadOnlyTable<&'static str, u32>>> {
+    match txn.open_table(KEY_RATE_SLOTS) {
+        Ok(table) => Ok(Some(table)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn record_words(stored: &StoredKey, cell: u32, slots: Slots) -> Result<Vec<u64>> {
     Ok(TableRecord {
         digest: *stored.digest_hash()?.as_bytes(),
         usage_cell: cell,
-        credit_slot,
+        slots,
         info: stored.info.clone(),
     }
     .encode())

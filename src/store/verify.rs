@@ -14,14 +14,16 @@ use super::Store;
 use super::engine::{Engine, MAX_QUEUED_REFUSALS};
 use super::legacy::PendingUpgrade;
 use super::owners::OwnerRule;
+use super::rate_limits::RateCheck;
 use super::table_sync::{TableRef, TableView};
 use crate::clock::Timestamp;
 use crate::credential::{Credential, extract_credential};
 use crate::error::Result;
 use crate::key_format::{KeyId, KeyParts, Secret, parse_key_parts};
 use crate::legacy;
+use crate::rate_limit::RateStatus;
 use crate::schema::{KeyInfo, StoredKey};
-use crate::table::Lookup;
+use crate::table::{Lookup, Slots};
 use crate::verdict::{HttpVerdict, Reason, Verdict};
 
 /// Longest text accepted as a key or secret before it is refused as malformed without
@@ -64,9 +66,10 @@ pub struct VerifyRequest<'a> {
     pub cost: Option<u32>,
     /// The time to judge expiry at; `None` = the store's clock.
     pub at: Option<Timestamp>,
-    /// A dry run: the full verdict, but no use, refusal or last-used time is counted and no
-    /// credit is spent (a limited key is `VALID` if the credits available now cover the
-    /// cost, `USAGE_EXCEEDED` otherwise).
+    /// A dry run: the full verdict, but no use, refusal or last-used time is counted, no
+    /// credit is spent and no rate taken (a limited key is `VALID` if the credits available
+    /// now cover the cost, `USAGE_EXCEEDED` otherwise; a rate-limited one `RATE_LIMITED` if
+    /// a request now would be refused).
     pub dry_run: bool,
 }
 
@@ -216,16 +219,12 @@ impl Engine {
         self.ensure_fresh()?;
         let digest = self.pepper.digest(&id, &secret);
         drop(secret);
-        let now = request.at.unwrap_or_else(|| self.now());
+        let (now, now_ns) = self.request_time(request);
 
         let mut view = self.current_table()?;
         let found = self.find_digest(&mut view, &digest)?;
-        let (info, credit_slot, counter) = match found {
-            Found::Table {
-                info,
-                credit_slot,
-                cell,
-            } => (info, credit_slot, Counter::Shared(&view, cell)),
+        let (info, slots, counter) = match found {
+            Found::Table { info, slots, cell } => (info, slots, Counter::Shared(&view, cell)),
             Found::Nothing => return Ok((self.unmatched(id, request.dry_run), None)),
             Found::InDoubt => match self.read_key(&id)? {
                 Some((stored, slot)) if stored.digest_hash()? == digest => {
@@ -243,7 +242,16 @@ impl Engine {
             // Only the legacy path answers with a record from redb.
             Found::Redb(..) => return Ok((self.unmatched(id, request.dry_run), None)),
         };
-        let verdict = self.conclude(info, credit_slot, counter, id, presented_env, request, now)?;
+        let verdict = self.conclude(
+            info,
+            slots,
+            counter,
+            id,
+            presented_env,
+            request,
+            now,
+            now_ns,
+        )?;
         Ok((verdict, None))
     }
 
@@ -258,7 +266,7 @@ impl Engine {
                     return Ok(view.with_record(record_ref, |record| match record {
                         Some(record) if record.digest == *digest => Found::Table {
                             info: Arc::clone(&record.info),
-                            credit_slot: record.credit_slot,
+                            slots: record.slots,
                             cell: record.usage_cell,
                         },
                         Some(_) => Found::Nothing,
@@ -305,7 +313,7 @@ impl Engine {
             return malformed();
         }
         let candidates = &candidates[..count];
-        let now = request.at.unwrap_or_else(|| self.now());
+        let (now, now_ns) = self.request_time(request);
         let mut matched = None;
         'passes: for upgraded in [true, false] {
             for (index, candidate) in candidates.iter().flatten().enumerate() {
@@ -340,12 +348,8 @@ impl Engine {
         let Some((found, candidate, digest, upgraded)) = matched else {
             return not_found();
         };
-        let (info, credit_slot, counter) = match found {
-            Found::Table {
-                info,
-                credit_slot,
-                cell,
-            } => (info, credit_slot, Counter::Shared(&view, cell)),
+        let (info, slots, counter) = match found {
+            Found::Table { info, slots, cell } => (info, slots, Counter::Shared(&view, cell)),
             Found::Redb(stored, slot) => {
                 let counter = match view.table.cell_for_digest(digest.as_bytes()) {
                     Some(cell) => Counter::Shared(&view, cell),
@@ -368,7 +372,7 @@ impl Engine {
         let Ok(id) = KeyId::parse(&info.id) else {
             return not_found();
         };
-        let verdict = self.conclude(info, credit_slot, counter, id, None, request, now)?;
+        let verdict = self.conclude(info, slots, counter, id, None, request, now, now_ns)?;
         let upgrade =
             (!upgraded && verdict.reason == Reason::Valid && !request.dry_run).then(|| {
                 PendingUpgrade {
@@ -386,33 +390,25 @@ impl Engine {
     fn conclude(
         &self,
         info: Arc<KeyInfo>,
-        credit_slot: Option<u32>,
+        slots: Slots,
         counter: Counter<'_>,
         id: KeyId,
         presented_env: Option<Option<&str>>,
         request: &VerifyRequest<'_>,
         now: Timestamp,
+        now_ns: i64,
     ) -> Result<Verdict> {
         // Owner controls: nothing more than two atomic loads unless some owner is restricted.
         let rule = self.owner_rule(&info.owner)?;
         let judged = self.judge(&info, rule.as_deref(), presented_env, request, now);
-        let reason = match judged {
-            Judged::Done(reason) => reason,
-            Judged::SpendCredits(cost) => {
-                let terms = info.credits.expect("limited keys have credit terms");
-                let spent = match credit_slot {
-                    Some(slot) if request.dry_run => {
-                        self.credits_cover(&id, slot, &terms, cost, now)?
-                    }
-                    Some(slot) => self.spend_credits(&id, slot, &terms, cost, now)?,
-                    None => false,
-                };
-                if spent {
-                    Reason::Valid
-                } else {
-                    Reason::UsageExceeded
-                }
+        let (reason, rate) = match judged {
+            Judged::Done(Reason::Valid) => {
+                self.admit(&id, &info, slots, None, now, now_ns, request.dry_run)?
             }
+            Judged::SpendCredits(cost) => {
+                self.admit(&id, &info, slots, Some(cost), now, now_ns, request.dry_run)?
+            }
+            Judged::Done(reason) => (reason, None),
         };
         if reason == Reason::NotFound {
             // Right id and secret under another env tag: not this key, but counted against it.
@@ -432,7 +428,19 @@ impl Engine {
         Ok(Verdict {
             reason,
             key: Some(info),
+            rate,
         })
+    }
+
+    /// The request's time, read once: milliseconds for expiry and usage, nanoseconds for
+    /// rate limits.
+    #[inline]
+    fn request_time(&self, request: &VerifyRequest<'_>) -> (Timestamp, i64) {
+        let now_ns = match request.at {
+            Some(at) => at.as_millis().saturating_mul(1_000_000),
+            None => self.clock.now_nanos(),
+        };
+        (Timestamp::from_millis(now_ns.div_euclid(1_000_000)), now_ns)
     }
 
     /// Counts a verify of a known key: in the shared table's usage cell, or in this
@@ -489,6 +497,46 @@ impl Engine {
         }
     }
 
+    /// The last checks of a key that passed every other one: its own and its owner's rate
+    /// limits, then (`cost` given) its credits. Rate first, so a rate-limited request spends no
+    /// credit; a request refused for its credits hands the rate units back.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn admit(
+        &self,
+        id: &KeyId,
+        info: &KeyInfo,
+        slots: Slots,
+        cost: Option<u32>,
+        now: Timestamp,
+        now_ns: i64,
+        dry_run: bool,
+    ) -> Result<(Reason, Option<RateStatus>)> {
+        let (status, undo) =
+            match self.check_rate(info, slots.rate, now_ns.max(0) as u64, dry_run)? {
+                RateCheck::Unlimited => (None, None),
+                RateCheck::Limited(status) => return Ok((Reason::RateLimited, Some(status))),
+                RateCheck::Passed(status, undo) => (Some(status), Some(undo)),
+            };
+        let Some(cost) = cost else {
+            return Ok((Reason::Valid, status));
+        };
+        let terms = info.credits.expect("limited keys have credit terms");
+        let spent = match slots.credit {
+            Some(slot) if dry_run => self.credits_cover(id, slot, &terms, cost, now)?,
+            Some(slot) => self.spend_credits(id, slot, &terms, cost, now)?,
+            None => false,
+        };
+        if spent {
+            return Ok((Reason::Valid, status));
+        }
+        if let Some(undo) = undo {
+            self.undo_rate(undo);
+        }
+        // The status read before the hand-back would be off by one: none is reported.
+        Ok((Reason::UsageExceeded, None))
+    }
+
     /// An id whose presented secret matched no key: `NOT_FOUND`, and the id is queued so
     /// the flush can count a refusal if the key exists. The same work whether the id is
     /// unknown or its secret wrong. A dry run queues nothing (it counts no refusal).
@@ -508,11 +556,11 @@ impl Engine {
 enum Found {
     Table {
         info: Arc<KeyInfo>,
-        credit_slot: Option<u32>,
+        slots: Slots,
         cell: u32,
     },
     /// A legacy key answered from redb (its slot was in doubt).
-    Redb(Box<StoredKey>, Option<u32>),
+    Redb(Box<StoredKey>, Slots),
     Nothing,
     InDoubt,
 }

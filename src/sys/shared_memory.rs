@@ -10,11 +10,13 @@
 //! | 4 | generation of the shared verify table now in use (see `table`); 0 = none yet |
 //! | 5 | table-writer lease: `pid << 32 | deadline` (seconds), 0 = free (see `store::table_sync`) |
 //! | 6 | owner epoch: bumped to odd before an owner change commits and to even after (see `store::owners`); 0 = never changed |
-//! | 7 | reserved |
+//! | 7 | version of the owner rate limits (see `store::rate_limits`) |
 //! | 8.. | usage-credit pools, one word per slot: `period << 40 | credits` |
+//! | 8 + 65,536.. | rate-limit words, one per slot: the GCRA theoretical arrival time (ns) |
 //!
 //! Losing the file loses nothing durable: the change counter is re-derived from the database,
-//! and credits in a pool are at worst forfeited (never over-spent).
+//! and credits in a pool are at worst forfeited (never over-spent). A rate-limit word lost
+//! with the file starts again from rest (one burst more may pass once).
 //!
 //! **Damage, truncation, replacement.** Every process remembers the epoch it validated and
 //! compares it with word 2 on each verify (same cache line as the counter). A file that is
@@ -46,12 +48,17 @@ const WORD_EPOCH_CHECK: usize = 3;
 const WORD_TABLE_GENERATION: usize = 4;
 const WORD_TABLE_WRITER: usize = 5;
 const WORD_OWNER_EPOCH: usize = 6;
+const WORD_OWNER_RATE_VERSION: usize = 7;
 const HEADER_WORDS: usize = 8;
 
 /// Number of usage-credit slots, i.e. of keys with credits a store can hold at once.
 pub const CREDIT_SLOTS: u32 = 65_536;
 
-const FILE_LEN: usize = (HEADER_WORDS + CREDIT_SLOTS as usize) * 8;
+/// Number of rate-limit slots, i.e. of rate-limited keys and owners a store can hold at once.
+pub const RATE_SLOTS: u32 = 65_536;
+
+const RATE_WORDS: usize = HEADER_WORDS + CREDIT_SLOTS as usize;
+const FILE_LEN: usize = (RATE_WORDS + RATE_SLOTS as usize) * 8;
 
 /// What [`SyncFile::recover`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,6 +275,21 @@ impl SyncFile {
     pub(crate) fn credit_pool(&self, slot: u32) -> &AtomicU64 {
         assert!(slot < CREDIT_SLOTS, "credit slot out of range");
         self.word(HEADER_WORDS + slot as usize)
+    }
+}
+
+impl SyncFile {
+    /// The version of the owner rate limits every process should hold.
+    #[inline]
+    pub(crate) fn owner_rate_version(&self) -> &AtomicU64 {
+        self.word(WORD_OWNER_RATE_VERSION)
+    }
+
+    /// The shared GCRA word (theoretical arrival time, ns) of rate-limit `slot`.
+    #[inline]
+    pub(crate) fn rate_word(&self, slot: u32) -> &AtomicU64 {
+        assert!(slot < RATE_SLOTS, "rate-limit slot out of range");
+        self.word(RATE_WORDS + slot as usize)
     }
 }
 

@@ -39,7 +39,7 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 
-pub(crate) use self::record::TableRecord;
+pub(crate) use self::record::{Slots, TableRecord};
 use crate::clock::{Day, Timestamp};
 use crate::error::{Error, Result};
 use crate::key_format::{ID_LEN, KeyId};
@@ -47,7 +47,8 @@ use crate::sys::mapped_file::{MappedFile, reserve};
 
 const MAGIC: u64 = u64::from_le_bytes(*b"KWTABL01");
 /// 2: key records end with the legacy origin; header word `H_LEGACY_SCHEMES`.
-const FORMAT: u64 = 2;
+/// 3: key records carry an optional rate limit (before the legacy origin); both merged.
+const FORMAT: u64 = 3;
 
 const H_MAGIC: usize = 0;
 const H_FORMAT: usize = 1;

@@ -7,10 +7,11 @@
 //!
 //! Layout, in 64-bit words: word 0 = `payload length in bytes | crc32(payload) << 32`, then the
 //! payload padded with zeros to a whole word. Payload: digest (32 bytes), usage cell (u32),
-//! credit slot (u32, `u32::MAX` = none), then the fields of [`KeyInfo`] (the legacy origin
-//! last: a scheme code byte, 0 = none).
+//! credit slot (u32, `u32::MAX` = none), rate-limit slot (u32, `u32::MAX` = none), then the
+//! fields of [`KeyInfo`] (the legacy origin last: a scheme code byte, 0 = none).
 
 use crate::legacy::{LegacyOrigin, LegacyScheme};
+use crate::rate_limit::RateLimit;
 use crate::schema::{CreditTerms, KeyInfo, Refill, RefillInterval};
 
 /// Longest record accepted when reading (a damaged length word must not make a reader copy
@@ -18,7 +19,16 @@ use crate::schema::{CreditTerms, KeyInfo, Refill, RefillInterval};
 pub(crate) const MAX_RECORD_BYTES: usize = 64 * 1024;
 
 const NONE_I64: i64 = i64::MIN;
-const NO_CREDIT_SLOT: u32 = u32::MAX;
+const NO_SLOT: u32 = u32::MAX;
+
+/// A key's slots in the sync file's shared arrays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Slots {
+    /// Its usage-credit pool, for keys with credits.
+    pub credit: Option<u32>,
+    /// Its rate-limit word (GCRA state), for keys with their own rate limit.
+    pub rate: Option<u32>,
+}
 
 /// One key as the shared table holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,8 +37,8 @@ pub(crate) struct TableRecord {
     pub digest: [u8; 32],
     /// Index of the key's usage cell in this table generation.
     pub usage_cell: u32,
-    /// The key's slot in the shared credit pools, for limited keys.
-    pub credit_slot: Option<u32>,
+    /// The key's slots in the sync file (credit pool, rate-limit word).
+    pub slots: Slots,
     /// The public fields.
     pub info: KeyInfo,
 }
@@ -39,7 +49,8 @@ impl TableRecord {
         let mut out = Vec::with_capacity(256);
         out.extend_from_slice(&self.digest);
         out.extend_from_slice(&self.usage_cell.to_le_bytes());
-        out.extend_from_slice(&self.credit_slot.unwrap_or(NO_CREDIT_SLOT).to_le_bytes());
+        out.extend_from_slice(&self.slots.credit.unwrap_or(NO_SLOT).to_le_bytes());
+        out.extend_from_slice(&self.slots.rate.unwrap_or(NO_SLOT).to_le_bytes());
         let info = &self.info;
         put_u64(&mut out, info.serial);
         put_i64(&mut out, info.created_at);
@@ -57,6 +68,15 @@ impl TableRecord {
                         put_u64(&mut out, refill.amount);
                     }
                 }
+            }
+        }
+        match info.rate_limit {
+            None => out.push(0),
+            Some(limit) => {
+                out.push(1);
+                put_u64(&mut out, limit.rate);
+                put_u64(&mut out, limit.period_ms);
+                put_u64(&mut out, limit.burst);
             }
         }
         put_bytes(&mut out, info.id.as_bytes());
@@ -116,7 +136,8 @@ impl TableRecord {
         let mut r = Reader(&bytes);
         let digest: [u8; 32] = r.take(32)?.try_into().ok()?;
         let usage_cell = r.u32()?;
-        let credit_slot = Some(r.u32()?).filter(|&slot| slot != NO_CREDIT_SLOT);
+        let credit = Some(r.u32()?).filter(|&slot| slot != NO_SLOT);
+        let rate = Some(r.u32()?).filter(|&slot| slot != NO_SLOT);
         let serial = r.u64()?;
         let created_at = r.i64()?;
         let expires_at = Some(r.i64()?).filter(|&t| t != NONE_I64);
@@ -139,6 +160,15 @@ impl TableRecord {
                 };
                 Some(CreditTerms { refill, cost })
             }
+            _ => return None,
+        };
+        let rate_limit = match r.u8()? {
+            0 => None,
+            1 => Some(RateLimit {
+                rate: r.u64()?,
+                period_ms: r.u64()?,
+                burst: r.u64()?,
+            }),
             _ => return None,
         };
         let id = r.string()?;
@@ -171,7 +201,7 @@ impl TableRecord {
         Some(TableRecord {
             digest,
             usage_cell,
-            credit_slot,
+            slots: Slots { credit, rate },
             info: KeyInfo {
                 id,
                 owner,
@@ -186,6 +216,7 @@ impl TableRecord {
                 rotated_from,
                 rotated_to,
                 credits,
+                rate_limit,
                 serial,
                 legacy,
             },
@@ -270,7 +301,10 @@ mod tests {
         TableRecord {
             digest: [7; 32],
             usage_cell: 42,
-            credit_slot: Some(3),
+            slots: Slots {
+                credit: Some(3),
+                rate: Some(5),
+            },
             info: KeyInfo {
                 id: "0123456789abcdef".into(),
                 owner: "acct_1".into(),
@@ -290,6 +324,11 @@ mod tests {
                         interval: RefillInterval::Monthly,
                     }),
                     cost: 2,
+                }),
+                rate_limit: Some(RateLimit {
+                    rate: 1000,
+                    period_ms: 1000,
+                    burst: 100,
                 }),
                 serial: 9,
                 legacy: None,

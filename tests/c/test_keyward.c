@@ -516,6 +516,17 @@ static void replay_verify(const char *dir) {
                                 expires_in > 0 ? now_ms() + (int64_t)expires_in : 0, cr ? &credits : NULL,
                                 keys[nkeys].key),
                      KW_OK);
+        if (json_get(st, "rate_limit")) {
+          /* kw_new_key keeps its layout: the key's own limit is set right after. */
+          const jval *rl = json_get(st, "rate_limit");
+          kw_rate_limit limit;
+          char id[32], secret[64];
+          limit.rate = (uint64_t)json_num(rl, "rate", 0);
+          limit.period_ms = (uint64_t)json_num(rl, "period_ms", 0);
+          limit.burst = (uint64_t)json_num(rl, "burst", 0);
+          key_parts(keys[nkeys].key, id, secret);
+          CHECK_STATUS(kw_set_rate_limit(s, id, strlen(id), &limit, NULL, 0, NULL), KW_OK);
+        }
         nkeys++;
       } else if (strcmp(op, "revoke") == 0) {
         char id[32], secret[64];
@@ -1870,7 +1881,7 @@ static void test_dry_run(void) {
   CHECK_STATUS(kw_verify_headers_ex(s, hdr, 1, NULL, 0, 0, 0, KW_VERIFY_DRY_RUN, &v, NULL, 0, NULL), KW_OK);
   CHECK(v.reason == KW_REASON_VALID);
   /* unknown flag bits are the application's error */
-  CHECK_STATUS(kw_verify_ex(s, key, strlen(key), NULL, 0, 0, 0, 2, &v, NULL, 0, NULL), KW_INVALID_ARGUMENT);
+  CHECK_STATUS(kw_verify_ex(s, key, strlen(key), NULL, 0, 0, 0, 4, &v, NULL, 0, NULL), KW_INVALID_ARGUMENT);
   CHECK_STATUS(kw_flush(s, &written), KW_OK);
   CHECK_STATUS(kw_usage(s, id, strlen(id), &us), KW_OK);
   CHECK(us.uses == 0 && us.refused == 0 && us.last_used_ms == 0);
@@ -1888,6 +1899,85 @@ static void test_dry_run(void) {
   CHECK(us.uses == 1);
   CHECK_STATUS(kw_close(s), KW_OK);
   remove_store("dry.redb");
+}
+
+static void test_rate_limits(void) {
+  /* Issue 19: a key's own limit, an owner's shared limit, RATE_LIMITED (HTTP 429) with the
+     time to retry, and the rate fields written only when asked for. */
+  char key[KW_MAX_KEY_LEN + 1], other[KW_MAX_KEY_LEN + 1], id[32], secret[64];
+  kw_rate_limit lim, got;
+  kw_verdict v;
+  uint32_t found = 9;
+  size_t base = offsetof(kw_verdict, rate_scope), i;
+  unsigned char *raw = (unsigned char *)&v;
+  int ok = 1;
+  kw_store s = open_store("rate.redb");
+  CHECK_STATUS(create_key(s, "acct_r", NULL, 0, NULL, 0, NULL, key), KW_OK);
+  CHECK_STATUS(create_key(s, "acct_r", NULL, 0, NULL, 0, NULL, other), KW_OK);
+  key_parts(key, id, secret);
+  lim.rate = 2;
+  lim.period_ms = 60000;
+  lim.burst = 0; /* = rate */
+  CHECK_STATUS(kw_set_rate_limit(s, id, strlen(id), &lim, NULL, 0, NULL), KW_OK);
+  CHECK_STATUS(kw_verify_ex(s, key, strlen(key), NULL, 0, 0, 0, KW_VERIFY_RATE_FIELDS, &v, NULL, 0, NULL), KW_OK);
+  CHECK(v.reason == KW_REASON_VALID && (v.key_flags & KW_KEY_RATE_LIMITED) && v.rate_scope == KW_RATE_KEY);
+  CHECK(v.rate_limit == 2 && v.rate_period_ms == 60000 && v.rate_burst == 2 && v.rate_remaining == 1 &&
+        v.retry_after_ms == 0);
+  /* Without the flag, nothing past the older header's kw_verdict is written. */
+  memset(&v, 0xAB, sizeof v);
+  CHECK_STATUS(kw_verify_key(s, key, strlen(key), NULL, 0, &v), KW_OK);
+  CHECK(v.reason == KW_REASON_VALID && (v.key_flags & KW_KEY_RATE_LIMITED));
+  for (i = base; i < sizeof v; i++) ok &= raw[i] == 0xAB;
+  CHECK(ok);
+  CHECK_STATUS(kw_verify_ex(s, key, strlen(key), NULL, 0, 0, 0, KW_VERIFY_RATE_FIELDS, &v, NULL, 0, NULL), KW_OK);
+  CHECK(v.reason == KW_REASON_RATE_LIMITED && v.http_status == 429 && v.key_found == 1);
+  CHECK(v.retry_after_ms > 0 && v.retry_after_ms <= 30000 && v.rate_remaining == 0);
+  {
+    char hdrs[KW_RATE_HEADERS_MAX_LEN + 1];
+    size_t hlen = 0;
+    const char *want = "RateLimit-Policy: \"key\";q=2;w=60\r\nRateLimit: \"key\";r=0;t=";
+    CHECK_STATUS(kw_rate_headers(&v, (uint8_t *)hdrs, KW_RATE_HEADERS_MAX_LEN, &hlen), KW_OK);
+    hdrs[hlen] = 0;
+    CHECK(strncmp(hdrs, want, strlen(want)) == 0);
+    CHECK(strstr(hdrs, "\r\nRetry-After: ") != NULL && strcmp(hdrs + hlen - 2, "\r\n") == 0);
+    CHECK_STATUS(kw_rate_headers(&v, NULL, 0, &hlen), KW_BUFFER_TOO_SMALL);
+    CHECK(hlen > 0);
+    /* The hot path with the flag fills the same fields. */
+    memset(&v, 0, sizeof v);
+    CHECK_STATUS(kw_verify_key_ex(s, key, strlen(key), NULL, 0, KW_VERIFY_RATE_FIELDS, &v), KW_OK);
+    CHECK(v.reason == KW_REASON_RATE_LIMITED && v.retry_after_ms > 0 && v.rate_scope == KW_RATE_KEY);
+    CHECK_STATUS(kw_verify_key_ex(s, key, strlen(key), NULL, 0, 4, &v), KW_INVALID_ARGUMENT);
+  }
+  CHECK(kw_reason_http_status(KW_REASON_RATE_LIMITED) == 429);
+  CHECK(strcmp(kw_reason_code(KW_REASON_RATE_LIMITED), "RATE_LIMITED") == 0);
+  /* A dry run reports it and takes nothing. */
+  CHECK_STATUS(kw_verify_ex(s, key, strlen(key), NULL, 0, 0, 0, KW_VERIFY_DRY_RUN | KW_VERIFY_RATE_FIELDS, &v, NULL, 0,
+                            NULL), KW_OK);
+  CHECK(v.reason == KW_REASON_RATE_LIMITED);
+  /* Owner limit, shared by the owner's other key. */
+  lim.rate = 1;
+  lim.period_ms = 60000;
+  lim.burst = 1;
+  CHECK_STATUS(kw_set_owner_rate_limit(s, "acct_r", 6, &lim), KW_OK);
+  CHECK_STATUS(kw_owner_rate_limit(s, "acct_r", 6, &got, &found), KW_OK);
+  CHECK(found == 1 && got.rate == 1 && got.period_ms == 60000 && got.burst == 1);
+  CHECK_STATUS(kw_verify_ex(s, other, strlen(other), NULL, 0, 0, 0, KW_VERIFY_RATE_FIELDS, &v, NULL, 0, NULL), KW_OK);
+  CHECK(v.reason == KW_REASON_VALID && v.rate_scope == KW_RATE_OWNER);
+  CHECK_STATUS(kw_verify_ex(s, other, strlen(other), NULL, 0, 0, 0, KW_VERIFY_RATE_FIELDS, &v, NULL, 0, NULL), KW_OK);
+  CHECK(v.reason == KW_REASON_RATE_LIMITED && v.rate_scope == KW_RATE_OWNER && v.retry_after_ms > 0);
+  CHECK_STATUS(kw_set_owner_rate_limit(s, "acct_r", 6, NULL), KW_OK);
+  CHECK_STATUS(kw_owner_rate_limit(s, "acct_r", 6, &got, &found), KW_OK);
+  CHECK(found == 0);
+  /* Bad terms and a removed key limit. */
+  lim.rate = 0;
+  CHECK_STATUS(kw_set_owner_rate_limit(s, "acct_r", 6, &lim), KW_INVALID_ARGUMENT);
+  CHECK_STATUS(kw_set_rate_limit(s, id, strlen(id), &lim, NULL, 0, NULL), KW_INVALID_ARGUMENT);
+  CHECK_STATUS(kw_set_owner_rate_limit(s, NULL, 0, NULL), KW_NULL_ARGUMENT);
+  CHECK_STATUS(kw_set_rate_limit(s, id, strlen(id), NULL, NULL, 0, NULL), KW_OK);
+  CHECK_STATUS(kw_verify_ex(s, key, strlen(key), NULL, 0, 0, 0, KW_VERIFY_RATE_FIELDS, &v, NULL, 0, NULL), KW_OK);
+  CHECK(v.reason == KW_REASON_VALID && v.rate_scope == KW_RATE_NONE && !(v.key_flags & KW_KEY_RATE_LIMITED));
+  CHECK_STATUS(kw_close(s), KW_OK);
+  remove_store("rate.redb");
 }
 
 static void test_warnings(void) {
@@ -2225,6 +2315,7 @@ int main(int argc, char **argv) {
   test_sync_file_truncated();
   test_usage_range();
   test_dry_run();
+  test_rate_limits();
   test_create_many();
   test_warnings();
   test_audit();

@@ -46,6 +46,19 @@
 //!   verify is VALID (found through the shared table before and after the upgrade), each key
 //!   is upgraded exactly once (one `update` audit event naming `upgraded_at`, however many
 //!   processes met its legacy digest first), and every use is counted.
+//! - `rate_limit_key`, `rate_limit_owner` (issue 19): 8 processes hammer one key limited to
+//!   1,000/s with burst 100 (or 10 keys of an owner with that limit) for 1 s
+//!   (`KEYWARD_RATE_SECS=5` for the acceptance run) on the real clock: the accepted count is
+//!   at most the algorithm's bound burst + ⌊(last request − first accepted request) /
+//!   interval⌋ (exact: the times are those the engine judged at); the shared word, read back,
+//!   moved one interval per accepted request (no lost update, whatever the scheduling); with
+//!   `KEYWARD_RATE_SECS` (the acceptance run) also within 1 % of the bound (budget lapses while
+//!   every process waits for a CPU, so that part needs a machine that runs them);
+//!   every process got some, and all were accepted over a common stretch of time (they
+//!   contended for the same word; compare-and-swap retries are reported).
+//! - `rate_limit_crash`: a process killed by a failpoint between taking the key's unit and the
+//!   owner's (k = 0..5 earlier requests): afterwards the key's burst is never exceeded (the
+//!   unit the dead process took stays taken), and the owner's is not touched by it.
 //!
 //! `KEYWARD_MULTIPROCESS_DEADLINE_SECS` (default 600) bounds the whole run; raise it for the
 //! long runs.
@@ -59,7 +72,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use keyward::{NewCredits, NewKey, Reason, Store, StoreOptions};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use keyward::{Clock, NewCredits, NewKey, RateLimit, Reason, Store, StoreOptions};
 
 const WORKERS: usize = 4;
 
@@ -98,6 +114,9 @@ fn main() {
             in_doubt_slot_repaired_and_counted,
         ),
         ("legacy_upgrade_race", legacy_upgrade_race),
+        ("rate_limit_key", rate_limit_key),
+        ("rate_limit_owner", rate_limit_owner),
+        ("rate_limit_crash", rate_limit_crash),
     ];
     let (mut passed, mut failed) = (0, 0);
     // Known bugs: run only when named exactly (none open now).
@@ -373,7 +392,87 @@ fn child_main(args: &[String]) {
             std::mem::forget(store);
             std::process::exit(0);
         }
+        // Hammers the keys of a file for `secs` seconds on the real clock, then reports.
+        "rate" => {
+            let keys: Vec<String> = std::fs::read_to_string(&args[2])
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect();
+            let secs: f64 = args[3].parse().unwrap();
+            let clock = Arc::new(RecordingClock::default());
+            let store = Store::open(
+                &path,
+                StoreOptions {
+                    clock: clock.clone(),
+                    ..options(Duration::from_secs(1))
+                },
+            )
+            .unwrap();
+            say("ready".into());
+            wait_for_go();
+            let started = Instant::now();
+            let (mut accepted, mut refused, mut i) = (0u64, 0u64, 0usize);
+            // The time the engine judged this process's first accepted request at (the
+            // clock is this process's and it verifies on one thread: the last time read).
+            let (mut first_accepted, mut last_accepted) = (i64::MAX, 0);
+            while started.elapsed().as_secs_f64() < secs {
+                match store.verify(&keys[i % keys.len()], &[]).unwrap().reason {
+                    Reason::Valid => {
+                        accepted += 1;
+                        let at = clock.last.load(Ordering::SeqCst);
+                        first_accepted = first_accepted.min(at);
+                        last_accepted = at;
+                    }
+                    Reason::RateLimited => refused += 1,
+                    other => panic!("unexpected {other:?}"),
+                }
+                i += 1;
+            }
+            let retries = store.stats().unwrap().rate_cas_retries;
+            say(format!(
+                "accepted {accepted} refused {refused} first {first_accepted} last_accepted \
+                 {last_accepted} last {} retries {retries}",
+                clock.last.load(Ordering::SeqCst)
+            ));
+            store.close().unwrap();
+        }
+        // Verifies a key at a fixed time, saying "ok" after each accepted verify (killed by
+        // the failpoint between the key's and the owner's rate word).
+        "rate_crash" => {
+            let key = &args[2];
+            let at: i64 = args[3].parse().unwrap();
+            let store = Store::open(&path, options(Duration::ZERO)).unwrap();
+            for _ in 0..20 {
+                let verdict = store
+                    .verify_request(&keyward::VerifyRequest {
+                        at: Some(keyward::Timestamp::from_millis(at)),
+                        ..keyward::VerifyRequest::key(key, &[])
+                    })
+                    .unwrap();
+                say(verdict.reason.code().into());
+            }
+            say("done".into());
+        }
         other => panic!("unknown role {other}"),
+    }
+}
+
+/// The system clock, remembering the last nanosecond time it gave the engine.
+#[derive(Default)]
+struct RecordingClock {
+    last: std::sync::atomic::AtomicI64,
+}
+
+impl Clock for RecordingClock {
+    fn now(&self) -> keyward::Timestamp {
+        keyward::Timestamp::now()
+    }
+
+    fn now_nanos(&self) -> i64 {
+        let now = keyward::SystemClock.now_nanos();
+        self.last.store(now, Ordering::SeqCst);
+        now
     }
 }
 
@@ -2151,4 +2250,212 @@ fn owner_crash() {
     println!(
         "  owner_crash: owner-after-mark and owner-after-commit: committed state answered, repaired"
     );
+}
+
+// ------------------------------------------------------------------ rate limits (issue 19)
+
+const RATE_PROCESSES: usize = 8;
+
+/// 8 processes hammer `keys` for `KEYWARD_RATE_SECS` (default 1) seconds; the limit is
+/// 1,000/s with burst 100 (on the key or on the owner).
+fn rate_hammer(label: &str, path: &Path, keys: &[(String, String)]) {
+    let long_run = std::env::var("KEYWARD_RATE_SECS").ok();
+    let secs: f64 = long_run
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1.0);
+    let keys_file = path.with_extension("keys");
+    let texts: Vec<&str> = keys.iter().map(|(key, _)| key.as_str()).collect();
+    std::fs::write(&keys_file, texts.join("\n")).unwrap();
+    let secs_arg = secs.to_string();
+    let mut workers: Vec<Worker> = (0..RATE_PROCESSES)
+        .map(|_| Worker::spawn(&["rate", path_arg(path), path_arg(&keys_file), &secs_arg]))
+        .collect();
+    for w in &mut workers {
+        assert_eq!(w.read(), "ready");
+    }
+    for w in &mut workers {
+        w.send("go");
+    }
+    let (mut accepted, mut refused, mut retries) = (0u64, 0u64, 0u64);
+    let (mut first, mut last) = (i64::MAX, 0i64);
+    // The latest first acceptance and the earliest last one of any process.
+    let (mut latest_start, mut earliest_end) = (0i64, i64::MAX);
+    let mut per_process = Vec::new();
+    for w in &mut workers {
+        let reply = w.read();
+        let words: Vec<&str> = reply.split_whitespace().collect();
+        let field = |name: &str| -> i64 {
+            let at = words.iter().position(|w| *w == name).unwrap();
+            words[at + 1].parse().unwrap()
+        };
+        per_process.push(field("accepted"));
+        accepted += field("accepted") as u64;
+        refused += field("refused") as u64;
+        retries += field("retries") as u64;
+        first = first.min(field("first"));
+        last = last.max(field("last"));
+        latest_start = latest_start.max(field("first"));
+        earliest_end = earliest_end.min(field("last_accepted"));
+    }
+    for w in workers {
+        w.finish();
+    }
+    // The shared word's final value (theoretical arrival time), read back through the engine:
+    // every accepted request moved it one interval (1 ms) further from the first accepted
+    // request's time, plus whatever budget lapsed while no process asked. If two processes
+    // had ever accepted on the same value of the word (a lost update), it would be short.
+    // Read as of the last request's millisecond (a dry run: it takes nothing), so the word is
+    // still ahead of the time it is judged at.
+    let store = Store::open_unshared(path, options(Duration::ZERO)).unwrap();
+    let at_ms = last / 1_000_000;
+    let verdict = store
+        .verify_request(&keyward::VerifyRequest {
+            at: Some(keyward::Timestamp::from_millis(at_ms)),
+            dry_run: true,
+            ..keyward::VerifyRequest::key(&keys[0].0, &[])
+        })
+        .unwrap();
+    drop(store);
+    let status = verdict.rate.expect("a rate-limited key");
+    let interval_ns = 1_000_000i64;
+    // TAT in (at + (reset - 1) ms, at + reset ms]: whole intervals past `first`.
+    let tat_low = (at_ms + status.reset_ms as i64 - 1) * interval_ns;
+    let steps = (tat_low - first) / interval_ns;
+    let lapsed = steps - accepted as i64;
+    let bound = 100 + ((last - first) / interval_ns) as u64;
+    println!(
+        "  {label}: {accepted} accepted, {refused} refused by {RATE_PROCESSES} processes over \
+         {:.3} s; GCRA bound {bound} (burst 100 + 1 per ms), {:.2} % of it; the word moved \
+         {steps} intervals ({lapsed} lapsed while no process asked, {} of the burst unused when \
+         the processes stopped); {retries} CAS retries; per process {per_process:?}; load {}",
+        (last - first) as f64 / 1e9,
+        accepted as f64 * 100.0 / bound as f64,
+        bound as i64 - steps,
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+    // Exact, whatever the scheduling: never more than the algorithm allows in that time...
+    assert!(accepted <= bound, "{accepted} accepted > bound {bound}");
+    // ...and every accepted request was one step of the word's single sequence (-1: the
+    // millisecond the reset is rounded to).
+    assert!(
+        steps >= accepted as i64 - 1,
+        "the word moved {steps} intervals for {accepted} accepted requests: a lost update"
+    );
+    assert!(per_process.iter().all(|&a| a > 0), "every process got some");
+    // Contention: every process was still being accepted after the last of them started
+    // (CAS retries, reported above, need two processes on two cores in the same few ns).
+    assert!(
+        latest_start < earliest_end,
+        "the processes' accepted intervals overlap"
+    );
+    assert!(refused > accepted, "the limit was saturated");
+    if long_run.is_some() {
+        // The acceptance run (issue 19): within 1 % of the bound. Budget that lapses while
+        // every process waits for a CPU is lost by the algorithm's definition: run it on a
+        // machine that runs them.
+        assert!(
+            accepted as f64 >= bound as f64 * 0.99,
+            "{accepted} accepted < 99 % of {bound}"
+        );
+    }
+}
+
+fn rate_limit_key() {
+    let (_dir, path) = temp_db();
+    let store = Store::open_unshared(&path, options(Duration::ZERO)).unwrap();
+    let mut new = new_key("acct");
+    new.scopes.clear();
+    new.rate_limit = Some(RateLimit::new(1000, 1000, 100).unwrap());
+    let created = store.create(new).unwrap();
+    drop(store);
+    rate_hammer(
+        "key limit",
+        &path,
+        &[(created.key().to_owned(), created.id().to_owned())],
+    );
+}
+
+fn rate_limit_owner() {
+    let (_dir, path) = temp_db();
+    let store = Store::open_unshared(&path, options(Duration::ZERO)).unwrap();
+    store
+        .set_owner_rate_limit("acct", Some(RateLimit::new(1000, 1000, 100).unwrap()))
+        .unwrap();
+    let keys: Vec<(String, String)> = (0..10)
+        .map(|_| {
+            let mut new = new_key("acct");
+            new.scopes.clear();
+            let created = store.create(new).unwrap();
+            (created.key().to_owned(), created.id().to_owned())
+        })
+        .collect();
+    drop(store);
+    rate_hammer("owner limit over 10 keys", &path, &keys);
+}
+
+fn rate_limit_crash() {
+    let at = 1_900_000_000_000i64;
+    for k in 0..5usize {
+        let (_dir, path) = temp_db();
+        let store = Store::open_unshared(&path, options(Duration::ZERO)).unwrap();
+        let mut new = new_key("acct");
+        new.scopes.clear();
+        // Key: 10 at once; owner: 100 at once. Nothing refills: every verify is at `at`.
+        new.rate_limit = Some(RateLimit::new(10, 60_000, 10).unwrap());
+        let key = store.create(new).unwrap().key().to_owned();
+        store
+            .set_owner_rate_limit("acct", Some(RateLimit::new(100, 60_000, 100).unwrap()))
+            .unwrap();
+        let mut sibling = new_key("acct");
+        sibling.scopes.clear();
+        let sibling = store.create(sibling).unwrap().key().to_owned();
+        let mut child = Worker::spawn_with_env(
+            &["rate_crash", path_arg(&path), &key, &at.to_string()],
+            &[
+                ("KEYWARD_FAILPOINT", "rate-between-key-and-owner".to_owned()),
+                ("KEYWARD_FAILPOINT_SKIP", k.to_string()),
+            ],
+        );
+        let mut acknowledged = 0;
+        loop {
+            let mut line = String::new();
+            if child.output.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            match line.trim() {
+                "VALID" => acknowledged += 1,
+                "done" => panic!("the failpoint never fired"),
+                other => panic!("unexpected {other}"),
+            }
+        }
+        let status = child.child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(9), "killed at the failpoint");
+        assert_eq!(acknowledged, k);
+        fn request(key: &str, at: i64) -> keyward::VerifyRequest<'_> {
+            keyward::VerifyRequest {
+                at: Some(keyward::Timestamp::from_millis(at)),
+                ..keyward::VerifyRequest::key(key, &[])
+            }
+        }
+        let after = (0..20)
+            .filter(|_| store.verify_request(&request(&key, at)).unwrap().is_valid())
+            .count();
+        // The dead process's unit stays taken: never more than the burst in all.
+        assert_eq!(acknowledged + after, 10 - 1, "k = {k}");
+        // The owner gave exactly the accepted requests of the key: the sibling gets the rest.
+        let sibling_passed = (0..200)
+            .filter(|_| {
+                store
+                    .verify_request(&request(&sibling, at))
+                    .unwrap()
+                    .is_valid()
+            })
+            .count();
+        assert_eq!(acknowledged + after + sibling_passed, 100, "k = {k}");
+    }
+    println!("  rate_limit_crash: 5 kills between the key's and the owner's word, never over");
 }

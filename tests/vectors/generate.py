@@ -141,7 +141,7 @@ verify = {
     "note": "Replay against a fresh store opened with prefix kw. 'key' names a key created earlier in the "
             "scenario; 'at_offset_ms' is added to the time the scenario started, taken before its first step "
             "(default 0; offsets leave a minute for the steps' own commits, so a real clock works); "
-            "'pair' verifies (public id, secret) and 'dry_run' (default false) verifies without counting a use or spending a credit; 'mutate' alters what is sent: wrong_secret_first / "
+            "'pair' verifies (public id, secret) and 'dry_run' (default false) verifies without counting a use, spending a credit or taking a rate-limit unit; a create's 'rate_limit' (rate per period_ms, burst) is the key's own rate limit; 'mutate' alters what is sent: wrong_secret_first / "
             "wrong_secret_last change the first / last secret character, unknown_id sends a fresh id. "
             "'import_legacy' imports 'data' (another system's export) from system 'from' with 'options' "
             "(all_scopes, default_owner) and expects 'imported' keys. "
@@ -226,6 +226,27 @@ verify = {
             {"op": "verify", "key": "k", "scopes": ["admin"], "expect": "INSUFFICIENT_SCOPE"},
             {"op": "owner_scopes", "owner": "acct_9", "clear": True},
             {"op": "verify", "key": "k", "scopes": ["write"], "expect": "VALID", "expect_scopes": ["read", "write"]},
+        ]},
+        {"name": "rate limit: a burst, then RATE_LIMITED until the rate frees one; a dry run takes none", "steps": [
+            {"op": "create", "as": "k", "owner": "acct_9", "scopes": ["read"],
+             "rate_limit": {"rate": 2, "period_ms": H, "burst": 2}},
+            {"op": "verify", "key": "k", "scopes": ["read"], "expect": "VALID"},
+            {"op": "verify", "key": "k", "scopes": ["read"], "dry_run": True, "expect": "VALID"},
+            {"op": "verify", "key": "k", "scopes": ["write"], "expect": "INSUFFICIENT_SCOPE"},
+            {"op": "verify", "key": "k", "scopes": ["read"], "expect": "VALID"},
+            {"op": "verify", "key": "k", "scopes": ["read"], "expect": "RATE_LIMITED"},
+            {"op": "verify", "key": "k", "scopes": ["read"], "dry_run": True, "expect": "RATE_LIMITED"},
+            {"op": "pair", "key": "k", "scopes": [], "expect": "RATE_LIMITED"},
+            {"op": "verify", "key": "k", "scopes": ["read"], "at_offset_ms": H, "expect": "VALID"},
+        ]},
+        {"name": "rate limit before credits: a rate-limited request spends none", "steps": [
+            {"op": "create", "as": "k", "owner": "acct_10", "scopes": [], "credits": {"remaining": 2, "cost": 1},
+             "rate_limit": {"rate": 1, "period_ms": H, "burst": 1}},
+            {"op": "verify", "key": "k", "scopes": [], "expect": "VALID"},
+            {"op": "verify", "key": "k", "scopes": [], "expect": "RATE_LIMITED"},
+            {"op": "verify", "key": "k", "scopes": [], "expect": "RATE_LIMITED"},
+            {"op": "verify", "key": "k", "scopes": [], "at_offset_ms": H, "expect": "VALID"},
+            {"op": "verify", "key": "k", "scopes": [], "at_offset_ms": 2 * H, "expect": "USAGE_EXCEEDED"},
         ]},
         {"name": "scope check comes before credits", "steps": [
             {"op": "create", "as": "k", "owner": "acct_7", "scopes": ["read"], "credits": {"remaining": 1, "cost": 1}},

@@ -37,6 +37,7 @@ const DEFINES = Object.freeze({
   KW_MAX_USAGE_DAYS: 3660,
   KW_MAX_CREATE_MANY: 100000,
   KW_KEY_INFO_MAX_LEN: 24576,
+  KW_RATE_HEADERS_MAX_LEN: 256,
   KW_DEFAULT_ROTATION_GRACE_MS: 86400000,
   KW_FLUSH_MANUAL: 0xffffffffffffffffn,
   KW_STORE_NONE: 0,
@@ -50,9 +51,9 @@ const ENUMS = Object.freeze({
     KW_POLICY_MAX_ACTIVE_KEYS: 20, KW_POLICY_LAST_ACTIVE_KEY: 21, KW_POLICY_MAX_LIFETIME: 22,
     KW_DIRECTORY_MISSING: 30, KW_LOCKED: 31, KW_READ_ONLY: 32, KW_CORRUPT: 33, KW_WRONG_PEPPER: 34,
     KW_NEWER_FORMAT: 35, KW_PEPPER_MISSING: 36, KW_PEPPER_INVALID: 37, KW_PEPPER_PERMISSIONS: 38,
-    KW_CONFIG_MISMATCH: 39, KW_STORAGE: 40, KW_CREDIT_SLOTS_EXHAUSTED: 42, KW_CREDENTIAL_MISSING: 50,
-    KW_UNSUPPORTED_SCHEME: 51, KW_BAD_BASE64: 52, KW_HALF_PAIR: 53, KW_MALFORMED_KEY: 54,
-    KW_AMBIGUOUS_CREDENTIAL: 55, KW_LEGACY_IMPORT_INVALID: 60,
+    KW_CONFIG_MISMATCH: 39, KW_STORAGE: 40, KW_CREDIT_SLOTS_EXHAUSTED: 42, KW_RATE_SLOTS_EXHAUSTED: 43,
+    KW_CREDENTIAL_MISSING: 50, KW_UNSUPPORTED_SCHEME: 51, KW_BAD_BASE64: 52, KW_HALF_PAIR: 53,
+    KW_MALFORMED_KEY: 54, KW_AMBIGUOUS_CREDENTIAL: 55, KW_LEGACY_IMPORT_INVALID: 60,
   },
   kw_family: {
     KW_FAMILY_OK: 0, KW_FAMILY_ARGUMENT: 1, KW_FAMILY_NOT_FOUND: 2, KW_FAMILY_POLICY: 3, KW_FAMILY_STORAGE: 4,
@@ -61,11 +62,11 @@ const ENUMS = Object.freeze({
   kw_reason: {
     KW_REASON_VALID: 0, KW_REASON_MALFORMED: 1, KW_REASON_NOT_FOUND: 2, KW_REASON_REVOKED: 3,
     KW_REASON_EXPIRED: 4, KW_REASON_INSUFFICIENT_SCOPE: 5, KW_REASON_USAGE_EXCEEDED: 6,
-    KW_REASON_OWNER_SUSPENDED: 7,
+    KW_REASON_OWNER_SUSPENDED: 7, KW_REASON_RATE_LIMITED: 8,
   },
   kw_concurrency: { KW_CONCURRENCY_MULTI_PROCESS: 0, KW_CONCURRENCY_SINGLE_PROCESS: 1 },
   kw_open_flags: { KW_OPEN_PERSISTENT: 1 },
-  kw_verify_flags: { KW_VERIFY_DRY_RUN: 1 },
+  kw_verify_flags: { KW_VERIFY_DRY_RUN: 1, KW_VERIFY_RATE_FIELDS: 2 },
   kw_state_filter: { KW_STATE_ALL: 0, KW_STATE_ACTIVE: 1, KW_STATE_REVOKED: 2, KW_STATE_EXPIRED: 3 },
   kw_refill_interval: { KW_REFILL_NONE: 0, KW_REFILL_DAILY: 1, KW_REFILL_MONTHLY: 2 },
   kw_update_field: {
@@ -77,8 +78,9 @@ const ENUMS = Object.freeze({
     KW_KEY_OK: 0, KW_KEY_EMPTY: 1, KW_KEY_TOO_LONG: 2, KW_KEY_BAD_STRUCTURE: 3, KW_KEY_BAD_PREFIX: 4,
     KW_KEY_BAD_ENV: 5, KW_KEY_BAD_LENGTH: 6, KW_KEY_NOT_BASE62: 7, KW_KEY_BAD_CHECKSUM: 8,
   },
-  kw_key_flag: { KW_KEY_LIMITED: 1, KW_KEY_REVOKED_FLAG: 2, KW_KEY_ROTATED: 4 },
+  kw_key_flag: { KW_KEY_LIMITED: 1, KW_KEY_REVOKED_FLAG: 2, KW_KEY_ROTATED: 4, KW_KEY_RATE_LIMITED: 8 },
   kw_legacy_scheme: { KW_LEGACY_SANCTUM: 1, KW_LEGACY_DRF: 2, KW_LEGACY_UNKEY: 3, KW_LEGACY_BETTER_AUTH: 4 },
+  kw_rate_scope: { KW_RATE_NONE: 0, KW_RATE_KEY: 1, KW_RATE_OWNER: 2 },
 });
 
 /** Scalar typedefs of the header (every enum is a `uint32_t` in C). */
@@ -86,7 +88,8 @@ const TYPEDEFS = Object.freeze({
   kw_status: 'uint32_t', kw_family: 'uint32_t', kw_reason: 'uint32_t', kw_concurrency: 'uint32_t',
   kw_open_flags: 'uint32_t', kw_verify_flags: 'uint32_t', kw_state_filter: 'uint32_t',
   kw_refill_interval: 'uint32_t', kw_update_field: 'uint32_t', kw_credential_kind: 'uint32_t',
-  kw_key_error: 'uint32_t', kw_key_flag: 'uint32_t', kw_legacy_scheme: 'uint32_t', kw_store: 'uint64_t',
+  kw_key_error: 'uint32_t', kw_key_flag: 'uint32_t', kw_legacy_scheme: 'uint32_t', kw_rate_scope: 'uint32_t',
+  kw_store: 'uint64_t',
 });
 
 /** Structs of the header: [C type, field name] in declaration order (`char[24]` arrays). */
@@ -123,6 +126,7 @@ const STRUCTS = Object.freeze({
     ['size_t', 'scopes_len'], ['const uint8_t *', 'metadata'], ['size_t', 'metadata_len'],
     ['int64_t', 'expires_at_ms'], ['const struct kw_credits *', 'credits'],
   ],
+  kw_rate_limit: [['uint64_t', 'rate'], ['uint64_t', 'period_ms'], ['uint64_t', 'burst']],
   kw_options: [
     ['const char *', 'path'], ['size_t', 'path_len'], ['const uint8_t *', 'pepper'], ['size_t', 'pepper_len'],
     ['const char *', 'pepper_file'], ['size_t', 'pepper_file_len'], ['const char *', 'prefix'],
@@ -147,7 +151,9 @@ const STRUCTS = Object.freeze({
   kw_verdict: [
     ['uint32_t', 'reason'], ['uint32_t', 'http_status'], ['uint32_t', 'key_found'], ['uint32_t', 'key_flags'],
     ['int64_t', 'created_at_ms'], ['int64_t', 'expires_at_ms'], ['char[24]', 'key_id'], ['char[24]', 'env'],
-    ['char[136]', 'owner'],
+    ['char[136]', 'owner'], ['uint32_t', 'rate_scope'], ['uint32_t', 'rate_reserved'],
+    ['uint64_t', 'retry_after_ms'], ['uint64_t', 'rate_limit'], ['uint64_t', 'rate_period_ms'],
+    ['uint64_t', 'rate_burst'], ['uint64_t', 'rate_remaining'], ['uint64_t', 'rate_reset_ms'],
   ],
 });
 
@@ -181,6 +187,9 @@ const FUNCTIONS = Object.freeze([
   'kw_status kw_owner_set_scopes(kw_store store, const char *owner, size_t owner_len, const struct kw_str *scopes, size_t scopes_len, uint32_t clear, uint8_t *buf, size_t cap, size_t *out_len)',
   'kw_status kw_owner_get(kw_store store, const char *owner, size_t owner_len, uint8_t *buf, size_t cap, size_t *out_len)',
   'kw_status kw_owners_list(kw_store store, uint8_t *buf, size_t cap, size_t *out_len)',
+  'kw_status kw_set_rate_limit(kw_store store, const char *id, size_t id_len, const struct kw_rate_limit *limit, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
+  'kw_status kw_set_owner_rate_limit(kw_store store, const char *owner, size_t owner_len, const struct kw_rate_limit *limit)',
+  'kw_status kw_owner_rate_limit(kw_store store, const char *owner, size_t owner_len, struct kw_rate_limit *out_limit, uint32_t *out_found)',
   'const char *kw_status_message(uint32_t status)',
   'const char *kw_status_name(uint32_t status)',
   'uint32_t kw_status_family(uint32_t status)',
@@ -200,6 +209,8 @@ const FUNCTIONS = Object.freeze([
   'kw_status kw_verify(kw_store store, const char *key, size_t key_len, const struct kw_str *scopes, size_t scopes_len, uint32_t cost, int64_t at_ms, struct kw_verdict *out_verdict, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
   'kw_status kw_verify_ex(kw_store store, const char *key, size_t key_len, const struct kw_str *scopes, size_t scopes_len, uint32_t cost, int64_t at_ms, uint32_t flags, struct kw_verdict *out_verdict, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
   'kw_status kw_verify_key(kw_store store, const char *key, size_t key_len, const struct kw_str *scopes, size_t scopes_len, struct kw_verdict *out_verdict)',
+  'kw_status kw_verify_key_ex(kw_store store, const char *key, size_t key_len, const struct kw_str *scopes, size_t scopes_len, uint32_t flags, struct kw_verdict *out_verdict)',
+  'kw_status kw_rate_headers(const struct kw_verdict *verdict, uint8_t *buf, size_t cap, size_t *out_len)',
   'kw_status kw_verify_pair(kw_store store, const char *id, size_t id_len, const char *secret, size_t secret_len, const struct kw_str *scopes, size_t scopes_len, uint32_t cost, int64_t at_ms, struct kw_verdict *out_verdict, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
   'kw_status kw_verify_pair_ex(kw_store store, const char *id, size_t id_len, const char *secret, size_t secret_len, const struct kw_str *scopes, size_t scopes_len, uint32_t cost, int64_t at_ms, uint32_t flags, struct kw_verdict *out_verdict, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',
   'kw_status kw_verify_headers(kw_store store, const struct kw_header *headers, size_t headers_len, const struct kw_str *scopes, size_t scopes_len, uint32_t cost, int64_t at_ms, struct kw_verdict *out_verdict, uint8_t *info_buf, size_t info_cap, size_t *out_info_len)',

@@ -128,8 +128,10 @@ function keyward(fastify, options, done) {
       return;
     }
     request[state.property] = verdict;
-    if (verdict.ok) next();
-    else refuse(state, request, reply, verdict, next);
+    if (verdict.ok) {
+      if (verdict.rate !== null) reply.headers(verdict.rateHeaders);
+      next();
+    } else refuse(state, request, reply, verdict, next);
   });
   done();
 }

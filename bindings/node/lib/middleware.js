@@ -9,7 +9,8 @@ const { Store, Scopes, Verdict, reasonInfo } = require('./store');
 const { NotFoundError } = require('./errors');
 
 /**
- * The answer to a refused verdict, as data: `{ status, headers, body }`, status 401 or 403,
+ * The answer to a refused verdict, as data: `{ status, headers, body }`, status 401, 403 or
+ * 429 (RATE_LIMITED, with `Retry-After` and the IETF `RateLimit` / `RateLimit-Policy` fields),
  * body the JSON text `{"ok": false, "code": "...", "message": "..."}`, headers
  * `Content-Type`, `Cache-Control: no-store` and `WWW-Authenticate` (`Bearer` on a 401, RFC
  * 6750; `Bearer error="insufficient_scope"` on a 403 for a missing scope). The one mapping
@@ -22,6 +23,7 @@ function refusal(verdict) {
   const headers = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' };
   if (verdict.httpStatus === 401) headers['WWW-Authenticate'] = 'Bearer';
   else if (verdict.code === 'INSUFFICIENT_SCOPE') headers['WWW-Authenticate'] = 'Bearer error="insufficient_scope"';
+  Object.assign(headers, verdict.rateHeaders); // RateLimit-Policy, RateLimit, Retry-After on a 429
   const body = JSON.stringify({ ok: false, code: verdict.code, message: verdict.message });
   return { status: verdict.httpStatus, headers, body };
 }
@@ -169,8 +171,13 @@ function middleware(store, options = {}) {
       return;
     }
     req[property] = verdict;
-    if (verdict.ok) next();
-    else onRefused(req, res, verdict);
+    if (verdict.ok) {
+      // A rate-limited key's state goes out with the response (set again by a stacked layer:
+      // the same values).
+      const rate = verdict.rateHeaders;
+      for (const name in rate) res.setHeader(name, rate[name]);
+      next();
+    } else onRefused(req, res, verdict);
   };
 }
 

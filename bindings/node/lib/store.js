@@ -31,8 +31,12 @@ function statusMessage(status) {
   return s;
 }
 
-/** Reason code, message and HTTP status by `kw_reason` value, read once from the library. */
-const REASONS = Object.values(ENUMS.kw_reason).map((r) =>
+/**
+ * Reason code, message and HTTP status by `kw_reason` value (the index), read once from the
+ * library. Values are not contiguous (7 belongs to another reason): a gap holds the library's
+ * answer for an unknown value.
+ */
+const REASONS = Array.from({ length: Math.max(...Object.values(ENUMS.kw_reason)) + 1 }, (_, r) =>
   Object.freeze({ code: fn.kw_reason_code(r), message: fn.kw_reason_message(r), httpStatus: fn.kw_reason_http_status(r) }),
 );
 function reasonInfo(reason) {
@@ -78,16 +82,16 @@ const V = {
   keyId: off('kw_verdict', 'key_id'),
   env: off('kw_verdict', 'env'),
   owner: off('kw_verdict', 'owner'),
-  end: S.kw_verdict.size,
+  end: off('kw_verdict', 'rate_scope'),
 };
 
 // Layout of the fixed block (offsets in bytes, 8-aligned).
 const F_VERDICT = 0;
-const F_LEN_A = 256;
-const F_LEN_B = 264;
-const F_U32 = 272;
-const F_STORE = 280;
-const F_STRUCT = 288; // stats, usage, credits, parsed key (one at a time; at most 128 bytes)
+const F_LEN_A = 320;
+const F_LEN_B = 328;
+const F_U32 = 336;
+const F_STORE = 344;
+const F_STRUCT = 352; // stats, usage, credits, parsed key, rate limit (one at a time; at most 128 bytes)
 const F_KEY = 512; // a new key (KW_MAX_KEY_LEN bytes at most)
 const F_SCOPES = 1024; // kw_str[KW_MAX_SCOPES]
 const F_SIZE = F_SCOPES + DEFINES.KW_MAX_SCOPES * S.kw_str.size;
@@ -121,6 +125,11 @@ const V_FOUND = (F_VERDICT + off('kw_verdict', 'key_found')) >>> 2;
 const V_FLAGS = (F_VERDICT + off('kw_verdict', 'key_flags')) >>> 2;
 const V_CREATED = (F_VERDICT + off('kw_verdict', 'created_at_ms')) >>> 2;
 const V_EXPIRES = (F_VERDICT + off('kw_verdict', 'expires_at_ms')) >>> 2;
+const V_RATE_SCOPE = (F_VERDICT + off('kw_verdict', 'rate_scope')) >>> 2;
+/** kw_verify_flags bit: our kw_verdict has the rate fields, fill them (every verify sets it). */
+const RATE = ENUMS.kw_verify_flags.KW_VERIFY_RATE_FIELDS;
+const RATE_SCOPES = [null, 'key', 'owner'];
+const RATE_HEADERS_BUF = Buffer.alloc(DEFINES.KW_RATE_HEADERS_MAX_LEN);
 
 /** NULL as koffi takes it fastest: a BigInt 0 (a JS null costs more per argument). */
 const NULL = 0n;
@@ -293,6 +302,7 @@ function keyInfo(r) {
     legacy: r.legacy
       ? { scheme: r.legacy.scheme, sourceId: r.legacy.source_id, upgradedAt: r.legacy.upgraded_at }
       : null,
+    rateLimit: r.rate_limit ? { rate: r.rate_limit.rate, periodMs: r.rate_limit.period_ms, burst: r.rate_limit.burst } : null,
   };
 }
 
@@ -342,7 +352,7 @@ function parseJson(buf, length) {
  * `httpStatus` what to answer (401 or 403).
  */
 class Verdict {
-  constructor(reason, code, httpStatus, message, keyFound, keyId, owner, env, createdAt, expiresAt, flags, info) {
+  constructor(reason, code, httpStatus, message, keyFound, keyId, owner, env, createdAt, expiresAt, flags, info, rate = null) {
     /** @type {boolean} */
     this.ok = reason === 0;
     /** @type {string} */
@@ -373,6 +383,24 @@ class Verdict {
     this.rotated = (flags & 4) !== 0;
     /** @type {object|null} */
     this.info = info;
+    /**
+     * A rate-limited key's state (its own or its owner's limit, the tighter): `{scope, limit,
+     * periodMs, burst, remaining, resetMs, retryAfterMs, headers}`, `headers` the response
+     * fields (`RateLimit-Policy`, `RateLimit`, `Retry-After` on a 429) as the library formats
+     * them; null for a key without a rate limit.
+     * @type {object|null}
+     */
+    this.rate = rate;
+  }
+
+  /** For RATE_LIMITED: milliseconds until the next request would be accepted (else null). */
+  get retryAfterMs() {
+    return this.rate === null ? null : this.rate.retryAfterMs;
+  }
+
+  /** The rate-limit response header fields (name -> value); empty for other keys. */
+  get rateHeaders() {
+    return this.rate === null ? {} : this.rate.headers;
   }
 
   /** The JSON body of a refusal: `{ok: false, code, message}` (or `{ok: true, ...}`). */
@@ -453,7 +481,31 @@ function readVerdict(withInfo) {
     if (n > 0) info = keyInfo(parseJson(INFO_BUF, n));
   }
   const r = reason < REASONS.length ? REASONS[reason] : reasonInfo(reason);
-  return new Verdict(reason, r.code, w[V_HTTP], r.message, found, keyId, owner, env, createdAt, expiresAt, w[V_FLAGS], info);
+  const rate = w[V_RATE_SCOPE] === 0 ? null : readRate(reason);
+  return new Verdict(reason, r.code, w[V_HTTP], r.message, found, keyId, owner, env, createdAt, expiresAt, w[V_FLAGS], info, rate);
+}
+
+/** The rate fields of the verdict in the fixed block, with the headers the library formats. */
+function readRate(reason) {
+  const g = (field) => FIXED.get64(F_VERDICT + off('kw_verdict', field));
+  const headers = {};
+  if (fn.kw_rate_headers(P_VERDICT, RATE_HEADERS_BUF, RATE_HEADERS_BUF.length, P_LEN_B) === 0) {
+    const text = RATE_HEADERS_BUF.toString('latin1', 0, FIXED.get64(F_LEN_B));
+    for (const line of text.split('\r\n')) {
+      const at = line.indexOf(': ');
+      if (at > 0) headers[line.slice(0, at)] = line.slice(at + 2);
+    }
+  }
+  return Object.freeze({
+    scope: RATE_SCOPES[W[V_RATE_SCOPE]] || null,
+    limit: g('rate_limit'),
+    periodMs: g('rate_period_ms'),
+    burst: g('rate_burst'),
+    remaining: g('rate_remaining'),
+    resetMs: g('rate_reset_ms'),
+    retryAfterMs: reason === ENUMS.kw_reason.KW_REASON_RATE_LIMITED ? g('retry_after_ms') : null,
+    headers: Object.freeze(headers),
+  });
 }
 
 /** The statuses of kw_verify_headers that describe the request's credential (HTTP 401). */
@@ -681,7 +733,23 @@ process.on('exit', () => {
 
 const OPEN_OPTIONS = ['pepper', 'pepperFile', 'prefix', 'concurrency', 'persistent', 'maxActiveKeysPerOwner', 'keepLastKey', 'maxLifetimeMs', 'flushIntervalMs', 'indexCapacity'];
 const VERIFY_OPTIONS = ['scopes', 'cost', 'at', 'info', 'dryRun'];
-const CREATE_FIELDS = ['owner', 'name', 'scopes', 'env', 'metadata', 'expiresAt', 'credits'];
+const CREATE_FIELDS = ['owner', 'name', 'scopes', 'env', 'metadata', 'expiresAt', 'credits', 'rateLimit'];
+
+/**
+ * The kw_rate_limit of a `{rate, periodMs, burst}` option (null stays null): a rate limit of
+ * `rate` requests per `periodMs` (default 1000), bursts of `burst` (default `rate`).
+ */
+function rateLimitOf(value, op) {
+  if (value === null) return null;
+  if (typeof value !== 'object' || Array.isArray(value)) throw typeError(op, 'rateLimit', 'an object {rate, periodMs, burst} or null', value);
+  options(value, `${op} rateLimit`, ['rate', 'periodMs', 'burst']);
+  const n = (v, name, dflt) => {
+    if (v === undefined) return dflt;
+    if (!Number.isSafeInteger(v) || v < 0) throw typeError(op, `rateLimit.${name}`, 'a non-negative integer', v);
+    return v;
+  };
+  return { rate: n(value.rate, 'rate', 0), period_ms: n(value.periodMs, 'periodMs', 1000), burst: n(value.burst, 'burst', 0) };
+}
 
 /** The kw_new_key of a create() spec (checked). */
 function newKeyStruct(spec, op) {
@@ -701,7 +769,7 @@ function newKeyStruct(spec, op) {
     credits: spec.credits === undefined || spec.credits === null ? null : creditsOf(spec.credits, op),
   };
 }
-const UPDATE_FIELDS = ['name', 'scopes', 'metadata', 'expiresAt', 'credits'];
+const UPDATE_FIELDS = ['name', 'scopes', 'metadata', 'expiresAt', 'credits', 'rateLimit'];
 const STATES = { all: 0, active: 1, revoked: 2, expired: 3 };
 
 /**
@@ -864,7 +932,7 @@ class Store {
       // argument). Passing the string's length is exact for ASCII, i.e. for every key that
       // can be valid; for other text it cuts the UTF-8 inside or after a non-ASCII byte,
       // which kw_verify_key answers MALFORMED, as it would the whole text.
-      const st = fn.kw_verify_key(this._h, key, key.length, NULL, 0, P_VERDICT);
+      const st = fn.kw_verify_key_ex(this._h, key, key.length, NULL, 0, RATE, P_VERDICT);
       if (st === 0) return readVerdict(false);
       throw failure(st, 'verify');
     }
@@ -890,23 +958,15 @@ class Store {
     } else throw typeError('verify', 'key', 'a string or a Buffer', key);
     const pScopes = scopeArg(scopes, 'verify');
     const nScopes = scopeCount;
-    if (!info && cost === 0 && atMs === 0 && flags === 0) {
-      // Scopes only: the six-argument entry point (MALFORMED for any non-UTF-8 text).
-      const st = fn.kw_verify_key(this._h, keyArg, keyLen, pScopes, nScopes, P_VERDICT);
+    if (!info && cost === 0 && atMs === 0) {
+      // Scopes (or a dry run) only: the seven-argument entry point (MALFORMED for any non-UTF-8 text).
+      const st = fn.kw_verify_key_ex(this._h, keyArg, keyLen, pScopes, nScopes, flags | RATE, P_VERDICT);
       if (st !== 0) throw failure(st, 'verify');
       return readVerdict(false);
     }
-    let st;
-    if (flags !== 0) {
-      // Options the original entry point has no argument for (a dry run): kw_verify_ex.
-      st = info
-        ? fn.kw_verify_ex(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, flags, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
-        : fn.kw_verify_ex(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, flags, P_VERDICT, NULL, 0, NULL);
-    } else {
-      st = info
-        ? fn.kw_verify(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
-        : fn.kw_verify(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, P_VERDICT, NULL, 0, NULL);
-    }
+    const st = info
+      ? fn.kw_verify_ex(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, flags | RATE, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
+      : fn.kw_verify_ex(this._h, keyArg, keyLen, pScopes, nScopes, cost, atMs, flags | RATE, P_VERDICT, NULL, 0, NULL);
     if (st !== 0) throw failure(st, 'verify');
     return readVerdict(info);
   }
@@ -931,16 +991,9 @@ class Store {
     const nScopes = scopeCount;
     const idArg = idLen === 0 ? '' : id;
     const secretArg = secretLen === 0 ? '' : secret;
-    let st;
-    if (flags !== 0) {
-      st = info
-        ? fn.kw_verify_pair_ex(this._h, idArg, idLen, secretArg, secretLen, pScopes, nScopes, cost, atMs, flags, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
-        : fn.kw_verify_pair_ex(this._h, idArg, idLen, secretArg, secretLen, pScopes, nScopes, cost, atMs, flags, P_VERDICT, NULL, 0, NULL);
-    } else {
-      st = info
-        ? fn.kw_verify_pair(this._h, idArg, idLen, secretArg, secretLen, pScopes, nScopes, cost, atMs, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
-        : fn.kw_verify_pair(this._h, idArg, idLen, secretArg, secretLen, pScopes, nScopes, cost, atMs, P_VERDICT, NULL, 0, NULL);
-    }
+    const st = info
+      ? fn.kw_verify_pair_ex(this._h, idArg, idLen, secretArg, secretLen, pScopes, nScopes, cost, atMs, flags | RATE, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
+      : fn.kw_verify_pair_ex(this._h, idArg, idLen, secretArg, secretLen, pScopes, nScopes, cost, atMs, flags | RATE, P_VERDICT, NULL, 0, NULL);
     if (st !== 0) throw failure(st, 'verifyPair');
     return readVerdict(info);
   }
@@ -966,16 +1019,9 @@ class Store {
     const n = encodeHeaders(headers, 'verifyHeaders');
     const used = pendingBytes;
     const pHeaders = n ? HEADERS.ptr : NULL;
-    let st;
-    if (flags !== 0) {
-      st = info
-        ? fn.kw_verify_headers_ex(this._h, pHeaders, n, pScopes, nScopes, cost, atMs, flags, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
-        : fn.kw_verify_headers_ex(this._h, pHeaders, n, pScopes, nScopes, cost, atMs, flags, P_VERDICT, NULL, 0, NULL);
-    } else {
-      st = info
-        ? fn.kw_verify_headers(this._h, pHeaders, n, pScopes, nScopes, cost, atMs, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
-        : fn.kw_verify_headers(this._h, pHeaders, n, pScopes, nScopes, cost, atMs, P_VERDICT, NULL, 0, NULL);
-    }
+    const st = info
+      ? fn.kw_verify_headers_ex(this._h, pHeaders, n, pScopes, nScopes, cost, atMs, flags | RATE, P_VERDICT, INFO_BUF, INFO_BUF.length, P_LEN_A)
+      : fn.kw_verify_headers_ex(this._h, pHeaders, n, pScopes, nScopes, cost, atMs, flags | RATE, P_VERDICT, NULL, 0, NULL);
     BYTES.buf.fill(0, 0, used);
     if (st === 0) return readVerdict(info);
     if (isCredentialStatus(st)) return credentialVerdict(st);
@@ -992,8 +1038,50 @@ class Store {
    */
   create(spec) {
     const op = 'create';
-    const st = fn.kw_create(this._h, newKeyStruct(spec, op), P_KEY, DEFINES.KW_MAX_KEY_LEN, P_LEN_A, INFO_BUF, INFO_BUF.length, P_LEN_B);
-    return this._newKey(st, op);
+    const struct = newKeyStruct(spec, op);
+    const limit = spec.rateLimit === undefined ? null : rateLimitOf(spec.rateLimit, op);
+    const st = fn.kw_create(this._h, struct, P_KEY, DEFINES.KW_MAX_KEY_LEN, P_LEN_A, INFO_BUF, INFO_BUF.length, P_LEN_B);
+    const created = this._newKey(st, op);
+    if (limit === null) return created;
+    // kw_new_key keeps its layout: the key's own rate limit is set right after; if that
+    // fails, the new key is deleted and the error thrown.
+    const b = cbytes(created.info.id);
+    const set = fn.kw_set_rate_limit(this._h, b, b.length, limit, INFO_BUF, INFO_BUF.length, P_LEN_A);
+    if (set !== 0) {
+      const error = failure(set, op);
+      fn.kw_delete(this._h, b, b.length);
+      throw error;
+    }
+    return { key: created.key, info: keyInfo(parseJson(INFO_BUF, FIXED.get64(F_LEN_A))) };
+  }
+
+  /**
+   * Sets (or with null removes) the rate limit `owner` shares among all of its keys
+   * (`{rate, periodMs, burst}`); a key with its own limit must pass both. Every process of
+   * the host applies it from its next verify.
+   * @param {string} owner
+   * @param {{rate: number, periodMs?: number, burst?: number} | null} limit
+   */
+  setOwnerRateLimit(owner, limit) {
+    const op = 'setOwnerRateLimit';
+    const b = cbytes(text(owner, op, 'owner'));
+    const st = fn.kw_set_owner_rate_limit(this._h, b, b.length, rateLimitOf(limit, op));
+    if (st !== 0) throw failure(st, op);
+  }
+
+  /**
+   * The rate limit `owner` shares among its keys, or null.
+   * @param {string} owner
+   * @returns {{rate: number, periodMs: number, burst: number} | null}
+   */
+  ownerRateLimit(owner) {
+    const op = 'ownerRateLimit';
+    const b = cbytes(text(owner, op, 'owner'));
+    const st = fn.kw_owner_rate_limit(this._h, b, b.length, P_STRUCT, P_U32);
+    if (st !== 0) throw failure(st, op);
+    if (W[F_U32 >>> 2] === 0) return null;
+    const g = (field) => FIXED.get64(F_STRUCT + off('kw_rate_limit', field));
+    return { rate: g('rate'), periodMs: g('period_ms'), burst: g('burst') };
   }
 
   /**
@@ -1235,6 +1323,15 @@ class Store {
     const b = cbytes(text(id, op, 'id'));
     if (typeof changes !== 'object' || changes === null || Array.isArray(changes)) throw typeError(op, 'changes', 'an object', changes);
     options(changes, op, UPDATE_FIELDS);
+    if (changes.rateLimit !== undefined) {
+      // Its own call (kw_key_update keeps its layout), after the other fields.
+      const limit = rateLimitOf(changes.rateLimit, op);
+      const { rateLimit, ...rest } = changes;
+      if (Object.values(rest).some((v) => v !== undefined)) this.update(id, rest);
+      const st = fn.kw_set_rate_limit(this._h, b, b.length, limit, INFO_BUF, INFO_BUF.length, P_LEN_A);
+      if (st !== 0) throw failure(st, op);
+      return keyInfo(parseJson(INFO_BUF, FIXED.get64(F_LEN_A)));
+    }
     const F = ENUMS.kw_update_field;
     const has = (k) => changes[k] !== undefined;
     let fields = 0;

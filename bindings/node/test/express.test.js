@@ -71,3 +71,44 @@ test('express: Basic base64(id:secret) is not a credential style (the user part 
   const r = await request(`${base}/read`, { headers: { authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}` } });
   refused(r, 401, 'MALFORMED', 'basic id:secret');
 });
+
+test('express: a rate-limited key → RateLimit-Policy / RateLimit on 200, then 429 with Retry-After; an owner limit too', async (t) => {
+  const store = freshStore(t);
+  const limited = store.create({ owner: 'acct_rl', rateLimit: { rate: 2, periodMs: 60000 } });
+  assert.deepEqual(limited.info.rateLimit, { rate: 2, periodMs: 60000, burst: 2 });
+  const plain = store.create({ owner: 'acct_p' });
+  const app = express();
+  app.get('/x', keyward.middleware(store), (req, res) => res.json({ ok: true }));
+  const base = await listen(t, app);
+  const send = (key) => request(base + '/x', { headers: { 'x-api-key': key } });
+  let r = await send(limited.key);
+  assert.equal(r.status, 200);
+  assert.equal(r.headers['ratelimit-policy'], '"key";q=2;w=60');
+  assert.equal(r.headers.ratelimit, '"key";r=1;t=30');
+  assert.equal(r.headers['retry-after'], undefined);
+  assert.equal((await send(limited.key)).status, 200);
+  r = await send(limited.key);
+  assert.equal(r.status, 429);
+  assert.equal(r.body.code, 'RATE_LIMITED');
+  assert.ok(Number(r.headers['retry-after']) >= 1 && Number(r.headers['retry-after']) <= 30);
+  r = await send(plain.key);
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.ratelimit, undefined, 'no fields for a key without a limit');
+  store.setOwnerRateLimit('acct_p', { rate: 1, periodMs: 1000, burst: 1 });
+  assert.deepEqual(store.ownerRateLimit('acct_p'), { rate: 1, periodMs: 1000, burst: 1 });
+  r = await send(plain.key);
+  assert.equal(r.status, 200);
+  assert.equal(r.headers['ratelimit-policy'], '"owner";q=1;w=1');
+  r = await send(plain.key);
+  assert.equal(r.status, 429);
+  store.setOwnerRateLimit('acct_p', null);
+  assert.equal(store.ownerRateLimit('acct_p'), null);
+  // The verdict API.
+  const v = store.verify(limited.key);
+  assert.equal(v.code, 'RATE_LIMITED');
+  assert.equal(v.httpStatus, 429);
+  assert.ok(v.retryAfterMs > 0 && v.rate.scope === 'key' && v.rate.remaining === 0);
+  assert.equal(store.update(limited.info.id, { name: 'n', rateLimit: null }).rateLimit, null);
+  assert.ok(store.verify(limited.key).ok);
+  assert.throws(() => store.setOwnerRateLimit('acct_p', { rate: 0 }), keyward.InvalidArgumentError);
+});

@@ -254,3 +254,19 @@ test('keyward/fastify loads no fastify, and keyward loads no keyward/fastify', (
   const r2 = spawnSync(process.execPath, ['-e', `require('keyward'); console.log(Object.keys(require.cache).some((f) => f.endsWith('fastify.js')))`], { cwd: pkg, encoding: 'utf8', timeout: 30000 });
   assert.equal(r2.stdout.trim(), 'false', r2.stderr);
 });
+
+test('fastify: a rate-limited key → RateLimit-Policy / RateLimit on 200, then 429 with Retry-After', { skip }, async (t) => {
+  const store = freshStore(t);
+  const limited = store.create({ owner: 'acct_rl', rateLimit: { rate: 1, periodMs: 60000, burst: 1 } });
+  const { app, send } = fastify(t);
+  app.register(plugin, { store });
+  app.get('/x', show);
+  let r = await send('/x', { 'x-api-key': limited.key });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers['ratelimit-policy'], '"key";q=1;w=60');
+  assert.equal(r.headers.ratelimit, '"key";r=0;t=60');
+  r = await send('/x', { 'x-api-key': limited.key });
+  assert.equal(r.status, 429);
+  assert.equal(r.body.code, 'RATE_LIMITED');
+  assert.ok(Number(r.headers['retry-after']) >= 1 && Number(r.headers['retry-after']) <= 60);
+});

@@ -361,7 +361,7 @@ test('verify: options, verdict fields, info, prepared scopes', (t) => {
     { ...v },
     {
       ok: true, code: 'VALID', reason: 0, httpStatus: 200, message: v.message, keyFound: true, keyId: info.id,
-      owner: 'acct_ü', env: 'test', createdAt: info.createdAt, expiresAt, limited: true, revoked: false, rotated: false, info: null,
+      owner: 'acct_ü', env: 'test', createdAt: info.createdAt, expiresAt, limited: true, revoked: false, rotated: false, info: null, rate: null,
     },
   );
   assert.deepEqual(v.toResponse(), { ok: true, code: 'VALID', message: v.message });

@@ -111,6 +111,9 @@ test('verify.json: every scenario on a fresh store', async (t) => {
             if (step.env) spec.env = step.env;
             if (step.expires_in_ms) spec.expiresAt = Date.now() + step.expires_in_ms;
             if (step.credits) spec.credits = { remaining: step.credits.remaining, cost: step.credits.cost };
+            if (step.rate_limit) {
+              spec.rateLimit = { rate: step.rate_limit.rate, periodMs: step.rate_limit.period_ms, burst: step.rate_limit.burst };
+            }
             const { key, info } = store.create(spec);
             assert.equal(parseKey(key).id, info.id, where);
             made.set(step.as, { key, id: info.id });

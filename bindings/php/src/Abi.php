@@ -37,6 +37,7 @@ final class Abi
     public const KW_MAX_USAGE_DAYS = 3660;
     public const KW_MAX_CREATE_MANY = 100000;
     public const KW_KEY_INFO_MAX_LEN = 24576;
+    public const KW_RATE_HEADERS_MAX_LEN = 256;
     public const KW_DEFAULT_ROTATION_GRACE_MS = 86400000;
     public const KW_FLUSH_MANUAL = -1; // UINT64_MAX: the same 64 bits as a PHP int
     public const KW_STORE_NONE = 0;
@@ -67,6 +68,7 @@ final class Abi
     public const KW_CONFIG_MISMATCH = 39;
     public const KW_STORAGE = 40;
     public const KW_CREDIT_SLOTS_EXHAUSTED = 42;
+    public const KW_RATE_SLOTS_EXHAUSTED = 43;
     public const KW_CREDENTIAL_MISSING = 50;
     public const KW_UNSUPPORTED_SCHEME = 51;
     public const KW_BAD_BASE64 = 52;
@@ -94,6 +96,7 @@ final class Abi
     public const KW_REASON_INSUFFICIENT_SCOPE = 5;
     public const KW_REASON_USAGE_EXCEEDED = 6;
     public const KW_REASON_OWNER_SUSPENDED = 7;
+    public const KW_REASON_RATE_LIMITED = 8;
 
     // enum kw_concurrency
     public const KW_CONCURRENCY_MULTI_PROCESS = 0;
@@ -104,6 +107,7 @@ final class Abi
 
     // enum kw_verify_flags
     public const KW_VERIFY_DRY_RUN = 1;
+    public const KW_VERIFY_RATE_FIELDS = 2;
 
     // enum kw_state_filter
     public const KW_STATE_ALL = 0;
@@ -142,10 +146,16 @@ final class Abi
     public const KW_KEY_LIMITED = 1;
     public const KW_KEY_REVOKED_FLAG = 2;
     public const KW_KEY_ROTATED = 4;
+    public const KW_KEY_RATE_LIMITED = 8;
 
     // enum kw_legacy_scheme
     public const KW_LEGACY_SANCTUM = 1;
     public const KW_LEGACY_DRF = 2;
     public const KW_LEGACY_UNKEY = 3;
     public const KW_LEGACY_BETTER_AUTH = 4;
+
+    // enum kw_rate_scope
+    public const KW_RATE_NONE = 0;
+    public const KW_RATE_KEY = 1;
+    public const KW_RATE_OWNER = 2;
 }

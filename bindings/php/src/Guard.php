@@ -214,8 +214,9 @@ final class Guard
     }
 
     /**
-     * The response headers for a refused verdict: JSON content type, no caching, and the
-     * RFC 6750 WWW-Authenticate challenge.
+     * The response headers for a refused verdict: JSON content type, no caching, the RFC 6750
+     * WWW-Authenticate challenge, and for a rate-limited key RateLimit-Policy / RateLimit
+     * (and Retry-After on a 429).
      *
      * @return array<string, string>
      */
@@ -227,6 +228,6 @@ final class Guard
         } elseif ($verdict->code === 'INSUFFICIENT_SCOPE') {
             $headers['WWW-Authenticate'] = 'Bearer error="insufficient_scope"';
         }
-        return $headers;
+        return $headers + $verdict->rateHeaders();
     }
 }

@@ -31,6 +31,7 @@ final class KeyRecord implements \JsonSerializable
      *     imported from another system (Store::importLegacy): which system, its id there, and
      *     when its first use upgraded it to keyward's own digest (null before); null for
      *     keyward's own keys
+     * @param ?RateLimit $rateLimit the key's own rate limit, null when none
      */
     public function __construct(
         public readonly string $id,
@@ -48,6 +49,7 @@ final class KeyRecord implements \JsonSerializable
         public readonly ?array $credits,
         public readonly int $serial,
         public readonly ?array $legacy = null,
+        public readonly ?RateLimit $rateLimit = null,
     ) {
     }
 
@@ -80,6 +82,9 @@ final class KeyRecord implements \JsonSerializable
                 $json['credits'],
                 $json['serial'],
                 $json['legacy'] ?? null,
+                isset($json['rate_limit'])
+                    ? new RateLimit($json['rate_limit']['rate'], $json['rate_limit']['period_ms'], $json['rate_limit']['burst'])
+                    : null,
             );
         } catch (\TypeError $e) {
             throw new InternalException(Abi::KW_PANIC, 'PANIC', 'unexpected key record from libkeyward: ' . $e->getMessage(), $e);
@@ -110,6 +115,8 @@ final class KeyRecord implements \JsonSerializable
             'rotated_from' => $this->rotatedFrom,
             'rotated_to' => $this->rotatedTo,
             'credits' => $this->credits,
+            'rate_limit' => $this->rateLimit === null ? null
+                : ['rate' => $this->rateLimit->rate, 'period_ms' => $this->rateLimit->periodMs, 'burst' => $this->rateLimit->burst],
             'serial' => $this->serial,
         ] + ($this->legacy === null ? [] : ['legacy' => $this->legacy]);
     }

@@ -70,9 +70,11 @@ final class Middleware implements MiddlewareInterface
         $store = $this->store instanceof Store ? $this->store : ($this->store)();
         $scopes = $this->scopesFor !== null ? ($this->scopesFor)($request) : $this->scopes;
         $accepted = $request->getAttribute(Guard::ACCEPTED);
+        $fresh = false;
         if (is_array($accepted) && ($reused = Guard::reuse($accepted, $store, $scopes)) !== null) {
             [$verdict, $accepted] = $reused;
         } else {
+            $fresh = true;
             $headers = Credentials::fromRequest($request);
             $verdict = $store->verifyHeaders($headers, $scopes);
             $accepted = $verdict->valid ? Guard::accepted($store, $verdict, $scopes, $headers) : null;
@@ -81,10 +83,15 @@ final class Middleware implements MiddlewareInterface
             return $this->deny($verdict);
         }
         Guard::remember($accepted);
-        return $handler->handle($request->withAttribute($this->attribute, $verdict)->withAttribute(Guard::ACCEPTED, $accepted));
+        $response = $handler->handle($request->withAttribute($this->attribute, $verdict)->withAttribute(Guard::ACCEPTED, $accepted));
+        // A rate-limited key's state goes out with the response (once: by the layer that verified).
+        foreach ($fresh ? $verdict->rateHeaders() : [] as $name => $value) {
+            $response = $response->withHeader($name, $value);
+        }
+        return $response;
     }
 
-    /** The 401/403 JSON response for a refused verdict. */
+    /** The 401/403/429 JSON response for a refused verdict. */
     public function deny(Verdict $verdict): ResponseInterface
     {
         $response = $this->responses->createResponse($verdict->httpStatus)

@@ -369,13 +369,14 @@ final class Store
             // there as in kw_verify; KW_INVALID_UTF8 can only be a scope's.
             $ptr = $this->verdictPtr ?? $this->verdictOut();
             if ($scopes === []) {
-                $status = $this->ffi->kw_verify_key($this->handle, $key, strlen($key), null, 0, $ptr);
+                $status = $this->ffi->kw_verify_key_ex($this->handle, $key, strlen($key), null, 0, Abi::KW_VERIFY_RATE_FIELDS, $ptr);
             } else {
                 [$scopePtr, $scopeCount] = $this->scopes($scopes);
-                $status = $this->ffi->kw_verify_key($this->handle, $key, strlen($key), $scopePtr, $scopeCount, $ptr);
+                $status = $this->ffi->kw_verify_key_ex($this->handle, $key, strlen($key), $scopePtr, $scopeCount,
+                    Abi::KW_VERIFY_RATE_FIELDS, $ptr);
             }
             if ($status !== Abi::KW_OK) {
-                $this->fail($status, 'kw_verify_key');
+                $this->fail($status, 'kw_verify_key_ex');
             }
             return Verdict::fromVerify($this->ffi, $this->verdict, $ptr);
         }
@@ -388,14 +389,11 @@ final class Store
         }
         $atMs = $at === 0 ? 0 : Native::ms($at);
         [$info, $cap, $infoLen] = $withRecord ? $this->infoBuffer() : [null, 0, null];
-        if ($dryRun) {
-            $status = $ffi->kw_verify_ex($this->handle, $key, strlen($key), $scopePtr, $scopeCount, $cost, $atMs,
-                Abi::KW_VERIFY_DRY_RUN, $this->verdictPtr, $info, $cap, $infoLen);
-        } else {
-            $status = $ffi->kw_verify($this->handle, $key, strlen($key), $scopePtr, $scopeCount, $cost, $atMs, $this->verdictPtr, $info, $cap, $infoLen);
-        }
+        $flags = Abi::KW_VERIFY_RATE_FIELDS | ($dryRun ? Abi::KW_VERIFY_DRY_RUN : 0);
+        $status = $ffi->kw_verify_ex($this->handle, $key, strlen($key), $scopePtr, $scopeCount, $cost, $atMs,
+            $flags, $this->verdictPtr, $info, $cap, $infoLen);
         if ($status !== Abi::KW_OK) {
-            $this->fail($status, 'kw_verify');
+            $this->fail($status, 'kw_verify_ex');
         }
         return Verdict::fromNative($ffi, $v, $withRecord ? $this->record('kw_verify') : null, $this->verdictPtr);
     }
@@ -420,14 +418,9 @@ final class Store
         $v = $this->verdict ??= $ffi->new('kw_verdict');
         [$scopePtr, $scopeCount] = $scopes === [] ? [null, 0] : $this->scopes($scopes);
         [$info, $cap, $infoLen] = $withRecord ? $this->infoBuffer() : [null, 0, null];
-        if ($dryRun) {
-            $status = $ffi->kw_verify_pair_ex($this->handle, $id, strlen($id), $secret, strlen($secret), $scopePtr,
-                $scopeCount, Native::u32($cost, 'cost'), Native::ms($at), Abi::KW_VERIFY_DRY_RUN, FFI::addr($v), $info,
-                $cap, $infoLen);
-        } else {
-            $status = $ffi->kw_verify_pair($this->handle, $id, strlen($id), $secret, strlen($secret), $scopePtr,
-                $scopeCount, Native::u32($cost, 'cost'), Native::ms($at), FFI::addr($v), $info, $cap, $infoLen);
-        }
+        $status = $ffi->kw_verify_pair_ex($this->handle, $id, strlen($id), $secret, strlen($secret), $scopePtr,
+            $scopeCount, Native::u32($cost, 'cost'), Native::ms($at),
+            Abi::KW_VERIFY_RATE_FIELDS | ($dryRun ? Abi::KW_VERIFY_DRY_RUN : 0), FFI::addr($v), $info, $cap, $infoLen);
         if ($status !== Abi::KW_OK) {
             $this->fail($status, 'kw_verify_pair');
         }
@@ -460,13 +453,9 @@ final class Store
         $keep = [];
         [$headerPtr, $headerCount] = Native::headers($ffi, Native::headerPairs($headers), $keep);
         [$info, $cap, $infoLen] = $withRecord ? $this->infoBuffer() : [null, 0, null];
-        if ($dryRun) {
-            $status = $ffi->kw_verify_headers_ex($this->live(), $headerPtr, $headerCount, $scopePtr, $scopeCount,
-                Native::u32($cost, 'cost'), Native::ms($at), Abi::KW_VERIFY_DRY_RUN, FFI::addr($v), $info, $cap, $infoLen);
-        } else {
-            $status = $ffi->kw_verify_headers($this->live(), $headerPtr, $headerCount, $scopePtr, $scopeCount,
-                Native::u32($cost, 'cost'), Native::ms($at), FFI::addr($v), $info, $cap, $infoLen);
-        }
+        $status = $ffi->kw_verify_headers_ex($this->live(), $headerPtr, $headerCount, $scopePtr, $scopeCount,
+            Native::u32($cost, 'cost'), Native::ms($at), Abi::KW_VERIFY_RATE_FIELDS | ($dryRun ? Abi::KW_VERIFY_DRY_RUN : 0),
+            FFI::addr($v), $info, $cap, $infoLen);
         if ($keep !== []) {
             FFI::memset($keep[0], 0, FFI::sizeof($keep[0])); // the C copy held the secret
         }
@@ -526,6 +515,8 @@ final class Store
      * @param string $metadata metadata bytes (often JSON, at most 4096 bytes)
      * @param int|\DateTimeInterface|null $expiresAt expiry (ms since the epoch or a date), null for never
      * @param ?Credits $credits usage credits, null for unlimited
+     * @param ?RateLimit $rateLimit the key's own rate limit, null for none (set right after the
+     *   create with kw_set_rate_limit; if that fails the new key is deleted and the error thrown)
      * @throws KeywardException (PolicyException when a store policy refuses it)
      */
     public function create(
@@ -536,6 +527,7 @@ final class Store
         string $metadata = '',
         int|\DateTimeInterface|null $expiresAt = null,
         ?Credits $credits = null,
+        ?RateLimit $rateLimit = null,
     ): CreatedKey {
         $ffi = $this->ffi;
         $keep = [];
@@ -550,7 +542,56 @@ final class Store
         }
         $full = FFI::string($key, $keyLen->cdata);
         FFI::memset($key, 0, Abi::KW_MAX_KEY_LEN);
-        return new CreatedKey($full, $this->requireRecord('kw_create'));
+        $created = new CreatedKey($full, $this->requireRecord('kw_create'));
+        if ($rateLimit === null) {
+            return $created;
+        }
+        $id = $created->record->id;
+        [$info, $cap, $infoLen] = $this->infoBuffer();
+        $limit = $this->rateLimitStruct($rateLimit);
+        $status = $ffi->kw_set_rate_limit($this->live(), $id, strlen($id), FFI::addr($limit), $info, $cap, $infoLen);
+        if ($status !== Abi::KW_OK) {
+            $ffi->kw_delete($this->live(), $id, strlen($id));
+            $this->fail($status, self::ctxOwner('kw_set_rate_limit', $owner));
+        }
+        return new CreatedKey($full, $this->requireRecord('kw_set_rate_limit'));
+    }
+
+    private function rateLimitStruct(RateLimit $limit): CData
+    {
+        $c = $this->ffi->new('kw_rate_limit');
+        $c->rate = $limit->rate;
+        $c->period_ms = $limit->periodMs;
+        $c->burst = $limit->burst;
+        return $c;
+    }
+
+    /**
+     * Sets (or with null removes) the rate limit $owner shares among all of its keys; a key
+     * with its own limit must pass both. Every worker of the host applies it from its next
+     * verify.
+     *
+     * @throws KeywardException (ArgumentException for a blank owner or bad terms)
+     */
+    public function setOwnerRateLimit(string $owner, ?RateLimit $limit): void
+    {
+        $c = $limit === null ? null : $this->rateLimitStruct($limit);
+        $status = $this->ffi->kw_set_owner_rate_limit($this->live(), $owner, strlen($owner), $c === null ? null : FFI::addr($c));
+        if ($status !== Abi::KW_OK) {
+            $this->fail($status, self::ctxOwner('kw_set_owner_rate_limit', $owner));
+        }
+    }
+
+    /** The rate limit $owner shares among its keys, or null. @throws KeywardException */
+    public function ownerRateLimit(string $owner): ?RateLimit
+    {
+        $c = $this->ffi->new('kw_rate_limit');
+        $found = $this->ffi->new('uint32_t');
+        $status = $this->ffi->kw_owner_rate_limit($this->live(), $owner, strlen($owner), FFI::addr($c), FFI::addr($found));
+        if ($status !== Abi::KW_OK) {
+            $this->fail($status, self::ctxOwner('kw_owner_rate_limit', $owner));
+        }
+        return $found->cdata === 0 ? null : new RateLimit($c->rate, $c->period_ms, $c->burst);
     }
 
     private const SPEC_FIELDS = ['owner', 'name', 'scopes', 'env', 'metadata', 'expiresAt', 'credits'];
@@ -906,6 +947,8 @@ final class Store
      * @param ?list<string> $scopes new scope set
      * @param int|\DateTimeInterface|null $expiresAt new expiry; 0 removes it
      * @param Credits|false|null $credits new credits; false makes the key unlimited
+     * @param RateLimit|false|null $rateLimit new rate limit; false removes it (its own call,
+     *   kw_set_rate_limit, after the other fields)
      * @throws KeywardException
      */
     public function update(
@@ -915,8 +958,21 @@ final class Store
         ?string $metadata = null,
         int|\DateTimeInterface|null $expiresAt = null,
         Credits|false|null $credits = null,
+        RateLimit|false|null $rateLimit = null,
     ): KeyRecord {
         $ffi = $this->ffi;
+        if ($rateLimit !== null) {
+            if ($name !== null || $scopes !== null || $metadata !== null || $expiresAt !== null || $credits !== null) {
+                $this->update($id, $name, $scopes, $metadata, $expiresAt, $credits);
+            }
+            $c = $rateLimit === false ? null : $this->rateLimitStruct($rateLimit);
+            [$info, $cap, $infoLen] = $this->infoBuffer();
+            $status = $ffi->kw_set_rate_limit($this->live(), $id, strlen($id), $c === null ? null : FFI::addr($c), $info, $cap, $infoLen);
+            if ($status !== Abi::KW_OK) {
+                $this->fail($status, 'kw_set_rate_limit');
+            }
+            return $this->requireRecord('kw_set_rate_limit');
+        }
         $keep = [];
         $u = $ffi->new('kw_key_update');
         $fields = 0;

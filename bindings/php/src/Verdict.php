@@ -38,7 +38,11 @@ final class Verdict implements \JsonSerializable
         5 => ['INSUFFICIENT_SCOPE', 'the API key lacks a scope this route requires'],
         6 => ['USAGE_EXCEEDED', 'the API key has used up its credits'],
         7 => ['OWNER_SUSPENDED', 'the account that owns the API key is suspended'],
+        8 => ['RATE_LIMITED', 'too many requests with this API key; retry later'],
     ];
+
+    /** Bytes of the C kw_verdict this binding copies (with the rate fields). */
+    private const NATIVE_LEN = 272;
 
     /**
      * @param bool $valid whether the request may go on (HTTP 200)
@@ -48,7 +52,7 @@ final class Verdict implements \JsonSerializable
      * @param ?int $reason the kw_reason value (Abi::KW_REASON_*), null for a header problem
      * @param ?int $credentialStatus the kw_status of a header problem (Abi::KW_CREDENTIAL_MISSING...), else null
      * @param ?KeyRecord $record the key's full record, when asked for (withRecord: true)
-     * @param ?string $native the 216 bytes of the C kw_verdict of a recognised key (internal)
+     * @param ?string $native the bytes (NATIVE_LEN) of the C kw_verdict of a recognised key (internal)
      */
     public function __construct(
         public readonly bool $valid,
@@ -59,6 +63,8 @@ final class Verdict implements \JsonSerializable
         public readonly ?int $credentialStatus = null,
         public readonly ?KeyRecord $record = null,
         private ?string $native = null, // set once, here or by fromVerify() on a fresh clone
+        /** @var ?array<string, string> the rate-limit response fields, for a rate-limited key */
+        private ?array $rateHeaders = null,
     ) {
     }
 
@@ -67,7 +73,7 @@ final class Verdict implements \JsonSerializable
 
     /**
      * The hot path's verdict from a filled kw_verdict (no record): a clone of the verdict of
-     * its reason, carrying the 216-byte copy of a recognised key, or that verdict itself
+     * its reason, carrying the NATIVE_LEN-byte copy of a recognised key, or that verdict itself
      * when the key was not recognised (verdicts are immutable). Saves the constructor call
      * (~100 ns of a ~1 µs verify).
      *
@@ -88,7 +94,10 @@ final class Verdict implements \JsonSerializable
             return $base;
         }
         $verdict = clone $base;
-        $verdict->native = FFI::string($ptr, 216);
+        $verdict->native = FFI::string($ptr, self::NATIVE_LEN);
+        if ($v->rate_scope !== 0) {
+            $verdict->rateHeaders = self::readRateHeaders($ffi, $ptr);
+        }
         return $verdict;
     }
 
@@ -101,8 +110,72 @@ final class Verdict implements \JsonSerializable
     {
         $reason = $v->reason;
         [$code, $message] = self::REASONS[$reason] ?? [Native::reasonCode($ffi, $reason), Native::reasonMessage($ffi, $reason)];
+        $ptr ??= FFI::addr($v);
         return new self($reason === 0, $v->http_status, $code, $message, $reason, null, $record,
-            $v->key_found === 0 ? null : FFI::string($ptr ?? FFI::addr($v), 216));
+            $v->key_found === 0 ? null : FFI::string($ptr, self::NATIVE_LEN),
+            $v->rate_scope === 0 ? null : self::readRateHeaders($ffi, $ptr));
+    }
+
+    /**
+     * The rate-limit response fields of a filled kw_verdict, as the library formats them.
+     *
+     * @return array<string, string>
+     */
+    private static function readRateHeaders(FFI $ffi, CData $ptr): array
+    {
+        $buf = $ffi->new('uint8_t[' . Abi::KW_RATE_HEADERS_MAX_LEN . ']');
+        $len = $ffi->new('size_t');
+        if ($ffi->kw_rate_headers($ptr, $buf, Abi::KW_RATE_HEADERS_MAX_LEN, FFI::addr($len)) !== Abi::KW_OK) {
+            return [];
+        }
+        $headers = [];
+        foreach (explode("\r\n", FFI::string($buf, $len->cdata)) as $line) {
+            $at = strpos($line, ': ');
+            if ($at !== false) {
+                $headers[substr($line, 0, $at)] = substr($line, $at + 2);
+            }
+        }
+        return $headers;
+    }
+
+    /**
+     * The response header fields for this verdict: RateLimit-Policy and RateLimit
+     * (draft-ietf-httpapi-ratelimit-headers) for a rate-limited key, plus Retry-After (seconds)
+     * for RATE_LIMITED; [] for other keys.
+     *
+     * @return array<string, string>
+     */
+    public function rateHeaders(): array
+    {
+        return $this->rateHeaders ?? [];
+    }
+
+    /** For RATE_LIMITED: milliseconds until the next request would be accepted, else null. */
+    public function retryAfterMs(): ?int
+    {
+        return $this->reason === Abi::KW_REASON_RATE_LIMITED && $this->native !== null
+            ? unpack('P', $this->native, 224)[1] : null;
+    }
+
+    /**
+     * A rate-limited key's state (the tighter of its own and its owner's limit), null for a key
+     * without a rate limit: scope ("key" or "owner"), limit, periodMs, burst, remaining,
+     * resetMs, retryAfterMs.
+     *
+     * @return ?array{scope: string, limit: int, periodMs: int, burst: int, remaining: int, resetMs: int, retryAfterMs: ?int}
+     */
+    public function rate(): ?array
+    {
+        if ($this->native === null || strlen($this->native) < self::NATIVE_LEN) {
+            return null;
+        }
+        $scope = unpack('V', $this->native, 216)[1];
+        if ($scope === 0) {
+            return null;
+        }
+        $u = fn (int $at): int => unpack('P', $this->native, $at)[1];
+        return ['scope' => $scope === Abi::KW_RATE_OWNER ? 'owner' : 'key', 'limit' => $u(232), 'periodMs' => $u(240),
+            'burst' => $u(248), 'remaining' => $u(256), 'resetMs' => $u(264), 'retryAfterMs' => $this->retryAfterMs()];
     }
 
     /** Public id of the recognised key (safe to log), null when the key was not recognised. */

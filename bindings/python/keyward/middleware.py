@@ -6,8 +6,9 @@ Both wrap an application (no framework dependency) and, for each HTTP request:
    ``None`` is public and passes through untouched;
 2. verify the request's credential (``x-api-key``, ``Authorization: Bearer`` / ``Basic``,
    or the ``X-Api-Token-Id`` + ``X-Api-Token-Secret-Key`` pair) with :class:`~keyward.Store`;
-3. refuse with ``401`` (no, malformed, unknown, revoked or expired key) or ``403`` (valid key
-   without the scope, usage credits exhausted) and a JSON body
+3. refuse with ``401`` (no, malformed, unknown, revoked or expired key), ``403`` (valid key
+   without the scope, usage credits exhausted) or ``429`` (``RATE_LIMITED``: the key's or its
+   owner's rate limit, with ``Retry-After``) and a JSON body
    ``{"ok": false, "code": "...", "message": "..."}``;
 4. or call the application with the :class:`~keyward.Verdict` attached: ASGI
    ``scope["keyward"]`` and ``scope["state"]["keyward"]`` (Starlette/FastAPI
@@ -22,6 +23,10 @@ FastAPI / Starlette::
 Flask::
 
     app.wsgi_app = keyward.middleware.WSGIMiddleware(app.wsgi_app, store, scopes=["read"])
+
+For a rate-limited key (or owner) every response this middleware lets through or refuses
+carries the IETF ``RateLimit-Policy`` and ``RateLimit`` fields (draft-ietf-httpapi-ratelimit-
+headers), formatted by the library (:meth:`Verdict.rate_headers`).
 
 Stacking is safe: a request that an outer keyward middleware has already accepted is not
 verified again (no second use counted, no second credit spent). The inner middleware
@@ -133,7 +138,13 @@ class Outcome:
             out.append(("www-authenticate", 'Bearer realm="api"'))
         elif self.status == 403 and self.code == "INSUFFICIENT_SCOPE":
             out.append(("www-authenticate", 'Bearer realm="api", error="insufficient_scope"'))
+        out.extend(self.rate_headers())
         return out
+
+    def rate_headers(self) -> list[tuple[str, str]]:
+        """``RateLimit-Policy``, ``RateLimit`` (and ``Retry-After`` on a 429) for a
+        rate-limited key; empty otherwise."""
+        return self.verdict.rate_headers() if self.verdict is not None else []
 
 
 _PUBLIC_OUTCOME = Outcome(status=200, code="PUBLIC", message="public route", public=True)
@@ -257,7 +268,7 @@ class Guard:
             return False
 
 
-_REASON_PHRASES = {401: "401 Unauthorized", 403: "403 Forbidden", 200: "200 OK"}
+_REASON_PHRASES = {401: "401 Unauthorized", 403: "403 Forbidden", 429: "429 Too Many Requests", 200: "200 OK"}
 
 ASGIApp = Callable[
     [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
@@ -316,11 +327,12 @@ class ASGIMiddleware:
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        earlier = _earlier_verdict(scope)
         outcome = self.guard.check(
             scope,
             scope.get("method", "GET"),
             scope.get("path") or "/",
-            earlier=_earlier_verdict(scope),
+            earlier=earlier,
         )
         if outcome.public:
             await self.app(scope, receive, send)
@@ -344,6 +356,18 @@ class ASGIMiddleware:
         state = dict(scope.get("state") or {})
         state["keyward"] = outcome.verdict
         scope["state"] = state
+        extra = outcome.rate_headers() if earlier is None and kind == "http" else []
+        if extra:
+            encoded = [(k.encode(), v.encode()) for k, v in extra]
+            inner_send = send
+
+            async def send_with_rate(message: Any) -> None:
+                if message.get("type") == "http.response.start":
+                    message = dict(message)
+                    message["headers"] = list(message.get("headers") or ()) + encoded
+                await inner_send(message)
+
+            send = send_with_rate
         await self.app(scope, receive, send)
 
 
@@ -379,11 +403,12 @@ class WSGIMiddleware:
         self.guard = Guard(store, scopes, cost=cost)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        earlier = _earlier_verdict(environ)
         outcome = self.guard.check(
             environ,
             environ.get("REQUEST_METHOD", "GET"),
             environ.get("PATH_INFO") or "/",
-            earlier=_earlier_verdict(environ),
+            earlier=earlier,
         )
         if outcome.public:
             return self.app(environ, start_response)
@@ -393,6 +418,14 @@ class WSGIMiddleware:
             return [outcome.body()]
         environ["keyward.verdict"] = outcome.verdict
         environ["keyward.verified"] = outcome.verified
+        extra = outcome.rate_headers() if earlier is None else []
+        if extra:
+            inner_start = start_response
+
+            def start_with_rate(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+                return inner_start(status, list(headers) + extra, *rest)
+
+            start_response = start_with_rate
         return self.app(environ, start_response)
 
 

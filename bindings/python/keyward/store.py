@@ -30,6 +30,7 @@ from .types import (
     DayUsage,
     KeyInfo,
     LegacyImportReport,
+    RateLimit,
     KeyPage,
     KeyState,
     OwnerInfo,
@@ -68,9 +69,13 @@ _OK = 0
 _NULL = ffi.NULL
 _new = ffi.new
 _VERDICT_PTR = ffi.typeof("kw_verdict *")
-_kw_verify = lib.kw_verify
+
 _DRY_RUN = lib.KW_VERIFY_DRY_RUN  # kw_verify_flags
-_kw_verify_key = lib.kw_verify_key  # the six-argument hot path (cost 0, now, no info)
+_RATE = lib.KW_VERIFY_RATE_FIELDS  # our kw_verdict has the rate fields: fill them
+# The hot path (cost 0, now, no info): kw_verify_key with flags, so a rate-limited key's
+# state comes back in the same call.
+_kw_verify_key_ex = lib.kw_verify_key_ex
+_kw_verify_ex = lib.kw_verify_ex  # cost, at, info or a dry run
 _new_uncleared = ffi.new_allocator(should_clear_after_alloc=False)
 _HEADER_ARRAY_T = ffi.typeof("kw_header[]")
 _from_buffer = ffi.from_buffer
@@ -293,6 +298,19 @@ def _set_str(target: Any, raw: bytes | None, keep: list[Any]) -> None:
         keep.append(buf)
         target.ptr = buf
         target.len = len(raw)
+
+
+def _rate_limit(value: Any, keep: list[Any]) -> Any:
+    if value is None:
+        return _NULL
+    if not isinstance(value, RateLimit):
+        raise TypeError(f"rate_limit must be keyward.RateLimit or None, not {type(value).__name__}")
+    r = ffi.new("kw_rate_limit *")
+    keep.append(r)
+    r.rate = _int(value.rate, "rate_limit.rate", 0, 2**64 - 1)
+    r.period_ms = _int(value.period_ms, "rate_limit.period_ms", 0, 2**64 - 1)
+    r.burst = _int(value.burst, "rate_limit.burst", 0, 2**64 - 1)
+    return r
 
 
 def _credits(value: Any, keep: list[Any]) -> Any:
@@ -689,20 +707,18 @@ class Store:
             cost = _int(cost, "cost", 0, _U32)
             at_ms = 0 if at is None else _time_ms(at, "at")
             out, info_buf, info_cap, info_len = _verdict_out(with_info)
-            if dry_run:
-                status = lib.kw_verify_ex(
-                    self._handle, raw, len(raw), sp, sn, cost, at_ms, _DRY_RUN, out, info_buf, info_cap, info_len
-                )
-            else:
-                status = _kw_verify(self._handle, raw, len(raw), sp, sn, cost, at_ms, out, info_buf, info_cap, info_len)
+            flags = _RATE | (_DRY_RUN if dry_run else 0)
+            status = _kw_verify_ex(
+                self._handle, raw, len(raw), sp, sn, cost, at_ms, flags, out, info_buf, info_cap, info_len
+            )
             if status:
                 _raise(status)
             return _finish_verdict(out, info_buf, info_len)
-        # The hot path: no info, default cost, now, through kw_verify_key (six arguments
-        # instead of eleven: cffi converts each one); the Verdict is built inline (no Python
+        # The hot path: no info, default cost, now, through kw_verify_key_ex (seven arguments
+        # instead of twelve: cffi converts each one); the Verdict is built inline (no Python
         # __new__ frame), its HTTP status taken from the reason table.
-        out = _new_uncleared(_VERDICT_PTR)  # kw_verify_key writes the whole struct on success
-        status = _kw_verify_key(self._handle, raw, len(raw), sp, sn, out)
+        out = _new_uncleared(_VERDICT_PTR)  # with _RATE it writes the whole struct on success
+        status = _kw_verify_key_ex(self._handle, raw, len(raw), sp, sn, _RATE, out)
         if status:
             _raise(status)
         r = out.reason
@@ -733,16 +749,10 @@ class Store:
         cost = _int(cost, "cost", 0, _U32)
         at_ms = 0 if at is None else _time_ms(at, "at")
         out, info_buf, info_cap, info_len = _verdict_out(with_info)
-        if dry_run:
-            status = lib.kw_verify_pair_ex(
-                self._handle, raw_id, len(raw_id), raw_secret, len(raw_secret), sp, sn, cost, at_ms,
-                _DRY_RUN, out, info_buf, info_cap, info_len,
-            )
-        else:
-            status = lib.kw_verify_pair(
-                self._handle, raw_id, len(raw_id), raw_secret, len(raw_secret), sp, sn, cost, at_ms,
-                out, info_buf, info_cap, info_len,
-            )
+        status = lib.kw_verify_pair_ex(
+            self._handle, raw_id, len(raw_id), raw_secret, len(raw_secret), sp, sn, cost, at_ms,
+            _RATE | (_DRY_RUN if dry_run else 0), out, info_buf, info_cap, info_len,
+        )
         if status != _OK:
             _raise(status)
         return _finish_verdict(out, info_buf, info_len)
@@ -772,14 +782,10 @@ class Store:
             cost = _int(cost, "cost", 0, _U32)
         at_ms = 0 if at is None else _time_ms(at, "at")
         out, info_buf, info_cap, info_len = _verdict_out(with_info)
-        if dry_run:
-            status = lib.kw_verify_headers_ex(
-                self._handle, array, n, sp, sn, cost, at_ms, _DRY_RUN, out, info_buf, info_cap, info_len
-            )
-        else:
-            status = lib.kw_verify_headers(
-                self._handle, array, n, sp, sn, cost, at_ms, out, info_buf, info_cap, info_len
-            )
+        status = lib.kw_verify_headers_ex(
+            self._handle, array, n, sp, sn, cost, at_ms, _RATE | (_DRY_RUN if dry_run else 0), out, info_buf,
+            info_cap, info_len,
+        )
         if status != _OK:
             raise _header_error(status)
         return _finish_verdict(out, info_buf, info_len)
@@ -809,6 +815,7 @@ class Store:
         metadata: bytes | str | None = None,
         expires_at: Timestamp | None = None,
         credits: Credits | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> CreatedKey:
         """Creates a key and returns it with its record.
 
@@ -823,14 +830,46 @@ class Store:
             metadata: host-defined bytes (often JSON; at most 4096 bytes).
             expires_at: expiry (ms since the epoch or ``datetime``); ``None`` = never.
             credits: usage credits (:class:`Credits`); ``None`` = unlimited.
+            rate_limit: the key's own rate limit (:class:`RateLimit`); ``None`` = none. Set
+                right after the create (``kw_set_rate_limit``); if that fails the new key is
+                deleted and the error raised.
 
         Raises :class:`ArgumentError`, :class:`PolicyError`, :class:`StoreClosedError`,
         :class:`StorageError`, ``TypeError``.
         """
         keep: list[Any] = []
+        limit = _rate_limit(rate_limit, keep)
         nk = ffi.new("kw_new_key *")
         _fill_new_key(nk, owner, name, scopes, env, metadata, expires_at, credits, keep)
-        return self._call_with_key_out(lambda *out: lib.kw_create(self._handle, nk, *out))
+        created = self._call_with_key_out(lambda *out: lib.kw_create(self._handle, nk, *out))
+        if limit == _NULL:
+            return created
+        raw_id = created.info.id.encode()
+        info_buf = ffi.new("uint8_t[]", _KEY_INFO_MAX)
+        info_len = ffi.new("size_t *")
+        status = lib.kw_set_rate_limit(self._handle, raw_id, len(raw_id), limit, info_buf, _KEY_INFO_MAX, info_len)
+        if status != _OK:
+            lib.kw_delete(self._handle, raw_id, len(raw_id))
+            self._check(status)
+        info = KeyInfo.from_json(json.loads(ffi.buffer(info_buf, info_len[0])[:]))
+        return CreatedKey(key=created.key, info=info)
+
+    def set_owner_rate_limit(self, owner: str, limit: RateLimit | None) -> None:
+        """Sets (or with ``None`` removes) the rate limit ``owner`` shares among all of its
+        keys; a key with its own limit must pass both. Every process of the host applies it
+        from its next verify. Raises :class:`ArgumentError` (blank owner, bad terms),
+        :class:`PolicyError` (``RATE_SLOTS_EXHAUSTED``)."""
+        keep: list[Any] = []
+        raw = _text(owner, "owner")
+        self._check(lib.kw_set_owner_rate_limit(self._handle, raw, len(raw), _rate_limit(limit, keep)))
+
+    def owner_rate_limit(self, owner: str) -> RateLimit | None:
+        """The rate limit ``owner`` shares among its keys, if any."""
+        raw = _text(owner, "owner")
+        out = ffi.new("kw_rate_limit *")
+        found = ffi.new("uint32_t *")
+        self._check(lib.kw_owner_rate_limit(self._handle, raw, len(raw), out, found))
+        return RateLimit(rate=out.rate, period_ms=out.period_ms, burst=out.burst) if found[0] else None
 
     def create_many(self, specs: Iterable[dict[str, Any]]) -> list[IssuedKey]:
         """Creates many keys in one durable transaction: all of them, or none.
@@ -1084,15 +1123,29 @@ class Store:
         metadata: bytes | str = UNSET,
         expires_at: Timestamp | None = UNSET,
         credits: Credits | None = UNSET,
+        rate_limit: RateLimit | None = UNSET,
     ) -> KeyInfo:
         """Changes the given fields of a key and returns its new record.
 
         Only the arguments passed are changed; ``expires_at=None`` removes the expiry,
-        ``credits=None`` makes the key unlimited and ``metadata=None`` empties the metadata. Raises :class:`KeyNotFoundError`,
+        ``credits=None`` makes the key unlimited, ``rate_limit=None`` removes its rate limit
+        (changed by its own call, ``kw_set_rate_limit``, after the other fields) and
+        ``metadata=None`` empties the metadata. Raises :class:`KeyNotFoundError`,
         :class:`ArgumentError`, :class:`PolicyError`.
         """
         raw_id = _text(key_id, "key_id")
         keep: list[Any] = []
+        if rate_limit is not UNSET:
+            limit = _rate_limit(rate_limit, keep)
+            if all(v is UNSET for v in (name, scopes, metadata, expires_at, credits)):
+                info_buf = ffi.new("uint8_t[]", _KEY_INFO_MAX)
+                info_len = ffi.new("size_t *")
+                self._check(
+                    lib.kw_set_rate_limit(self._handle, raw_id, len(raw_id), limit, info_buf, _KEY_INFO_MAX, info_len)
+                )
+                return KeyInfo.from_json(json.loads(ffi.buffer(info_buf, info_len[0])[:]))
+            self.update(key_id, name=name, scopes=scopes, metadata=metadata, expires_at=expires_at, credits=credits)
+            return self.update(key_id, rate_limit=rate_limit)
         u = ffi.new("kw_key_update *")
         fields = 0
         if name is not UNSET:

@@ -47,6 +47,7 @@ class Reason(enum.IntEnum):
     INSUFFICIENT_SCOPE = 5
     USAGE_EXCEEDED = 6
     OWNER_SUSPENDED = 7
+    RATE_LIMITED = 8
 
     @property
     def code(self) -> str:
@@ -60,15 +61,60 @@ class Reason(enum.IntEnum):
 
     @property
     def http_status(self) -> int:
-        """The HTTP status to answer: 200, 401 or 403."""
+        """The HTTP status to answer: 200, 401, 403 or 429."""
         return _REASON_HTTP[self]
 
 
-# Static strings of the library, read once (the hot path indexes these tuples).
-_REASON_CODES: tuple[str, ...] = tuple(ffi.string(lib.kw_reason_code(r)).decode() for r in range(len(Reason)))
-_REASON_MESSAGES: tuple[str, ...] = tuple(ffi.string(lib.kw_reason_message(r)).decode() for r in range(len(Reason)))
-_REASON_HTTP: tuple[int, ...] = tuple(lib.kw_reason_http_status(r) for r in range(len(Reason)))
-_REASONS: tuple[Reason, ...] = tuple(Reason)
+# Static strings of the library, read once (the hot path indexes these tuples by the reason's
+# number; numbers are not contiguous: 7 belongs to another reason).
+_REASON_RANGE = range(max(Reason) + 1)
+_REASON_CODES: tuple[str, ...] = tuple(ffi.string(lib.kw_reason_code(r)).decode() for r in _REASON_RANGE)
+_REASON_MESSAGES: tuple[str, ...] = tuple(ffi.string(lib.kw_reason_message(r)).decode() for r in _REASON_RANGE)
+_REASON_HTTP: tuple[int, ...] = tuple(lib.kw_reason_http_status(r) for r in _REASON_RANGE)
+_REASONS: tuple[Reason, ...] = tuple(
+    Reason(r) if r in Reason._value2member_map_ else Reason.NOT_FOUND for r in _REASON_RANGE
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """A rate limit: ``rate`` requests per ``period_ms``, with bursts of up to ``burst``
+    (from rest, ``burst`` requests pass at once; then one every ``period_ms / rate``).
+    ``burst`` 0 means ``rate``. Exact across every process of a host."""
+
+    rate: int
+    period_ms: int = 1000
+    burst: int = 0
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any] | None) -> RateLimit | None:
+        """From the library's JSON object (``None`` stays ``None``)."""
+        if record is None:
+            return None
+        return cls(rate=record["rate"], period_ms=record["period_ms"], burst=record["burst"])
+
+
+class RateScope(enum.IntEnum):
+    """Whose rate limit a verdict describes (``kw_rate_scope``)."""
+
+    NONE = 0
+    KEY = 1
+    OWNER = 2
+
+
+@dataclass(frozen=True, slots=True)
+class RateStatus:
+    """Where a verified key stands against the tighter of its own and its owner's rate
+    limits (:attr:`Verdict.rate`)."""
+
+    scope: RateScope
+    limit: RateLimit
+    #: Requests that could pass right now.
+    remaining: int
+    #: Milliseconds until a full burst is available again.
+    reset_ms: int
+    #: For ``RATE_LIMITED``: milliseconds until the next request would be accepted.
+    retry_after_ms: int | None
 
 
 class Refill(enum.IntEnum):
@@ -133,6 +179,44 @@ class Verdict:
     def key_found(self) -> bool:
         """Whether the key is known and its secret was right."""
         return bool(self._raw.key_found)
+
+    @property
+    def retry_after_ms(self) -> int | None:
+        """For ``RATE_LIMITED``: milliseconds until the next request would be accepted."""
+        return int(self._raw.retry_after_ms) if self.reason == Reason.RATE_LIMITED else None
+
+    @property
+    def rate(self) -> RateStatus | None:
+        """The key's (or its owner's) rate-limit state, for a rate-limited key that passed
+        every other check; else ``None``."""
+        raw = self._raw
+        if not raw.rate_scope:
+            return None
+        return RateStatus(
+            scope=RateScope(raw.rate_scope),
+            limit=RateLimit(rate=raw.rate_limit, period_ms=raw.rate_period_ms, burst=raw.rate_burst),
+            remaining=raw.rate_remaining,
+            reset_ms=raw.rate_reset_ms,
+            retry_after_ms=self.retry_after_ms,
+        )
+
+    def rate_headers(self) -> list[tuple[str, str]]:
+        """The response header fields for this verdict: ``RateLimit-Policy`` and
+        ``RateLimit`` (IETF draft-ietf-httpapi-ratelimit-headers) for a rate-limited key, plus
+        ``Retry-After`` for ``RATE_LIMITED``; empty for other keys. Formatted by the library
+        (``kw_rate_headers``), as in every binding."""
+        if not self._raw.rate_scope:
+            return []
+        buf = ffi.new("uint8_t[]", lib.KW_RATE_HEADERS_MAX_LEN)
+        n = ffi.new("size_t *")
+        if lib.kw_rate_headers(self._raw, buf, lib.KW_RATE_HEADERS_MAX_LEN, n) != 0:
+            return []
+        fields: list[tuple[str, str]] = []
+        for line in ffi.buffer(buf, n[0])[:].decode("ascii").split("\r\n"):
+            if line:
+                name, _, value = line.partition(": ")
+                fields.append((name, value))
+        return fields
 
     @property
     def key_id(self) -> str | None:
@@ -284,6 +368,8 @@ class KeyInfo:
     credits: CreditTerms | None
     serial: int
     legacy: LegacyOrigin | None = None
+    #: The key's own rate limit.
+    rate_limit: RateLimit | None = None
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> KeyInfo:
@@ -319,6 +405,7 @@ class KeyInfo:
             )
             if (legacy := record.get("legacy"))
             else None,
+            rate_limit=RateLimit.from_json(record.get("rate_limit")),
         )
 
     @property

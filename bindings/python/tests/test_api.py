@@ -547,14 +547,15 @@ class _Calls:
 
 def test_plain_verify_goes_through_kw_verify_key(store: keyward.Store, monkeypatch: pytest.MonkeyPatch) -> None:
     created = store.create("acct_1", scopes=["read"])
-    fast = _Calls(monkeypatch, "_kw_verify_key")
-    full = _Calls(monkeypatch, "_kw_verify")
+    # kw_verify_key_ex / kw_verify_ex: the entry points with flags (KW_VERIFY_RATE_FIELDS).
+    fast = _Calls(monkeypatch, "_kw_verify_key_ex")
+    full = _Calls(monkeypatch, "_kw_verify_ex")
     v = store.verify(created.key)
     assert (v.ok, v.code, v.http_status, v.key_id, v.owner) == (True, "VALID", 200, created.id, "acct_1")
     assert store.verify(created.key, ("read",)).ok
     assert store.verify(created.key.encode(), ["read"]).ok
     assert (fast.count, full.count) == (3, 0)
-    # cost, at or info: the eleven-argument kw_verify.
+    # cost, at or info: the twelve-argument kw_verify_ex.
     assert store.verify(created.key, cost=1).ok
     assert store.verify(created.key, at=time.time_ns() // 1_000_000).ok
     assert store.verify(created.key, with_info=True).info == store.get(created.id)

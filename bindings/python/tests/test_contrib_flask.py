@@ -124,3 +124,15 @@ def test_readme_example(tmp_path: Path) -> None:
         store.close()
     finally:
         os.chdir(cwd)
+
+
+def test_rate_limited_key_fields_and_429(store: keyward.Store) -> None:
+    created = store.create("acct_rl", scopes=["invoices:read"], rate_limit=keyward.RateLimit(1, 60_000, 1))
+    client = make_app(store).test_client()
+    resp = client.get("/invoices", headers={"x-api-key": created.key})
+    assert resp.status_code == 200
+    assert resp.headers["RateLimit-Policy"] == '"key";q=1;w=60'
+    assert resp.headers["RateLimit"] == '"key";r=0;t=60'
+    resp = client.get("/invoices", headers={"x-api-key": created.key})
+    assert resp.status_code == 429 and resp.get_json()["code"] == "RATE_LIMITED"
+    assert 1 <= int(resp.headers["Retry-After"]) <= 60

@@ -353,3 +353,56 @@ def test_stacked_middlewares_on_another_store_verify_again(store: keyward.Store,
         app = WSGIMiddleware(WSGIMiddleware(wsgi_app, same), store)
         assert wsgi_status(app, "/", {"x-api-key": keys["read"]})[0] == 200
     assert counts(store, keys["read"]) == (2, 0)
+
+
+# --- rate limits (issue 19) ----------------------------------------------------------------------
+
+
+def test_rate_limited_keys_get_429_and_the_ietf_fields(store: keyward.Store) -> None:
+    limited = store.create("acct_rl", rate_limit=keyward.RateLimit(rate=2, period_ms=60_000, burst=2))
+    assert limited.info.rate_limit == keyward.RateLimit(rate=2, period_ms=60_000, burst=2)
+    plain = store.create("acct_plain")
+    app = WSGIMiddleware(wsgi_app, store)
+    status, headers, _ = wsgi_call(app, "/x", {"x-api-key": limited.key})
+    assert status == 200
+    assert headers["ratelimit-policy"] == '"key";q=2;w=60'
+    assert headers["ratelimit"] == '"key";r=1;t=30'
+    assert "retry-after" not in headers
+    assert wsgi_call(app, "/x", {"x-api-key": limited.key})[0] == 200
+    status, headers, body = wsgi_call(app, "/x", {"x-api-key": limited.key})
+    assert (status, body["code"]) == (429, "RATE_LIMITED")
+    assert headers["ratelimit"].startswith('"key";r=0;t=')
+    assert 1 <= int(headers["retry-after"]) <= 30
+    # Keys without a limit get none of the fields.
+    status, headers, _ = wsgi_call(app, "/x", {"x-api-key": plain.key})
+    assert status == 200 and "ratelimit" not in headers
+    # ASGI: on the way through and on the refusal.
+    store.set_owner_rate_limit("acct_plain", keyward.RateLimit(rate=1, period_ms=1000, burst=1))
+    assert store.owner_rate_limit("acct_plain") == keyward.RateLimit(rate=1, period_ms=1000, burst=1)
+    asgi = ASGIMiddleware(asgi_app, store)
+    sent = asgi_call(asgi, "/x", {"x-api-key": plain.key})
+    assert sent[0]["status"] == 200
+    assert (b"ratelimit-policy", b'"owner";q=1;w=1') in [(k.lower(), v) for k, v in sent[0]["headers"]]
+    sent = asgi_call(asgi, "/x", {"x-api-key": plain.key})
+    assert sent[0]["status"] == 429
+    names = [k.decode().lower() for k, _ in sent[0]["headers"]]
+    assert "retry-after" in names and "ratelimit" in names
+    store.set_owner_rate_limit("acct_plain", None)
+    assert store.owner_rate_limit("acct_plain") is None
+
+
+def test_rate_limit_verdicts_update_and_dry_run(store: keyward.Store) -> None:
+    created = store.create("acct_rv", rate_limit=keyward.RateLimit(rate=1, period_ms=3_600_000))
+    assert store.verify(created.key, dry_run=True).ok
+    v = store.verify(created.key)
+    assert v.ok and v.rate is not None and v.rate.scope == keyward.RateScope.KEY and v.rate.remaining == 0
+    refused = store.verify(created.key)
+    assert refused.reason == keyward.Reason.RATE_LIMITED and refused.http_status == 429
+    assert refused.code == "RATE_LIMITED" and 0 < (refused.retry_after_ms or 0) <= 3_600_000
+    info = store.update(created.info.id, name="renamed", rate_limit=None)
+    assert info.name == "renamed" and info.rate_limit is None
+    assert store.verify(created.key).ok
+    with pytest.raises(keyward.ArgumentError):
+        store.set_owner_rate_limit("acct_rv", keyward.RateLimit(rate=0))
+    with pytest.raises(TypeError):
+        store.create("acct_rv", rate_limit=(1, 2, 3))  # type: ignore[arg-type]

@@ -98,6 +98,7 @@ def test_verify_vectors(scenario: dict[str, Any], tmp_path: Path) -> None:
                     expires_at=int(time.time() * 1000) + expires if expires else None,
                     credits=keyward.Credits(remaining=credits["remaining"], cost=credits.get("cost", 1))
                     if credits else None,
+                    rate_limit=keyward.RateLimit(**step["rate_limit"]) if "rate_limit" in step else None,
                 )
                 keys[step["as"]] = created.key
             elif op == "revoke":

@@ -24,7 +24,7 @@ const expires: number | null = info.expiresAt;
 const v: Verdict = store.verify(key, { scopes: ['read'], at: Date.now(), cost: 1, info: true });
 if (v.ok) {
   const owner: string | null = v.owner;
-  const http200: 200 | 401 | 403 = v.httpStatus;
+  const http200: 200 | 401 | 403 | 429 = v.httpStatus;
   void owner;
   void http200;
 }

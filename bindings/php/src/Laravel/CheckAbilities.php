@@ -43,7 +43,14 @@ class CheckAbilities
         }
         $request->attributes->set(Guard::ACCEPTED, $accepted);
         Guard::remember($accepted);
-        return $next($request);
+        $response = $next($request);
+        // A rate-limited key's state goes out with the response.
+        if (is_object($response) && isset($response->headers)) {
+            foreach ($verdict->rateHeaders() as $name => $value) {
+                $response->headers->set($name, $value);
+            }
+        }
+        return $response;
     }
 
     /**

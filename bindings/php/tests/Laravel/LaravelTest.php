@@ -132,6 +132,22 @@ final class LaravelTest extends TestCase
         }
     }
 
+    /** Issue 19: a rate-limited key through the kernel: the IETF fields on 200, then 429. */
+    public function testARateLimitedKeyGetsTheFieldsThen429(): void
+    {
+        $created = self::$store->create('1', 'rate-limited', ['invoices:read'], rateLimit: new \Keyward\RateLimit(1, 60000, 1));
+        $server = ['HTTP_X_API_KEY' => $created->key];
+        $response = self::$laravel->handle('GET', '/invoices', $server);
+        self::assertSame(200, $response->getStatusCode(), (string) $response->getContent());
+        self::assertSame('"key";q=1;w=60', $response->headers->get('RateLimit-Policy'));
+        self::assertSame('"key";r=0;t=60', $response->headers->get('RateLimit'));
+        $response = self::$laravel->handle('GET', '/invoices', $server);
+        self::assertSame(429, $response->getStatusCode(), (string) $response->getContent());
+        self::assertSame('RATE_LIMITED', json_decode((string) $response->getContent(), true)['code']);
+        $retry = (int) $response->headers->get('Retry-After');
+        self::assertTrue($retry >= 1 && $retry <= 60, "Retry-After $retry");
+    }
+
     public function testTheDriverIsAnIlluminateGuard(): void
     {
         $guard = self::$laravel->app['auth']->guard('keyward');

@@ -89,7 +89,7 @@ final class HeaderTest extends TestCase
         self::assertStringStartsWith("#define FFI_SCOPE \"KEYWARD\"\n#define FFI_LIB \"libkeyward.so." . Abi::KW_ABI_VERSION . "\"\n", $preload);
         self::assertStringEndsWith($decls, $preload);
         $ffi = \FFI::cdef($decls, Library::configuredPath()); // every declaration resolves
-        self::assertSame(216, \FFI::sizeof($ffi->type('kw_verdict')), 'README.md (Use from C): a fixed 216-byte kw_verdict');
+        self::assertSame(272, \FFI::sizeof($ffi->type('kw_verdict')), 'README.md (Use from C): a fixed 272-byte kw_verdict');
     }
 
     public function testLibcDeclarationsMatchTheirPreloadCopy(): void

@@ -122,7 +122,7 @@ final class LibraryTest extends TestCase
             ClosedException::class => ['CLOSED'],
             NotFoundException::class => ['NOT_FOUND', 'OWNER_NOT_FOUND'],
             PolicyException::class => ['POLICY_MAX_ACTIVE_KEYS', 'POLICY_LAST_ACTIVE_KEY', 'POLICY_MAX_LIFETIME',
-                'CREDIT_SLOTS_EXHAUSTED'],
+                'CREDIT_SLOTS_EXHAUSTED', 'RATE_SLOTS_EXHAUSTED'],
             StorageException::class => ['DIRECTORY_MISSING', 'LOCKED', 'READ_ONLY', 'CORRUPT', 'WRONG_PEPPER', 'NEWER_FORMAT',
                 'PEPPER_MISSING', 'PEPPER_INVALID', 'PEPPER_PERMISSIONS', 'STORAGE'],
             CredentialException::class => ['CREDENTIAL_MISSING', 'UNSUPPORTED_SCHEME', 'BAD_BASE64', 'HALF_PAIR', 'MALFORMED_KEY',

@@ -160,6 +160,43 @@ final class MiddlewareTest extends TestCase
         self::assertSame(200, $middleware->process($this->request(['x-api-key' => $key]), $this->handler())->getStatusCode());
     }
 
+    /** Issue 19: a rate-limited key's fields on the way through, then 429 with Retry-After. */
+    public function testRateLimitedKeysGetTheIetfFieldsAnd429(): void
+    {
+        $created = self::$store->create('acct_rl', rateLimit: new \Keyward\RateLimit(2, 60000));
+        self::assertEquals(new \Keyward\RateLimit(2, 60000, 2), $created->record->rateLimit);
+        $middleware = new Middleware(self::$store, $this->psr17, $this->psr17);
+        $response = $middleware->process($this->request(['x-api-key' => $created->key]), $this->handler());
+        self::assertSame(200, $response->getStatusCode());
+        self::assertSame('"key";q=2;w=60', $response->getHeaderLine('RateLimit-Policy'));
+        self::assertSame('"key";r=1;t=30', $response->getHeaderLine('RateLimit'));
+        self::assertFalse($response->hasHeader('Retry-After'));
+        self::assertSame(200, $middleware->process($this->request(['x-api-key' => $created->key]), $this->handler())->getStatusCode());
+        $response = $middleware->process($this->request(['x-api-key' => $created->key]), $this->handler());
+        self::assertSame(429, $response->getStatusCode());
+        self::assertSame('RATE_LIMITED', self::body($response)['code']);
+        $retry = (int) $response->getHeaderLine('Retry-After');
+        self::assertTrue($retry >= 1 && $retry <= 30, "Retry-After $retry");
+        // A key without a limit gets none of the fields; an owner limit applies to it.
+        $plain = self::$store->create('acct_rp');
+        self::assertFalse($middleware->process($this->request(['x-api-key' => $plain->key]), $this->handler())->hasHeader('RateLimit'));
+        self::$store->setOwnerRateLimit('acct_rp', new \Keyward\RateLimit(1, 1000, 1));
+        self::assertEquals(new \Keyward\RateLimit(1, 1000, 1), self::$store->ownerRateLimit('acct_rp'));
+        $response = $middleware->process($this->request(['x-api-key' => $plain->key]), $this->handler());
+        self::assertSame('"owner";q=1;w=1', $response->getHeaderLine('RateLimit-Policy'));
+        self::assertSame(429, $middleware->process($this->request(['x-api-key' => $plain->key]), $this->handler())->getStatusCode());
+        self::$store->setOwnerRateLimit('acct_rp', null);
+        self::assertNull(self::$store->ownerRateLimit('acct_rp'));
+        // The verdict API, update and dry run.
+        $v = self::$store->verify($created->key);
+        self::assertSame(429, $v->httpStatus);
+        self::assertGreaterThan(0, $v->retryAfterMs());
+        self::assertSame('key', $v->rate()['scope']);
+        self::assertSame('RATE_LIMITED', self::$store->verify($created->key, dryRun: true)->code);
+        self::assertNull(self::$store->update($created->record->id, name: 'n', rateLimit: false)->rateLimit);
+        self::assertTrue(self::$store->verify($created->key)->valid);
+    }
+
     public function testStoreClosureScopesForAndAttributeName(): void
     {
         $opened = 0;

@@ -149,8 +149,11 @@ final class VectorsTest extends TestCase
                 case 'create':
                     $credits = isset($step['credits']) ? new Credits($step['credits']['remaining'], $step['credits']['cost'] ?? 1) : null;
                     $expires = isset($step['expires_in_ms']) ? (int) floor(microtime(true) * 1000) + $step['expires_in_ms'] : null;
+                    $rate = isset($step['rate_limit'])
+                        ? new \Keyward\RateLimit($step['rate_limit']['rate'], $step['rate_limit']['period_ms'], $step['rate_limit']['burst'])
+                        : null;
                     $keys[$step['as']] = $store->create($step['owner'], scopes: $step['scopes'], env: $step['env'] ?? null,
-                        expiresAt: $expires, credits: $credits)->key;
+                        expiresAt: $expires, credits: $credits, rateLimit: $rate)->key;
                     break;
                 case 'revoke':
                     $store->revoke(Keyward::parseKey($keys[$step['key']])->id);

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Optional
 
-from fastapi import FastAPI, HTTPException, Request, Security
+from fastapi import FastAPI, HTTPException, Request, Response, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from ..middleware import Outcome
@@ -94,6 +94,7 @@ def require_key(
 
     async def keyward_key(
         request: Request,
+        response: Response,
         _api_key: Optional[str] = Security(api_key_scheme),
         _bearer: Optional[HTTPAuthorizationCredentials] = Security(bearer_scheme),
     ) -> Verdict:
@@ -104,6 +105,10 @@ def require_key(
         )
         if not outcome.ok or outcome.verdict is None:
             raise KeyRefused(outcome)
+        if earlier_verified(scope) is None:
+            # A rate-limited key's state goes out with the response (RateLimit-Policy, RateLimit).
+            for name, value in outcome.rate_headers():
+                response.headers[name] = value
         mark(scope, outcome)
         scope["keyward"] = outcome.verdict
         request.state.keyward = outcome.verdict

@@ -26,7 +26,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
-from flask import Flask, current_app, g, request
+from flask import Flask, after_this_request, current_app, g, request
 
 from ..store import Store
 from . import check_request, earlier_verified, mark, scope_tuple
@@ -84,9 +84,17 @@ def require_key(*scopes: Any, store: Store | None = None, cost: int = 0) -> Any:
             )
             if not outcome.ok:
                 return current_app.response_class(outcome.body(), status=outcome.status, headers=outcome.headers())
+            rate = outcome.rate_headers() if earlier_verified(environ) is None else []
             mark(environ, outcome)
             environ["keyward.verdict"] = outcome.verdict
             g.keyward = outcome.verdict
+            if rate:
+                # A rate-limited key's state goes out with the response (RateLimit-Policy, RateLimit).
+                @after_this_request
+                def add_rate_headers(response: Any) -> Any:
+                    for name, value in rate:
+                        response.headers[name] = value
+                    return response
             return current_app.ensure_sync(view)(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

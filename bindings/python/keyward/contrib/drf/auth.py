@@ -144,6 +144,11 @@ def _mark(django_request: Any, verified: Verified | None, verdict: Verdict | Non
 def _refuse(outcome: Outcome) -> exceptions.APIException:
     if outcome.status == 401:
         return exceptions.AuthenticationFailed(outcome.message, outcome.code)
+    if outcome.status == 429:
+        # DRF's own 429: its exception handler writes ``Retry-After`` (whole seconds).
+        retry_ms = outcome.verdict.retry_after_ms if outcome.verdict is not None else None
+        wait = None if retry_ms is None else -(-retry_ms // 1000)
+        return exceptions.Throttled(wait=wait, detail=outcome.message, code=outcome.code)
     return exceptions.PermissionDenied(outcome.message, outcome.code)
 
 
