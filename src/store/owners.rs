@@ -14,12 +14,12 @@
 //! 3. makes the epoch even again (a new value) after the commit returned.
 //!
 //! Each process keeps its owner rules (only the owners that restrict anything: suspended, or
-//! with allowed scopes) decoded in memory, tagged with the even epoch they were read at. A
+//! with allowed scopes) decoded in memory, tagged with the epoch read just before them. A
 //! verify loads the epoch word and compares it with the tag. Equal and no rule at all (a
 //! store without owner records): nothing more — one atomic load and one compare on the hot
 //! path. Equal with rules: one hash lookup of the key's owner. Another value: the rules are
-//! read again from redb's latest commit (once per process per change; see
-//! `Engine::read_latest`) and tagged with that value. The epoch is read before the rules, so
+//! read again from redb (one read transaction, once per process per change; it takes no lock
+//! and waits for no writer) and tagged with that value. The epoch is read before the rules, so
 //! rules read while a change is in progress (odd epoch) are read again once it is even: a
 //! verify that starts after the change returned always sees it. A writer killed between
 //! steps 1 and 3 leaves the epoch odd; the next writer, or any process's flusher when no
@@ -257,7 +257,7 @@ impl Engine {
         Ok(rules.rules.get(owner).cloned())
     }
 
-    /// Reads every restricting owner record, tagged with `epoch` (read before). An odd epoch
+    /// Reads every restricting owner record, tagged with `epoch` (read before it). An odd epoch
     /// is cached too: a change in progress commits, then makes the epoch even, and readers
     /// read again; a writer killed in between leaves the odd epoch until the next writer or
     /// flusher settles it (at most one flush interval).
@@ -268,9 +268,13 @@ impl Engine {
         if loaded.epoch == epoch {
             return Ok(loaded);
         }
-        let rules = self.read_latest(|txn| {
+        let rules = self.read(|txn| {
             let mut rules = HashMap::new();
-            let table = txn.open_table(OWNERS)?;
+            let table = match txn.open_table(OWNERS) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(rules),
+                Err(e) => return Err(e.into()),
+            };
             for item in table.iter()? {
                 let (owner, bytes) = item?;
                 let record = OwnerRecordV1::decode(owner.value(), bytes.value())?;
@@ -287,22 +291,6 @@ impl Engine {
             .state
             .store(epoch << 1 | restricted, Ordering::Release);
         Ok(loaded)
-    }
-
-    /// Runs `work` on the latest commit of any process, in a write transaction that is then
-    /// dropped (nothing written): redb starts a write transaction from the file's latest
-    /// commit. (A first version read through a read transaction and failed the multi-process
-    /// test; that version of the test also had a race of its own, so whether a read
-    /// transaction of a long-lived multi-process handle can lag is not settled — see the
-    /// report on branch `owner-controls`.) It waits for a write transaction of another process
-    /// to end; it runs once per process per owner change, not per verify.
-    fn read_latest<T>(&self, work: impl FnOnce(&WriteTransaction) -> Result<T>) -> Result<T> {
-        self.contained(|| {
-            let txn = self.db.begin_write()?;
-            let value = work(&txn)?;
-            drop(txn);
-            Ok(value)
-        })
     }
 
     /// Makes an odd owner epoch left by a writer that died mid-change even again. Called
@@ -417,8 +405,12 @@ impl Store {
         check_owner(owner)?;
         let engine = self.engine()?;
         engine.ensure_fresh()?;
-        engine.read_latest(|txn| {
-            let record = read_record(&txn.open_table(OWNERS)?, owner)?;
+        engine.read(|txn| {
+            let record = match txn.open_table(OWNERS) {
+                Ok(table) => read_record(&table, owner)?,
+                Err(redb::TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(e.into()),
+            };
             let keys = key_count(&txn.open_table(OWNER_KEYS)?, owner)?;
             if record.is_none() && keys == 0 {
                 return Err(Error::OwnerNotFound {
@@ -434,8 +426,12 @@ impl Store {
     pub fn owners(&self) -> Result<Vec<OwnerInfo>> {
         let engine = self.engine()?;
         engine.ensure_fresh()?;
-        engine.read_latest(|txn| {
-            let table = txn.open_table(OWNERS)?;
+        engine.read(|txn| {
+            let table = match txn.open_table(OWNERS) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(vec![]),
+                Err(e) => return Err(e.into()),
+            };
             let owner_keys = txn.open_table(OWNER_KEYS)?;
             let mut out = Vec::new();
             for item in table.iter()? {
