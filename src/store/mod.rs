@@ -117,7 +117,11 @@ impl Drop for Handle {
             // Opened by a parent before fork(): its redb state and locks belong to the
             // parent. Dropping it here could release the parent's locks, so leak it.
             std::mem::forget(engine);
+            return;
         }
+        // The last handle: stop the flusher here, so the engine's final flush runs on this
+        // thread before the close returns (see `Engine::stop_flusher`).
+        engine.stop_flusher();
     }
 }
 
@@ -235,6 +239,8 @@ impl Store {
             std::mem::forget(previous);
             std::mem::forget(current);
         } else {
+            // Its flusher is stopped and joined here, as in `Handle::drop`.
+            current.stop_flusher();
             current.hand_over_usage(&fresh);
         }
         Ok(())
