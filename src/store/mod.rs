@@ -258,6 +258,16 @@ impl Store {
         Ok(written)
     }
 
+    /// For a process about to exit with the store still open (pinned stores, at `atexit`):
+    /// stops the background flusher (waiting for its pass in flight), then writes all
+    /// pending usage. A flusher left running could take the host's counts out of the shared
+    /// cells just before the exit and never write them.
+    pub(crate) fn flush_before_exit(&self) -> Result<usize> {
+        let engine = self.engine()?;
+        engine.stop_flusher();
+        engine.flush()
+    }
+
     /// Flushes pending usage and releases this handle. The database closes when the last
     /// handle onto it is gone.
     pub fn close(self) -> Result<()> {
