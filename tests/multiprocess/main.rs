@@ -31,6 +31,9 @@
 //!   child was killed outside a flush).
 //! - `killed_verifier_keeps_counts`: two children verify without flushing and are SIGKILLed;
 //!   the counts they made in the shared table are all there, before and after a flush.
+//! - `close_then_exit_keeps_counts`: children (20; `KEYWARD_CLOSE_EXIT_CYCLES`) whose 1 ms
+//!   flusher holds a batch close their store and exit at once while the parent verifies
+//!   without pause: the use counts are exact (RELIABILITY.md, defect 17).
 //!
 //! `KEYWARD_MULTIPROCESS_DEADLINE_SECS` (default 600) bounds the whole run; raise it for the
 //! long runs.
