@@ -162,7 +162,7 @@ extern "C" fn flush_pinned_at_exit() {
             return;
         };
         for store in pinned.iter() {
-            let _ = store.flush();
+            let _ = store.flush_before_exit();
         }
     });
 }

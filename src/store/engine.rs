@@ -183,6 +183,26 @@ impl Engine {
         *self.flusher.lock() = Some(Flusher { stop, thread });
     }
 
+    /// Stops the background flusher and waits for the flush it may be running: once this
+    /// returns, no flush of this engine runs on that thread again.
+    ///
+    /// The flusher holds the engine (a strong reference) for the length of each pass, so the
+    /// owner must call this before letting go of its reference: otherwise the engine's last
+    /// reference, and with it the final flush in [`Engine`]'s `Drop`, can end up on the
+    /// flusher thread after the owner's close has returned, where a process exit cuts it
+    /// short — losing the counts it had already taken out of the shared cells, other
+    /// processes' counts included.
+    pub(super) fn stop_flusher(&self) {
+        let Some(flusher) = self.flusher.lock().take() else {
+            return;
+        };
+        *flusher.stop.0.lock() = true;
+        flusher.stop.1.notify_all();
+        if flusher.thread.thread().id() != std::thread::current().id() {
+            let _ = flusher.thread.join();
+        }
+    }
+
     pub(crate) fn fork_generation(&self) -> u64 {
         self.fork_generation
     }
@@ -393,13 +413,7 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        if let Some(flusher) = self.flusher.lock().take() {
-            *flusher.stop.0.lock() = true;
-            flusher.stop.1.notify_all();
-            if flusher.thread.thread().id() != std::thread::current().id() {
-                let _ = flusher.thread.join();
-            }
-        }
+        self.stop_flusher();
         // Best effort: a failure here loses at most this interval's counts (documented).
         let _ = self.flush();
     }

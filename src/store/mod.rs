@@ -129,7 +129,11 @@ impl Drop for Handle {
             // Opened by a parent before fork(): its redb state and locks belong to the
             // parent. Dropping it here could release the parent's locks, so leak it.
             std::mem::forget(engine);
+            return;
         }
+        // The last handle: stop the flusher here, so the engine's final flush runs on this
+        // thread before the close returns (see `Engine::stop_flusher`).
+        engine.stop_flusher();
     }
 }
 
@@ -247,6 +251,8 @@ impl Store {
             std::mem::forget(previous);
             std::mem::forget(current);
         } else {
+            // Its flusher is stopped and joined here, as in `Handle::drop`.
+            current.stop_flusher();
             current.hand_over_usage(&fresh);
         }
         Ok(())
@@ -262,6 +268,16 @@ impl Store {
         let written = engine.flush()?;
         engine.check_sync_binding()?;
         Ok(written)
+    }
+
+    /// For a process about to exit with the store still open (pinned stores, at `atexit`):
+    /// stops the background flusher (waiting for its pass in flight), then writes all
+    /// pending usage. A flusher left running could take the host's counts out of the shared
+    /// cells just before the exit and never write them.
+    pub(crate) fn flush_before_exit(&self) -> Result<usize> {
+        let engine = self.engine()?;
+        engine.stop_flusher();
+        engine.flush()
     }
 
     /// Flushes pending usage and releases this handle. The database closes when the last

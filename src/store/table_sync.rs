@@ -427,9 +427,16 @@ impl Engine {
                 if counts.is_empty() {
                     continue;
                 }
-                match old.table.cell_key(cell).and_then(|id| cells.get(&id)) {
-                    Some(&new_cell) => {
-                        table.add_counts(new_cell, &counts);
+                match old
+                    .table
+                    .cell_key(cell)
+                    .and_then(|id| Some((id, *cells.get(&id)?)))
+                {
+                    Some((id, new_cell)) => {
+                        let rest = table.add_counts(new_cell, &counts);
+                        if !rest.is_empty() {
+                            self.keep_counts_locally(id, &rest);
+                        }
                     }
                     None => {
                         if let Some(id) = old.table.cell_key(cell) {

@@ -1,5 +1,6 @@
 //! Writing pending usage in one batched transaction, and reading usage back.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use redb::ReadableTable;
@@ -206,8 +207,9 @@ impl Engine {
                 // process's own to its memory, for the next flush.
                 if let Some(view) = &view {
                     for (cell, id, counts) in &shared {
-                        if !view.table.add_counts(*cell, counts) {
-                            self.keep_counts_locally(*id, counts);
+                        let rest = view.table.add_counts(*cell, counts);
+                        if !rest.is_empty() {
+                            self.keep_counts_locally(*id, &rest);
                         }
                     }
                 }
@@ -226,10 +228,21 @@ impl Engine {
     /// Moves counts made late in generations this process no longer maps into its own
     /// memory (each cell is taken by one process only: the move is an atomic swap), and
     /// unmaps generations that have had their last chance.
+    ///
+    /// A generation's chances run out only while nothing but this list holds it: a verify
+    /// that loaded it before the switch (descheduled for longer than two flushes, say) still
+    /// counts in it, and those counts need a drain after it let go.
     fn drain_retired(&self) {
         let mut retired = self.retired.lock();
         for (view, chances) in retired.iter_mut() {
-            *chances = chances.saturating_sub(1);
+            // Read before the drain, so the drain comes after the last count any other
+            // holder made (the fence pairs with the release of the holder's reference).
+            if Arc::strong_count(view) == 1 {
+                std::sync::atomic::fence(Ordering::Acquire);
+                *chances = chances.saturating_sub(1);
+            } else {
+                *chances = (*chances).max(1);
+            }
             if !view.table.is_intact() || view.table.damage_reported() {
                 continue; // a damaged table's counts cannot be trusted
             }
@@ -379,5 +392,60 @@ impl Store {
                 terms,
             }))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::store::{NewKey, Store, StoreOptions};
+
+    /// A verify that loaded the table before a new generation replaced it, and counted in the
+    /// old generation only after that generation's two flushes ("chances") had passed, lost
+    /// its count: the retired generation was unmapped without another drain.
+    #[test]
+    fn a_count_in_a_retired_generation_still_held_is_not_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            flush_interval: Duration::ZERO,
+            ..StoreOptions::default()
+        };
+        let store = Store::open_unshared(dir.path().join("k.redb"), options).unwrap();
+        let created = store
+            .create(NewKey {
+                owner: "acct".into(),
+                ..NewKey::default()
+            })
+            .unwrap();
+        let engine = store.engine().unwrap();
+        let id = crate::key_format::KeyId::parse(created.id()).unwrap();
+        let digest = engine
+            .read_key(&id)
+            .unwrap()
+            .unwrap()
+            .0
+            .digest_hash()
+            .unwrap();
+        // What a verify holds between its lookup and its count.
+        let held = engine.current_table().unwrap();
+        let cell = held.find(&digest).unwrap().usage_cell;
+        let old_generation = held.table.generation();
+        {
+            let _lease = engine.lock_table_writer().unwrap();
+            engine.build_generation("test", 0, 0).unwrap();
+        }
+        assert_ne!(store.stats().unwrap().table.generation, old_generation);
+        // The old generation's two chances pass; the verify holding it counts only now.
+        store.flush().unwrap();
+        store.flush().unwrap();
+        assert!(held.table.count_use(cell, engine.now()));
+        drop(held);
+        store.flush().unwrap();
+        assert_eq!(store.usage(created.id()).unwrap().uses, 1);
+        // Once let go, the generation is unmapped after its chances.
+        store.flush().unwrap();
+        store.flush().unwrap();
+        assert!(engine.retired.lock().is_empty());
     }
 }

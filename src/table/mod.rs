@@ -964,12 +964,17 @@ impl SharedTable {
         Some(cell)
     }
 
-    /// Adds counts to a cell (moving them from a retired generation or process memory).
-    pub(crate) fn add_counts(&self, cell: u32, counts: &CellCounts) -> bool {
+    /// Adds counts to a cell (putting back the counts of a failed flush, or moving them into a
+    /// new generation). Returns what could not be added, for the caller to keep in process
+    /// memory: all of it for a cell out of range, and the uses of a day whose word still
+    /// holds another day's uses (the same parity two days apart) — every other part is added,
+    /// so nothing is counted twice.
+    pub(crate) fn add_counts(&self, cell: u32, counts: &CellCounts) -> CellCounts {
         if !self.valid_cell(cell) {
-            return false;
+            return *counts;
         }
-        for (day, count) in counts.days {
+        let mut rest = CellCounts::default();
+        for (i, (day, count)) in counts.days.into_iter().enumerate() {
             if count == 0 {
                 continue;
             }
@@ -982,7 +987,9 @@ impl SharedTable {
                 } else if current & COUNT_MASK == 0 {
                     tag << COUNT_BITS | count
                 } else {
-                    return false;
+                    rest.days[i] = (day, count);
+                    rest.last_used = counts.last_used;
+                    break;
                 };
                 match word.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Relaxed)
                 {
@@ -995,10 +1002,10 @@ impl SharedTable {
             .fetch_add(counts.refused, Ordering::AcqRel);
         self.cell_word(cell, CELL_LAST_USED)
             .fetch_max(counts.last_used.max(0) as u64, Ordering::Relaxed);
-        if !counts.is_empty() {
+        if counts.refused > 0 || counts.uses() > rest.uses() {
             self.mark_dirty(cell);
         }
-        true
+        rest
     }
 
     /// Whether the table has room for `new_keys` more keys and `record_words` more heap.
@@ -1067,4 +1074,48 @@ fn temporary_path(path: &Path) -> PathBuf {
         random_nonzero()
     ));
     PathBuf::from(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table_in(dir: &Path) -> SharedTable {
+        let geometry = Geometry::for_contents(1, 64);
+        SharedTable::create(&dir.join("t.kwtable"), geometry, 1).unwrap()
+    }
+
+    /// A failed flush puts its counts back with `add_counts`: when one day's word is taken by
+    /// another day, the other day's uses (and the refusals) are added and only the uses that
+    /// did not fit come back — they used to come back with the rest, which the caller then
+    /// kept in process memory as well: counted twice.
+    #[test]
+    fn add_counts_adds_what_fits_and_returns_only_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = table_in(dir.path());
+        let id = KeyId::parse("AAAAAAAAAAAAAAAA").unwrap();
+        let cell = table.assign_cell(&id).unwrap();
+        // Day 10's word (parity 0) holds day 12's uses: day 10 cannot go back in.
+        let day12 = Timestamp::from_millis(12 * 86_400_000);
+        assert!(table.count_use(cell, day12));
+        let counts = CellCounts {
+            days: [(Day(10), 5), (Day(11), 7)],
+            refused: 3,
+            last_used: 11 * 86_400_000,
+        };
+        let rest = table.add_counts(cell, &counts);
+        assert_eq!(rest.days, [(Day(10), 5), (Day(0), 0)]);
+        assert_eq!((rest.uses(), rest.refused), (5, 0));
+        let now = table.cell_counts(cell);
+        assert_eq!(now.uses(), 1 + 7, "day 12's use and day 11's 7");
+        assert_eq!(now.refused, 3);
+        // Uses added plus uses returned are exactly the uses given: none lost, none twice.
+        assert_eq!(now.uses() - 1 + rest.uses(), counts.uses());
+        // Everything fits in an empty cell; a cell out of range takes nothing.
+        let empty = table.assign_cell(&id).unwrap();
+        assert!(table.add_counts(empty, &counts).is_empty());
+        assert_eq!(table.cell_counts(empty).uses(), 12);
+        let outside = table.geometry().cells as u32;
+        assert_eq!(table.add_counts(outside, &counts), counts);
+    }
 }

@@ -40,6 +40,9 @@
 //!   meanwhile, and the next change repairs it.
 //! - `killed_verifier_keeps_counts`: two children verify without flushing and are SIGKILLed;
 //!   the counts they made in the shared table are all there, before and after a flush.
+//! - `close_then_exit_keeps_counts`: children (20; `KEYWARD_CLOSE_EXIT_CYCLES`) whose 1 ms
+//!   flusher holds a batch close their store and exit at once while the parent verifies
+//!   without pause: the use counts are exact (RELIABILITY.md, defect 17).
 //!
 //! - `legacy_upgrade_race`: 50 Sanctum tokens (Sanctum's algorithm) imported with
 //!   `Store::import_legacy`; 4 processes verify all of them 20 times, starting together: every
@@ -109,6 +112,7 @@ fn main() {
         ("killed_verifier_keeps_counts", killed_verifier_keeps_counts),
         ("owner_storm", owner_storm),
         ("owner_crash", owner_crash),
+        ("close_then_exit_keeps_counts", close_then_exit_keeps_counts),
         (
             "in_doubt_slot_repaired_and_counted",
             in_doubt_slot_repaired_and_counted,
@@ -365,6 +369,28 @@ fn child_main(args: &[String]) {
                 )
                 .unwrap();
             say("renamed".into());
+        }
+        // Verifies one key once with a 1 ms background flusher whose flushes each pause
+        // `pause_ms` between taking their batch and writing it, waits until that flusher has
+        // taken a batch, closes the store and exits at once (as a worker that closes its
+        // store on the way out).
+        "close_and_exit" => {
+            let key = &args[2];
+            let pause = Duration::from_millis(args[3].parse().unwrap());
+            let store = Store::open(&path, options(Duration::from_millis(1))).unwrap();
+            store.pause_flushes_for_test(pause).unwrap();
+            assert!(store.verify(key, &["read"]).unwrap().is_valid());
+            // The flusher holds the host's flush lease (the parent runs none) and takes the
+            // shared counts each pass: wait for its first batch.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while store.paused_flushes_for_test().unwrap() == 0 {
+                assert!(Instant::now() < deadline, "the flusher never took a batch");
+                std::thread::yield_now();
+            }
+            say("closing".into());
+            store.close().unwrap();
+            say("closed".into());
+            std::process::exit(0);
         }
         // Verifies every key in a file `rounds` times without flushing, reports, then waits
         // to be killed.
@@ -1785,6 +1811,71 @@ fn table_crash() {
             t.counts_lost
         );
     }
+}
+
+/// A process that closes its store and exits at once keeps every count: its own, and those
+/// of other processes its flusher had taken out of the shared cells. Each of `cycles` children
+/// (`KEYWARD_CLOSE_EXIT_CYCLES`, default 20) opens the store with a 1 ms background flusher
+/// (holding the host's flush lease: the parent runs none) whose flushes each pause 30 ms
+/// between taking their batch and committing it, verifies once, waits for its flusher's first
+/// batch, closes and exits; meanwhile a parent thread verifies without pause, so the shared
+/// cell always holds counts for the child's flusher to take. The flusher holds the engine for
+/// a whole pass and waits on the flush lock during the close's own flush: the close used to
+/// return with the engine still alive on the flusher thread, whose next pass (or the engine's
+/// final flush) took the parent's counts and was cut short by the exit.
+fn close_then_exit_keeps_counts() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let cycles: u64 = std::env::var("KEYWARD_CLOSE_EXIT_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let (_dir, path) = temp_db();
+    let store = Store::open(&path, options(Duration::ZERO)).unwrap();
+    let key = store.create(new_key("exits")).unwrap();
+    let verifies = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy = {
+        let (store, key, verifies, stop) = (
+            store.clone(),
+            key.key().to_owned(),
+            verifies.clone(),
+            stop.clone(),
+        );
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Acquire) {
+                assert!(store.verify(&key, &["read"]).unwrap().is_valid());
+                verifies.fetch_add(1, Ordering::AcqRel);
+            }
+        })
+    };
+    let mut overlapped = 0;
+    for _ in 0..cycles {
+        let mut child = Worker::spawn(&["close_and_exit", path_arg(&path), key.key(), "30"]);
+        assert_eq!(child.read(), "closing");
+        let before = verifies.load(Ordering::Acquire);
+        assert_eq!(child.read(), "closed");
+        // The parent counted while the child closed: there were counts for its flusher.
+        if verifies.load(Ordering::Acquire) != before {
+            overlapped += 1;
+        }
+        child.finish();
+    }
+    stop.store(true, Ordering::Release);
+    busy.join().unwrap();
+    assert!(
+        overlapped * 2 >= cycles,
+        "the parent verified during only {overlapped} of {cycles} closes"
+    );
+    store.flush().unwrap();
+    let uses = store.usage(key.id()).unwrap().uses;
+    let expected = verifies.load(Ordering::Acquire) + cycles;
+    assert_eq!(uses, expected, "uses counted, uses made");
+    println!(
+        "  close_then_exit_keeps_counts: {cycles} children closed and exited while their \
+         flusher held a batch, the parent verified during {overlapped} closes; {uses} uses, exact"
+    );
 }
 
 fn killed_verifier_keeps_counts() {
