@@ -53,6 +53,9 @@ pub enum ErrorFamily {
     Credential = 6,
     /// A bug in keyward (a caught panic).
     Internal = 7,
+    /// The upstream PostgreSQL of a store replicated across hosts (feature `postgres`):
+    /// unreachable, or with a schema this build cannot use.
+    Upstream = 8,
 }
 
 impl ErrorFamily {
@@ -67,6 +70,7 @@ impl ErrorFamily {
             ErrorFamily::Pepper => "PEPPER",
             ErrorFamily::Credential => "CREDENTIAL",
             ErrorFamily::Internal => "INTERNAL",
+            ErrorFamily::Upstream => "UPSTREAM",
         }
     }
 
@@ -80,6 +84,7 @@ impl ErrorFamily {
         ErrorFamily::Pepper,
         ErrorFamily::Credential,
         ErrorFamily::Internal,
+        ErrorFamily::Upstream,
     ];
 }
 
@@ -198,6 +203,13 @@ error_codes! {
     /// Several different credentials were sent in one request.
     AmbiguousCredential = 55, "AMBIGUOUS_CREDENTIAL", Credential,
         "the request carries several different credentials";
+    /// The upstream PostgreSQL could not be reached or refused the change; nothing was changed
+    /// (verifies go on with the last replicated state).
+    UpstreamUnavailable = 70, "UPSTREAM_UNAVAILABLE", Upstream,
+        "the upstream PostgreSQL is unreachable; the change was not made (verifies go on with the last replicated state)";
+    /// The upstream PostgreSQL schema was written by a newer keyward, or is not keyward's.
+    UpstreamSchema = 71, "UPSTREAM_SCHEMA", Upstream,
+        "the upstream PostgreSQL schema is newer than this keyward or not keyward's; upgrade";
 }
 
 impl ErrorCode {
@@ -343,6 +355,16 @@ pub enum Error {
     MalformedKey(crate::key_format::KeyFormatError),
     /// Several different credentials were sent in one request.
     AmbiguousCredential,
+    /// The upstream PostgreSQL could not be reached, or the statement failed; nothing changed.
+    UpstreamUnavailable {
+        /// What failed (the driver's message; never a secret or a password).
+        detail: String,
+    },
+    /// The upstream schema is newer than this build (or not keyward's).
+    UpstreamSchema {
+        /// What was found.
+        detail: String,
+    },
 }
 
 impl Error {
@@ -374,6 +396,8 @@ impl Error {
             Error::HalfPair { .. } => ErrorCode::HalfPair,
             Error::MalformedKey(_) => ErrorCode::MalformedKey,
             Error::AmbiguousCredential => ErrorCode::AmbiguousCredential,
+            Error::UpstreamUnavailable { .. } => ErrorCode::UpstreamUnavailable,
+            Error::UpstreamSchema { .. } => ErrorCode::UpstreamSchema,
         }
     }
 
@@ -483,6 +507,14 @@ impl fmt::Display for Error {
             Error::AmbiguousCredential => write!(
                 f,
                 "the request carries several different credentials; send exactly one"
+            ),
+            Error::UpstreamUnavailable { detail } => write!(
+                f,
+                "the upstream PostgreSQL is unavailable ({detail}); nothing was changed, retry later (verifies go on with the last replicated state)"
+            ),
+            Error::UpstreamSchema { detail } => write!(
+                f,
+                "the upstream PostgreSQL schema cannot be used ({detail}); upgrade keyward"
             ),
         }
     }

@@ -11,6 +11,7 @@
 //! | `credits` | public id | (credits left in the database, refill period, shared slot) |
 //! | `free_slots` | slot | () — credit slots freed by deleted keys |
 //! | `audit` | event sequence | JSON `AuditEventV1` + CRC32 — the audit log (added after format 1 shipped: a store without it reads as an empty log; it is created by the first write) |
+//! | `replica_seq` | public id | upstream change sequence that last wrote the key (replicas of a PostgreSQL upstream only: an older change never overwrites a newer one; added after format 1 shipped, read as empty when missing) |
 
 use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,8 @@ pub(crate) const USAGE_DAYS: TableDefinition<(&str, i32), u64> = TableDefinition
 pub(crate) const CREDITS: TableDefinition<&str, (u64, i32, u32)> = TableDefinition::new("credits");
 pub(crate) const FREE_SLOTS: TableDefinition<u32, ()> = TableDefinition::new("free_slots");
 pub(crate) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+#[cfg(feature = "postgres")]
+pub(crate) const REPLICA_SEQ: TableDefinition<&str, u64> = TableDefinition::new("replica_seq");
 
 pub(crate) const META_FORMAT_VERSION: &str = "format_version";
 pub(crate) const META_PEPPER_CHECK: &str = "pepper_check";
@@ -40,6 +43,9 @@ pub(crate) const META_SERIAL: &str = "serial";
 pub(crate) const META_NEXT_SLOT: &str = "next_slot";
 /// The last audit event sequence number written.
 pub(crate) const META_AUDIT_SEQ: &str = "audit_seq";
+/// Replicas of a PostgreSQL upstream: the last upstream change sequence applied (u64 LE).
+#[cfg(feature = "postgres")]
+pub(crate) const META_UPSTREAM_CURSOR: &str = "upstream_cursor";
 /// The sync file bound to this database: epoch, device and inode (little-endian u64s + CRC).
 pub(crate) const META_SYNC_FILE: &str = "sync_file";
 

@@ -69,7 +69,7 @@ pub struct NewKey {
 
 /// A freshly created key. The full key is available here and nowhere else, ever.
 pub struct CreatedKey {
-    key: Zeroizing<String>,
+    pub(super) key: Zeroizing<String>,
     /// The stored record.
     pub info: KeyInfo,
 }
@@ -195,7 +195,7 @@ pub(crate) fn check_scopes<S: AsRef<str>>(scopes: &[S]) -> Result<()> {
     Ok(())
 }
 
-fn normalize_scopes(scopes: &[String]) -> Result<Vec<String>> {
+pub(crate) fn normalize_scopes(scopes: &[String]) -> Result<Vec<String>> {
     check_scopes(scopes)?;
     let mut out = scopes.to_vec();
     out.sort();
@@ -275,7 +275,7 @@ impl Engine {
 
     /// Writes the credit row of a key and resets its shared pool (before the commit: until
     /// the commit lands no other process knows the slot belongs to this key).
-    fn set_credits(
+    pub(super) fn set_credits(
         &self,
         txn: &WriteTransaction,
         id: &KeyId,
@@ -296,7 +296,7 @@ impl Engine {
         Ok(())
     }
 
-    fn clear_credits(&self, txn: &WriteTransaction, id: &KeyId) -> Result<()> {
+    pub(super) fn clear_credits(&self, txn: &WriteTransaction, id: &KeyId) -> Result<()> {
         let mut table = txn.open_table(CREDITS)?;
         if let Some(row) = table.remove(id.as_str())? {
             let slot = row.value().2;
@@ -486,7 +486,7 @@ impl Engine {
         Ok((created, ids, known))
     }
 
-    fn validate_new(&self, new: &NewKey, now: Timestamp) -> Result<()> {
+    pub(super) fn validate_new(&self, new: &NewKey, now: Timestamp) -> Result<()> {
         if new.owner.trim().is_empty() {
             return Err(Error::invalid("owner", "must not be empty"));
         }
@@ -510,7 +510,7 @@ impl Engine {
         self.check_lifetime(new.expires_at, now)
     }
 
-    fn load_stored(txn: &WriteTransaction, id: &KeyId) -> Result<StoredKey> {
+    pub(super) fn load_stored(txn: &WriteTransaction, id: &KeyId) -> Result<StoredKey> {
         let keys = txn.open_table(KEYS)?;
         let bytes = keys
             .get(id.as_str())?
@@ -518,10 +518,28 @@ impl Engine {
         StoredKey::decode(id.as_str(), bytes.value())
     }
 
-    fn save_stored(txn: &WriteTransaction, stored: &StoredKey) -> Result<()> {
+    pub(super) fn save_stored(txn: &WriteTransaction, stored: &StoredKey) -> Result<()> {
         txn.open_table(KEYS)?
             .insert(stored.info.id.as_str(), stored.encode().as_slice())?;
         Ok(())
+    }
+
+    /// Removes every row of a key: record, owner index, usage, credits.
+    pub(super) fn remove_key_rows(
+        &self,
+        txn: &WriteTransaction,
+        key_id: &KeyId,
+        info: &KeyInfo,
+    ) -> Result<()> {
+        txn.open_table(KEYS)?.remove(key_id.as_str())?;
+        txn.open_table(OWNER_KEYS)?
+            .remove((info.owner.as_str(), info.serial))?;
+        txn.open_table(USAGE)?.remove(key_id.as_str())?;
+        txn.open_table(USAGE_DAYS)?.retain_in(
+            (key_id.as_str(), i32::MIN)..=(key_id.as_str(), i32::MAX),
+            |_, _| false,
+        )?;
+        self.clear_credits(txn, key_id)
     }
 
     /// Refuses to remove `info` from service if it is its owner's last active key.
@@ -817,15 +835,7 @@ impl Store {
                 &[],
             );
             audit::append(txn, &stamp, vec![event])?;
-            txn.open_table(KEYS)?.remove(key_id.as_str())?;
-            txn.open_table(OWNER_KEYS)?
-                .remove((stored.info.owner.as_str(), stored.info.serial))?;
-            txn.open_table(USAGE)?.remove(key_id.as_str())?;
-            txn.open_table(USAGE_DAYS)?.retain_in(
-                (key_id.as_str(), i32::MIN)..=(key_id.as_str(), i32::MAX),
-                |_, _| false,
-            )?;
-            engine.clear_credits(txn, &key_id)?;
+            engine.remove_key_rows(txn, &key_id, &stored.info)?;
             Ok(((), vec![key_id]))
         });
         self.note_refusal(&engine, Some(id), None, result)

@@ -13,6 +13,8 @@ mod manage;
 mod open;
 mod refresh;
 mod registry;
+#[cfg(feature = "postgres")]
+mod replica;
 mod sync_binding;
 mod table_sync;
 mod usage;
@@ -20,6 +22,10 @@ mod verify;
 mod warnings;
 
 pub(crate) use manage::check_scopes;
+#[cfg(feature = "postgres")]
+pub(crate) use manage::normalize_scopes as normalize_scopes_for_upstream;
+#[cfg(feature = "postgres")]
+pub(crate) use replica::UpstreamChange;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
