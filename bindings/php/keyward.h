@@ -32,6 +32,8 @@ enum kw_status
   KW_HALF_PAIR = 53,
   KW_MALFORMED_KEY = 54,
   KW_AMBIGUOUS_CREDENTIAL = 55,
+  KW_UPSTREAM_UNAVAILABLE = 70,
+  KW_UPSTREAM_SCHEMA = 71,
 };
 typedef uint32_t kw_status;
 enum kw_family
@@ -44,6 +46,7 @@ enum kw_family
   KW_FAMILY_PEPPER = 5,
   KW_FAMILY_CREDENTIAL = 6,
   KW_FAMILY_INTERNAL = 7,
+  KW_FAMILY_UPSTREAM = 8,
 };
 typedef uint32_t kw_family;
 enum kw_reason

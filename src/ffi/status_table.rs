@@ -67,6 +67,10 @@ pub enum kw_status {
     KW_MALFORMED_KEY = 54,
     /// The request carries several different credentials.
     KW_AMBIGUOUS_CREDENTIAL = 55,
+    /// The upstream PostgreSQL is unreachable; the change was not made (verifies go on with the last replicated state).
+    KW_UPSTREAM_UNAVAILABLE = 70,
+    /// The upstream PostgreSQL schema is newer than this keyward or not keyward's; upgrade.
+    KW_UPSTREAM_SCHEMA = 71,
 }
 
 /// The kind of failure of a status (`kw_status_family`): what a binding turns into an
@@ -90,6 +94,8 @@ pub enum kw_family {
     KW_FAMILY_CREDENTIAL = 6,
     /// `INTERNAL`.
     KW_FAMILY_INTERNAL = 7,
+    /// `UPSTREAM`.
+    KW_FAMILY_UPSTREAM = 8,
 }
 
 impl kw_status {
@@ -125,11 +131,13 @@ impl kw_status {
         kw_status::KW_HALF_PAIR,
         kw_status::KW_MALFORMED_KEY,
         kw_status::KW_AMBIGUOUS_CREDENTIAL,
+        kw_status::KW_UPSTREAM_UNAVAILABLE,
+        kw_status::KW_UPSTREAM_SCHEMA,
     ];
 }
 
 /// NUL-terminated names, in the order of `kw_status::ALL`.
-pub(super) static NAMES: [&std::ffi::CStr; 30] = [
+pub(super) static NAMES: [&std::ffi::CStr; 32] = [
     c"OK",
     c"INVALID_ARGUMENT",
     c"NULL_ARGUMENT",
@@ -160,10 +168,12 @@ pub(super) static NAMES: [&std::ffi::CStr; 30] = [
     c"HALF_PAIR",
     c"MALFORMED_KEY",
     c"AMBIGUOUS_CREDENTIAL",
+    c"UPSTREAM_UNAVAILABLE",
+    c"UPSTREAM_SCHEMA",
 ];
 
 /// NUL-terminated messages, in the order of `kw_status::ALL`.
-pub(super) static MESSAGES: [&std::ffi::CStr; 30] = [
+pub(super) static MESSAGES: [&std::ffi::CStr; 32] = [
     c"success",
     c"an argument is invalid",
     c"a required pointer argument was NULL",
@@ -194,10 +204,12 @@ pub(super) static MESSAGES: [&std::ffi::CStr; 30] = [
     c"only half of the X-Api-Token-Id / X-Api-Token-Secret-Key pair was sent",
     c"the text is not a well-formed key",
     c"the request carries several different credentials",
+    c"the upstream PostgreSQL is unreachable; the change was not made (verifies go on with the last replicated state)",
+    c"the upstream PostgreSQL schema is newer than this keyward or not keyward's; upgrade",
 ];
 
 /// Families, in the order of `kw_status::ALL`.
-pub(super) static FAMILIES: [kw_family; 30] = [
+pub(super) static FAMILIES: [kw_family; 32] = [
     kw_family::KW_FAMILY_OK,
     kw_family::KW_FAMILY_ARGUMENT,
     kw_family::KW_FAMILY_ARGUMENT,
@@ -228,4 +240,6 @@ pub(super) static FAMILIES: [kw_family; 30] = [
     kw_family::KW_FAMILY_CREDENTIAL,
     kw_family::KW_FAMILY_CREDENTIAL,
     kw_family::KW_FAMILY_CREDENTIAL,
+    kw_family::KW_FAMILY_UPSTREAM,
+    kw_family::KW_FAMILY_UPSTREAM,
 ];

@@ -37,6 +37,7 @@ final class Abi
     public const KW_KEY_INFO_MAX_LEN = 24576;
     public const KW_DEFAULT_ROTATION_GRACE_MS = 86400000;
     public const KW_FLUSH_MANUAL = -1; // UINT64_MAX: the same 64 bits as a PHP int
+    public const SCHEMA_VERSION = 1;
     public const KW_STORE_NONE = 0;
 
     // enum kw_status
@@ -70,6 +71,8 @@ final class Abi
     public const KW_HALF_PAIR = 53;
     public const KW_MALFORMED_KEY = 54;
     public const KW_AMBIGUOUS_CREDENTIAL = 55;
+    public const KW_UPSTREAM_UNAVAILABLE = 70;
+    public const KW_UPSTREAM_SCHEMA = 71;
 
     // enum kw_family
     public const KW_FAMILY_OK = 0;
@@ -80,6 +83,7 @@ final class Abi
     public const KW_FAMILY_PEPPER = 5;
     public const KW_FAMILY_CREDENTIAL = 6;
     public const KW_FAMILY_INTERNAL = 7;
+    public const KW_FAMILY_UPSTREAM = 8;
 
     // enum kw_reason
     public const KW_REASON_VALID = 0;
