@@ -37,6 +37,10 @@ echo "== lint with --features postgres =="
 cargo clippy --all-targets --features postgres --quiet -- -D warnings
 cargo clippy -p keyward-cli --all-targets --features postgres --quiet -- -D warnings
 
+echo "== API docs and the module's example (doctest) with --features postgres =="
+RUSTDOCFLAGS="-D warnings -D missing_docs" cargo doc --no-deps -p keyward --features postgres --quiet
+cargo test --quiet --features postgres --doc upstream
+
 echo "== tests/upstream.rs =="
 cargo test --quiet --features postgres --test upstream
 echo "== tests/replicate_cmd.rs =="

@@ -13,8 +13,40 @@
 //!   reads), resynchronises from a `REPEATABLE READ` snapshot when the log was pruned past
 //!   its cursor, pushes usage as absolute per-host per-day counts and leases credits.
 //! - When PostgreSQL is down, verifies go on from the local store; management calls fail with
-//!   [`Error::UpstreamUnavailable`](crate::Error::UpstreamUnavailable); [`ReplicaStatus`]
+//!   [`Error::UpstreamUnavailable`]; [`ReplicaStatus`]
 //!   tells how stale the host is.
+//!
+//! Every host opens its own local store with the **same pepper**, management goes through
+//! [`Upstream`], verifies stay on the local [`Store`](crate::Store), and one
+//! `keyward replicate --db ... --upstream URL` runs per host (or a [`Replicator`] thread):
+//!
+//! ```no_run
+//! use keyward::upstream::{ReplicaStatus, Upstream};
+//! use keyward::{NewKey, PepperSource, Store, StoreOptions};
+//!
+//! let store = Store::open(
+//!     "/var/lib/myapp/keys.redb",
+//!     StoreOptions {
+//!         // One pepper for every host (32 bytes from a secret manager), a local file each.
+//!         pepper: PepperSource::File("/etc/myapp/keyward.pepper".into()),
+//!         ..StoreOptions::default()
+//!     },
+//! )?;
+//! let upstream = Upstream::connect(&store, "postgresql://keyward@db.internal/keyward")?;
+//! let created = upstream.create(NewKey {
+//!     owner: "acct_42".into(),
+//!     ..NewKey::default()
+//! })?;
+//! // Committed in PostgreSQL, applied here at once, on the other hosts within their
+//! // replicator's next wake-up (a NOTIFY, or the 1 s poll).
+//! assert!(store.verify(created.key(), &[])?.is_valid());
+//! upstream.revoke(created.id(), Some("leaked"))?;
+//! // How stale this host is (what `keyward status` prints).
+//! if let Some(status) = ReplicaStatus::read(store.path())? {
+//!     println!("cursor {}, connected: {}", status.cursor, status.connected);
+//! }
+//! # Ok::<(), keyward::Error>(())
+//! ```
 
 mod manage;
 mod replicator;
