@@ -329,6 +329,10 @@ enum kw_status
    * The upstream PostgreSQL schema is newer than this keyward or not keyward's; upgrade.
    */
   KW_UPSTREAM_SCHEMA = 71,
+  /**
+   * This store is a replica of an upstream PostgreSQL: make the change through the upstream.
+   */
+  KW_UPSTREAM_REQUIRED = 72,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

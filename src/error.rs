@@ -210,6 +210,10 @@ error_codes! {
     /// The upstream PostgreSQL schema was written by a newer keyward, or is not keyward's.
     UpstreamSchema = 71, "UPSTREAM_SCHEMA", Upstream,
         "the upstream PostgreSQL schema is newer than this keyward or not keyward's; upgrade";
+    /// The store is a replica of an upstream PostgreSQL: changes made to it alone would be
+    /// lost or would diverge from the other hosts.
+    UpstreamRequired = 72, "UPSTREAM_REQUIRED", Upstream,
+        "this store is a replica of an upstream PostgreSQL: make the change through the upstream";
 }
 
 impl ErrorCode {
@@ -365,6 +369,8 @@ pub enum Error {
         /// What was found.
         detail: String,
     },
+    /// A management call on a store that replicates an upstream PostgreSQL.
+    UpstreamRequired,
 }
 
 impl Error {
@@ -398,6 +404,7 @@ impl Error {
             Error::AmbiguousCredential => ErrorCode::AmbiguousCredential,
             Error::UpstreamUnavailable { .. } => ErrorCode::UpstreamUnavailable,
             Error::UpstreamSchema { .. } => ErrorCode::UpstreamSchema,
+            Error::UpstreamRequired => ErrorCode::UpstreamRequired,
         }
     }
 
@@ -515,6 +522,10 @@ impl fmt::Display for Error {
             Error::UpstreamSchema { detail } => write!(
                 f,
                 "the upstream PostgreSQL schema cannot be used ({detail}); upgrade keyward"
+            ),
+            Error::UpstreamRequired => write!(
+                f,
+                "this store is a replica of an upstream PostgreSQL: a change made here alone would not reach the other hosts; make it through the upstream (keyward::upstream::Upstream, `keyward upstream`)"
             ),
         }
     }

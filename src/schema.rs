@@ -44,7 +44,7 @@ pub(crate) const META_NEXT_SLOT: &str = "next_slot";
 /// The last audit event sequence number written.
 pub(crate) const META_AUDIT_SEQ: &str = "audit_seq";
 /// Replicas of a PostgreSQL upstream: the last upstream change sequence applied (u64 LE).
-#[cfg(feature = "postgres")]
+/// Its presence marks the store as a replica: local management calls are refused.
 pub(crate) const META_UPSTREAM_CURSOR: &str = "upstream_cursor";
 /// The sync file bound to this database: epoch, device and inode (little-endian u64s + CRC).
 pub(crate) const META_SYNC_FILE: &str = "sync_file";

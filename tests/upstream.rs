@@ -189,11 +189,24 @@ fn a_replica_behind_a_pruned_log_resynchronises_from_a_snapshot() {
     let (a, b) = (host(), host());
     let up = Upstream::connect(&a.store, &pg.url).unwrap();
     let rb = Replicator::new(&b.store, &pg.url, options("b"));
+    // A key only this store has (made before it became a replica): the snapshot removes it.
+    let stray = b.store.create(new_key("acct_9", &[])).unwrap();
     let k1 = up.create(new_key("acct_1", &[])).unwrap();
     let k2 = up.create(new_key("acct_1", &[])).unwrap();
     rb.sync_once().unwrap();
-    // A key only this replica has (say, written to it by mistake): the snapshot removes it.
-    let stray = b.store.create(new_key("acct_9", &[])).unwrap();
+    // Once a replica, the store refuses changes made to it alone.
+    let err = b.store.create(new_key("acct_9", &[])).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::UpstreamRequired);
+    assert_eq!(err.code().family(), ErrorFamily::Upstream);
+    assert_eq!(
+        b.store.revoke(k1.id(), None).unwrap_err().code(),
+        ErrorCode::UpstreamRequired
+    );
+    assert_eq!(
+        a.store.delete(k1.id()).unwrap_err().code(),
+        ErrorCode::UpstreamRequired,
+        "the writing host's store too"
+    );
 
     up.revoke(k1.id(), None).unwrap();
     up.delete(k2.id()).unwrap();

@@ -71,6 +71,8 @@ pub enum kw_status {
     KW_UPSTREAM_UNAVAILABLE = 70,
     /// The upstream PostgreSQL schema is newer than this keyward or not keyward's; upgrade.
     KW_UPSTREAM_SCHEMA = 71,
+    /// This store is a replica of an upstream PostgreSQL: make the change through the upstream.
+    KW_UPSTREAM_REQUIRED = 72,
 }
 
 /// The kind of failure of a status (`kw_status_family`): what a binding turns into an
@@ -133,11 +135,12 @@ impl kw_status {
         kw_status::KW_AMBIGUOUS_CREDENTIAL,
         kw_status::KW_UPSTREAM_UNAVAILABLE,
         kw_status::KW_UPSTREAM_SCHEMA,
+        kw_status::KW_UPSTREAM_REQUIRED,
     ];
 }
 
 /// NUL-terminated names, in the order of `kw_status::ALL`.
-pub(super) static NAMES: [&std::ffi::CStr; 32] = [
+pub(super) static NAMES: [&std::ffi::CStr; 33] = [
     c"OK",
     c"INVALID_ARGUMENT",
     c"NULL_ARGUMENT",
@@ -170,10 +173,11 @@ pub(super) static NAMES: [&std::ffi::CStr; 32] = [
     c"AMBIGUOUS_CREDENTIAL",
     c"UPSTREAM_UNAVAILABLE",
     c"UPSTREAM_SCHEMA",
+    c"UPSTREAM_REQUIRED",
 ];
 
 /// NUL-terminated messages, in the order of `kw_status::ALL`.
-pub(super) static MESSAGES: [&std::ffi::CStr; 32] = [
+pub(super) static MESSAGES: [&std::ffi::CStr; 33] = [
     c"success",
     c"an argument is invalid",
     c"a required pointer argument was NULL",
@@ -206,10 +210,11 @@ pub(super) static MESSAGES: [&std::ffi::CStr; 32] = [
     c"the request carries several different credentials",
     c"the upstream PostgreSQL is unreachable; the change was not made (verifies go on with the last replicated state)",
     c"the upstream PostgreSQL schema is newer than this keyward or not keyward's; upgrade",
+    c"this store is a replica of an upstream PostgreSQL: make the change through the upstream",
 ];
 
 /// Families, in the order of `kw_status::ALL`.
-pub(super) static FAMILIES: [kw_family; 32] = [
+pub(super) static FAMILIES: [kw_family; 33] = [
     kw_family::KW_FAMILY_OK,
     kw_family::KW_FAMILY_ARGUMENT,
     kw_family::KW_FAMILY_ARGUMENT,
@@ -240,6 +245,7 @@ pub(super) static FAMILIES: [kw_family; 32] = [
     kw_family::KW_FAMILY_CREDENTIAL,
     kw_family::KW_FAMILY_CREDENTIAL,
     kw_family::KW_FAMILY_CREDENTIAL,
+    kw_family::KW_FAMILY_UPSTREAM,
     kw_family::KW_FAMILY_UPSTREAM,
     kw_family::KW_FAMILY_UPSTREAM,
 ];

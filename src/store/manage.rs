@@ -574,6 +574,7 @@ impl Store {
     /// Creates a key. The full key is in the result and nowhere else.
     pub fn create(&self, new: NewKey) -> Result<CreatedKey> {
         let engine = self.engine()?;
+        engine.refuse_on_replica()?;
         let now = engine.now();
         let stamp = self.stamp(now);
         let result = engine.validate_new(&new, now).and_then(|()| {
@@ -613,6 +614,7 @@ impl Store {
 
     fn create_many_as(&self, batch: Vec<NewKey>, action: AuditAction) -> Result<Vec<CreatedKey>> {
         let engine = self.engine()?;
+        engine.refuse_on_replica()?;
         let now = engine.now();
         let stamp = self.stamp(now);
         let result = batch
@@ -716,6 +718,7 @@ impl Store {
     /// Updates a key's name, scopes, metadata, expiry or credits.
     pub fn update(&self, id: &str, update: KeyUpdate) -> Result<KeyInfo> {
         let engine = self.engine()?;
+        engine.refuse_on_replica()?;
         let key_id = parse_id(id)?;
         let now = engine.now();
         if let Some(name) = &update.name {
@@ -795,6 +798,7 @@ impl Store {
             check_len("reason", reason, MAX_REASON_LEN)?;
         }
         let engine = self.engine()?;
+        engine.refuse_on_replica()?;
         let key_id = parse_id(id)?;
         let now = engine.now();
         let stamp = self.stamp(now);
@@ -822,6 +826,7 @@ impl Store {
     /// Deletes a key and its usage history.
     pub fn delete(&self, id: &str) -> Result<()> {
         let engine = self.engine()?;
+        engine.refuse_on_replica()?;
         let key_id = parse_id(id)?;
         let now = engine.now();
         let stamp = self.stamp(now);
@@ -846,6 +851,7 @@ impl Store {
     /// (zero = refused at once) and records its successor. Returns the new key, once.
     pub fn rotate(&self, id: &str, grace: Duration) -> Result<CreatedKey> {
         let engine = self.engine()?;
+        engine.refuse_on_replica()?;
         let key_id = parse_id(id)?;
         let now = engine.now();
         let stamp = self.stamp(now);

@@ -15,6 +15,7 @@ mod refresh;
 mod registry;
 #[cfg(feature = "postgres")]
 mod replica;
+mod replica_guard;
 mod sync_binding;
 mod table_sync;
 mod usage;

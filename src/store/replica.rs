@@ -229,6 +229,19 @@ impl Store {
         })
     }
 
+    /// Marks the store as a replica of an upstream (an upstream cursor of 0 when it has
+    /// none): from then on its local management calls are refused (`UPSTREAM_REQUIRED`).
+    pub(crate) fn mark_replica(&self) -> Result<()> {
+        let engine = self.engine()?;
+        engine.write_change(|txn| {
+            let present = txn.open_table(META)?.get(META_UPSTREAM_CURSOR)?.is_some();
+            if !present {
+                set_cursor(txn, 0)?;
+            }
+            Ok(((), Vec::new()))
+        })
+    }
+
     /// The last upstream change sequence this store applied (0: none yet).
     pub(crate) fn upstream_cursor(&self) -> Result<u64> {
         self.engine()?.read(|txn| {

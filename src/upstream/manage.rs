@@ -230,11 +230,15 @@ impl Upstream {
     /// Connects to the PostgreSQL at `url` as the source of truth of `store`: creates or
     /// migrates keyward's schema, records this store's pepper check and key prefix on first
     /// use, and refuses a store whose pepper or prefix differ from the ones recorded (every
-    /// host must digest secrets with the same pepper).
+    /// host must digest secrets with the same pepper). Marks `store` as a replica: its own
+    /// management calls (`Store::create`, `Store::revoke`…) are refused from then on with
+    /// `UPSTREAM_REQUIRED`, in every process and language, since a change made to one host
+    /// alone would never reach the others.
     pub fn connect(store: &Store, url: &str) -> Result<Upstream> {
         let mut client = connect(url)?;
         schema::migrate(&mut client)?;
         check_identity(&mut client, store)?;
+        store.mark_replica()?;
         Ok(Upstream {
             store: store.clone(),
             url: Zeroizing::new(url.to_owned()),

@@ -73,6 +73,7 @@ final class Abi
     public const KW_AMBIGUOUS_CREDENTIAL = 55;
     public const KW_UPSTREAM_UNAVAILABLE = 70;
     public const KW_UPSTREAM_SCHEMA = 71;
+    public const KW_UPSTREAM_REQUIRED = 72;
 
     // enum kw_family
     public const KW_FAMILY_OK = 0;

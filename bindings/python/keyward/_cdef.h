@@ -59,6 +59,7 @@ enum kw_status
   KW_AMBIGUOUS_CREDENTIAL = 55,
   KW_UPSTREAM_UNAVAILABLE = 70,
   KW_UPSTREAM_SCHEMA = 71,
+  KW_UPSTREAM_REQUIRED = 72,
 };
 typedef uint32_t kw_status;
 enum kw_family
