@@ -102,6 +102,7 @@ impl std::fmt::Debug for Replicator {
 struct State {
     status: ReplicaStatus,
     last_usage_push: Option<Instant>,
+    last_lease_check: Option<Instant>,
     /// Whether every day's usage was pushed once by this process (later pushes send the
     /// last two days only).
     pushed_all_days: bool,
@@ -128,6 +129,7 @@ impl Replicator {
             state: Mutex::new(State {
                 status,
                 last_usage_push: None,
+                last_lease_check: None,
                 pushed_all_days: false,
             }),
         }
@@ -293,26 +295,34 @@ impl Replicator {
         force: bool,
         report: &mut SyncReport,
     ) -> Result<()> {
-        let due = {
-            let state = self.state.lock();
-            force
-                || state
-                    .last_usage_push
-                    .is_none_or(|at| at.elapsed() >= self.options.usage_interval)
+        // Kept off the path of a burst of changes: leases at most once per poll interval,
+        // usage and the heartbeat once per usage interval (`force`: both now).
+        let due = |last: Option<Instant>, every: Duration| {
+            force || last.is_none_or(|at| at.elapsed() >= every)
         };
-        if due {
+        let (usage_due, lease_due) = {
+            let state = self.state.lock();
+            (
+                due(state.last_usage_push, self.options.usage_interval),
+                due(state.last_lease_check, self.options.poll_interval),
+            )
+        };
+        if lease_due {
+            report.credits_leased = self.lease_credits(client)?;
+            self.state.lock().last_lease_check = Some(Instant::now());
+        }
+        if usage_due {
             report.usage_rows = self.push_usage(client)?;
+            let cursor = self.store.upstream_cursor()? as i64;
+            client
+                .execute(
+                    "INSERT INTO keyward_hosts (host, cursor, seen_at) VALUES ($1, $2, now())
+                     ON CONFLICT (host) DO UPDATE SET cursor = EXCLUDED.cursor, seen_at = now()",
+                    &[&self.options.host, &cursor],
+                )
+                .map_err(pg_error)?;
             self.state.lock().last_usage_push = Some(Instant::now());
         }
-        report.credits_leased = self.lease_credits(client)?;
-        let cursor = self.store.upstream_cursor()? as i64;
-        client
-            .execute(
-                "INSERT INTO keyward_hosts (host, cursor, seen_at) VALUES ($1, $2, now())
-                 ON CONFLICT (host) DO UPDATE SET cursor = EXCLUDED.cursor, seen_at = now()",
-                &[&self.options.host, &cursor],
-            )
-            .map_err(pg_error)?;
         Ok(())
     }
 
