@@ -46,6 +46,9 @@ pub(crate) const META_AUDIT_SEQ: &str = "audit_seq";
 /// Replicas of a PostgreSQL upstream: the last upstream change sequence applied (u64 LE).
 /// Its presence marks the store as a replica: local management calls are refused.
 pub(crate) const META_UPSTREAM_CURSOR: &str = "upstream_cursor";
+/// Replicas: the upstream epoch the cursor belongs to (text).
+#[cfg(feature = "postgres")]
+pub(crate) const META_UPSTREAM_EPOCH: &str = "upstream_epoch";
 /// The sync file bound to this database: epoch, device and inode (little-endian u64s + CRC).
 pub(crate) const META_SYNC_FILE: &str = "sync_file";
 

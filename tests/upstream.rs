@@ -94,8 +94,9 @@ fn every_kind_of_change_made_on_one_host_reaches_another() {
     // The writing host has it as soon as the call returns; the other one after a sync.
     assert_eq!(reason(&a.store, k.key()), Reason::Valid);
     assert_eq!(reason(&b.store, k.key()), Reason::NotFound);
+    // A fresh replica starts from a snapshot.
     let report = rb.sync_once().unwrap();
-    assert_eq!((report.applied, report.resynced), (1, false));
+    assert_eq!(report.resynced, true);
     assert_eq!(reason(&b.store, k.key()), Reason::Valid);
     assert_eq!(b.store.get(k.id()).unwrap(), a.store.get(k.id()).unwrap());
     assert_eq!(
@@ -223,13 +224,49 @@ fn a_replica_behind_a_pruned_log_resynchronises_from_a_snapshot() {
     assert_eq!(reason(&b.store, k3.key()), Reason::Valid);
     assert_eq!(reason(&b.store, stray.key()), Reason::NotFound);
     assert_eq!(a.store.all_keys().unwrap(), b.store.all_keys().unwrap());
-    assert_eq!(rb.status().resyncs, 1);
+    assert_eq!(rb.status().resyncs, 2, "the first sync and this one");
 
     // The log goes on from there.
     up.revoke(k3.id(), None).unwrap();
     let report = rb.sync_once().unwrap();
     assert_eq!((report.applied, report.resynced), (1, false));
     assert_eq!(reason(&b.store, k3.key()), Reason::Revoked);
+
+    // An upstream restored from a backup that lost the last commit (the revoke of k3) hands
+    // its sequence number out again.
+    let lost = up.head().unwrap();
+    pg.psql(&format!(
+        r#"BEGIN;
+        DELETE FROM keyward_changes WHERE seq = {lost};
+        DELETE FROM keyward_audit WHERE seq = {lost};
+        UPDATE keyward_counter SET seq = {lost} - 1;
+        UPDATE keyward_keys SET record = regexp_replace(record, '"revoked_at":[0-9]+', '"revoked_at":null')
+            WHERE id = '{}';
+        COMMIT;"#,
+        k3.id()
+    ));
+    let k4 = up.create(new_key("acct_3", &[])).unwrap();
+    assert_eq!(
+        up.head().unwrap(),
+        lost,
+        "the sequence was handed out again"
+    );
+    // The replica cannot tell: its cursor is the head.
+    assert_eq!(rb.sync_once().unwrap().applied, 0);
+    assert_eq!(reason(&b.store, k4.key()), Reason::NotFound);
+    // A new epoch (`keyward upstream new-epoch`) makes every replica resynchronise.
+    up.new_epoch().unwrap();
+    let report = rb.sync_once().unwrap();
+    assert!(report.resynced, "{report:?}");
+    assert_eq!(rb.status().resyncs, 3);
+    assert_eq!(reason(&b.store, k4.key()), Reason::Valid);
+    assert_eq!(
+        reason(&b.store, k3.key()),
+        Reason::Valid,
+        "as the restored upstream says"
+    );
+    // (Host a applied its own writes and runs no replicator here: it still holds the lost
+    // revoke, which its replicator's resynchronisation would undo the same way.)
 }
 
 #[test]

@@ -197,6 +197,8 @@ pub enum UpstreamAction {
     Prune,
     /// Print the last change sequence committed upstream
     Head,
+    /// Draw a new epoch: every replica resynchronises (after restoring the upstream from a backup)
+    NewEpoch,
 }
 
 /// Options of `keyward upstream`.
@@ -255,6 +257,14 @@ pub fn upstream(args: UpstreamArgs, top: &Common) -> Result<Outcome, CliError> {
                 Outcome::json(&serde_json::json!({ "pruned_through": through }))?
             } else {
                 Outcome::ok(format!("change log pruned through {through}\n"))
+            }
+        }
+        UpstreamAction::NewEpoch => {
+            upstream.new_epoch()?;
+            if json {
+                Outcome::json(&serde_json::json!({ "new_epoch": true }))?
+            } else {
+                Outcome::ok("new epoch drawn: every replica resynchronises\n".to_owned())
             }
         }
         UpstreamAction::Head => {

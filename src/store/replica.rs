@@ -16,8 +16,8 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::key_format::{KeyId, Secret, format_key};
 use crate::schema::{
-    CREDITS, CreditTerms, KEYS, KeyInfo, META, META_UPSTREAM_CURSOR, OWNER_KEYS, REPLICA_SEQ,
-    StoredKey, USAGE_DAYS, u64_from_meta,
+    CREDITS, CreditTerms, KEYS, KeyInfo, META, META_UPSTREAM_CURSOR, META_UPSTREAM_EPOCH,
+    OWNER_KEYS, REPLICA_SEQ, StoredKey, USAGE_DAYS, u64_from_meta,
 };
 
 /// One entry of the upstream change log: the state of a key after change `seq` (`None`: the
@@ -192,13 +192,14 @@ impl Store {
         })
     }
 
-    /// Replaces every key with an upstream snapshot taken at `cursor` (`(seq, record)`: the
-    /// sequence of the change that last wrote each key), in one local transaction: keys the
-    /// snapshot lacks are deleted. Returns how many keys changed.
+    /// Replaces every key with an upstream snapshot taken at `cursor` of upstream `epoch`
+    /// (`(seq, record)`: the sequence of the change that last wrote each key), in one local
+    /// transaction: keys the snapshot lacks are deleted. Returns how many keys changed.
     pub(crate) fn resync_upstream(
         &self,
         snapshot: &[(u64, StoredKey)],
         cursor: u64,
+        epoch: &str,
     ) -> Result<usize> {
         let engine = self.engine()?;
         let now = engine.now();
@@ -225,7 +226,19 @@ impl Store {
                 changed.push(key_id);
             }
             set_cursor(txn, cursor)?;
+            txn.open_table(META)?
+                .insert(META_UPSTREAM_EPOCH, epoch.as_bytes())?;
             Ok((changed.len(), changed))
+        })
+    }
+
+    /// The upstream epoch this store's cursor belongs to (`None` before its first snapshot).
+    pub(crate) fn upstream_epoch(&self) -> Result<Option<String>> {
+        self.engine()?.read(|txn| {
+            let meta = txn.open_table(META)?;
+            Ok(meta
+                .get(META_UPSTREAM_EPOCH)?
+                .map(|v| String::from_utf8_lossy(v.value()).into_owned()))
         })
     }
 

@@ -519,6 +519,25 @@ impl Upstream {
         Ok(through as u64)
     }
 
+    /// Draws a new epoch: every replica resynchronises from a snapshot on its next catch-up.
+    /// Run it after restoring the upstream from a backup (the restored database may hand out
+    /// sequence numbers replicas already passed).
+    pub fn new_epoch(&self) -> Result<()> {
+        let mut guard = self.client.lock();
+        if guard.as_ref().is_none_or(|c| c.is_closed()) {
+            *guard = Some(connect(&self.url)?);
+        }
+        let client = guard.as_mut().expect("connected above");
+        client
+            .execute(
+                "UPDATE keyward_meta SET value = md5(random()::text || clock_timestamp()::text)
+                 WHERE name = 'epoch'",
+                &[],
+            )
+            .map_err(pg_error)?;
+        Ok(())
+    }
+
     /// The last change sequence committed upstream.
     pub fn head(&self) -> Result<u64> {
         let mut guard = self.client.lock();

@@ -207,18 +207,28 @@ impl Replicator {
     }
 
     /// Applies every change after the local cursor; resynchronises when the log no longer
-    /// holds them.
+    /// holds them, or when the cursor belongs to another epoch of the upstream (a first
+    /// sync, a restored backup, another database).
     fn catch_up(&self, client: &mut Client) -> Result<SyncReport> {
         let mut report = SyncReport::default();
+        let mut epoch: String = client
+            .query_one("SELECT value FROM keyward_meta WHERE name = 'epoch'", &[])
+            .map_err(pg_error)?
+            .get(0);
         loop {
             let started = SystemClock.now().as_millis();
+            if self.store.upstream_epoch()?.as_deref() != Some(epoch.as_str()) {
+                epoch = self.resync(client)?;
+                report.resynced = true;
+                continue;
+            }
             let cursor = self.store.upstream_cursor()?;
             let row = client
                 .query_one("SELECT seq, pruned_through FROM keyward_counter", &[])
                 .map_err(pg_error)?;
             let (head, pruned): (i64, i64) = (row.get(0), row.get(1));
             if cursor < pruned as u64 || cursor > head as u64 {
-                self.resync(client)?;
+                epoch = self.resync(client)?;
                 report.resynced = true;
                 continue;
             }
@@ -243,7 +253,7 @@ impl Replicator {
                 changes.push(UpstreamChange { seq, id, record });
             }
             if changes.len() < rows.len() && changes.is_empty() {
-                self.resync(client)?;
+                epoch = self.resync(client)?;
                 report.resynced = true;
                 continue;
             }
@@ -262,8 +272,9 @@ impl Replicator {
         }
     }
 
-    /// Replaces the local keys with a `REPEATABLE READ` snapshot of the upstream.
-    fn resync(&self, client: &mut Client) -> Result<()> {
+    /// Replaces the local keys with a `REPEATABLE READ` snapshot of the upstream; returns
+    /// the upstream epoch of the snapshot.
+    fn resync(&self, client: &mut Client) -> Result<String> {
         let mut tx = client
             .build_transaction()
             .isolation_level(IsolationLevel::RepeatableRead)
@@ -272,6 +283,10 @@ impl Replicator {
             .map_err(pg_error)?;
         let head: i64 = tx
             .query_one("SELECT seq FROM keyward_counter", &[])
+            .map_err(pg_error)?
+            .get(0);
+        let epoch: String = tx
+            .query_one("SELECT value FROM keyward_meta WHERE name = 'epoch'", &[])
             .map_err(pg_error)?
             .get(0);
         let rows = tx
@@ -283,9 +298,9 @@ impl Replicator {
             let id: &str = row.get(0);
             snapshot.push((row.get::<_, i64>(2) as u64, decode_record(id, row.get(1))?));
         }
-        self.store.resync_upstream(&snapshot, head as u64)?;
+        self.store.resync_upstream(&snapshot, head as u64, &epoch)?;
         self.state.lock().status.resyncs += 1;
-        Ok(())
+        Ok(epoch)
     }
 
     /// Usage push (when due, or `force`), credit leases, heartbeat.

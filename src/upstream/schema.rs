@@ -3,7 +3,7 @@
 //! | table | what |
 //! |---|---|
 //! | `keyward_schema` | one row: the schema version (migrations run under an advisory lock) |
-//! | `keyward_meta` | name → value: `pepper_check` (every host must digest with the same pepper), `prefix` |
+//! | `keyward_meta` | name → value: `epoch` (random, drawn with the schema; a replica that followed another epoch resynchronises: a restored backup or another database), `pepper_check` (every host must digest with the same pepper), `prefix` |
 //! | `keyward_counter` | one row: `seq`, the last change sequence taken, and `pruned_through`, the last sequence pruned from the log |
 //! | `keyward_keys` | public id → owner, serial, the key record (JSON, never a secret), the sequence of the change that last wrote it |
 //! | `keyward_changes` | sequence → key id and the key's record after the change (NULL once deleted): the change log replicas follow |
@@ -29,6 +29,7 @@ const MIGRATION_LOCK: i64 = 0x006b_6579_7761_7264;
 /// Migration `n` brings the schema from version `n` to `n + 1`.
 const MIGRATIONS: &[&str] = &[r#"
 CREATE TABLE keyward_meta (name text PRIMARY KEY, value text NOT NULL);
+INSERT INTO keyward_meta (name, value) VALUES ('epoch', md5(random()::text || clock_timestamp()::text));
 CREATE TABLE keyward_counter (
     id boolean PRIMARY KEY DEFAULT true CHECK (id),
     seq bigint NOT NULL,
