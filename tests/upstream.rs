@@ -96,7 +96,7 @@ fn every_kind_of_change_made_on_one_host_reaches_another() {
     assert_eq!(reason(&b.store, k.key()), Reason::NotFound);
     // A fresh replica starts from a snapshot.
     let report = rb.sync_once().unwrap();
-    assert_eq!(report.resynced, true);
+    assert!(report.resynced);
     assert_eq!(reason(&b.store, k.key()), Reason::Valid);
     assert_eq!(b.store.get(k.id()).unwrap(), a.store.get(k.id()).unwrap());
     assert_eq!(
