@@ -203,6 +203,11 @@
 #define KW_FLUSH_MANUAL UINT64_MAX
 
 /**
+ * The schema version this build writes and reads; a newer one is refused.
+ */
+#define SCHEMA_VERSION 1
+
+/**
  * Result of a `kw_` call. `KW_OK` (0) is success; every other value says what failed.
  * The values are those of the Rust `keyward::ErrorCode`, explicit and never renumbered;
  * `kw_status_family` says what kind of failure a value is.
@@ -344,6 +349,18 @@ enum kw_status
    * The legacy key export is not in the source system's format (see the line and column named).
    */
   KW_LEGACY_IMPORT_INVALID = 60,
+  /**
+   * The upstream PostgreSQL is unreachable; the change was not made (verifies go on with the last replicated state).
+   */
+  KW_UPSTREAM_UNAVAILABLE = 70,
+  /**
+   * The upstream PostgreSQL schema is newer than this keyward or not keyward's; upgrade.
+   */
+  KW_UPSTREAM_SCHEMA = 71,
+  /**
+   * This store is a replica of an upstream PostgreSQL: make the change through the upstream.
+   */
+  KW_UPSTREAM_REQUIRED = 72,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -394,6 +411,10 @@ enum kw_family
    * `INTERNAL`.
    */
   KW_FAMILY_INTERNAL = 7,
+  /**
+   * `UPSTREAM`.
+   */
+  KW_FAMILY_UPSTREAM = 8,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -53,6 +53,9 @@ pub enum ErrorFamily {
     Credential = 6,
     /// A bug in keyward (a caught panic).
     Internal = 7,
+    /// The upstream PostgreSQL of a store replicated across hosts (feature `postgres`):
+    /// unreachable, or with a schema this build cannot use.
+    Upstream = 8,
 }
 
 impl ErrorFamily {
@@ -67,6 +70,7 @@ impl ErrorFamily {
             ErrorFamily::Pepper => "PEPPER",
             ErrorFamily::Credential => "CREDENTIAL",
             ErrorFamily::Internal => "INTERNAL",
+            ErrorFamily::Upstream => "UPSTREAM",
         }
     }
 
@@ -80,6 +84,7 @@ impl ErrorFamily {
         ErrorFamily::Pepper,
         ErrorFamily::Credential,
         ErrorFamily::Internal,
+        ErrorFamily::Upstream,
     ];
 }
 
@@ -207,6 +212,17 @@ error_codes! {
     /// the error names the line and the column.
     LegacyImportInvalid = 60, "LEGACY_IMPORT_INVALID", Argument,
         "the legacy key export is not in the source system's format (see the line and column named)";
+    /// The upstream PostgreSQL could not be reached or refused the change; nothing was changed
+    /// (verifies go on with the last replicated state).
+    UpstreamUnavailable = 70, "UPSTREAM_UNAVAILABLE", Upstream,
+        "the upstream PostgreSQL is unreachable; the change was not made (verifies go on with the last replicated state)";
+    /// The upstream PostgreSQL schema was written by a newer keyward, or is not keyward's.
+    UpstreamSchema = 71, "UPSTREAM_SCHEMA", Upstream,
+        "the upstream PostgreSQL schema is newer than this keyward or not keyward's; upgrade";
+    /// The store is a replica of an upstream PostgreSQL: changes made to it alone would be
+    /// lost or would diverge from the other hosts.
+    UpstreamRequired = 72, "UPSTREAM_REQUIRED", Upstream,
+        "this store is a replica of an upstream PostgreSQL: make the change through the upstream";
 }
 
 impl ErrorCode {
@@ -371,6 +387,18 @@ pub enum Error {
         /// What is wrong (never a hash or a key).
         detail: String,
     },
+    /// The upstream PostgreSQL could not be reached, or the statement failed; nothing changed.
+    UpstreamUnavailable {
+        /// What failed (the driver's message; never a secret or a password).
+        detail: String,
+    },
+    /// The upstream schema is newer than this build (or not keyward's).
+    UpstreamSchema {
+        /// What was found.
+        detail: String,
+    },
+    /// A management call on a store that replicates an upstream PostgreSQL.
+    UpstreamRequired,
 }
 
 impl Error {
@@ -405,6 +433,9 @@ impl Error {
             Error::MalformedKey(_) => ErrorCode::MalformedKey,
             Error::AmbiguousCredential => ErrorCode::AmbiguousCredential,
             Error::LegacyImportInvalid { .. } => ErrorCode::LegacyImportInvalid,
+            Error::UpstreamUnavailable { .. } => ErrorCode::UpstreamUnavailable,
+            Error::UpstreamSchema { .. } => ErrorCode::UpstreamSchema,
+            Error::UpstreamRequired => ErrorCode::UpstreamRequired,
         }
     }
 
@@ -531,6 +562,18 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "{scheme} export, line {line}: {detail}; nothing was imported"
+            ),
+            Error::UpstreamUnavailable { detail } => write!(
+                f,
+                "the upstream PostgreSQL is unavailable ({detail}); nothing was changed, retry later (verifies go on with the last replicated state)"
+            ),
+            Error::UpstreamSchema { detail } => write!(
+                f,
+                "the upstream PostgreSQL schema cannot be used ({detail}); upgrade keyward"
+            ),
+            Error::UpstreamRequired => write!(
+                f,
+                "this store is a replica of an upstream PostgreSQL: a change made here alone would not reach the other hosts; make it through the upstream (keyward::upstream::Upstream, `keyward upstream`)"
             ),
         }
     }

@@ -48,6 +48,8 @@ mod failpoint;
 mod locks;
 mod sys;
 mod table;
+#[cfg(feature = "postgres")]
+pub mod upstream;
 
 // The public API: every item a user of the crate can name, in one place. The modules above are
 // private; README.md ("Rust", "The public API") lists the same items and tests/public_api.rs

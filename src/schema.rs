@@ -20,6 +20,7 @@
 //! The three rate-limit tables were added after format 1 shipped (a store without them has no
 //! rate limits; they are created by the first write that needs them); meta `next_rate_slot`
 //! and `owner_rate_seq` (the version of the owner limits, see `store::rate_limits`) with them.
+//! | `replica_seq` | public id | upstream change sequence that last wrote the key (replicas of a PostgreSQL upstream only: an older change never overwrites a newer one; added after format 1 shipped, read as empty when missing) |
 
 use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
@@ -53,6 +54,8 @@ pub(crate) const OWNER_RATE_LIMITS: TableDefinition<&str, (u64, u64, u64, u32)> 
     TableDefinition::new("owner_rate_limits");
 pub(crate) const FREE_RATE_SLOTS: TableDefinition<u32, ()> =
     TableDefinition::new("free_rate_slots");
+#[cfg(feature = "postgres")]
+pub(crate) const REPLICA_SEQ: TableDefinition<&str, u64> = TableDefinition::new("replica_seq");
 
 pub(crate) const META_FORMAT_VERSION: &str = "format_version";
 pub(crate) const META_PEPPER_CHECK: &str = "pepper_check";
@@ -66,6 +69,12 @@ pub(crate) const META_AUDIT_SEQ: &str = "audit_seq";
 pub(crate) const META_NEXT_RATE_SLOT: &str = "next_rate_slot";
 /// Version of the owner rate limits: bumped by every change to `owner_rate_limits`.
 pub(crate) const META_OWNER_RATE_SEQ: &str = "owner_rate_seq";
+/// Replicas of a PostgreSQL upstream: the last upstream change sequence applied (u64 LE).
+/// Its presence marks the store as a replica: local management calls are refused.
+pub(crate) const META_UPSTREAM_CURSOR: &str = "upstream_cursor";
+/// Replicas: the upstream epoch the cursor belongs to (text).
+#[cfg(feature = "postgres")]
+pub(crate) const META_UPSTREAM_EPOCH: &str = "upstream_epoch";
 /// The sync file bound to this database: epoch, device and inode (little-endian u64s + CRC).
 pub(crate) const META_SYNC_FILE: &str = "sync_file";
 /// The legacy schemes whose keys the store holds (a u64 of `LegacyScheme::bit`s): verify

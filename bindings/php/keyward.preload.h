@@ -37,6 +37,9 @@ enum kw_status
   KW_MALFORMED_KEY = 54,
   KW_AMBIGUOUS_CREDENTIAL = 55,
   KW_LEGACY_IMPORT_INVALID = 60,
+  KW_UPSTREAM_UNAVAILABLE = 70,
+  KW_UPSTREAM_SCHEMA = 71,
+  KW_UPSTREAM_REQUIRED = 72,
 };
 typedef uint32_t kw_status;
 enum kw_family
@@ -49,6 +52,7 @@ enum kw_family
   KW_FAMILY_PEPPER = 5,
   KW_FAMILY_CREDENTIAL = 6,
   KW_FAMILY_INTERNAL = 7,
+  KW_FAMILY_UPSTREAM = 8,
 };
 typedef uint32_t kw_family;
 enum kw_reason

@@ -9,6 +9,7 @@
 //! | 4 | refused by a store policy |
 //! | 5 | storage error: the store is missing, locked, damaged, unwritable, or an I/O failure |
 //! | 6 | pepper problem: missing, wrong, invalid, or readable by others |
+//! | 7 | the upstream PostgreSQL is unreachable or its schema unusable (feature `postgres`) |
 //! | 10 | internal error (a bug: please report it) |
 
 use std::fmt;
@@ -34,6 +35,8 @@ pub enum Exit {
     Storage = 5,
     /// The pepper is missing, wrong, invalid or too readable.
     Pepper = 6,
+    /// The upstream PostgreSQL is unreachable or unusable.
+    Upstream = 7,
     /// A bug.
     Internal = 10,
 }
@@ -132,6 +135,7 @@ pub fn exit_for(code: ErrorCode) -> Exit {
         ErrorFamily::Policy => Exit::Policy,
         ErrorFamily::Storage => Exit::Storage,
         ErrorFamily::Pepper => Exit::Pepper,
+        ErrorFamily::Upstream => Exit::Upstream,
         // A family added to the library after this CLI was written, or a caught panic.
         _ => Exit::Internal,
     }

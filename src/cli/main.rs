@@ -15,6 +15,8 @@ mod open;
 mod output;
 mod owners;
 mod parse;
+#[cfg(feature = "postgres")]
+mod replicate;
 mod transfer;
 mod usage;
 
@@ -37,6 +39,7 @@ Exit status:
   4   refused by a store policy
   5   storage error: store missing, locked, damaged or unwritable
   6   pepper problem: missing, wrong, invalid or readable by others
+  7   upstream PostgreSQL unreachable or unusable (builds with the `postgres` feature)
   10  internal error (please report it)
 
 Durations: a number and a unit, s m h d w, combinable: 90d, 24h, 30m, 1h30m.
@@ -86,6 +89,15 @@ enum Command {
     Owners(owners::OwnersArgs),
     /// Run the headline benchmark (or, with --table, the shared verify table's) on a temporary store.
     Bench(bench::BenchArgs),
+    /// Follow an upstream PostgreSQL into this host's store (the host's replicator daemon)
+    #[cfg(feature = "postgres")]
+    Replicate(replicate::ReplicateArgs),
+    /// This host's store: keys and, for a replica, how stale it is
+    #[cfg(feature = "postgres")]
+    Status(replicate::StatusArgs),
+    /// Manage the upstream PostgreSQL: init, revoke, prune, head
+    #[cfg(feature = "postgres")]
+    Upstream(replicate::UpstreamArgs),
 }
 
 impl Command {
@@ -108,6 +120,12 @@ impl Command {
             Command::Audit(a) => &a.common,
             Command::Owners(a) => a.common(),
             Command::Bench(_) => return None,
+            #[cfg(feature = "postgres")]
+            Command::Replicate(a) => &a.common,
+            #[cfg(feature = "postgres")]
+            Command::Status(a) => &a.common,
+            #[cfg(feature = "postgres")]
+            Command::Upstream(a) => &a.common,
         })
     }
 }
@@ -130,6 +148,12 @@ fn run(command: Command, top: &Common) -> Result<Outcome, CliError> {
         Command::Import(a) => transfer::import(a, top),
         Command::Audit(a) => audit::audit(a, top),
         Command::Owners(a) => owners::owners(a, top),
+        #[cfg(feature = "postgres")]
+        Command::Replicate(a) => replicate::replicate(a, top),
+        #[cfg(feature = "postgres")]
+        Command::Status(a) => replicate::status(a, top),
+        #[cfg(feature = "postgres")]
+        Command::Upstream(a) => replicate::upstream(a, top),
         Command::Bench(_) => Err(CliError {
             exit: Exit::Internal,
             code: "INTERNAL",

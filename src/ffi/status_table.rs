@@ -73,6 +73,12 @@ pub enum kw_status {
     KW_AMBIGUOUS_CREDENTIAL = 55,
     /// The legacy key export is not in the source system's format (see the line and column named).
     KW_LEGACY_IMPORT_INVALID = 60,
+    /// The upstream PostgreSQL is unreachable; the change was not made (verifies go on with the last replicated state).
+    KW_UPSTREAM_UNAVAILABLE = 70,
+    /// The upstream PostgreSQL schema is newer than this keyward or not keyward's; upgrade.
+    KW_UPSTREAM_SCHEMA = 71,
+    /// This store is a replica of an upstream PostgreSQL: make the change through the upstream.
+    KW_UPSTREAM_REQUIRED = 72,
 }
 
 /// The kind of failure of a status (`kw_status_family`): what a binding turns into an
@@ -96,6 +102,8 @@ pub enum kw_family {
     KW_FAMILY_CREDENTIAL = 6,
     /// `INTERNAL`.
     KW_FAMILY_INTERNAL = 7,
+    /// `UPSTREAM`.
+    KW_FAMILY_UPSTREAM = 8,
 }
 
 impl kw_status {
@@ -134,11 +142,14 @@ impl kw_status {
         kw_status::KW_MALFORMED_KEY,
         kw_status::KW_AMBIGUOUS_CREDENTIAL,
         kw_status::KW_LEGACY_IMPORT_INVALID,
+        kw_status::KW_UPSTREAM_UNAVAILABLE,
+        kw_status::KW_UPSTREAM_SCHEMA,
+        kw_status::KW_UPSTREAM_REQUIRED,
     ];
 }
 
 /// NUL-terminated names, in the order of `kw_status::ALL`.
-pub(super) static NAMES: [&std::ffi::CStr; 33] = [
+pub(super) static NAMES: [&std::ffi::CStr; 36] = [
     c"OK",
     c"INVALID_ARGUMENT",
     c"NULL_ARGUMENT",
@@ -172,10 +183,13 @@ pub(super) static NAMES: [&std::ffi::CStr; 33] = [
     c"MALFORMED_KEY",
     c"AMBIGUOUS_CREDENTIAL",
     c"LEGACY_IMPORT_INVALID",
+    c"UPSTREAM_UNAVAILABLE",
+    c"UPSTREAM_SCHEMA",
+    c"UPSTREAM_REQUIRED",
 ];
 
 /// NUL-terminated messages, in the order of `kw_status::ALL`.
-pub(super) static MESSAGES: [&std::ffi::CStr; 33] = [
+pub(super) static MESSAGES: [&std::ffi::CStr; 36] = [
     c"success",
     c"an argument is invalid",
     c"a required pointer argument was NULL",
@@ -209,10 +223,13 @@ pub(super) static MESSAGES: [&std::ffi::CStr; 33] = [
     c"the text is not a well-formed key",
     c"the request carries several different credentials",
     c"the legacy key export is not in the source system's format (see the line and column named)",
+    c"the upstream PostgreSQL is unreachable; the change was not made (verifies go on with the last replicated state)",
+    c"the upstream PostgreSQL schema is newer than this keyward or not keyward's; upgrade",
+    c"this store is a replica of an upstream PostgreSQL: make the change through the upstream",
 ];
 
 /// Families, in the order of `kw_status::ALL`.
-pub(super) static FAMILIES: [kw_family; 33] = [
+pub(super) static FAMILIES: [kw_family; 36] = [
     kw_family::KW_FAMILY_OK,
     kw_family::KW_FAMILY_ARGUMENT,
     kw_family::KW_FAMILY_ARGUMENT,
@@ -246,4 +263,7 @@ pub(super) static FAMILIES: [kw_family; 33] = [
     kw_family::KW_FAMILY_CREDENTIAL,
     kw_family::KW_FAMILY_CREDENTIAL,
     kw_family::KW_FAMILY_ARGUMENT,
+    kw_family::KW_FAMILY_UPSTREAM,
+    kw_family::KW_FAMILY_UPSTREAM,
+    kw_family::KW_FAMILY_UPSTREAM,
 ];

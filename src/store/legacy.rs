@@ -140,6 +140,7 @@ impl Store {
         options: &LegacyImportOptions,
     ) -> Result<LegacyImportReport> {
         let engine = self.engine()?;
+        engine.refuse_on_replica()?;
         let now = engine.now();
         let rows = read_export(scheme, data, options).map_err(|e| Error::LegacyImportInvalid {
             scheme: scheme.name(),

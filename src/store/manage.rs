@@ -72,7 +72,7 @@ pub struct NewKey {
 
 /// A freshly created key. The full key is available here and nowhere else, ever.
 pub struct CreatedKey {
-    key: Zeroizing<String>,
+    pub(super) key: Zeroizing<String>,
     /// The stored record.
     pub info: KeyInfo,
 }
@@ -209,7 +209,7 @@ pub(crate) fn check_scopes<S: AsRef<str>>(scopes: &[S]) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn normalize_scopes(scopes: &[String]) -> Result<Vec<String>> {
+pub(crate) fn normalize_scopes(scopes: &[String]) -> Result<Vec<String>> {
     check_scopes(scopes)?;
     let mut out = scopes.to_vec();
     out.sort();
@@ -289,7 +289,7 @@ impl Engine {
 
     /// Writes the credit row of a key and resets its shared pool (before the commit: until
     /// the commit lands no other process knows the slot belongs to this key).
-    fn set_credits(
+    pub(super) fn set_credits(
         &self,
         txn: &WriteTransaction,
         id: &KeyId,
@@ -310,7 +310,7 @@ impl Engine {
         Ok(())
     }
 
-    fn clear_credits(&self, txn: &WriteTransaction, id: &KeyId) -> Result<()> {
+    pub(super) fn clear_credits(&self, txn: &WriteTransaction, id: &KeyId) -> Result<()> {
         let mut table = txn.open_table(CREDITS)?;
         if let Some(row) = table.remove(id.as_str())? {
             let slot = row.value().2;
@@ -510,7 +510,7 @@ impl Engine {
         Ok((created, ids, known))
     }
 
-    fn validate_new(&self, new: &NewKey, now: Timestamp) -> Result<()> {
+    pub(super) fn validate_new(&self, new: &NewKey, now: Timestamp) -> Result<()> {
         if new.owner.trim().is_empty() {
             return Err(Error::invalid("owner", "must not be empty"));
         }
@@ -537,7 +537,7 @@ impl Engine {
         self.check_lifetime(new.expires_at, now)
     }
 
-    fn load_stored(txn: &WriteTransaction, id: &KeyId) -> Result<StoredKey> {
+    pub(super) fn load_stored(txn: &WriteTransaction, id: &KeyId) -> Result<StoredKey> {
         let keys = txn.open_table(KEYS)?;
         let bytes = keys
             .get(id.as_str())?
@@ -545,10 +545,33 @@ impl Engine {
         StoredKey::decode(id.as_str(), bytes.value())
     }
 
-    fn save_stored(txn: &WriteTransaction, stored: &StoredKey) -> Result<()> {
+    pub(super) fn save_stored(txn: &WriteTransaction, stored: &StoredKey) -> Result<()> {
         txn.open_table(KEYS)?
             .insert(stored.info.id.as_str(), stored.encode().as_slice())?;
         Ok(())
+    }
+
+    /// Removes every row of a key: record, owner index, usage, credits.
+    pub(super) fn remove_key_rows(
+        &self,
+        txn: &WriteTransaction,
+        key_id: &KeyId,
+        stored: &StoredKey,
+    ) -> Result<()> {
+        let info = &stored.info;
+        txn.open_table(KEYS)?.remove(key_id.as_str())?;
+        txn.open_table(OWNER_KEYS)?
+            .remove((info.owner.as_str(), info.serial))?;
+        txn.open_table(USAGE)?.remove(key_id.as_str())?;
+        if info.legacy.is_some() {
+            super::legacy::forget_digest(txn, stored)?;
+        }
+        txn.open_table(USAGE_DAYS)?.retain_in(
+            (key_id.as_str(), i32::MIN)..=(key_id.as_str(), i32::MAX),
+            |_, _| false,
+        )?;
+        self.clear_credits(txn, key_id)?;
+        self.clear_key_rate_limit(txn, key_id)
     }
 
     /// Refuses to remove `info` from service if it is its owner's last active key.
@@ -583,6 +606,7 @@ impl Store {
     /// Creates a key. The full key is in the result and nowhere else.
     pub fn create(&self, new: NewKey) -> Result<CreatedKey> {
         let engine = self.engine()?;
+        engine.refuse_on_replica()?;
         let now = engine.now();
         let stamp = self.stamp(now);
         let result = engine.validate_new(&new, now).and_then(|()| {
@@ -622,6 +646,7 @@ impl Store {
 
     fn create_many_as(&self, batch: Vec<NewKey>, action: AuditAction) -> Result<Vec<CreatedKey>> {
         let engine = self.engine()?;
+        engine.refuse_on_replica()?;
         let now = engine.now();
         let stamp = self.stamp(now);
         let result = batch
@@ -725,6 +750,7 @@ impl Store {
     /// Updates a key's name, scopes, metadata, expiry or credits.
     pub fn update(&self, id: &str, update: KeyUpdate) -> Result<KeyInfo> {
         let engine = self.engine()?;
+        engine.refuse_on_replica()?;
         let key_id = parse_id(id)?;
         let now = engine.now();
         if let Some(name) = &update.name {
@@ -819,6 +845,7 @@ impl Store {
             check_len("reason", reason, MAX_REASON_LEN)?;
         }
         let engine = self.engine()?;
+        engine.refuse_on_replica()?;
         let key_id = parse_id(id)?;
         let now = engine.now();
         let stamp = self.stamp(now);
@@ -846,6 +873,7 @@ impl Store {
     /// Deletes a key and its usage history.
     pub fn delete(&self, id: &str) -> Result<()> {
         let engine = self.engine()?;
+        engine.refuse_on_replica()?;
         let key_id = parse_id(id)?;
         let now = engine.now();
         let stamp = self.stamp(now);
@@ -859,19 +887,7 @@ impl Store {
                 &[],
             );
             audit::append(txn, &stamp, vec![event])?;
-            txn.open_table(KEYS)?.remove(key_id.as_str())?;
-            txn.open_table(OWNER_KEYS)?
-                .remove((stored.info.owner.as_str(), stored.info.serial))?;
-            txn.open_table(USAGE)?.remove(key_id.as_str())?;
-            if stored.info.legacy.is_some() {
-                super::legacy::forget_digest(txn, &stored)?;
-            }
-            txn.open_table(USAGE_DAYS)?.retain_in(
-                (key_id.as_str(), i32::MIN)..=(key_id.as_str(), i32::MAX),
-                |_, _| false,
-            )?;
-            engine.clear_credits(txn, &key_id)?;
-            engine.clear_key_rate_limit(txn, &key_id)?;
+            engine.remove_key_rows(txn, &key_id, &stored)?;
             Ok(((), vec![key_id]))
         });
         self.note_refusal(&engine, Some(id), None, result)
@@ -883,6 +899,7 @@ impl Store {
     /// (zero = refused at once) and records its successor. Returns the new key, once.
     pub fn rotate(&self, id: &str, grace: Duration) -> Result<CreatedKey> {
         let engine = self.engine()?;
+        engine.refuse_on_replica()?;
         let key_id = parse_id(id)?;
         let now = engine.now();
         let stamp = self.stamp(now);

@@ -18,6 +18,9 @@ mod owners;
 mod rate_limits;
 mod refresh;
 mod registry;
+#[cfg(feature = "postgres")]
+mod replica;
+mod replica_guard;
 mod sync_binding;
 mod table_sync;
 mod usage;
@@ -25,6 +28,10 @@ mod verify;
 mod warnings;
 
 pub(crate) use manage::check_scopes;
+#[cfg(feature = "postgres")]
+pub(crate) use manage::normalize_scopes as normalize_scopes_for_upstream;
+#[cfg(feature = "postgres")]
+pub(crate) use replica::UpstreamChange;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -453,6 +453,7 @@ impl Store {
         edit: impl FnOnce(&mut OwnerRecordV1, i64) -> Result<Vec<&'static str>>,
     ) -> Result<OwnerInfo> {
         let engine = self.engine()?;
+        engine.refuse_on_replica()?;
         let now = engine.now();
         let stamp = self.stamp(now);
         engine.write_owner_change(|txn| {

@@ -335,6 +335,7 @@ impl Store {
             limit.check()?;
         }
         let engine = self.engine()?;
+        engine.refuse_on_replica()?;
         let result = engine.contained(|| {
             let txn = engine.db.begin_write()?;
             let seq = {

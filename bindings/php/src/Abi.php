@@ -40,6 +40,7 @@ final class Abi
     public const KW_RATE_HEADERS_MAX_LEN = 256;
     public const KW_DEFAULT_ROTATION_GRACE_MS = 86400000;
     public const KW_FLUSH_MANUAL = -1; // UINT64_MAX: the same 64 bits as a PHP int
+    public const SCHEMA_VERSION = 1;
     public const KW_STORE_NONE = 0;
 
     // enum kw_status
@@ -76,6 +77,9 @@ final class Abi
     public const KW_MALFORMED_KEY = 54;
     public const KW_AMBIGUOUS_CREDENTIAL = 55;
     public const KW_LEGACY_IMPORT_INVALID = 60;
+    public const KW_UPSTREAM_UNAVAILABLE = 70;
+    public const KW_UPSTREAM_SCHEMA = 71;
+    public const KW_UPSTREAM_REQUIRED = 72;
 
     // enum kw_family
     public const KW_FAMILY_OK = 0;
@@ -86,6 +90,7 @@ final class Abi
     public const KW_FAMILY_PEPPER = 5;
     public const KW_FAMILY_CREDENTIAL = 6;
     public const KW_FAMILY_INTERNAL = 7;
+    public const KW_FAMILY_UPSTREAM = 8;
 
     // enum kw_reason
     public const KW_REASON_VALID = 0;

@@ -1,0 +1,115 @@
+//! Beyond one host: PostgreSQL as the source of truth, each host's store a local replica that
+//! keeps verifying in-process (feature `postgres`; README "Several hosts", docs/scale-out.md).
+//!
+//! - [`Upstream`]: management calls (create, update, revoke, delete, rotate) written to
+//!   PostgreSQL first. Each change takes its sequence number from the one counter row inside
+//!   its transaction (`UPDATE keyward_counter SET seq = seq + 1 RETURNING seq`), so sequence
+//!   order is commit order and the log has no gaps; the commit sends a `NOTIFY` whose payload
+//!   is the sequence only. The call returns once PostgreSQL committed, and the change is then
+//!   applied to the calling host's store at once.
+//! - [`Replicator`] (one per host, `keyward replicate`): `LISTEN`s, then catches up with
+//!   `seq > cursor` after every (re)connect, on every notification and on a periodic poll,
+//!   applies the changes to the local store (and so to the shared verify table every worker
+//!   reads), resynchronises from a `REPEATABLE READ` snapshot when the log was pruned past
+//!   its cursor, pushes usage as absolute per-host per-day counts and leases credits.
+//! - When PostgreSQL is down, verifies go on from the local store; management calls fail with
+//!   [`Error::UpstreamUnavailable`]; [`ReplicaStatus`]
+//!   tells how stale the host is.
+//!
+//! Every host opens its own local store with the **same pepper**, management goes through
+//! [`Upstream`], verifies stay on the local [`Store`](crate::Store), and one
+//! `keyward replicate --db ... --upstream URL` runs per host (or a [`Replicator`] thread):
+//!
+//! ```no_run
+//! use keyward::upstream::{ReplicaStatus, Upstream};
+//! use keyward::{NewKey, PepperSource, Store, StoreOptions};
+//!
+//! let store = Store::open(
+//!     "/var/lib/myapp/keys.redb",
+//!     StoreOptions {
+//!         // One pepper for every host (32 bytes from a secret manager), a local file each.
+//!         pepper: PepperSource::File("/etc/myapp/keyward.pepper".into()),
+//!         ..StoreOptions::default()
+//!     },
+//! )?;
+//! let upstream = Upstream::connect(&store, "postgresql://keyward@db.internal/keyward")?;
+//! let created = upstream.create(NewKey {
+//!     owner: "acct_42".into(),
+//!     ..NewKey::default()
+//! })?;
+//! // Committed in PostgreSQL, applied here at once, on the other hosts within their
+//! // replicator's next wake-up (a NOTIFY, or the 1 s poll).
+//! assert!(store.verify(created.key(), &[])?.is_valid());
+//! upstream.revoke(created.id(), Some("leaked"))?;
+//! // How stale this host is (what `keyward status` prints).
+//! if let Some(status) = ReplicaStatus::read(store.path())? {
+//!     println!("cursor {}, connected: {}", status.cursor, status.connected);
+//! }
+//! # Ok::<(), keyward::Error>(())
+//! ```
+
+mod manage;
+mod replicator;
+mod schema;
+mod status;
+
+pub use manage::Upstream;
+pub use replicator::{Replicator, ReplicatorOptions, SyncReport};
+pub use schema::SCHEMA_VERSION;
+pub use status::{ReplicaStatus, status_file_path};
+
+use crate::error::{Error, Result};
+use crate::key_record::KeyRecordV1;
+use crate::schema::StoredKey;
+
+/// The channel of the change notifications.
+pub(crate) const CHANNEL: &str = "keyward_changes";
+
+/// A PostgreSQL failure as a keyward error (the driver's message names no password).
+pub(crate) fn pg_error(e: postgres::Error) -> Error {
+    if let Some(db) = e.as_db_error()
+        && db.code() == &postgres::error::SqlState::UNDEFINED_TABLE
+    {
+        return Error::UpstreamSchema {
+            detail: format!("{db}: run `keyward upstream init` (or Upstream::connect) first"),
+        };
+    }
+    Error::UpstreamUnavailable {
+        detail: e.to_string(),
+    }
+}
+
+/// Connects to `url` (a `postgresql://` URL or `key=value` string; TLS is not supported).
+pub(crate) fn connect(url: &str) -> Result<postgres::Client> {
+    let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| {
+        Error::invalid(
+            "upstream URL",
+            format!("not a PostgreSQL connection URL: {e}"),
+        )
+    })?;
+    if config.get_application_name().is_none() {
+        config.application_name("keyward");
+    }
+    config
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .connect(postgres::NoTls)
+        .map_err(pg_error)
+}
+
+/// The text stored upstream for a key (the record JSON of the local store, with the digest
+/// of the secret, never the secret).
+pub(crate) fn encode_record(stored: &StoredKey) -> String {
+    String::from_utf8(KeyRecordV1::from_info(&stored.info, &stored.digest).to_json())
+        .expect("key record JSON is UTF-8")
+}
+
+/// Parses a record stored upstream under `id`.
+pub(crate) fn decode_record(id: &str, text: &str) -> Result<StoredKey> {
+    let (info, digest) = KeyRecordV1::from_json(id, text.as_bytes())?.into_parts()?;
+    if info.id != id {
+        return Err(Error::UpstreamSchema {
+            detail: format!("the upstream record under {id} names {}", info.id),
+        });
+    }
+    Ok(StoredKey { info, digest })
+}
