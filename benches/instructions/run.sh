@@ -59,7 +59,7 @@ for lang in $LANGS; do
         measure node "$p" node "$HERE/node_driver.js" "$p" "$WORK/keys.redb" "$WORK/keys.txt" @N
       done ;;
     php)
-      for p in psr15-noauth psr15 psr15-stacked guard verify verify-headers; do
+      for p in psr15-noauth psr15 psr15-stacked guard fpm-first verify verify-headers; do
         measure php "$p" php -d ffi.enable=1 "$HERE/php_driver.php" "$p" "$WORK/keys.redb" "$WORK/keys.txt" @N
       done ;;
     *) echo "unknown binding $lang (python, node, php)" >&2; exit 2 ;;

@@ -74,7 +74,7 @@ final class Middleware implements MiddlewareInterface
             [$verdict, $accepted] = $reused;
         } else {
             $headers = Credentials::fromRequest($request);
-            $verdict = $store->verifyHeaders($headers, $scopes);
+            $verdict = $store->verifyCredentials($headers, $scopes);
             $accepted = $verdict->valid ? Guard::accepted($store, $verdict, $scopes, $headers) : null;
         }
         if (!$verdict->valid) {
