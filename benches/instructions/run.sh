@@ -6,7 +6,8 @@
 #   bash benches/instructions/run.sh python node php    # some of them
 #   N1=200 N2=1200 bash benches/instructions/run.sh     # iteration counts (defaults)
 #
-# Each path runs N1 and N2 times in a fresh process under callgrind; (Ir(N2) - Ir(N1)) /
+# Each path runs N1 and N2 times (Node: 5000 and 25000 after 20000 warm-up requests) in a
+# fresh process under callgrind; (Ir(N2) - Ir(N1)) /
 # (N2 - N1) is its cost per request, start-up cancelled. "<host> path" minus the host's
 # "noauth" path (the same request loop, no keyward) is what keyward adds per request.
 # The store is made once (64 keys, scope "read") with the background flush off (its thread
@@ -27,7 +28,7 @@ mkdir -p "$OUT"
 WORK=$(mktemp -d /tmp/keyward-instr.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 PY=$(python3 -c 'import sys; print(sys.executable)')  # the interpreter itself, not a shim
-export PYTHONPATH="$ROOT/bindings/python" PYTHONDONTWRITEBYTECODE=1
+export PYTHONPATH="$ROOT/bindings/python" PYTHONDONTWRITEBYTECODE=1 PYTHONHASHSEED=0  # one dict layout per run
 "$PY" "$HERE/py_driver.py" setup "$WORK/keys.redb" "$WORK/keys.txt"
 
 # ir N cmd...: instructions callgrind counts running cmd (every thread; "@N" replaced by N)
@@ -40,12 +41,12 @@ ir() {
 
 RESULTS="$WORK/results.jsonl"
 : >"$RESULTS"
-measure() {  # measure LANG PATH cmd...
-  local lang=$1 path=$2 a b per; shift 2
-  a=$(ir "$N1" "$@") b=$(ir "$N2" "$@")
-  per=$(((b - a) / (N2 - N1)))
+measure() {  # measure LANG PATH cmd... (iteration counts N1, N2 unless n1/n2 are set)
+  local lang=$1 path=$2 a b per lo=${n1:-$N1} hi=${n2:-$N2}; shift 2
+  a=$(ir "$lo" "$@") b=$(ir "$hi" "$@")
+  per=$(((b - a) / (hi - lo)))
   printf '%-7s %-22s %10d instructions/request\n' "$lang" "$path" "$per"
-  printf '{"binding":"%s","path":"%s","instructions_per_request":%d,"n1":%d,"n2":%d}\n' "$lang" "$path" "$per" "$N1" "$N2" >>"$RESULTS"
+  printf '{"binding":"%s","path":"%s","instructions_per_request":%d,"n1":%d,"n2":%d}\n' "$lang" "$path" "$per" "$lo" "$hi" >>"$RESULTS"
 }
 
 for lang in $LANGS; do
@@ -55,8 +56,10 @@ for lang in $LANGS; do
         measure python "$p" "$PY" "$HERE/py_driver.py" "$p" "$WORK/keys.redb" "$WORK/keys.txt" @N
       done ;;
     node)
+      # V8 compiles the path in the first thousands of requests: node_driver.js runs
+      # WARMUP requests first and the counts are larger (JIT and GC leave +-2k of noise).
       for p in http-noauth http http-stacked verify verify-headers; do
-        measure node "$p" node "$HERE/node_driver.js" "$p" "$WORK/keys.redb" "$WORK/keys.txt" @N
+        WARMUP=20000 n1=5000 n2=25000 measure node "$p" node "$HERE/node_driver.js" "$p" "$WORK/keys.redb" "$WORK/keys.txt" @N
       done ;;
     php)
       for p in psr15-noauth psr15 psr15-stacked guard fpm-first verify verify-headers; do
