@@ -65,6 +65,20 @@ function rawVerify() {
   return fn.kw_verify(store.handle, keyBuf, keyBuf.length, 0n, 0, 0, 0, verdictBuf, 0n, 0, 0n);
 }
 
+// The middleware on a node:http request as the server's parser makes it (the raw headers
+// above; req.headers built on first use), one new request per call.
+const { IncomingMessage } = require('node:http');
+const rawHeaders = Object.entries(headers).flat();
+const auth = keyward.middleware(store, { scopes: ['read'] });
+const noRes = { setHeader() {}, end() { throw new Error('refused'); } };
+function middlewareRequest() {
+  const req = new IncomingMessage(null);
+  req._addHeaderLines(rawHeaders, rawHeaders.length);
+  let ok = 0;
+  auth(req, noRes, (err) => { if (err) throw err; ok = 1; });
+  return ok;
+}
+
 let sink = 0;
 const rows = [
   ['no-op koffi call (kw_abi_version)', () => fn.kw_abi_version()],
@@ -74,6 +88,8 @@ const rows = [
   ['store.verify(key, {scopes: ["read"]})', () => store.verify(key, { scopes: ['read'] }).httpStatus],
   ['store.verifyPair(id, secret)', () => store.verifyPair(id, secret).httpStatus],
   ['store.verifyHeaders(10 headers, Bearer)', () => store.verifyHeaders(headers, { scopes: read }).httpStatus],
+  ['new node:http request (10 headers), no keyward', () => new IncomingMessage(null)._addHeaderLines(rawHeaders, rawHeaders.length)],
+  ['new node:http request + middleware (scope read)', () => middlewareRequest()],
 ];
 
 /**

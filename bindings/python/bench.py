@@ -13,6 +13,8 @@ Measures, on the same keys:
 - ``Store.verify``: the Python API, ``store.verify(key).ok``, a new :class:`Verdict` each call;
 - ``Store.verify + scope``: ``store.verify(key, ("read",))``;
 - ``Store.verify_headers``: ``store.verify_headers({"x-api-key": key})``;
+- ``WSGIMiddleware`` / ``ASGIMiddleware``: a request through the middleware (scope ``read``)
+  to an app that does nothing, with the environ / scope a server builds (all its headers);
 - ``sqlite3 + SHA-256``: ``SELECT ... WHERE token_hash = ?`` on an indexed column of a
   file database holding the same keys, hashed with ``hashlib.sha256`` (what Laravel Sanctum
   and djangorestframework-api-key do per request).
@@ -47,6 +49,7 @@ from typing import Any
 
 import keyward
 from keyward import _ffi
+from keyward.middleware import ASGIMiddleware, WSGIMiddleware
 
 
 def measure(
@@ -177,6 +180,33 @@ def main(argv: list[str] | None = None) -> int:
                 if not verify_headers(h).ok:
                     raise AssertionError("refused")
 
+        def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
+            pass
+
+        def wsgi_app(environ: dict[str, Any], start: Any) -> list[bytes]:
+            return [b"ok"]
+
+        wsgi = WSGIMiddleware(wsgi_app, store, scopes=["read"])
+
+        def api_wsgi(work: list[dict[str, Any]]) -> None:
+            for environ in work:
+                wsgi(environ, start_response)
+                if not environ["keyward.verdict"].ok:
+                    raise AssertionError("refused")
+
+        async def asgi_app(scope: Any, receive: Any, send: Any) -> None:
+            if not scope["keyward"].ok:
+                raise AssertionError("refused")
+
+        asgi = ASGIMiddleware(asgi_app, store, scopes=["read"])
+
+        def api_asgi(work: list[dict[str, Any]]) -> None:
+            for scope_ in work:
+                try:  # nothing in the path awaits: one send() runs the coroutine to the end
+                    asgi(scope_, None, None).send(None)  # type: ignore[arg-type]
+                except StopIteration:
+                    pass
+
         def sqlite_lookup(work: list[str]) -> None:
             for k in work:
                 if cur.execute(query, (sha256(k.encode()).hexdigest(),)).fetchone() is None:
@@ -184,6 +214,16 @@ def main(argv: list[str] | None = None) -> int:
 
         as_bytes = lambda n: [k.encode() for k in batch(n)]  # noqa: E731
         as_headers = lambda n: [{"x-api-key": k} for k in batch(n)]  # noqa: E731
+        # A WSGI environ / ASGI scope as gunicorn / uvicorn build them for `GET /` (made
+        # before the clock starts, one per call).
+        as_environ = lambda n: [{  # noqa: E731
+            "REQUEST_METHOD": "GET", "PATH_INFO": "/", "QUERY_STRING": "", "SERVER_PROTOCOL": "HTTP/1.1",
+            "wsgi.version": (1, 0), "HTTP_HOST": "127.0.0.1", "HTTP_USER_AGENT": "wrk", "HTTP_ACCEPT": "*/*",
+            "HTTP_X_API_KEY": k} for k in batch(n)]
+        as_scope = lambda n: [{  # noqa: E731
+            "type": "http", "method": "GET", "path": "/", "query_string": b"", "state": {},
+            "headers": [(b"host", b"127.0.0.1"), (b"user-agent", b"wrk"), (b"accept", b"*/*"),
+                        (b"x-api-key", k.encode())]} for k in batch(n)]
         plan: list[tuple[str, Callable[[list[Any]], None], Callable[[int], list[Any]]]] = [
             ("loop", loop, batch),
             ("cffi no-op (kw_abi_version)", noop, batch),
@@ -192,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
             ("Store.verify", api_verify, batch),
             ("Store.verify + scope", api_verify_scope, batch),
             ("Store.verify_headers", api_verify_headers, as_headers),
+            ("WSGIMiddleware (scope read)", api_wsgi, as_environ),
+            ("ASGIMiddleware (scope read)", api_asgi, as_scope),
             ("sqlite3 + SHA-256 lookup", sqlite_lookup, batch),
         ]
         print(f"keyward {results['library_version']} ({keyward.library_path}), Python {results['python']}, "

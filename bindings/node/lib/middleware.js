@@ -114,9 +114,24 @@ function recheck(store, earlier, required, wantInfo) {
 function judge(req, headers, store, required, verifyOptions, wantInfo) {
   const earlier = accepted.get(req);
   if (earlier !== undefined && sameStore(store, earlier.store)) return recheck(store, earlier, required, wantInfo);
-  const verdict = store.verifyHeaders(headers, verifyOptions);
+  const verdict = verifyRequest(req, headers, store, verifyOptions, wantInfo);
   if (verdict.ok) accepted.set(req, { store, verdict, scopes: new Set(required), keyScopes: null });
   return verdict;
+}
+
+/**
+ * `store.verifyHeaders(headers, verifyOptions)`, through the store's request hot path when
+ * `headers` is a node:http request's own header object (lower-cased names: four lookups
+ * instead of a walk over every header) and the options need nothing else.
+ */
+function verifyRequest(req, headers, store, verifyOptions, wantInfo) {
+  const scopes = verifyOptions.scopes;
+  const cost = verifyOptions.cost === undefined ? 0 : verifyOptions.cost;
+  if (!wantInfo && verifyOptions.dryRun === undefined && req.rawHeaders !== undefined && headers === req.headers
+      && (scopes === undefined || scopes instanceof Scopes) && cost >>> 0 === cost) {
+    return store._verifyRequest(headers, scopes, cost);
+  }
+  return store.verifyHeaders(headers, verifyOptions);
 }
 
 /** The verdict an earlier keyward layer accepted for `req` on `store` (else undefined). */

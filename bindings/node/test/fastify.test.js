@@ -107,6 +107,11 @@ test('fastify: stacked with the node:http middleware (real HTTP), and registered
     verifies.push(1);
     return verifyHeaders(h, o);
   };
+  const verifyRequest = store._verifyRequest.bind(store); // the middlewares' hot path
+  store._verifyRequest = (h, s, c) => {
+    verifies.push(1);
+    return verifyRequest(h, s, c);
+  };
   // The generic middleware runs first, in the server's request listener, then Fastify.
   const generic = keyward.middleware(store, { scopes: ['read'] });
   const app = Fastify({

@@ -79,7 +79,7 @@ final class Guard
             && ($reused = self::reuse($accepted, $store, $scopes)) !== null) {
             [$verdict, $accepted] = $reused;
         } else {
-            $verdict = $store->verifyHeaders($headers, $scopes, $cost);
+            $verdict = $store->verifyCredentials($headers, $scopes, $cost);
             $accepted = $verdict->valid ? self::accepted($store, $verdict, $scopes, $headers) : null;
         }
         if ($accepted !== null) {

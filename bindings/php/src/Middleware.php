@@ -76,7 +76,7 @@ final class Middleware implements MiddlewareInterface
         } else {
             $fresh = true;
             $headers = Credentials::fromRequest($request);
-            $verdict = $store->verifyHeaders($headers, $scopes);
+            $verdict = $store->verifyCredentials($headers, $scopes);
             $accepted = $verdict->valid ? Guard::accepted($store, $verdict, $scopes, $headers) : null;
         }
         if (!$verdict->valid) {

@@ -250,6 +250,52 @@ final class Native
     }
 
     /**
+     * Writes the pairs into $block, a C block of at least headerBlockSize() bytes at address
+     * $address, as the `kw_header` array followed by every name and value, with a single copy
+     * of a string built with pack() (no C field written one by one, no type parsed). Returns
+     * the bytes written (zero them after the call: they hold the secret).
+     *
+     * @param list<array{0: string, 1: string}> $pairs
+     */
+    public static function writeHeaders(CData $block, int $address, array $pairs): int
+    {
+        $strings = '';
+        foreach ($pairs as [$name, $value]) {
+            $strings .= $name . $value;
+        }
+        $at = $address + count($pairs) * self::HEADER_SIZE;
+        $packed = '';
+        foreach ($pairs as [$name, $value]) {
+            // struct kw_header { const char *name; size_t name_len; const char *value; size_t value_len; }
+            $packed .= pack(self::HEADER_PACK, $at, strlen($name), $at + strlen($name), strlen($value));
+            $at += strlen($name) + strlen($value);
+        }
+        $packed .= $strings;
+        FFI::memcpy($block, $packed, strlen($packed));
+        return strlen($packed);
+    }
+
+    /**
+     * Bytes writeHeaders() needs for the pairs.
+     *
+     * @param list<array{0: string, 1: string}> $pairs
+     */
+    public static function headerBlockSize(array $pairs): int
+    {
+        $size = count($pairs) * self::HEADER_SIZE;
+        foreach ($pairs as [$name, $value]) {
+            $size += strlen($name) + strlen($value);
+        }
+        return $size;
+    }
+
+    /** sizeof(kw_header): two pointers and two size_t (a test checks it against the C type). */
+    public const HEADER_SIZE = 4 * PHP_INT_SIZE;
+
+    /** pack() format of one kw_header (native byte order, word-sized fields). */
+    private const HEADER_PACK = PHP_INT_SIZE === 8 ? 'QQQQ' : 'LLLL';
+
+    /**
      * Runs a call that writes JSON to a caller-owned buffer, `$call(buf, cap, out_len)`,
      * growing the buffer on KW_BUFFER_TOO_SMALL (the output can grow between attempts), and
      * decodes the JSON.

@@ -50,6 +50,12 @@ final class Store
     private FFI $ffi;
     private int $handle;
     private ?CData $verdict = null;
+    /** The C block verifyCredentials() writes a request's credential headers into. */
+    private ?CData $headerBlock = null;
+    /** Its size, address and its start as a `kw_header *`. */
+    private int $headerBlockSize = 0;
+    private int $headerAddress = 0;
+    private ?CData $headerArray = null;
     private ?CData $verdictPtr = null;
     private ?CData $info = null;
     private ?CData $infoLen = null;
@@ -447,17 +453,76 @@ final class Store
         bool $withRecord = false,
         bool $dryRun = false,
     ): Verdict {
+        if ($at === 0 && !$withRecord && !$dryRun && self::credentialPairs($headers)) {
+            return $this->verifyCredentials($headers, $scopes, $cost);
+        }
+        return $this->verifyHeaderArray($headers, $scopes, $cost, $at, $withRecord, $dryRun);
+    }
+
+    /**
+     * This store's block for Native::writeHeaders(), at least $size bytes (made on first
+     * use, grown when a request needs more), as the `kw_header *` argument.
+     */
+    private function headerBlock(int $size): CData
+    {
+        if ($size > $this->headerBlockSize) {
+            $this->headerBlockSize = max($size, 1024);
+            $this->headerBlock = $this->ffi->new("char[{$this->headerBlockSize}]");
+            $start = FFI::addr($this->headerBlock);
+            $this->headerAddress = FFI::cast('uintptr_t', $start)->cdata;
+            $this->headerArray = $this->ffi->cast('kw_header *', $start);
+        }
+        return $this->headerArray;
+    }
+
+    /**
+     * Whether $headers is a short list of [name, value] string pairs, the shape
+     * verifyCredentials() takes (the library skips names that are no credential header).
+     *
+     * @param array<mixed> $headers
+     */
+    private static function credentialPairs(array $headers): bool
+    {
+        $n = count($headers);
+        if ($n < 1 || $n > 16 || !array_is_list($headers)) {
+            return false;
+        }
+        foreach ($headers as $pair) {
+            if (!is_array($pair) || count($pair) !== 2 || !is_string($pair[0] ?? null) || !is_string($pair[1] ?? null)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * verifyHeaders() the general way: any shape of headers, a new kw_header array per call.
+     *
+     * @param array<mixed> $headers
+     * @param list<string> $scopes
+     * @throws KeywardException
+     */
+    private function verifyHeaderArray(
+        #[\SensitiveParameter] array $headers,
+        array $scopes,
+        int $cost,
+        int|\DateTimeInterface $at,
+        bool $withRecord,
+        bool $dryRun,
+    ): Verdict {
         $ffi = $this->ffi;
         $v = $this->verdict ??= $ffi->new('kw_verdict');
         [$scopePtr, $scopeCount] = $scopes === [] ? [null, 0] : $this->scopes($scopes);
-        $keep = [];
-        [$headerPtr, $headerCount] = Native::headers($ffi, Native::headerPairs($headers), $keep);
+        $pairs = Native::headerPairs($headers);
+        $headerCount = count($pairs);
+        $headerPtr = $headerCount === 0 ? null : $this->headerBlock(Native::headerBlockSize($pairs));
+        $size = $headerCount === 0 ? 0 : Native::writeHeaders($this->headerBlock, $this->headerAddress, $pairs);
         [$info, $cap, $infoLen] = $withRecord ? $this->infoBuffer() : [null, 0, null];
         $status = $ffi->kw_verify_headers_ex($this->live(), $headerPtr, $headerCount, $scopePtr, $scopeCount,
             Native::u32($cost, 'cost'), Native::ms($at), Abi::KW_VERIFY_RATE_FIELDS | ($dryRun ? Abi::KW_VERIFY_DRY_RUN : 0),
             FFI::addr($v), $info, $cap, $infoLen);
-        if ($keep !== []) {
-            FFI::memset($keep[0], 0, FFI::sizeof($keep[0])); // the C copy held the secret
+        if ($size > 0) {
+            FFI::memset($this->headerBlock, 0, $size); // the C copy held the secret
         }
         if ($status === Abi::KW_OK) {
             return Verdict::fromNative($ffi, $v, $withRecord ? $this->record('kw_verify_headers') : null);
@@ -466,6 +531,45 @@ final class Store
             // A header problem is what the client sent: a 401 verdict, not an exception.
             return Verdict::credentialProblem($ffi, $status);
         }
+        $this->fail($status, 'kw_verify_headers');
+    }
+
+    /**
+     * verifyHeaders() for what Credentials::fromServer() / fromRequest() return, judged now,
+     * without the record: the hot path of Middleware, Guard and the Laravel guard, and of
+     * verifyHeaders() itself for one or two [name, value] pairs. The kw_header array, names
+     * and values are one C block filled by a single copy (Native::headerBlock()).
+     *
+     * @internal
+     * @param list<array{0: string, 1: string}> $headers
+     * @param list<string> $scopes
+     * @throws KeywardException
+     */
+    public function verifyCredentials(#[\SensitiveParameter] array $headers, array $scopes = [], int $cost = 0): Verdict
+    {
+        if ($cost !== 0) {
+            Native::u32($cost, 'cost');
+        }
+        $ptr = $this->verdictPtr ?? $this->verdictOut();
+        [$scopePtr, $scopeCount] = $scopes === [] ? [null, 0] : $this->scopes($scopes);
+        $n = count($headers);
+        if ($n === 0) {
+            $status = $this->ffi->kw_verify_headers_ex($this->handle, null, 0, $scopePtr, $scopeCount, $cost, 0,
+                Abi::KW_VERIFY_RATE_FIELDS, $ptr, null, 0, null);
+        } else {
+            $array = $this->headerBlock(Native::headerBlockSize($headers));
+            $size = Native::writeHeaders($this->headerBlock, $this->headerAddress, $headers);
+            $status = $this->ffi->kw_verify_headers_ex($this->handle, $array, $n, $scopePtr, $scopeCount, $cost, 0,
+                Abi::KW_VERIFY_RATE_FIELDS, $ptr, null, 0, null);
+            FFI::memset($this->headerBlock, 0, $size); // the C copy held the secret
+        }
+        if ($status === Abi::KW_OK) {
+            return Verdict::fromVerify($this->ffi, $this->verdict, $ptr);
+        }
+        if ($this->ffi->kw_status_family($status) === Abi::KW_FAMILY_CREDENTIAL) {
+            return Verdict::credentialProblem($this->ffi, $status);
+        }
+        $this->live(); // a closed store: ClosedException
         $this->fail($status, 'kw_verify_headers');
     }
 

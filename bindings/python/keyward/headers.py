@@ -7,7 +7,8 @@
   list of those for repeated headers;
 - an iterable of ``(name, value)`` pairs (``str`` or ``bytes``);
 - a WSGI environ (a mapping with ``REQUEST_METHOD`` or ``wsgi.version``): the ``HTTP_*`` keys;
-- an ASGI connection scope (a mapping with ``type`` and ``headers``): its raw headers.
+- an ASGI connection scope (a mapping with ``type`` and ``headers``): its raw headers
+  (``bytes`` names matched as the ASGI spec sends them, lower-case).
 
 Only the four credential headers (``x-api-key``, ``authorization``, ``x-api-token-id``,
 ``x-api-token-secret-key``, any case) are kept: the C ABI accepts "every request header, or
@@ -20,14 +21,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Union
 
-__all__ = ["CREDENTIAL_HEADERS", "HeaderSource", "credential_headers"]
+__all__ = ["CREDENTIAL_HEADERS", "HeaderSource", "asgi_credentials", "credential_headers", "wsgi_credentials"]
 
 #: Lower-case names of the headers keyward reads a credential from.
 CREDENTIAL_HEADERS: frozenset[str] = frozenset(
     {"x-api-key", "authorization", "x-api-token-id", "x-api-token-secret-key"}
 )
 _CREDENTIAL_BYTES = frozenset(n.encode() for n in CREDENTIAL_HEADERS)
-_WSGI_KEYS = {"HTTP_" + n.upper().replace("-", "_"): n.encode() for n in CREDENTIAL_HEADERS}
+_WSGI_KEYS = tuple(("HTTP_" + n.upper().replace("-", "_"), n.encode()) for n in sorted(CREDENTIAL_HEADERS))
 
 HeaderValue = Union[str, bytes]
 #: What :func:`credential_headers` (and ``Store.verify_headers``) accept.
@@ -83,6 +84,45 @@ def _pairs(items: Iterable[Any]) -> list[tuple[bytes, bytes]]:
     return out
 
 
+def wsgi_credentials(environ: Mapping[str, Any]) -> list[tuple[bytes, bytes]]:
+    """The credential headers of a WSGI environ (its ``HTTP_*`` keys), as
+    :func:`credential_headers` returns them: four lookups, nothing else read."""
+    get = environ.get
+    key = get("HTTP_X_API_KEY")
+    authorization = get("HTTP_AUTHORIZATION")
+    if get("HTTP_X_API_TOKEN_ID") is None and get("HTTP_X_API_TOKEN_SECRET_KEY") is None:
+        # The usual request: one header; str values encoded here, without a call.
+        if authorization is None and type(key) is str and key.isascii():
+            return [(b"x-api-key", key.encode())]
+        if key is None and type(authorization) is str and authorization.isascii():
+            return [(b"authorization", authorization.encode())]
+    out = []
+    for env_key, name in _WSGI_KEYS:
+        value = get(env_key)
+        if value is not None:
+            out.append((name, _bytes(value, "value")))
+    return out
+
+
+def asgi_credentials(scope: Mapping[str, Any]) -> list[tuple[bytes, bytes]]:
+    """The credential headers of an ASGI connection scope (its raw ``headers``), as
+    :func:`credential_headers` returns them. Header names are matched as the ASGI spec
+    sends them, lower-case (a ``str`` name or value is converted as in other sources)."""
+    out = []
+    for item in scope["headers"]:
+        try:
+            name, value = item
+        except (TypeError, ValueError):
+            raise TypeError(f"headers must be (name, value) pairs, got {type(item).__name__}") from None
+        if type(name) is bytes and type(value) is bytes:  # what ASGI servers send
+            # The ASGI spec lower-cases header names: an exact match, no per-header work.
+            if name in _CREDENTIAL_BYTES:
+                out.append((name, value))
+        else:
+            out.extend(_pairs((item,)))
+    return out
+
+
 def credential_headers(source: HeaderSource) -> list[tuple[bytes, bytes]]:
     """The credential headers of ``source`` as ``(name, value)`` byte pairs, in order.
 
@@ -94,13 +134,9 @@ def credential_headers(source: HeaderSource) -> list[tuple[bytes, bytes]]:
     if isinstance(source, Mapping) or hasattr(source, "items"):
         if isinstance(source, Mapping):
             if "headers" in source and "type" in source:  # ASGI scope
-                return _pairs(source["headers"])
+                return asgi_credentials(source)
             if "REQUEST_METHOD" in source or "wsgi.version" in source:  # WSGI environ
-                return [
-                    (name, _bytes(source[key], "value"))
-                    for key, name in _WSGI_KEYS.items()
-                    if key in source
-                ]
+                return wsgi_credentials(source)
         items = source.items()
         return _pairs(items)
     if isinstance(source, (str, bytes)):

@@ -40,10 +40,11 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any, NamedTuple, Optional, Union
 
 from .errors import CredentialError, KeywardError, KeyNotFoundError
-from .store import Store
+from .headers import asgi_credentials, wsgi_credentials
+from .store import Store, _int, _required_scopes
 from .types import Reason, Verdict
 
 __all__ = [
@@ -74,10 +75,11 @@ ScopeRule = Union[
 ]
 
 _PUBLIC = object()
+_VERIFIED = "keyward.verified"  # where an accepted request's Verified travels
+_tuple_new = tuple.__new__
 
 
-@dataclass(frozen=True)
-class Verified:
+class Verified(NamedTuple):
     """A request a keyward middleware has accepted, for the middlewares stacked inside it.
 
     The first middleware verifies the request and passes this on (ASGI
@@ -95,7 +97,7 @@ class Verified:
     store: Store
     verdict: Verdict
     scopes: frozenset[str]
-    key_scopes: frozenset[str] | None = None
+    key_scopes: Optional[frozenset[str]] = None
 
 
 @dataclass(frozen=True)
@@ -173,7 +175,8 @@ class Guard:
         if not isinstance(store, Store):
             raise TypeError(f"store must be a keyward.Store, not {type(store).__name__}")
         self.store = store
-        self.cost = cost
+        self.cost = _int(cost, "cost", 0, 2**32 - 1)
+        self._scope_sets: dict[tuple[str, ...], frozenset[str]] = {}
         self._fixed: tuple[str, ...] | None = ()
         self._prefixes: list[tuple[str | None, str, Any]] = []
         self._callable: Callable[[str, str], Optional[Sequence[str]]] | None = None
@@ -196,6 +199,8 @@ class Guard:
             self._callable = scopes
         else:
             self._fixed = _scope_tuple(scopes, "scopes")
+        # The fixed scopes as the C call takes them, made once (kept alive by this guard).
+        self._fixed_c = None if self._fixed is None else _required_scopes(self._fixed)
 
     def required_scopes(self, method: str, path: str) -> tuple[str, ...] | None:
         """The scopes a request needs, or ``None`` for a public route."""
@@ -227,10 +232,36 @@ class Guard:
             verdict = self.store.verify_headers(headers, required, cost=self.cost)
         except CredentialError as exc:
             return Outcome(status=401, code=exc.code, message=exc.message)
-        if verdict.ok:
-            verified = Verified(self.store, verdict, frozenset(required))
-            return Outcome(status=200, code="VALID", message=verdict.message, verdict=verdict, verified=verified)
-        return Outcome(status=verdict.http_status, code=verdict.code, message=verdict.message, verdict=verdict)
+        return _outcome(self._accept(verdict, required))
+
+    def _judge(
+        self, credentials: Callable[[Any], list[tuple[bytes, bytes]]], carrier: Mapping[str, Any],
+        required: tuple[str, ...],
+    ) -> Verified | Outcome:
+        """The middlewares' per-request path: a :class:`Verified` when the request (a WSGI
+        environ or ASGI scope, ``carrier``) may go through, else the refusal. The verdict
+        an earlier middleware left in ``carrier`` is reused; otherwise ``credentials``
+        (:func:`~keyward.headers.wsgi_credentials` / ``asgi_credentials``) picks the
+        credential headers and the store verifies them: nothing else is copied or built."""
+        earlier = carrier.get(_VERIFIED)
+        if earlier is not None and type(earlier) is Verified and self._same_store(earlier.store):
+            return self._rejudge(earlier, required)
+        try:
+            c_scopes = self._fixed_c if required is self._fixed else None
+            verdict = self.store._verify_credentials(credentials(carrier), required, self.cost, c_scopes)
+        except CredentialError as exc:
+            return Outcome(status=401, code=exc.code, message=exc.message)
+        return self._accept(verdict, required)
+
+    def _accept(self, verdict: Verdict, required: tuple[str, ...]) -> Verified | Outcome:
+        if not verdict.ok:
+            return Outcome(status=verdict.http_status, code=verdict.code, message=verdict.message, verdict=verdict)
+        scopes = self._scope_sets.get(required)
+        if scopes is None:  # one frozenset per distinct route scope list, not per request
+            scopes = frozenset(required)
+            if len(self._scope_sets) < 1024:
+                self._scope_sets[required] = scopes
+        return _tuple_new(Verified, (self.store, verdict, scopes, None))
 
     def recheck(self, earlier: Verified, required: Sequence[str]) -> Outcome:
         """Judges an already accepted request against ``required`` without verifying it
@@ -240,10 +271,16 @@ class Guard:
         scopes (the verdict's record when it has one, else :meth:`Store.get`, read once per
         request). A missing scope is the ``403 INSUFFICIENT_SCOPE`` a verify would give.
         """
+        return _outcome(self._rejudge(earlier, required))
+
+    def _rejudge(self, earlier: Verified, required: Sequence[str]) -> Verified | Outcome:
+        """:meth:`recheck` as the middlewares use it: the (updated) :class:`Verified`, or
+        the refusal."""
         verdict = earlier.verdict
-        extra = [s for s in required if s not in earlier.scopes]
+        scopes = earlier.scopes
+        extra = [s for s in required if s not in scopes]
         if not extra:
-            return Outcome(status=200, code="VALID", message=verdict.message, verdict=verdict, verified=earlier)
+            return earlier
         key_scopes = earlier.key_scopes
         if key_scopes is None:
             info = verdict.info
@@ -256,8 +293,7 @@ class Guard:
         if not key_scopes.issuperset(extra):
             r = Reason.INSUFFICIENT_SCOPE
             return Outcome(status=r.http_status, code=r.code, message=r.message, verdict=verdict)
-        verified = Verified(earlier.store, verdict, earlier.scopes.union(extra), key_scopes)
-        return Outcome(status=200, code="VALID", message=verdict.message, verdict=verdict, verified=verified)
+        return Verified(earlier.store, verdict, scopes.union(extra), key_scopes)
 
     def _same_store(self, other: Store) -> bool:
         if other is self.store:
@@ -266,6 +302,14 @@ class Guard:
             return self.store.same_store(other)
         except KeywardError:  # a closed handle: verify afresh
             return False
+
+
+def _outcome(judged: Verified | Outcome) -> Outcome:
+    """:meth:`Guard.check`'s answer for what :meth:`Guard._judge` decided."""
+    if type(judged) is not Verified:
+        return judged  # type: ignore[return-value]
+    verdict = judged.verdict
+    return Outcome(status=200, code="VALID", message=verdict.message, verdict=verdict, verified=judged)
 
 
 _REASON_PHRASES = {401: "401 Unauthorized", 403: "403 Forbidden", 429: "429 Too Many Requests", 200: "200 OK"}
@@ -277,10 +321,16 @@ ASGIApp = Callable[
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def _earlier_verdict(carrier: Mapping[str, Any]) -> Verified | None:
-    """The verdict an earlier keyward middleware left on this request (scope or environ)."""
-    earlier = carrier.get("keyward.verified")
-    return earlier if isinstance(earlier, Verified) else None
+def _send_with_fields(send: Callable[[Any], Awaitable[None]], fields: list[tuple[bytes, bytes]]) -> Any:
+    """``send``, adding ``fields`` to the response's start message (the rate-limit fields)."""
+
+    async def send_with_fields(message: Any) -> None:
+        if message.get("type") == "http.response.start":
+            message = dict(message)
+            message["headers"] = list(message.get("headers") or ()) + fields
+        await send(message)
+
+    return send_with_fields
 
 
 class ASGIMiddleware:
@@ -324,52 +374,42 @@ class ASGIMiddleware:
         if kind == "lifespan" and self.close_on_shutdown:
             await self._lifespan(scope, receive, send)
             return
-        if kind not in ("http", "websocket"):
+        if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        earlier = _earlier_verdict(scope)
-        outcome = self.guard.check(
-            scope,
-            scope.get("method", "GET"),
-            scope.get("path") or "/",
-            earlier=earlier,
-        )
-        if outcome.public:
-            await self.app(scope, receive, send)
-            return
-        if not outcome.ok:
-            if kind == "websocket":
-                await send({"type": "websocket.close", "code": 1008, "reason": outcome.code})
+        guard = self.guard
+        required = guard._fixed
+        if required is None:
+            required = guard.required_scopes(scope.get("method", "GET"), scope.get("path") or "/")
+            if required is None:  # a public route
+                await self.app(scope, receive, send)
                 return
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": outcome.status,
-                    "headers": [(k.encode(), v.encode()) for k, v in outcome.headers()],
-                }
-            )
-            await send({"type": "http.response.body", "body": outcome.body()})
+        fresh = _VERIFIED not in scope  # an outer keyward middleware sent the rate fields
+        judged = guard._judge(asgi_credentials, scope, required)
+        if type(judged) is Verified:
+            verdict = judged.verdict
+            scope = dict(scope)  # the ASGI spec: copy the scope before changing it
+            scope["keyward"] = verdict
+            scope[_VERIFIED] = judged
+            state = scope.get("state")
+            scope["state"] = {"keyward": verdict} if not state else {**state, "keyward": verdict}
+            extra = verdict.rate_headers() if fresh and kind == "http" else None
+            if extra:
+                send = _send_with_fields(send, [(k.encode(), v.encode()) for k, v in extra])
+            await self.app(scope, receive, send)
             return
-        scope = dict(scope)
-        scope["keyward"] = outcome.verdict
-        scope["keyward.verified"] = outcome.verified
-        state = dict(scope.get("state") or {})
-        state["keyward"] = outcome.verdict
-        scope["state"] = state
-        extra = outcome.rate_headers() if earlier is None and kind == "http" else []
-        if extra:
-            encoded = [(k.encode(), v.encode()) for k, v in extra]
-            inner_send = send
-
-            async def send_with_rate(message: Any) -> None:
-                if message.get("type") == "http.response.start":
-                    message = dict(message)
-                    message["headers"] = list(message.get("headers") or ()) + encoded
-                await inner_send(message)
-
-            send = send_with_rate
-        await self.app(scope, receive, send)
-
+        outcome: Outcome = judged  # type: ignore[assignment]
+        if kind == "websocket":
+            await send({"type": "websocket.close", "code": 1008, "reason": outcome.code})
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": outcome.status,
+                "headers": [(k.encode(), v.encode()) for k, v in outcome.headers()],
+            }
+        )
+        await send({"type": "http.response.body", "body": outcome.body()})
 
     async def _lifespan(
         self,
@@ -403,30 +443,30 @@ class WSGIMiddleware:
         self.guard = Guard(store, scopes, cost=cost)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        earlier = _earlier_verdict(environ)
-        outcome = self.guard.check(
-            environ,
-            environ.get("REQUEST_METHOD", "GET"),
-            environ.get("PATH_INFO") or "/",
-            earlier=earlier,
-        )
-        if outcome.public:
+        guard = self.guard
+        required = guard._fixed
+        if required is None:
+            required = guard.required_scopes(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO") or "/")
+            if required is None:  # a public route
+                return self.app(environ, start_response)
+        fresh = _VERIFIED not in environ  # an outer keyward middleware sent the rate fields
+        judged = guard._judge(wsgi_credentials, environ, required)
+        if type(judged) is Verified:
+            environ["keyward.verdict"] = judged.verdict
+            environ[_VERIFIED] = judged
+            extra = judged.verdict.rate_headers() if fresh else None
+            if extra:
+                inner_start = start_response
+
+                def start_with_rate(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+                    return inner_start(status, list(headers) + extra, *rest)
+
+                return self.app(environ, start_with_rate)
             return self.app(environ, start_response)
-        if not outcome.ok:
-            phrase = _REASON_PHRASES.get(outcome.status, f"{outcome.status} Refused")
-            start_response(phrase, outcome.headers())
-            return [outcome.body()]
-        environ["keyward.verdict"] = outcome.verdict
-        environ["keyward.verified"] = outcome.verified
-        extra = outcome.rate_headers() if earlier is None else []
-        if extra:
-            inner_start = start_response
-
-            def start_with_rate(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
-                return inner_start(status, list(headers) + extra, *rest)
-
-            start_response = start_with_rate
-        return self.app(environ, start_response)
+        outcome: Outcome = judged  # type: ignore[assignment]
+        phrase = _REASON_PHRASES.get(outcome.status, f"{outcome.status} Refused")
+        start_response(phrase, outcome.headers())
+        return [outcome.body()]
 
 
 def get_verdict(scope_or_environ: Mapping[str, Any]) -> Verdict | None:

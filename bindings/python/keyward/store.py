@@ -18,7 +18,7 @@ from .errors import (
     failed_call_error,
     last_error_message,
 )
-from .headers import HeaderSource, credential_headers
+from .headers import CREDENTIAL_HEADERS, HeaderSource, credential_headers
 from .types import (
     AuditEvent,
     AuditPage,
@@ -76,6 +76,7 @@ _RATE = lib.KW_VERIFY_RATE_FIELDS  # our kw_verdict has the rate fields: fill th
 # state comes back in the same call.
 _kw_verify_key_ex = lib.kw_verify_key_ex
 _kw_verify_ex = lib.kw_verify_ex  # cost, at, info or a dry run
+_kw_verify_headers_ex = lib.kw_verify_headers_ex  # the middlewares' hot path
 _new_uncleared = ffi.new_allocator(should_clear_after_alloc=False)
 _HEADER_ARRAY_T = ffi.typeof("kw_header[]")
 _from_buffer = ffi.from_buffer
@@ -345,16 +346,28 @@ def _wipe(buf: Any, n: int) -> None:
         ffi.memmove(buf, b"\0" * n, n)
 
 
+# The credential header names as C strings, made once (a request's header array points
+# at these instead of wrapping its own copy of each name).
+_HEADER_NAMES_C: dict[bytes, Any] = {n.encode(): ffi.new("char[]", n.encode()) for n in CREDENTIAL_HEADERS}
+
+
 def _header_array(source: HeaderSource) -> tuple[Any, int, list[Any]]:
-    pairs = credential_headers(source)
+    return _pairs_array(credential_headers(source))
+
+
+def _pairs_array(pairs: list[tuple[bytes, bytes]]) -> tuple[Any, int, list[Any]]:
+    """``(kw_header[], count, keepalive)`` of credential ``(name, value)`` byte pairs. The
+    caller must hold ``keepalive`` for the duration of the C call."""
     if not pairs:
         return _NULL, 0, []
     keep: list[Any] = []
     rows = []
     for name, value in pairs:
-        n = _from_buffer(name)
+        n = _HEADER_NAMES_C.get(name)
+        if n is None:  # a name in another case or with blanks: wrap it too
+            n = _from_buffer(name)
+            keep.append(n)
         v = _from_buffer(value)
-        keep.append(n)
         keep.append(v)
         rows.append((n, len(name), v, len(value)))
     return _new(_HEADER_ARRAY_T, rows), len(rows), keep
@@ -776,6 +789,8 @@ class Store:
         such as ``"CREDENTIAL_MISSING"``) when the headers hold no usable credential; else
         returns a :class:`Verdict` as :meth:`verify`.
         """
+        if not (cost or at is not None or with_info or dry_run):
+            return self._verify_credentials(credential_headers(headers), scopes)
         array, n, _keep = _header_array(headers)
         sp, sn, _keep_scopes = _required_scopes(scopes)
         if cost:
@@ -789,6 +804,37 @@ class Store:
         if status != _OK:
             raise _header_error(status)
         return _finish_verdict(out, info_buf, info_len)
+
+    def _verify_credentials(
+        self, pairs: list[tuple[bytes, bytes]], scopes: Scopes, cost: int = 0, c_scopes: Any = None
+    ) -> Verdict:
+        """The request hot path of :meth:`verify_headers` and the middlewares: ``pairs`` are
+        the request's credential headers (:func:`keyward.headers.credential_headers`), judged
+        now, without the key's record. ``cost`` must be a checked ``int`` (0 = the key's);
+        ``c_scopes``: ``_required_scopes(scopes)`` when the caller keeps it."""
+        if len(pairs) == 1:  # the usual request: one credential header, no list to build
+            name, value = pairs[0]
+            n = 1
+            c_name = _HEADER_NAMES_C.get(name)
+            c_value = _from_buffer(value)
+            if c_name is None:
+                array, n, _keep = _pairs_array(pairs)
+            else:
+                array = _new(_HEADER_ARRAY_T, ((c_name, len(name), c_value, len(value)),))
+        else:
+            array, n, _keep = _pairs_array(pairs)
+        sp, sn, _keep_scopes = c_scopes or _required_scopes(scopes)
+        out = _new_uncleared(_VERDICT_PTR)  # written whole on success
+        status = _kw_verify_headers_ex(self._handle, array, n, sp, sn, cost, 0, _RATE, out, _NULL, 0, _NULL)
+        if status:
+            raise _header_error(status)
+        r = out.reason
+        verdict: Any = _object_new(Verdict)
+        verdict._raw = out
+        verdict.reason = _REASONS[r]
+        verdict.http_status = _REASON_HTTP[r]
+        verdict.ok = r == 0
+        return verdict  # type: ignore[no-any-return]
 
     # --- management ------------------------------------------------------------------------
 

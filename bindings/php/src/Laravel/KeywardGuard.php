@@ -169,7 +169,7 @@ class KeywardGuard implements GuardContract
             [$verdict, $accepted] = $reused;
         } else {
             $headers = Responses::credentials($request);
-            $verdict = $store->verifyHeaders($headers);
+            $verdict = $store->verifyCredentials($headers);
             $accepted = $verdict->valid ? Guard::accepted($store, $verdict, [], $headers) : null;
         }
         $this->verdict = $verdict;

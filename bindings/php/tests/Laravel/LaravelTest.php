@@ -6,6 +6,7 @@ namespace Keyward\Tests\Laravel;
 
 use App\Models\User;
 use Illuminate\Contracts\Auth\Guard as GuardContract;
+use Keyward\Credits;
 use Keyward\Keyward;
 use Keyward\Laravel\KeyOwner;
 use Keyward\Laravel\KeywardGuard;
@@ -302,6 +303,35 @@ final class LaravelTest extends TestCase
         $this->assertRefused(self::$laravel->handle('GET', '/alone', []), 401, 'CREDENTIAL_MISSING', 'alone, no key');
         $this->assertRefused(self::$laravel->handle('GET', '/alone', ['HTTP_X_API_KEY' => self::$keys['write']]), 403, 'INSUFFICIENT_SCOPE', 'alone');
         self::assertSame($uses + 1, self::usage('read')[0]);
+    }
+
+    public function testAStackedRouteSpendsOneCreditPerRequest(): void
+    {
+        // auth:keyward, then abilities: (rechecked against the same verdict, the extra scope
+        // read from the key's record): each request is verified once, so a key with 3
+        // credits serves exactly 3 requests.
+        $limited = self::$store->create('1', 'limited', ['invoices:read', 'admin'], credits: new Credits(3));
+        self::$laravel->app['router']->get('/stacked', static fn (\Illuminate\Http\Request $r) => $r->attributes->get(Middleware::ATTRIBUTE)->code)
+            ->middleware(['auth:keyward', 'abilities:invoices:read,admin']);
+        $statuses = [];
+        for ($i = 0; $i < 4; $i++) {
+            $response = self::$laravel->handle('GET', '/stacked', ['HTTP_X_API_KEY' => $limited->key]);
+            $statuses[] = $response->getStatusCode();
+            if ($response->getStatusCode() === 200) {
+                self::assertSame('VALID', $response->getContent());
+            }
+        }
+        self::assertSame([200, 200, 200, 403], $statuses);
+        self::$store->flush();
+        $usage = self::$store->usage($limited->id());
+        self::assertSame([3, 1], [$usage->uses, $usage->refused]); // one use per request
+        self::assertSame(0, self::$store->credits($limited->id())->remaining);
+        // The extra scope a later layer asks for is checked against the same verdict.
+        $reader = self::$store->create('1', 'reader', ['invoices:read'], credits: new Credits(3));
+        $this->assertRefused(self::$laravel->handle('GET', '/stacked', ['HTTP_X_API_KEY' => $reader->key]), 403, 'INSUFFICIENT_SCOPE', 'reader');
+        self::$store->flush();
+        self::assertSame(1, self::$store->usage($reader->id())->uses, 'verified once, by auth:keyward');
+        self::assertSame(2, self::$store->credits($reader->id())->remaining);
     }
 
     public function testValidateCountsAndDoesNotLogIn(): void

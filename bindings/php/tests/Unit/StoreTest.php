@@ -17,6 +17,7 @@ use Keyward\Exception\StorageException;
 use Keyward\KeyRecord;
 use Keyward\Keyward;
 use Keyward\Library;
+use Keyward\Native;
 use Keyward\Store;
 use Keyward\Tests\TempStores;
 use PHPUnit\Framework\TestCase;
@@ -228,6 +229,42 @@ final class StoreTest extends TestCase
         self::failure(fn () => $store->verifyHeaders(['x-api-key' => [1]]), ArgumentException::class, 'INVALID_ARGUMENT');
         self::failure(fn () => new Credits(-1), ArgumentException::class, 'INVALID_ARGUMENT');
         self::failure(fn () => new Credits(1, cost: -1), ArgumentException::class, 'INVALID_ARGUMENT');
+        $store->close();
+    }
+
+    public function testHeaderBlockMatchesTheCStructAndIsReusedAndGrown(): void
+    {
+        // Native::writeHeaders() packs kw_header by hand: its size must be the C type's.
+        self::assertSame(FFI::sizeof(Library::ffi()->type('kw_header')), Native::HEADER_SIZE);
+        $store = self::newStore();
+        $key = $store->create('acct', scopes: ['read'])->key;
+        $parsed = Keyward::parseKey($key);
+        $cases = [
+            // [headers, expected code]: the block's first use, reuse, growth past its size
+            [[['x-api-key', $key]], 'VALID'],
+            [[['authorization', "Bearer $key"]], 'VALID'],
+            [[['x-api-token-id', $parsed->id], ['x-api-token-secret-key', $parsed->secret]], 'VALID'],
+            [[['host', str_repeat('h', 3000)], ['X-Api-Key', " $key "], ['accept', '*/*']], 'VALID'],
+            [[['x-api-key', $key], ['authorization', 'Bearer kw_other']], 'AMBIGUOUS_CREDENTIAL'],
+            [[['x-api-key', str_repeat('k', 9000)]], 'MALFORMED_KEY'],
+            [[['host', 'example']], 'CREDENTIAL_MISSING'],
+            [[['x-api-key', $key]], 'VALID'],
+        ];
+        $uses = 0;
+        foreach ($cases as $i => [$headers, $code]) {
+            $verdict = $store->verifyHeaders($headers, ['read']);
+            self::assertSame($code, $verdict->code, "case $i");
+            $uses += $verdict->valid ? 1 : 0;
+            // The general path (a name => value map) judges the same way.
+            $map = [];
+            foreach ($headers as [$name, $value]) {
+                $map[$name][] = $value;
+            }
+            self::assertSame($code, $store->verifyHeaders($map, ['read'])->code, "case $i, as a map");
+            $uses += $verdict->valid ? 1 : 0;
+        }
+        $store->flush();
+        self::assertSame($uses, $store->usage($parsed->id)->uses);
         $store->close();
     }
 
