@@ -203,11 +203,6 @@
 #define KW_FLUSH_MANUAL UINT64_MAX
 
 /**
- * The schema version this build writes and reads; a newer one is refused.
- */
-#define SCHEMA_VERSION 1
-
-/**
  * Result of a `kw_` call. `KW_OK` (0) is success; every other value says what failed.
  * The values are those of the Rust `keyward::ErrorCode`, explicit and never renumbered;
  * `kw_status_family` says what kind of failure a value is.

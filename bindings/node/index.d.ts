@@ -565,6 +565,8 @@ export class PolicyError extends KeywardError {}
 export class OpenError extends KeywardError {}
 /** STORAGE: any other storage or I/O failure. */
 export class StorageError extends KeywardError {}
+/** The store replicates an upstream PostgreSQL, or the upstream is unreachable (UPSTREAM_*). */
+export class UpstreamError extends KeywardError {}
 /** No usable credential in the headers (`extractCredential`); HTTP 401. */
 export class CredentialError extends KeywardError {
   readonly httpStatus: 401;

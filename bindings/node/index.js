@@ -42,6 +42,7 @@ exports.NotFoundError = errors.NotFoundError;
 exports.PolicyError = errors.PolicyError;
 exports.OpenError = errors.OpenError;
 exports.StorageError = errors.StorageError;
+exports.UpstreamError = errors.UpstreamError;
 exports.CredentialError = errors.CredentialError;
 exports.LibraryError = errors.LibraryError;
 exports.AbiMismatchError = errors.AbiMismatchError;

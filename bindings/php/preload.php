@@ -56,6 +56,7 @@ declare(strict_types=1);
         'Abi', 'Exception\KeywardException', 'Exception\ArgumentException', 'Exception\InternalException',
         'Exception\ClosedException', 'Exception\NotFoundException', 'Exception\PolicyException',
         'Exception\StorageException', 'Exception\CredentialException', 'Exception\LibraryException',
+        'Exception\UpstreamException',
         'Library', 'Native', 'KeyRecord', 'CreatedKey', 'Page', 'AuditEvent', 'AuditPage', 'UsageStats', 'CreditBalance', 'StoreStats',
         'Credits', 'ParsedKey', 'Credential', 'Verdict', 'Credentials', 'Store', 'Keyward', 'Guard',
     ];

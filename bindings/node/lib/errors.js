@@ -55,6 +55,12 @@ class OpenError extends KeywardError {}
 /** Any other storage or I/O failure (STORAGE). */
 class StorageError extends KeywardError {}
 /**
+ * The store replicates an upstream PostgreSQL (UPSTREAM_REQUIRED: make the change through the
+ * upstream), or the upstream is unreachable or of another schema (UPSTREAM_UNAVAILABLE,
+ * UPSTREAM_SCHEMA); nothing was changed.
+ */
+class UpstreamError extends KeywardError {}
+/**
  * The request carries no usable credential (CREDENTIAL_MISSING, UNSUPPORTED_SCHEME,
  * BAD_BASE64, HALF_PAIR, MALFORMED_KEY (also a credential header value over
  * KW_MAX_HEADER_VALUE_LEN), AMBIGUOUS_CREDENTIAL). `httpStatus` is 401.
@@ -94,7 +100,7 @@ class AbiMismatchError extends LibraryError {
 // kw_family values (see the header): the class follows the family the library gives each code
 // (kw_status_family, from its one table of codes), so a code added later lands in the right
 // class. A few codes have a class of their own.
-const FAMILY = { ARGUMENT: 1, NOT_FOUND: 2, POLICY: 3, STORAGE: 4, PEPPER: 5, CREDENTIAL: 6, INTERNAL: 7 };
+const FAMILY = { ARGUMENT: 1, NOT_FOUND: 2, POLICY: 3, STORAGE: 4, PEPPER: 5, CREDENTIAL: 6, INTERNAL: 7, UPSTREAM: 8 };
 const CLASS_BY_FAMILY = new Map([
   [FAMILY.ARGUMENT, InvalidArgumentError],
   [FAMILY.NOT_FOUND, NotFoundError],
@@ -103,6 +109,7 @@ const CLASS_BY_FAMILY = new Map([
   [FAMILY.PEPPER, OpenError],
   [FAMILY.CREDENTIAL, CredentialError],
   [FAMILY.INTERNAL, PanicError],
+  [FAMILY.UPSTREAM, UpstreamError],
 ]);
 const CLASS_BY_STATUS = new Map([
   [5, BufferTooSmallError], // KW_BUFFER_TOO_SMALL: a binding bug if it ever escapes
@@ -130,6 +137,7 @@ module.exports = {
   PolicyError,
   OpenError,
   StorageError,
+  UpstreamError,
   CredentialError,
   LibraryError,
   AbiMismatchError,

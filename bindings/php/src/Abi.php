@@ -40,7 +40,6 @@ final class Abi
     public const KW_RATE_HEADERS_MAX_LEN = 256;
     public const KW_DEFAULT_ROTATION_GRACE_MS = 86400000;
     public const KW_FLUSH_MANUAL = -1; // UINT64_MAX: the same 64 bits as a PHP int
-    public const SCHEMA_VERSION = 1;
     public const KW_STORE_NONE = 0;
 
     // enum kw_status

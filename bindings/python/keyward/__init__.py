@@ -25,6 +25,7 @@ from .errors import (
     KeywardError,
     PolicyError,
     StorageError,
+    UpstreamError,
     StoreClosedError,
 )
 from .headers import CREDENTIAL_HEADERS, credential_headers
@@ -139,6 +140,7 @@ __all__ = [
     "Reason",
     "Refill",
     "StorageError",
+    "UpstreamError",
     "Store",
     "StoreClosedError",
     "StoreStats",

@@ -29,6 +29,7 @@ __all__ = [
     "KeywardError",
     "PolicyError",
     "StorageError",
+    "UpstreamError",
     "StoreClosedError",
     "error_for_status",
     "failed_call_error",
@@ -118,6 +119,12 @@ class StorageError(KeywardError):
     ``STORAGE``)."""
 
 
+class UpstreamError(KeywardError):
+    """The store replicates an upstream PostgreSQL (``UPSTREAM_REQUIRED``: make the change
+    through the upstream), or the upstream is unreachable or of another schema
+    (``UPSTREAM_UNAVAILABLE``, ``UPSTREAM_SCHEMA``); nothing was changed."""
+
+
 class CredentialError(KeywardError):
     """The request's headers hold no usable credential: missing, unsupported scheme, bad
     base64, half a token pair, several different credentials, an oversize or non-UTF-8
@@ -137,6 +144,7 @@ _BY_FAMILY: dict[int, type[KeywardError]] = {
     lib.KW_FAMILY_PEPPER: StorageError,
     lib.KW_FAMILY_CREDENTIAL: CredentialError,
     lib.KW_FAMILY_INTERNAL: InternalError,
+    lib.KW_FAMILY_UPSTREAM: UpstreamError,
 }
 _BY_STATUS: dict[int, type[KeywardError]] = {
     lib.KW_CLOSED: StoreClosedError,

@@ -96,6 +96,7 @@ class KeywardException extends \RuntimeException
             $family === Abi::KW_FAMILY_POLICY => PolicyException::class,
             $family === Abi::KW_FAMILY_STORAGE, $family === Abi::KW_FAMILY_PEPPER => StorageException::class,
             $family === Abi::KW_FAMILY_CREDENTIAL => CredentialException::class,
+            $family === Abi::KW_FAMILY_UPSTREAM => UpstreamException::class,
             default => InternalException::class,
         };
         $text = $detail === '' ? "$context: $message (KW_$name)" : "$context: $message (KW_$name): $detail";

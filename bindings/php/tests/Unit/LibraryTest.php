@@ -14,6 +14,7 @@ use Keyward\Exception\LibraryException;
 use Keyward\Exception\NotFoundException;
 use Keyward\Exception\PolicyException;
 use Keyward\Exception\StorageException;
+use Keyward\Exception\UpstreamException;
 use Keyward\Keyward;
 use Keyward\Library;
 use PHPUnit\Framework\TestCase;
@@ -127,6 +128,7 @@ final class LibraryTest extends TestCase
                 'PEPPER_MISSING', 'PEPPER_INVALID', 'PEPPER_PERMISSIONS', 'STORAGE'],
             CredentialException::class => ['CREDENTIAL_MISSING', 'UNSUPPORTED_SCHEME', 'BAD_BASE64', 'HALF_PAIR', 'MALFORMED_KEY',
                 'AMBIGUOUS_CREDENTIAL'],
+            UpstreamException::class => ['UPSTREAM_UNAVAILABLE', 'UPSTREAM_SCHEMA', 'UPSTREAM_REQUIRED'],
         ];
         $seen = [];
         foreach ($families as $class => $names) {
