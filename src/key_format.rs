@@ -241,7 +241,75 @@ pub(crate) struct KeyParts<'a> {
 }
 
 /// [`parse_key`] without allocating.
+///
+/// A well-formed key takes the straight path ([`parse_well_formed`], one pass over its bytes
+/// with no iterator machinery: this runs on every verify); any text it does not accept is
+/// parsed again by the general rules below, so every refusal keeps its exact reason.
+#[inline]
 pub(crate) fn parse_key_parts<'a>(
+    text: &'a str,
+    expected_prefix: Option<&str>,
+) -> Result<KeyParts<'a>, KeyFormatError> {
+    match parse_well_formed(text, expected_prefix) {
+        Some(parts) => Ok(parts),
+        None => parse_key_parts_general(text, expected_prefix),
+    }
+}
+
+/// The verify path's parser for a key that is well formed: its parts, or `None` for anything
+/// else (which [`parse_key_parts_general`] then names). It accepts exactly the texts the
+/// general parser accepts: the body is the last [`BODY_LEN`] bytes, all base62 (so it holds no
+/// `_`), after a `_`; before that, one tag or two joined by one `_`.
+#[inline]
+fn parse_well_formed<'a>(text: &'a str, expected_prefix: Option<&str>) -> Option<KeyParts<'a>> {
+    let bytes = text.as_bytes();
+    if bytes.len() > MAX_KEY_LEN || bytes.len() < BODY_LEN + 2 {
+        return None;
+    }
+    let head_len = bytes.len() - BODY_LEN - 1;
+    let (head, rest) = bytes.split_at(head_len);
+    let (separator, body) = rest.split_first()?;
+    if *separator != b'_' || !body.iter().all(u8::is_ascii_alphanumeric) {
+        return None;
+    }
+    // The head is `prefix` or `prefix_env`: tag characters and at most one underscore.
+    let mut underscore = None;
+    for (at, &b) in head.iter().enumerate() {
+        if b == b'_' {
+            if underscore.is_some() {
+                return None;
+            }
+            underscore = Some(at);
+        } else if !(b.is_ascii_lowercase() || b.is_ascii_digit()) {
+            return None;
+        }
+    }
+    let (prefix, env) = match underscore {
+        Some(at) => (&text[..at], Some(&text[at + 1..head_len])),
+        None => (&text[..head_len], None),
+    };
+    let tag_ok = |tag: &str| !tag.is_empty() && tag.len() <= MAX_TAG_LEN;
+    if !tag_ok(prefix) || !env.is_none_or(tag_ok) || expected_prefix.is_some_and(|e| e != prefix) {
+        return None;
+    }
+    let (signed, checksum_text) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
+    if decode_checksum(checksum_text) != Some(crc32fast::hash(signed)) {
+        return None;
+    }
+    let mut id = [0u8; ID_LEN];
+    id.copy_from_slice(&body[..ID_LEN]);
+    let mut secret = Zeroizing::new([0u8; SECRET_LEN]);
+    secret.copy_from_slice(&body[ID_LEN..ID_LEN + SECRET_LEN]);
+    Some(KeyParts {
+        prefix,
+        env,
+        id: KeyId(id),
+        secret: Secret(secret),
+    })
+}
+
+/// The general parser: every rule in order, so a refusal names the first one broken.
+fn parse_key_parts_general<'a>(
     text: &'a str,
     expected_prefix: Option<&str>,
 ) -> Result<KeyParts<'a>, KeyFormatError> {
@@ -283,7 +351,7 @@ pub(crate) fn parse_key_parts<'a>(
     }
     let (signed, checksum_text) = text.split_at(text.len() - CHECKSUM_LEN);
     let expected_checksum = crc32fast::hash(signed.as_bytes());
-    if decode_checksum(checksum_text) != Some(expected_checksum) {
+    if decode_checksum(checksum_text.as_bytes()) != Some(expected_checksum) {
         return Err(KeyFormatError::BadChecksum);
     }
     let id = KeyId::parse(&body[..ID_LEN])?;
@@ -307,9 +375,9 @@ pub fn encode_checksum(mut value: u32) -> String {
 }
 
 /// Decodes a [`CHECKSUM_LEN`]-character base62 checksum; `None` if it cannot be one.
-fn decode_checksum(text: &str) -> Option<u32> {
+fn decode_checksum(text: &[u8]) -> Option<u32> {
     let mut value: u64 = 0;
-    for b in text.bytes() {
+    for &b in text {
         value = value * 62 + base62_value(b)? as u64;
     }
     u32::try_from(value).ok()
@@ -390,6 +458,73 @@ mod tests {
                 "position {pos}"
             );
         }
+    }
+
+    /// The verify path's parser and the general one agree on every text: the same parts when
+    /// both accept, and the straight path never accepts what the general one refuses.
+    #[test]
+    fn straight_path_agrees_with_the_general_parser() {
+        let mut texts: Vec<String> = Vec::new();
+        for (prefix, env) in [
+            ("kw", Some("live")),
+            ("kw", None),
+            ("a", Some("b")),
+            ("p0123456789abcde", Some("e0123456789abcde")),
+        ] {
+            let key = format_key(prefix, env, &KeyId::generate(), &Secret::generate());
+            texts.push(key.to_string());
+            let bytes = key.as_bytes();
+            for pos in 0..bytes.len() {
+                for replacement in [b'_', b'A', b'a', b'0', b'-', b' '] {
+                    let mut changed = bytes.to_vec();
+                    changed[pos] = replacement;
+                    texts.push(String::from_utf8(changed).unwrap());
+                }
+                let mut shorter = bytes.to_vec();
+                shorter.remove(pos);
+                texts.push(String::from_utf8(shorter).unwrap());
+                let mut longer = bytes.to_vec();
+                longer.insert(pos, b'_');
+                texts.push(String::from_utf8(longer).unwrap());
+            }
+            // A well-formed key under another prefix, and one whose tags are too long.
+            texts.push(format!("x{}", key.as_str()));
+            texts.push(format!(
+                "abcdefghijklmnopq{}",
+                &key[key.find('_').unwrap()..]
+            ));
+        }
+        let (mut accepted, mut refused) = (0, 0);
+        for text in &texts {
+            for expected in [None, Some("kw"), Some("a")] {
+                let general = parse_key_parts_general(text, expected);
+                match parse_well_formed(text, expected) {
+                    Some(fast) => {
+                        let general = general.unwrap_or_else(|e| {
+                            panic!("{text:?}: straight path accepted, general {e:?}")
+                        });
+                        assert_eq!(
+                            (fast.prefix, fast.env, fast.id),
+                            (general.prefix, general.env, general.id)
+                        );
+                        assert_eq!(fast.secret.expose(), general.secret.expose());
+                        accepted += 1;
+                    }
+                    None => {
+                        assert!(
+                            general.is_err(),
+                            "{text:?}: general accepted, straight path refused"
+                        );
+                        refused += 1;
+                    }
+                }
+            }
+        }
+        // Both outcomes were reached, many times.
+        assert!(
+            accepted >= 8 && refused > 1000,
+            "{accepted} accepted, {refused} refused"
+        );
     }
 
     #[test]
