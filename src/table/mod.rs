@@ -579,14 +579,10 @@ impl SharedTable {
         if offset + words > self.geometry.heap_words {
             return None;
         }
-        let copied: Vec<u64> = (0..words)
-            .map(|i| {
-                self.map
-                    .word((heap_at + offset + i) as usize)
-                    .load(Ordering::Relaxed)
-            })
-            .collect();
-        TableRecord::decode(&copied)
+        let body_at = (heap_at + offset + 1) as usize;
+        TableRecord::decode_body(header, words as usize - 1, |i| {
+            self.map.word(body_at + i).load(Ordering::Relaxed)
+        })
     }
 
     // ------------------------------------------------------------------ usage cells

@@ -119,21 +119,40 @@ impl TableRecord {
 
     /// Decodes a record copied out of the heap; `None` when it is damaged (bad length, CRC
     /// mismatch, bad field), which the caller treats as "in doubt".
+    #[cfg(test)]
     pub(crate) fn decode(words: &[u64]) -> Option<TableRecord> {
         let (&header, body) = words.split_first()?;
+        TableRecord::decode_body(header, body.len(), |i| body[i])
+    }
+
+    /// Decodes the record whose header word is `header` and whose `body_words` following
+    /// words `word(i)` reads (each read once, into one buffer on the stack for records of up
+    /// to [`STACK_RECORD_BYTES`]). `None` when it is damaged.
+    pub(crate) fn decode_body(
+        header: u64,
+        body_words: usize,
+        mut word: impl FnMut(usize) -> u64,
+    ) -> Option<TableRecord> {
         let len = (header & 0xffff_ffff) as usize;
-        if len == 0 || len > body.len() * 8 {
+        if len == 0 || len > body_words * 8 {
             return None;
         }
-        let mut bytes = Vec::with_capacity(body.len() * 8);
-        for word in body {
-            bytes.extend_from_slice(&word.to_le_bytes());
+        let mut on_stack = [0u8; STACK_RECORD_BYTES];
+        let mut on_heap = Vec::new();
+        let buffer: &mut [u8] = if body_words * 8 <= STACK_RECORD_BYTES {
+            &mut on_stack[..body_words * 8]
+        } else {
+            on_heap.resize(body_words * 8, 0);
+            &mut on_heap
+        };
+        for (i, chunk) in buffer.chunks_exact_mut(8).enumerate() {
+            chunk.copy_from_slice(&word(i).to_le_bytes());
         }
-        bytes.truncate(len);
-        if u64::from(crc32fast::hash(&bytes)) != header >> 32 {
+        let bytes = &buffer[..len];
+        if u64::from(crc32fast::hash(bytes)) != header >> 32 {
             return None;
         }
-        let mut r = Reader(&bytes);
+        let mut r = Reader(bytes);
         let digest: [u8; 32] = r.take(32)?.try_into().ok()?;
         let usage_cell = r.u32()?;
         let credit = Some(r.u32()?).filter(|&slot| slot != NO_SLOT);
@@ -246,6 +265,10 @@ fn put_opt(out: &mut Vec<u8>, text: Option<&str>) {
         }
     }
 }
+
+/// Records up to this size are decoded from a stack buffer (larger ones, with big metadata,
+/// from the heap).
+const STACK_RECORD_BYTES: usize = 1024;
 
 struct Reader<'a>(&'a [u8]);
 
