@@ -21,10 +21,27 @@ def rps(w: dict) -> float:
     return w["requests"] / w["duration_us"] * 1e6
 
 
+def cpu_us_per_request(r: dict) -> float | None:
+    """The server processes' CPU time (user + system, every worker and master, not wrk's)
+    per request of the measured run, in microseconds."""
+    ticks, hz, requests = r.get("server_cpu_ticks"), r.get("ticks_per_s"), r["wrk"]["requests"]
+    if ticks is None or not hz or not requests:
+        return None
+    return ticks / hz * 1e6 / requests
+
+
 def line(w: dict) -> str:
     return (f"{rps(w):.0f} req/s, p50 {w['p50_us'] / 1000:.2f} ms, p99 {w['p99_us'] / 1000:.2f} ms, "
             f"non-2xx {w['errors']['status']}, socket errors "
             f"{sum(v for k, v in w['errors'].items() if k != 'status')}")
+
+
+def cpu_round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def cpu_delta(value: float | None, base: float | None) -> float | None:
+    return None if value is None or base is None else value - base
 
 
 def main(argv: list[str]) -> int:
@@ -37,6 +54,7 @@ def main(argv: list[str]) -> int:
     meta = dict(kv.split("=", 1) for kv in argv[argv.index("--meta") + 1:]) if "--meta" in argv else {}
 
     noauth = {(r["round"], r["host"]): rps(r["wrk"]) for r in runs if r["variant"] == "noauth"}
+    noauth_cpu = {(r["round"], r["host"]): cpu_us_per_request(r) for r in runs if r["variant"] == "noauth"}
     results, failures = [], []
     for r in runs:
         w = r["wrk"]
@@ -47,6 +65,8 @@ def main(argv: list[str]) -> int:
             "requests_per_s": round(rps(w), 1),
             "ratio_to_noauth": round(rps(w) / base, 3) if base else None,
             "p50_ms": w["p50_us"] / 1000, "p99_ms": w["p99_us"] / 1000,
+            "server_cpu_us_per_request": cpu_round(cpu_us_per_request(r)),
+            "server_cpu_us_over_noauth": cpu_round(cpu_delta(cpu_us_per_request(r), noauth_cpu.get((r["round"], r["host"])))),
             "requests": w["requests"], "non_2xx": w["errors"]["status"], "socket_errors": socket_errors,
             "warmup_requests": r["warmup_requests"], "load_after_run": r["load"],
             "load_1min": float(r["load"].split()[0]),
@@ -75,8 +95,9 @@ def main(argv: list[str]) -> int:
           f"wrk {meta.get('wrk_threads', '?')} threads x {meta.get('connections', '?')} connections, "
           f"{meta.get('seconds', '?')} s per run, {rounds} round(s); load average before {meta.get('load_before', '?')}, "
           f"after {meta.get('load_after', '?')} ({meta.get('cpus', '?')} CPUs)\n")
-    print(f"| host | variant | req/s ({per}) | x no-auth ({per}) | p50 ms ({per}) | p99 ms ({per}) | load 1 min ({per}) |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print(f"| host | variant | req/s ({per}) | x no-auth ({per}) | server CPU µs/req ({per}) | + over no auth ({per}) "
+          f"| p50 ms ({per}) | p99 ms ({per}) | load 1 min ({per}) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for host in hosts:
         for v in VARIANTS:
             rows = by.get((host, v))
@@ -84,6 +105,7 @@ def main(argv: list[str]) -> int:
                 continue
             join = lambda key, fmt: " / ".join(fmt.format(x[key]) if x[key] is not None else "-" for x in rows)
             print(f"| {host} | {LABEL[v]} | {join('requests_per_s', '{:.0f}')} | {join('ratio_to_noauth', '{:.2f}')} "
+                  f"| {join('server_cpu_us_per_request', '{:.0f}')} | {join('server_cpu_us_over_noauth', '{:+.0f}')} "
                   f"| {join('p50_ms', '{:.2f}')} | {join('p99_ms', '{:.2f}')} | {join('load_1min', '{:.1f}')} |")
     print("\nusage counted after each graceful stop vs requests wrk saw (warm-up included; the count may exceed wrk's by"
           " at most one in-flight request per connection per wrk run):\n")

@@ -12,7 +12,10 @@
 # uses), keyward (the binding's own middleware or Guard, scope "read"). Every request carries
 # one valid key (wrk + keys.lua). Rounds are interleaved: in each round every host is started,
 # runs every variant (order rotated per round) and is stopped gracefully, after which
-# keyward's flushed usage counts are compared with the requests wrk saw.
+# keyward's flushed usage counts are compared with the requests wrk saw. Beside requests/s,
+# each run reports the server processes' own CPU time per request (user + system of every
+# master and worker, from /proc; wrk's share of the CPUs excluded) and its excess over the
+# same host's no-auth run: what keyward costs a request, in microseconds of CPU.
 #
 # Installs what is missing (apt: wrk nginx php-fpm php-cli php-sqlite3; a venv and node
 # modules under target/http-bench/), builds the release library. Results:
@@ -295,6 +298,19 @@ wrk_run() {
   grep '^RESULT ' <<<"$out" | cut -d' ' -f2-
 }
 
+# CPU time (clock ticks, user + system) of every process under the servers we started: what
+# the host itself spends, without wrk's share of the same 2 CPUs (a per-request figure that a
+# busy machine changes far less than requests/s).
+server_pids() { local p; for p in "$@"; do echo "$p"; server_pids $(pgrep -P "$p" || true); done; }
+server_cpu_ticks() {
+  local total=0 p fields
+  for p in $(server_pids "${SERVER_PIDS[@]}"); do
+    fields=$(cut -d' ' -f14,15 "/proc/$p/stat" 2>/dev/null) || continue  # utime stime
+    total=$((total + ${fields% *} + ${fields#* }))
+  done
+  echo "$total"
+}
+
 json_get() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2], {}, d))' "$1" "$2"; }
 sanctum_uses() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select sum(uses) from personal_access_tokens").fetchone()[0])' "$KW_BENCH_SQLITE"; }
 
@@ -324,14 +340,18 @@ main() {
         variant=${VARIANTS[$(((i + round - 1) % ${#VARIANTS[@]}))]}
         local warm result requests
         warm=$(wrk_run "$host" "$variant" "$WARMUP")  # warm-up: first requests of each worker
+        local ticks_before ticks_after
+        ticks_before=$(server_cpu_ticks)
         result=$(wrk_run "$host" "$variant" "$DURATION")
+        ticks_after=$(server_cpu_ticks)
         for r in "$warm" "$result"; do
           requests=$(json_get "$r" requests)
           if [[ $variant == keyward ]]; then kw_expected=$((kw_expected + requests)) kw_windows=$((kw_windows + 1)); fi
           if [[ $variant == sanctum ]]; then sanctum_expected=$((sanctum_expected + requests)) sanctum_windows=$((sanctum_windows + 1)); fi
         done
-        printf '{"round":%d,"host":"%s","variant":"%s","load":"%s","wrk":%s,"warmup_requests":%s}\n' \
-          "$round" "$host" "$variant" "$(loadavg)" "$result" "$(json_get "$warm" requests)" >>"$runs"
+        printf '{"round":%d,"host":"%s","variant":"%s","load":"%s","wrk":%s,"warmup_requests":%s,"server_cpu_ticks":%d,"ticks_per_s":%d}\n' \
+          "$round" "$host" "$variant" "$(loadavg)" "$result" "$(json_get "$warm" requests)" \
+          $((ticks_after - ticks_before)) "$(getconf CLK_TCK)" >>"$runs"
         log "  $host $variant: $(python3 "$HERE/report.py" --line "$result")"
       done
       log "round $round/$ROUNDS: stopping $host (graceful)"
