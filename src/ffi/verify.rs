@@ -15,8 +15,10 @@ use super::types::{
 use crate::clock::Timestamp;
 use crate::credential::Credential;
 use crate::rate_limit::{RateLimit, RateScope, RateStatus};
+use crate::schema::KeyInfo;
+use crate::store::VerdictRef;
 use crate::verdict::{Reason, Verdict};
-use crate::{Presented, VerifyRequest};
+use crate::{Presented, Store, VerifyRequest};
 
 /// Required scopes as `&str`s: up to [`INLINE_SCOPES`] in a stack array (no allocation on
 /// the hot path), more in a vector.
@@ -134,40 +136,69 @@ impl VerifyOut {
         self
     }
 
+    /// Verifies `request` on `store` and writes the verdict: read in place from the shared
+    /// table (no record decoded) unless the caller asked for the JSON record.
+    ///
+    /// # Safety
+    /// As [`VerifyOut::write`].
+    unsafe fn verify(&self, store: &Store, request: &VerifyRequest<'_>) -> Result<(), kw_status> {
+        if self.info.is_some() {
+            let verdict = store.verify_request(request)?;
+            // SAFETY: forwarded contract.
+            return unsafe { self.write(&verdict) };
+        }
+        // SAFETY: forwarded contract.
+        store.verify_request_with(request, |verdict| unsafe { self.write_ref(verdict, None) })?
+    }
+
     /// Writes the verdict (and the record JSON if asked for).
     ///
     /// # Safety
     /// The pointers must be writable (the caller's contract).
     unsafe fn write(&self, verdict: &Verdict) -> Result<(), kw_status> {
+        // SAFETY: as this function's own contract.
+        unsafe { self.write_ref(&verdict.as_ref(), verdict.key.as_deref()) }
+    }
+
+    /// Writes a verdict read in place (`info`, the decoded record, only where the caller asked
+    /// for the JSON record: the verify then took the decoding path).
+    ///
+    /// # Safety
+    /// As [`VerifyOut::write`].
+    unsafe fn write_ref(
+        &self,
+        verdict: &VerdictRef<'_>,
+        info: Option<&KeyInfo>,
+    ) -> Result<(), kw_status> {
         let mut out = kw_verdict::zeroed();
         out.reason = verdict.reason as u32;
         out.http_status = verdict.reason.http_status() as u32;
-        if let Some(info) = &verdict.key {
+        if let Some(key) = verdict.key {
             out.key_found = 1;
             let mut flags = 0;
-            if info.credits.is_some() {
+            if key.limited() {
                 flags |= kw_key_flag::KW_KEY_LIMITED as u32;
             }
-            if info.revoked_at.is_some() {
+            if key.revoked() {
                 flags |= kw_key_flag::KW_KEY_REVOKED_FLAG as u32;
             }
-            if info.rotated_to.is_some() {
+            if key.rotated() {
                 flags |= kw_key_flag::KW_KEY_ROTATED as u32;
             }
             if verdict.rate.is_some() {
                 flags |= kw_key_flag::KW_KEY_RATE_LIMITED as u32;
             }
             out.key_flags = flags;
-            out.created_at_ms = info.created_at;
-            out.expires_at_ms = info.expires_at.unwrap_or(0);
-            args::fill_cstr(&mut out.key_id, &info.id);
-            args::fill_cstr(&mut out.env, info.env.as_deref().unwrap_or(""));
-            args::fill_cstr(&mut out.owner, &info.owner);
+            out.created_at_ms = key.created_at();
+            out.expires_at_ms = key.expires_at().unwrap_or(0);
+            args::fill_cstr(&mut out.key_id, key.id());
+            args::fill_cstr(&mut out.env, key.env().unwrap_or(""));
+            args::fill_cstr(&mut out.owner, key.owner());
         }
         if let Some(buf) = &self.info {
-            match &verdict.key {
+            match info {
                 // SAFETY: caller's contract on the buffer.
-                Some(info) => unsafe { buf.write_json(&**info) }?,
+                Some(info) => unsafe { buf.write_json(info) }?,
                 // SAFETY: as above.
                 None => unsafe { buf.write(&[]) }?,
             }
@@ -287,17 +318,19 @@ pub unsafe extern "C" fn kw_verify_ex(
             let scopes = Scopes::new(scopes, scopes_len)?;
             let at = at_of(at_ms)?;
             let dry_run = dry_run_of(flags)?;
-            let verdict = handles::with(store, |s| match std::str::from_utf8(key) {
-                Ok(key) => Ok(s.verify_request(&VerifyRequest {
-                    credential: Presented::Key(key),
-                    scopes: scopes.as_slice(),
-                    cost: (cost != 0).then_some(cost),
-                    at,
-                    dry_run,
-                })?),
-                Err(_) => malformed(s, scopes.as_slice()),
-            })?;
-            out.write(&verdict)
+            handles::with(store, |s| match std::str::from_utf8(key) {
+                Ok(key) => out.verify(
+                    s,
+                    &VerifyRequest {
+                        credential: Presented::Key(key),
+                        scopes: scopes.as_slice(),
+                        cost: (cost != 0).then_some(cost),
+                        at,
+                        dry_run,
+                    },
+                ),
+                Err(_) => out.write(&malformed(s, scopes.as_slice())?),
+            })
         }
     })
 }
@@ -327,11 +360,10 @@ pub unsafe extern "C" fn kw_verify_key(
             let out = VerifyOut::new(out_verdict, std::ptr::null_mut(), 0, std::ptr::null_mut())?;
             let key = args::bytes(key.cast(), key_len)?;
             let scopes = Scopes::new(scopes, scopes_len)?;
-            let verdict = handles::with(store, |s| match std::str::from_utf8(key) {
-                Ok(text) => Ok(s.verify(text, scopes.as_slice())?),
-                Err(_) => malformed(s, scopes.as_slice()),
-            })?;
-            out.write(&verdict)
+            handles::with(store, |s| match std::str::from_utf8(key) {
+                Ok(text) => out.verify(s, &VerifyRequest::key(text, scopes.as_slice())),
+                Err(_) => out.write(&malformed(s, scopes.as_slice())?),
+            })
         }
     })
 }
@@ -362,15 +394,16 @@ pub unsafe extern "C" fn kw_verify_key_ex(
             let key = args::bytes(key.cast(), key_len)?;
             let scopes = Scopes::new(scopes, scopes_len)?;
             let dry_run = dry_run_of(flags)?;
-            let verdict = handles::with(store, |s| match std::str::from_utf8(key) {
-                Ok(text) if !dry_run => Ok(s.verify(text, scopes.as_slice())?),
-                Ok(text) => Ok(s.verify_request(&VerifyRequest {
-                    dry_run,
-                    ..VerifyRequest::key(text, scopes.as_slice())
-                })?),
-                Err(_) => malformed(s, scopes.as_slice()),
-            })?;
-            out.write(&verdict)
+            handles::with(store, |s| match std::str::from_utf8(key) {
+                Ok(text) => out.verify(
+                    s,
+                    &VerifyRequest {
+                        dry_run,
+                        ..VerifyRequest::key(text, scopes.as_slice())
+                    },
+                ),
+                Err(_) => out.write(&malformed(s, scopes.as_slice())?),
+            })
         }
     })
 }
@@ -527,19 +560,21 @@ pub unsafe extern "C" fn kw_verify_pair_ex(
             let scopes = Scopes::new(scopes, scopes_len)?;
             let at = at_of(at_ms)?;
             let dry_run = dry_run_of(flags)?;
-            let verdict = handles::with(store, |s| {
+            handles::with(store, |s| {
                 match (std::str::from_utf8(id), std::str::from_utf8(secret)) {
-                    (Ok(id), Ok(secret)) => Ok(s.verify_request(&VerifyRequest {
-                        credential: Presented::Pair { id, secret },
-                        scopes: scopes.as_slice(),
-                        cost: (cost != 0).then_some(cost),
-                        at,
-                        dry_run,
-                    })?),
-                    _ => malformed(s, scopes.as_slice()),
+                    (Ok(id), Ok(secret)) => out.verify(
+                        s,
+                        &VerifyRequest {
+                            credential: Presented::Pair { id, secret },
+                            scopes: scopes.as_slice(),
+                            cost: (cost != 0).then_some(cost),
+                            at,
+                            dry_run,
+                        },
+                    ),
+                    _ => out.write(&malformed(s, scopes.as_slice())?),
                 }
-            })?;
-            out.write(&verdict)
+            })
         }
     })
 }
@@ -686,8 +721,7 @@ pub unsafe extern "C" fn kw_verify_headers_ex(
                 at,
                 dry_run,
             };
-            let verdict = handles::with(store, |s| Ok(s.verify_request(&request)?))?;
-            out.write(&verdict)
+            handles::with(store, |s| out.verify(s, &request))
         }
     })
 }

@@ -11,6 +11,7 @@
 mod audit;
 mod credits;
 mod engine;
+mod key_view;
 mod legacy;
 mod manage;
 mod open;
@@ -27,6 +28,7 @@ mod usage;
 mod verify;
 mod warnings;
 
+pub(crate) use key_view::VerdictRef;
 pub(crate) use manage::check_scopes;
 #[cfg(feature = "postgres")]
 pub(crate) use manage::normalize_scopes as normalize_scopes_for_upstream;

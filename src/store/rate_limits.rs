@@ -9,7 +9,7 @@
 //! swap, never half-changed: a crash can waste a unit of budget, never add one.
 //!
 //! Where things live:
-//! - a key's terms in its record ([`KeyInfo::rate_limit`]), its slot in `key_rate_slots` and in
+//! - a key's terms in its record ([`KeyInfo::rate_limit`](crate::schema::KeyInfo::rate_limit)), its slot in `key_rate_slots` and in
 //!   the shared verify table's record (so the hot path needs no lookup);
 //! - an owner's terms and slot in `owner_rate_limits`. Each process keeps a map of them,
 //!   tagged with the version it read; every change bumps the version in the database
@@ -35,12 +35,13 @@ use std::sync::atomic::Ordering;
 use redb::{ReadableTable, WriteTransaction};
 
 use super::engine::Engine;
+use super::key_view::KeyFacts;
 use super::{Store, not_found};
 use crate::error::{Error, Result};
 use crate::key_format::KeyId;
 use crate::rate_limit::{self, RateLimit, RateScope, RateStatus};
 use crate::schema::{
-    FREE_RATE_SLOTS, KEY_RATE_SLOTS, KeyInfo, META, META_NEXT_RATE_SLOT, META_OWNER_RATE_SEQ,
+    FREE_RATE_SLOTS, KEY_RATE_SLOTS, META, META_NEXT_RATE_SLOT, META_OWNER_RATE_SEQ,
     OWNER_RATE_LIMITS, u64_from_meta,
 };
 use crate::sys::shared_memory::RATE_SLOTS;
@@ -72,18 +73,18 @@ impl Engine {
     /// Checks (and unless `dry_run`, takes) one request from the key's and its owner's rate
     /// limits at `now_ns`.
     #[inline]
-    pub(super) fn check_rate(
+    pub(super) fn check_rate<K: KeyFacts + ?Sized>(
         &self,
-        info: &KeyInfo,
+        info: &K,
         key_slot: Option<u32>,
         now_ns: u64,
         dry_run: bool,
     ) -> Result<RateCheck> {
-        let key = match (info.rate_limit, key_slot) {
+        let key = match (info.rate_limit(), key_slot) {
             (Some(limit), Some(slot)) => Some((limit, slot)),
             _ => None,
         };
-        let owner = self.owner_limit(&info.owner)?;
+        let owner = self.owner_limit(info.owner())?;
         if key.is_none() && owner.is_none() {
             return Ok(RateCheck::Unlimited);
         }

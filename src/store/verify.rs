@@ -1,6 +1,8 @@
 //! The hot path. A warm verify: two atomic loads checking the sync file and the table
 //! generation, a keyed BLAKE3 of the id and secret, a probe of the shared verify table, the
-//! key's decoded record from this process's cache, a constant-time digest compare, the owner
+//! key's record (read in place from the table for the C ABI, [`Store::verify_request_with`];
+//! decoded, through this process's cache, for the Rust [`Verdict`]), a constant-time digest
+//! compare, the owner
 //! check (one more atomic load while no owner is restricted; see `owners`), and a usage count
 //! in the table's shared usage cell. No lock another process could hold, no redb
 //! transaction, no system call, no commit.
@@ -12,6 +14,7 @@ use std::sync::Arc;
 
 use super::Store;
 use super::engine::{Engine, MAX_QUEUED_REFUSALS};
+use super::key_view::{KeyFacts, KeyRef, VerdictRef};
 use super::legacy::PendingUpgrade;
 use super::owners::OwnerRule;
 use super::rate_limits::RateCheck;
@@ -23,7 +26,7 @@ use crate::key_format::{KeyId, KeyParts, Secret, parse_key_parts};
 use crate::legacy;
 use crate::rate_limit::RateStatus;
 use crate::schema::{KeyInfo, StoredKey};
-use crate::table::{Lookup, Slots};
+use crate::table::{Lookup, RecordBuffer, Slots};
 use crate::verdict::{HttpVerdict, Reason, Verdict};
 
 /// Longest text accepted as a key or secret before it is refused as malformed without
@@ -155,6 +158,28 @@ impl Store {
         }
     }
 
+    /// [`Store::verify_request`] answering through `answer` with a verdict whose key fields
+    /// are read in place from the shared table: no record is decoded or cached for a key
+    /// the table holds (what the C ABI's verifies use; the same checks, counts and answers).
+    /// Keys the table cannot answer for (in doubt, legacy, malformed) take the decoding path.
+    pub(crate) fn verify_request_with<R, F>(
+        &self,
+        request: &VerifyRequest<'_>,
+        answer: F,
+    ) -> Result<R>
+    where
+        F: FnOnce(&VerdictRef<'_>) -> R,
+    {
+        let engine = self.engine()?;
+        match engine.verify_in_place(request, answer)? {
+            Ok(answered) => Ok(answered),
+            Err(answer) => {
+                let verdict = self.verify_request(request)?;
+                Ok(answer(&verdict.as_ref()))
+            }
+        }
+    }
+
     /// Verifies with every option (cost, time, dry run).
     pub fn verify_request(&self, request: &VerifyRequest<'_>) -> Result<Verdict> {
         let engine = self.engine()?;
@@ -253,6 +278,66 @@ impl Engine {
             now_ns,
         )?;
         Ok((verdict, None))
+    }
+
+    /// [`Engine::verify`] for a key the shared table holds, judged from its record read in
+    /// place and answered through `answer`; `Ok(Err(answer))` (nothing done, nothing
+    /// counted) for every other case, which the decoding path answers.
+    fn verify_in_place<R, F>(&self, request: &VerifyRequest<'_>, answer: F) -> Result<Result<R, F>>
+    where
+        F: FnOnce(&VerdictRef<'_>) -> R,
+    {
+        super::manage::check_scopes(request.scopes)?;
+        let Some((id, secret, presented_env)) = self.parse_presented(request.credential) else {
+            return Ok(Err(answer));
+        };
+        self.ensure_fresh()?;
+        let digest = self.pepper.digest(&id, &secret);
+        drop(secret);
+        let (now, now_ns) = self.request_time(request);
+        let mut view = self.current_table()?;
+        loop {
+            match view.table.lookup(digest.as_bytes()) {
+                Lookup::Found { record_ref } => {
+                    let mut buffer = RecordBuffer::new();
+                    let Some(record) = view.table.view_record(record_ref, &mut buffer) else {
+                        // A damaged record: the decoding path reports it and asks redb.
+                        return Ok(Err(answer));
+                    };
+                    // The constant-time digest compare: the slot holds only 16 bytes of it.
+                    if blake3::Hash::from_bytes(*record.digest) != digest {
+                        let refused = self.unmatched(id, request.dry_run);
+                        return Ok(Ok(answer(&refused.as_ref())));
+                    }
+                    let counter = Counter::Shared(&view, record.usage_cell);
+                    let (reason, rate, _) = self.decide(
+                        &record,
+                        record.slots,
+                        counter,
+                        id,
+                        presented_env,
+                        request,
+                        now,
+                        now_ns,
+                    )?;
+                    return Ok(Ok(answer(&VerdictRef {
+                        reason,
+                        key: (reason != Reason::NotFound).then_some(KeyRef::View(&record)),
+                        rate,
+                    })));
+                }
+                Lookup::InDoubt => return Ok(Err(answer)),
+                Lookup::Missing => {
+                    // As in `find_digest`: a miss counts only if the generation stayed.
+                    let current = self.current_table()?;
+                    if current.same_as(&view) {
+                        let refused = self.unmatched(id, request.dry_run);
+                        return Ok(Ok(answer(&refused.as_ref())));
+                    }
+                    view = current;
+                }
+            }
+        }
     }
 
     /// Looks a digest up in the shared table (remapping if the generation changed while a
@@ -398,27 +483,18 @@ impl Engine {
         now: Timestamp,
         now_ns: i64,
     ) -> Result<Verdict> {
-        // Owner controls: nothing more than two atomic loads unless some owner is restricted.
-        let rule = self.owner_rule(&info.owner)?;
-        let judged = self.judge(&info, rule.as_deref(), presented_env, request, now);
-        let (reason, rate) = match judged {
-            Judged::Done(Reason::Valid) => {
-                self.admit(&id, &info, slots, None, now, now_ns, request.dry_run)?
-            }
-            Judged::SpendCredits(cost) => {
-                self.admit(&id, &info, slots, Some(cost), now, now_ns, request.dry_run)?
-            }
-            Judged::Done(reason) => (reason, None),
-        };
+        let (reason, rate, rule) = self.decide(
+            &*info,
+            slots,
+            counter,
+            id,
+            presented_env,
+            request,
+            now,
+            now_ns,
+        )?;
         if reason == Reason::NotFound {
-            // Right id and secret under another env tag: not this key, but counted against it.
-            if !request.dry_run {
-                self.count(&counter, id, false, now);
-            }
             return Ok(Verdict::refused(Reason::NotFound));
-        }
-        if !request.dry_run {
-            self.count(&counter, id, reason == Reason::Valid, now);
         }
         // The verdict reports the effective scopes (the key's own ∩ its owner's).
         let info = match rule.as_deref().and_then(|rule| rule.effective(&info)) {
@@ -430,6 +506,41 @@ impl Engine {
             key: Some(info),
             rate,
         })
+    }
+
+    /// The checks of a key whose digest matched, decoded or read in place: the owner rule,
+    /// [`judge`](Engine::judge), then [`admit`](Engine::admit) (rate, credits), and the
+    /// count. `NOT_FOUND` (another env tag) carries no key.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn decide<K: KeyFacts + ?Sized>(
+        &self,
+        info: &K,
+        slots: Slots,
+        counter: Counter<'_>,
+        id: KeyId,
+        presented_env: Option<Option<&str>>,
+        request: &VerifyRequest<'_>,
+        now: Timestamp,
+        now_ns: i64,
+    ) -> Result<(Reason, Option<RateStatus>, Option<Arc<OwnerRule>>)> {
+        // Owner controls: nothing more than two atomic loads unless some owner is restricted.
+        let rule = self.owner_rule(info.owner())?;
+        let judged = self.judge(info, rule.as_deref(), presented_env, request, now);
+        let (reason, rate) = match judged {
+            Judged::Done(Reason::Valid) => {
+                self.admit(&id, info, slots, None, now, now_ns, request.dry_run)?
+            }
+            Judged::SpendCredits(cost) => {
+                self.admit(&id, info, slots, Some(cost), now, now_ns, request.dry_run)?
+            }
+            Judged::Done(reason) => (reason, None),
+        };
+        if !request.dry_run {
+            // Right id and secret under another env tag: not this key, but counted against it.
+            self.count(&counter, id, reason == Reason::Valid, now);
+        }
+        Ok((reason, rate, rule))
     }
 
     /// The request's time, read once: milliseconds for expiry and usage, nanoseconds for
@@ -468,19 +579,19 @@ impl Engine {
 
     /// Judges a key whose id and secret are right.
     #[inline]
-    fn judge(
+    fn judge<K: KeyFacts + ?Sized>(
         &self,
-        info: &KeyInfo,
+        info: &K,
         owner: Option<&OwnerRule>,
         presented_env: Option<Option<&str>>,
         request: &VerifyRequest<'_>,
         now: Timestamp,
     ) -> Judged {
-        if presented_env.is_some_and(|env| env != info.env.as_deref()) {
+        if presented_env.is_some_and(|env| env != info.env()) {
             Judged::Done(Reason::NotFound)
-        } else if info.revoked_at.is_some() {
+        } else if info.revoked() {
             Judged::Done(Reason::Revoked)
-        } else if info.expires_at.is_some_and(|e| now.as_millis() >= e) {
+        } else if info.expires_at().is_some_and(|e| now.as_millis() >= e) {
             Judged::Done(Reason::Expired)
         } else if owner.is_some_and(|o| o.suspended) {
             Judged::Done(Reason::OwnerSuspended)
@@ -490,7 +601,7 @@ impl Engine {
         {
             // The effective scopes: the key's own ∩ its owner's allowed scopes.
             Judged::Done(Reason::InsufficientScope)
-        } else if let Some(terms) = info.credits {
+        } else if let Some(terms) = info.credits() {
             Judged::SpendCredits(request.cost.unwrap_or(terms.cost))
         } else {
             Judged::Done(Reason::Valid)
@@ -502,10 +613,10 @@ impl Engine {
     /// credit; a request refused for its credits hands the rate units back.
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    fn admit(
+    fn admit<K: KeyFacts + ?Sized>(
         &self,
         id: &KeyId,
-        info: &KeyInfo,
+        info: &K,
         slots: Slots,
         cost: Option<u32>,
         now: Timestamp,
@@ -521,7 +632,7 @@ impl Engine {
         let Some(cost) = cost else {
             return Ok((Reason::Valid, status));
         };
-        let terms = info.credits.expect("limited keys have credit terms");
+        let terms = info.credits().expect("limited keys have credit terms");
         let spent = match slots.credit {
             Some(slot) if dry_run => self.credits_cover(id, slot, &terms, cost, now)?,
             Some(slot) => self.spend_credits(id, slot, &terms, cost, now)?,

@@ -39,7 +39,7 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 
-pub(crate) use self::record::{Slots, TableRecord};
+pub(crate) use self::record::{RecordBuffer, RecordView, Slots, TableRecord};
 use crate::clock::{Day, Timestamp};
 use crate::error::{Error, Result};
 use crate::key_format::{ID_LEN, KeyId};
@@ -566,6 +566,19 @@ impl SharedTable {
     /// Copies a record out of the heap and decodes it; `None` if it is out of range or
     /// damaged.
     pub(crate) fn read_record(&self, record_ref: u64) -> Option<TableRecord> {
+        let mut buffer = RecordBuffer::new();
+        self.view_record(record_ref, &mut buffer)
+            .and_then(RecordView::to_owned)
+    }
+
+    /// Copies a record out of the heap into `buffer` and reads it in place (no allocation for
+    /// an ordinary record); `None` if it is out of range or damaged.
+    #[inline]
+    pub(crate) fn view_record<'b>(
+        &self,
+        record_ref: u64,
+        buffer: &'b mut RecordBuffer,
+    ) -> Option<RecordView<'b>> {
         let offset = (record_ref & REF_MASK).checked_sub(1)?;
         let heap_at = self.geometry.heap_at() as u64;
         if offset >= self.geometry.heap_words {
@@ -580,7 +593,7 @@ impl SharedTable {
             return None;
         }
         let body_at = (heap_at + offset + 1) as usize;
-        TableRecord::decode_body(header, words as usize - 1, |i| {
+        RecordView::read(buffer, header, words as usize - 1, |i| {
             self.map.word(body_at + i).load(Ordering::Relaxed)
         })
     }

@@ -122,38 +122,100 @@ impl TableRecord {
     #[cfg(test)]
     pub(crate) fn decode(words: &[u64]) -> Option<TableRecord> {
         let (&header, body) = words.split_first()?;
-        TableRecord::decode_body(header, body.len(), |i| body[i])
+        let mut buffer = RecordBuffer::new();
+        RecordView::read(&mut buffer, header, body.len(), |i| body[i])
+            .and_then(RecordView::to_owned)
     }
+}
 
-    /// Decodes the record whose header word is `header` and whose `body_words` following
-    /// words `word(i)` reads (each read once, into one buffer on the stack for records of up
-    /// to [`STACK_RECORD_BYTES`]). `None` when it is damaged.
-    pub(crate) fn decode_body(
+/// Records up to this size are read into a stack buffer (larger ones, with big metadata,
+/// into the heap).
+const STACK_RECORD_BYTES: usize = 512;
+
+/// Where [`RecordView::read`] copies a record's payload: on the stack unless it is large.
+pub(crate) struct RecordBuffer {
+    on_stack: [u8; STACK_RECORD_BYTES],
+    on_heap: Vec<u8>,
+}
+
+impl RecordBuffer {
+    /// An empty buffer (nothing allocated).
+    #[inline]
+    pub(crate) fn new() -> RecordBuffer {
+        RecordBuffer {
+            on_stack: [0; STACK_RECORD_BYTES],
+            on_heap: Vec::new(),
+        }
+    }
+}
+
+/// A record read in place: every field of the format, the strings borrowed from the copied
+/// payload. What a verify judges from, and what [`TableRecord`] is decoded from (one reader
+/// of the layout).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecordView<'a> {
+    /// `keyed_hash(pepper, id ‖ secret)`.
+    pub digest: &'a [u8; 32],
+    /// Index of the key's usage cell in this table generation.
+    pub usage_cell: u32,
+    /// The key's slots in the sync file.
+    pub slots: Slots,
+    pub serial: u64,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub credits: Option<CreditTerms>,
+    pub rate_limit: Option<RateLimit>,
+    pub id: &'a str,
+    pub owner: &'a str,
+    pub env: Option<&'a str>,
+    pub metadata: &'a [u8],
+    // Text a verify does not read stays bytes until `to_owned` (which checks it is UTF-8).
+    name: &'a [u8],
+    revoke_reason: Option<&'a [u8]>,
+    rotated_from: Option<&'a [u8]>,
+    pub rotated_to: Option<&'a [u8]>,
+    /// The encoded scope list (each a length and bytes, sorted).
+    scopes: &'a [u8],
+    /// (scheme, id there, upgraded at) of an imported key.
+    legacy: Option<(LegacyScheme, &'a [u8], Option<i64>)>,
+}
+
+impl<'a> RecordView<'a> {
+    /// Copies the record whose header word is `header` and whose `body_words` following
+    /// words `word(i)` reads (each read once) into `buffer`, checks its CRC and reads it.
+    /// `None` when it is damaged (bad length, CRC mismatch, bad field).
+    #[inline]
+    pub(crate) fn read(
+        buffer: &'a mut RecordBuffer,
         header: u64,
         body_words: usize,
         mut word: impl FnMut(usize) -> u64,
-    ) -> Option<TableRecord> {
+    ) -> Option<RecordView<'a>> {
         let len = (header & 0xffff_ffff) as usize;
-        if len == 0 || len > body_words * 8 {
+        if len == 0 || len > body_words * 8 || len > MAX_RECORD_BYTES {
             return None;
         }
-        let mut on_stack = [0u8; STACK_RECORD_BYTES];
-        let mut on_heap = Vec::new();
-        let buffer: &mut [u8] = if body_words * 8 <= STACK_RECORD_BYTES {
-            &mut on_stack[..body_words * 8]
+        let bytes: &mut [u8] = if body_words * 8 <= STACK_RECORD_BYTES {
+            &mut buffer.on_stack[..body_words * 8]
         } else {
-            on_heap.resize(body_words * 8, 0);
-            &mut on_heap
+            buffer.on_heap.resize(body_words * 8, 0);
+            &mut buffer.on_heap
         };
-        for (i, chunk) in buffer.chunks_exact_mut(8).enumerate() {
+        for (i, chunk) in bytes.chunks_exact_mut(8).enumerate() {
             chunk.copy_from_slice(&word(i).to_le_bytes());
         }
-        let bytes = &buffer[..len];
+        let bytes = &bytes[..len];
         if u64::from(crc32fast::hash(bytes)) != header >> 32 {
             return None;
         }
+        RecordView::parse(bytes)
+    }
+
+    /// Reads a payload whose CRC was checked.
+    fn parse(bytes: &'a [u8]) -> Option<RecordView<'a>> {
         let mut r = Reader(bytes);
-        let digest: [u8; 32] = r.take(32)?.try_into().ok()?;
+        let digest: &[u8; 32] = r.take(32)?.try_into().ok()?;
         let usage_cell = r.u32()?;
         let credit = Some(r.u32()?).filter(|&slot| slot != NO_SLOT);
         let rate = Some(r.u32()?).filter(|&slot| slot != NO_SLOT);
@@ -190,54 +252,102 @@ impl TableRecord {
             }),
             _ => return None,
         };
-        let id = r.string()?;
-        let owner = r.string()?;
-        let name = r.string()?;
-        let env = r.opt_string()?;
-        let metadata = r.bytes()?.to_vec();
-        let revoke_reason = r.opt_string()?;
-        let rotated_from = r.opt_string()?;
-        let rotated_to = r.opt_string()?;
+        let id = r.str()?;
+        let owner = r.str()?;
+        let name = r.bytes()?;
+        let env = r.opt_str()?;
+        let metadata = r.bytes()?;
+        let revoke_reason = r.opt_bytes()?;
+        let rotated_from = r.opt_bytes()?;
+        let rotated_to = r.opt_bytes()?;
         let scope_count = r.u32()? as usize;
-        if scope_count > bytes.len() {
-            return None;
-        }
-        let mut scopes = Vec::with_capacity(scope_count);
+        let scopes_start = r.0;
         for _ in 0..scope_count {
-            scopes.push(r.string()?);
+            r.bytes()?;
         }
+        let scopes = &scopes_start[..scopes_start.len() - r.0.len()];
         let legacy = match r.u8()? {
             0 => None,
-            code => Some(LegacyOrigin {
-                scheme: LegacyScheme::from_code(u32::from(code))?,
-                source_id: r.string()?,
-                upgraded_at: Some(r.i64()?).filter(|&t| t != NONE_I64),
-            }),
+            code => Some((
+                LegacyScheme::from_code(u32::from(code))?,
+                r.bytes()?,
+                Some(r.i64()?).filter(|&t| t != NONE_I64),
+            )),
         };
         if !r.0.is_empty() {
             return None;
         }
-        Some(TableRecord {
+        Some(RecordView {
             digest,
             usage_cell,
             slots: Slots { credit, rate },
+            serial,
+            created_at,
+            expires_at,
+            revoked_at,
+            credits,
+            rate_limit,
+            id,
+            owner,
+            name,
+            env,
+            metadata,
+            revoke_reason,
+            rotated_from,
+            rotated_to,
+            scopes,
+            legacy,
+        })
+    }
+
+    /// The key's scopes, sorted, as bytes (their entries were walked by `parse`).
+    fn scope_bytes(&self) -> impl Iterator<Item = &'a [u8]> + use<'a> {
+        let mut r = Reader(self.scopes);
+        std::iter::from_fn(move || r.bytes())
+    }
+
+    /// Whether the key holds every scope in `required`.
+    pub(crate) fn has_scopes(&self, required: &[&str]) -> bool {
+        required
+            .iter()
+            .all(|r| self.scope_bytes().any(|s| s == r.as_bytes()))
+    }
+
+    /// The record as an owned [`TableRecord`]; `None` if a text field is not UTF-8.
+    pub(crate) fn to_owned(self) -> Option<TableRecord> {
+        let text = |bytes: &[u8]| std::str::from_utf8(bytes).ok().map(str::to_owned);
+        let opt_text = |bytes: Option<&[u8]>| match bytes {
+            None => Some(None),
+            Some(bytes) => text(bytes).map(Some),
+        };
+        Some(TableRecord {
+            digest: *self.digest,
+            usage_cell: self.usage_cell,
+            slots: self.slots,
             info: KeyInfo {
-                id,
-                owner,
-                name,
-                scopes,
-                env,
-                created_at,
-                expires_at,
-                metadata,
-                revoked_at,
-                revoke_reason,
-                rotated_from,
-                rotated_to,
-                credits,
-                rate_limit,
-                serial,
-                legacy,
+                id: self.id.to_owned(),
+                owner: self.owner.to_owned(),
+                name: text(self.name)?,
+                scopes: self.scope_bytes().map(text).collect::<Option<_>>()?,
+                env: self.env.map(str::to_owned),
+                created_at: self.created_at,
+                expires_at: self.expires_at,
+                metadata: self.metadata.to_vec(),
+                revoked_at: self.revoked_at,
+                revoke_reason: opt_text(self.revoke_reason)?,
+                rotated_from: opt_text(self.rotated_from)?,
+                rotated_to: opt_text(self.rotated_to)?,
+                credits: self.credits,
+                rate_limit: self.rate_limit,
+                serial: self.serial,
+                legacy: match self.legacy {
+                    None => None,
+                    Some((scheme, source_id, upgraded_at)) => Some(LegacyOrigin {
+                        scheme,
+                        source_id: text(source_id)?,
+                        upgraded_at,
+                    }),
+                },
             },
         })
     }
@@ -265,10 +375,6 @@ fn put_opt(out: &mut Vec<u8>, text: Option<&str>) {
         }
     }
 }
-
-/// Records up to this size are decoded from a stack buffer (larger ones, with big metadata,
-/// from the heap).
-const STACK_RECORD_BYTES: usize = 1024;
 
 struct Reader<'a>(&'a [u8]);
 
@@ -303,14 +409,22 @@ impl<'a> Reader<'a> {
         self.take(len)
     }
 
-    fn string(&mut self) -> Option<String> {
-        String::from_utf8(self.bytes()?.to_vec()).ok()
+    fn str(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.bytes()?).ok()
     }
 
-    fn opt_string(&mut self) -> Option<Option<String>> {
+    fn opt_bytes(&mut self) -> Option<Option<&'a [u8]>> {
         match self.u8()? {
             0 => Some(None),
-            1 => Some(Some(self.string()?)),
+            1 => Some(Some(self.bytes()?)),
+            _ => None,
+        }
+    }
+
+    fn opt_str(&mut self) -> Option<Option<&'a str>> {
+        match self.u8()? {
+            0 => Some(None),
+            1 => Some(Some(self.str()?)),
             _ => None,
         }
     }
