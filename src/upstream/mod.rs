@@ -61,6 +61,7 @@ pub use status::{ReplicaStatus, status_file_path};
 use crate::error::{Error, Result};
 use crate::key_record::KeyRecordV1;
 use crate::schema::StoredKey;
+use crate::store::OwnerState;
 
 /// The channel of the change notifications.
 pub(crate) const CHANNEL: &str = "keyward_changes";
@@ -102,6 +103,41 @@ pub(crate) fn encode_record(stored: &StoredKey) -> String {
     String::from_utf8(KeyRecordV1::from_info(&stored.info, &stored.digest).to_json())
         .expect("key record JSON is UTF-8")
 }
+
+/// The text of an owner's state in the change log.
+pub(crate) fn encode_owner(state: &OwnerState) -> String {
+    serde_json::to_string(state).expect("owner states serialize")
+}
+
+/// Parses an owner's state from the change log.
+pub(crate) fn decode_owner(owner: &str, text: &str) -> Result<OwnerState> {
+    serde_json::from_str(text).map_err(|e| Error::UpstreamSchema {
+        detail: format!("the upstream state of owner {owner:?} does not parse: {e}"),
+    })
+}
+
+/// An owner's state from the two columns of `keyward_owners` (controls, rate limit).
+pub(crate) fn owner_from_columns(
+    owner: &str,
+    record: Option<&str>,
+    rate_limit: Option<&str>,
+) -> Result<OwnerState> {
+    let bad = |e: serde_json::Error| Error::UpstreamSchema {
+        detail: format!("the upstream row of owner {owner:?} does not parse: {e}"),
+    };
+    Ok(OwnerState {
+        controls: record.map(serde_json::from_str).transpose().map_err(bad)?,
+        rate_limit: rate_limit
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(bad)?,
+    })
+}
+
+/// Change-log kinds (`keyward_changes.kind`).
+pub(crate) const KIND_KEY: i16 = 0;
+/// An owner's state (controls and shared rate limit).
+pub(crate) const KIND_OWNER: i16 = 1;
 
 /// Parses a record stored upstream under `id`.
 pub(crate) fn decode_record(id: &str, text: &str) -> Result<StoredKey> {
