@@ -56,6 +56,8 @@ pub(crate) struct UpstreamChange {
 
 /// What an upstream change is about.
 #[derive(Debug, Clone)]
+// Nearly every entry is a key: boxing it would cost an allocation per key for nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Subject {
     /// A key after the change, or `None` once deleted.
     Key(Option<StoredKey>),
