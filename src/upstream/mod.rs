@@ -1,7 +1,8 @@
 //! Beyond one host: PostgreSQL as the source of truth, each host's store a local replica that
 //! keeps verifying in-process (feature `postgres`; README "Several hosts", docs/scale-out.md).
 //!
-//! - [`Upstream`]: management calls (create, update, revoke, delete, rotate) written to
+//! - [`Upstream`]: management calls (create, update, revoke, delete, rotate, rate limits,
+//!   owner suspension and allowed scopes, owner rate limits, legacy imports) written to
 //!   PostgreSQL first. Each change takes its sequence number from the one counter row inside
 //!   its transaction (`UPDATE keyward_counter SET seq = seq + 1 RETURNING seq`), so sequence
 //!   order is commit order and the log has no gaps; the commit sends a `NOTIFY` whose payload
@@ -11,7 +12,10 @@
 //!   `seq > cursor` after every (re)connect, on every notification and on a periodic poll,
 //!   applies the changes to the local store (and so to the shared verify table every worker
 //!   reads), resynchronises from a `REPEATABLE READ` snapshot when the log was pruned past
-//!   its cursor, pushes usage as absolute per-host per-day counts and leases credits.
+//!   its cursor, pushes usage as absolute per-host per-day counts and leases credits (the
+//!   upstream refills a key once per period for all hosts; a host never refills on its own).
+//! - Rate-limit settings replicate, their state does not: each host enforces a limit on its
+//!   own (N per period per host, N × hosts overall).
 //! - When PostgreSQL is down, verifies go on from the local store; management calls fail with
 //!   [`Error::UpstreamUnavailable`]; [`ReplicaStatus`]
 //!   tells how stale the host is.
