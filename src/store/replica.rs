@@ -24,10 +24,9 @@
 //! was left, and nothing is stranded.
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 
 use redb::{ReadableTable, WriteTransaction};
-
-use std::sync::atomic::Ordering;
 
 use super::credits::{pack, period_of};
 use super::engine::CommitSignals;
@@ -90,8 +89,8 @@ fn parse_replicated_id(id: &str) -> Result<KeyId> {
 impl Engine {
     /// Writes `record` as the key's state (record, owner index, legacy digest, credit row,
     /// rate slot) in `txn`. A digest the key gives up (a local legacy upgrade the upstream
-    /// record replaces) goes to `retired`. Returns whether the record names a successor (a
-    /// rotation whose credits the caller moves).
+    /// record replaces) goes to `retired`. A rotation's credits are moved by the caller
+    /// ([`Engine::move_rotated_credits`]) once the whole batch is written.
     fn upsert_replicated(
         &self,
         txn: &WriteTransaction,
