@@ -7,7 +7,9 @@
 #
 #   - lint of the feature's code (the default lint in scripts/test.sh builds without it)
 #   - tests/upstream.rs: the library (changes, pepper/schema checks, pruned-log resync, usage
-#     sums, credit leases across three hosts, PostgreSQL down)
+#     sums, credit leases across three hosts, PostgreSQL down, owners and rate limits, legacy
+#     imports, refills once per period and rotation of leased credits across three hosts,
+#     migration from schema 1)
 #   - tests/replicate_cmd.rs: three hosts, each with its own `keyward replicate` process
 #     (revoke propagation under load, a PostgreSQL outage under load)
 #

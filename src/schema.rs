@@ -56,6 +56,11 @@ pub(crate) const FREE_RATE_SLOTS: TableDefinition<u32, ()> =
     TableDefinition::new("free_rate_slots");
 #[cfg(feature = "postgres")]
 pub(crate) const REPLICA_SEQ: TableDefinition<&str, u64> = TableDefinition::new("replica_seq");
+/// Owner → the upstream sequence that last wrote its replicated state (as `replica_seq` for
+/// keys: an older change never overwrites a newer one).
+#[cfg(feature = "postgres")]
+pub(crate) const REPLICA_OWNER_SEQ: TableDefinition<&str, u64> =
+    TableDefinition::new("replica_owner_seq");
 
 pub(crate) const META_FORMAT_VERSION: &str = "format_version";
 pub(crate) const META_PEPPER_CHECK: &str = "pepper_check";

@@ -9,6 +9,13 @@
 //! only after the commit returns. A crash can therefore forfeit credits sitting in a pool or
 //! in flight (a process killed between commit and add, or the machine losing the sync file),
 //! but it can never create them: credits are never over-spent.
+//!
+//! **Refills.** A key with a refill gets `amount` credits at the start of each period (UTC day
+//! or month); what the past period left lapses. On a store of its own the top-up that first
+//! meets a new period refills the database row. On a replica of an upstream PostgreSQL
+//! (feature `postgres`) refills are the upstream's: the top-up only lets the past period's
+//! credits lapse (row and pool), and the host's replicator leases the new period's credits
+//! from the upstream, which refills once per period for every host together.
 
 use std::sync::atomic::Ordering;
 
@@ -18,7 +25,7 @@ use super::engine::Engine;
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::key_format::KeyId;
-use crate::schema::{CREDITS, CreditTerms, RefillInterval};
+use crate::schema::{CREDITS, CreditTerms, META, RefillInterval};
 
 /// Most credits moved from the database into the shared pool per top-up.
 pub(crate) const MAX_TOP_UP: u64 = 1000;
@@ -102,15 +109,16 @@ impl Engine {
         if word_tag == pack(period, 0) >> CREDIT_BITS && available >= cost {
             return Ok(true);
         }
-        let row = self.read(|txn| {
-            Ok(txn
+        let (row, replica) = self.read(|txn| {
+            let row = txn
                 .open_table(CREDITS)?
                 .get(id.as_str())?
-                .map(|row| row.value()))
+                .map(|row| row.value());
+            Ok((row, Engine::is_replica(&txn.open_table(META)?)?))
         })?;
         Ok(match row {
             Some((remaining, stored_period, stored_slot)) if stored_slot == slot => {
-                self.credits_left(remaining, stored_period, slot, terms, now) >= cost
+                self.credits_left(remaining, stored_period, slot, terms, now, replica) >= cost
             }
             _ => false,
         })
@@ -129,6 +137,7 @@ impl Engine {
         let pool = self.sync.credit_pool(slot);
         let tag = pack(period, 0) >> CREDIT_BITS;
         let txn = self.db.begin_write()?;
+        let replica = Engine::is_replica(&txn.open_table(META)?)?;
         let taken = {
             let mut table = txn.open_table(CREDITS)?;
             let Some(row) = table.get(id.as_str())? else {
@@ -143,7 +152,9 @@ impl Engine {
             if let Some(refill) = terms.refill
                 && period > stored_period
             {
-                remaining = refill.amount;
+                // A replica's refills are leased from the upstream (see the module
+                // documentation): here the past period's credits only lapse.
+                remaining = if replica { 0 } else { refill.amount };
                 stored_period = period;
                 changed = true;
                 // Credits of the past period lapse.
@@ -203,7 +214,8 @@ impl Engine {
         }
     }
 
-    /// Credits left for a key: in the database plus in its shared pool (for queries).
+    /// Credits left for a key: in the database plus in its shared pool (for queries). On a
+    /// `replica`, a new period holds nothing until credits of it are leased.
     pub(super) fn credits_left(
         &self,
         db_remaining: u64,
@@ -211,12 +223,13 @@ impl Engine {
         slot: u32,
         terms: &CreditTerms,
         now: Timestamp,
+        replica: bool,
     ) -> u64 {
         let period = period_of(terms.refill.map(|r| r.interval), now);
         if let Some(refill) = terms.refill
             && period > stored_period
         {
-            return refill.amount;
+            return if replica { 0 } else { refill.amount };
         }
         let (word_tag, available) = unpack(self.sync.credit_pool(slot).load(Ordering::Acquire));
         let pooled = if word_tag == pack(period, 0) >> CREDIT_BITS {
@@ -243,7 +256,8 @@ impl Engine {
         };
         let (remaining, stored_period, slot) = row.value();
         drop(row);
-        let left = self.credits_left(remaining, stored_period, slot, terms, now);
+        // Local rotations only (refused on a replica): refills are this store's.
+        let left = self.credits_left(remaining, stored_period, slot, terms, now, false);
         self.sync
             .credit_pool(slot)
             .store(pack(i32::MAX, 0), Ordering::Release);

@@ -303,7 +303,9 @@ impl Engine {
     ) -> Result<T> {
         let result = self.contained(|| {
             self.write_change_inner(|txn| {
-                body(txn).map(|(value, ids)| (value, ids, Vec::new(), Vec::new()))
+                body(txn).map(|(value, ids)| {
+                    (value, ids, Vec::new(), Vec::new(), CommitSignals::default())
+                })
             })
         });
         self.note_write_failure(result)
@@ -318,7 +320,30 @@ impl Engine {
     ) -> Result<T> {
         let result = self.contained(|| {
             self.write_change_inner(|txn| {
-                body(txn).map(|(value, ids, retired)| (value, ids, Vec::new(), retired))
+                body(txn).map(|(value, ids, retired)| {
+                    (value, ids, Vec::new(), retired, CommitSignals::default())
+                })
+            })
+        });
+        self.note_write_failure(result)
+    }
+
+    /// As [`Engine::write_change_retiring`], for a change that may also change owner records
+    /// or owner rate limits (a replica applying the upstream's log): `body` says which, and
+    /// the owner epoch and the owner-limit version move around the commit as the owners'
+    /// own writes move them.
+    #[cfg(feature = "postgres")]
+    pub(super) fn write_change_signalling<T>(
+        &self,
+        body: impl FnOnce(
+            &WriteTransaction,
+        ) -> Result<(T, Vec<KeyId>, Vec<blake3::Hash>, CommitSignals)>,
+    ) -> Result<T> {
+        let result = self.contained(|| {
+            self.write_change_inner(|txn| {
+                body(txn).map(|(value, ids, retired, signals)| {
+                    (value, ids, Vec::new(), retired, signals)
+                })
             })
         });
         self.note_write_failure(result)
@@ -333,39 +358,68 @@ impl Engine {
     ) -> Result<T> {
         let result = self.contained(|| {
             self.write_change_inner(|txn| {
-                body(txn).map(|(value, ids, known)| (value, ids, known, Vec::new()))
+                body(txn).map(|(value, ids, known)| {
+                    (value, ids, known, Vec::new(), CommitSignals::default())
+                })
             })
         });
         self.note_write_failure(result)
     }
 
+    #[allow(clippy::type_complexity)]
     fn write_change_inner<T>(
         &self,
-        body: impl FnOnce(&WriteTransaction) -> Result<(T, Vec<KeyId>, KnownStates, Vec<blake3::Hash>)>,
+        body: impl FnOnce(
+            &WriteTransaction,
+        )
+            -> Result<(T, Vec<KeyId>, KnownStates, Vec<blake3::Hash>, CommitSignals)>,
     ) -> Result<T> {
-        self.write_with_table(body, |txn, changed| {
-            let mut new_seq = None;
-            if !changed.is_empty() {
-                let mut meta = txn.open_table(META)?;
-                let mut seq = stored_change_seq(&meta)?;
-                let mut log = txn.open_table(CHANGES)?;
-                for id in changed {
-                    seq += 1;
-                    log.insert(seq, id.as_str())?;
+        let signals = std::cell::Cell::new(CommitSignals::default());
+        self.write_with_table(
+            |txn| {
+                body(txn).map(|(value, ids, known, retired, s)| {
+                    signals.set(s);
+                    (value, ids, known, retired)
+                })
+            },
+            |txn, changed| {
+                let signals = signals.get();
+                let mut new_seq = None;
+                if !changed.is_empty() {
+                    let mut meta = txn.open_table(META)?;
+                    let mut seq = stored_change_seq(&meta)?;
+                    let mut log = txn.open_table(CHANGES)?;
+                    for id in changed {
+                        seq += 1;
+                        log.insert(seq, id.as_str())?;
+                    }
+                    meta.insert(META_CHANGE_SEQ, seq.to_le_bytes().as_slice())?;
+                    if seq > CHANGE_LOG_KEEP && seq % 256 < changed.len() as u64 {
+                        log.retain_in(..seq - CHANGE_LOG_KEEP, |_, _| false)?;
+                    }
+                    new_seq = Some(seq);
                 }
-                meta.insert(META_CHANGE_SEQ, seq.to_le_bytes().as_slice())?;
-                if seq > CHANGE_LOG_KEEP && seq % 256 < changed.len() as u64 {
-                    log.retain_in(..seq - CHANGE_LOG_KEEP, |_, _| false)?;
+                // Owner records changed: the epoch is odd from before the commit until after
+                // it (see `owners`), so no process keeps rules read in between.
+                let marked = signals.owner_records.then(|| self.mark_owner_epoch_word());
+                let committed = txn.commit();
+                if let Some(before) = marked {
+                    self.settle_owner_epoch_word(before);
                 }
-                new_seq = Some(seq);
-            }
-            txn.commit()?;
-            self.commits.fetch_add(1, Ordering::Relaxed);
-            if let Some(seq) = new_seq {
-                self.sync.change_counter().fetch_max(seq, Ordering::AcqRel);
-            }
-            Ok(new_seq)
-        })
+                committed?;
+                self.commits.fetch_add(1, Ordering::Relaxed);
+                if let Some(seq) = new_seq {
+                    self.sync.change_counter().fetch_max(seq, Ordering::AcqRel);
+                }
+                if let Some(seq) = signals.owner_rate_seq {
+                    // Strictly after the commit, as `Store::set_owner_rate_limit` does.
+                    self.sync
+                        .owner_rate_version()
+                        .fetch_max(seq, Ordering::AcqRel);
+                }
+                Ok(new_seq)
+            },
+        )
     }
 
     /// Reads one key and its credit slot in a read transaction.
@@ -466,4 +520,14 @@ fn flusher_loop(engine: Weak<Engine>, stop: Arc<(Mutex<bool>, Condvar)>, interva
         let _ = engine.check_sync_binding();
         let _ = engine.check_table();
     }
+}
+
+/// What a change tells other processes besides the change log (see
+/// [`Engine::write_change_signalling`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct CommitSignals {
+    /// Owner records changed: the owner epoch moves around the commit.
+    pub owner_records: bool,
+    /// Owner rate limits changed: the version to publish after the commit.
+    pub owner_rate_seq: Option<u64>,
 }

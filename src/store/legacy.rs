@@ -121,6 +121,46 @@ fn check_row(scheme: LegacyScheme, row: &LegacyRow) -> Result<()> {
     check_scopes(&row.scopes).map_err(|e| invalid(scheme, row, format!("scopes: {e}")))
 }
 
+/// Reads an export and checks every row (keyward's limits, no id twice): all or nothing.
+pub(crate) fn checked_rows(
+    scheme: LegacyScheme,
+    data: &[u8],
+    options: &LegacyImportOptions,
+) -> Result<Vec<LegacyRow>> {
+    let rows = read_export(scheme, data, options).map_err(|e| Error::LegacyImportInvalid {
+        scheme: scheme.name(),
+        line: e.line,
+        detail: e.detail,
+    })?;
+    let mut seen = std::collections::HashSet::new();
+    for row in &rows {
+        check_row(scheme, row)?;
+        if !seen.insert(row.source_id.as_str()) {
+            return Err(invalid(
+                scheme,
+                row,
+                format!("id {:?} appears twice in the file", row.source_id),
+            ));
+        }
+    }
+    Ok(rows)
+}
+
+/// A report with nothing counted yet.
+pub(crate) fn empty_report(scheme: LegacyScheme, dry_run: bool, rows: usize) -> LegacyImportReport {
+    LegacyImportReport {
+        scheme,
+        dry_run,
+        rows,
+        imported: 0,
+        already_present: 0,
+        deleted: 0,
+        revoked: 0,
+        expired: 0,
+        ids: Vec::new(),
+    }
+}
+
 impl Store {
     /// Imports the keys another system issued, from its export (CSV with a header row, or
     /// JSON lines: the columns each scheme reads are in README.md), so they keep working as
@@ -142,33 +182,8 @@ impl Store {
         let engine = self.engine()?;
         engine.refuse_on_replica()?;
         let now = engine.now();
-        let rows = read_export(scheme, data, options).map_err(|e| Error::LegacyImportInvalid {
-            scheme: scheme.name(),
-            line: e.line,
-            detail: e.detail,
-        })?;
-        let mut seen = std::collections::HashSet::new();
-        for row in &rows {
-            check_row(scheme, row)?;
-            if !seen.insert(row.source_id.as_str()) {
-                return Err(invalid(
-                    scheme,
-                    row,
-                    format!("id {:?} appears twice in the file", row.source_id),
-                ));
-            }
-        }
-        let mut report = LegacyImportReport {
-            scheme,
-            dry_run: options.dry_run,
-            rows: rows.len(),
-            imported: 0,
-            already_present: 0,
-            deleted: 0,
-            revoked: 0,
-            expired: 0,
-            ids: Vec::new(),
-        };
+        let rows = checked_rows(scheme, data, options)?;
+        let mut report = empty_report(scheme, options.dry_run, rows.len());
         if options.dry_run {
             let present = engine.read(|txn| {
                 let keys = txn.open_table(KEYS)?;
@@ -271,7 +286,7 @@ impl Store {
     }
 }
 
-fn tally(
+pub(crate) fn tally(
     report: &mut LegacyImportReport,
     scheme: LegacyScheme,
     row: &LegacyRow,
@@ -311,6 +326,30 @@ fn insert_row(
         meta.insert(META_SERIAL, next.to_le_bytes().as_slice())?;
         next
     };
+    let stored = legacy_record(engine, scheme, row, id, serial, now_ms);
+    txn.open_table(KEYS)?
+        .insert(id.as_str(), stored.encode().as_slice())?;
+    txn.open_table(OWNER_KEYS)?
+        .insert((row.owner.as_str(), serial), id.as_str())?;
+    txn.open_table(LEGACY_DIGESTS)?
+        .insert(stored.digest_hash()?.as_bytes().as_slice(), id.as_str())?;
+    if let Some(last_used) = row.last_used_at {
+        txn.open_table(USAGE)?
+            .insert(id.as_str(), (0u64, 0u64, last_used))?;
+    }
+    Ok(stored)
+}
+
+/// The record of an imported row: the row's fields and the wrapped legacy digest of its hash
+/// (never the hash itself).
+pub(crate) fn legacy_record(
+    engine: &Engine,
+    scheme: LegacyScheme,
+    row: &LegacyRow,
+    id: &KeyId,
+    serial: u64,
+    now_ms: i64,
+) -> StoredKey {
     let digest = engine.pepper.legacy_digest(scheme, row.hash.as_bytes());
     let mut scopes = row.scopes.clone();
     scopes.sort();
@@ -339,21 +378,35 @@ fn insert_row(
             upgraded_at: None,
         }),
     };
-    let stored = StoredKey {
+    StoredKey {
         info,
         digest: digest.to_hex().to_string(),
-    };
-    txn.open_table(KEYS)?
-        .insert(id.as_str(), stored.encode().as_slice())?;
-    txn.open_table(OWNER_KEYS)?
-        .insert((row.owner.as_str(), serial), id.as_str())?;
-    txn.open_table(LEGACY_DIGESTS)?
-        .insert(digest.as_bytes().as_slice(), id.as_str())?;
-    if let Some(last_used) = row.last_used_at {
-        txn.open_table(USAGE)?
-            .insert(id.as_str(), (0u64, 0u64, last_used))?;
     }
-    Ok(stored)
+}
+
+#[cfg(feature = "postgres")]
+impl Store {
+    /// For an import through the upstream: reads and checks the export, and gives each row
+    /// its record (serial 0: the upstream sets it) with the wrapped legacy digest under this
+    /// store's pepper. Nothing is written.
+    pub(crate) fn legacy_import_plan(
+        &self,
+        scheme: LegacyScheme,
+        data: &[u8],
+        options: &LegacyImportOptions,
+    ) -> Result<Vec<(LegacyRow, StoredKey)>> {
+        let engine = self.engine()?;
+        let now = engine.now().as_millis();
+        let rows = checked_rows(scheme, data, options)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let id = legacy_key_id(scheme, &row.source_id);
+                let stored = legacy_record(&engine, scheme, &row, &id, 0, now);
+                (row, stored)
+            })
+            .collect())
+    }
 }
 
 impl Engine {

@@ -29,11 +29,15 @@ mod verify;
 mod warnings;
 
 pub(crate) use key_view::VerdictRef;
+#[cfg(feature = "postgres")]
+pub(crate) use legacy::{empty_report, tally};
 pub(crate) use manage::check_scopes;
 #[cfg(feature = "postgres")]
 pub(crate) use manage::normalize_scopes as normalize_scopes_for_upstream;
 #[cfg(feature = "postgres")]
-pub(crate) use replica::UpstreamChange;
+pub(crate) use owners::{OwnerRecordV1, OwnerState, check_owner_args};
+#[cfg(feature = "postgres")]
+pub(crate) use replica::{Snapshot, Subject, UpstreamChange};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

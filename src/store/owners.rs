@@ -76,9 +76,9 @@ impl OwnerInfo {
     }
 }
 
-/// What is stored per owner.
+/// What is stored per owner (locally in `owners`, with a CRC; upstream as plain JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct OwnerRecordV1 {
+pub(crate) struct OwnerRecordV1 {
     v: u32,
     suspended_at: Option<i64>,
     suspend_reason: Option<String>,
@@ -87,8 +87,73 @@ struct OwnerRecordV1 {
     updated_at: i64,
 }
 
+#[cfg(feature = "postgres")]
+/// An owner's replicated state (feature `postgres`): its controls and the rate limit it
+/// shares among its keys — what the upstream holds per owner and what an owner entry of its
+/// change log carries. The rate-limit *state* (the GCRA word) is not part of it: it stays
+/// with each host.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OwnerState {
+    /// Suspension and allowed scopes; `None`: no owner record.
+    pub controls: Option<OwnerRecordV1>,
+    /// The rate limit the owner shares among its keys.
+    pub rate_limit: Option<crate::rate_limit::RateLimit>,
+}
+
+/// The edits of an owner record, shared by the local calls and the upstream's: each returns
+/// the names of the fields it changed (none: nothing to write, no event).
 impl OwnerRecordV1 {
-    fn new(now: i64) -> OwnerRecordV1 {
+    pub(crate) fn suspend(&mut self, now: i64, reason: Option<&str>) -> Vec<&'static str> {
+        if self.suspended_at.is_some() {
+            return vec![];
+        }
+        self.suspended_at = Some(now);
+        self.suspend_reason = reason.map(str::to_owned);
+        vec!["suspended_at", "suspend_reason"]
+    }
+
+    pub(crate) fn resume(&mut self) -> Vec<&'static str> {
+        if self.suspended_at.is_none() {
+            return vec![];
+        }
+        self.suspended_at = None;
+        self.suspend_reason = None;
+        vec!["suspended_at", "suspend_reason"]
+    }
+
+    pub(crate) fn set_scopes(&mut self, scopes: &Option<Vec<String>>) -> Vec<&'static str> {
+        if &self.allowed_scopes == scopes {
+            return vec![];
+        }
+        self.allowed_scopes = scopes.clone();
+        vec!["allowed_scopes"]
+    }
+
+    /// Marks the record changed at `now`.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn touch(&mut self, now: i64) {
+        self.updated_at = now;
+    }
+}
+
+/// Checks an owner-level call's arguments (shared with the upstream's calls): the owner, the
+/// reason, and the allowed scopes normalised.
+pub(crate) fn check_owner_args<S: AsRef<str>>(
+    owner: &str,
+    reason: Option<&str>,
+    scopes: Option<&[S]>,
+) -> Result<Option<Vec<String>>> {
+    check_owner(owner)?;
+    if let Some(reason) = reason {
+        check_len("reason", reason, MAX_REASON_LEN)?;
+    }
+    scopes
+        .map(|s| normalize_scopes(&s.iter().map(|s| s.as_ref().to_owned()).collect::<Vec<_>>()))
+        .transpose()
+}
+
+impl OwnerRecordV1 {
+    pub(crate) fn new(now: i64) -> OwnerRecordV1 {
         OwnerRecordV1 {
             v: OWNER_RECORD_VERSION,
             suspended_at: None,
@@ -129,7 +194,7 @@ impl OwnerRecordV1 {
         })
     }
 
-    fn info(owner: &str, record: Option<&OwnerRecordV1>, keys: u64) -> OwnerInfo {
+    pub(crate) fn info(owner: &str, record: Option<&OwnerRecordV1>, keys: u64) -> OwnerInfo {
         OwnerInfo {
             owner: owner.to_owned(),
             suspended_at: record.and_then(|r| r.suspended_at),
@@ -303,6 +368,28 @@ impl Engine {
         }
     }
 
+    /// Step 1 of an owner change made outside [`Engine::write_owner_change`] (under the
+    /// table-writer lease, before the commit): makes the owner epoch odd. Returns the value
+    /// before, for [`Engine::settle_owner_epoch_word`] after the commit.
+    pub(super) fn mark_owner_epoch_word(&self) -> u64 {
+        self.settle_owner_epoch();
+        let word = self.sync.owner_epoch();
+        let before = word.load(Ordering::Acquire);
+        word.store(before + 1, Ordering::Release);
+        before
+    }
+
+    /// Step 3: makes the epoch even again after the commit (whether or not it went through),
+    /// unless a flusher already did (and perhaps another writer marked it since).
+    pub(super) fn settle_owner_epoch_word(&self, before: u64) {
+        let _ = self.sync.owner_epoch().compare_exchange(
+            before + 1,
+            before + 2,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
     /// Whether a writer left the owner epoch odd (checked by the flusher).
     pub(super) fn owner_epoch_in_doubt(&self) -> bool {
         self.sync.owner_epoch().load(Ordering::Acquire) & 1 == 1
@@ -348,17 +435,9 @@ impl Store {
     /// are refused too); suspending a suspended owner changes nothing (its first reason is
     /// kept). Audited as `owner_suspend`.
     pub fn suspend_owner(&self, owner: &str, reason: Option<&str>) -> Result<OwnerInfo> {
-        check_owner(owner)?;
-        if let Some(reason) = reason {
-            check_len("reason", reason, MAX_REASON_LEN)?;
-        }
+        check_owner_args::<&str>(owner, reason, None)?;
         self.change_owner(owner, AuditAction::OwnerSuspend, |record, now| {
-            if record.suspended_at.is_some() {
-                return Ok(vec![]);
-            }
-            record.suspended_at = Some(now);
-            record.suspend_reason = reason.map(str::to_owned);
-            Ok(vec!["suspended_at", "suspend_reason"])
+            Ok(record.suspend(now, reason))
         })
     }
 
@@ -368,12 +447,7 @@ impl Store {
     pub fn resume_owner(&self, owner: &str) -> Result<OwnerInfo> {
         check_owner(owner)?;
         self.change_owner(owner, AuditAction::OwnerResume, |record, _| {
-            if record.suspended_at.is_none() {
-                return Ok(vec![]);
-            }
-            record.suspended_at = None;
-            record.suspend_reason = None;
-            Ok(vec!["suspended_at", "suspend_reason"])
+            Ok(record.resume())
         })
     }
 
@@ -386,16 +460,9 @@ impl Store {
         owner: &str,
         scopes: Option<&[S]>,
     ) -> Result<OwnerInfo> {
-        check_owner(owner)?;
-        let scopes = scopes
-            .map(|s| normalize_scopes(&s.iter().map(|s| s.as_ref().to_owned()).collect::<Vec<_>>()))
-            .transpose()?;
+        let scopes = check_owner_args(owner, None, scopes)?;
         self.change_owner(owner, AuditAction::OwnerScopes, |record, _| {
-            if record.allowed_scopes == scopes {
-                return Ok(vec![]);
-            }
-            record.allowed_scopes = scopes.clone();
-            Ok(vec!["allowed_scopes"])
+            Ok(record.set_scopes(&scopes))
         })
     }
 
@@ -479,5 +546,42 @@ impl Store {
             audit::append(txn, &stamp, vec![event])?;
             Ok((OwnerRecordV1::info(owner, Some(&record), keys), true))
         })
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl Engine {
+    /// Writes an owner's replicated controls in `txn` (a replica applying the upstream's
+    /// change log or snapshot). Returns whether they changed: the caller then moves the owner
+    /// epoch around its commit ([`Engine::mark_owner_epoch_word`]).
+    pub(super) fn put_owner_controls(
+        &self,
+        txn: &WriteTransaction,
+        owner: &str,
+        controls: Option<&OwnerRecordV1>,
+    ) -> Result<bool> {
+        let mut table = txn.open_table(OWNERS)?;
+        if read_record(&table, owner)?.as_ref() == controls {
+            return Ok(false);
+        }
+        match controls {
+            Some(record) => {
+                table.insert(owner, record.encode().as_slice())?;
+            }
+            None => {
+                table.remove(owner)?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Every owner with a record (for a resynchronisation to drop those the upstream lacks).
+    pub(super) fn owner_record_names(txn: &WriteTransaction) -> Result<Vec<String>> {
+        let table = txn.open_table(OWNERS)?;
+        let mut out = Vec::new();
+        for item in table.iter()? {
+            out.push(item?.0.value().to_owned());
+        }
+        Ok(out)
     }
 }

@@ -243,6 +243,70 @@ impl Engine {
             .fetch_max(seq, Ordering::AcqRel);
     }
 
+    /// Sets (`Some`) or removes (`None`) an owner's shared rate limit in `txn` and bumps the
+    /// owner-limit version in the database. Returns the new version to publish after the
+    /// commit, or `None` when nothing changed (no limit to remove; with `skip_same`, the same
+    /// limit as stored — a replica re-applying an upstream state).
+    pub(super) fn put_owner_rate_limit(
+        &self,
+        txn: &WriteTransaction,
+        owner: &str,
+        limit: Option<RateLimit>,
+        skip_same: bool,
+    ) -> Result<Option<u64>> {
+        let mut table = txn.open_table(OWNER_RATE_LIMITS)?;
+        let existing = table.get(owner)?.map(|row| row.value());
+        match (limit, existing) {
+            (Some(limit), Some((rate, period_ms, burst, _)))
+                if skip_same
+                    && limit
+                        == (RateLimit {
+                            rate,
+                            period_ms,
+                            burst,
+                        }) =>
+            {
+                return Ok(None);
+            }
+            (Some(limit), existing) => {
+                let slot = match existing {
+                    Some((.., slot)) => {
+                        let cap = self.rate_now_ns().saturating_add(limit.tolerance_ns());
+                        let _ = self.sync.rate_word(slot).fetch_min(cap, Ordering::AcqRel);
+                        slot
+                    }
+                    None => {
+                        let slot = self.allocate_rate_slot(txn)?;
+                        self.sync.rate_word(slot).store(0, Ordering::Release);
+                        slot
+                    }
+                };
+                table.insert(owner, (limit.rate, limit.period_ms, limit.burst, slot))?;
+            }
+            (None, Some((.., slot))) => {
+                table.remove(owner)?;
+                self.free_rate_slot(txn, slot)?;
+            }
+            (None, None) => return Ok(None),
+        }
+        drop(table);
+        let mut meta = txn.open_table(META)?;
+        let seq = Engine::stored_owner_rate_seq(&meta)? + 1;
+        meta.insert(META_OWNER_RATE_SEQ, seq.to_le_bytes().as_slice())?;
+        Ok(Some(seq))
+    }
+
+    /// Every owner with a shared rate limit (for a resynchronisation).
+    #[cfg(feature = "postgres")]
+    pub(super) fn owner_rate_limit_names(txn: &WriteTransaction) -> Result<Vec<String>> {
+        let table = txn.open_table(OWNER_RATE_LIMITS)?;
+        let mut out = Vec::new();
+        for item in table.iter()? {
+            out.push(item?.0.value().to_owned());
+        }
+        Ok(out)
+    }
+
     /// Takes a free rate slot (in the write transaction of the change that needs it).
     fn allocate_rate_slot(&self, txn: &WriteTransaction) -> Result<u32> {
         let mut free = txn.open_table(FREE_RATE_SLOTS)?;
@@ -339,36 +403,8 @@ impl Store {
         engine.refuse_on_replica()?;
         let result = engine.contained(|| {
             let txn = engine.db.begin_write()?;
-            let seq = {
-                let mut table = txn.open_table(OWNER_RATE_LIMITS)?;
-                let existing = table.get(owner)?.map(|row| row.value().3);
-                match (limit, existing) {
-                    (Some(limit), slot) => {
-                        let slot = match slot {
-                            Some(slot) => {
-                                let cap = engine.rate_now_ns().saturating_add(limit.tolerance_ns());
-                                let _ =
-                                    engine.sync.rate_word(slot).fetch_min(cap, Ordering::AcqRel);
-                                slot
-                            }
-                            None => {
-                                let slot = engine.allocate_rate_slot(&txn)?;
-                                engine.sync.rate_word(slot).store(0, Ordering::Release);
-                                slot
-                            }
-                        };
-                        table.insert(owner, (limit.rate, limit.period_ms, limit.burst, slot))?;
-                    }
-                    (None, Some(slot)) => {
-                        table.remove(owner)?;
-                        engine.free_rate_slot(&txn, slot)?;
-                    }
-                    (None, None) => return Ok(()),
-                }
-                let mut meta = txn.open_table(META)?;
-                let seq = Engine::stored_owner_rate_seq(&meta)? + 1;
-                meta.insert(META_OWNER_RATE_SEQ, seq.to_le_bytes().as_slice())?;
-                seq
+            let Some(seq) = engine.put_owner_rate_limit(&txn, owner, limit, false)? else {
+                return Ok(());
             };
             txn.commit()?;
             engine.commits.fetch_add(1, Ordering::Relaxed);

@@ -387,8 +387,16 @@ impl Store {
             let Some((remaining, period, slot)) = row else {
                 return Ok(None);
             };
+            let replica = super::engine::Engine::is_replica(&txn.open_table(crate::schema::META)?)?;
             Ok(Some(CreditBalance {
-                remaining: engine.credits_left(remaining, period, slot, &terms, engine.now()),
+                remaining: engine.credits_left(
+                    remaining,
+                    period,
+                    slot,
+                    &terms,
+                    engine.now(),
+                    replica,
+                ),
                 terms,
             }))
         })

@@ -45,6 +45,7 @@ impl Store {
         let mut out = engine.read(|txn| {
             let keys = txn.open_table(KEYS)?;
             let credits = txn.open_table(CREDITS)?;
+            let replica = super::engine::Engine::is_replica(&txn.open_table(crate::schema::META)?)?;
             let mut out = Vec::new();
             for item in credits.iter()? {
                 let (id, row) = item?;
@@ -59,7 +60,7 @@ impl Store {
                 if !info.is_active_at(now.as_millis()) || info.rotated_to.is_some() {
                     continue;
                 }
-                let left = engine.credits_left(remaining, period, slot, &terms, now);
+                let left = engine.credits_left(remaining, period, slot, &terms, now, replica);
                 if left < threshold {
                     out.push((
                         info,

@@ -1,20 +1,35 @@
 //! Management calls against the upstream: each one a PostgreSQL transaction that takes its
-//! change sequence from the counter row, writes the key, its change-log entry and its audit
-//! event, and notifies the replicas; the local store gets the change once PostgreSQL
-//! committed.
+//! change sequence from the counter row, writes the key (or owner), its change-log entry and
+//! its audit event, and notifies the replicas once; the local store gets the change once
+//! PostgreSQL committed.
+//!
+//! What is replicated: keys (with their credit terms and rate limits), owners' controls
+//! (suspension, allowed scopes) and the rate limits owners share among their keys, and keys
+//! imported from another system (with their wrapped legacy digests). Rate-limit *state* is
+//! not: each host enforces a limit of N per period on its own, so across H hosts serving one
+//! key up to N × H pass (see docs/scale-out.md). Credits are leased to hosts; refills happen
+//! here, once per period for all hosts.
 
 use std::time::Duration;
 
 use postgres::{Client, Transaction};
 use zeroize::Zeroizing;
 
-use super::{CHANNEL, connect, decode_record, encode_record, pg_error, schema};
+use super::{
+    CHANNEL, KIND_KEY, KIND_OWNER, connect, decode_record, encode_owner, encode_record,
+    owner_from_columns, pg_error, schema,
+};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::legacy::LegacyScheme;
+use crate::legacy::source::LegacyImportOptions;
 use crate::locks::Mutex;
+use crate::rate_limit::RateLimit;
 use crate::schema::{CreditTerms, StoredKey};
-use crate::store::UpstreamChange;
-use crate::{CreatedKey, KeyInfo, KeyUpdate, NewCredits, NewKey, Store};
+use crate::store::{OwnerRecordV1, OwnerState, Subject, UpstreamChange, check_owner_args};
+use crate::{
+    CreatedKey, KeyInfo, KeyUpdate, LegacyImportReport, NewCredits, NewKey, OwnerInfo, Store,
+};
 
 /// Management of a store whose source of truth is a PostgreSQL database shared by several
 /// hosts. Every call writes to PostgreSQL first and returns once it committed; the change is
@@ -93,6 +108,7 @@ impl Change<'_, '_> {
             .map_err(pg_error)?;
         self.log(
             seq,
+            KIND_KEY,
             &stored.info.id,
             Some(&record),
             action,
@@ -102,9 +118,75 @@ impl Change<'_, '_> {
         self.applied.push(UpstreamChange {
             seq,
             id: stored.info.id.clone(),
-            record: Some(stored.clone()),
+            subject: Subject::Key(Some(stored.clone())),
         });
         Ok(seq)
+    }
+
+    /// Locks and reads an owner's state (under the owner's advisory lock until the commit).
+    fn load_owner(&mut self, owner: &str) -> Result<OwnerState> {
+        self.lock_owner(owner)?;
+        match self
+            .tx
+            .query_opt(
+                "SELECT record, rate_limit FROM keyward_owners WHERE owner = $1",
+                &[&owner],
+            )
+            .map_err(pg_error)?
+        {
+            Some(row) => owner_from_columns(owner, row.get(0), row.get(1)),
+            None => Ok(OwnerState::default()),
+        }
+    }
+
+    /// Writes an owner's new state with its change-log entry and audit event.
+    fn write_owner(
+        &mut self,
+        owner: &str,
+        state: &OwnerState,
+        action: &str,
+        detail: Option<&str>,
+    ) -> Result<u64> {
+        let seq = self.next_seq()?;
+        let seq_i = seq as i64;
+        let record = state
+            .controls
+            .as_ref()
+            .map(|c| serde_json::to_string(c).expect("owner records serialize"));
+        let rate_limit = state
+            .rate_limit
+            .as_ref()
+            .map(|l| serde_json::to_string(l).expect("rate limits serialize"));
+        self.tx
+            .execute(
+                "INSERT INTO keyward_owners (owner, record, rate_limit, updated_seq)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (owner) DO UPDATE SET record = EXCLUDED.record,
+                     rate_limit = EXCLUDED.rate_limit, updated_seq = EXCLUDED.updated_seq",
+                &[&owner, &record, &rate_limit, &seq_i],
+            )
+            .map_err(pg_error)?;
+        let text = encode_owner(state);
+        self.log(seq, KIND_OWNER, owner, Some(&text), action, owner, detail)?;
+        self.applied.push(UpstreamChange {
+            seq,
+            id: owner.to_owned(),
+            subject: Subject::Owner(state.clone()),
+        });
+        Ok(seq)
+    }
+
+    /// Keys of `owner` upstream (any state).
+    fn owner_key_count(&mut self, owner: &str) -> Result<u64> {
+        let count: i64 = self
+            .tx
+            .query_one(
+                "SELECT count(*) FROM keyward_keys WHERE owner = $1",
+                &[&owner],
+            )
+            .map_err(pg_error)?
+            .get(0);
+        Ok(count as u64)
     }
 
     fn delete_key(&mut self, info: &KeyInfo) -> Result<u64> {
@@ -115,18 +197,20 @@ impl Change<'_, '_> {
         self.tx
             .execute("DELETE FROM keyward_credits WHERE key_id = $1", &[&info.id])
             .map_err(pg_error)?;
-        self.log(seq, &info.id, None, "delete", &info.owner, None)?;
+        self.log(seq, KIND_KEY, &info.id, None, "delete", &info.owner, None)?;
         self.applied.push(UpstreamChange {
             seq,
             id: info.id.clone(),
-            record: None,
+            subject: Subject::Key(None),
         });
         Ok(seq)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn log(
         &mut self,
         seq: u64,
+        kind: i16,
         id: &str,
         record: Option<&str>,
         action: &str,
@@ -136,22 +220,40 @@ impl Change<'_, '_> {
         let seq_i = seq as i64;
         self.tx
             .execute(
-                "INSERT INTO keyward_changes (seq, key_id, record) VALUES ($1, $2, $3)",
-                &[&seq_i, &id, &record],
+                "INSERT INTO keyward_changes (seq, kind, key_id, record) VALUES ($1, $2, $3, $4)",
+                &[&seq_i, &kind, &id, &record],
             )
             .map_err(pg_error)?;
         self.tx
             .execute(
                 "INSERT INTO keyward_audit (seq, actor, action, key_id, owner, detail)
                  VALUES ($1, $2, $3, $4, $5, $6)",
-                &[&seq_i, &self.actor, &action, &id, &owner, &detail],
+                &[
+                    &seq_i,
+                    &self.actor,
+                    &action,
+                    &(kind == KIND_KEY).then_some(id),
+                    &owner,
+                    &detail,
+                ],
             )
             .map_err(pg_error)?;
-        // Delivered at commit, only if it commits; the payload is the sequence alone
-        // (NOTIFY payloads must stay under 8000 bytes).
-        self.tx
-            .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &seq.to_string()])
-            .map_err(pg_error)?;
+        Ok(())
+    }
+
+    /// One notification for the whole transaction (delivered at commit, only if it commits;
+    /// the payload is the last sequence alone: NOTIFY payloads must stay under 8000 bytes,
+    /// and each notifying commit takes the notification queue's lock, so a bulk import
+    /// notifies once, not per key).
+    fn notify(&mut self) -> Result<()> {
+        if let Some(last) = self.applied.last() {
+            self.tx
+                .execute(
+                    "SELECT pg_notify($1, $2)",
+                    &[&CHANNEL, &last.seq.to_string()],
+                )
+                .map_err(pg_error)?;
+        }
         Ok(())
     }
 
@@ -204,15 +306,23 @@ impl Change<'_, '_> {
         Ok(active)
     }
 
+    /// Sets a key's upstream balance and refill terms. Its refill period is left unknown
+    /// (NULL): the first lease adopts the leasing host's period without a refill, so the
+    /// balance given is the current period's.
     fn set_credits(&mut self, id: &str, credits: Option<&NewCredits>) -> Result<()> {
         match credits {
             Some(c) => {
                 let remaining = c.remaining as i64;
+                let amount = c.refill.map(|r| r.amount as i64);
+                let interval = c.refill.map(|r| r.interval.code() as i16);
                 self.tx
                     .execute(
-                        "INSERT INTO keyward_credits (key_id, remaining) VALUES ($1, $2)
-                         ON CONFLICT (key_id) DO UPDATE SET remaining = EXCLUDED.remaining",
-                        &[&id, &remaining],
+                        "INSERT INTO keyward_credits (key_id, remaining, refill_amount, refill_interval, period)
+                         VALUES ($1, $2, $3, $4, NULL)
+                         ON CONFLICT (key_id) DO UPDATE SET remaining = EXCLUDED.remaining,
+                             refill_amount = EXCLUDED.refill_amount,
+                             refill_interval = EXCLUDED.refill_interval, period = NULL",
+                        &[&id, &remaining, &amount, &interval],
                     )
                     .map_err(pg_error)?;
             }
@@ -271,6 +381,7 @@ impl Upstream {
                 applied: Vec::new(),
             };
             let value = work(&mut change)?;
+            change.notify()?;
             let applied = std::mem::take(&mut change.applied);
             tx.commit().map_err(pg_error)?;
             Ok((value, applied))
@@ -309,8 +420,9 @@ impl Upstream {
         Ok(created)
     }
 
-    /// Updates a key's name, scopes, metadata, expiry or credits (credits: the upstream
-    /// balance not yet leased to hosts is set to the new amount).
+    /// Updates a key's name, scopes, metadata, expiry, credits (the upstream balance not yet
+    /// leased to hosts is set to the new amount) or rate limit (each host keeps its own
+    /// state of it, clamped to the new burst window).
     pub fn update(&self, id: &str, update: KeyUpdate) -> Result<KeyInfo> {
         let name = update.name.clone();
         if let Some(name) = &name
@@ -334,6 +446,9 @@ impl Upstream {
                 field: "metadata",
                 limit: crate::MAX_METADATA_LEN,
             });
+        }
+        if let Some(Some(limit)) = &update.rate_limit {
+            limit.check()?;
         }
         let policies = self.store.policies()?;
         let now = self.store.now()?;
@@ -373,6 +488,10 @@ impl Upstream {
                 });
                 c.set_credits(id, credits.as_ref())?;
                 changed.push("credits");
+            }
+            if let Some(limit) = update.rate_limit {
+                stored.info.rate_limit = limit;
+                changed.push("rate_limit");
             }
             c.write_key(&mut stored, "update", Some(&changed.join(",")))?;
             Ok(stored.info)
@@ -431,8 +550,10 @@ impl Upstream {
     }
 
     /// Replaces a key with a new one that inherits owner, name, scopes, env, metadata, the
-    /// same lifetime length and the upstream credits not yet leased; the old key stays valid
-    /// for `grace`. Returns the new key, once.
+    /// same lifetime length, the rate limit, and the credits: those not yet leased move
+    /// upstream at once, those leased to hosts move on each host when its replicator (or
+    /// this call, for this host) applies the rotation. The old key stays valid for `grace`
+    /// (without credits once moved). Returns the new key, once.
     pub fn rotate(&self, id: &str, grace: Duration) -> Result<CreatedKey> {
         let policies = self.store.policies()?;
         let now = self.store.now()?;
@@ -454,23 +575,12 @@ impl Upstream {
                 let cap = now.plus(max);
                 expires_at = Some(expires_at.map_or(cap, |e| e.min(cap)));
             }
-            let credits = match old.info.credits {
-                Some(terms) => {
-                    let left =
-                        c.tx.query_opt(
-                            "DELETE FROM keyward_credits WHERE key_id = $1 RETURNING remaining",
-                            &[&id],
-                        )
-                        .map_err(pg_error)?
-                        .map_or(0, |row| row.get::<_, i64>(0) as u64);
-                    Some(NewCredits {
-                        remaining: left,
-                        refill: terms.refill,
-                        cost: terms.cost,
-                    })
-                }
-                None => None,
-            };
+            let credits = old.info.credits.map(|terms| NewCredits {
+                // Set below: the old key's row moves to the new key as it is.
+                remaining: 0,
+                refill: terms.refill,
+                cost: terms.cost,
+            });
             let new = NewKey {
                 owner: old.info.owner.clone(),
                 name: old.info.name.clone(),
@@ -479,13 +589,30 @@ impl Upstream {
                 expires_at,
                 metadata: old.info.metadata.clone(),
                 credits,
-                // Keys made through the upstream carry no rate limit (not replicated yet).
-                rate_limit: None,
+                rate_limit: old.info.rate_limit,
             };
             let (mut created, mut stored) = self.store.prepare_replicated_key(&new)?;
             stored.info.rotated_from = Some(old.info.id.clone());
             c.write_key(&mut stored, "rotate", Some(id))?;
-            c.set_credits(&stored.info.id, new.credits.as_ref())?;
+            if old.info.credits.is_some() {
+                // The credits not yet leased move with their refill terms and period; the
+                // leases move too: each host moves what it holds of the old key to the new
+                // one when it applies this change, and renews the lease under the new id.
+                let moved =
+                    c.tx.execute(
+                        "UPDATE keyward_credits SET key_id = $2 WHERE key_id = $1",
+                        &[&id, &stored.info.id],
+                    )
+                    .map_err(pg_error)?;
+                if moved == 0 {
+                    c.set_credits(&stored.info.id, new.credits.as_ref())?;
+                }
+                c.tx.execute(
+                    "UPDATE keyward_credit_leases SET key_id = $2 WHERE key_id = $1",
+                    &[&id, &stored.info.id],
+                )
+                .map_err(pg_error)?;
+            }
             let grace_end = now.plus(grace).as_millis();
             old.info.expires_at = Some(old.info.expires_at.map_or(grace_end, |e| e.min(grace_end)));
             old.info.rotated_to = Some(stored.info.id.clone());
@@ -493,6 +620,168 @@ impl Upstream {
             created.info = stored.info;
             Ok(created)
         })
+    }
+
+    /// Sets (`Some`) or removes (`None`) a key's own rate limit on every host (as
+    /// [`Upstream::update`] with only `rate_limit`). Each host enforces it on its own: a
+    /// limit of N per period lets up to N × hosts through across the hosts serving the key.
+    pub fn set_rate_limit(&self, id: &str, limit: Option<RateLimit>) -> Result<KeyInfo> {
+        self.update(
+            id,
+            KeyUpdate {
+                rate_limit: Some(limit),
+                ..KeyUpdate::default()
+            },
+        )
+    }
+
+    /// Suspends an owner on every host (as [`Store::suspend_owner`]): its keys are refused
+    /// with `OWNER_SUSPENDED` from each host's next verify after the change reaches it.
+    pub fn suspend_owner(&self, owner: &str, reason: Option<&str>) -> Result<OwnerInfo> {
+        check_owner_args::<&str>(owner, reason, None)?;
+        let now = self.store.now()?.as_millis();
+        self.change_owner(owner, "owner_suspend", false, |state| {
+            let record = state
+                .controls
+                .get_or_insert_with(|| OwnerRecordV1::new(now));
+            let changed = record.suspend(now, reason);
+            Ok(touched(record, changed, now))
+        })
+    }
+
+    /// Resumes a suspended owner on every host (as [`Store::resume_owner`]).
+    /// `OWNER_NOT_FOUND` if the owner has neither a record nor keys.
+    pub fn resume_owner(&self, owner: &str) -> Result<OwnerInfo> {
+        check_owner_args::<&str>(owner, None, None)?;
+        let now = self.store.now()?.as_millis();
+        self.change_owner(owner, "owner_resume", true, |state| {
+            let record = state
+                .controls
+                .get_or_insert_with(|| OwnerRecordV1::new(now));
+            let changed = record.resume();
+            Ok(touched(record, changed, now))
+        })
+    }
+
+    /// Sets the scopes an owner's keys may use on every host (`None`: unrestricted; as
+    /// [`Store::set_owner_scopes`]).
+    pub fn set_owner_scopes<S: AsRef<str>>(
+        &self,
+        owner: &str,
+        scopes: Option<&[S]>,
+    ) -> Result<OwnerInfo> {
+        let scopes = check_owner_args(owner, None, scopes)?;
+        let now = self.store.now()?.as_millis();
+        self.change_owner(owner, "owner_scopes", false, |state| {
+            let record = state
+                .controls
+                .get_or_insert_with(|| OwnerRecordV1::new(now));
+            let changed = record.set_scopes(&scopes);
+            Ok(touched(record, changed, now))
+        })
+    }
+
+    /// Sets (`Some`) or removes (`None`) the rate limit `owner` shares among its keys, on
+    /// every host (as [`Store::set_owner_rate_limit`]). The limit's state stays per host: a
+    /// limit of N per period lets up to N × hosts through across the hosts.
+    pub fn set_owner_rate_limit(&self, owner: &str, limit: Option<RateLimit>) -> Result<()> {
+        check_owner_args::<&str>(owner, None, None)?;
+        if let Some(limit) = &limit {
+            limit.check()?;
+        }
+        self.change_owner(owner, "owner_rate_limit", false, |state| {
+            let changed = state.rate_limit != limit;
+            state.rate_limit = limit;
+            Ok(changed)
+        })?;
+        Ok(())
+    }
+
+    /// Imports another system's keys into the upstream (as [`Store::import_legacy`]): every
+    /// host gets them as records holding the wrapped legacy digest (keyed with the pepper
+    /// every host shares; never the raw hash), and accepts them as they are. All or nothing;
+    /// keys already upstream are left as they are. Each imported key takes one change
+    /// sequence; the transaction notifies the replicas once. The source's last-use times are
+    /// not carried (usage is counted per host).
+    pub fn import_legacy(
+        &self,
+        scheme: LegacyScheme,
+        data: &[u8],
+        options: &LegacyImportOptions,
+    ) -> Result<LegacyImportReport> {
+        let plan = self.store.legacy_import_plan(scheme, data, options)?;
+        let now = self.store.now()?.as_millis();
+        let work = |c: &mut Change<'_, '_>| -> Result<LegacyImportReport> {
+            let mut report = crate::store::empty_report(scheme, options.dry_run, plan.len());
+            for (row, stored) in &plan {
+                let present =
+                    c.tx.query_opt(
+                        "SELECT 1 FROM keyward_keys WHERE id = $1",
+                        &[&stored.info.id],
+                    )
+                    .map_err(pg_error)?
+                    .is_some();
+                crate::store::tally(&mut report, scheme, row, present, now);
+                if present || row.deleted || options.dry_run {
+                    continue;
+                }
+                let mut stored = stored.clone();
+                c.write_key(&mut stored, "import", Some(scheme.name()))?;
+            }
+            Ok(report)
+        };
+        if options.dry_run {
+            // Reads only: rolled back, nothing to apply.
+            return self.read_only(work);
+        }
+        self.change(work)
+    }
+
+    /// Runs one owner change: reads the owner's state under its lock, lets `edit` change it
+    /// (returning whether it did), and writes it with its log entry; returns the owner's
+    /// controls with its key count upstream. With `must_exist`, `OWNER_NOT_FOUND` for an
+    /// owner with neither a state nor keys.
+    fn change_owner(
+        &self,
+        owner: &str,
+        action: &str,
+        must_exist: bool,
+        edit: impl FnOnce(&mut OwnerState) -> Result<bool>,
+    ) -> Result<OwnerInfo> {
+        self.change(|c| {
+            let mut state = c.load_owner(owner)?;
+            let keys = c.owner_key_count(owner)?;
+            if must_exist && state.controls.is_none() && keys == 0 {
+                return Err(Error::OwnerNotFound {
+                    owner: owner.to_owned(),
+                });
+            }
+            let before = state.clone();
+            if edit(&mut state)? {
+                c.write_owner(owner, &state, action, None)?;
+                Ok(OwnerRecordV1::info(owner, state.controls.as_ref(), keys))
+            } else {
+                Ok(OwnerRecordV1::info(owner, before.controls.as_ref(), keys))
+            }
+        })
+    }
+
+    /// Runs `work` in a transaction that is rolled back (a dry run: nothing is applied).
+    fn read_only<T>(&self, work: impl FnOnce(&mut Change<'_, '_>) -> Result<T>) -> Result<T> {
+        let mut guard = self.client.lock();
+        if guard.as_ref().is_none_or(|c| c.is_closed()) {
+            *guard = Some(connect(&self.url)?);
+        }
+        let client = guard.as_mut().expect("connected above");
+        let mut tx = client.transaction().map_err(pg_error)?;
+        let mut change = Change {
+            tx: &mut tx,
+            actor: None,
+            applied: Vec::new(),
+        };
+        let value = work(&mut change)?;
+        tx.rollback().map_err(pg_error)?;
+        Ok(value)
     }
 
     /// Deletes the change-log entries up to and including `seq` (default: all but the last
@@ -582,4 +871,13 @@ pub(super) fn check_identity(client: &mut Client, store: &Store) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether an owner edit changed anything, stamping the record when it did.
+fn touched(record: &mut OwnerRecordV1, changed: Vec<&'static str>, now: i64) -> bool {
+    if changed.is_empty() {
+        return false;
+    }
+    record.touch(now);
+    true
 }

@@ -1,7 +1,8 @@
 //! Beyond one host: PostgreSQL as the source of truth, each host's store a local replica that
 //! keeps verifying in-process (feature `postgres`; README "Several hosts", docs/scale-out.md).
 //!
-//! - [`Upstream`]: management calls (create, update, revoke, delete, rotate) written to
+//! - [`Upstream`]: management calls (create, update, revoke, delete, rotate, rate limits,
+//!   owner suspension and allowed scopes, owner rate limits, legacy imports) written to
 //!   PostgreSQL first. Each change takes its sequence number from the one counter row inside
 //!   its transaction (`UPDATE keyward_counter SET seq = seq + 1 RETURNING seq`), so sequence
 //!   order is commit order and the log has no gaps; the commit sends a `NOTIFY` whose payload
@@ -11,7 +12,10 @@
 //!   `seq > cursor` after every (re)connect, on every notification and on a periodic poll,
 //!   applies the changes to the local store (and so to the shared verify table every worker
 //!   reads), resynchronises from a `REPEATABLE READ` snapshot when the log was pruned past
-//!   its cursor, pushes usage as absolute per-host per-day counts and leases credits.
+//!   its cursor, pushes usage as absolute per-host per-day counts and leases credits (the
+//!   upstream refills a key once per period for all hosts; a host never refills on its own).
+//! - Rate-limit settings replicate, their state does not: each host enforces a limit on its
+//!   own (N per period per host, N × hosts overall).
 //! - When PostgreSQL is down, verifies go on from the local store; management calls fail with
 //!   [`Error::UpstreamUnavailable`]; [`ReplicaStatus`]
 //!   tells how stale the host is.
@@ -61,6 +65,7 @@ pub use status::{ReplicaStatus, status_file_path};
 use crate::error::{Error, Result};
 use crate::key_record::KeyRecordV1;
 use crate::schema::StoredKey;
+use crate::store::OwnerState;
 
 /// The channel of the change notifications.
 pub(crate) const CHANNEL: &str = "keyward_changes";
@@ -102,6 +107,41 @@ pub(crate) fn encode_record(stored: &StoredKey) -> String {
     String::from_utf8(KeyRecordV1::from_info(&stored.info, &stored.digest).to_json())
         .expect("key record JSON is UTF-8")
 }
+
+/// The text of an owner's state in the change log.
+pub(crate) fn encode_owner(state: &OwnerState) -> String {
+    serde_json::to_string(state).expect("owner states serialize")
+}
+
+/// Parses an owner's state from the change log.
+pub(crate) fn decode_owner(owner: &str, text: &str) -> Result<OwnerState> {
+    serde_json::from_str(text).map_err(|e| Error::UpstreamSchema {
+        detail: format!("the upstream state of owner {owner:?} does not parse: {e}"),
+    })
+}
+
+/// An owner's state from the two columns of `keyward_owners` (controls, rate limit).
+pub(crate) fn owner_from_columns(
+    owner: &str,
+    record: Option<&str>,
+    rate_limit: Option<&str>,
+) -> Result<OwnerState> {
+    let bad = |e: serde_json::Error| Error::UpstreamSchema {
+        detail: format!("the upstream row of owner {owner:?} does not parse: {e}"),
+    };
+    Ok(OwnerState {
+        controls: record.map(serde_json::from_str).transpose().map_err(bad)?,
+        rate_limit: rate_limit
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(bad)?,
+    })
+}
+
+/// Change-log kinds (`keyward_changes.kind`).
+pub(crate) const KIND_KEY: i16 = 0;
+/// An owner's state (controls and shared rate limit).
+pub(crate) const KIND_OWNER: i16 = 1;
 
 /// Parses a record stored upstream under `id`.
 pub(crate) fn decode_record(id: &str, text: &str) -> Result<StoredKey> {

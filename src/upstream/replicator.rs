@@ -16,10 +16,13 @@ use zeroize::Zeroizing;
 
 use super::manage::check_identity;
 use super::status::ReplicaStatus;
-use super::{CHANNEL, connect, decode_record, pg_error, schema};
+use super::{
+    CHANNEL, KIND_KEY, KIND_OWNER, connect, decode_owner, decode_record, owner_from_columns,
+    pg_error, schema,
+};
 use crate::error::{Error, Result};
 use crate::locks::Mutex;
-use crate::store::UpstreamChange;
+use crate::store::{Snapshot, Subject, UpstreamChange};
 use crate::{Store, SystemClock, clock::Clock};
 
 /// Most change-log entries applied per local transaction.
@@ -234,7 +237,7 @@ impl Replicator {
             }
             let rows = client
                 .query(
-                    "SELECT seq, key_id, record FROM keyward_changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+                    "SELECT seq, kind, key_id, record FROM keyward_changes WHERE seq > $1 ORDER BY seq LIMIT $2",
                     &[&(cursor as i64), &BATCH],
                 )
                 .map_err(pg_error)?;
@@ -245,12 +248,19 @@ impl Replicator {
                     // Pruned between the two queries: the log no longer holds `expected`.
                     break;
                 }
-                let id: String = row.get(1);
-                let record = match row.get::<_, Option<&str>>(2) {
-                    Some(text) => Some(decode_record(&id, text)?),
-                    None => None,
+                let id: String = row.get(2);
+                let text = row.get::<_, Option<&str>>(3);
+                let subject = match (row.get::<_, i16>(1), text) {
+                    (KIND_KEY, Some(text)) => Subject::Key(Some(decode_record(&id, text)?)),
+                    (KIND_KEY, None) => Subject::Key(None),
+                    (KIND_OWNER, Some(text)) => Subject::Owner(decode_owner(&id, text)?),
+                    (kind, _) => {
+                        return Err(Error::UpstreamSchema {
+                            detail: format!("change {seq} has an unknown kind {kind}"),
+                        });
+                    }
                 };
-                changes.push(UpstreamChange { seq, id, record });
+                changes.push(UpstreamChange { seq, id, subject });
             }
             if changes.len() < rows.len() && changes.is_empty() {
                 epoch = self.resync(client)?;
@@ -292,11 +302,27 @@ impl Replicator {
         let rows = tx
             .query("SELECT id, record, updated_seq FROM keyward_keys", &[])
             .map_err(pg_error)?;
+        let owner_rows = tx
+            .query(
+                "SELECT owner, record, rate_limit, updated_seq FROM keyward_owners
+                 WHERE record IS NOT NULL OR rate_limit IS NOT NULL",
+                &[],
+            )
+            .map_err(pg_error)?;
         tx.commit().map_err(pg_error)?;
-        let mut snapshot = Vec::with_capacity(rows.len());
+        let mut snapshot = Snapshot::default();
         for row in rows {
             let id: &str = row.get(0);
-            snapshot.push((row.get::<_, i64>(2) as u64, decode_record(id, row.get(1))?));
+            snapshot
+                .keys
+                .push((row.get::<_, i64>(2) as u64, decode_record(id, row.get(1))?));
+        }
+        for row in owner_rows {
+            let owner: String = row.get(0);
+            let state = owner_from_columns(&owner, row.get(1), row.get(2))?;
+            snapshot
+                .owners
+                .push((row.get::<_, i64>(3) as u64, owner, state));
         }
         self.store.resync_upstream(&snapshot, head as u64, &epoch)?;
         self.state.lock().status.resyncs += 1;
@@ -375,39 +401,60 @@ impl Replicator {
         let batch = self.options.lease_batch.max(1);
         let ttl_ms = self.options.lease_ttl.as_millis().min(i64::MAX as u128) as i64;
         let mut leased = 0;
-        for (id, held) in self.store.credit_rows()? {
-            if held >= batch / 2 {
+        for row in self.store.credit_rows()? {
+            if row.held >= batch / 2 {
                 continue;
             }
-            let want = (batch - held) as i64;
+            let want = batch - row.held;
             let mut tx = client.transaction().map_err(pg_error)?;
-            let taken: i64 = tx
+            let Some(current) = tx
                 .query_opt(
-                    "UPDATE keyward_credits c SET remaining = c.remaining - LEAST(c.remaining, $2)
-                     FROM (SELECT remaining FROM keyward_credits WHERE key_id = $1 FOR UPDATE) old
-                     WHERE c.key_id = $1
-                     RETURNING old.remaining - c.remaining",
-                    &[&id, &want],
+                    "SELECT remaining, refill_amount, period FROM keyward_credits
+                     WHERE key_id = $1 FOR UPDATE",
+                    &[&row.id],
                 )
                 .map_err(pg_error)?
-                .map_or(0, |row| row.get(0));
-            if taken == 0 {
+            else {
                 continue;
-            }
+            };
+            let (remaining, refill, period): (i64, Option<i64>, Option<i32>) =
+                (current.get(0), current.get(1), current.get(2));
+            let Some(grant) = lease_grant(
+                remaining as u64,
+                refill.map(|a| a as u64),
+                period,
+                row.period,
+                want,
+            ) else {
+                // This host's clock is behind the upstream's period: it leases once it
+                // reaches that period (credits of a period are never taken into another).
+                continue;
+            };
             tx.execute(
-                "INSERT INTO keyward_credit_leases (key_id, host, leased, expires_at)
-                 VALUES ($1, $2, $3, now() + $4::int8 * interval '1 millisecond')
-                 ON CONFLICT (key_id, host) DO UPDATE
-                 SET leased = keyward_credit_leases.leased + EXCLUDED.leased,
-                     expires_at = EXCLUDED.expires_at",
-                &[&id, &self.options.host, &taken, &ttl_ms],
+                "UPDATE keyward_credits SET remaining = $2, period = $3 WHERE key_id = $1",
+                &[&row.id, &(grant.remaining as i64), &grant.period],
             )
             .map_err(pg_error)?;
+            if grant.taken > 0 {
+                tx.execute(
+                    "INSERT INTO keyward_credit_leases (key_id, host, leased, expires_at)
+                     VALUES ($1, $2, $3, now() + $4::int8 * interval '1 millisecond')
+                     ON CONFLICT (key_id, host) DO UPDATE
+                     SET leased = keyward_credit_leases.leased + EXCLUDED.leased,
+                         expires_at = EXCLUDED.expires_at",
+                    &[&row.id, &self.options.host, &(grant.taken as i64), &ttl_ms],
+                )
+                .map_err(pg_error)?;
+            }
             tx.commit().map_err(pg_error)?;
             // Committed upstream: the credits are this host's. Should the local write fail
             // they are forfeited, never spent twice.
-            if self.store.add_leased_credits(&id, taken as u64)? {
-                leased += taken as u64;
+            if grant.taken > 0
+                && self
+                    .store
+                    .add_leased_credits(&row.id, grant.taken, row.period)?
+            {
+                leased += grant.taken;
             }
         }
         client.batch_execute("BEGIN").map_err(pg_error)?;
@@ -457,6 +504,44 @@ impl Replicator {
     }
 }
 
+/// What one lease takes from a key's upstream row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Grant {
+    /// Credits leased to the host.
+    taken: u64,
+    /// The upstream balance after it.
+    remaining: u64,
+    /// The upstream's refill period after it (`None`: still unknown, a key without refill).
+    period: Option<i32>,
+}
+
+/// The lease of up to `want` credits for a host in refill period `host_period`, from an
+/// upstream row holding `remaining` for `period` with refill `refill`. The upstream refills
+/// (the row is reset to the refill amount: what the past period left lapses) when the host
+/// is the first to reach a later period; a row whose period is unknown (new, or migrated)
+/// adopts the host's without a refill. `None` when the host is behind the upstream's period.
+fn lease_grant(
+    remaining: u64,
+    refill: Option<u64>,
+    period: Option<i32>,
+    host_period: i32,
+    want: u64,
+) -> Option<Grant> {
+    let (remaining, period) = match (refill, period) {
+        (None, period) => (remaining, period),
+        (Some(_), None) => (remaining, Some(host_period)),
+        (Some(amount), Some(p)) if p < host_period => (amount, Some(host_period)),
+        (Some(_), Some(p)) if p == host_period => (remaining, Some(p)),
+        (Some(_), Some(_)) => return None,
+    };
+    let taken = remaining.min(want);
+    Some(Grant {
+        taken,
+        remaining: remaining - taken,
+        period,
+    })
+}
+
 /// Sleeps up to `total`, waking early when `stop` is set.
 fn sleep_unless(stop: &AtomicBool, total: Duration) {
     let deadline = Instant::now() + total;
@@ -466,5 +551,40 @@ fn sleep_unless(stop: &AtomicBool, total: Duration) {
             return;
         }
         std::thread::sleep((deadline - now).min(Duration::from_millis(50)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Grant, lease_grant};
+
+    #[test]
+    fn leases_refill_once_per_period_and_never_across_periods() {
+        let grant = |taken, remaining, period| {
+            Some(Grant {
+                taken,
+                remaining,
+                period,
+            })
+        };
+        // No refill: the period plays no part.
+        assert_eq!(lease_grant(30, None, None, 0, 40), grant(30, 0, None));
+        // Unknown period: adopted without a refill.
+        assert_eq!(
+            lease_grant(70, Some(100), None, 5, 40),
+            grant(40, 30, Some(5))
+        );
+        // Same period: from what is left.
+        assert_eq!(
+            lease_grant(30, Some(100), Some(5), 5, 40),
+            grant(30, 0, Some(5))
+        );
+        // A later period: refilled to the amount, the rest of the past one lapses.
+        assert_eq!(
+            lease_grant(30, Some(100), Some(5), 6, 40),
+            grant(40, 60, Some(6))
+        );
+        // A host behind the upstream's period takes nothing.
+        assert_eq!(lease_grant(30, Some(100), Some(6), 5, 40), None);
     }
 }

@@ -6,10 +6,10 @@
 //! | `keyward_meta` | name → value: `epoch` (random, drawn with the schema; a replica that followed another epoch resynchronises: a restored backup or another database), `pepper_check` (every host must digest with the same pepper), `prefix` |
 //! | `keyward_counter` | one row: `seq`, the last change sequence taken, and `pruned_through`, the last sequence pruned from the log |
 //! | `keyward_keys` | public id → owner, serial, the key record (JSON, never a secret), the sequence of the change that last wrote it |
-//! | `keyward_changes` | sequence → key id and the key's record after the change (NULL once deleted): the change log replicas follow |
-//! | `keyward_owners` | owner → state (a placeholder for owner controls) |
+//! | `keyward_changes` | sequence → `kind` (0 a key, 1 an owner), the key id or owner, and the record after the change (a key's, NULL once deleted; an owner's state): the change log replicas follow |
+//! | `keyward_owners` | owner → its controls (`record`: suspension, allowed scopes; JSON) and the rate limit it shares among its keys (`rate_limit`, JSON), the sequence of the change that last wrote it |
 //! | `keyward_usage` | (key id, host, UTC day) → uses: absolute counts per host, pushed by each replicator |
-//! | `keyward_credits` | key id → credits not yet leased to a host, and credits forfeited by expired leases |
+//! | `keyward_credits` | key id → credits not yet leased to a host, credits forfeited by expired leases, the refill terms (`refill_amount`, `refill_interval`: 1 daily, 2 monthly) and the refill `period` the balance belongs to (NULL: not known yet, adopted from the first lease without a refill) |
 //! | `keyward_credit_leases` | (key id, host) → credits leased, lease expiry |
 //! | `keyward_hosts` | host → cursor and last contact of its replicator (for operators) |
 //! | `keyward_audit` | change sequence → who did what to which key |
@@ -21,13 +21,14 @@ use crate::error::{Error, Result};
 use super::pg_error;
 
 /// The schema version this build writes and reads; a newer one is refused.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// The advisory lock key that serialises migrations across hosts ("keyward" in ASCII).
 const MIGRATION_LOCK: i64 = 0x006b_6579_7761_7264;
 
 /// Migration `n` brings the schema from version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE keyward_meta (name text PRIMARY KEY, value text NOT NULL);
 INSERT INTO keyward_meta (name, value) VALUES ('epoch', md5(random()::text || clock_timestamp()::text));
 CREATE TABLE keyward_counter (
@@ -88,7 +89,26 @@ CREATE TABLE keyward_audit (
     owner text,
     detail text
 );
-"#];
+"#,
+    // 1 → 2: owners, their rate limits and legacy imports replicated (change kinds); refills
+    // of credit-limited keys made upstream once per period (terms and period per key). The
+    // terms of existing keys are read from their records; their period is adopted from the
+    // first lease after the migration, without a refill (never more credits than before).
+    r#"
+ALTER TABLE keyward_changes ADD COLUMN kind smallint NOT NULL DEFAULT 0;
+ALTER TABLE keyward_owners ADD COLUMN record text;
+ALTER TABLE keyward_owners ADD COLUMN rate_limit text;
+ALTER TABLE keyward_credits ADD COLUMN refill_amount bigint;
+ALTER TABLE keyward_credits ADD COLUMN refill_interval smallint;
+ALTER TABLE keyward_credits ADD COLUMN period integer;
+UPDATE keyward_credits c
+SET refill_amount = ((k.record::jsonb) -> 'credits' -> 'refill' ->> 'amount')::bigint,
+    refill_interval = CASE (k.record::jsonb) -> 'credits' -> 'refill' ->> 'interval'
+                          WHEN 'daily' THEN 1 WHEN 'monthly' THEN 2 END
+FROM keyward_keys k
+WHERE k.id = c.key_id AND jsonb_typeof((k.record::jsonb) -> 'credits' -> 'refill') = 'object';
+"#,
+];
 
 /// Creates the schema, or migrates it to [`SCHEMA_VERSION`], in one transaction under an
 /// advisory lock (several hosts may start at once). Refuses a newer schema.
