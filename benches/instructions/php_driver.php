@@ -6,6 +6,7 @@
 // array, as a plain script under PHP-FPM) / fpm-first (the same with a new Store object per
 // request, from Store::persistent(), as each PHP-FPM request makes one) / verify ($store->verify($key, ['read'])) /
 // verify-headers ($store->verifyHeaders([['x-api-key', $key]], ['read'])).
+// fpm-noauth: the loop of guard and fpm-first alone (a new $_SERVER per request).
 // With the keyward_native extension loaded (benches/php-ext): guard-native, fpm-first-native
 // (the same through benches/php-ext/NativeGuard.php), verify-headers-native
 // (keyward_native_verify_headers).
@@ -96,6 +97,13 @@ switch ($path) {
             $s = Store::persistent($storePath, flushIntervalMs: Keyward\Abi::KW_FLUSH_MANUAL);
             Guard::check(['read'], $s)->valid ? $served++ : throw new RuntimeException('refused');
             unset($s);
+        }
+        break;
+    case 'fpm-noauth':
+        // The loop of guard / fpm-first without keyward: a new $_SERVER per request.
+        for ($i = 0; $i < $n; $i++) {
+            $_SERVER = $server($keys[$i % $m]);
+            $served++;
         }
         break;
     case 'guard-native':

@@ -89,7 +89,7 @@ for lang in $LANGS; do
       done ;;
     php-native)
       ext=$(bash "$ROOT/benches/php-ext/build.sh")
-      for p in guard guard-native fpm-first fpm-first-native verify-headers verify-headers-native; do
+      for p in fpm-noauth guard guard-native fpm-first fpm-first-native verify-headers verify-headers-native; do
         measure php-native "$p" php -d ffi.enable=1 -d extension="$ext" "$HERE/php_driver.php" "$p" "$WORK/keys.redb" "$WORK/keys.txt" @N
       done ;;
     *) echo "unknown binding $lang (python, python-api, node, php, php-native)" >&2; exit 2 ;;

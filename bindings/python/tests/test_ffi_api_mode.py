@@ -1,9 +1,11 @@
 """cffi API mode: the binding uses the compiled ``keyward._kw_api`` when it is present.
 
 The module is compiled here (``build_api.py``: a C compiler and Python's headers) into a copy
-of the imported package; every check runs in a subprocess importing that copy. With
-``KEYWARD_FFI=api`` the loader either uses the compiled module or fails, so a passing run in
-that mode is a run through API mode.
+of the imported package, and another copy has no module; every check runs in a subprocess
+importing one of them. With ``KEYWARD_FFI=api`` the loader either uses the compiled module or
+fails, with ``abi`` it never does: a passing run is a run through the mode named. (The wheel
+``scripts/test-python.sh`` installs carries the module, so the rest of the suite runs in API
+mode; ``test_the_suites_pass_in_each_mode`` covers ABI mode.)
 """
 from __future__ import annotations
 
@@ -21,14 +23,24 @@ HERE = Path(__file__).resolve().parent
 BUILD_API = HERE.parent / "build_api.py"
 
 
+def copy_package(root: Path) -> Path:
+    """A copy of the imported package without any compiled ``_kw_api`` (its parent dir)."""
+    shutil.copytree(Path(keyward.__file__).parent, root / "keyward",
+                    ignore=shutil.ignore_patterns("_kw_api*", "__pycache__"))
+    return root
+
+
+@pytest.fixture(scope="module")
+def abi_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_package(tmp_path_factory.mktemp("abi"))
+
+
 @pytest.fixture(scope="module")
 def api_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the imported package with ``_kw_api`` compiled beside it (its parent dir)."""
     if shutil.which(os.environ.get("CC", "cc")) is None:
         pytest.skip("no C compiler: API mode cannot be built here")
-    root = tmp_path_factory.mktemp("api")
-    shutil.copytree(Path(keyward.__file__).parent, root / "keyward",
-                    ignore=shutil.ignore_patterns("_kw_api*", "__pycache__"))
+    root = copy_package(tmp_path_factory.mktemp("api"))
     result = subprocess.run([sys.executable, str(BUILD_API), str(root)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     built = Path(result.stdout.strip())
@@ -36,11 +48,9 @@ def api_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def run(copy: Path | None, code: str, **env: str) -> subprocess.CompletedProcess[str]:
+def run(copy: Path, code: str, **env: str) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if k not in ("KEYWARD_FFI", "KEYWARD_EXPECT_INSTALLED")}
-    if copy is not None:
-        full["PYTHONPATH"] = str(copy)
-    full.update(env)
+    full.update(PYTHONPATH=str(copy), COPY=str(copy), **env)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full, cwd=str(HERE))
 
 
@@ -65,26 +75,26 @@ EXPECTED = ["True", "acct_1", "True", "INSUFFICIENT_SCOPE", "False", "2", "1"]
 
 def test_api_mode_is_used_when_built(api_copy: Path) -> None:
     for choice in ("api", "auto"):
-        result = run(api_copy, SMOKE, KEYWARD_FFI=choice, COPY=str(api_copy))
+        result = run(api_copy, SMOKE, KEYWARD_FFI=choice)
         assert result.returncode == 0, result.stderr
         assert result.stdout.split() == ["api", *EXPECTED]
 
 
 def test_abi_mode_can_be_forced(api_copy: Path) -> None:
-    result = run(api_copy, SMOKE, KEYWARD_FFI="abi", COPY=str(api_copy))
+    result = run(api_copy, SMOKE, KEYWARD_FFI="abi")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["abi", *EXPECTED]
 
 
-def test_api_mode_without_the_module_is_an_error_and_auto_falls_back() -> None:
-    code = "import keyward; from keyward import _ffi; print(_ffi.mode)"
-    if run(None, "import keyward, sys; sys.exit(keyward._ffi.mode != 'abi')").returncode != 0:
-        pytest.skip("the imported package carries keyward._kw_api")
-    result = run(None, code, KEYWARD_FFI="api")
+def test_without_the_module_auto_is_abi_mode_and_api_an_error(abi_copy: Path) -> None:
+    result = run(abi_copy, SMOKE)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["abi", *EXPECTED]
+    code = "import keyward"
+    result = run(abi_copy, code, KEYWARD_FFI="api")
     assert result.returncode != 0
     assert "KEYWARD_FFI=api, but keyward._kw_api does not load" in result.stderr
-    assert run(None, code).stdout.strip() == "abi"
-    bogus = run(None, code, KEYWARD_FFI="fast")
+    bogus = run(abi_copy, code, KEYWARD_FFI="fast")
     assert bogus.returncode != 0 and "KEYWARD_FFI='fast': expected auto, api or abi" in bogus.stderr
 
 
@@ -99,10 +109,11 @@ def test_api_mode_checks_the_abi_version(api_copy: Path) -> None:
     assert result.stdout.split() == ["refused", "True"]
 
 
-def test_the_suites_pass_in_api_mode(api_copy: Path) -> None:
-    """The shared vectors, the API tests and the error messages, through the compiled module."""
+@pytest.mark.parametrize("mode", ["api", "abi"])
+def test_the_suites_pass_in_each_mode(api_copy: Path, mode: str) -> None:
+    """The shared vectors, the API tests and the error messages, through each mode."""
     env = {k: v for k, v in os.environ.items() if k != "KEYWARD_EXPECT_INSTALLED"}
-    env.update(PYTHONPATH=str(api_copy), KEYWARD_FFI="api")
+    env.update(PYTHONPATH=str(api_copy), KEYWARD_FFI=mode)
     files = ["test_vectors.py", "test_api.py", "test_error_messages.py", "test_headers.py"]
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *files],
