@@ -122,9 +122,9 @@ with tempfile.TemporaryDirectory() as d:
         created = store.create("acct_install_test", scopes=["read"])
         verdict = store.verify(created.key, ("read",))  # the key itself is never printed
 bundled = keyward.library_path.startswith(sys.prefix + os.sep)
-print(f"   library: {keyward.library_path} (cffi {keyward._ffi.mode} mode)")
+print(f"   library: {keyward.library_path} (cffi {keyward.ffi_mode} mode)")
 print(f"   verdict: {verdict.code} (HTTP {verdict.http_status}, owner {verdict.owner})")
-sys.exit(0 if verdict.ok and bundled and keyward._ffi.mode == "api" else 1)
+sys.exit(0 if verdict.ok and bundled and keyward.ffi_mode == "api" else 1)
 EOF
 )
 

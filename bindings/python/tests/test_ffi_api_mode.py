@@ -65,6 +65,7 @@ with tempfile.TemporaryDirectory() as d, keyward.Store(os.path.join(d, "k.redb")
     scope = s.verify(c.key, ("write",))
     bad = s.verify(c.key[:-1] + ("A" if c.key[-1] != "A" else "B"))
     s.flush()
+    assert keyward.ffi_mode == _ffi.mode
     print(_ffi.mode, ok.ok, ok.owner, hdr.ok, scope.reason.name, bad.ok, s.usage(c.id).uses, s.usage(c.id).refused)
 """
 
