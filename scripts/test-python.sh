@@ -4,8 +4,9 @@
 # 1. Install test: copies the working tree (tracked and untracked, not ignored, files) to a
 #    temporary directory, creates a fresh virtualenv there, runs the README's install command
 #    (`pip install ./bindings/python`: maturin compiles libkeyward and bundles it) without
-#    KEYWARD_LIB, checks that the wheel is tagged for this platform (not py3-none-any), and
-#    runs a program that creates a key and verifies it with the bundled library.
+#    KEYWARD_LIB, checks that the wheel is tagged for this platform (not py3-none-any) and
+#    carries the cffi API-mode module (keyward._kw_api), and runs a program that creates a key
+#    and verifies it with the bundled library, in API mode.
 # 2. The pytest suite: a virtualenv in target/python-venv (created if missing) with cffi,
 #    pytest, gunicorn, uvicorn, mypy and the frameworks keyward.contrib integrates with
 #    (Django, djangorestframework, fastapi, flask, httpx), the wheel from part 1 installed, and KEYWARD_LIB
@@ -99,7 +100,11 @@ for tag in tags:
 assert "Root-Is-Purelib: false" in wheel, wheel
 files = [str(f) for f in dist.files or ()]
 assert "keyward/keyward/libkeyward.so" in files or sys.platform != "linux", files
-print(f"   tags: {', '.join(tags)}")
+# The cffi API-mode module (build_backend/keyward_build.py compiles it; this machine has a C
+# compiler and Python's headers, so a wheel without it is a failure here).
+api = [f for f in files if f.startswith("keyward/_kw_api") and f.endswith((".so", ".pyd"))]
+assert api, f"the wheel has no keyward/_kw_api module: {files}"
+print(f"   tags: {', '.join(tags)}; {api[0]}")
 EOF
 
 step "install test: create a key and verify it (no KEYWARD_LIB)"
@@ -117,9 +122,9 @@ with tempfile.TemporaryDirectory() as d:
         created = store.create("acct_install_test", scopes=["read"])
         verdict = store.verify(created.key, ("read",))  # the key itself is never printed
 bundled = keyward.library_path.startswith(sys.prefix + os.sep)
-print(f"   library: {keyward.library_path}")
+print(f"   library: {keyward.library_path} (cffi {keyward.ffi_mode} mode)")
 print(f"   verdict: {verdict.code} (HTTP {verdict.http_status}, owner {verdict.owner})")
-sys.exit(0 if verdict.ok and bundled else 1)
+sys.exit(0 if verdict.ok and bundled and keyward.ffi_mode == "api" else 1)
 EOF
 )
 

@@ -17,6 +17,10 @@
 # master and worker, from /proc; wrk's share of the CPUs excluded) and its excess over the
 # same host's no-auth run: what keyward costs a request, in microseconds of CPU.
 #
+# The bindings as installed: Python's keyward._kw_api (cffi API mode) is compiled into a
+# copy of the package (KW_BENCH_PY_FFI=abi: the package without it, cffi ABI mode). PHP through
+# FFI (KW_BENCH_PHP=native: the keyward endpoint through the benches/php-ext experiment).
+#
 # Installs what is missing (apt: wrk nginx php-fpm php-cli php-sqlite3; a venv and node
 # modules under target/http-bench/), builds the release library. Results:
 # target/http-bench/results-<time>.json (and latest.json) plus a table on stdout.
@@ -156,6 +160,14 @@ prepare_data() {
   "$KWTOOL" create "$RUN/data/keys.redb" "$KEYS" "$RUN/secret/keys.txt" >/dev/null
   python3 "$HERE/python/make_sqlite.py" "$RUN/secret/keys.txt" "$RUN/data/tokens.sqlite" >/dev/null
   cp "$LIB" "$RUN/lib/libkeyward.so.1"  # readable by the PHP-FPM workers (www-data)
+  # The Python package as pip installs it: with keyward._kw_api (API mode) unless KW_BENCH_PY_FFI=abi.
+  PY_FFI=${KW_BENCH_PY_FFI:-api} PYPKG="$RUN/python"
+  mkdir -p "$PYPKG" && cp -r "$ROOT/bindings/python/keyward" "$PYPKG/"
+  rm -f "$PYPKG"/keyward/_kw_api*
+  if [[ -n ${VENV:-} ]]; then
+    [[ $PY_FFI == abi ]] || "$VENV/bin/python" "$ROOT/bindings/python/build_api.py" "$PYPKG" >/dev/null
+    log "Python binding: cffi $PY_FFI mode"
+  fi
   export KW_BENCH_KEYS="$RUN/secret/keys.txt" KW_BENCH_STORE="$RUN/data/keys.redb" KW_BENCH_SQLITE="$RUN/data/tokens.sqlite"
 }
 
@@ -167,6 +179,15 @@ prepare_php() {
   mkdir -p "$pkg"
   cp -r "$ROOT/bindings/php/"{preload.php,keyward.h,keyward.preload.h,keyward-libc.preload.h,src,bin} "$pkg/"
   cp "$HERE/php/"*.php "$app/"
+  rm "$app/keyward-native.php"
+  if [[ ${KW_BENCH_PHP:-ffi} == native ]]; then
+    # The extension linked against the library FFI loads (one copy in the process: one handle table).
+    ln -sfn libkeyward.so.1 "$RUN/lib/libkeyward.so"
+    KEYWARD_LIBDIR="$RUN/lib" bash "$ROOT/benches/php-ext/build.sh" >/dev/null
+    cp "$ROOT/target/php-ext/keyward_native.so" "$RUN/lib/"
+    cp "$HERE/php/keyward-native.php" "$app/keyward.php"
+    log "PHP keyward endpoint: the keyward_native extension (KW_BENCH_PHP=native)"
+  fi
   touch "$RUN/logs/php-errors.log" && chown www-data: "$RUN/logs/php-errors.log"
   # The header naming the library's path, for ffi.preload. (bin/preload-header.php, which the
   # README names for this, fails: it does not load Keyward\Abi. The same call, autoloaded:)
@@ -184,6 +205,7 @@ display_errors = 0
 log_errors = 1
 error_log = $RUN/logs/php-errors.log
 EOF
+  [[ ${KW_BENCH_PHP:-ffi} != native ]] || echo "extension = $RUN/lib/keyward_native.so" >>"$RUN/php/php.ini"
   cat >"$RUN/php/php-fpm.conf" <<EOF
 [global]
 pid = $RUN/php/fpm.pid
@@ -238,7 +260,7 @@ start_host() {
     echo "port $port is already in use: stop what listens there" >&2; return 1
   fi
   chown -R www-data:www-data "$RUN/data"  # PHP's workers write the store and the SQLite file
-  local pyenv=(env KEYWARD_LIB="$LIB" PYTHONPATH="$ROOT/bindings/python:$HERE/python" PYTHONPYCACHEPREFIX="$OUT/pycache")
+  local pyenv=(env KEYWARD_LIB="$LIB" KEYWARD_FFI="$PY_FFI" PYTHONPATH="$PYPKG:$HERE/python" PYTHONPYCACHEPREFIX="$OUT/pycache")
   case $host in
     gunicorn)
       "${pyenv[@]}" "$VENV/bin/gunicorn" -c "$HERE/python/gunicorn_conf.py" --preload \
@@ -377,7 +399,8 @@ main() {
     --meta "keys=$KEYS" "rounds=$ROUNDS" "seconds=$DURATION" "warmup_seconds=$WARMUP" \
     "connections=$CONNECTIONS" "wrk_threads=$THREADS" "workers=$WORKERS" "quick=$QUICK" \
     "load_before=$load_before" "load_after=$load_after" "cpus=$(nproc)" \
-    "elapsed_seconds=$(($(date +%s) - started))" "versions=$(versions)"
+    "elapsed_seconds=$(($(date +%s) - started))" "versions=$(versions)" \
+    "python_ffi=${PY_FFI:-api}" "php_keyward=${KW_BENCH_PHP:-ffi}"
   ln -sfn "results-$stamp.json" "$OUT/latest.json"
 }
 

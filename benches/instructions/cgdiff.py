@@ -1,6 +1,7 @@
 """Per-function instructions per request: the difference of two callgrind runs (N1, N2).
 
   python3 cgdiff.py cg.N1 cg.N2 N2-N1 [--inclusive] [--top 40]
+  python3 cgdiff.py cg.N1 cg.N2 N2-N1 --by-object     # per ELF object (libkeyward, libffi, ...)
 """
 import re
 import subprocess
@@ -20,11 +21,23 @@ def table(path: str, inclusive: bool) -> dict:
     return rows
 
 
+def by_object(rows: dict) -> dict:
+    """Sums the per-function rows by the object callgrind names in brackets."""
+    out: dict = {}
+    for name, ir in rows.items():
+        m = re.search(r" \[([^\]]*)\]$", name)
+        obj = m.group(1).rsplit("/", 1)[-1] if m else "?"
+        out[obj] = out.get(obj, 0) + ir
+    return out
+
+
 def main() -> None:
     a, b, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     inclusive = "--inclusive" in sys.argv
     top = int(sys.argv[sys.argv.index("--top") + 1]) if "--top" in sys.argv else 40
     ta, tb = table(a, inclusive), table(b, inclusive)
+    if "--by-object" in sys.argv:
+        ta, tb = by_object(ta), by_object(tb)
     diff = sorted(((tb.get(k, 0) - ta.get(k, 0)) / n, k) for k in set(ta) | set(tb))
     diff.reverse()
     for d, k in diff[:top]:

@@ -5,6 +5,16 @@
 #   bash benches/instructions/run.sh                    # every binding
 #   bash benches/instructions/run.sh python node php    # some of them
 #   N1=200 N2=1200 bash benches/instructions/run.sh     # iteration counts (defaults)
+#   bash benches/instructions/run.sh python python-api  # cffi ABI mode vs API mode
+#   KEEP_CG=1 bash benches/instructions/run.sh ...      # keep the callgrind files in
+#                                                       # target/instructions/cg (cgdiff.py)
+#   bash benches/instructions/run.sh php php-native     # PHP FFI vs the native extension
+#
+# "python" runs the binding in cffi ABI mode (KEYWARD_FFI=abi); "python-api" compiles
+# keyward._kw_api (bindings/python/build_api.py: cffi API mode, needs a C compiler and
+# Python's headers) into a copy of the package and runs the same paths through it.
+# "php-native" builds benches/php-ext (phpize: Debian php8.2-dev) and runs the PHP-FPM
+# paths through it (see benches/php-ext/README.md).
 #
 # Each path runs N1 and N2 times (Node: 5000 and 25000 after 20000 warm-up requests) in a
 # fresh process under callgrind; (Ir(N2) - Ir(N1)) /
@@ -32,10 +42,12 @@ export PYTHONPATH="$ROOT/bindings/python" PYTHONDONTWRITEBYTECODE=1 PYTHONHASHSE
 "$PY" "$HERE/py_driver.py" setup "$WORK/keys.redb" "$WORK/keys.txt"
 
 # ir N cmd...: instructions callgrind counts running cmd (every thread; "@N" replaced by N)
+CG_TAG=""
 ir() {
   local n=$1; shift
   valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" "${@//@N/$n}" 2>"$WORK/cg.err" >/dev/null ||
     { cat "$WORK/cg.err" >&2; return 1; }
+  if [[ -n ${KEEP_CG:-} ]]; then mkdir -p "$OUT/cg" && cp "$WORK/cg.out" "$OUT/cg/$CG_TAG-$n.out"; fi
   sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$WORK/cg.err"
 }
 
@@ -43,6 +55,7 @@ RESULTS="$WORK/results.jsonl"
 : >"$RESULTS"
 measure() {  # measure LANG PATH cmd... (iteration counts N1, N2 unless n1/n2 are set)
   local lang=$1 path=$2 a b per lo=${n1:-$N1} hi=${n2:-$N2}; shift 2
+  CG_TAG="$lang-$path"
   a=$(ir "$lo" "$@") b=$(ir "$hi" "$@")
   per=$(((b - a) / (hi - lo)))
   printf '%-7s %-22s %10d instructions/request\n' "$lang" "$path" "$per"
@@ -53,7 +66,16 @@ for lang in $LANGS; do
   case $lang in
     python)
       for p in wsgi-noauth wsgi wsgi-stacked asgi-noauth asgi asgi-stacked verify verify-headers; do
-        measure python "$p" "$PY" "$HERE/py_driver.py" "$p" "$WORK/keys.redb" "$WORK/keys.txt" @N
+        KEYWARD_FFI=abi measure python "$p" "$PY" "$HERE/py_driver.py" "$p" "$WORK/keys.redb" "$WORK/keys.txt" @N
+      done ;;
+    python-api)
+      # The package copied with the compiled API-mode module beside it; the same driver.
+      mkdir -p "$WORK/pyapi"
+      cp -r "$ROOT/bindings/python/keyward" "$WORK/pyapi/"
+      "$PY" "$ROOT/bindings/python/build_api.py" "$WORK/pyapi" >/dev/null
+      for p in wsgi-noauth wsgi wsgi-stacked asgi-noauth asgi asgi-stacked verify verify-headers; do
+        PYTHONPATH="$WORK/pyapi" KEYWARD_FFI=api \
+          measure python-api "$p" "$PY" "$HERE/py_driver.py" "$p" "$WORK/keys.redb" "$WORK/keys.txt" @N
       done ;;
     node)
       # V8 compiles the path in the first thousands of requests: node_driver.js runs
@@ -65,7 +87,12 @@ for lang in $LANGS; do
       for p in psr15-noauth psr15 psr15-stacked guard fpm-first verify verify-headers; do
         measure php "$p" php -d ffi.enable=1 "$HERE/php_driver.php" "$p" "$WORK/keys.redb" "$WORK/keys.txt" @N
       done ;;
-    *) echo "unknown binding $lang (python, node, php)" >&2; exit 2 ;;
+    php-native)
+      ext=$(bash "$ROOT/benches/php-ext/build.sh")
+      for p in fpm-noauth guard guard-native fpm-first fpm-first-native verify-headers verify-headers-native; do
+        measure php-native "$p" php -d ffi.enable=1 -d extension="$ext" "$HERE/php_driver.php" "$p" "$WORK/keys.redb" "$WORK/keys.txt" @N
+      done ;;
+    *) echo "unknown binding $lang (python, python-api, node, php, php-native)" >&2; exit 2 ;;
   esac
 done
 python3 -c 'import json,sys; print(json.dumps([json.loads(l) for l in open(sys.argv[1])], indent=1))' "$RESULTS" >"$OUT/latest.json"

@@ -9,15 +9,29 @@ documented alternative to running cbindgen), so before each wheel build this bac
 there ``keyward/_cdef.h``: the directive-free copy of the header that the binding itself
 loads (``gen_cdef.py`` makes it, ``tests/test_cdef.py`` keeps it in sync).
 
+After maturin has built the wheel, a second step compiles ``keyward._kw_api``, the same
+declarations in cffi's API mode (``build_api.py``: a direct C call per function instead of
+libffi's generic one; fewer instructions per verify, see BENCHMARKS.md), and adds it to the
+wheel (its RECORD rewritten). It needs a C compiler, which the Rust toolchain needs anyway,
+and Python's headers (Debian: ``python3-dev``). When it cannot be built the wheel is left as
+maturin made it, with a warning: the package then runs in ABI mode, as before, and
+``pip install`` still succeeds. Editable installs skip it (ABI mode).
+
 Everything else is maturin's own backend, unchanged. (maturin warns that ``build-backend``
 is not ``maturin``: it cannot tell that this backend is maturin's own, wrapped.)
 """
 from __future__ import annotations
 
+import base64
+import hashlib
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
+import sys
+import tempfile
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -69,13 +83,65 @@ def _provide_header() -> None:
         os.replace(tmp, header)  # atomic: a concurrent build reads the old or the new file
 
 
+def _compile_api_module(outdir: str) -> Path:
+    """Compiles keyward._kw_api with build_api.py (beside this directory) into outdir."""
+    spec = importlib.util.spec_from_file_location("keyward_build_api", Path("build_api.py").resolve())
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return Path(module.build(outdir))
+
+
+def _record_row(arcname: str, data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode("ascii")
+    return f"{arcname},sha256={digest},{len(data)}"
+
+
+def _add_to_wheel(wheel: Path, arcname: str, data: bytes) -> None:
+    """Rewrites the wheel with one more file, listed in its RECORD (PEP 427)."""
+    tmp = wheel.with_name(wheel.name + ".tmp")
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
+        record = next(n for n in src.namelist() if n.endswith(".dist-info/RECORD"))
+        for item in src.infolist():
+            if item.filename != record:
+                dst.writestr(item, src.read(item.filename))
+        # The extension keeps the bundled library's mode bits (rwxr-xr-x).
+        info = zipfile.ZipInfo(arcname, date_time=(1980, 1, 1, 0, 0, 0))
+        info.external_attr = 0o100755 << 16
+        info.compress_type = zipfile.ZIP_DEFLATED
+        dst.writestr(info, data)
+        rows = src.read(record).decode("utf-8").splitlines()
+        rows.insert(len(rows) - 1 if rows and rows[-1].startswith(record + ",") else len(rows),
+                    _record_row(arcname, data))
+        dst.writestr(src.getinfo(record), "\n".join(rows) + "\n")
+    os.replace(tmp, wheel)
+
+
+def _add_api_module(wheel: Path) -> None:
+    """Adds keyward/_kw_api*.so to the wheel, or warns and leaves it in ABI mode."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            built = _compile_api_module(tmp)
+        except Exception as exc:  # noqa: BLE001 - any failure: the ABI-mode wheel still works
+            print(
+                f"keyward: WARNING: the cffi API-mode module was not built ({type(exc).__name__}: {exc}); "
+                "the package will call libkeyward in cffi ABI mode (slower per call). It needs a C "
+                "compiler and Python's headers (Debian: apt-get install python3-dev).",
+                file=sys.stderr,
+            )
+            return
+        _add_to_wheel(wheel, f"keyward/{built.name}", built.read_bytes())
+
+
 def build_wheel(
     wheel_directory: str,
     config_settings: Mapping[str, Any] | None = None,
     metadata_directory: str | None = None,
 ) -> str:
     _provide_header()
-    return str(maturin.build_wheel(wheel_directory, config_settings, metadata_directory))
+    name = str(maturin.build_wheel(wheel_directory, config_settings, metadata_directory))
+    _add_api_module(Path(wheel_directory) / name)
+    return name
 
 
 def build_editable(

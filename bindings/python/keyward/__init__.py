@@ -17,6 +17,7 @@ Web servers use :class:`keyward.middleware.ASGIMiddleware` or
 from __future__ import annotations
 
 from ._ffi import ABI_VERSION, LibraryError, ffi, lib, library_path
+from ._ffi import mode as ffi_mode
 from .errors import (
     ArgumentError,
     CredentialError,
@@ -150,6 +151,7 @@ __all__ = [
     "abi_version",
     "credential_headers",
     "extract_credential",
+    "ffi_mode",
     "legacy_key_id",
     "library_path",
     "library_version",

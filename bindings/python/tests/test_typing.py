@@ -15,7 +15,7 @@ def test_mypy_strict() -> None:
     cache = REPO / "target" / "python-mypy-cache"
     result = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(cache), "--no-error-summary",
-         "keyward", "bench.py", "gen_cdef.py", "build_backend/keyward_build.py"],
+         "keyward", "bench.py", "gen_cdef.py", "build_api.py", "build_backend/keyward_build.py"],
         capture_output=True, text=True, cwd=str(source), env=dict(os.environ, MYPYPATH=""),
     )
     assert result.returncode == 0, result.stdout + result.stderr
