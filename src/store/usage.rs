@@ -155,28 +155,43 @@ impl Engine {
                     if keys.get(id.as_str())?.is_none() {
                         continue; // deleted meanwhile: its history went with it
                     }
-                    let (uses, refused, last) = usage
-                        .get(id.as_str())?
-                        .map(|v| v.value())
-                        .unwrap_or((0, 0, 0));
                     let added = pending
                         .uses_by_day
                         .iter()
                         .fold(0u64, |sum, (_, n)| sum.saturating_add(*n));
-                    usage.insert(
-                        id.as_str(),
+                    // One walk of the B-tree per row (get_mut reads and replaces in place)
+                    // instead of a get and an insert: the flush writes a row pair for every
+                    // key used since the last one.
+                    let add = |(uses, refused, last): (u64, u64, i64)| {
                         (
                             uses.saturating_add(added),
                             refused.saturating_add(pending.refused),
                             last.max(pending.last_used),
-                        ),
-                    )?;
+                        )
+                    };
+                    let updated = match usage.get_mut(id.as_str())? {
+                        Some(mut row) => {
+                            let updated = add(row.value());
+                            row.insert(updated)?;
+                            true
+                        }
+                        None => false,
+                    };
+                    if !updated {
+                        usage.insert(id.as_str(), add((0, 0, 0)))?;
+                    }
                     for (day, n) in &pending.uses_by_day {
-                        let before = days
-                            .get((id.as_str(), day.0))?
-                            .map(|v| v.value())
-                            .unwrap_or(0);
-                        days.insert((id.as_str(), day.0), before.saturating_add(*n))?;
+                        let updated = match days.get_mut((id.as_str(), day.0))? {
+                            Some(mut row) => {
+                                let updated = row.value().saturating_add(*n);
+                                row.insert(updated)?;
+                                true
+                            }
+                            None => false,
+                        };
+                        if !updated {
+                            days.insert((id.as_str(), day.0), *n)?;
+                        }
                     }
                 }
                 for (id, n) in &unmatched {
