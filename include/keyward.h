@@ -356,6 +356,10 @@ enum kw_status
    * This store is a replica of an upstream PostgreSQL: make the change through the upstream.
    */
   KW_UPSTREAM_REQUIRED = 72,
+  /**
+   * This libkeyward was built without PostgreSQL support (feature `postgres`): it cannot use an upstream URL.
+   */
+  KW_UPSTREAM_UNSUPPORTED = 73,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

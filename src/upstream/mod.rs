@@ -48,11 +48,13 @@
 //! # Ok::<(), keyward::Error>(())
 //! ```
 
+mod link;
 mod manage;
 mod replicator;
 mod schema;
 mod status;
 
+pub(crate) use link::Link;
 pub use manage::Upstream;
 pub use replicator::{Replicator, ReplicatorOptions, SyncReport};
 pub use schema::SCHEMA_VERSION;
