@@ -74,7 +74,7 @@ if [ "${1:-}" = "--bless-abi" ]; then
   exit 0
 fi
 
-echo "building libkeyward (debug, --features test-hooks) for the tests"
+echo "building libkeyward (debug, --features test-hooks,postgres) for the tests"
 TEST_LIB="$(bash "$ROOT/scripts/build-test-lib.sh")"
 
 echo "test hooks stay out of the shipped library"
@@ -92,7 +92,7 @@ else
   ok "include/keyward.h does not declare kw_test_panic"
 fi
 if grep -q ' T kw_test_panic$' <<<"$hooks_symbols"; then
-  ok "the test library (--features test-hooks) exports kw_test_panic"
+  ok "the test library (--features test-hooks,postgres) exports kw_test_panic"
 else
   ko "the test library $TEST_LIB/libkeyward.so does not export kw_test_panic"
 fi

@@ -51,7 +51,7 @@ fi
 
 # --- libkeyward ------------------------------------------------------------------------------
 if [ -z "${KEYWARD_LIB:-}" ]; then
-  echo "building libkeyward (debug, --features test-hooks, target/test-hooks)"
+  echo "building libkeyward (debug, --features test-hooks,postgres, target/test-hooks)"
   KEYWARD_LIB="$(bash "$ROOT/scripts/build-test-lib.sh")/libkeyward.so"
   export KEYWARD_LIB
 fi

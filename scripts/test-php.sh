@@ -63,7 +63,7 @@ if [ "${1:-}" = "--bench" ]; then
 fi
 
 # --- build and header copy ---------------------------------------------------------------
-echo "building libkeyward (debug, --features test-hooks, target/test-hooks)"
+echo "building libkeyward (debug, --features test-hooks,postgres, target/test-hooks)"
 KEYWARD_LIB="$(bash "$ROOT/scripts/build-test-lib.sh")/libkeyward.so"
 export KEYWARD_LIB
 

@@ -146,7 +146,7 @@ step "install test passed in $((SECONDS - install_test_started)) s"
 # `--features test-hooks`). Otherwise build (or just check, when fresh) the test library, so
 # the tests never run against a stale copy.
 if [ -z "${KEYWARD_LIB:-}" ]; then
-  step "cargo build --lib --features test-hooks (debug, target/test-hooks)"
+  step "cargo build --lib --features test-hooks,postgres (debug, target/test-hooks)"
   KEYWARD_LIB="$(bash "$ROOT/scripts/build-test-lib.sh")/libkeyward.so"
 fi
 [ -e "$KEYWARD_LIB" ] || die "KEYWARD_LIB=$KEYWARD_LIB does not exist"

@@ -137,7 +137,10 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.code(), ErrorCode::UpstreamUnsupported);
         assert_eq!(err.code().as_u32(), 73);
-        assert!(err.to_string().contains("without PostgreSQL support"), "{err}");
+        assert!(
+            err.to_string().contains("without PostgreSQL support"),
+            "{err}"
+        );
         assert!(!path.exists(), "nothing was created");
     }
 }
