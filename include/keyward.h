@@ -1242,7 +1242,7 @@ typedef struct kw_store_stats {
 /**
  * A replica store's state against its upstream PostgreSQL (`kw_replica_stats`).
  */
-typedef struct kw_replica_stats {
+typedef struct kw_store_replica_stats {
   /**
    * 1 when the store replicates an upstream (it holds an upstream cursor, or was opened
    * with `upstream`); 0 for a store of its own (every other field is then 0).
@@ -1269,7 +1269,7 @@ typedef struct kw_replica_stats {
    * When the replicator last wrote its status (ms since the epoch); 0 = never.
    */
   int64_t reported_at_ms;
-} kw_replica_stats;
+} kw_store_replica_stats;
 
 /**
  * The shared verify table as this process sees it (`kw_table_stats`).
@@ -2063,7 +2063,7 @@ kw_status kw_stats(kw_store store, struct kw_store_stats *out_stats);
  * # Safety
  * `out_stats` must be NULL or writable.
  */
-kw_status kw_replica_stats(kw_store store, struct kw_replica_stats *out_stats);
+kw_status kw_replica_stats(kw_store store, struct kw_store_replica_stats *out_stats);
 
 /**
  * The shared verify table of the store as this process sees it: generation, size, keys,

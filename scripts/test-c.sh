@@ -140,6 +140,34 @@ compile cxx17-shared g++ $CFLAGS_CXX "$SRC" -x none -o "$OUT/cxx17-shared" -L"$T
 compile cxx17-static g++ $CFLAGS_CXX "$SRC" -x none -o "$OUT/cxx17-static" "$TEST_LIB/libkeyward.a" $STATIC_LIBS &&
   run cxx17-static "$OUT/cxx17-static" "$VECTORS"
 
+# A store opened with an upstream PostgreSQL (tests/c/test_upstream.c): a real server started
+# by scripts/pg-test-server.sh (installs Debian's postgresql when missing) in a temporary
+# directory, and the CLI (`keyward replicate --once`, host B's replicator) built with the
+# feature; run as C11 and as C++17.
+echo "C tests with an upstream PostgreSQL"
+if cargo build -p keyward-cli --features postgres --quiet 2>"$OUT/cli-build.log"; then
+  pg_dir=$(mktemp -u /tmp/kw-pg-$$-c.XXXXXX)
+  if pg_url=$(bash "$ROOT/scripts/pg-test-server.sh" start "$pg_dir" 2>"$OUT/pg-start.log"); then
+    # shellcheck disable=SC2086
+    compile upstream-c11 gcc $CFLAGS_C "$ROOT/tests/c/test_upstream.c" -o "$OUT/upstream-c11" \
+      -L"$TEST_LIB" -lkeyward -Wl,-rpath,"$TEST_LIB" &&
+      run upstream-c11 env KW_PG_URL="$pg_url" KW_PG_DIR="$pg_dir" \
+        KW_PG_SCRIPT="$ROOT/scripts/pg-test-server.sh" KW_CLI="$ROOT/target/debug/keyward" "$OUT/upstream-c11"
+    # shellcheck disable=SC2086
+    compile upstream-cxx17 g++ $CFLAGS_CXX "$ROOT/tests/c/test_upstream.c" -x none -o "$OUT/upstream-cxx17" \
+      -L"$TEST_LIB" -lkeyward -Wl,-rpath,"$TEST_LIB" &&
+      run upstream-cxx17 env KW_PG_URL="$pg_url" KW_PG_DIR="$pg_dir" \
+        KW_PG_SCRIPT="$ROOT/scripts/pg-test-server.sh" KW_CLI="$ROOT/target/debug/keyward" "$OUT/upstream-cxx17"
+    bash "$ROOT/scripts/pg-test-server.sh" stop "$pg_dir" || true
+  else
+    cat "$OUT/pg-start.log"
+    ko "PostgreSQL test server (scripts/pg-test-server.sh start)"
+  fi
+else
+  cat "$OUT/cli-build.log"
+  ko "cargo build -p keyward-cli --features postgres"
+fi
+
 # AddressSanitizer + UndefinedBehaviorSanitizer (the C side instrumented; Rust's own
 # accesses are checked by the Rust tests and by valgrind below). Without the fork stress test:
 # GCC 12's libasan does not lock its allocator around fork(), so a child forked while another

@@ -9,7 +9,7 @@ use super::panic::guard;
 use super::status::kw_status;
 use super::types::{
     KW_FLUSH_MANUAL, KW_MAX_PATH_LEN, KW_MAX_UPSTREAM_URL_LEN, kw_concurrency, kw_open_flags,
-    kw_options, kw_replica_stats, kw_store_stats, kw_store_table_stats,
+    kw_options, kw_store_replica_stats, kw_store_stats, kw_store_table_stats,
 };
 use crate::digest::{PEPPER_LEN, Pepper};
 use crate::policy::Policies;
@@ -248,13 +248,13 @@ pub unsafe extern "C" fn kw_stats(store: kw_store, out_stats: *mut kw_store_stat
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn kw_replica_stats(
     store: kw_store,
-    out_stats: *mut kw_replica_stats,
+    out_stats: *mut kw_store_replica_stats,
 ) -> kw_status {
     guard(|| {
         let out = out_ptr(out_stats)?;
         let value = match handles::cloned(store)?.stats()?.replica {
-            None => kw_replica_stats::default(),
-            Some(r) => kw_replica_stats {
+            None => kw_store_replica_stats::default(),
+            Some(r) => kw_store_replica_stats {
                 is_replica: 1,
                 connected: r.connected as u32,
                 cursor: r.cursor,

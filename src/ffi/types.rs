@@ -560,7 +560,7 @@ pub struct kw_store_stats {
 /// A replica store's state against its upstream PostgreSQL (`kw_replica_stats`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
-pub struct kw_replica_stats {
+pub struct kw_store_replica_stats {
     /// 1 when the store replicates an upstream (it holds an upstream cursor, or was opened
     /// with `upstream`); 0 for a store of its own (every other field is then 0).
     pub is_replica: u32,

@@ -280,14 +280,14 @@ typedef struct kw_store_stats {
   uint32_t index_complete;
   uint32_t reserved;
 } kw_store_stats;
-typedef struct kw_replica_stats {
+typedef struct kw_store_replica_stats {
   uint32_t is_replica;
   uint32_t connected;
   uint64_t cursor;
   int64_t synced_at_ms;
   int64_t staleness_ms;
   int64_t reported_at_ms;
-} kw_replica_stats;
+} kw_store_replica_stats;
 typedef struct kw_store_table_stats {
   uint64_t generation;
   uint64_t slots;
@@ -489,7 +489,7 @@ kw_status kw_open(const struct kw_options *options, kw_store *out_store);
 kw_status kw_close(kw_store store);
 kw_status kw_flush(kw_store store, size_t *out_written);
 kw_status kw_stats(kw_store store, struct kw_store_stats *out_stats);
-kw_status kw_replica_stats(kw_store store, struct kw_replica_stats *out_stats);
+kw_status kw_replica_stats(kw_store store, struct kw_store_replica_stats *out_stats);
 kw_status kw_table_stats(kw_store store, struct kw_store_table_stats *out_stats);
 kw_status kw_same_store(kw_store a, kw_store b, uint32_t *out_same);
 kw_status kw_release_persistent(void);
