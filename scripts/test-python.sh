@@ -167,6 +167,14 @@ fi
 step "pip install $(basename "$WHEEL")"
 "$PY" -m pip install --quiet --no-deps --force-reinstall "$WHEEL"
 
+# tests/test_upstream.py (stores with an upstream PostgreSQL) runs host B's replicator with
+# the CLI built with the feature; it starts its own servers (scripts/pg-test-server.sh).
+if [ -z "${KEYWARD_CLI:-}" ]; then
+  step "cargo build -p keyward-cli --features postgres (the replicator of tests/test_upstream.py)"
+  (cd "$ROOT" && cargo build -p keyward-cli --features postgres --quiet)
+  export KEYWARD_CLI="$ROOT/target/debug/keyward"
+fi
+
 step "pytest (KEYWARD_LIB=$KEYWARD_LIB)"
 cd "$ROOT/bindings/python"
 # -p no:cacheprovider: leave no .pytest_cache in the source tree.
