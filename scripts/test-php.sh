@@ -70,6 +70,14 @@ export KEYWARD_LIB
 echo "header copies (bindings/php/bin/generate-header.php --check)"
 php "$PKG/bin/generate-header.php" --check
 
+# tests/Unit/UpstreamTest.php (stores with an upstream PostgreSQL) runs host B's replicator
+# with the CLI built with the feature; it starts its own servers (scripts/pg-test-server.sh).
+if [ -z "${KEYWARD_CLI:-}" ]; then
+  echo "building the CLI (cargo build -p keyward-cli --features postgres) for UpstreamTest"
+  (cd "$ROOT" && cargo build -p keyward-cli --features postgres --quiet)
+  export KEYWARD_CLI="$ROOT/target/debug/keyward"
+fi
+
 # --- PHPUnit -------------------------------------------------------------------------------
 echo "PHPUnit (unit + Laravel + PHP-FPM)"
 KEYWARD_REQUIRE_FPM=1 KEYWARD_REQUIRE_LARAVEL=1 phpunit -c "$PKG/phpunit.xml.dist" --do-not-cache-result
