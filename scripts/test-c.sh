@@ -145,24 +145,26 @@ compile cxx17-static g++ $CFLAGS_CXX "$SRC" -x none -o "$OUT/cxx17-static" "$TES
 # directory, and the CLI (`keyward replicate --once`, host B's replicator) built with the
 # feature; run as C11 and as C++17.
 echo "C tests with an upstream PostgreSQL"
-if cargo build -p keyward-cli --features postgres --quiet 2>"$OUT/cli-build.log"; then
-  pg_dir=$(mktemp -u /tmp/kw-pg-$$-c.XXXXXX)
+# Each variant gets a server of its own (the test counts the upstream's change sequences).
+run_upstream() { # name (the binary in $OUT)
+  local pg_dir pg_url
+  pg_dir=$(mktemp -u "/tmp/kw-pg-$$-$1.XXXXXX")
   if pg_url=$(bash "$ROOT/scripts/pg-test-server.sh" start "$pg_dir" 2>"$OUT/pg-start.log"); then
-    # shellcheck disable=SC2086
-    compile upstream-c11 gcc $CFLAGS_C "$ROOT/tests/c/test_upstream.c" -o "$OUT/upstream-c11" \
-      -L"$TEST_LIB" -lkeyward -Wl,-rpath,"$TEST_LIB" &&
-      run upstream-c11 env KW_PG_URL="$pg_url" KW_PG_DIR="$pg_dir" \
-        KW_PG_SCRIPT="$ROOT/scripts/pg-test-server.sh" KW_CLI="$ROOT/target/debug/keyward" "$OUT/upstream-c11"
-    # shellcheck disable=SC2086
-    compile upstream-cxx17 g++ $CFLAGS_CXX "$ROOT/tests/c/test_upstream.c" -x none -o "$OUT/upstream-cxx17" \
-      -L"$TEST_LIB" -lkeyward -Wl,-rpath,"$TEST_LIB" &&
-      run upstream-cxx17 env KW_PG_URL="$pg_url" KW_PG_DIR="$pg_dir" \
-        KW_PG_SCRIPT="$ROOT/scripts/pg-test-server.sh" KW_CLI="$ROOT/target/debug/keyward" "$OUT/upstream-cxx17"
+    run "$1" env KW_PG_URL="$pg_url" KW_PG_DIR="$pg_dir" \
+      KW_PG_SCRIPT="$ROOT/scripts/pg-test-server.sh" KW_CLI="$ROOT/target/debug/keyward" "$OUT/$1"
     bash "$ROOT/scripts/pg-test-server.sh" stop "$pg_dir" || true
   else
     cat "$OUT/pg-start.log"
-    ko "PostgreSQL test server (scripts/pg-test-server.sh start)"
+    ko "$1: PostgreSQL test server (scripts/pg-test-server.sh start)"
   fi
+}
+if cargo build -p keyward-cli --features postgres --quiet 2>"$OUT/cli-build.log"; then
+  # shellcheck disable=SC2086
+  compile upstream-c11 gcc $CFLAGS_C "$ROOT/tests/c/test_upstream.c" -o "$OUT/upstream-c11" \
+    -L"$TEST_LIB" -lkeyward -Wl,-rpath,"$TEST_LIB" && run_upstream upstream-c11
+  # shellcheck disable=SC2086
+  compile upstream-cxx17 g++ $CFLAGS_CXX "$ROOT/tests/c/test_upstream.c" -x none -o "$OUT/upstream-cxx17" \
+    -L"$TEST_LIB" -lkeyward -Wl,-rpath,"$TEST_LIB" && run_upstream upstream-cxx17
 else
   cat "$OUT/cli-build.log"
   ko "cargo build -p keyward-cli --features postgres"

@@ -270,3 +270,61 @@ fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[test]
+fn tls_verify_full_with_the_right_root_succeeds_and_a_wrong_root_fails_clearly() {
+    let pg = PgServer::start_tls();
+    let url = |mode: &str, root: &str| {
+        format!(
+            "{}?sslmode={mode}&sslrootcert={}",
+            pg.url,
+            pg.file(root).display()
+        )
+    };
+    // The right root: the key is created over TLS.
+    let a = host(Some(&url("verify-full", "ca.crt")));
+    let k = a.store.create(new_key("acct_1")).unwrap();
+    assert_eq!(reason(&a.store, k.key()), Reason::Valid);
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM pg_stat_ssl WHERE ssl AND pid <> pg_backend_pid()"),
+        "1",
+        "the store's connection is encrypted"
+    );
+
+    // A root that did not sign the server's certificate: a clear UPSTREAM error, nothing made.
+    let b = host(Some(&url("verify-full", "other-ca.crt")));
+    let err = b.store.create(new_key("acct_2")).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::UpstreamUnavailable, "{err}");
+    assert!(err.to_string().contains("certificate"), "{err}");
+    assert!(b.store.all_keys().unwrap().is_empty());
+
+    // The certificate names localhost, not 127.0.0.1: verify-full refuses the address,
+    // verify-ca (chain only) and require (encryption only) accept it.
+    let by_ip = |mode: &str, root: &str| url(mode, root).replacen("localhost", "127.0.0.1", 1);
+    let c = host(Some(&by_ip("verify-full", "ca.crt")));
+    let err = c.store.revoke(k.id(), None).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::UpstreamUnavailable, "{err}");
+    assert!(err.to_string().contains("not valid for name"), "{err}");
+    let d = host(Some(&by_ip("verify-ca", "ca.crt")));
+    d.store.create(new_key("acct_3")).unwrap();
+    let e = host(Some(&format!(
+        "{}?sslmode=require",
+        pg.url.replacen("localhost", "127.0.0.1", 1)
+    )));
+    e.store.create(new_key("acct_4")).unwrap();
+    assert_eq!(pg.psql("SELECT count(*) FROM keyward_keys"), "3");
+
+    // A root file that does not exist is refused at open.
+    let err = Store::open_unshared(
+        a.path.with_extension("other"),
+        StoreOptions {
+            upstream: Some(format!(
+                "{}?sslmode=verify-full&sslrootcert=/nonexistent.pem",
+                pg.url
+            )),
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
+}

@@ -13,7 +13,7 @@ use postgres::Client;
 use zeroize::Zeroizing;
 
 use super::Upstream;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::locks::Mutex;
 use crate::store::Store;
 use crate::sys::fork;
@@ -26,11 +26,10 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    /// Checks that `url` parses as a PostgreSQL connection string (no connection is made).
+    /// Checks that `url` parses as a PostgreSQL connection string, with its TLS parameters
+    /// (a root file named by `sslrootcert` is read; no connection is made).
     pub(crate) fn new(url: &str) -> Result<Link> {
-        url.parse::<postgres::Config>().map_err(|e| {
-            Error::invalid("upstream", format!("not a PostgreSQL connection URL: {e}"))
-        })?;
+        super::config(url)?;
         Ok(Link {
             url: Zeroizing::new(url.to_owned()),
             client: Mutex::new(None),
