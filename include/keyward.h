@@ -2057,8 +2057,8 @@ kw_status kw_stats(kw_store store, struct kw_store_stats *out_stats);
  * The store's state against its upstream PostgreSQL (several hosts): whether it is a
  * replica, its cursor, whether its replicator is connected and how stale it is (from the
  * status file `<db>.replica` that `keyward replicate` writes). All 0 (staleness -1 when a
- * replica never synced) for a store of its own. Errors: `KW_NULL_ARGUMENT`, `KW_CLOSED`,
- * `KW_STORAGE` (the status file is unreadable).
+ * replica never synced) for a store of its own; a status file that cannot be read counts as
+ * no report (never synced). Errors: `KW_NULL_ARGUMENT`, `KW_CLOSED`, `KW_STORAGE`.
  *
  * # Safety
  * `out_stats` must be NULL or writable.

@@ -328,3 +328,15 @@ fn tls_verify_full_with_the_right_root_succeeds_and_a_wrong_root_fails_clearly()
     .unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
 }
+
+#[test]
+fn a_damaged_status_file_reads_as_never_synced_and_stats_go_on() {
+    let pg = PgServer::start();
+    let a = host(Some(&pg.url));
+    a.store.create(new_key("acct_1")).unwrap();
+    std::fs::write(a.path.with_extension("redb.replica"), b"{ not json").unwrap();
+    let replica = a.store.stats().unwrap().replica.unwrap();
+    assert_eq!(replica.cursor, 0, "a's own writes do not move its cursor");
+    assert_eq!((replica.synced_at_ms, replica.staleness_ms), (0, None));
+    assert!(!replica.connected);
+}

@@ -340,7 +340,11 @@ impl Store {
         if cursor.is_none() && self.upstream_link().is_none() {
             return Ok(None);
         }
-        let status = replica_status::ReplicaStatus::read(&self.handle.path)?;
+        // A status file that cannot be read counts as no report (never synced): `stats` must
+        // not start failing because of it, and "never synced" is what an operator should see.
+        let status = replica_status::ReplicaStatus::read(&self.handle.path)
+            .ok()
+            .flatten();
         Ok(Some(ReplicaStats {
             cursor: cursor.unwrap_or(0),
             connected: status.as_ref().is_some_and(|s| s.connected),
