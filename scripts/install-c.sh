@@ -15,7 +15,7 @@
 # --features postgres`, into $CARGO_TARGET_DIR or target/) unless --no-build says to install
 # what is already built (e.g. that build as yourself, then `sudo scripts/install-c.sh
 # --no-build`). The installed library, like the ones the bindings carry, has PostgreSQL
-# support (`kw_options.upstream`, README "Several hosts"): 1.2 MB more, and nothing runs
+# support (`kw_options.upstream`, README "Several hosts"): 2.9 MB more, and nothing runs
 # until a store is opened with an upstream URL.
 # It does not run ldconfig: after installing into a directory the dynamic loader searches
 # (/usr/local/lib on Debian), run `ldconfig` as root; elsewhere link with an rpath
