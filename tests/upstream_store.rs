@@ -203,6 +203,11 @@ fn a_wrong_url_is_refused_at_open_or_at_the_first_call_with_an_upstream_error() 
         a.store.stats().unwrap().replica.is_some(),
         "a store opened with an upstream is a replica"
     );
+    // Before any connection was made, what the upstream does not carry is already refused
+    // (made here alone it would never reach the other hosts).
+    let err = a.store.suspend_owner("acct_1", None).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::UpstreamRequired, "{err}");
+    assert!(a.store.owners().unwrap().is_empty());
 }
 
 #[test]

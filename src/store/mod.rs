@@ -194,7 +194,7 @@ impl Store {
         let path = path.as_ref().to_owned();
         let upstream = upstream_link::from_option(options.upstream.as_deref())?;
         let engine = Engine::open(&path, &options)?;
-        Ok(Store::from_engine(path, options, engine, true, upstream))
+        Store::from_engine(path, options, engine, true, upstream).marked_if_replica()
     }
 
     /// Opens a store over a custom redb storage backend, outside the registry. For the
@@ -210,7 +210,7 @@ impl Store {
         let path = path.as_ref().to_owned();
         let upstream = upstream_link::from_option(options.upstream.as_deref())?;
         let engine = Engine::open_with_backend(&path, backend, &options)?;
-        Ok(Store::from_engine(path, options, engine, false, upstream))
+        Store::from_engine(path, options, engine, false, upstream).marked_if_replica()
     }
 
     fn from_engine(

@@ -69,6 +69,17 @@ impl Store {
         self.handle.upstream.as_ref()
     }
 
+    /// A store opened with an upstream is a replica from its first open (an upstream cursor
+    /// of 0 in its meta table, written once, locally: no connection), so the calls the
+    /// upstream does not carry are refused even before the first management call connected.
+    pub(super) fn marked_if_replica(self) -> Result<Store> {
+        #[cfg(feature = "postgres")]
+        if self.upstream_link().is_some() && self.engine()?.upstream_cursor()?.is_none() {
+            self.mark_replica()?;
+        }
+        Ok(self)
+    }
+
     pub(super) fn upstream_create(&self, link: &Link, new: NewKey) -> Result<CreatedKey> {
         refuse_rate_limit(new.rate_limit.is_some())?;
         through!(link, self, |u| u.create(new))
