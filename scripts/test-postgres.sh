@@ -8,10 +8,10 @@
 #   - lint of the feature's code (the default lint in scripts/test.sh builds without it)
 #   - tests/upstream.rs: the library (changes, pepper/schema checks, pruned-log resync, usage
 #     sums, credit leases across three hosts, PostgreSQL down)
-#   - tests/upstream_store.rs: stores opened with an upstream URL (StoreOptions::upstream: the
-#     store's own management calls go upstream), replica staleness in Store::stats
 #   - tests/replicate_cmd.rs: three hosts, each with its own `keyward replicate` process
 #     (revoke propagation under load, a PostgreSQL outage under load)
+#   - tests/upstream_store.rs: stores opened with an upstream URL (StoreOptions::upstream: the
+#     store's own management calls go upstream), replica staleness in Store::stats, TLS
 #   - tests/upstream_cmd.rs: `keyward --upstream URL create|update|rotate|revoke|delete`
 #   - the C ABI and the bindings with an upstream are in their own suites (scripts/test-c.sh,
 #     test-python.sh, test-node.sh, test-php.sh), which start a server the same way

@@ -4,25 +4,17 @@
 
 use super::engine::Engine;
 use crate::error::{Error, Result};
-use crate::schema::{META, META_UPSTREAM_CURSOR, u64_from_meta};
+use crate::schema::{META, META_UPSTREAM_CURSOR};
 
 impl Engine {
     /// Fails with [`Error::UpstreamRequired`] when the store replicates an upstream (its meta
     /// table holds an upstream cursor: written by `Upstream::connect` and by the replicator).
     pub(super) fn refuse_on_replica(&self) -> Result<()> {
-        if self.upstream_cursor()?.is_some() {
+        let replica =
+            self.read(|txn| Ok(txn.open_table(META)?.get(META_UPSTREAM_CURSOR)?.is_some()))?;
+        if replica {
             return Err(Error::UpstreamRequired);
         }
         Ok(())
-    }
-
-    /// The upstream cursor of a replica store (`None`: not a replica).
-    pub(super) fn upstream_cursor(&self) -> Result<Option<u64>> {
-        self.read(
-            |txn| match txn.open_table(META)?.get(META_UPSTREAM_CURSOR)? {
-                Some(v) => u64_from_meta(v.value()).map(Some),
-                None => Ok(None),
-            },
-        )
     }
 }

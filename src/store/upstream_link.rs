@@ -10,9 +10,10 @@
 use std::time::Duration;
 
 use super::Store;
+use super::engine::Engine;
 use super::manage::{CreatedKey, KeyUpdate, NewKey};
 use crate::error::{Error, Result};
-use crate::schema::KeyInfo;
+use crate::schema::{KeyInfo, META, META_UPSTREAM_CURSOR, u64_from_meta};
 
 #[cfg(feature = "postgres")]
 pub(crate) use crate::upstream::Link;
@@ -59,6 +60,19 @@ fn refuse_rate_limit(set: bool) -> Result<()> {
         });
     }
     Ok(())
+}
+
+impl Engine {
+    /// The upstream cursor of a replica store (`None`: not a replica; see
+    /// `Engine::refuse_on_replica`).
+    pub(super) fn upstream_cursor(&self) -> Result<Option<u64>> {
+        self.read(
+            |txn| match txn.open_table(META)?.get(META_UPSTREAM_CURSOR)? {
+                Some(v) => u64_from_meta(v.value()).map(Some),
+                None => Ok(None),
+            },
+        )
+    }
 }
 
 /// The management calls `Store` routes to its upstream.
