@@ -33,6 +33,8 @@ fn options(path: &str, flags: u32) -> kw_options {
         max_lifetime_ms: 0,
         flush_interval_ms: 0,
         index_capacity: 0,
+        upstream: std::ptr::null(),
+        upstream_len: 0,
     }
 }
 

@@ -197,6 +197,11 @@
 #define KW_DEFAULT_ROTATION_GRACE_MS ((24 * 3600) * 1000)
 
 /**
+ * Longest `kw_options.upstream` URL, in bytes.
+ */
+#define KW_MAX_UPSTREAM_URL_LEN 4096
+
+/**
  * `flush_interval_ms` value that turns the background flush off (usage is then written
  * only by `kw_flush` and `kw_close`).
  */
@@ -356,6 +361,10 @@ enum kw_status
    * This store is a replica of an upstream PostgreSQL: make the change through the upstream.
    */
   KW_UPSTREAM_REQUIRED = 72,
+  /**
+   * This libkeyward was built without PostgreSQL support (feature `postgres`): it cannot use an upstream URL.
+   */
+  KW_UPSTREAM_UNSUPPORTED = 73,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -514,6 +523,13 @@ enum kw_open_flags
    * the host calls `kw_release_persistent` first.
    */
   KW_OPEN_PERSISTENT = 1,
+  /**
+   * `options` points to a whole `kw_options` of this header, with the `upstream` fields,
+   * and they are to be read. Without it the library reads only the fields before
+   * `upstream`, so a caller built against an older header, whose `kw_options` ends there,
+   * is never read past its end.
+   */
+  KW_OPEN_UPSTREAM = 2,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -1177,6 +1193,20 @@ typedef struct kw_options {
    * 0 = default (65 536).
    */
   uint64_t index_capacity;
+  /**
+   * Connection URL of the upstream PostgreSQL this store replicates (UTF-8, at most
+   * `KW_MAX_UPSTREAM_URL_LEN` bytes; `postgresql://user@host/db` or `key=value` form);
+   * NULL = none. With it, `kw_create`, `kw_create_many`, `kw_update`, `kw_revoke`,
+   * `kw_delete` and `kw_rotate` are written to PostgreSQL first and applied to this store
+   * once it committed (README, "Several hosts"). Opening connects to nothing: the first
+   * of those calls does, and a later call reconnects after a failure; verifies never use
+   * it. A library built without PostgreSQL support refuses it (`KW_UPSTREAM_UNSUPPORTED`).
+   */
+  const char *upstream;
+  /**
+   * Length of `upstream`.
+   */
+  size_t upstream_len;
 } kw_options;
 
 /**
@@ -1208,6 +1238,38 @@ typedef struct kw_store_stats {
    */
   uint32_t reserved;
 } kw_store_stats;
+
+/**
+ * A replica store's state against its upstream PostgreSQL (`kw_replica_stats`).
+ */
+typedef struct kw_store_replica_stats {
+  /**
+   * 1 when the store replicates an upstream (it holds an upstream cursor, or was opened
+   * with `upstream`); 0 for a store of its own (every other field is then 0).
+   */
+  uint32_t is_replica;
+  /**
+   * 1 when the host's replicator (`keyward replicate`) was connected at its last report.
+   */
+  uint32_t connected;
+  /**
+   * The last upstream change sequence applied to the store.
+   */
+  uint64_t cursor;
+  /**
+   * When the store was last known up to date (ms since the epoch); 0 = never.
+   */
+  int64_t synced_at_ms;
+  /**
+   * Milliseconds since then; -1 = never synced. A connected replicator confirms it every
+   * poll interval (1 s by default).
+   */
+  int64_t staleness_ms;
+  /**
+   * When the replicator last wrote its status (ms since the epoch); 0 = never.
+   */
+  int64_t reported_at_ms;
+} kw_store_replica_stats;
 
 /**
  * The shared verify table as this process sees it (`kw_table_stats`).
@@ -1932,15 +1994,24 @@ uint32_t kw_status_family(uint32_t status);
  * Re-opening a path this process already has open (through any handle still open, or
  * pinned by `KW_OPEN_PERSISTENT`) returns a new handle onto the same store with its warm
  * verify index, without touching the disk; the options must then agree on concurrency,
- * pepper, policies and prefix (else `KW_CONFIG_MISMATCH`). Each handle must be closed
+ * pepper, policies, prefix and upstream URL (a prefix or URL not given takes the open
+ * store's; else `KW_CONFIG_MISMATCH`). Each handle must be closed
  * with `kw_close`; the store really closes when its last handle is closed (unless pinned).
  *
  * Errors: `KW_NULL_ARGUMENT` (`options`, `options->path` or `out_store` NULL),
  * `KW_INVALID_ARGUMENT` (empty path, NUL in it, unknown flag or concurrency, both pepper
- * and pepper file, prefix not `[a-z0-9]{1,16}`), `KW_TOO_LONG` (path or pepper-file path
- * past `KW_MAX_PATH_LEN`), `KW_INVALID_UTF8` (prefix), the pepper errors,
+ * and pepper file, prefix not `[a-z0-9]{1,16}`, an upstream that is not a PostgreSQL
+ * connection URL), `KW_TOO_LONG` (path or pepper-file path past `KW_MAX_PATH_LEN`, upstream
+ * past `KW_MAX_UPSTREAM_URL_LEN`), `KW_INVALID_UTF8` (prefix, upstream), the pepper errors,
  * `KW_DIRECTORY_MISSING`, `KW_LOCKED`, `KW_READ_ONLY`, `KW_CORRUPT`, `KW_WRONG_PEPPER`,
- * `KW_NEWER_FORMAT`, `KW_CONFIG_MISMATCH`, `KW_STORAGE`.
+ * `KW_NEWER_FORMAT`, `KW_CONFIG_MISMATCH`, `KW_STORAGE`, `KW_UPSTREAM_UNSUPPORTED` (an
+ * upstream given to a library built without PostgreSQL support).
+ *
+ * With an upstream, the management calls listed at `kw_options.upstream` may fail with
+ * `KW_UPSTREAM_UNAVAILABLE` (PostgreSQL unreachable: nothing was changed),
+ * `KW_UPSTREAM_SCHEMA`, `KW_WRONG_PEPPER` (the upstream's hosts use another pepper) or
+ * `KW_UPSTREAM_REQUIRED` (what the upstream does not carry yet: rate limits, owner
+ * controls, legacy imports); `kw_last_error_message` says which.
  *
  * # Safety
  * `options` must be NULL or point to a valid `kw_options` whose pointers follow the
@@ -1981,6 +2052,18 @@ kw_status kw_flush(kw_store store, size_t *out_written);
  * `out_stats` must be NULL or writable.
  */
 kw_status kw_stats(kw_store store, struct kw_store_stats *out_stats);
+
+/**
+ * The store's state against its upstream PostgreSQL (several hosts): whether it is a
+ * replica, its cursor, whether its replicator is connected and how stale it is (from the
+ * status file `<db>.replica` that `keyward replicate` writes). All 0 (staleness -1 when a
+ * replica never synced) for a store of its own; a status file that cannot be read counts as
+ * no report (never synced). Errors: `KW_NULL_ARGUMENT`, `KW_CLOSED`, `KW_STORAGE`.
+ *
+ * # Safety
+ * `out_stats` must be NULL or writable.
+ */
+kw_status kw_replica_stats(kw_store store, struct kw_store_replica_stats *out_stats);
 
 /**
  * The shared verify table of the store as this process sees it: generation, size, keys,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the library the C and binding test suites load: debug libkeyward with the `test-hooks`
 # feature (it exports kw_test_panic, the hook that proves the panic boundary; a default build
-# and include/keyward.h do not have it). Prints the directory holding libkeyward.so (and the
+# and include/keyward.h do not have it) and the `postgres` feature, as every shipped library
+# (the suites' upstream tests open stores with an upstream URL). Prints the directory holding libkeyward.so (and the
 # libkeyward.so.<KW_ABI_VERSION> symlink programs linked with -lkeyward ask for).
 #
 # It goes to its own target directory, target/test-hooks/: a cdylib's file name carries no
@@ -12,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="$PWD/target/test-hooks"
-cargo build --lib --features test-hooks --quiet >&2
+cargo build --lib --features test-hooks,postgres --quiet >&2
 dir="$CARGO_TARGET_DIR/debug"
 abi=$(sed -n 's/^#define KW_ABI_VERSION \([0-9][0-9]*\)$/\1/p' include/keyward.h)
 [ -n "$abi" ] || { echo "build-test-lib.sh: no KW_ABI_VERSION in include/keyward.h" >&2; exit 1; }

@@ -11,9 +11,12 @@
 #   P/lib/pkgconfig/keyward.pc       pkg-config, shared:  $(pkg-config --cflags --libs keyward)
 #   P/lib/pkgconfig/keyward-static.pc  pkg-config, static: $(pkg-config --cflags --libs keyward-static)
 #
-# P defaults to /usr/local. The release library is built first (`cargo build --release --lib`,
-# into $CARGO_TARGET_DIR or target/) unless --no-build says to install what is already built
-# (e.g. `cargo build --release --lib` as yourself, then `sudo scripts/install-c.sh --no-build`).
+# P defaults to /usr/local. The release library is built first (`cargo build --release --lib
+# --features postgres`, into $CARGO_TARGET_DIR or target/) unless --no-build says to install
+# what is already built (e.g. that build as yourself, then `sudo scripts/install-c.sh
+# --no-build`). The installed library, like the ones the bindings carry, has PostgreSQL
+# support (`kw_options.upstream`, README "Several hosts"): 2.9 MB more, and nothing runs
+# until a store is opened with an upstream URL.
 # It does not run ldconfig: after installing into a directory the dynamic loader searches
 # (/usr/local/lib on Debian), run `ldconfig` as root; elsewhere link with an rpath
 # (-Wl,-rpath,"$(pkg-config --variable=libdir keyward)") or set LD_LIBRARY_PATH.
@@ -58,10 +61,10 @@ native_static_libs="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"
 release="${CARGO_TARGET_DIR:-$PWD/target}/release"
 if [ "$build" -eq 1 ]; then
   echo "building libkeyward $version (release)"
-  cargo build --release --lib --quiet
+  cargo build --release --lib --features postgres --quiet
 fi
 for f in libkeyward.so libkeyward.a; do
-  [ -f "$release/$f" ] || { echo "install-c.sh: $release/$f is missing (build it: cargo build --release --lib)" >&2; exit 1; }
+  [ -f "$release/$f" ] || { echo "install-c.sh: $release/$f is missing (build it: cargo build --release --lib --features postgres)" >&2; exit 1; }
 done
 
 libdir="$prefix/lib"

@@ -74,7 +74,7 @@ if [ "${1:-}" = "--bless-abi" ]; then
   exit 0
 fi
 
-echo "building libkeyward (debug, --features test-hooks) for the tests"
+echo "building libkeyward (debug, --features test-hooks,postgres) for the tests"
 TEST_LIB="$(bash "$ROOT/scripts/build-test-lib.sh")"
 
 echo "test hooks stay out of the shipped library"
@@ -92,7 +92,7 @@ else
   ok "include/keyward.h does not declare kw_test_panic"
 fi
 if grep -q ' T kw_test_panic$' <<<"$hooks_symbols"; then
-  ok "the test library (--features test-hooks) exports kw_test_panic"
+  ok "the test library (--features test-hooks,postgres) exports kw_test_panic"
 else
   ko "the test library $TEST_LIB/libkeyward.so does not export kw_test_panic"
 fi
@@ -139,6 +139,36 @@ compile cxx17-shared g++ $CFLAGS_CXX "$SRC" -x none -o "$OUT/cxx17-shared" -L"$T
 # shellcheck disable=SC2086
 compile cxx17-static g++ $CFLAGS_CXX "$SRC" -x none -o "$OUT/cxx17-static" "$TEST_LIB/libkeyward.a" $STATIC_LIBS &&
   run cxx17-static "$OUT/cxx17-static" "$VECTORS"
+
+# A store opened with an upstream PostgreSQL (tests/c/test_upstream.c): a real server started
+# by scripts/pg-test-server.sh (installs Debian's postgresql when missing) in a temporary
+# directory, and the CLI (`keyward replicate --once`, host B's replicator) built with the
+# feature; run as C11 and as C++17.
+echo "C tests with an upstream PostgreSQL"
+# Each variant gets a server of its own (the test counts the upstream's change sequences).
+run_upstream() { # name (the binary in $OUT)
+  local pg_dir pg_url
+  pg_dir=$(mktemp -u "/tmp/kw-pg-$$-$1.XXXXXX")
+  if pg_url=$(bash "$ROOT/scripts/pg-test-server.sh" start "$pg_dir" 2>"$OUT/pg-start.log"); then
+    run "$1" env KW_PG_URL="$pg_url" KW_PG_DIR="$pg_dir" \
+      KW_PG_SCRIPT="$ROOT/scripts/pg-test-server.sh" KW_CLI="$ROOT/target/debug/keyward" "$OUT/$1"
+    bash "$ROOT/scripts/pg-test-server.sh" stop "$pg_dir" || true
+  else
+    cat "$OUT/pg-start.log"
+    ko "$1: PostgreSQL test server (scripts/pg-test-server.sh start)"
+  fi
+}
+if cargo build -p keyward-cli --features postgres --quiet 2>"$OUT/cli-build.log"; then
+  # shellcheck disable=SC2086
+  compile upstream-c11 gcc $CFLAGS_C "$ROOT/tests/c/test_upstream.c" -o "$OUT/upstream-c11" \
+    -L"$TEST_LIB" -lkeyward -Wl,-rpath,"$TEST_LIB" && run_upstream upstream-c11
+  # shellcheck disable=SC2086
+  compile upstream-cxx17 g++ $CFLAGS_CXX "$ROOT/tests/c/test_upstream.c" -x none -o "$OUT/upstream-cxx17" \
+    -L"$TEST_LIB" -lkeyward -Wl,-rpath,"$TEST_LIB" && run_upstream upstream-cxx17
+else
+  cat "$OUT/cli-build.log"
+  ko "cargo build -p keyward-cli --features postgres"
+fi
 
 # AddressSanitizer + UndefinedBehaviorSanitizer (the C side instrumented; Rust's own
 # accesses are checked by the Rust tests and by valgrind below). Without the fork stress test:

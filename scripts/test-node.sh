@@ -51,7 +51,7 @@ fi
 
 # --- libkeyward ------------------------------------------------------------------------------
 if [ -z "${KEYWARD_LIB:-}" ]; then
-  echo "building libkeyward (debug, --features test-hooks, target/test-hooks)"
+  echo "building libkeyward (debug, --features test-hooks,postgres, target/test-hooks)"
   KEYWARD_LIB="$(bash "$ROOT/scripts/build-test-lib.sh")/libkeyward.so"
   export KEYWARD_LIB
 fi
@@ -60,6 +60,13 @@ if [ ! -f "$KEYWARD_LIB" ]; then
   exit 1
 fi
 echo "KEYWARD_LIB=$KEYWARD_LIB"
+# test/upstream.test.js (stores with an upstream PostgreSQL) runs host B's replicator with the
+# CLI built with the feature; it starts its own servers (scripts/pg-test-server.sh).
+if [ -z "${KEYWARD_CLI:-}" ]; then
+  echo "building the CLI (cargo build -p keyward-cli --features postgres) for test/upstream.test.js"
+  (cd "$ROOT" && cargo build -p keyward-cli --features postgres --quiet)
+  export KEYWARD_CLI="$ROOT/target/debug/keyward"
+fi
 
 # --- node --test -----------------------------------------------------------------------------
 cd "$PKG"

@@ -63,12 +63,20 @@ if [ "${1:-}" = "--bench" ]; then
 fi
 
 # --- build and header copy ---------------------------------------------------------------
-echo "building libkeyward (debug, --features test-hooks, target/test-hooks)"
+echo "building libkeyward (debug, --features test-hooks,postgres, target/test-hooks)"
 KEYWARD_LIB="$(bash "$ROOT/scripts/build-test-lib.sh")/libkeyward.so"
 export KEYWARD_LIB
 
 echo "header copies (bindings/php/bin/generate-header.php --check)"
 php "$PKG/bin/generate-header.php" --check
+
+# tests/Unit/UpstreamTest.php (stores with an upstream PostgreSQL) runs host B's replicator
+# with the CLI built with the feature; it starts its own servers (scripts/pg-test-server.sh).
+if [ -z "${KEYWARD_CLI:-}" ]; then
+  echo "building the CLI (cargo build -p keyward-cli --features postgres) for UpstreamTest"
+  (cd "$ROOT" && cargo build -p keyward-cli --features postgres --quiet)
+  export KEYWARD_CLI="$ROOT/target/debug/keyward"
+fi
 
 # --- PHPUnit -------------------------------------------------------------------------------
 echo "PHPUnit (unit + Laravel + PHP-FPM)"

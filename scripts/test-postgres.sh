@@ -12,6 +12,11 @@
 #     migration from schema 1)
 #   - tests/replicate_cmd.rs: three hosts, each with its own `keyward replicate` process
 #     (revoke propagation under load, a PostgreSQL outage under load)
+#   - tests/upstream_store.rs: stores opened with an upstream URL (StoreOptions::upstream: the
+#     store's own management calls go upstream), replica staleness in Store::stats, TLS
+#   - tests/upstream_cmd.rs: `keyward --upstream URL create|update|rotate|revoke|delete`
+#   - the C ABI and the bindings with an upstream are in their own suites (scripts/test-c.sh,
+#     test-python.sh, test-node.sh, test-php.sh), which start a server the same way
 #
 # KEYWARD_PG_OUTAGE_SECS (default 3) and KEYWARD_PG_REVOKES (default 100) lengthen the runs:
 # KEYWARD_PG_OUTAGE_SECS=30 KEYWARD_PG_REVOKES=1000 for the figures in BENCHMARKS.md.
@@ -45,6 +50,10 @@ cargo test --quiet --features postgres --doc upstream
 
 echo "== tests/upstream.rs =="
 cargo test --quiet --features postgres --test upstream
+echo "== tests/upstream_store.rs =="
+cargo test --quiet --features postgres --test upstream_store
+echo "== tests/upstream_cmd.rs =="
+cargo test --quiet -p keyward-cli --features postgres --test upstream_cmd
 echo "== tests/replicate_cmd.rs =="
 cargo test --quiet -p keyward-cli --features postgres --test replicate_cmd -- --nocapture
 echo "postgres suite passed"

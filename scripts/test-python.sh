@@ -151,7 +151,7 @@ step "install test passed in $((SECONDS - install_test_started)) s"
 # `--features test-hooks`). Otherwise build (or just check, when fresh) the test library, so
 # the tests never run against a stale copy.
 if [ -z "${KEYWARD_LIB:-}" ]; then
-  step "cargo build --lib --features test-hooks (debug, target/test-hooks)"
+  step "cargo build --lib --features test-hooks,postgres (debug, target/test-hooks)"
   KEYWARD_LIB="$(bash "$ROOT/scripts/build-test-lib.sh")/libkeyward.so"
 fi
 [ -e "$KEYWARD_LIB" ] || die "KEYWARD_LIB=$KEYWARD_LIB does not exist"
@@ -171,6 +171,14 @@ fi
 # The wheel built above: the tests see the working tree's Python code.
 step "pip install $(basename "$WHEEL")"
 "$PY" -m pip install --quiet --no-deps --force-reinstall "$WHEEL"
+
+# tests/test_upstream.py (stores with an upstream PostgreSQL) runs host B's replicator with
+# the CLI built with the feature; it starts its own servers (scripts/pg-test-server.sh).
+if [ -z "${KEYWARD_CLI:-}" ]; then
+  step "cargo build -p keyward-cli --features postgres (the replicator of tests/test_upstream.py)"
+  (cd "$ROOT" && cargo build -p keyward-cli --features postgres --quiet)
+  export KEYWARD_CLI="$ROOT/target/debug/keyward"
+fi
 
 step "pytest (KEYWARD_LIB=$KEYWARD_LIB)"
 cd "$ROOT/bindings/python"

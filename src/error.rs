@@ -223,6 +223,10 @@ error_codes! {
     /// lost or would diverge from the other hosts.
     UpstreamRequired = 72, "UPSTREAM_REQUIRED", Upstream,
         "this store is a replica of an upstream PostgreSQL: make the change through the upstream";
+    /// The store was opened with an upstream URL, but this library was built without
+    /// PostgreSQL support (the `postgres` feature).
+    UpstreamUnsupported = 73, "UPSTREAM_UNSUPPORTED", Upstream,
+        "this libkeyward was built without PostgreSQL support (feature `postgres`): it cannot use an upstream URL";
 }
 
 impl ErrorCode {
@@ -399,6 +403,15 @@ pub enum Error {
     },
     /// A management call on a store that replicates an upstream PostgreSQL.
     UpstreamRequired,
+    /// A management call on a store opened with an upstream URL that the upstream does not
+    /// carry yet (code `UPSTREAM_REQUIRED`): made here alone it would not reach the other
+    /// hosts, so it is refused.
+    UpstreamNotCarried {
+        /// What the upstream does not carry (e.g. "rate limits").
+        what: &'static str,
+    },
+    /// An upstream URL was given to a library built without the `postgres` feature.
+    UpstreamUnsupported,
 }
 
 impl Error {
@@ -435,7 +448,10 @@ impl Error {
             Error::LegacyImportInvalid { .. } => ErrorCode::LegacyImportInvalid,
             Error::UpstreamUnavailable { .. } => ErrorCode::UpstreamUnavailable,
             Error::UpstreamSchema { .. } => ErrorCode::UpstreamSchema,
-            Error::UpstreamRequired => ErrorCode::UpstreamRequired,
+            Error::UpstreamRequired | Error::UpstreamNotCarried { .. } => {
+                ErrorCode::UpstreamRequired
+            }
+            Error::UpstreamUnsupported => ErrorCode::UpstreamUnsupported,
         }
     }
 
@@ -573,7 +589,15 @@ impl fmt::Display for Error {
             ),
             Error::UpstreamRequired => write!(
                 f,
-                "this store is a replica of an upstream PostgreSQL: a change made here alone would not reach the other hosts; make it through the upstream (keyward::upstream::Upstream, `keyward upstream`)"
+                "this store is a replica of an upstream PostgreSQL: a change made here alone would not reach the other hosts; make it through the upstream (open the store with its upstream URL, keyward::upstream::Upstream, or `keyward --upstream URL`; owner controls, rate limits and legacy imports are not carried by the upstream yet)"
+            ),
+            Error::UpstreamNotCarried { what } => write!(
+                f,
+                "{what} are not carried by the upstream PostgreSQL yet: made on this host alone the change would not reach the other hosts, so it was refused (nothing was changed)"
+            ),
+            Error::UpstreamUnsupported => write!(
+                f,
+                "this libkeyward was built without PostgreSQL support (Cargo feature `postgres`): it cannot open a store with an upstream URL; use a build with the feature"
             ),
         }
     }

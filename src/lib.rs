@@ -73,8 +73,8 @@ pub use store::{
     KeyUpdate, LegacyImportReport, ListOptions, MAX_ACTOR_LEN, MAX_LEGACY_SOURCE_ID_LEN,
     MAX_METADATA_LEN, MAX_NAME_LEN, MAX_OWNER_LEN, MAX_PAGE_SIZE, MAX_PRESENTED_LEN,
     MAX_REASON_LEN, MAX_SCOPE_LEN, MAX_SCOPES, MAX_USAGE_DAYS, NewCredits, NewKey, OwnerInfo, Page,
-    PepperSource, Presented, StateFilter, Store, StoreOptions, StoreStats, TableStats,
-    VerifyRequest, default_pepper_path,
+    PepperSource, Presented, ReplicaStats, StateFilter, Store, StoreOptions, StoreStats,
+    TableStats, VerifyRequest, default_pepper_path,
 };
 pub use sys::shared_memory::{CREDIT_SLOTS, RATE_SLOTS};
 pub use usage::{DailyUsage, UsageStats};

@@ -45,6 +45,7 @@ impl Env {
             .env_remove("KEYWARD_KEEP_LAST_KEY")
             .env_remove("KEYWARD_MAX_LIFETIME")
             .env_remove("KEYWARD_ACTOR")
+            .env_remove("KEYWARD_UPSTREAM")
             .env("USER", "tester")
             .write_stdin(stdin)
             .output()

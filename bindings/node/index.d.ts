@@ -29,6 +29,14 @@ export interface OpenOptions {
   flushIntervalMs?: number | 'manual';
   /** Most key records this process keeps decoded in front of the shared verify table; 0 = default (65 536). */
   indexCapacity?: number;
+  /**
+   * Connection URL of the upstream PostgreSQL this store replicates (several hosts, README
+   * "Several hosts"), e.g. `postgresql://keyward@db.internal/keyward`: `create`, `createMany`,
+   * `update`, `revoke`, `delete` and `rotate` are then written to PostgreSQL first and applied
+   * here once it committed (`UpstreamError` when it cannot be reached: nothing was changed).
+   * Opening connects to nothing; verifies never use it.
+   */
+  upstream?: string;
 }
 
 /** Usage credits of a new or updated key. */
@@ -206,6 +214,22 @@ export interface StoreStats {
   indexComplete: boolean;
   /** The shared verify table as this process sees it. */
   table: TableStats;
+  /** A replica's state against its upstream PostgreSQL; null for a store of its own. */
+  replica: ReplicaStats | null;
+}
+
+/** A replica store's state against its upstream PostgreSQL (`stats().replica`). */
+export interface ReplicaStats {
+  /** The last upstream change sequence applied to this store. */
+  cursor: number;
+  /** Whether the host's replicator (`keyward replicate`) was connected at its last report. */
+  connected: boolean;
+  /** When the store was last known up to date (ms since the epoch); 0 = never. */
+  syncedAtMs: number;
+  /** Milliseconds since then; null = never synced. */
+  stalenessMs: number | null;
+  /** When the replicator last wrote its status (ms since the epoch); 0 = never. */
+  reportedAtMs: number;
 }
 
 /** The shared verify table (one per store per host) as this process sees it. */

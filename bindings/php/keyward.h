@@ -38,6 +38,7 @@ enum kw_status
   KW_UPSTREAM_UNAVAILABLE = 70,
   KW_UPSTREAM_SCHEMA = 71,
   KW_UPSTREAM_REQUIRED = 72,
+  KW_UPSTREAM_UNSUPPORTED = 73,
 };
 typedef uint32_t kw_status;
 enum kw_family
@@ -75,6 +76,7 @@ typedef uint32_t kw_concurrency;
 enum kw_open_flags
  {
   KW_OPEN_PERSISTENT = 1,
+  KW_OPEN_UPSTREAM = 2,
 };
 typedef uint32_t kw_open_flags;
 enum kw_verify_flags
@@ -239,6 +241,8 @@ typedef struct kw_options {
   uint64_t max_lifetime_ms;
   uint64_t flush_interval_ms;
   uint64_t index_capacity;
+  const char *upstream;
+  size_t upstream_len;
 } kw_options;
 typedef struct kw_store_stats {
   uint64_t commits;
@@ -248,6 +252,14 @@ typedef struct kw_store_stats {
   uint32_t index_complete;
   uint32_t reserved;
 } kw_store_stats;
+typedef struct kw_store_replica_stats {
+  uint32_t is_replica;
+  uint32_t connected;
+  uint64_t cursor;
+  int64_t synced_at_ms;
+  int64_t staleness_ms;
+  int64_t reported_at_ms;
+} kw_store_replica_stats;
 typedef struct kw_store_table_stats {
   uint64_t generation;
   uint64_t slots;
@@ -448,6 +460,7 @@ kw_status kw_open(const struct kw_options *options, kw_store *out_store);
 kw_status kw_close(kw_store store);
 kw_status kw_flush(kw_store store, size_t *out_written);
 kw_status kw_stats(kw_store store, struct kw_store_stats *out_stats);
+kw_status kw_replica_stats(kw_store store, struct kw_store_replica_stats *out_stats);
 kw_status kw_table_stats(kw_store store, struct kw_store_table_stats *out_stats);
 kw_status kw_same_store(kw_store a, kw_store b, uint32_t *out_same);
 kw_status kw_release_persistent(void);

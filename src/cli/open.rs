@@ -1,5 +1,7 @@
 //! Which store a command works on, and opening it: `--db` / `KEYWARD_DB`, `--pepper-file` /
-//! `KEYWARD_PEPPER_FILE` (default `<db>.pepper`), the store policies, and `--json`.
+//! `KEYWARD_PEPPER_FILE` (default `<db>.pepper`), `--upstream` / `KEYWARD_UPSTREAM` (a
+//! replica's PostgreSQL: `create`, `update`, `revoke`, `rotate` and `delete` then go there
+//! first, as the library's `StoreOptions::upstream`), the store policies, and `--json`.
 //!
 //! The CLI always opens in multi-process mode (the library default), so it works while
 //! application workers hold the same store open, and a change made here (a revoke, say) is
@@ -20,6 +22,8 @@ pub const ENV_DB: &str = "KEYWARD_DB";
 pub const ENV_PEPPER_FILE: &str = "KEYWARD_PEPPER_FILE";
 /// Environment variable naming the actor stamped on changes in the audit log.
 pub const ENV_ACTOR: &str = "KEYWARD_ACTOR";
+/// Environment variable naming the upstream PostgreSQL.
+pub const ENV_UPSTREAM: &str = "KEYWARD_UPSTREAM";
 
 /// Options every store subcommand takes (they may also be given before the subcommand).
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -37,6 +41,12 @@ pub struct Common {
     /// Who is making the change, for the audit log; default `cli:$USER` [env: KEYWARD_ACTOR]
     #[arg(long, value_name = "NAME")]
     pub actor: Option<String>,
+    /// The upstream PostgreSQL of a replica store (several hosts), e.g.
+    /// postgresql://keyward@db.internal/keyward (a Unix socket directory as the host:
+    /// postgresql://user@%2Fvar%2Frun%2Fpostgresql/db): create, update, revoke, rotate and
+    /// delete are then made there first, and reach every host [env: KEYWARD_UPSTREAM]
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
 }
 
 /// The store policies to enforce, matching the ones the application opens the store with
@@ -86,6 +96,8 @@ pub struct Location {
     pub pepper_file: Option<PathBuf>,
     /// The actor stamped on this command's changes in the audit log.
     pub actor: String,
+    /// The upstream PostgreSQL, if any (never printed: it may carry a password).
+    pub upstream: Option<String>,
 }
 
 impl Location {
@@ -119,10 +131,16 @@ impl Location {
                 Ok(user) if !user.is_empty() => format!("cli:{user}"),
                 _ => "cli".to_owned(),
             });
+        let upstream = sub
+            .upstream
+            .clone()
+            .or_else(|| top.upstream.clone())
+            .or_else(|| std::env::var(ENV_UPSTREAM).ok().filter(|v| !v.is_empty()));
         Ok(Location {
             db,
             pepper_file,
             actor,
+            upstream,
         })
     }
 
@@ -148,6 +166,7 @@ impl Location {
             },
             policies,
             flush_interval: Duration::ZERO,
+            upstream: self.upstream.clone(),
             ..StoreOptions::default()
         }
     }

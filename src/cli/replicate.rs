@@ -14,23 +14,21 @@ use crate::open::{Common, Location};
 use crate::output::{self, Outcome};
 use crate::parse;
 
-/// Environment variable naming the upstream PostgreSQL.
-pub const ENV_UPSTREAM: &str = "KEYWARD_UPSTREAM";
-
-/// The upstream connection option.
-#[derive(clap::Args, Debug, Clone)]
-pub struct UpstreamUrl {
-    /// The PostgreSQL source of truth, e.g. postgresql://keyward@db.internal/keyward
-    /// (a Unix socket directory as the host: postgresql://user@%2Fvar%2Frun%2Fpostgresql/db)
-    #[arg(long, value_name = "URL", env = ENV_UPSTREAM, hide_env_values = true)]
-    pub upstream: String,
+/// The upstream URL (`--upstream` / `KEYWARD_UPSTREAM`, a store option of every command),
+/// which these commands need.
+fn required_upstream(location: &Location, command: &str) -> Result<String, CliError> {
+    location.upstream.clone().ok_or_else(|| {
+        CliError::bad_input(
+            "NO_UPSTREAM",
+            format!("`keyward {command}` needs the upstream PostgreSQL"),
+        )
+        .hint("pass --upstream URL or set KEYWARD_UPSTREAM")
+    })
 }
 
 /// Options of `keyward replicate`.
 #[derive(clap::Args, Debug)]
 pub struct ReplicateArgs {
-    #[command(flatten)]
-    pub url: UpstreamUrl,
     /// This host's name upstream (usage and credit leases are per host); default: host name
     #[arg(long, value_name = "NAME")]
     pub host: Option<String>,
@@ -48,7 +46,9 @@ pub struct ReplicateArgs {
 /// once with `--once`.
 pub fn replicate(args: ReplicateArgs, top: &Common) -> Result<Outcome, CliError> {
     let json = args.common.json || top.json;
-    let store = Location::resolve(&args.common, top)?.open_existing(Policies::default())?;
+    let location = Location::resolve(&args.common, top)?;
+    let url = required_upstream(&location, "replicate")?;
+    let store = location.open_existing(Policies::default())?;
     let mut options = ReplicatorOptions {
         poll_interval: parse::duration(&args.poll)?,
         ..ReplicatorOptions::default()
@@ -56,7 +56,7 @@ pub fn replicate(args: ReplicateArgs, top: &Common) -> Result<Outcome, CliError>
     if let Some(host) = args.host {
         options.host = host;
     }
-    let replicator = Replicator::new(&store, &args.url.upstream, options);
+    let replicator = Replicator::new(&store, &url, options);
     if args.once {
         let report = replicator.sync_once()?;
         store.close()?;
@@ -215,16 +215,16 @@ pub struct UpstreamArgs {
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub keep: u64,
     #[command(flatten)]
-    pub url: UpstreamUrl,
-    #[command(flatten)]
     pub common: Common,
 }
 
 /// Runs `keyward upstream ACTION`.
 pub fn upstream(args: UpstreamArgs, top: &Common) -> Result<Outcome, CliError> {
     let json = args.common.json || top.json;
-    let store = Location::resolve(&args.common, top)?.open_existing(Policies::default())?;
-    let upstream = Upstream::connect(&store, &args.url.upstream)?;
+    let location = Location::resolve(&args.common, top)?;
+    let url = required_upstream(&location, "upstream")?;
+    let store = location.open_existing(Policies::default())?;
+    let upstream = Upstream::connect(&store, &url)?;
     let out = match args.action {
         UpstreamAction::Init => {
             let head = upstream.head()?;

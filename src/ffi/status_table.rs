@@ -79,6 +79,8 @@ pub enum kw_status {
     KW_UPSTREAM_SCHEMA = 71,
     /// This store is a replica of an upstream PostgreSQL: make the change through the upstream.
     KW_UPSTREAM_REQUIRED = 72,
+    /// This libkeyward was built without PostgreSQL support (feature `postgres`): it cannot use an upstream URL.
+    KW_UPSTREAM_UNSUPPORTED = 73,
 }
 
 /// The kind of failure of a status (`kw_status_family`): what a binding turns into an
@@ -145,11 +147,12 @@ impl kw_status {
         kw_status::KW_UPSTREAM_UNAVAILABLE,
         kw_status::KW_UPSTREAM_SCHEMA,
         kw_status::KW_UPSTREAM_REQUIRED,
+        kw_status::KW_UPSTREAM_UNSUPPORTED,
     ];
 }
 
 /// NUL-terminated names, in the order of `kw_status::ALL`.
-pub(super) static NAMES: [&std::ffi::CStr; 36] = [
+pub(super) static NAMES: [&std::ffi::CStr; 37] = [
     c"OK",
     c"INVALID_ARGUMENT",
     c"NULL_ARGUMENT",
@@ -186,10 +189,11 @@ pub(super) static NAMES: [&std::ffi::CStr; 36] = [
     c"UPSTREAM_UNAVAILABLE",
     c"UPSTREAM_SCHEMA",
     c"UPSTREAM_REQUIRED",
+    c"UPSTREAM_UNSUPPORTED",
 ];
 
 /// NUL-terminated messages, in the order of `kw_status::ALL`.
-pub(super) static MESSAGES: [&std::ffi::CStr; 36] = [
+pub(super) static MESSAGES: [&std::ffi::CStr; 37] = [
     c"success",
     c"an argument is invalid",
     c"a required pointer argument was NULL",
@@ -226,10 +230,11 @@ pub(super) static MESSAGES: [&std::ffi::CStr; 36] = [
     c"the upstream PostgreSQL is unreachable; the change was not made (verifies go on with the last replicated state)",
     c"the upstream PostgreSQL schema is newer than this keyward or not keyward's; upgrade",
     c"this store is a replica of an upstream PostgreSQL: make the change through the upstream",
+    c"this libkeyward was built without PostgreSQL support (feature `postgres`): it cannot use an upstream URL",
 ];
 
 /// Families, in the order of `kw_status::ALL`.
-pub(super) static FAMILIES: [kw_family; 36] = [
+pub(super) static FAMILIES: [kw_family; 37] = [
     kw_family::KW_FAMILY_OK,
     kw_family::KW_FAMILY_ARGUMENT,
     kw_family::KW_FAMILY_ARGUMENT,
@@ -263,6 +268,7 @@ pub(super) static FAMILIES: [kw_family; 36] = [
     kw_family::KW_FAMILY_CREDENTIAL,
     kw_family::KW_FAMILY_CREDENTIAL,
     kw_family::KW_FAMILY_ARGUMENT,
+    kw_family::KW_FAMILY_UPSTREAM,
     kw_family::KW_FAMILY_UPSTREAM,
     kw_family::KW_FAMILY_UPSTREAM,
     kw_family::KW_FAMILY_UPSTREAM,

@@ -8,8 +8,8 @@ use super::handles::{self, kw_store};
 use super::panic::guard;
 use super::status::kw_status;
 use super::types::{
-    KW_FLUSH_MANUAL, KW_MAX_PATH_LEN, kw_concurrency, kw_open_flags, kw_options, kw_store_stats,
-    kw_store_table_stats,
+    KW_FLUSH_MANUAL, KW_MAX_PATH_LEN, KW_MAX_UPSTREAM_URL_LEN, kw_concurrency, kw_open_flags,
+    kw_options, kw_store_replica_stats, kw_store_stats, kw_store_table_stats,
 };
 use crate::digest::{PEPPER_LEN, Pepper};
 use crate::policy::Policies;
@@ -56,10 +56,22 @@ unsafe fn convert_options(o: &kw_options) -> Result<(PathBuf, StoreOptions, bool
         }
         _ => return Err(kw_status::KW_INVALID_ARGUMENT),
     };
-    let known_flags = kw_open_flags::KW_OPEN_PERSISTENT as u32;
+    let known_flags =
+        kw_open_flags::KW_OPEN_PERSISTENT as u32 | kw_open_flags::KW_OPEN_UPSTREAM as u32;
     if o.flags & !known_flags != 0 {
         return Err(kw_status::KW_INVALID_ARGUMENT);
     }
+    let upstream = if o.flags & kw_open_flags::KW_OPEN_UPSTREAM as u32 != 0 {
+        // SAFETY: the caller set KW_OPEN_UPSTREAM: `o` is a whole kw_options of this header,
+        // and `upstream` follows the (pointer, length) rules.
+        let url = unsafe { args::opt_text(o.upstream, o.upstream_len) }?;
+        if url.is_some_and(|u| u.len() > KW_MAX_UPSTREAM_URL_LEN) {
+            return Err(kw_status::KW_TOO_LONG);
+        }
+        url.map(str::to_owned)
+    } else {
+        None
+    };
     let pepper = match (pepper, pepper_file) {
         (Some(_), Some(_)) => return Err(kw_status::KW_INVALID_ARGUMENT),
         (Some(bytes), None) if bytes.len() == PEPPER_LEN => {
@@ -94,6 +106,7 @@ unsafe fn convert_options(o: &kw_options) -> Result<(PathBuf, StoreOptions, bool
         },
         flush_interval,
         index_capacity,
+        upstream,
         ..StoreOptions::default()
     };
     Ok((
@@ -109,15 +122,24 @@ unsafe fn convert_options(o: &kw_options) -> Result<(PathBuf, StoreOptions, bool
 /// Re-opening a path this process already has open (through any handle still open, or
 /// pinned by `KW_OPEN_PERSISTENT`) returns a new handle onto the same store with its warm
 /// verify index, without touching the disk; the options must then agree on concurrency,
-/// pepper, policies and prefix (else `KW_CONFIG_MISMATCH`). Each handle must be closed
+/// pepper, policies, prefix and upstream URL (a prefix or URL not given takes the open
+/// store's; else `KW_CONFIG_MISMATCH`). Each handle must be closed
 /// with `kw_close`; the store really closes when its last handle is closed (unless pinned).
 ///
 /// Errors: `KW_NULL_ARGUMENT` (`options`, `options->path` or `out_store` NULL),
 /// `KW_INVALID_ARGUMENT` (empty path, NUL in it, unknown flag or concurrency, both pepper
-/// and pepper file, prefix not `[a-z0-9]{1,16}`), `KW_TOO_LONG` (path or pepper-file path
-/// past `KW_MAX_PATH_LEN`), `KW_INVALID_UTF8` (prefix), the pepper errors,
+/// and pepper file, prefix not `[a-z0-9]{1,16}`, an upstream that is not a PostgreSQL
+/// connection URL), `KW_TOO_LONG` (path or pepper-file path past `KW_MAX_PATH_LEN`, upstream
+/// past `KW_MAX_UPSTREAM_URL_LEN`), `KW_INVALID_UTF8` (prefix, upstream), the pepper errors,
 /// `KW_DIRECTORY_MISSING`, `KW_LOCKED`, `KW_READ_ONLY`, `KW_CORRUPT`, `KW_WRONG_PEPPER`,
-/// `KW_NEWER_FORMAT`, `KW_CONFIG_MISMATCH`, `KW_STORAGE`.
+/// `KW_NEWER_FORMAT`, `KW_CONFIG_MISMATCH`, `KW_STORAGE`, `KW_UPSTREAM_UNSUPPORTED` (an
+/// upstream given to a library built without PostgreSQL support).
+///
+/// With an upstream, the management calls listed at `kw_options.upstream` may fail with
+/// `KW_UPSTREAM_UNAVAILABLE` (PostgreSQL unreachable: nothing was changed),
+/// `KW_UPSTREAM_SCHEMA`, `KW_WRONG_PEPPER` (the upstream's hosts use another pepper) or
+/// `KW_UPSTREAM_REQUIRED` (what the upstream does not carry yet: rate limits, owner
+/// controls, legacy imports); `kw_last_error_message` says which.
 ///
 /// # Safety
 /// `options` must be NULL or point to a valid `kw_options` whose pointers follow the
@@ -208,6 +230,40 @@ pub unsafe extern "C" fn kw_stats(store: kw_store, out_stats: *mut kw_store_stat
             dirty_keys: stats.dirty_keys as u64,
             index_complete: stats.index_complete as u32,
             reserved: 0,
+        };
+        // SAFETY: checked non-NULL; writable by contract.
+        unsafe { put(out, value) };
+        Ok(())
+    })
+}
+
+/// The store's state against its upstream PostgreSQL (several hosts): whether it is a
+/// replica, its cursor, whether its replicator is connected and how stale it is (from the
+/// status file `<db>.replica` that `keyward replicate` writes). All 0 (staleness -1 when a
+/// replica never synced) for a store of its own; a status file that cannot be read counts as
+/// no report (never synced). Errors: `KW_NULL_ARGUMENT`, `KW_CLOSED`, `KW_STORAGE`.
+///
+/// # Safety
+/// `out_stats` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kw_replica_stats(
+    store: kw_store,
+    out_stats: *mut kw_store_replica_stats,
+) -> kw_status {
+    guard(|| {
+        let out = out_ptr(out_stats)?;
+        let value = match handles::cloned(store)?.stats()?.replica {
+            None => kw_store_replica_stats::default(),
+            Some(r) => kw_store_replica_stats {
+                is_replica: 1,
+                connected: r.connected as u32,
+                cursor: r.cursor,
+                synced_at_ms: r.synced_at_ms,
+                staleness_ms: r
+                    .staleness_ms
+                    .map_or(-1, |ms| i64::try_from(ms).unwrap_or(i64::MAX)),
+                reported_at_ms: r.reported_at_ms,
+            },
         };
         // SAFETY: checked non-NULL; writable by contract.
         unsafe { put(out, value) };

@@ -56,6 +56,8 @@ pub const KW_KEY_INFO_MAX_LEN: usize = 24576;
 pub const KW_RATE_HEADERS_MAX_LEN: usize = 256;
 /// Default rotation grace period, in milliseconds (24 hours).
 pub const KW_DEFAULT_ROTATION_GRACE_MS: u64 = 24 * 3600 * 1000;
+/// Longest `kw_options.upstream` URL, in bytes.
+pub const KW_MAX_UPSTREAM_URL_LEN: usize = 4096;
 /// `flush_interval_ms` value that turns the background flush off (usage is then written
 /// only by `kw_flush` and `kw_close`).
 pub const KW_FLUSH_MANUAL: u64 = u64::MAX;
@@ -124,6 +126,11 @@ pub enum kw_open_flags {
     /// `flush_interval_ms`; at process exit at most one interval of counts is lost, unless
     /// the host calls `kw_release_persistent` first.
     KW_OPEN_PERSISTENT = 1,
+    /// `options` points to a whole `kw_options` of this header, with the `upstream` fields,
+    /// and they are to be read. Without it the library reads only the fields before
+    /// `upstream`, so a caller built against an older header, whose `kw_options` ends there,
+    /// is never read past its end.
+    KW_OPEN_UPSTREAM = 2,
 }
 
 /// Flags of the `flags` argument of `kw_verify_ex`, `kw_verify_pair_ex` and
@@ -300,6 +307,18 @@ pub struct kw_options {
     /// Most key records this process keeps decoded in front of the shared verify table;
     /// 0 = default (65 536).
     pub index_capacity: u64,
+    // Appended for several hosts: read only with `KW_OPEN_UPSTREAM` in `flags` (a
+    // `kw_options` of an older header ends here).
+    /// Connection URL of the upstream PostgreSQL this store replicates (UTF-8, at most
+    /// `KW_MAX_UPSTREAM_URL_LEN` bytes; `postgresql://user@host/db` or `key=value` form);
+    /// NULL = none. With it, `kw_create`, `kw_create_many`, `kw_update`, `kw_revoke`,
+    /// `kw_delete` and `kw_rotate` are written to PostgreSQL first and applied to this store
+    /// once it committed (README, "Several hosts"). Opening connects to nothing: the first
+    /// of those calls does, and a later call reconnects after a failure; verifies never use
+    /// it. A library built without PostgreSQL support refuses it (`KW_UPSTREAM_UNSUPPORTED`).
+    pub upstream: *const c_char,
+    /// Length of `upstream`.
+    pub upstream_len: usize,
 }
 
 /// The result of a verify: fixed size, filled without allocation.
@@ -536,6 +555,26 @@ pub struct kw_store_stats {
     pub index_complete: u32,
     /// Reserved, 0.
     pub reserved: u32,
+}
+
+/// A replica store's state against its upstream PostgreSQL (`kw_replica_stats`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct kw_store_replica_stats {
+    /// 1 when the store replicates an upstream (it holds an upstream cursor, or was opened
+    /// with `upstream`); 0 for a store of its own (every other field is then 0).
+    pub is_replica: u32,
+    /// 1 when the host's replicator (`keyward replicate`) was connected at its last report.
+    pub connected: u32,
+    /// The last upstream change sequence applied to the store.
+    pub cursor: u64,
+    /// When the store was last known up to date (ms since the epoch); 0 = never.
+    pub synced_at_ms: i64,
+    /// Milliseconds since then; -1 = never synced. A connected replicator confirms it every
+    /// poll interval (1 s by default).
+    pub staleness_ms: i64,
+    /// When the replicator last wrote its status (ms since the epoch); 0 = never.
+    pub reported_at_ms: i64,
 }
 
 /// The shared verify table as this process sees it (`kw_table_stats`).

@@ -290,6 +290,7 @@ impl Engine {
             rate_cas_retries: self.rate_cas_retries.load(Ordering::Relaxed),
             rate_refunds_lost: self.rate_refunds_lost.load(Ordering::Relaxed),
             table,
+            replica: None,
         }
     }
 

@@ -605,6 +605,9 @@ fn parse_id(id: &str) -> Result<KeyId> {
 impl Store {
     /// Creates a key. The full key is in the result and nowhere else.
     pub fn create(&self, new: NewKey) -> Result<CreatedKey> {
+        if let Some(link) = self.upstream_link() {
+            return self.upstream_create(link, new);
+        }
         let engine = self.engine()?;
         engine.refuse_on_replica()?;
         let now = engine.now();
@@ -645,6 +648,13 @@ impl Store {
     }
 
     fn create_many_as(&self, batch: Vec<NewKey>, action: AuditAction) -> Result<Vec<CreatedKey>> {
+        if let Some(link) = self.upstream_link() {
+            let action = match action {
+                AuditAction::Import => "import",
+                _ => "create",
+            };
+            return self.upstream_create_many(link, batch, action);
+        }
         let engine = self.engine()?;
         engine.refuse_on_replica()?;
         let now = engine.now();
@@ -749,6 +759,9 @@ impl Store {
 
     /// Updates a key's name, scopes, metadata, expiry or credits.
     pub fn update(&self, id: &str, update: KeyUpdate) -> Result<KeyInfo> {
+        if let Some(link) = self.upstream_link() {
+            return self.upstream_update(link, id, update);
+        }
         let engine = self.engine()?;
         engine.refuse_on_replica()?;
         let key_id = parse_id(id)?;
@@ -844,6 +857,9 @@ impl Store {
         if let Some(reason) = reason {
             check_len("reason", reason, MAX_REASON_LEN)?;
         }
+        if let Some(link) = self.upstream_link() {
+            return self.upstream_revoke(link, id, reason);
+        }
         let engine = self.engine()?;
         engine.refuse_on_replica()?;
         let key_id = parse_id(id)?;
@@ -872,6 +888,9 @@ impl Store {
 
     /// Deletes a key and its usage history.
     pub fn delete(&self, id: &str) -> Result<()> {
+        if let Some(link) = self.upstream_link() {
+            return self.upstream_delete(link, id);
+        }
         let engine = self.engine()?;
         engine.refuse_on_replica()?;
         let key_id = parse_id(id)?;
@@ -898,6 +917,9 @@ impl Store {
     /// no fresh burst). The old key stays valid for `grace`
     /// (zero = refused at once) and records its successor. Returns the new key, once.
     pub fn rotate(&self, id: &str, grace: Duration) -> Result<CreatedKey> {
+        if let Some(link) = self.upstream_link() {
+            return self.upstream_rotate(link, id, grace);
+        }
         let engine = self.engine()?;
         engine.refuse_on_replica()?;
         let key_id = parse_id(id)?;

@@ -22,8 +22,10 @@ mod registry;
 #[cfg(feature = "postgres")]
 mod replica;
 mod replica_guard;
+pub(crate) mod replica_status;
 mod sync_binding;
 mod table_sync;
+mod upstream_link;
 mod usage;
 mod verify;
 mod warnings;
@@ -88,6 +90,30 @@ pub struct StoreStats {
     pub sync_recoveries: u64,
     /// The shared verify table.
     pub table: TableStats,
+    /// For a replica of an upstream PostgreSQL (several hosts): its cursor, whether its
+    /// replicator is connected, and how stale it is. `None` for a store of its own.
+    pub replica: Option<ReplicaStats>,
+}
+
+/// A replica store's state against its upstream PostgreSQL (see `StoreStats::replica`), from
+/// the store (its cursor) and the status file its replicator writes (`<db>.replica`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplicaStats {
+    /// The last upstream change sequence applied to this store.
+    pub cursor: u64,
+    /// Whether the host's replicator (`keyward replicate` or a `Replicator` thread) was
+    /// connected to PostgreSQL at its last report.
+    pub connected: bool,
+    /// When the store was last known up to date with the upstream (ms since the epoch); 0 =
+    /// never (no replicator has synced it yet).
+    pub synced_at_ms: i64,
+    /// How long ago that was, in ms (`None` when never synced). A replicator that is
+    /// connected and idle confirms it every poll interval (1 s by default), so a figure well
+    /// above that means the host may be missing changes: verifies go on with what it has.
+    pub staleness_ms: Option<u64>,
+    /// When the replicator last wrote its status (ms since the epoch; 0 = never): a
+    /// replicator that died stops updating it.
+    pub reported_at_ms: i64,
 }
 
 /// The shared verify table as one process sees it (see `StoreStats::table`).
@@ -133,6 +159,8 @@ pub(crate) struct Handle {
     reopenable: bool,
     /// Days of audit events kept (0 = all).
     audit_keep_days: std::sync::atomic::AtomicU32,
+    /// The upstream PostgreSQL its management calls go to (`StoreOptions::upstream`).
+    upstream: Option<upstream_link::Link>,
 }
 
 impl Drop for Handle {
@@ -170,8 +198,9 @@ impl Store {
     /// that want two independent views of one file in one process).
     pub fn open_unshared(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let path = path.as_ref().to_owned();
+        let upstream = upstream_link::from_option(options.upstream.as_deref())?;
         let engine = Engine::open(&path, &options)?;
-        Ok(Store::from_engine(path, options, engine, true))
+        Store::from_engine(path, options, engine, true, upstream).marked_if_replica()
     }
 
     /// Opens a store over a custom redb storage backend, outside the registry. For the
@@ -185,8 +214,9 @@ impl Store {
         options: StoreOptions,
     ) -> Result<Store> {
         let path = path.as_ref().to_owned();
+        let upstream = upstream_link::from_option(options.upstream.as_deref())?;
         let engine = Engine::open_with_backend(&path, backend, &options)?;
-        Ok(Store::from_engine(path, options, engine, false))
+        Store::from_engine(path, options, engine, false, upstream).marked_if_replica()
     }
 
     fn from_engine(
@@ -194,6 +224,7 @@ impl Store {
         options: StoreOptions,
         engine: Engine,
         reopenable: bool,
+        upstream: Option<upstream_link::Link>,
     ) -> Store {
         let engine = Arc::new(engine);
         engine.spawn_flusher(options.flush_interval);
@@ -205,6 +236,7 @@ impl Store {
                 engine: ArcSwap::new(engine),
                 reopenable,
                 audit_keep_days,
+                upstream,
             }),
             actor: None,
         }
@@ -301,7 +333,31 @@ impl Store {
 
     /// This process's counters for the store.
     pub fn stats(&self) -> Result<StoreStats> {
-        Ok(self.engine()?.stats())
+        let engine = self.engine()?;
+        let mut stats = engine.stats();
+        stats.replica = self.replica_stats(engine.now())?;
+        Ok(stats)
+    }
+
+    /// The replica part of [`Store::stats`]: a store is a replica once it holds an upstream
+    /// cursor (or was opened with an upstream URL).
+    fn replica_stats(&self, now: crate::clock::Timestamp) -> Result<Option<ReplicaStats>> {
+        let cursor = self.engine()?.upstream_cursor()?;
+        if cursor.is_none() && self.upstream_link().is_none() {
+            return Ok(None);
+        }
+        // A status file that cannot be read counts as no report (never synced): `stats` must
+        // not start failing because of it, and "never synced" is what an operator should see.
+        let status = replica_status::ReplicaStatus::read(&self.handle.path)
+            .ok()
+            .flatten();
+        Ok(Some(ReplicaStats {
+            cursor: cursor.unwrap_or(0),
+            connected: status.as_ref().is_some_and(|s| s.connected),
+            synced_at_ms: status.as_ref().map_or(0, |s| s.synced_at),
+            staleness_ms: status.as_ref().and_then(|s| s.staleness_ms(now)),
+            reported_at_ms: status.as_ref().map_or(0, |s| s.updated_at),
+        }))
     }
 
     /// Marks the store as if a write had failed in the storage layer (tests of the recovery).

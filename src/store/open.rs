@@ -94,6 +94,13 @@ pub struct StoreOptions {
     /// Days of audit events kept; older ones are pruned as part of later writes. `None`
     /// (or 0) = keep all. See `Store::set_audit_retention_days`.
     pub audit_retention_days: Option<u32>,
+    /// The connection URL of the upstream PostgreSQL this store replicates (several hosts,
+    /// feature `postgres`; README "Several hosts"): `create`, `create_many`, `update`,
+    /// `revoke`, `delete` and `rotate` are then written to PostgreSQL first and applied here
+    /// once it committed, as `keyward::upstream::Upstream` does. Opening connects to nothing:
+    /// the first management call does (verifies never). `None` (the default): a store of its
+    /// own. A library built without the feature refuses a URL (`UPSTREAM_UNSUPPORTED`).
+    pub upstream: Option<String>,
 }
 
 impl Default for StoreOptions {
@@ -107,6 +114,7 @@ impl Default for StoreOptions {
             index_capacity: DEFAULT_INDEX_CAPACITY,
             clock: Arc::new(SystemClock),
             audit_retention_days: None,
+            upstream: None,
         }
     }
 }
@@ -121,6 +129,8 @@ impl std::fmt::Debug for StoreOptions {
             .field("flush_interval", &self.flush_interval)
             .field("index_capacity", &self.index_capacity)
             .field("audit_retention_days", &self.audit_retention_days)
+            // The URL may carry a password.
+            .field("upstream", &self.upstream.as_ref().map(|_| "<set>"))
             .finish()
     }
 }
@@ -144,6 +154,9 @@ impl StoreOptions {
         }
         if other.prefix.is_some() && self.prefix != other.prefix {
             return mismatch("key prefix");
+        }
+        if other.upstream.is_some() && self.upstream != other.upstream {
+            return mismatch("upstream URL");
         }
         Ok(())
     }

@@ -844,6 +844,71 @@ impl Upstream {
     }
 }
 
+// Used by the upstream link of a store opened with an upstream URL (`super::link`): the
+// link keeps the connection between calls and lends it to a short-lived `Upstream` per call
+// (an `Upstream` holds its store, and a store that held its `Upstream` would never close).
+impl Upstream {
+    /// An upstream over a connection `connect` made earlier (schema and identity checked).
+    pub(crate) fn from_client(store: &Store, url: &str, client: Client) -> Upstream {
+        Upstream {
+            store: store.clone(),
+            url: Zeroizing::new(url.to_owned()),
+            client: Mutex::new(Some(client)),
+        }
+    }
+
+    /// The connection, for the next call (`None` when it broke and was not replaced).
+    pub(crate) fn into_client(self) -> Option<Client> {
+        self.client.into_inner()
+    }
+
+    /// Creates many keys in one upstream transaction (all or none), recorded with `action`
+    /// (`"create"` or `"import"`). The full keys are in the result and nowhere else.
+    pub fn create_many(&self, batch: Vec<NewKey>) -> Result<Vec<CreatedKey>> {
+        self.create_many_as(batch, "create")
+    }
+
+    pub(crate) fn create_many_as(
+        &self,
+        batch: Vec<NewKey>,
+        action: &str,
+    ) -> Result<Vec<CreatedKey>> {
+        let mut prepared = Vec::with_capacity(batch.len());
+        for (index, new) in batch.iter().enumerate() {
+            prepared.push(
+                self.store
+                    .prepare_replicated_key(new)
+                    .map_err(|e| e.in_batch(index))?,
+            );
+        }
+        let policies = self.store.policies()?;
+        let now = self.store.now()?;
+        self.change(|c| {
+            for ((_, stored), new) in prepared.iter_mut().zip(&batch) {
+                if let Some(limit) = policies.max_active_keys_per_owner {
+                    c.lock_owner(&new.owner)?;
+                    if c.active_keys(&new.owner, now, None)? >= limit as usize {
+                        return Err(Error::PolicyMaxActiveKeys {
+                            owner: new.owner.clone(),
+                            limit,
+                        });
+                    }
+                }
+                c.write_key(stored, action, None)?;
+                c.set_credits(&stored.info.id, new.credits.as_ref())?;
+            }
+            Ok(())
+        })?;
+        Ok(prepared
+            .into_iter()
+            .map(|(mut created, stored)| {
+                created.info = stored.info;
+                created
+            })
+            .collect())
+    }
+}
+
 /// Records the pepper check and prefix on first use; refuses a store that differs.
 pub(super) fn check_identity(client: &mut Client, store: &Store) -> Result<()> {
     let check = store.pepper_check_hex()?;

@@ -52,11 +52,14 @@
 //! # Ok::<(), keyward::Error>(())
 //! ```
 
+mod link;
 mod manage;
 mod replicator;
 mod schema;
 mod status;
+mod tls;
 
+pub(crate) use link::Link;
 pub use manage::Upstream;
 pub use replicator::{Replicator, ReplicatorOptions, SyncReport};
 pub use schema::SCHEMA_VERSION;
@@ -79,25 +82,43 @@ pub(crate) fn pg_error(e: postgres::Error) -> Error {
             detail: format!("{db}: run `keyward upstream init` (or Upstream::connect) first"),
         };
     }
-    Error::UpstreamUnavailable {
-        detail: e.to_string(),
+    // The driver's message, with its cause (e.g. the TLS handshake's: "invalid peer
+    // certificate: UnknownIssuer"; the OS's for a refused connection).
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !detail.contains(&text) {
+            detail.push_str(": ");
+            detail.push_str(&text);
+        }
+        source = cause.source();
     }
+    Error::UpstreamUnavailable { detail }
 }
 
-/// Connects to `url` (a `postgresql://` URL or `key=value` string; TLS is not supported).
-pub(crate) fn connect(url: &str) -> Result<postgres::Client> {
-    let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| {
-        Error::invalid(
-            "upstream URL",
-            format!("not a PostgreSQL connection URL: {e}"),
-        )
+/// Parses `url` (a `postgresql://` URL or `key=value` string, with libpq's `sslmode` and
+/// `sslrootcert`: see `tls`) into the driver's configuration and the TLS connector. Reads the
+/// root file, connects to nothing.
+pub(crate) fn config(
+    url: &str,
+) -> Result<(postgres::Config, tokio_postgres_rustls::MakeRustlsConnect)> {
+    let (url, tls) = tls::split(url)?;
+    let config = url.parse().map_err(|e: postgres::Error| {
+        Error::invalid("upstream", format!("not a PostgreSQL connection URL: {e}"))
     })?;
+    Ok((config, tls))
+}
+
+/// Connects to `url` (see [`config`]).
+pub(crate) fn connect(url: &str) -> Result<postgres::Client> {
+    let (mut config, tls) = config(url)?;
     if config.get_application_name().is_none() {
         config.application_name("keyward");
     }
     config
         .connect_timeout(std::time::Duration::from_secs(5))
-        .connect(postgres::NoTls)
+        .connect(tls)
         .map_err(pg_error)
 }
 

@@ -23,10 +23,15 @@ fn script() -> PathBuf {
 }
 
 fn run(action: &str, dir: &Path) -> String {
+    run_with(action, dir, &[])
+}
+
+fn run_with(action: &str, dir: &Path, env: &[(&str, &str)]) -> String {
     let out = Command::new("bash")
         .arg(script())
         .arg(action)
         .arg(dir)
+        .envs(env.iter().copied())
         .output()
         .expect("run scripts/pg-test-server.sh");
     assert!(
@@ -41,6 +46,16 @@ impl PgServer {
     /// Starts a new server in a fresh directory under /tmp (the `postgres` user must reach
     /// it, so not under a private temporary directory).
     pub fn start() -> PgServer {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server that also listens on 127.0.0.1 with TLS (`KW_PG_TLS=1`): its URL names
+    /// `localhost`; [`PgServer::file`] `ca.crt` signed its certificate, `other-ca.crt` did not.
+    pub fn start_tls() -> PgServer {
+        Self::start_with(&[("KW_PG_TLS", "1")])
+    }
+
+    fn start_with(env: &[(&str, &str)]) -> PgServer {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let dir = PathBuf::from(format!(
             "/tmp/kw-pg-{}-{}",
@@ -48,8 +63,13 @@ impl PgServer {
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         let _ = std::fs::remove_dir_all(&dir);
-        let url = run("start", &dir);
+        let url = run_with("start", &dir, env);
         PgServer { dir, url }
+    }
+
+    /// A file of the server's directory (e.g. `ca.crt`).
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
     }
 
     /// Stops the server at once (immediate shutdown, like a crash).

@@ -39,6 +39,7 @@ const DEFINES = Object.freeze({
   KW_KEY_INFO_MAX_LEN: 24576,
   KW_RATE_HEADERS_MAX_LEN: 256,
   KW_DEFAULT_ROTATION_GRACE_MS: 86400000,
+  KW_MAX_UPSTREAM_URL_LEN: 4096,
   KW_FLUSH_MANUAL: 0xffffffffffffffffn,
   KW_STORE_NONE: 0,
 });
@@ -55,6 +56,7 @@ const ENUMS = Object.freeze({
     KW_CREDENTIAL_MISSING: 50, KW_UNSUPPORTED_SCHEME: 51, KW_BAD_BASE64: 52, KW_HALF_PAIR: 53,
     KW_MALFORMED_KEY: 54, KW_AMBIGUOUS_CREDENTIAL: 55, KW_LEGACY_IMPORT_INVALID: 60,
     KW_UPSTREAM_UNAVAILABLE: 70, KW_UPSTREAM_SCHEMA: 71, KW_UPSTREAM_REQUIRED: 72,
+    KW_UPSTREAM_UNSUPPORTED: 73,
   },
   kw_family: {
     KW_FAMILY_OK: 0, KW_FAMILY_ARGUMENT: 1, KW_FAMILY_NOT_FOUND: 2, KW_FAMILY_POLICY: 3, KW_FAMILY_STORAGE: 4,
@@ -66,7 +68,7 @@ const ENUMS = Object.freeze({
     KW_REASON_OWNER_SUSPENDED: 7, KW_REASON_RATE_LIMITED: 8,
   },
   kw_concurrency: { KW_CONCURRENCY_MULTI_PROCESS: 0, KW_CONCURRENCY_SINGLE_PROCESS: 1 },
-  kw_open_flags: { KW_OPEN_PERSISTENT: 1 },
+  kw_open_flags: { KW_OPEN_PERSISTENT: 1, KW_OPEN_UPSTREAM: 2 },
   kw_verify_flags: { KW_VERIFY_DRY_RUN: 1, KW_VERIFY_RATE_FIELDS: 2 },
   kw_state_filter: { KW_STATE_ALL: 0, KW_STATE_ACTIVE: 1, KW_STATE_REVOKED: 2, KW_STATE_EXPIRED: 3 },
   kw_refill_interval: { KW_REFILL_NONE: 0, KW_REFILL_DAILY: 1, KW_REFILL_MONTHLY: 2 },
@@ -133,11 +135,16 @@ const STRUCTS = Object.freeze({
     ['const char *', 'pepper_file'], ['size_t', 'pepper_file_len'], ['const char *', 'prefix'],
     ['size_t', 'prefix_len'], ['uint32_t', 'concurrency'], ['uint32_t', 'flags'],
     ['uint32_t', 'max_active_keys_per_owner'], ['uint32_t', 'keep_last_key'], ['uint64_t', 'max_lifetime_ms'],
-    ['uint64_t', 'flush_interval_ms'], ['uint64_t', 'index_capacity'],
+    ['uint64_t', 'flush_interval_ms'], ['uint64_t', 'index_capacity'], ['const char *', 'upstream'],
+    ['size_t', 'upstream_len'],
   ],
   kw_store_stats: [
     ['uint64_t', 'commits'], ['uint64_t', 'refreshes'], ['uint64_t', 'indexed_keys'],
     ['uint64_t', 'dirty_keys'], ['uint32_t', 'index_complete'], ['uint32_t', 'reserved'],
+  ],
+  kw_store_replica_stats: [
+    ['uint32_t', 'is_replica'], ['uint32_t', 'connected'], ['uint64_t', 'cursor'],
+    ['int64_t', 'synced_at_ms'], ['int64_t', 'staleness_ms'], ['int64_t', 'reported_at_ms'],
   ],
   kw_store_table_stats: [
     ['uint64_t', 'generation'], ['uint64_t', 'slots'], ['uint64_t', 'keys'], ['uint64_t', 'lookup_bytes'],
@@ -198,6 +205,7 @@ const FUNCTIONS = Object.freeze([
   'kw_status kw_close(kw_store store)',
   'kw_status kw_flush(kw_store store, size_t *out_written)',
   'kw_status kw_stats(kw_store store, struct kw_store_stats *out_stats)',
+  'kw_status kw_replica_stats(kw_store store, struct kw_store_replica_stats *out_stats)',
   'kw_status kw_table_stats(kw_store store, struct kw_store_table_stats *out_stats)',
   'kw_status kw_same_store(kw_store a, kw_store b, uint32_t *out_same)',
   'kw_status kw_release_persistent(void)',

@@ -763,7 +763,7 @@ process.on('exit', () => {
   fn.kw_release_persistent(); // stores kept open by `persistent: true` flush and close too
 });
 
-const OPEN_OPTIONS = ['pepper', 'pepperFile', 'prefix', 'concurrency', 'persistent', 'maxActiveKeysPerOwner', 'keepLastKey', 'maxLifetimeMs', 'flushIntervalMs', 'indexCapacity'];
+const OPEN_OPTIONS = ['pepper', 'pepperFile', 'prefix', 'concurrency', 'persistent', 'maxActiveKeysPerOwner', 'keepLastKey', 'maxLifetimeMs', 'flushIntervalMs', 'indexCapacity', 'upstream'];
 const VERIFY_OPTIONS = ['scopes', 'cost', 'at', 'info', 'dryRun'];
 const CREATE_FIELDS = ['owner', 'name', 'scopes', 'env', 'metadata', 'expiresAt', 'credits', 'rateLimit'];
 
@@ -824,6 +824,7 @@ class Store {
       pepper: { ptr: null, len: 0 },
       pepper_file: kwStr(o.pepperFile, op, 'pepperFile', false),
       prefix: kwStr(o.prefix, op, 'prefix', false),
+      upstream: kwStr(o.upstream, op, 'upstream', false),
     };
     if (o.pepper !== undefined && o.pepper !== null) {
       if (typeof o.pepper === 'string') raw.pepper = { ptr: Buffer.from(o.pepper, 'utf8'), len: Buffer.byteLength(o.pepper) };
@@ -849,12 +850,17 @@ class Store {
       prefix: raw.prefix.ptr,
       prefix_len: raw.prefix.len,
       concurrency,
-      flags: o.persistent ? ENUMS.kw_open_flags.KW_OPEN_PERSISTENT : 0,
+      // KW_OPEN_UPSTREAM (only with an upstream): the library reads the upstream fields.
+      flags:
+        (o.persistent ? ENUMS.kw_open_flags.KW_OPEN_PERSISTENT : 0) |
+        (raw.upstream.ptr === null ? 0 : ENUMS.kw_open_flags.KW_OPEN_UPSTREAM),
       max_active_keys_per_owner: o.maxActiveKeysPerOwner === undefined ? 0 : u32(o.maxActiveKeysPerOwner, op, 'maxActiveKeysPerOwner'),
       keep_last_key: o.keepLastKey ? 1 : 0,
       max_lifetime_ms: o.maxLifetimeMs === undefined ? 0 : safeInt(o.maxLifetimeMs, op, 'maxLifetimeMs'),
       flush_interval_ms: flush,
       index_capacity: o.indexCapacity === undefined ? 0 : safeInt(o.indexCapacity, op, 'indexCapacity'),
+      upstream: raw.upstream.ptr,
+      upstream_len: raw.upstream.len,
     };
     const st = fn.kw_open(struct, P_STORE);
     if (st !== 0) throw failure(st, op);
@@ -936,6 +942,20 @@ class Store {
       slotsRepaired: FIXED.get64(t('slots_repaired')),
       mapped: FIXED.u32[t('mapped') >>> 2] !== 0,
     };
+    const rt = fn.kw_replica_stats(this._h, P_STRUCT);
+    if (rt !== 0) throw failure(rt, 'stats');
+    const r = (f) => F_STRUCT + off('kw_store_replica_stats', f);
+    stats.replica = null;
+    if (FIXED.u32[r('is_replica') >>> 2] !== 0) {
+      const staleness = FIXED.getI64(r('staleness_ms'));
+      stats.replica = {
+        cursor: FIXED.get64(r('cursor')),
+        connected: FIXED.u32[r('connected') >>> 2] !== 0,
+        syncedAtMs: FIXED.getI64(r('synced_at_ms')),
+        stalenessMs: staleness < 0 ? null : staleness,
+        reportedAtMs: FIXED.getI64(r('reported_at_ms')),
+      };
+    }
     return stats;
   }
 

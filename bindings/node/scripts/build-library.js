@@ -2,7 +2,7 @@
 'use strict';
 /**
  * The `prepare` script of the keyward npm packages in a checkout: builds libkeyward
- * (`cargo build --release --lib -p keyward` at the repository root) and copies it into the
+ * (`cargo build --release --lib -p keyward --features postgres` at the repository root) and copies it into the
  * package that npm is about to pack or link, so a package installed from a folder or packed
  * into a tarball carries the library it was built with.
  *
@@ -67,8 +67,9 @@ if (mode === 'platform') {
 
 if (!fs.existsSync(path.join(REPO, 'Cargo.toml'))) fail(`${REPO} is not a keyward checkout (no Cargo.toml)`);
 const cargo = process.env.CARGO || 'cargo';
-console.error(`${pkg.name} prepare: cargo build --release --lib -p keyward (in ${REPO})`);
-const build = spawnSync(cargo, ['build', '--release', '--lib', '-p', 'keyward', '--message-format=json-render-diagnostics'], {
+// With PostgreSQL support (`upstream` option, README "Several hosts"), as every shipped library.
+console.error(`${pkg.name} prepare: cargo build --release --lib -p keyward --features postgres (in ${REPO})`);
+const build = spawnSync(cargo, ['build', '--release', '--lib', '-p', 'keyward', '--features', 'postgres', '--message-format=json-render-diagnostics'], {
   cwd: REPO,
   stdio: ['ignore', 'pipe', 'inherit'],
   encoding: 'utf8',

@@ -39,6 +39,7 @@ final class Abi
     public const KW_KEY_INFO_MAX_LEN = 24576;
     public const KW_RATE_HEADERS_MAX_LEN = 256;
     public const KW_DEFAULT_ROTATION_GRACE_MS = 86400000;
+    public const KW_MAX_UPSTREAM_URL_LEN = 4096;
     public const KW_FLUSH_MANUAL = -1; // UINT64_MAX: the same 64 bits as a PHP int
     public const KW_STORE_NONE = 0;
 
@@ -79,6 +80,7 @@ final class Abi
     public const KW_UPSTREAM_UNAVAILABLE = 70;
     public const KW_UPSTREAM_SCHEMA = 71;
     public const KW_UPSTREAM_REQUIRED = 72;
+    public const KW_UPSTREAM_UNSUPPORTED = 73;
 
     // enum kw_family
     public const KW_FAMILY_OK = 0;
@@ -108,6 +110,7 @@ final class Abi
 
     // enum kw_open_flags
     public const KW_OPEN_PERSISTENT = 1;
+    public const KW_OPEN_UPSTREAM = 2;
 
     // enum kw_verify_flags
     public const KW_VERIFY_DRY_RUN = 1;

@@ -95,6 +95,11 @@ final class Store
      * @param int $maxLifetimeMs policy: longest key lifetime in ms (0 = unlimited; else every key needs an expiry)
      * @param int $flushIntervalMs background usage flush interval (0 = default 1000 ms; FLUSH_MANUAL = off)
      * @param int $indexCapacity most key records this process keeps decoded in front of the shared verify table (0 = default 65 536)
+     * @param ?string $upstream connection URL of the upstream PostgreSQL this store replicates
+     *     (several hosts, README "Several hosts"), e.g. "postgresql://keyward@db.internal/keyward":
+     *     create(), createMany(), update(), revoke(), delete() and rotate() are then written to
+     *     PostgreSQL first and applied here once it committed (UpstreamException when it cannot
+     *     be reached: nothing was changed). Opening connects to nothing; verifies never use it.
      * @param bool $pin KW_OPEN_PERSISTENT: keep the store open (warm) for the life of the
      *     process even after its last handle is closed, e.g. when a framework opens and closes
      *     a Store per request. Closing a handle then never writes; usage is flushed by the
@@ -115,10 +120,11 @@ final class Store
         int $flushIntervalMs = 0,
         int $indexCapacity = 0,
         bool $pin = false,
+        #[\SensitiveParameter] ?string $upstream = null,
     ): self {
         $ffi = Library::ffi();
         $handle = self::openHandle($ffi, $path, $pin, $pepper, $pepperFile, $prefix, $singleProcess,
-            $maxActiveKeysPerOwner, $keepLastKey, $maxLifetimeMs, $flushIntervalMs, $indexCapacity);
+            $maxActiveKeysPerOwner, $keepLastKey, $maxLifetimeMs, $flushIntervalMs, $indexCapacity, $upstream);
         if ($pin) {
             Library::releasePersistentAtExit();
         }
@@ -160,20 +166,25 @@ final class Store
         int $maxLifetimeMs = 0,
         int $flushIntervalMs = 0,
         int $indexCapacity = 0,
+        #[\SensitiveParameter] ?string $upstream = null,
     ): self {
         $ffi = Library::ffi();
-        $envName = self::HANDLE_ENV_PREFIX . hash('md5', implode("\0", [
+        $parts = [
             $path, $pepper === null ? '-' : hash('sha256', $pepper), $pepperFile ?? '-', $prefix ?? '-',
             (int) $singleProcess, $maxActiveKeysPerOwner, (int) $keepLastKey, $maxLifetimeMs,
             $flushIntervalMs, $indexCapacity,
-        ]));
+        ];
+        if ($upstream !== null) {
+            $parts[] = hash('sha256', $upstream); // the URL may carry a password
+        }
+        $envName = self::HANDLE_ENV_PREFIX . hash('md5', implode("\0", $parts));
         $pid = (string) getmypid();
         $saved = Library::processEnv($envName);
         if ($saved !== null && str_starts_with($saved, $pid . ':')) {
             return new self($ffi, (int) substr($saved, strlen($pid) + 1), $path, $envName);
         }
         $handle = self::openHandle($ffi, $path, false, $pepper, $pepperFile, $prefix, $singleProcess,
-            $maxActiveKeysPerOwner, $keepLastKey, $maxLifetimeMs, $flushIntervalMs, $indexCapacity);
+            $maxActiveKeysPerOwner, $keepLastKey, $maxLifetimeMs, $flushIntervalMs, $indexCapacity, $upstream);
         Library::setProcessEnv($envName, $pid . ':' . $handle);
         Library::closeAtExit($handle);
         return new self($ffi, $handle, $path, $envName);
@@ -193,6 +204,7 @@ final class Store
         int $maxLifetimeMs,
         int $flushIntervalMs,
         int $indexCapacity,
+        #[\SensitiveParameter] ?string $upstream = null,
     ): int {
         if ($flushIntervalMs < 0 && $flushIntervalMs !== self::FLUSH_MANUAL) {
             throw Native::argument("flushIntervalMs must be positive, 0 (default) or Store::FLUSH_MANUAL, got $flushIntervalMs");
@@ -223,6 +235,13 @@ final class Store
         }
         $o->concurrency = $singleProcess ? Abi::KW_CONCURRENCY_SINGLE_PROCESS : Abi::KW_CONCURRENCY_MULTI_PROCESS;
         $o->flags = $persistent ? Abi::KW_OPEN_PERSISTENT : 0;
+        if ($upstream !== null) {
+            [$buf, $ptr] = Native::bytes($ffi, $upstream);
+            $keep[] = $buf;
+            $o->upstream = $ptr;
+            $o->upstream_len = strlen($upstream);
+            $o->flags |= Abi::KW_OPEN_UPSTREAM; // the library reads the upstream fields
+        }
         $o->max_active_keys_per_owner = Native::u32($maxActiveKeysPerOwner, 'maxActiveKeysPerOwner');
         $o->keep_last_key = $keepLastKey ? 1 : 0;
         $o->max_lifetime_ms = Native::nonNegative($maxLifetimeMs, 'maxLifetimeMs');
@@ -321,6 +340,15 @@ final class Store
         $this->check($this->ffi->kw_stats($this->live(), FFI::addr($s)), 'kw_stats');
         $t = $this->ffi->new('kw_store_table_stats');
         $this->check($this->ffi->kw_table_stats($this->live(), FFI::addr($t)), 'kw_table_stats');
+        $r = $this->ffi->new('kw_store_replica_stats');
+        $this->check($this->ffi->kw_replica_stats($this->live(), FFI::addr($r)), 'kw_replica_stats');
+        $replica = $r->is_replica === 0 ? null : [
+            'cursor' => $r->cursor,
+            'connected' => $r->connected !== 0,
+            'syncedAtMs' => $r->synced_at_ms,
+            'stalenessMs' => $r->staleness_ms < 0 ? null : $r->staleness_ms,
+            'reportedAtMs' => $r->reported_at_ms,
+        ];
         return new StoreStats($s->commits, $s->refreshes, $s->indexed_keys, $s->dirty_keys, $s->index_complete !== 0, [
             'generation' => $t->generation,
             'slots' => $t->slots,
@@ -331,7 +359,7 @@ final class Store
             'rebuilds' => $t->rebuilds,
             'slotsRepaired' => $t->slots_repaired,
             'mapped' => $t->mapped !== 0,
-        ]);
+        ], $replica);
     }
 
     /**

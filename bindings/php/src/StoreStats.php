@@ -18,6 +18,11 @@ final class StoreStats
      * @param array{generation: int, slots: int, keys: int, lookupBytes: int, fileBytes: int,
      *     cachedRecords: int, rebuilds: int, slotsRepaired: int, mapped: bool} $table the shared
      *     verify table as this process sees it
+     * @param ?array{cursor: int, connected: bool, syncedAtMs: int, stalenessMs: ?int,
+     *     reportedAtMs: int} $replica a replica's state against its upstream PostgreSQL: the last
+     *     upstream change applied, whether its replicator was connected at its last report, when
+     *     it was last known up to date (0 = never) and how long ago (null = never); null for a
+     *     store of its own
      */
     public function __construct(
         public readonly int $commits,
@@ -26,6 +31,7 @@ final class StoreStats
         public readonly int $dirtyKeys,
         public readonly bool $indexComplete,
         public readonly array $table = [],
+        public readonly ?array $replica = null,
     ) {
     }
 }

@@ -36,6 +36,7 @@ from .types import (
     OwnerInfo,
     ParsedKey,
     Refill,
+    ReplicaStats,
     StoreStats,
     TableStats,
     UsageStats,
@@ -519,6 +520,13 @@ class Store:
             :data:`FLUSH_MANUAL` = only :meth:`flush` and :meth:`close` write usage.
         index_capacity: most key records this process keeps decoded in front of the shared
             verify table; 0 = default (65 536).
+        upstream: connection URL of the upstream PostgreSQL this store replicates (several
+            hosts, README "Several hosts"), e.g. ``postgresql://keyward@db.internal/keyward``.
+            :meth:`create`, :meth:`create_many`, :meth:`update`, :meth:`revoke`,
+            :meth:`delete` and :meth:`rotate` are then written to PostgreSQL first and applied
+            here once it committed; they raise :class:`UpstreamError` when it cannot be
+            reached (nothing was changed). Opening connects to nothing; verifies never use
+            it. ``None`` = a store of its own.
     """
 
     __slots__ = ("_handle", "_finalizer", "_path", "__weakref__")
@@ -537,6 +545,7 @@ class Store:
         max_lifetime: Duration | None = None,
         flush_interval_ms: int = 0,
         index_capacity: int = 0,
+        upstream: str | None = None,
     ) -> None:
         self._handle = 0
         if not isinstance(path, (str, os.PathLike)):
@@ -576,6 +585,13 @@ class Store:
             lib.KW_CONCURRENCY_SINGLE_PROCESS if single_process else lib.KW_CONCURRENCY_MULTI_PROCESS
         )
         o.flags = lib.KW_OPEN_PERSISTENT if persistent else 0
+        if upstream is not None:
+            raw = _text(upstream, "upstream")
+            up = ffi.from_buffer(raw)
+            keep.append(up)
+            o.upstream = up
+            o.upstream_len = len(raw)
+            o.flags |= lib.KW_OPEN_UPSTREAM
         o.max_active_keys_per_owner = _int(max_active_keys_per_owner, "max_active_keys_per_owner", 0, _U32)
         o.keep_last_key = 1 if keep_last_key else 0
         o.max_lifetime_ms = 0 if max_lifetime is None else _duration_ms(max_lifetime, "max_lifetime")
@@ -649,6 +665,17 @@ class Store:
         self._check(lib.kw_stats(self._handle, s))
         t = ffi.new("kw_store_table_stats *")
         self._check(lib.kw_table_stats(self._handle, t))
+        r = ffi.new("kw_store_replica_stats *")
+        self._check(lib.kw_replica_stats(self._handle, r))
+        replica = None
+        if r.is_replica:
+            replica = ReplicaStats(
+                cursor=r.cursor,
+                connected=bool(r.connected),
+                synced_at_ms=r.synced_at_ms,
+                staleness_ms=None if r.staleness_ms < 0 else r.staleness_ms,
+                reported_at_ms=r.reported_at_ms,
+            )
         return StoreStats(
             commits=s.commits,
             refreshes=s.refreshes,
@@ -666,6 +693,7 @@ class Store:
                 slots_repaired=t.slots_repaired,
                 mapped=bool(t.mapped),
             ),
+            replica=replica,
         )
 
     def same_store(self, other: Store) -> bool:

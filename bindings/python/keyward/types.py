@@ -579,8 +579,24 @@ class TableStats:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplicaStats:
+    """A replica store's state against its upstream PostgreSQL (``StoreStats.replica``):
+    the last upstream change applied (``cursor``), whether the host's replicator was
+    connected at its last report, when the store was last known up to date
+    (``synced_at_ms``, 0 = never) and how long ago that was (``staleness_ms``, ``None`` =
+    never synced)."""
+
+    cursor: int
+    connected: bool
+    synced_at_ms: int
+    staleness_ms: int | None
+    reported_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class StoreStats:
-    """This process's counters for a store (:meth:`Store.stats`)."""
+    """This process's counters for a store (:meth:`Store.stats`); ``replica`` is ``None``
+    for a store of its own."""
 
     commits: int
     refreshes: int
@@ -588,6 +604,7 @@ class StoreStats:
     dirty_keys: int
     index_complete: bool
     table: TableStats
+    replica: ReplicaStats | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,8 @@ const idle = store.unusedSince('acct_42', Date.now() - 86400000);
 const credits = store.credits(id);
 if (credits) void credits.remaining;
 const stats = store.stats();
+const staleness: number | null = stats.replica === null ? null : stats.replica.stalenessMs;
+void [staleness, new Store('/tmp/replica.redb', { upstream: 'postgresql://kw@db.internal/kw' })];
 const written: number = store.flush();
 void [next, uses, days, idle, stats, written, store.allKeys(), store.get(id)];
 

@@ -128,7 +128,8 @@ final class LibraryTest extends TestCase
                 'PEPPER_MISSING', 'PEPPER_INVALID', 'PEPPER_PERMISSIONS', 'STORAGE'],
             CredentialException::class => ['CREDENTIAL_MISSING', 'UNSUPPORTED_SCHEME', 'BAD_BASE64', 'HALF_PAIR', 'MALFORMED_KEY',
                 'AMBIGUOUS_CREDENTIAL'],
-            UpstreamException::class => ['UPSTREAM_UNAVAILABLE', 'UPSTREAM_SCHEMA', 'UPSTREAM_REQUIRED'],
+            UpstreamException::class => ['UPSTREAM_UNAVAILABLE', 'UPSTREAM_SCHEMA', 'UPSTREAM_REQUIRED',
+                'UPSTREAM_UNSUPPORTED'],
         ];
         $seen = [];
         foreach ($families as $class => $names) {
