@@ -1197,8 +1197,9 @@ typedef struct kw_options {
    * Connection URL of the upstream PostgreSQL this store replicates (UTF-8, at most
    * `KW_MAX_UPSTREAM_URL_LEN` bytes; `postgresql://user@host/db` or `key=value` form);
    * NULL = none. With it, `kw_create`, `kw_create_many`, `kw_update`, `kw_revoke`,
-   * `kw_delete` and `kw_rotate` are written to PostgreSQL first and applied to this store
-   * once it committed (README, "Several hosts"). Opening connects to nothing: the first
+   * `kw_delete`, `kw_rotate`, `kw_set_rate_limit`, `kw_set_owner_rate_limit`, the
+   * `kw_owner_*` changes and `kw_import_legacy` are written to PostgreSQL first and applied
+   * to this store once it committed (README, "Several hosts"). Opening connects to nothing: the first
    * of those calls does, and a later call reconnects after a failure; verifies never use
    * it. A library built without PostgreSQL support refuses it (`KW_UPSTREAM_UNSUPPORTED`).
    */
@@ -2009,9 +2010,8 @@ uint32_t kw_status_family(uint32_t status);
  *
  * With an upstream, the management calls listed at `kw_options.upstream` may fail with
  * `KW_UPSTREAM_UNAVAILABLE` (PostgreSQL unreachable: nothing was changed),
- * `KW_UPSTREAM_SCHEMA`, `KW_WRONG_PEPPER` (the upstream's hosts use another pepper) or
- * `KW_UPSTREAM_REQUIRED` (what the upstream does not carry yet: rate limits, owner
- * controls, legacy imports); `kw_last_error_message` says which.
+ * `KW_UPSTREAM_SCHEMA` or `KW_WRONG_PEPPER` (the upstream's hosts use another pepper);
+ * `kw_last_error_message` says which.
  *
  * # Safety
  * `options` must be NULL or point to a valid `kw_options` whose pointers follow the

@@ -403,13 +403,6 @@ pub enum Error {
     },
     /// A management call on a store that replicates an upstream PostgreSQL.
     UpstreamRequired,
-    /// A management call on a store opened with an upstream URL that the upstream does not
-    /// carry yet (code `UPSTREAM_REQUIRED`): made here alone it would not reach the other
-    /// hosts, so it is refused.
-    UpstreamNotCarried {
-        /// What the upstream does not carry (e.g. "rate limits").
-        what: &'static str,
-    },
     /// An upstream URL was given to a library built without the `postgres` feature.
     UpstreamUnsupported,
 }
@@ -448,9 +441,7 @@ impl Error {
             Error::LegacyImportInvalid { .. } => ErrorCode::LegacyImportInvalid,
             Error::UpstreamUnavailable { .. } => ErrorCode::UpstreamUnavailable,
             Error::UpstreamSchema { .. } => ErrorCode::UpstreamSchema,
-            Error::UpstreamRequired | Error::UpstreamNotCarried { .. } => {
-                ErrorCode::UpstreamRequired
-            }
+            Error::UpstreamRequired => ErrorCode::UpstreamRequired,
             Error::UpstreamUnsupported => ErrorCode::UpstreamUnsupported,
         }
     }
@@ -589,11 +580,7 @@ impl fmt::Display for Error {
             ),
             Error::UpstreamRequired => write!(
                 f,
-                "this store is a replica of an upstream PostgreSQL: a change made here alone would not reach the other hosts; make it through the upstream (open the store with its upstream URL, keyward::upstream::Upstream, or `keyward --upstream URL`; owner controls, rate limits and legacy imports are not carried by the upstream yet)"
-            ),
-            Error::UpstreamNotCarried { what } => write!(
-                f,
-                "{what} are not carried by the upstream PostgreSQL yet: made on this host alone the change would not reach the other hosts, so it was refused (nothing was changed)"
+                "this store is a replica of an upstream PostgreSQL: a change made here alone would not reach the other hosts; make it through the upstream (open the store with its upstream URL, keyward::upstream::Upstream, or `keyward --upstream URL`)"
             ),
             Error::UpstreamUnsupported => write!(
                 f,

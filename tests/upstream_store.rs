@@ -132,22 +132,40 @@ fn management_calls_of_a_store_opened_with_an_upstream_reach_the_other_hosts() {
     ra.sync_once().unwrap();
     assert_eq!(a.store.all_keys().unwrap(), b.store.all_keys().unwrap());
 
-    // What the upstream does not carry yet is refused, not made locally.
-    let err = a
+    // Rate limits and owner controls go through the upstream too, and reach the other hosts.
+    let limit = RateLimit::new(10, 1000, 10).unwrap();
+    let limited = a
         .store
         .update(
             rotated.id(),
             KeyUpdate {
-                rate_limit: Some(Some(RateLimit::new(10, 1000, 10).unwrap())),
+                rate_limit: Some(Some(limit)),
                 ..KeyUpdate::default()
             },
         )
-        .unwrap_err();
-    assert_eq!(err.code(), ErrorCode::UpstreamRequired, "{err}");
-    assert!(err.to_string().contains("rate limits"), "{err}");
-    assert!(a.store.get(rotated.id()).unwrap().rate_limit.is_none());
-    let err = a.store.suspend_owner("acct_1", None).unwrap_err();
-    assert_eq!(err.code(), ErrorCode::UpstreamRequired, "{err}");
+        .unwrap();
+    assert_eq!(limited.rate_limit, Some(limit));
+    let owner_limit = RateLimit::new(100, 1000, 100).unwrap();
+    a.store
+        .set_owner_rate_limit("acct_1", Some(owner_limit))
+        .unwrap();
+    a.store.suspend_owner("acct_1", Some("unpaid")).unwrap();
+    assert_eq!(reason(&a.store, rotated.key()), Reason::OwnerSuspended);
+    assert_eq!(
+        reason(&b.store, rotated.key()),
+        Reason::Valid,
+        "until b syncs"
+    );
+    rb.sync_once().unwrap();
+    assert_eq!(reason(&b.store, rotated.key()), Reason::OwnerSuspended);
+    assert_eq!(b.store.get(rotated.id()).unwrap().rate_limit, Some(limit));
+    assert_eq!(
+        b.store.owner_rate_limit("acct_1").unwrap(),
+        Some(owner_limit)
+    );
+    b.store.resume_owner("acct_1").unwrap();
+    ra.sync_once().unwrap();
+    assert_eq!(reason(&a.store, rotated.key()), Reason::Valid);
 }
 
 #[test]
@@ -203,10 +221,9 @@ fn a_wrong_url_is_refused_at_open_or_at_the_first_call_with_an_upstream_error() 
         a.store.stats().unwrap().replica.is_some(),
         "a store opened with an upstream is a replica"
     );
-    // Before any connection was made, what the upstream does not carry is already refused
-    // (made here alone it would never reach the other hosts).
+    // Owner controls too go to the upstream, never to the local file alone.
     let err = a.store.suspend_owner("acct_1", None).unwrap_err();
-    assert_eq!(err.code(), ErrorCode::UpstreamRequired, "{err}");
+    assert_eq!(err.code(), ErrorCode::UpstreamUnavailable, "{err}");
     assert!(a.store.owners().unwrap().is_empty());
 }
 

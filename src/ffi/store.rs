@@ -137,9 +137,8 @@ unsafe fn convert_options(o: &kw_options) -> Result<(PathBuf, StoreOptions, bool
 ///
 /// With an upstream, the management calls listed at `kw_options.upstream` may fail with
 /// `KW_UPSTREAM_UNAVAILABLE` (PostgreSQL unreachable: nothing was changed),
-/// `KW_UPSTREAM_SCHEMA`, `KW_WRONG_PEPPER` (the upstream's hosts use another pepper) or
-/// `KW_UPSTREAM_REQUIRED` (what the upstream does not carry yet: rate limits, owner
-/// controls, legacy imports); `kw_last_error_message` says which.
+/// `KW_UPSTREAM_SCHEMA` or `KW_WRONG_PEPPER` (the upstream's hosts use another pepper);
+/// `kw_last_error_message` says which.
 ///
 /// # Safety
 /// `options` must be NULL or point to a valid `kw_options` whose pointers follow the

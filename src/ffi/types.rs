@@ -312,8 +312,9 @@ pub struct kw_options {
     /// Connection URL of the upstream PostgreSQL this store replicates (UTF-8, at most
     /// `KW_MAX_UPSTREAM_URL_LEN` bytes; `postgresql://user@host/db` or `key=value` form);
     /// NULL = none. With it, `kw_create`, `kw_create_many`, `kw_update`, `kw_revoke`,
-    /// `kw_delete` and `kw_rotate` are written to PostgreSQL first and applied to this store
-    /// once it committed (README, "Several hosts"). Opening connects to nothing: the first
+    /// `kw_delete`, `kw_rotate`, `kw_set_rate_limit`, `kw_set_owner_rate_limit`, the
+    /// `kw_owner_*` changes and `kw_import_legacy` are written to PostgreSQL first and applied
+    /// to this store once it committed (README, "Several hosts"). Opening connects to nothing: the first
     /// of those calls does, and a later call reconnects after a failure; verifies never use
     /// it. A library built without PostgreSQL support refuses it (`KW_UPSTREAM_UNSUPPORTED`).
     pub upstream: *const c_char,

@@ -179,6 +179,9 @@ impl Store {
         data: &[u8],
         options: &LegacyImportOptions,
     ) -> Result<LegacyImportReport> {
+        if let Some(link) = self.upstream_link() {
+            return self.upstream_import_legacy(link, scheme, data, options);
+        }
         let engine = self.engine()?;
         engine.refuse_on_replica()?;
         let now = engine.now();

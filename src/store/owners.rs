@@ -436,6 +436,9 @@ impl Store {
     /// kept). Audited as `owner_suspend`.
     pub fn suspend_owner(&self, owner: &str, reason: Option<&str>) -> Result<OwnerInfo> {
         check_owner_args::<&str>(owner, reason, None)?;
+        if let Some(link) = self.upstream_link() {
+            return self.upstream_suspend_owner(link, owner, reason);
+        }
         self.change_owner(owner, AuditAction::OwnerSuspend, |record, now| {
             Ok(record.suspend(now, reason))
         })
@@ -446,6 +449,9 @@ impl Store {
     /// `owner_resume`. `OWNER_NOT_FOUND` if the owner has neither a record nor keys.
     pub fn resume_owner(&self, owner: &str) -> Result<OwnerInfo> {
         check_owner(owner)?;
+        if let Some(link) = self.upstream_link() {
+            return self.upstream_resume_owner(link, owner);
+        }
         self.change_owner(owner, AuditAction::OwnerResume, |record, _| {
             Ok(record.resume())
         })
@@ -461,6 +467,9 @@ impl Store {
         scopes: Option<&[S]>,
     ) -> Result<OwnerInfo> {
         let scopes = check_owner_args(owner, None, scopes)?;
+        if let Some(link) = self.upstream_link() {
+            return self.upstream_set_owner_scopes(link, owner, scopes.as_deref());
+        }
         self.change_owner(owner, AuditAction::OwnerScopes, |record, _| {
             Ok(record.set_scopes(&scopes))
         })

@@ -399,6 +399,9 @@ impl Store {
         if let Some(limit) = &limit {
             limit.check()?;
         }
+        if let Some(link) = self.upstream_link() {
+            return self.upstream_set_owner_rate_limit(link, owner, limit);
+        }
         let engine = self.engine()?;
         engine.refuse_on_replica()?;
         let result = engine.contained(|| {

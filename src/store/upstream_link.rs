@@ -1,7 +1,7 @@
 //! A store opened with an upstream URL (`StoreOptions::upstream`): its management calls are
 //! made through the upstream PostgreSQL (`crate::upstream::Link`, feature `postgres`) instead
 //! of the local file, exactly as `keyward::upstream::Upstream`'s methods make them. Without
-//! the feature the option is refused at open ([`Error::UpstreamUnsupported`]), so the calls
+//! the feature the option is refused at open ([`Error::UpstreamUnsupported`](crate::Error::UpstreamUnsupported)), so the calls
 //! below are never reached.
 
 // Without the feature the routed calls' arguments go nowhere (the `Link` cannot exist).
@@ -11,8 +11,13 @@ use std::time::Duration;
 
 use super::Store;
 use super::engine::Engine;
+use super::legacy::LegacyImportReport;
 use super::manage::{CreatedKey, KeyUpdate, NewKey};
-use crate::error::{Error, Result};
+use super::owners::OwnerInfo;
+use crate::error::Result;
+use crate::legacy::LegacyScheme;
+use crate::legacy::source::LegacyImportOptions;
+use crate::rate_limit::RateLimit;
 use crate::schema::{KeyInfo, META, META_UPSTREAM_CURSOR, u64_from_meta};
 
 #[cfg(feature = "postgres")]
@@ -35,7 +40,7 @@ pub(super) fn from_option(url: Option<&str>) -> Result<Option<Link>> {
     #[cfg(not(feature = "postgres"))]
     {
         let _ = url;
-        Err(Error::UpstreamUnsupported)
+        Err(crate::error::Error::UpstreamUnsupported)
     }
 }
 
@@ -51,15 +56,6 @@ macro_rules! through {
             match *$link {}
         }
     }};
-}
-
-fn refuse_rate_limit(set: bool) -> Result<()> {
-    if set {
-        return Err(Error::UpstreamNotCarried {
-            what: "rate limits",
-        });
-    }
-    Ok(())
 }
 
 impl Engine {
@@ -84,8 +80,8 @@ impl Store {
     }
 
     /// A store opened with an upstream is a replica from its first open (an upstream cursor
-    /// of 0 in its meta table, written once, locally: no connection), so the calls the
-    /// upstream does not carry are refused even before the first management call connected.
+    /// of 0 in its meta table, written once, locally: no connection), so no management call
+    /// is ever made on it locally, even before the first one connected.
     pub(super) fn marked_if_replica(self) -> Result<Store> {
         #[cfg(feature = "postgres")]
         if self.upstream_link().is_some() && self.engine()?.upstream_cursor()?.is_none() {
@@ -95,7 +91,6 @@ impl Store {
     }
 
     pub(super) fn upstream_create(&self, link: &Link, new: NewKey) -> Result<CreatedKey> {
-        refuse_rate_limit(new.rate_limit.is_some())?;
         through!(link, self, |u| u.create(new))
     }
 
@@ -105,7 +100,6 @@ impl Store {
         batch: Vec<NewKey>,
         action: &'static str,
     ) -> Result<Vec<CreatedKey>> {
-        refuse_rate_limit(batch.iter().any(|n| n.rate_limit.is_some()))?;
         through!(link, self, |u| u.create_many_as(batch, action))
     }
 
@@ -115,7 +109,6 @@ impl Store {
         id: &str,
         update: KeyUpdate,
     ) -> Result<KeyInfo> {
-        refuse_rate_limit(update.rate_limit.is_some())?;
         through!(link, self, |u| u.update(id, update))
     }
 
@@ -130,6 +123,47 @@ impl Store {
 
     pub(super) fn upstream_delete(&self, link: &Link, id: &str) -> Result<()> {
         through!(link, self, |u| u.delete(id))
+    }
+
+    pub(super) fn upstream_suspend_owner(
+        &self,
+        link: &Link,
+        owner: &str,
+        reason: Option<&str>,
+    ) -> Result<OwnerInfo> {
+        through!(link, self, |u| u.suspend_owner(owner, reason))
+    }
+
+    pub(super) fn upstream_resume_owner(&self, link: &Link, owner: &str) -> Result<OwnerInfo> {
+        through!(link, self, |u| u.resume_owner(owner))
+    }
+
+    pub(super) fn upstream_set_owner_scopes(
+        &self,
+        link: &Link,
+        owner: &str,
+        scopes: Option<&[String]>,
+    ) -> Result<OwnerInfo> {
+        through!(link, self, |u| u.set_owner_scopes(owner, scopes))
+    }
+
+    pub(super) fn upstream_set_owner_rate_limit(
+        &self,
+        link: &Link,
+        owner: &str,
+        limit: Option<RateLimit>,
+    ) -> Result<()> {
+        through!(link, self, |u| u.set_owner_rate_limit(owner, limit))
+    }
+
+    pub(super) fn upstream_import_legacy(
+        &self,
+        link: &Link,
+        scheme: LegacyScheme,
+        data: &[u8],
+        options: &LegacyImportOptions,
+    ) -> Result<LegacyImportReport> {
+        through!(link, self, |u| u.import_legacy(scheme, data, options))
     }
 
     pub(super) fn upstream_rotate(

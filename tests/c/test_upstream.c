@@ -149,8 +149,16 @@ int main(void) {
   CHECK(rs.synced_at_ms > 0 && rs.staleness_ms >= 0 && rs.reported_at_ms >= rs.synced_at_ms);
   CHECK_STATUS(kw_replica_stats(b, NULL), KW_NULL_ARGUMENT);
 
-  /* What the upstream does not carry yet is refused, with a message saying so. */
-  CHECK_STATUS(kw_owner_suspend(a, "acct_2", 6, NULL, 0, NULL, 0, NULL), KW_UPSTREAM_REQUIRED);
+  /* Owner controls go through the upstream too: suspended on A, refused on B after its sync;
+     resumed through B, valid again on both. */
+  CHECK_STATUS(kw_owner_suspend(a, "acct_2", 6, NULL, 0, NULL, 0, NULL), KW_OK);
+  CHECK(reason(a, key2) == KW_REASON_OWNER_SUSPENDED);
+  CHECK(replicate_once("b.redb", url) == 0);
+  CHECK(reason(b, key2) == KW_REASON_OWNER_SUSPENDED);
+  CHECK_STATUS(kw_owner_resume(b, "acct_2", 6, NULL, 0, NULL), KW_OK);
+  CHECK(reason(b, key2) == KW_REASON_VALID);
+  CHECK(replicate_once("a.redb", url) == 0);
+  CHECK(reason(a, key2) == KW_REASON_VALID);
 
   /* Server down: UPSTREAM_UNAVAILABLE, nothing changed; verifies go on. */
   CHECK(pg("kill") == 0);
