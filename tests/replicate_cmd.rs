@@ -10,6 +10,9 @@
 //!   fails, management fails with exit 7 / UPSTREAM_UNAVAILABLE, `keyward status` reports the
 //!   staleness; every change made before and after is applied on every host; a host whose
 //!   replicator was down while the log was pruned resynchronises.
+//! - `usage_and_credits_across_host_processes`: usage pushed by each host's replicator process
+//!   sums exactly upstream, pushes repeated; credits leased to the three hosts are never
+//!   over-spent and all of them can be spent.
 
 #[path = "common/pg.rs"]
 mod pg;
@@ -21,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use keyward::upstream::Upstream;
-use keyward::{ErrorCode, NewKey, Pepper, PepperSource, Reason, Store, StoreOptions};
+use keyward::{ErrorCode, NewCredits, NewKey, Pepper, PepperSource, Reason, Store, StoreOptions};
 use pg::PgServer;
 
 const HOSTS: usize = 3;
@@ -375,5 +378,103 @@ fn postgres_outage_under_load() {
     println!(
         "outage {outage:?}: {verifies} verifies on 3 hosts, 0 failed; load {}",
         load_average()
+    );
+}
+
+/// Usage and credits across three host processes: each host's own `keyward replicate`
+/// pushes its usage as absolute counts (pushed again by extra `--once` runs and by a
+/// restarted replicator: the upstream sums stay exact) and leases credits for the verifies
+/// of its store; however the hosts race, no more credits are accepted than the key had.
+#[test]
+fn usage_and_credits_across_host_processes() {
+    const CREDITS: u64 = 300;
+    let pg = PgServer::start();
+    let mut cluster = Cluster::new(&pg);
+    let up = Upstream::connect(&cluster.stores[0], &pg.url).unwrap();
+    let counted = up.create(new_key("acct_counted")).unwrap();
+    let limited = up
+        .create(NewKey {
+            credits: Some(NewCredits {
+                remaining: CREDITS,
+                refill: None,
+                cost: 1,
+            }),
+            ..new_key("acct_limited")
+        })
+        .unwrap();
+    cluster.wait_all_at(up.head().unwrap(), 60);
+
+    // Usage: a different number of verifies on each host.
+    let per_host = [400u64, 700, 1000];
+    for (store, n) in cluster.stores.iter().zip(per_host) {
+        for _ in 0..n {
+            assert!(store.verify(counted.key(), &[]).unwrap().is_valid());
+        }
+        store.flush().unwrap();
+    }
+    let upstream_uses = || {
+        pg.psql(&format!(
+            "SELECT coalesce(sum(uses), 0) FROM keyward_usage WHERE key_id = '{}'",
+            counted.id()
+        ))
+        .parse::<u64>()
+        .unwrap()
+    };
+    // A replicator killed and started again pushes its counts again.
+    cluster.stop_replicator(1);
+    cluster.start_replicator(1);
+    let total: u64 = per_host.iter().sum();
+    wait_until(60, "the hosts' usage upstream", || upstream_uses() == total);
+    for host in 0..HOSTS {
+        // Each run pushes the host's absolute counts once more (a retry).
+        let out = cluster.cli(
+            host,
+            &["replicate", "--once", "--host", &format!("host{host}")],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(upstream_uses(), total, "pushes repeated: still exact");
+
+    // Credits: every host spends from what its replicator leases, round robin, until the
+    // key's credits are all spent and then for a few more lease cycles.
+    let mut accepted = [0u64; HOSTS];
+    let mut refused = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut spent_at = None;
+    while Instant::now() < deadline {
+        for (host, store) in cluster.stores.iter().enumerate() {
+            match store.verify(limited.key(), &[]).unwrap().reason {
+                Reason::Valid => accepted[host] += 1,
+                Reason::UsageExceeded => refused += 1,
+                other => panic!("host{host}: {other:?}"),
+            }
+        }
+        let sum: u64 = accepted.iter().sum();
+        assert!(sum <= CREDITS, "over-spent: {accepted:?}");
+        if sum == CREDITS && spent_at.is_none() {
+            spent_at = Some(Instant::now());
+        }
+        // Three more seconds of trying (three poll cycles of every replicator) after the
+        // last credit went.
+        if spent_at.is_some_and(|t| t.elapsed() > Duration::from_secs(3)) {
+            break;
+        }
+    }
+    let sum: u64 = accepted.iter().sum();
+    assert_eq!(sum, CREDITS, "every credit spendable: {accepted:?}");
+    assert!(
+        accepted.iter().filter(|&&n| n > 0).count() >= 2,
+        "the credits were spread over hosts: {accepted:?}"
+    );
+    assert!(
+        refused > 0,
+        "the hosts kept trying after the credits were gone"
+    );
+    println!(
+        "credits {CREDITS}: accepted per host {accepted:?}, {refused} refused; usage {total} upstream"
     );
 }
