@@ -1189,8 +1189,9 @@ typedef struct kw_options {
    */
   uint64_t flush_interval_ms;
   /**
-   * Most key records this process keeps decoded in front of the shared verify table;
-   * 0 = default (65 536).
+   * Most key records this process keeps decoded in front of the shared verify table for
+   * the Rust API's verifies (the C ABI's verifies read records in place: only calls
+   * asking for the JSON record decode); 0 = default (65 536).
    */
   uint64_t index_capacity;
   /**

@@ -304,8 +304,9 @@ pub struct kw_options {
     pub max_lifetime_ms: u64,
     /// Background usage flush interval in ms; 0 = default (1000); `KW_FLUSH_MANUAL` = off.
     pub flush_interval_ms: u64,
-    /// Most key records this process keeps decoded in front of the shared verify table;
-    /// 0 = default (65 536).
+    /// Most key records this process keeps decoded in front of the shared verify table for
+    /// the Rust API's verifies (the C ABI's verifies read records in place: only calls
+    /// asking for the JSON record decode); 0 = default (65 536).
     pub index_capacity: u64,
     // Appended for several hosts: read only with `KW_OPEN_UPSTREAM` in `flags` (a
     // `kw_options` of an older header ends here).

@@ -87,7 +87,9 @@ pub struct StoreOptions {
     pub policies: Policies,
     /// Interval of the background usage flush; zero = flush only on `flush()` and close.
     pub flush_interval: Duration,
-    /// Most keys held in the verify index.
+    /// Most key records this process keeps decoded for the verdicts of
+    /// [`Store::verify`](crate::Store::verify) (the C ABI's verifies read records in place
+    /// and keep none).
     pub index_capacity: usize,
     /// The clock (tests inject a [`crate::ManualClock`]).
     pub clock: Arc<dyn Clock>,
