@@ -152,9 +152,6 @@ impl Engine {
                 let mut days = txn.open_table(USAGE_DAYS)?;
                 // Key order (BTreeMap): neighbouring rows share B-tree pages.
                 for (id, pending) in &batch {
-                    if keys.get(id.as_str())?.is_none() {
-                        continue; // deleted meanwhile: its history went with it
-                    }
                     let added = pending
                         .uses_by_day
                         .iter()
@@ -177,7 +174,13 @@ impl Engine {
                         }
                         None => false,
                     };
+                    // A usage row exists only beside its key's record (both are removed in
+                    // one transaction), so only a key's first flush reads `KEYS` to skip a
+                    // key deleted meanwhile (its history went with it).
                     if !updated {
+                        if keys.get(id.as_str())?.is_none() {
+                            continue;
+                        }
                         usage.insert(id.as_str(), add((0, 0, 0)))?;
                     }
                     for (day, n) in &pending.uses_by_day {
@@ -195,6 +198,8 @@ impl Engine {
                     }
                 }
                 for (id, n) in &unmatched {
+                    // Most of these ids name no key: `get_mut` would copy the B-tree path
+                    // of each miss, so the record is looked up first.
                     if keys.get(id.as_str())?.is_none() {
                         continue; // an unknown id: nothing to count it against
                     }
@@ -422,7 +427,75 @@ impl Store {
 mod tests {
     use std::time::Duration;
 
+    use crate::key_format::KeyId;
     use crate::store::{NewKey, Store, StoreOptions};
+
+    /// The flush reads a key's record only when the key has no usage row yet (a usage row
+    /// exists only beside its record): keys used before and keys used for the first time
+    /// are both counted, and a key deleted between its verify and the flush, whether it had
+    /// a usage row or not, leaves no usage or per-day row behind.
+    #[test]
+    fn a_flush_counts_known_and_new_keys_and_skips_keys_deleted_meanwhile() {
+        use crate::schema::{USAGE, USAGE_DAYS};
+
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            flush_interval: Duration::ZERO,
+            ..StoreOptions::default()
+        };
+        let store = Store::open_unshared(dir.path().join("k.redb"), options).unwrap();
+        let new_key = |owner: &str| {
+            store
+                .create(NewKey {
+                    owner: owner.into(),
+                    ..NewKey::default()
+                })
+                .unwrap()
+        };
+        let [flushed_kept, new_kept, new_deleted, flushed_deleted] =
+            ["a", "b", "c", "d"].map(new_key);
+        for created in [&flushed_kept, &flushed_deleted] {
+            assert!(store.verify(created.key(), &[]).unwrap().is_valid());
+        }
+        assert_eq!(store.flush().unwrap(), 2);
+        for created in [&flushed_kept, &new_kept, &new_deleted, &flushed_deleted] {
+            assert!(store.verify(created.key(), &[]).unwrap().is_valid());
+        }
+        let engine = store.engine().unwrap();
+        let rows = |id: &str| {
+            engine
+                .read(|txn| {
+                    let usage = txn.open_table(USAGE)?.get(id)?.is_some();
+                    let days = txn
+                        .open_table(USAGE_DAYS)?
+                        .range((id, i32::MIN)..=(id, i32::MAX))?
+                        .count();
+                    Ok((usage, days))
+                })
+                .unwrap()
+        };
+        // The scenario: pending uses of both deleted keys, one of them with a usage row.
+        assert_eq!(store.usage(new_deleted.id()).unwrap().uses, 1);
+        assert_eq!(store.usage(flushed_deleted.id()).unwrap().uses, 2);
+        assert_eq!(rows(flushed_deleted.id()), (true, 1));
+        assert_eq!(rows(new_deleted.id()), (false, 0));
+        store.delete(new_deleted.id()).unwrap();
+        store.delete(flushed_deleted.id()).unwrap();
+
+        store.flush().unwrap();
+        assert_eq!(store.usage(flushed_kept.id()).unwrap().uses, 2);
+        assert_eq!(store.usage(new_kept.id()).unwrap().uses, 1);
+        assert_eq!(
+            engine
+                .stored_usage(&KeyId::parse(new_kept.id()).unwrap())
+                .unwrap()
+                .uses,
+            1
+        );
+        assert_eq!(rows(new_kept.id()), (true, 1));
+        assert_eq!(rows(new_deleted.id()), (false, 0));
+        assert_eq!(rows(flushed_deleted.id()), (false, 0));
+    }
 
     /// A verify that loaded the table before a new generation replaced it, and counted in the
     /// old generation only after that generation's two flushes ("chances") had passed, lost

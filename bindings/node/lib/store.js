@@ -347,6 +347,9 @@ function parseJson(buf, length) {
 
 // --- verdicts ------------------------------------------------------------------------------
 
+/** The `rateHeaders` of a key without a rate limit: one frozen empty object, not one per verdict. */
+const NO_HEADERS = Object.freeze({});
+
 /**
  * The answer of a verify. `ok` is true only for a valid key; otherwise `code` says why and
  * `httpStatus` what to answer (401 or 403).
@@ -400,7 +403,7 @@ class Verdict {
 
   /** The rate-limit response header fields (name -> value); empty for other keys. */
   get rateHeaders() {
-    return this.rate === null ? {} : this.rate.headers;
+    return this.rate === null ? NO_HEADERS : this.rate.headers;
   }
 
   /** The JSON body of a refusal: `{ok: false, code, message}` (or `{ok: true, ...}`). */
