@@ -31,13 +31,36 @@ CDEF = HERE / "keyward" / "_cdef.h"
 MODULE = "keyward._kw_api"
 
 
+# The middlewares' usual request has one credential header: this helper, compiled into the
+# module, makes its kw_header on the C stack, so Python passes the name and value as bytes
+# objects (cffi hands a ``const char *`` argument the bytes object's own buffer) instead of
+# building a cffi array and a buffer view per request. It calls kw_verify_headers_ex and
+# nothing else: the C ABI stays the binding's one way into libkeyward.
+ONE_HEADER_DECL = """
+kw_status kwpy_verify_one(kw_store store, const char *name, size_t name_len, const char *value,
+                          size_t value_len, const struct kw_str *scopes, size_t scopes_len,
+                          uint32_t cost, struct kw_verdict *out_verdict);
+"""
+ONE_HEADER_DEF = """
+static kw_status kwpy_verify_one(kw_store store, const char *name, size_t name_len,
+                                 const char *value, size_t value_len,
+                                 const struct kw_str *scopes, size_t scopes_len, uint32_t cost,
+                                 struct kw_verdict *out_verdict) {
+    const struct kw_header header = {name, name_len, value, value_len};
+    return kw_verify_headers_ex(store, &header, 1, scopes, scopes_len, cost, 0,
+                                KW_VERIFY_RATE_FIELDS, out_verdict, NULL, 0, NULL);
+}
+"""
+
+
 def make_ffi() -> cffi.FFI:
     """The API-mode FFI: ``_cdef.h`` declared, ``keyward.h`` included by the generated C."""
     ffi = cffi.FFI()
     ffi.cdef(CDEF.read_text(encoding="utf-8"))
+    ffi.cdef(ONE_HEADER_DECL)
     ffi.set_source(
         MODULE,
-        '#include "keyward.h"',
+        '#include "keyward.h"\n' + ONE_HEADER_DEF,
         include_dirs=[str(INCLUDE)],
         extra_compile_args=["-O2"],
     )

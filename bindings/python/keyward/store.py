@@ -78,6 +78,8 @@ _RATE = lib.KW_VERIFY_RATE_FIELDS  # our kw_verdict has the rate fields: fill th
 _kw_verify_key_ex = lib.kw_verify_key_ex
 _kw_verify_ex = lib.kw_verify_ex  # cost, at, info or a dry run
 _kw_verify_headers_ex = lib.kw_verify_headers_ex  # the middlewares' hot path
+# In API mode (build_api.py), kw_verify_headers_ex for one header given as two bytes objects.
+_kwpy_verify_one = getattr(lib, "kwpy_verify_one", None)
 _new_uncleared = ffi.new_allocator(should_clear_after_alloc=False)
 _HEADER_ARRAY_T = ffi.typeof("kw_header[]")
 _from_buffer = ffi.from_buffer
@@ -840,20 +842,24 @@ class Store:
         the request's credential headers (:func:`keyward.headers.credential_headers`), judged
         now, without the key's record. ``cost`` must be a checked ``int`` (0 = the key's);
         ``c_scopes``: ``_required_scopes(scopes)`` when the caller keeps it."""
-        if len(pairs) == 1:  # the usual request: one credential header, no list to build
-            name, value = pairs[0]
-            n = 1
-            c_name = _HEADER_NAMES_C.get(name)
-            c_value = _from_buffer(value)
-            if c_name is None:
-                array, n, _keep = _pairs_array(pairs)
-            else:
-                array = _new(_HEADER_ARRAY_T, ((c_name, len(name), c_value, len(value)),))
-        else:
-            array, n, _keep = _pairs_array(pairs)
         sp, sn, _keep_scopes = c_scopes or _required_scopes(scopes)
         out = _new_uncleared(_VERDICT_PTR)  # written whole on success
-        status = _kw_verify_headers_ex(self._handle, array, n, sp, sn, cost, 0, _RATE, out, _NULL, 0, _NULL)
+        if len(pairs) == 1:  # the usual request: one credential header, no list to build
+            name, value = pairs[0]
+            if _kwpy_verify_one is not None and type(name) is bytes and type(value) is bytes:
+                # API mode: the two bytes objects go to C as they are (no cffi objects made)
+                status = _kwpy_verify_one(self._handle, name, len(name), value, len(value), sp, sn, cost, out)
+            else:
+                c_name = _HEADER_NAMES_C.get(name)
+                c_value = _from_buffer(value)  # held until the call returns
+                if c_name is None:
+                    array, n, _keep = _pairs_array(pairs)
+                else:
+                    array, n = _new(_HEADER_ARRAY_T, ((c_name, len(name), c_value, len(value)),)), 1
+                status = _kw_verify_headers_ex(self._handle, array, n, sp, sn, cost, 0, _RATE, out, _NULL, 0, _NULL)
+        else:
+            array, n, _keep = _pairs_array(pairs)
+            status = _kw_verify_headers_ex(self._handle, array, n, sp, sn, cost, 0, _RATE, out, _NULL, 0, _NULL)
         if status:
             raise _header_error(status)
         r = out.reason
