@@ -16,7 +16,8 @@
 #
 # Non-interactive; installs missing Debian packages with apt-get: php-cli (with FFI),
 # php-fpm, libfcgi-bin (cgi-fcgi), phpunit, php-psr-http-message, php-psr-http-factory,
-# php-nyholm-psr7, php-sqlite3, php-laravel-framework (the illuminate/* components), gcc, composer.
+# php-nyholm-psr7, php-sqlite3, php-laravel-framework (the illuminate/* components), gcc, composer,
+# php-dev (phpize, for the optional extension).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CI="${CI:-true}" CARGO_TERM_COLOR=never RUST_BACKTRACE=0 COLUMNS="${COLUMNS:-100}"
@@ -32,6 +33,7 @@ command -v phpunit >/dev/null || need+=(phpunit)
 command -v cgi-fcgi >/dev/null || need+=(libfcgi-bin)
 command -v gcc >/dev/null || need+=(gcc)
 command -v composer >/dev/null || need+=(composer)
+command -v phpize >/dev/null || need+=(php-dev)
 { command -v php-fpm || command -v php-fpm8.2 || ls /usr/sbin/php-fpm* ; } >/dev/null 2>&1 || need+=(php-fpm)
 for pkg in php-psr-http-message php-psr-http-factory php-nyholm-psr7 php-sqlite3 php-laravel-framework; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
@@ -81,6 +83,16 @@ fi
 # --- PHPUnit -------------------------------------------------------------------------------
 echo "PHPUnit (unit + Laravel + PHP-FPM)"
 KEYWARD_REQUIRE_FPM=1 KEYWARD_REQUIRE_LARAVEL=1 phpunit -c "$PKG/phpunit.xml.dist" --do-not-cache-result
+
+# --- the optional extension (bindings/php/ext) --------------------------------------------
+# Built as its README says (phpize, configure, make: scripts/build-php-ext.sh), then the unit
+# and PHP-FPM suites again with it loaded: every verify of Guard, Middleware and the Laravel
+# guard goes through it there, ExtensionTest compares it with FFI (required, not skipped) and
+# the pools load it from their php.ini.
+echo "keyward_native extension (scripts/build-php-ext.sh), unit + PHP-FPM suites with it loaded"
+ext="$(bash "$ROOT/scripts/build-php-ext.sh")"
+KEYWARD_REQUIRE_EXTENSION=1 KEYWARD_PHP_EXTENSION="$ext" KEYWARD_REQUIRE_FPM=1 \
+  php -d extension="$ext" "$(command -v phpunit)" -c "$PKG/phpunit.xml.dist" --do-not-cache-result --testsuite unit,fpm
 
 # --- the README example, as a Composer project would run it -------------------------------
 echo "example (bindings/php/examples/quickstart.php)"
@@ -137,6 +149,35 @@ python3 -c 'import sys; sys.exit(open(sys.argv[2]).read() not in open(sys.argv[1
   README.md "$PKG/examples/app/composer.json" ||
   { echo "README.md (Use from PHP) does not show bindings/php/examples/app/composer.json verbatim" >&2; exit 1; }
 echo "  ok: $out (KEYWARD_LIB unset, $soname from $app/prefix/lib; $((SECONDS - started)) s)"
+
+# --- README "Faster under PHP-FPM": the extension built from the installed package ----------
+# The README's commands in a fresh directory outside the repository, from the Composer app's
+# vendor/keyward/keyward/ext; `make install` goes to INSTALL_ROOT instead of the system's PHP
+# (and no phpenmod) so the test leaves the machine as it was; then the app's Guard verifies
+# through it.
+echo "README: the keyward_native extension from vendor/keyward/keyward/ext (phpize, configure, make)"
+readme_copy='build=$(mktemp -d) && cp -r vendor/keyward/keyward/ext/. "$build" && cd "$build"'
+readme_build='phpize && ./configure && make && sudo make install'
+for line in "$readme_copy" "$readme_build"; do
+  grep -qxF "$line" README.md || { echo "README.md no longer shows: $line (update this test)" >&2; exit 1; }
+done
+# shellcheck disable=SC2016 # the README's line, run as written
+(cd "$app/app" && eval "$readme_copy" && trap 'rm -rf "$build"' EXIT &&
+  phpize && ./configure && make && make install INSTALL_ROOT="$tmp/ext-root") >"$tmp/ext.log" 2>&1 ||
+  { cat "$tmp/ext.log" >&2; echo "the README's extension build failed" >&2; exit 1; }
+module="$tmp/ext-root$(php-config --extension-dir)/keyward_native.so"
+[ -f "$module" ] || { echo "make install did not install $module" >&2; exit 1; }
+# shellcheck disable=SC2016 # PHP code
+out=$(cd "$app/app" && env -u KEYWARD_LIB LD_LIBRARY_PATH="$app/prefix/lib" php -d extension="$module" -r '
+  require "vendor/autoload.php";
+  $store = Keyward\Store::open("ext.redb");
+  $key = $store->create("acct_ext", scopes: ["read"])->key;
+  $verdict = Keyward\Guard::check(["read"], $store, ["HTTP_X_API_KEY" => $key]);
+  $viaExtension = (new ReflectionProperty(Keyward\Store::class, "extensionVerify"))->getValue($store) !== 0;
+  echo $verdict->owner(), " ", $viaExtension ? "extension" : "ffi";')
+[ "$out" = "acct_ext extension" ] || { echo "unexpected output with the extension: $out" >&2; exit 1; }
+echo "  ok: $out"
+
 
 # --- the benchmark script still runs (a few keys, short; figures not checked) ------------
 echo "bench.php (smoke run with the debug library)"

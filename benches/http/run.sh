@@ -18,8 +18,9 @@
 # same host's no-auth run: what keyward costs a request, in microseconds of CPU.
 #
 # The bindings as installed: Python's keyward._kw_api (cffi API mode) is compiled into a
-# copy of the package (KW_BENCH_PY_FFI=abi: the package without it, cffi ABI mode). PHP through
-# FFI (KW_BENCH_PHP=native: the keyward endpoint through the benches/php-ext experiment).
+# copy of the package (KW_BENCH_PY_FFI=abi: the package without it, cffi ABI mode). PHP with
+# the package's optional extension keyward_native built (bindings/php/ext, phpize) and loaded
+# as its README's PHP-FPM set-up says (KW_BENCH_PHP=ffi: without it, FFI only).
 #
 # Installs what is missing (apt: wrk nginx php-fpm php-cli php-sqlite3; a venv and node
 # modules under target/http-bench/), builds the release library. Results:
@@ -53,6 +54,8 @@ done
 for h in $HOSTS; do
   [[ " gunicorn uvicorn php-fpm node " == *" $h "* ]] || { echo "unknown host $h" >&2; exit 2; }
 done
+PHP_BINDING=${KW_BENCH_PHP:-extension}
+[[ $PHP_BINDING == extension || $PHP_BINDING == ffi ]] || { echo "KW_BENCH_PHP is extension (default) or ffi" >&2; exit 2; }
 
 log() { printf '[http-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
@@ -179,14 +182,9 @@ prepare_php() {
   mkdir -p "$pkg"
   cp -r "$ROOT/bindings/php/"{preload.php,keyward.h,keyward.preload.h,keyward-libc.preload.h,src,bin} "$pkg/"
   cp "$HERE/php/"*.php "$app/"
-  rm "$app/keyward-native.php"
-  if [[ ${KW_BENCH_PHP:-ffi} == native ]]; then
-    # The extension linked against the library FFI loads (one copy in the process: one handle table).
-    ln -sfn libkeyward.so.1 "$RUN/lib/libkeyward.so"
-    KEYWARD_LIBDIR="$RUN/lib" bash "$ROOT/benches/php-ext/build.sh" >/dev/null
-    cp "$ROOT/target/php-ext/keyward_native.so" "$RUN/lib/"
-    cp "$HERE/php/keyward-native.php" "$app/keyward.php"
-    log "PHP keyward endpoint: the keyward_native extension (KW_BENCH_PHP=native)"
+  if [[ $PHP_BINDING == extension ]]; then
+    cp "$(bash "$ROOT/scripts/build-php-ext.sh")" "$RUN/lib/keyward_native.so"
+    log "PHP: the keyward_native extension loaded (KW_BENCH_PHP=ffi: FFI only)"
   fi
   touch "$RUN/logs/php-errors.log" && chown www-data: "$RUN/logs/php-errors.log"
   # The header naming the library's path, for ffi.preload. (bin/preload-header.php, which the
@@ -205,7 +203,7 @@ display_errors = 0
 log_errors = 1
 error_log = $RUN/logs/php-errors.log
 EOF
-  [[ ${KW_BENCH_PHP:-ffi} != native ]] || echo "extension = $RUN/lib/keyward_native.so" >>"$RUN/php/php.ini"
+  [[ $PHP_BINDING != extension ]] || echo "extension = $RUN/lib/keyward_native.so" >>"$RUN/php/php.ini"
   cat >"$RUN/php/php-fpm.conf" <<EOF
 [global]
 pid = $RUN/php/fpm.pid
@@ -400,7 +398,7 @@ main() {
     "connections=$CONNECTIONS" "wrk_threads=$THREADS" "workers=$WORKERS" "quick=$QUICK" \
     "load_before=$load_before" "load_after=$load_after" "cpus=$(nproc)" \
     "elapsed_seconds=$(($(date +%s) - started))" "versions=$(versions)" \
-    "python_ffi=${PY_FFI:-api}" "php_keyward=${KW_BENCH_PHP:-ffi}"
+    "python_ffi=${PY_FFI:-api}" "php_keyward=$PHP_BINDING"
   ln -sfn "results-$stamp.json" "$OUT/latest.json"
 }
 

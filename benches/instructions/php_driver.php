@@ -7,18 +7,15 @@
 // request, from Store::persistent(), as each PHP-FPM request makes one) / verify ($store->verify($key, ['read'])) /
 // verify-headers ($store->verifyHeaders([['x-api-key', $key]], ['read'])).
 // fpm-noauth: the loop of guard and fpm-first alone (a new $_SERVER per request).
-// With the keyward_native extension loaded (benches/php-ext): guard-native, fpm-first-native
-// (the same through benches/php-ext/NativeGuard.php), verify-headers-native
-// (keyward_native_verify_headers).
+// With the keyward_native extension loaded (php -d extension=..., run.sh php-ext) the same
+// paths verify through it, as the binding does wherever the extension is loaded.
 declare(strict_types=1);
 
 require dirname(__DIR__, 2) . '/bindings/php/tests/autoload.php';
-require dirname(__DIR__) . '/php-ext/NativeGuard.php';
 
 use Keyward\Guard;
 use Keyward\Middleware;
 use Keyward\Store;
-use KeywardBench\NativeGuard;
 use Nyholm\Psr7\Factory\Psr17Factory;
 use Nyholm\Psr7\ServerRequest;
 use Psr\Http\Message\ResponseInterface;
@@ -104,27 +101,6 @@ switch ($path) {
         for ($i = 0; $i < $n; $i++) {
             $_SERVER = $server($keys[$i % $m]);
             $served++;
-        }
-        break;
-    case 'guard-native':
-        for ($i = 0; $i < $n; $i++) {
-            $_SERVER = $server($keys[$i % $m]);
-            NativeGuard::check(['read'], $store)->valid ? $served++ : throw new RuntimeException('refused');
-        }
-        break;
-    case 'fpm-first-native':
-        for ($i = 0; $i < $n; $i++) {
-            $_SERVER = $server($keys[$i % $m]);
-            $s = Store::persistent($storePath, flushIntervalMs: Keyward\Abi::KW_FLUSH_MANUAL);
-            NativeGuard::check(['read'], $s)->valid ? $served++ : throw new RuntimeException('refused');
-            unset($s);
-        }
-        break;
-    case 'verify-headers-native':
-        $h = $store->handle();
-        for ($i = 0; $i < $n; $i++) {
-            $st = keyward_native_verify_headers($h, [['x-api-key', $keys[$i % $m]]], ['read'], 0, $raw);
-            $st === 0 && NativeGuard::verdict($raw)->valid ? $served++ : throw new RuntimeException('refused');
         }
         break;
     case 'verify':

@@ -8,13 +8,13 @@
 #   bash benches/instructions/run.sh python python-api  # cffi ABI mode vs API mode
 #   KEEP_CG=1 bash benches/instructions/run.sh ...      # keep the callgrind files in
 #                                                       # target/instructions/cg (cgdiff.py)
-#   bash benches/instructions/run.sh php php-native     # PHP FFI vs the native extension
+#   bash benches/instructions/run.sh php php-ext        # PHP: FFI only vs the keyward_native extension
 #
 # "python" runs the binding in cffi ABI mode (KEYWARD_FFI=abi); "python-api" compiles
 # keyward._kw_api (bindings/python/build_api.py: cffi API mode, needs a C compiler and
 # Python's headers) into a copy of the package and runs the same paths through it.
-# "php-native" builds benches/php-ext (phpize: Debian php8.2-dev) and runs the PHP-FPM
-# paths through it (see benches/php-ext/README.md).
+# "php-ext" builds the PHP binding's optional extension (scripts/build-php-ext.sh: phpize,
+# Debian php8.2-dev) and runs the PHP-FPM paths with it loaded.
 #
 # Each path runs N1 and N2 times (Node: 5000 and 25000 after 20000 warm-up requests) in a
 # fresh process under callgrind; (Ir(N2) - Ir(N1)) /
@@ -87,12 +87,12 @@ for lang in $LANGS; do
       for p in psr15-noauth psr15 psr15-stacked guard fpm-first verify verify-headers; do
         measure php "$p" php -d ffi.enable=1 "$HERE/php_driver.php" "$p" "$WORK/keys.redb" "$WORK/keys.txt" @N
       done ;;
-    php-native)
-      ext=$(bash "$ROOT/benches/php-ext/build.sh")
-      for p in fpm-noauth guard guard-native fpm-first fpm-first-native verify-headers verify-headers-native; do
-        measure php-native "$p" php -d ffi.enable=1 -d extension="$ext" "$HERE/php_driver.php" "$p" "$WORK/keys.redb" "$WORK/keys.txt" @N
+    php-ext)
+      ext=$(bash "$ROOT/scripts/build-php-ext.sh")
+      for p in fpm-noauth guard fpm-first verify-headers; do
+        measure php-ext "$p" php -d ffi.enable=1 -d extension="$ext" "$HERE/php_driver.php" "$p" "$WORK/keys.redb" "$WORK/keys.txt" @N
       done ;;
-    *) echo "unknown binding $lang (python, python-api, node, php, php-native)" >&2; exit 2 ;;
+    *) echo "unknown binding $lang (python, python-api, node, php, php-ext)" >&2; exit 2 ;;
   esac
 done
 python3 -c 'import json,sys; print(json.dumps([json.loads(l) for l in open(sys.argv[1])], indent=1))' "$RESULTS" >"$OUT/latest.json"

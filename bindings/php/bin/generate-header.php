@@ -10,14 +10,15 @@ declare(strict_types=1);
  *   keyward.preload.h  the same, led by `#define FFI_SCOPE "KEYWARD"` and
  *                      `#define FFI_LIB "libkeyward.so.<KW_ABI_VERSION>"` (the SONAME), for
  *                      FFI::load() in opcache.preload or ffi.preload;
- *   src/Abi.php        every #define and enum constant of the header as a PHP constant.
+ *   src/Abi.php        every #define and enum constant of the header as a PHP constant;
+ *   ext/keyward.h      the header itself, for the optional extension (ext/README.md).
  *
  * The C header is read as a C11 compiler would (no __cplusplus, __STDC_VERSION__ 201112L):
  * every #if/#ifdef/#ifndef/#else/#endif is evaluated, #define constants are collected,
  * #include lines dropped. Any other directive, or an expression it cannot evaluate, stops it
  * with an error, so a header change never silently produces a wrong copy.
  *
- *   php bin/generate-header.php [path/to/keyward.h]           write the three files
+ *   php bin/generate-header.php [path/to/keyward.h]           write the four files
  *   php bin/generate-header.php --check [path/to/keyward.h]   exit 1 if any file differs
  *
  * The default header is ../../include/keyward.h (the repository's), relative to the package.
@@ -356,6 +357,8 @@ function generate(string $header): array
         'keyward.h' => $banner . $decls,
         'keyward.preload.h' => $preload . $banner . $decls,
         'src/Abi.php' => abi_class($numeric, enums($decls)),
+        // The optional extension is compiled against the header itself, byte for byte.
+        'ext/keyward.h' => $source,
     ];
 }
 

@@ -65,6 +65,12 @@ final class Library
     /** Library path to use when KEYWARD_LIB is not set (null: DEFAULT_PATH). */
     public static ?string $path = null;
 
+    /**
+     * Whether stores verify requests through the keyward_native extension when it is loaded
+     * (ext/README.md): set false to use FFI only. Read when a Store object is made.
+     */
+    public static bool $useExtension = true;
+
     private static ?FFI $ffi = null;
     private static ?FFI $libc = null;
     private static string $source = '';
@@ -77,6 +83,22 @@ final class Library
     public static function ffi(): FFI
     {
         return self::$ffi ?? self::load();
+    }
+
+    /**
+     * For the keyward_native extension: the address of $ffi's kw_verify_headers_ex, which the
+     * extension checks and then calls (so a store handle goes back to the library copy that
+     * issued it); 0 when the extension is not loaded, or is switched off ($useExtension, unless
+     * $ignoreSwitch).
+     *
+     * @internal
+     */
+    public static function extensionVerify(FFI $ffi, bool $ignoreSwitch = false): int
+    {
+        if ((!self::$useExtension && !$ignoreSwitch) || !function_exists('keyward_native_verify')) {
+            return 0;
+        }
+        return FFI::cast('uintptr_t', $ffi->kw_verify_headers_ex)->cdata;
     }
 
     /** Where the library in use came from ("" before the first load), for messages. */

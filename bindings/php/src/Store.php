@@ -49,6 +49,11 @@ final class Store
 
     private FFI $ffi;
     private int $handle;
+    /**
+     * The address of kw_verify_headers_ex in the library this store's handle belongs to, for
+     * the keyward_native extension (Library::extensionVerify()); 0: verify through FFI.
+     */
+    private int $extensionVerify;
     private ?CData $verdict = null;
     /** The C block verifyCredentials() writes a request's credential headers into. */
     private ?CData $headerBlock = null;
@@ -73,9 +78,11 @@ final class Store
         int $handle,
         private readonly string $path,
         private readonly ?string $envName,
+        ?int $extensionVerify = null,
     ) {
         $this->ffi = $ffi;
         $this->handle = $handle;
+        $this->extensionVerify = $extensionVerify ?? Library::extensionVerify($ffi);
     }
 
     /**
@@ -139,8 +146,9 @@ final class Store
      * nothing; close() does.
      *
      * The handle is remembered in this process's environment (KEYWARD_PHP_STORE_<hash of path
-     * and options> = "<pid>:<handle>"), which PHP does not reset between requests; a forked
-     * child (other pid) opens its own handle onto the store the parent had.
+     * and options> = "<pid>:<handle>:<address for the keyward_native extension, 0 without>"),
+     * which PHP does not reset between requests; a forked child (other pid) opens its own
+     * handle onto the store the parent had.
      *
      * Usage is flushed every $flushIntervalMs by a background thread, and when the process
      * exits normally: an exit handler closes the handle, which as the store's last handle
@@ -181,13 +189,15 @@ final class Store
         $pid = (string) getmypid();
         $saved = Library::processEnv($envName);
         if ($saved !== null && str_starts_with($saved, $pid . ':')) {
-            return new self($ffi, (int) substr($saved, strlen($pid) + 1), $path, $envName);
+            [, $handle, $extensionVerify] = explode(':', $saved) + [2 => '0'];
+            return new self($ffi, (int) $handle, $path, $envName, Library::$useExtension ? (int) $extensionVerify : 0);
         }
         $handle = self::openHandle($ffi, $path, false, $pepper, $pepperFile, $prefix, $singleProcess,
             $maxActiveKeysPerOwner, $keepLastKey, $maxLifetimeMs, $flushIntervalMs, $indexCapacity, $upstream);
-        Library::setProcessEnv($envName, $pid . ':' . $handle);
+        $store = new self($ffi, $handle, $path, $envName);
+        Library::setProcessEnv($envName, "$pid:$handle:" . Library::extensionVerify($ffi, ignoreSwitch: true));
         Library::closeAtExit($handle);
-        return new self($ffi, $handle, $path, $envName);
+        return $store;
     }
 
     /** kw_open; $persistent sets KW_OPEN_PERSISTENT. */
@@ -578,6 +588,16 @@ final class Store
         if ($cost !== 0) {
             Native::u32($cost, 'cost');
         }
+        if ($this->extensionVerify !== 0) {
+            $status = \keyward_native_verify($this->extensionVerify, $this->handle, $headers, $scopes, $cost, $raw);
+            if ($status === Abi::KW_OK) {
+                return Verdict::fromBytes($this->ffi, $raw);
+            }
+            if ($status !== \KEYWARD_NATIVE_UNSUPPORTED) {
+                return $this->refusedOrFailed($status);
+            }
+            // arguments of another shape: the FFI path below reports what is wrong with them
+        }
         $ptr = $this->verdictPtr ?? $this->verdictOut();
         [$scopePtr, $scopeCount] = $scopes === [] ? [null, 0] : $this->scopes($scopes);
         $n = count($headers);
@@ -594,6 +614,18 @@ final class Store
         if ($status === Abi::KW_OK) {
             return Verdict::fromVerify($this->ffi, $this->verdict, $ptr);
         }
+        return $this->refusedOrFailed($status);
+    }
+
+    /**
+     * verifyCredentials()'s answer to a status other than KW_OK: a 401 verdict for what the
+     * client sent (a credential header problem), else the exception. Call it right after the
+     * verify (Native::fail() reads the thread's last error message).
+     *
+     * @throws KeywardException
+     */
+    private function refusedOrFailed(int $status): Verdict
+    {
         if ($this->ffi->kw_status_family($status) === Abi::KW_FAMILY_CREDENTIAL) {
             return Verdict::credentialProblem($this->ffi, $status);
         }

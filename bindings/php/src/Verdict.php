@@ -102,6 +102,35 @@ final class Verdict implements \JsonSerializable
     }
 
     /**
+     * fromVerify() for the kw_verdict's bytes, as the keyward_native extension returns them.
+     *
+     * @internal
+     */
+    public static function fromBytes(FFI $ffi, string $raw): self
+    {
+        [, $reason, $httpStatus, $keyFound] = unpack('V3', $raw);
+        $base = self::$byReason[$reason] ?? null;
+        if ($base === null) {
+            [$code, $message] = self::REASONS[$reason] ?? [Native::reasonCode($ffi, $reason), Native::reasonMessage($ffi, $reason)];
+            $base = new self($reason === 0, $httpStatus, $code, $message, $reason);
+            if (isset(self::REASONS[$reason])) {
+                self::$byReason[$reason] = $base;
+            }
+        }
+        if ($keyFound === 0) {
+            return $base;
+        }
+        $verdict = clone $base;
+        $verdict->native = substr($raw, 0, self::NATIVE_LEN);
+        if (unpack('V', $raw, 216)[1] !== 0) { // rate_scope: a rate-limited key
+            $v = $ffi->new('kw_verdict');
+            FFI::memcpy($v, $raw, min(strlen($raw), FFI::sizeof($v)));
+            $verdict->rateHeaders = self::readRateHeaders($ffi, FFI::addr($v));
+        }
+        return $verdict;
+    }
+
+    /**
      * A verdict from a filled kw_verdict.
      *
      * @internal

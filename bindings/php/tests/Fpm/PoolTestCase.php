@@ -102,6 +102,9 @@ abstract class PoolTestCase extends TestCase
             $ini[] = "opcache.preload_user = $worker";
             $ini[] = 'ffi.preload = ' . self::$dir . "/keyward.h:$package/keyward-libc.preload.h";
         }
+        if (self::extension() !== null) {
+            $ini[] = 'extension = ' . self::extension(); // the package's optional extension, as its README loads it
+        }
         file_put_contents(self::$dir . '/php.ini', implode("\n", $ini) . "\n");
         $pool = [
             '[global]',
@@ -282,6 +285,13 @@ abstract class PoolTestCase extends TestCase
         }
     }
 
+    /** KEYWARD_PHP_EXTENSION: the keyward_native module the pools load (scripts/test-php.sh), else none. */
+    private static function extension(): ?string
+    {
+        $path = getenv('KEYWARD_PHP_EXTENSION');
+        return is_string($path) && $path !== '' ? $path : null;
+    }
+
     public function testThePoolRunsTheProductionConfiguration(): void
     {
         $pids = [];
@@ -294,6 +304,11 @@ abstract class PoolTestCase extends TestCase
                 self::assertSame('preload', $s['ffi_enable']);
                 self::assertContains('Keyward\Store', $s['preloaded_classes']);
                 self::assertSame(count(self::$keys), $s['indexed_keys']);
+                if (self::extension() !== null) {
+                    self::assertNotSame(0, $s['extension_verify'], 'the worker verifies through keyward_native');
+                } else {
+                    self::assertSame(0, $s['extension_verify'], 'no extension: FFI');
+                }
                 $pids[$s['pid']] = true;
                 $handles[$s['pid']][$s['handle']] = true;
             }

@@ -15,4 +15,6 @@ echo json_encode([
     'preloaded_classes' => is_array($status) ? ($status['preload_statistics']['classes'] ?? []) : [],
     'handle' => $store->handle(),
     'indexed_keys' => $store->stats()->indexedKeys,
+    // Whether this store verifies through the keyward_native extension (0: FFI only).
+    'extension_verify' => (new ReflectionProperty(Keyward\Store::class, 'extensionVerify'))->getValue($store),
 ]), "\n";
