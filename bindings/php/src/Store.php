@@ -47,7 +47,8 @@ final class Store
     /** Prefix of the process environment variables that remember persistent handles. */
     public const HANDLE_ENV_PREFIX = 'KEYWARD_PHP_STORE_';
 
-    private FFI $ffi;
+    /** The library, taken on first use: a persistent store's request may never need it (extension). */
+    private ?FFI $ffi;
     private int $handle;
     /**
      * The address of kw_verify_headers_ex in the library this store's handle belongs to, for
@@ -74,7 +75,7 @@ final class Store
     private ?array $lastScopeEntry = null;
 
     private function __construct(
-        FFI $ffi,
+        ?FFI $ffi,
         int $handle,
         private readonly string $path,
         private readonly ?string $envName,
@@ -82,7 +83,7 @@ final class Store
     ) {
         $this->ffi = $ffi;
         $this->handle = $handle;
-        $this->extensionVerify = $extensionVerify ?? Library::extensionVerify($ffi);
+        $this->extensionVerify = $extensionVerify ?? Library::extensionVerify($this->ffi());
     }
 
     /**
@@ -176,7 +177,6 @@ final class Store
         int $indexCapacity = 0,
         #[\SensitiveParameter] ?string $upstream = null,
     ): self {
-        $ffi = Library::ffi();
         $parts = [
             $path, $pepper === null ? '-' : hash('sha256', $pepper), $pepperFile ?? '-', $prefix ?? '-',
             (int) $singleProcess, $maxActiveKeysPerOwner, (int) $keepLastKey, $maxLifetimeMs,
@@ -190,8 +190,10 @@ final class Store
         $saved = Library::processEnv($envName);
         if ($saved !== null && str_starts_with($saved, $pid . ':')) {
             [, $handle, $extensionVerify] = explode(':', $saved) + [2 => '0'];
-            return new self($ffi, (int) $handle, $path, $envName, Library::$useExtension ? (int) $extensionVerify : 0);
+            // No library yet: with the extension, a request may verify without ever needing it.
+            return new self(null, (int) $handle, $path, $envName, Library::$useExtension ? (int) $extensionVerify : 0);
         }
+        $ffi = Library::ffi();
         $handle = self::openHandle($ffi, $path, false, $pepper, $pepperFile, $prefix, $singleProcess,
             $maxActiveKeysPerOwner, $keepLastKey, $maxLifetimeMs, $flushIntervalMs, $indexCapacity, $upstream);
         $store = new self($ffi, $handle, $path, $envName);
@@ -272,7 +274,7 @@ final class Store
     public function __destruct()
     {
         if ($this->envName === null && $this->handle !== 0) {
-            $this->ffi->kw_close($this->handle); // errors cannot be reported from a destructor: call close()
+            $this->ffi()->kw_close($this->handle); // errors cannot be reported from a destructor: call close()
             $this->handle = 0;
         }
     }
@@ -296,9 +298,9 @@ final class Store
         if ($this->envName !== null) {
             Library::setProcessEnv($this->envName, null);
         }
-        $status = $this->ffi->kw_close($handle);
+        $status = $this->ffi()->kw_close($handle);
         if ($status !== Abi::KW_OK && $status !== Abi::KW_CLOSED) {
-            Native::fail($this->ffi, $status, "closing the key store '{$this->path}'");
+            Native::fail($this->ffi(), $status, "closing the key store '{$this->path}'");
         }
     }
 
@@ -334,8 +336,8 @@ final class Store
      */
     public function flush(): int
     {
-        $written = $this->ffi->new('size_t');
-        $this->check($this->ffi->kw_flush($this->live(), FFI::addr($written)), 'kw_flush');
+        $written = $this->ffi()->new('size_t');
+        $this->check($this->ffi()->kw_flush($this->live(), FFI::addr($written)), 'kw_flush');
         return $written->cdata;
     }
 
@@ -346,12 +348,12 @@ final class Store
      */
     public function stats(): StoreStats
     {
-        $s = $this->ffi->new('kw_store_stats');
-        $this->check($this->ffi->kw_stats($this->live(), FFI::addr($s)), 'kw_stats');
-        $t = $this->ffi->new('kw_store_table_stats');
-        $this->check($this->ffi->kw_table_stats($this->live(), FFI::addr($t)), 'kw_table_stats');
-        $r = $this->ffi->new('kw_store_replica_stats');
-        $this->check($this->ffi->kw_replica_stats($this->live(), FFI::addr($r)), 'kw_replica_stats');
+        $s = $this->ffi()->new('kw_store_stats');
+        $this->check($this->ffi()->kw_stats($this->live(), FFI::addr($s)), 'kw_stats');
+        $t = $this->ffi()->new('kw_store_table_stats');
+        $this->check($this->ffi()->kw_table_stats($this->live(), FFI::addr($t)), 'kw_table_stats');
+        $r = $this->ffi()->new('kw_store_replica_stats');
+        $this->check($this->ffi()->kw_replica_stats($this->live(), FFI::addr($r)), 'kw_replica_stats');
         $replica = $r->is_replica === 0 ? null : [
             'cursor' => $r->cursor,
             'connected' => $r->connected !== 0,
@@ -379,8 +381,8 @@ final class Store
      */
     public function sameStore(Store $other): bool
     {
-        $same = $this->ffi->new('uint32_t');
-        $this->check($this->ffi->kw_same_store($this->live(), $other->live(), FFI::addr($same)), 'kw_same_store');
+        $same = $this->ffi()->new('uint32_t');
+        $this->check($this->ffi()->kw_same_store($this->live(), $other->live(), FFI::addr($same)), 'kw_same_store');
         return $same->cdata === 1;
     }
 
@@ -413,18 +415,18 @@ final class Store
             // there as in kw_verify; KW_INVALID_UTF8 can only be a scope's.
             $ptr = $this->verdictPtr ?? $this->verdictOut();
             if ($scopes === []) {
-                $status = $this->ffi->kw_verify_key_ex($this->handle, $key, strlen($key), null, 0, Abi::KW_VERIFY_RATE_FIELDS, $ptr);
+                $status = $this->ffi()->kw_verify_key_ex($this->handle, $key, strlen($key), null, 0, Abi::KW_VERIFY_RATE_FIELDS, $ptr);
             } else {
                 [$scopePtr, $scopeCount] = $this->scopes($scopes);
-                $status = $this->ffi->kw_verify_key_ex($this->handle, $key, strlen($key), $scopePtr, $scopeCount,
+                $status = $this->ffi()->kw_verify_key_ex($this->handle, $key, strlen($key), $scopePtr, $scopeCount,
                     Abi::KW_VERIFY_RATE_FIELDS, $ptr);
             }
             if ($status !== Abi::KW_OK) {
                 $this->fail($status, 'kw_verify_key_ex');
             }
-            return Verdict::fromVerify($this->ffi, $this->verdict, $ptr);
+            return Verdict::fromVerify($this->ffi(), $this->verdict, $ptr);
         }
-        $ffi = $this->ffi;
+        $ffi = $this->ffi();
         $this->verdictPtr ?? $this->verdictOut();
         $v = $this->verdict;
         [$scopePtr, $scopeCount] = $scopes === [] ? [null, 0] : $this->scopes($scopes);
@@ -458,7 +460,7 @@ final class Store
         bool $withRecord = false,
         bool $dryRun = false,
     ): Verdict {
-        $ffi = $this->ffi;
+        $ffi = $this->ffi();
         $v = $this->verdict ??= $ffi->new('kw_verdict');
         [$scopePtr, $scopeCount] = $scopes === [] ? [null, 0] : $this->scopes($scopes);
         [$info, $cap, $infoLen] = $withRecord ? $this->infoBuffer() : [null, 0, null];
@@ -505,10 +507,10 @@ final class Store
     {
         if ($size > $this->headerBlockSize) {
             $this->headerBlockSize = max($size, 1024);
-            $this->headerBlock = $this->ffi->new("char[{$this->headerBlockSize}]");
+            $this->headerBlock = $this->ffi()->new("char[{$this->headerBlockSize}]");
             $start = FFI::addr($this->headerBlock);
             $this->headerAddress = FFI::cast('uintptr_t', $start)->cdata;
-            $this->headerArray = $this->ffi->cast('kw_header *', $start);
+            $this->headerArray = $this->ffi()->cast('kw_header *', $start);
         }
         return $this->headerArray;
     }
@@ -548,7 +550,7 @@ final class Store
         bool $withRecord,
         bool $dryRun,
     ): Verdict {
-        $ffi = $this->ffi;
+        $ffi = $this->ffi();
         $v = $this->verdict ??= $ffi->new('kw_verdict');
         [$scopePtr, $scopeCount] = $scopes === [] ? [null, 0] : $this->scopes($scopes);
         $pairs = Native::headerPairs($headers);
@@ -591,7 +593,7 @@ final class Store
         if ($this->extensionVerify !== 0) {
             $status = \keyward_native_verify($this->extensionVerify, $this->handle, $headers, $scopes, $cost, $raw);
             if ($status === Abi::KW_OK) {
-                return Verdict::fromBytes($this->ffi, $raw);
+                return Verdict::fromBytes($raw) ?? Verdict::fromBytesWithLibrary($this->ffi(), $raw);
             }
             if ($status !== \KEYWARD_NATIVE_UNSUPPORTED) {
                 return $this->refusedOrFailed($status);
@@ -602,17 +604,17 @@ final class Store
         [$scopePtr, $scopeCount] = $scopes === [] ? [null, 0] : $this->scopes($scopes);
         $n = count($headers);
         if ($n === 0) {
-            $status = $this->ffi->kw_verify_headers_ex($this->handle, null, 0, $scopePtr, $scopeCount, $cost, 0,
+            $status = $this->ffi()->kw_verify_headers_ex($this->handle, null, 0, $scopePtr, $scopeCount, $cost, 0,
                 Abi::KW_VERIFY_RATE_FIELDS, $ptr, null, 0, null);
         } else {
             $array = $this->headerBlock(Native::headerBlockSize($headers));
             $size = Native::writeHeaders($this->headerBlock, $this->headerAddress, $headers);
-            $status = $this->ffi->kw_verify_headers_ex($this->handle, $array, $n, $scopePtr, $scopeCount, $cost, 0,
+            $status = $this->ffi()->kw_verify_headers_ex($this->handle, $array, $n, $scopePtr, $scopeCount, $cost, 0,
                 Abi::KW_VERIFY_RATE_FIELDS, $ptr, null, 0, null);
             FFI::memset($this->headerBlock, 0, $size); // the C copy held the secret
         }
         if ($status === Abi::KW_OK) {
-            return Verdict::fromVerify($this->ffi, $this->verdict, $ptr);
+            return Verdict::fromVerify($this->ffi(), $this->verdict, $ptr);
         }
         return $this->refusedOrFailed($status);
     }
@@ -626,8 +628,8 @@ final class Store
      */
     private function refusedOrFailed(int $status): Verdict
     {
-        if ($this->ffi->kw_status_family($status) === Abi::KW_FAMILY_CREDENTIAL) {
-            return Verdict::credentialProblem($this->ffi, $status);
+        if ($this->ffi()->kw_status_family($status) === Abi::KW_FAMILY_CREDENTIAL) {
+            return Verdict::credentialProblem($this->ffi(), $status);
         }
         $this->live(); // a closed store: ClosedException
         $this->fail($status, 'kw_verify_headers');
@@ -693,7 +695,7 @@ final class Store
         ?Credits $credits = null,
         ?RateLimit $rateLimit = null,
     ): CreatedKey {
-        $ffi = $this->ffi;
+        $ffi = $this->ffi();
         $keep = [];
         $n = $ffi->new('kw_new_key');
         $this->fillNewKey($n, $owner, $name, $scopes, $env, $metadata, $expiresAt, $credits, $keep);
@@ -723,7 +725,7 @@ final class Store
 
     private function rateLimitStruct(RateLimit $limit): CData
     {
-        $c = $this->ffi->new('kw_rate_limit');
+        $c = $this->ffi()->new('kw_rate_limit');
         $c->rate = $limit->rate;
         $c->period_ms = $limit->periodMs;
         $c->burst = $limit->burst;
@@ -740,7 +742,7 @@ final class Store
     public function setOwnerRateLimit(string $owner, ?RateLimit $limit): void
     {
         $c = $limit === null ? null : $this->rateLimitStruct($limit);
-        $status = $this->ffi->kw_set_owner_rate_limit($this->live(), $owner, strlen($owner), $c === null ? null : FFI::addr($c));
+        $status = $this->ffi()->kw_set_owner_rate_limit($this->live(), $owner, strlen($owner), $c === null ? null : FFI::addr($c));
         if ($status !== Abi::KW_OK) {
             $this->fail($status, self::ctxOwner('kw_set_owner_rate_limit', $owner));
         }
@@ -749,9 +751,9 @@ final class Store
     /** The rate limit $owner shares among its keys, or null. @throws KeywardException */
     public function ownerRateLimit(string $owner): ?RateLimit
     {
-        $c = $this->ffi->new('kw_rate_limit');
-        $found = $this->ffi->new('uint32_t');
-        $status = $this->ffi->kw_owner_rate_limit($this->live(), $owner, strlen($owner), FFI::addr($c), FFI::addr($found));
+        $c = $this->ffi()->new('kw_rate_limit');
+        $found = $this->ffi()->new('uint32_t');
+        $status = $this->ffi()->kw_owner_rate_limit($this->live(), $owner, strlen($owner), FFI::addr($c), FFI::addr($found));
         if ($status !== Abi::KW_OK) {
             $this->fail($status, self::ctxOwner('kw_owner_rate_limit', $owner));
         }
@@ -776,7 +778,7 @@ final class Store
      */
     public function createMany(array $specs): array
     {
-        $ffi = $this->ffi;
+        $ffi = $this->ffi();
         $count = count($specs);
         // No specs: the library answers INVALID_ARGUMENT (arrays of one keep the pointers valid).
         $alloc = max($count, 1);
@@ -852,7 +854,7 @@ final class Store
      */
     public function importLegacy(string $from, string $data, array $options = []): array
     {
-        $ffi = $this->ffi;
+        $ffi = $this->ffi();
         $scheme = self::legacyScheme($from);
         $unknown = array_diff(array_keys($options), self::LEGACY_OPTIONS);
         if ($unknown !== []) {
@@ -930,7 +932,7 @@ final class Store
         ?Credits $credits,
         array &$keep,
     ): void {
-        $ffi = $this->ffi;
+        $ffi = $this->ffi();
         Native::setStr($ffi, $n->owner, $owner, $keep);
         Native::setStr($ffi, $n->name, $name === '' ? null : $name, $keep);
         [$n->scopes, $n->scopes_len] = Native::strings($ffi, $scopes, 'scopes', $keep);
@@ -956,7 +958,7 @@ final class Store
      */
     public function get(string $id): KeyRecord
     {
-        $ffi = $this->ffi;
+        $ffi = $this->ffi();
         $handle = $this->live();
         $json = Native::json($ffi, fn (CData $buf, int $cap, CData $len): int =>
             $ffi->kw_get($handle, $id, strlen($id), $buf, $cap, $len), self::ctx('kw_get', $id), Abi::KW_KEY_INFO_MAX_LEN);
@@ -973,7 +975,7 @@ final class Store
      */
     public function list(string $owner, int $after = 0, int $limit = 0, int $state = self::STATE_ALL): Page
     {
-        $ffi = $this->ffi;
+        $ffi = $this->ffi();
         $handle = $this->live();
         Native::nonNegative($after, 'after');
         Native::u32($limit, 'limit');
@@ -1008,7 +1010,7 @@ final class Store
      */
     public function withActor(string $actor): self
     {
-        $ffi = $this->ffi;
+        $ffi = $this->ffi();
         $out = $ffi->new('kw_store');
         $this->check($ffi->kw_with_actor($this->live(), $actor, strlen($actor), FFI::addr($out)), 'kw_with_actor');
         return new self($ffi, (int) $out->cdata, $this->path, null);
@@ -1032,7 +1034,7 @@ final class Store
         int $after = 0,
         int $limit = 0,
     ): AuditPage {
-        $ffi = $this->ffi;
+        $ffi = $this->ffi();
         $handle = $this->live();
         Native::nonNegative($after, 'after');
         Native::u32($limit, 'limit');
@@ -1087,7 +1089,7 @@ final class Store
     public function setAuditRetention(int $days): void
     {
         Native::u32($days, 'days');
-        $this->check($this->ffi->kw_set_audit_retention($this->live(), $days), 'kw_set_audit_retention');
+        $this->check($this->ffi()->kw_set_audit_retention($this->live(), $days), 'kw_set_audit_retention');
     }
 
     /**
@@ -1098,7 +1100,7 @@ final class Store
      */
     public function allKeys(): array
     {
-        $ffi = $this->ffi;
+        $ffi = $this->ffi();
         $handle = $this->live();
         $json = Native::json($ffi, fn (CData $buf, int $cap, CData $len): int =>
             $ffi->kw_all_keys($handle, $buf, $cap, $len), 'kw_all_keys');
@@ -1124,7 +1126,7 @@ final class Store
         Credits|false|null $credits = null,
         RateLimit|false|null $rateLimit = null,
     ): KeyRecord {
-        $ffi = $this->ffi;
+        $ffi = $this->ffi();
         if ($rateLimit !== null) {
             if ($name !== null || $scopes !== null || $metadata !== null || $expiresAt !== null || $credits !== null) {
                 $this->update($id, $name, $scopes, $metadata, $expiresAt, $credits);
@@ -1187,7 +1189,7 @@ final class Store
      */
     public function revoke(string $id, ?string $reason = null): KeyRecord
     {
-        $ffi = $this->ffi;
+        $ffi = $this->ffi();
         [$info, $cap, $infoLen] = $this->infoBuffer();
         $status = $ffi->kw_revoke($this->live(), $id, strlen($id), $reason, $reason === null ? 0 : strlen($reason), $info, $cap, $infoLen);
         if ($status !== Abi::KW_OK) {
@@ -1205,7 +1207,7 @@ final class Store
      */
     public function suspendOwner(string $owner, ?string $reason = null): OwnerInfo
     {
-        $ffi = $this->ffi;
+        $ffi = $this->ffi();
         $handle = $this->live();
         return OwnerInfo::fromArray(Native::json($ffi, fn (CData $buf, int $cap, CData $len): int =>
             $ffi->kw_owner_suspend($handle, $owner, strlen($owner), $reason, $reason === null ? 0 : strlen($reason), $buf, $cap, $len),
@@ -1221,7 +1223,7 @@ final class Store
      */
     public function resumeOwner(string $owner): OwnerInfo
     {
-        $ffi = $this->ffi;
+        $ffi = $this->ffi();
         $handle = $this->live();
         return OwnerInfo::fromArray(Native::json($ffi, fn (CData $buf, int $cap, CData $len): int =>
             $ffi->kw_owner_resume($handle, $owner, strlen($owner), $buf, $cap, $len),
@@ -1238,7 +1240,7 @@ final class Store
      */
     public function setOwnerScopes(string $owner, ?array $scopes): OwnerInfo
     {
-        $ffi = $this->ffi;
+        $ffi = $this->ffi();
         $handle = $this->live();
         $keep = [];
         [$ptr, $count] = $scopes === null ? [null, 0] : Native::strings($ffi, $scopes, 'scopes', $keep);
@@ -1255,7 +1257,7 @@ final class Store
      */
     public function owner(string $owner): OwnerInfo
     {
-        $ffi = $this->ffi;
+        $ffi = $this->ffi();
         $handle = $this->live();
         return OwnerInfo::fromArray(Native::json($ffi, fn (CData $buf, int $cap, CData $len): int =>
             $ffi->kw_owner_get($handle, $owner, strlen($owner), $buf, $cap, $len),
@@ -1270,7 +1272,7 @@ final class Store
      */
     public function owners(): array
     {
-        $ffi = $this->ffi;
+        $ffi = $this->ffi();
         $handle = $this->live();
         $json = Native::json($ffi, fn (CData $buf, int $cap, CData $len): int =>
             $ffi->kw_owners_list($handle, $buf, $cap, $len), 'kw_owners_list');
@@ -1284,7 +1286,7 @@ final class Store
      */
     public function delete(string $id): void
     {
-        $this->check($this->ffi->kw_delete($this->live(), $id, strlen($id)), self::ctx('kw_delete', $id));
+        $this->check($this->ffi()->kw_delete($this->live(), $id, strlen($id)), self::ctx('kw_delete', $id));
     }
 
     /**
@@ -1295,7 +1297,7 @@ final class Store
      */
     public function rotate(string $id, int $graceMs = Abi::KW_DEFAULT_ROTATION_GRACE_MS): CreatedKey
     {
-        $ffi = $this->ffi;
+        $ffi = $this->ffi();
         Native::nonNegative($graceMs, 'graceMs');
         $key = $ffi->new('uint8_t[' . Abi::KW_MAX_KEY_LEN . ']');
         $keyLen = $ffi->new('size_t');
@@ -1318,8 +1320,8 @@ final class Store
      */
     public function usage(string $id): UsageStats
     {
-        $u = $this->ffi->new('kw_usage_stats');
-        $this->check($this->ffi->kw_usage($this->live(), $id, strlen($id), FFI::addr($u)), self::ctx('kw_usage', $id));
+        $u = $this->ffi()->new('kw_usage_stats');
+        $this->check($this->ffi()->kw_usage($this->live(), $id, strlen($id), FFI::addr($u)), self::ctx('kw_usage', $id));
         return new UsageStats($u->uses, $u->refused, $u->last_used_ms === 0 ? null : $u->last_used_ms);
     }
 
@@ -1334,7 +1336,7 @@ final class Store
      */
     public function usageByDay(string $id, int|\DateTimeInterface $from, int|\DateTimeInterface $to): array
     {
-        $ffi = $this->ffi;
+        $ffi = $this->ffi();
         $handle = $this->live();
         $fromDay = self::day($from);
         $toDay = self::day($to);
@@ -1355,7 +1357,7 @@ final class Store
      */
     public function unusedSince(string $owner, int|\DateTimeInterface $since): array
     {
-        $ffi = $this->ffi;
+        $ffi = $this->ffi();
         $handle = $this->live();
         $sinceMs = Native::ms($since);
         $json = Native::json($ffi, fn (CData $buf, int $cap, CData $len): int =>
@@ -1372,7 +1374,7 @@ final class Store
      */
     public function expiringWithin(int $withinMs): array
     {
-        $ffi = $this->ffi;
+        $ffi = $this->ffi();
         $handle = $this->live();
         $json = Native::json($ffi, fn (CData $buf, int $cap, CData $len): int =>
             $ffi->kw_expiring_within($handle, $withinMs, $buf, $cap, $len), 'kw_expiring_within');
@@ -1391,7 +1393,7 @@ final class Store
         if ($threshold < 0) {
             throw new \ValueError('keyward: threshold must not be negative');
         }
-        $ffi = $this->ffi;
+        $ffi = $this->ffi();
         $handle = $this->live();
         $json = Native::json($ffi, fn (CData $buf, int $cap, CData $len): int =>
             $ffi->kw_credits_below($handle, $threshold, $buf, $cap, $len), 'kw_credits_below');
@@ -1405,8 +1407,8 @@ final class Store
      */
     public function credits(string $id): CreditBalance
     {
-        $b = $this->ffi->new('kw_credit_balance');
-        $this->check($this->ffi->kw_key_credits($this->live(), $id, strlen($id), FFI::addr($b)), self::ctx('kw_key_credits', $id));
+        $b = $this->ffi()->new('kw_credit_balance');
+        $this->check($this->ffi()->kw_key_credits($this->live(), $id, strlen($id), FFI::addr($b)), self::ctx('kw_key_credits', $id));
         return new CreditBalance($b->limited !== 0, $b->remaining, $b->cost, $b->refill_amount, $b->refill_interval);
     }
 
@@ -1438,11 +1440,17 @@ final class Store
 
     // --- internals ------------------------------------------------------------------------
 
+    /** The library this store's handle belongs to (Library::ffi() when the store was made without it). */
+    private function ffi(): FFI
+    {
+        return $this->ffi ??= Library::ffi();
+    }
+
     /** The handle, or ClosedException after close(). */
     /** The kw_verdict every verify of this store fills (allocated on first use). */
     private function verdictOut(): CData
     {
-        $this->verdict = $this->ffi->new('kw_verdict');
+        $this->verdict = $this->ffi()->new('kw_verdict');
         return $this->verdictPtr = FFI::addr($this->verdict);
     }
 
@@ -1466,7 +1474,7 @@ final class Store
         if ($this->handle === 0) {
             $this->live(); // a clearer message than the library's for a closed store
         }
-        Native::fail($this->ffi, $status, $context);
+        Native::fail($this->ffi(), $status, $context);
     }
 
     /**
@@ -1515,7 +1523,7 @@ final class Store
             return $this->lastScopeArgs = [$hit[0], $hit[1]];
         }
         $keep = [];
-        [$ptr, $count] = Native::strings($this->ffi, $scopes, 'scopes', $keep);
+        [$ptr, $count] = Native::strings($this->ffi(), $scopes, 'scopes', $keep);
         if (count($this->scopeCache) >= 64) {
             $this->scopeCache = [];
         }
@@ -1526,8 +1534,8 @@ final class Store
     /** @return array{0: CData, 1: int, 2: CData} the record buffer, its capacity, its length pointer */
     private function infoBuffer(): array
     {
-        $this->info ??= $this->ffi->new('uint8_t[' . Abi::KW_KEY_INFO_MAX_LEN . ']');
-        $this->infoLen ??= $this->ffi->new('size_t');
+        $this->info ??= $this->ffi()->new('uint8_t[' . Abi::KW_KEY_INFO_MAX_LEN . ']');
+        $this->infoLen ??= $this->ffi()->new('size_t');
         return [$this->info, Abi::KW_KEY_INFO_MAX_LEN, FFI::addr($this->infoLen)];
     }
 
@@ -1551,7 +1559,7 @@ final class Store
 
     private function creditsStruct(Credits $credits): CData
     {
-        $c = $this->ffi->new('kw_credits');
+        $c = $this->ffi()->new('kw_credits');
         $c->remaining = $credits->remaining;
         $c->refill_amount = $credits->refillAmount;
         $c->refill_interval = $credits->refillInterval;

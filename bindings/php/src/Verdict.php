@@ -102,27 +102,51 @@ final class Verdict implements \JsonSerializable
     }
 
     /**
-     * fromVerify() for the kw_verdict's bytes, as the keyward_native extension returns them.
+     * fromVerify() for the kw_verdict's bytes, as the keyward_native extension returns them,
+     * without the library: null when the verdict needs it (a rate-limited key's response
+     * fields, a reason newer than this binding); then fromBytesWithLibrary().
      *
      * @internal
      */
-    public static function fromBytes(FFI $ffi, string $raw): self
+    public static function fromBytes(string $raw): ?self
+    {
+        return self::decodeBytes($raw, null);
+    }
+
+    /**
+     * fromBytes() for any verdict, asking the library what the bytes do not say.
+     *
+     * @internal
+     */
+    public static function fromBytesWithLibrary(FFI $ffi, string $raw): self
+    {
+        return self::decodeBytes($raw, $ffi); // never null with the library
+    }
+
+    private static function decodeBytes(string $raw, ?FFI $ffi): ?self
     {
         [, $reason, $httpStatus, $keyFound] = unpack('V3', $raw);
         $base = self::$byReason[$reason] ?? null;
         if ($base === null) {
-            [$code, $message] = self::REASONS[$reason] ?? [Native::reasonCode($ffi, $reason), Native::reasonMessage($ffi, $reason)];
-            $base = new self($reason === 0, $httpStatus, $code, $message, $reason);
             if (isset(self::REASONS[$reason])) {
-                self::$byReason[$reason] = $base;
+                $base = self::$byReason[$reason] = new self($reason === 0, $httpStatus, self::REASONS[$reason][0],
+                    self::REASONS[$reason][1], $reason);
+            } elseif ($ffi === null) {
+                return null;
+            } else {
+                $base = new self(false, $httpStatus, Native::reasonCode($ffi, $reason), Native::reasonMessage($ffi, $reason), $reason);
             }
         }
         if ($keyFound === 0) {
             return $base;
         }
+        $rateLimited = unpack('V', $raw, 216)[1] !== 0; // rate_scope
+        if ($rateLimited && $ffi === null) {
+            return null;
+        }
         $verdict = clone $base;
         $verdict->native = substr($raw, 0, self::NATIVE_LEN);
-        if (unpack('V', $raw, 216)[1] !== 0) { // rate_scope: a rate-limited key
+        if ($rateLimited) {
             $v = $ffi->new('kw_verdict');
             FFI::memcpy($v, $raw, min(strlen($raw), FFI::sizeof($v)));
             $verdict->rateHeaders = self::readRateHeaders($ffi, FFI::addr($v));
