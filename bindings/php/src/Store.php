@@ -190,8 +190,9 @@ final class Store
         $saved = Library::processEnv($envName);
         if ($saved !== null && str_starts_with($saved, $pid . ':')) {
             [, $handle, $extensionVerify] = explode(':', $saved) + [2 => '0'];
-            // No library yet: with the extension, a request may verify without ever needing it.
-            return new self(null, (int) $handle, $path, $envName, Library::$useExtension ? (int) $extensionVerify : 0);
+            $extensionVerify = Library::$useExtension ? (int) $extensionVerify : 0;
+            // With the extension, a request may verify without ever needing the library: take it later.
+            return new self($extensionVerify === 0 ? Library::ffi() : null, (int) $handle, $path, $envName, $extensionVerify);
         }
         $ffi = Library::ffi();
         $handle = self::openHandle($ffi, $path, false, $pepper, $pepperFile, $prefix, $singleProcess,
@@ -507,10 +508,10 @@ final class Store
     {
         if ($size > $this->headerBlockSize) {
             $this->headerBlockSize = max($size, 1024);
-            $this->headerBlock = $this->ffi()->new("char[{$this->headerBlockSize}]");
+            $this->headerBlock = ($this->ffi ?? $this->ffi())->new("char[{$this->headerBlockSize}]");
             $start = FFI::addr($this->headerBlock);
             $this->headerAddress = FFI::cast('uintptr_t', $start)->cdata;
-            $this->headerArray = $this->ffi()->cast('kw_header *', $start);
+            $this->headerArray = ($this->ffi ?? $this->ffi())->cast('kw_header *', $start);
         }
         return $this->headerArray;
     }
@@ -600,21 +601,22 @@ final class Store
             }
             // arguments of another shape: the FFI path below reports what is wrong with them
         }
+        $ffi = $this->ffi ?? $this->ffi();
         $ptr = $this->verdictPtr ?? $this->verdictOut();
         [$scopePtr, $scopeCount] = $scopes === [] ? [null, 0] : $this->scopes($scopes);
         $n = count($headers);
         if ($n === 0) {
-            $status = $this->ffi()->kw_verify_headers_ex($this->handle, null, 0, $scopePtr, $scopeCount, $cost, 0,
+            $status = $ffi->kw_verify_headers_ex($this->handle, null, 0, $scopePtr, $scopeCount, $cost, 0,
                 Abi::KW_VERIFY_RATE_FIELDS, $ptr, null, 0, null);
         } else {
             $array = $this->headerBlock(Native::headerBlockSize($headers));
             $size = Native::writeHeaders($this->headerBlock, $this->headerAddress, $headers);
-            $status = $this->ffi()->kw_verify_headers_ex($this->handle, $array, $n, $scopePtr, $scopeCount, $cost, 0,
+            $status = $ffi->kw_verify_headers_ex($this->handle, $array, $n, $scopePtr, $scopeCount, $cost, 0,
                 Abi::KW_VERIFY_RATE_FIELDS, $ptr, null, 0, null);
             FFI::memset($this->headerBlock, 0, $size); // the C copy held the secret
         }
         if ($status === Abi::KW_OK) {
-            return Verdict::fromVerify($this->ffi(), $this->verdict, $ptr);
+            return Verdict::fromVerify($ffi, $this->verdict, $ptr);
         }
         return $this->refusedOrFailed($status);
     }
@@ -1450,7 +1452,7 @@ final class Store
     /** The kw_verdict every verify of this store fills (allocated on first use). */
     private function verdictOut(): CData
     {
-        $this->verdict = $this->ffi()->new('kw_verdict');
+        $this->verdict = ($this->ffi ?? $this->ffi())->new('kw_verdict');
         return $this->verdictPtr = FFI::addr($this->verdict);
     }
 
@@ -1523,7 +1525,7 @@ final class Store
             return $this->lastScopeArgs = [$hit[0], $hit[1]];
         }
         $keep = [];
-        [$ptr, $count] = Native::strings($this->ffi(), $scopes, 'scopes', $keep);
+        [$ptr, $count] = Native::strings(($this->ffi ?? $this->ffi()), $scopes, 'scopes', $keep);
         if (count($this->scopeCache) >= 64) {
             $this->scopeCache = [];
         }
