@@ -85,14 +85,14 @@ echo "PHPUnit (unit + Laravel + PHP-FPM)"
 KEYWARD_REQUIRE_FPM=1 KEYWARD_REQUIRE_LARAVEL=1 phpunit -c "$PKG/phpunit.xml.dist" --do-not-cache-result
 
 # --- the optional extension (bindings/php/ext) --------------------------------------------
-# Built as its README says (phpize, configure, make: scripts/build-php-ext.sh), then the unit
-# and PHP-FPM suites again with it loaded: every verify of Guard, Middleware and the Laravel
-# guard goes through it there, ExtensionTest compares it with FFI (required, not skipped) and
-# the pools load it from their php.ini.
-echo "keyward_native extension (scripts/build-php-ext.sh), unit + PHP-FPM suites with it loaded"
+# Built as its README says (phpize, configure, make: scripts/build-php-ext.sh), then the three
+# suites again with it loaded: every verify of Guard, Middleware and the Laravel guard goes
+# through it there, ExtensionTest compares it with FFI (required, not skipped) and the pools
+# load it from their php.ini.
+echo "keyward_native extension (scripts/build-php-ext.sh), the suites again with it loaded"
 ext="$(bash "$ROOT/scripts/build-php-ext.sh")"
-KEYWARD_REQUIRE_EXTENSION=1 KEYWARD_PHP_EXTENSION="$ext" KEYWARD_REQUIRE_FPM=1 \
-  php -d extension="$ext" "$(command -v phpunit)" -c "$PKG/phpunit.xml.dist" --do-not-cache-result --testsuite unit,fpm
+KEYWARD_REQUIRE_EXTENSION=1 KEYWARD_PHP_EXTENSION="$ext" KEYWARD_REQUIRE_FPM=1 KEYWARD_REQUIRE_LARAVEL=1 \
+  php -d extension="$ext" "$(command -v phpunit)" -c "$PKG/phpunit.xml.dist" --do-not-cache-result
 
 # --- the README example, as a Composer project would run it -------------------------------
 echo "example (bindings/php/examples/quickstart.php)"
