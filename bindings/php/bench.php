@@ -9,6 +9,9 @@
  *                        KW_VERIFY_RATE_FIELDS (what Store::verify calls without cost, time or record)
  *   Store::verify()      the binding's verify: the call plus the Verdict object
  *   Store::verify(scope) the same with one required scope
+ *   Guard::check         a request's verify as a plain PHP-FPM script makes it: the credential
+ *                        headers of a $_SERVER-shaped array, one scope (through the
+ *                        keyward_native extension when it is loaded: php -d extension=...)
  *   PDO-SQLite+SHA-256   what Laravel Sanctum / DRF API Key do: hash the key, one indexed
  *                        SELECT on a SQLite file (WAL), hash_equals, decode the scopes
  *
@@ -100,6 +103,10 @@ $n = count($keys);
 $verdict = $ffi->new('kw_verdict');
 $verdictPtr = FFI::addr($verdict);
 $handle = $store->handle();
+// A request's $_SERVER, as PHP-FPM fills it behind nginx, per key.
+$servers = array_map(static fn (string $key): array => ['REQUEST_METHOD' => 'GET', 'REQUEST_URI' => '/keyward',
+    'SERVER_PROTOCOL' => 'HTTP/1.1', 'HTTP_HOST' => '127.0.0.1', 'HTTP_ACCEPT' => '*/*', 'HTTP_X_API_KEY' => $key,
+    'REMOTE_ADDR' => '127.0.0.1', 'REQUEST_TIME_FLOAT' => 1.5], $keys);
 $select = $pdo->prepare('SELECT id, owner, token, abilities, expires_at FROM personal_access_tokens WHERE token = ?');
 
 // Every candidate must accept every key before it is timed.
@@ -139,6 +146,9 @@ $results = $measure([
     'Store::verify + ->owner' => static function (int $i) use ($store, $keys, $n): void {
         $store->verify($keys[$i % $n])->owner();
     },
+    "Guard::check(['read'], \$server)" => static function (int $i) use ($store, $servers, $n): void {
+        Keyward\Guard::check(['read'], $store, $servers[$i % $n]);
+    },
     'PDO-SQLite + SHA-256 lookup' => static function (int $i) use ($select, $keys, $n): void {
         $key = $keys[$i % $n];
         $hash = hash('sha256', $key);
@@ -151,8 +161,9 @@ $results = $measure([
     },
 ]);
 
-printf("keyward %s, PHP %s (%s), %d keys, library %s\n", Keyward\Keyward::version(), PHP_VERSION,
-    ini_get('opcache.jit') && ini_get('opcache.enable_cli') ? 'JIT' : 'no JIT', $keyCount, Library::configuredPath());
+printf("keyward %s, PHP %s (%s), %d keys, library %s, %s\n", Keyward\Keyward::version(), PHP_VERSION,
+    ini_get('opcache.jit') && ini_get('opcache.enable_cli') ? 'JIT' : 'no JIT', $keyCount, Library::configuredPath(),
+    extension_loaded('keyward_native') ? 'keyward_native loaded' : 'FFI only');
 printf("%-34s %14s %12s\n", 'operation', 'calls/s', 'ns/call');
 foreach ($results as $name => $ns) {
     printf("%-34s %14s %12.0f\n", $name, number_format(1e9 / $ns), $ns);
