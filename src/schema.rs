@@ -6,8 +6,9 @@
 //! | `keys` | public id | JSON `KeyRecordV1` + CRC32 (never the secret; the keyed digest only) |
 //! | `owner_keys` | (owner, serial) | public id — listing by owner in creation order |
 //! | `changes` | change sequence | public id — the cross-process change log |
-//! | `usage` | public id | (uses, refused, last used ms) |
-//! | `usage_days` | (public id, UTC day) | uses that day |
+//! | `key_usage` | public id | (uses, refused, last used ms, latest UTC day, uses that day) — format 2 |
+//! | `usage_days` | (public id, UTC day) | uses that day (for the latest day: plus the `key_usage` row's count) |
+//! | `usage` | public id | (uses, refused, last used ms) — format 1 only: read and added to `key_usage`, never created in format 2 (see `store::usage_rows`) |
 //! | `credits` | public id | (credits left in the database, refill period, shared slot) |
 //! | `free_slots` | slot | () — credit slots freed by deleted keys |
 //! | `audit` | event sequence | JSON `AuditEventV1` + CRC32 — the audit log (added after format 1 shipped: a store without it reads as an empty log; it is created by the first write) |
@@ -30,14 +31,20 @@ use crate::key_record::KeyRecordV1;
 use crate::legacy::LegacyOrigin;
 
 /// The format version this build writes; a store with a higher one is refused.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// 1: the first release. 2: a key's usage totals and latest day in one `key_usage` row (a
+/// store of format 1 is upgraded when it is opened; its rows are read as they are).
+pub const FORMAT_VERSION: u32 = 2;
 
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub(crate) const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 pub(crate) const OWNER_KEYS: TableDefinition<(&str, u64), &str> =
     TableDefinition::new("owner_keys");
 pub(crate) const CHANGES: TableDefinition<u64, &str> = TableDefinition::new("changes");
-pub(crate) const USAGE: TableDefinition<&str, (u64, u64, i64)> = TableDefinition::new("usage");
+pub(crate) const KEY_USAGE: TableDefinition<&str, (u64, u64, i64, i32, u64)> =
+    TableDefinition::new("key_usage");
+/// Format 1's usage rows (see `store::usage_rows`).
+pub(crate) const USAGE_V1: TableDefinition<&str, (u64, u64, i64)> = TableDefinition::new("usage");
 pub(crate) const USAGE_DAYS: TableDefinition<(&str, i32), u64> = TableDefinition::new("usage_days");
 pub(crate) const CREDITS: TableDefinition<&str, (u64, i32, u32)> = TableDefinition::new("credits");
 pub(crate) const FREE_SLOTS: TableDefinition<u32, ()> = TableDefinition::new("free_slots");
@@ -233,7 +240,7 @@ pub(crate) fn create_tables(txn: &redb::WriteTransaction) -> Result<()> {
     txn.open_table(KEYS)?;
     txn.open_table(OWNER_KEYS)?;
     txn.open_table(CHANGES)?;
-    txn.open_table(USAGE)?;
+    txn.open_table(KEY_USAGE)?;
     txn.open_table(USAGE_DAYS)?;
     txn.open_table(CREDITS)?;
     txn.open_table(FREE_SLOTS)?;

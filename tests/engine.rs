@@ -937,6 +937,67 @@ fn close_waits_for_a_background_flush_in_flight() {
 
 // ---------------------------------------------------------------- usage and credits
 
+/// A key's latest day rides in its usage row: flushing a later day moves the earlier day's
+/// count to the per-day rows, and no count is lost or doubled across flushes and reopens.
+#[test]
+fn day_counts_survive_flushes_across_days_and_a_reopen() {
+    let t = temp_store();
+    let a = t.store.create(new_key("acct", &["read"])).unwrap();
+    let day1 = Day::from_civil(2025, 6, 15);
+    t.clock.set(day1.start().plus(Duration::from_secs(3600)));
+    let by_day = |store: &Store| -> Vec<u64> {
+        store
+            .usage_by_day(a.id(), day1, Day(day1.0 + 5))
+            .unwrap()
+            .iter()
+            .map(|d| d.uses)
+            .collect()
+    };
+    let verify = |n: usize| {
+        for _ in 0..n {
+            assert!(t.store.verify(a.key(), &["read"]).unwrap().is_valid());
+        }
+        t.store.flush().unwrap();
+    };
+    verify(3);
+    assert_eq!(by_day(&t.store), vec![3]);
+    t.clock.advance(Duration::from_secs(86_400));
+    verify(2);
+    assert_eq!(by_day(&t.store), vec![3, 2]);
+    verify(1);
+    assert_eq!(by_day(&t.store), vec![3, 3]);
+    // Two days later, nothing on the day between.
+    t.clock.advance(Duration::from_secs(2 * 86_400));
+    verify(4);
+    assert_eq!(by_day(&t.store), vec![3, 3, 4]);
+    let days: Vec<i32> = t
+        .store
+        .usage_by_day(a.id(), day1, Day(day1.0 + 5))
+        .unwrap()
+        .iter()
+        .map(|d| d.day.0 - day1.0)
+        .collect();
+    assert_eq!(days, vec![0, 1, 3]);
+    // A range that holds only the row's day, or only earlier days.
+    let only_last = t
+        .store
+        .usage_by_day(a.id(), Day(day1.0 + 3), Day(day1.0 + 3));
+    assert_eq!(only_last.unwrap()[0].uses, 4);
+    assert_eq!(
+        t.store
+            .usage_by_day(a.id(), day1, Day(day1.0 + 2))
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(t.store.usage(a.id()).unwrap().uses, 10);
+    let path = t.path.clone();
+    drop(t.store);
+    let reopened = Store::open_unshared(&path, common::options(&t.clock)).unwrap();
+    assert_eq!(reopened.usage(a.id()).unwrap().uses, 10);
+    assert_eq!(by_day(&reopened), vec![3, 3, 4]);
+}
+
 #[test]
 fn usage_is_counted_per_day_and_refusals_per_key() {
     let t = temp_store();

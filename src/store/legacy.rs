@@ -22,8 +22,8 @@ use crate::key_format::KeyId;
 use crate::legacy::source::{LegacyImportOptions, LegacyRow, read_export};
 use crate::legacy::{LegacyOrigin, LegacyScheme, legacy_key_id};
 use crate::schema::{
-    KEYS, KeyInfo, LEGACY_DIGESTS, META, META_LEGACY_SCHEMES, META_SERIAL, OWNER_KEYS, StoredKey,
-    USAGE, u64_from_meta,
+    KEY_USAGE, KEYS, KeyInfo, LEGACY_DIGESTS, META, META_LEGACY_SCHEMES, META_SERIAL, OWNER_KEYS,
+    StoredKey, u64_from_meta,
 };
 use crate::table::Slots;
 
@@ -337,8 +337,12 @@ fn insert_row(
     txn.open_table(LEGACY_DIGESTS)?
         .insert(stored.digest_hash()?.as_bytes().as_slice(), id.as_str())?;
     if let Some(last_used) = row.last_used_at {
-        txn.open_table(USAGE)?
-            .insert(id.as_str(), (0u64, 0u64, last_used))?;
+        let row = super::usage_rows::UsageRow {
+            last_used,
+            ..Default::default()
+        };
+        txn.open_table(KEY_USAGE)?
+            .insert(id.as_str(), row.to_tuple())?;
     }
     Ok(stored)
 }

@@ -16,8 +16,8 @@ use crate::error::{Error, Result};
 use crate::key_format::{KeyId, Secret, format_key, is_valid_tag};
 use crate::rate_limit::RateLimit;
 use crate::schema::{
-    CREDITS, CreditTerms, FREE_SLOTS, KEYS, KeyInfo, META, META_NEXT_SLOT, META_SERIAL, OWNER_KEYS,
-    Refill, StoredKey, USAGE, USAGE_DAYS, u64_from_meta,
+    CREDITS, CreditTerms, FREE_SLOTS, KEY_USAGE, KEYS, KeyInfo, META, META_NEXT_SLOT, META_SERIAL,
+    OWNER_KEYS, Refill, StoredKey, USAGE_DAYS, USAGE_V1, u64_from_meta,
 };
 use crate::sys::shared_memory::CREDIT_SLOTS;
 
@@ -562,7 +562,10 @@ impl Engine {
         txn.open_table(KEYS)?.remove(key_id.as_str())?;
         txn.open_table(OWNER_KEYS)?
             .remove((info.owner.as_str(), info.serial))?;
-        txn.open_table(USAGE)?.remove(key_id.as_str())?;
+        txn.open_table(KEY_USAGE)?.remove(key_id.as_str())?;
+        if super::usage_rows::has_v1_table(txn)? {
+            txn.open_table(USAGE_V1)?.remove(key_id.as_str())?;
+        }
         if info.legacy.is_some() {
             super::legacy::forget_digest(txn, stored)?;
         }

@@ -27,6 +27,7 @@ mod sync_binding;
 mod table_sync;
 mod upstream_link;
 mod usage;
+mod usage_rows;
 mod verify;
 mod warnings;
 

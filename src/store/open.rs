@@ -475,5 +475,31 @@ fn init_or_check_meta(
             detail: format!("the store's key prefix is {prefix:?}, not {wanted:?}"),
         });
     }
+    if version < FORMAT_VERSION {
+        upgrade_format(db)?;
+    }
     Ok(prefix)
+}
+
+/// Raises an older store's format version to this build's. Format 1 → 2 writes nothing else:
+/// format-1 usage rows are read as they are (`store::usage_rows`). Once raised, older builds
+/// refuse the store (`NEWER_FORMAT`) instead of reading its usage low.
+fn upgrade_format(db: &redb::Database) -> Result<()> {
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        let stored = meta
+            .get(META_FORMAT_VERSION)?
+            .and_then(|v| without_crc(v.value()).and_then(|v| v.try_into().ok()))
+            .map(u32::from_le_bytes);
+        // Another process may have raised it meanwhile; never lower it.
+        if stored.is_some_and(|v| v < FORMAT_VERSION) {
+            meta.insert(
+                META_FORMAT_VERSION,
+                with_crc(&FORMAT_VERSION.to_le_bytes()).as_slice(),
+            )?;
+        }
+    }
+    txn.commit()?;
+    Ok(())
 }

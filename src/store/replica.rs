@@ -23,6 +23,7 @@
 //! moved its unleased credits and the lease itself: old and new together never spend more than
 //! was left, and nothing is stranded.
 
+use std::collections::BTreeMap;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
@@ -507,20 +508,37 @@ impl Store {
     /// (absolute counts of this host: the upstream keeps the largest it was sent).
     pub(crate) fn usage_days_since(&self, from: i32) -> Result<Vec<(String, i32, u64)>> {
         self.engine()?.read(|txn| {
-            let table = match txn.open_table(USAGE_DAYS) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            let mut counts: BTreeMap<(String, i32), u64> = BTreeMap::new();
+            match txn.open_table(USAGE_DAYS) {
+                Ok(table) => {
+                    for item in table.iter()? {
+                        let (k, uses) = item?;
+                        let (id, day) = k.value();
+                        if day >= from {
+                            counts.insert((id.to_owned(), day), uses.value());
+                        }
+                    }
+                }
+                Err(redb::TableError::TableDoesNotExist(_)) => {}
                 Err(e) => return Err(e.into()),
-            };
-            let mut out = Vec::new();
-            for item in table.iter()? {
-                let (k, uses) = item?;
-                let (id, day) = k.value();
-                if day >= from {
-                    out.push((id.to_owned(), day, uses.value()));
+            }
+            // A key's latest day is counted in its usage row (format 2).
+            if let Some(rows) = super::usage_rows::open_current(txn)? {
+                for item in rows.iter()? {
+                    let (id, row) = item?;
+                    let row = super::usage_rows::UsageRow::from_tuple(row.value());
+                    if row.day.0 >= from && row.day_uses > 0 {
+                        let sum = counts
+                            .entry((id.value().to_owned(), row.day.0))
+                            .or_default();
+                        *sum = sum.saturating_add(row.day_uses);
+                    }
                 }
             }
-            Ok(out)
+            Ok(counts
+                .into_iter()
+                .map(|((id, day), uses)| (id, day, uses))
+                .collect())
         })
     }
 

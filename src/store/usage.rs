@@ -9,12 +9,13 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 use super::engine::{Engine, MAX_QUEUED_REFUSALS};
+use super::usage_rows::{self, UsageRow};
 use super::{Store, not_found};
 use crate::clock::{Day, Timestamp};
 use crate::error::{Error, Result};
 use crate::key_format::KeyId;
 use crate::schema::{
-    CREDITS, CreditTerms, KEYS, KeyInfo, OWNER_KEYS, StoredKey, USAGE, USAGE_DAYS,
+    CREDITS, CreditTerms, KEY_USAGE, KEYS, KeyInfo, OWNER_KEYS, StoredKey, USAGE_DAYS, USAGE_V1,
 };
 use crate::table::CellCounts;
 use crate::usage::{DailyUsage, PendingUsage, UsageStats};
@@ -148,54 +149,48 @@ impl Engine {
         let write = |txn: redb::WriteTransaction| -> Result<()> {
             {
                 let keys = txn.open_table(KEYS)?;
-                let mut usage = txn.open_table(USAGE)?;
+                let mut usage = txn.open_table(KEY_USAGE)?;
                 let mut days = txn.open_table(USAGE_DAYS)?;
+                let mut v1 = if usage_rows::has_v1_table(&txn)? {
+                    Some(txn.open_table(USAGE_V1)?)
+                } else {
+                    None
+                };
                 // Key order (BTreeMap): neighbouring rows share B-tree pages.
                 for (id, pending) in &batch {
-                    let added = pending
-                        .uses_by_day
-                        .iter()
-                        .fold(0u64, |sum, (_, n)| sum.saturating_add(*n));
-                    // One walk of the B-tree per row (get_mut reads and replaces in place)
-                    // instead of a get and an insert: the flush writes a row pair for every
-                    // key used since the last one.
-                    let add = |(uses, refused, last): (u64, u64, i64)| {
-                        (
-                            uses.saturating_add(added),
-                            refused.saturating_add(pending.refused),
-                            last.max(pending.last_used),
-                        )
-                    };
-                    let updated = match usage.get_mut(id.as_str())? {
-                        Some(mut row) => {
-                            let updated = add(row.value());
-                            row.insert(updated)?;
-                            true
+                    // One walk of the B-tree per key (get_mut reads and replaces in place):
+                    // the flush writes a row for every key used since the last one, and its
+                    // latest day's count rides in that row.
+                    let added_to_stored = match usage.get_mut(id.as_str())? {
+                        Some(mut stored) => {
+                            let mut row = UsageRow::from_tuple(stored.value());
+                            let to_days = row.add(pending);
+                            stored.insert(row.to_tuple())?;
+                            Some(to_days)
                         }
-                        None => false,
+                        None => None,
                     };
-                    // A usage row exists only beside its key's record (both are removed in
-                    // one transaction), so only a key's first flush reads `KEYS` to skip a
-                    // key deleted meanwhile (its history went with it).
-                    if !updated {
-                        if keys.get(id.as_str())?.is_none() {
-                            continue;
-                        }
-                        usage.insert(id.as_str(), add((0, 0, 0)))?;
-                    }
-                    for (day, n) in &pending.uses_by_day {
-                        let updated = match days.get_mut((id.as_str(), day.0))? {
-                            Some(mut row) => {
-                                let updated = row.value().saturating_add(*n);
-                                row.insert(updated)?;
-                                true
+                    let to_days = match added_to_stored {
+                        Some(to_days) => to_days,
+                        None => {
+                            // A usage row exists only beside its key's record (both are
+                            // removed in one transaction), so only a key's first flush reads
+                            // `KEYS` to skip a key deleted meanwhile (its history went with
+                            // it).
+                            if keys.get(id.as_str())?.is_none() {
+                                continue;
                             }
-                            None => false,
-                        };
-                        if !updated {
-                            days.insert((id.as_str(), day.0), *n)?;
+                            let mut row = match &mut v1 {
+                                Some(v1) => usage_rows::take_v1_row(v1, id.as_str())?,
+                                None => None,
+                            }
+                            .unwrap_or_default();
+                            let to_days = row.add(pending);
+                            usage.insert(id.as_str(), row.to_tuple())?;
+                            to_days
                         }
-                    }
+                    };
+                    usage_rows::add_to_days(&mut days, id.as_str(), &to_days)?;
                 }
                 for (id, n) in &unmatched {
                     // Most of these ids name no key: `get_mut` would copy the B-tree path
@@ -203,11 +198,16 @@ impl Engine {
                     if keys.get(id.as_str())?.is_none() {
                         continue; // an unknown id: nothing to count it against
                     }
-                    let (uses, refused, last) = usage
-                        .get(id.as_str())?
-                        .map(|v| v.value())
-                        .unwrap_or((0, 0, 0));
-                    usage.insert(id.as_str(), (uses, refused + n, last))?;
+                    let mut row = match usage.get(id.as_str())? {
+                        Some(stored) => UsageRow::from_tuple(stored.value()),
+                        None => match &mut v1 {
+                            Some(v1) => usage_rows::take_v1_row(v1, id.as_str())?,
+                            None => None,
+                        }
+                        .unwrap_or_default(),
+                    };
+                    row.refused = row.refused.saturating_add(*n);
+                    usage.insert(id.as_str(), row.to_tuple())?;
                 }
             }
             crate::failpoint::hit("flush-before-commit");
@@ -287,13 +287,9 @@ impl Engine {
 
     fn stored_usage(&self, id: &KeyId) -> Result<UsageStats> {
         self.read(|txn| {
-            let row = txn.open_table(USAGE)?.get(id.as_str())?.map(|v| v.value());
-            let (uses, refused, last) = row.unwrap_or((0, 0, 0));
-            Ok(UsageStats {
-                uses,
-                refused,
-                last_used: (last > 0).then_some(last),
-            })
+            Ok(usage_rows::read_row_in(txn, id.as_str())?
+                .unwrap_or_default()
+                .stats())
         })
     }
 }
@@ -345,16 +341,9 @@ impl Store {
             return Err(not_found(id));
         }
         engine.read(|txn| {
+            let row = usage_rows::read_row_in(txn, key_id.as_str())?;
             let days = txn.open_table(USAGE_DAYS)?;
-            let mut out = Vec::new();
-            for item in days.range((key_id.as_str(), from.0)..=(key_id.as_str(), to.0))? {
-                let (k, v) = item?;
-                out.push(DailyUsage {
-                    day: Day(k.value().1),
-                    uses: v.value(),
-                });
-            }
-            Ok(out)
+            usage_rows::days_in_range(&days, row, key_id.as_str(), from, to)
         })
     }
 
@@ -365,7 +354,8 @@ impl Store {
         engine.read(|txn| {
             let owner_keys = txn.open_table(OWNER_KEYS)?;
             let keys = txn.open_table(KEYS)?;
-            let usage = txn.open_table(USAGE)?;
+            let usage = usage_rows::open_current(txn)?;
+            let usage_v1 = usage_rows::open_v1(txn)?;
             let mut out = Vec::new();
             for item in owner_keys.range((owner, 0)..=(owner, u64::MAX))? {
                 let (_, id) = item?;
@@ -373,7 +363,11 @@ impl Store {
                     continue;
                 };
                 let stored = StoredKey::decode(id.value(), bytes.value())?;
-                let mut last = usage.get(id.value())?.map(|v| v.value().2).unwrap_or(0);
+                let stored_row = match &usage {
+                    Some(usage) => usage_rows::read_row(usage, usage_v1.as_ref(), id.value())?,
+                    None => None,
+                };
+                let mut last = stored_row.map_or(0, |row| row.last_used);
                 if let Ok(key_id) = KeyId::parse(&stored.info.id)
                     && let Some(pending) = engine.dirty.lock().get(&key_id)
                 {
@@ -436,7 +430,9 @@ mod tests {
     /// a usage row or not, leaves no usage or per-day row behind.
     #[test]
     fn a_flush_counts_known_and_new_keys_and_skips_keys_deleted_meanwhile() {
-        use crate::schema::{USAGE, USAGE_DAYS};
+        use crate::clock::Day;
+        use crate::schema::{KEY_USAGE, USAGE_DAYS};
+        use crate::store::usage_rows;
 
         let dir = tempfile::tempdir().unwrap();
         let options = StoreOptions {
@@ -465,11 +461,22 @@ mod tests {
         let rows = |id: &str| {
             engine
                 .read(|txn| {
-                    let usage = txn.open_table(USAGE)?.get(id)?.is_some();
-                    let days = txn
+                    let row = usage_rows::read_row_in(txn, id)?;
+                    let usage = txn.open_table(KEY_USAGE)?.get(id)?.is_some();
+                    let day_rows = txn
                         .open_table(USAGE_DAYS)?
                         .range((id, i32::MIN)..=(id, i32::MAX))?
                         .count();
+                    let days = usage_rows::days_in_range(
+                        &txn.open_table(USAGE_DAYS)?,
+                        row,
+                        id,
+                        Day(i32::MIN),
+                        Day(i32::MAX),
+                    )?
+                    .len();
+                    // Within a day, the day's count rides in the usage row.
+                    assert_eq!(day_rows, 0);
                     Ok((usage, days))
                 })
                 .unwrap()
