@@ -1,6 +1,7 @@
 //! The write side: a durable create (one key, each mode) and a bulk create; the cost of a usage
-//! flush at 1 / 100 / 1 k / 10 k pending keys; and revoke → the time until *another process*
-//! refuses the key.
+//! flush at 1 / 100 / 1 k / 10 k pending keys, and of the steady flush of a busy server (11 300
+//! random keys of 100 000, every key already with usage rows); and revoke → the time until
+//! *another process* refuses the key.
 //!
 //! `cargo bench --bench write` (append `-- <filter>` to pick groups).
 //!
@@ -81,6 +82,47 @@ fn flush(c: &mut Criterion) {
             })
         });
     }
+    group.finish();
+}
+
+/// The flush a busy host's flusher makes every interval in `benches/http` (~12 k requests/s,
+/// each with one of 100 000 keys): 11 300 keys drawn at random, verified once each (untimed),
+/// then flushed; keys already have usage rows (eight flushes of warm-up), as on a server that
+/// has been up for a while.
+fn flush_steady(c: &mut Criterion) {
+    const KEYS: usize = 100_000;
+    const PER_FLUSH: usize = 11_300;
+    let fixture = Fixture::new(KEYS);
+    let store = fixture.open(Concurrency::MultiProcess, Duration::ZERO);
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut verify_batch = || {
+        for _ in 0..PER_FLUSH {
+            state = common::xorshift(state);
+            let key = &fixture.keys[(state % KEYS as u64) as usize];
+            assert!(store.verify(key, SCOPES).expect("verify").is_valid());
+        }
+    };
+    for _ in 0..8 {
+        verify_batch();
+        store.flush().expect("flush");
+    }
+    let mut group = c.benchmark_group("flush_steady_100k_keys");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
+    group.throughput(Throughput::Elements(PER_FLUSH as u64));
+    group.bench_function("11300_random_keys", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                verify_batch();
+                let begin = Instant::now();
+                store.flush().expect("flush");
+                total += begin.elapsed();
+            }
+            total
+        })
+    });
     group.finish();
 }
 
@@ -186,7 +228,7 @@ fn watch(path: &str) {
     }
 }
 
-criterion_group!(benches, create, flush, revoke_propagation);
+criterion_group!(benches, create, flush, flush_steady, revoke_propagation);
 
 fn main() {
     if let Some(path) = std::env::var_os(WATCHER_ENV) {
