@@ -22,12 +22,33 @@
  *       bytes. Returns KEYWARD_NATIVE_UNSUPPORTED (-1) without calling the library when the
  *       arguments are of another shape (the binding then takes its FFI path, which reports
  *       the problem), and throws a ValueError for an address that is not libkeyward's.
+ *
+ *   keyward_native_guard_bind(int $verify, int $handle, string $entryName, string $entry): bool
+ *       Keyward\Guard's default store, opened by the binding (Store::persistent() from the
+ *       KEYWARD_STORE / KEYWARD_PEPPER_FILE environment): remembered for this process with
+ *       the environment it was opened for and its persistent entry (the process environment
+ *       variable $entryName = $entry, which Store::close() removes). Not bound (false) when
+ *       KEYWARD_PEPPER itself is set: the extension keeps no copy of a secret.
+ *
+ *   keyward_native_guard_bound(): bool
+ *       Whether keyward_native_guard() would use a bound store now (a diagnostic).
+ *
+ *   keyward_native_guard(array $scopes, int $cost, ?string &$verdict): int
+ *       Keyward\Guard::check()'s whole default path in one call: the bound store, if it is
+ *       still this process's open store for the environment as it is now; the credential
+ *       headers read from $_SERVER as Keyward\Credentials::fromServer() reads them; the
+ *       verify. KEYWARD_NATIVE_UNSUPPORTED when anything is otherwise (nothing bound, another
+ *       process, the environment or the store changed, an accepted verdict already in
+ *       $_SERVER, a header of another shape, Authorization only from REDIRECT_ or PHP_AUTH_):
+ *       Guard then takes its PHP path, which binds.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
 
 #include <dlfcn.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "php.h"
 #include "ext/standard/info.h"
@@ -35,7 +56,7 @@
 
 #include "keyward.h"
 
-#define KEYWARD_NATIVE_VERSION "0.1.0"
+#define KEYWARD_NATIVE_VERSION "0.2.0"
 
 /* Returned for arguments this function does not take: the binding uses its FFI path. */
 #define KEYWARD_NATIVE_UNSUPPORTED (-1)
@@ -76,6 +97,21 @@ static bool is_libkeyward_verify(uintptr_t address)
     ok = abi_version != NULL && abi_version() == KW_ABI_VERSION;
     dlclose(object); /* drops the reference RTLD_NOLOAD took; the library stays loaded */
     return ok;
+}
+
+/* Whether address (argument 1) may be called: libkeyward's kw_verify_headers_ex, checked once
+ * per address (else a ValueError is thrown and false returned). */
+static bool accept_verify_address(uintptr_t address)
+{
+    if (address != checked_verify) {
+        if (!is_libkeyward_verify(address)) {
+            zend_argument_value_error(1, "must be the address of kw_verify_headers_ex in a loaded libkeyward "
+                                         "of C ABI version %d", KW_ABI_VERSION);
+            return false;
+        }
+        checked_verify = address;
+    }
+    return true;
 }
 
 /* $headers as kw_header[] pointing into the PHP strings; false for another shape. */
@@ -152,13 +188,8 @@ PHP_FUNCTION(keyward_native_verify)
         Z_PARAM_ZVAL(verdict_out)
     ZEND_PARSE_PARAMETERS_END();
 
-    if ((uintptr_t) verify_address != checked_verify) {
-        if (!is_libkeyward_verify((uintptr_t) verify_address)) {
-            zend_argument_value_error(1, "must be the address of kw_verify_headers_ex in a loaded libkeyward "
-                                         "of C ABI version %d", KW_ABI_VERSION);
-            RETURN_THROWS();
-        }
-        checked_verify = (uintptr_t) verify_address;
+    if (!accept_verify_address((uintptr_t) verify_address)) {
+        RETURN_THROWS();
     }
     if (handle <= 0 || cost < 0 || (uint64_t) cost > UINT32_MAX || !read_headers(pairs, headers, &header_count)
         || !read_scopes(scopes, scope_array, &scope_count)) {
@@ -173,6 +204,217 @@ PHP_FUNCTION(keyward_native_verify)
     RETURN_LONG((zend_long) status);
 }
 
+/*
+ * Guard's default store, bound by keyward_native_guard_bind(). The environment it was opened
+ * for is kept as read then (KEYWARD_STORE, KEYWARD_PEPPER_FILE: paths, not secrets). One per
+ * process (a PHP-FPM worker serves one pool); a fork (another pid) binds its own. Threads of a
+ * ZTS build would share it while one rebinds, so there nothing is ever bound (GUARD_SUPPORTED).
+ */
+#ifdef ZTS
+#define GUARD_SUPPORTED false
+#else
+#define GUARD_SUPPORTED true
+#endif
+static struct {
+    pid_t pid;
+    zend_long handle;
+    uintptr_t verify;
+    char *store_path;
+    char *pepper_file;
+    char *entry_name;
+    char *entry;
+} guard;
+
+/* Environment variable names, as Keyward\Guard reads them (Guard::STORE_ENV and store()). */
+#define STORE_ENV "KEYWARD_STORE"
+#define PEPPER_FILE_ENV "KEYWARD_PEPPER_FILE"
+#define PEPPER_ENV "KEYWARD_PEPPER"
+
+/* An environment variable's value, "" when unset (Guard treats an empty value as unset). */
+static const char *env_or_empty(const char *name)
+{
+    const char *value = getenv(name);
+    return value == NULL ? "" : value;
+}
+
+static void guard_unbind(void)
+{
+    free(guard.store_path);
+    free(guard.pepper_file);
+    free(guard.entry_name);
+    free(guard.entry);
+    memset(&guard, 0, sizeof guard);
+}
+
+PHP_FUNCTION(keyward_native_guard_bind)
+{
+    zend_long verify_address, handle;
+    zend_string *entry_name, *entry;
+
+    ZEND_PARSE_PARAMETERS_START(4, 4)
+        Z_PARAM_LONG(verify_address)
+        Z_PARAM_LONG(handle)
+        Z_PARAM_STR(entry_name)
+        Z_PARAM_STR(entry)
+    ZEND_PARSE_PARAMETERS_END();
+
+    guard_unbind();
+    if (!GUARD_SUPPORTED) {
+        RETURN_FALSE;
+    }
+    if (!accept_verify_address((uintptr_t) verify_address)) {
+        RETURN_THROWS();
+    }
+    if (handle <= 0 || *env_or_empty(STORE_ENV) == '\0' || *env_or_empty(PEPPER_ENV) != '\0') {
+        RETURN_FALSE;
+    }
+    guard.store_path = strdup(env_or_empty(STORE_ENV));
+    guard.pepper_file = strdup(env_or_empty(PEPPER_FILE_ENV));
+    guard.entry_name = strdup(ZSTR_VAL(entry_name));
+    guard.entry = strdup(ZSTR_VAL(entry));
+    if (guard.store_path == NULL || guard.pepper_file == NULL || guard.entry_name == NULL || guard.entry == NULL) {
+        guard_unbind();
+        RETURN_FALSE;
+    }
+    guard.pid = getpid();
+    guard.handle = handle;
+    guard.verify = (uintptr_t) verify_address;
+    RETURN_TRUE;
+}
+
+/* Whether the bound store is this process's open store for the environment as it is now. */
+static bool guard_bound_and_current(void)
+{
+    const char *entry;
+
+    if (guard.handle == 0 || guard.pid != getpid() || strcmp(env_or_empty(STORE_ENV), guard.store_path) != 0
+        || strcmp(env_or_empty(PEPPER_FILE_ENV), guard.pepper_file) != 0 || *env_or_empty(PEPPER_ENV) != '\0') {
+        return false;
+    }
+    entry = getenv(guard.entry_name);
+    return entry != NULL && strcmp(entry, guard.entry) == 0;
+}
+
+PHP_FUNCTION(keyward_native_guard_bound)
+{
+    ZEND_PARSE_PARAMETERS_NONE();
+    RETURN_BOOL(guard_bound_and_current());
+}
+
+/* A $_SERVER entry that is a string, else NULL; *other is set when it exists but is not one. */
+static zval *server_string(HashTable *server, const char *key, size_t key_len, bool *other)
+{
+    zval *value = zend_hash_str_find(server, key, key_len);
+    if (value == NULL) {
+        return NULL;
+    }
+    ZVAL_DEREF(value);
+    if (Z_TYPE_P(value) != IS_STRING) {
+        *other = true;
+        return NULL;
+    }
+    return value;
+}
+
+/* The credential headers of $_SERVER as Keyward\Credentials::fromServer() reads them (its
+ * SERVER_KEYS, in its order); false where this function leaves the request to PHP. */
+static bool read_server_headers(HashTable *server, kw_header *out, size_t *count)
+{
+    static const struct {
+        const char *key;
+        size_t key_len;
+        const char *name;
+    } keys[] = {
+        {ZEND_STRL("HTTP_X_API_KEY"), "x-api-key"},
+        {ZEND_STRL("HTTP_AUTHORIZATION"), "authorization"},
+        {ZEND_STRL("HTTP_X_API_TOKEN_ID"), "x-api-token-id"},
+        {ZEND_STRL("HTTP_X_API_TOKEN_SECRET_KEY"), "x-api-token-secret-key"},
+    };
+    bool other = false;
+    size_t n = 0, i;
+
+    for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        zval *value = server_string(server, keys[i].key, keys[i].key_len, &other);
+        if (value != NULL) {
+            out[n].name = keys[i].name;
+            out[n].name_len = strlen(keys[i].name);
+            out[n].value = Z_STRVAL_P(value);
+            out[n].value_len = Z_STRLEN_P(value);
+            n++;
+        }
+    }
+    /* Another shape, or Authorization to be rebuilt (REDIRECT_, PHP_AUTH_): PHP's path. */
+    if (other || (zend_hash_str_find(server, ZEND_STRL("HTTP_AUTHORIZATION")) == NULL
+                  && (zend_hash_str_exists(server, ZEND_STRL("REDIRECT_HTTP_AUTHORIZATION"))
+                      || zend_hash_str_exists(server, ZEND_STRL("PHP_AUTH_USER"))))) {
+        return false;
+    }
+    *count = n;
+    return true;
+}
+
+PHP_FUNCTION(keyward_native_guard)
+{
+    HashTable *scopes, *server;
+    zend_long cost;
+    zval *verdict_out, *server_zv;
+    kw_header headers[MAX_HEADERS];
+    kw_str scope_array[KW_MAX_SCOPES];
+    size_t header_count = 0, scope_count = 0;
+    kw_verdict verdict;
+    kw_status status;
+
+    ZEND_PARSE_PARAMETERS_START(3, 3)
+        Z_PARAM_ARRAY_HT(scopes)
+        Z_PARAM_LONG(cost)
+        Z_PARAM_ZVAL(verdict_out)
+    ZEND_PARSE_PARAMETERS_END();
+
+    if (!guard_bound_and_current() || cost < 0 || (uint64_t) cost > UINT32_MAX
+        || !read_scopes(scopes, scope_array, &scope_count)) {
+        RETURN_LONG(KEYWARD_NATIVE_UNSUPPORTED);
+    }
+    /* $_SERVER as the script sees it (built on first use under auto_globals_jit; a script may
+     * have replaced the array, so the symbol table's entry, not the SAPI's original). */
+    zend_is_auto_global_str(ZEND_STRL("_SERVER"));
+    server_zv = zend_hash_str_find(&EG(symbol_table), ZEND_STRL("_SERVER"));
+    if (server_zv == NULL) {
+        RETURN_LONG(KEYWARD_NATIVE_UNSUPPORTED);
+    }
+    ZVAL_DEREF(server_zv);
+    if (Z_TYPE_P(server_zv) != IS_ARRAY) {
+        RETURN_LONG(KEYWARD_NATIVE_UNSUPPORTED);
+    }
+    server = Z_ARRVAL_P(server_zv);
+    /* An accepted verdict of this request (Guard::ACCEPTED): PHP reuses it. */
+    if (zend_hash_str_exists(server, ZEND_STRL("keyward.accepted")) || !read_server_headers(server, headers, &header_count)) {
+        RETURN_LONG(KEYWARD_NATIVE_UNSUPPORTED);
+    }
+    status = ((verify_headers_ex_fn) guard.verify)((kw_store) guard.handle, header_count ? headers : NULL, header_count,
+                                                   scope_count ? scope_array : NULL, scope_count, (uint32_t) cost, 0,
+                                                   KW_VERIFY_RATE_FIELDS, &verdict, NULL, 0, NULL);
+    if (status == KW_OK) {
+        ZEND_TRY_ASSIGN_REF_STRINGL(verdict_out, (const char *) &verdict, sizeof verdict);
+    }
+    RETURN_LONG((zend_long) status);
+}
+
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_keyward_native_guard_bind, 0, 4, _IS_BOOL, 0)
+    ZEND_ARG_TYPE_INFO(0, verify, IS_LONG, 0)
+    ZEND_ARG_TYPE_INFO(0, handle, IS_LONG, 0)
+    ZEND_ARG_TYPE_INFO(0, entryName, IS_STRING, 0)
+    ZEND_ARG_TYPE_INFO(0, entry, IS_STRING, 0)
+ZEND_END_ARG_INFO()
+
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_keyward_native_guard_bound, 0, 0, _IS_BOOL, 0)
+ZEND_END_ARG_INFO()
+
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_keyward_native_guard, 0, 3, IS_LONG, 0)
+    ZEND_ARG_TYPE_INFO(0, scopes, IS_ARRAY, 0)
+    ZEND_ARG_TYPE_INFO(0, cost, IS_LONG, 0)
+    ZEND_ARG_INFO(1, verdict)
+ZEND_END_ARG_INFO()
+
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_keyward_native_verify, 0, 6, IS_LONG, 0)
     ZEND_ARG_TYPE_INFO(0, verify, IS_LONG, 0)
     ZEND_ARG_TYPE_INFO(0, handle, IS_LONG, 0)
@@ -184,6 +426,9 @@ ZEND_END_ARG_INFO()
 
 static const zend_function_entry keyward_native_functions[] = {
     PHP_FE(keyward_native_verify, arginfo_keyward_native_verify)
+    PHP_FE(keyward_native_guard_bind, arginfo_keyward_native_guard_bind)
+    PHP_FE(keyward_native_guard_bound, arginfo_keyward_native_guard_bound)
+    PHP_FE(keyward_native_guard, arginfo_keyward_native_guard)
     PHP_FE_END
 };
 
@@ -191,6 +436,8 @@ PHP_MINIT_FUNCTION(keyward_native)
 {
     REGISTER_LONG_CONSTANT("KEYWARD_NATIVE_ABI_VERSION", KW_ABI_VERSION, CONST_CS | CONST_PERSISTENT);
     REGISTER_LONG_CONSTANT("KEYWARD_NATIVE_UNSUPPORTED", KEYWARD_NATIVE_UNSUPPORTED, CONST_CS | CONST_PERSISTENT);
+    /* keyward_native_guard() and keyward_native_guard_bind() exist (Keyward\Guard tests it). */
+    REGISTER_LONG_CONSTANT("KEYWARD_NATIVE_GUARD", 1, CONST_CS | CONST_PERSISTENT);
     return SUCCESS;
 }
 

@@ -71,9 +71,23 @@ final class Guard
      */
     public static function check(array $scopes = [], ?Store $store = null, ?array $server = null, int $cost = 0): Verdict
     {
-        $store ??= self::store();
+        // The default store and $_SERVER with the keyward_native extension: one call does the
+        // whole check (PHP-FPM's request path), once this process's first check bound the store.
+        if ($store === null && $server === null && \defined('KEYWARD_NATIVE_GUARD') && Library::$useExtension
+            && ($verdict = self::nativeCheck($scopes, $cost)) !== null) {
+            return $verdict;
+        }
+        if ($store === null) {
+            $store = self::store();
+            $store->bindNativeGuard();
+        }
         $headers = Credentials::fromServer($server ?? $_SERVER);
         $accepted = self::requestScopedServer() ? ($_SERVER[self::ACCEPTED] ?? null) : null;
+        if (is_array($accepted) && $accepted['store'] === null) {
+            // Left by nativeCheck(): the default store and this request's $_SERVER headers.
+            $accepted['store'] = self::store();
+            $accepted['headers'] = Credentials::fromServer($_SERVER);
+        }
         if (is_array($accepted) && $accepted['headers'] === $headers
             && ($accepted['time'] ?? null) === ($_SERVER['REQUEST_TIME_FLOAT'] ?? null)
             && ($reused = self::reuse($accepted, $store, $scopes)) !== null) {
@@ -89,12 +103,34 @@ final class Guard
     }
 
     /**
+     * check() through keyward_native_guard(): null when the extension leaves the request to the
+     * PHP path (nothing bound yet, the environment or store changed, an accepted verdict in
+     * $_SERVER, an unusual header or argument, a status the PHP path reports). An accepted
+     * request leaves an entry whose store and headers are the defaults (check() fills them in
+     * if a later check needs them).
+     */
+    private static function nativeCheck(array $scopes, int $cost): ?Verdict
+    {
+        if (\keyward_native_guard($scopes, $cost, $raw) !== Abi::KW_OK) {
+            // Nothing was counted (not taken, or a credential problem or failure, which the PHP
+            // path turns into the same 401 verdict or exception): the PHP path verifies.
+            return null;
+        }
+        $verdict = Verdict::fromBytes($raw) ?? Verdict::fromBytesWithLibrary(Library::ffi(), $raw);
+        if ($verdict->valid) {
+            self::remember(['store' => null, 'verdict' => $verdict, 'scopes' => $scopes, 'keyScopes' => null,
+                'headers' => null, 'time' => $_SERVER['REQUEST_TIME_FLOAT'] ?? null]);
+        }
+        return $verdict;
+    }
+
+    /**
      * What an accepted request carries for the keyward checks after it (see ACCEPTED).
      *
      * @internal
      * @param list<string> $scopes the scopes it was verified for
      * @param list<array{0: string, 1: string}> $headers its credential headers
-     * @return array{store: Store, verdict: Verdict, scopes: list<string>, keyScopes: ?list<string>, headers: list<array{0: string, 1: string}>, time: mixed}
+     * @return array{store: ?Store, verdict: Verdict, scopes: list<string>, keyScopes: ?list<string>, headers: ?list<array{0: string, 1: string}>, time: mixed}
      */
     public static function accepted(Store $store, Verdict $verdict, array $scopes, array $headers): array
     {

@@ -203,6 +203,24 @@ final class Store
         return $store;
     }
 
+    /**
+     * Lets the keyward_native extension's Guard path use this store (keyward_native_guard_bind):
+     * Guard calls it on its default store. Nothing happens unless this is a persistent store
+     * verifying through the extension.
+     *
+     * @internal
+     */
+    public function bindNativeGuard(): void
+    {
+        if ($this->extensionVerify === 0 || $this->envName === null || !\defined('KEYWARD_NATIVE_GUARD')) {
+            return;
+        }
+        $entry = Library::processEnv($this->envName);
+        if ($entry !== null) {
+            \keyward_native_guard_bind($this->extensionVerify, $this->handle, $this->envName, $entry);
+        }
+    }
+
     /** kw_open; $persistent sets KW_OPEN_PERSISTENT. */
     private static function openHandle(
         FFI $ffi,

@@ -348,6 +348,10 @@ abstract class PoolTestCase extends TestCase
             self::assertSame('application/json', $r['headers']['content-type'] ?? null, $what);
             if ($status === 200) {
                 self::assertSame(['ok' => true, 'owner' => 'acct_valid'], array_intersect_key($r['json'], ['ok' => 1, 'owner' => 1]), $what);
+                if ($script === 'guard.php') {
+                    // After its first Guard check a worker checks in one keyward_native call.
+                    self::assertSame(self::extension() !== null, $r['json']['guard_native'], $what);
+                }
             } else {
                 self::assertSame(['ok', 'code', 'message'], array_keys($r['json']), $what);
                 self::assertFalse($r['json']['ok'], $what);
@@ -398,6 +402,23 @@ abstract class PoolTestCase extends TestCase
             } else {
                 self::$expected[$name]['uses']++; // the first middleware accepted it
             }
+        }
+
+        // Guard::require() twice in one request (guard.php?then=): the second reuses the first's
+        // verdict (the same object), counts nothing, and refuses a scope the key lacks.
+        $twice = [['scopes=read&then=read', 200], ['scopes=read&then=admin', 403], ['then=read', 200]];
+        $all = array_merge($twice, $twice, $twice);
+        $responses = self::fetch(array_map(fn (array $c): array => ['guard.php', ['X-Api-Key' => self::$keys['valid']], $c[0]], $all));
+        foreach ($all as $i => [$query, $status]) {
+            $r = $responses[$i];
+            $what = "guard.php?$query: {$r['body']}";
+            self::assertSame($status, $r['status'], $what . self::logs());
+            if ($status === 200) {
+                self::assertTrue($r['json']['same_verdict'], $what);
+            } else {
+                self::assertSame('INSUFFICIENT_SCOPE', $r['json']['code'] ?? null, $what);
+            }
+            self::$expected['valid']['uses']++; // the first check accepted it
         }
 
         // A limited key (5 credits) through the three layers: 5 requests accepted, the 6th

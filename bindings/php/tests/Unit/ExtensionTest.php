@@ -224,4 +224,111 @@ final class ExtensionTest extends TestCase
         self::assertFalse(self::usedFfi($store));
         $store->close();
     }
+    /**
+     * Guard's default path (the store from KEYWARD_STORE, the headers from $_SERVER) is one
+     * keyward_native_guard() call once the process's first check bound the store: the same
+     * verdicts as the PHP path for every header style, the PHP path for what the extension
+     * leaves to it, and no use of a store that was closed or of another configuration.
+     */
+    public function testGuardsDefaultPathIsOneExtensionCall(): void
+    {
+        $path = self::newPath('guard-native');
+        $store = Store::open($path);
+        $key = $store->create('acct_g', scopes: ['read'])->key;
+        $other = $store->create('acct_h')->key;
+        $parsed = \Keyward\Keyward::parseKey($key);
+        [$id, $secret] = [(string) $parsed->id, (string) $parsed->secret];
+        $savedEnv = [];
+        foreach (['KEYWARD_STORE', 'KEYWARD_PEPPER', 'KEYWARD_PEPPER_FILE'] as $name) {
+            $savedEnv[$name] = getenv($name);
+            putenv($name);
+        }
+        $savedServer = $_SERVER;
+        $credentialKeys = ['HTTP_X_API_KEY', 'HTTP_AUTHORIZATION', 'HTTP_X_API_TOKEN_ID', 'HTTP_X_API_TOKEN_SECRET_KEY',
+            'REDIRECT_HTTP_AUTHORIZATION', 'PHP_AUTH_USER', 'PHP_AUTH_PW'];
+        $request = static function (array $headers) use ($credentialKeys): void {
+            foreach ($credentialKeys as $k) {
+                unset($_SERVER[$k]);
+            }
+            $_SERVER = $headers + $_SERVER;
+        };
+        try {
+            putenv("KEYWARD_STORE=$path");
+            $request(['HTTP_X_API_KEY' => $key]);
+            self::assertSame(\KEYWARD_NATIVE_UNSUPPORTED, \keyward_native_guard(['read'], 0, $raw), 'not bound for this store yet');
+            self::assertTrue(Guard::check(['read'])->valid); // the PHP path, which binds
+            self::assertSame(0, \keyward_native_guard(['read'], 0, $raw));
+            self::assertTrue(Verdict::fromBytes($raw)->valid);
+
+            $uses = 2;
+            $cases = [
+                'x-api-key' => [['HTTP_X_API_KEY' => $key], ['read'], true],
+                'bearer' => [['HTTP_AUTHORIZATION' => "Bearer $key"], ['read'], true],
+                'basic' => [['HTTP_AUTHORIZATION' => 'Basic ' . base64_encode("$key:")], [], true],
+                'token pair' => [['HTTP_X_API_TOKEN_ID' => $id, 'HTTP_X_API_TOKEN_SECRET_KEY' => $secret], [], true],
+                'scope' => [['HTTP_X_API_KEY' => $key], ['admin'], true],
+                'none' => [[], [], true],
+                'malformed' => [['HTTP_X_API_KEY' => 'kw_live_nonsense'], [], true],
+                'ambiguous' => [['HTTP_X_API_KEY' => $key, 'HTTP_AUTHORIZATION' => "Bearer $other"], [], true],
+                'redirect' => [['REDIRECT_HTTP_AUTHORIZATION' => "Bearer $key"], [], false],
+                'php auth' => [['PHP_AUTH_USER' => $key, 'PHP_AUTH_PW' => ''], [], false],
+                'not a string' => [['HTTP_X_API_KEY' => [$key]], [], false],
+            ];
+            $reached = [];
+            foreach ($cases as $name => [$headers, $scopes, $native]) {
+                $request($headers);
+                $server = $_SERVER;
+                $status = \keyward_native_guard($scopes, 0, $raw);
+                self::assertSame($native, $status !== \KEYWARD_NATIVE_UNSUPPORTED, "$name: taken by the extension");
+                if ($native && $status === 0) {
+                    $uses += Verdict::fromBytes($raw)->valid ? 1 : 0;
+                }
+                $viaGuard = Guard::check($scopes);               // the extension's path, or PHP's
+                $viaPhp = Guard::check($scopes, null, $server);  // always PHP's
+                self::assertSame(self::view($viaPhp), self::view($viaGuard), $name);
+                $uses += $viaGuard->valid ? 2 : 0;
+                $reached[$viaGuard->code] = true;
+            }
+            ksort($reached);
+            self::assertSame(['AMBIGUOUS_CREDENTIAL', 'CREDENTIAL_MISSING', 'INSUFFICIENT_SCOPE', 'MALFORMED', 'VALID'],
+                array_keys($reached));
+            $store->flush();
+            self::assertSame($uses, $store->usage($id)->uses, 'one use per accepted check, whichever path');
+
+            // Closed: the extension no longer uses the handle; the next check opens and binds again.
+            $request(['HTTP_X_API_KEY' => $key]);
+            Guard::store()->close();
+            self::assertSame(\KEYWARD_NATIVE_UNSUPPORTED, \keyward_native_guard([], 0, $raw));
+            self::assertTrue(Guard::check([])->valid);
+            self::assertSame(0, \keyward_native_guard([], 0, $raw));
+            // Another store configured: not this binding; the next check binds that one.
+            $second = self::newPath('guard-native-second');
+            $secondStore = Store::open($second);
+            $request(['HTTP_X_API_KEY' => $secondStore->create('acct_s')->key]);
+            $secondStore->close();
+            putenv("KEYWARD_STORE=$second");
+            self::assertSame(\KEYWARD_NATIVE_UNSUPPORTED, \keyward_native_guard([], 0, $raw));
+            self::assertSame('acct_s', Guard::check([])->owner());
+            self::assertSame(0, \keyward_native_guard([], 0, $raw));
+            self::assertSame('acct_s', Verdict::fromBytes($raw)->owner());
+            // A pepper given itself (another store: this process has the first one open with its
+            // file): never bound, the extension keeps no copy of a secret.
+            $peppered = self::newPath('guard-native-pepper');
+            $other = Store::open($peppered);
+            $request(['HTTP_X_API_KEY' => $other->create('acct_p')->key]);
+            $other->close();
+            putenv('KEYWARD_PEPPER_FILE');
+            putenv("KEYWARD_STORE=$peppered");
+            putenv('KEYWARD_PEPPER=' . trim((string) file_get_contents($peppered . '.pepper')));
+            self::assertSame(\KEYWARD_NATIVE_UNSUPPORTED, \keyward_native_guard([], 0, $raw));
+            self::assertSame('acct_p', Guard::check([])->owner());
+            self::assertSame(\KEYWARD_NATIVE_UNSUPPORTED, \keyward_native_guard([], 0, $raw));
+        } finally {
+            $_SERVER = $savedServer;
+            foreach ($savedEnv as $name => $value) {
+                putenv($value === false ? $name : "$name=$value");
+            }
+            $store->close();
+        }
+    }
 }

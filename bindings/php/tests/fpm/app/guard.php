@@ -13,4 +13,9 @@ if (isset($_GET['sleep_ms'])) {
     usleep(1000 * (int) $_GET['sleep_ms']);
 }
 header('Content-Type: application/json');
-echo json_encode(['ok' => true, 'owner' => $verdict->owner(), 'key_id' => $verdict->keyId(), 'pid' => getmypid()]), "\n";
+// ?then=a,b: a second Guard::require() in the same request (it reuses the first's verdict).
+$then = isset($_GET['then']) ? Keyward\Guard::require(array_values(array_filter(explode(',', (string) $_GET['then'])))) : null;
+echo json_encode(['ok' => true, 'owner' => $verdict->owner(), 'key_id' => $verdict->keyId(), 'pid' => getmypid(),
+    // Whether this worker's later Guard checks go through the keyward_native extension in one call.
+    'guard_native' => function_exists('keyward_native_guard_bound') && keyward_native_guard_bound(),
+    'same_verdict' => $then === null || $then === $verdict]), "\n";
