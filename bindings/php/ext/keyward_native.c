@@ -1,8 +1,9 @@
 /*
  * keyward_native: the optional PHP extension of the keyward PHP binding (README.md beside it).
  *
- * One function, the request hot path of Keyward\Store::verifyCredentials() (Guard,
- * Middleware, the Laravel guard): the credential headers and scopes go straight from the PHP
+ * The request hot paths of the binding: Keyward\Store::verifyCredentials() (Middleware, the
+ * Laravel guard, Guard with a store of its own) and Keyward\Guard's default check (below,
+ * keyward_native_guard). The credential headers and scopes go straight from the PHP
  * arrays to kw_verify_headers_ex, the kw_header and kw_str arrays pointing into the PHP
  * strings for the duration of the call (no copy of a secret, nothing to wipe), and the
  * kw_verdict comes back as a string that Keyward\Verdict decodes lazily. Through FFI the same
