@@ -412,4 +412,5 @@ versions() {
     "$("$OUT/venv/bin/python" -c 'import uvicorn; print(uvicorn.__version__)' 2>/dev/null || echo -)"
 }
 
-main
+# Sourced (benches/instructions/fpm.sh uses these functions): define only.
+[[ ${BASH_SOURCE[0]} != "$0" ]] || main
