@@ -2,8 +2,9 @@
 # Instructions per request of a real PHP-FPM pool (one static worker under valgrind's
 # callgrind, behind nginx, the benches/http application and production php.ini: preload, the
 # keyward_native extension unless KW_BENCH_PHP=ffi). Counts the worker's main thread only
-# (--separate-threads): the store's background threads are left out, since under valgrind a
-# request lasts milliseconds and their timers would weigh far more than at full speed.
+# (--separate-threads), without the usage flush: the store's background threads are left out,
+# since under valgrind a request lasts milliseconds and their timers would weigh far more than
+# at full speed, and so is the flush kw_close makes when the worker exits.
 #
 #   bash benches/instructions/fpm.sh                 # keyward, sqlite (default 100 000 keys)
 #   bash benches/instructions/fpm.sh keyward noauth  # noauth: the method's noise (± a few dozen)
@@ -54,26 +55,45 @@ for i in range(n):
 PY
 }
 
-# worker NOAUTH VARIANT N: one worker's life (400 requests); prints its main thread's instructions
+# worker NOAUTH VARIANT N: one worker's life (400 requests); sets WORKER_IR to its main
+# thread's instructions without kw_close (the flush of the worker's last counts when it exits: a
+# background thread's work at full speed, and under valgrind a share that varies run to run;
+# the flush's cost per key is `cargo bench --bench write -- flush_steady`)
 worker() {
-  local before file i
-  before=$(ls "$CG")
-  requests noauth "$1"
-  requests "$2" "$3"
+  local pid file i child
+  # The pool's one worker now (it serves the next 400 requests, then exits).
+  pid=""
   for ((i = 0; i < 200; i++)); do
-    file=$(comm -13 <(echo "$before") <(ls "$CG") | grep -- '-01$' | head -n1 || true)
-    [[ -n $file ]] && grep -q '^totals:' "$CG/$file" 2>/dev/null && break
+    for child in $(pgrep -P "${SERVER_PIDS[0]}" || true); do
+      [[ " ${MEASURED_PIDS[*]} " == *" $child "* ]] || pid=$child  # not one measured, exiting
+    done
+    [[ -n $pid ]] && break
     sleep 0.3
   done
-  [[ -n $file ]] || { echo "no callgrind file from the worker" >&2; return 1; }
-  grep -m1 '^totals:' "$CG/$file" | awk '{print $2}'
+  MEASURED_PIDS+=("$pid")
+  [[ -n $pid ]] || { echo "no PHP-FPM worker" >&2; return 1; }
+  requests noauth "$1"
+  requests "$2" "$3"
+  file="$CG/cg.$pid-01"
+  for ((i = 0; i < 200; i++)); do
+    grep -q '^totals:' "$file" 2>/dev/null && break
+    sleep 0.3
+  done
+  grep -q '^totals:' "$file" || { echo "no callgrind file from worker $pid" >&2; return 1; }
+  local total close
+  total=$(grep -m1 '^totals:' "$file" | awk '{print $2}')
+  close=$(callgrind_annotate --inclusive=yes --threshold=100 "$file" 2>/dev/null | awk '!v && /:kw_close /{gsub(",", "", $1); v = $1} END {print v}')
+  WORKER_IR=$((total - ${close:-0}))
 }
 
-requests noauth 399  # the first worker (it opened nothing; opcache warm for the next)
+MEASURED_PIDS=()
+worker 399 noauth 0  # the first worker (it opened nothing; opcache warm for the next)
 log "PHP-FPM under callgrind, one worker, ${KEYS:-100000} keys ($PHP_BINDING)"
 for variant in "${MEASURED[@]}"; do
-  a=$(worker 300 "$variant" 100)
-  b=$(worker 100 "$variant" 300)
+  worker 300 "$variant" 100
+  a=$WORKER_IR
+  worker 100 "$variant" 300
+  b=$WORKER_IR
   printf '%-8s %8d instructions per request above no auth (main thread; workers: %d, %d)\n' \
     "$variant" $(((b - a) / 200)) "$a" "$b"
 done
