@@ -18,6 +18,7 @@
 //! from the upstream, which refills once per period for every host together.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use redb::{ReadableTable, WriteTransaction};
 
@@ -51,6 +52,69 @@ pub(crate) fn pack(period: i32, credits: u64) -> u64 {
 
 fn unpack(word: u64) -> (u64, u64) {
     (word >> CREDIT_BITS, word & CREDIT_MASK)
+}
+
+/// How long a top-up waits for another's credits in flight (normally microseconds: a
+/// compare-and-swap after a commit) before it goes on without them.
+const SLOT_LOCK_PATIENCE: Duration = Duration::from_millis(250);
+
+/// What a top-up found under the write lock.
+#[derive(Clone, Copy)]
+enum Found {
+    /// The pool already covers the cost (another top-up filled it).
+    Covered,
+    /// These credits move from the database into the pool.
+    Take(u64),
+    /// Pool and database together hold fewer than the cost.
+    Short,
+}
+
+/// How many credits a top-up moves when the pool holds `available` and the cost is `cost`:
+/// a quarter of what is left, within [MIN_TOP_UP, MAX_TOP_UP] (few commits for large
+/// balances, little forfeited if the process dies between commit and pool), at least what
+/// the cost still needs, at most what is left.
+fn take_for(remaining: u64, available: u64, cost: u64) -> u64 {
+    let needed = cost - available.min(cost);
+    let batch = (remaining / 4).clamp(MIN_TOP_UP, MAX_TOP_UP).max(cost);
+    remaining.min(needed.max(batch))
+}
+
+/// Test hooks around top-ups: hold each one between its commit and its credits reaching the
+/// pool (the moment another process could see them nowhere), and count the top-ups that
+/// found their slot locked.
+#[cfg(feature = "test-hooks")]
+#[derive(Default)]
+pub(super) struct TopUpGate {
+    /// Whether top-ups are held.
+    closed: crate::locks::Mutex<bool>,
+    opened: std::sync::Condvar,
+    /// Top-ups that reached the gate while it was closed.
+    pub(super) held: std::sync::atomic::AtomicU64,
+    /// Top-ups that found their slot locked by another.
+    pub(super) slot_waits: std::sync::atomic::AtomicU64,
+}
+
+#[cfg(feature = "test-hooks")]
+impl TopUpGate {
+    /// Closes (`true`) or opens the gate; opening releases every held top-up.
+    pub(super) fn set_closed(&self, closed: bool) {
+        *self.closed.lock() = closed;
+        self.opened.notify_all();
+    }
+
+    /// Waits here while the gate is closed.
+    fn pass(&self) {
+        let mut closed = self.closed.lock();
+        if *closed {
+            self.held.fetch_add(1, Ordering::AcqRel);
+        }
+        while *closed {
+            closed = self
+                .opened
+                .wait(closed)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
 }
 
 impl Engine {
@@ -126,6 +190,13 @@ impl Engine {
 
     /// Moves credits from the database into the shared pool (applying a due refill first).
     /// Returns false when there are not enough credits for `cost`.
+    ///
+    /// Credits reach the pool only after the commit that takes them out of the database, so
+    /// for a moment they are in neither. The mover holds its slot's lock (see
+    /// [`SyncFile::lock_credit_slot`](crate::sys::shared_memory::SyncFile::lock_credit_slot))
+    /// from before that commit until they are in the pool, and a top-up that finds too few
+    /// credits waits for that lock before it refuses: a verify never answers
+    /// `USAGE_EXCEEDED` while another one's credits are on their way.
     fn top_up(
         &self,
         id: &KeyId,
@@ -138,7 +209,7 @@ impl Engine {
         let tag = pack(period, 0) >> CREDIT_BITS;
         let txn = self.db.begin_write()?;
         let replica = Engine::is_replica(&txn.open_table(META)?)?;
-        let taken = {
+        let (found, row_changed) = {
             let mut table = txn.open_table(CREDITS)?;
             let Some(row) = table.get(id.as_str())? else {
                 return Ok(false);
@@ -161,39 +232,62 @@ impl Engine {
                 pool.store(pack(period, 0), Ordering::Release);
             }
             let (word_tag, available) = unpack(pool.load(Ordering::Acquire));
-            if word_tag != tag {
+            let available = if word_tag == tag {
+                available
+            } else {
                 // A stale or reset pool: whatever it held is forfeited, never reused.
                 pool.store(pack(period, 0), Ordering::Release);
-            } else if available >= cost {
+                0
+            };
+            let found = if available >= cost {
                 // Another process topped up while this one waited for the write lock.
-                if changed {
-                    table.insert(id.as_str(), (remaining, stored_period, slot))?;
-                    drop(table);
-                    txn.commit()?;
-                    self.commits.fetch_add(1, Ordering::Relaxed);
+                Found::Covered
+            } else {
+                let take = take_for(remaining, available, cost);
+                if available + take >= cost {
+                    Found::Take(take)
+                } else {
+                    Found::Short
                 }
-                return Ok(true);
+            };
+            if let Found::Take(take) = found {
+                table.insert(id.as_str(), (remaining - take, stored_period, slot))?;
+                changed = true;
+            } else if changed {
+                table.insert(id.as_str(), (remaining, stored_period, slot))?;
             }
-            let available = if word_tag == tag { available } else { 0 };
-            let needed = cost - available.min(cost);
-            // A quarter of what is left, within [MIN_TOP_UP, MAX_TOP_UP]: few commits for large
-            // balances, little forfeited if this process dies between commit and pool.
-            let batch = (remaining / 4).clamp(MIN_TOP_UP, MAX_TOP_UP).max(cost);
-            let take = remaining.min(needed.max(batch));
-            if available + take < cost {
-                if changed {
-                    table.insert(id.as_str(), (remaining, stored_period, slot))?;
-                    drop(table);
-                    txn.commit()?;
-                    self.commits.fetch_add(1, Ordering::Relaxed);
-                }
-                return Ok(false);
-            }
-            table.insert(id.as_str(), (remaining - take, stored_period, slot))?;
-            take
+            (found, changed)
         };
+        let taken = match found {
+            Found::Take(taken) => taken,
+            Found::Covered | Found::Short => {
+                if row_changed {
+                    txn.commit()?;
+                    self.commits.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    drop(txn);
+                }
+                if matches!(found, Found::Covered) {
+                    return Ok(true);
+                }
+                // Too few credits, unless another top-up's are still on their way into the
+                // pool: its slot lock is held until they are there.
+                let _lock = self
+                    .sync
+                    .lock_credit_slot(slot, SLOT_LOCK_PATIENCE, || self.note_slot_wait());
+                let (word_tag, available) = unpack(pool.load(Ordering::Acquire));
+                return Ok(word_tag == tag && available >= cost);
+            }
+        };
+        // Locked before the commit: a top-up that sees the database without these credits
+        // then also sees this lock until they are in the pool.
+        let _lock = self
+            .sync
+            .lock_credit_slot(slot, SLOT_LOCK_PATIENCE, || self.note_slot_wait());
         txn.commit()?;
         self.commits.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "test-hooks")]
+        self.top_up_gate.pass();
         // Only after the commit: credits reach the pool once the database no longer has them.
         let mut word = pool.load(Ordering::Acquire);
         loop {
@@ -212,6 +306,13 @@ impl Engine {
                 Err(current) => word = current,
             }
         }
+    }
+
+    /// Counts (test hooks only) a top-up that found its slot locked by another.
+    #[inline]
+    fn note_slot_wait(&self) {
+        #[cfg(feature = "test-hooks")]
+        self.top_up_gate.slot_waits.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Credits left for a key: in the database plus in its shared pool (for queries). On a

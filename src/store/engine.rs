@@ -81,6 +81,9 @@ pub(crate) struct Engine {
     /// Test hook: flushes that have taken their batch and entered that pause.
     #[cfg(feature = "test-hooks")]
     pub(super) paused_flushes: AtomicU64,
+    /// Test hook: holds top-ups of credits between commit and pool.
+    #[cfg(feature = "test-hooks")]
+    pub(super) top_up_gate: super::credits::TopUpGate,
     pub(super) commits: AtomicU64,
     /// Times this process mapped another table generation.
     pub(super) table_remaps: AtomicU64,
@@ -143,6 +146,8 @@ impl Engine {
             flush_pause_micros: AtomicU64::new(0),
             #[cfg(feature = "test-hooks")]
             paused_flushes: AtomicU64::new(0),
+            #[cfg(feature = "test-hooks")]
+            top_up_gate: Default::default(),
             commits: AtomicU64::new(0),
             table_remaps: AtomicU64::new(0),
             table_rebuilds: AtomicU64::new(0),

@@ -395,6 +395,29 @@ impl Store {
             .load(std::sync::atomic::Ordering::Acquire))
     }
 
+    /// Holds (`true`) every top-up of usage credits between its commit and its credits
+    /// reaching the shared pool, or releases them (tests of the race between processes
+    /// spending one key's credits). Only with the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn hold_top_ups_for_test(&self, hold: bool) -> Result<()> {
+        self.engine()?.top_up_gate.set_closed(hold);
+        Ok(())
+    }
+
+    /// Top-ups held by `Store::hold_top_ups_for_test` so far, and top-ups that found their
+    /// credit slot locked by another top-up (tests wait for these instead of sleeping). Only
+    /// with the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn top_up_counts_for_test(&self) -> Result<(u64, u64)> {
+        let gate = &self.engine()?.top_up_gate;
+        Ok((
+            gate.held.load(std::sync::atomic::Ordering::Acquire),
+            gate.slot_waits.load(std::sync::atomic::Ordering::Acquire),
+        ))
+    }
+
     /// Whether two handles share one underlying store.
     pub fn same_store(&self, other: &Store) -> bool {
         Arc::ptr_eq(&self.handle, &other.handle)

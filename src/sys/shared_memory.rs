@@ -36,6 +36,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::locks::Mutex;
@@ -279,6 +280,55 @@ impl SyncFile {
 }
 
 impl SyncFile {
+    /// Locks the word of credit `slot` against every other locker, in this process or
+    /// another: an open-file-description lock (`F_OFD_SETLK`) on those 8 bytes of the file,
+    /// through a descriptor of its own, so threads exclude each other too and a process that
+    /// dies releases it. Waits at most `patience`: a lock still held after that (its holder
+    /// stalled, or killed after a fork left a copy of its descriptor in a child) is given up
+    /// and the caller goes on without it, as it does when the file cannot be opened.
+    /// `on_wait` runs once, when the lock is first found held.
+    pub(crate) fn lock_credit_slot(
+        &self,
+        slot: u32,
+        patience: Duration,
+        on_wait: impl FnOnce(),
+    ) -> CreditSlotLock {
+        assert!(slot < CREDIT_SLOTS, "credit slot out of range");
+        let offset = ((HEADER_WORDS + slot as usize) * 8) as libc::off_t;
+        let Ok(file) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.path)
+        else {
+            return CreditSlotLock { file: None, offset };
+        };
+        let started = Instant::now();
+        let mut on_wait = Some(on_wait);
+        loop {
+            match ofd_lock(&file, libc::F_WRLCK as libc::c_short, offset) {
+                Ok(()) => {
+                    return CreditSlotLock {
+                        file: Some(file),
+                        offset,
+                    };
+                }
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) => {
+                    if let Some(on_wait) = on_wait.take() {
+                        on_wait();
+                    }
+                    if started.elapsed() >= patience {
+                        return CreditSlotLock { file: None, offset };
+                    }
+                    std::thread::yield_now();
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    return CreditSlotLock { file: None, offset };
+                }
+            }
+        }
+    }
+
     /// The version of the owner rate limits every process should hold.
     #[inline]
     pub(crate) fn owner_rate_version(&self) -> &AtomicU64 {
@@ -368,6 +418,43 @@ fn open_error(path: &Path, e: std::io::Error) -> Error {
             detail: "keyward's sync file is a directory: remove it (keyward recreates it)".into(),
         },
         _ => Error::storage(format!("cannot open sync file {}: {e}", path.display())),
+    }
+}
+
+/// A held lock on one credit slot's word (see [`SyncFile::lock_credit_slot`]), released on
+/// drop.
+pub(crate) struct CreditSlotLock {
+    /// The descriptor holding the lock; `None` when the caller goes on without one.
+    file: Option<std::fs::File>,
+    /// Where the slot's word is in the file.
+    offset: libc::off_t,
+}
+
+impl Drop for CreditSlotLock {
+    fn drop(&mut self) {
+        if let Some(file) = &self.file {
+            // Unlocked explicitly, not by the close: a child forked meanwhile shares the
+            // open file description, and closing one copy would not release it.
+            let _ = ofd_lock(file, libc::F_UNLCK as libc::c_short, self.offset);
+        }
+    }
+}
+
+/// Sets (`F_WRLCK`) or clears (`F_UNLCK`) an open-file-description lock on 8 bytes at
+/// `offset`, without waiting.
+fn ofd_lock(file: &std::fs::File, kind: libc::c_short, offset: libc::off_t) -> std::io::Result<()> {
+    // SAFETY: a zeroed `flock` is a valid value of that plain C struct (OFD locks require
+    // `l_pid` to be 0).
+    let mut request: libc::flock = unsafe { std::mem::zeroed() };
+    request.l_type = kind;
+    request.l_whence = libc::SEEK_SET as libc::c_short;
+    request.l_start = offset;
+    request.l_len = 8;
+    // SAFETY: plain system call on an open descriptor with a pointer to a live `flock`.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &mut request) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
