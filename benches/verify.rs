@@ -1,6 +1,6 @@
 //! Verify throughput: hits at 1 k / 100 k / 1 M keys beside the baselines (same keys, same
-//! run), refusals side by side, verify while a usage flush runs, and 1 → N threads (spread keys
-//! and one hot key), plus the cost of the pieces every verify pays.
+//! run), refusals side by side, limited keys (credits), verify while a usage flush runs, and
+//! 1 → N threads (spread keys and one hot key), plus the cost of the pieces every verify pays.
 //!
 //! `cargo bench --bench verify` (append `-- <filter>` to pick groups). The 1 M-key size runs
 //! only under `cargo bench`; `KEYWARD_BENCH_SKIP_1M=1` skips it there too.
@@ -201,6 +201,50 @@ fn verify_refused(c: &mut Criterion) {
     group.finish();
 }
 
+/// Limited keys (usage credits), at 100 k keys: one with a large balance (a compare-and-swap on
+/// the shared pool per verify, and every 1 000 credits a top-up that commits), and one with
+/// none left (every verify looks at the database and the slot lock before it answers
+/// USAGE_EXCEEDED), beside an unlimited key.
+fn verify_limited(c: &mut Criterion) {
+    let fixture = Fixture::new(100_000);
+    let store = fixture.open(Concurrency::MultiProcess, Duration::ZERO);
+    let limited = |remaining: u64| {
+        let mut new = common::new_key(0);
+        new.credits = Some(keyward::NewCredits {
+            remaining,
+            refill: None,
+            cost: 1,
+        });
+        store
+            .create(new)
+            .expect("create a limited key")
+            .key()
+            .to_owned()
+    };
+    let large = limited(u64::from(u32::MAX));
+    let exhausted = limited(0);
+    let mut group = c.benchmark_group("verify_limited");
+    group.throughput(Throughput::Elements(1));
+    let cases: [(&str, &str, keyward::Reason); 3] = [
+        (
+            "unlimited_for_reference",
+            &fixture.keys[0],
+            keyward::Reason::Valid,
+        ),
+        ("large_balance", &large, keyward::Reason::Valid),
+        ("exhausted", &exhausted, keyward::Reason::UsageExceeded),
+    ];
+    for (name, key, expected) in cases {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let reason = store.verify(key, SCOPES).expect("verify").reason;
+                assert_eq!(reason, expected);
+            })
+        });
+    }
+    group.finish();
+}
+
 /// Verify hits while another thread flushes usage back to back, beside the same without.
 fn verify_during_flush(c: &mut Criterion) {
     let fixture = Fixture::new(100_000);
@@ -274,6 +318,7 @@ criterion_group!(
     components,
     verify_hit,
     verify_refused,
+    verify_limited,
     verify_during_flush,
     threads
 );

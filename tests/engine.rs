@@ -1044,14 +1044,23 @@ fn usage_is_counted_per_day_and_refusals_per_key() {
     assert_eq!(store.usage(a.id()).unwrap().uses, 4);
 }
 
-/// Two processes (two engines on one file) spend a key's 5 credits while the first one's
-/// top-up is held between its commit and the pool, where its credits are in neither: the
-/// second verify waits for them instead of answering USAGE_EXCEEDED (seen in CI as a PHP-FPM
-/// pool refusing one request of six against a key with five credits).
+/// Two processes (two engines on one file), then two threads of one, spend a key's 5
+/// credits while the first one's top-up is held between its commit and the pool, where its
+/// credits are in neither: the second verify waits for them instead of answering
+/// USAGE_EXCEEDED (seen in CI as a PHP-FPM pool refusing one request of six against a key with
+/// five credits).
 #[test]
 fn a_verify_meeting_credits_in_flight_waits_for_them() {
     let t = temp_store();
     let other = Store::open_unshared(t.path.clone(), common::options(&t.clock)).unwrap();
+    spend_while_a_top_up_is_held(&t, &other);
+    spend_while_a_top_up_is_held(&t, &t.store);
+}
+
+/// The first verify of a new 5-credit key runs on `t.store` with its top-up held after the
+/// commit; the second on `second` must wait for it (counted) and be VALID; then 3 VALID and
+/// USAGE_EXCEEDED.
+fn spend_while_a_top_up_is_held(t: &common::TempStore, second_store: &Store) {
     let mut new = new_key("acct", &[]);
     new.credits = Some(NewCredits {
         remaining: 5,
@@ -1062,45 +1071,43 @@ fn a_verify_meeting_credits_in_flight_waits_for_them() {
     let wait_for = |what: &str, done: &dyn Fn() -> bool| {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while !done() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "never happened: {what}"
-            );
+            assert!(std::time::Instant::now() < deadline, "never happened: {what}");
             std::thread::yield_now();
         }
     };
+    let (held_before, _) = t.store.top_up_counts_for_test().unwrap();
+    let (_, waits_before) = second_store.top_up_counts_for_test().unwrap();
     t.store.hold_top_ups_for_test(true).unwrap();
     std::thread::scope(|threads| {
         let first = threads.spawn(|| t.store.verify(key.key(), &[]).unwrap().reason);
         wait_for("the first top-up is held after its commit", &|| {
-            t.store.top_up_counts_for_test().unwrap().0 == 1
+            t.store.top_up_counts_for_test().unwrap().0 == held_before + 1
         });
         // Its credits left the database and are not in the pool yet.
         assert_eq!(t.store.credits(key.id()).unwrap().unwrap().remaining, 0);
-        let second = threads.spawn(|| other.verify(key.key(), &[]).unwrap().reason);
+        let second = threads.spawn(|| second_store.verify(key.key(), &[]).unwrap().reason);
         wait_for("the second top-up waits for the first", &|| {
-            other.top_up_counts_for_test().unwrap().1 == 1 || second.is_finished()
+            second_store.top_up_counts_for_test().unwrap().1 > waits_before
+                || second.is_finished()
         });
         t.store.hold_top_ups_for_test(false).unwrap();
         assert_eq!(first.join().unwrap(), Reason::Valid);
         assert_eq!(second.join().unwrap(), Reason::Valid);
     });
-    // The race happened: the second found the first's slot lock held.
-    assert_eq!(other.top_up_counts_for_test().unwrap(), (0, 1));
+    // The race happened: the second found the first's slot lock held, once.
+    assert_eq!(
+        second_store.top_up_counts_for_test().unwrap().1,
+        waits_before + 1
+    );
     let rest: Vec<Reason> = (0..4)
         .map(|i| {
-            let store = if i % 2 == 0 { &t.store } else { &other };
+            let store = if i % 2 == 0 { &t.store } else { second_store };
             store.verify(key.key(), &[]).unwrap().reason
         })
         .collect();
     assert_eq!(
         rest,
-        [
-            Reason::Valid,
-            Reason::Valid,
-            Reason::Valid,
-            Reason::UsageExceeded
-        ]
+        [Reason::Valid, Reason::Valid, Reason::Valid, Reason::UsageExceeded]
     );
     assert_eq!(t.store.credits(key.id()).unwrap().unwrap().remaining, 0);
 }

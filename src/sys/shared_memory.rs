@@ -34,8 +34,8 @@ use std::ffi::c_void;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -84,6 +84,10 @@ pub(crate) struct SyncFile {
     /// replaced one).
     identity: [AtomicU64; 2],
     remap_lock: Mutex<()>,
+    /// The descriptor credit-slot locks are taken through (opened on first use, dropped by a
+    /// remap so the next lock is on the file mapped now). Its mutex keeps this process's
+    /// threads to one slot lock at a time: they share the descriptor, and so the lock.
+    slot_lock_file: Mutex<Option<std::fs::File>>,
 }
 
 // SAFETY: the mapping is plain shared memory accessed only through atomics; the raw address
@@ -126,6 +130,7 @@ impl SyncFile {
                 AtomicU64::new(prepared.identity.1),
             ],
             remap_lock: Mutex::new(()),
+            slot_lock_file: Mutex::new(None),
         };
         register_range(sync.base, FILE_LEN);
         sync.validate_or_init(&prepared.file)?;
@@ -171,6 +176,7 @@ impl SyncFile {
     /// been missed: the caller must refresh from the database.
     pub(crate) fn recover(&self, force: bool) -> Result<Recovered> {
         let _guard = self.remap_lock.lock();
+        *self.slot_lock_file.lock() = None;
         if !force && self.is_current() {
             return Ok(Recovered::AlreadyCurrent);
         }
@@ -282,34 +288,53 @@ impl SyncFile {
 impl SyncFile {
     /// Locks the word of credit `slot` against every other locker, in this process or
     /// another: an open-file-description lock (`F_OFD_SETLK`) on those 8 bytes of the file,
-    /// through a descriptor of its own, so threads exclude each other too and a process that
-    /// dies releases it. Waits at most `patience`: a lock still held after that (its holder
-    /// stalled, or killed after a fork left a copy of its descriptor in a child) is given up
-    /// and the caller goes on without it, as it does when the file cannot be opened.
-    /// `on_wait` runs once, when the lock is first found held.
+    /// which the kernel releases if the process dies, taken under a mutex that keeps this
+    /// process's threads to one slot lock at a time. Waits at most `patience` for another
+    /// process's lock: one still held after that (its holder stalled, or killed after a fork
+    /// left a copy of its descriptor in a child) is given up and the caller goes on without
+    /// it, as it does when the file cannot be opened. `on_wait` runs once, when the lock is
+    /// first found held.
     pub(crate) fn lock_credit_slot(
         &self,
         slot: u32,
         patience: Duration,
         on_wait: impl FnOnce(),
-    ) -> CreditSlotLock {
+    ) -> CreditSlotLock<'_> {
         assert!(slot < CREDIT_SLOTS, "credit slot out of range");
         let offset = ((HEADER_WORDS + slot as usize) * 8) as libc::off_t;
-        let Ok(file) = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&self.path)
-        else {
-            return CreditSlotLock { file: None, offset };
+        let mut on_wait = Some(on_wait);
+        let mut file = match self.slot_lock_file.try_lock() {
+            Some(file) => file,
+            None => {
+                // Another thread of this process holds a slot lock (its own top-up's window).
+                if let Some(on_wait) = on_wait.take() {
+                    on_wait();
+                }
+                self.slot_lock_file.lock()
+            }
+        };
+        if file.is_none() {
+            *file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&self.path)
+                .ok();
+        }
+        let Some(descriptor) = file.as_ref() else {
+            return CreditSlotLock {
+                file,
+                offset,
+                locked: false,
+            };
         };
         let started = Instant::now();
-        let mut on_wait = Some(on_wait);
         loop {
-            match ofd_lock(&file, libc::F_WRLCK as libc::c_short, offset) {
+            match ofd_lock(descriptor, libc::F_WRLCK as libc::c_short, offset) {
                 Ok(()) => {
                     return CreditSlotLock {
-                        file: Some(file),
+                        file,
                         offset,
+                        locked: true,
                     };
                 }
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) => {
@@ -317,13 +342,21 @@ impl SyncFile {
                         on_wait();
                     }
                     if started.elapsed() >= patience {
-                        return CreditSlotLock { file: None, offset };
+                        return CreditSlotLock {
+                            file,
+                            offset,
+                            locked: false,
+                        };
                     }
                     std::thread::yield_now();
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => {
-                    return CreditSlotLock { file: None, offset };
+                    return CreditSlotLock {
+                        file,
+                        offset,
+                        locked: false,
+                    };
                 }
             }
         }
@@ -423,18 +456,20 @@ fn open_error(path: &Path, e: std::io::Error) -> Error {
 
 /// A held lock on one credit slot's word (see [`SyncFile::lock_credit_slot`]), released on
 /// drop.
-pub(crate) struct CreditSlotLock {
-    /// The descriptor holding the lock; `None` when the caller goes on without one.
-    file: Option<std::fs::File>,
+pub(crate) struct CreditSlotLock<'a> {
+    /// The process's slot-lock descriptor, its mutex held.
+    file: MutexGuard<'a, Option<std::fs::File>>,
     /// Where the slot's word is in the file.
     offset: libc::off_t,
+    /// Whether the file lock is held (else the caller goes on with the mutex alone).
+    locked: bool,
 }
 
-impl Drop for CreditSlotLock {
+impl Drop for CreditSlotLock<'_> {
     fn drop(&mut self) {
-        if let Some(file) = &self.file {
-            // Unlocked explicitly, not by the close: a child forked meanwhile shares the
-            // open file description, and closing one copy would not release it.
+        if let (true, Some(file)) = (self.locked, self.file.as_ref()) {
+            // Unlocked explicitly, never by a close: a child forked meanwhile shares the
+            // open file description.
             let _ = ofd_lock(file, libc::F_UNLCK as libc::c_short, self.offset);
         }
     }
