@@ -935,6 +935,49 @@ fn close_waits_for_a_background_flush_in_flight() {
     );
 }
 
+/// `usage()` while a flush is in flight (its counts taken out of the shared table, its commit
+/// not yet done: held there by the test hook) waits for the commit and sees every count once,
+/// from another process (a second engine on the file) and from the flushing process itself.
+#[test]
+fn usage_waits_for_a_flush_in_flight() {
+    let t = temp_store();
+    let other = Store::open_unshared(&t.path, common::options(&t.clock)).unwrap();
+    let created = t.store.create(new_key("acct", &[])).unwrap();
+    let mut verified = 0;
+    for reader in [&other, &t.store] {
+        for _ in 0..10 {
+            assert!(t.store.verify(created.key(), &[]).unwrap().is_valid());
+            verified += 1;
+        }
+        let paused_before = t.store.paused_flushes_for_test().unwrap();
+        let waited_before = reader.usage_reads_waited_for_test().unwrap();
+        // The flush holds its batch for 300 ms between taking it and committing it.
+        t.store
+            .pause_flushes_for_test(Duration::from_millis(300))
+            .unwrap();
+        std::thread::scope(|threads| {
+            let flush = threads.spawn(|| t.store.flush().unwrap());
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while t.store.paused_flushes_for_test().unwrap() == paused_before {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the flush never took its batch"
+                );
+                std::thread::yield_now();
+            }
+            assert_eq!(reader.usage(created.id()).unwrap().uses, verified);
+            assert_eq!(flush.join().unwrap(), 1, "the flush wrote the key's counts");
+        });
+        // The race happened: the reader found the flush in flight and waited for it.
+        assert_eq!(
+            reader.usage_reads_waited_for_test().unwrap(),
+            waited_before + 1
+        );
+        t.store.pause_flushes_for_test(Duration::ZERO).unwrap();
+    }
+    assert_eq!(other.usage(created.id()).unwrap().uses, 20);
+}
+
 // ---------------------------------------------------------------- usage and credits
 
 /// A key's latest day rides in its usage row: flushing a later day moves the earlier day's
@@ -1048,7 +1091,7 @@ fn usage_is_counted_per_day_and_refusals_per_key() {
 /// credits while the first one's top-up is held between its commit and the pool, where its
 /// credits are in neither: the second verify waits for them instead of answering
 /// USAGE_EXCEEDED (seen in CI as a PHP-FPM pool refusing one request of six against a key with
-/// five credits).
+/// five credits), and a read of the balance waits too instead of reading 0.
 #[test]
 fn a_verify_meeting_credits_in_flight_waits_for_them() {
     let t = temp_store();
@@ -1058,8 +1101,8 @@ fn a_verify_meeting_credits_in_flight_waits_for_them() {
 }
 
 /// The first verify of a new 5-credit key runs on `t.store` with its top-up held after the
-/// commit; the second on `second` must wait for it (counted) and be VALID; then 3 VALID and
-/// USAGE_EXCEEDED.
+/// commit; a verify and a read of the balance on `second` must wait for it (counted) and see
+/// its credits; then 3 VALID and USAGE_EXCEEDED.
 fn spend_while_a_top_up_is_held(t: &common::TempStore, second_store: &Store) {
     let mut new = new_key("acct", &[]);
     new.credits = Some(NewCredits {
@@ -1071,7 +1114,10 @@ fn spend_while_a_top_up_is_held(t: &common::TempStore, second_store: &Store) {
     let wait_for = |what: &str, done: &dyn Fn() -> bool| {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while !done() {
-            assert!(std::time::Instant::now() < deadline, "never happened: {what}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never happened: {what}"
+            );
             std::thread::yield_now();
         }
     };
@@ -1083,21 +1129,24 @@ fn spend_while_a_top_up_is_held(t: &common::TempStore, second_store: &Store) {
         wait_for("the first top-up is held after its commit", &|| {
             t.store.top_up_counts_for_test().unwrap().0 == held_before + 1
         });
-        // Its credits left the database and are not in the pool yet.
-        assert_eq!(t.store.credits(key.id()).unwrap().unwrap().remaining, 0);
         let second = threads.spawn(|| second_store.verify(key.key(), &[]).unwrap().reason);
-        wait_for("the second top-up waits for the first", &|| {
-            second_store.top_up_counts_for_test().unwrap().1 > waits_before
+        let balance = threads.spawn(|| second_store.credits(key.id()).unwrap().unwrap().remaining);
+        wait_for("the second verify and the read wait for the first", &|| {
+            second_store.top_up_counts_for_test().unwrap().1 == waits_before + 2
                 || second.is_finished()
+                || balance.is_finished()
         });
         t.store.hold_top_ups_for_test(false).unwrap();
         assert_eq!(first.join().unwrap(), Reason::Valid);
         assert_eq!(second.join().unwrap(), Reason::Valid);
+        // Read once the credits were in the pool: before or after either verify took one.
+        let read = balance.join().unwrap();
+        assert!((3..=5).contains(&read), "balance read {read}");
     });
-    // The race happened: the second found the first's slot lock held, once.
+    // The race happened: both found the first's slot lock held, once each.
     assert_eq!(
         second_store.top_up_counts_for_test().unwrap().1,
-        waits_before + 1
+        waits_before + 2
     );
     let rest: Vec<Reason> = (0..4)
         .map(|i| {
@@ -1107,7 +1156,12 @@ fn spend_while_a_top_up_is_held(t: &common::TempStore, second_store: &Store) {
         .collect();
     assert_eq!(
         rest,
-        [Reason::Valid, Reason::Valid, Reason::Valid, Reason::UsageExceeded]
+        [
+            Reason::Valid,
+            Reason::Valid,
+            Reason::Valid,
+            Reason::UsageExceeded
+        ]
     );
     assert_eq!(t.store.credits(key.id()).unwrap().unwrap().remaining, 0);
 }

@@ -56,7 +56,7 @@ fn unpack(word: u64) -> (u64, u64) {
 
 /// How long a top-up waits for another's credits in flight (normally microseconds: a
 /// compare-and-swap after a commit) before it goes on without them.
-const SLOT_LOCK_PATIENCE: Duration = Duration::from_millis(250);
+pub(super) const SLOT_LOCK_PATIENCE: Duration = Duration::from_millis(250);
 
 /// What a top-up found under the write lock.
 #[derive(Clone, Copy)]
@@ -90,7 +90,7 @@ pub(super) struct TopUpGate {
     opened: std::sync::Condvar,
     /// Top-ups that reached the gate while it was closed.
     pub(super) held: std::sync::atomic::AtomicU64,
-    /// Top-ups that found their slot locked by another.
+    /// Top-ups and reads of credits that found their slot locked by another.
     pub(super) slot_waits: std::sync::atomic::AtomicU64,
 }
 
@@ -308,9 +308,10 @@ impl Engine {
         }
     }
 
-    /// Counts (test hooks only) a top-up that found its slot locked by another.
+    /// Counts (test hooks only) a top-up or a read of credits that found its slot locked by
+    /// another.
     #[inline]
-    fn note_slot_wait(&self) {
+    pub(super) fn note_slot_wait(&self) {
         #[cfg(feature = "test-hooks")]
         self.top_up_gate.slot_waits.fetch_add(1, Ordering::AcqRel);
     }

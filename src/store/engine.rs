@@ -84,6 +84,9 @@ pub(crate) struct Engine {
     /// Test hook: holds top-ups of credits between commit and pool.
     #[cfg(feature = "test-hooks")]
     pub(super) top_up_gate: super::credits::TopUpGate,
+    /// Test hook: `Store::usage` calls that found a flush in flight and waited for it.
+    #[cfg(feature = "test-hooks")]
+    pub(super) usage_reads_waited: AtomicU64,
     pub(super) commits: AtomicU64,
     /// Times this process mapped another table generation.
     pub(super) table_remaps: AtomicU64,
@@ -148,6 +151,8 @@ impl Engine {
             paused_flushes: AtomicU64::new(0),
             #[cfg(feature = "test-hooks")]
             top_up_gate: Default::default(),
+            #[cfg(feature = "test-hooks")]
+            usage_reads_waited: AtomicU64::new(0),
             commits: AtomicU64::new(0),
             table_remaps: AtomicU64::new(0),
             table_rebuilds: AtomicU64::new(0),

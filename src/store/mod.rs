@@ -395,6 +395,18 @@ impl Store {
             .load(std::sync::atomic::Ordering::Acquire))
     }
 
+    /// How many `Store::usage` calls of this handle's store found a flush in flight (of this
+    /// process or another) and waited for its commit (tests wait for it instead of sleeping).
+    /// Only with the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn usage_reads_waited_for_test(&self) -> Result<u64> {
+        Ok(self
+            .engine()?
+            .usage_reads_waited
+            .load(std::sync::atomic::Ordering::Acquire))
+    }
+
     /// Holds (`true`) every top-up of usage credits between its commit and its credits
     /// reaching the shared pool, or releases them (tests of the race between processes
     /// spending one key's credits). Only with the `test-hooks` feature.
@@ -405,8 +417,8 @@ impl Store {
         Ok(())
     }
 
-    /// Top-ups held by `Store::hold_top_ups_for_test` so far, and top-ups that found their
-    /// credit slot locked by another top-up (tests wait for these instead of sleeping). Only
+    /// Top-ups held by `Store::hold_top_ups_for_test` so far, and top-ups and reads of credits
+    /// that found their credit slot locked by another top-up (tests wait for these instead of sleeping). Only
     /// with the `test-hooks` feature.
     #[cfg(feature = "test-hooks")]
     #[doc(hidden)]

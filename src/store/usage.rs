@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use redb::ReadableTable;
 use serde::Serialize;
@@ -19,6 +20,13 @@ use crate::schema::{
 };
 use crate::table::CellCounts;
 use crate::usage::{DailyUsage, PendingUsage, UsageStats};
+
+/// How long a flush waits for readers of usage (each reads two rows) before it goes on
+/// without the flush lock.
+const FLUSH_LOCK_PATIENCE: Duration = Duration::from_secs(1);
+/// How long a reader of usage waits for a flush in flight (normally a commit: milliseconds)
+/// before it reads what it can see.
+const USAGE_READ_PATIENCE: Duration = Duration::from_secs(5);
 
 /// Longest range of days a usage query may span.
 pub const MAX_USAGE_DAYS: i32 = 3660;
@@ -77,6 +85,9 @@ impl Engine {
 
     fn flush_inner(&self, shared_counts: bool) -> Result<usize> {
         let _serialised = self.flush_lock.lock();
+        // From here to the commit, counts taken out of memory and the shared table are in
+        // neither place for readers: `Store::usage` waits on this lock meanwhile.
+        let _readers_wait = self.sync.lock_flushes(true, FLUSH_LOCK_PATIENCE, || {});
         // This process's own counts, and counts made late in generations it no longer uses.
         self.drain_retired();
         let local: Vec<(KeyId, PendingUsage)> = std::mem::take(&mut *self.dirty.lock())
@@ -295,13 +306,20 @@ impl Engine {
 }
 
 impl Store {
-    /// A key's usage: what is stored plus what this process has not flushed yet.
+    /// A key's usage: what is stored, plus what this process and the host's shared table
+    /// hold not yet flushed. Waits for a flush in flight (of any process) to commit, so every
+    /// count is seen once. Counts other processes keep in their own memory (keys outside the
+    /// shared table) are seen once they flush.
     pub fn usage(&self, id: &str) -> Result<UsageStats> {
         let engine = self.engine()?;
         let key_id = KeyId::parse(id).map_err(|_| not_found(id))?;
         if engine.info(&key_id)?.is_none() {
             return Err(not_found(id));
         }
+        let _no_flush_in_flight = engine.sync.lock_flushes(false, USAGE_READ_PATIENCE, || {
+            #[cfg(feature = "test-hooks")]
+            engine.usage_reads_waited.fetch_add(1, Ordering::AcqRel);
+        });
         let mut stats = engine.stored_usage(&key_id)?;
         if let Some(pending) = engine.dirty.lock().get(&key_id) {
             stats.uses += pending.uses_by_day.iter().map(|(_, n)| n).sum::<u64>();
@@ -393,6 +411,21 @@ impl Store {
         let Some(terms) = info.credits else {
             return Ok(None);
         };
+        // A top-up in flight has taken credits out of the database and not yet put them in the
+        // pool: wait for it (it holds the slot's lock meanwhile), so none is missed.
+        let slot = engine.read(|txn| {
+            Ok(txn
+                .open_table(CREDITS)?
+                .get(key_id.as_str())?
+                .map(|v| v.value().2))
+        })?;
+        let _no_top_up_in_flight = slot.map(|slot| {
+            engine
+                .sync
+                .lock_credit_slot(slot, super::credits::SLOT_LOCK_PATIENCE, || {
+                    engine.note_slot_wait()
+                })
+        });
         engine.read(|txn| {
             let row = txn
                 .open_table(CREDITS)?

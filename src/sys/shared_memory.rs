@@ -84,10 +84,10 @@ pub(crate) struct SyncFile {
     /// replaced one).
     identity: [AtomicU64; 2],
     remap_lock: Mutex<()>,
-    /// The descriptor credit-slot locks are taken through (opened on first use, dropped by a
-    /// remap so the next lock is on the file mapped now). Its mutex keeps this process's
-    /// threads to one slot lock at a time: they share the descriptor, and so the lock.
-    slot_lock_file: Mutex<Option<std::fs::File>>,
+    /// Locks on credit slots (see [`SyncFile::lock_credit_slot`]).
+    slot_locks: RangeLocks,
+    /// The flush lock (see [`SyncFile::lock_flushes`]).
+    flush_locks: RangeLocks,
 }
 
 // SAFETY: the mapping is plain shared memory accessed only through atomics; the raw address
@@ -130,7 +130,8 @@ impl SyncFile {
                 AtomicU64::new(prepared.identity.1),
             ],
             remap_lock: Mutex::new(()),
-            slot_lock_file: Mutex::new(None),
+            slot_locks: RangeLocks::default(),
+            flush_locks: RangeLocks::default(),
         };
         register_range(sync.base, FILE_LEN);
         sync.validate_or_init(&prepared.file)?;
@@ -176,7 +177,8 @@ impl SyncFile {
     /// been missed: the caller must refresh from the database.
     pub(crate) fn recover(&self, force: bool) -> Result<Recovered> {
         let _guard = self.remap_lock.lock();
-        *self.slot_lock_file.lock() = None;
+        self.slot_locks.forget_file();
+        self.flush_locks.forget_file();
         if !force && self.is_current() {
             return Ok(Recovered::AlreadyCurrent);
         }
@@ -286,80 +288,44 @@ impl SyncFile {
 }
 
 impl SyncFile {
-    /// Locks the word of credit `slot` against every other locker, in this process or
-    /// another: an open-file-description lock (`F_OFD_SETLK`) on those 8 bytes of the file,
-    /// which the kernel releases if the process dies, taken under a mutex that keeps this
-    /// process's threads to one slot lock at a time. Waits at most `patience` for another
-    /// process's lock: one still held after that (its holder stalled, or killed after a fork
-    /// left a copy of its descriptor in a child) is given up and the caller goes on without
-    /// it, as it does when the file cannot be opened. `on_wait` runs once, when the lock is
-    /// first found held.
+    /// Locks the word of credit `slot` (exclusive) against every other locker, in this
+    /// process or another; see [`RangeLocks`]. A top-up holds it from before the commit that
+    /// takes credits out of the database until they are in the pool.
     pub(crate) fn lock_credit_slot(
         &self,
         slot: u32,
         patience: Duration,
         on_wait: impl FnOnce(),
-    ) -> CreditSlotLock<'_> {
+    ) -> RangeLock<'_> {
         assert!(slot < CREDIT_SLOTS, "credit slot out of range");
         let offset = ((HEADER_WORDS + slot as usize) * 8) as libc::off_t;
-        let mut on_wait = Some(on_wait);
-        let mut file = match self.slot_lock_file.try_lock() {
-            Some(file) => file,
-            None => {
-                // Another thread of this process holds a slot lock (its own top-up's window).
-                if let Some(on_wait) = on_wait.take() {
-                    on_wait();
-                }
-                self.slot_lock_file.lock()
-            }
+        self.slot_locks
+            .lock(&self.path, offset, 8, libc::F_WRLCK, patience, on_wait)
+    }
+
+    /// The flush lock: a flush holds it exclusive from taking counts out of memory and the
+    /// shared table until its commit has put them in the database; a reader of usage holds it
+    /// shared, so it sees every count in one place or the other. A byte past the words of the
+    /// file (locks do not need the byte to exist); see [`RangeLocks`].
+    pub(crate) fn lock_flushes(
+        &self,
+        exclusive: bool,
+        patience: Duration,
+        on_wait: impl FnOnce(),
+    ) -> RangeLock<'_> {
+        let kind = if exclusive {
+            libc::F_WRLCK
+        } else {
+            libc::F_RDLCK
         };
-        if file.is_none() {
-            *file = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&self.path)
-                .ok();
-        }
-        let Some(descriptor) = file.as_ref() else {
-            return CreditSlotLock {
-                file,
-                offset,
-                locked: false,
-            };
-        };
-        let started = Instant::now();
-        loop {
-            match ofd_lock(descriptor, libc::F_WRLCK as libc::c_short, offset) {
-                Ok(()) => {
-                    return CreditSlotLock {
-                        file,
-                        offset,
-                        locked: true,
-                    };
-                }
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) => {
-                    if let Some(on_wait) = on_wait.take() {
-                        on_wait();
-                    }
-                    if started.elapsed() >= patience {
-                        return CreditSlotLock {
-                            file,
-                            offset,
-                            locked: false,
-                        };
-                    }
-                    std::thread::yield_now();
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    return CreditSlotLock {
-                        file,
-                        offset,
-                        locked: false,
-                    };
-                }
-            }
-        }
+        self.flush_locks.lock(
+            &self.path,
+            FILE_LEN as libc::off_t,
+            1,
+            kind,
+            patience,
+            on_wait,
+        )
     }
 
     /// The version of the owner rate limits every process should hold.
@@ -454,37 +420,125 @@ fn open_error(path: &Path, e: std::io::Error) -> Error {
     }
 }
 
-/// A held lock on one credit slot's word (see [`SyncFile::lock_credit_slot`]), released on
-/// drop.
-pub(crate) struct CreditSlotLock<'a> {
-    /// The process's slot-lock descriptor, its mutex held.
+/// Open-file-description locks (`F_OFD_SETLK`) on byte ranges of the sync file, for one use
+/// (credit slots, flushes): the kernel releases them if the process dies. They are taken
+/// through one descriptor of this process (opened on first use, forgotten by a remap so the
+/// next lock is on the file mapped now) under a mutex, which keeps this process's threads to
+/// one lock of this use at a time: they share the descriptor, and so the lock.
+#[derive(Default)]
+struct RangeLocks {
+    file: Mutex<Option<std::fs::File>>,
+}
+
+impl RangeLocks {
+    /// Locks `len` bytes at `offset` (`kind`: `F_WRLCK` or `F_RDLCK`). Waits at most
+    /// `patience` for another process's lock: one still held after that (its holder stalled,
+    /// or killed after a fork left a copy of its descriptor in a child) is given up and the
+    /// caller goes on without it, as it does when the file cannot be opened. `on_wait` runs
+    /// once, when the lock is first found held (by a thread or a process).
+    fn lock(
+        &self,
+        path: &Path,
+        offset: libc::off_t,
+        len: libc::off_t,
+        kind: libc::c_int,
+        patience: Duration,
+        on_wait: impl FnOnce(),
+    ) -> RangeLock<'_> {
+        let mut on_wait = Some(on_wait);
+        let mut file = match self.file.try_lock() {
+            Some(file) => file,
+            None => {
+                // Another thread of this process holds a lock of this use.
+                if let Some(on_wait) = on_wait.take() {
+                    on_wait();
+                }
+                self.file.lock()
+            }
+        };
+        if file.is_none() {
+            *file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .ok();
+        }
+        let unlocked = |file| RangeLock {
+            file,
+            offset,
+            len,
+            locked: false,
+        };
+        let Some(descriptor) = file.as_ref() else {
+            return unlocked(file);
+        };
+        let started = Instant::now();
+        loop {
+            match ofd_lock(descriptor, kind as libc::c_short, offset, len) {
+                Ok(()) => {
+                    return RangeLock {
+                        file,
+                        offset,
+                        len,
+                        locked: true,
+                    };
+                }
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) => {
+                    if let Some(on_wait) = on_wait.take() {
+                        on_wait();
+                    }
+                    if started.elapsed() >= patience {
+                        return unlocked(file);
+                    }
+                    std::thread::yield_now();
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return unlocked(file),
+            }
+        }
+    }
+
+    /// Drops the descriptor (after a remap): the next lock opens the file at the path.
+    fn forget_file(&self) {
+        *self.file.lock() = None;
+    }
+}
+
+/// A lock taken by [`RangeLocks::lock`], released on drop.
+pub(crate) struct RangeLock<'a> {
+    /// The descriptor, its mutex held.
     file: MutexGuard<'a, Option<std::fs::File>>,
-    /// Where the slot's word is in the file.
     offset: libc::off_t,
+    len: libc::off_t,
     /// Whether the file lock is held (else the caller goes on with the mutex alone).
     locked: bool,
 }
 
-impl Drop for CreditSlotLock<'_> {
+impl Drop for RangeLock<'_> {
     fn drop(&mut self) {
         if let (true, Some(file)) = (self.locked, self.file.as_ref()) {
             // Unlocked explicitly, never by a close: a child forked meanwhile shares the
             // open file description.
-            let _ = ofd_lock(file, libc::F_UNLCK as libc::c_short, self.offset);
+            let _ = ofd_lock(file, libc::F_UNLCK as libc::c_short, self.offset, self.len);
         }
     }
 }
 
-/// Sets (`F_WRLCK`) or clears (`F_UNLCK`) an open-file-description lock on 8 bytes at
-/// `offset`, without waiting.
-fn ofd_lock(file: &std::fs::File, kind: libc::c_short, offset: libc::off_t) -> std::io::Result<()> {
+/// Sets (`F_WRLCK`, `F_RDLCK`) or clears (`F_UNLCK`) an open-file-description lock on `len`
+/// bytes at `offset`, without waiting.
+fn ofd_lock(
+    file: &std::fs::File,
+    kind: libc::c_short,
+    offset: libc::off_t,
+    len: libc::off_t,
+) -> std::io::Result<()> {
     // SAFETY: a zeroed `flock` is a valid value of that plain C struct (OFD locks require
     // `l_pid` to be 0).
     let mut request: libc::flock = unsafe { std::mem::zeroed() };
     request.l_type = kind;
     request.l_whence = libc::SEEK_SET as libc::c_short;
     request.l_start = offset;
-    request.l_len = 8;
+    request.l_len = len;
     // SAFETY: plain system call on an open descriptor with a pointer to a live `flock`.
     if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &mut request) } == 0 {
         Ok(())
