@@ -85,11 +85,33 @@ impl Engine {
 
     fn flush_inner(&self, shared_counts: bool) -> Result<usize> {
         let _serialised = self.flush_lock.lock();
-        // From here to the commit, counts taken out of memory and the shared table are in
-        // neither place for readers: `Store::usage` waits on this lock meanwhile.
-        let _readers_wait = self.sync.lock_flushes(true, FLUSH_LOCK_PATIENCE, || {});
-        // This process's own counts, and counts made late in generations it no longer uses.
+        // Counts made late in generations this process no longer uses join its own.
         self.drain_retired();
+        // The host's counts in the shared table are taken out of their cells inside the write
+        // transaction, so no other writer (a flusher, a table rebuild moving counts to a new
+        // generation) can take them at the same time. A flusher killed between taking them
+        // and its commit loses them (at most one interval, the documented cost of a flusher
+        // crash); a commit that fails puts them back.
+        // (Not from a table found damaged: it is rebuilt, and its counts are lost with it.)
+        let view = self
+            .table
+            .load_full()
+            .filter(|v| shared_counts && v.table.is_intact() && !v.table.damage_reported());
+        let nothing_local = self.dirty.lock().values().all(PendingUsage::is_empty)
+            && self.unmatched.lock().is_empty();
+        if nothing_local
+            && view
+                .as_ref()
+                .is_none_or(|v| v.table.dirty_cell_count() == 0)
+        {
+            return Ok(0);
+        }
+        let txn = self.db.begin_write()?;
+        // From here to the commit, the counts taken out of memory and the shared table are in
+        // neither place for readers: `Store::usage` waits on this lock meanwhile. Taken once
+        // the write lock is ours, so readers never wait for another writer's transaction.
+        let _readers_wait = self.sync.lock_flushes(true, FLUSH_LOCK_PATIENCE, || {});
+        // This process's own counts.
         let local: Vec<(KeyId, PendingUsage)> = std::mem::take(&mut *self.dirty.lock())
             .into_iter()
             .filter(|(_, pending)| !pending.is_empty())
@@ -104,25 +126,6 @@ impl Engine {
         for id in &unmatched_ids {
             *unmatched.entry(*id).or_default() += 1;
         }
-        // The host's counts in the shared table are taken out of their cells inside the write
-        // transaction, so no other writer (a flusher, a table rebuild moving counts to a new
-        // generation) can take them at the same time. A flusher killed between taking them
-        // and its commit loses them (at most one interval, the documented cost of a flusher
-        // crash); a commit that fails puts them back.
-        // (Not from a table found damaged: it is rebuilt, and its counts are lost with it.)
-        let view = self
-            .table
-            .load_full()
-            .filter(|v| shared_counts && v.table.is_intact() && !v.table.damage_reported());
-        if batch.is_empty()
-            && unmatched.is_empty()
-            && view
-                .as_ref()
-                .is_none_or(|v| v.table.dirty_cell_count() == 0)
-        {
-            return Ok(0);
-        }
-        let txn = self.db.begin_write()?;
         let mut shared: Vec<(u32, KeyId, CellCounts)> = Vec::new();
         if let Some(view) = &view {
             for cell in view.table.take_dirty_cells() {
