@@ -1166,6 +1166,64 @@ fn spend_while_a_top_up_is_held(t: &common::TempStore, second_store: &Store) {
     assert_eq!(t.store.credits(key.id()).unwrap().unwrap().remaining, 0);
 }
 
+/// An update that sets a key's credits while another process's top-up has a batch between
+/// database and pool waits for the batch to reach the pool before it empties the pool: the
+/// new balance is exactly what can be spent (else the batch would land on top of it).
+#[test]
+fn setting_credits_during_a_top_up_in_flight_is_exact() {
+    let t = temp_store();
+    let other = Store::open_unshared(t.path.clone(), common::options(&t.clock)).unwrap();
+    let mut new = new_key("acct", &[]);
+    new.credits = Some(NewCredits {
+        remaining: 100,
+        refill: None,
+        cost: 1,
+    });
+    let key = t.store.create(new).unwrap();
+    t.store.hold_top_ups_for_test(true).unwrap();
+    std::thread::scope(|threads| {
+        // Its top-up takes a batch of 25 out of the database and is held before the pool.
+        let first = threads.spawn(|| t.store.verify(key.key(), &[]).unwrap().reason);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while t.store.top_up_counts_for_test().unwrap().0 == 0 {
+            assert!(std::time::Instant::now() < deadline, "the top-up was never held");
+            std::thread::yield_now();
+        }
+        let update = threads.spawn(|| {
+            other
+                .update(
+                    key.id(),
+                    KeyUpdate {
+                        credits: Some(Some(NewCredits {
+                            remaining: 3,
+                            refill: None,
+                            cost: 1,
+                        })),
+                        ..KeyUpdate::default()
+                    },
+                )
+                .unwrap()
+        });
+        while other.top_up_counts_for_test().unwrap().1 == 0 && !update.is_finished() {
+            assert!(std::time::Instant::now() < deadline, "the update never waited");
+            std::thread::yield_now();
+        }
+        t.store.hold_top_ups_for_test(false).unwrap();
+        assert_eq!(first.join().unwrap(), Reason::Valid);
+        update.join().unwrap();
+    });
+    // The update waited for the batch (the race happened) and then emptied the pool.
+    assert_eq!(other.top_up_counts_for_test().unwrap().1, 1);
+    assert_eq!(t.store.credits(key.id()).unwrap().unwrap().remaining, 3);
+    let reasons: Vec<Reason> = (0..4)
+        .map(|_| other.verify(key.key(), &[]).unwrap().reason)
+        .collect();
+    assert_eq!(
+        reasons,
+        [Reason::Valid, Reason::Valid, Reason::Valid, Reason::UsageExceeded]
+    );
+}
+
 #[test]
 fn credits_are_spent_refilled_and_moved_by_rotation() {
     let t = temp_store();

@@ -308,6 +308,16 @@ impl Engine {
         }
     }
 
+    /// Runs `work` (which reads or resets a slot's pool) while no top-up has credits of the
+    /// slot between database and pool: it waits for one in flight to put them in the pool,
+    /// and no other can start meanwhile (a new top-up needs the slot's lock too).
+    pub(super) fn with_slot_settled<T>(&self, slot: u32, work: impl FnOnce() -> T) -> T {
+        let _settled = self
+            .sync
+            .lock_credit_slot(slot, SLOT_LOCK_PATIENCE, || self.note_slot_wait());
+        work()
+    }
+
     /// Counts (test hooks only) a top-up or a read of credits that found its slot locked by
     /// another.
     #[inline]
@@ -359,10 +369,13 @@ impl Engine {
         let (remaining, stored_period, slot) = row.value();
         drop(row);
         // Local rotations only (refused on a replica): refills are this store's.
-        let left = self.credits_left(remaining, stored_period, slot, terms, now, false);
-        self.sync
-            .credit_pool(slot)
-            .store(pack(i32::MAX, 0), Ordering::Release);
+        let left = self.with_slot_settled(slot, || {
+            let left = self.credits_left(remaining, stored_period, slot, terms, now, false);
+            self.sync
+                .credit_pool(slot)
+                .store(pack(i32::MAX, 0), Ordering::Release);
+            left
+        });
         table.insert(id.as_str(), (0, i32::MAX, slot))?;
         Ok(left)
     }

@@ -303,10 +303,13 @@ impl Engine {
         };
         let period = super::credits::period_of(credits.refill.map(|r| r.interval), now);
         table.insert(id.as_str(), (credits.remaining, period, slot))?;
-        self.sync.credit_pool(slot).store(
-            super::credits::pack(period, 0),
-            std::sync::atomic::Ordering::Release,
-        );
+        // Credits a top-up has in flight go into the pool before it is emptied, never after.
+        self.with_slot_settled(slot, || {
+            self.sync.credit_pool(slot).store(
+                super::credits::pack(period, 0),
+                std::sync::atomic::Ordering::Release,
+            )
+        });
         Ok(())
     }
 
@@ -316,9 +319,11 @@ impl Engine {
             let slot = row.value().2;
             drop(row);
             txn.open_table(FREE_SLOTS)?.insert(slot, ())?;
-            self.sync
-                .credit_pool(slot)
-                .store(0, std::sync::atomic::Ordering::Release);
+            self.with_slot_settled(slot, || {
+                self.sync
+                    .credit_pool(slot)
+                    .store(0, std::sync::atomic::Ordering::Release)
+            });
         }
         Ok(())
     }

@@ -197,14 +197,17 @@ impl Engine {
         }
         let period = period_of(terms.refill.map(|r| r.interval), now);
         // Of a past period: lapsed (refills are the upstream's), nothing to move.
-        let left = if period > stored_period {
-            0
-        } else {
-            self.credits_left(remaining, stored_period, slot, terms, now, true)
-        };
-        self.sync
-            .credit_pool(slot)
-            .store(pack(i32::MAX, 0), Ordering::Release);
+        let left = self.with_slot_settled(slot, || {
+            let left = if period > stored_period {
+                0
+            } else {
+                self.credits_left(remaining, stored_period, slot, terms, now, true)
+            };
+            self.sync
+                .credit_pool(slot)
+                .store(pack(i32::MAX, 0), Ordering::Release);
+            left
+        });
         table.insert(old_id.as_str(), (0, i32::MAX, slot))?;
         drop(table);
         if left > 0 {

@@ -415,20 +415,25 @@ impl Store {
             return Ok(None);
         };
         // A top-up in flight has taken credits out of the database and not yet put them in the
-        // pool: wait for it (it holds the slot's lock meanwhile), so none is missed.
+        // pool: read once it has (see `Engine::with_slot_settled`), so none is missed.
         let slot = engine.read(|txn| {
             Ok(txn
                 .open_table(CREDITS)?
                 .get(key_id.as_str())?
                 .map(|v| v.value().2))
         })?;
-        let _no_top_up_in_flight = slot.map(|slot| {
-            engine
-                .sync
-                .lock_credit_slot(slot, super::credits::SLOT_LOCK_PATIENCE, || {
-                    engine.note_slot_wait()
-                })
-        });
+        let Some(slot) = slot else {
+            return Ok(None);
+        };
+        engine.with_slot_settled(slot, || Self::read_credits(&engine, &key_id, terms))
+    }
+
+    /// A key's credit balance (database and pool), read as it is now.
+    fn read_credits(
+        engine: &Engine,
+        key_id: &KeyId,
+        terms: CreditTerms,
+    ) -> Result<Option<CreditBalance>> {
         engine.read(|txn| {
             let row = txn
                 .open_table(CREDITS)?
