@@ -1186,7 +1186,10 @@ fn setting_credits_during_a_top_up_in_flight_is_exact() {
         let first = threads.spawn(|| t.store.verify(key.key(), &[]).unwrap().reason);
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while t.store.top_up_counts_for_test().unwrap().0 == 0 {
-            assert!(std::time::Instant::now() < deadline, "the top-up was never held");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the top-up was never held"
+            );
             std::thread::yield_now();
         }
         let update = threads.spawn(|| {
@@ -1205,7 +1208,10 @@ fn setting_credits_during_a_top_up_in_flight_is_exact() {
                 .unwrap()
         });
         while other.top_up_counts_for_test().unwrap().1 == 0 && !update.is_finished() {
-            assert!(std::time::Instant::now() < deadline, "the update never waited");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the update never waited"
+            );
             std::thread::yield_now();
         }
         t.store.hold_top_ups_for_test(false).unwrap();
@@ -1220,7 +1226,12 @@ fn setting_credits_during_a_top_up_in_flight_is_exact() {
         .collect();
     assert_eq!(
         reasons,
-        [Reason::Valid, Reason::Valid, Reason::Valid, Reason::UsageExceeded]
+        [
+            Reason::Valid,
+            Reason::Valid,
+            Reason::Valid,
+            Reason::UsageExceeded
+        ]
     );
 }
 
