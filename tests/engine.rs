@@ -1218,21 +1218,18 @@ fn setting_credits_during_a_top_up_in_flight_is_exact() {
         assert_eq!(first.join().unwrap(), Reason::Valid);
         update.join().unwrap();
     });
-    // The update waited for the batch (the race happened) and then emptied the pool.
+    // The update waited for the batch (the race happened) and then emptied the pool. The
+    // first verify took its credit from the batch (before the update) or, when the update
+    // emptied the pool between the batch's arrival and that verify's spend, from the new 3.
     assert_eq!(other.top_up_counts_for_test().unwrap().1, 1);
-    assert_eq!(t.store.credits(key.id()).unwrap().unwrap().remaining, 3);
-    let reasons: Vec<Reason> = (0..4)
+    let left = t.store.credits(key.id()).unwrap().unwrap().remaining;
+    assert!(left == 3 || left == 2, "{left} credits left of the 3 set");
+    let reasons: Vec<Reason> = (0..=left)
         .map(|_| other.verify(key.key(), &[]).unwrap().reason)
         .collect();
-    assert_eq!(
-        reasons,
-        [
-            Reason::Valid,
-            Reason::Valid,
-            Reason::Valid,
-            Reason::UsageExceeded
-        ]
-    );
+    let mut expected = vec![Reason::Valid; left as usize];
+    expected.push(Reason::UsageExceeded);
+    assert_eq!(reasons, expected, "exactly the credits left can be spent");
 }
 
 #[test]
