@@ -149,7 +149,14 @@ impl Engine {
                     Err(current) => word = current,
                 }
             }
-            let topped_up = self.contained(|| self.top_up(id, slot, terms, cost, period));
+            let topped_up = self.contained(|| {
+                // An exhausted key (the usual reason to get here again and again) is told
+                // from a read, without the write lock every process would queue on.
+                if self.plainly_short(id, slot, terms, cost, period)? {
+                    return Ok(self.await_credits_in_flight(slot, tag, cost));
+                }
+                self.top_up(id, slot, terms, cost, period)
+            });
             if !self.note_write_failure(topped_up)? {
                 return Ok(false);
             }
@@ -270,13 +277,7 @@ impl Engine {
                 if matches!(found, Found::Covered) {
                     return Ok(true);
                 }
-                // Too few credits, unless another top-up's are still on their way into the
-                // pool: its slot lock is held until they are there.
-                let _lock = self
-                    .sync
-                    .lock_credit_slot(slot, SLOT_LOCK_PATIENCE, || self.note_slot_wait());
-                let (word_tag, available) = unpack(pool.load(Ordering::Acquire));
-                return Ok(word_tag == tag && available >= cost);
+                return Ok(self.await_credits_in_flight(slot, tag, cost));
             }
         };
         // Locked before the commit: a top-up that sees the database without these credits
@@ -306,6 +307,51 @@ impl Engine {
                 Err(current) => word = current,
             }
         }
+    }
+
+    /// Whether the database row and the pool together hold fewer than `cost` credits, with
+    /// no refill due (which only a top-up can apply): read-only. A key without a row or whose
+    /// row names another slot is short too, as `top_up` would find.
+    fn plainly_short(
+        &self,
+        id: &KeyId,
+        slot: u32,
+        terms: &CreditTerms,
+        cost: u64,
+        period: i32,
+    ) -> Result<bool> {
+        let row = self.read(|txn| {
+            Ok(txn
+                .open_table(CREDITS)?
+                .get(id.as_str())?
+                .map(|row| row.value()))
+        })?;
+        let Some((remaining, stored_period, stored_slot)) = row else {
+            return Ok(true);
+        };
+        if stored_slot != slot {
+            return Ok(true);
+        }
+        if terms.refill.is_some() && period > stored_period {
+            return Ok(false);
+        }
+        let (word_tag, available) = unpack(self.sync.credit_pool(slot).load(Ordering::Acquire));
+        let available = if word_tag == pack(period, 0) >> CREDIT_BITS {
+            available
+        } else {
+            0
+        };
+        Ok(available.saturating_add(remaining) < cost)
+    }
+
+    /// After finding too few credits: whether the pool covers `cost` once any top-up in
+    /// flight has put its credits there (it holds the slot's lock until then).
+    fn await_credits_in_flight(&self, slot: u32, tag: u64, cost: u64) -> bool {
+        let _settled = self
+            .sync
+            .lock_credit_slot(slot, SLOT_LOCK_PATIENCE, || self.note_slot_wait());
+        let (word_tag, available) = unpack(self.sync.credit_pool(slot).load(Ordering::Acquire));
+        word_tag == tag && available >= cost
     }
 
     /// Runs `work` (which reads or resets a slot's pool) while no top-up has credits of the
