@@ -935,6 +935,29 @@ fn close_waits_for_a_background_flush_in_flight() {
     );
 }
 
+/// Waits (yielding, no sleep) until `done` holds; fails after 60 s naming `what`.
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// A new key with `remaining` credits, no refill, one credit per verify.
+fn limited_key(remaining: u64) -> NewKey {
+    let mut new = new_key("acct", &[]);
+    new.credits = Some(NewCredits {
+        remaining,
+        refill: None,
+        cost: 1,
+    });
+    new
+}
+
 /// `usage()` while a flush is in flight (its counts taken out of the shared table, its commit
 /// not yet done: held there by the test hook) waits for the commit and sees every count once,
 /// from another process (a second engine on the file) and from the flushing process itself.
@@ -957,14 +980,9 @@ fn usage_waits_for_a_flush_in_flight() {
             .unwrap();
         std::thread::scope(|threads| {
             let flush = threads.spawn(|| t.store.flush().unwrap());
-            let deadline = std::time::Instant::now() + Duration::from_secs(60);
-            while t.store.paused_flushes_for_test().unwrap() == paused_before {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "the flush never took its batch"
-                );
-                std::thread::yield_now();
-            }
+            wait_until("the flush takes its batch", || {
+                t.store.paused_flushes_for_test().unwrap() > paused_before
+            });
             assert_eq!(reader.usage(created.id()).unwrap().uses, verified);
             assert_eq!(flush.join().unwrap(), 1, "the flush wrote the key's counts");
         });
@@ -1104,34 +1122,18 @@ fn a_verify_meeting_credits_in_flight_waits_for_them() {
 /// commit; a verify and a read of the balance on `second` must wait for it (counted) and see
 /// its credits; then 3 VALID and USAGE_EXCEEDED.
 fn spend_while_a_top_up_is_held(t: &common::TempStore, second_store: &Store) {
-    let mut new = new_key("acct", &[]);
-    new.credits = Some(NewCredits {
-        remaining: 5,
-        refill: None,
-        cost: 1,
-    });
-    let key = t.store.create(new).unwrap();
-    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while !done() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "never happened: {what}"
-            );
-            std::thread::yield_now();
-        }
-    };
+    let key = t.store.create(limited_key(5)).unwrap();
     let (held_before, _) = t.store.top_up_counts_for_test().unwrap();
     let (_, waits_before) = second_store.top_up_counts_for_test().unwrap();
     t.store.hold_top_ups_for_test(true).unwrap();
     std::thread::scope(|threads| {
         let first = threads.spawn(|| t.store.verify(key.key(), &[]).unwrap().reason);
-        wait_for("the first top-up is held after its commit", &|| {
+        wait_until("the first top-up is held after its commit", || {
             t.store.top_up_counts_for_test().unwrap().0 == held_before + 1
         });
         let second = threads.spawn(|| second_store.verify(key.key(), &[]).unwrap().reason);
         let balance = threads.spawn(|| second_store.credits(key.id()).unwrap().unwrap().remaining);
-        wait_for("the second verify and the read wait for the first", &|| {
+        wait_until("the second verify and the read wait for the first", || {
             second_store.top_up_counts_for_test().unwrap().1 == waits_before + 2
                 || second.is_finished()
                 || balance.is_finished()
@@ -1173,25 +1175,14 @@ fn spend_while_a_top_up_is_held(t: &common::TempStore, second_store: &Store) {
 fn setting_credits_during_a_top_up_in_flight_is_exact() {
     let t = temp_store();
     let other = Store::open_unshared(t.path.clone(), common::options(&t.clock)).unwrap();
-    let mut new = new_key("acct", &[]);
-    new.credits = Some(NewCredits {
-        remaining: 100,
-        refill: None,
-        cost: 1,
-    });
-    let key = t.store.create(new).unwrap();
+    let key = t.store.create(limited_key(100)).unwrap();
     t.store.hold_top_ups_for_test(true).unwrap();
     std::thread::scope(|threads| {
         // Its top-up takes a batch of 25 out of the database and is held before the pool.
         let first = threads.spawn(|| t.store.verify(key.key(), &[]).unwrap().reason);
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while t.store.top_up_counts_for_test().unwrap().0 == 0 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the top-up was never held"
-            );
-            std::thread::yield_now();
-        }
+        wait_until("the top-up is held", || {
+            t.store.top_up_counts_for_test().unwrap().0 == 1
+        });
         let update = threads.spawn(|| {
             other
                 .update(
@@ -1207,13 +1198,9 @@ fn setting_credits_during_a_top_up_in_flight_is_exact() {
                 )
                 .unwrap()
         });
-        while other.top_up_counts_for_test().unwrap().1 == 0 && !update.is_finished() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the update never waited"
-            );
-            std::thread::yield_now();
-        }
+        wait_until("the update waits for the batch", || {
+            other.top_up_counts_for_test().unwrap().1 == 1 || update.is_finished()
+        });
         t.store.hold_top_ups_for_test(false).unwrap();
         assert_eq!(first.join().unwrap(), Reason::Valid);
         update.join().unwrap();
