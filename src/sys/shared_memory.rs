@@ -14,6 +14,11 @@
 //! | 8.. | usage-credit pools, one word per slot: `period << 40 | credits` |
 //! | 8 + 65,536.. | rate-limit words, one per slot: the GCRA theoretical arrival time (ns) |
 //!
+//! Two kinds of open-file-description locks (`F_OFD_SETLK`, never stored in the file) are taken
+//! on it: on a credit slot's word while a top-up's credits are between database and pool
+//! ([`SyncFile::lock_credit_slot`]), and on the byte just past the last word while a flush's
+//! counts are between memory and database ([`SyncFile::lock_flushes`]).
+//!
 //! Losing the file loses nothing durable: the change counter is re-derived from the database,
 //! and credits in a pool are at worst forfeited (never over-spent). A rate-limit word lost
 //! with the file starts again from rest (one burst more may pass once).
