@@ -319,6 +319,13 @@ impl Store {
         if engine.info(&key_id)?.is_none() {
             return Err(not_found(id));
         }
+        let digest = engine
+            .read_key(&key_id)?
+            .map(|(stored, _)| stored.digest_hash())
+            .transpose()?;
+        // Mapped (or built) before the flush lock: building a generation takes the write
+        // lock, which a flush of this process may hold while it waits for that lock.
+        let table = engine.current_table().ok();
         let _no_flush_in_flight = engine.sync.lock_flushes(false, USAGE_READ_PATIENCE, || {
             #[cfg(feature = "test-hooks")]
             engine.usage_reads_waited.fetch_add(1, Ordering::AcqRel);
@@ -331,11 +338,11 @@ impl Store {
                 stats.last_used = Some(stats.last_used.unwrap_or(0).max(pending.last_used));
             }
         }
-        let digest = engine
-            .read_key(&key_id)?
-            .map(|(stored, _)| stored.digest_hash())
-            .transpose()?;
-        if let Some(shared) = digest.and_then(|d| engine.shared_pending(&d)) {
+        let shared = table.as_deref().zip(digest).and_then(|(view, digest)| {
+            let record = view.find(&digest)?;
+            Some(view.table.cell_counts(record.usage_cell))
+        });
+        if let Some(shared) = shared {
             stats.uses += shared.uses();
             stats.refused += shared.refused;
             if shared.last_used > 0 {
