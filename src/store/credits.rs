@@ -153,7 +153,7 @@ impl Engine {
                 // An exhausted key (the usual reason to get here again and again) is told
                 // from a read, without the write lock every process would queue on.
                 if self.plainly_short(id, slot, terms, cost, period)? {
-                    return Ok(self.await_credits_in_flight(slot, tag, cost));
+                    return Ok(self.await_credits_in_flight(slot, period, cost));
                 }
                 self.top_up(id, slot, terms, cost, period)
             });
@@ -176,8 +176,7 @@ impl Engine {
     ) -> Result<bool> {
         let cost = cost as u64;
         let period = period_of(terms.refill.map(|r| r.interval), now);
-        let (word_tag, available) = unpack(self.sync.credit_pool(slot).load(Ordering::Acquire));
-        if word_tag == pack(period, 0) >> CREDIT_BITS && available >= cost {
+        if self.pooled(slot, period) >= cost {
             return Ok(true);
         }
         let (row, replica) = self.read(|txn| {
@@ -277,7 +276,7 @@ impl Engine {
                 if matches!(found, Found::Covered) {
                     return Ok(true);
                 }
-                return Ok(self.await_credits_in_flight(slot, tag, cost));
+                return Ok(self.await_credits_in_flight(slot, period, cost));
             }
         };
         // Locked before the commit: a top-up that sees the database without these credits
@@ -335,23 +334,23 @@ impl Engine {
         if terms.refill.is_some() && period > stored_period {
             return Ok(false);
         }
-        let (word_tag, available) = unpack(self.sync.credit_pool(slot).load(Ordering::Acquire));
-        let available = if word_tag == pack(period, 0) >> CREDIT_BITS {
-            available
-        } else {
-            0
-        };
-        Ok(available.saturating_add(remaining) < cost)
+        Ok(self.pooled(slot, period).saturating_add(remaining) < cost)
     }
 
     /// After finding too few credits: whether the pool covers `cost` once any top-up in
     /// flight has put its credits there (it holds the slot's lock until then).
-    fn await_credits_in_flight(&self, slot: u32, tag: u64, cost: u64) -> bool {
-        let _settled = self
-            .sync
-            .lock_credit_slot(slot, SLOT_LOCK_PATIENCE, || self.note_slot_wait());
+    fn await_credits_in_flight(&self, slot: u32, period: i32, cost: u64) -> bool {
+        self.with_slot_settled(slot, || self.pooled(slot, period) >= cost)
+    }
+
+    /// The credits in `slot`'s pool for `period` (none if its word is of another period).
+    fn pooled(&self, slot: u32, period: i32) -> u64 {
         let (word_tag, available) = unpack(self.sync.credit_pool(slot).load(Ordering::Acquire));
-        word_tag == tag && available >= cost
+        if word_tag == pack(period, 0) >> CREDIT_BITS {
+            available
+        } else {
+            0
+        }
     }
 
     /// Runs `work` (which reads or resets a slot's pool) while no top-up has credits of the
@@ -389,13 +388,7 @@ impl Engine {
         {
             return if replica { 0 } else { refill.amount };
         }
-        let (word_tag, available) = unpack(self.sync.credit_pool(slot).load(Ordering::Acquire));
-        let pooled = if word_tag == pack(period, 0) >> CREDIT_BITS {
-            available
-        } else {
-            0
-        };
-        db_remaining + pooled
+        db_remaining + self.pooled(slot, period)
     }
 
     /// Empties a key's credits (database and pool, after any refill that is due) and returns
