@@ -70,7 +70,138 @@ pub fn extract_credential<'a, I>(headers: I) -> Result<Credential>
 where
     I: IntoIterator<Item = (&'a str, &'a str)>,
 {
-    let mut found: Option<Credential> = None;
+    find_credential(headers).map(Credential::from)
+}
+
+/// Text of a credential found in a request: borrowed from the request's headers, or owned
+/// (and wiped when dropped) where it had to be made: a decoded `Basic` credential, a value
+/// read with U+FFFD.
+#[derive(Clone)]
+pub(crate) enum Text<'a> {
+    /// A slice of a header value.
+    Borrowed(&'a str),
+    /// Made from a header value.
+    Owned(Zeroizing<String>),
+}
+
+impl Text<'_> {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            Text::Borrowed(text) => text,
+            Text::Owned(text) => text,
+        }
+    }
+
+    fn into_owned(self) -> Zeroizing<String> {
+        match self {
+            Text::Borrowed(text) => Zeroizing::new(text.to_owned()),
+            Text::Owned(text) => text,
+        }
+    }
+
+    fn into_static(self) -> Text<'static> {
+        Text::Owned(self.into_owned())
+    }
+}
+
+/// A credential found in a request's headers, without copying what the headers hold (the
+/// verify hot path: no allocation, no copy of the secret to wipe). [`Credential`] is its
+/// owned form.
+#[derive(Clone)]
+pub(crate) enum FoundCredential<'a> {
+    /// A full key.
+    Key(Text<'a>),
+    /// A public id and a secret.
+    Pair {
+        /// The public key id.
+        id: Text<'a>,
+        /// The secret.
+        secret: Text<'a>,
+    },
+}
+
+impl FoundCredential<'_> {
+    /// The credential as the verify functions take it.
+    pub(crate) fn presented(&self) -> crate::store::Presented<'_> {
+        match self {
+            FoundCredential::Key(key) => crate::store::Presented::Key(key.as_str()),
+            FoundCredential::Pair { id, secret } => crate::store::Presented::Pair {
+                id: id.as_str(),
+                secret: secret.as_str(),
+            },
+        }
+    }
+
+    fn same_as(&self, other: &FoundCredential<'_>) -> bool {
+        match (self, other) {
+            (FoundCredential::Key(a), FoundCredential::Key(b)) => a.as_str() == b.as_str(),
+            (
+                FoundCredential::Pair { id, secret },
+                FoundCredential::Pair {
+                    id: other_id,
+                    secret: other_secret,
+                },
+            ) => id.as_str() == other_id.as_str() && secret.as_str() == other_secret.as_str(),
+            _ => false,
+        }
+    }
+
+    fn into_static(self) -> FoundCredential<'static> {
+        match self {
+            FoundCredential::Key(key) => FoundCredential::Key(key.into_static()),
+            FoundCredential::Pair { id, secret } => FoundCredential::Pair {
+                id: id.into_static(),
+                secret: secret.into_static(),
+            },
+        }
+    }
+}
+
+impl From<FoundCredential<'_>> for Credential {
+    fn from(found: FoundCredential<'_>) -> Credential {
+        match found {
+            FoundCredential::Key(key) => Credential::Key(key.into_owned()),
+            FoundCredential::Pair { id, secret } => Credential::Pair {
+                id: id.as_str().to_owned(),
+                secret: secret.into_owned(),
+            },
+        }
+    }
+}
+
+/// [`extract_credential`] without copying: the credential's text borrowed from `headers`.
+pub(crate) fn find_credential<'a, I>(headers: I) -> Result<FoundCredential<'a>>
+where
+    I: IntoIterator<Item = (&'a str, &'a str)>,
+{
+    search(headers, Some).map_err(|stop| match stop {
+        Stop::Refused(error) => error,
+        Stop::NotText => unreachable!("every value given as text"),
+    })
+}
+
+/// Why [`search`] stopped without a credential.
+enum Stop {
+    /// What the client sent is no usable credential.
+    Refused(Error),
+    /// A credential header's value is not text (the caller reads the values again, with
+    /// U+FFFD for each invalid sequence).
+    NotText,
+}
+
+impl From<Error> for Stop {
+    fn from(error: Error) -> Stop {
+        Stop::Refused(error)
+    }
+}
+
+/// The credential of `headers`, each value read as text by `text` only if its header is a
+/// credential header (so other headers' values are never looked at).
+fn search<'a, V>(
+    headers: impl IntoIterator<Item = (&'a str, V)>,
+    text: impl Fn(V) -> Option<&'a str>,
+) -> std::result::Result<FoundCredential<'a>, Stop> {
+    let mut found: Option<FoundCredential<'a>> = None;
     let mut token_id: Option<&str> = None;
     let mut token_secret: Option<&str> = None;
     let mut authorization_error: Option<Error> = None;
@@ -84,20 +215,17 @@ where
         let is = |wanted: &str| name.eq_ignore_ascii_case(wanted);
         seen += 1;
         if seen > MAX_CREDENTIAL_HEADERS {
-            return Err(Error::AmbiguousCredential);
+            return Err(Error::AmbiguousCredential.into());
         }
-        let value = value.trim();
+        let value = text(value).ok_or(Stop::NotText)?.trim();
         if value.len() > MAX_HEADER_VALUE_LEN {
-            return Err(Error::MalformedKey(KeyFormatError::TooLong));
+            return Err(Error::MalformedKey(KeyFormatError::TooLong).into());
         }
         if value.is_empty() {
             continue;
         }
         if is(HEADER_API_KEY) {
-            merge(
-                &mut found,
-                Credential::Key(Zeroizing::new(value.to_owned())),
-            )?;
+            merge(&mut found, FoundCredential::Key(Text::Borrowed(value)))?;
         } else if is(HEADER_AUTHORIZATION) {
             match parse_authorization(value) {
                 Ok(credential) => merge(&mut found, credential)?,
@@ -105,11 +233,11 @@ where
             }
         } else if is(HEADER_TOKEN_ID) {
             if token_id.is_some_and(|seen| seen != value) {
-                return Err(Error::AmbiguousCredential);
+                return Err(Error::AmbiguousCredential.into());
             }
             token_id = Some(value);
         } else if token_secret.is_some_and(|seen| seen != value) {
-            return Err(Error::AmbiguousCredential);
+            return Err(Error::AmbiguousCredential.into());
         } else {
             token_secret = Some(value);
         }
@@ -118,28 +246,30 @@ where
     match (token_id, token_secret) {
         (Some(id), Some(secret)) => merge(
             &mut found,
-            Credential::Pair {
-                id: id.to_owned(),
-                secret: Zeroizing::new(secret.to_owned()),
+            FoundCredential::Pair {
+                id: Text::Borrowed(id),
+                secret: Text::Borrowed(secret),
             },
         )?,
         (Some(_), None) => {
             return Err(Error::HalfPair {
                 missing: "X-Api-Token-Secret-Key",
-            });
+            }
+            .into());
         }
         (None, Some(_)) => {
             return Err(Error::HalfPair {
                 missing: "X-Api-Token-Id",
-            });
+            }
+            .into());
         }
         (None, None) => {}
     }
 
     match (found, authorization_error) {
         (Some(credential), _) => Ok(credential),
-        (None, Some(error)) => Err(error),
-        (None, None) => Err(Error::CredentialMissing),
+        (None, Some(error)) => Err(error.into()),
+        (None, None) => Err(Error::CredentialMissing.into()),
     }
 }
 
@@ -155,46 +285,36 @@ pub(crate) fn is_credential_header(name: &str) -> bool {
     .any(|wanted| name.eq_ignore_ascii_case(wanted))
 }
 
-/// [`extract_credential`] over raw header bytes (the C ABI's headers). A name that is not
+/// [`find_credential`] over raw header bytes (the C ABI's headers). A name that is not
 /// UTF-8 is no credential header; a credential value that is not UTF-8 is client input like
 /// any other: it is read with U+FFFD for each invalid sequence, which no key, id, secret or
 /// scheme contains, so it ends as the refusal its place calls for (`MALFORMED` for a key,
-/// `UNSUPPORTED_SCHEME`, `BAD_BASE64`), never as an argument error. Allocates only for such
-/// values and past eight credential headers.
-pub(crate) fn extract_credential_bytes<'a, I>(headers: I) -> Result<Credential>
+/// `UNSUPPORTED_SCHEME`, `BAD_BASE64`), never as an argument error. Borrows the credential
+/// from `headers` unless such a value is present (then it is copied, and wiped when dropped).
+pub(crate) fn extract_credential_bytes<'a, I>(headers: I) -> Result<FoundCredential<'a>>
 where
     I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
+    I::IntoIter: Clone,
 {
-    const INLINE: usize = 8;
-    let mut inline: [(&str, Cow<'a, str>); INLINE] =
-        std::array::from_fn(|_| ("", Cow::Borrowed("")));
-    let mut spill: Vec<(&str, Cow<'a, str>)> = Vec::new();
-    let mut count = 0;
-    for (name, value) in headers {
-        let Ok(name) = std::str::from_utf8(name) else {
-            continue;
-        };
-        let trimmed = name.trim();
-        if trimmed.len() > MAX_HEADER_NAME_LEN || !is_credential_header(trimmed) {
-            continue;
-        }
-        let value = String::from_utf8_lossy(value);
-        if count < INLINE {
-            inline[count] = (name, value);
-        } else {
-            if spill.is_empty() {
-                spill.extend(inline.iter_mut().map(|(n, v)| (*n, std::mem::take(v))));
-            }
-            spill.push((name, value));
-        }
-        count += 1;
+    let headers = headers.into_iter();
+    // A name that is not UTF-8 reads as "", which is no credential header.
+    let name_text = |name: &'a [u8]| std::str::from_utf8(name).unwrap_or("");
+    let borrowed = search(
+        headers
+            .clone()
+            .map(|(name, value)| (name_text(name), value)),
+        |value| std::str::from_utf8(value).ok(),
+    );
+    match borrowed {
+        Ok(found) => return Ok(found),
+        Err(Stop::Refused(error)) => return Err(error),
+        Err(Stop::NotText) => {}
     }
-    let list: &[(&str, Cow<'a, str>)] = if spill.is_empty() {
-        &inline[..count]
-    } else {
-        &spill
-    };
-    extract_credential(list.iter().map(|(n, v)| (*n, v.as_ref())))
+    let lossy: Vec<(&str, Cow<'a, str>)> = headers
+        .map(|(name, value)| (name_text(name), String::from_utf8_lossy(value)))
+        .collect();
+    let found = find_credential(lossy.iter().map(|(name, value)| (*name, value.as_ref())))?;
+    Ok(found.into_static())
 }
 
 /// Extracts the credential from one raw header line such as `Authorization: Bearer kw_...`.
@@ -205,9 +325,12 @@ pub fn extract_from_header_line(line: &str) -> Result<Credential> {
     extract_credential([(name, value)])
 }
 
-fn merge(found: &mut Option<Credential>, credential: Credential) -> Result<()> {
+fn merge<'a>(
+    found: &mut Option<FoundCredential<'a>>,
+    credential: FoundCredential<'a>,
+) -> Result<()> {
     match found {
-        Some(existing) if *existing != credential => Err(Error::AmbiguousCredential),
+        Some(existing) if !existing.same_as(&credential) => Err(Error::AmbiguousCredential),
         Some(_) => Ok(()),
         None => {
             *found = Some(credential);
@@ -216,7 +339,7 @@ fn merge(found: &mut Option<Credential>, credential: Credential) -> Result<()> {
     }
 }
 
-fn parse_authorization(value: &str) -> Result<Credential> {
+fn parse_authorization(value: &str) -> Result<FoundCredential<'_>> {
     let (scheme, rest) = match value.find(|c: char| c.is_ascii_whitespace()) {
         Some(at) => (&value[..at], value[at..].trim()),
         None => (value, ""),
@@ -225,7 +348,7 @@ fn parse_authorization(value: &str) -> Result<Credential> {
         if rest.is_empty() {
             return Err(Error::CredentialMissing);
         }
-        return Ok(Credential::Key(Zeroizing::new(rest.to_owned())));
+        return Ok(FoundCredential::Key(Text::Borrowed(rest)));
     }
     if scheme.eq_ignore_ascii_case("basic") {
         let decoded = Zeroizing::new(
@@ -243,7 +366,9 @@ fn parse_authorization(value: &str) -> Result<Credential> {
         if key.is_empty() {
             return Err(Error::CredentialMissing);
         }
-        return Ok(Credential::Key(Zeroizing::new(key.to_owned())));
+        return Ok(FoundCredential::Key(Text::Owned(Zeroizing::new(
+            key.to_owned(),
+        ))));
     }
     let shown: String = scheme.chars().take(32).collect();
     Err(Error::UnsupportedScheme { scheme: shown })
@@ -265,6 +390,44 @@ mod tests {
         let err =
             extract_credential([("x-api-key", "a"), ("authorization", "Bearer b")]).unwrap_err();
         assert!(matches!(err, Error::AmbiguousCredential));
+    }
+
+    #[test]
+    fn a_credential_is_borrowed_from_the_header_bytes() {
+        let value = b"Bearer kw_abc ".to_vec();
+        let headers: [(&[u8], &[u8]); 2] = [(b"x-other", b"\xff\xfe"), (b"Authorization", &value)];
+        let found = extract_credential_bytes(headers).unwrap();
+        let FoundCredential::Key(Text::Borrowed(key)) = found else {
+            panic!("the key was copied, not borrowed");
+        };
+        assert_eq!(key, "kw_abc");
+        let inside = value.as_ptr_range();
+        assert!(
+            inside.contains(&key.as_ptr()),
+            "the key points into the header value"
+        );
+    }
+
+    #[test]
+    fn a_credential_value_not_utf8_is_read_with_replacement_characters() {
+        let headers: [(&[u8], &[u8]); 2] = [
+            (b"X-Api-Token-Id", b"abc"),
+            (b"x-api-token-secret-key", b"s\xffe"),
+        ];
+        let found = extract_credential_bytes(headers).unwrap();
+        let FoundCredential::Pair {
+            id: Text::Owned(id),
+            secret: Text::Owned(secret),
+        } = found
+        else {
+            panic!("expected an owned pair");
+        };
+        assert_eq!((id.as_str(), secret.as_str()), ("abc", "s\u{fffd}e"));
+        let ambiguous: [(&[u8], &[u8]); 2] = [(b"x-api-key", b"k\xff"), (b"x-api-key", b"k")];
+        assert!(matches!(
+            extract_credential_bytes(ambiguous),
+            Err(Error::AmbiguousCredential)
+        ));
     }
 
     #[test]

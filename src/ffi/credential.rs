@@ -6,8 +6,8 @@ use super::args::{self, OutBuf, out_ptr, put};
 use super::panic::{boundary, guard};
 use super::status::kw_status;
 use super::types::{kw_credential_kind, kw_header, kw_key_error, kw_parsed_key};
-use crate::credential::Credential;
 use crate::key_format::{KeyFormatError, parse_key};
+use crate::store::Presented;
 use crate::verdict::Reason;
 
 /// Extracts the credential from request headers without verifying it.
@@ -44,9 +44,9 @@ pub unsafe extern "C" fn kw_extract_credential(
         let id_out = OutBuf::new(id_buf, id_cap, out_id_len)?;
         // SAFETY: caller's contract on the headers.
         let credential = unsafe { super::verify::extract(headers, headers_len) }?;
-        let (kind, secret, id): (kw_credential_kind, &str, &str) = match &credential {
-            Credential::Key(key) => (kw_credential_kind::KW_CREDENTIAL_KEY, key, ""),
-            Credential::Pair { id, secret } => (kw_credential_kind::KW_CREDENTIAL_PAIR, secret, id),
+        let (kind, secret, id): (kw_credential_kind, &str, &str) = match credential.presented() {
+            Presented::Key(key) => (kw_credential_kind::KW_CREDENTIAL_KEY, key, ""),
+            Presented::Pair { id, secret } => (kw_credential_kind::KW_CREDENTIAL_PAIR, secret, id),
         };
         if secret_cap < secret.len() || id_cap < id.len() {
             // SAFETY: length pointers checked non-NULL; writable by contract.

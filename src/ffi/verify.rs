@@ -13,7 +13,7 @@ use super::types::{
     kw_verdict, kw_verify_flags,
 };
 use crate::clock::Timestamp;
-use crate::credential::Credential;
+use crate::credential::FoundCredential;
 use crate::rate_limit::{RateLimit, RateScope, RateStatus};
 use crate::schema::KeyInfo;
 use crate::store::VerdictRef;
@@ -586,10 +586,10 @@ pub unsafe extern "C" fn kw_verify_pair_ex(
 ///
 /// # Safety
 /// `headers` must be NULL or point to `len` valid `kw_header`s.
-pub(crate) unsafe fn extract(
+pub(crate) unsafe fn extract<'a>(
     headers: *const kw_header,
     len: usize,
-) -> Result<Credential, kw_status> {
+) -> Result<FoundCredential<'a>, kw_status> {
     if headers.is_null() && len != 0 {
         return Err(kw_status::KW_NULL_ARGUMENT);
     }
@@ -602,30 +602,25 @@ pub(crate) unsafe fn extract(
         // SAFETY: non-NULL, `len` elements by contract.
         unsafe { std::slice::from_raw_parts(headers, len) }
     };
-    let mut pairs = Vec::new();
-    let mut inline: [(&[u8], &[u8]); 16] = [(&[], &[]); 16];
-    for (i, h) in raw.iter().enumerate() {
+    // Every header's pointers are checked first, so that the search (which stops at the
+    // first problem of the client's) sees only sound ones.
+    for h in raw {
         // SAFETY: caller's contract on each header's pointers.
-        let name = unsafe { args::bytes(h.name.cast(), h.name_len) }?;
-        // SAFETY: as above.
-        let value = unsafe { args::bytes(h.value.cast(), h.value_len) }?;
-        if i < inline.len() {
-            inline[i] = (name, value);
-        } else {
-            if pairs.is_empty() {
-                pairs.extend_from_slice(&inline);
-            }
-            pairs.push((name, value));
+        unsafe {
+            args::bytes(h.name.cast(), h.name_len)?;
+            args::bytes(h.value.cast(), h.value_len)?;
         }
     }
-    let list: &[(&[u8], &[u8])] = if pairs.is_empty() {
-        &inline[..raw.len()]
-    } else {
-        &pairs
-    };
-    Ok(crate::credential::extract_credential_bytes(
-        list.iter().copied(),
-    )?)
+    let pairs = raw.iter().map(|h| {
+        // SAFETY: checked above (non-NULL, bounded length); valid for 'a by contract.
+        unsafe {
+            (
+                std::slice::from_raw_parts(h.name.cast::<u8>(), h.name_len),
+                std::slice::from_raw_parts(h.value.cast::<u8>(), h.value_len),
+            )
+        }
+    });
+    Ok(crate::credential::extract_credential_bytes(pairs)?)
 }
 
 /// Extracts the credential from request headers (`x-api-key`, `Authorization: Bearer` /
@@ -710,12 +705,8 @@ pub unsafe extern "C" fn kw_verify_headers_ex(
             let at = at_of(at_ms)?;
             let dry_run = dry_run_of(flags)?;
             let credential = extract(headers, headers_len)?;
-            let presented = match &credential {
-                Credential::Key(key) => Presented::Key(key),
-                Credential::Pair { id, secret } => Presented::Pair { id, secret },
-            };
             let request = VerifyRequest {
-                credential: presented,
+                credential: credential.presented(),
                 scopes: scopes.as_slice(),
                 cost: (cost != 0).then_some(cost),
                 at,

@@ -20,7 +20,7 @@ use super::owners::OwnerRule;
 use super::rate_limits::RateCheck;
 use super::table_sync::{TableRef, TableView};
 use crate::clock::Timestamp;
-use crate::credential::{Credential, extract_credential};
+use crate::credential::{Credential, find_credential};
 use crate::error::Result;
 use crate::key_format::{KeyId, KeyParts, Secret, parse_key_parts};
 use crate::legacy;
@@ -116,6 +116,10 @@ impl Store {
             Credential::Key(key) => Presented::Key(key),
             Credential::Pair { id, secret } => Presented::Pair { id, secret },
         };
+        self.verify_presented(presented, scopes)
+    }
+
+    fn verify_presented(&self, presented: Presented<'_>, scopes: &[&str]) -> Result<Verdict> {
         self.verify_request(&VerifyRequest {
             credential: presented,
             scopes,
@@ -137,8 +141,8 @@ impl Store {
         // The route's scopes are the application's: a bad one is its error before anything
         // the client sent is looked at.
         super::manage::check_scopes(scopes)?;
-        let credential = extract_credential(headers)?;
-        self.verify_credential(&credential, scopes)
+        let credential = find_credential(headers)?;
+        self.verify_presented(credential.presented(), scopes)
     }
 
     /// Verifies the credential of an HTTP request the way a server answers it: header problems
@@ -150,9 +154,9 @@ impl Store {
         I: IntoIterator<Item = (&'h str, &'h str)>,
     {
         super::manage::check_scopes(scopes)?;
-        match extract_credential(headers) {
+        match find_credential(headers) {
             Ok(credential) => self
-                .verify_credential(&credential, scopes)
+                .verify_presented(credential.presented(), scopes)
                 .map(HttpVerdict::Checked),
             Err(error) => Ok(HttpVerdict::NoCredential(error.code())),
         }
