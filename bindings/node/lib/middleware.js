@@ -5,6 +5,7 @@
  * @module keyward/lib/middleware
  */
 
+const { IncomingMessage } = require('node:http');
 const { Store, Scopes, Verdict, reasonInfo } = require('./store');
 const { NotFoundError } = require('./errors');
 
@@ -111,7 +112,8 @@ function recheck(store, earlier, required, wantInfo) {
  * The verdict on one request, verified at most once per request and store: a request an
  * earlier keyward layer (this middleware, the Fastify plugin, `require()`) accepted on the
  * same store is rechecked for `required` without a second verify (`recheck()`); otherwise
- * `store.verifyHeaders(headers, verifyOptions)`, and an accepted request is remembered.
+ * `store.verifyHeaders(headers, verifyOptions)` (`headers` undefined: the request's own, read
+ * without building `req.headers` where node:http allows), and an accepted request is remembered.
  * `req` is the node:http IncomingMessage (the WeakMap key every layer shares: Fastify's
  * `request.raw`). Throws what the store throws.
  */
@@ -124,18 +126,63 @@ function judge(req, headers, store, required, verifyOptions, wantInfo) {
 }
 
 /**
- * `store.verifyHeaders(headers, verifyOptions)`, through the store's request hot path when
- * `headers` is a node:http request's own header object (lower-cased names: four lookups
- * instead of a walk over every header) and the options need nothing else.
+ * node:http keeps the header object it builds from `rawHeaders` (on the first read of
+ * `req.headers`) under this symbol: null until `req.headers` is read or assigned. Building
+ * it costs a Node worker about as much as the verify itself, and a request that reaches
+ * keyward first (the usual place of an auth middleware) has not built it yet. Undefined on
+ * a Node whose IncomingMessage keeps it elsewhere: then `req.headers` is always used.
+ */
+const K_HEADERS = Object.getOwnPropertySymbols(new IncomingMessage(null)).find((s) => s.description === 'kHeaders');
+
+/** The four credential header names by length: a name of another length is none of them. */
+const CREDENTIAL_NAME_LENGTHS = new Set(['x-api-key', 'authorization', 'x-api-token-id', 'x-api-token-secret-key'].map((n) => n.length));
+const CREDENTIAL_NAMES = new Set(['x-api-key', 'authorization', 'x-api-token-id', 'x-api-token-secret-key']);
+const UNTOUCHED_NONE = -1;
+
+/**
+ * Where the one credential header of a request whose `req.headers` was never read or set
+ * sits in its `rawHeaders` (the index of its name), `UNTOUCHED_NONE` when it has none, or
+ * undefined when `req.headers` must be used: it was built or assigned (what it holds is what
+ * the application means), or several credential headers arrived (node:http's own rules join
+ * or drop repeated headers, and `req.headers` applies them).
+ */
+function untouchedCredential(req) {
+  if (K_HEADERS === undefined || req[K_HEADERS] !== null) return undefined;
+  const raw = req.rawHeaders;
+  if (!Array.isArray(raw)) return undefined;
+  let at = UNTOUCHED_NONE;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (typeof name !== 'string' || typeof raw[i + 1] !== 'string') return undefined;
+    if (CREDENTIAL_NAME_LENGTHS.has(name.length) && CREDENTIAL_NAMES.has(name.toLowerCase())) {
+      if (at !== UNTOUCHED_NONE) return undefined;
+      at = i;
+    }
+  }
+  return at;
+}
+
+/**
+ * `store.verifyHeaders(headers, verifyOptions)` (`headers` undefined: the request's own),
+ * through the store's request hot path when the options need nothing else: the credential
+ * read from `rawHeaders` while `req.headers` is unbuilt (`untouchedCredential()`), else from
+ * a node:http request's own header object (lower-cased names: four lookups instead of a
+ * walk over every header).
  */
 function verifyRequest(req, headers, store, verifyOptions, wantInfo) {
   const scopes = verifyOptions.scopes;
   const cost = verifyOptions.cost === undefined ? 0 : verifyOptions.cost;
-  if (!wantInfo && verifyOptions.dryRun === undefined && req.rawHeaders !== undefined && headers === req.headers
+  if (!wantInfo && verifyOptions.dryRun === undefined && req.rawHeaders !== undefined
       && (scopes === undefined || scopes instanceof Scopes) && cost >>> 0 === cost) {
-    return store._verifyRequest(headers, scopes, cost);
+    if (headers === undefined) {
+      const at = untouchedCredential(req);
+      if (at === UNTOUCHED_NONE) return store._verifyCredentialHeader(undefined, undefined, scopes, cost);
+      if (at !== undefined) return store._verifyCredentialHeader(req.rawHeaders[at].toLowerCase(), req.rawHeaders[at + 1], scopes, cost);
+      headers = req.headers;
+    }
+    if (headers === req.headers) return store._verifyRequest(headers, scopes, cost);
   }
-  return store.verifyHeaders(headers, verifyOptions);
+  return store.verifyHeaders(headers === undefined ? req.headers : headers, verifyOptions);
 }
 
 /** The verdict an earlier keyward layer accepted for `req` on `store` (else undefined). */
@@ -184,7 +231,7 @@ function middleware(store, options = {}) {
   return function keywardMiddleware(req, res, next) {
     let verdict;
     try {
-      verdict = judge(req, req.headers, getStore(), required, verifyOptions, wantInfo);
+      verdict = judge(req, undefined, getStore(), required, verifyOptions, wantInfo);
     } catch (err) {
       next(err);
       return;

@@ -695,17 +695,7 @@ function encodeRequestHeaders(headers) {
   if ((apiKey === undefined) !== (authorization === undefined) && headers['x-api-token-id'] === undefined
       && headers['x-api-token-secret-key'] === undefined) {
     const value = apiKey === undefined ? authorization : apiKey;
-    if (typeof value === 'string') {
-      const name = apiKey === undefined ? 'authorization' : 'x-api-key';
-      BYTES.reserve(value.length * 3);
-      const len = writeText(BYTES, 0, value, true);
-      HEADERS.put64(0, apiKey === undefined ? AUTHORIZATION_NAME : API_KEY_NAME);
-      HEADERS.put64(8, name.length);
-      HEADERS.put64(16, BYTES.addr);
-      HEADERS.put64(24, len);
-      pendingBytes = len;
-      return 1;
-    }
+    if (typeof value === 'string') return encodeOne(apiKey === undefined ? 'authorization' : 'x-api-key', value);
   }
   pending = 0;
   pendingBytes = 0;
@@ -722,6 +712,21 @@ function encodeRequestHeaders(headers) {
   } finally {
     clearPending();
   }
+}
+
+/**
+ * Writes one credential header (`name` one of the four, lower-case; `value` a string) as
+ * the kw_header array; returns 1.
+ */
+function encodeOne(name, value) {
+  BYTES.reserve(value.length * 3);
+  const len = writeText(BYTES, 0, value, true);
+  HEADERS.put64(0, CANONICAL.get(name));
+  HEADERS.put64(8, name.length);
+  HEADERS.put64(16, BYTES.addr);
+  HEADERS.put64(24, len);
+  pendingBytes = len;
+  return 1;
 }
 
 /** Writes the collected headers (PENDING_*) as the kw_header array; returns their count. */
@@ -1107,7 +1112,27 @@ class Store {
    * @returns {Verdict}
    */
   _verifyRequest(headers, scopes, cost) {
-    const n = encodeRequestHeaders(headers);
+    return this._verifyEncoded(encodeRequestHeaders(headers), scopes, cost);
+  }
+
+  /**
+   * `_verifyRequest()` for a request whose only credential header is `name` (lower-case,
+   * one of the four) with the string `value`, or that has none (`name` undefined): what
+   * the middleware finds in node:http's `rawHeaders` without building `req.headers`.
+   * @internal
+   * @param {string | undefined} name
+   * @param {string | undefined} value
+   * @param {Scopes | undefined} scopes
+   * @param {number} cost
+   * @returns {Verdict}
+   */
+  _verifyCredentialHeader(name, value, scopes, cost) {
+    if (name === undefined) pendingBytes = 0;
+    return this._verifyEncoded(name === undefined ? 0 : encodeOne(name, value), scopes, cost);
+  }
+
+  /** Verifies the `n` headers the encoders wrote (the request hot path's common end). */
+  _verifyEncoded(n, scopes, cost) {
     const used = pendingBytes;
     const st = fn.kw_verify_headers_ex(this._h, n ? HEADERS.ptr : NULL, n, scopes === undefined ? NULL : scopes.ptr,
       scopes === undefined ? 0 : scopes.length, cost, 0, RATE, P_VERDICT, NULL, 0, NULL);

@@ -235,6 +235,62 @@ test('stacked: a middleware on another store verifies the request itself', async
   assert.deepEqual(counts(store, reader.info.id), [2, 0]);
 });
 
+test('node:http: the credential is read from rawHeaders while req.headers is unbuilt, from req.headers once it is', (t) => {
+  const { IncomingMessage } = require('node:http');
+  const kHeaders = Object.getOwnPropertySymbols(new IncomingMessage(null)).find((s) => s.description === 'kHeaders');
+  assert.ok(kHeaders, 'this Node keeps the built header object under kHeaders');
+  const store = freshStore(t);
+  const reader = store.create({ owner: 'acct_r', scopes: ['read'] });
+  const other = store.create({ owner: 'acct_o', scopes: ['read'] });
+  const auth = keyward.middleware(store, { scopes: ['read'] });
+  /** A request as node:http's parser hands it over, `prepare` run on it first (an earlier middleware). */
+  function serve(rawHeaders, prepare = () => {}) {
+    const req = new IncomingMessage(null);
+    req._addHeaderLines(rawHeaders, rawHeaders.length);
+    prepare(req);
+    const res = { statusCode: 200, setHeader() {}, end() {} };
+    let passed = false;
+    auth(req, res, (err) => {
+      if (err) throw err;
+      passed = true;
+    });
+    return { req, passed, verdict: req.keyward };
+  }
+
+  // Untouched: any case of the name, no header object built.
+  for (const raw of [['Host', 'h', 'X-API-Key', reader.key], ['authorization', `Bearer ${reader.key}`, 'Accept', '*/*']]) {
+    const { req, passed, verdict } = serve(raw);
+    assert.deepEqual([passed, verdict.owner], [true, 'acct_r']);
+    assert.equal(req[kHeaders], null, 'req.headers was not built');
+  }
+  let served = serve(['Host', 'h']);
+  assert.deepEqual([served.passed, served.verdict.code], [false, 'CREDENTIAL_MISSING']);
+  assert.equal(served.req[kHeaders], null);
+  served = serve(['X-Api-Token-Id', keyward.parseKey(reader.key).id]);
+  assert.deepEqual([served.passed, served.verdict.code], [false, 'HALF_PAIR']);
+
+  // An earlier middleware set the credential header (from a cookie, say): req.headers rules.
+  served = serve(['Host', 'h', 'x-api-key', 'kw_not_a_key'], (req) => {
+    req.headers['x-api-key'] = other.key;
+  });
+  assert.deepEqual([served.passed, served.verdict.owner], [true, 'acct_o']);
+  served = serve(['Host', 'h'], (req) => {
+    req.headers = { authorization: `Bearer ${other.key}` };
+  });
+  assert.deepEqual([served.passed, served.verdict.owner], [true, 'acct_o']);
+
+  // Repeated credential headers: node:http's rules, as req.headers applies them (the first
+  // Authorization kept; x-api-key values joined, which is no key).
+  served = serve(['Authorization', `Bearer ${reader.key}`, 'authorization', `Bearer ${other.key}`]);
+  assert.deepEqual([served.passed, served.verdict.owner], [true, 'acct_r']);
+  assert.notEqual(served.req[kHeaders], null, 'req.headers was built for the repeated header');
+  served = serve(['x-api-key', reader.key, 'X-Api-Key', reader.key]);
+  assert.deepEqual([served.passed, served.verdict.code], [false, 'MALFORMED']);
+
+  assert.deepEqual(counts(store, reader.info.id), [3, 0]);
+  assert.deepEqual(counts(store, other.info.id), [2, 0]);
+});
+
 test('middleware: bad arguments', () => {
   assert.throws(() => keyward.middleware(), TypeError);
   assert.throws(() => keyward.middleware({}), TypeError);
