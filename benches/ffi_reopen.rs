@@ -5,15 +5,17 @@
 //!   must be well under 1 µs and keep the warm verify index (checked before measuring);
 //! - `reopen_close_persistent`: the same with `KW_OPEN_PERSISTENT` and no other handle;
 //! - `verify_ffi` vs `verify_rust`: one verify through `kw_verify` and through
-//!   `Store::verify` on the same store (the ABI must stay within 1.5× of the Rust call).
+//!   `Store::verify` on the same store (the ABI must stay within 1.5× of the Rust call);
+//! - `verify_headers_ffi`: the same key as one `Authorization: Bearer` header through
+//!   `kw_verify_headers_ex`, as the bindings' middlewares pass it.
 //!
 //! Run: `cargo bench --bench ffi_reopen`.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use keyward::ffi::{kw_close, kw_open, kw_open_flags, kw_stats, kw_verify};
-use keyward::ffi::{kw_options, kw_status, kw_store, kw_store_stats, kw_verdict};
+use keyward::ffi::{kw_close, kw_open, kw_open_flags, kw_stats, kw_verify, kw_verify_headers_ex};
+use keyward::ffi::{kw_header, kw_options, kw_status, kw_store, kw_store_stats, kw_verdict};
 use keyward::{NewKey, Store, StoreOptions};
 
 fn options(path: &str, flags: u32) -> kw_options {
@@ -129,6 +131,39 @@ fn bench(c: &mut Criterion) {
 
     c.bench_function("verify_ffi", |b| {
         b.iter(|| black_box(ffi_verify(keeper, &mut verdict)))
+    });
+    let name = "authorization";
+    let value = format!("Bearer {key}");
+    let header = kw_header {
+        name: name.as_ptr().cast(),
+        name_len: name.len(),
+        value: value.as_ptr().cast(),
+        value_len: value.len(),
+    };
+    let headers_verify = |handle: kw_store, verdict: &mut kw_verdict| {
+        // SAFETY: the header's name and value outlive the call; the verdict is writable; no
+        // info buffer.
+        unsafe {
+            kw_verify_headers_ex(
+                handle,
+                &header,
+                1,
+                std::ptr::null(),
+                0,
+                0,
+                0,
+                0,
+                verdict,
+                std::ptr::null_mut(),
+                0,
+                std::ptr::null_mut(),
+            )
+        }
+    };
+    assert_eq!(headers_verify(keeper, &mut verdict), kw_status::KW_OK);
+    assert_eq!(verdict.reason, 0);
+    c.bench_function("verify_headers_ffi", |b| {
+        b.iter(|| black_box(headers_verify(keeper, &mut verdict)))
     });
     c.bench_function("verify_rust", |b| {
         b.iter(|| black_box(rust.verify(black_box(&key), &[]).expect("verify").reason))
