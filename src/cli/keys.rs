@@ -133,7 +133,7 @@ pub struct CreateArgs {
     /// Environment tag written into the key, `[a-z0-9]{1,16}` (e.g. live, test)
     #[arg(long)]
     pub env: Option<String>,
-    /// Expiry: a duration from now (90d, 24h, 30m) or a UTC date (2027-01-31[T12:00Z])
+    /// Expiry: a duration from now (90d, 24h, 30m) or a UTC date (2027-01-31 or 2027-01-31T12:00Z)
     #[arg(long, value_name = "WHEN")]
     pub expires: Option<String>,
     /// Metadata stored with the key (text, often JSON)
