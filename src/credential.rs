@@ -76,7 +76,6 @@ where
 /// Text of a credential found in a request: borrowed from the request's headers, or owned
 /// (and wiped when dropped) where it had to be made: a decoded `Basic` credential, a value
 /// read with U+FFFD.
-#[derive(Clone)]
 pub(crate) enum Text<'a> {
     /// A slice of a header value.
     Borrowed(&'a str),
@@ -107,7 +106,6 @@ impl Text<'_> {
 /// A credential found in a request's headers, without copying what the headers hold (the
 /// verify hot path: no allocation, no copy of the secret to wipe). [`Credential`] is its
 /// owned form.
-#[derive(Clone)]
 pub(crate) enum FoundCredential<'a> {
     /// A full key.
     Key(Text<'a>),
