@@ -9,6 +9,8 @@
 #   bash benches/instructions/fpm.sh                 # keyward, sqlite (default 100 000 keys)
 #   bash benches/instructions/fpm.sh keyward noauth  # noauth: the method's noise (± a few dozen)
 #   KEYS=1000 bash benches/instructions/fpm.sh keyward
+#   KEEP_CG=1 bash benches/instructions/fpm.sh keyward  # keep each variant's two callgrind files
+#                                                       # in target/instructions/cg (cgdiff.py)
 #
 # Method: pm.max_requests = 400, so each worker exits after 400 requests and callgrind writes
 # its file then. One worker serves 300 no-auth + 100 <variant> requests, the next 100 + 300;
@@ -96,4 +98,9 @@ for variant in "${MEASURED[@]}"; do
   b=$WORKER_IR
   printf '%-8s %8d instructions per request above no auth (main thread; workers: %d, %d)\n' \
     "$variant" $(((b - a) / 200)) "$a" "$b"
+  if [[ -n ${KEEP_CG:-} ]]; then
+    mkdir -p "$ROOT/target/instructions/cg"
+    cp "$CG/cg.${MEASURED_PIDS[-2]}-01" "$ROOT/target/instructions/cg/fpm-$variant-100.out"
+    cp "$CG/cg.${MEASURED_PIDS[-1]}-01" "$ROOT/target/instructions/cg/fpm-$variant-300.out"
+  fi
 done
