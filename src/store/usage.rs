@@ -117,10 +117,7 @@ impl Engine {
             .filter(|(_, pending)| !pending.is_empty())
             .collect();
         let unmatched_ids = std::mem::take(&mut *self.unmatched.lock());
-        let mut batch: BTreeMap<KeyId, PendingUsage> = BTreeMap::new();
-        for (id, pending) in &local {
-            batch.entry(*id).or_default().absorb(pending.clone());
-        }
+        let mut batch: Vec<(KeyId, PendingUsage)> = local.clone();
         // Refusals of presentations that matched no key, per id (most ids are unknown).
         let mut unmatched: BTreeMap<KeyId, u64> = BTreeMap::new();
         for id in &unmatched_ids {
@@ -140,15 +137,27 @@ impl Engine {
             }
         }
         for (_, id, counts) in &shared {
-            let pending = batch.entry(*id).or_default();
+            let mut pending = PendingUsage::default();
             for (day, n) in counts.days {
                 if n > 0 {
                     pending.add_uses(day, n);
                 }
             }
-            pending.refused = pending.refused.saturating_add(counts.refused);
-            pending.last_used = pending.last_used.max(counts.last_used);
+            pending.refused = counts.refused;
+            pending.last_used = counts.last_used;
+            batch.push((*id, pending));
         }
+        // Key order, one entry per key (this process's counts and the shared cell's of the
+        // same key merged): neighbouring rows share B-tree pages. A sorted list rather than
+        // a map: a busy host's flush holds tens of thousands of keys.
+        batch.sort_unstable_by_key(|(id, _)| *id);
+        batch.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1.absorb(std::mem::take(&mut later.1));
+            }
+            same
+        });
         if batch.is_empty() && unmatched.is_empty() {
             return Ok(0);
         }
@@ -170,7 +179,6 @@ impl Engine {
                 } else {
                     None
                 };
-                // Key order (BTreeMap): neighbouring rows share B-tree pages.
                 for (id, pending) in &batch {
                     // One walk of the B-tree per key (get_mut reads and replaces in place):
                     // the flush writes a row for every key used since the last one, and its
@@ -332,7 +340,7 @@ impl Store {
         });
         let mut stats = engine.stored_usage(&key_id)?;
         if let Some(pending) = engine.dirty.lock().get(&key_id) {
-            stats.uses += pending.uses_by_day.iter().map(|(_, n)| n).sum::<u64>();
+            stats.uses += pending.uses_by_day.total();
             stats.refused += pending.refused;
             if pending.last_used > 0 {
                 stats.last_used = Some(stats.last_used.unwrap_or(0).max(pending.last_used));
@@ -598,5 +606,67 @@ mod tests {
         store.flush().unwrap();
         store.flush().unwrap();
         assert!(engine.retired.lock().is_empty());
+    }
+
+    /// A key with counts both in this process's memory and in its shared cell gets one
+    /// usage row with both (the flush's batch merges the two entries of the key).
+    #[test]
+    fn a_flush_merges_a_keys_own_and_shared_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            flush_interval: Duration::ZERO,
+            ..StoreOptions::default()
+        };
+        let store = Store::open_unshared(dir.path().join("k.redb"), options).unwrap();
+        let created: Vec<_> = (0..3)
+            .map(|i| {
+                store
+                    .create(NewKey {
+                        owner: format!("acct{i}"),
+                        ..NewKey::default()
+                    })
+                    .unwrap()
+            })
+            .collect();
+        let engine = store.engine().unwrap();
+        for (i, key) in created.iter().enumerate() {
+            for _ in 0..=i {
+                assert!(store.verify(key.key(), &[]).unwrap().is_valid());
+            }
+        }
+        let middle = KeyId::parse(created[1].id()).unwrap();
+        let today = engine.now().day();
+        let kept = crate::table::CellCounts {
+            days: [(today, 5), (crate::clock::Day(today.0 - 1), 7)],
+            refused: 3,
+            last_used: 1,
+        };
+        engine.keep_counts_locally(middle, &kept);
+        // The scenario: the key's counts are in both places before the flush.
+        assert!(engine.dirty.lock().contains_key(&middle));
+        assert!(
+            !engine
+                .shared_pending(
+                    &engine
+                        .read_key(&middle)
+                        .unwrap()
+                        .unwrap()
+                        .0
+                        .digest_hash()
+                        .unwrap()
+                )
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(engine.flush_inner(true).unwrap(), 3, "one row per key");
+        assert!(engine.dirty.lock().is_empty());
+        let stored = engine.stored_usage(&middle).unwrap();
+        assert_eq!((stored.uses, stored.refused), (2 + 5 + 7, 3));
+        for (i, key) in created.iter().enumerate() {
+            if i != 1 {
+                let id = KeyId::parse(key.id()).unwrap();
+                assert_eq!(engine.stored_usage(&id).unwrap().uses, i as u64 + 1);
+            }
+        }
     }
 }

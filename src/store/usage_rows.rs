@@ -96,7 +96,7 @@ impl UsageRow {
     /// any pending day earlier than the row's).
     pub(crate) fn add(&mut self, pending: &PendingUsage) -> Vec<(Day, u64)> {
         let mut to_days = Vec::new();
-        for &(day, n) in &pending.uses_by_day {
+        for (day, n) in pending.uses_by_day.iter() {
             self.uses = self.uses.saturating_add(n);
             if day == self.day {
                 self.day_uses = self.day_uses.saturating_add(n);
