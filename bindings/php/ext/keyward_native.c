@@ -40,7 +40,8 @@
  *       headers read from $_SERVER as Keyward\Credentials::fromServer() reads them; the
  *       verify. KEYWARD_NATIVE_UNSUPPORTED when anything is otherwise (nothing bound, another
  *       process, the environment or the store changed, an accepted verdict already in
- *       $_SERVER, a header of another shape, Authorization only from REDIRECT_ or PHP_AUTH_):
+ *       the global Guard::ACCEPTED, a header of another shape, Authorization only from
+ *       REDIRECT_ or PHP_AUTH_):
  *       Guard then takes its PHP path, which binds.
  */
 #ifdef HAVE_CONFIG_H
@@ -387,8 +388,9 @@ PHP_FUNCTION(keyward_native_guard)
         RETURN_LONG(KEYWARD_NATIVE_UNSUPPORTED);
     }
     server = Z_ARRVAL_P(server_zv);
-    /* An accepted verdict of this request (Guard::ACCEPTED): PHP reuses it. */
-    if (zend_hash_str_exists(server, ZEND_STRL("keyward.accepted")) || !read_server_headers(server, headers, &header_count)) {
+    /* An accepted verdict of this request (the global Guard::ACCEPTED): PHP reuses it. */
+    if (zend_hash_str_exists(&EG(symbol_table), ZEND_STRL("keyward.accepted"))
+        || !read_server_headers(server, headers, &header_count)) {
         RETURN_LONG(KEYWARD_NATIVE_UNSUPPORTED);
     }
     status = ((verify_headers_ex_fn) guard.verify)((kw_store) guard.handle, header_count ? headers : NULL, header_count,

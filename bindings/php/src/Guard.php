@@ -31,16 +31,18 @@ final class Guard
     /**
      * Where an accepted request's verdict waits for the keyward checks after it: the PSR-7
      * request attribute Middleware passes on, and, under a web SAPI (PHP-FPM, CGI, mod_php,
-     * the built-in server), the $_SERVER entry Guard reads. $_SERVER is only trusted where
-     * PHP empties it at the end of each request: never under the CLI SAPI, where long-running
-     * servers (RoadRunner, Swoole, ReactPHP) keep it for the life of the process.
+     * the built-in server), the global variable of this name ($GLOBALS) Guard reads. Globals
+     * are only trusted where PHP empties them at the end of each request: never under the
+     * CLI SAPI, where long-running servers (RoadRunner, Swoole, ReactPHP) keep them for the
+     * life of the process. (A global, not a $_SERVER entry: writing into $_SERVER copies the
+     * whole array, ~2 000 instructions of every PHP-FPM request.)
      * An entry is used only for the same store and the same credential headers.
      *
      * @internal the entry's shape may change
      */
     public const ACCEPTED = 'keyward.accepted';
 
-    /** SAPIs whose $_SERVER is not one request's (see ACCEPTED). */
+    /** SAPIs whose globals and $_SERVER are not one request's (see ACCEPTED). */
     private const PROCESS_WIDE_SERVER_SAPIS = ['cli', 'phpdbg', 'embed'];
 
     /**
@@ -82,7 +84,7 @@ final class Guard
             $store->bindNativeGuard();
         }
         $headers = Credentials::fromServer($server ?? $_SERVER);
-        $accepted = self::requestScopedServer() ? ($_SERVER[self::ACCEPTED] ?? null) : null;
+        $accepted = self::requestScopedGlobals() ? ($GLOBALS[self::ACCEPTED] ?? null) : null;
         if (is_array($accepted) && $accepted['store'] === null) {
             // Left by nativeCheck(): the default store and this request's $_SERVER headers.
             $accepted['store'] = self::store();
@@ -139,16 +141,16 @@ final class Guard
     }
 
     /**
-     * Leaves an accepted request in $_SERVER for a Guard call later in the same request (web
-     * SAPIs only; see ACCEPTED).
+     * Leaves an accepted request in the global ACCEPTED for a Guard call later in the same
+     * request (web SAPIs only; see ACCEPTED).
      *
      * @internal
      * @param array<string, mixed> $accepted from accepted() or reuse()
      */
     public static function remember(array $accepted): void
     {
-        if (self::requestScopedServer()) {
-            $_SERVER[self::ACCEPTED] = $accepted;
+        if (self::requestScopedGlobals()) {
+            $GLOBALS[self::ACCEPTED] = $accepted;
         }
     }
 
@@ -204,7 +206,7 @@ final class Guard
         }
     }
 
-    private static function requestScopedServer(): bool
+    private static function requestScopedGlobals(): bool
     {
         return !in_array(PHP_SAPI, self::PROCESS_WIDE_SERVER_SAPIS, true);
     }
