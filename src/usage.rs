@@ -28,7 +28,7 @@ impl Default for DayCounts {
 }
 
 impl DayCounts {
-    /// Whether no day has any use.
+    /// Whether no day has been added.
     pub(crate) fn is_empty(&self) -> bool {
         self.inline_len == 0
     }

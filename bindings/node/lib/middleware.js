@@ -6,7 +6,7 @@
  */
 
 const { IncomingMessage } = require('node:http');
-const { Store, Scopes, Verdict, reasonInfo } = require('./store');
+const { Store, Scopes, Verdict, reasonInfo, CREDENTIAL_HEADER_NAMES } = require('./store');
 const { NotFoundError } = require('./errors');
 
 /**
@@ -135,8 +135,8 @@ function judge(req, headers, store, required, verifyOptions, wantInfo) {
 const K_HEADERS = Object.getOwnPropertySymbols(new IncomingMessage(null)).find((s) => s.description === 'kHeaders');
 
 /** The four credential header names by length: a name of another length is none of them. */
-const CREDENTIAL_NAME_LENGTHS = new Set(['x-api-key', 'authorization', 'x-api-token-id', 'x-api-token-secret-key'].map((n) => n.length));
-const CREDENTIAL_NAMES = new Set(['x-api-key', 'authorization', 'x-api-token-id', 'x-api-token-secret-key']);
+const CREDENTIAL_NAME_LENGTHS = new Set(CREDENTIAL_HEADER_NAMES.map((n) => n.length));
+const CREDENTIAL_NAMES = new Set(CREDENTIAL_HEADER_NAMES);
 const UNTOUCHED_NONE = -1;
 
 /**

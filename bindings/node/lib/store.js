@@ -615,13 +615,15 @@ function maybeCredential(name) {
 }
 const PLAIN_NAME = /^[a-z0-9-]*$/;
 
-// The four credential header names as node:http gives them, written once: a header with
-// one of these names points at this copy instead of having its name written per call.
+/** The four credential header names, lower-case as node:http gives them. */
+const CREDENTIAL_HEADER_NAMES = Object.freeze(['x-api-key', 'authorization', 'x-api-token-id', 'x-api-token-secret-key']);
+// Those names written once: a header with one of them points at this copy instead of having
+// its name written per call.
 const CANONICAL = new Map();
 const NAMES = new Block(64);
 {
   let at = 0;
-  for (const name of ['x-api-key', 'authorization', 'x-api-token-id', 'x-api-token-secret-key']) {
+  for (const name of CREDENTIAL_HEADER_NAMES) {
     CANONICAL.set(name, NAMES.addr + at);
     at += NAMES.buf.latin1Write(name, at);
   }
@@ -1824,4 +1826,6 @@ module.exports = {
   _native: N,
   /** @internal for the benchmark and the tests */
   _internal: { readVerdict, P_VERDICT, NULL, failure },
+  /** @internal for the middleware */
+  CREDENTIAL_HEADER_NAMES,
 };
