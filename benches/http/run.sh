@@ -22,6 +22,9 @@
 # the package's optional extension keyward_native built (bindings/php/ext, phpize) and loaded
 # as its README's PHP-FPM set-up says (KW_BENCH_PHP=ffi: without it, FFI only).
 #
+# KW_BENCH_PROFILING=1 serves the library's profiling build (the release code, with symbols
+# for perf and callgrind) instead of the stripped release build.
+#
 # Installs what is missing (apt: wrk nginx php-fpm php-cli php-sqlite3; a venv and node
 # modules under target/http-bench/), builds the release library. Results:
 # target/http-bench/results-<time>.json (and latest.json) plus a table on stdout.
@@ -130,6 +133,11 @@ build_rust() {
   cargo build --quiet --release --manifest-path "$HERE/kwtool/Cargo.toml" --target-dir "$OUT/cargo"
   KWTOOL="$OUT/cargo/release/kwtool"
   LIB="$ROOT/target/release/libkeyward.so"
+  if [[ -n ${KW_BENCH_PROFILING:-} ]]; then  # symbols for perf and callgrind, same optimisation
+    (cd "$ROOT" && cargo build --quiet --profile profiling --lib -p keyward)
+    LIB="$ROOT/target/profiling/libkeyward.so"
+    log "library: the profiling build (release code with symbols)"
+  fi
 }
 
 install_python() {

@@ -75,8 +75,20 @@ final class Guard
     {
         // The default store and $_SERVER with the keyward_native extension: one call does the
         // whole check (PHP-FPM's request path), once this process's first check bound the store.
+        // Any status but KW_OK leaves the request to the PHP path, and nothing was counted:
+        // nothing bound yet, the environment or store changed, an accepted verdict already in
+        // the global ACCEPTED, an unusual header or argument, or a credential problem or
+        // failure, which the PHP path turns into the same 401 verdict or exception. (Written
+        // out here, not in a helper: each function a PHP-FPM request calls starts cold.)
         if ($store === null && $server === null && \defined('KEYWARD_NATIVE_GUARD') && Library::$useExtension
-            && ($verdict = self::nativeCheck($scopes, $cost)) !== null) {
+            && \keyward_native_guard($scopes, $cost, $raw) === Abi::KW_OK) {
+            $verdict = Verdict::fromBytes($raw) ?? Verdict::fromBytesWithLibrary(Library::ffi(), $raw);
+            if ($verdict->valid && !in_array(PHP_SAPI, self::PROCESS_WIDE_SERVER_SAPIS, true)) {
+                // The default store and this request's $_SERVER headers: check() fills them in
+                // if a later check needs them.
+                $GLOBALS[self::ACCEPTED] = ['store' => null, 'verdict' => $verdict, 'scopes' => $scopes,
+                    'keyScopes' => null, 'headers' => null, 'time' => $_SERVER['REQUEST_TIME_FLOAT'] ?? null];
+            }
             return $verdict;
         }
         if ($store === null) {
@@ -86,7 +98,7 @@ final class Guard
         $headers = Credentials::fromServer($server ?? $_SERVER);
         $accepted = self::requestScopedGlobals() ? ($GLOBALS[self::ACCEPTED] ?? null) : null;
         if (is_array($accepted) && $accepted['store'] === null) {
-            // Left by nativeCheck(): the default store and this request's $_SERVER headers.
+            // Left by the extension's path above: the default store and this request's $_SERVER headers.
             $accepted['store'] = self::store();
             $accepted['headers'] = Credentials::fromServer($_SERVER);
         }
@@ -100,28 +112,6 @@ final class Guard
         }
         if ($accepted !== null) {
             self::remember($accepted);
-        }
-        return $verdict;
-    }
-
-    /**
-     * check() through keyward_native_guard(): null when the extension leaves the request to the
-     * PHP path (nothing bound yet, the environment or store changed, an accepted verdict in
-     * $_SERVER, an unusual header or argument, a status the PHP path reports). An accepted
-     * request leaves an entry whose store and headers are the defaults (check() fills them in
-     * if a later check needs them).
-     */
-    private static function nativeCheck(array $scopes, int $cost): ?Verdict
-    {
-        if (\keyward_native_guard($scopes, $cost, $raw) !== Abi::KW_OK) {
-            // Nothing was counted (not taken, or a credential problem or failure, which the PHP
-            // path turns into the same 401 verdict or exception): the PHP path verifies.
-            return null;
-        }
-        $verdict = Verdict::fromBytes($raw) ?? Verdict::fromBytesWithLibrary(Library::ffi(), $raw);
-        if ($verdict->valid) {
-            self::remember(['store' => null, 'verdict' => $verdict, 'scopes' => $scopes, 'keyScopes' => null,
-                'headers' => null, 'time' => $_SERVER['REQUEST_TIME_FLOAT'] ?? null]);
         }
         return $verdict;
     }

@@ -38,9 +38,11 @@ final class Library
     /**
      * Library name used when neither KEYWARD_LIB nor Library::$path is set: the SONAME of the
      * ABI this binding was written for, as installed by `make install` (scripts/install-c.sh),
-     * found by the dynamic loader.
+     * found by the dynamic loader. A literal (LibraryTest checks it against
+     * Abi::KW_ABI_VERSION): an expression naming another class would be evaluated again in
+     * every request that reads a static property of this class (Guard reads $useExtension).
      */
-    public const DEFAULT_PATH = 'libkeyward.so.' . Abi::KW_ABI_VERSION;
+    public const DEFAULT_PATH = 'libkeyward.so.1';
 
     /**
      * The few libc functions the binding needs: the process environment (where a PHP-FPM

@@ -28,6 +28,7 @@ final class LibraryTest extends TestCase
     public function testTheLoadedLibraryHasTheBindingsAbi(): void
     {
         self::assertSame(Abi::KW_ABI_VERSION, Keyward::abiVersion());
+        self::assertSame('libkeyward.so.' . Abi::KW_ABI_VERSION, Library::DEFAULT_PATH, 'the SONAME of the ABI');
         $cargo = (string) file_get_contents(dirname(__DIR__, 4) . '/Cargo.toml');
         preg_match('/^version = "([^"]+)"/m', $cargo, $m);
         self::assertSame($m[1], Keyward::version());
