@@ -104,6 +104,19 @@ final class LibraryTest extends TestCase
         Keyward::statusName(-1);
     }
 
+    public function testTheVerdictBytesVerdictRecognisesAreTheLayoutOfKwVerdict(): void
+    {
+        // Verdict::fromBytes() tells a valid verdict without a rate limit by comparing bytes.
+        $constants = (new \ReflectionClass(\Keyward\Verdict::class))->getConstants();
+        $ffi = Library::ffi();
+        $v = $ffi->new('kw_verdict'); // zeroed: reason 0 (VALID)
+        $v->http_status = 200;
+        $v->key_found = 1;
+        self::assertStringStartsWith($constants['VALID_HEAD'], \FFI::string(\FFI::addr($v), \FFI::sizeof($v)));
+        $v->rate_scope = 0xffffffff;
+        self::assertSame("\xff\xff\xff\xff", substr(\FFI::string(\FFI::addr($v), \FFI::sizeof($v)), $constants['RATE_SCOPE_AT'], 4));
+    }
+
     public function testVerdictReasonTextsAgreeWithTheLibrary(): void
     {
         $reasons = array_filter((new \ReflectionClass(Abi::class))->getConstants(),
