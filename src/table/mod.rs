@@ -39,6 +39,7 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 
+use self::record::USAGE_CELL_BODY_WORD;
 pub(crate) use self::record::{RecordBuffer, RecordView, Slots, TableRecord};
 use crate::clock::{Day, Timestamp};
 use crate::error::{Error, Result};
@@ -77,6 +78,8 @@ const H_LEGACY_SCHEMES: usize = H_INTENTS + MAX_INTENTS as usize;
 const HEADER_WORDS: usize = 512;
 
 const SLOT_WORDS: usize = 4;
+/// Cache lines of a record a verify asks for at once.
+const RECORD_PREFETCH_LINES: usize = 4;
 const CELL_WORDS: usize = 6;
 const CELL_DAYS: usize = 2;
 const CELL_REFUSED: usize = 4;
@@ -584,6 +587,10 @@ impl SharedTable {
         if offset >= self.geometry.heap_words {
             return None;
         }
+        // The record's lines are loaded together rather than one after the other (an ordinary
+        // record spans three or four).
+        self.map
+            .prefetch((heap_at + offset) as usize, RECORD_PREFETCH_LINES);
         let header = self
             .map
             .word((heap_at + offset) as usize)
@@ -593,6 +600,15 @@ impl SharedTable {
             return None;
         }
         let body_at = (heap_at + offset + 1) as usize;
+        // The usage cell a verify counts in is loaded while the record is copied, checked and
+        // judged (a wrong guess from a damaged record only wastes the hint).
+        if words as usize > USAGE_CELL_BODY_WORD + 1 {
+            let cell = self
+                .map
+                .word(body_at + USAGE_CELL_BODY_WORD)
+                .load(Ordering::Relaxed) as u32;
+            self.prefetch_cell(cell);
+        }
         RecordView::read(buffer, header, words as usize - 1, |i| {
             self.map.word(body_at + i).load(Ordering::Relaxed)
         })
@@ -604,6 +620,16 @@ impl SharedTable {
     fn cell_word(&self, cell: u32, field: usize) -> &AtomicU64 {
         self.map
             .word(self.geometry.cells_at() + cell as usize * CELL_WORDS + field)
+    }
+
+    /// Starts loading the words of `cell` a use changes (its two lines when it spans two).
+    #[inline]
+    fn prefetch_cell(&self, cell: u32) {
+        if self.valid_cell(cell) {
+            let first = self.geometry.cells_at() + cell as usize * CELL_WORDS;
+            self.map.prefetch(first + CELL_DAYS, 1);
+            self.map.prefetch(first + CELL_LAST_USED, 1);
+        }
     }
 
     fn valid_cell(&self, cell: u32) -> bool {

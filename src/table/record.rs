@@ -43,6 +43,10 @@ pub(crate) struct TableRecord {
     pub info: KeyInfo,
 }
 
+/// The body word whose low half is the record's usage cell (after the 32-byte digest), so a
+/// reader can start loading the cell before it has read the whole record.
+pub(crate) const USAGE_CELL_BODY_WORD: usize = 4;
+
 impl TableRecord {
     /// The record as words (header word first).
     pub(crate) fn encode(&self) -> Vec<u64> {
@@ -470,6 +474,22 @@ mod tests {
                 serial: 9,
                 legacy: None,
             },
+        }
+    }
+
+    /// The word a verify reads early to start loading the usage cell holds the cell: the
+    /// encoder's layout and `USAGE_CELL_BODY_WORD` agree.
+    #[test]
+    fn the_usage_cell_is_where_readers_look_for_it_early() {
+        for usage_cell in [0, 42, 0x0102_0304, u32::MAX - 1] {
+            let record = TableRecord {
+                usage_cell,
+                ..sample()
+            };
+            let words = record.encode();
+            let body = &words[1..];
+            assert_eq!(body[USAGE_CELL_BODY_WORD] as u32, usage_cell);
+            assert_eq!(TableRecord::decode(&words).unwrap().usage_cell, usage_cell);
         }
     }
 
