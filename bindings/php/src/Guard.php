@@ -78,16 +78,17 @@ final class Guard
         // Any status but KW_OK leaves the request to the PHP path, and nothing was counted:
         // nothing bound yet, the environment or store changed, an accepted verdict already in
         // the global ACCEPTED, an unusual header or argument, or a credential problem or
-        // failure, which the PHP path turns into the same 401 verdict or exception. (Written
-        // out here, not in a helper: each function a PHP-FPM request calls starts cold.)
+        // failure, which the PHP path turns into the same 401 verdict or exception. (The call
+        // is written out here, not in a helper: each function a PHP-FPM request calls starts
+        // cold.)
         if ($store === null && $server === null && \defined('KEYWARD_NATIVE_GUARD') && Library::$useExtension
             && \keyward_native_guard($scopes, $cost, $raw) === Abi::KW_OK) {
             $verdict = Verdict::fromBytes($raw) ?? Verdict::fromBytesWithLibrary(Library::ffi(), $raw);
-            if ($verdict->valid && !in_array(PHP_SAPI, self::PROCESS_WIDE_SERVER_SAPIS, true)) {
+            if ($verdict->valid) {
                 // The default store and this request's $_SERVER headers: check() fills them in
                 // if a later check needs them.
-                $GLOBALS[self::ACCEPTED] = ['store' => null, 'verdict' => $verdict, 'scopes' => $scopes,
-                    'keyScopes' => null, 'headers' => null, 'time' => $_SERVER['REQUEST_TIME_FLOAT'] ?? null];
+                self::remember(['store' => null, 'verdict' => $verdict, 'scopes' => $scopes,
+                    'keyScopes' => null, 'headers' => null, 'time' => $_SERVER['REQUEST_TIME_FLOAT'] ?? null]);
             }
             return $verdict;
         }

@@ -83,7 +83,7 @@ final class Verdict implements \JsonSerializable
 
     /**
      * The hot path's verdict from a filled kw_verdict (no record). An accepted key without a
-     * rate limit gets one object built directly (as in fromBytes()). Other verdicts are a
+     * rate limit gets one object built directly (by fromBytes()). Other verdicts are a
      * clone of the verdict of their reason, carrying the NATIVE_LEN-byte copy of a recognised
      * key, or that verdict itself when the key was not recognised (verdicts are immutable).
      *
@@ -93,7 +93,8 @@ final class Verdict implements \JsonSerializable
     {
         $reason = $v->reason;
         if ($reason === 0 && $v->rate_scope === 0) {
-            return new self(true, 200, self::REASONS[0][0], self::REASONS[0][1], 0, null, null, FFI::string($ptr, self::NATIVE_LEN));
+            // fromBytes() builds it (its first case): one place says what such a verdict holds.
+            return self::fromBytes(FFI::string($ptr, self::NATIVE_LEN)) ?? self::fromNative($ffi, $v, null, $ptr);
         }
         $base = self::$byReason[$reason] ?? null;
         if ($base === null) {
