@@ -104,6 +104,8 @@ assert "keyward/keyward/libkeyward.so" in files or sys.platform != "linux", file
 # compiler and Python's headers, so a wheel without it is a failure here).
 api = [f for f in files if f.startswith("keyward/_kw_api") and f.endswith((".so", ".pyd"))]
 assert api, f"the wheel has no keyward/_kw_api module: {files}"
+fast = [f for f in files if f.startswith("keyward/_kw_fast") and f.endswith((".so", ".pyd"))]
+assert fast, f"the wheel has no keyward/_kw_fast module: {files}"
 print(f"   tags: {', '.join(tags)}; {api[0]}")
 EOF
 

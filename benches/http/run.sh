@@ -17,8 +17,10 @@
 # master and worker, from /proc; wrk's share of the CPUs excluded) and its excess over the
 # same host's no-auth run: what keyward costs a request, in microseconds of CPU.
 #
-# The bindings as installed: Python's keyward._kw_api (cffi API mode) is compiled into a
-# copy of the package (KW_BENCH_PY_FFI=abi: the package without it, cffi ABI mode). PHP with
+# The bindings as installed: Python's keyward._kw_api (cffi API mode) and keyward._kw_fast (the
+# middlewares' usual request in C) are compiled into a copy of the package
+# (KW_BENCH_PY_FFI=abi: the package without them, cffi ABI mode; KW_BENCH_PY_FFI=api-no-fast:
+# API mode without keyward._kw_fast, the middlewares' Python path). PHP with
 # the package's optional extension keyward_native built (bindings/php/ext, phpize) and loaded
 # as its README's PHP-FPM set-up says (KW_BENCH_PHP=ffi: without it, FFI only).
 #
@@ -142,10 +144,10 @@ build_rust() {
 
 install_python() {
   VENV="$OUT/venv"
-  if ! "$VENV/bin/python" -c 'import gunicorn, uvicorn, uvloop, httptools, cffi' 2>/dev/null; then
-    log "venv $VENV: pip install gunicorn uvicorn[standard] cffi"
+  if ! "$VENV/bin/python" -c 'import gunicorn, uvicorn, uvloop, httptools, cffi, setuptools' 2>/dev/null; then
+    log "venv $VENV: pip install gunicorn uvicorn[standard] cffi setuptools"
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check gunicorn 'uvicorn[standard]' cffi
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check gunicorn 'uvicorn[standard]' cffi setuptools
   fi
 }
 
@@ -171,12 +173,16 @@ prepare_data() {
   "$KWTOOL" create "$RUN/data/keys.redb" "$KEYS" "$RUN/secret/keys.txt" >/dev/null
   python3 "$HERE/python/make_sqlite.py" "$RUN/secret/keys.txt" "$RUN/data/tokens.sqlite" >/dev/null
   cp "$LIB" "$RUN/lib/libkeyward.so.1"  # readable by the PHP-FPM workers (www-data)
-  # The Python package as pip installs it: with keyward._kw_api (API mode) unless KW_BENCH_PY_FFI=abi.
+  # The Python package as pip installs it: with keyward._kw_api and keyward._kw_fast (API mode)
+  # unless KW_BENCH_PY_FFI says otherwise.
   PY_FFI=${KW_BENCH_PY_FFI:-api} PYPKG="$RUN/python"
+  [[ $PY_FFI == api || $PY_FFI == abi || $PY_FFI == api-no-fast ]] ||
+    { echo "KW_BENCH_PY_FFI is api (default), abi or api-no-fast" >&2; exit 2; }
   mkdir -p "$PYPKG" && cp -r "$ROOT/bindings/python/keyward" "$PYPKG/"
-  rm -f "$PYPKG"/keyward/_kw_api*
+  rm -f "$PYPKG"/keyward/_kw_api* "$PYPKG"/keyward/_kw_fast*
   if [[ -n ${VENV:-} ]]; then
     [[ $PY_FFI == abi ]] || "$VENV/bin/python" "$ROOT/bindings/python/build_api.py" "$PYPKG" >/dev/null
+    [[ $PY_FFI != api-no-fast ]] || rm -f "$PYPKG"/keyward/_kw_fast*
     log "Python binding: cffi $PY_FFI mode"
   fi
   export KW_BENCH_KEYS="$RUN/secret/keys.txt" KW_BENCH_STORE="$RUN/data/keys.redb" KW_BENCH_SQLITE="$RUN/data/tokens.sqlite"
@@ -266,7 +272,7 @@ start_host() {
     echo "port $port is already in use: stop what listens there" >&2; return 1
   fi
   chown -R www-data:www-data "$RUN/data"  # PHP's workers write the store and the SQLite file
-  local pyenv=(env KEYWARD_LIB="$LIB" KEYWARD_FFI="$PY_FFI" PYTHONPATH="$PYPKG:$HERE/python" PYTHONPYCACHEPREFIX="$OUT/pycache")
+  local pyenv=(env KEYWARD_LIB="$LIB" KEYWARD_FFI="${PY_FFI%-no-fast}" PYTHONPATH="$PYPKG:$HERE/python" PYTHONPYCACHEPREFIX="$OUT/pycache")
   case $host in
     gunicorn)
       "${pyenv[@]}" "$VENV/bin/gunicorn" -c "$HERE/python/gunicorn_conf.py" --preload \

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Compiles ``keyward._kw_api``: the binding's declarations in cffi's API (out-of-line) mode.
+"""Compiles ``keyward._kw_api`` (the binding's declarations in cffi's API mode) and
+``keyward._kw_fast`` (the middlewares' usual request in C, ``keyward/_kw_fast.c``).
 
 In ABI mode (what ``keyward/_ffi.py`` does by default) every call goes through libffi, which
 classifies each argument at run time. In API mode cffi generates C for each declared
@@ -9,11 +10,15 @@ real header by the C compiler. The module is not linked against a particular ``l
 (no ``DT_NEEDED``): ``keyward/_ffi.py`` first opens the library it chose (``$KEYWARD_LIB``,
 the bundled copy or the loader's) with ``RTLD_GLOBAL`` and checks its ABI version, then
 imports this module, whose ``kw_*`` references bind to that library. So the override rules
-and the version check are the same in both modes.
+and the version check are the same in both modes. ``keyward._kw_fast`` is a plain CPython
+extension built the same way (against ``include/keyward.h``, no fixed library) and loaded
+only in API mode.
 
 Usage::
 
     python3 bindings/python/build_api.py OUTDIR   # writes OUTDIR/keyward/_kw_api.<abi-tag>.so
+                                                  # and OUTDIR/keyward/_kw_fast.<abi-tag>.so
+                                                  # (one path per line)
 
 Needs a C compiler and Python's headers (Debian: ``python3-dev``).
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import cffi  # type: ignore[import-untyped,unused-ignore]
@@ -29,6 +35,8 @@ HERE = Path(__file__).resolve().parent
 INCLUDE = HERE.parent.parent / "include"
 CDEF = HERE / "keyward" / "_cdef.h"
 MODULE = "keyward._kw_api"
+FAST_MODULE = "keyward._kw_fast"
+FAST_SOURCE = HERE / "keyward" / "_kw_fast.c"
 
 
 # The middlewares' usual request has one credential header: this helper, compiled into the
@@ -67,14 +75,32 @@ def make_ffi() -> cffi.FFI:
     return ffi
 
 
-def build(outdir: str | os.PathLike[str]) -> str:
-    """Compiles the module under ``outdir`` (as ``keyward/_kw_api*.so``); returns its path."""
+def build_fast(outdir: str | os.PathLike[str]) -> str:
+    """Compiles ``keyward._kw_fast`` under ``outdir`` (as ``keyward/_kw_fast*.so``) with
+    setuptools' ``build_ext`` (what cffi uses too); returns its path."""
+    from setuptools import Distribution, Extension  # type: ignore[import-untyped,unused-ignore]
+
+    extension = Extension(
+        FAST_MODULE, [str(FAST_SOURCE)], include_dirs=[str(INCLUDE)], extra_compile_args=["-O2"]
+    )
+    dist = Distribution({"name": "keyward", "ext_modules": [extension]})
+    command = dist.get_command_obj("build_ext")
+    with tempfile.TemporaryDirectory() as objects:
+        command.build_lib = str(outdir)
+        command.build_temp = objects
+        command.ensure_finalized()
+        command.run()
+    return str(Path(command.get_ext_fullpath(FAST_MODULE)).resolve())
+
+
+def build(outdir: str | os.PathLike[str]) -> list[str]:
+    """Compiles both modules under ``outdir/keyward``; returns their paths."""
     out = Path(outdir)
     (out / "keyward").mkdir(parents=True, exist_ok=True)
-    return str(make_ffi().compile(tmpdir=str(out), verbose=False))
+    return [str(make_ffi().compile(tmpdir=str(out), verbose=False)), build_fast(out)]
 
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         raise SystemExit(__doc__)
-    print(build(sys.argv[1]))
+    print("\n".join(build(sys.argv[1])))

@@ -11,8 +11,9 @@ loads (``gen_cdef.py`` makes it, ``tests/test_cdef.py`` keeps it in sync).
 
 After maturin has built the wheel, a second step compiles ``keyward._kw_api``, the same
 declarations in cffi's API mode (``build_api.py``: a direct C call per function instead of
-libffi's generic one; fewer instructions per verify, see BENCHMARKS.md), and adds it to the
-wheel (its RECORD rewritten). It needs a C compiler, which the Rust toolchain needs anyway,
+libffi's generic one; fewer instructions per verify, see BENCHMARKS.md), and
+``keyward._kw_fast`` (the middlewares' usual request judged in one C call), and adds them to
+the wheel (its RECORD rewritten). It needs a C compiler, which the Rust toolchain needs anyway,
 and Python's headers (Debian: ``python3-dev``). When it cannot be built the wheel is left as
 maturin made it, with a warning: the package then runs in ABI mode, as before, and
 ``pip install`` still succeeds. Editable installs skip it (ABI mode).
@@ -83,13 +84,14 @@ def _provide_header() -> None:
         os.replace(tmp, header)  # atomic: a concurrent build reads the old or the new file
 
 
-def _compile_api_module(outdir: str) -> Path:
-    """Compiles keyward._kw_api with build_api.py (beside this directory) into outdir."""
+def _compile_api_modules(outdir: str) -> list[Path]:
+    """Compiles keyward._kw_api and keyward._kw_fast with build_api.py (beside this
+    directory) into outdir."""
     spec = importlib.util.spec_from_file_location("keyward_build_api", Path("build_api.py").resolve())
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return Path(module.build(outdir))
+    return [Path(p) for p in module.build(outdir)]
 
 
 def _record_row(arcname: str, data: bytes) -> str:
@@ -117,11 +119,12 @@ def _add_to_wheel(wheel: Path, arcname: str, data: bytes) -> None:
     os.replace(tmp, wheel)
 
 
-def _add_api_module(wheel: Path) -> None:
-    """Adds keyward/_kw_api*.so to the wheel, or warns and leaves it in ABI mode."""
+def _add_api_modules(wheel: Path) -> None:
+    """Adds keyward/_kw_api*.so and keyward/_kw_fast*.so to the wheel, or warns and leaves
+    it in ABI mode."""
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            built = _compile_api_module(tmp)
+            built_modules = _compile_api_modules(tmp)
         except Exception as exc:  # noqa: BLE001 - any failure: the ABI-mode wheel still works
             print(
                 f"keyward: WARNING: the cffi API-mode module was not built ({type(exc).__name__}: {exc}); "
@@ -130,7 +133,8 @@ def _add_api_module(wheel: Path) -> None:
                 file=sys.stderr,
             )
             return
-        _add_to_wheel(wheel, f"keyward/{built.name}", built.read_bytes())
+        for built in built_modules:
+            _add_to_wheel(wheel, f"keyward/{built.name}", built.read_bytes())
 
 
 def build_wheel(
@@ -140,7 +144,7 @@ def build_wheel(
 ) -> str:
     _provide_header()
     name = str(maturin.build_wheel(wheel_directory, config_settings, metadata_directory))
-    _add_api_module(Path(wheel_directory) / name)
+    _add_api_modules(Path(wheel_directory) / name)
     return name
 
 

@@ -42,10 +42,11 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMappi
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Optional, Union
 
+from ._ffi import fast as _fast_module
 from .errors import CredentialError, KeywardError, KeyNotFoundError
 from .headers import asgi_credentials, wsgi_credentials
-from .store import Store, _int, _required_scopes
-from .types import Reason, Verdict
+from .store import Store, _header_error, _int, _required_scopes
+from .types import _REASONS, Reason, Verdict
 
 __all__ = [
     "ASGIMiddleware",
@@ -201,6 +202,14 @@ class Guard:
             self._fixed = _scope_tuple(scopes, "scopes")
         # The fixed scopes as the C call takes them, made once (kept alive by this guard).
         self._fixed_c = None if self._fixed is None else _required_scopes(self._fixed)
+        # With fixed scopes, the middlewares' usual request is judged in one C call when
+        # keyward._kw_fast is there (API mode): see _judge_fast.
+        self._fast: Any = None
+        if _fast_module is not None and self._fixed is not None:
+            self._fast = _fast_module.Judge(
+                store, self._fixed, self._scope_set(self._fixed), self.cost, Verdict, Verified, _REASONS,
+                Reason, _header_error,
+            )
 
     def required_scopes(self, method: str, path: str) -> tuple[str, ...] | None:
         """The scopes a request needs, or ``None`` for a public route."""
@@ -253,15 +262,34 @@ class Guard:
             return Outcome(status=401, code=exc.code, message=exc.message)
         return self._accept(verdict, required)
 
+    def _judge_fast(self, judge: Callable[[Any], Any], carrier: Any) -> Any:
+        """The middlewares' per-request path through ``keyward._kw_fast`` (fixed scopes):
+        ``judge`` (the Judge's ``wsgi`` or ``asgi``) reads the one credential header, verifies
+        it and, when the request is accepted without rate-limit fields to send, attaches the
+        verdict as :meth:`_judge`'s callers do and returns the carrier to pass on (the WSGI
+        environ; a new ASGI scope). Otherwise what :meth:`_judge` returns (a :class:`Verified`
+        or the refusal), or ``None`` for a request it leaves to :meth:`_judge` (nothing
+        verified yet: several or unusual credential headers, a request already verified)."""
+        try:
+            judged = judge(carrier)
+        except CredentialError as exc:
+            return Outcome(status=401, code=exc.code, message=exc.message)
+        if type(judged) is Verdict:
+            return self._accept(judged, self._fixed)  # type: ignore[arg-type]
+        return judged
+
     def _accept(self, verdict: Verdict, required: tuple[str, ...]) -> Verified | Outcome:
         if not verdict.ok:
             return Outcome(status=verdict.http_status, code=verdict.code, message=verdict.message, verdict=verdict)
+        return _tuple_new(Verified, (self.store, verdict, self._scope_set(required), None))
+
+    def _scope_set(self, required: tuple[str, ...]) -> frozenset[str]:
         scopes = self._scope_sets.get(required)
         if scopes is None:  # one frozenset per distinct route scope list, not per request
             scopes = frozenset(required)
             if len(self._scope_sets) < 1024:
                 self._scope_sets[required] = scopes
-        return _tuple_new(Verified, (self.store, verdict, scopes, None))
+        return scopes
 
     def recheck(self, earlier: Verified, required: Sequence[str]) -> Outcome:
         """Judges an already accepted request against ``required`` without verifying it
@@ -378,14 +406,20 @@ class ASGIMiddleware:
             await self.app(scope, receive, send)
             return
         guard = self.guard
-        required = guard._fixed
-        if required is None:
-            required = guard.required_scopes(scope.get("method", "GET"), scope.get("path") or "/")
-            if required is None:  # a public route
-                await self.app(scope, receive, send)
-                return
-        fresh = _VERIFIED not in scope  # an outer keyward middleware sent the rate fields
-        judged = guard._judge(asgi_credentials, scope, required)
+        judged = None if guard._fast is None else guard._judge_fast(guard._fast.asgi, scope)
+        if type(judged) is dict:  # accepted, the verdict attached to this copy of the scope
+            await self.app(judged, receive, send)
+            return
+        fresh = True  # _judge_fast leaves a request already verified to _judge
+        if judged is None:
+            required = guard._fixed
+            if required is None:
+                required = guard.required_scopes(scope.get("method", "GET"), scope.get("path") or "/")
+                if required is None:  # a public route
+                    await self.app(scope, receive, send)
+                    return
+            fresh = _VERIFIED not in scope  # an outer keyward middleware sent the rate fields
+            judged = guard._judge(asgi_credentials, scope, required)
         if type(judged) is Verified:
             verdict = judged.verdict
             scope = dict(scope)  # the ASGI spec: copy the scope before changing it
@@ -444,13 +478,18 @@ class WSGIMiddleware:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         guard = self.guard
-        required = guard._fixed
-        if required is None:
-            required = guard.required_scopes(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO") or "/")
-            if required is None:  # a public route
-                return self.app(environ, start_response)
-        fresh = _VERIFIED not in environ  # an outer keyward middleware sent the rate fields
-        judged = guard._judge(wsgi_credentials, environ, required)
+        judged = None if guard._fast is None else guard._judge_fast(guard._fast.wsgi, environ)
+        if judged is environ:  # accepted, the verdict attached
+            return self.app(environ, start_response)
+        fresh = True  # _judge_fast leaves a request already verified to _judge
+        if judged is None:
+            required = guard._fixed
+            if required is None:
+                required = guard.required_scopes(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO") or "/")
+                if required is None:  # a public route
+                    return self.app(environ, start_response)
+            fresh = _VERIFIED not in environ  # an outer keyward middleware sent the rate fields
+            judged = guard._judge(wsgi_credentials, environ, required)
         if type(judged) is Verified:
             environ["keyward.verdict"] = judged.verdict
             environ[_VERIFIED] = judged

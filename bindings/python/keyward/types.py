@@ -147,12 +147,22 @@ class Verdict:
     usage exceeded).
     """
 
-    __slots__ = ("_raw", "reason", "http_status", "ok")
+    __slots__ = ("_raw", "_data", "reason", "http_status", "ok")
 
     _raw: Any
+    _data: bytes
     reason: Reason
     http_status: int
     ok: bool
+
+    def __getattr__(self, name: str) -> Any:
+        # A verdict the middlewares' compiled judge (keyward._kw_fast) made holds its
+        # ``kw_verdict`` as bytes (``_data``): the cffi view of it is made on first use.
+        if name == "_raw":
+            raw = ffi.from_buffer("kw_verdict *", object.__getattribute__(self, "_data"))
+            self._raw = raw
+            return raw
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __new__(cls, raw: Any, info: KeyInfo | None = None) -> Verdict:
         self = object.__new__(_VerdictWithInfo if info is not None else cls)

@@ -72,25 +72,26 @@ def test_a_failed_compile_leaves_the_wheel_unchanged_with_a_warning(
     wheel = tmp_path / "keyward-0.1.0-py3-none-linux_x86_64.whl"
     before = make_wheel(wheel)
 
-    def no_compiler(outdir: str) -> Path:
+    def no_compiler(outdir: str) -> list[Path]:
         raise OSError("cc: not found")
 
-    monkeypatch.setattr(backend, "_compile_api_module", no_compiler)
-    backend._add_api_module(wheel)
+    monkeypatch.setattr(backend, "_compile_api_modules", no_compiler)
+    backend._add_api_modules(wheel)
     assert wheel.read_bytes() == before
     err = capsys.readouterr().err
     assert "the cffi API-mode module was not built (OSError: cc: not found)" in err
     assert "ABI mode" in err
 
 
-def test_the_compiled_module_goes_into_the_wheel(backend: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("module", ["_kw_api", "_kw_fast"])
+def test_the_compiled_modules_go_into_the_wheel(backend: Any, tmp_path: Path, module: str) -> None:
     if shutil.which("cc") is None:
         pytest.skip("no C compiler")
     wheel = tmp_path / "keyward-0.1.0-py3-none-linux_x86_64.whl"
     make_wheel(wheel)
-    backend._add_api_module(wheel)
+    backend._add_api_modules(wheel)
     with zipfile.ZipFile(wheel) as z:
-        names = [n for n in z.namelist() if n.startswith("keyward/_kw_api")]
+        names = [n for n in z.namelist() if n.startswith(f"keyward/{module}")]
         assert len(names) == 1 and names[0].endswith(".so"), z.namelist()
         data = z.read(names[0])
         assert f"{names[0]},sha256={digest(data)},{len(data)}" in z.read(RECORD).decode().splitlines()

@@ -24,9 +24,10 @@ BUILD_API = HERE.parent / "build_api.py"
 
 
 def copy_package(root: Path) -> Path:
-    """A copy of the imported package without any compiled ``_kw_api`` (its parent dir)."""
+    """A copy of the imported package without the compiled ``_kw_api`` and ``_kw_fast``
+    (its parent dir)."""
     shutil.copytree(Path(keyward.__file__).parent, root / "keyward",
-                    ignore=shutil.ignore_patterns("_kw_api*", "__pycache__"))
+                    ignore=shutil.ignore_patterns("_kw_api*", "_kw_fast*", "__pycache__"))
     return root
 
 
@@ -37,14 +38,16 @@ def abi_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def api_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the imported package with ``_kw_api`` compiled beside it (its parent dir)."""
+    """A copy of the imported package with ``_kw_api`` and ``_kw_fast`` compiled beside it
+    (its parent dir)."""
     if shutil.which(os.environ.get("CC", "cc")) is None:
         pytest.skip("no C compiler: API mode cannot be built here")
     root = copy_package(tmp_path_factory.mktemp("api"))
     result = subprocess.run([sys.executable, str(BUILD_API), str(root)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    built = Path(result.stdout.strip())
-    assert built.parent == root / "keyward" and built.name.startswith("_kw_api"), built
+    built = [Path(line) for line in result.stdout.split()]
+    assert [p.parent for p in built] == [root / "keyward"] * 2, built
+    assert [p.name.split(".")[0] for p in built] == ["_kw_api", "_kw_fast"], built
     return root
 
 
@@ -66,7 +69,7 @@ with tempfile.TemporaryDirectory() as d, keyward.Store(os.path.join(d, "k.redb")
     bad = s.verify(c.key[:-1] + ("A" if c.key[-1] != "A" else "B"))
     s.flush()
     assert keyward.ffi_mode == _ffi.mode
-    print(_ffi.mode, ok.ok, ok.owner, hdr.ok, scope.reason.name, bad.ok, s.usage(c.id).uses, s.usage(c.id).refused)
+    print(_ffi.mode, _ffi.fast is not None, ok.ok, ok.owner, hdr.ok, scope.reason.name, bad.ok, s.usage(c.id).uses, s.usage(c.id).refused)
 """
 
 
@@ -78,19 +81,19 @@ def test_api_mode_is_used_when_built(api_copy: Path) -> None:
     for choice in ("api", "auto"):
         result = run(api_copy, SMOKE, KEYWARD_FFI=choice)
         assert result.returncode == 0, result.stderr
-        assert result.stdout.split() == ["api", *EXPECTED]
+        assert result.stdout.split() == ["api", "True", *EXPECTED]
 
 
 def test_abi_mode_can_be_forced(api_copy: Path) -> None:
     result = run(api_copy, SMOKE, KEYWARD_FFI="abi")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["abi", *EXPECTED]
+    assert result.stdout.split() == ["abi", "False", *EXPECTED]  # no compiled middleware path
 
 
 def test_without_the_module_auto_is_abi_mode_and_api_an_error(abi_copy: Path) -> None:
     result = run(abi_copy, SMOKE)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["abi", *EXPECTED]
+    assert result.stdout.split() == ["abi", "False", *EXPECTED]
     code = "import keyward"
     result = run(abi_copy, code, KEYWARD_FFI="api")
     assert result.returncode != 0
@@ -112,13 +115,17 @@ def test_api_mode_checks_the_abi_version(api_copy: Path) -> None:
 
 @pytest.mark.parametrize("mode", ["api", "abi"])
 def test_the_suites_pass_in_each_mode(api_copy: Path, mode: str) -> None:
-    """The shared vectors, the API tests and the error messages, through each mode."""
+    """The shared vectors, the API tests, the error messages and the middlewares, through
+    each mode (the middlewares through keyward._kw_fast in API mode, in Python in ABI mode)."""
     env = {k: v for k, v in os.environ.items() if k != "KEYWARD_EXPECT_INSTALLED"}
     env.update(PYTHONPATH=str(api_copy), KEYWARD_FFI=mode)
-    files = ["test_vectors.py", "test_api.py", "test_error_messages.py", "test_headers.py"]
+    files = ["test_vectors.py", "test_api.py", "test_error_messages.py", "test_headers.py", "test_middleware.py",
+             "test_middleware_fast.py"]
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *files],
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", *files],
         capture_output=True, text=True, env=env, cwd=str(HERE),
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and " failed" not in result.stdout
+    # test_middleware_fast.py runs only where the compiled path is in use (-rs: skip reasons).
+    assert ("keyward._kw_fast is not built" in result.stdout) == (mode == "abi"), result.stdout[-2000:]

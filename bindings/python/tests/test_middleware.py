@@ -162,13 +162,15 @@ async def public_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"{}"})
 
 
-def asgi_call(app: Any, path: str, headers: dict[str, str] | None = None, method: str = "GET",
-              kind: str = "http") -> list[dict[str, Any]]:
+def asgi_call(app: Any, path: str, headers: dict[str, str] | list[tuple[str, str]] | None = None,
+              method: str = "GET", kind: str = "http") -> list[dict[str, Any]]:
+    """One request through an ASGI app; ``headers`` as a dict or a list of pairs (repeats kept)."""
+    pairs = list(headers.items()) if isinstance(headers, dict) else headers or []
     scope = {
         "type": kind,
         "method": method,
         "path": path,
-        "headers": [(k.encode(), v.encode()) for k, v in (headers or {}).items()],
+        "headers": [(k.encode(), v.encode()) for k, v in pairs],
         "state": {"db": "x"},
     }
     sent: list[dict[str, Any]] = []

@@ -1,0 +1,200 @@
+"""keyward._kw_fast: the middlewares' usual request judged in C answers as the Python path does.
+
+Every request below goes through two middlewares with the same settings: one with the
+compiled judge (``guard._fast``, wrapped in a recorder), one with it removed (the Python
+path). Each path gets its own keys, made alike, so both start from the same state; the
+answers are compared (status, headers, body, what the application saw) and so are the uses
+and refusals each key counted. The recorder shows, per request, what the C path did:
+``carrier`` (accepted, passed on), ``verdict`` (verified, finished by the Python code),
+``error`` (a credential error) or ``left`` (nothing verified: the Python path took it).
+
+The suite's installed package is in API mode with the module built (scripts/test-python.sh
+checks the wheel carries it); without it these tests are skipped, and ABI mode runs the
+middleware tests through the Python path alone (test_ffi_api_mode.py).
+"""
+from __future__ import annotations
+
+import base64
+import gc
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import keyward
+from keyward import _ffi
+from keyward.middleware import ASGIMiddleware, WSGIMiddleware, get_verdict
+from test_middleware import asgi_app, asgi_call, wsgi_app, wsgi_call
+
+pytestmark = pytest.mark.skipif(_ffi.fast is None, reason="keyward._kw_fast is not built (ABI mode)")
+
+
+class Recorder:
+    """Calls the compiled judge and notes what it did with each request."""
+
+    def __init__(self, judge: Any) -> None:
+        self.judge = judge
+        self.seen: list[str] = []
+
+    def wsgi(self, environ: Any) -> Any:
+        return self._record(self.judge.wsgi, environ)
+
+    def asgi(self, scope: Any) -> Any:
+        return self._record(self.judge.asgi, scope)
+
+    def _record(self, call: Callable[[Any], Any], carrier: Any) -> Any:
+        try:
+            judged = call(carrier)
+        except keyward.CredentialError:
+            self.seen.append("error")
+            raise
+        self.seen.append("left" if judged is None else "verdict" if type(judged) is keyward.Verdict else "carrier")
+        return judged
+
+
+def pair(kind: str, store: keyward.Store, **options: Any) -> tuple[Any, Any, Recorder]:
+    """(middleware through C, recorded; the same middleware on the Python path; recorder)."""
+    make = WSGIMiddleware if kind == "wsgi" else ASGIMiddleware
+    inner = wsgi_app if kind == "wsgi" else asgi_app
+    fast, slow = make(inner, store, **options), make(inner, store, **options)  # type: ignore[operator]
+    assert fast.guard._fast is not None, "a fixed scope list gets the compiled judge"
+    recorder = Recorder(fast.guard._fast)
+    fast.guard._fast = recorder
+    slow.guard._fast = None
+    return fast, slow, recorder
+
+
+def answer(kind: str, app: Any, headers: list[tuple[str, str]]) -> Any:
+    """What a client and the application see: status, response headers, body."""
+    if kind == "wsgi":
+        status, response_headers, body = wsgi_call(app, "/items", dict(headers))
+        return status, sorted(response_headers.items()), body
+    sent = asgi_call(app, "/items", headers)
+    return sent[0]["status"], sorted(sent[0]["headers"]), sent[1]["body"]
+
+
+def usage(store: keyward.Store, key: str) -> tuple[int, int]:
+    store.flush()
+    u = store.usage(keyward.parse_key(key).id or "")
+    return u.uses, u.refused
+
+
+def basic(key: str) -> str:
+    """``Authorization: Basic`` with the key as the user name."""
+    return "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+
+
+# Each case: a key to make (create options; "then": revoke or delete it), the request's
+# headers as a function of the key, how many times to send it, and what the C path must do
+# each time (None: see the test).
+CASES: dict[str, tuple[dict[str, Any], Callable[[str], list[tuple[str, str]]], int, list[str]]] = {
+    "x-api-key": ({"scopes": ["read"]}, lambda k: [("x-api-key", k)], 2, ["carrier"] * 2),
+    "bearer": ({"scopes": ["read"]}, lambda k: [("authorization", "Bearer " + k)], 1, ["carrier"]),
+    "basic": ({"scopes": ["read"]}, lambda k: [("authorization", basic(k))], 1, ["carrier"]),
+    "revoked": ({"scopes": ["read"], "then": "revoke"}, lambda k: [("x-api-key", k)], 1, ["verdict"]),
+    "deleted": ({"scopes": ["read"], "then": "delete"}, lambda k: [("x-api-key", k)], 1, ["verdict"]),
+    "missing scope": ({"scopes": ["admin"]}, lambda k: [("x-api-key", k)], 1, ["verdict"]),
+    "bad checksum": ({"scopes": ["read"]}, lambda k: [("x-api-key", k[:-6] + "AAAAAA")], 1, ["verdict"]),
+    "malformed": ({"scopes": ["read"]}, lambda k: [("x-api-key", "not-a-key")], 1, ["verdict"]),
+    "bearer without a key": ({"scopes": ["read"]}, lambda k: [("authorization", "Bearer")], 1, ["error"]),
+    "no credential": ({"scopes": ["read"]}, lambda k: [], 1, ["left"]),
+    "two credentials": ({"scopes": ["read"]}, lambda k: [("x-api-key", k), ("authorization", "Bearer " + k)], 1, ["left"]),
+    "same header twice": ({"scopes": ["read"]}, lambda k: [("x-api-key", k), ("x-api-key", k)], 1, None),  # type: ignore[dict-item]
+    "half a token pair": ({"scopes": ["read"]}, lambda k: [("x-api-key", k), ("x-api-token-id", "abc")], 1, ["left"]),
+    "non-ascii": ({"scopes": ["read"]}, lambda k: [("x-api-key", k + "é")], 1, None),  # type: ignore[dict-item]
+    "credits": ({"scopes": ["read"], "credits": keyward.Credits(2)}, lambda k: [("x-api-key", k)], 3,
+                ["carrier", "carrier", "verdict"]),
+    "rate limited": ({"scopes": ["read"], "rate_limit": keyward.RateLimit(rate=2, period_ms=3_600_000, burst=2)},
+                     lambda k: [("x-api-key", k)], 3, ["verdict"] * 3),
+}
+
+
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_c_path_answers_as_the_python_path(store: keyward.Store, kind: str, case: str) -> None:
+    options, headers_for, times, expected = CASES[case]
+    options = dict(options)
+    then = options.pop("then", None)
+    fast, slow, recorder = pair(kind, store, scopes=["read"])
+    keys = []
+    for _ in (fast, slow):
+        created = store.create("acct_fast", **options)
+        if then is not None:
+            getattr(store, then)(created.id)
+        keys.append(created.key)
+    answers = []
+    for app, key in zip((fast, slow), keys):
+        answers.append([answer(kind, app, headers_for(key)) for _ in range(times)])
+    assert answers[0] == answers[1]
+    if then != "delete":  # a deleted key has no usage to read
+        assert usage(store, keys[0]) == usage(store, keys[1])
+    if expected is None:  # depends on the server's form: a WSGI str is left, ASGI bytes are not
+        expected = {
+            ("wsgi", "same header twice"): ["carrier"],  # an environ holds one value per name
+            ("asgi", "same header twice"): ["left"],
+            ("wsgi", "non-ascii"): ["left"], ("asgi", "non-ascii"): ["verdict"],
+        }[(kind, case)]
+    assert recorder.seen == expected
+
+
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_the_verdict_made_in_c_reads_as_the_python_one(store: keyward.Store, kind: str) -> None:
+    created = store.create("acct_fields", scopes=["read", "admin"], env="live", expires_at=4_102_444_800_000,
+                           credits=keyward.Credits(10))
+    seen: list[Any] = []
+
+    def keep_wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(get_verdict(environ))
+        return wsgi_app(environ, start_response)
+
+    async def keep_asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(get_verdict(scope))
+        await asgi_app(scope, receive, send)
+
+    inner = keep_wsgi if kind == "wsgi" else keep_asgi
+    make = WSGIMiddleware if kind == "wsgi" else ASGIMiddleware
+    fast, slow = make(inner, store, scopes=["read"]), make(inner, store, scopes=["read"])  # type: ignore[operator]
+    recorder = Recorder(fast.guard._fast)
+    fast.guard._fast, slow.guard._fast = recorder, None
+    for app in (fast, slow):
+        answer(kind, app, [("x-api-key", created.key)])
+    assert recorder.seen == ["carrier"]
+    names = [n for n, v in vars(keyward.Verdict).items() if isinstance(v, property)]
+    assert {"key_id", "owner", "env", "expires_at", "limited", "rate"} <= set(names)
+    c_made, python_made = seen
+    assert type(c_made) is type(python_made) is keyward.Verdict
+    for name in names + ["ok", "reason", "http_status"]:
+        assert getattr(c_made, name) == getattr(python_made, name), name
+    assert c_made.key_id == created.id and c_made.env == "live"
+
+
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_a_closed_store_raises_the_same_error(store_path: str, kind: str) -> None:
+    store = keyward.Store(store_path)
+    key = store.create("acct_closed", scopes=["read"]).key
+    fast, slow, recorder = pair(kind, store, scopes=["read"])
+    store.close()
+    errors = []
+    for app in (fast, slow):
+        with pytest.raises(keyward.KeywardError) as caught:
+            answer(kind, app, [("x-api-key", key)])
+        errors.append((type(caught.value), str(caught.value)))
+    assert errors[0] == errors[1] and errors[0][0] is keyward.StoreClosedError
+    assert recorder.seen == []  # raised from inside the judge: not a credential error, not recorded
+
+
+def test_the_c_path_keeps_no_references(store: keyward.Store) -> None:
+    """Reference counts of what a request hands the judge are back where they were."""
+    key = store.create("acct_refs", scopes=["read"]).key
+    judge = WSGIMiddleware(wsgi_app, store, scopes=["read"]).guard._fast
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "HTTP_X_API_KEY": key}
+    value = environ["HTTP_X_API_KEY"]
+    gc.collect()
+    before = (sys.getrefcount(environ), sys.getrefcount(value), sys.getrefcount(store))
+    for _ in range(100):
+        assert judge.wsgi(environ) is environ
+        del environ["keyward.verdict"], environ["keyward.verified"]
+    gc.collect()
+    assert (sys.getrefcount(environ), sys.getrefcount(value), sys.getrefcount(store)) == before
+    assert usage(store, key) == (100, 0)
