@@ -3,9 +3,9 @@
  *
  * WSGIMiddleware and ASGIMiddleware (keyward/middleware.py) spend most of a request's cost
  * in the interpreter: reading the credential header, calling the library through cffi,
- * building the Verdict, handing it on. For a route with fixed scopes and the usual request
- * (one credential header, `x-api-key` or `Authorization`, as the server hands it over), a
- * Judge does all of it in one call: it reads the header from the WSGI environ or the ASGI
+ * building the Verdict, handing it on. For the usual request (one credential header,
+ * `x-api-key` or `Authorization`, as the server hands it over), a Judge (one per middleware
+ * and scope list its routes require) does all of it in one call: it reads the header from the WSGI environ or the ASGI
  * scope, calls kw_verify_headers_ex (the C ABI stays the binding's one way into
  * libkeyward), builds the Verdict, and for an accepted request without rate-limit fields
  * attaches it as the Python middleware would (`keyward.verdict` / `keyward` + `state`, and
@@ -38,7 +38,7 @@ static const char NAME_AUTHORIZATION[] = "authorization";
 static const char NAME_TOKEN_ID[] = "x-api-token-id";
 static const char NAME_TOKEN_SECRET[] = "x-api-token-secret-key";
 
-/* What one Judge (one middleware with fixed scopes) needs for every request. */
+/* What one Judge (one middleware, one list of required scopes) needs for every request. */
 typedef struct {
     PyObject_HEAD
     PyObject *store;          /* the keyward.Store (its `_handle` is read per request) */

@@ -202,14 +202,10 @@ class Guard:
             self._fixed = _scope_tuple(scopes, "scopes")
         # The fixed scopes as the C call takes them, made once (kept alive by this guard).
         self._fixed_c = None if self._fixed is None else _required_scopes(self._fixed)
-        # With fixed scopes, the middlewares' usual request is judged in one C call when
-        # keyward._kw_fast is there (API mode): see _judge_fast.
-        self._fast: Any = None
-        if _fast_module is not None and self._fixed is not None:
-            self._fast = _fast_module.Judge(
-                store, self._fixed, self._scope_set(self._fixed), self.cost, Verdict, Verified, _REASONS,
-                Reason, _header_error,
-            )
+        # The middlewares' usual request is judged in one C call when keyward._kw_fast is
+        # there (API mode): one compiled judge per distinct scope list, see _judge_fast.
+        self._use_fast = _fast_module is not None
+        self._judges: dict[tuple[str, ...], Any] = {}
 
     def required_scopes(self, method: str, path: str) -> tuple[str, ...] | None:
         """The scopes a request needs, or ``None`` for a public route."""
@@ -262,21 +258,38 @@ class Guard:
             return Outcome(status=401, code=exc.code, message=exc.message)
         return self._accept(verdict, required)
 
-    def _judge_fast(self, judge: Callable[[Any], Any], carrier: Any) -> Any:
-        """The middlewares' per-request path through ``keyward._kw_fast`` (fixed scopes):
-        ``judge`` (the Judge's ``wsgi`` or ``asgi``) reads the one credential header, verifies
-        it and, when the request is accepted without rate-limit fields to send, attaches the
-        verdict as :meth:`_judge`'s callers do and returns the carrier to pass on (the WSGI
-        environ; a new ASGI scope). Otherwise what :meth:`_judge` returns (a :class:`Verified`
-        or the refusal), or ``None`` for a request it leaves to :meth:`_judge` (nothing
-        verified yet: several or unusual credential headers, a request already verified)."""
+    def _judge_fast(self, carrier: Any, required: tuple[str, ...], asgi: bool) -> Any:
+        """The middlewares' per-request path through ``keyward._kw_fast``: the compiled
+        judge of ``required`` reads the request's one credential header (WSGI environ or ASGI
+        scope, ``carrier``), verifies it and, when the request is accepted without rate-limit
+        fields to send, attaches the verdict as :meth:`_judge`'s callers do and returns the
+        carrier to pass on (the WSGI environ; a new ASGI scope). Otherwise what :meth:`_judge`
+        returns (a :class:`Verified` or the refusal), or ``None`` for a request it leaves to
+        :meth:`_judge` (nothing verified yet: no compiled module, several or unusual
+        credential headers, a request already verified)."""
+        judge = self._judges.get(required) or self._new_judge(required)
+        if judge is None:
+            return None
         try:
-            judged = judge(carrier)
+            judged = judge.asgi(carrier) if asgi else judge.wsgi(carrier)
         except CredentialError as exc:
             return Outcome(status=401, code=exc.code, message=exc.message)
         if type(judged) is Verdict:
-            return self._accept(judged, self._fixed)  # type: ignore[arg-type]
+            return self._accept(judged, required)
         return judged
+
+    def _new_judge(self, required: tuple[str, ...]) -> Any:
+        """The compiled judge of a scope list (kept: one per distinct list, not per request),
+        or ``None`` without keyward._kw_fast."""
+        if not self._use_fast:
+            return None
+        judge = _fast_module.Judge(
+            self.store, required, self._scope_set(required), self.cost, Verdict, Verified, _REASONS, Reason,
+            _header_error,
+        )
+        if len(self._judges) < 1024:
+            self._judges[required] = judge
+        return judge
 
     def _accept(self, verdict: Verdict, required: tuple[str, ...]) -> Verified | Outcome:
         if not verdict.ok:
@@ -406,18 +419,18 @@ class ASGIMiddleware:
             await self.app(scope, receive, send)
             return
         guard = self.guard
-        judged = None if guard._fast is None else guard._judge_fast(guard._fast.asgi, scope)
+        required = guard._fixed
+        if required is None:
+            required = guard.required_scopes(scope.get("method", "GET"), scope.get("path") or "/")
+            if required is None:  # a public route
+                await self.app(scope, receive, send)
+                return
+        judged = guard._judge_fast(scope, required, True)
         if type(judged) is dict:  # accepted, the verdict attached to this copy of the scope
             await self.app(judged, receive, send)
             return
         fresh = True  # _judge_fast leaves a request already verified to _judge
         if judged is None:
-            required = guard._fixed
-            if required is None:
-                required = guard.required_scopes(scope.get("method", "GET"), scope.get("path") or "/")
-                if required is None:  # a public route
-                    await self.app(scope, receive, send)
-                    return
             fresh = _VERIFIED not in scope  # an outer keyward middleware sent the rate fields
             judged = guard._judge(asgi_credentials, scope, required)
         if type(judged) is Verified:
@@ -432,7 +445,7 @@ class ASGIMiddleware:
                 send = _send_with_fields(send, [(k.encode(), v.encode()) for k, v in extra])
             await self.app(scope, receive, send)
             return
-        outcome: Outcome = judged  # type: ignore[assignment]
+        outcome: Outcome = judged
         if kind == "websocket":
             await send({"type": "websocket.close", "code": 1008, "reason": outcome.code})
             return
@@ -478,16 +491,16 @@ class WSGIMiddleware:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         guard = self.guard
-        judged = None if guard._fast is None else guard._judge_fast(guard._fast.wsgi, environ)
+        required = guard._fixed
+        if required is None:
+            required = guard.required_scopes(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO") or "/")
+            if required is None:  # a public route
+                return self.app(environ, start_response)
+        judged = guard._judge_fast(environ, required, False)
         if judged is environ:  # accepted, the verdict attached
             return self.app(environ, start_response)
         fresh = True  # _judge_fast leaves a request already verified to _judge
         if judged is None:
-            required = guard._fixed
-            if required is None:
-                required = guard.required_scopes(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO") or "/")
-                if required is None:  # a public route
-                    return self.app(environ, start_response)
             fresh = _VERIFIED not in environ  # an outer keyward middleware sent the rate fields
             judged = guard._judge(wsgi_credentials, environ, required)
         if type(judged) is Verified:
@@ -502,7 +515,7 @@ class WSGIMiddleware:
 
                 return self.app(environ, start_with_rate)
             return self.app(environ, start_response)
-        outcome: Outcome = judged  # type: ignore[assignment]
+        outcome: Outcome = judged
         phrase = _REASON_PHRASES.get(outcome.status, f"{outcome.status} Refused")
         start_response(phrase, outcome.headers())
         return [outcome.body()]

@@ -1,12 +1,14 @@
 """keyward._kw_fast: the middlewares' usual request judged in C answers as the Python path does.
 
-Every request below goes through two middlewares with the same settings: one with the
-compiled judge (``guard._fast``, wrapped in a recorder), one with it removed (the Python
-path). Each path gets its own keys, made alike, so both start from the same state; the
+Every request below goes through two middlewares with the same settings: one with its
+compiled judges (one per scope list, wrapped in a recorder), one with them turned off
+(``guard._use_fast``: the Python path). Each path gets its own keys, made alike, so both start from the same state; the
 answers are compared (status, headers, body, what the application saw) and so are the uses
 and refusals each key counted. The recorder shows, per request, what the C path did:
 ``carrier`` (accepted, passed on), ``verdict`` (verified, finished by the Python code),
 ``error`` (a credential error) or ``left`` (nothing verified: the Python path took it).
+
+Route tables get one compiled judge per distinct scope list; a public route never reaches one.
 
 The suite's installed package is in API mode with the module built (scripts/test-python.sh
 checks the wheel carries it); without it these tests are skipped, and ABI mode runs the
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import gc
+import json
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -31,17 +34,22 @@ pytestmark = pytest.mark.skipif(_ffi.fast is None, reason="keyward._kw_fast is n
 
 
 class Recorder:
-    """Calls the compiled judge and notes what it did with each request."""
+    """Calls compiled judges and notes what they did with each request."""
 
-    def __init__(self, judge: Any) -> None:
-        self.judge = judge
+    def __init__(self) -> None:
         self.seen: list[str] = []
 
-    def wsgi(self, environ: Any) -> Any:
-        return self._record(self.judge.wsgi, environ)
+    def wrap(self, judge: Any) -> Any:
+        recorder = self
 
-    def asgi(self, scope: Any) -> Any:
-        return self._record(self.judge.asgi, scope)
+        class Recorded:
+            def wsgi(self, environ: Any) -> Any:
+                return recorder._record(judge.wsgi, environ)
+
+            def asgi(self, scope: Any) -> Any:
+                return recorder._record(judge.asgi, scope)
+
+        return Recorded()
 
     def _record(self, call: Callable[[Any], Any], carrier: Any) -> Any:
         try:
@@ -53,15 +61,19 @@ class Recorder:
         return judged
 
 
-def pair(kind: str, store: keyward.Store, **options: Any) -> tuple[Any, Any, Recorder]:
-    """(middleware through C, recorded; the same middleware on the Python path; recorder)."""
+def pair(kind: str, store: keyward.Store, inner: Any = None, required: tuple[tuple[str, ...], ...] = (("read",),),
+         **options: Any) -> tuple[Any, Any, Recorder]:
+    """(middleware through C, its judges of the ``required`` scope lists recorded; the same
+    middleware on the Python path; the recorder)."""
     make = WSGIMiddleware if kind == "wsgi" else ASGIMiddleware
-    inner = wsgi_app if kind == "wsgi" else asgi_app
+    inner = inner or (wsgi_app if kind == "wsgi" else asgi_app)
     fast, slow = make(inner, store, **options), make(inner, store, **options)  # type: ignore[operator]
-    assert fast.guard._fast is not None, "a fixed scope list gets the compiled judge"
-    recorder = Recorder(fast.guard._fast)
-    fast.guard._fast = recorder
-    slow.guard._fast = None
+    recorder = Recorder()
+    for scopes in required:
+        judge = fast.guard._new_judge(scopes)
+        assert judge is not None, "API mode with keyward._kw_fast makes compiled judges"
+        fast.guard._judges[scopes] = recorder.wrap(judge)
+    slow.guard._use_fast = False
     return fast, slow, recorder
 
 
@@ -152,11 +164,7 @@ def test_the_verdict_made_in_c_reads_as_the_python_one(store: keyward.Store, kin
         seen.append(get_verdict(scope))
         await asgi_app(scope, receive, send)
 
-    inner = keep_wsgi if kind == "wsgi" else keep_asgi
-    make = WSGIMiddleware if kind == "wsgi" else ASGIMiddleware
-    fast, slow = make(inner, store, scopes=["read"]), make(inner, store, scopes=["read"])  # type: ignore[operator]
-    recorder = Recorder(fast.guard._fast)
-    fast.guard._fast, slow.guard._fast = recorder, None
+    fast, slow, recorder = pair(kind, store, keep_wsgi if kind == "wsgi" else keep_asgi, scopes=["read"])
     for app in (fast, slow):
         answer(kind, app, [("x-api-key", created.key)])
     assert recorder.seen == ["carrier"]
@@ -184,10 +192,53 @@ def test_a_closed_store_raises_the_same_error(store_path: str, kind: str) -> Non
     assert recorder.seen == []  # raised from inside the judge: not a credential error, not recorded
 
 
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_route_tables_get_a_judge_per_scope_list(store: keyward.Store, kind: str) -> None:
+    routes = {"/admin": ["admin"], "/public": None, "POST /items": ["write"], "/items": ["read"]}
+    required = (("admin",), ("write",), ("read",), ())
+
+    def owner_wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        verdict = get_verdict(environ)
+        start_response("200 OK", [])
+        return [json.dumps(verdict.owner if verdict else None).encode()]
+
+    async def owner_asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        verdict = get_verdict(scope)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": json.dumps(verdict.owner if verdict else None).encode()})
+
+    inner = owner_wsgi if kind == "wsgi" else owner_asgi
+    fast, slow, recorder = pair(kind, store, inner, required=required, scopes=routes)
+    requests = [("GET", "/items", "read"), ("GET", "/admin", "read"), ("GET", "/admin/x", "admin"),
+                ("POST", "/items", "read"), ("GET", "/public", None), ("GET", "/other", "read")]
+    for app in (fast, slow):
+        keys = {name: store.create("acct_routes", scopes=scopes).key
+                for name, scopes in (("read", ["read"]), ("admin", ["read", "admin"]))}
+        answers = []
+        for method, path, key in requests:
+            headers = {"x-api-key": keys[key]} if key else {}
+            if kind == "wsgi":
+                status, _, body = wsgi_call(app, path, headers, method=method)
+                body = json.dumps(body).encode()
+            else:
+                sent = asgi_call(app, path, headers, method=method)
+                status, body = sent[0]["status"], sent[1]["body"]
+            answers.append((status, body))
+        if app is fast:
+            fast_answers, fast_keys = answers, keys
+        else:
+            assert answers == fast_answers
+            assert [usage(store, k) for k in keys.values()] == [usage(store, k) for k in fast_keys.values()]
+    # /items (read), /admin refused for a reader, /admin/x, POST /items refused (no write), and
+    # /other (no scope); the public route never reaches a judge.
+    assert recorder.seen == ["carrier", "verdict", "carrier", "verdict", "carrier"]
+    assert set(fast.guard._judges) == {("read",), ("admin",), ("write",), ()}
+
+
 def test_the_c_path_keeps_no_references(store: keyward.Store) -> None:
     """Reference counts of what a request hands the judge are back where they were."""
     key = store.create("acct_refs", scopes=["read"]).key
-    judge = WSGIMiddleware(wsgi_app, store, scopes=["read"]).guard._fast
+    judge = WSGIMiddleware(wsgi_app, store, scopes=["read"]).guard._new_judge(("read",))
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "HTTP_X_API_KEY": key}
     value = environ["HTTP_X_API_KEY"]
     gc.collect()
