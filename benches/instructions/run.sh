@@ -6,6 +6,7 @@
 #   bash benches/instructions/run.sh python node php    # some of them
 #   N1=200 N2=1200 bash benches/instructions/run.sh     # iteration counts (defaults)
 #   bash benches/instructions/run.sh python python-api  # cffi ABI mode vs API mode
+#   bash benches/instructions/run.sh python-api-no-fast python-api  # without / with keyward._kw_fast
 #   KEEP_CG=1 bash benches/instructions/run.sh ...      # keep the callgrind files in
 #                                                       # target/instructions/cg (cgdiff.py)
 #   bash benches/instructions/run.sh php php-ext        # PHP: FFI only vs the keyward_native extension
@@ -68,14 +69,17 @@ for lang in $LANGS; do
       for p in wsgi-noauth wsgi wsgi-stacked asgi-noauth asgi asgi-stacked verify verify-headers; do
         KEYWARD_FFI=abi measure python "$p" "$PY" "$HERE/py_driver.py" "$p" "$WORK/keys.redb" "$WORK/keys.txt" @N
       done ;;
-    python-api)
-      # The package copied with the compiled API-mode module beside it; the same driver.
-      mkdir -p "$WORK/pyapi"
-      cp -r "$ROOT/bindings/python/keyward" "$WORK/pyapi/"
-      "$PY" "$ROOT/bindings/python/build_api.py" "$WORK/pyapi" >/dev/null
+    python-api | python-api-no-fast)
+      # The package copied with the compiled modules beside it (python-api-no-fast: without
+      # keyward._kw_fast, the middlewares' Python path); the same driver.
+      pkg="$WORK/$lang"
+      mkdir -p "$pkg"
+      cp -r "$ROOT/bindings/python/keyward" "$pkg/"
+      "$PY" "$ROOT/bindings/python/build_api.py" "$pkg" >/dev/null
+      [[ $lang == python-api ]] || rm -f "$pkg"/keyward/_kw_fast*
       for p in wsgi-noauth wsgi wsgi-stacked asgi-noauth asgi asgi-stacked verify verify-headers; do
-        PYTHONPATH="$WORK/pyapi" KEYWARD_FFI=api \
-          measure python-api "$p" "$PY" "$HERE/py_driver.py" "$p" "$WORK/keys.redb" "$WORK/keys.txt" @N
+        PYTHONPATH="$pkg" KEYWARD_FFI=api \
+          measure "$lang" "$p" "$PY" "$HERE/py_driver.py" "$p" "$WORK/keys.redb" "$WORK/keys.txt" @N
       done ;;
     node)
       # V8 compiles the path in the first thousands of requests: node_driver.js runs
@@ -92,7 +96,7 @@ for lang in $LANGS; do
       for p in fpm-noauth guard fpm-first verify-headers; do
         measure php-ext "$p" php -d ffi.enable=1 -d extension="$ext" "$HERE/php_driver.php" "$p" "$WORK/keys.redb" "$WORK/keys.txt" @N
       done ;;
-    *) echo "unknown binding $lang (python, python-api, node, php, php-ext)" >&2; exit 2 ;;
+    *) echo "unknown binding $lang (python, python-api, python-api-no-fast, node, php, php-ext)" >&2; exit 2 ;;
   esac
 done
 python3 -c 'import json,sys; print(json.dumps([json.loads(l) for l in open(sys.argv[1])], indent=1))' "$RESULTS" >"$OUT/latest.json"
