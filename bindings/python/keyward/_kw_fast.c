@@ -94,6 +94,11 @@ static int judge_init(Judge *self, PyObject *args, PyObject *kwargs) {
                                      &header_error)) {
         return -1;
     }
+    if (self->store != NULL) {
+        /* Its fields are read without the GIL during a verify: never changed once set. */
+        PyErr_SetString(PyExc_TypeError, "Judge: already initialised");
+        return -1;
+    }
     if (cost > UINT32_MAX) {
         PyErr_SetString(PyExc_ValueError, "cost must fit in 32 bits");
         return -1;
@@ -220,20 +225,28 @@ static PyObject *make_verified(Judge *self, PyObject *verdict) {
 /* Borrowed value of `key` in `dict`, or NULL (with an exception set on error). */
 static PyObject *get(PyObject *dict, PyObject *key) { return PyDict_GetItemWithError(dict, key); }
 
+/* 1 if `dict` holds any of the keys, 0 if none, -1 with an exception set. */
+static int holds_any(PyObject *dict, PyObject *const *keys, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        int found = PyDict_Contains(dict, keys[i]);
+        if (found != 0) return found;
+    }
+    return 0;
+}
+
 /* wsgi(environ): the environ itself once the accepted request's verdict is attached; the
  * Verdict of a verified request the Python code must finish; None for a request left to it. */
 static PyObject *judge_wsgi(Judge *self, PyObject *environ) {
     if (!PyDict_CheckExact(environ)) Py_RETURN_NONE;
-    PyObject *key, *authorization;
-    if (get(environ, s_verified) != NULL || get(environ, s_http_token_id) != NULL ||
-        get(environ, s_http_token_secret) != NULL) {
-        Py_RETURN_NONE;
-    }
-    key = get(environ, s_http_x_api_key);
-    authorization = key == NULL ? get(environ, s_http_authorization) : NULL;
-    if (PyErr_Occurred()) return NULL;
-    if (key != NULL && get(environ, s_http_authorization) != NULL) Py_RETURN_NONE; /* two */
-    if (PyErr_Occurred()) return NULL;
+    /* Verified already, or the token pair: the Python path's. */
+    PyObject *const leave[] = {s_verified, s_http_token_id, s_http_token_secret};
+    int left = holds_any(environ, leave, sizeof leave / sizeof leave[0]);
+    if (left != 0) return left < 0 ? NULL : Py_NewRef(Py_None);
+    PyObject *key = get(environ, s_http_x_api_key);
+    if (key == NULL && PyErr_Occurred()) return NULL;
+    PyObject *authorization = get(environ, s_http_authorization);
+    if (authorization == NULL && PyErr_Occurred()) return NULL;
+    if (key != NULL && authorization != NULL) Py_RETURN_NONE; /* two credentials */
     PyObject *value = key != NULL ? key : authorization;
     if (value == NULL || !PyUnicode_CheckExact(value) || !PyUnicode_IS_ASCII(value)) Py_RETURN_NONE;
     Py_ssize_t len;
@@ -262,7 +275,8 @@ static int name_is(PyObject *name, const char *expected, size_t expected_len) {
  * of a verified request the Python code must finish; None for a request left to it. */
 static PyObject *judge_asgi(Judge *self, PyObject *scope) {
     if (!PyDict_CheckExact(scope)) Py_RETURN_NONE;
-    if (get(scope, s_verified) != NULL) Py_RETURN_NONE;
+    int verified_already = PyDict_Contains(scope, s_verified);
+    if (verified_already != 0) return verified_already < 0 ? NULL : Py_NewRef(Py_None);
     PyObject *headers = get(scope, s_headers);
     if (headers == NULL) {
         if (PyErr_Occurred()) return NULL;
@@ -305,7 +319,8 @@ static PyObject *judge_asgi(Judge *self, PyObject *scope) {
     PyObject *state = NULL;
     int failed = copy == NULL;
     if (!failed) {
-        PyObject *old_state = get(scope, s_state);
+        /* Held: testing and copying an application's state object may run its code. */
+        PyObject *old_state = Py_XNewRef(get(copy, s_state));
         int has_state = old_state != NULL ? PyObject_IsTrue(old_state) : (PyErr_Occurred() ? -1 : 0);
         state = has_state >= 0 ? PyDict_New() : NULL;
         failed = state == NULL || (has_state == 1 && PyDict_Update(state, old_state) < 0) ||
@@ -313,6 +328,7 @@ static PyObject *judge_asgi(Judge *self, PyObject *scope) {
                  PyDict_SetItem(copy, s_keyward, verdict) < 0 ||
                  PyDict_SetItem(copy, s_verified, verified) < 0 ||
                  PyDict_SetItem(copy, s_state, state) < 0;
+        Py_XDECREF(old_state);
     }
     Py_XDECREF(state);
     Py_XDECREF(verified);

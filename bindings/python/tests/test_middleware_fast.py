@@ -27,7 +27,7 @@ import pytest
 
 import keyward
 from keyward import _ffi
-from keyward.middleware import ASGIMiddleware, WSGIMiddleware, get_verdict
+from keyward.middleware import ASGIMiddleware, Verified, WSGIMiddleware, get_verdict
 from test_middleware import asgi_app, asgi_call, wsgi_app, wsgi_call
 
 pytestmark = pytest.mark.skipif(_ffi.fast is None, reason="keyward._kw_fast is not built (ABI mode)")
@@ -249,3 +249,14 @@ def test_the_c_path_keeps_no_references(store: keyward.Store) -> None:
     gc.collect()
     assert (sys.getrefcount(environ), sys.getrefcount(value), sys.getrefcount(store)) == before
     assert usage(store, key) == (100, 0)
+
+
+def test_a_judge_is_set_up_once(store: keyward.Store) -> None:
+    """A judge's fields are read without the GIL during a verify: they never change."""
+    judge = WSGIMiddleware(wsgi_app, store).guard._new_judge(("read",))
+    with pytest.raises(TypeError, match="already initialised"):
+        judge.__init__(store, ("write",), frozenset({"write"}), 0, keyward.Verdict, Verified, (), keyward.Reason,
+                       lambda status: None)
+    key = store.create("acct_once", scopes=["read"]).key
+    environ = {"HTTP_X_API_KEY": key}
+    assert judge.wsgi(environ) is environ and environ["keyward.verified"].scopes == frozenset({"read"})
