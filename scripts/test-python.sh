@@ -5,7 +5,8 @@
 #    temporary directory, creates a fresh virtualenv there, runs the README's install command
 #    (`pip install ./bindings/python`: maturin compiles libkeyward and bundles it) without
 #    KEYWARD_LIB, checks that the wheel is tagged for this platform (not py3-none-any) and
-#    carries the cffi API-mode module (keyward._kw_api), and runs a program that creates a key
+#    carries the compiled modules (keyward._kw_api: cffi API mode; keyward._kw_fast: the
+#    middlewares' usual request in C), and runs a program that creates a key
 #    and verifies it with the bundled library, in API mode.
 # 2. The pytest suite: a virtualenv in target/python-venv (created if missing) with cffi,
 #    pytest, gunicorn, uvicorn, mypy and the frameworks keyward.contrib integrates with
@@ -100,8 +101,8 @@ for tag in tags:
 assert "Root-Is-Purelib: false" in wheel, wheel
 files = [str(f) for f in dist.files or ()]
 assert "keyward/keyward/libkeyward.so" in files or sys.platform != "linux", files
-# The cffi API-mode module (build_backend/keyward_build.py compiles it; this machine has a C
-# compiler and Python's headers, so a wheel without it is a failure here).
+# The compiled modules (build_backend/keyward_build.py compiles them; this machine has a C
+# compiler and Python's headers, so a wheel without them is a failure here).
 api = [f for f in files if f.startswith("keyward/_kw_api") and f.endswith((".so", ".pyd"))]
 assert api, f"the wheel has no keyward/_kw_api module: {files}"
 fast = [f for f in files if f.startswith("keyward/_kw_fast") and f.endswith((".so", ".pyd"))]
