@@ -25,6 +25,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+#include <structmember.h> /* PyMember_SetOne (in Python.h from 3.12) */
 
 #include "keyward.h"
 
@@ -48,6 +49,9 @@ typedef struct {
     Py_ssize_t n_scopes;
     uint32_t cost;
     PyObject *verdict_type;   /* keyward.types.Verdict */
+    /* Its slots `_data`, `reason`, `http_status`, `ok` (member descriptors, held), written
+     * directly; NULL where the class has no such slot (then set as attributes). */
+    PyObject *slot_descr[4];
     PyObject *verified_type;  /* keyward.middleware.Verified (a NamedTuple) */
     PyObject *reasons;        /* tuple: kw_reason value -> keyward.Reason */
     PyObject *reason_type;    /* keyward.Reason, for a value beyond the tuple */
@@ -61,6 +65,7 @@ static void judge_dealloc(Judge *self) {
     Py_CLEAR(self->scope_bytes);
     PyMem_Free(self->c_scopes);
     Py_CLEAR(self->verdict_type);
+    for (size_t i = 0; i < 4; i++) Py_CLEAR(self->slot_descr[i]);
     Py_CLEAR(self->verified_type);
     Py_CLEAR(self->reasons);
     Py_CLEAR(self->reason_type);
@@ -73,6 +78,7 @@ static int judge_traverse(Judge *self, visitproc visit, void *arg) {
     Py_VISIT(self->scope_set);
     Py_VISIT(self->scope_bytes);
     Py_VISIT(self->verdict_type);
+    for (size_t i = 0; i < 4; i++) Py_VISIT(self->slot_descr[i]);
     Py_VISIT(self->verified_type);
     Py_VISIT(self->reasons);
     Py_VISIT(self->reason_type);
@@ -138,6 +144,17 @@ static int judge_init(Judge *self, PyObject *args, PyObject *kwargs) {
     Py_XSETREF(self->store, Py_NewRef(store));
     Py_XSETREF(self->scope_set, Py_NewRef(scope_set));
     Py_XSETREF(self->verdict_type, Py_NewRef(verdict_type));
+    PyObject *const slot_names[4] = {s_data, s_reason, s_http_status, s_ok};
+    for (size_t i = 0; i < 4; i++) {
+        PyObject *descr = PyObject_GetAttr(verdict_type, slot_names[i]);
+        if (descr == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return -1;
+            PyErr_Clear();
+        } else if (!Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+            Py_CLEAR(descr);
+        }
+        Py_XSETREF(self->slot_descr[i], descr);
+    }
     Py_XSETREF(self->verified_type, Py_NewRef(verified_type));
     Py_XSETREF(self->reasons, Py_NewRef(reasons));
     Py_XSETREF(self->reason_type, Py_NewRef(reason_type));
@@ -152,6 +169,13 @@ static void raise_status(Judge *self, kw_status status) {
         PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
         Py_DECREF(exc);
     }
+}
+
+/* Sets the Verdict's slot `i` (named `name`): straight into the slot when the class has it. */
+static int set_slot(Judge *self, PyObject *verdict, size_t i, PyObject *name, PyObject *value) {
+    PyObject *descr = self->slot_descr[i];
+    if (descr == NULL) return PyObject_SetAttr(verdict, name, value);
+    return PyMember_SetOne((char *)verdict, ((PyMemberDescrObject *)descr)->d_member, value);
 }
 
 /* Verifies one credential header and builds its Verdict (a new reference), or sets an
@@ -197,10 +221,10 @@ static PyObject *verify_one(Judge *self, const char *name, size_t name_len, cons
     PyTypeObject *type = (PyTypeObject *)self->verdict_type;
     PyObject *verdict = http_status ? type->tp_alloc(type, 0) : NULL;
     int ok = out->reason == KW_REASON_VALID;
-    if (verdict == NULL || PyObject_SetAttr(verdict, s_data, data) < 0 ||
-        PyObject_SetAttr(verdict, s_reason, reason) < 0 ||
-        PyObject_SetAttr(verdict, s_http_status, http_status) < 0 ||
-        PyObject_SetAttr(verdict, s_ok, ok ? Py_True : Py_False) < 0) {
+    if (verdict == NULL || set_slot(self, verdict, 0, s_data, data) < 0 ||
+        set_slot(self, verdict, 1, s_reason, reason) < 0 ||
+        set_slot(self, verdict, 2, s_http_status, http_status) < 0 ||
+        set_slot(self, verdict, 3, s_ok, ok ? Py_True : Py_False) < 0) {
         Py_CLEAR(verdict);
     }
     *accepted_plain = ok && out->rate_scope == 0;
@@ -210,15 +234,16 @@ static PyObject *verify_one(Judge *self, const char *name, size_t name_len, cons
     return verdict;
 }
 
-/* The Verified an accepted request carries for the middlewares stacked inside. */
+/* The Verified an accepted request carries for the middlewares stacked inside: the
+ * NamedTuple made as `tuple.__new__(Verified, (store, verdict, scopes, None))` makes it. */
 static PyObject *make_verified(Judge *self, PyObject *verdict) {
-    PyObject *items = PyTuple_Pack(4, self->store, verdict, self->scope_set, Py_None);
-    if (items == NULL) return NULL;
-    PyObject *args = PyTuple_Pack(1, items);
-    Py_DECREF(items);
-    if (args == NULL) return NULL;
-    PyObject *verified = PyTuple_Type.tp_new((PyTypeObject *)self->verified_type, args, NULL);
-    Py_DECREF(args);
+    PyTypeObject *type = (PyTypeObject *)self->verified_type;
+    PyObject *verified = type->tp_alloc(type, 4);
+    if (verified == NULL) return NULL;
+    PyTuple_SET_ITEM(verified, 0, Py_NewRef(self->store));
+    PyTuple_SET_ITEM(verified, 1, Py_NewRef(verdict));
+    PyTuple_SET_ITEM(verified, 2, Py_NewRef(self->scope_set));
+    PyTuple_SET_ITEM(verified, 3, Py_NewRef(Py_None));
     return verified;
 }
 

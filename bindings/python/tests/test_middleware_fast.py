@@ -260,3 +260,26 @@ def test_a_judge_is_set_up_once(store: keyward.Store) -> None:
     key = store.create("acct_once", scopes=["read"]).key
     environ = {"HTTP_X_API_KEY": key}
     assert judge.wsgi(environ) is environ and environ["keyward.verified"].scopes == frozenset({"read"})
+
+
+def test_a_verdict_class_without_those_slots_gets_attributes(store: keyward.Store) -> None:
+    """The judge writes the verdict's four fields into its slots when the class has them,
+    and sets them as attributes otherwise (the same values either way)."""
+
+    class PlainVerdict:
+        pass
+
+    from keyward.store import _header_error
+    from keyward.types import _REASONS
+
+    key = store.create("acct_plain_class", scopes=["read"]).key
+    made = []
+    for verdict_type in (keyward.Verdict, PlainVerdict):
+        judge = _ffi.fast.Judge(store, ("read",), frozenset({"read"}), 0, verdict_type, Verified, _REASONS,
+                                keyward.Reason, _header_error)
+        environ = {"HTTP_X_API_KEY": key}
+        assert judge.wsgi(environ) is environ
+        verdict = environ["keyward.verdict"]
+        assert type(verdict) is verdict_type
+        made.append((verdict.reason, verdict.http_status, verdict.ok, len(verdict._data)))
+    assert made[0] == made[1] == (keyward.Reason.VALID, 200, True, _ffi.ffi.sizeof("kw_verdict"))
