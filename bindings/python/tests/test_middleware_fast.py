@@ -283,3 +283,38 @@ def test_a_verdict_class_without_those_slots_gets_attributes(store: keyward.Stor
         assert type(verdict) is verdict_type
         made.append((verdict.reason, verdict.http_status, verdict.ok, len(verdict._data)))
     assert made[0] == made[1] == (keyward.Reason.VALID, 200, True, _ffi.ffi.sizeof("kw_verdict"))
+
+
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_framework_checks_take_the_compiled_path(store: keyward.Store, kind: str) -> None:
+    """keyward.contrib's check_request (Flask, FastAPI, DRF) uses the same judges, with the
+    same outcomes as the Python path."""
+    from keyward import contrib
+
+    guard = contrib._guard(store, ("read",), 0)
+    assert contrib._guard(store, ("read",), 0) is guard  # made once, not per request
+    recorder = Recorder()
+    guard._judges[("read",)] = recorder.wrap(guard._new_judge(("read",)))
+    keys = {name: store.create("acct_contrib", scopes=scopes).key for name, scopes in
+            (("reader", ["read"]), ("writer", ["write"]))}
+
+    def carrier(key: str) -> dict[str, Any]:
+        if kind == "wsgi":
+            return {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "HTTP_X_API_KEY": key}
+        return {"type": "http", "method": "GET", "path": "/", "headers": [(b"x-api-key", key.encode())]}
+
+    def summary(outcome: Any) -> Any:
+        verdict = outcome.verdict
+        return (outcome.status, outcome.code, outcome.message, outcome.ok, verdict.owner, verdict.key_id,
+                outcome.verified is not None)
+
+    for name in ("reader", "writer"):
+        fast = contrib.check_request(store, carrier(keys[name]), ("read",))
+        guard._use_fast = False
+        del guard._judges[("read",)]
+        slow = contrib.check_request(store, carrier(keys[name]), ("read",))
+        guard._use_fast = True
+        guard._judges[("read",)] = recorder.wrap(guard._new_judge(("read",)))
+        assert summary(fast) == summary(slow)
+    assert recorder.seen == ["carrier", "verdict"]
+    assert usage(store, keys["reader"]) == (2, 0) and usage(store, keys["writer"]) == (0, 2)
