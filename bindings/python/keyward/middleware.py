@@ -127,7 +127,13 @@ class Outcome:
 
     def body(self) -> bytes:
         """The JSON error body ``{"ok": false, "code": ..., "message": ...}``."""
-        return json.dumps({"ok": False, "code": self.code, "message": self.message}).encode()
+        key = (self.code, self.message)
+        body = _BODIES.get(key)
+        if body is None:  # made once per distinct refusal (a refused request is often a bot's)
+            body = json.dumps({"ok": False, "code": self.code, "message": self.message}).encode()
+            if len(_BODIES) < 256:
+                _BODIES[key] = body
+        return body
 
     def headers(self) -> list[tuple[str, str]]:
         """Response headers of a refusal (``WWW-Authenticate`` on a 401, per RFC 9110)."""
@@ -149,6 +155,9 @@ class Outcome:
         rate-limited key; empty otherwise."""
         return self.verdict.rate_headers() if self.verdict is not None else []
 
+
+#: The refusals' JSON bodies, by (code, message).
+_BODIES: dict[tuple[str, str], bytes] = {}
 
 _PUBLIC_OUTCOME = Outcome(status=200, code="PUBLIC", message="public route", public=True)
 
