@@ -11,6 +11,7 @@
  * attaches it as the Python middleware would (`keyward.verdict` / `keyward` + `state`, and
  * the `Verified` for middlewares stacked inside).
  *
+ * A request with no credential header is answered too (the library's CREDENTIAL_MISSING).
  * Every other request is left to the Python code, before anything is verified (the call
  * answers None): several or unusual credential headers, values that are not plain ASCII
  * `str` (WSGI) or `bytes` pairs (ASGI), a request an outer middleware already verified.
@@ -180,7 +181,8 @@ static int set_slot(Judge *self, PyObject *verdict, size_t i, PyObject *name, Py
 
 /* Verifies one credential header and builds its Verdict (a new reference), or sets an
  * exception and returns NULL. `*accepted_plain` is set when the request is accepted and has
- * no rate-limit fields to send. `owner` holds `value` alive while the GIL is released. */
+ * no rate-limit fields to send. `owner` holds `value` alive while the GIL is released.
+ * `name` NULL: the request has no credential header (the library answers that error). */
 static PyObject *verify_one(Judge *self, const char *name, size_t name_len, const char *value,
                             size_t value_len, PyObject *owner, int *accepted_plain) {
     PyObject *handle_obj = PyObject_GetAttr(self->store, s_handle);
@@ -197,7 +199,7 @@ static PyObject *verify_one(Judge *self, const char *name, size_t name_len, cons
     kw_status status;
     Py_INCREF(owner);
     Py_BEGIN_ALLOW_THREADS
-    status = kw_verify_headers_ex((kw_store)handle, &header, 1, self->c_scopes, (size_t)self->n_scopes,
+    status = kw_verify_headers_ex((kw_store)handle, &header, name != NULL, self->c_scopes, (size_t)self->n_scopes,
                                   self->cost, 0, KW_VERIFY_RATE_FIELDS, out, NULL, 0, NULL);
     Py_END_ALLOW_THREADS
     Py_DECREF(owner);
@@ -273,11 +275,12 @@ static PyObject *judge_wsgi(Judge *self, PyObject *environ) {
     if (authorization == NULL && PyErr_Occurred()) return NULL;
     if (key != NULL && authorization != NULL) Py_RETURN_NONE; /* two credentials */
     PyObject *value = key != NULL ? key : authorization;
-    if (value == NULL || !PyUnicode_CheckExact(value) || !PyUnicode_IS_ASCII(value)) Py_RETURN_NONE;
+    int accepted_plain = 0;
+    if (value == NULL) return verify_one(self, NULL, 0, NULL, 0, Py_None, &accepted_plain); /* none */
+    if (!PyUnicode_CheckExact(value) || !PyUnicode_IS_ASCII(value)) Py_RETURN_NONE;
     Py_ssize_t len;
     const char *text = PyUnicode_AsUTF8AndSize(value, &len); /* ASCII: the string's own bytes */
     if (text == NULL) return NULL;
-    int accepted_plain = 0;
     PyObject *verdict = key != NULL
         ? verify_one(self, NAME_API_KEY, sizeof NAME_API_KEY - 1, text, (size_t)len, value, &accepted_plain)
         : verify_one(self, NAME_AUTHORIZATION, sizeof NAME_AUTHORIZATION - 1, text, (size_t)len, value,
@@ -333,8 +336,8 @@ static PyObject *judge_asgi(Judge *self, PyObject *scope) {
             found = value, found_name = this_name, found_name_len = this_len;
         }
     }
-    if (found == NULL) Py_RETURN_NONE;
     int accepted_plain = 0;
+    if (found == NULL) return verify_one(self, NULL, 0, NULL, 0, Py_None, &accepted_plain); /* none */
     PyObject *verdict = verify_one(self, found_name, found_name_len, PyBytes_AS_STRING(found),
                                    (size_t)PyBytes_GET_SIZE(found), found, &accepted_plain);
     if (verdict == NULL || !accepted_plain) return verdict;

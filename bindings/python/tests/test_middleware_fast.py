@@ -110,7 +110,7 @@ CASES: dict[str, tuple[dict[str, Any], Callable[[str], list[tuple[str, str]]], i
     "bad checksum": ({"scopes": ["read"]}, lambda k: [("x-api-key", k[:-6] + "AAAAAA")], 1, ["verdict"]),
     "malformed": ({"scopes": ["read"]}, lambda k: [("x-api-key", "not-a-key")], 1, ["verdict"]),
     "bearer without a key": ({"scopes": ["read"]}, lambda k: [("authorization", "Bearer")], 1, ["error"]),
-    "no credential": ({"scopes": ["read"]}, lambda k: [], 1, ["left"]),
+    "no credential": ({"scopes": ["read"]}, lambda k: [], 1, ["error"]),
     "two credentials": ({"scopes": ["read"]}, lambda k: [("x-api-key", k), ("authorization", "Bearer " + k)], 1, ["left"]),
     "same header twice": ({"scopes": ["read"]}, lambda k: [("x-api-key", k), ("x-api-key", k)], 1, None),  # type: ignore[dict-item]
     "half a token pair": ({"scopes": ["read"]}, lambda k: [("x-api-key", k), ("x-api-token-id", "abc")], 1, ["left"]),
