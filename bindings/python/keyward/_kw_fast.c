@@ -151,8 +151,9 @@ static int judge_init(Judge *self, PyObject *args, PyObject *kwargs) {
         if (descr == NULL) {
             if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return -1;
             PyErr_Clear();
-        } else if (!Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
-            Py_CLEAR(descr);
+        } else if (!Py_IS_TYPE(descr, &PyMemberDescr_Type) ||
+                   !PyType_IsSubtype((PyTypeObject *)verdict_type, PyDescr_TYPE(descr))) {
+            Py_CLEAR(descr); /* not a slot of this class: set as an attribute */
         }
         Py_XSETREF(self->slot_descr[i], descr);
     }
