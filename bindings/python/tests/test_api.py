@@ -37,6 +37,15 @@ def test_imported_from_the_installed_package() -> None:
     assert "site-packages" in keyward.__file__
 
 
+def test_the_installed_package_runs_its_compiled_modules() -> None:
+    """The wheel's keyward._kw_api and keyward._kw_fast load (the middlewares' C path)."""
+    if not os.environ.get("KEYWARD_EXPECT_INSTALLED"):
+        pytest.skip("run through scripts/test-python.sh")
+    from keyward import _ffi
+
+    assert _ffi.mode == "api" and _ffi.fast is not None
+
+
 def test_py_typed_is_shipped() -> None:
     assert (Path(keyward.__file__).parent / "py.typed").exists()
 

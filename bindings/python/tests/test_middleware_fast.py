@@ -2,17 +2,18 @@
 
 Every request below goes through two middlewares with the same settings: one with its
 compiled judges (one per scope list, wrapped in a recorder), one with them turned off
-(``guard._use_fast``: the Python path). Each path gets its own keys, made alike, so both start from the same state; the
-answers are compared (status, headers, body, what the application saw) and so are the uses
-and refusals each key counted. The recorder shows, per request, what the C path did:
+(``guard._use_fast``: the Python path). Each path gets its own keys, made alike, so both
+start from the same state; the answers are compared (status, headers, body, what the
+application saw) and so are the uses and refusals each key counted. The recorder shows, per request, what the C path did:
 ``carrier`` (accepted, passed on), ``verdict`` (verified, finished by the Python code),
 ``error`` (a credential error) or ``left`` (nothing verified: the Python path took it).
 
 Route tables get one compiled judge per distinct scope list; a public route never reaches one.
 
 The suite's installed package is in API mode with the module built (scripts/test-python.sh
-checks the wheel carries it); without it these tests are skipped, and ABI mode runs the
-middleware tests through the Python path alone (test_ffi_api_mode.py).
+checks the wheel carries it, test_api.py that it loads); without it these tests are
+skipped, and ABI mode runs the middleware tests through the Python path alone
+(test_ffi_api_mode.py).
 """
 from __future__ import annotations
 
