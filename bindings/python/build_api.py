@@ -93,11 +93,17 @@ def build_fast(outdir: str | os.PathLike[str]) -> str:
     return str(Path(command.get_ext_fullpath(FAST_MODULE)).resolve())
 
 
-def build(outdir: str | os.PathLike[str]) -> list[str]:
-    """Compiles both modules under ``outdir/keyward``; returns their paths."""
+def build_api_module(outdir: str | os.PathLike[str]) -> str:
+    """Compiles ``keyward._kw_api`` under ``outdir`` (as ``keyward/_kw_api*.so``); returns its
+    path."""
     out = Path(outdir)
     (out / "keyward").mkdir(parents=True, exist_ok=True)
-    return [str(make_ffi().compile(tmpdir=str(out), verbose=False)), build_fast(out)]
+    return str(make_ffi().compile(tmpdir=str(out), verbose=False))
+
+
+def build(outdir: str | os.PathLike[str]) -> list[str]:
+    """Compiles both modules under ``outdir/keyward``; returns their paths."""
+    return [build_api_module(outdir), build_fast(outdir)]
 
 
 if __name__ == "__main__":

@@ -84,14 +84,13 @@ def _provide_header() -> None:
         os.replace(tmp, header)  # atomic: a concurrent build reads the old or the new file
 
 
-def _compile_api_modules(outdir: str) -> list[Path]:
-    """Compiles keyward._kw_api and keyward._kw_fast with build_api.py (beside this
-    directory) into outdir."""
+def _load_build_api() -> Any:
+    """build_api.py (beside this directory): ``build_api_module`` and ``build_fast``."""
     spec = importlib.util.spec_from_file_location("keyward_build_api", Path("build_api.py").resolve())
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return [Path(p) for p in module.build(outdir)]
+    return module
 
 
 def _record_row(arcname: str, data: bytes) -> str:
@@ -120,20 +119,27 @@ def _add_to_wheel(wheel: Path, arcname: str, data: bytes) -> None:
 
 
 def _add_api_modules(wheel: Path) -> None:
-    """Adds keyward/_kw_api*.so and keyward/_kw_fast*.so to the wheel, or warns and leaves
-    it in ABI mode."""
+    """Adds keyward/_kw_api*.so, then keyward/_kw_fast*.so (used only in API mode), to the
+    wheel; each one that cannot be built is left out with a warning (the package works
+    without either, more slowly)."""
+    builder = _load_build_api()
+    steps = [
+        (builder.build_api_module, "the cffi API-mode module",
+         "the package will call libkeyward in cffi ABI mode (slower per call)"),
+        (builder.build_fast, "keyward._kw_fast",
+         "the middlewares will judge every request in Python (slower per request)"),
+    ]
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            built_modules = _compile_api_modules(tmp)
-        except Exception as exc:  # noqa: BLE001 - any failure: the ABI-mode wheel still works
-            print(
-                f"keyward: WARNING: the cffi API-mode module was not built ({type(exc).__name__}: {exc}); "
-                "the package will call libkeyward in cffi ABI mode (slower per call). It needs a C "
-                "compiler and Python's headers (Debian: apt-get install python3-dev).",
-                file=sys.stderr,
-            )
-            return
-        for built in built_modules:
+        for build, what, consequence in steps:
+            try:
+                built = Path(build(tmp))
+            except Exception as exc:  # noqa: BLE001 - any failure: the package still works
+                print(
+                    f"keyward: WARNING: {what} was not built ({type(exc).__name__}: {exc}); {consequence}. "
+                    "It needs a C compiler and Python's headers (Debian: apt-get install python3-dev).",
+                    file=sys.stderr,
+                )
+                return
             _add_to_wheel(wheel, f"keyward/{built.name}", built.read_bytes())
 
 

@@ -26,7 +26,9 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
-#include <structmember.h> /* PyMember_SetOne (in Python.h from 3.12) */
+#if PY_VERSION_HEX < 0x030C0000
+#include <structmember.h> /* PyMember_SetOne: in Python.h from 3.12 */
+#endif
 
 #include "keyward.h"
 

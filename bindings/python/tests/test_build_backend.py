@@ -72,15 +72,43 @@ def test_a_failed_compile_leaves_the_wheel_unchanged_with_a_warning(
     wheel = tmp_path / "keyward-0.1.0-py3-none-linux_x86_64.whl"
     before = make_wheel(wheel)
 
-    def no_compiler(outdir: str) -> list[Path]:
+    def no_compiler(outdir: str) -> str:
         raise OSError("cc: not found")
 
-    monkeypatch.setattr(backend, "_compile_api_modules", no_compiler)
+    monkeypatch.setattr(backend, "_load_build_api", lambda: types.SimpleNamespace(build_api_module=no_compiler,
+                                                                             build_fast=no_compiler))
     backend._add_api_modules(wheel)
     assert wheel.read_bytes() == before
     err = capsys.readouterr().err
     assert "the cffi API-mode module was not built (OSError: cc: not found)" in err
+    assert "_kw_fast" not in err  # not tried: it is used only in API mode
     assert "ABI mode" in err
+
+
+def test_without_the_fast_module_the_wheel_keeps_api_mode(
+    backend: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wheel = tmp_path / "keyward-0.1.0-py3-none-linux_x86_64.whl"
+    make_wheel(wheel)
+
+    def api_module(outdir: str) -> str:
+        built = Path(outdir) / "keyward" / "_kw_api.test.so"
+        built.parent.mkdir(parents=True, exist_ok=True)
+        built.write_bytes(b"api module")
+        return str(built)
+
+    def no_fast(outdir: str) -> str:
+        raise RuntimeError("structmember.h: no such file")
+
+    monkeypatch.setattr(backend, "_load_build_api", lambda: types.SimpleNamespace(build_api_module=api_module,
+                                                                                   build_fast=no_fast))
+    backend._add_api_modules(wheel)
+    with zipfile.ZipFile(wheel) as z:
+        assert z.read("keyward/_kw_api.test.so") == b"api module"
+        assert not [n for n in z.namelist() if "_kw_fast" in n]
+    err = capsys.readouterr().err
+    assert "keyward._kw_fast was not built (RuntimeError: structmember.h: no such file)" in err
+    assert "the middlewares will judge every request in Python" in err
 
 
 @pytest.mark.parametrize("module", ["_kw_api", "_kw_fast"])
