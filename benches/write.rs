@@ -88,41 +88,46 @@ fn flush(c: &mut Criterion) {
 /// The flush a busy host's flusher makes every interval in `benches/http` (~12 k requests/s,
 /// each with one of 100 000 keys): 11 300 keys drawn at random, verified once each (untimed),
 /// then flushed; keys already have usage rows (eight flushes of warm-up), as on a server that
-/// has been up for a while.
+/// has been up for a while. Also 4 and 16 times as many draws per flush (a flush that waited
+/// 4 or 16 intervals): what one request's count costs as flushes carry more requests.
 fn flush_steady(c: &mut Criterion) {
     const KEYS: usize = 100_000;
-    const PER_FLUSH: usize = 11_300;
+    const PER_INTERVAL: usize = 11_300;
     let fixture = Fixture::new(KEYS);
     let store = fixture.open(Concurrency::MultiProcess, Duration::ZERO);
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let mut verify_batch = || {
-        for _ in 0..PER_FLUSH {
+    let mut verify_batch = |draws: usize| {
+        for _ in 0..draws {
             state = common::xorshift(state);
             let key = &fixture.keys[(state % KEYS as u64) as usize];
             assert!(store.verify(key, SCOPES).expect("verify").is_valid());
         }
     };
     for _ in 0..8 {
-        verify_batch();
+        verify_batch(PER_INTERVAL);
         store.flush().expect("flush");
     }
     let mut group = c.benchmark_group("flush_steady_100k_keys");
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(10));
-    group.throughput(Throughput::Elements(PER_FLUSH as u64));
-    group.bench_function("11300_random_keys", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                verify_batch();
-                let begin = Instant::now();
-                store.flush().expect("flush");
-                total += begin.elapsed();
-            }
-            total
-        })
-    });
+    for intervals in [1, 4, 16] {
+        let draws = PER_INTERVAL * intervals;
+        group.throughput(Throughput::Elements(draws as u64));
+        let name = format!("{draws}_random_keys");
+        group.bench_function(name.as_str(), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    verify_batch(draws);
+                    let begin = Instant::now();
+                    store.flush().expect("flush");
+                    total += begin.elapsed();
+                }
+                total
+            })
+        });
+    }
     group.finish();
 }
 

@@ -935,6 +935,49 @@ fn close_waits_for_a_background_flush_in_flight() {
     );
 }
 
+/// A background flush that took long delays the next periodic one (`flush_pacing`: at least
+/// 100 times its duration), while the flusher keeps waking; the counts made meanwhile wait in
+/// the shared table, where `usage()` sees them, and `flush()` writes them at once.
+#[test]
+fn a_long_background_flush_delays_the_next() {
+    let t = temp_store_with(|o| o.flush_interval = Duration::from_millis(1));
+    let created = t.store.create(new_key("acct", &[])).unwrap();
+    let commits_before = t.store.stats().unwrap().commits;
+    // The first flush with counts holds its batch for 200 ms: the next waits 20 s.
+    t.store
+        .pause_flushes_for_test(Duration::from_millis(200))
+        .unwrap();
+    for _ in 0..10 {
+        assert!(t.store.verify(created.key(), &[]).unwrap().is_valid());
+    }
+    wait_until("the flusher takes a batch", || {
+        t.store.paused_flushes_for_test().unwrap() > 0
+    });
+    t.store.pause_flushes_for_test(Duration::ZERO).unwrap();
+    wait_until("the long flush commits", || {
+        t.store.stats().unwrap().commits > commits_before
+    });
+    let commits_after_long = t.store.stats().unwrap().commits;
+    assert_eq!(commits_after_long, commits_before + 1);
+    let passes = t.store.flusher_passes_for_test().unwrap();
+    for _ in 0..10 {
+        assert!(t.store.verify(created.key(), &[]).unwrap().is_valid());
+    }
+    // Twenty wake-ups of a 1 ms flusher with counts pending: none flushed them.
+    wait_until("the flusher wakes twenty times", || {
+        t.store.flusher_passes_for_test().unwrap() >= passes + 20
+    });
+    assert_eq!(
+        t.store.stats().unwrap().commits,
+        commits_after_long,
+        "a periodic flush ran within 100 times the last one's duration"
+    );
+    assert_eq!(t.store.usage(created.id()).unwrap().uses, 20);
+    assert_eq!(t.store.flush().unwrap(), 1, "flush() writes at once");
+    assert_eq!(t.store.stats().unwrap().commits, commits_after_long + 1);
+    assert_eq!(t.store.usage(created.id()).unwrap().uses, 20);
+}
+
 /// Waits (yielding, no sleep) until `done` holds; fails after 60 s naming `what`.
 fn wait_until(what: &str, done: impl Fn() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);

@@ -24,6 +24,10 @@
 # the package's optional extension keyward_native built (bindings/php/ext, phpize) and loaded
 # as its README's PHP-FPM set-up says (KW_BENCH_PHP=ffi: without it, FFI only).
 #
+# KW_BENCH_FLUSH_MS=N opens the Python and Node apps' stores with a flush interval of N ms
+# (default 1 000; e.g. 3600000 leaves the usage flush to the graceful stop: what the flush
+# costs a request, by A/B). PHP-FPM keeps the default.
+#
 # KW_BENCH_PROFILING=1 serves the library's profiling build (the release code, with symbols
 # for perf and callgrind) instead of the stripped release build.
 #

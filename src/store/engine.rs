@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Weak};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use redb::{ReadableDatabase, WriteTransaction};
 
 use super::StoreStats;
+use super::flush_pacing::FlushPacing;
 use super::open::DEFAULT_FLUSH_INTERVAL;
 use super::open::{StoreOptions, sync_file_path};
 use super::table_sync::KnownStates;
@@ -81,6 +82,9 @@ pub(crate) struct Engine {
     /// Test hook: flushes that have taken their batch and entered that pause.
     #[cfg(feature = "test-hooks")]
     pub(super) paused_flushes: AtomicU64,
+    /// Test hook: passes of the background flusher (every interval, paced flush or not).
+    #[cfg(feature = "test-hooks")]
+    pub(super) flusher_passes: AtomicU64,
     /// Test hook: holds top-ups of credits between commit and pool.
     #[cfg(feature = "test-hooks")]
     pub(super) top_up_gate: super::credits::TopUpGate,
@@ -149,6 +153,8 @@ impl Engine {
             flush_pause_micros: AtomicU64::new(0),
             #[cfg(feature = "test-hooks")]
             paused_flushes: AtomicU64::new(0),
+            #[cfg(feature = "test-hooks")]
+            flusher_passes: AtomicU64::new(0),
             #[cfg(feature = "test-hooks")]
             top_up_gate: Default::default(),
             #[cfg(feature = "test-hooks")]
@@ -506,6 +512,7 @@ impl Drop for ClosingGuard {
 }
 
 fn flusher_loop(engine: Weak<Engine>, stop: Arc<(Mutex<bool>, Condvar)>, interval: Duration) {
+    let mut pacing = FlushPacing::new(interval);
     loop {
         {
             let stopped = stop.0.lock();
@@ -523,8 +530,18 @@ fn flusher_loop(engine: Weak<Engine>, stop: Arc<(Mutex<bool>, Condvar)>, interva
         let Some(engine) = engine.upgrade() else {
             return;
         };
-        // Errors are retried next interval; the counts stay pending meanwhile.
-        let _ = engine.flush_periodic(interval);
+        #[cfg(feature = "test-hooks")]
+        engine.flusher_passes.fetch_add(1, Ordering::Release);
+        let now = Instant::now();
+        if pacing.is_due(now) {
+            // Errors are retried at the next due pass; the counts stay pending meanwhile.
+            let _ = engine.flush_periodic(interval);
+            pacing.flushed(now, Instant::now());
+        } else {
+            // The last flush was long: this one waits (see `flush_pacing`), keeping the
+            // host's lease so no other process's flusher takes the counts meanwhile.
+            engine.hold_flush_lease(interval);
+        }
         // Re-derive the shared counter from the database now and then, so a process that
         // died between a commit and its signal cannot leave the others stale for long, and
         // move to a sync file that replaced ours.

@@ -11,6 +11,7 @@
 mod audit;
 mod credits;
 mod engine;
+mod flush_pacing;
 mod key_view;
 mod legacy;
 mod manage;
@@ -392,6 +393,18 @@ impl Store {
         Ok(self
             .engine()?
             .paused_flushes
+            .load(std::sync::atomic::Ordering::Acquire))
+    }
+
+    /// How many times the background flusher has woken (every flush interval, whether its
+    /// paced flush ran or waited; tests wait for it instead of sleeping). Only with the
+    /// `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn flusher_passes_for_test(&self) -> Result<u64> {
+        Ok(self
+            .engine()?
+            .flusher_passes
             .load(std::sync::atomic::Ordering::Acquire))
     }
 

@@ -57,7 +57,7 @@ impl Engine {
 
     /// Takes or renews the flush lease of the current table generation: free, already ours,
     /// expired, or held by a process that no longer exists.
-    fn hold_flush_lease(&self, interval: std::time::Duration) -> bool {
+    pub(super) fn hold_flush_lease(&self, interval: std::time::Duration) -> bool {
         let Some(view) = self.table.load_full() else {
             return false;
         };

@@ -19,7 +19,7 @@ if (cluster.isPrimary) {
 } else {
   const keyward = require('keyward');
   const Database = require('better-sqlite3');
-  const store = new keyward.Store(process.env.KW_BENCH_STORE); // per worker, after the fork
+  const store = new keyward.Store(process.env.KW_BENCH_STORE, process.env.KW_BENCH_FLUSH_MS ? { flushIntervalMs: Number(process.env.KW_BENCH_FLUSH_MS) } : {}); // per worker, after the fork
   const auth = keyward.middleware(store, { scopes: ['read'] });
   const db = new Database(process.env.KW_BENCH_SQLITE, { timeout: 5000 }); // busy timeout
   db.pragma('synchronous = NORMAL'); // WAL: no fsync per commit, as on every host

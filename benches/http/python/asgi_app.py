@@ -12,7 +12,7 @@ from keyward.middleware import ASGIMiddleware
 
 import lookup
 
-store = keyward.Store(os.environ["KW_BENCH_STORE"])
+store = keyward.Store(os.environ["KW_BENCH_STORE"], flush_interval_ms=int(os.environ.get("KW_BENCH_FLUSH_MS", "0")))
 BODY = b'{"ok":true}'
 START = {"type": "http.response.start", "status": 200,
          "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]}

@@ -18,7 +18,7 @@ from keyward.middleware import WSGIMiddleware
 
 import lookup
 
-store = keyward.Store(os.environ["KW_BENCH_STORE"])
+store = keyward.Store(os.environ["KW_BENCH_STORE"], flush_interval_ms=int(os.environ.get("KW_BENCH_FLUSH_MS", "0")))
 BODY = b'{"ok":true}'
 HEADERS = [("content-type", "application/json"), ("content-length", str(len(BODY)))]
 DENIED = b'{"ok":false}'
