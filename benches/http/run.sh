@@ -28,6 +28,9 @@
 # (default 1 000; e.g. 3600000 leaves the usage flush to the graceful stop: what the flush
 # costs a request, by A/B). PHP-FPM keeps the default.
 #
+# KW_BENCH_LIB=path serves that libkeyward.so (e.g. another commit's release build) with this
+# tree's bindings and apps: an A/B of a library change. Its C ABI must be this tree's.
+#
 # KW_BENCH_PROFILING=1 serves the library's profiling build (the release code, with symbols
 # for perf and callgrind) instead of the stripped release build.
 #
@@ -143,6 +146,11 @@ build_rust() {
     (cd "$ROOT" && cargo build --quiet --profile profiling --lib -p keyward)
     LIB="$ROOT/target/profiling/libkeyward.so"
     log "library: the profiling build (release code with symbols)"
+  fi
+  if [[ -n ${KW_BENCH_LIB:-} ]]; then  # another build's library, for an A/B of library changes
+    [[ -f $KW_BENCH_LIB ]] || { echo "KW_BENCH_LIB=$KW_BENCH_LIB: no such file" >&2; exit 2; }
+    LIB=$(cd "$(dirname "$KW_BENCH_LIB")" && pwd)/$(basename "$KW_BENCH_LIB")
+    log "library: $LIB (KW_BENCH_LIB)"
   fi
 }
 
