@@ -25,7 +25,7 @@ export interface OpenOptions {
   keepLastKey?: boolean;
   /** Longest key lifetime in ms; 0 (default) = unlimited (when set, every key needs an expiry). */
   maxLifetimeMs?: number;
-  /** Background usage flush interval in ms (default 1000), or `"manual"` (flush() and close() only). */
+  /** Background usage flush interval in ms (default 1000), or `"manual"` (flush() and close() only). After a long flush the next waits 100 times its duration (at most 30 s, unless the interval is longer). */
   flushIntervalMs?: number | 'manual';
   /** Most key records this process keeps decoded in front of the shared verify table; 0 = default (65 536). */
   indexCapacity?: number;

@@ -303,6 +303,8 @@ pub struct kw_options {
     /// Longest key lifetime in ms; 0 = unlimited (when set, every key needs an expiry).
     pub max_lifetime_ms: u64,
     /// Background usage flush interval in ms; 0 = default (1000); `KW_FLUSH_MANUAL` = off.
+    /// After a long flush the next waits 100 times its duration (at most 30 s, unless the
+    /// interval is longer).
     pub flush_interval_ms: u64,
     /// Most key records this process keeps decoded in front of the shared verify table for
     /// the Rust API's verifies (the C ABI's verifies read records in place: only calls

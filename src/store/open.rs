@@ -86,6 +86,8 @@ pub struct StoreOptions {
     /// Management policies.
     pub policies: Policies,
     /// Interval of the background usage flush; zero = flush only on `flush()` and close.
+    /// After a long flush the next waits 100 times its duration (at most 30 s, unless the
+    /// interval is longer), so the flusher stays under ~1 % of a core.
     pub flush_interval: Duration,
     /// Most key records this process keeps decoded for the verdicts of
     /// [`Store::verify`](crate::Store::verify) (the C ABI's verifies read records in place

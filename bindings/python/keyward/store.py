@@ -519,7 +519,9 @@ class Store:
         max_lifetime: policy: longest key lifetime (ms or ``timedelta``); every key then
             needs an expiry. ``None`` = unlimited.
         flush_interval_ms: background usage flush interval; 0 = default (1000 ms);
-            :data:`FLUSH_MANUAL` = only :meth:`flush` and :meth:`close` write usage.
+            :data:`FLUSH_MANUAL` = only :meth:`flush` and :meth:`close` write usage. After a
+            long flush the next waits 100 times its duration (at most 30 s, unless the
+            interval is longer).
         index_capacity: most key records this process keeps decoded in front of the shared
             verify table; 0 = default (65 536).
         upstream: connection URL of the upstream PostgreSQL this store replicates (several
