@@ -408,6 +408,23 @@ impl Store {
             .load(std::sync::atomic::Ordering::Acquire))
     }
 
+    /// The host's usage-flush lease as the shared table holds it: (holder pid, deadline in
+    /// seconds since the epoch, low 32 bits); `(0, 0)` when free or without a table. Only with
+    /// the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn flush_lease_for_test(&self) -> Result<(u32, u64)> {
+        let engine = self.engine()?;
+        let Some(view) = engine.table.load_full() else {
+            return Ok((0, 0));
+        };
+        let word = view
+            .table
+            .flush_lease()
+            .load(std::sync::atomic::Ordering::Acquire);
+        Ok(((word >> 32) as u32, word & 0xffff_ffff))
+    }
+
     /// How many `Store::usage` calls of this handle's store found a flush in flight (of this
     /// process or another) and waited for its commit (tests wait for it instead of sleeping).
     /// Only with the `test-hooks` feature.
