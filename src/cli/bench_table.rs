@@ -756,10 +756,12 @@ impl Report {
                 met: hot <= 1.2,
             },
             Goal {
-                what: format!("host commits per flush interval ~ 1 ({processes} processes)"),
+                // One flusher for the host, not one per process; fewer than one commit per
+                // interval while long flushes are paced (none in a short window is possible).
+                what: format!("host commits per flush interval <= 1 ({processes} processes)"),
                 value: per_interval,
                 bound: edge,
-                met: per_interval > 0.0 && per_interval <= edge,
+                met: per_interval <= edge,
             },
         ]);
         goals
