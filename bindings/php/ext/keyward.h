@@ -1186,6 +1186,8 @@ typedef struct kw_options {
   uint64_t max_lifetime_ms;
   /**
    * Background usage flush interval in ms; 0 = default (1000); `KW_FLUSH_MANUAL` = off.
+   * After a long flush the next waits 100 times its duration (at most 30 s, unless the
+   * interval is longer).
    */
   uint64_t flush_interval_ms;
   /**
