@@ -18,9 +18,9 @@
 use std::time::{Duration, Instant};
 
 /// The next periodic flush waits at least this many times the last one's duration.
-pub(crate) const DUTY_DIVISOR: u32 = 100;
+const DUTY_DIVISOR: u32 = 100;
 /// The longest a long flush delays the next one (when the interval is shorter).
-pub(crate) const MAX_PACED_WAIT: Duration = Duration::from_secs(30);
+const MAX_PACED_WAIT: Duration = Duration::from_secs(30);
 
 /// The flusher thread's record of when its next periodic flush is due.
 #[derive(Debug, Clone)]
@@ -50,7 +50,7 @@ impl FlushPacing {
     }
 
     /// How long the next periodic flush waits after one that took `took`.
-    pub(crate) fn wait_after(&self, took: Duration) -> Duration {
+    fn wait_after(&self, took: Duration) -> Duration {
         let paced = took.saturating_mul(DUTY_DIVISOR).min(MAX_PACED_WAIT);
         // The flusher wakes every interval: a flush due a little less than one interval from
         // now runs at the wake after it. Short flushes keep the interval exactly.

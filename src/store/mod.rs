@@ -414,15 +414,7 @@ impl Store {
     #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn flush_lease_for_test(&self) -> Result<(u32, u64)> {
-        let engine = self.engine()?;
-        let Some(view) = engine.table.load_full() else {
-            return Ok((0, 0));
-        };
-        let word = view
-            .table
-            .flush_lease()
-            .load(std::sync::atomic::Ordering::Acquire);
-        Ok(((word >> 32) as u32, word & 0xffff_ffff))
+        Ok(self.engine()?.flush_lease().unwrap_or((0, 0)))
     }
 
     /// How many `Store::usage` calls of this handle's store found a flush in flight (of this

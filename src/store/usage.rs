@@ -69,10 +69,9 @@ impl Engine {
         let lasts = (interval * 3)
             .max(std::time::Duration::from_secs(3))
             .as_secs();
-        let mine = (u64::from(me) << 32) | ((now + lasts) & 0xffff_ffff);
+        let mine = pack_lease(me, now + lasts);
         let current = word.load(Ordering::Acquire);
-        let holder = (current >> 32) as u32;
-        let deadline = current & 0xffff_ffff;
+        let (holder, deadline) = unpack_lease(current);
         let takeable = current == 0
             || holder == me
             || deadline < (now & 0xffff_ffff)
@@ -81,6 +80,16 @@ impl Engine {
             && word
                 .compare_exchange(current, mine, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
+    }
+
+    /// The flush lease as the current table holds it: (holder pid, deadline in seconds since
+    /// the epoch, low 32 bits); `None` without a table, `(0, 0)` when free.
+    #[cfg(feature = "test-hooks")]
+    pub(super) fn flush_lease(&self) -> Option<(u32, u64)> {
+        let view = self.table.load_full()?;
+        Some(unpack_lease(
+            view.table.flush_lease().load(Ordering::Acquire),
+        ))
     }
 
     fn flush_inner(&self, shared_counts: bool) -> Result<usize> {
@@ -471,6 +480,17 @@ impl Store {
             }))
         })
     }
+}
+
+/// The flush lease word: holder pid in the high half, deadline (seconds since the epoch, low
+/// 32 bits) in the low half.
+fn pack_lease(pid: u32, deadline_secs: u64) -> u64 {
+    (u64::from(pid) << 32) | (deadline_secs & 0xffff_ffff)
+}
+
+/// (holder pid, deadline) of a flush lease word.
+fn unpack_lease(word: u64) -> (u32, u64) {
+    ((word >> 32) as u32, word & 0xffff_ffff)
 }
 
 #[cfg(test)]
