@@ -13,8 +13,9 @@ import json
 import sys
 from collections import defaultdict
 
-VARIANTS = ["noauth", "sqlite", "sanctum", "keyward"]
-LABEL = {"noauth": "no auth", "sqlite": "SQLite + SHA-256", "sanctum": "lookup + UPDATE", "keyward": "keyward"}
+VARIANTS = ["noauth", "sqlite", "sanctum", "keyward", "floor"]
+LABEL = {"noauth": "no auth", "sqlite": "SQLite + SHA-256", "sanctum": "lookup + UPDATE", "keyward": "keyward",
+         "floor": "in-memory map (floor)"}
 
 
 def rps(w: dict) -> float:
@@ -67,6 +68,8 @@ def main(argv: list[str]) -> int:
             "p50_ms": w["p50_us"] / 1000, "p99_ms": w["p99_us"] / 1000,
             "server_cpu_us_per_request": cpu_round(cpu_us_per_request(r)),
             "server_cpu_us_over_noauth": cpu_round(cpu_delta(cpu_us_per_request(r), noauth_cpu.get((r["round"], r["host"])))),
+            "server_minor_faults_per_request": (round(r["server_minor_faults"] / w["requests"], 3)
+                                                if "server_minor_faults" in r and w["requests"] else None),
             "requests": w["requests"], "non_2xx": w["errors"]["status"], "socket_errors": socket_errors,
             "warmup_requests": r["warmup_requests"], "load_after_run": r["load"],
             "load_1min": float(r["load"].split()[0]),
@@ -96,8 +99,8 @@ def main(argv: list[str]) -> int:
           f"{meta.get('seconds', '?')} s per run, {rounds} round(s); load average before {meta.get('load_before', '?')}, "
           f"after {meta.get('load_after', '?')} ({meta.get('cpus', '?')} CPUs)\n")
     print(f"| host | variant | req/s ({per}) | x no-auth ({per}) | server CPU µs/req ({per}) | + over no auth ({per}) "
-          f"| p50 ms ({per}) | p99 ms ({per}) | load 1 min ({per}) |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+          f"| p50 ms ({per}) | p99 ms ({per}) | minor faults/req ({per}) | load 1 min ({per}) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for host in hosts:
         for v in VARIANTS:
             rows = by.get((host, v))
@@ -106,7 +109,8 @@ def main(argv: list[str]) -> int:
             join = lambda key, fmt: " / ".join(fmt.format(x[key]) if x[key] is not None else "-" for x in rows)
             print(f"| {host} | {LABEL[v]} | {join('requests_per_s', '{:.0f}')} | {join('ratio_to_noauth', '{:.2f}')} "
                   f"| {join('server_cpu_us_per_request', '{:.0f}')} | {join('server_cpu_us_over_noauth', '{:+.0f}')} "
-                  f"| {join('p50_ms', '{:.2f}')} | {join('p99_ms', '{:.2f}')} | {join('load_1min', '{:.1f}')} |")
+                  f"| {join('p50_ms', '{:.2f}')} | {join('p99_ms', '{:.2f}')} "
+                  f"| {join('server_minor_faults_per_request', '{:.3f}')} | {join('load_1min', '{:.1f}')} |")
     print("\nusage counted after each graceful stop vs requests wrk saw (warm-up included; the count may exceed wrk's by"
           " at most one in-flight request per connection per wrk run):\n")
     print("| round | host | keyward uses | wrk (keyward) | sanctum `uses` | wrk (sanctum) | ok |")

@@ -9,7 +9,9 @@
 # PHP-FPM (static pool, opcache.preload + ffi.enable=preload, the README's production set-up)
 # behind nginx (FastCGI), and a Node cluster (node:http). Variants, one trivial JSON endpoint
 # each: noauth, sqlite (SHA-256 + indexed lookup), sanctum (lookup + UPDATE last_used_at,
-# uses), keyward (the binding's own middleware or Guard, scope "read"). Every request carries
+# uses), keyward (the binding's own middleware or Guard, scope "read"), floor (the key looked
+# up as is in an in-process map of every key: no hashing, no counting, no store; what any
+# lookup of a random key among N costs the host, the bound below keyward). Every request carries
 # one valid key (wrk + keys.lua). Rounds are interleaved: in each round every host is started,
 # runs every variant (order rotated per round) and is stopped gracefully, after which
 # keyward's flushed usage counts are compared with the requests wrk saw. Beside requests/s,
@@ -45,7 +47,7 @@ OUT="$ROOT/target/http-bench"
 
 KEYS=100000 ROUNDS=2 DURATION=8 WARMUP=1 CONNECTIONS=16 THREADS=2 WORKERS=4 QUICK=0
 HOSTS="gunicorn uvicorn php-fpm node"
-VARIANTS=(noauth sqlite sanctum keyward)
+VARIANTS=(noauth sqlite sanctum keyward floor)
 
 usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
@@ -208,6 +210,11 @@ prepare_php() {
   mkdir -p "$pkg"
   cp -r "$ROOT/bindings/php/"{preload.php,keyward.h,keyward.preload.h,keyward-libc.preload.h,src,bin} "$pkg/"
   cp "$HERE/php/"*.php "$app/"
+  # The floor variant's array of every key (floor.php).
+  # shellcheck disable=SC2016 # PHP code: the $ signs are PHP's
+  php -r '$keys = array_fill_keys(file($argv[1], FILE_IGNORE_NEW_LINES | FILE_SKIP_EMPTY_LINES), ["read"]);
+          file_put_contents($argv[2], "<?php\nreturn " . var_export($keys, true) . ";\n");' \
+    "$KW_BENCH_KEYS" "$app/floor_keys.php"
   if [[ $PHP_BINDING == extension ]]; then
     cp "$(bash "$ROOT/scripts/build-php-ext.sh")" "$RUN/lib/keyward_native.so"
     log "PHP: the keyward_native extension loaded (KW_BENCH_PHP=ffi: FFI only)"
@@ -265,7 +272,7 @@ http {
   scgi_temp_path $RUN/php/tmp/scgi;
   server {
     listen 127.0.0.1:18103;
-    location ~ ^/(noauth|sqlite|sanctum|keyward)\$ {
+    location ~ ^/(noauth|sqlite|sanctum|keyward|floor)\$ {
       include /etc/nginx/fastcgi_params;
       fastcgi_param SCRIPT_FILENAME $app/\$1.php;
       fastcgi_pass unix:$RUN/php/fpm.sock;
@@ -344,17 +351,18 @@ wrk_run() {
   grep '^RESULT ' <<<"$out" | cut -d' ' -f2-
 }
 
-# CPU time (clock ticks, user + system) of every process under the servers we started: what
-# the host itself spends, without wrk's share of the same 2 CPUs (a per-request figure that a
-# busy machine changes far less than requests/s).
+# CPU time (clock ticks, user + system) and minor page faults of every process under the
+# servers we started: what the host itself spends, without wrk's share of the same 2 CPUs (a
+# per-request figure that a busy machine changes far less than requests/s). Prints "ticks faults".
 server_pids() { local p; for p in "$@"; do echo "$p"; server_pids $(pgrep -P "$p" || true); done; }
-server_cpu_ticks() {
-  local total=0 p fields
+server_counters() {
+  local ticks=0 faults=0 p fields minflt utime stime
   for p in $(server_pids "${SERVER_PIDS[@]}"); do
-    fields=$(cut -d' ' -f14,15 "/proc/$p/stat" 2>/dev/null) || continue  # utime stime
-    total=$((total + ${fields% *} + ${fields#* }))
+    fields=$(cut -d' ' -f10,14,15 "/proc/$p/stat" 2>/dev/null) || continue  # minflt utime stime
+    read -r minflt utime stime <<<"$fields"
+    ticks=$((ticks + utime + stime)) faults=$((faults + minflt))
   done
-  echo "$total"
+  echo "$ticks $faults"
 }
 
 json_get() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2], {}, d))' "$1" "$2"; }
@@ -386,18 +394,18 @@ main() {
         variant=${VARIANTS[$(((i + round - 1) % ${#VARIANTS[@]}))]}
         local warm result requests
         warm=$(wrk_run "$host" "$variant" "$WARMUP")  # warm-up: first requests of each worker
-        local ticks_before ticks_after
-        ticks_before=$(server_cpu_ticks)
+        local before after
+        before=$(server_counters)
         result=$(wrk_run "$host" "$variant" "$DURATION")
-        ticks_after=$(server_cpu_ticks)
+        after=$(server_counters)
         for r in "$warm" "$result"; do
           requests=$(json_get "$r" requests)
           if [[ $variant == keyward ]]; then kw_expected=$((kw_expected + requests)) kw_windows=$((kw_windows + 1)); fi
           if [[ $variant == sanctum ]]; then sanctum_expected=$((sanctum_expected + requests)) sanctum_windows=$((sanctum_windows + 1)); fi
         done
-        printf '{"round":%d,"host":"%s","variant":"%s","load":"%s","wrk":%s,"warmup_requests":%s,"server_cpu_ticks":%d,"ticks_per_s":%d}\n' \
+        printf '{"round":%d,"host":"%s","variant":"%s","load":"%s","wrk":%s,"warmup_requests":%s,"server_cpu_ticks":%d,"server_minor_faults":%d,"ticks_per_s":%d}\n' \
           "$round" "$host" "$variant" "$(loadavg)" "$result" "$(json_get "$warm" requests)" \
-          $((ticks_after - ticks_before)) "$(getconf CLK_TCK)" >>"$runs"
+          $((${after% *} - ${before% *})) $((${after#* } - ${before#* })) "$(getconf CLK_TCK)" >>"$runs"
         log "  $host $variant: $(python3 "$HERE/report.py" --line "$result")"
       done
       log "round $round/$ROUNDS: stopping $host (graceful)"

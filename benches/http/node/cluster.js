@@ -5,6 +5,7 @@
 //   /noauth    no authentication
 //   /sqlite    SQLite + SHA-256 lookup (better-sqlite3, one connection per worker)
 //   /sanctum   lookup + UPDATE last_used_at, uses (Sanctum's default)
+//   /floor     the key looked up in a Map of every key (KW_BENCH_KEYS): no hashing, no counting
 //   /keyward   keyward.middleware(store, { scopes: ['read'] })
 // Environment: KW_BENCH_STORE, KW_BENCH_SQLITE, PORT, WORKERS; KEYWARD_LIB for the library.
 const cluster = require('node:cluster');
@@ -26,6 +27,17 @@ if (cluster.isPrimary) {
   const find = db.prepare('SELECT id, abilities, expires_at FROM personal_access_tokens WHERE token = ?');
   const touch = db.prepare('UPDATE personal_access_tokens SET last_used_at = ?, uses = uses + 1 WHERE id = ?');
   const body = '{"ok":true}';
+  // The floor: the cheapest check of a key a process can make (a Map of every key, its scopes).
+  const floorKeys = new Map();
+  for (const line of require('node:fs').readFileSync(process.env.KW_BENCH_KEYS, 'utf8').split('\n')) {
+    if (line) floorKeys.set(line, ['read']);
+  }
+  function floor(req) {
+    const header = req.headers.authorization;
+    if (!header || !header.startsWith('Bearer ')) return false;
+    const scopes = floorKeys.get(header.slice(7));
+    return scopes !== undefined && scopes.includes('read');
+  }
 
   const ok = (res) => res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length }).end(body);
   const deny = (res) => res.writeHead(401, { 'content-type': 'application/json' }).end('{"ok":false}');
@@ -48,6 +60,8 @@ if (cluster.isPrimary) {
       case '/sqlite':
       case '/sanctum':
         return sanctum(req, req.url === '/sanctum') ? ok(res) : deny(res);
+      case '/floor':
+        return floor(req) ? ok(res) : deny(res);
       case '/keyward':
         return auth(req, res, (err) => (err ? res.writeHead(500).end() : ok(res)));
       default:

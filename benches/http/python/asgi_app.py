@@ -1,4 +1,4 @@
-"""uvicorn (ASGI), the same four endpoints as wsgi_app.py; keyward through ASGIMiddleware
+"""uvicorn (ASGI), the same five endpoints as wsgi_app.py; keyward through ASGIMiddleware
 with close_on_shutdown=True (uvicorn workers end with os._exit: the middleware closes the
 store, flushing its usage counts, when the lifespan shutdown completes). Each worker process
 imports this module and opens the store."""
@@ -40,9 +40,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     path = scope.get("path", "")
     if scope["type"] == "lifespan" or path == "/keyward":
         return await protected(scope, receive, send)
-    if path in ("/sqlite", "/sanctum"):
+    if path in ("/sqlite", "/sanctum", "/floor"):
         authorization = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None)
-        if not lookup.authorized(authorization, update=path == "/sanctum"):
+        if not (lookup.floor_authorized(authorization) if path == "/floor"
+                else lookup.authorized(authorization, update=path == "/sanctum")):
             await send(DENIED)
             await send({"type": "http.response.body", "body": b'{"ok":false}'})
             return

@@ -3,6 +3,7 @@
   /noauth    no authentication
   /sqlite    SQLite + SHA-256 lookup            (lookup.py)
   /sanctum   lookup + UPDATE last_used_at, uses (lookup.py)
+  /floor     the key looked up in a dict of every key (lookup.py): no hashing, no counting
   /keyward   keyward's WSGIMiddleware, scope "read", as README.md ("Use from Python") shows
 
 The store is opened at import (in the master with --preload; each worker reopens it after
@@ -44,4 +45,6 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
     if path in ("/sqlite", "/sanctum"):
         if not lookup.authorized(environ.get("HTTP_AUTHORIZATION"), update=path == "/sanctum"):
             return denied(start_response)
+    elif path == "/floor" and not lookup.floor_authorized(environ.get("HTTP_AUTHORIZATION")):
+        return denied(start_response)
     return hello(environ, start_response)
