@@ -19,6 +19,10 @@
  * as its Verdict for the Python code to answer. So behaviour is the Python path's; only the
  * cost differs (tests/test_middleware_fast.py compares the two).
  *
+ * WSGIMiddleware derives from Gate: a call of the middleware with the usual request is judged
+ * and handed to the application here, without a Python frame of the middleware's own; any
+ * other goes to the middleware's `_serve` with what the judge returned or raised.
+ *
  * Like keyward._kw_api this module is not linked against a libkeyward: keyward/_ffi.py opens
  * the library it chose with RTLD_GLOBAL and checks its ABI version before importing it.
  * Built by build_api.py (`python3 build_api.py OUTDIR`).
@@ -27,7 +31,8 @@
 #include <Python.h>
 #include <string.h>
 #if PY_VERSION_HEX < 0x030C0000
-#include <structmember.h> /* PyMember_SetOne: in Python.h from 3.12 */
+#include <structmember.h> /* PyMember_SetOne, T_OBJECT_EX: in Python.h from 3.12 */
+#define Py_T_OBJECT_EX T_OBJECT_EX
 #endif
 
 #include "keyward.h"
@@ -36,11 +41,14 @@
 static PyObject *s_handle, *s_data, *s_reason, *s_http_status, *s_ok;
 static PyObject *s_verified, *s_verdict, *s_keyward, *s_state, *s_headers;
 static PyObject *s_http_x_api_key, *s_http_authorization, *s_http_token_id, *s_http_token_secret;
+static PyObject *s_serve, *s_wsgi;
 
 static const char NAME_API_KEY[] = "x-api-key";
 static const char NAME_AUTHORIZATION[] = "authorization";
 static const char NAME_TOKEN_ID[] = "x-api-token-id";
 static const char NAME_TOKEN_SECRET[] = "x-api-token-secret-key";
+
+static PyTypeObject JudgeType;
 
 /* What one Judge (one middleware, one list of required scopes) needs for every request. */
 typedef struct {
@@ -371,6 +379,105 @@ static PyObject *judge_asgi(Judge *self, PyObject *scope) {
     return copy;
 }
 
+/* A WSGIMiddleware's request path (the middleware class derives from Gate): the judge of its
+ * fixed scopes and the application, called from C. `_judge` None: every request goes to the
+ * middleware's Python `_serve`; another object than a Judge: its `wsgi` method is called
+ * (tests record what it does). */
+typedef struct {
+    PyObject_HEAD
+    PyObject *app;   /* the WSGI application the middleware protects */
+    PyObject *judge; /* a Judge, None, or an object with a `wsgi` method */
+} Gate;
+
+static int gate_traverse(Gate *self, visitproc visit, void *arg) {
+    Py_VISIT(self->app);
+    Py_VISIT(self->judge);
+    return 0;
+}
+
+static int gate_clear(Gate *self) {
+    Py_CLEAR(self->app);
+    Py_CLEAR(self->judge);
+    return 0;
+}
+
+static void gate_dealloc(Gate *self) {
+    PyObject_GC_UnTrack(self);
+    gate_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* The exception being raised, normalised and cleared (a new reference), or NULL if none. */
+static PyObject *take_exception(void) {
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    if (type == NULL) return NULL;
+    PyErr_NormalizeException(&type, &value, &traceback);
+    if (value != NULL && traceback != NULL) PyException_SetTraceback(value, traceback);
+    Py_XDECREF(type);
+    Py_XDECREF(traceback);
+    return value;
+#endif
+}
+
+/* gate(environ, start_response): the usual request (accepted, its verdict attached) goes
+ * straight to the application; any other is finished by `self._serve(environ,
+ * start_response, judged)`, `judged` being what the judge returned or raised (the Python
+ * path's answer, so behaviour is unchanged); a call the judge cannot take (no judge, other
+ * arguments) is `self._serve(*args, **kwargs)`. */
+static PyObject *gate_call(Gate *self, PyObject *args, PyObject *kwargs) {
+    if (self->judge == NULL || self->judge == Py_None || kwargs != NULL || PyTuple_GET_SIZE(args) != 2) {
+        PyObject *serve = PyObject_GetAttr((PyObject *)self, s_serve);
+        if (serve == NULL) return NULL;
+        PyObject *result = PyObject_Call(serve, args, kwargs);
+        Py_DECREF(serve);
+        return result;
+    }
+    PyObject *environ = PyTuple_GET_ITEM(args, 0);
+    PyObject *judged = Py_IS_TYPE(self->judge, &JudgeType)
+        ? judge_wsgi((Judge *)self->judge, environ)
+        : PyObject_CallMethodOneArg(self->judge, s_wsgi, environ);
+    if (judged == environ) {
+        Py_DECREF(judged);
+        if (self->app == NULL) {
+            PyErr_SetString(PyExc_AttributeError, "WSGIMiddleware has no app");
+            return NULL;
+        }
+        return PyObject_Call(self->app, args, NULL);
+    }
+    if (judged == NULL) {
+        judged = take_exception();
+        if (judged == NULL) return NULL;
+    }
+    PyObject *result = PyObject_CallMethodObjArgs((PyObject *)self, s_serve, environ, PyTuple_GET_ITEM(args, 1),
+                                                  judged, NULL);
+    Py_DECREF(judged);
+    return result;
+}
+
+static PyMemberDef gate_members[] = {
+    {"app", Py_T_OBJECT_EX, offsetof(Gate, app), 0, "The WSGI application the middleware protects."},
+    {"_judge", Py_T_OBJECT_EX, offsetof(Gate, judge), 0, "The compiled judge of the fixed scopes, or None."},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject GateType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "keyward._kw_fast.Gate",
+    .tp_doc = "Base of WSGIMiddleware: its usual request judged and passed on in C (see keyward/_kw_fast.c).",
+    .tp_basicsize = sizeof(Gate),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)gate_dealloc,
+    .tp_traverse = (traverseproc)gate_traverse,
+    .tp_clear = (inquiry)gate_clear,
+    .tp_call = (ternaryfunc)gate_call,
+    .tp_members = gate_members,
+};
+
 static PyMethodDef judge_methods[] = {
     {"wsgi", (PyCFunction)judge_wsgi, METH_O,
      "wsgi(environ): the environ (accepted, verdict attached), a Verdict to finish, or None."},
@@ -411,13 +518,15 @@ PyMODINIT_FUNC PyInit__kw_fast(void) {
         intern(&s_keyward, "keyward") || intern(&s_state, "state") || intern(&s_headers, "headers") ||
         intern(&s_http_x_api_key, "HTTP_X_API_KEY") || intern(&s_http_authorization, "HTTP_AUTHORIZATION") ||
         intern(&s_http_token_id, "HTTP_X_API_TOKEN_ID") ||
-        intern(&s_http_token_secret, "HTTP_X_API_TOKEN_SECRET_KEY")) {
+        intern(&s_http_token_secret, "HTTP_X_API_TOKEN_SECRET_KEY") || intern(&s_serve, "_serve") ||
+        intern(&s_wsgi, "wsgi")) {
         return NULL;
     }
-    if (PyType_Ready(&JudgeType) < 0) return NULL;
+    if (PyType_Ready(&JudgeType) < 0 || PyType_Ready(&GateType) < 0) return NULL;
     PyObject *module = PyModule_Create(&module_def);
     if (module == NULL) return NULL;
     if (PyModule_AddObjectRef(module, "Judge", (PyObject *)&JudgeType) < 0 ||
+        PyModule_AddObjectRef(module, "Gate", (PyObject *)&GateType) < 0 ||
         PyModule_AddIntConstant(module, "VERDICT_SIZE", (long)sizeof(struct kw_verdict)) < 0) {
         Py_DECREF(module);
         return NULL;

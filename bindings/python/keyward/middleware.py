@@ -40,7 +40,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Optional, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Union
 
 from ._ffi import fast as _fast_module
 from .errors import CredentialError, KeywardError, KeyNotFoundError
@@ -76,6 +76,7 @@ ScopeRule = Union[
 ]
 
 _PUBLIC = object()
+_UNJUDGED: Any = object()  # a request no compiled judge has seen yet
 _VERIFIED = "keyward.verified"  # where an accepted request's Verified travels
 _tuple_new = tuple.__new__
 
@@ -282,10 +283,27 @@ class Guard:
         try:
             judged = judge.asgi(carrier) if asgi else judge.wsgi(carrier)
         except CredentialError as exc:
-            return Outcome(status=401, code=exc.code, message=exc.message)
+            judged = exc
+        return self._finish_fast(judged, required)
+
+    def _finish_fast(self, judged: Any, required: tuple[str, ...]) -> Any:
+        """What a compiled judge of ``required`` returned or raised, as :meth:`_judge_fast`
+        answers it: a credential error becomes its 401 refusal (any other exception is
+        raised again), a Verdict is accepted or refused; the rest is returned as is."""
+        if isinstance(judged, BaseException):
+            if not isinstance(judged, CredentialError):
+                raise judged
+            return Outcome(status=401, code=judged.code, message=judged.message)
         if type(judged) is Verdict:
             return self._accept(judged, required)
         return judged
+
+    def _fixed_judge(self) -> Any:
+        """The compiled judge of this guard's fixed scopes (for the middlewares' own call
+        path), or ``None`` (scopes by route, or no keyward._kw_fast)."""
+        if self._fixed is None:
+            return None
+        return self._judges.get(self._fixed) or self._new_judge(self._fixed)
 
     def _new_judge(self, required: tuple[str, ...]) -> Any:
         """The compiled judge of a scope list (kept: one per distinct list, not per request),
@@ -413,6 +431,8 @@ class ASGIMiddleware:
         self.app = app
         self.guard = Guard(store, scopes, cost=cost)
         self.close_on_shutdown = close_on_shutdown
+        # The compiled judge of the fixed scopes, or None (see Guard._fixed_judge).
+        self._judge = self.guard._fixed_judge()
 
     async def __call__(
         self,
@@ -420,24 +440,50 @@ class ASGIMiddleware:
         receive: Callable[[], Awaitable[Any]],
         send: Callable[[Any], Awaitable[None]],
     ) -> None:
+        judge = self._judge
+        if judge is not None and scope.get("type") == "http":  # the usual request, judged in C
+            try:
+                judged = judge.asgi(scope)
+            except CredentialError as exc:
+                judged = exc
+            if type(judged) is dict:  # accepted, the verdict attached to this copy of the scope
+                await self.app(judged, receive, send)
+                return
+            await self._serve(scope, receive, send, judged)
+            return
+        await self._serve(scope, receive, send)
+
+    async def _serve(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
+        judged: Any = _UNJUDGED,
+    ) -> None:
+        """Every request but the usual one: ``judged`` is what the compiled judge of the
+        fixed scopes returned or raised for it (unset: nothing judged yet)."""
         kind = scope.get("type")
-        if kind == "lifespan" and self.close_on_shutdown:
-            await self._lifespan(scope, receive, send)
-            return
-        if kind != "http" and kind != "websocket":
-            await self.app(scope, receive, send)
-            return
         guard = self.guard
-        required = guard._fixed
-        if required is None:
-            required = guard.required_scopes(scope.get("method", "GET"), scope.get("path") or "/")
-            if required is None:  # a public route
+        if judged is _UNJUDGED:
+            if kind == "lifespan" and self.close_on_shutdown:
+                await self._lifespan(scope, receive, send)
+                return
+            if kind != "http" and kind != "websocket":
                 await self.app(scope, receive, send)
                 return
-        judged = guard._judge_fast(scope, required, True)
-        if type(judged) is dict:  # accepted, the verdict attached to this copy of the scope
-            await self.app(judged, receive, send)
-            return
+            required = guard._fixed
+            if required is None:
+                required = guard.required_scopes(scope.get("method", "GET"), scope.get("path") or "/")
+                if required is None:  # a public route
+                    await self.app(scope, receive, send)
+                    return
+            judged = guard._judge_fast(scope, required, True)
+            if type(judged) is dict:  # accepted, the verdict attached to this copy of the scope
+                await self.app(judged, receive, send)
+                return
+        else:
+            required = guard._fixed or ()
+            judged = guard._finish_fast(judged, required)
         fresh = True  # _judge_fast leaves a request already verified to _judge
         if judged is None:
             fresh = _VERIFIED not in scope  # an outer keyward middleware sent the rate fields
@@ -481,7 +527,24 @@ class ASGIMiddleware:
         await self.app(scope, receive, send_then_close)
 
 
-class WSGIMiddleware:
+if TYPE_CHECKING or _fast_module is None:
+
+    class _WSGIGate:
+        """WSGIMiddleware's base without keyward._kw_fast: every request takes ``_serve``."""
+
+        app: WSGIApp
+        _judge: Any
+
+        def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            return self._serve(environ, start_response)  # type: ignore[attr-defined, no-any-return]
+
+else:
+    # keyward._kw_fast.Gate: the middleware's call in C; the usual request is judged and handed
+    # to the application there, every other goes to `_serve` (see _kw_fast.c).
+    _WSGIGate = _fast_module.Gate
+
+
+class WSGIMiddleware(_WSGIGate):
     """WSGI middleware (Flask, Django, any PEP 3333 app).
 
     The route path is ``PATH_INFO`` (the path below the application's mount point). The
@@ -497,17 +560,28 @@ class WSGIMiddleware:
     def __init__(self, app: WSGIApp, store: Store, scopes: ScopeRule = None, *, cost: int = 0) -> None:
         self.app = app
         self.guard = Guard(store, scopes, cost=cost)
+        # The compiled judge of the fixed scopes, or None (see Guard._fixed_judge): with
+        # keyward._kw_fast the base class's call judges the usual request with it in C.
+        self._judge = self.guard._fixed_judge()
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def _serve(
+        self, environ: dict[str, Any], start_response: Callable[..., Any], judged: Any = _UNJUDGED,
+    ) -> Iterable[bytes]:
+        """Every request but the usual one: ``judged`` is what the compiled judge of the
+        fixed scopes returned or raised for it (unset: nothing judged yet)."""
         guard = self.guard
-        required = guard._fixed
-        if required is None:
-            required = guard.required_scopes(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO") or "/")
-            if required is None:  # a public route
+        if judged is _UNJUDGED:
+            required = guard._fixed
+            if required is None:
+                required = guard.required_scopes(environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO") or "/")
+                if required is None:  # a public route
+                    return self.app(environ, start_response)
+            judged = guard._judge_fast(environ, required, False)
+            if judged is environ:  # accepted, the verdict attached
                 return self.app(environ, start_response)
-        judged = guard._judge_fast(environ, required, False)
-        if judged is environ:  # accepted, the verdict attached
-            return self.app(environ, start_response)
+        else:
+            required = guard._fixed or ()
+            judged = guard._finish_fast(judged, required)
         fresh = True  # _judge_fast leaves a request already verified to _judge
         if judged is None:
             fresh = _VERIFIED not in environ  # an outer keyward middleware sent the rate fields

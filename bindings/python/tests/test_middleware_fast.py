@@ -74,8 +74,20 @@ def pair(kind: str, store: keyward.Store, inner: Any = None, required: tuple[tup
         judge = fast.guard._new_judge(scopes)
         assert judge is not None, "API mode with keyward._kw_fast makes compiled judges"
         fast.guard._judges[scopes] = recorder.wrap(judge)
+    fixed = fast.guard._fixed
+    fast._judge = None if fixed is None else fast.guard._judges[fixed]  # the middleware's own call
     slow.guard._use_fast = False
+    slow._judge = None
     return fast, slow, recorder
+
+
+def direct(kind: str, store: keyward.Store, inner: Any = None, **options: Any) -> Any:
+    """The middleware as users make it: its own call straight into the compiled judge
+    (nothing recorded)."""
+    make = WSGIMiddleware if kind == "wsgi" else ASGIMiddleware
+    app = make(inner or (wsgi_app if kind == "wsgi" else asgi_app), store, **options)  # type: ignore[operator]
+    assert type(app._judge) is _ffi.fast.Judge
+    return app
 
 
 def answer(kind: str, app: Any, headers: list[tuple[str, str]]) -> Any:
@@ -130,18 +142,19 @@ def test_the_c_path_answers_as_the_python_path(store: keyward.Store, kind: str, 
     options = dict(options)
     then = options.pop("then", None)
     fast, slow, recorder = pair(kind, store, scopes=["read"])
+    apps = (fast, slow, direct(kind, store, scopes=["read"]))
     keys = []
-    for _ in (fast, slow):
+    for _ in apps:
         created = store.create("acct_fast", **options)
         if then is not None:
             getattr(store, then)(created.id)
         keys.append(created.key)
     answers = []
-    for app, key in zip((fast, slow), keys):
+    for app, key in zip(apps, keys):
         answers.append([answer(kind, app, headers_for(key)) for _ in range(times)])
-    assert answers[0] == answers[1]
+    assert answers[0] == answers[1] == answers[2]
     if then != "delete":  # a deleted key has no usage to read
-        assert usage(store, keys[0]) == usage(store, keys[1])
+        assert usage(store, keys[0]) == usage(store, keys[1]) == usage(store, keys[2])
     if expected is None:  # depends on the server's form: a WSGI str is left, ASGI bytes are not
         expected = {
             ("wsgi", "same header twice"): ["carrier"],  # an environ holds one value per name
@@ -183,13 +196,14 @@ def test_a_closed_store_raises_the_same_error(store_path: str, kind: str) -> Non
     store = keyward.Store(store_path)
     key = store.create("acct_closed", scopes=["read"]).key
     fast, slow, recorder = pair(kind, store, scopes=["read"])
+    unrecorded = direct(kind, store, scopes=["read"])
     store.close()
     errors = []
-    for app in (fast, slow):
+    for app in (fast, slow, unrecorded):
         with pytest.raises(keyward.KeywardError) as caught:
             answer(kind, app, [("x-api-key", key)])
         errors.append((type(caught.value), str(caught.value)))
-    assert errors[0] == errors[1] and errors[0][0] is keyward.StoreClosedError
+    assert errors[0] == errors[1] == errors[2] and errors[0][0] is keyward.StoreClosedError
     assert recorder.seen == []  # raised from inside the judge: not a credential error, not recorded
 
 
@@ -250,6 +264,55 @@ def test_the_c_path_keeps_no_references(store: keyward.Store) -> None:
     gc.collect()
     assert (sys.getrefcount(environ), sys.getrefcount(value), sys.getrefcount(store)) == before
     assert usage(store, key) == (100, 0)
+
+
+def test_the_middlewares_own_call_keeps_no_references(store: keyward.Store) -> None:
+    """WSGIMiddleware's call in C (keyward._kw_fast.Gate) hands the application what it was
+    given and keeps nothing: on an accepted request, a refused one and a credential error."""
+    keys = {"reader": store.create("acct_gate", scopes=["read"]).key,
+            "writer": store.create("acct_gate", scopes=["write"]).key}
+    middleware = direct("wsgi", store, scopes=["read"])
+    assert isinstance(middleware, _ffi.fast.Gate)
+    for header, status in ((keys["reader"], "200 OK"), (keys["writer"], "403 Forbidden"), ("", "401 Unauthorized")):
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "HTTP_X_API_KEY": header}
+        answered: list[str] = []
+
+        def start_response(status_line: str, headers: list[tuple[str, str]], *rest: Any) -> None:
+            answered.append(status_line)
+
+        gc.collect()
+        before = (sys.getrefcount(environ), sys.getrefcount(start_response), sys.getrefcount(store))
+        for _ in range(50):
+            list(middleware(environ, start_response))
+            environ.pop("keyward.verdict", None), environ.pop("keyward.verified", None)
+        gc.collect()
+        assert (sys.getrefcount(environ), sys.getrefcount(start_response), sys.getrefcount(store)) == before
+        assert answered == [status] * 50
+    assert usage(store, keys["reader"]) == (50, 0) and usage(store, keys["writer"]) == (0, 50)
+
+
+def test_the_middlewares_own_call_uses_the_app_it_holds_now(store: keyward.Store) -> None:
+    """``app`` is read at each call (reassigning it takes effect), and a call the compiled
+    path cannot take (keyword arguments) goes to the Python path with the same answer."""
+    key = store.create("acct_gate_app", scopes=["read"]).key
+    middleware = direct("wsgi", store, scopes=["read"])
+
+    def other(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [])
+        return [b"other " + environ["keyward.verdict"].key_id.encode()]
+
+    middleware.app = other
+    responses = []
+    for call in (lambda e, s: middleware(e, s), lambda e, s: middleware(environ=e, start_response=s)):
+        responses.append(list(call({"REQUEST_METHOD": "GET", "PATH_INFO": "/", "HTTP_X_API_KEY": key},
+                                   lambda *a: None)))
+    assert responses == [[b"other " + keyward.parse_key(key).id.encode()]] * 2
+    assert usage(store, key) == (2, 0)
+    with pytest.raises(TypeError):
+        middleware({"HTTP_X_API_KEY": key})  # a WSGI call needs start_response
+    del middleware.app
+    with pytest.raises(AttributeError):
+        middleware({"REQUEST_METHOD": "GET", "PATH_INFO": "/", "HTTP_X_API_KEY": key}, lambda *a: None)
 
 
 def test_a_judge_is_set_up_once(store: keyward.Store) -> None:
