@@ -34,7 +34,7 @@
  *   keyward_native_guard_bound(): bool
  *       Whether keyward_native_guard() would use a bound store now (a diagnostic).
  *
- *   keyward_native_guard(array $scopes, int $cost, ?string &$verdict): int
+ *   keyward_native_guard(array $scopes, int $cost, ?string &$verdict, mixed &$accepted = null): int
  *       Keyward\Guard::check()'s whole default path in one call: the bound store, if it is
  *       still this process's open store for the environment as it is now; the credential
  *       headers read from $_SERVER as Keyward\Credentials::fromServer() reads them; the
@@ -43,6 +43,13 @@
  *       the global Guard::ACCEPTED, a header of another shape, Authorization only from
  *       REDIRECT_ or PHP_AUTH_):
  *       Guard then takes its PHP path, which binds.
+ *       With $accepted (KEYWARD_NATIVE_GUARD >= 2), the usual answer, an accepted key without
+ *       rate-limit fields, is finished here as Guard finishes it: $accepted is set to the
+ *       Keyward\Verdict that Verdict::fromBytes() would make of $verdict (built without a
+ *       call into PHP code: each PHP function a PHP-FPM request calls starts cold), and under
+ *       a web SAPI the global Guard::ACCEPTED gets the entry Guard::check() leaves. $accepted
+ *       stays null for any other verdict, or when the class is not loaded yet (preload loads
+ *       it), and Guard decodes $verdict itself.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -54,6 +61,7 @@
 
 #include "php.h"
 #include "ext/standard/info.h"
+#include "SAPI.h"
 #include "zend_exceptions.h"
 
 #include "keyward.h"
@@ -355,23 +363,163 @@ static bool read_server_headers(HashTable *server, kw_header *out, size_t *count
     return true;
 }
 
+/* Names the extension looks up, made once (interned, so their hashes are computed once). */
+static zend_string *s_verdict_class, *s_verdict_class_lc, *s_reasons, *s_native_len;
+static zend_string *s_valid, *s_http_status, *s_code, *s_message, *s_reason, *s_credential_status, *s_record,
+    *s_native, *s_rate_headers;
+
+static zend_string *persistent_name(const char *name)
+{
+    return zend_string_init_interned(name, strlen(name), 1);
+}
+
+static void init_names(void)
+{
+    s_verdict_class = persistent_name("Keyward\\Verdict");
+    s_verdict_class_lc = persistent_name("keyward\\verdict");
+    s_reasons = persistent_name("REASONS");
+    s_native_len = persistent_name("NATIVE_LEN");
+    s_valid = persistent_name("valid");
+    s_http_status = persistent_name("httpStatus");
+    s_code = persistent_name("code");
+    s_message = persistent_name("message");
+    s_reason = persistent_name("reason");
+    s_credential_status = persistent_name("credentialStatus");
+    s_record = persistent_name("record");
+    s_native = persistent_name("native");
+    s_rate_headers = persistent_name("rateHeaders");
+}
+
+/* A constant of class ce, already evaluated (preloaded classes' are), else NULL. */
+static zval *class_constant(zend_class_entry *ce, zend_string *name)
+{
+    zend_class_constant *constant = zend_hash_find_ptr(CE_CONSTANTS_TABLE(ce), name);
+    return constant == NULL || Z_TYPE(constant->value) == IS_CONSTANT_AST ? NULL : &constant->value;
+}
+
+/* Sets property `name` of a new object (its slot still unset) to value (ownership passes). */
+static bool init_property(zend_object *object, zend_string *name, zval *value)
+{
+    zend_property_info *info = zend_hash_find_ptr(&object->ce->properties_info, name);
+    zval *slot;
+
+    if (info == NULL || (info->flags & ZEND_ACC_STATIC)) {
+        zval_ptr_dtor(value);
+        return false;
+    }
+    slot = OBJ_PROP(object, info->offset);
+    zval_ptr_dtor(slot);
+    ZVAL_COPY_VALUE(slot, value);
+    Z_PROP_FLAG_P(slot) = 0; /* initialised (as a write by the class's own code leaves it) */
+    return true;
+}
+
+/*
+ * The Keyward\Verdict of an accepted key without rate-limit fields, as Verdict::fromBytes()
+ * makes it: `new Verdict(true, 200, REASONS[0][0], REASONS[0][1], 0, null, null, $native)`,
+ * $native the verdict's first NATIVE_LEN bytes (code, message and length read from the class,
+ * so they have one source). The constructor only stores its arguments, so the properties are
+ * set directly. False (out untouched) when the class is not loaded or not of that shape.
+ */
+static bool accepted_verdict(zval *out, zend_string *raw)
+{
+    zend_class_entry *ce = zend_lookup_class_ex(s_verdict_class, s_verdict_class_lc, ZEND_FETCH_CLASS_NO_AUTOLOAD);
+    zval *reasons, *valid_reason, *code, *message, *native_len, value, object;
+    zend_object *verdict;
+
+    if (ce == NULL || (reasons = class_constant(ce, s_reasons)) == NULL || Z_TYPE_P(reasons) != IS_ARRAY
+        || (native_len = class_constant(ce, s_native_len)) == NULL || Z_TYPE_P(native_len) != IS_LONG
+        || Z_LVAL_P(native_len) <= 0 || (size_t) Z_LVAL_P(native_len) > ZSTR_LEN(raw)
+        || (valid_reason = zend_hash_index_find(Z_ARRVAL_P(reasons), KW_REASON_VALID)) == NULL
+        || Z_TYPE_P(valid_reason) != IS_ARRAY || (code = zend_hash_index_find(Z_ARRVAL_P(valid_reason), 0)) == NULL
+        || (message = zend_hash_index_find(Z_ARRVAL_P(valid_reason), 1)) == NULL || Z_TYPE_P(code) != IS_STRING
+        || Z_TYPE_P(message) != IS_STRING || object_init_ex(&object, ce) != SUCCESS) {
+        return false;
+    }
+    verdict = Z_OBJ(object);
+    bool ok = true;
+    ZVAL_TRUE(&value);
+    ok = ok && init_property(verdict, s_valid, &value);
+    ZVAL_LONG(&value, 200);
+    ok = ok && init_property(verdict, s_http_status, &value);
+    ZVAL_COPY(&value, code);
+    ok = ok && init_property(verdict, s_code, &value);
+    ZVAL_COPY(&value, message);
+    ok = ok && init_property(verdict, s_message, &value);
+    ZVAL_LONG(&value, KW_REASON_VALID);
+    ok = ok && init_property(verdict, s_reason, &value);
+    ZVAL_NULL(&value);
+    ok = ok && init_property(verdict, s_credential_status, &value);
+    ZVAL_NULL(&value);
+    ok = ok && init_property(verdict, s_record, &value);
+    if ((size_t) Z_LVAL_P(native_len) == ZSTR_LEN(raw)) {
+        ZVAL_STR_COPY(&value, raw);
+    } else {
+        ZVAL_STRINGL(&value, ZSTR_VAL(raw), (size_t) Z_LVAL_P(native_len));
+    }
+    ok = ok && init_property(verdict, s_native, &value);
+    ZVAL_NULL(&value);
+    ok = ok && init_property(verdict, s_rate_headers, &value);
+    if (!ok) {
+        zval_ptr_dtor(&object);
+        return false;
+    }
+    ZVAL_COPY_VALUE(out, &object);
+    return true;
+}
+
+/* Whether this SAPI empties globals at the end of each request (Guard::requestScopedGlobals). */
+static bool request_scoped_globals(void)
+{
+    const char *name = sapi_module.name;
+    return name != NULL && strcmp(name, "cli") != 0 && strcmp(name, "phpdbg") != 0 && strcmp(name, "embed") != 0;
+}
+
+/* Leaves Guard::check()'s entry for an accepted request of the default store in the global
+ * Guard::ACCEPTED: ['store' => null, 'verdict' => $verdict, 'scopes' => $scopes,
+ * 'keyScopes' => null, 'headers' => null, 'time' => $_SERVER['REQUEST_TIME_FLOAT'] ?? null]. */
+static void remember_accepted(zval *verdict, zval *scopes, HashTable *server)
+{
+    zval entry, *time = zend_hash_str_find(server, ZEND_STRL("REQUEST_TIME_FLOAT"));
+
+    array_init_size(&entry, 8);
+    add_assoc_null(&entry, "store");
+    Z_TRY_ADDREF_P(verdict);
+    add_assoc_zval(&entry, "verdict", verdict);
+    Z_TRY_ADDREF_P(scopes);
+    add_assoc_zval(&entry, "scopes", scopes);
+    add_assoc_null(&entry, "keyScopes");
+    add_assoc_null(&entry, "headers");
+    if (time != NULL) {
+        ZVAL_DEREF(time);
+        Z_TRY_ADDREF_P(time);
+        add_assoc_zval(&entry, "time", time);
+    } else {
+        add_assoc_null(&entry, "time");
+    }
+    zend_hash_str_update(&EG(symbol_table), ZEND_STRL("keyward.accepted"), &entry);
+}
+
 PHP_FUNCTION(keyward_native_guard)
 {
     HashTable *scopes, *server;
     zend_long cost;
-    zval *verdict_out, *server_zv;
+    zval *verdict_out, *server_zv, *scopes_zv, *accepted_out = NULL;
     kw_header headers[MAX_HEADERS];
     kw_str scope_array[KW_MAX_SCOPES];
     size_t header_count = 0, scope_count = 0;
     kw_verdict verdict;
     kw_status status;
 
-    ZEND_PARSE_PARAMETERS_START(3, 3)
-        Z_PARAM_ARRAY_HT(scopes)
+    ZEND_PARSE_PARAMETERS_START(3, 4)
+        Z_PARAM_ARRAY(scopes_zv)
         Z_PARAM_LONG(cost)
         Z_PARAM_ZVAL(verdict_out)
+        Z_PARAM_OPTIONAL
+        Z_PARAM_ZVAL(accepted_out)
     ZEND_PARSE_PARAMETERS_END();
 
+    scopes = Z_ARRVAL_P(scopes_zv);
     if (!guard_bound_and_current() || cost < 0 || (uint64_t) cost > UINT32_MAX
         || !read_scopes(scopes, scope_array, &scope_count)) {
         RETURN_LONG(KEYWARD_NATIVE_UNSUPPORTED);
@@ -397,7 +545,16 @@ PHP_FUNCTION(keyward_native_guard)
                                                    scope_count ? scope_array : NULL, scope_count, (uint32_t) cost, 0,
                                                    KW_VERIFY_RATE_FIELDS, &verdict, NULL, 0, NULL);
     if (status == KW_OK) {
-        ZEND_TRY_ASSIGN_REF_STRINGL(verdict_out, (const char *) &verdict, sizeof verdict);
+        zend_string *raw = zend_string_init((const char *) &verdict, sizeof verdict, 0);
+        zval object;
+        if (accepted_out != NULL && verdict.reason == KW_REASON_VALID && verdict.http_status == 200
+            && verdict.key_found && verdict.rate_scope == 0 && accepted_verdict(&object, raw)) {
+            if (request_scoped_globals()) {
+                remember_accepted(&object, scopes_zv, server);
+            }
+            ZEND_TRY_ASSIGN_REF_VALUE(accepted_out, &object);
+        }
+        ZEND_TRY_ASSIGN_REF_STR(verdict_out, raw);
     }
     RETURN_LONG((zend_long) status);
 }
@@ -416,6 +573,7 @@ ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_keyward_native_guard, 0, 3, IS_L
     ZEND_ARG_TYPE_INFO(0, scopes, IS_ARRAY, 0)
     ZEND_ARG_TYPE_INFO(0, cost, IS_LONG, 0)
     ZEND_ARG_INFO(1, verdict)
+    ZEND_ARG_INFO_WITH_DEFAULT_VALUE(1, accepted, "null")
 ZEND_END_ARG_INFO()
 
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_keyward_native_verify, 0, 6, IS_LONG, 0)
@@ -439,8 +597,10 @@ PHP_MINIT_FUNCTION(keyward_native)
 {
     REGISTER_LONG_CONSTANT("KEYWARD_NATIVE_ABI_VERSION", KW_ABI_VERSION, CONST_CS | CONST_PERSISTENT);
     REGISTER_LONG_CONSTANT("KEYWARD_NATIVE_UNSUPPORTED", KEYWARD_NATIVE_UNSUPPORTED, CONST_CS | CONST_PERSISTENT);
-    /* keyward_native_guard() and keyward_native_guard_bind() exist (Keyward\Guard tests it). */
-    REGISTER_LONG_CONSTANT("KEYWARD_NATIVE_GUARD", 1, CONST_CS | CONST_PERSISTENT);
+    /* keyward_native_guard() and keyward_native_guard_bind() exist (Keyward\Guard tests it);
+     * 2: keyward_native_guard() takes $accepted. */
+    REGISTER_LONG_CONSTANT("KEYWARD_NATIVE_GUARD", 2, CONST_CS | CONST_PERSISTENT);
+    init_names();
     return SUCCESS;
 }
 

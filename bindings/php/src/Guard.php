@@ -81,16 +81,12 @@ final class Guard
         // failure, which the PHP path turns into the same 401 verdict or exception. (The call
         // is written out here, not in a helper: each function a PHP-FPM request calls starts
         // cold.)
-        if ($store === null && $server === null && \defined('KEYWARD_NATIVE_GUARD') && Library::$useExtension
-            && \keyward_native_guard($scopes, $cost, $raw) === Abi::KW_OK) {
-            $verdict = Verdict::fromBytes($raw) ?? Verdict::fromBytesWithLibrary(Library::ffi(), $raw);
-            if ($verdict->valid) {
-                // The default store and this request's $_SERVER headers: check() fills them in
-                // if a later check needs them.
-                self::remember(['store' => null, 'verdict' => $verdict, 'scopes' => $scopes,
-                    'keyScopes' => null, 'headers' => null, 'time' => $_SERVER['REQUEST_TIME_FLOAT'] ?? null]);
-            }
-            return $verdict;
+        // With $accepted (KEYWARD_NATIVE_GUARD 2) the extension also finishes the usual answer,
+        // an accepted key without rate-limit fields, as the lines below do: the Verdict made
+        // and the global ACCEPTED set (without calling PHP code, which starts cold each request).
+        if ($store === null && $server === null && \defined('KEYWARD_NATIVE_GUARD') && \KEYWARD_NATIVE_GUARD >= 2
+            && Library::$useExtension && \keyward_native_guard($scopes, $cost, $raw, $accepted) === Abi::KW_OK) {
+            return $accepted instanceof Verdict ? $accepted : self::nativeVerdict($scopes, $raw);
         }
         if ($store === null) {
             $store = self::store();
@@ -113,6 +109,24 @@ final class Guard
         }
         if ($accepted !== null) {
             self::remember($accepted);
+        }
+        return $verdict;
+    }
+
+    /**
+     * The verdict of keyward_native_guard()'s $raw bytes when the extension did not finish it
+     * (a refusal, rate-limit fields), remembered as the extension remembers an accepted one.
+     *
+     * @param list<string> $scopes
+     */
+    private static function nativeVerdict(array $scopes, string $raw): Verdict
+    {
+        $verdict = Verdict::fromBytes($raw) ?? Verdict::fromBytesWithLibrary(Library::ffi(), $raw);
+        if ($verdict->valid) {
+            // The default store and this request's $_SERVER headers: check() fills them in
+            // if a later check needs them.
+            self::remember(['store' => null, 'verdict' => $verdict, 'scopes' => $scopes,
+                'keyScopes' => null, 'headers' => null, 'time' => $_SERVER['REQUEST_TIME_FLOAT'] ?? null]);
         }
         return $verdict;
     }

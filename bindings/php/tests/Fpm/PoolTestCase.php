@@ -341,6 +341,7 @@ abstract class PoolTestCase extends TestCase
             $requests[] = [$case[0], $case[1], $case[2]];
         }
         $responses = self::fetch($requests);
+        $acceptedShapes = [];
         foreach (array_merge($cases, $cases, $cases) as $i => [$script, $headers, $query, $status, $code]) {
             $r = $responses[$i];
             $what = "$script?$query " . implode(',', array_keys($headers)) . ": {$r['body']}";
@@ -351,6 +352,16 @@ abstract class PoolTestCase extends TestCase
                 if ($script === 'guard.php') {
                     // After its first Guard check a worker checks in one keyward_native call.
                     self::assertSame(self::extension() !== null, $r['json']['guard_native'], $what);
+                    // The entry left for later checks: Guard's PHP path keeps the store and the
+                    // headers; the extension's path (a bound worker) leaves them to be filled in.
+                    $shape = $r['json']['accepted'];
+                    $acceptedShapes[$shape['store'] ?? '?'] = true;
+                    self::assertContains($shape, [
+                        ['store' => 'Keyward\Store', 'verdict' => 'Keyward\Verdict', 'scopes' => 'array', 'keyScopes' => 'null',
+                            'headers' => 'array', 'time' => 'float'],
+                        ['store' => 'null', 'verdict' => 'Keyward\Verdict', 'scopes' => 'array', 'keyScopes' => 'null',
+                            'headers' => 'null', 'time' => 'float'],
+                    ], $what);
                 }
             } else {
                 self::assertSame(['ok', 'code', 'message'], array_keys($r['json']), $what);
@@ -364,6 +375,9 @@ abstract class PoolTestCase extends TestCase
             } elseif ($headers !== [] && $code !== 'MALFORMED') {
                 $this->tally('valid', $r);
             }
+        }
+        if (self::extension() !== null) {
+            self::assertArrayHasKey('null', $acceptedShapes, 'some accepted request went through the extension alone');
         }
     }
 

@@ -258,9 +258,33 @@ final class ExtensionTest extends TestCase
             self::assertSame(\KEYWARD_NATIVE_UNSUPPORTED, \keyward_native_guard(['read'], 0, $raw), 'not bound for this store yet');
             self::assertTrue(Guard::check(['read'])->valid); // the PHP path, which binds
             self::assertSame(0, \keyward_native_guard(['read'], 0, $raw));
+            $uses = 2;
             self::assertTrue(Verdict::fromBytes($raw)->valid);
 
-            $uses = 2;
+            // With $accepted: the usual answer's Verdict made by the extension, property for
+            // property (private ones included) what Verdict::fromBytes() makes of the same
+            // bytes; any other answer leaves it null. (The CLI keeps globals for the whole
+            // process: no ACCEPTED entry here; the FPM pool tests see the web SAPI's.)
+            self::assertSame(2, \KEYWARD_NATIVE_GUARD);
+            $limited = $store->create('acct_g', scopes: ['read'], rateLimit: new \Keyward\RateLimit(1000, 60000, 1000))->key;
+            $made = [];
+            foreach (['accepted' => [$key, ['read']], 'refused' => [$key, ['admin']], 'rate limited' => [$limited, []]]
+                     as $name => [$presented, $scopes]) {
+                $request(['HTTP_X_API_KEY' => $presented]);
+                $accepted = null;
+                self::assertSame(0, \keyward_native_guard($scopes, 0, $raw, $accepted), $name);
+                $decoded = Verdict::fromBytes($raw) ?? Verdict::fromBytesWithLibrary(\Keyward\Library::ffi(), $raw);
+                if ($accepted !== null) {
+                    self::assertInstanceOf(Verdict::class, $accepted, $name);
+                    self::assertSame((array) $decoded, (array) $accepted, $name);
+                    self::assertNotSame($decoded, $accepted);
+                }
+                $made[$name] = $accepted !== null;
+                $uses += $decoded->valid && $presented === $key ? 1 : 0;
+            }
+            self::assertSame(['accepted' => true, 'refused' => false, 'rate limited' => false], $made);
+            self::assertArrayNotHasKey(Guard::ACCEPTED, $GLOBALS);
+
             $cases = [
                 'x-api-key' => [['HTTP_X_API_KEY' => $key], ['read'], true],
                 'bearer' => [['HTTP_AUTHORIZATION' => "Bearer $key"], ['read'], true],
