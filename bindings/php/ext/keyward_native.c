@@ -368,26 +368,20 @@ static zend_string *s_verdict_class, *s_verdict_class_lc, *s_reasons, *s_native_
 static zend_string *s_valid, *s_http_status, *s_code, *s_message, *s_reason, *s_credential_status, *s_record,
     *s_native, *s_rate_headers;
 
-static zend_string *persistent_name(const char *name)
-{
-    return zend_string_init_interned(name, strlen(name), 1);
-}
-
 static void init_names(void)
 {
-    s_verdict_class = persistent_name("Keyward\\Verdict");
-    s_verdict_class_lc = persistent_name("keyward\\verdict");
-    s_reasons = persistent_name("REASONS");
-    s_native_len = persistent_name("NATIVE_LEN");
-    s_valid = persistent_name("valid");
-    s_http_status = persistent_name("httpStatus");
-    s_code = persistent_name("code");
-    s_message = persistent_name("message");
-    s_reason = persistent_name("reason");
-    s_credential_status = persistent_name("credentialStatus");
-    s_record = persistent_name("record");
-    s_native = persistent_name("native");
-    s_rate_headers = persistent_name("rateHeaders");
+    static const struct {
+        zend_string **slot;
+        const char *text;
+    } names[] = {
+        {&s_verdict_class, "Keyward\\Verdict"}, {&s_verdict_class_lc, "keyward\\verdict"}, {&s_reasons, "REASONS"},
+        {&s_native_len, "NATIVE_LEN"}, {&s_valid, "valid"}, {&s_http_status, "httpStatus"}, {&s_code, "code"},
+        {&s_message, "message"}, {&s_reason, "reason"}, {&s_credential_status, "credentialStatus"},
+        {&s_record, "record"}, {&s_native, "native"}, {&s_rate_headers, "rateHeaders"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        *names[i].slot = zend_string_init_interned(names[i].text, strlen(names[i].text), 1);
+    }
 }
 
 /* A constant of class ce, already evaluated (preloaded classes' are), else NULL. */
@@ -424,7 +418,7 @@ static bool init_property(zend_object *object, zend_string *name, zval *value)
 static bool accepted_verdict(zval *out, zend_string *raw)
 {
     zend_class_entry *ce = zend_lookup_class_ex(s_verdict_class, s_verdict_class_lc, ZEND_FETCH_CLASS_NO_AUTOLOAD);
-    zval *reasons, *valid_reason, *code, *message, *native_len, value, object;
+    zval *reasons, *valid_reason, *code, *message, *native_len, object;
     zend_object *verdict;
 
     if (ce == NULL || (reasons = class_constant(ce, s_reasons)) == NULL || Z_TYPE_P(reasons) != IS_ARRAY
@@ -437,29 +431,31 @@ static bool accepted_verdict(zval *out, zend_string *raw)
         return false;
     }
     verdict = Z_OBJ(object);
-    bool ok = true;
-    ZVAL_TRUE(&value);
-    ok = ok && init_property(verdict, s_valid, &value);
-    ZVAL_LONG(&value, 200);
-    ok = ok && init_property(verdict, s_http_status, &value);
-    ZVAL_COPY(&value, code);
-    ok = ok && init_property(verdict, s_code, &value);
-    ZVAL_COPY(&value, message);
-    ok = ok && init_property(verdict, s_message, &value);
-    ZVAL_LONG(&value, KW_REASON_VALID);
-    ok = ok && init_property(verdict, s_reason, &value);
-    ZVAL_NULL(&value);
-    ok = ok && init_property(verdict, s_credential_status, &value);
-    ZVAL_NULL(&value);
-    ok = ok && init_property(verdict, s_record, &value);
+    /* The constructor's parameters, in its order. */
+    zend_string *const names[] = {s_valid, s_http_status, s_code, s_message, s_reason, s_credential_status,
+                                  s_record, s_native, s_rate_headers};
+    zval values[sizeof names / sizeof names[0]];
+    ZVAL_TRUE(&values[0]);
+    ZVAL_LONG(&values[1], 200);
+    ZVAL_COPY(&values[2], code);
+    ZVAL_COPY(&values[3], message);
+    ZVAL_LONG(&values[4], KW_REASON_VALID);
+    ZVAL_NULL(&values[5]);
+    ZVAL_NULL(&values[6]);
     if ((size_t) Z_LVAL_P(native_len) == ZSTR_LEN(raw)) {
-        ZVAL_STR_COPY(&value, raw);
+        ZVAL_STR_COPY(&values[7], raw);
     } else {
-        ZVAL_STRINGL(&value, ZSTR_VAL(raw), (size_t) Z_LVAL_P(native_len));
+        ZVAL_STRINGL(&values[7], ZSTR_VAL(raw), (size_t) Z_LVAL_P(native_len));
     }
-    ok = ok && init_property(verdict, s_native, &value);
-    ZVAL_NULL(&value);
-    ok = ok && init_property(verdict, s_rate_headers, &value);
+    ZVAL_NULL(&values[8]);
+    bool ok = true;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (ok) {
+            ok = init_property(verdict, names[i], &values[i]); /* takes the value */
+        } else {
+            zval_ptr_dtor(&values[i]);
+        }
+    }
     if (!ok) {
         zval_ptr_dtor(&object);
         return false;
