@@ -564,6 +564,14 @@ class WSGIMiddleware(_WSGIGate):
         # keyward._kw_fast the base class's call judges the usual request with it in C.
         self._judge = self.guard._fixed_judge()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """For ``copy.copy()``: the C base keeps ``app`` and ``_judge`` outside ``__dict__``."""
+        return {**self.__dict__, "app": self.app, "_judge": self._judge}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+
     def _serve(
         self, environ: dict[str, Any], start_response: Callable[..., Any], judged: Any = _UNJUDGED,
     ) -> Iterable[bytes]:

@@ -18,6 +18,7 @@ skipped, and ABI mode runs the middleware tests through the Python path alone
 from __future__ import annotations
 
 import base64
+import copy
 import gc
 import json
 import sys
@@ -310,6 +311,11 @@ def test_the_middlewares_own_call_uses_the_app_it_holds_now(store: keyward.Store
     assert usage(store, key) == (2, 0)
     with pytest.raises(TypeError):
         middleware({"HTTP_X_API_KEY": key})  # a WSGI call needs start_response
+    copied = copy.copy(middleware)  # the C base's fields travel with the copy
+    assert copied.app is other and copied._judge is middleware._judge and copied.guard is middleware.guard
+    assert list(copied({"REQUEST_METHOD": "GET", "PATH_INFO": "/", "HTTP_X_API_KEY": key}, lambda *a: None)) \
+        == [b"other " + keyward.parse_key(key).id.encode()]
+    assert usage(store, key) == (3, 0)
     del middleware.app
     with pytest.raises(AttributeError):
         middleware({"REQUEST_METHOD": "GET", "PATH_INFO": "/", "HTTP_X_API_KEY": key}, lambda *a: None)
