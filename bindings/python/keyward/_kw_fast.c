@@ -31,7 +31,7 @@
 #include <Python.h>
 #include <string.h>
 #if PY_VERSION_HEX < 0x030C0000
-#include <structmember.h> /* PyMember_SetOne, T_OBJECT_EX: in Python.h from 3.12 */
+#include <structmember.h> /* PyMember_SetOne, T_OBJECT_EX (Python.h from 3.12: Py_T_OBJECT_EX) */
 #define Py_T_OBJECT_EX T_OBJECT_EX
 #endif
 
