@@ -1,5 +1,11 @@
 """Tabulates a run of benches/http/run.sh and writes its JSON file.
 
+A variant's runs.jsonl lines are its slices in one round (run.sh lets the variants take turns
+slice by slice); they are summed into one result per round, host and variant: requests,
+duration, errors, server CPU and faults added, p50 and p99 the request-weighted means of the
+slices' (an approximation: wrk reports percentiles per run). The table ends with each host's
+medians over the rounds.
+
   report.py RUNS.jsonl CHECKS.jsonl OUT.json --meta key=value ...   table on stdout, JSON to OUT
   report.py --line WRK_RESULT_JSON                                  one run, one line
 
@@ -10,6 +16,7 @@ not match the requests wrk saw, allowing one request in flight per connection wh
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 from collections import defaultdict
 
@@ -31,6 +38,56 @@ def cpu_us_per_request(r: dict) -> float | None:
     return ticks / hz * 1e6 / requests
 
 
+def merge_slices(lines: list[dict]) -> list[dict]:
+    """One run per (round, host, variant): its slices summed (a line without "slice" is a
+    run of one slice), in the order of each run's first slice; per-slice figures kept."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in lines:
+        groups.setdefault((r["round"], r["host"], r["variant"]), []).append(r)
+    merged = []
+    for (round_, host, variant), parts in groups.items():
+        ws = [p["wrk"] for p in parts]
+        requests = sum(w["requests"] for w in ws)
+        weight = lambda key: (sum(w[key] * w["requests"] for w in ws) / requests) if requests else 0
+        errors: dict[str, int] = defaultdict(int)
+        for w in ws:
+            for k, v in w["errors"].items():
+                errors[k] += v
+        run = {
+            "round": round_, "host": host, "variant": variant, "load": parts[-1]["load"],
+            "wrk": {"requests": requests, "duration_us": sum(w["duration_us"] for w in ws),
+                    "p50_us": weight("p50_us"), "p99_us": weight("p99_us"), "mean_us": weight("mean_us"),
+                    "errors": dict(errors)},
+            "warmup_requests": sum(p["warmup_requests"] for p in parts),
+            "slices": [{"requests_per_s": round(rps(p["wrk"]), 1),
+                        "server_cpu_us_per_request": cpu_round(cpu_us_per_request(p))} for p in parts],
+        }
+        for key in ("server_cpu_ticks", "server_minor_faults"):
+            if all(key in p for p in parts):
+                run[key] = sum(p[key] for p in parts)
+        if "ticks_per_s" in parts[0]:
+            run["ticks_per_s"] = parts[0]["ticks_per_s"]
+        merged.append(run)
+    return merged
+
+
+def medians(results: list[dict]) -> list[dict]:
+    """Per host and variant, over the rounds: the median ratio to no auth (and its range) and
+    the median server CPU per request above no auth."""
+    by = defaultdict(list)
+    for r in results:
+        by[(r["host"], r["variant"])].append(r)
+    out = []
+    for (host, variant), rows in by.items():
+        ratios = [r["ratio_to_noauth"] for r in rows if r["ratio_to_noauth"] is not None]
+        over = [r["server_cpu_us_over_noauth"] for r in rows if r["server_cpu_us_over_noauth"] is not None]
+        out.append({"host": host, "variant": variant, "rounds": len(rows),
+                    "ratio_to_noauth_median": round(statistics.median(ratios), 3) if ratios else None,
+                    "ratio_to_noauth_min": min(ratios, default=None), "ratio_to_noauth_max": max(ratios, default=None),
+                    "server_cpu_us_over_noauth_median": round(statistics.median(over), 1) if over else None})
+    return out
+
+
 def line(w: dict) -> str:
     return (f"{rps(w):.0f} req/s, p50 {w['p50_us'] / 1000:.2f} ms, p99 {w['p99_us'] / 1000:.2f} ms, "
             f"non-2xx {w['errors']['status']}, socket errors "
@@ -49,7 +106,7 @@ def main(argv: list[str]) -> int:
     if argv[0] == "--line":
         print(line(json.loads(argv[1])))
         return 0
-    runs = [json.loads(l) for l in open(argv[0]) if l.strip()]
+    runs = merge_slices([json.loads(l) for l in open(argv[0]) if l.strip()])
     checks = [json.loads(l) for l in open(argv[1]) if l.strip()]
     out = argv[2]
     meta = dict(kv.split("=", 1) for kv in argv[argv.index("--meta") + 1:]) if "--meta" in argv else {}
@@ -72,7 +129,7 @@ def main(argv: list[str]) -> int:
                                                 if "server_minor_faults" in r and w["requests"] else None),
             "requests": w["requests"], "non_2xx": w["errors"]["status"], "socket_errors": socket_errors,
             "warmup_requests": r["warmup_requests"], "load_after_run": r["load"],
-            "load_1min": float(r["load"].split()[0]),
+            "load_1min": float(r["load"].split()[0]), "slices": r["slices"],
         })
         if w["errors"]["status"] or socket_errors:
             failures.append(f"round {r['round']} {r['host']} {r['variant']}: {w['errors']}")
@@ -84,7 +141,8 @@ def main(argv: list[str]) -> int:
         if not (c["keyward_ok"] and c["sanctum_ok"] and c["graceful_stop"]):
             failures.append(f"round {c['round']} {c['host']}: counts or stop {c}")
 
-    doc = {"meta": meta, "results": results, "usage_checks": checks, "failures": failures}
+    summary = medians(results)
+    doc = {"meta": meta, "results": results, "summary": summary, "usage_checks": checks, "failures": failures}
     with open(out, "w") as f:
         json.dump(doc, f, indent=1)
 
@@ -96,7 +154,7 @@ def main(argv: list[str]) -> int:
     per = " / ".join(f"r{i}" for i in range(1, rounds + 1))
     print(f"\nkeyward end to end: {meta.get('keys', '?')} keys, {meta.get('workers', '?')} workers per host, "
           f"wrk {meta.get('wrk_threads', '?')} threads x {meta.get('connections', '?')} connections, "
-          f"{meta.get('seconds', '?')} s per run, {rounds} round(s); load average before {meta.get('load_before', '?')}, "
+          f"{meta.get('seconds', '?')} s per variant and round in {meta.get('slices', '1')} slice(s), {rounds} round(s); load average before {meta.get('load_before', '?')}, "
           f"after {meta.get('load_after', '?')} ({meta.get('cpus', '?')} CPUs)\n")
     print(f"| host | variant | req/s ({per}) | x no-auth ({per}) | server CPU µs/req ({per}) | + over no auth ({per}) "
           f"| p50 ms ({per}) | p99 ms ({per}) | minor faults/req ({per}) | load 1 min ({per}) |")
@@ -111,6 +169,18 @@ def main(argv: list[str]) -> int:
                   f"| {join('server_cpu_us_per_request', '{:.0f}')} | {join('server_cpu_us_over_noauth', '{:+.0f}')} "
                   f"| {join('p50_ms', '{:.2f}')} | {join('p99_ms', '{:.2f}')} "
                   f"| {join('server_minor_faults_per_request', '{:.3f}')} | {join('load_1min', '{:.1f}')} |")
+    if rounds > 1:
+        print(f"\nmedians over the {rounds} rounds:\n")
+        print("| host | variant | x no-auth, median (range) | server CPU µs/req over no auth, median |")
+        print("|---|---|---:|---:|")
+        for host in hosts:
+            for v in VARIANTS:
+                m = next((m for m in summary if m["host"] == host and m["variant"] == v), None)
+                if m is None or v == "noauth" or m["ratio_to_noauth_median"] is None:
+                    continue
+                cpu = m["server_cpu_us_over_noauth_median"]
+                print(f"| {host} | {LABEL[v]} | {m['ratio_to_noauth_median']:.2f} ({m['ratio_to_noauth_min']:.2f}–"
+                      f"{m['ratio_to_noauth_max']:.2f}) | {'-' if cpu is None else f'{cpu:+.1f}'} |")
     print("\nusage counted after each graceful stop vs requests wrk saw (warm-up included; the count may exceed wrk's by"
           " at most one in-flight request per connection per wrk run):\n")
     print("| round | host | keyward uses | wrk (keyward) | sanctum `uses` | wrk (sanctum) | ok |")

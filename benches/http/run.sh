@@ -3,7 +3,7 @@
 #
 #   bash benches/http/run.sh              # 100 000 keys, 2 rounds of 8 s per run
 #   bash benches/http/run.sh --quick      # 2 000 keys, 1 round of 2 s: proves the machinery
-#   bash benches/http/run.sh --keys N --rounds R --seconds S --hosts gunicorn,node
+#   bash benches/http/run.sh --keys N --rounds R --seconds S --slices K --hosts gunicorn,node
 #
 # Hosts, each with 4 worker processes on 127.0.0.1: gunicorn (sync, WSGI), uvicorn (ASGI),
 # PHP-FPM (static pool, opcache.preload + ffi.enable=preload, the README's production set-up)
@@ -13,8 +13,13 @@
 # up as is in an in-process map of every key: no hashing, no counting, no store; what any
 # lookup of a random key among N costs the host, the bound below keyward). Every request carries
 # one valid key (wrk + keys.lua). Rounds are interleaved: in each round every host is started,
-# runs every variant (order rotated per round) and is stopped gracefully, after which
-# keyward's flushed usage counts are compared with the requests wrk saw. Beside requests/s,
+# runs every variant and is stopped gracefully, after which keyward's flushed usage counts are
+# compared with the requests wrk saw. Inside a round each variant's S seconds are cut into K
+# slices (default 4 of 2 s) and the variants take turns slice by slice, the order rotated per
+# round and reversed every other slice (A B C D E, E D C B A, ...): a drift of the machine's
+# speed during a round (other VMs, the usage flush, a load spike) then falls on every variant
+# alike instead of on whichever ran in that window. A variant's figures are the sums of its
+# slices (requests, duration, CPU); the table ends with each host's medians over the rounds. Beside requests/s,
 # each run reports the server processes' own CPU time per request (user + system of every
 # master and worker, from /proc; wrk's share of the CPUs excluded) and its excess over the
 # same host's no-auth run: what keyward costs a request, in microseconds of CPU.
@@ -45,7 +50,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 OUT="$ROOT/target/http-bench"
 
-KEYS=100000 ROUNDS=2 DURATION=8 WARMUP=1 CONNECTIONS=16 THREADS=2 WORKERS=4 QUICK=0
+KEYS=100000 ROUNDS=2 DURATION=8 SLICES=4 WARMUP=1 CONNECTIONS=16 THREADS=2 WORKERS=4 QUICK=0
 HOSTS="gunicorn uvicorn php-fpm node"
 VARIANTS=(noauth sqlite sanctum keyward floor)
 
@@ -55,16 +60,19 @@ while (($#)); do
     --keys) KEYS=$2; shift ;;
     --rounds) ROUNDS=$2; shift ;;
     --seconds) DURATION=$2; shift ;;
+    --slices) SLICES=$2; shift ;;
     --hosts) HOSTS=${2//,/ }; shift ;;
-    --quick) QUICK=1 KEYS=2000 ROUNDS=1 DURATION=2 ;;
+    --quick) QUICK=1 KEYS=2000 ROUNDS=1 DURATION=2 SLICES=2 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
-for n in "$KEYS" "$ROUNDS" "$DURATION"; do
-  [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "--keys, --rounds and --seconds take positive integers" >&2; exit 2; }
+for n in "$KEYS" "$ROUNDS" "$DURATION" "$SLICES"; do
+  [[ $n =~ ^[1-9][0-9]*$ ]] || { echo "--keys, --rounds, --seconds and --slices take positive integers" >&2; exit 2; }
 done
+((DURATION % SLICES == 0)) || { echo "--seconds ($DURATION) must be a multiple of --slices ($SLICES): wrk runs whole seconds" >&2; exit 2; }
+SLICE_SECONDS=$((DURATION / SLICES))
 for h in $HOSTS; do
   [[ " gunicorn uvicorn php-fpm node " == *" $h "* ]] || { echo "unknown host $h" >&2; exit 2; }
 done
@@ -381,7 +389,7 @@ main() {
   prepare_data
   [[ " $HOSTS " == *" php-fpm "* ]] && prepare_php
 
-  local runs="$RUN/runs.jsonl" checks="$RUN/checks.jsonl" round host variant i r
+  local runs="$RUN/runs.jsonl" checks="$RUN/checks.jsonl" round host variant i r requests
   : >"$runs"; : >"$checks"
   for ((round = 1; round <= ROUNDS; round++)); do
     for host in $HOSTS; do
@@ -390,23 +398,30 @@ main() {
       sanctum_before=$(sanctum_uses)
       log "round $round/$ROUNDS: starting $host"
       start_host "$host"
-      for ((i = 0; i < ${#VARIANTS[@]}; i++)); do  # order rotated each round
-        variant=${VARIANTS[$(((i + round - 1) % ${#VARIANTS[@]}))]}
-        local warm result requests
-        warm=$(wrk_run "$host" "$variant" "$WARMUP")  # warm-up: first requests of each worker
-        local before after
-        before=$(server_counters)
-        result=$(wrk_run "$host" "$variant" "$DURATION")
-        after=$(server_counters)
-        for r in "$warm" "$result"; do
-          requests=$(json_get "$r" requests)
-          if [[ $variant == keyward ]]; then kw_expected=$((kw_expected + requests)) kw_windows=$((kw_windows + 1)); fi
-          if [[ $variant == sanctum ]]; then sanctum_expected=$((sanctum_expected + requests)) sanctum_windows=$((sanctum_windows + 1)); fi
+      local order=() s
+      for ((i = 0; i < ${#VARIANTS[@]}; i++)); do order+=("${VARIANTS[$(((i + round - 1) % ${#VARIANTS[@]}))]}"); done
+      for ((s = 1; s <= SLICES; s++)); do
+        local turn=("${order[@]}")
+        if ((s % 2 == 0)); then  # every other slice in reverse: each variant's mean position alike
+          turn=(); for ((i = ${#order[@]} - 1; i >= 0; i--)); do turn+=("${order[$i]}"); done
+        fi
+        for variant in "${turn[@]}"; do
+          local warm='{"requests":0}' result before after
+          if ((s == 1)); then warm=$(wrk_run "$host" "$variant" "$WARMUP"); fi  # first requests of each worker
+          before=$(server_counters)
+          result=$(wrk_run "$host" "$variant" "$SLICE_SECONDS")
+          after=$(server_counters)
+          for r in "$warm" "$result"; do
+            requests=$(json_get "$r" requests)
+            ((requests > 0)) || continue
+            if [[ $variant == keyward ]]; then kw_expected=$((kw_expected + requests)) kw_windows=$((kw_windows + 1)); fi
+            if [[ $variant == sanctum ]]; then sanctum_expected=$((sanctum_expected + requests)) sanctum_windows=$((sanctum_windows + 1)); fi
+          done
+          printf '{"round":%d,"slice":%d,"host":"%s","variant":"%s","load":"%s","wrk":%s,"warmup_requests":%s,"server_cpu_ticks":%d,"server_minor_faults":%d,"ticks_per_s":%d}\n' \
+            "$round" "$s" "$host" "$variant" "$(loadavg)" "$result" "$(json_get "$warm" requests)" \
+            $((${after% *} - ${before% *})) $((${after#* } - ${before#* })) "$(getconf CLK_TCK)" >>"$runs"
+          log "  $host $variant (slice $s/$SLICES): $(python3 "$HERE/report.py" --line "$result")"
         done
-        printf '{"round":%d,"host":"%s","variant":"%s","load":"%s","wrk":%s,"warmup_requests":%s,"server_cpu_ticks":%d,"server_minor_faults":%d,"ticks_per_s":%d}\n' \
-          "$round" "$host" "$variant" "$(loadavg)" "$result" "$(json_get "$warm" requests)" \
-          $((${after% *} - ${before% *})) $((${after#* } - ${before#* })) "$(getconf CLK_TCK)" >>"$runs"
-        log "  $host $variant: $(python3 "$HERE/report.py" --line "$result")"
       done
       log "round $round/$ROUNDS: stopping $host (graceful)"
       local stopped=true
@@ -428,7 +443,7 @@ main() {
   log "load average after: $load_after"
   stamp=$(date -u +%Y%m%dT%H%M%SZ)
   python3 "$HERE/report.py" "$runs" "$checks" "$OUT/results-$stamp.json" \
-    --meta "keys=$KEYS" "rounds=$ROUNDS" "seconds=$DURATION" "warmup_seconds=$WARMUP" \
+    --meta "keys=$KEYS" "rounds=$ROUNDS" "seconds=$DURATION" "slices=$SLICES" "warmup_seconds=$WARMUP" \
     "connections=$CONNECTIONS" "wrk_threads=$THREADS" "workers=$WORKERS" "quick=$QUICK" \
     "load_before=$load_before" "load_after=$load_after" "cpus=$(nproc)" \
     "elapsed_seconds=$(($(date +%s) - started))" "versions=$(versions)" \
