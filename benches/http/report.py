@@ -62,13 +62,43 @@ def merge_slices(lines: list[dict]) -> list[dict]:
             "slices": [{"requests_per_s": round(rps(p["wrk"]), 1),
                         "server_cpu_us_per_request": cpu_round(cpu_us_per_request(p))} for p in parts],
         }
-        for key in ("server_cpu_ticks", "server_minor_faults"):
+        for key in ("server_cpu_ticks", "server_minor_faults", "flush_cpu_ticks"):
             if all(key in p for p in parts):
                 run[key] = sum(p[key] for p in parts)
         if "ticks_per_s" in parts[0]:
             run["ticks_per_s"] = parts[0]["ticks_per_s"]
         merged.append(run)
     return merged
+
+
+def charge_flush(runs: list[dict], results: list[dict]) -> None:
+    """Charges keyward's background flush to keyward's requests. The flusher threads' CPU is
+    in whichever window was running when a flush was due (often another variant's); for each
+    round and host, the keyward result gets `flush_cpu_us_per_keyward_request` (every window's
+    flusher CPU / keyward's requests) and `server_cpu_us_over_noauth_with_flush` (keyward's
+    CPU per request without the flushes in its window, plus all of them, minus no auth's
+    without the flushes in its window). Runs without flusher figures are left alone."""
+    hz = {(r["round"], r["host"]): r.get("ticks_per_s") for r in runs}
+    flush: dict[tuple, int] = defaultdict(int)
+    own: dict[tuple, float] = {}
+    for r in runs:
+        if "flush_cpu_ticks" not in r or not r.get("ticks_per_s"):
+            continue
+        key = (r["round"], r["host"])
+        flush[key] += r["flush_cpu_ticks"]
+        if r["wrk"]["requests"]:
+            own[key + (r["variant"],)] = ((r["server_cpu_ticks"] - r["flush_cpu_ticks"]) / r["ticks_per_s"] * 1e6
+                                          / r["wrk"]["requests"])
+    for res in results:
+        key = (res["round"], res["host"])
+        if res["variant"] != "keyward" or key not in flush or not res["requests"]:
+            continue
+        per_request = flush[key] / hz[key] * 1e6 / res["requests"]
+        res["flush_cpu_us_per_keyward_request"] = round(per_request, 2)
+        base = own.get(key + ("noauth",))
+        mine = own.get(key + ("keyward",))
+        if base is not None and mine is not None:
+            res["server_cpu_us_over_noauth_with_flush"] = round(mine + per_request - base, 1)
 
 
 def medians(results: list[dict]) -> list[dict]:
@@ -81,7 +111,11 @@ def medians(results: list[dict]) -> list[dict]:
     for (host, variant), rows in by.items():
         ratios = [r["ratio_to_noauth"] for r in rows if r["ratio_to_noauth"] is not None]
         over = [r["server_cpu_us_over_noauth"] for r in rows if r["server_cpu_us_over_noauth"] is not None]
+        flush = [r["flush_cpu_us_per_keyward_request"] for r in rows if "flush_cpu_us_per_keyward_request" in r]
+        charged = [r["server_cpu_us_over_noauth_with_flush"] for r in rows if "server_cpu_us_over_noauth_with_flush" in r]
         out.append({"host": host, "variant": variant, "rounds": len(rows),
+                    "flush_cpu_us_per_keyward_request_median": round(statistics.median(flush), 2) if flush else None,
+                    "server_cpu_us_over_noauth_with_flush_median": round(statistics.median(charged), 1) if charged else None,
                     "ratio_to_noauth_median": round(statistics.median(ratios), 3) if ratios else None,
                     "ratio_to_noauth_min": min(ratios, default=None), "ratio_to_noauth_max": max(ratios, default=None),
                     "server_cpu_us_over_noauth_median": round(statistics.median(over), 1) if over else None})
@@ -141,6 +175,7 @@ def main(argv: list[str]) -> int:
         if not (c["keyward_ok"] and c["sanctum_ok"] and c["graceful_stop"]):
             failures.append(f"round {c['round']} {c['host']}: counts or stop {c}")
 
+    charge_flush(runs, results)
     summary = medians(results)
     doc = {"meta": meta, "results": results, "summary": summary, "usage_checks": checks, "failures": failures}
     with open(out, "w") as f:
@@ -171,16 +206,20 @@ def main(argv: list[str]) -> int:
                   f"| {join('server_minor_faults_per_request', '{:.3f}')} | {join('load_1min', '{:.1f}')} |")
     if rounds > 1:
         print(f"\nmedians over the {rounds} rounds:\n")
-        print("| host | variant | x no-auth, median (range) | server CPU µs/req over no auth, median |")
-        print("|---|---|---:|---:|")
+        print("| host | variant | x no-auth, median (range) | server CPU µs/req over no auth, median "
+              "| keyward's flush, µs per keyward request | keyward over no auth with its flush, µs |")
+        print("|---|---|---:|---:|---:|---:|")
         for host in hosts:
             for v in VARIANTS:
                 m = next((m for m in summary if m["host"] == host and m["variant"] == v), None)
                 if m is None or v == "noauth" or m["ratio_to_noauth_median"] is None:
                     continue
                 cpu = m["server_cpu_us_over_noauth_median"]
+                flush = m["flush_cpu_us_per_keyward_request_median"]
+                charged = m["server_cpu_us_over_noauth_with_flush_median"]
                 print(f"| {host} | {LABEL[v]} | {m['ratio_to_noauth_median']:.2f} ({m['ratio_to_noauth_min']:.2f}–"
-                      f"{m['ratio_to_noauth_max']:.2f}) | {'-' if cpu is None else f'{cpu:+.1f}'} |")
+                      f"{m['ratio_to_noauth_max']:.2f}) | {'-' if cpu is None else f'{cpu:+.1f}'} "
+                      f"| {'' if flush is None else f'{flush:.2f}'} | {'' if charged is None else f'{charged:+.1f}'} |")
     print("\nusage counted after each graceful stop vs requests wrk saw (warm-up included; the count may exceed wrk's by"
           " at most one in-flight request per connection per wrk run):\n")
     print("| round | host | keyward uses | wrk (keyward) | sanctum `uses` | wrk (sanctum) | ok |")
