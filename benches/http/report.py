@@ -187,7 +187,7 @@ def main(argv: list[str]) -> int:
     hosts = list(dict.fromkeys(r["host"] for r in runs))
     rounds = max((r["round"] for r in runs), default=0)
     per = " / ".join(f"r{i}" for i in range(1, rounds + 1))
-    print(f"\nkeyward end to end: {meta.get('keys', '?')} keys, {meta.get('workers', '?')} workers per host, "
+    print(f"\nkeyward end to end: {meta.get('keys', '?')} keys ({meta.get('key_distribution', 'uniform')}), {meta.get('workers', '?')} workers per host, "
           f"wrk {meta.get('wrk_threads', '?')} threads x {meta.get('connections', '?')} connections, "
           f"{meta.get('seconds', '?')} s per variant and round in {meta.get('slices', '1')} slice(s), {rounds} round(s); load average before {meta.get('load_before', '?')}, "
           f"after {meta.get('load_after', '?')} ({meta.get('cpus', '?')} CPUs)\n")

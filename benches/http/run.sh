@@ -4,6 +4,7 @@
 #   bash benches/http/run.sh              # 100 000 keys, 2 rounds of 8 s per run
 #   bash benches/http/run.sh --quick      # 2 000 keys, 1 round of 2 s: proves the machinery
 #   bash benches/http/run.sh --keys N --rounds R --seconds S --slices K --hosts gunicorn,node
+#   bash benches/http/run.sh --zipf 1.0    # keys drawn from a Zipf distribution (default: uniform)
 #
 # Hosts, each with 4 worker processes on 127.0.0.1: gunicorn (sync, WSGI), uvicorn (ASGI),
 # PHP-FPM (static pool, opcache.preload + ffi.enable=preload, the README's production set-up)
@@ -12,7 +13,9 @@
 # uses), keyward (the binding's own middleware or Guard, scope "read"), floor (the key looked
 # up as is in an in-process map of every key: no hashing, no counting, no store; what any
 # lookup of a random key among N costs the host, the bound below keyward). Every request carries
-# one valid key (wrk + keys.lua). Rounds are interleaved: in each round every host is started,
+# one valid key (wrk + keys.lua), every key equally often by default, or with --zipf s from a
+# Zipf distribution of exponent s over the keys in random order (a few keys make most
+# requests, as an API's customers do). Rounds are interleaved: in each round every host is started,
 # runs every variant and is stopped gracefully, after which keyward's flushed usage counts are
 # compared with the requests wrk saw. Inside a round each variant's S seconds are cut into K
 # slices (default 4 of 2 s) and the variants take turns slice by slice, the order rotated per
@@ -50,7 +53,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 OUT="$ROOT/target/http-bench"
 
-KEYS=100000 ROUNDS=2 DURATION=8 SLICES=4 WARMUP=1 CONNECTIONS=16 THREADS=2 WORKERS=4 QUICK=0
+KEYS=100000 ROUNDS=2 DURATION=8 SLICES=4 ZIPF="" WARMUP=1 CONNECTIONS=16 THREADS=2 WORKERS=4 QUICK=0
 HOSTS="gunicorn uvicorn php-fpm node"
 VARIANTS=(noauth sqlite sanctum keyward floor)
 
@@ -61,6 +64,7 @@ while (($#)); do
     --rounds) ROUNDS=$2; shift ;;
     --seconds) DURATION=$2; shift ;;
     --slices) SLICES=$2; shift ;;
+    --zipf) ZIPF=$2; shift ;;
     --hosts) HOSTS=${2//,/ }; shift ;;
     --quick) QUICK=1 KEYS=2000 ROUNDS=1 DURATION=2 SLICES=2 ;;
     -h | --help) usage; exit 0 ;;
@@ -73,6 +77,10 @@ for n in "$KEYS" "$ROUNDS" "$DURATION" "$SLICES"; do
 done
 ((DURATION % SLICES == 0)) || { echo "--seconds ($DURATION) must be a multiple of --slices ($SLICES): wrk runs whole seconds" >&2; exit 2; }
 SLICE_SECONDS=$((DURATION / SLICES))
+[[ -z $ZIPF || $ZIPF =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "--zipf takes an exponent, e.g. 1.0" >&2; exit 2; }
+export KW_BENCH_ZIPF=$ZIPF  # read by keys.lua in every wrk thread
+KEY_DISTRIBUTION=uniform
+[[ -z $ZIPF ]] || KEY_DISTRIBUTION="zipf $ZIPF"
 for h in $HOSTS; do
   [[ " gunicorn uvicorn php-fpm node " == *" $h "* ]] || { echo "unknown host $h" >&2; exit 2; }
 done
@@ -454,7 +462,7 @@ main() {
   log "load average after: $load_after"
   stamp=$(date -u +%Y%m%dT%H%M%SZ)
   python3 "$HERE/report.py" "$runs" "$checks" "$OUT/results-$stamp.json" \
-    --meta "keys=$KEYS" "rounds=$ROUNDS" "seconds=$DURATION" "slices=$SLICES" "warmup_seconds=$WARMUP" \
+    --meta "keys=$KEYS" "rounds=$ROUNDS" "seconds=$DURATION" "slices=$SLICES" "key_distribution=$KEY_DISTRIBUTION" "warmup_seconds=$WARMUP" \
     "connections=$CONNECTIONS" "wrk_threads=$THREADS" "workers=$WORKERS" "quick=$QUICK" \
     "load_before=$load_before" "load_after=$load_after" "cpus=$(nproc)" \
     "elapsed_seconds=$(($(date +%s) - started))" "versions=$(versions)" \
