@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # keyward end to end: requests/s of real HTTP servers with and without keyward (issue 15).
 #
-#   bash benches/http/run.sh              # 100 000 keys, 2 rounds of 8 s per run
+#   bash benches/http/run.sh              # 100 000 keys, 2 rounds, 8 s per variant in 4 slices
 #   bash benches/http/run.sh --quick      # 2 000 keys, 1 round of 2 s: proves the machinery
 #   bash benches/http/run.sh --keys N --rounds R --seconds S --slices K --hosts gunicorn,node
 #   bash benches/http/run.sh --zipf 1.0    # keys drawn from a Zipf distribution (default: uniform)
@@ -57,7 +57,7 @@ KEYS=100000 ROUNDS=2 DURATION=8 SLICES=4 ZIPF="" WARMUP=1 CONNECTIONS=16 THREADS
 HOSTS="gunicorn uvicorn php-fpm node"
 VARIANTS=(noauth sqlite sanctum keyward floor)
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 while (($#)); do
   case "$1" in
     --keys) KEYS=$2; shift ;;
