@@ -15,17 +15,18 @@
 # lookup of a random key among N costs the host, the bound below keyward). Every request carries
 # one valid key (wrk + keys.lua), every key equally often by default, or with --zipf s from a
 # Zipf distribution of exponent s over the keys in random order (a few keys make most
-# requests, as an API's customers do). Rounds are interleaved: in each round every host is started,
-# runs every variant and is stopped gracefully, after which keyward's flushed usage counts are
-# compared with the requests wrk saw. Inside a round each variant's S seconds are cut into K
-# slices (default 4 of 2 s) and the variants take turns slice by slice, the order rotated per
-# round and reversed every other slice (A B C D E, E D C B A, ...): a drift of the machine's
-# speed during a round (other VMs, the usage flush, a load spike) then falls on every variant
-# alike instead of on whichever ran in that window. A variant's figures are the sums of its
-# slices (requests, duration, CPU); the table ends with each host's medians over the rounds. Beside requests/s,
-# each run reports the server processes' own CPU time per request (user + system of every
-# master and worker, from /proc; wrk's share of the CPUs excluded) and its excess over the
-# same host's no-auth run: what keyward costs a request, in microseconds of CPU.
+# requests, as an API's customers do). Rounds are interleaved: in each round every host is
+# started, runs every variant and is stopped gracefully, after which keyward's flushed usage
+# counts are compared with the requests wrk saw. Inside a round each variant's S seconds are
+# cut into K slices (default 4 of 2 s) and the variants take turns slice by slice, the order
+# rotated per round and reversed every other slice (A B C D E, E D C B A, ...): a drift of the
+# machine's speed during a round (other VMs, the usage flush, a load spike) then falls on
+# every variant alike instead of on whichever ran in that window. A variant's figures are the
+# sums of its slices (requests, duration, CPU); the table ends with each host's medians over
+# the rounds. Beside requests/s, each run reports the server processes' own CPU time per
+# request (user + system of every master and worker, from /proc; wrk's share of the CPUs
+# excluded) and its excess over the same host's no-auth run: what keyward costs a request, in
+# microseconds of CPU; and the CPU of keyward's background usage flush per keyward request.
 #
 # The bindings as installed: Python's keyward._kw_api (cffi API mode) and keyward._kw_fast (the
 # middlewares' usual request in C) are compiled into a copy of the package
