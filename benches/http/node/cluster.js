@@ -32,8 +32,14 @@ if (cluster.isPrimary) {
   for (const line of require('node:fs').readFileSync(process.env.KW_BENCH_KEYS, 'utf8').split('\n')) {
     if (line) floorKeys.set(line, ['read']);
   }
+  // The header read as the keyward middleware reads it (rawHeaders, without building
+  // req.headers: that object alone costs a Node worker about as much as a verify).
   function floor(req) {
-    const header = req.headers.authorization;
+    const raw = req.rawHeaders;
+    let header;
+    for (let i = 0; i < raw.length; i += 2) {
+      if (raw[i].length === 13 && raw[i].toLowerCase() === 'authorization') { header = raw[i + 1]; break; }
+    }
     if (!header || !header.startsWith('Bearer ')) return false;
     const scopes = floorKeys.get(header.slice(7));
     return scopes !== undefined && scopes.includes('read');
