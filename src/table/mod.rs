@@ -49,6 +49,13 @@ use crate::sys::mapped_file::{MappedFile, reserve};
 const MAGIC: u64 = u64::from_le_bytes(*b"KWTABL01");
 /// 2: key records end with the legacy origin; header word `H_LEGACY_SCHEMES`.
 /// 3: key records carry an optional rate limit (before the legacy origin); both merged.
+///
+/// A process that finds another format rebuilds the table in its own, so processes of two
+/// formats on one host rebuild it in turn (correct, slow: README, "Store format and
+/// upgrades"). Readers trust the table they map to carry every committed change, and only a
+/// writer of the table's own format can apply one; letting two formats coexist would need a
+/// table file and generation word per format and readers that fall back to redb while their
+/// format's table is behind the store's change counter.
 const FORMAT: u64 = 3;
 
 const H_MAGIC: usize = 0;
