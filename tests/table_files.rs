@@ -107,6 +107,25 @@ fn damage(path: &Path, kind: Damage) {
     }
 }
 
+/// The table header's format word (word 1).
+fn format_word(path: &Path) -> u64 {
+    let mut word = [0u8; 8];
+    std::fs::File::open(table_path(path))
+        .unwrap()
+        .read_exact_at(&mut word, 8)
+        .unwrap();
+    u64::from_le_bytes(word)
+}
+
+fn set_format_word(path: &Path, format: u64) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(table_path(path))
+        .unwrap()
+        .write_all_at(&format.to_le_bytes(), 8)
+        .unwrap();
+}
+
 #[test]
 fn a_damaged_table_under_open_stores_never_gives_a_wrong_verdict() {
     let mut rebuilt = 0;
@@ -198,6 +217,10 @@ fn a_bad_table_file_found_at_open_is_rebuilt() {
             Box::new(move |f: &Fixture| std::fs::write(table_path(&f.path), &other_table).unwrap()),
         ),
         (
+            "another table format (a newer keyward's)",
+            Box::new(|f: &Fixture| set_format_word(&f.path, format_word(&f.path) + 1)),
+        ),
+        (
             "a directory",
             Box::new(|f: &Fixture| {
                 std::fs::remove_file(table_path(&f.path)).unwrap();
@@ -205,6 +228,7 @@ fn a_bad_table_file_found_at_open_is_rebuilt() {
             }),
         ),
     ];
+    let this_format = format_word(&fixture(1).path);
     for (name, setup) in &cases {
         let f = fixture(20);
         setup(&f);
@@ -213,6 +237,8 @@ fn a_bad_table_file_found_at_open_is_rebuilt() {
                 assert_right(&store, &f, name);
                 let table = store.stats().unwrap().table;
                 assert!(table.mapped && table.keys == 21, "{name}: {table:?}");
+                // Whatever was there, the table is now in this build's format.
+                assert_eq!(format_word(&f.path), this_format, "{name}");
                 *outcomes
                     .entry(if table.rebuilds > 0 {
                         "rebuilt"
@@ -243,7 +269,7 @@ fn a_bad_table_file_found_at_open_is_rebuilt() {
         cases.len() as i32 + 1,
         "{outcomes:?}"
     );
-    assert!(outcomes["rebuilt"] >= 5, "{outcomes:?}");
+    assert!(outcomes["rebuilt"] >= 6, "{outcomes:?}");
 }
 
 #[test]
